@@ -1,0 +1,3 @@
+from rendercli.cli.main import run
+
+run()

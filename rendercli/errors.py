@@ -1,0 +1,51 @@
+"""Domain errors and the exit codes they map to.
+
+Services raise these; the CLI turns each into one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Documented exit codes (see README, "Exit codes")."""
+
+    OK = 0
+    FAILED = 1  # the operation failed (render failed, database unreachable, ...)
+    INVALID_INPUT = 2  # usage error or invalid input
+    NOT_FOUND = 3  # no such object, or it belongs to someone else
+    AUTH_REQUIRED = 4  # not logged in, or the token expired or was revoked
+    CONFLICT = 5  # name taken, a render already active
+    TIMEOUT = 124  # `jobs watch --timeout` ran out
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class RenderCliError(Exception):
+    """Base class: a message meant for the user and an exit status."""
+
+    exit_status: ExitStatus = ExitStatus.FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class OperationFailed(RenderCliError):
+    exit_status = ExitStatus.FAILED
+
+
+class InvalidInput(RenderCliError):
+    exit_status = ExitStatus.INVALID_INPUT
+
+
+class NotFound(RenderCliError):
+    exit_status = ExitStatus.NOT_FOUND
+
+
+class AuthRequired(RenderCliError):
+    exit_status = ExitStatus.AUTH_REQUIRED
+
+
+class Conflict(RenderCliError):
+    exit_status = ExitStatus.CONFLICT

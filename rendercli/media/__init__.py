@@ -1,0 +1,1 @@
+"""Media handling: finding ffmpeg, probing files, and the formats we accept."""

@@ -1,0 +1,78 @@
+"""Tiny real media generated at test time with ffmpeg's lavfi sources.
+
+Every helper returns the path it wrote. Keep media tiny (<= 2 s, <= 320x240) unless a
+test needs otherwise: renders in tests are real ffmpeg renders.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from rendercli.media.ffmpeg_binary import ffmpeg_path
+
+
+def run_ffmpeg(*args: str) -> None:
+    """Run ffmpeg with the given arguments, raising with its stderr on failure."""
+    cmd = [ffmpeg_path(), "-nostdin", "-y", "-hide_banner", "-loglevel", "error", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{proc.stderr}")
+
+
+def make_video(
+    path: Path,
+    *,
+    duration: float = 1.0,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 25,
+    audio: bool = True,
+    vcodec: str = "libx264",
+    acodec: str | None = None,
+    rotate: int | None = None,
+    tone: int = 440,
+    pattern: str = "testsrc2",
+) -> Path:
+    """A test-pattern clip with an optional sine tone. rotate sets display-matrix rotation."""
+    w, h = size
+    args = ["-f", "lavfi", "-i", f"{pattern}=size={w}x{h}:rate={fps}:duration={duration}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=44100:duration={duration}"]
+    args += ["-c:v", vcodec]
+    if vcodec in ("libx264",):
+        args += ["-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if vcodec == "libvpx-vp9":
+        args += ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k"]
+    if audio:
+        suffix = path.suffix.lower()
+        default_acodec = {".webm": "libopus", ".mkv": "libopus", ".avi": "mp3", ".ts": "aac"}
+        args += ["-c:a", acodec or default_acodec.get(suffix, "aac"), "-ac", "2"]
+    args += ["-shortest"] if audio else []
+    args.append(str(path))
+    run_ffmpeg(*args)
+    if rotate is not None:
+        rotated = path.with_name(path.stem + ".rot" + path.suffix)
+        run_ffmpeg("-display_rotation", str(rotate), "-i", str(path), "-c", "copy", str(rotated))
+        rotated.replace(path)
+    return path
+
+
+def make_image(path: Path, *, size: tuple[int, int] = (320, 240), alpha: bool = False) -> Path:
+    """A still image. With alpha, a half-transparent PNG."""
+    w, h = size
+    if alpha:
+        src = f"color=c=red@0.5:size={w}x{h}:duration=1,format=rgba"
+        run_ffmpeg("-f", "lavfi", "-i", src, "-frames:v", "1", str(path))
+    else:
+        run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=1", "-frames:v", "1",
+                   str(path))
+    return path
+
+
+def make_audio(path: Path, *, duration: float = 1.0, tone: int = 660) -> Path:
+    """A sine-tone audio file; the codec follows the extension."""
+    codec = {".mp3": "libmp3lame", ".wav": "pcm_s16le", ".flac": "flac", ".ogg": "libvorbis",
+             ".m4a": "aac", ".aac": "aac", ".opus": "libopus"}.get(path.suffix.lower(), "aac")
+    run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=44100:duration={duration}",
+               "-c:a", codec, str(path))
+    return path
