@@ -1,0 +1,137 @@
+"""register, login, logout, whoami."""
+
+from __future__ import annotations
+
+import socket
+
+import typer
+
+from rendercli.cli import context, output
+from rendercli.errors import AuthRequired, OperationFailed
+
+EMAIL_OPTION = typer.Option(None, "--email", "-e", help="Account email (asked if omitted).")
+PASSWORD_STDIN = typer.Option(
+    False, "--password-stdin", help="Read the password from standard input (for scripts)."
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
+
+
+def register(
+    email: str | None = EMAIL_OPTION,
+    password_stdin: bool = PASSWORD_STDIN,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create an account (8+ characters, at most 72 bytes of password).
+
+    Example: rendercli register --email ana@example.com
+    """
+    from rendercli.services import accounts
+
+    address = context.prompt_email(email)
+    password = context.prompt_password(from_stdin=password_stdin, confirm=True)
+    user = accounts.register(context.uow(), address, password)
+    if json_output:
+        output.print_json(user)
+    else:
+        output.say(f"Registered {user.email}. Next: rendercli login --email {user.email}")
+
+
+def login(
+    email: str | None = EMAIL_OPTION,
+    password_stdin: bool = PASSWORD_STDIN,
+    insecure_storage: bool = typer.Option(
+        False,
+        "--insecure-storage",
+        help="Keep the token in a 0600 file in the config dir instead of the OS keyring.",
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Log in and keep a session token in the OS keyring (30 days).
+
+    Example: printf '%s\\n' "$PASSWORD" | rendercli login --email ana@example.com --password-stdin
+    """
+    from rendercli import credentials
+    from rendercli.services import accounts
+
+    url = context.database_url()
+    if not insecure_storage:
+        try:
+            credentials.check_keyring()
+        except credentials.KeyringUnavailable as exc:
+            raise OperationFailed(
+                f"cannot store the session token: {exc}. Either set RENDERCLI_TOKEN to a token "
+                "from `rendercli token create`, or log in with --insecure-storage to keep it in "
+                "a 0600 file"
+            ) from None
+    address = context.prompt_email(email)
+    password = context.prompt_password(from_stdin=password_stdin, confirm=False)
+    issued = accounts.login(
+        context.uow(), address, password, session_name=f"login on {socket.gethostname()}"
+    )
+    try:
+        where = credentials.save_token(url, issued.token, insecure_file=insecure_storage)
+    except credentials.KeyringUnavailable as exc:
+        accounts.logout(context.uow(), issued.token)  # leave no orphan session behind
+        raise OperationFailed(f"cannot store the session token: {exc}") from None
+    if json_output:
+        output.print_json(
+            {"user": issued.user, "expires_at": issued.expires_at, "token_storage": where}
+        )
+    else:
+        output.say(f"Logged in as {issued.user.email} (token stored in {where}).")
+
+
+def logout(
+    all_sessions: bool = typer.Option(
+        False, "--all", help="Revoke every login session of this account, on every machine."
+    ),
+) -> None:
+    """Log out: revoke the session token and remove it from this machine.
+
+    Example: rendercli logout --all
+    """
+    from rendercli import credentials
+    from rendercli.services import accounts
+
+    url = context.database_url()
+    stored = credentials.load_token(url)
+    if stored is None:
+        output.say("Not logged in.")
+        return
+    try:
+        count = accounts.logout(context.uow(), stored.token, all_sessions=all_sessions)
+    except AuthRequired:
+        count = 0  # already expired or revoked: just forget it locally
+    if stored.source == "RENDERCLI_TOKEN":
+        output.note("note: the token came from RENDERCLI_TOKEN; unset it in your environment")
+    else:
+        credentials.forget_token(url)
+    noun = "session" if count == 1 else "sessions"
+    output.say(f"Logged out ({count} {noun} revoked).")
+
+
+def whoami(json_output: bool = JSON_OPTION) -> None:
+    """Show the logged-in account and where its token is kept.
+
+    Example: rendercli whoami --json
+    """
+    from rendercli import credentials
+    from rendercli.db.engine import display_url
+    from rendercli.services import accounts
+
+    url = context.database_url()
+    stored = credentials.load_token(url)
+    if stored is None:
+        raise AuthRequired(context.NOT_LOGGED_IN)
+    user = accounts.authenticate(context.uow(), stored.token)
+    info = {
+        "id": user.id,
+        "email": user.email,
+        "created_at": user.created_at,
+        "token_source": stored.source,
+        "database": display_url(url),
+    }
+    if json_output:
+        output.print_json(info)
+    else:
+        output.print_fields(list(info.items()))

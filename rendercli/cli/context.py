@@ -1,0 +1,77 @@
+"""What commands need before calling a service: a unit of work and the logged-in user."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from rendercli.errors import AuthRequired, InvalidInput
+
+if TYPE_CHECKING:
+    from rendercli.services.accounts import UserView
+    from rendercli.services.unit_of_work import UnitOfWork
+
+NOT_LOGGED_IN = (
+    "not logged in: run `rendercli login` (or set RENDERCLI_TOKEN to a token from "
+    "`rendercli token create`)"
+)
+
+
+def uow() -> UnitOfWork:
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    return UnitOfWork()
+
+
+def database_url() -> str:
+    from rendercli.config import get_settings
+
+    return get_settings().database_url
+
+
+def current_token() -> str:
+    from rendercli.credentials import load_token
+
+    stored = load_token(database_url())
+    if stored is None:
+        raise AuthRequired(NOT_LOGGED_IN)
+    return stored.token
+
+
+def require_user() -> UserView:
+    """The logged-in user, or AuthRequired (exit 4)."""
+    from rendercli.services import accounts
+
+    return accounts.authenticate(uow(), current_token())
+
+
+def stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def read_secret_from_stdin() -> str:
+    """One line from stdin, without its line ending (for --password-stdin)."""
+    line = sys.stdin.readline()
+    if not line:
+        raise InvalidInput("--password-stdin: nothing on standard input")
+    return line.rstrip("\r\n")
+
+
+def prompt_email(email: str | None) -> str:
+    if email:
+        return email
+    if not stdin_is_tty():
+        raise InvalidInput("no email given: use --email (there is no terminal to ask on)")
+    import typer
+
+    return str(typer.prompt("Email"))
+
+
+def prompt_password(*, from_stdin: bool, confirm: bool) -> str:
+    if from_stdin:
+        return read_secret_from_stdin()
+    if not stdin_is_tty():
+        raise InvalidInput("no terminal to ask for a password: pipe it with --password-stdin")
+    import typer
+
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))

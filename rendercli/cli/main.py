@@ -1,0 +1,51 @@
+"""The root `rendercli` command. Sub-apps are small modules; heavy libraries load per command."""
+
+from __future__ import annotations
+
+import typer
+
+from rendercli import __version__
+from rendercli.cli import accounts, database, projects, tokens
+from rendercli.cli.app_group import RenderCliGroup
+
+app = typer.Typer(
+    cls=RenderCliGroup,
+    name="rendercli",
+    help=(
+        "Render manager for video projects: accounts, projects, media assets and ffmpeg "
+        "renders, on an embedded SQLite default or a PostgreSQL + Redis render farm.\n\n"
+        "Example: rendercli register --email ana@example.com"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rendercli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Render manager for video projects."""
+
+
+app.command("register")(accounts.register)
+app.command("login")(accounts.login)
+app.command("logout")(accounts.logout)
+app.command("whoami")(accounts.whoami)
+app.add_typer(tokens.app, name="token")
+app.add_typer(projects.app, name="project")
+app.add_typer(database.app, name="db")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,132 @@
+"""Everything the CLI prints: JSON documents, tables, key/value blocks and error lines.
+
+Human output is a rich table on a terminal and tab-separated text when piped (no
+header, like `gh`), so it stays greppable. Colour follows rich, which honours NO_COLOR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+
+def stdout_console() -> Console:
+    return Console(soft_wrap=True, highlight=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with a Z suffix."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """Convert views (dataclasses), datetimes and paths into JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on stdout."""
+    sys.stdout.write(json.dumps(jsonable(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def print_json_line(value: Any) -> None:
+    """One compact JSON object per line (NDJSON), flushed at once."""
+    sys.stdout.write(json.dumps(jsonable(value), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def human(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _plain(value: Any) -> str:
+    # Piped output keeps machine-friendly values: ISO timestamps, no padding.
+    if isinstance(value, datetime):
+        return iso(value) or ""
+    return "" if value is None else human(value).replace("\t", " ").replace("\n", " ")
+
+
+def print_table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str | None = None
+) -> None:
+    """A rich table on a terminal; tab-separated rows without a header when piped."""
+    rows = list(rows)
+    if not stdout_is_tty():
+        for row in rows:
+            sys.stdout.write("\t".join(_plain(v) for v in row) + "\n")
+        return
+    console = stdout_console()
+    if not rows and empty:
+        console.print(empty)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(human(v) for v in row))
+    console.print(table)
+
+
+def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
+    """`key: value` lines for one object."""
+    width = max((len(k) for k, _ in fields), default=0)
+    for key, value in fields:
+        text = _plain(value) if not stdout_is_tty() else human(value)
+        sys.stdout.write(f"{key + ':':<{width + 1}} {text}\n")
+
+
+def say(message: str) -> None:
+    """A human message on stdout."""
+    sys.stdout.write(message + "\n")
+
+
+def note(message: str) -> None:
+    """A side remark on stderr (keeps stdout clean for data)."""
+    sys.stderr.write(message + "\n")
+
+
+def error_line(message: str) -> None:
+    """The one line a failure prints on stderr."""
+    first = " ".join(message.strip().split("\n")) if message else "unknown error"
+    sys.stderr.write(f"error: {first}\n")
+    sys.stderr.flush()

@@ -1,0 +1,135 @@
+"""project create | list | show | rename | delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from rendercli.cli import context, output
+from rendercli.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from rendercli.services.projects import ProjectView
+
+app = typer.Typer(
+    help="Create and manage projects.\n\nExample: rendercli project create holiday",
+    no_args_is_help=True,
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
+PROJECT_ARG = typer.Argument(..., metavar="PROJECT", help="Project id or exact name.")
+
+
+def _show(project: ProjectView, json_output: bool) -> None:
+    if json_output:
+        output.print_json(project)
+        return
+    output.print_fields(
+        [
+            ("id", project.id),
+            ("name", project.name),
+            ("assets", project.asset_count),
+            ("renders", project.render_count),
+            ("created", project.created_at),
+            ("updated", project.updated_at),
+        ]
+    )
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="A name, unique among your projects."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create a project.
+
+    Example: rendercli project create "summer trip"
+    """
+    from rendercli.services import projects
+
+    user = context.require_user()
+    project = projects.create(context.uow(), user.id, name)
+    if json_output:
+        output.print_json(project)
+    else:
+        output.say(f"Created project {project.name} ({project.id}).")
+
+
+@app.command("list")
+def list_(json_output: bool = JSON_OPTION) -> None:
+    """List your projects.
+
+    Example: rendercli project list --json
+    """
+    from rendercli.services import projects
+
+    user = context.require_user()
+    rows = projects.list_projects(context.uow(), user.id)
+    if json_output:
+        output.print_json(rows)
+        return
+    output.print_table(
+        ["ID", "NAME", "ASSETS", "RENDERS", "UPDATED"],
+        [(p.id, p.name, p.asset_count, p.render_count, p.updated_at) for p in rows],
+        empty="No projects yet: rendercli project create NAME",
+    )
+
+
+@app.command("show")
+def show(project: str = PROJECT_ARG, json_output: bool = JSON_OPTION) -> None:
+    """Show one project.
+
+    Example: rendercli project show "summer trip"
+    """
+    from rendercli.services import projects
+
+    user = context.require_user()
+    _show(projects.get(context.uow(), user.id, project), json_output)
+
+
+@app.command("rename")
+def rename(
+    project: str = PROJECT_ARG,
+    new_name: str = typer.Argument(..., help="The new name."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Rename a project.
+
+    Example: rendercli project rename "summer trip" "summer 2026"
+    """
+    from rendercli.services import projects
+
+    user = context.require_user()
+    renamed = projects.rename(context.uow(), user.id, project, new_name)
+    if json_output:
+        output.print_json(renamed)
+    else:
+        output.say(f"Renamed to {renamed.name}.")
+
+
+@app.command("delete")
+def delete(
+    project: str = PROJECT_ARG,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Delete a project with its assets and render history.
+
+    Asks for confirmation on a terminal; elsewhere --yes is required.
+
+    Example: rendercli project delete "summer trip" --yes
+    """
+    from rendercli.services import projects
+
+    user = context.require_user()
+    if not yes:
+        if not context.stdin_is_tty():
+            raise InvalidInput("refusing to delete without --yes when not on a terminal")
+        target = projects.get(context.uow(), user.id, project)  # "not found" before asking
+        if not typer.confirm(f"Delete project {target.name!r} and all its assets and renders?"):
+            raise typer.Abort()
+    deleted = projects.delete(context.uow(), user.id, project)
+    if json_output:
+        output.print_json(deleted)
+    else:
+        output.say(f"Deleted project {deleted.name} ({deleted.id}).")

@@ -1,0 +1,100 @@
+"""token create | list | revoke: long-lived tokens for CI (RENDERCLI_TOKEN)."""
+
+from __future__ import annotations
+
+import typer
+
+from rendercli.cli import context, output
+
+app = typer.Typer(
+    help="Create, list and revoke API tokens for CI.\n\nExample: rendercli token create --name ci",
+    no_args_is_help=True,
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
+
+
+@app.command("create")
+def create(
+    name: str = typer.Option(..., "--name", "-n", help="A label, e.g. the CI system."),
+    expires_in: int = typer.Option(90, "--expires-in", help="Days until it expires (1-3650)."),
+    never_expires: bool = typer.Option(False, "--never-expires", help="No expiry date."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create a token and print it once. Use it as RENDERCLI_TOKEN.
+
+    Example: rendercli token create --name ci --expires-in 90
+    """
+    from rendercli.services import accounts
+
+    user = context.require_user()
+    issued = accounts.create_api_token(
+        context.uow(), user.id, name, None if never_expires else expires_in
+    )
+    if json_output:
+        output.print_json(
+            {
+                "id": issued.id,
+                "name": issued.name,
+                "expires_at": issued.expires_at,
+                "token": issued.token,
+            }
+        )
+        return
+    output.say(issued.token)
+    output.note(
+        "Copy this token now: it is not shown again. Use it as RENDERCLI_TOKEN; "
+        f"revoke it with `rendercli token revoke {issued.id}`."
+    )
+
+
+@app.command("list")
+def list_(
+    all_: bool = typer.Option(False, "--all", help="Include expired and revoked tokens."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """List your login sessions and API tokens (never the secrets).
+
+    Example: rendercli token list --all
+    """
+    from rendercli.services import accounts
+
+    user = context.require_user()
+    tokens = accounts.list_tokens(context.uow(), user.id, include_inactive=all_)
+    if json_output:
+        output.print_json(tokens)
+        return
+    output.print_table(
+        ["ID", "NAME", "KIND", "CREATED", "EXPIRES", "LAST USED", "REVOKED"],
+        [
+            (
+                t.id,
+                t.name,
+                t.kind,
+                t.created_at,
+                t.expires_at or "never",
+                t.last_used_at,
+                t.revoked_at,
+            )
+            for t in tokens
+        ],
+        empty="No tokens.",
+    )
+
+
+@app.command("revoke")
+def revoke(
+    token_id: str = typer.Argument(..., help="The token's id (see `rendercli token list`)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Revoke a token or a login session by id.
+
+    Example: rendercli token revoke k2x9c0c0p1q8r7s6t5u4v3w2
+    """
+    from rendercli.services import accounts
+
+    user = context.require_user()
+    token = accounts.revoke_token(context.uow(), user.id, token_id)
+    if json_output:
+        output.print_json(token)
+    else:
+        output.say(f"Revoked token {token.id} ({token.name}).")

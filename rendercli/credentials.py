@@ -1,0 +1,192 @@
+"""Where the client keeps its token: RENDERCLI_TOKEN, the OS keyring, or an opt-in 0600 file.
+
+Tokens are stored per database (keyed by its URL with the password masked), so two
+databases keep separate logins. Keyring calls run in a thread with a time limit: a
+locked or absent D-Bus secret service must never hang the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from rendercli.config import get_settings
+from rendercli.errors import OperationFailed
+
+KEYRING_SERVICE = "rendercli"
+CREDENTIALS_FILE = "credentials.json"
+
+T = TypeVar("T")
+
+
+class KeyringUnavailable(Exception):
+    """No usable keyring backend, or it did not answer in time."""
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    token: str
+    source: str  # "RENDERCLI_TOKEN", "keyring" or the credentials file path
+
+
+def database_key(database_url: str) -> str:
+    from rendercli.db.engine import display_url
+
+    return display_url(database_url)
+
+
+def credentials_path() -> Path:
+    return get_settings().config_dir / CREDENTIALS_FILE
+
+
+# ---- keyring ---------------------------------------------------------------------------
+
+
+def _with_timeout(fn: Callable[[], T]) -> T:
+    timeout = get_settings().keyring_timeout
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True, name="keyring")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise KeyringUnavailable(f"the keyring did not answer within {timeout:g} s")
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def _backend():  # type: ignore[no-untyped-def]
+    import keyring
+    from keyring.backends import fail, null
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring | null.Keyring):
+        raise KeyringUnavailable("no keyring backend is available on this system")
+    try:
+        from keyring.backends import chainer
+
+        if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
+            raise KeyringUnavailable("no keyring backend is available on this system")
+    except ImportError:  # pragma: no cover
+        pass
+    return backend
+
+
+def _keyring_call(fn: Callable[[object], T]) -> T:
+    from keyring.errors import KeyringError
+
+    try:
+        return _with_timeout(lambda: fn(_backend()))
+    except KeyringUnavailable:
+        raise
+    except KeyringError as exc:
+        raise KeyringUnavailable(str(exc) or type(exc).__name__) from None
+
+
+def _keyring_delete(key: str) -> None:
+    # Nothing stored there, or no keyring at all: either way there is nothing to remove.
+    with contextlib.suppress(Exception):
+        _keyring_call(lambda b: b.delete_password(KEYRING_SERVICE, key))  # type: ignore[attr-defined]
+
+
+def check_keyring() -> None:
+    """Raise KeyringUnavailable unless a usable keyring backend answers in time."""
+    _with_timeout(_backend)
+
+
+def keyring_backend_name() -> str:
+    """A description of the keyring backend in use (for whoami and doctor)."""
+    try:
+        backend = _with_timeout(_backend)
+    except KeyringUnavailable as exc:
+        return f"unavailable ({exc})"
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+# ---- the 0600 file -----------------------------------------------------------------------
+
+
+def _read_file() -> dict[str, str]:
+    path = credentials_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise OperationFailed(f"cannot read {path}: {exc}") from None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_file(entries: dict[str, str]) -> None:
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not entries:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(entries, fh, indent=2)
+        os.chmod(tmp, 0o600)  # in case a umask or an old file widened it
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# ---- public API ----------------------------------------------------------------------------
+
+
+def load_token(database_url: str) -> StoredToken | None:
+    """The token to use: RENDERCLI_TOKEN, then the credentials file, then the keyring."""
+    settings = get_settings()
+    if settings.token:
+        return StoredToken(settings.token, "RENDERCLI_TOKEN")
+    key = database_key(database_url)
+    from_file = _read_file().get(key)
+    if from_file:
+        return StoredToken(from_file, str(credentials_path()))
+    try:
+        token = _keyring_call(lambda b: b.get_password(KEYRING_SERVICE, key))  # type: ignore[attr-defined]
+    except KeyringUnavailable:
+        return None
+    return StoredToken(token, "keyring") if token else None
+
+
+def save_token(database_url: str, token: str, *, insecure_file: bool) -> str:
+    """Store a login token; returns where it went. Raises KeyringUnavailable (no fallback)."""
+    key = database_key(database_url)
+    if insecure_file:
+        entries = _read_file()
+        entries[key] = token
+        _write_file(entries)
+        _keyring_delete(key)
+        return str(credentials_path())
+    _keyring_call(lambda b: b.set_password(KEYRING_SERVICE, key, token))  # type: ignore[attr-defined]
+    entries = _read_file()
+    if entries.pop(key, None) is not None:
+        _write_file(entries)
+    return "keyring"
+
+
+def forget_token(database_url: str) -> None:
+    """Remove the stored login for this database from the file and the keyring."""
+    key = database_key(database_url)
+    entries = _read_file()
+    if entries.pop(key, None) is not None:
+        _write_file(entries)
+    _keyring_delete(key)

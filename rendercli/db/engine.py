@@ -1,0 +1,68 @@
+"""Engines and sessions, built lazily (never at import) and cached per database URL."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Foreign keys are off by default in SQLite; cascades need them on.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _create(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    # pre_ping: a worker outlives a PostgreSQL restart by reconnecting transparently.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def get_engine(url: str) -> Engine:
+    """The engine for a database URL (one per URL per process)."""
+    with _lock:
+        if url not in _engines:
+            _engines[url] = _create(url)
+        return _engines[url]
+
+
+def get_session_factory(url: str) -> sessionmaker[Session]:
+    """A session factory bound to the URL's engine."""
+    with _lock:
+        if url not in _factories:
+            _factories[url] = sessionmaker(bind=None, expire_on_commit=False)
+        factory = _factories[url]
+    factory.configure(bind=get_engine(url))
+    return factory
+
+
+def display_url(url: str) -> str:
+    """The URL with any password masked, for messages and keyring keys."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def dispose_all() -> None:
+    """Close every pooled connection and forget the engines (tests, forked workers)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _factories.clear()

@@ -1,0 +1,200 @@
+"""SQLAlchemy models. Ids are cuid2 strings; timestamps are UTC and set in Python.
+
+No server defaults: the same migration must produce the same schema on SQLite and
+PostgreSQL, so every default lives here, on the Python side.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from rendercli.db.ids import new_id
+from rendercli.db.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JOB_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
+ACTIVE_JOB_STATUSES = ("queued", "processing")
+ASSET_KINDS = ("video", "image", "audio")
+
+ID = String(32)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    # Stored lower-cased: the unique constraint is then case-insensitive on both databases.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuthToken(Base):
+    """A login session or a long-lived API token. Only the SHA-256 of the token is kept."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "session" (login) or "api" (token create)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("kind IN ('session', 'api')", name="kind"),)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    assets: Mapped[list[Asset]] = relationship(
+        back_populates="project", order_by="Asset.position", passive_deletes=True
+    )
+
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+
+class Asset(Base):
+    """A media file in a project's timeline. The file itself lives in content-addressed storage."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))
+    display_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    storage_key: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    container: Mapped[str] = mapped_column(String(16))
+    duration: Mapped[float | None] = mapped_column(Float)  # probed source duration
+    width: Mapped[int | None] = mapped_column(Integer)  # as displayed (rotation applied)
+    height: Mapped[int | None] = mapped_column(Integer)
+    frame_rate: Mapped[float | None] = mapped_column(Float)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    video_codec: Mapped[str | None] = mapped_column(String(32))
+    pix_fmt: Mapped[str | None] = mapped_column(String(32))
+    has_audio: Mapped[bool] = mapped_column(Boolean, default=False)
+    audio_codec: Mapped[str | None] = mapped_column(String(32))
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    channels: Mapped[int | None] = mapped_column(Integer)
+    trim_start: Mapped[float | None] = mapped_column(Float)  # video/audio: offset into source
+    trim_end: Mapped[float | None] = mapped_column(Float)  # video/audio: end time in source
+    still_duration: Mapped[float | None] = mapped_column(Float)  # images: seconds shown
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="assets")
+
+    __table_args__ = (
+        Index(None, "project_id", "position"),
+        CheckConstraint("kind IN ('video', 'image', 'audio')", name="kind"),
+    )
+
+
+class RenderJob(Base):
+    """One render of a project. At most one queued-or-processing job per project."""
+
+    __tablename__ = "render_jobs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    eta_seconds: Mapped[float | None] = mapped_column(Float)
+    preset: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8))
+    fps: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[str] = mapped_column(String(16))
+    use_cache: Mapped[bool] = mapped_column(Boolean, default=True)
+    output_url: Mapped[str | None] = mapped_column(Text)
+    poster_url: Mapped[str | None] = mapped_column(Text)
+    output_size: Mapped[int | None] = mapped_column(BigInteger)
+    output_duration: Mapped[float | None] = mapped_column(Float)
+    output_sha256: Mapped[str | None] = mapped_column(String(64))
+    cache_hit: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)  # one line, for people
+    log: Mapped[str | None] = mapped_column(Text)  # ffmpeg commands, stderr tail, attempts
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    project: Mapped[Project] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'processing', 'completed', 'failed', 'cancelled')",
+            name="status",
+        ),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
+        # The one-active-job rule, enforced by the database on both backends.
+        Index(
+            "uq_render_jobs_one_active_per_project",
+            "project_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'processing')"),
+            postgresql_where=text("status IN ('queued', 'processing')"),
+        ),
+        Index(None, "status", "heartbeat_at"),
+    )
+
+
+class AnalyticsEvent(Base):
+    """A product event. No foreign key: analytics stays decoupled from the data it describes."""
+
+    __tablename__ = "analytics_events"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index(None, "name", "created_at"),)

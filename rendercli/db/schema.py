@@ -1,0 +1,100 @@
+"""Schema version checks and upgrades (Alembic, shipped inside the package)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rendercli.errors import OperationFailed
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy import Engine
+
+# The newest migration. A test checks it against Alembic's head, so this stays true;
+# comparing a constant avoids loading Alembic on every command.
+HEAD_REVISION = "0001"
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision stamped in the database, or None for an empty database."""
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to `revision` on the engine's database."""
+    from alembic import command
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def ensure_current(engine: Engine) -> None:
+    """Make sure the schema is at HEAD_REVISION before a command uses the database.
+
+    SQLite (the embedded default) upgrades itself. Anything else must be upgraded on
+    purpose with `rendercli db upgrade`, because other machines may share it.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        revision = current_revision(engine)
+    except OperationalError as exc:
+        raise OperationFailed(_unreachable(engine, exc)) from None
+    if revision == HEAD_REVISION:
+        return
+    if engine.dialect.name == "sqlite":
+        try:
+            upgrade(engine)
+        except OperationalError:
+            # Another process may have upgraded it at the same moment.
+            if current_revision(engine) != HEAD_REVISION:
+                raise
+        return
+    if revision is None:
+        raise OperationFailed(
+            "the database has no rendercli schema yet: run `rendercli db upgrade`"
+        )
+    if not _is_known(revision):
+        raise OperationFailed(
+            f"the database schema ({revision}) is newer than this rendercli: upgrade rendercli"
+        )
+    raise OperationFailed(
+        f"the database schema is out of date ({revision}, needs {HEAD_REVISION}): "
+        "run `rendercli db upgrade`"
+    )
+
+
+def _is_known(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:
+        return False
+
+
+def _unreachable(engine: Engine, exc: Exception) -> str:
+    from rendercli.db.engine import display_url
+
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else "error"
+    return f"cannot reach the database at {display_url(str(engine.url))}: {reason}"
