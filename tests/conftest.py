@@ -1,0 +1,148 @@
+"""Test fixtures: isolation from the real user, and real SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+from typer.testing import CliRunner, Result
+
+from tests.memory_keyring import MemoryKeyring
+from tests.servers import PostgresServer
+
+# Read before the isolation fixture clears RENDERCLI_* variables.
+EXISTING_POSTGRES = os.environ.get("RENDERCLI_TEST_DATABASE_URL")
+TEST_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
+    """Every test gets its own data and config dirs and an in-memory keyring."""
+    for name in list(os.environ):
+        if name.startswith("RENDERCLI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("RENDERCLI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RENDERCLI_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("RENDERCLI_BCRYPT_ROUNDS", "4")  # fast; one test checks the default 12
+    # Subprocesses of the real CLI must never reach a real keyring either.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.setenv("NO_COLOR", "1")
+    previous = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    yield memory
+    keyring.set_keyring(previous)
+    from rendercli.db.engine import dispose_all
+    from rendercli.services.unit_of_work import forget_schema_checks
+
+    dispose_all()
+    forget_schema_checks()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole run, with a migrated template database."""
+    if EXISTING_POSTGRES:
+        server = PostgresServer(EXISTING_POSTGRES)
+    else:
+        server = PostgresServer.start(tmp_path_factory.mktemp("pgdata"))
+    server.create_template()
+    yield server
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied per test (faster than migrating each time)."""
+    from rendercli.db.engine import get_engine
+    from rendercli.db.schema import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    engine = get_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """Run the test on the embedded SQLite default AND on real PostgreSQL."""
+    if request.param == "sqlite":
+        # The embedded default: no RENDERCLI_DATABASE_URL, a file in the data dir.
+        path = tmp_path / "data" / "rendercli.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database()
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", url)
+    yield url
+    from rendercli.db.engine import dispose_all
+
+    dispose_all()
+    server.drop_url(url)
+
+
+@dataclass
+class Cli:
+    """Runs the real Typer app in-process, like a user at a shell."""
+
+    runner: CliRunner
+
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
+                 ) -> Result:
+        from rendercli.cli.main import app
+
+        return self.runner.invoke(app, list(args), input=input, env=env)
+
+    def ok(self, *args: str, **kwargs: Any) -> Result:
+        result = self(*args, **kwargs)
+        assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+        return result
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli(CliRunner())
+
+
+@dataclass
+class Account:
+    """A registered user with an API token, to act as them via RENDERCLI_TOKEN."""
+
+    email: str
+    token: str
+    cli: Cli
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        return self.cli(*args, input=input, env={"RENDERCLI_TOKEN": self.token})
+
+    def ok(self, *args: str, input: str | None = None) -> Result:
+        return self.cli.ok(*args, input=input, env={"RENDERCLI_TOKEN": self.token})
+
+
+def make_account(cli: Cli, email: str) -> Account:
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    user = accounts.register(UnitOfWork(), email, TEST_PASSWORD)
+    issued = accounts.create_api_token(UnitOfWork(), user.id, "test", 30)
+    return Account(email=email, token=issued.token, cli=cli)
+
+
+@pytest.fixture
+def alice(cli: Cli, database_url: str) -> Account:
+    return make_account(cli, "alice@example.com")
+
+
+@pytest.fixture
+def bob(cli: Cli, database_url: str) -> Account:
+    return make_account(cli, "bob@example.com")

@@ -1,0 +1,62 @@
+"""Real database servers for the test suite.
+
+PostgreSQL comes from the `pgserver` package (its own binaries, works as root) unless
+RENDERCLI_TEST_DATABASE_URL names an existing server (a URL to a database whose role
+may CREATE DATABASE). Each test gets a fresh database copied from a migrated template.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+TEMPLATE_DB = "rendercli_template"
+
+
+class PostgresServer:
+    def __init__(self, admin_url: str, owned: object | None = None) -> None:
+        self.admin_url = make_url(admin_url).set(drivername="postgresql+psycopg")
+        self._owned = owned  # keeps a pgserver instance alive
+        self._admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+
+    @classmethod
+    def start(cls, data_dir: Path) -> PostgresServer:
+        import pgserver
+
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        return cls(server.get_uri(), owned=server)
+
+    def url_for(self, database: str) -> str:
+        url: URL = self.admin_url.set(database=database)
+        return url.render_as_string(hide_password=False)
+
+    def create_template(self) -> None:
+        from rendercli.db.engine import get_engine
+        from rendercli.db.schema import upgrade
+
+        self.drop(TEMPLATE_DB)
+        with self._admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{TEMPLATE_DB}"'))
+        url = self.url_for(TEMPLATE_DB)
+        engine = get_engine(url)
+        upgrade(engine)
+        engine.dispose()
+
+    def create_database(self, *, from_template: bool = True) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        template = f' TEMPLATE "{TEMPLATE_DB}"' if from_template else ""
+        with self._admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
+        return self.url_for(name)
+
+    def drop(self, database: str) -> None:
+        with self._admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+    def drop_url(self, url: str) -> None:
+        database = make_url(url).database
+        assert database
+        self.drop(database)

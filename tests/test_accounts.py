@@ -1,0 +1,257 @@
+"""register / login / logout / whoami through the real CLI, on both databases."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import keyring
+import pytest
+from keyring.backends import fail
+from sqlalchemy import func, select, update
+
+from rendercli.db.engine import get_session_factory
+from rendercli.db.models import AuthToken, User
+from rendercli.db.types import utcnow
+from tests.conftest import TEST_PASSWORD, Cli
+from tests.memory_keyring import HangingKeyring, MemoryKeyring
+
+pytestmark = pytest.mark.usefixtures("database_url")
+
+
+def register(cli: Cli, email: str = "ana@example.com", password: str = TEST_PASSWORD) -> None:
+    cli.ok("register", "--email", email, "--password-stdin", input=password + "\n")
+
+
+def login(cli: Cli, email: str = "ana@example.com", *extra: str, password: str = TEST_PASSWORD):
+    return cli("login", "--email", email, "--password-stdin", *extra, input=password + "\n")
+
+
+def token_rows(url: str) -> list[AuthToken]:
+    with get_session_factory(url)() as session:
+        return list(session.scalars(select(AuthToken)))
+
+
+def test_register_login_whoami_logout(cli: Cli, database_url: str, isolated: MemoryKeyring):
+    register(cli, "Ana@Example.COM")
+    result = login(cli, "ana@EXAMPLE.com")
+    assert result.exit_code == 0, result.stderr
+    assert "Logged in as ana@example.com" in result.stdout
+    # The token lives in the keyring, keyed by database; the server keeps only its hash.
+    [(service, key)] = list(isolated.store)
+    token = isolated.store[(service, key)]
+    assert service == "rendercli" and token.startswith("rcli_") and len(token) >= 43 + 5
+    [row] = token_rows(database_url)
+    assert row.token_hash != token and len(row.token_hash) == 64
+    assert row.expires_at is not None
+    assert 29.9 < (row.expires_at - row.created_at).total_seconds() / 86400 < 30.1
+
+    who = json.loads(cli.ok("whoami", "--json").stdout)
+    assert who["email"] == "ana@example.com"
+    assert who["token_source"] == "keyring"
+    assert who["created_at"].endswith("Z")
+
+    out = cli.ok("logout")
+    assert "1 session revoked" in out.stdout
+    assert isolated.store == {}
+    [row] = token_rows(database_url)
+    assert row.revoked_at is not None
+    after = cli("whoami")
+    assert after.exit_code == 4
+    assert "not logged in" in after.stderr
+
+
+def test_email_is_unique_case_insensitively(cli: Cli) -> None:
+    register(cli, "dup@example.com")
+    again = cli("register", "--email", "DUP@example.com", "--password-stdin", input="x" * 9 + "\n")
+    assert again.exit_code == 5
+    assert again.stderr.strip() == "error: an account with email dup@example.com already exists"
+
+
+def test_wrong_password_and_unknown_email_fail_identically(cli: Cli) -> None:
+    register(cli)
+    wrong = login(cli, "ana@example.com", password="not the password")
+    unknown = login(cli, "nobody@example.com", password="not the password")
+    assert wrong.exit_code == unknown.exit_code == 4
+    assert wrong.stderr == unknown.stderr == "error: incorrect email or password\n"
+
+
+def test_unknown_email_takes_as_long_as_a_wrong_password(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a real cost, a bcrypt check dominates; skipping it for unknown emails would make
+    # those logins many times faster. The dummy-hash check keeps the two within noise.
+    monkeypatch.setenv("RENDERCLI_BCRYPT_ROUNDS", "10")
+    register(cli)
+
+    def timed(email: str) -> float:
+        start = time.perf_counter()
+        assert login(cli, email, password="wrong password").exit_code == 4
+        return time.perf_counter() - start
+
+    timed("warm-up@example.com")
+    wrong = statistics.median(timed("ana@example.com") for _ in range(5))
+    unknown = statistics.median(timed("ghost@example.com") for _ in range(5))
+    assert 0.6 < unknown / wrong < 1.6, (unknown, wrong)
+
+
+def test_default_bcrypt_cost_is_12(cli: Cli, database_url: str, monkeypatch) -> None:
+    monkeypatch.delenv("RENDERCLI_BCRYPT_ROUNDS")
+    register(cli)
+    with get_session_factory(database_url)() as session:
+        assert session.scalar(select(User.password_hash)).startswith("$2b$12$")
+
+
+@pytest.mark.parametrize(
+    ("password", "accepted"),
+    [
+        ("a" * 72, True),
+        ("é" * 36, True),  # 72 bytes of UTF-8
+        ("a" * 73, False),
+        ("é" * 36 + "a", False),  # 73 bytes, 37 characters
+        ("short7!", False),
+        ("eight888", True),
+    ],
+)
+def test_password_length_rule(cli: Cli, password: str, accepted: bool) -> None:
+    result = cli("register", "--email", "p@example.com", "--password-stdin", input=password + "\n")
+    if accepted:
+        assert result.exit_code == 0, result.stderr
+        assert login(cli, "p@example.com", password=password).exit_code == 0
+        # Never truncated: the 72-byte password plus one more byte must not log in.
+        assert login(cli, "p@example.com", password=password + "x").exit_code == 4
+    else:
+        assert result.exit_code == 2
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: password is")
+        assert login(cli, "p@example.com", password=password).exit_code == 4
+
+
+def test_expired_token_says_so(cli: Cli, database_url: str) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    with get_session_factory(database_url)() as session:
+        session.execute(update(AuthToken).values(expires_at=utcnow().replace(year=2020)))
+        session.commit()
+    result = cli("project", "list")
+    assert result.exit_code == 4
+    assert "expired" in result.stderr and "rendercli login" in result.stderr
+
+
+def test_revoked_token_says_so(cli: Cli) -> None:
+    register(cli)
+    token = json.loads(cli.ok("register", "--email", "b@example.com", "--password-stdin",
+                              "--json", input=TEST_PASSWORD + "\n").stdout)
+    assert token["email"] == "b@example.com"
+    assert login(cli).exit_code == 0
+    issued = json.loads(cli.ok("token", "create", "--name", "ci", "--json").stdout)
+    cli.ok("token", "revoke", issued["id"])
+    result = cli("whoami", env={"RENDERCLI_TOKEN": issued["token"]})
+    assert result.exit_code == 4
+    assert "revoked" in result.stderr
+
+
+def test_logout_all_revokes_every_session(cli: Cli, database_url: str) -> None:
+    register(cli)
+    for _ in range(3):
+        assert login(cli).exit_code == 0
+    api = json.loads(cli.ok("token", "create", "--name", "ci", "--json").stdout)
+    assert "3 sessions revoked" in cli.ok("logout", "--all").stdout
+    rows = token_rows(database_url)
+    sessions = [r for r in rows if r.kind == "session"]
+    assert len(sessions) == 3 and all(r.revoked_at for r in sessions)
+    # API tokens for CI are managed with `token revoke`, not logout.
+    assert cli("whoami", env={"RENDERCLI_TOKEN": api["token"]}).exit_code == 0
+
+
+def test_no_keyring_backend_names_both_ways_out(cli: Cli, database_url: str) -> None:
+    register(cli)
+    keyring.set_keyring(fail.Keyring())
+    result = login(cli)
+    assert result.exit_code == 1
+    assert "RENDERCLI_TOKEN" in result.stderr and "--insecure-storage" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert token_rows(database_url) == []  # nothing half-done server-side either
+    assert not (cli_config_file()).exists()  # and no silent plaintext fallback
+
+
+def cli_config_file():
+    from rendercli.credentials import credentials_path
+
+    return credentials_path()
+
+
+def test_hanging_keyring_is_bounded(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    register(cli)
+    hanging = HangingKeyring()
+    keyring.set_keyring(hanging)
+    monkeypatch.setenv("RENDERCLI_KEYRING_TIMEOUT", "0.5")
+    try:
+        result = login(cli)
+        assert result.exit_code == 1
+        assert "did not answer within 0.5 s" in result.stderr
+    finally:
+        hanging.release.set()
+
+
+def test_insecure_storage_file_is_0600(cli: Cli) -> None:
+    register(cli)
+    keyring.set_keyring(fail.Keyring())
+    result = login(cli, "ana@example.com", "--insecure-storage")
+    assert result.exit_code == 0, result.stderr
+    path = cli_config_file()
+    assert path.stat().st_mode & 0o777 == 0o600
+    who = json.loads(cli.ok("whoami", "--json").stdout)
+    assert who["token_source"] == str(path)
+    cli.ok("logout")
+    assert not path.exists()
+
+
+def test_rendercli_token_takes_precedence(cli: Cli) -> None:
+    register(cli, "ana@example.com")
+    register(cli, "ben@example.com")
+    assert login(cli, "ben@example.com").exit_code == 0
+    ben_token = json.loads(cli.ok("token", "create", "--name", "ci", "--json").stdout)["token"]
+    assert login(cli, "ana@example.com").exit_code == 0
+    assert json.loads(cli.ok("whoami", "--json").stdout)["email"] == "ana@example.com"
+    who = json.loads(cli.ok("whoami", "--json", env={"RENDERCLI_TOKEN": ben_token}).stdout)
+    assert who["email"] == "ben@example.com" and who["token_source"] == "RENDERCLI_TOKEN"
+
+
+def test_token_list_never_shows_secrets(cli: Cli) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    created = json.loads(cli.ok("token", "create", "--name", "ci", "--expires-in", "90",
+                                "--json").stdout)
+    listed = cli.ok("token", "list", "--json").stdout
+    assert created["token"] not in listed
+    names = {t["name"] for t in json.loads(listed)}
+    assert "ci" in names
+    [ci] = [t for t in json.loads(listed) if t["name"] == "ci"]
+    assert ci["kind"] == "api" and ci["expires_at"].startswith(created["expires_at"][:10])
+
+
+def test_another_users_token_is_not_found(cli: Cli) -> None:
+    register(cli, "ana@example.com")
+    register(cli, "ben@example.com")
+    assert login(cli, "ben@example.com").exit_code == 0
+    ben_token = json.loads(cli.ok("token", "create", "--name", "x", "--json").stdout)
+    assert login(cli, "ana@example.com").exit_code == 0
+    result = cli("token", "revoke", ben_token["id"])
+    assert result.exit_code == 3
+    assert cli("whoami", env={"RENDERCLI_TOKEN": ben_token["token"]}).exit_code == 0
+
+
+def test_two_databases_keep_separate_logins(cli: Cli, tmp_path, monkeypatch) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", other)
+    assert cli("whoami").exit_code == 4
+
+
+def test_session_rows_counted(cli: Cli, database_url: str) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    with get_session_factory(database_url)() as session:
+        assert session.scalar(select(func.count()).select_from(AuthToken)) == 1
