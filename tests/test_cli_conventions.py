@@ -1,0 +1,92 @@
+"""Conventions every command follows: help with an example, fast start, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.main import get_command
+
+from rendercli.cli.main import app
+from tests.conftest import Cli
+
+HEAVY_MODULES = ["sqlalchemy", "psycopg", "redis", "rq", "bcrypt", "keyring", "av", "alembic"]
+
+
+def _all_commands():
+    def walk(command, path):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    return list(walk(get_command(app), []))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _all_commands()], ids=" ".join)
+def test_every_command_has_help_with_an_example(cli: Cli, path: list[str]) -> None:
+    result = cli.ok(*path, "--help")
+    assert "Example:" in result.stdout
+    assert "rendercli" in result.stdout.split("Example:", 1)[1]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["project", "--help"]])
+def test_help_and_version_import_no_heavy_module(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from rendercli.cli.main import app\n"
+        "try:\n"
+        f"    app({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_version(cli: Cli) -> None:
+    from rendercli import __version__
+
+    assert cli.ok("--version").stdout == f"rendercli {__version__}\n"
+
+
+def test_usage_errors_are_one_line_exit_2(cli: Cli) -> None:
+    result = cli("project", "list", "--bogus")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: No such option: --bogus (see 'rendercli project list --help')\n"
+    )
+    unknown = cli("frobnicate")
+    assert unknown.exit_code == 2 and unknown.stderr.count("\n") == 1
+
+
+def test_missing_email_off_a_terminal_is_invalid_input(cli: Cli, database_url: str) -> None:
+    result = cli("register", "--password-stdin", input="password1\n")
+    assert result.exit_code == 2
+    assert result.stderr == "error: no email given: use --email (there is no terminal to ask on)\n"
+    nopass = cli("register", "--email", "a@example.com")
+    assert nopass.exit_code == 2 and "--password-stdin" in nopass.stderr
+
+
+def test_json_documents_are_stable(cli: Cli, database_url: str) -> None:
+    result = cli.ok("register", "--email", "j@example.com", "--password-stdin", "--json",
+                    input="password1\n")
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"id", "email", "created_at"}
+    assert doc["created_at"].endswith("Z") and "T" in doc["created_at"]
+
+
+def test_unexpected_errors_have_no_traceback_unless_debug(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", "nosuchdriver://x")
+    result = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x"})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: unexpected ") and result.stderr.count("\n") == 1
+    assert "RENDERCLI_DEBUG=1" in result.stderr
+    debug = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x", "RENDERCLI_DEBUG": "1"})
+    assert debug.exception is not None  # re-raised for a full traceback
