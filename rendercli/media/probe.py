@@ -74,7 +74,7 @@ class _Prober:
             if video is None and audio is None:
                 raise self.reject("no decodable video, audio or image stream")
             if video is not None:
-                self.check_dimensions(video.codec_context.width, video.codec_context.height)
+                self.check_picture_area(video.codec_context.width, video.codec_context.height)
             self.check_complete([s for s in (video, audio) if s is not None])
             still_candidate = container_name in IMAGE_CONTAINERS
             decoded = self.decode_start(container, video, audio, want_two=still_candidate)
@@ -153,6 +153,14 @@ class _Prober:
             elif stream.type == "audio" and audio is None:
                 audio = stream
         return video, audio
+
+    def check_picture_area(self, width: int, height: int) -> None:
+        """Refuse to decode a picture too big for any allowed size (a memory bomb).
+
+        The exact limit is checked after decoding, on the displayed (rotated) size.
+        """
+        if width * height > self.max_dimension**2:
+            self.check_dimensions(width, height)
 
     def check_dimensions(self, width: int, height: int) -> None:
         if width <= 0 or height <= 0:
