@@ -23,6 +23,9 @@ class MediaInfo:
     audio_codec: str | None
     sample_rate: int | None
     channels: int | None
+    # The allow-listed FFmpeg demuxer that read it (``-f`` value for renders: see
+    # formats.ffmpeg_input_args). Defaulted so other code may build MediaInfo without it.
+    demuxer: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,107 @@
+"""Ingest: stage a copy, probe the copy, then commit it to storage or discard it.
+
+The source file is read exactly once (while it is copied and hashed); everything after
+that, probing included, works on the staged copy, so what was validated is what is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rendercli.media.info import MediaInfo
+from rendercli.media.probe import probe
+from rendercli.media.validate import safe_display_name
+from rendercli.storage import (
+    StagedFile,
+    StoredFile,
+    commit_staged,
+    discard_staged,
+    remove_object,
+    stage_file,
+)
+
+
+@dataclass(frozen=True)
+class StagedMedia:
+    """A probed, accepted file waiting in storage's tmp/ to be committed or discarded."""
+
+    display_name: str  # sanitised base name of the source, for messages and the asset name
+    staged: StagedFile
+    info: MediaInfo
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-asset limits (normally from Settings)."""
+
+    max_file_size: int
+    max_duration: float
+    max_dimension: int
+
+
+def stage_and_probe(src: Path, storage_dir: Path, limits: Limits) -> StagedMedia:
+    """Stage ``src`` and probe the staged copy; on rejection nothing is left in storage.
+
+    Raises InvalidInput (naming the file) when the file is rejected.
+    """
+    name = safe_display_name(src)
+    staged = stage_file(src, storage_dir, display_name=name, max_file_size=limits.max_file_size)
+    try:
+        info = probe(
+            staged.path,
+            display_name=name,
+            max_duration=limits.max_duration,
+            max_dimension=limits.max_dimension,
+        )
+    except BaseException:
+        discard_staged(staged)
+        raise
+    return StagedMedia(display_name=name, staged=staged, info=info)
+
+
+def stage_and_probe_all(
+    sources: Sequence[Path], storage_dir: Path, limits: Limits
+) -> list[StagedMedia]:
+    """Stage and probe every source, all or nothing: on the first rejection the ones
+    already staged are discarded and the rejection is raised."""
+    done: list[StagedMedia] = []
+    try:
+        for src in sources:
+            done.append(stage_and_probe(src, storage_dir, limits))
+    except BaseException:
+        discard_all(done)
+        raise
+    return done
+
+
+def discard_all(items: Sequence[StagedMedia]) -> None:
+    """Drop staged copies that will not be committed."""
+    for item in items:
+        discard_staged(item.staged)
+
+
+def commit_all(items: Sequence[StagedMedia]) -> list[StoredFile]:
+    """Commit staged copies as objects. If one fails, objects this call created are
+    removed, the rest discarded, and the error raised."""
+    stored: list[StoredFile] = []
+    try:
+        for item in items:
+            stored.append(commit_staged(item.staged))
+    except BaseException:
+        rollback_created(stored)
+        discard_all(items)
+        raise
+    return stored
+
+
+def rollback_created(stored: Sequence[StoredFile]) -> None:
+    """Remove the objects a failed ingest created (``created=True``); keep older ones.
+
+    Call it only if no other asset row can reference those objects yet (e.g. while
+    holding the database transaction that would have inserted the rows).
+    """
+    for item in stored:
+        if item.created:
+            remove_object(item.storage_dir, item.key)
