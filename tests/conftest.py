@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +47,21 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memory
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole run, with a migrated template database."""
     if EXISTING_POSTGRES:
         server = PostgresServer(EXISTING_POSTGRES)
-    else:
-        server = PostgresServer.start(tmp_path_factory.mktemp("pgdata"))
+        server.create_template()
+        yield server
+        return
+    # Not under pytest's basetemp: pytest prunes old basetemps, and another pytest run
+    # on the same machine would delete a live server's socket and data.
+    data_dir = Path(tempfile.mkdtemp(prefix="rendercli-test-pg-"))
+    server = PostgresServer.start(data_dir)
     server.create_template()
     yield server
+    server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +105,12 @@ class Cli:
 
     runner: CliRunner
 
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-                 ) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         from rendercli.cli.main import app
 
         return self.runner.invoke(app, list(args), input=input, env=env)

@@ -29,6 +29,11 @@ class PostgresServer:
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
         return cls(server.get_uri(), owned=server)
 
+    def stop(self) -> None:
+        self._admin.dispose()
+        if self._owned is not None:
+            self._owned.cleanup()  # type: ignore[attr-defined]
+
     def url_for(self, database: str) -> str:
         url: URL = self.admin_url.set(database=database)
         return url.render_as_string(hide_password=False)

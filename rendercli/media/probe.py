@@ -119,8 +119,7 @@ class _Prober:
         try:
             if container_for(container.format.name) is None:  # belt and braces
                 raise self.reject(
-                    f"not a supported media file (format '{container.format.name}' "
-                    "is not allowed)"
+                    f"not a supported media file (format '{container.format.name}' is not allowed)"
                 )
             yield container
         finally:

@@ -123,10 +123,16 @@ def rename(uow: UnitOfWork, user_id: str, ref: str, new_name: str) -> ProjectVie
 
 def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
     """Delete a project with its assets and render history (database cascade)."""
+    from rendercli.services.assets import remove_unreferenced_objects
+
     with uow:
         project = find_owned(uow, user_id, ref)
         view = _view(uow, project)
+        keys = list(
+            uow.session.scalars(select(Asset.storage_key).where(Asset.project_id == project.id))
+        )
         uow.session.delete(project)
         uow.record_event("project.deleted", user_id, project_id=project.id)
         uow.commit()
-        return view
+    remove_unreferenced_objects(uow, keys)
+    return view

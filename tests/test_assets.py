@@ -1,0 +1,225 @@
+"""Assets through the CLI on both databases: ingest, timeline order, trims, hostile files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Account
+from tests.hostile_media import OpenWatch, hls_playlist, truncated_copy, write_bytes
+from tests.media_factory import make_audio, make_image, make_video
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    return {
+        "clip": make_video(d / "clip.mp4", duration=2.0),
+        "other": make_video(d / "other.mp4", duration=1.0, tone=880),
+        "portrait": make_video(d / "portrait.mp4", duration=1.0, size=(320, 240), rotate=90),
+        "silent": make_video(d / "silent.mov", duration=1.0, audio=False),
+        "still": make_image(d / "still.png", alpha=True),
+        "photo": make_image(d / "photo.jpg"),
+        "song": make_audio(d / "song.mp3", duration=2.0),
+    }
+
+
+def objects(storage: Path) -> list[Path]:
+    root = storage / "objects"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "storage"
+
+
+@pytest.fixture
+def project(alice: Account) -> str:
+    return json.loads(alice.ok("project", "create", "film", "--json").stdout)["id"]
+
+
+def add(account: Account, project: str, *args: str | Path) -> list[dict]:
+    return json.loads(account.ok("asset", "add", project, *map(str, args), "--json").stdout)
+
+
+def test_add_probes_and_orders(alice: Account, project: str, media, storage: Path) -> None:
+    added = add(alice, project, media["clip"], media["still"], media["song"], media["portrait"])
+    assert [a["position"] for a in added] == [1, 2, 3, 4]
+    clip, still, song, portrait = added
+    assert clip["kind"] == "video" and clip["width"] == 320 and clip["height"] == 240
+    assert clip["has_audio"] and clip["audio_codec"] == "aac" and clip["video_codec"] == "h264"
+    assert abs(clip["duration"] - 2.0) < 0.1 and clip["container"] == "mp4"
+    assert still["kind"] == "image" and still["timeline_duration"] == 3.0
+    assert song["kind"] == "audio" and song["sample_rate"] == 44100
+    assert portrait["rotation"] in (90, 270) and portrait["width"] < portrait["height"]
+    assert len(clip["sha256"]) == 64 and clip["size_bytes"] == media["clip"].stat().st_size
+
+    timeline = json.loads(alice.ok("asset", "list", "film", "--json").stdout)
+    assert [a["display_name"] for a in timeline["assets"]] == [
+        "clip.mp4",
+        "still.png",
+        "song.mp3",
+        "portrait.mp4",
+    ]
+    # Audio lays under the picture; it does not lengthen the timeline.
+    expected = clip["timeline_duration"] + 3.0 + portrait["timeline_duration"]
+    assert timeline["total_duration"] == pytest.approx(expected, abs=1e-6)
+    assert len(objects(storage)) == 4
+
+
+def test_same_content_is_stored_once(alice: Account, project: str, media, storage, tmp_path):
+    copy = shutil.copy(media["clip"], tmp_path / "copy of clip.mp4")
+    first, second = add(alice, project, media["clip"], copy)
+    assert first["sha256"] == second["sha256"]
+    assert len(objects(storage)) == 1
+    # Removing one keeps the file for the other; removing both deletes it.
+    alice.ok("asset", "remove", first["id"])
+    assert len(objects(storage)) == 1
+    alice.ok("asset", "remove", second["id"])
+    assert objects(storage) == []
+
+
+def test_original_is_not_needed_after_add(alice: Account, project: str, media, tmp_path):
+    src = Path(shutil.copy(media["other"], tmp_path / "temp.mp4"))
+    [asset] = add(alice, project, src)
+    src.unlink()
+    shown = json.loads(alice.ok("asset", "show", asset["id"], "--json").stdout)
+    assert shown["sha256"] == asset["sha256"]
+
+
+def test_position_and_renumbering(alice: Account, project: str, media) -> None:
+    a, b, c = add(alice, project, media["clip"], media["other"], media["photo"])
+    [d] = add(alice, project, "--position", "2", media["still"])
+    order = lambda: [
+        x["id"]
+        for x in json.loads(  # noqa: E731
+            alice.ok("asset", "list", project, "--json").stdout
+        )["assets"]
+    ]
+    assert order() == [a["id"], d["id"], b["id"], c["id"]]
+    alice.ok("asset", "update", c["id"], "--position", "1")
+    assert order() == [c["id"], a["id"], d["id"], b["id"]]
+    alice.ok("asset", "update", c["id"], "--position", "4")
+    assert order() == [a["id"], d["id"], b["id"], c["id"]]
+    alice.ok("asset", "remove", d["id"])
+    listed = json.loads(alice.ok("asset", "list", project, "--json").stdout)["assets"]
+    assert [x["position"] for x in listed] == [1, 2, 3]
+    assert alice("asset", "update", a["id"], "--position", "9").exit_code == 2
+
+
+def test_trims_and_durations(alice: Account, project: str, media) -> None:
+    [clip] = add(alice, project, "--trim-start", "0.5", "--trim-end", "1.5", media["clip"])
+    assert clip["trim_start"] == 0.5 and clip["trim_end"] == 1.5
+    assert clip["timeline_duration"] == pytest.approx(1.0)
+    [img] = add(alice, project, "--duration", "4.5", media["photo"])
+    assert img["timeline_duration"] == 4.5
+    updated = json.loads(
+        alice.ok("asset", "update", clip["id"], "--trim-start", "1", "--json").stdout
+    )
+    assert updated["timeline_duration"] == pytest.approx(0.5)
+    bad = alice("asset", "update", clip["id"], "--trim-end", "60")
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("error: clip.mp4: --trim-end 60 is past the end")
+    assert alice("asset", "update", img["id"], "--trim-start", "1").exit_code == 2
+    assert alice("asset", "update", clip["id"], "--duration", "3").exit_code == 2
+    past = alice("asset", "add", project, "--trim-start", "30", str(media["other"]))
+    assert past.exit_code == 2 and "other.mp4" in past.stderr
+    only_video = alice("asset", "add", project, "--duration", "2", str(media["clip"]))
+    assert only_video.exit_code == 2 and "--duration applies to images" in only_video.stderr
+
+
+def hostile_files(tmp: Path, media: dict[str, Path], canary: Path) -> dict[str, tuple[Path, str]]:
+    folder = tmp / "a folder.mp4"
+    folder.mkdir()
+    return {
+        "missing": (tmp / "gone.mp4", "gone.mp4: "),
+        "directory": (folder, "a folder.mp4: "),
+        "empty": (write_bytes(tmp / "empty.mp4", b""), "empty.mp4: "),
+        "text": (write_bytes(tmp / "notes.mp4", b"just some text\n" * 50), "notes.mp4: "),
+        "truncated": (truncated_copy(media["clip"], tmp / "half.mp4"), "half.mp4: "),
+        "hls": (hls_playlist(tmp / "playlist.mp4", canary), "playlist.mp4: not a supported"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "empty", "text", "truncated", "hls"])
+def test_hostile_files_rejected_all_or_nothing(
+    alice: Account, project: str, media, storage: Path, tmp_path: Path, case: str
+) -> None:
+    canary = shutil.copy(media["other"], tmp_path / "canary.ts")
+    bad, reason = hostile_files(tmp_path, media, Path(canary))[case]
+    with OpenWatch(Path(canary)) as watch:
+        # A good file first: the whole command must still store nothing.
+        result = alice("asset", "add", project, str(media["clip"]), str(bad))
+        assert not watch.opened()
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {reason}"), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert json.loads(alice.ok("asset", "list", project, "--json").stdout)["assets"] == []
+    assert objects(storage) == []
+    tmp_dir = storage / "tmp"
+    assert not tmp_dir.exists() or list(tmp_dir.iterdir()) == []
+
+
+def test_limits_are_configurable(alice: Account, project: str, media, monkeypatch) -> None:
+    monkeypatch.setenv("RENDERCLI_MAX_DURATION", "1.5")
+    result = alice("asset", "add", project, str(media["clip"]))
+    assert result.exit_code == 2 and "clip.mp4" in result.stderr
+    monkeypatch.setenv("RENDERCLI_MAX_FILE_SIZE", "1000")
+    big = alice("asset", "add", project, str(media["other"]))
+    assert big.exit_code == 2 and "other.mp4" in big.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["-starts-with-dash.mp4", "with 'quotes' and spaces.mp4", "new\nline.mp4"]
+)
+def test_awkward_names_are_data(alice: Account, project: str, media, tmp_path, name) -> None:
+    path = Path(shutil.copy(media["other"], tmp_path / name))
+    [asset] = json.loads(alice.ok("asset", "add", project, "--json", "--", str(path)).stdout)
+    assert asset["kind"] == "video"
+    assert "\n" not in asset["display_name"]
+
+
+def test_non_utf8_name(alice: Account, project: str, media, tmp_path) -> None:
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.mp4"
+    with open(raw, "wb") as fh:
+        fh.write(media["other"].read_bytes())
+    [asset] = add(alice, project, os.fsdecode(raw))
+    assert asset["display_name"].startswith("caf") and asset["display_name"].endswith(".mp4")
+    json.dumps(asset["display_name"]).encode("utf-8")  # printable, encodable
+
+
+def test_another_users_assets_are_not_found(
+    alice: Account, bob: Account, project: str, media
+) -> None:
+    [asset] = add(alice, project, media["photo"])
+    for command in (
+        ["asset", "show", asset["id"]],
+        ["asset", "remove", asset["id"]],
+        ["asset", "update", asset["id"], "--duration", "2"],
+    ):
+        theirs, missing = bob(*command), bob(*[*command[:2], "nope", *command[3:]])
+        assert theirs.exit_code == missing.exit_code == 3
+        assert theirs.stderr == f"error: asset not found: {asset['id']}\n"
+    assert bob("asset", "list", project).exit_code == 3
+    assert bob("asset", "add", project, str(media["clip"])).exit_code == 3
+    assert len(json.loads(alice.ok("asset", "list", project, "--json").stdout)["assets"]) == 1
+
+
+def test_deleting_a_project_deletes_its_files(alice: Account, project, media, storage):
+    add(alice, project, media["clip"], media["song"])
+    assert len(objects(storage)) == 2
+    alice.ok("project", "delete", project, "--yes")
+    assert objects(storage) == []
+
+
+def test_piped_list_and_show(alice: Account, project: str, media) -> None:
+    [clip] = add(alice, project, media["clip"])
+    line = alice.ok("asset", "list", project).stdout.splitlines()[0].split("\t")
+    assert line[:4] == ["1", clip["id"], "video", "clip.mp4"]
+    shown = alice.ok("asset", "show", clip["id"]).stdout
+    assert "sha256:" in shown and clip["sha256"] in shown
