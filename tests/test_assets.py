@@ -95,12 +95,10 @@ def test_original_is_not_needed_after_add(alice: Account, project: str, media, t
 def test_position_and_renumbering(alice: Account, project: str, media) -> None:
     a, b, c = add(alice, project, media["clip"], media["other"], media["photo"])
     [d] = add(alice, project, "--position", "2", media["still"])
-    order = lambda: [
-        x["id"]
-        for x in json.loads(  # noqa: E731
-            alice.ok("asset", "list", project, "--json").stdout
-        )["assets"]
-    ]
+    def order() -> list[str]:
+        listed = json.loads(alice.ok("asset", "list", project, "--json").stdout)
+        return [x["id"] for x in listed["assets"]]
+
     assert order() == [a["id"], d["id"], b["id"], c["id"]]
     alice.ok("asset", "update", c["id"], "--position", "1")
     assert order() == [c["id"], a["id"], d["id"], b["id"]]

@@ -40,7 +40,8 @@ def _trims(asset: AssetView) -> str:
         return "-"
     if asset.trim_start is None and asset.trim_end is None:
         return "-"
-    return f"{asset.trim_start or 0:g}-{asset.trim_end if asset.trim_end is not None else asset.duration:g}"
+    end = asset.trim_end if asset.trim_end is not None else asset.duration
+    return f"{asset.trim_start or 0:g}-{end:g}"
 
 
 def _edits(duration: float | None, trim_start: float | None, trim_end: float | None):  # type: ignore[no-untyped-def]
