@@ -295,6 +295,30 @@ def test_ffconcat_list_is_rejected_and_never_followed(tmp_path: Path, canary: Pa
         assert not watch.opened()
 
 
+def test_fd_protocol_whitelist_alone_stops_nested_opens(tmp_path: Path, canary: Path) -> None:
+    # Defence in depth: even with a playlist demuxer forced past the format whitelist, the
+    # probe's protocol whitelist ("fd" only) leaves it no way to open a file by name.
+    text = f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:{canary}\n#EXT-X-ENDLIST\n"
+    playlist = write_bytes(tmp_path / "forced.m3u8", text.encode())
+
+    def open_forced(protocols: str) -> str:
+        fd = os.open(playlist, os.O_RDONLY)
+        try:
+            options = {"fd": str(fd), "protocol_whitelist": protocols,
+                       "format_whitelist": "hls,mpegts"}
+            with av.open("fd:", format="hls", container_options=options) as c:
+                return c.format.name
+        finally:
+            os.close(fd)
+
+    with OpenWatch(canary) as watch:
+        assert open_forced("fd,file").startswith("hls")  # control: "file" lets it through
+        assert watch.opened()
+        with pytest.raises(av.FFmpegError):
+            open_forced("fd")
+        assert not watch.opened()
+
+
 # --- limits ----------------------------------------------------------------------------------
 
 
