@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,14 +194,54 @@ def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     assert rejection(fifo) == "pipe.mp4: not a regular file"
 
 
-@pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="running as root: file permissions do not stop root from reading",
-)
-def test_unreadable_file(tmp_path: Path) -> None:
-    secret = make_image(tmp_path / "secret.png")
-    secret.chmod(0)
-    assert rejection(secret) == "secret.png: permission denied"
+def _check_file_as(uid: int | None, path: Path) -> str:
+    """check_file's verdict on ``path``, run in a forked child as ``uid`` (None: as we are).
+
+    Root reads any file regardless of its mode, so as root the check runs in a child that
+    has dropped to an unprivileged uid; the parent stays root.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        status = 1
+        try:
+            os.close(read_end)
+            if uid is not None:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            try:
+                check_file(path, display_name=safe_display_name(path))
+                verdict = "accepted"
+            except InvalidInput as exc:
+                verdict = str(exc)
+            os.write(write_end, verdict.encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        verdict = reader.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return verdict
+
+
+def test_unreadable_file() -> None:
+    as_root = os.geteuid() == 0
+    uid = 65534 if as_root else None  # "nobody"
+    # A directory an unprivileged uid can enter (pytest's tmp_path is private to root).
+    folder = Path(tempfile.mkdtemp(prefix="rendercli-perm-"))
+    try:
+        folder.chmod(0o755)
+        readable = make_image(folder / "open.png")
+        readable.chmod(0o644)
+        secret = make_image(folder / "secret.png")
+        secret.chmod(0o000)
+        assert _check_file_as(uid, readable) == "accepted"  # control
+        assert _check_file_as(uid, secret) == "secret.png: permission denied"
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_check_file_reports_size_limit(tmp_path: Path) -> None:
