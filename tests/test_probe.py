@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,14 +194,54 @@ def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     assert rejection(fifo) == "pipe.mp4: not a regular file"
 
 
-@pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="running as root: file permissions do not stop root from reading",
-)
-def test_unreadable_file(tmp_path: Path) -> None:
-    secret = make_image(tmp_path / "secret.png")
-    secret.chmod(0)
-    assert rejection(secret) == "secret.png: permission denied"
+def _check_file_as(uid: int | None, path: Path) -> str:
+    """check_file's verdict on ``path``, run in a forked child as ``uid`` (None: as we are).
+
+    Root reads any file regardless of its mode, so as root the check runs in a child that
+    has dropped to an unprivileged uid; the parent stays root.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        status = 1
+        try:
+            os.close(read_end)
+            if uid is not None:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            try:
+                check_file(path, display_name=safe_display_name(path))
+                verdict = "accepted"
+            except InvalidInput as exc:
+                verdict = str(exc)
+            os.write(write_end, verdict.encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        verdict = reader.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return verdict
+
+
+def test_unreadable_file() -> None:
+    as_root = os.geteuid() == 0
+    uid = 65534 if as_root else None  # "nobody"
+    # A directory an unprivileged uid can enter (pytest's tmp_path is private to root).
+    folder = Path(tempfile.mkdtemp(prefix="rendercli-perm-"))
+    try:
+        folder.chmod(0o755)
+        readable = make_image(folder / "open.png")
+        readable.chmod(0o644)
+        secret = make_image(folder / "secret.png")
+        secret.chmod(0o000)
+        assert _check_file_as(uid, readable) == "accepted"  # control
+        assert _check_file_as(uid, secret) == "secret.png: permission denied"
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_check_file_reports_size_limit(tmp_path: Path) -> None:
@@ -292,6 +333,30 @@ def test_ffconcat_list_is_rejected_and_never_followed(tmp_path: Path, canary: Pa
         assert rejection(listing) == (
             "list.mp4: not a supported media file (format 'concat' is not allowed)"
         )
+        assert not watch.opened()
+
+
+def test_fd_protocol_whitelist_alone_stops_nested_opens(tmp_path: Path, canary: Path) -> None:
+    # Defence in depth: even with a playlist demuxer forced past the format whitelist, the
+    # probe's protocol whitelist ("fd" only) leaves it no way to open a file by name.
+    text = f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:{canary}\n#EXT-X-ENDLIST\n"
+    playlist = write_bytes(tmp_path / "forced.m3u8", text.encode())
+
+    def open_forced(protocols: str) -> str:
+        fd = os.open(playlist, os.O_RDONLY)
+        try:
+            options = {"fd": str(fd), "protocol_whitelist": protocols,
+                       "format_whitelist": "hls,mpegts"}
+            with av.open("fd:", format="hls", container_options=options) as c:
+                return c.format.name
+        finally:
+            os.close(fd)
+
+    with OpenWatch(canary) as watch:
+        assert open_forced("fd,file").startswith("hls")  # control: "file" lets it through
+        assert watch.opened()
+        with pytest.raises(av.FFmpegError):
+            open_forced("fd")
         assert not watch.opened()
 
 

@@ -109,11 +109,7 @@ class _Prober:
                     reason += f" ({detail})" if detail else ""
                 raise self.reject(reason) from None
             except av.error.ArgumentError:
-                # EINVAL from avformat_open_input is the format whitelist refusing the
-                # detected demuxer; FFmpeg names it only as the log context.
-                refused = next((name for _lvl, name, msg in logs if "whitelist" in msg), "")
-                what = f"format '{_one_line(refused)}'" if refused else "this format"
-                raise self.reject(f"not a supported media file ({what} is not allowed)") from None
+                raise self.reject(_whitelist_refusal(logs)) from None
             except av.FFmpegError as exc:
                 raise self.reject(f"cannot be read as media ({_strerror(exc)})") from None
         try:
@@ -352,6 +348,18 @@ def _ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
             yield logs
     finally:
         av.logging.set_level(previous)
+
+
+def _whitelist_refusal(logs: list[tuple[int, str, str]]) -> str:
+    """The reason for an EINVAL from avformat_open_input: a whitelist said no."""
+    for _level, name, message in logs:
+        if message.startswith("Format") and "whitelist" in message:
+            # FFmpeg names the refused demuxer only as the log line's context.
+            what = f"format '{_one_line(name)}'" if name else "this format"
+            return f"not a supported media file ({what} is not allowed)"
+        if message.startswith("Protocol") and "whitelist" in message:
+            return "not a supported media file (it refers to other files)"
+    return "not a supported media file"
 
 
 def _last_error(logs: list[tuple[int, str, str]]) -> str:
