@@ -96,22 +96,22 @@ class _Prober:
 
         os.lseek(self.fd, 0, os.SEEK_SET)
         options = {**input_options(FD_PROTOCOL_WHITELIST), "fd": str(self.fd)}
-        with _ffmpeg_errors() as logs:
-            try:
-                container = av.open("fd:", mode="r", container_options=options)
-            except av.error.InvalidDataError:
-                if any("m3u8/hls" in msg for _lvl, _name, msg in logs):
-                    # FFmpeg itself declines an HLS playlist without a .m3u8 name.
-                    reason = "not a supported media file (format 'hls' is not allowed)"
-                else:
-                    detail = _last_error(logs)
-                    reason = "not a supported media file or it is damaged"
-                    reason += f" ({detail})" if detail else ""
-                raise self.reject(reason) from None
-            except av.error.ArgumentError:
-                raise self.reject(_whitelist_refusal(logs)) from None
-            except av.FFmpegError as exc:
-                raise self.reject(f"cannot be read as media ({_strerror(exc)})") from None
+        try:
+            container = av.open("fd:", mode="r", container_options=options)
+        except (av.error.InvalidDataError, av.error.ArgumentError) as exc:
+            # Name what we can recognise from the bytes themselves. FFmpeg's log would say
+            # more, but PyAV delivers log lines late and drops repeats, so a captured line
+            # may belong to a previous file.
+            refused = _sniff_playlist(os.pread(self.fd, 64, 0))
+            if refused:
+                raise self.reject(
+                    f"not a supported media file (format '{refused}' is not allowed)"
+                ) from None
+            if isinstance(exc, av.error.ArgumentError):
+                raise self.reject("not a supported media file (format not allowed)") from None
+            raise self.reject("not a supported media file or it is damaged") from None
+        except av.FFmpegError as exc:
+            raise self.reject(f"cannot be read as media ({_strerror(exc)})") from None
         try:
             if container_for(container.format.name) is None:  # belt and braces
                 raise self.reject(
@@ -331,44 +331,14 @@ class _Prober:
 # -- helpers -------------------------------------------------------------------------------
 
 
-@contextmanager
-def _ffmpeg_errors() -> Iterator[list[tuple[int, str, str]]]:
-    """Capture FFmpeg's error log lines (this thread) while the block runs.
-
-    PyAV discards FFmpeg's log by default, yet the log is the only place FFmpeg names a
-    refused demuxer or says why a file is damaged; so route ERROR lines here briefly.
-    """
-    import av.logging
-
-    previous = av.logging.get_level()
-    if previous is None or previous < av.logging.ERROR:
-        av.logging.set_level(av.logging.ERROR)
-    try:
-        with av.logging.Capture() as logs:
-            yield logs
-    finally:
-        av.logging.set_level(previous)
-
-
-def _whitelist_refusal(logs: list[tuple[int, str, str]]) -> str:
-    """The reason for an EINVAL from avformat_open_input: a whitelist said no."""
-    for _level, name, message in logs:
-        if message.startswith("Format") and "whitelist" in message:
-            # FFmpeg names the refused demuxer only as the log line's context.
-            what = f"format '{_one_line(name)}'" if name else "this format"
-            return f"not a supported media file ({what} is not allowed)"
-        if message.startswith("Protocol") and "whitelist" in message:
-            return "not a supported media file (it refers to other files)"
-    return "not a supported media file"
-
-
-def _last_error(logs: list[tuple[int, str, str]]) -> str:
-    import av.logging
-
-    for level, _name, message in reversed(logs):
-        if level <= av.logging.ERROR and message.strip():
-            return _one_line(message)
-    return ""
+def _sniff_playlist(head: bytes) -> str | None:
+    """The name of a text format that points at other files (playlists, lists), if any."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"#extm3u"):
+        return "hls"
+    if text.startswith(b"ffconcat"):
+        return "concat"
+    return None
 
 
 def _one_line(text: str, limit: int = 120) -> str:
