@@ -1,0 +1,124 @@
+"""Dispatching render jobs to the RQ queue `render-video` (farm mode only).
+
+The database row is the truth; the RQ job (same id as the render job) is only a wake-up
+call for a worker. So dispatch may fail or happen twice without harm: a row stays
+`queued` until a worker claims it, the reconciler re-enqueues queued rows that have no
+live RQ job, and a duplicate RQ job finds the row already claimed and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from rendercli.config import RENDER_QUEUE, get_settings
+from rendercli.db.models import RenderJob
+from rendercli.db.types import utcnow
+from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from rq import Queue
+
+log = logging.getLogger(__name__)
+
+RENDER_FUNCTION = "rendercli.worker.render"
+LIVE_RQ_STATES = ("queued", "started", "deferred", "scheduled")
+
+
+def redis_connection(url: str | None = None) -> Redis:
+    """A Redis client for the configured URL, with short timeouts (never hang a command)."""
+    from redis import Redis
+
+    url = url or get_settings().redis_url
+    if url is None:
+        raise RuntimeError("RENDERCLI_REDIS_URL is not set")
+    return Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10,
+                          health_check_interval=30)
+
+
+def render_queue(connection: Redis) -> Queue:
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    return Queue(RENDER_QUEUE, connection=connection, serializer=JSONSerializer)
+
+
+def enqueue(job_id: str, connection: Redis | None = None) -> str | None:
+    """Put the job on the queue. Returns None on success, or why dispatch is pending."""
+    from redis.exceptions import RedisError
+
+    settings = get_settings()
+    try:
+        conn = connection or redis_connection()
+        queue = render_queue(conn)
+        existing = _rq_status(job_id, conn)
+        if existing in LIVE_RQ_STATES:
+            _mark_dispatched(job_id)
+            return None
+        if existing is not None:
+            queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
+        queue.enqueue(RENDER_FUNCTION, job_id, job_id=job_id, job_timeout=settings.job_timeout
+                      + 60, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+                      description=f"render {job_id}")
+    except RedisError as exc:
+        return f"Redis is unreachable ({' '.join(str(exc).split())})"
+    _mark_dispatched(job_id)
+    return None
+
+
+def _rq_status(job_id: str, connection: Redis) -> str | None:
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+    status = job.get_status(refresh=False)
+    return None if status is None else str(getattr(status, "value", status))
+
+
+def _mark_dispatched(job_id: str) -> None:
+    with UnitOfWork() as uow:
+        uow.session.execute(
+            update(RenderJob).where(RenderJob.id == job_id, RenderJob.status == "queued")
+            .values(dispatched_at=utcnow())
+        )
+        uow.commit()
+
+
+def forget(job_id: str) -> None:
+    """Take a cancelled job off the queue (best effort: the worker would skip it anyway)."""
+    if get_settings().redis_url is None:
+        return
+    try:
+        from rq.job import Job
+        from rq.serializers import JSONSerializer
+
+        conn = redis_connection()
+        Job.fetch(job_id, connection=conn, serializer=JSONSerializer).delete()
+    except Exception as exc:  # not there, or Redis is down: nothing to undo
+        log.debug("could not remove %s from the queue: %s", job_id, exc)
+
+
+def reconcile(connection: Redis | None = None) -> list[str]:
+    """Re-enqueue queued rows that have no live RQ job. Returns the ids dispatched."""
+    with UnitOfWork() as uow:
+        queued = list(uow.session.scalars(
+            select(RenderJob.id).where(RenderJob.status == "queued")
+            .order_by(RenderJob.created_at)
+        ))
+    if not queued:
+        return []
+    conn = connection or redis_connection()
+    dispatched = []
+    for job_id in queued:
+        if _rq_status(job_id, conn) in LIVE_RQ_STATES:
+            continue
+        if enqueue(job_id, conn) is None:
+            dispatched.append(job_id)
+    return dispatched

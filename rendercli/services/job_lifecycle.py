@@ -1,0 +1,215 @@
+"""Worker-side job transitions: claim, heartbeat, finish, recover.
+
+Every transition is one guarded UPDATE, so two workers can never both own a job. The
+attempt number taken at claim time is a fencing token: a worker that lost its job (it
+was cancelled, or presumed dead and handed to another worker) cannot heartbeat it,
+complete it or fail it any more.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+
+from rendercli.config import get_settings
+from rendercli.db.models import Project, RenderJob
+from rendercli.db.types import utcnow
+from rendercli.services.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LOG_LIMIT = 64 * 1024  # characters of render log kept per job
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: str
+    worker_name: str
+    attempt: int
+    owner_id: str
+    project_id: str
+
+
+def with_db_retry(fn: Callable[[], T], *, attempts: int = 6, first_delay: float = 0.5) -> T:
+    """Run a short transaction again if the database connection drops (e.g. a restart)."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if attempt == attempts:
+                raise
+            log.warning("database unavailable (%s); retrying in %.1f s", exc.orig, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+def _owned(job_id: str, claim: Claim | None = None):  # type: ignore[no-untyped-def]
+    query = update(RenderJob).where(RenderJob.id == job_id)
+    if claim is not None:
+        query = query.where(
+            RenderJob.status == "processing",
+            RenderJob.worker_name == claim.worker_name,
+            RenderJob.attempts == claim.attempt,
+        )
+    return query
+
+
+def claim(job_id: str, worker_name: str) -> Claim | None:
+    """Move a queued job to processing for this worker; None if it is not claimable."""
+
+    def run() -> Claim | None:
+        now = utcnow()
+        with UnitOfWork() as uow:
+            result = uow.session.execute(
+                update(RenderJob)
+                .where(RenderJob.id == job_id, RenderJob.status == "queued")
+                .values(status="processing", worker_name=worker_name, started_at=now,
+                        heartbeat_at=now, updated_at=now, progress=0.0, eta_seconds=None,
+                        attempts=RenderJob.attempts + 1, error=None)
+            )
+            if result.rowcount != 1:
+                return None
+            row = uow.session.execute(
+                select(RenderJob.attempts, Project.owner_id, RenderJob.project_id)
+                .join(Project).where(RenderJob.id == job_id)
+            ).one()
+            uow.commit()
+            return Claim(job_id, worker_name, row.attempts, row.owner_id, row.project_id)
+
+    return with_db_retry(run)
+
+
+def heartbeat(claim: Claim, *, progress: float | None = None,
+              eta_seconds: float | None = None) -> bool:
+    """Record that the worker is alive (and its progress). False: the job is no longer ours."""
+    values: dict[str, object] = {"heartbeat_at": utcnow()}
+    if progress is not None:
+        values["progress"] = max(0.0, min(100.0, progress))
+        values["eta_seconds"] = eta_seconds
+    with UnitOfWork() as uow:
+        result = uow.session.execute(_owned(claim.job_id, claim).values(**values))
+        uow.commit()
+        return result.rowcount == 1
+
+
+def still_ours(claim: Claim) -> bool:
+    """True while the job is processing under this claim (not cancelled, not handed over)."""
+    with UnitOfWork() as uow:
+        row = uow.session.execute(
+            select(RenderJob.status, RenderJob.worker_name, RenderJob.attempts)
+            .where(RenderJob.id == claim.job_id)
+        ).first()
+    return row is not None and tuple(row) == ("processing", claim.worker_name, claim.attempt)
+
+
+def append_log(text: str, existing: str | None) -> str:
+    combined = (existing or "") + text
+    return combined[-LOG_LIMIT:]
+
+
+def complete(claim: Claim, **fields: object) -> bool:
+    """Publish the result. False if the job stopped being ours (the output is then unused)."""
+
+    def run() -> bool:
+        now = utcnow()
+        with UnitOfWork() as uow:
+            current_log = uow.session.scalar(select(RenderJob.log).where(
+                RenderJob.id == claim.job_id))
+            note = str(fields.pop("log", "") or "")
+            result = uow.session.execute(
+                _owned(claim.job_id, claim).values(
+                    status="completed", progress=100.0, eta_seconds=0.0, finished_at=now,
+                    updated_at=now, heartbeat_at=now, log=append_log(note, current_log),
+                    **fields)
+            )
+            uow.commit()
+            return result.rowcount == 1
+
+    return with_db_retry(run)
+
+
+def fail(claim: Claim, reason: str, log_text: str = "") -> bool:
+    """Mark the job failed with a one-line reason."""
+
+    def run() -> bool:
+        now = utcnow()
+        with UnitOfWork() as uow:
+            current_log = uow.session.scalar(select(RenderJob.log).where(
+                RenderJob.id == claim.job_id))
+            result = uow.session.execute(
+                _owned(claim.job_id, claim).values(
+                    status="failed", error=reason, finished_at=now, updated_at=now,
+                    eta_seconds=None, log=append_log(log_text, current_log))
+            )
+            uow.commit()
+            return result.rowcount == 1
+
+    return with_db_retry(run)
+
+
+def record_log(job_id: str, text: str) -> None:
+    """Append to a job's log regardless of its state."""
+    with UnitOfWork() as uow:
+        job = uow.session.get(RenderJob, job_id)
+        if job is not None:
+            job.log = append_log(text, job.log)
+            uow.commit()
+
+
+@dataclass(frozen=True)
+class Recovery:
+    requeued: list[str]
+    failed: list[str]
+
+
+def recover_stale(*, now_offset: float = 0.0) -> Recovery:
+    """Hand back processing jobs whose worker stopped heartbeating.
+
+    A job silent for longer than RENDERCLI_HEARTBEAT_TIMEOUT is re-queued if it has
+    attempts left (1 + RENDERCLI_MAX_RETRIES in all), or failed otherwise. Safe to call
+    from anywhere, any number of times: each transition is guarded.
+    """
+    settings = get_settings()
+    now = utcnow() + timedelta(seconds=now_offset)
+    cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
+    max_attempts = 1 + settings.max_retries
+    requeued: list[str] = []
+    failed: list[str] = []
+    with UnitOfWork() as uow:
+        stale = uow.session.execute(
+            select(RenderJob.id, RenderJob.attempts, RenderJob.worker_name)
+            .where(RenderJob.status == "processing", RenderJob.heartbeat_at < cutoff)
+        ).all()
+        for job_id, attempts, worker in stale:
+            guard = update(RenderJob).where(
+                RenderJob.id == job_id, RenderJob.status == "processing",
+                RenderJob.attempts == attempts, RenderJob.heartbeat_at < cutoff,
+            )
+            note = (f"[{now.isoformat()}] attempt {attempts} lost: worker {worker} stopped "
+                    f"heartbeating\n")
+            job = uow.session.get(RenderJob, job_id)
+            log_text = append_log(note, job.log if job else None)
+            if attempts < max_attempts:
+                result = uow.session.execute(guard.values(
+                    status="queued", worker_name=None, heartbeat_at=None, progress=0.0,
+                    eta_seconds=None, dispatched_at=None, updated_at=now, log=log_text))
+                if result.rowcount == 1:
+                    requeued.append(job_id)
+            else:
+                result = uow.session.execute(guard.values(
+                    status="failed", finished_at=now, updated_at=now, log=log_text,
+                    error=f"the worker stopped responding ({attempts} attempts)"))
+                if result.rowcount == 1:
+                    failed.append(job_id)
+        uow.commit()
+    return Recovery(requeued, failed)

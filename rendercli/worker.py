@@ -1,0 +1,73 @@
+"""The RQ side: the job function workers run, and a Worker class that also keeps the
+farm healthy (recovering jobs of dead workers, dispatching rows Redis never saw).
+
+Run a worker with `rendercli worker`, or with plain RQ:
+    rq worker -w rendercli.worker.RenderWorker -S rq.serializers.JSONSerializer render-video
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from rq import Worker
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL = 30  # seconds between farm-health sweeps on an idle worker
+WORKER_TTL = 45  # an idle worker wakes every WORKER_TTL - 15 s to run maintenance
+
+
+def _worker_name() -> str:
+    from rq import get_current_job
+
+    job = get_current_job()
+    name = getattr(job, "worker_name", None) if job is not None else None
+    return name or f"{socket.gethostname()}.{os.getpid()}"
+
+
+def render(job_id: str) -> dict[str, Any]:
+    """RQ job function: render one job (the RQ job id is the render job id)."""
+    from rendercli.services import job_lifecycle, rendering
+
+    try:
+        job_lifecycle.recover_stale()
+    except Exception as exc:  # maintenance must never stop a render
+        log.warning("stale-job recovery failed: %s", exc)
+    view = rendering.execute(job_id, worker_name=_worker_name())
+    return {"job_id": job_id, "status": view.status if view else "skipped"}
+
+
+def farm_maintenance(connection: Any = None) -> None:
+    """Recover jobs from dead workers and dispatch queued rows without an RQ job."""
+    from rendercli.services import dispatch, job_lifecycle
+
+    recovery = job_lifecycle.recover_stale()
+    if recovery.requeued or recovery.failed:
+        log.warning("recovered stale jobs: requeued %s, failed %s", recovery.requeued,
+                    recovery.failed)
+    dispatched = dispatch.reconcile(connection)
+    if dispatched:
+        log.info("dispatched queued jobs: %s", dispatched)
+
+
+class RenderWorker(Worker):
+    """An RQ worker that also runs rendercli's farm maintenance every 30 s when idle."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        kwargs.setdefault("worker_ttl", WORKER_TTL)
+        if kwargs.get("serializer") is None:
+            from rq.serializers import JSONSerializer
+
+            kwargs["serializer"] = JSONSerializer
+        super().__init__(*args, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        try:
+            farm_maintenance(self.connection)
+        except Exception as exc:  # never let housekeeping kill the worker
+            log.warning("farm maintenance failed: %s", exc)
