@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rendercli.render.inputs import INPUT_FORMAT_WHITELIST
+from rendercli.render.inputs import INPUT_FORMAT_WHITELIST, image_demuxer
 from rendercli.render.presets import (
     AUDIO_CHANNELS,
     AUDIO_RATE,
@@ -72,7 +72,9 @@ def segment_command(planned: PlannedItem, settings: RenderSettings, out: Path) -
     else:
         # Decode the still once: composite on black (premultiplying by alpha is exactly
         # "over black"), fit it, then repeat that single frame.
-        inp = _ffmpeg().input(str(item.path), **USER_INPUT)
+        demuxer = image_demuxer(item.path)
+        forced = {"f": demuxer} if demuxer else {}
+        inp = _ffmpeg().input(str(item.path), **forced, **USER_INPUT)
         video = (inp["v:0"].filter("trim", end_frame=1)
                  .filter("format", "rgba").filter("premultiply", inplace=1))
         video = (_fit(video, settings).filter("loop", loop=-1, size=1, start=0)
@@ -95,46 +97,76 @@ def _normalise_audio(stream: Any, samples: int) -> Any:
     )
 
 
-def _silence(samples: int) -> Any:
-    src = f"anullsrc=r={AUDIO_RATE}:cl={_STEREO}"
-    seconds = samples / AUDIO_RATE + 0.1
-    inp = _ffmpeg().input(src, f="lavfi", t=f"{seconds:.6f}")
-    return _normalise_audio(inp["a:0"], samples)
+class _AudioPieces:
+    """Builds each distinct audio piece once and hands out copies via ``asplit``.
+
+    ffmpeg-python merges nodes with identical arguments into one, so the same clip (or a
+    silence of the same length) used twice must be one input split in two, not two inputs.
+    """
+
+    def __init__(self, specs: list[tuple[Any, ...]]) -> None:
+        self._counts: dict[tuple[Any, ...], int] = {}
+        for spec in specs:
+            self._counts[spec] = self._counts.get(spec, 0) + 1
+        self._outputs: dict[tuple[Any, ...], list[Any]] = {}
+
+    def get(self, spec: tuple[Any, ...]) -> Any:
+        if spec not in self._outputs:
+            stream = self._build(spec)
+            count = self._counts[spec]
+            if count == 1:
+                self._outputs[spec] = [stream]
+            else:
+                split = stream.filter_multi_output("asplit", count)
+                self._outputs[spec] = [split.stream(i) for i in range(count)]
+        return self._outputs[spec].pop(0)
+
+    @staticmethod
+    def _build(spec: tuple[Any, ...]) -> Any:
+        ffmpeg = _ffmpeg()
+        if spec[0] == "silence":
+            samples = spec[1]
+            inp = ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl={_STEREO}", f="lavfi",
+                               t=f"{samples / AUDIO_RATE + 0.1:.6f}")
+        else:
+            _kind, path, start, seconds, samples = spec
+            inp = ffmpeg.input(path, ss=f"{start:.6f}", t=f"{seconds:.6f}", **USER_INPUT)
+        return _normalise_audio(inp["a:0"], samples)
+
+
+def _join(pieces: list[Any]) -> Any:
+    return pieces[0] if len(pieces) == 1 else _ffmpeg().concat(*pieces, v=0, a=1)
 
 
 def audio_command(plan: TimelinePlan, settings: RenderSettings, out: Path) -> list[str]:
     """Render the whole soundtrack in one pass: clip audio and silence in timeline order,
     with the background items mixed under it, cut to the timeline's length."""
-    ffmpeg = _ffmpeg()
-    pieces: list[Any] = []
+    track_specs: list[tuple[Any, ...]] = []
     silent_run = 0  # consecutive items without sound become one silence piece
     for p in plan.visual:
         samples = plan.sample_at(p.start_frame + p.frames) - plan.sample_at(p.start_frame)
         if p.item.kind == "video" and p.item.has_audio:
             if silent_run:
-                pieces.append(_silence(silent_run))
+                track_specs.append(("silence", silent_run))
                 silent_run = 0
-            inp = ffmpeg.input(str(p.item.path), ss=f"{p.item.trim_start:.6f}",
-                               t=f"{p.frames / plan.fps:.6f}", **USER_INPUT)
-            pieces.append(_normalise_audio(inp["a:0"], samples))
+            track_specs.append(("clip", str(p.item.path), p.item.trim_start,
+                                p.frames / plan.fps, samples))
         else:
             silent_run += samples
     if silent_run:
-        pieces.append(_silence(silent_run))
-    track = pieces[0] if len(pieces) == 1 else ffmpeg.concat(*pieces, v=0, a=1)
+        track_specs.append(("silence", silent_run))
+    bg_specs = [("clip", str(i.path), i.trim_start, i.duration, round(i.duration * AUDIO_RATE))
+                for i in plan.background]
 
+    pieces = _AudioPieces(track_specs + bg_specs)
+    track = _join([pieces.get(spec) for spec in track_specs])
     total = plan.total_samples
-    if plan.background:
-        bg_pieces = []
-        for item in plan.background:
-            inp = ffmpeg.input(str(item.path), ss=f"{item.trim_start:.6f}",
-                               t=f"{item.duration:.6f}", **USER_INPUT)
-            bg_pieces.append(_normalise_audio(inp["a:0"], round(item.duration * AUDIO_RATE)))
-        bg = bg_pieces[0] if len(bg_pieces) == 1 else ffmpeg.concat(*bg_pieces, v=0, a=1)
+    if bg_specs:
+        bg = _join([pieces.get(spec) for spec in bg_specs])
         bg = bg.filter("apad", whole_len=total).filter("atrim", end_sample=total)
-        track = ffmpeg.filter([track, bg], "amix", inputs=2, duration="first",
-                              dropout_transition=0, normalize=0,
-                              weights=f"1 {BACKGROUND_GAIN}")
+        track = _ffmpeg().filter([track, bg], "amix", inputs=2, duration="first",
+                                 dropout_transition=0, normalize=0,
+                                 weights=f"1 {BACKGROUND_GAIN}")
         track = track.filter("atrim", end_sample=total)
     spec = FORMAT_SPECS[settings.fmt]
     options = audio_encoder_options(settings.fmt, settings.quality)

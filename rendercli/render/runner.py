@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from typing import IO
+
+STOP_GRACE = 1.0  # seconds ffmpeg gets to exit after SIGTERM before SIGKILL
 
 _BOILERPLATE = (
     "conversion failed",
@@ -22,18 +25,31 @@ _BOILERPLATE = (
     "video:",
     "audio:",
 )
+# Wrappers ffmpeg prints after the real cause; used only when a cause precedes them.
+_GENERIC = (
+    "error binding filtergraph inputs/outputs",
+    "error opening output file",
+    "error opening output files",
+    "error initializing",
+    "error while filtering",
+    "nothing was written into output file",
+)
 _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
+_GRAPH = re.compile(r" in filtergraph description .* (matches no streams)")
 
 
 def last_meaningful_line(stderr: str) -> str:
     """The last stderr line that says what went wrong, as one short line."""
-    for raw in reversed(stderr.splitlines()):
-        line = raw.strip()
-        if not line or line.lower().startswith(_BOILERPLATE):
-            continue
-        line = _ADDRESS.sub("]", line)
-        return line if len(line) <= 300 else line[:297] + "..."
-    return "ffmpeg failed without a message"
+    lines = [line.strip() for line in stderr.splitlines()]
+    lines = [line for line in lines if line and not line.lower().startswith(_BOILERPLATE)]
+    if not lines:
+        return "ffmpeg failed without a message"
+    chosen = lines[-1]
+    if chosen.lower().startswith(_GENERIC):
+        chosen = next((line for line in reversed(lines)
+                       if not line.lower().startswith(_GENERIC)), chosen)
+    chosen = _GRAPH.sub(r" \1", _ADDRESS.sub("]", chosen))
+    return chosen if len(chosen) <= 300 else chosen[:297] + "..."
 
 
 class FfmpegProcess:
@@ -83,7 +99,12 @@ class FfmpegProcess:
             self.fraction = 1.0
         return code
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask ffmpeg to stop (SIGTERM) without waiting."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
         """Terminate ffmpeg if it is running, kill it if it lingers, and reap it."""
         proc = self._proc
         if proc is None:
@@ -91,11 +112,12 @@ class FfmpegProcess:
         if proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(timeout=2.0)
+                proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         self._join()
+
 
     @property
     def pipes_closed(self) -> bool:
@@ -133,3 +155,13 @@ class FfmpegProcess:
                 self.fraction = max(self.fraction, min(1.0, done))
         if self._exited is not None:
             self._exited.set()
+
+
+def stop_all(processes: Sequence[FfmpegProcess], grace: float = STOP_GRACE) -> None:
+    """Stop several ffmpegs: SIGTERM them all at once, then kill any still alive after
+    ``grace`` seconds in total, and reap them all."""
+    for proc in processes:
+        proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        proc.stop(grace=max(0.0, deadline - time.monotonic()))

@@ -17,7 +17,7 @@ from pathlib import Path
 from rendercli.render.cache import remove_quietly
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.render.progress import ProgressTracker
-from rendercli.render.runner import FfmpegProcess, last_meaningful_line
+from rendercli.render.runner import FfmpegProcess, last_meaningful_line, stop_all
 
 CANCEL_POLL_INTERVAL = 0.2  # seconds between should_cancel() calls
 
@@ -104,8 +104,7 @@ def run_steps(
                     wait = max(0.0, min(wait, deadline - time.monotonic()))
                 wake.wait(wait)
     finally:
-        for _step, proc in running.values():
-            proc.stop()
+        stop_all([proc for _step, proc in running.values()])
         for step in steps:
             if step.name not in done:
                 remove_quietly(*(tmp for tmp, _final in step.outputs))
