@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import IO
 
-STOP_GRACE = 1.0  # seconds ffmpeg gets to exit after SIGTERM before SIGKILL
+STOP_GRACE = 0.5  # seconds ffmpeg gets to exit after SIGTERM before SIGKILL
 
 _BOILERPLATE = (
     "conversion failed",
