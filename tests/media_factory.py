@@ -76,3 +76,41 @@ def make_audio(path: Path, *, duration: float = 1.0, tone: int = 660) -> Path:
     run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=44100:duration={duration}",
                "-c:a", codec, str(path))
     return path
+
+
+def make_color_video(
+    path: Path,
+    *,
+    colors: tuple[str, ...] = ("red", "blue"),
+    seconds_each: float = 1.0,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 25,
+    audio: bool = True,
+) -> Path:
+    """A clip showing each colour in turn for ``seconds_each`` (to check trims by colour)."""
+    w, h = size
+    args: list[str] = []
+    for color in colors:
+        args += ["-f", "lavfi", "-i", f"color=c={color}:size={w}x{h}:rate={fps}:"
+                 f"duration={seconds_each}"]
+    n = len(colors)
+    if audio:
+        total = seconds_each * n
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={total}"]
+    graph = "".join(f"[{i}:v]" for i in range(n)) + f"concat=n={n}:v=1:a=0[v]"
+    args += ["-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-preset",
+             "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        args += ["-map", f"{n}:a", "-c:a", "aac", "-ac", "2"]
+    args.append(str(path))
+    run_ffmpeg(*args)
+    return path
+
+
+def make_corrupt(path: Path, *, size: int = 4096) -> Path:
+    """A file with a media extension but garbage content."""
+    import random
+
+    rng = random.Random(1234)
+    path.write_bytes(bytes(rng.randrange(256) for _ in range(size)))
+    return path

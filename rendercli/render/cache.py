@@ -1,0 +1,156 @@
+"""Content-addressed cache of segments and finished renders under ``<storage>/cache``.
+
+Every entry is written to a temporary name in the same directory and renamed into
+place only when complete, so a killed render never leaves a truncated entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from rendercli.render.presets import BACKGROUND_GAIN, FORMAT_SPECS
+from rendercli.render.timeline import PlannedItem, RenderSettings, TimelinePlan
+
+# Bump when commands change in a way that changes output bytes: invalidates every entry.
+ENGINE_VERSION = "1"
+
+
+def _digest(payload: object) -> str:
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _settings_payload(settings: RenderSettings) -> dict[str, object]:
+    return {"preset": settings.preset, "fmt": settings.fmt, "fps": settings.fps,
+            "quality": settings.quality}
+
+
+def segment_key(planned: PlannedItem, settings: RenderSettings) -> str:
+    """Cache key of one picture item's segment."""
+    item = planned.item
+    return _digest({
+        "engine": ENGINE_VERSION,
+        "kind": item.kind,
+        "source": item.sha256,
+        "trim_start": round(item.trim_start, 6) if item.kind == "video" else 0,
+        "duration": round(item.duration, 6),
+        "frames": planned.frames,
+        **_settings_payload(settings),
+    })
+
+
+def render_key(plan: TimelinePlan, segment_keys: list[str], settings: RenderSettings) -> str:
+    """Cache key of a whole render: ordered segments, every audio input, settings."""
+    clip_audio = [
+        [p.item.sha256, round(p.item.trim_start, 6), p.frames]
+        if p.item.kind == "video" and p.item.has_audio else None
+        for p in plan.visual
+    ]
+    background = [[i.sha256, round(i.trim_start, 6), round(i.duration, 6)]
+                  for i in plan.background]
+    return _digest({
+        "engine": ENGINE_VERSION,
+        "segments": segment_keys,
+        "clip_audio": clip_audio,
+        "background": background,
+        "background_gain": BACKGROUND_GAIN,
+        **_settings_payload(settings),
+    })
+
+
+def temp_sibling(path: Path) -> Path:
+    """A unique temporary name beside ``path`` with the same suffix (ffmpeg picks muxers by it)."""
+    return path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:10]}{path.suffix}")
+
+
+def remove_quietly(*paths: Path) -> None:
+    """Delete files, ignoring ones already gone."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Publish ``src`` at ``dst`` atomically: a hard link when possible, else a copy."""
+    import shutil
+
+    tmp = temp_sibling(dst)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        remove_quietly(tmp)
+
+
+@dataclass(frozen=True)
+class CachedRender:
+    """A finished render kept in the cache."""
+
+    output: Path
+    poster: Path
+    size: int
+    duration: float
+    sha256: str
+
+
+class RenderCache:
+    """Paths and lookups inside ``<storage_dir>/cache``."""
+
+    def __init__(self, storage_dir: Path) -> None:
+        self.root = Path(storage_dir) / "cache"
+        self.segments_dir = self.root / "segments"
+        self.renders_dir = self.root / "renders"
+
+    def ensure_dirs(self) -> None:
+        self.segments_dir.mkdir(parents=True, exist_ok=True)
+        self.renders_dir.mkdir(parents=True, exist_ok=True)
+
+    def segment_path(self, key: str, fmt: str) -> Path:
+        """Where the segment with this key lives (it may not exist yet)."""
+        return self.segments_dir / f"{key}.{FORMAT_SPECS[fmt].segment_ext}"
+
+    def has_segment(self, key: str, fmt: str) -> bool:
+        path = self.segment_path(key, fmt)
+        try:
+            return path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def _render_paths(self, key: str, fmt: str) -> tuple[Path, Path, Path]:
+        base = self.renders_dir / key
+        ext = FORMAT_SPECS[fmt].output_ext
+        return base.with_suffix(f".{ext}"), base.with_suffix(".jpg"), base.with_suffix(".json")
+
+    def lookup_render(self, key: str, fmt: str) -> CachedRender | None:
+        """The cached render for ``key`` if it is complete and intact, else None."""
+        output, poster, meta_path = self._render_paths(key, fmt)
+        try:
+            meta = json.loads(meta_path.read_text())
+            if output.stat().st_size != meta["size"] or not poster.is_file():
+                return None
+            return CachedRender(output, poster, int(meta["size"]), float(meta["duration"]),
+                                str(meta["sha256"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store_render(self, key: str, fmt: str, output: Path, poster: Path, *, size: int,
+                     duration: float, sha256: str) -> None:
+        """Keep a finished render (hard links to the published files). Best effort."""
+        c_output, c_poster, meta_path = self._render_paths(key, fmt)
+        try:
+            link_or_copy(output, c_output)
+            link_or_copy(poster, c_poster)
+            tmp = temp_sibling(meta_path)
+            tmp.write_text(json.dumps({"size": size, "duration": duration, "sha256": sha256}))
+            os.replace(tmp, meta_path)
+        except OSError:
+            remove_quietly(meta_path)

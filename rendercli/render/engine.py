@@ -1,0 +1,250 @@
+"""render_timeline(): a timeline and settings in, a published video and poster out.
+
+Pipeline: every picture item becomes a cached, video-only segment of an exact frame
+count; the whole soundtrack is rendered in one pass; segments are joined by stream copy
+(concat demuxer) and muxed with the soundtrack (mp4/webm) or turned into a palette gif.
+Independent steps run in parallel, bounded by ``jobs``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rendercli.render import commands
+from rendercli.render.cache import (
+    ENGINE_VERSION,
+    RenderCache,
+    link_or_copy,
+    remove_quietly,
+    render_key,
+    segment_key,
+    temp_sibling,
+)
+from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
+from rendercli.render.presets import FORMAT_SPECS
+from rendercli.render.progress import ProgressCallback, ProgressTracker
+from rendercli.render.scheduler import Step, run_steps
+from rendercli.render.timeline import (
+    PlannedItem,
+    RenderSettings,
+    TimelineItem,
+    TimelinePlan,
+    plan_timeline,
+    validate_settings,
+    validate_timeline,
+)
+
+__all__ = [
+    "ENGINE_VERSION",
+    "RenderCancelled",
+    "RenderFailed",
+    "RenderResult",
+    "RenderSettings",
+    "RenderTimedOut",
+    "TimelineItem",
+    "render_timeline",
+    "validate_settings",
+    "validate_timeline",
+]
+
+POSTER_POSITION = 0.10  # fraction of the way in
+DEFAULT_JOBS = 2  # concurrent ffmpeg processes
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render produced. ``segments_*`` hold segment cache keys, in timeline order."""
+
+    path: Path
+    poster_path: Path
+    size: int
+    duration: float
+    sha256: str
+    cache_hit: bool
+    segments_encoded: list[str] = field(default_factory=list)
+    segments_reused: list[str] = field(default_factory=list)
+    commands: list[list[str]] = field(default_factory=list)
+    frames: int = 0
+    render_key: str = ""
+    elapsed: float = 0.0
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _segment_weight(planned: PlannedItem, settings: RenderSettings) -> float:
+    """Relative encode cost: frames times pixels; stills are cheaper (decoded once, static)."""
+    w, h = settings.size
+    cost = planned.frames * (w * h) / (1280 * 720)
+    return cost * (0.3 if planned.item.kind == "image" else 1.0)
+
+
+def _poster_source(plan: TimelinePlan) -> tuple[PlannedItem, float]:
+    """The picture item holding the frame POSTER_POSITION in, and the time within it."""
+    frame = int(plan.total_frames * POSTER_POSITION)
+    for planned in plan.visual:
+        if frame < planned.start_frame + planned.frames:
+            return planned, (frame - planned.start_frame) / plan.fps
+    last = plan.visual[-1]
+    return last, (last.frames - 1) / plan.fps
+
+
+def render_timeline(
+    items: Sequence[TimelineItem],
+    settings: RenderSettings,
+    *,
+    storage_dir: Path,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    timeout: float | None = None,
+    log: Callable[[str], None] | None = None,
+    name: str | None = None,
+    jobs: int | None = None,
+) -> RenderResult:
+    """Render ``items`` with ``settings`` into ``<storage_dir>/renders/<name>.<ext>``.
+
+    ``on_progress(percent, eta_seconds)`` is called at most twice a second, never going
+    backwards, and with exactly 100 on success. ``should_cancel`` is polled every 0.2 s;
+    ``timeout`` bounds the whole render in seconds. ``name`` is the output file stem
+    (default: derived from the render's cache key plus a random suffix); ``jobs`` bounds
+    concurrent ffmpeg processes. All callbacks run on the calling thread.
+
+    Raises InvalidInput (bad settings or timeline), RenderFailed, RenderCancelled or
+    RenderTimedOut; on any failure nothing is published and no ffmpeg is left running.
+    """
+    validate_settings(settings)
+    validate_timeline(items)
+    started = time.monotonic()
+    deadline = started + timeout if timeout is not None else None
+    storage_dir = Path(storage_dir)
+    spec = FORMAT_SPECS[settings.fmt]
+    plan = plan_timeline(items, settings.fps)
+    cache = RenderCache(storage_dir)
+    cache.ensure_dirs()
+    renders_dir = storage_dir / "renders"
+    renders_dir.mkdir(parents=True, exist_ok=True)
+
+    keys = [segment_key(p, settings) for p in plan.visual]
+    rkey = render_key(plan, keys, settings)
+    stem = name or f"render-{rkey[:12]}-{uuid.uuid4().hex[:8]}"
+    out_path = renders_dir / f"{stem}.{spec.output_ext}"
+    poster_path = renders_dir / f"{stem}.jpg"
+    unique_keys = list(dict.fromkeys(keys))
+
+    if settings.use_cache:
+        hit = cache.lookup_render(rkey, settings.fmt)
+        if hit is not None:
+            link_or_copy(hit.poster, poster_path)
+            link_or_copy(hit.output, out_path)
+            ProgressTracker({}, on_progress).finish()
+            if log:
+                log(f"cache hit: {rkey}")
+            return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
+                                cache_hit=True, segments_reused=unique_keys,
+                                frames=plan.total_frames, render_key=rkey,
+                                elapsed=time.monotonic() - started)
+
+    work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
+    work_dir.mkdir(parents=True)
+    concat_list = cache.segments_dir / f".concat-{uuid.uuid4().hex}.ffconcat"
+    out_tmp = temp_sibling(out_path)
+    poster_tmp = temp_sibling(poster_path)
+    try:
+        steps, encoded = _build_steps(plan, keys, settings, cache, work_dir, concat_list,
+                                      out_tmp, poster_tmp)
+        tracker = ProgressTracker({s.name: s.weight for s in steps}, on_progress)
+        run_steps(steps, jobs=max(1, jobs or DEFAULT_JOBS), tracker=tracker,
+                  should_cancel=should_cancel, deadline=deadline, timeout=timeout, log=log)
+        if should_cancel is not None and should_cancel():
+            raise RenderCancelled()
+        os.replace(poster_tmp, poster_path)
+        os.replace(out_tmp, out_path)
+    except BaseException:
+        remove_quietly(out_tmp, poster_tmp)
+        raise
+    finally:
+        remove_quietly(concat_list)
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    size = out_path.stat().st_size
+    sha = _file_sha256(out_path)
+    cache.store_render(rkey, settings.fmt, out_path, poster_path, size=size,
+                       duration=plan.duration, sha256=sha)
+    tracker.finish()
+    reused = [k for k in unique_keys if k not in encoded]
+    return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,
+                        segments_encoded=encoded, segments_reused=reused,
+                        commands=[s.argv for s in steps], frames=plan.total_frames,
+                        render_key=rkey, elapsed=time.monotonic() - started)
+
+
+def _build_steps(
+    plan: TimelinePlan,
+    keys: list[str],
+    settings: RenderSettings,
+    cache: RenderCache,
+    work_dir: Path,
+    concat_list: Path,
+    out_tmp: Path,
+    poster_tmp: Path,
+) -> tuple[list[Step], list[str]]:
+    """The ffmpeg steps of one render (cheap, ordered by start priority) and the keys of
+    the segments that must be encoded."""
+    fmt = settings.fmt
+    spec = FORMAT_SPECS[fmt]
+    total_us = plan.duration * 1e6
+    steps: list[Step] = []
+    seg_steps: dict[str, Step] = {}
+    for planned, key in zip(plan.visual, keys, strict=True):
+        if key in seg_steps or (settings.use_cache and cache.has_segment(key, fmt)):
+            continue
+        final = cache.segment_path(key, fmt)
+        tmp = temp_sibling(final)
+        seg_steps[key] = Step(f"segment {planned.index + 1} {key[:12]}",
+                              commands.segment_command(planned, settings, tmp),
+                              _segment_weight(planned, settings),
+                              total_frames=planned.frames, outputs=[(tmp, final)])
+    # Started first: short, and the final mux waits for it.
+    if spec.audio_ext is not None:
+        audio = work_dir / f"audio.{spec.audio_ext}"
+        steps.append(Step("audio", commands.audio_command(plan, settings, audio),
+                          plan.total_frames * 0.03, total_us=total_us))
+    steps.extend(seg_steps.values())
+
+    poster_item, poster_at = _poster_source(plan)
+    poster_key = keys[poster_item.index]
+    poster_deps = (seg_steps[poster_key].name,) if poster_key in seg_steps else ()
+    poster_step = Step("poster", commands.poster_command(cache.segment_path(poster_key, fmt),
+                                                          poster_at, settings, poster_tmp),
+                       1.0, deps=poster_deps)
+    # Right behind its segment, so it runs while later segments encode.
+    at = next((i + 1 for i, s in enumerate(steps) if s.name in poster_deps), len(steps))
+    steps.insert(at, poster_step)
+
+    commands.write_concat_list(concat_list, [cache.segment_path(k, fmt) for k in keys])
+    all_segments = tuple(s.name for s in seg_steps.values())
+    if fmt == "gif":
+        palette = work_dir / "palette.png"
+        steps.append(Step("palette", commands.palette_command(concat_list, settings, palette),
+                          plan.total_frames * 0.05, deps=all_segments,
+                          total_frames=plan.total_frames))
+        steps.append(Step("gif", commands.gif_command(concat_list, palette, settings, out_tmp),
+                          plan.total_frames * 0.2, deps=("palette",),
+                          total_frames=plan.total_frames))
+    else:
+        steps.append(Step("mux", commands.mux_command(concat_list, audio, settings, out_tmp),
+                          plan.total_frames * 0.01, deps=(*all_segments, "audio"),
+                          total_us=total_us))
+    return steps, list(seg_steps)

@@ -1,0 +1,167 @@
+"""The one place that starts ffmpeg: a child process with drained pipes and parsed progress.
+
+Children stay in the caller's process group (a worker's stop signal reaches them too)
+and are always reaped: ``stop()`` terminates, then kills.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from typing import IO
+
+STOP_GRACE = 0.5  # seconds ffmpeg gets to exit after SIGTERM before SIGKILL
+
+_BOILERPLATE = (
+    "conversion failed",
+    "exiting normally",
+    "press [q]",
+    "[q] command received",
+    "frame=",
+    "size=",
+    "video:",
+    "audio:",
+)
+# Wrappers ffmpeg prints after the real cause; used only when a cause precedes them.
+_GENERIC = (
+    "error binding filtergraph inputs/outputs",
+    "error opening output file",
+    "error opening output files",
+    "error initializing",
+    "error while filtering",
+    "nothing was written into output file",
+)
+_ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
+_GRAPH = re.compile(r" in filtergraph description .* (matches no streams)")
+
+
+def last_meaningful_line(stderr: str) -> str:
+    """The last stderr line that says what went wrong, as one short line."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    lines = [line for line in lines if line and not line.lower().startswith(_BOILERPLATE)]
+    if not lines:
+        return "ffmpeg failed without a message"
+    chosen = lines[-1]
+    if chosen.lower().startswith(_GENERIC):
+        chosen = next((line for line in reversed(lines)
+                       if not line.lower().startswith(_GENERIC)), chosen)
+    chosen = _GRAPH.sub(r" \1", _ADDRESS.sub("]", chosen))
+    return chosen if len(chosen) <= 300 else chosen[:297] + "..."
+
+
+class FfmpegProcess:
+    """One running ffmpeg with ``-progress pipe:1`` on stdout and stderr kept for the log.
+
+    ``fraction`` (0..1) comes from the progress stream: ``frame`` against ``total_frames``
+    when given, else ``out_time_us`` against ``total_us``. ``exited`` (if given) is set
+    when ffmpeg closes its pipes, so a scheduler can wake up without polling.
+    """
+
+    def __init__(self, argv: Sequence[str], *, total_frames: int | None = None,
+                 total_us: float | None = None, exited: threading.Event | None = None) -> None:
+        self.argv = list(argv)
+        self.total_frames = total_frames
+        self.total_us = total_us
+        self.fraction = 0.0
+        self._exited = exited
+        self._stderr: list[str] = []
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        """Start ffmpeg (never through a shell) and the threads draining its pipes."""
+        self._proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, close_fds=True,
+        )
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        for target, pipe in ((self._read_progress, self._proc.stdout),
+                             (self._read_stderr, self._proc.stderr)):
+            thread = threading.Thread(target=target, args=(pipe,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def poll(self) -> int | None:
+        """The exit status once ffmpeg has exited (pipes fully drained), else None."""
+        assert self._proc is not None
+        code = self._proc.poll()
+        if code is None:
+            return None
+        self._join()
+        if code == 0:
+            self.fraction = 1.0
+        return code
+
+    def terminate(self) -> None:
+        """Ask ffmpeg to stop (SIGTERM) without waiting."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Terminate ffmpeg if it is running, kill it if it lingers, and reap it."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._join()
+
+
+    @property
+    def pipes_closed(self) -> bool:
+        """True once ffmpeg has closed its output: it is exiting or gone."""
+        return bool(self._threads) and not any(t.is_alive() for t in self._threads)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+    def _join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+
+    def _read_stderr(self, pipe: IO[bytes]) -> None:
+        with pipe:
+            for raw in iter(pipe.readline, b""):
+                self._stderr.append(raw.decode("utf-8", "replace"))
+        if self._exited is not None:
+            self._exited.set()
+
+    def _read_progress(self, pipe: IO[bytes]) -> None:
+        with pipe:
+            for raw in iter(pipe.readline, b""):
+                key, _, value = raw.decode("ascii", "replace").strip().partition("=")
+                try:
+                    if key == "frame" and self.total_frames:
+                        done = int(value) / self.total_frames
+                    elif key == "out_time_us" and self.total_us and not self.total_frames:
+                        done = int(value) / self.total_us
+                    else:
+                        continue
+                except ValueError:  # "N/A" before the first frame
+                    continue
+                self.fraction = max(self.fraction, min(1.0, done))
+        if self._exited is not None:
+            self._exited.set()
+
+
+def stop_all(processes: Sequence[FfmpegProcess], grace: float = STOP_GRACE) -> None:
+    """Stop several ffmpegs: SIGTERM them all at once, then kill any still alive after
+    ``grace`` seconds in total, and reap them all."""
+    for proc in processes:
+        proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        proc.stop(grace=max(0.0, deadline - time.monotonic()))

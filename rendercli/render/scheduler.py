@@ -1,0 +1,110 @@
+"""Run a small graph of ffmpeg steps, a bounded number at a time, from the caller's thread.
+
+Callbacks (``should_cancel``, progress, ``log``) are only ever called from the thread
+that called ``run_steps``, so callers may hand in non-thread-safe ones (a DB session).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rendercli.render.cache import remove_quietly
+from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
+from rendercli.render.progress import ProgressTracker
+from rendercli.render.runner import FfmpegProcess, last_meaningful_line, stop_all
+
+CANCEL_POLL_INTERVAL = 0.2  # seconds between should_cancel() calls
+
+
+@dataclass
+class Step:
+    """One ffmpeg run. Its ``outputs`` (temp, final) are renamed into place on success."""
+
+    name: str
+    argv: list[str]
+    weight: float
+    deps: tuple[str, ...] = ()
+    total_frames: int | None = None
+    total_us: float | None = None
+    outputs: list[tuple[Path, Path]] = field(default_factory=list)
+
+
+def run_steps(
+    steps: Sequence[Step],
+    *,
+    jobs: int,
+    tracker: ProgressTracker,
+    should_cancel: Callable[[], bool] | None = None,
+    deadline: float | None = None,
+    timeout: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Run every step once its dependencies are done, at most ``jobs`` at a time.
+
+    Raises RenderFailed (first failing step), RenderCancelled or RenderTimedOut. However
+    it ends, no ffmpeg is left running and no unpublished temp output is left behind.
+    """
+    pending = list(steps)
+    running: dict[str, tuple[Step, FfmpegProcess]] = {}
+    fractions = {step.name: 0.0 for step in steps}
+    done: set[str] = set()
+    wake = threading.Event()
+    next_cancel_check = 0.0
+    try:
+        while pending or running:
+            now = time.monotonic()
+            if should_cancel is not None and now >= next_cancel_check:
+                next_cancel_check = now + CANCEL_POLL_INTERVAL
+                if should_cancel():
+                    raise RenderCancelled()
+            if deadline is not None and now >= deadline:
+                raise RenderTimedOut(timeout if timeout is not None else 0.0)
+            wake.clear()
+            for name, (step, proc) in list(running.items()):
+                code = proc.poll()
+                if code is None:
+                    fractions[name] = proc.fraction
+                    continue
+                del running[name]
+                stderr = proc.stderr
+                if code != 0:
+                    raise RenderFailed(last_meaningful_line(stderr),
+                                       f"$ {shlex.join(step.argv)}\n{stderr}")
+                for tmp, final in step.outputs:
+                    os.replace(tmp, final)
+                fractions[name] = 1.0
+                done.add(name)
+                if log and stderr.strip():
+                    log(f"{name}: {stderr.strip()}")
+            for step in list(pending):
+                if len(running) >= jobs:
+                    break
+                if all(dep in done for dep in step.deps):
+                    pending.remove(step)
+                    if log:
+                        log(f"{step.name}: $ {shlex.join(step.argv)}")
+                    proc = FfmpegProcess(step.argv, total_frames=step.total_frames,
+                                         total_us=step.total_us, exited=wake)
+                    running[step.name] = (step, proc)
+                    proc.start()
+            if pending and not running:
+                raise RuntimeError(f"unsatisfiable step dependencies: {pending}")
+            tracker.update(fractions)
+            if running:
+                # A child whose pipes closed is about to be reapable: look again shortly.
+                closing = any(proc.pipes_closed for _s, proc in running.values())
+                wait = 0.005 if closing else CANCEL_POLL_INTERVAL
+                if deadline is not None:
+                    wait = max(0.0, min(wait, deadline - time.monotonic()))
+                wake.wait(wait)
+    finally:
+        stop_all([proc for _step, proc in running.values()])
+        for step in steps:
+            if step.name not in done:
+                remove_quietly(*(tmp for tmp, _final in step.outputs))
