@@ -46,8 +46,9 @@ def farm_maintenance(connection: Any = None) -> None:
 
     recovery = job_lifecycle.recover_stale()
     if recovery.requeued or recovery.failed:
-        log.warning("recovered stale jobs: requeued %s, failed %s", recovery.requeued,
-                    recovery.failed)
+        log.warning(
+            "recovered stale jobs: requeued %s, failed %s", recovery.requeued, recovery.failed
+        )
     dispatched = dispatch.reconcile(connection)
     if dispatched:
         log.info("dispatched queued jobs: %s", dispatched)

@@ -75,3 +75,22 @@ def prompt_password(*, from_stdin: bool, confirm: bool) -> str:
     import typer
 
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+
+
+def maintenance() -> None:
+    """Farm housekeeping any command may do: recover jobs of dead workers, and (farm mode)
+    dispatch queued jobs Redis never saw. Failures here never fail the command."""
+    import logging
+
+    from rendercli.config import get_settings
+
+    try:
+        from rendercli.services import job_lifecycle
+
+        job_lifecycle.recover_stale()
+        if get_settings().redis_url is not None:
+            from rendercli.services import dispatch
+
+            dispatch.reconcile()
+    except Exception as exc:
+        logging.getLogger(__name__).debug("maintenance skipped: %s", exc)

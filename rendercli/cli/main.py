@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rendercli import __version__
-from rendercli.cli import accounts, assets, database, projects, tokens
+from rendercli.cli import accounts, assets, database, jobs, projects, renders, tokens, worker
 from rendercli.cli.app_group import RenderCliGroup
 
 app = typer.Typer(
@@ -44,6 +44,9 @@ app.command("whoami")(accounts.whoami)
 app.add_typer(tokens.app, name="token")
 app.add_typer(projects.app, name="project")
 app.add_typer(assets.app, name="asset")
+app.add_typer(renders.app, name="render")
+app.add_typer(jobs.app, name="jobs")
+app.command("worker")(worker.worker)
 app.add_typer(database.app, name="db")
 
 

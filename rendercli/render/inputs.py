@@ -1,13 +1,12 @@
-"""Input format allow-list for user media.
-
-Placeholder: at merge this is repointed at ``rendercli.media.formats``.
-"""
+"""Input options for user media: the same format allow-list as ingest, and image demuxers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-INPUT_FORMAT_WHITELIST = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mp3,wav,flac,ogg,aac,png_pipe,jpeg_pipe,webp_pipe,gif,bmp_pipe,tiff_pipe"  # noqa: E501
+from rendercli.media.formats import FORMAT_WHITELIST as INPUT_FORMAT_WHITELIST
+
+__all__ = ["INPUT_FORMAT_WHITELIST", "image_demuxer"]
 
 # Still-image demuxers by magic bytes. Forcing the demuxer matters: ffmpeg's probe prefers
 # the generic image2 demuxer for some extensions (.jpg), which the allow-list rejects.
@@ -30,6 +29,6 @@ def image_demuxer(path: Path) -> str | None:
     except OSError:
         return None  # let ffmpeg report the missing file
     for magic, offset, demuxer in _IMAGE_MAGIC:
-        if head[offset:offset + len(magic)] == magic:
+        if head[offset : offset + len(magic)] == magic:
             return demuxer
     return None

@@ -46,8 +46,9 @@ def last_meaningful_line(stderr: str) -> str:
         return "ffmpeg failed without a message"
     chosen = lines[-1]
     if chosen.lower().startswith(_GENERIC):
-        chosen = next((line for line in reversed(lines)
-                       if not line.lower().startswith(_GENERIC)), chosen)
+        chosen = next(
+            (line for line in reversed(lines) if not line.lower().startswith(_GENERIC)), chosen
+        )
     chosen = _GRAPH.sub(r" \1", _ADDRESS.sub("]", chosen))
     return chosen if len(chosen) <= 300 else chosen[:297] + "..."
 
@@ -60,8 +61,14 @@ class FfmpegProcess:
     when ffmpeg closes its pipes, so a scheduler can wake up without polling.
     """
 
-    def __init__(self, argv: Sequence[str], *, total_frames: int | None = None,
-                 total_us: float | None = None, exited: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        total_frames: int | None = None,
+        total_us: float | None = None,
+        exited: threading.Event | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.total_frames = total_frames
         self.total_us = total_us
@@ -78,12 +85,17 @@ class FfmpegProcess:
     def start(self) -> None:
         """Start ffmpeg (never through a shell) and the threads draining its pipes."""
         self._proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, close_fds=True,
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
-        for target, pipe in ((self._read_progress, self._proc.stdout),
-                             (self._read_stderr, self._proc.stderr)):
+        for target, pipe in (
+            (self._read_progress, self._proc.stdout),
+            (self._read_stderr, self._proc.stderr),
+        ):
             thread = threading.Thread(target=target, args=(pipe,), daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -117,7 +129,6 @@ class FfmpegProcess:
                 proc.kill()
                 proc.wait()
         self._join()
-
 
     @property
     def pipes_closed(self) -> bool:

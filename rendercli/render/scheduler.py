@@ -74,8 +74,9 @@ def run_steps(
                 del running[name]
                 stderr = proc.stderr
                 if code != 0:
-                    raise RenderFailed(last_meaningful_line(stderr),
-                                       f"$ {shlex.join(step.argv)}\n{stderr}")
+                    raise RenderFailed(
+                        last_meaningful_line(stderr), f"$ {shlex.join(step.argv)}\n{stderr}"
+                    )
                 for tmp, final in step.outputs:
                     os.replace(tmp, final)
                 fractions[name] = 1.0
@@ -89,8 +90,12 @@ def run_steps(
                     pending.remove(step)
                     if log:
                         log(f"{step.name}: $ {shlex.join(step.argv)}")
-                    proc = FfmpegProcess(step.argv, total_frames=step.total_frames,
-                                         total_us=step.total_us, exited=wake)
+                    proc = FfmpegProcess(
+                        step.argv,
+                        total_frames=step.total_frames,
+                        total_us=step.total_us,
+                        exited=wake,
+                    )
                     running[step.name] = (step, proc)
                     proc.start()
             if pending and not running:

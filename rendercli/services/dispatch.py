@@ -35,8 +35,9 @@ def redis_connection(url: str | None = None) -> Redis:
     url = url or get_settings().redis_url
     if url is None:
         raise RuntimeError("RENDERCLI_REDIS_URL is not set")
-    return Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10,
-                          health_check_interval=30)
+    return Redis.from_url(
+        url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
+    )
 
 
 def render_queue(connection: Redis) -> Queue:
@@ -60,9 +61,15 @@ def enqueue(job_id: str, connection: Redis | None = None) -> str | None:
             return None
         if existing is not None:
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
-        queue.enqueue(RENDER_FUNCTION, job_id, job_id=job_id, job_timeout=settings.job_timeout
-                      + 60, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-                      description=f"render {job_id}")
+        queue.enqueue(
+            RENDER_FUNCTION,
+            job_id,
+            job_id=job_id,
+            job_timeout=settings.job_timeout + 60,
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
+            description=f"render {job_id}",
+        )
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
     _mark_dispatched(job_id)
@@ -85,7 +92,8 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
 def _mark_dispatched(job_id: str) -> None:
     with UnitOfWork() as uow:
         uow.session.execute(
-            update(RenderJob).where(RenderJob.id == job_id, RenderJob.status == "queued")
+            update(RenderJob)
+            .where(RenderJob.id == job_id, RenderJob.status == "queued")
             .values(dispatched_at=utcnow())
         )
         uow.commit()
@@ -108,10 +116,13 @@ def forget(job_id: str) -> None:
 def reconcile(connection: Redis | None = None) -> list[str]:
     """Re-enqueue queued rows that have no live RQ job. Returns the ids dispatched."""
     with UnitOfWork() as uow:
-        queued = list(uow.session.scalars(
-            select(RenderJob.id).where(RenderJob.status == "queued")
-            .order_by(RenderJob.created_at)
-        ))
+        queued = list(
+            uow.session.scalars(
+                select(RenderJob.id)
+                .where(RenderJob.status == "queued")
+                .order_by(RenderJob.created_at)
+            )
+        )
     if not queued:
         return []
     conn = connection or redis_connection()

@@ -73,15 +73,24 @@ def claim(job_id: str, worker_name: str) -> Claim | None:
             result = uow.session.execute(
                 update(RenderJob)
                 .where(RenderJob.id == job_id, RenderJob.status == "queued")
-                .values(status="processing", worker_name=worker_name, started_at=now,
-                        heartbeat_at=now, updated_at=now, progress=0.0, eta_seconds=None,
-                        attempts=RenderJob.attempts + 1, error=None)
+                .values(
+                    status="processing",
+                    worker_name=worker_name,
+                    started_at=now,
+                    heartbeat_at=now,
+                    updated_at=now,
+                    progress=0.0,
+                    eta_seconds=None,
+                    attempts=RenderJob.attempts + 1,
+                    error=None,
+                )
             )
             if result.rowcount != 1:
                 return None
             row = uow.session.execute(
                 select(RenderJob.attempts, Project.owner_id, RenderJob.project_id)
-                .join(Project).where(RenderJob.id == job_id)
+                .join(Project)
+                .where(RenderJob.id == job_id)
             ).one()
             uow.commit()
             return Claim(job_id, worker_name, row.attempts, row.owner_id, row.project_id)
@@ -89,8 +98,9 @@ def claim(job_id: str, worker_name: str) -> Claim | None:
     return with_db_retry(run)
 
 
-def heartbeat(claim: Claim, *, progress: float | None = None,
-              eta_seconds: float | None = None) -> bool:
+def heartbeat(
+    claim: Claim, *, progress: float | None = None, eta_seconds: float | None = None
+) -> bool:
     """Record that the worker is alive (and its progress). False: the job is no longer ours."""
     values: dict[str, object] = {"heartbeat_at": utcnow()}
     if progress is not None:
@@ -106,8 +116,9 @@ def still_ours(claim: Claim) -> bool:
     """True while the job is processing under this claim (not cancelled, not handed over)."""
     with UnitOfWork() as uow:
         row = uow.session.execute(
-            select(RenderJob.status, RenderJob.worker_name, RenderJob.attempts)
-            .where(RenderJob.id == claim.job_id)
+            select(RenderJob.status, RenderJob.worker_name, RenderJob.attempts).where(
+                RenderJob.id == claim.job_id
+            )
         ).first()
     return row is not None and tuple(row) == ("processing", claim.worker_name, claim.attempt)
 
@@ -123,14 +134,21 @@ def complete(claim: Claim, **fields: object) -> bool:
     def run() -> bool:
         now = utcnow()
         with UnitOfWork() as uow:
-            current_log = uow.session.scalar(select(RenderJob.log).where(
-                RenderJob.id == claim.job_id))
+            current_log = uow.session.scalar(
+                select(RenderJob.log).where(RenderJob.id == claim.job_id)
+            )
             note = str(fields.pop("log", "") or "")
             result = uow.session.execute(
                 _owned(claim.job_id, claim).values(
-                    status="completed", progress=100.0, eta_seconds=0.0, finished_at=now,
-                    updated_at=now, heartbeat_at=now, log=append_log(note, current_log),
-                    **fields)
+                    status="completed",
+                    progress=100.0,
+                    eta_seconds=0.0,
+                    finished_at=now,
+                    updated_at=now,
+                    heartbeat_at=now,
+                    log=append_log(note, current_log),
+                    **fields,
+                )
             )
             uow.commit()
             return result.rowcount == 1
@@ -144,12 +162,18 @@ def fail(claim: Claim, reason: str, log_text: str = "") -> bool:
     def run() -> bool:
         now = utcnow()
         with UnitOfWork() as uow:
-            current_log = uow.session.scalar(select(RenderJob.log).where(
-                RenderJob.id == claim.job_id))
+            current_log = uow.session.scalar(
+                select(RenderJob.log).where(RenderJob.id == claim.job_id)
+            )
             result = uow.session.execute(
                 _owned(claim.job_id, claim).values(
-                    status="failed", error=reason, finished_at=now, updated_at=now,
-                    eta_seconds=None, log=append_log(log_text, current_log))
+                    status="failed",
+                    error=reason,
+                    finished_at=now,
+                    updated_at=now,
+                    eta_seconds=None,
+                    log=append_log(log_text, current_log),
+                )
             )
             uow.commit()
             return result.rowcount == 1
@@ -187,28 +211,48 @@ def recover_stale(*, now_offset: float = 0.0) -> Recovery:
     failed: list[str] = []
     with UnitOfWork() as uow:
         stale = uow.session.execute(
-            select(RenderJob.id, RenderJob.attempts, RenderJob.worker_name)
-            .where(RenderJob.status == "processing", RenderJob.heartbeat_at < cutoff)
+            select(RenderJob.id, RenderJob.attempts, RenderJob.worker_name).where(
+                RenderJob.status == "processing", RenderJob.heartbeat_at < cutoff
+            )
         ).all()
         for job_id, attempts, worker in stale:
             guard = update(RenderJob).where(
-                RenderJob.id == job_id, RenderJob.status == "processing",
-                RenderJob.attempts == attempts, RenderJob.heartbeat_at < cutoff,
+                RenderJob.id == job_id,
+                RenderJob.status == "processing",
+                RenderJob.attempts == attempts,
+                RenderJob.heartbeat_at < cutoff,
             )
-            note = (f"[{now.isoformat()}] attempt {attempts} lost: worker {worker} stopped "
-                    f"heartbeating\n")
+            note = (
+                f"[{now.isoformat()}] attempt {attempts} lost: worker {worker} stopped "
+                f"heartbeating\n"
+            )
             job = uow.session.get(RenderJob, job_id)
             log_text = append_log(note, job.log if job else None)
             if attempts < max_attempts:
-                result = uow.session.execute(guard.values(
-                    status="queued", worker_name=None, heartbeat_at=None, progress=0.0,
-                    eta_seconds=None, dispatched_at=None, updated_at=now, log=log_text))
+                result = uow.session.execute(
+                    guard.values(
+                        status="queued",
+                        worker_name=None,
+                        heartbeat_at=None,
+                        progress=0.0,
+                        eta_seconds=None,
+                        dispatched_at=None,
+                        updated_at=now,
+                        log=log_text,
+                    )
+                )
                 if result.rowcount == 1:
                     requeued.append(job_id)
             else:
-                result = uow.session.execute(guard.values(
-                    status="failed", finished_at=now, updated_at=now, log=log_text,
-                    error=f"the worker stopped responding ({attempts} attempts)"))
+                result = uow.session.execute(
+                    guard.values(
+                        status="failed",
+                        finished_at=now,
+                        updated_at=now,
+                        log=log_text,
+                        error=f"the worker stopped responding ({attempts} attempts)",
+                    )
+                )
                 if result.rowcount == 1:
                     failed.append(job_id)
         uow.commit()

@@ -38,8 +38,13 @@ class JobLog:
 def _engine_settings(request: RenderRequest):  # type: ignore[no-untyped-def]
     from rendercli.render.timeline import RenderSettings
 
-    return RenderSettings(preset=request.preset, fmt=request.format, fps=request.fps,
-                          quality=request.quality, use_cache=request.use_cache)
+    return RenderSettings(
+        preset=request.preset,
+        fmt=request.format,
+        fps=request.fps,
+        quality=request.quality,
+        use_cache=request.use_cache,
+    )
 
 
 def validate_request(request: RenderRequest) -> None:
@@ -51,7 +56,8 @@ def validate_request(request: RenderRequest) -> None:
 
 def _owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, str]:
     row = uow.session.execute(
-        select(RenderJob, Project.name).join(Project)
+        select(RenderJob, Project.name)
+        .join(Project)
         .where(RenderJob.id == job_id, Project.owner_id == user_id)
     ).first()
     if row is None:
@@ -61,8 +67,9 @@ def _owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, s
 
 def _active_job(uow: UnitOfWork, project_id: str) -> RenderJob | None:
     return uow.session.scalars(
-        select(RenderJob).where(RenderJob.project_id == project_id,
-                                RenderJob.status.in_(ACTIVE_JOB_STATUSES))
+        select(RenderJob).where(
+            RenderJob.project_id == project_id, RenderJob.status.in_(ACTIVE_JOB_STATUSES)
+        )
     ).first()
 
 
@@ -86,9 +93,15 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
                 "add some with `rendercli asset add`"
             )
         validate_timeline(timeline_items(assets, settings.storage_dir))
-        job = RenderJob(project_id=project.id, status="queued", preset=request.preset,
-                        format=request.format, fps=request.fps, quality=request.quality,
-                        use_cache=request.use_cache)
+        job = RenderJob(
+            project_id=project.id,
+            status="queued",
+            preset=request.preset,
+            format=request.format,
+            fps=request.fps,
+            quality=request.quality,
+            use_cache=request.use_cache,
+        )
         uow.session.add(job)
         try:
             uow.session.flush()
@@ -96,10 +109,17 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
             uow.rollback()
             active = _active_job(uow, project.id)
             detail = f": {active.id} ({active.status})" if active else ""
-            raise Conflict(f"project {project.name!r} already has an active render{detail}") \
-                from None
-        uow.record_event("render.submitted", user_id, job_id=job.id, project_id=project.id,
-                         preset=request.preset, format=request.format)
+            raise Conflict(
+                f"project {project.name!r} already has an active render{detail}"
+            ) from None
+        uow.record_event(
+            "render.submitted",
+            user_id,
+            job_id=job.id,
+            project_id=project.id,
+            preset=request.preset,
+            format=request.format,
+        )
         view = job_view(job, project.name)
         uow.commit()
         return view
@@ -116,7 +136,8 @@ def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]
     """Several of the user's jobs, in the order asked. Raises NotFound for any unknown id."""
     with uow:
         rows = uow.session.execute(
-            select(RenderJob, Project.name).join(Project)
+            select(RenderJob, Project.name)
+            .join(Project)
             .where(RenderJob.id.in_(job_ids), Project.owner_id == user_id)
         ).all()
         found = {job.id: job_view(job, name) for job, name in rows}
@@ -126,16 +147,21 @@ def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]
     return [found[j] for j in job_ids]
 
 
-def list_jobs(uow: UnitOfWork, user_id: str, *, project_ref: str | None = None,
-              status: str | None = None, limit: int = 20) -> list[JobView]:
+def list_jobs(
+    uow: UnitOfWork,
+    user_id: str,
+    *,
+    project_ref: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+) -> list[JobView]:
     """The user's jobs, newest first, optionally for one project and/or one status."""
     if status is not None and status not in JOB_STATUSES:
         raise InvalidInput(f"unknown status {status!r}; choose one of {', '.join(JOB_STATUSES)}")
     if not 1 <= limit <= 1000:
         raise InvalidInput("--limit must be between 1 and 1000")
     with uow:
-        query = (select(RenderJob, Project.name).join(Project)
-                 .where(Project.owner_id == user_id))
+        query = select(RenderJob, Project.name).join(Project).where(Project.owner_id == user_id)
         if project_ref is not None:
             query = query.where(RenderJob.project_id == find_owned(uow, user_id, project_ref).id)
         if status is not None:
@@ -150,8 +176,14 @@ def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
     """The render log: ffmpeg commands, the stderr tail on failure, attempts, worker."""
     with uow:
         job, _ = _owned_job(uow, user_id, job_id)
-        return JobLog(id=job.id, status=job.status, attempts=job.attempts,
-                      worker_name=job.worker_name, error=job.error, log=job.log or "")
+        return JobLog(
+            id=job.id,
+            status=job.status,
+            attempts=job.attempts,
+            worker_name=job.worker_name,
+            error=job.error,
+            log=job.log or "",
+        )
 
 
 def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
@@ -182,9 +214,15 @@ def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     with uow:
         job, _ = _owned_job(uow, user_id, job_id)
         if job.status not in ("failed", "cancelled"):
-            raise Conflict(f"only failed or cancelled jobs can be retried; {job.id} is "
-                           f"{job.status}")
-        request = RenderRequest(preset=job.preset, format=job.format, fps=job.fps,
-                                quality=job.quality, use_cache=job.use_cache)
+            raise Conflict(
+                f"only failed or cancelled jobs can be retried; {job.id} is {job.status}"
+            )
+        request = RenderRequest(
+            preset=job.preset,
+            format=job.format,
+            fps=job.fps,
+            quality=job.quality,
+            use_cache=job.use_cache,
+        )
         project_id = job.project_id
     return submit(uow, user_id, project_id, request)

@@ -40,8 +40,9 @@ class JobMonitor:
         self.heartbeat_interval = heartbeat_interval
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"monitor-{claim.job_id}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"monitor-{claim.job_id}", daemon=True
+        )
 
     def __enter__(self) -> JobMonitor:
         self._thread.start()
@@ -82,8 +83,13 @@ def _load(job_id: str):  # type: ignore[no-untyped-def]
         assert job is not None
         assets = uow.session.scalars(select(Asset).where(Asset.project_id == job.project_id))
         items = timeline_items(list(assets), settings.storage_dir)
-        render_settings = RenderSettings(preset=job.preset, fmt=job.format, fps=job.fps,
-                                         quality=job.quality, use_cache=job.use_cache)
+        render_settings = RenderSettings(
+            preset=job.preset,
+            fmt=job.format,
+            fps=job.fps,
+            quality=job.quality,
+            use_cache=job.use_cache,
+        )
         return items, render_settings
 
 
@@ -101,8 +107,9 @@ def _command_log(commands: list[list[str]]) -> str:
     return "".join("$ " + shlex.join(argv) + "\n" for argv in commands)
 
 
-def execute(job_id: str, *, worker_name: str,
-            on_progress: ProgressCallback | None = None) -> JobView | None:
+def execute(
+    job_id: str, *, worker_name: str, on_progress: ProgressCallback | None = None
+) -> JobView | None:
     """Render a queued job as `worker_name`. Returns its final view, or None if the job
     was not claimable (already taken, cancelled or finished)."""
     from rendercli.render.engine import render_timeline
@@ -115,8 +122,10 @@ def execute(job_id: str, *, worker_name: str,
     settings = get_settings()
     database_url = settings.database_url
     started = time.monotonic()
-    job_lifecycle.record_log(job_id, f"[{utcnow().isoformat()}] attempt {claim.attempt} "
-                                     f"started on worker {worker_name}\n")
+    job_lifecycle.record_log(
+        job_id,
+        f"[{utcnow().isoformat()}] attempt {claim.attempt} started on worker {worker_name}\n",
+    )
     lines: list[str] = []
     try:
         items, render_settings = _load(job_id)
@@ -128,9 +137,14 @@ def execute(job_id: str, *, worker_name: str,
                     on_progress(percent, eta)
 
             result = render_timeline(
-                items, render_settings, storage_dir=settings.storage_dir,
-                on_progress=progress, should_cancel=monitor.lost.is_set,
-                timeout=settings.job_timeout, log=lines.append, name=job_id,
+                items,
+                render_settings,
+                storage_dir=settings.storage_dir,
+                on_progress=progress,
+                should_cancel=monitor.lost.is_set,
+                timeout=settings.job_timeout,
+                log=lines.append,
+                name=job_id,
             )
     except RenderCancelled:
         job_lifecycle.record_log(job_id, "render stopped: the job was cancelled or reassigned\n")
@@ -139,8 +153,14 @@ def execute(job_id: str, *, worker_name: str,
         reason = getattr(exc, "reason", None) or exc.message
         detail = getattr(exc, "log", "") or ""
         job_lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail)
-        analytics.record(database_url, "render.failed", claim.owner_id, job_id=job_id,
-                         seconds=round(time.monotonic() - started, 3), reason=reason)
+        analytics.record(
+            database_url,
+            "render.failed",
+            claim.owner_id,
+            job_id=job_id,
+            seconds=round(time.monotonic() - started, 3),
+            reason=reason,
+        )
         return _view(job_id)
     except KeyboardInterrupt:
         _interrupted(claim)
@@ -153,21 +173,33 @@ def execute(job_id: str, *, worker_name: str,
         job_lifecycle.fail(claim, _one_line(exc), "\n".join(lines))
         raise
     published = job_lifecycle.complete(
-        claim, output_url=Path(result.path).resolve().as_uri(),
-        poster_url=Path(result.poster_path).resolve().as_uri(), output_size=result.size,
-        output_duration=result.duration, output_sha256=result.sha256, cache_hit=result.cache_hit,
-        log=_command_log(result.commands) + "\n".join(lines) + "\n"
+        claim,
+        output_url=Path(result.path).resolve().as_uri(),
+        poster_url=Path(result.poster_path).resolve().as_uri(),
+        output_size=result.size,
+        output_duration=result.duration,
+        output_sha256=result.sha256,
+        cache_hit=result.cache_hit,
+        log=_command_log(result.commands)
+        + "\n".join(lines)
+        + "\n"
         + f"segments encoded: {len(result.segments_encoded)}, reused: "
-          f"{len(result.segments_reused)}, cache hit: {result.cache_hit}\n",
+        f"{len(result.segments_reused)}, cache hit: {result.cache_hit}\n",
     )
     if not published:
         # Cancelled (or handed over) at the last moment: keep no output.
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
         return _view(job_id)
-    analytics.record(database_url, "render.completed", claim.owner_id, job_id=job_id,
-                     seconds=round(time.monotonic() - started, 3),
-                     output_seconds=result.duration, cache_hit=result.cache_hit)
+    analytics.record(
+        database_url,
+        "render.completed",
+        claim.owner_id,
+        job_id=job_id,
+        seconds=round(time.monotonic() - started, 3),
+        output_seconds=result.duration,
+        cache_hit=result.cache_hit,
+    )
     return _view(job_id)
 
 
@@ -178,10 +210,18 @@ def _interrupted(claim: Claim) -> None:
     with UnitOfWork() as uow:
         uow.session.execute(
             update(RenderJob)
-            .where(RenderJob.id == claim.job_id, RenderJob.status == "processing",
-                   RenderJob.attempts == claim.attempt)
-            .values(status="cancelled", error="interrupted", finished_at=now, updated_at=now,
-                    cancel_requested_at=now)
+            .where(
+                RenderJob.id == claim.job_id,
+                RenderJob.status == "processing",
+                RenderJob.attempts == claim.attempt,
+            )
+            .values(
+                status="cancelled",
+                error="interrupted",
+                finished_at=now,
+                updated_at=now,
+                cancel_requested_at=now,
+            )
         )
         uow.commit()
 

@@ -1,0 +1,207 @@
+"""jobs list | status | logs | cancel | retry | watch."""
+
+from __future__ import annotations
+
+import typer
+
+from rendercli.cli import context, output, watching
+from rendercli.errors import InvalidInput
+
+app = typer.Typer(
+    help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",
+    no_args_is_help=True,
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
+JOB_ARG = typer.Argument(..., metavar="JOB", help="Job id.")
+
+
+def _row(job):  # type: ignore[no-untyped-def]
+    return (
+        job.id,
+        job.project_name,
+        job.status,
+        f"{job.progress:.0f}%",
+        job.preset,
+        job.format,
+        watching._duration(job.elapsed_seconds),
+        job.created_at,
+    )
+
+
+@app.command("list")
+def list_(
+    project: str | None = typer.Option(None, "--project", "-p", help="Only this project."),
+    status: str | None = typer.Option(
+        None, "--status", "-s", help="queued, processing, completed, failed, cancelled."
+    ),
+    limit: int = typer.Option(20, "--limit", "-n", help="At most this many (newest first)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """List your render jobs, newest first.
+
+    Example: rendercli jobs list --status failed --json
+    """
+    from rendercli.services import jobs
+
+    user = context.require_user()
+    context.maintenance()
+    rows = jobs.list_jobs(context.uow(), user.id, project_ref=project, status=status, limit=limit)
+    if json_output:
+        output.print_json(rows)
+        return
+    output.print_table(
+        ["JOB", "PROJECT", "STATUS", "PROGRESS", "PRESET", "FORMAT", "ELAPSED", "CREATED"],
+        [_row(j) for j in rows],
+        empty="No render jobs.",
+    )
+
+
+@app.command("status")
+def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
+    """Show one job: status, progress, output, error.
+
+    Example: rendercli jobs status k2x9c0c0p1q8r7s6t5u4v3w2 --json
+    """
+    from rendercli.services import jobs
+
+    user = context.require_user()
+    view = jobs.get(context.uow(), user.id, job)
+    if json_output:
+        output.print_json(view)
+        return
+    output.print_fields(
+        [
+            ("id", view.id),
+            ("project", view.project_name),
+            ("status", view.status),
+            ("progress", f"{view.progress:.1f}%"),
+            ("eta", watching._eta(view)),
+            (
+                "settings",
+                f"{view.preset} {view.format} {view.fps}fps {view.quality}"
+                + ("" if view.use_cache else " no-cache"),
+            ),
+            ("output", view.output_path),
+            ("duration", view.output_duration),
+            ("bytes", view.output_size),
+            ("cache hit", view.cache_hit),
+            ("error", view.error),
+            ("attempts", view.attempts),
+            ("worker", view.worker_name),
+            ("created", view.created_at),
+            ("started", view.started_at),
+            ("finished", view.finished_at),
+        ]
+    )
+
+
+@app.command("logs")
+def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
+    """Print the render log: ffmpeg commands, stderr tail, attempts and worker.
+
+    Example: rendercli jobs logs k2x9c0c0p1q8r7s6t5u4v3w2
+    """
+    from rendercli.services import jobs
+
+    user = context.require_user()
+    entry = jobs.logs(context.uow(), user.id, job)
+    if json_output:
+        output.print_json(entry)
+        return
+    output.say(
+        f"job {entry.id}: {entry.status}, {entry.attempts} attempt(s), "
+        f"worker {entry.worker_name or '-'}"
+    )
+    if entry.error:
+        output.say(f"error: {entry.error}")
+    output.say(entry.log.rstrip("\n"))
+
+
+@app.command("cancel")
+def cancel(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
+    """Cancel a queued or running job; a running ffmpeg stops and no output is kept.
+
+    Example: rendercli jobs cancel k2x9c0c0p1q8r7s6t5u4v3w2
+    """
+    from rendercli.services import jobs
+
+    user = context.require_user()
+    view = jobs.cancel(context.uow(), user.id, job)
+    if json_output:
+        output.print_json(view)
+    else:
+        output.say(f"Cancelled {view.id}.")
+
+
+@app.command("retry")
+def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
+    """Submit a failed or cancelled job again, as a new job with the same settings.
+
+    Example: rendercli jobs retry k2x9c0c0p1q8r7s6t5u4v3w2
+    """
+    from rendercli.config import get_settings
+    from rendercli.services import jobs
+
+    user = context.require_user()
+    view = jobs.retry(context.uow(), user.id, job)
+    if get_settings().is_embedded:
+        from rendercli.cli.renders import _finish, _run_inline
+
+        _finish(_run_inline(view.id, json_output), None, json_output)
+        return
+    from rendercli.services import dispatch
+
+    pending = dispatch.enqueue(view.id)
+    if pending:
+        output.note(f"note: dispatch pending: {pending}")
+    if json_output:
+        output.print_json(jobs.get(context.uow(), user.id, view.id))
+    else:
+        output.say(view.id)
+
+
+@app.command("watch")
+def watch(
+    job_ids: list[str] | None = typer.Argument(None, metavar="[JOB...]", help="Job ids."),
+    project: str | None = typer.Option(
+        None, "--project", "-p", help="Watch this project's latest job."
+    ),
+    interval: float = typer.Option(1.0, "--interval", help="Seconds between updates.", min=0.1),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Give up after this many seconds (exit 124)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="One JSON object per change."),
+) -> None:
+    """Follow jobs until they end. Exit 0 if all completed, 1 if any failed or was
+    cancelled, 124 on --timeout. Without JOB or --project: your active jobs.
+
+    Off a terminal it prints one line per change (for CI logs); --json prints NDJSON.
+
+    Example: rendercli jobs watch --project holiday --timeout 600
+    """
+    from rendercli.services import jobs
+
+    user = context.require_user()
+    context.maintenance()
+    ids = list(job_ids or [])
+    if project is not None:
+        latest = jobs.list_jobs(context.uow(), user.id, project_ref=project, limit=1)
+        if not latest:
+            raise InvalidInput(f"project {project!r} has no render jobs")
+        ids.append(latest[0].id)
+    if not ids:
+        ids = [j.id for j in jobs.list_jobs(context.uow(), user.id, status="processing", limit=100)]
+        ids += [j.id for j in jobs.list_jobs(context.uow(), user.id, status="queued", limit=100)]
+        if not ids:
+            output.note("No active jobs.")
+            return
+    ids = list(dict.fromkeys(ids))
+    jobs.get_many(context.uow(), user.id, ids)  # "not found" before anything is drawn
+    code = watching.watch(
+        lambda: jobs.get_many(context.uow(), user.id, ids),
+        interval=interval,
+        timeout=timeout,
+        json_lines=json_output,
+        maintenance=context.maintenance,
+    )
+    raise typer.Exit(int(code))

@@ -1,0 +1,161 @@
+"""render submit: queue a render in the farm, or run it inline on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+import typer
+
+from rendercli.cli import context, output, watching
+from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
+
+app = typer.Typer(
+    help="Render projects to video.\n\nExample: rendercli render submit holiday --wait",
+    no_args_is_help=True,
+)
+
+
+def _check_output(path: Path | None, *, waiting: bool) -> Path | None:
+    if path is None:
+        return None
+    if not waiting:
+        raise InvalidInput("--output needs --wait in farm mode (the render finishes later)")
+    path = path.expanduser()
+    if path.is_dir():
+        raise InvalidInput(f"--output {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"--output: directory {path.parent} does not exist")
+    return path
+
+
+def _copy_output(source: str | None, target: Path) -> None:
+    """Copy the finished render to `target` atomically (a temp file, then rename)."""
+    if not source:
+        raise OperationFailed("the job has no output file to copy")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rendercli.services import rendering
+
+    show_bar = sys.stderr.isatty() and not json_output
+    progress = Progress(
+        TextColumn("rendering"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("ETA {task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=output.stderr_console(),
+        disable=not show_bar,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("render", total=100, eta="-")
+
+        def update(percent: float, eta: float | None) -> None:
+            progress.update(
+                task, completed=percent, eta="-" if eta is None else watching._duration(eta)
+            )
+
+        view = rendering.execute(
+            job_id, worker_name=f"inline@{socket.gethostname()}", on_progress=update
+        )
+    assert view is not None  # we created it a moment ago; nobody else runs inline jobs
+    return view
+
+
+@app.command("submit")
+def submit(
+    project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
+    preset: str = typer.Option(
+        "720p", "--preset", help="2160p, 1080p, 720p, 480p, square or vertical."
+    ),
+    fmt: str = typer.Option("mp4", "--format", help="mp4 (H.264/AAC), webm (VP9/Opus) or gif."),
+    fps: int = typer.Option(30, "--fps", help="Output frame rate."),
+    quality: str = typer.Option("standard", "--quality", help="draft, standard or high."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Re-encode everything."),
+    wait: bool = typer.Option(False, "--wait", help="Farm mode: follow the job until it ends."),
+    output_path: Path | None = typer.Option(
+        None, "--output", "-o", help="Copy the finished video here."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the job as JSON."),
+) -> None:
+    """Render a project. Inline with a progress bar by default; queued in farm mode.
+
+    With RENDERCLI_REDIS_URL set the job goes to the `render-video` queue and this
+    returns at once (add --wait to follow it). Exit 0 when the render completed, 1 when
+    it failed or was cancelled, 5 when the project already has an active render.
+
+    Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
+    """
+    from rendercli.config import get_settings
+    from rendercli.services import jobs
+
+    settings = get_settings()
+    inline = settings.is_embedded
+    target = _check_output(output_path, waiting=inline or wait)
+    user = context.require_user()
+    request = jobs.RenderRequest(
+        preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache
+    )
+    job = jobs.submit(context.uow(), user.id, project, request)
+    if inline:
+        job = _run_inline(job.id, json_output)
+    else:
+        from rendercli.services import dispatch
+
+        pending = dispatch.enqueue(job.id)
+        if pending:
+            output.note(
+                f"note: job {job.id} is queued, but dispatch is pending: {pending}. "
+                "It is dispatched automatically once Redis is back."
+            )
+        if not wait:
+            job = jobs.get(context.uow(), user.id, job.id)
+            if json_output:
+                output.print_json(job)
+            else:
+                output.say(job.id)
+            return
+        code = watching.watch(
+            lambda: [jobs.get(context.uow(), user.id, job.id)],
+            interval=1.0,
+            timeout=None,
+            json_lines=False,
+            maintenance=context.maintenance,
+        )
+        job = jobs.get(context.uow(), user.id, job.id)
+        del code
+    _finish(job, target, json_output)
+
+
+def _finish(job, target: Path | None, json_output: bool) -> None:  # type: ignore[no-untyped-def]
+    if job.status == "completed" and target is not None:
+        _copy_output(job.output_path, target)
+    if json_output:
+        output.print_json(job)
+    elif job.status == "completed":
+        where = target or job.output_path
+        hit = " (cache hit)" if job.cache_hit else ""
+        output.say(f"Rendered {job.project_name} in {job.elapsed_seconds or 0:.1f}s{hit}: {where}")
+        output.note(
+            f"job {job.id}: {job.output_duration or 0:.2f}s of {job.format}, "
+            f"{job.preset}, {job.output_size or 0} bytes"
+        )
+    if job.status == "failed":
+        raise OperationFailed(f"render {job.id} failed: {job.error}")
+    if job.status == "cancelled":
+        if job.error == "interrupted":
+            raise typer.Exit(ExitStatus.INTERRUPTED)
+        raise OperationFailed(f"render {job.id} was cancelled")

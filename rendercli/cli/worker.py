@@ -1,0 +1,37 @@
+"""worker: run a render worker for the farm (RQ, queue `render-video`)."""
+
+from __future__ import annotations
+
+import typer
+
+from rendercli.errors import InvalidInput
+
+
+def worker(
+    burst: bool = typer.Option(False, "--burst", help="Exit when the queue is empty."),
+    name: str | None = typer.Option(None, "--name", help="Worker name (default: host.pid)."),
+) -> None:
+    """Run a render worker: takes jobs from the `render-video` queue until stopped.
+
+    Needs RENDERCLI_REDIS_URL, RENDERCLI_DATABASE_URL and RENDERCLI_STORAGE_DIR (shared
+    with every other machine). Same as:
+    rq worker -w rendercli.worker.RenderWorker -S rq.serializers.JSONSerializer render-video
+
+    Example: RENDERCLI_REDIS_URL=redis://redis:6379/0 rendercli worker
+    """
+    import logging
+
+    from rendercli.config import get_settings
+    from rendercli.services import dispatch
+    from rendercli.worker import RenderWorker
+
+    settings = get_settings()
+    if settings.redis_url is None:
+        raise InvalidInput(
+            "the worker needs RENDERCLI_REDIS_URL; without it rendercli "
+            "renders inline in `render submit`"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    connection = dispatch.redis_connection()
+    queue = dispatch.render_queue(connection)
+    RenderWorker([queue], connection=connection, name=name).work(burst=burst)
