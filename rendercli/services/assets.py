@@ -7,6 +7,7 @@ If that transaction fails, objects nobody references are removed again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.services.projects import find_owned
 from rendercli.services.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STILL_SECONDS = 3.0
 TRIM_TOLERANCE = 0.001  # seconds; probed durations are rounded by containers
@@ -310,7 +313,10 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str]) -> None:
     except Exception:
         return  # cannot tell: keeping a file is safer than losing one
     for key in set(keys) - used:
-        remove_object(settings.storage_dir, key)
+        try:
+            remove_object(settings.storage_dir, key)
+        except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
+            log.warning("could not remove stored object %s: %s", key, exc)
 
 
 def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView:
