@@ -37,7 +37,12 @@ def make_video(
     w, h = size
     args = ["-f", "lavfi", "-i", f"{pattern}=size={w}x{h}:rate={fps}:duration={duration}"]
     if audio:
-        args += ["-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=44100:duration={duration}"]
+        args += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={tone}:sample_rate=44100:duration={duration}",
+        ]
     args += ["-c:v", vcodec]
     if vcodec in ("libx264",):
         args += ["-preset", "ultrafast", "-pix_fmt", "yuv420p"]
@@ -64,17 +69,32 @@ def make_image(path: Path, *, size: tuple[int, int] = (320, 240), alpha: bool = 
         src = f"color=c=red@0.5:size={w}x{h}:duration=1,format=rgba"
         run_ffmpeg("-f", "lavfi", "-i", src, "-frames:v", "1", str(path))
     else:
-        run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=1", "-frames:v", "1",
-                   str(path))
+        run_ffmpeg(
+            "-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=1", "-frames:v", "1", str(path)
+        )
     return path
 
 
 def make_audio(path: Path, *, duration: float = 1.0, tone: int = 660) -> Path:
     """A sine-tone audio file; the codec follows the extension."""
-    codec = {".mp3": "libmp3lame", ".wav": "pcm_s16le", ".flac": "flac", ".ogg": "libvorbis",
-             ".m4a": "aac", ".aac": "aac", ".opus": "libopus"}.get(path.suffix.lower(), "aac")
-    run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=44100:duration={duration}",
-               "-c:a", codec, str(path))
+    codec = {
+        ".mp3": "libmp3lame",
+        ".wav": "pcm_s16le",
+        ".flac": "flac",
+        ".ogg": "libvorbis",
+        ".m4a": "aac",
+        ".aac": "aac",
+        ".opus": "libopus",
+    }.get(path.suffix.lower(), "aac")
+    run_ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={tone}:sample_rate=44100:duration={duration}",
+        "-c:a",
+        codec,
+        str(path),
+    )
     return path
 
 
@@ -91,15 +111,29 @@ def make_color_video(
     w, h = size
     args: list[str] = []
     for color in colors:
-        args += ["-f", "lavfi", "-i", f"color=c={color}:size={w}x{h}:rate={fps}:"
-                 f"duration={seconds_each}"]
+        args += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c={color}:size={w}x{h}:rate={fps}:duration={seconds_each}",
+        ]
     n = len(colors)
     if audio:
         total = seconds_each * n
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={total}"]
     graph = "".join(f"[{i}:v]" for i in range(n)) + f"concat=n={n}:v=1:a=0[v]"
-    args += ["-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-preset",
-             "ultrafast", "-pix_fmt", "yuv420p"]
+    args += [
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+    ]
     if audio:
         args += ["-map", f"{n}:a", "-c:a", "aac", "-ac", "2"]
     args.append(str(path))
