@@ -526,6 +526,16 @@ def test_corrupt_source_fails_with_one_line_and_leaves_nothing(
     assert ffmpeg_children() == []
 
 
+@pytest.mark.slow
+def test_trim_past_the_end_of_the_source_fails_clearly(
+        media: dict[str, Path], storage: Path) -> None:
+    with pytest.raises(RenderFailed) as failure:
+        render([item(media["clip2"], duration=0.5, trim=5.0)], storage=storage)
+    assert "0 of 5 frames" in failure.value.reason
+    assert list((storage / "renders").iterdir()) == []
+    assert list((storage / "cache" / "segments").iterdir()) == [] and leftovers(storage) == []
+
+
 class ChildSpy:
     """A should_cancel that records whether ffmpeg children were seen running."""
 

@@ -209,7 +209,7 @@ def gif_command(concat_list: Path, palette: Path, settings: RenderSettings,
     """gif pass 2: map every frame onto the palette."""
     _, use = gif_palette_options(settings.quality)
     video = _segments_input(concat_list, settings)["v:0"]
-    pal = _own_input(palette, "png_pipe")["v:0"]
+    pal = _own_input(palette, "png_pipe", f="png_pipe")["v:0"]
     stream = _ffmpeg().filter([video, pal], "paletteuse", **use)
     return _compile(stream.output(str(out), f="gif", loop=0))
 

@@ -184,6 +184,9 @@ def render_timeline(
                        duration=plan.duration, sha256=sha)
     tracker.finish()
     reused = [k for k in unique_keys if k not in encoded]
+    if log:
+        log(f"rendered {out_path.name}: {plan.total_frames} frames, {len(encoded)} segments "
+            f"encoded, {len(reused)} reused, {time.monotonic() - started:.2f} s")
     return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,
                         segments_encoded=encoded, segments_reused=reused,
                         commands=[s.argv for s in steps], frames=plan.total_frames,
@@ -215,7 +218,8 @@ def _build_steps(
         seg_steps[key] = Step(f"segment {planned.index + 1} {key[:12]}",
                               commands.segment_command(planned, settings, tmp),
                               _segment_weight(planned, settings),
-                              total_frames=planned.frames, outputs=[(tmp, final)])
+                              total_frames=planned.frames, outputs=[(tmp, final)],
+                              exact_frames=True)
     # Started first: short, and the final mux waits for it.
     if spec.audio_ext is not None:
         audio = work_dir / f"audio.{spec.audio_ext}"

@@ -66,6 +66,7 @@ class FfmpegProcess:
         self.total_frames = total_frames
         self.total_us = total_us
         self.fraction = 0.0
+        self.frames_written: int | None = None  # last "frame=" progress report
         self._exited = exited
         self._stderr: list[str] = []
         self._proc: subprocess.Popen[bytes] | None = None
@@ -144,6 +145,8 @@ class FfmpegProcess:
             for raw in iter(pipe.readline, b""):
                 key, _, value = raw.decode("ascii", "replace").strip().partition("=")
                 try:
+                    if key == "frame":
+                        self.frames_written = int(value)
                     if key == "frame" and self.total_frames:
                         done = int(value) / self.total_frames
                     elif key == "out_time_us" and self.total_us and not self.total_frames:
