@@ -297,8 +297,13 @@ def test_mp4_render_structure_poster_and_commands(media: dict[str, Path], storag
                                           or head.find(b"moov") < head.find(b"mdat"))
     assert result.poster_path.read_bytes()[:3] == b"\xff\xd8\xff"
     assert pixels(result.poster_path)[:2] == (854, 480)
+    image_segment = next(a for a in result.commands if str(media["image"]) in a)
+    graph = image_segment[image_segment.index("-filter_complex") + 1]
+    assert "loop=" in graph and "-loop" not in image_segment  # decoded once, then repeated
+    assert any("-frames:v" in argv for argv in result.commands)
     for argv in result.commands:
         assert argv[1:1 + len(GLOBAL_ARGS)] == list(GLOBAL_ARGS)
+        assert "-safe" not in argv and "-nostdin" in argv and "-y" in argv
         for n, arg in enumerate(argv):
             if arg == "-i" and argv[n + 1] in (str(media["clip"]), str(media["image"])):
                 before = argv[:n]
@@ -498,6 +503,17 @@ def test_unchanged_rerender_is_a_cache_hit_unless_disabled(
     forced = render(items, replace(FAST, use_cache=False), storage)
     assert not forced.cache_hit and forced.segments_encoded == first.segments_encoded
     assert forced.commands
+
+
+@pytest.mark.slow
+def test_output_name_is_used_and_checked(media: dict[str, Path], storage: Path) -> None:
+    items = [item(media["clip2"], duration=0.3)]
+    result = render(items, storage=storage, name="job-42")
+    assert result.path == storage / "renders" / "job-42.mp4"
+    assert result.poster_path == storage / "renders" / "job-42.jpg"
+    for bad in ("../escape", "a/b", ".hidden", ""):
+        with pytest.raises(InvalidInput):
+            render(items, storage=storage, name=bad)
 
 
 @pytest.mark.slow

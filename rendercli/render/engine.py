@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rendercli.errors import InvalidInput
 from rendercli.render import commands
 from rendercli.render.cache import (
     ENGINE_VERSION,
@@ -126,6 +127,8 @@ def render_timeline(
     """
     validate_settings(settings)
     validate_timeline(items)
+    if name is not None and (not name or Path(name).name != name or name.startswith(".")):
+        raise InvalidInput(f"invalid output name {name!r}: use a plain file name")
     started = time.monotonic()
     deadline = started + timeout if timeout is not None else None
     storage_dir = Path(storage_dir)
@@ -143,18 +146,22 @@ def render_timeline(
     poster_path = renders_dir / f"{stem}.jpg"
     unique_keys = list(dict.fromkeys(keys))
 
-    if settings.use_cache:
-        hit = cache.lookup_render(rkey, settings.fmt)
-        if hit is not None:
+    hit = cache.lookup_render(rkey, settings.fmt) if settings.use_cache else None
+    if hit is not None:
+        try:
             link_or_copy(hit.poster, poster_path)
             link_or_copy(hit.output, out_path)
-            ProgressTracker({}, on_progress).finish()
-            if log:
-                log(f"cache hit: {rkey}")
-            return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
-                                cache_hit=True, segments_reused=unique_keys,
-                                frames=plan.total_frames, render_key=rkey,
-                                elapsed=time.monotonic() - started)
+        except OSError:  # evicted under our feet: render it after all
+            remove_quietly(poster_path, out_path)
+            hit = None
+    if hit is not None:
+        ProgressTracker({}, on_progress).finish()
+        if log:
+            log(f"cache hit: {rkey} -> {out_path.name}")
+        return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
+                            cache_hit=True, segments_reused=unique_keys,
+                            frames=plan.total_frames, render_key=rkey,
+                            elapsed=time.monotonic() - started)
 
     work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
     work_dir.mkdir(parents=True)
