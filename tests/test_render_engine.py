@@ -190,7 +190,7 @@ def storage(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("changes", [
     {"preset": "4k"}, {"fmt": "avi"}, {"quality": "ultra"}, {"fps": 0}, {"fps": 121},
-    {"fps": 29.97}, {"fps": True},
+    {"fps": 29.97}, {"fps": True}, {"fmt": "gif", "fps": 60},
 ])
 def test_validate_settings_rejects_unknown_values(changes: dict) -> None:
     with pytest.raises(InvalidInput):

@@ -15,6 +15,7 @@ PRESETS: dict[str, tuple[int, int]] = {
 FORMATS = ("mp4", "webm", "gif")
 QUALITIES = ("draft", "standard", "high")
 MIN_FPS, MAX_FPS = 1, 120
+MAX_GIF_FPS = 50
 
 AUDIO_RATE = 48000
 AUDIO_CHANNELS = 2

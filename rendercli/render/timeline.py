@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Literal
 
 from rendercli.errors import InvalidInput
-from rendercli.render.presets import AUDIO_RATE, FORMATS, MAX_FPS, MIN_FPS, PRESETS, QUALITIES
+from rendercli.render.presets import (
+    AUDIO_RATE,
+    FORMATS,
+    MAX_FPS,
+    MAX_GIF_FPS,
+    MIN_FPS,
+    PRESETS,
+    QUALITIES,
+)
 
 ItemKind = Literal["video", "image", "audio"]
 
@@ -69,6 +77,9 @@ def validate_settings(settings: RenderSettings) -> None:
     ):
         raise InvalidInput(f"fps must be a whole number from {MIN_FPS} to {MAX_FPS}, "
                            f"got {settings.fps!r}")
+    if settings.fmt == "gif" and settings.fps > MAX_GIF_FPS:
+        # GIF frame delays are whole 1/100 s and players slow delays under 2/100 s to 1/10 s
+        raise InvalidInput(f"gif supports at most {MAX_GIF_FPS} fps, got {settings.fps}")
 
 
 def validate_timeline(items: Sequence[TimelineItem]) -> None:
