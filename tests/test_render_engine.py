@@ -190,7 +190,7 @@ def storage(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("changes", [
     {"preset": "4k"}, {"fmt": "avi"}, {"quality": "ultra"}, {"fps": 0}, {"fps": 121},
-    {"fps": 29.97}, {"fps": True},
+    {"fps": 29.97}, {"fps": True}, {"fmt": "gif", "fps": 60},
 ])
 def test_validate_settings_rejects_unknown_values(changes: dict) -> None:
     with pytest.raises(InvalidInput):
@@ -297,8 +297,13 @@ def test_mp4_render_structure_poster_and_commands(media: dict[str, Path], storag
                                           or head.find(b"moov") < head.find(b"mdat"))
     assert result.poster_path.read_bytes()[:3] == b"\xff\xd8\xff"
     assert pixels(result.poster_path)[:2] == (854, 480)
+    image_segment = next(a for a in result.commands if str(media["image"]) in a)
+    graph = image_segment[image_segment.index("-filter_complex") + 1]
+    assert "loop=" in graph and "-loop" not in image_segment  # decoded once, then repeated
+    assert any("-frames:v" in argv for argv in result.commands)
     for argv in result.commands:
         assert argv[1:1 + len(GLOBAL_ARGS)] == list(GLOBAL_ARGS)
+        assert "-safe" not in argv and "-nostdin" in argv and "-y" in argv
         for n, arg in enumerate(argv):
             if arg == "-i" and argv[n + 1] in (str(media["clip"]), str(media["image"])):
                 before = argv[:n]
@@ -501,6 +506,17 @@ def test_unchanged_rerender_is_a_cache_hit_unless_disabled(
 
 
 @pytest.mark.slow
+def test_output_name_is_used_and_checked(media: dict[str, Path], storage: Path) -> None:
+    items = [item(media["clip2"], duration=0.3)]
+    result = render(items, storage=storage, name="job-42")
+    assert result.path == storage / "renders" / "job-42.mp4"
+    assert result.poster_path == storage / "renders" / "job-42.jpg"
+    for bad in ("../escape", "a/b", ".hidden", ""):
+        with pytest.raises(InvalidInput):
+            render(items, storage=storage, name=bad)
+
+
+@pytest.mark.slow
 def test_missing_cached_output_is_rendered_again(media: dict[str, Path], storage: Path) -> None:
     items = [item(media["clip2"], duration=0.3)]
     render(items, storage=storage)
@@ -524,6 +540,16 @@ def test_corrupt_source_fails_with_one_line_and_leaves_nothing(
     assert leftovers(storage) == []
     assert list((storage / "tmp").iterdir()) == []
     assert ffmpeg_children() == []
+
+
+@pytest.mark.slow
+def test_trim_past_the_end_of_the_source_fails_clearly(
+        media: dict[str, Path], storage: Path) -> None:
+    with pytest.raises(RenderFailed) as failure:
+        render([item(media["clip2"], duration=0.5, trim=5.0)], storage=storage)
+    assert "0 of 5 frames" in failure.value.reason
+    assert list((storage / "renders").iterdir()) == []
+    assert list((storage / "cache" / "segments").iterdir()) == [] and leftovers(storage) == []
 
 
 class ChildSpy:

@@ -27,49 +27,41 @@ def _digest(payload: object) -> str:
 
 
 def _settings_payload(settings: RenderSettings) -> dict[str, object]:
-    return {
-        "preset": settings.preset,
-        "fmt": settings.fmt,
-        "fps": settings.fps,
-        "quality": settings.quality,
-    }
+    return {"preset": settings.preset, "fmt": settings.fmt, "fps": settings.fps,
+            "quality": settings.quality}
 
 
 def segment_key(planned: PlannedItem, settings: RenderSettings) -> str:
     """Cache key of one picture item's segment."""
     item = planned.item
-    return _digest(
-        {
-            "engine": ENGINE_VERSION,
-            "kind": item.kind,
-            "source": item.sha256,
-            "trim_start": round(item.trim_start, 6) if item.kind == "video" else 0,
-            "duration": round(item.duration, 6),
-            "frames": planned.frames,
-            **_settings_payload(settings),
-        }
-    )
+    return _digest({
+        "engine": ENGINE_VERSION,
+        "kind": item.kind,
+        "source": item.sha256,
+        "trim_start": round(item.trim_start, 6) if item.kind == "video" else 0,
+        "duration": round(item.duration, 6),
+        "frames": planned.frames,
+        **_settings_payload(settings),
+    })
 
 
 def render_key(plan: TimelinePlan, segment_keys: list[str], settings: RenderSettings) -> str:
     """Cache key of a whole render: ordered segments, every audio input, settings."""
     clip_audio = [
         [p.item.sha256, round(p.item.trim_start, 6), p.frames]
-        if p.item.kind == "video" and p.item.has_audio
-        else None
+        if p.item.kind == "video" and p.item.has_audio else None
         for p in plan.visual
     ]
-    background = [[i.sha256, round(i.trim_start, 6), round(i.duration, 6)] for i in plan.background]
-    return _digest(
-        {
-            "engine": ENGINE_VERSION,
-            "segments": segment_keys,
-            "clip_audio": clip_audio,
-            "background": background,
-            "background_gain": BACKGROUND_GAIN,
-            **_settings_payload(settings),
-        }
-    )
+    background = [[i.sha256, round(i.trim_start, 6), round(i.duration, 6)]
+                  for i in plan.background]
+    return _digest({
+        "engine": ENGINE_VERSION,
+        "segments": segment_keys,
+        "clip_audio": clip_audio,
+        "background": background,
+        "background_gain": BACKGROUND_GAIN,
+        **_settings_payload(settings),
+    })
 
 
 def temp_sibling(path: Path) -> Path:
@@ -145,23 +137,13 @@ class RenderCache:
             meta = json.loads(meta_path.read_text())
             if output.stat().st_size != meta["size"] or not poster.is_file():
                 return None
-            return CachedRender(
-                output, poster, int(meta["size"]), float(meta["duration"]), str(meta["sha256"])
-            )
+            return CachedRender(output, poster, int(meta["size"]), float(meta["duration"]),
+                                str(meta["sha256"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def store_render(
-        self,
-        key: str,
-        fmt: str,
-        output: Path,
-        poster: Path,
-        *,
-        size: int,
-        duration: float,
-        sha256: str,
-    ) -> None:
+    def store_render(self, key: str, fmt: str, output: Path, poster: Path, *, size: int,
+                     duration: float, sha256: str) -> None:
         """Keep a finished render (hard links to the published files). Best effort."""
         c_output, c_poster, meta_path = self._render_paths(key, fmt)
         try:

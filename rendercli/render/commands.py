@@ -23,20 +23,10 @@ from rendercli.render.presets import (
 )
 from rendercli.render.timeline import PlannedItem, RenderSettings, TimelinePlan
 
-GLOBAL_ARGS = (
-    "-nostdin",
-    "-y",
-    "-hide_banner",
-    "-loglevel",
-    "warning",
-    "-nostats",
-    "-progress",
-    "pipe:1",
-)
-USER_INPUT: dict[str, Any] = {
-    "protocol_whitelist": "file",
-    "format_whitelist": INPUT_FORMAT_WHITELIST,
-}
+GLOBAL_ARGS = ("-nostdin", "-y", "-hide_banner", "-loglevel", "warning", "-nostats",
+               "-progress", "pipe:1")
+USER_INPUT: dict[str, Any] = {"protocol_whitelist": "file",
+                              "format_whitelist": INPUT_FORMAT_WHITELIST}
 _STEREO = "stereo" if AUDIO_CHANNELS == 2 else "mono"
 
 
@@ -53,14 +43,16 @@ def _compile(stream: Any) -> list[str]:
 
 
 def _own_input(path: Path, demuxer: str, **kwargs: Any) -> Any:
-    return _ffmpeg().input(str(path), protocol_whitelist="file", format_whitelist=demuxer, **kwargs)
+    return _ffmpeg().input(str(path), protocol_whitelist="file", format_whitelist=demuxer,
+                           **kwargs)
 
 
 def _fit(stream: Any, settings: RenderSettings) -> Any:
     """Scale to fit the preset keeping aspect ratio, pad with black, square pixels."""
     w, h = settings.size
     return (
-        stream.filter("scale", w, h, force_original_aspect_ratio="decrease", force_divisible_by=2)
+        stream.filter("scale", w, h, force_original_aspect_ratio="decrease",
+                      force_divisible_by=2)
         .filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black")
         .filter("setsar", 1)
         .filter("format", segment_pix_fmt(settings.fmt))
@@ -73,9 +65,8 @@ def segment_command(planned: PlannedItem, settings: RenderSettings, out: Path) -
     if item.kind == "video":
         # Read one frame beyond the slot so the fps filter has a frame to round towards;
         # a source that ends early holds its last frame (tpad) instead of cutting short.
-        inp = _ffmpeg().input(
-            str(item.path), ss=f"{item.trim_start:.6f}", t=f"{(frames + 1) / fps:.6f}", **USER_INPUT
-        )
+        inp = _ffmpeg().input(str(item.path), ss=f"{item.trim_start:.6f}",
+                              t=f"{(frames + 1) / fps:.6f}", **USER_INPUT)
         video = inp["v:0"].filter("setpts", "PTS-STARTPTS").filter("fps", fps)
         video = _fit(video, settings).filter("tpad", stop=-1, stop_mode="clone")
     else:
@@ -84,25 +75,15 @@ def segment_command(planned: PlannedItem, settings: RenderSettings, out: Path) -
         demuxer = image_demuxer(item.path)
         forced = {"f": demuxer} if demuxer else {}
         inp = _ffmpeg().input(str(item.path), **forced, **USER_INPUT)
-        video = (
-            inp["v:0"]
-            .filter("trim", end_frame=1)
-            .filter("format", "rgba")
-            .filter("premultiply", inplace=1)
-        )
-        video = (
-            _fit(video, settings)
-            .filter("loop", loop=-1, size=1, start=0)
-            .filter("settb", f"1/{fps}")
-            .filter("setpts", "N")
-            .filter("fps", fps)
-        )
+        video = (inp["v:0"].filter("trim", end_frame=1)
+                 .filter("format", "rgba").filter("premultiply", inplace=1))
+        video = (_fit(video, settings).filter("loop", loop=-1, size=1, start=0)
+                 .filter("settb", f"1/{fps}").filter("setpts", "N").filter("fps", fps))
     video = video.filter("trim", end_frame=frames)
     spec = FORMAT_SPECS[settings.fmt]
     options = video_encoder_options(settings.fmt, settings.quality, fps)
-    out_stream = video.output(
-        str(out), f=spec.segment_ext, an=None, **{"frames:v": frames}, **options
-    )
+    out_stream = video.output(str(out), f=spec.segment_ext, an=None, **{"frames:v": frames},
+                              **options)
     return _compile(out_stream)
 
 
@@ -145,11 +126,8 @@ class _AudioPieces:
         ffmpeg = _ffmpeg()
         if spec[0] == "silence":
             samples = spec[1]
-            inp = ffmpeg.input(
-                f"anullsrc=r={AUDIO_RATE}:cl={_STEREO}",
-                f="lavfi",
-                t=f"{samples / AUDIO_RATE + 0.1:.6f}",
-            )
+            inp = ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl={_STEREO}", f="lavfi",
+                               t=f"{samples / AUDIO_RATE + 0.1:.6f}")
         else:
             _kind, path, start, seconds, samples = spec
             inp = ffmpeg.input(path, ss=f"{start:.6f}", t=f"{seconds:.6f}", **USER_INPUT)
@@ -171,17 +149,14 @@ def audio_command(plan: TimelinePlan, settings: RenderSettings, out: Path) -> li
             if silent_run:
                 track_specs.append(("silence", silent_run))
                 silent_run = 0
-            track_specs.append(
-                ("clip", str(p.item.path), p.item.trim_start, p.frames / plan.fps, samples)
-            )
+            track_specs.append(("clip", str(p.item.path), p.item.trim_start,
+                                p.frames / plan.fps, samples))
         else:
             silent_run += samples
     if silent_run:
         track_specs.append(("silence", silent_run))
-    bg_specs = [
-        ("clip", str(i.path), i.trim_start, i.duration, round(i.duration * AUDIO_RATE))
-        for i in plan.background
-    ]
+    bg_specs = [("clip", str(i.path), i.trim_start, i.duration, round(i.duration * AUDIO_RATE))
+                for i in plan.background]
 
     pieces = _AudioPieces(track_specs + bg_specs)
     track = _join([pieces.get(spec) for spec in track_specs])
@@ -189,15 +164,9 @@ def audio_command(plan: TimelinePlan, settings: RenderSettings, out: Path) -> li
     if bg_specs:
         bg = _join([pieces.get(spec) for spec in bg_specs])
         bg = bg.filter("apad", whole_len=total).filter("atrim", end_sample=total)
-        track = _ffmpeg().filter(
-            [track, bg],
-            "amix",
-            inputs=2,
-            duration="first",
-            dropout_transition=0,
-            normalize=0,
-            weights=f"1 {BACKGROUND_GAIN}",
-        )
+        track = _ffmpeg().filter([track, bg], "amix", inputs=2, duration="first",
+                                 dropout_transition=0, normalize=0,
+                                 weights=f"1 {BACKGROUND_GAIN}")
         track = track.filter("atrim", end_sample=total)
     spec = FORMAT_SPECS[settings.fmt]
     options = audio_encoder_options(settings.fmt, settings.quality)
@@ -235,11 +204,12 @@ def palette_command(concat_list: Path, settings: RenderSettings, out: Path) -> l
     return _compile(video.output(str(out), f="image2", update=1, **{"frames:v": 1}))
 
 
-def gif_command(concat_list: Path, palette: Path, settings: RenderSettings, out: Path) -> list[str]:
+def gif_command(concat_list: Path, palette: Path, settings: RenderSettings,
+                out: Path) -> list[str]:
     """gif pass 2: map every frame onto the palette."""
     _, use = gif_palette_options(settings.quality)
     video = _segments_input(concat_list, settings)["v:0"]
-    pal = _own_input(palette, "png_pipe")["v:0"]
+    pal = _own_input(palette, "png_pipe", f="png_pipe")["v:0"]
     stream = _ffmpeg().filter([video, pal], "paletteuse", **use)
     return _compile(stream.output(str(out), f="gif", loop=0))
 

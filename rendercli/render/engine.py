@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rendercli.errors import InvalidInput
 from rendercli.render import commands
 from rendercli.render.cache import (
     ENGINE_VERSION,
@@ -126,6 +127,8 @@ def render_timeline(
     """
     validate_settings(settings)
     validate_timeline(items)
+    if name is not None and (not name or Path(name).name != name or name.startswith(".")):
+        raise InvalidInput(f"invalid output name {name!r}: use a plain file name")
     started = time.monotonic()
     deadline = started + timeout if timeout is not None else None
     storage_dir = Path(storage_dir)
@@ -143,26 +146,22 @@ def render_timeline(
     poster_path = renders_dir / f"{stem}.jpg"
     unique_keys = list(dict.fromkeys(keys))
 
-    if settings.use_cache:
-        hit = cache.lookup_render(rkey, settings.fmt)
-        if hit is not None:
+    hit = cache.lookup_render(rkey, settings.fmt) if settings.use_cache else None
+    if hit is not None:
+        try:
             link_or_copy(hit.poster, poster_path)
             link_or_copy(hit.output, out_path)
-            ProgressTracker({}, on_progress).finish()
-            if log:
-                log(f"cache hit: {rkey}")
-            return RenderResult(
-                out_path,
-                poster_path,
-                hit.size,
-                hit.duration,
-                hit.sha256,
-                cache_hit=True,
-                segments_reused=unique_keys,
-                frames=plan.total_frames,
-                render_key=rkey,
-                elapsed=time.monotonic() - started,
-            )
+        except OSError:  # evicted under our feet: render it after all
+            remove_quietly(poster_path, out_path)
+            hit = None
+    if hit is not None:
+        ProgressTracker({}, on_progress).finish()
+        if log:
+            log(f"cache hit: {rkey} -> {out_path.name}")
+        return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
+                            cache_hit=True, segments_reused=unique_keys,
+                            frames=plan.total_frames, render_key=rkey,
+                            elapsed=time.monotonic() - started)
 
     work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
     work_dir.mkdir(parents=True)
@@ -170,19 +169,11 @@ def render_timeline(
     out_tmp = temp_sibling(out_path)
     poster_tmp = temp_sibling(poster_path)
     try:
-        steps, encoded = _build_steps(
-            plan, keys, settings, cache, work_dir, concat_list, out_tmp, poster_tmp
-        )
+        steps, encoded = _build_steps(plan, keys, settings, cache, work_dir, concat_list,
+                                      out_tmp, poster_tmp)
         tracker = ProgressTracker({s.name: s.weight for s in steps}, on_progress)
-        run_steps(
-            steps,
-            jobs=max(1, jobs or DEFAULT_JOBS),
-            tracker=tracker,
-            should_cancel=should_cancel,
-            deadline=deadline,
-            timeout=timeout,
-            log=log,
-        )
+        run_steps(steps, jobs=max(1, jobs or DEFAULT_JOBS), tracker=tracker,
+                  should_cancel=should_cancel, deadline=deadline, timeout=timeout, log=log)
         if should_cancel is not None and should_cancel():
             raise RenderCancelled()
         os.replace(poster_tmp, poster_path)
@@ -196,25 +187,17 @@ def render_timeline(
 
     size = out_path.stat().st_size
     sha = _file_sha256(out_path)
-    cache.store_render(
-        rkey, settings.fmt, out_path, poster_path, size=size, duration=plan.duration, sha256=sha
-    )
+    cache.store_render(rkey, settings.fmt, out_path, poster_path, size=size,
+                       duration=plan.duration, sha256=sha)
     tracker.finish()
     reused = [k for k in unique_keys if k not in encoded]
-    return RenderResult(
-        out_path,
-        poster_path,
-        size,
-        plan.duration,
-        sha,
-        cache_hit=False,
-        segments_encoded=encoded,
-        segments_reused=reused,
-        commands=[s.argv for s in steps],
-        frames=plan.total_frames,
-        render_key=rkey,
-        elapsed=time.monotonic() - started,
-    )
+    if log:
+        log(f"rendered {out_path.name}: {plan.total_frames} frames, {len(encoded)} segments "
+            f"encoded, {len(reused)} reused, {time.monotonic() - started:.2f} s")
+    return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,
+                        segments_encoded=encoded, segments_reused=reused,
+                        commands=[s.argv for s in steps], frames=plan.total_frames,
+                        render_key=rkey, elapsed=time.monotonic() - started)
 
 
 def _build_steps(
@@ -239,37 +222,24 @@ def _build_steps(
             continue
         final = cache.segment_path(key, fmt)
         tmp = temp_sibling(final)
-        seg_steps[key] = Step(
-            f"segment {planned.index + 1} {key[:12]}",
-            commands.segment_command(planned, settings, tmp),
-            _segment_weight(planned, settings),
-            total_frames=planned.frames,
-            outputs=[(tmp, final)],
-        )
+        seg_steps[key] = Step(f"segment {planned.index + 1} {key[:12]}",
+                              commands.segment_command(planned, settings, tmp),
+                              _segment_weight(planned, settings),
+                              total_frames=planned.frames, outputs=[(tmp, final)],
+                              exact_frames=True)
     # Started first: short, and the final mux waits for it.
     if spec.audio_ext is not None:
         audio = work_dir / f"audio.{spec.audio_ext}"
-        steps.append(
-            Step(
-                "audio",
-                commands.audio_command(plan, settings, audio),
-                plan.total_frames * 0.03,
-                total_us=total_us,
-            )
-        )
+        steps.append(Step("audio", commands.audio_command(plan, settings, audio),
+                          plan.total_frames * 0.03, total_us=total_us))
     steps.extend(seg_steps.values())
 
     poster_item, poster_at = _poster_source(plan)
     poster_key = keys[poster_item.index]
     poster_deps = (seg_steps[poster_key].name,) if poster_key in seg_steps else ()
-    poster_step = Step(
-        "poster",
-        commands.poster_command(
-            cache.segment_path(poster_key, fmt), poster_at, settings, poster_tmp
-        ),
-        1.0,
-        deps=poster_deps,
-    )
+    poster_step = Step("poster", commands.poster_command(cache.segment_path(poster_key, fmt),
+                                                          poster_at, settings, poster_tmp),
+                       1.0, deps=poster_deps)
     # Right behind its segment, so it runs while later segments encode.
     at = next((i + 1 for i, s in enumerate(steps) if s.name in poster_deps), len(steps))
     steps.insert(at, poster_step)
@@ -278,32 +248,14 @@ def _build_steps(
     all_segments = tuple(s.name for s in seg_steps.values())
     if fmt == "gif":
         palette = work_dir / "palette.png"
-        steps.append(
-            Step(
-                "palette",
-                commands.palette_command(concat_list, settings, palette),
-                plan.total_frames * 0.05,
-                deps=all_segments,
-                total_frames=plan.total_frames,
-            )
-        )
-        steps.append(
-            Step(
-                "gif",
-                commands.gif_command(concat_list, palette, settings, out_tmp),
-                plan.total_frames * 0.2,
-                deps=("palette",),
-                total_frames=plan.total_frames,
-            )
-        )
+        steps.append(Step("palette", commands.palette_command(concat_list, settings, palette),
+                          plan.total_frames * 0.05, deps=all_segments,
+                          total_frames=plan.total_frames))
+        steps.append(Step("gif", commands.gif_command(concat_list, palette, settings, out_tmp),
+                          plan.total_frames * 0.2, deps=("palette",),
+                          total_frames=plan.total_frames))
     else:
-        steps.append(
-            Step(
-                "mux",
-                commands.mux_command(concat_list, audio, settings, out_tmp),
-                plan.total_frames * 0.01,
-                deps=(*all_segments, "audio"),
-                total_us=total_us,
-            )
-        )
+        steps.append(Step("mux", commands.mux_command(concat_list, audio, settings, out_tmp),
+                          plan.total_frames * 0.01, deps=(*all_segments, "audio"),
+                          total_us=total_us))
     return steps, list(seg_steps)

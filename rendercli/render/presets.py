@@ -15,6 +15,7 @@ PRESETS: dict[str, tuple[int, int]] = {
 FORMATS = ("mp4", "webm", "gif")
 QUALITIES = ("draft", "standard", "high")
 MIN_FPS, MAX_FPS = 1, 120
+MAX_GIF_FPS = 50
 
 AUDIO_RATE = 48000
 AUDIO_CHANNELS = 2
@@ -55,45 +56,19 @@ def video_encoder_options(fmt: str, quality: str, fps: int) -> dict[str, object]
     """Output options for encoding a video segment (identical for every segment of a render)."""
     gop = gop_size(fps)
     if fmt == "mp4":
-        preset, crf = {
-            "draft": ("ultrafast", 28),
-            "standard": ("veryfast", 23),
-            "high": ("slow", 18),
-        }[quality]
-        return {
-            "c:v": "libx264",
-            "preset": preset,
-            "crf": crf,
-            "pix_fmt": "yuv420p",
-            "g": gop,
-            "flags": "+cgop",
-        }
+        preset, crf = {"draft": ("ultrafast", 28), "standard": ("veryfast", 23),
+                       "high": ("slow", 18)}[quality]
+        return {"c:v": "libx264", "preset": preset, "crf": crf, "pix_fmt": "yuv420p",
+                "g": gop, "flags": "+cgop"}
     if fmt == "webm":
-        deadline, cpu, crf = {
-            "draft": ("realtime", 8, 40),
-            "standard": ("good", 5, 33),
-            "high": ("good", 2, 26),
-        }[quality]
-        return {
-            "c:v": "libvpx-vp9",
-            "deadline": deadline,
-            "cpu-used": cpu,
-            "crf": crf,
-            "b:v": 0,
-            "pix_fmt": "yuv420p",
-            "g": gop,
-            "row-mt": 1,
-        }
+        deadline, cpu, crf = {"draft": ("realtime", 8, 40), "standard": ("good", 5, 33),
+                              "high": ("good", 2, 26)}[quality]
+        return {"c:v": "libvpx-vp9", "deadline": deadline, "cpu-used": cpu, "crf": crf,
+                "b:v": 0, "pix_fmt": "yuv420p", "g": gop, "row-mt": 1}
     if fmt == "gif":
         # Lossless intermediate: quantisation to 256 colours happens once, in the palette pass.
-        return {
-            "c:v": "libx264",
-            "preset": "ultrafast",
-            "qp": 0,
-            "pix_fmt": "yuv444p",
-            "g": gop,
-            "flags": "+cgop",
-        }
+        return {"c:v": "libx264", "preset": "ultrafast", "qp": 0, "pix_fmt": "yuv444p",
+                "g": gop, "flags": "+cgop"}
     raise ValueError(fmt)
 
 

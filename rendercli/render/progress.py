@@ -16,14 +16,8 @@ class ProgressTracker:
     ``finish()``. The ETA is None until there is enough progress to extrapolate from.
     """
 
-    def __init__(
-        self,
-        weights: Mapping[str, float],
-        on_progress: ProgressCallback | None,
-        *,
-        interval: float = 0.5,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, weights: Mapping[str, float], on_progress: ProgressCallback | None,
+                 *, interval: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
         self._weights = {name: max(0.0, w) for name, w in weights.items()}
         self._total = sum(self._weights.values())
         self._callback = on_progress
@@ -37,9 +31,8 @@ class ProgressTracker:
         """Record the current fraction (0..1) of each step and report if it is time to."""
         if self._total <= 0:
             return
-        done = sum(
-            self._weights.get(name, 0.0) * min(1.0, max(0.0, f)) for name, f in fractions.items()
-        )
+        done = sum(self._weights.get(name, 0.0) * min(1.0, max(0.0, f))
+                   for name, f in fractions.items())
         percent = min(99.9, 100.0 * done / self._total)  # 100 only once everything is published
         if percent <= self.percent:
             return

@@ -46,9 +46,8 @@ def last_meaningful_line(stderr: str) -> str:
         return "ffmpeg failed without a message"
     chosen = lines[-1]
     if chosen.lower().startswith(_GENERIC):
-        chosen = next(
-            (line for line in reversed(lines) if not line.lower().startswith(_GENERIC)), chosen
-        )
+        chosen = next((line for line in reversed(lines)
+                       if not line.lower().startswith(_GENERIC)), chosen)
     chosen = _GRAPH.sub(r" \1", _ADDRESS.sub("]", chosen))
     return chosen if len(chosen) <= 300 else chosen[:297] + "..."
 
@@ -61,18 +60,13 @@ class FfmpegProcess:
     when ffmpeg closes its pipes, so a scheduler can wake up without polling.
     """
 
-    def __init__(
-        self,
-        argv: Sequence[str],
-        *,
-        total_frames: int | None = None,
-        total_us: float | None = None,
-        exited: threading.Event | None = None,
-    ) -> None:
+    def __init__(self, argv: Sequence[str], *, total_frames: int | None = None,
+                 total_us: float | None = None, exited: threading.Event | None = None) -> None:
         self.argv = list(argv)
         self.total_frames = total_frames
         self.total_us = total_us
         self.fraction = 0.0
+        self.frames_written: int | None = None  # last "frame=" progress report
         self._exited = exited
         self._stderr: list[str] = []
         self._proc: subprocess.Popen[bytes] | None = None
@@ -85,17 +79,12 @@ class FfmpegProcess:
     def start(self) -> None:
         """Start ffmpeg (never through a shell) and the threads draining its pipes."""
         self._proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            close_fds=True,
+            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, close_fds=True,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
-        for target, pipe in (
-            (self._read_progress, self._proc.stdout),
-            (self._read_stderr, self._proc.stderr),
-        ):
+        for target, pipe in ((self._read_progress, self._proc.stdout),
+                             (self._read_stderr, self._proc.stderr)):
             thread = threading.Thread(target=target, args=(pipe,), daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -130,6 +119,7 @@ class FfmpegProcess:
                 proc.wait()
         self._join()
 
+
     @property
     def pipes_closed(self) -> bool:
         """True once ffmpeg has closed its output: it is exiting or gone."""
@@ -155,6 +145,8 @@ class FfmpegProcess:
             for raw in iter(pipe.readline, b""):
                 key, _, value = raw.decode("ascii", "replace").strip().partition("=")
                 try:
+                    if key == "frame":
+                        self.frames_written = int(value)
                     if key == "frame" and self.total_frames:
                         done = int(value) / self.total_frames
                     elif key == "out_time_us" and self.total_us and not self.total_frames:

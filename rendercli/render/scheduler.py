@@ -33,6 +33,7 @@ class Step:
     total_frames: int | None = None
     total_us: float | None = None
     outputs: list[tuple[Path, Path]] = field(default_factory=list)
+    exact_frames: bool = False  # fail unless exactly total_frames were written
 
 
 def run_steps(
@@ -74,9 +75,14 @@ def run_steps(
                 del running[name]
                 stderr = proc.stderr
                 if code != 0:
+                    raise RenderFailed(last_meaningful_line(stderr),
+                                       f"$ {shlex.join(step.argv)}\n{stderr}")
+                if step.exact_frames and proc.frames_written != step.total_frames:
+                    # e.g. a trim that starts past the end of the source: nothing to show
                     raise RenderFailed(
-                        last_meaningful_line(stderr), f"$ {shlex.join(step.argv)}\n{stderr}"
-                    )
+                        f"{step.name} produced {proc.frames_written or 0} of "
+                        f"{step.total_frames} frames (is the trim beyond the end of the "
+                        f"source?)", f"$ {shlex.join(step.argv)}\n{stderr}")
                 for tmp, final in step.outputs:
                     os.replace(tmp, final)
                 fractions[name] = 1.0
@@ -90,12 +96,8 @@ def run_steps(
                     pending.remove(step)
                     if log:
                         log(f"{step.name}: $ {shlex.join(step.argv)}")
-                    proc = FfmpegProcess(
-                        step.argv,
-                        total_frames=step.total_frames,
-                        total_us=step.total_us,
-                        exited=wake,
-                    )
+                    proc = FfmpegProcess(step.argv, total_frames=step.total_frames,
+                                         total_us=step.total_us, exited=wake)
                     running[step.name] = (step, proc)
                     proc.start()
             if pending and not running:

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Literal
 
 from rendercli.errors import InvalidInput
-from rendercli.render.presets import AUDIO_RATE, FORMATS, MAX_FPS, MIN_FPS, PRESETS, QUALITIES
+from rendercli.render.presets import (
+    AUDIO_RATE,
+    FORMATS,
+    MAX_FPS,
+    MAX_GIF_FPS,
+    MIN_FPS,
+    PRESETS,
+    QUALITIES,
+)
 
 ItemKind = Literal["video", "image", "audio"]
 
@@ -64,14 +72,14 @@ def validate_settings(settings: RenderSettings) -> None:
         raise InvalidInput(
             f"unknown quality {settings.quality!r}; choose one of {', '.join(QUALITIES)}"
         )
-    if (
-        isinstance(settings.fps, bool)
-        or not isinstance(settings.fps, int)
-        or not (MIN_FPS <= settings.fps <= MAX_FPS)
+    if isinstance(settings.fps, bool) or not isinstance(settings.fps, int) or not (
+        MIN_FPS <= settings.fps <= MAX_FPS
     ):
-        raise InvalidInput(
-            f"fps must be a whole number from {MIN_FPS} to {MAX_FPS}, got {settings.fps!r}"
-        )
+        raise InvalidInput(f"fps must be a whole number from {MIN_FPS} to {MAX_FPS}, "
+                           f"got {settings.fps!r}")
+    if settings.fmt == "gif" and settings.fps > MAX_GIF_FPS:
+        # GIF frame delays are whole 1/100 s and players slow delays under 2/100 s to 1/10 s
+        raise InvalidInput(f"gif supports at most {MAX_GIF_FPS} fps, got {settings.fps}")
 
 
 def validate_timeline(items: Sequence[TimelineItem]) -> None:
@@ -82,17 +90,11 @@ def validate_timeline(items: Sequence[TimelineItem]) -> None:
         where = f"timeline item {n} ({Path(item.path).name})"
         if item.kind not in ("video", "image", "audio"):
             raise InvalidInput(f"{where}: unknown kind {item.kind!r}")
-        if not (
-            isinstance(item.duration, int | float)
-            and math.isfinite(item.duration)
-            and item.duration > 0
-        ):
+        if not (isinstance(item.duration, int | float) and math.isfinite(item.duration)
+                and item.duration > 0):
             raise InvalidInput(f"{where}: duration must be a positive number of seconds")
-        if not (
-            isinstance(item.trim_start, int | float)
-            and math.isfinite(item.trim_start)
-            and item.trim_start >= 0
-        ):
+        if not (isinstance(item.trim_start, int | float) and math.isfinite(item.trim_start)
+                and item.trim_start >= 0):
             raise InvalidInput(f"{where}: trim start must be zero or more seconds")
         if item.rotation not in (0, 90, 180, 270):
             raise InvalidInput(f"{where}: rotation must be 0, 90, 180 or 270")
