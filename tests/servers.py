@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
 
 TEMPLATE_DB = "rendercli_template"
 
@@ -23,7 +24,9 @@ class PostgresServer:
     def __init__(self, admin_url: str, owned: object | None = None) -> None:
         self.admin_url = make_url(admin_url).set(drivername="postgresql+psycopg")
         self._owned = owned  # keeps a pgserver instance alive
-        self._admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        # No pool: a test may restart the server under us.
+        self._admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT",
+                                    poolclass=NullPool)
 
     @classmethod
     def start(cls, data_dir: Path) -> PostgresServer:
@@ -36,6 +39,16 @@ class PostgresServer:
         self._admin.dispose()
         if self._owned is not None:
             self._owned.cleanup()  # type: ignore[attr-defined]
+
+    def restart(self) -> None:
+        """Restart the server (fast shutdown: every connection is dropped)."""
+        if self._owned is None:
+            raise RuntimeError("cannot restart a server the tests did not start")
+        from pgserver._commands import pg_ctl
+
+        server = self._owned
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata,  # type: ignore[attr-defined]
+               user=server.system_user)  # type: ignore[attr-defined]
 
     def url_for(self, database: str) -> str:
         url: URL = self.admin_url.set(database=database)

@@ -128,15 +128,15 @@ def submit(
             else:
                 output.say(job.id)
             return
-        code = watching.watch(
+        watching.watch(
             lambda: [jobs.get(context.uow(), user.id, job.id)],
             interval=1.0,
             timeout=None,
             json_lines=False,
             maintenance=context.maintenance,
+            to_stderr=True,
         )
         job = jobs.get(context.uow(), user.id, job.id)
-        del code
     _finish(job, target, json_output)
 
 

@@ -87,16 +87,22 @@ def watch(
     timeout: float | None,
     json_lines: bool,
     maintenance: Callable[[], None] | None = None,
+    to_stderr: bool = False,
 ) -> ExitStatus:
-    """Poll `fetch` until every job has ended; print as the jobs change."""
+    """Poll `fetch` until every job has ended; print as the jobs change.
+
+    `to_stderr` keeps stdout free for a final document (`render submit --wait --json`).
+    """
+    stream = sys.stderr if to_stderr else sys.stdout
     started = time.monotonic()
     last_sweep = 0.0
     seen: dict[str, tuple[str, int]] = {}
     live = None
-    if not json_lines and output.stdout_is_tty():
+    if not json_lines and stream.isatty():
         from rich.live import Live
 
-        live = Live(console=output.stdout_console(), auto_refresh=False, transient=False)
+        console = output.stderr_console() if to_stderr else output.stdout_console()
+        live = Live(console=console, auto_refresh=False, transient=to_stderr)
         live.start()
     try:
         while True:
@@ -114,8 +120,8 @@ def watch(
                         if json_lines:
                             output.print_json_line(job)
                         else:
-                            sys.stdout.write(_line(job) + "\n")
-                            sys.stdout.flush()
+                            stream.write(_line(job) + "\n")
+                            stream.flush()
             if all(job.finished for job in jobs):
                 return exit_status(jobs)
             if timeout is not None and time.monotonic() - started >= timeout:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import IO
 
+from rendercli.render import parent_death
+
 STOP_GRACE = 0.5  # seconds ffmpeg gets to exit after SIGTERM before SIGKILL
 
 _BOILERPLATE = (
@@ -78,9 +80,12 @@ class FfmpegProcess:
 
     def start(self) -> None:
         """Start ffmpeg (never through a shell) and the threads draining its pipes."""
+        # Same process group as the caller (a worker's stop reaches it), and killed by
+        # the kernel if the caller dies without cleaning up (SIGKILL, OOM killer).
         self._proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, close_fds=True,
+            preexec_fn=parent_death.die_with_parent if parent_death.is_supported() else None,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
         for target, pipe in ((self._read_progress, self._proc.stdout),

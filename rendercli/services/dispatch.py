@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RENDER_FUNCTION = "rendercli.worker.render"
-LIVE_RQ_STATES = ("queued", "started", "deferred", "scheduled")
+WAITING_RQ_STATES = ("queued", "deferred", "scheduled")
+LIVE_RQ_STATES = (*WAITING_RQ_STATES, "started")
 
 
 def redis_connection(url: str | None = None) -> Redis:
@@ -47,8 +48,14 @@ def render_queue(connection: Redis) -> Queue:
     return Queue(RENDER_QUEUE, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue(job_id: str, connection: Redis | None = None) -> str | None:
-    """Put the job on the queue. Returns None on success, or why dispatch is pending."""
+def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bool = False
+            ) -> str | None:
+    """Put the job on the queue. Returns None on success, or why dispatch is pending.
+
+    An RQ job already waiting under this id is kept. `replace_started` also replaces one
+    RQ believes started: the reconciler passes it for rows that are queued and were never
+    (re)dispatched, where a "started" RQ job can only be a dead worker's attempt.
+    """
     from redis.exceptions import RedisError
 
     settings = get_settings()
@@ -56,20 +63,14 @@ def enqueue(job_id: str, connection: Redis | None = None) -> str | None:
         conn = connection or redis_connection()
         queue = render_queue(conn)
         existing = _rq_status(job_id, conn)
-        if existing in LIVE_RQ_STATES:
+        if existing in WAITING_RQ_STATES or (existing == "started" and not replace_started):
             _mark_dispatched(job_id)
             return None
         if existing is not None:
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
-        queue.enqueue(
-            RENDER_FUNCTION,
-            job_id,
-            job_id=job_id,
-            job_timeout=settings.job_timeout + 60,
-            result_ttl=24 * 3600,
-            failure_ttl=7 * 24 * 3600,
-            description=f"render {job_id}",
-        )
+        queue.enqueue(RENDER_FUNCTION, job_id, job_id=job_id,
+                      job_timeout=settings.job_timeout + 60, result_ttl=24 * 3600,
+                      failure_ttl=7 * 24 * 3600, description=f"render {job_id}")
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
     _mark_dispatched(job_id)
@@ -114,22 +115,23 @@ def forget(job_id: str) -> None:
 
 
 def reconcile(connection: Redis | None = None) -> list[str]:
-    """Re-enqueue queued rows that have no live RQ job. Returns the ids dispatched."""
+    """Dispatch queued rows that have no live RQ job. Returns the ids dispatched.
+
+    Rows never dispatched (Redis was down at submit, or the job was handed back after its
+    worker died) are always enqueued; dispatched rows only if their RQ job is gone.
+    """
     with UnitOfWork() as uow:
-        queued = list(
-            uow.session.scalars(
-                select(RenderJob.id)
-                .where(RenderJob.status == "queued")
-                .order_by(RenderJob.created_at)
-            )
-        )
+        queued = uow.session.execute(
+            select(RenderJob.id, RenderJob.dispatched_at).where(RenderJob.status == "queued")
+            .order_by(RenderJob.created_at)
+        ).all()
     if not queued:
         return []
     conn = connection or redis_connection()
     dispatched = []
-    for job_id in queued:
-        if _rq_status(job_id, conn) in LIVE_RQ_STATES:
+    for job_id, dispatched_at in queued:
+        if dispatched_at is not None and _rq_status(job_id, conn) in LIVE_RQ_STATES:
             continue
-        if enqueue(job_id, conn) is None:
+        if enqueue(job_id, conn, replace_started=dispatched_at is None) is None:
             dispatched.append(job_id)
     return dispatched
