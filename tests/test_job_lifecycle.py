@@ -1,0 +1,137 @@
+"""Races and recovery, decided by the database itself, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from rendercli.db.engine import get_session_factory
+from rendercli.db.models import RenderJob
+from rendercli.db.types import utcnow
+from rendercli.errors import Conflict
+from rendercli.services import job_lifecycle, jobs
+from rendercli.services.unit_of_work import UnitOfWork
+from tests.conftest import Account
+from tests.media_factory import make_image
+
+
+@pytest.fixture
+def project(alice: Account, tmp_path: Path) -> tuple[str, str]:
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(make_image(tmp_path / "still.png")))
+    user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
+    return user_id, "film"
+
+
+def run_together(count: int, fn) -> list:  # type: ignore[no-untyped-def]
+    """Start `count` threads at the same instant; collect results or exceptions."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def target(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = fn(i)
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_twenty_concurrent_submits_make_one_job(project, database_url: str) -> None:
+    user_id, name = project
+    results = run_together(20, lambda i: jobs.submit(UnitOfWork(), user_id, name,
+                                                     jobs.RenderRequest()))
+    created = [r for r in results if isinstance(r, jobs.JobView)]
+    conflicts = [r for r in results if isinstance(r, Conflict)]
+    assert len(created) == 1, results
+    assert len(conflicts) == 19, [r for r in results if not isinstance(r, jobs.JobView)]
+    assert all(created[0].id in str(c) for c in conflicts)
+    with get_session_factory(database_url)() as session:
+        assert session.scalar(select(func.count()).select_from(RenderJob)) == 1
+
+
+def test_only_one_worker_can_claim_a_job(project) -> None:
+    user_id, name = project
+    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
+    claims = run_together(10, lambda i: job_lifecycle.claim(job.id, f"w{i}"))
+    won = [c for c in claims if c is not None]
+    assert len(won) == 1 and not any(isinstance(c, Exception) for c in claims)
+    assert job_lifecycle.claim(job.id, "late") is None
+    view = jobs.get(UnitOfWork(), user_id, job.id)
+    assert view.status == "processing" and view.worker_name == won[0].worker_name
+
+
+def test_a_cancelled_job_cannot_be_claimed(project) -> None:
+    user_id, name = project
+    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
+    jobs.cancel(UnitOfWork(), user_id, job.id)
+    assert job_lifecycle.claim(job.id, "w") is None
+
+
+def _age_heartbeat(url: str, job_id: str, seconds: float) -> None:
+    with get_session_factory(url)() as session:
+        session.execute(update(RenderJob).where(RenderJob.id == job_id)
+                        .values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
+        session.commit()
+
+
+def test_stale_jobs_recovered_within_two_minutes_by_default(project, database_url) -> None:
+    """Default settings: a job silent for 60 s is handed back; 50 s of silence is fine.
+
+    Together with the 30 s maintenance sweep of idle workers (and any rendercli command),
+    a dead worker's job is re-queued well within 2 minutes.
+    """
+    user_id, name = project
+    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
+    first = job_lifecycle.claim(job.id, "dead-worker")
+    assert first is not None
+    _age_heartbeat(database_url, job.id, 50)
+    assert job_lifecycle.recover_stale().requeued == []
+    _age_heartbeat(database_url, job.id, 61)
+    assert job_lifecycle.recover_stale().requeued == [job.id]
+    view = jobs.get(UnitOfWork(), user_id, job.id)
+    assert view.status == "queued" and view.attempts == 1 and view.worker_name is None
+    # The dead worker's claim is fenced off: it can neither heartbeat nor publish.
+    assert job_lifecycle.heartbeat(first, progress=50) is False
+    assert job_lifecycle.complete(first, output_url="file:///x") is False
+    assert job_lifecycle.fail(first, "late") is False
+    assert jobs.get(UnitOfWork(), user_id, job.id).status == "queued"
+
+
+def test_attempts_run_out_and_the_job_fails(project, database_url, monkeypatch) -> None:
+    monkeypatch.setenv("RENDERCLI_MAX_RETRIES", "1")
+    user_id, name = project
+    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
+    for attempt in (1, 2):
+        claim = job_lifecycle.claim(job.id, f"w{attempt}")
+        assert claim is not None and claim.attempt == attempt
+        _age_heartbeat(database_url, job.id, 3600)
+        recovery = job_lifecycle.recover_stale()
+    assert recovery.failed == [job.id]
+    view = jobs.get(UnitOfWork(), user_id, job.id)
+    assert view.status == "failed" and view.attempts == 2
+    assert view.error == "the worker stopped responding (2 attempts)"
+    log = jobs.logs(UnitOfWork(), user_id, job.id).log
+    assert "attempt 1 lost: worker w1" in log and "attempt 2 lost: worker w2" in log
+
+
+def test_cancel_reaches_a_processing_claim(project) -> None:
+    user_id, name = project
+    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
+    claim = job_lifecycle.claim(job.id, "w")
+    assert claim is not None and job_lifecycle.still_ours(claim)
+    jobs.cancel(UnitOfWork(), user_id, job.id)
+    assert not job_lifecycle.still_ours(claim)
+    assert job_lifecycle.complete(claim, output_url="file:///x") is False
+    assert jobs.get(UnitOfWork(), user_id, job.id).status == "cancelled"
