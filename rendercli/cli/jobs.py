@@ -145,9 +145,9 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     user = context.require_user()
     view = jobs.retry(context.uow(), user.id, job)
     if get_settings().is_embedded:
-        from rendercli.cli.renders import _finish, _run_inline
+        from rendercli.cli.renders import finish, run_inline
 
-        _finish(_run_inline(view.id, json_output), None, json_output)
+        finish(run_inline(view.id, json_output), None, json_output)
         return
     from rendercli.services import dispatch
 

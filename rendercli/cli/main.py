@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from rendercli import __version__
-from rendercli.cli import accounts, assets, database, jobs, projects, renders, tokens, worker
+from rendercli.cli import (
+    accounts,
+    assets,
+    database,
+    demo,
+    jobs,
+    projects,
+    renders,
+    tokens,
+    worker,
+)
 from rendercli.cli.app_group import RenderCliGroup
 
 app = typer.Typer(
@@ -37,6 +47,7 @@ def root(
     """Render manager for video projects."""
 
 
+app.command("demo")(demo.demo)
 app.command("register")(accounts.register)
 app.command("login")(accounts.login)
 app.command("logout")(accounts.logout)

@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 
-def _check_output(path: Path | None, *, waiting: bool) -> Path | None:
+def check_output(path: Path | None, *, waiting: bool) -> Path | None:
     if path is None:
         return None
     if not waiting:
@@ -44,7 +44,7 @@ def _copy_output(source: str | None, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
+def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rendercli.services import rendering
@@ -104,14 +104,14 @@ def submit(
 
     settings = get_settings()
     inline = settings.is_embedded
-    target = _check_output(output_path, waiting=inline or wait)
+    target = check_output(output_path, waiting=inline or wait)
     user = context.require_user()
     request = jobs.RenderRequest(
         preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache
     )
     job = jobs.submit(context.uow(), user.id, project, request)
     if inline:
-        job = _run_inline(job.id, json_output)
+        job = run_inline(job.id, json_output)
     else:
         from rendercli.services import dispatch
 
@@ -128,19 +128,26 @@ def submit(
             else:
                 output.say(job.id)
             return
-        watching.watch(
-            lambda: [jobs.get(context.uow(), user.id, job.id)],
-            interval=1.0,
-            timeout=None,
-            json_lines=False,
-            maintenance=context.maintenance,
-            to_stderr=True,
-        )
-        job = jobs.get(context.uow(), user.id, job.id)
-    _finish(job, target, json_output)
+        job = wait_in_farm(job.id, user.id)
+    finish(job, target, json_output)
 
 
-def _finish(job, target: Path | None, json_output: bool) -> None:  # type: ignore[no-untyped-def]
+def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
+    """Follow a farm job (progress on stderr) until it ends; return its final view."""
+    from rendercli.services import jobs
+
+    watching.watch(
+        lambda: [jobs.get(context.uow(), user_id, job_id)],
+        interval=1.0,
+        timeout=None,
+        json_lines=False,
+        maintenance=context.maintenance,
+        to_stderr=True,
+    )
+    return jobs.get(context.uow(), user_id, job_id)
+
+
+def finish(job, target: Path | None, json_output: bool) -> None:  # type: ignore[no-untyped-def]
     if job.status == "completed" and target is not None:
         _copy_output(job.output_path, target)
     if json_output:

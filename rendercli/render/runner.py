@@ -173,3 +173,24 @@ def stop_all(processes: Sequence[FfmpegProcess], grace: float = STOP_GRACE) -> N
     deadline = time.monotonic() + grace
     for proc in processes:
         proc.stop(grace=max(0.0, deadline - time.monotonic()))
+
+
+def run(argv: Sequence[str], *, timeout: float = 300.0) -> None:
+    """Run one short ffmpeg command to completion; ffmpeg is stopped on any exit path.
+
+    Raises RenderFailed with the last meaningful stderr line if ffmpeg fails.
+    """
+    from rendercli.render.errors import RenderFailed, RenderTimedOut
+
+    process = FfmpegProcess(argv)
+    deadline = time.monotonic() + timeout
+    try:
+        process.start()
+        while (code := process.poll()) is None:
+            if time.monotonic() > deadline:
+                raise RenderTimedOut(timeout)
+            time.sleep(0.05)
+        if code != 0:
+            raise RenderFailed(last_meaningful_line(process.stderr), process.stderr)
+    finally:
+        process.stop()

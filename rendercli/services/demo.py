@@ -1,0 +1,70 @@
+"""The demo: a ready-made account and project with sample media, for `rendercli demo`."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from rendercli.config import get_settings
+from rendercli.db.models import Project, User
+from rendercli.db.types import utcnow
+from rendercli.services import accounts, assets, projects
+from rendercli.services.unit_of_work import UnitOfWork
+
+DEMO_EMAIL = "demo@rendercli.invalid"  # .invalid: reserved, can never be a real address
+DEMO_PROJECT = "demo"
+STILL_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Demo:
+    user: accounts.UserView
+    token: str  # a real session, valid for a day, for exploring as the demo user
+    project_id: str
+    asset_count: int
+
+
+def _demo_user_id(uow: UnitOfWork) -> str | None:
+    with uow:
+        return uow.session.scalars(select(User.id).where(User.email == DEMO_EMAIL)).first()
+
+
+def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
+    """Create (or reuse) the demo account, start it a session, and build a fresh demo
+    project from `samples` (clips, a still and a music track, in timeline order)."""
+    user_id = _demo_user_id(uow)
+    if user_id is None:
+        # Nobody knows this password: the demo account is only used through sessions.
+        user_id = accounts.register(uow, DEMO_EMAIL, secrets.token_urlsafe(24)).id
+    with uow:
+        stale = uow.session.scalars(
+            select(Project.id).where(Project.owner_id == user_id, Project.name == DEMO_PROJECT)
+        ).first()
+    if stale is not None:
+        projects.delete(uow, user_id, stale)
+    token = _session(uow, user_id)
+    session_user = accounts.authenticate(uow, token)
+    project = projects.create(uow, session_user.id, DEMO_PROJECT)
+    added = []
+    for path in samples:
+        edits = assets.Edits(duration=STILL_SECONDS) if path.suffix == ".png" else None
+        added += assets.add(uow, session_user.id, project.id, [path], edits)
+    return Demo(user=session_user, token=token, project_id=project.id, asset_count=len(added))
+
+
+def _session(uow: UnitOfWork, user_id: str) -> str:
+    with uow:
+        row = uow.session.get(User, user_id)
+        assert row is not None
+        issued = accounts._issue(uow, row, "session", "demo", utcnow() + timedelta(days=1))
+        uow.record_event("user.logged_in", user_id, demo=True)
+        uow.commit()
+        return issued.token
+
+
+def samples_dir() -> Path:
+    return get_settings().data_dir / "demo-media"
