@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import typer
 
 from rendercli.cli import context, output
@@ -63,6 +61,8 @@ def login(
                 "from `rendercli token create`, or log in with --insecure-storage to keep it in "
                 "a 0600 file"
             ) from None
+    import socket  # only `login` needs it; keeps `rendercli --help` lean
+
     address = context.prompt_email(email)
     password = context.prompt_password(from_stdin=password_stdin, confirm=False)
     issued = accounts.login(

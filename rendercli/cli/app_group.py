@@ -12,8 +12,11 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
+from rendercli.cli import typer_speedup
 from rendercli.cli.output import error_line
 from rendercli.errors import ExitStatus, RenderCliError
+
+typer_speedup.install()  # omitted options skip pydantic (see typer_speedup)
 
 
 def _debug() -> bool:

@@ -28,7 +28,12 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain Click help, inherited by every sub-app and command: Typer's rich help
+    # imports rich, markdown-it and pygments (~100 ms, most of `rendercli --help`).
+    rich_markup_mode=None,
+    # Help uses the terminal's width up to 100 columns (Click's default stops at 80);
+    # sub-commands inherit it from the root context.
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 

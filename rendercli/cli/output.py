@@ -13,16 +13,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# rich is imported inside the functions that draw with it: importing rich.console costs
+# ~30 ms, and `rendercli --help`, `--version` and piped output never need it.
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(soft_wrap=True, highlight=False)
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, soft_wrap=True, highlight=False)
 
 

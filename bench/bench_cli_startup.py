@@ -1,0 +1,123 @@
+"""Measure how long the installed `rendercli` takes to start.
+
+Runs `rendercli --help` and `rendercli --version` as real subprocesses N times each
+and prints the median and p90 wall time in milliseconds next to the target.
+
+    python bench/bench_cli_startup.py            # 20 runs each
+    python bench/bench_cli_startup.py -n 50
+    python bench/bench_cli_startup.py --importtime   # also: the 15 slowest imports
+
+The `rendercli` console script next to sys.executable is used (what users run);
+without one it falls back to `python -m rendercli`. Exit status is 1 when a median
+misses its target, so CI can run it as a (noisy, machine-dependent) gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# argv -> target median in ms (None: measured for information only).
+TARGETS_MS: dict[tuple[str, ...], float | None] = {
+    ("--help",): 150.0,
+    ("--version",): 150.0,
+    ("project", "--help"): None,  # a sub-app's help: Typer parses the root's params too
+}
+
+
+def rendercli_command() -> list[str]:
+    """The installed console script next to this interpreter, else `python -m rendercli`."""
+    here = Path(sys.executable).parent
+    for name in ("rendercli", "rendercli.exe"):
+        script = here / name
+        if script.is_file() and os.access(script, os.X_OK):
+            return [str(script)]
+    found = shutil.which("rendercli")
+    if found and Path(found).resolve().parent == here.resolve():
+        return [found]
+    return [sys.executable, "-m", "rendercli"]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_runs(argv: list[str], runs: int, env: dict[str, str]) -> tuple[list[float], list[float]]:
+    """Wall and CPU (user+sys) times in ms of `runs` runs, after one unrecorded warm-up.
+
+    CPU time is printed too because it barely moves when other processes load the
+    machine, while wall time does.
+    """
+    wall, cpu = [], []
+    for i in range(runs + 1):
+        cpu_start = _children_cpu()
+        start = time.perf_counter()
+        proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        elapsed = (time.perf_counter() - start) * 1000
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr!r}")
+        if i:  # the first run warms the OS file cache and .pyc files
+            wall.append(elapsed)
+            cpu.append((_children_cpu() - cpu_start) * 1000)
+    return wall, cpu
+
+
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+
+def slowest_imports(count: int, env: dict[str, str]) -> list[tuple[int, str]]:
+    """(cumulative µs, module) of the slowest imports of the CLI's root module."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import rendercli.cli.main"],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _self, cumulative, name = line.split(":", 1)[1].split("|")
+        rows.append((int(cumulative), name.rstrip()))
+    return sorted(rows, reverse=True)[:count]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--runs", type=int, default=20, help="runs per command (20)")
+    parser.add_argument("--importtime", action="store_true", help="show the slowest imports")
+    args = parser.parse_args(argv)
+
+    command = rendercli_command()
+    env = {**os.environ, "NO_COLOR": "1", "TERMINAL_WIDTH": "100"}
+    print(f"command: {' '.join(command)}  ({args.runs} runs each, {os.cpu_count()} CPUs)")
+    missed = False
+    for extra, target in TARGETS_MS.items():
+        times, cpu = time_runs([*command, *extra], args.runs, env)
+        median = statistics.median(times)
+        if target is None:
+            verdict = "no target"
+        else:
+            verdict = f"target <= {target:.0f} ms: " + ("ok" if median <= target else "SLOW")
+            missed |= median > target
+        print(
+            f"rendercli {' '.join(extra):<15} median {median:6.1f} ms  p90 {p90(times):6.1f} ms"
+            f"  cpu median {statistics.median(cpu):6.1f} ms  ({verdict})"
+        )
+    if args.importtime:
+        print("\nslowest imports of rendercli.cli.main (cumulative ms):")
+        for micros, name in slowest_imports(15, env):
+            print(f"  {micros / 1000:7.1f}  {name}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

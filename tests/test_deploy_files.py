@@ -1,0 +1,346 @@
+"""The Dockerfile and docker-compose.yml: their structure, and that they agree with the code.
+
+No Docker engine is needed: the compose file is parsed with PyYAML (the `test` extra)
+and the Dockerfile line by line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rendercli.config import RENDER_QUEUE
+
+yaml = pytest.importorskip("yaml", reason="needs PyYAML: pip install -e '.[test]'")
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+RENDERCLI_SERVICES = ["migrate", "worker", "cli"]  # the ones that run the rendercli image
+STORAGE_PATH = "/data/storage"
+
+
+# ---- compose ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # ["KEY=value", ...]
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command", [])
+    return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+
+
+@dataclass
+class Mount:
+    source: str
+    target: str
+
+
+def _mounts(service: dict[str, Any]) -> list[Mount]:
+    mounts = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):  # long syntax
+            mounts.append(Mount(str(volume.get("source", "")), volume["target"]))
+        else:
+            source, target = volume.split(":")[:2]
+            mounts.append(Mount(source, target))
+    return mounts
+
+
+def _depends_on(service: dict[str, Any]) -> dict[str, str]:
+    depends = service.get("depends_on", {})
+    if isinstance(depends, list):  # short syntax: no condition at all
+        return {name: "service_started" for name in depends}
+    return {name: spec.get("condition", "service_started") for name, spec in depends.items()}
+
+
+def test_all_services_are_there(services: dict[str, Any]) -> None:
+    assert {"db", "redis", "migrate", "worker", "cli", "dashboard"} <= set(services)
+
+
+def test_db_and_redis_have_healthchecks(services: dict[str, Any]) -> None:
+    for name, probe in (("db", ["pg_isready"]), ("redis", ["redis-cli", "ping"])):
+        check = services[name].get("healthcheck") or {}
+        assert not check.get("disable"), f"{name}: healthcheck disabled"
+        test = check.get("test")
+        text = " ".join(test) if isinstance(test, list) else str(test)
+        assert all(word in text for word in probe), f"{name}: healthcheck {test!r} lacks {probe}"
+
+
+def test_redis_keeps_the_queue_across_restarts(services: dict[str, Any]) -> None:
+    command = _command(services["redis"])
+    assert "--appendonly" in command, command
+    assert command[command.index("--appendonly") + 1] == "yes", command
+    assert any(m.target == "/data" for m in _mounts(services["redis"])), "redis /data not kept"
+
+
+def test_startup_order_waits_for_health_and_migrations(services: dict[str, Any]) -> None:
+    assert _depends_on(services["migrate"]) == {"db": "service_healthy"}
+    worker = _depends_on(services["worker"])
+    assert worker.get("db") == "service_healthy", worker
+    assert worker.get("redis") == "service_healthy", worker
+    assert worker.get("migrate") == "service_completed_successfully", worker
+
+
+def test_migrate_is_a_one_shot_schema_upgrade(services: dict[str, Any]) -> None:
+    migrate = services["migrate"]
+    assert _command(migrate) == ["rendercli", "db", "upgrade"]
+    # Restarting it would loop; a worker waits for it to *complete*.
+    assert migrate.get("restart", "no") == "no"
+
+
+def test_volumes_are_named_and_declared(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes") or {})
+    for name, service in services.items():
+        for mount in _mounts(service):
+            assert not mount.source.startswith((".", "/", "~")), (
+                f"{name}: bind mount {mount.source}; use a named volume"
+            )
+            assert mount.source in declared, f"{name}: volume {mount.source!r} not declared"
+    assert "/var/lib/postgresql/data" in {m.target for m in _mounts(services["db"])}
+
+
+def test_storage_is_shared_at_one_path(services: dict[str, Any]) -> None:
+    # The database records paths under the storage dir, so every container that reads or
+    # writes assets must see the same volume at the same path, and be told that path.
+    for name in RENDERCLI_SERVICES:
+        targets = {m.target for m in _mounts(services[name]) if m.source == "storage"}
+        assert targets == {STORAGE_PATH}, f"{name}: storage mounted at {targets or 'nothing'}"
+        assert _env(services[name]).get("RENDERCLI_STORAGE_DIR") == STORAGE_PATH, name
+    for name, service in services.items():
+        for mount in _mounts(service):
+            if mount.source == "storage":
+                assert mount.target == STORAGE_PATH, f"{name}: storage at {mount.target}"
+
+
+def test_worker_can_be_scaled(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    assert "container_name" not in worker, "a fixed container_name prevents --scale"
+    assert not worker.get("ports"), "host ports collide when the worker is scaled"
+
+
+def test_db_and_redis_publish_no_host_ports(services: dict[str, Any]) -> None:
+    for name in ("db", "redis"):
+        assert not services[name].get("ports"), f"{name} published on the host"
+
+
+def test_rendercli_services_share_one_image_and_configuration(services: dict[str, Any]) -> None:
+    db_env = _env(services["db"])
+    expected_db = (
+        f"postgresql+psycopg://{db_env['POSTGRES_USER']}:{db_env['POSTGRES_PASSWORD']}"
+        f"@db:5432/{db_env['POSTGRES_DB']}"
+    )
+    for name in RENDERCLI_SERVICES:
+        service = services[name]
+        assert service.get("image") == "rendercli:local", name
+        build = service.get("build")
+        assert (build if isinstance(build, str) else (build or {}).get("context")) == ".", name
+        env = _env(service)
+        assert env.get("RENDERCLI_DATABASE_URL") == expected_db, name
+        assert env.get("RENDERCLI_REDIS_URL") == "redis://redis:6379/0", name
+
+
+def test_worker_serves_the_render_queue(services: dict[str, Any]) -> None:
+    from rq.cli import main as rq_cli
+    from rq.serializers import resolve_serializer
+
+    command = _command(services["worker"])
+    assert command[:2] == ["rq", "worker"], command
+    # Parsed by rq's own command line, as the container will.
+    params = rq_cli.commands["worker"].make_context("worker", command[2:]).params
+    assert list(params["queues"]) == [RENDER_QUEUE], (
+        f"the worker listens on {list(params['queues'])}, the code enqueues on {RENDER_QUEUE!r}"
+    )
+    assert params["url"] == _env(services["worker"])["RENDERCLI_REDIS_URL"], (
+        "the worker and the CLI would use two different Redis"
+    )
+    assert params["serializer"], "name the queue's serializer"
+    resolve_serializer(params["serializer"])  # raises if the dotted path is wrong
+
+
+def test_profiles_keep_cli_and_dashboard_out_of_a_plain_up(services: dict[str, Any]) -> None:
+    assert services["cli"].get("profiles") == ["cli"]
+    assert services["dashboard"].get("profiles") == ["dashboard"]
+    for name in ("db", "redis", "migrate", "worker"):
+        assert not services[name].get("profiles"), f"{name} would not start with `up`"
+    assert _env(services["dashboard"]).get("RQ_DASHBOARD_REDIS_URL") == _env(
+        services["worker"]
+    ).get("RENDERCLI_REDIS_URL")
+
+
+# ---- Dockerfile ---------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)  # (KEYWORD, arguments)
+
+    def args(self, keyword: str) -> list[str]:
+        return [rest for kw, rest in self.instructions if kw == keyword]
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    """Stages with their instructions; comments dropped and continuation lines joined."""
+    logical, current = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if current and line.startswith("#"):  # a comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        logical.append(current + line)
+        current = ""
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, rest = line.partition(" ")
+        keyword, rest = keyword.upper(), rest.strip()
+        if keyword == "FROM":
+            words = [w for w in rest.split() if not w.startswith("--platform")]
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+        else:
+            assert stages, f"instruction before FROM: {line}"
+            stages[-1].instructions.append((keyword, rest))
+    return stages
+
+
+@pytest.fixture(scope="module")
+def stages() -> list[Stage]:
+    return parse_dockerfile(DOCKERFILE.read_text())
+
+
+def _env_instructions(stage: Stage) -> dict[str, str]:
+    env = {}
+    for rest in stage.args("ENV"):
+        for key, value in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|\S+)", rest):
+            env[key] = value.strip('"')
+    return env
+
+
+def test_dockerfile_is_multi_stage_from_a_builder(stages: list[Stage]) -> None:
+    assert len(stages) >= 2
+    builders = [s for s in stages[:-1] if s.name == "builder"]
+    assert builders, "no stage named builder"
+    builds = " ".join(builders[0].args("RUN"))
+    assert "pip wheel" in builds or "-m build" in builds, "the builder builds no wheel"
+    final = stages[-1]
+    assert any(rest.startswith("--from=builder") for rest in final.args("COPY")), (
+        "the final stage copies nothing from the builder"
+    )
+    for stage in (builders[0], final):
+        assert stage.base.startswith("python:3.11-slim"), stage.base
+
+
+def test_final_stage_runs_as_a_non_root_user(stages: list[Stage]) -> None:
+    users = stages[-1].args("USER")
+    assert users, "no USER in the final stage: it would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), f"USER {users[-1]}"
+
+
+def test_final_stage_installs_ffmpeg_lean(stages: list[Stage]) -> None:
+    runs = [r for r in stages[-1].args("RUN") if "apt-get install" in r]
+    assert any(re.search(r"\bffmpeg\b", r) for r in runs), "ffmpeg not installed in the image"
+    for run in runs:
+        assert "--no-install-recommends" in run, run
+        assert "rm -rf /var/lib/apt/lists" in run, "apt lists left in the layer"
+
+
+def test_final_stage_environment_and_command(stages: list[Stage]) -> None:
+    final = stages[-1]
+    env = _env_instructions(final)
+    assert env.get("RENDERCLI_DATA_DIR") == "/data"
+    assert env.get("RENDERCLI_STORAGE_DIR") == STORAGE_PATH
+    assert final.args("WORKDIR")[-1] == "/data"
+    (cmd,) = final.args("CMD") or [""]
+    assert json.loads(cmd)[0] == "rendercli", f"CMD {cmd}"
+    # No ENTRYPOINT: compose runs both `rendercli ...` and `rq worker ...` in this image.
+    assert not final.args("ENTRYPOINT")
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents decides."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        if pattern.startswith("**/"):
+            hit = any(fnmatch.fnmatch(c.rsplit("/", 1)[-1], pattern[3:]) for c in candidates)
+        else:
+            hit = any(fnmatch.fnmatch(c, pattern) for c in candidates)
+        if hit:
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_keeps_build_inputs_and_drops_the_rest(stages: list[Stage]) -> None:
+    patterns = [
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    copied = []
+    for stage in stages:
+        for rest in stage.args("COPY"):
+            words = [w for w in rest.split() if not w.startswith("--")]
+            if not rest.startswith("--from"):
+                copied += words[:-1]
+    assert copied, "the Dockerfile copies nothing from the build context"
+    for source in copied:
+        source = source.rstrip("/")
+        assert not _dockerignored(source, patterns), f".dockerignore drops {source}"
+        if (ROOT / source).is_dir():
+            assert not _dockerignored(f"{source}/cli/main.py", patterns), f"{source}/ emptied"
+    for junk in (".git", ".venv", "tests/test_assets.py", "rendercli/__pycache__/x.pyc",
+                 "rendercli.db"):
+        assert _dockerignored(junk, patterns), f"{junk} would be sent to the build"
+
+
+# ---- consistency with the code --------------------------------------------------------------
+
+
+def _names_the_code_reads() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "rendercli").rglob("*.py"):
+        names |= set(re.findall(r"[\"'](RENDERCLI_[A-Z0-9_]+)[\"']", path.read_text()))
+    return names
+
+
+def test_every_rendercli_variable_is_one_the_code_reads() -> None:
+    known = _names_the_code_reads()
+    assert {"RENDERCLI_DATABASE_URL", "RENDERCLI_REDIS_URL", "RENDERCLI_STORAGE_DIR"} <= known
+    for path in (COMPOSE, DOCKERFILE):
+        used = set(re.findall(r"\bRENDERCLI_[A-Z0-9_]+\b", path.read_text()))
+        assert used, f"{path.name} sets no RENDERCLI_ variable"
+        unknown = used - known
+        assert not unknown, f"{path.name} uses {sorted(unknown)}, which rendercli never reads"

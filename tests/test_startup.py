@@ -1,0 +1,100 @@
+"""`rendercli --help` stays fast (see bench/bench_cli_startup.py).
+
+- Help is plain Click text: Typer's rich help imports rich, markdown-it and pygments,
+  which was most of the start-up time. rich loads only to draw a table.
+- Omitted options skip Typer's pydantic coercion (rendercli/cli/typer_speedup.py), so
+  `rendercli project --help` does not import pydantic.
+
+test_cli_conventions checks the database and queue libraries; this checks the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+NOT_AT_START = ["rich", "markdown_it", "pygments", "pydantic", "socket"]
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["--version"], ["project", "--help"], ["db", "upgrade", "--help"]]
+)
+def test_help_and_version_load_no_help_renderer_nor_pydantic(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from rendercli.cli.main import app\n"
+        "try:\n"
+        f"    app({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in {NOT_AT_START!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.stdout.strip().splitlines()[-1] == "[]", (
+        "a slow import is back at start-up: keep rich_markup_mode=None on the root app, "
+        "typer_speedup.install() in app_group, and import rich/socket inside the functions "
+        "that use them"
+    )
+
+
+def test_help_is_plain_text() -> None:
+    from typer.testing import CliRunner
+
+    from rendercli.cli.main import app
+
+    result = CliRunner().invoke(app, ["project", "--help"], env={"NO_COLOR": "1"})
+    assert result.exit_code == 0
+    assert result.output.startswith("Usage: ")
+    assert not any(ch in result.output for ch in "╭╮╰╯│─\x1b")
+
+
+def _typer_params():
+    from typer._click import Context
+    from typer.core import _TyperParameter
+    from typer.main import get_command
+
+    from rendercli.cli.main import app
+
+    def walk(command, parent):
+        ctx = Context(command, info_name=command.name, parent=parent, resilient_parsing=False)
+        for param in command.get_params(ctx):  # includes the lazily made --help option
+            if isinstance(param, _TyperParameter):
+                yield ctx, param
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub, ctx)
+
+    return list(walk(get_command(app), None))
+
+
+def _outcome(call):
+    try:
+        return ("value", call())
+    except Exception as exc:
+        return ("raised", type(exc), str(exc))
+
+
+def test_omitted_values_are_processed_exactly_as_typer_does() -> None:
+    from rendercli.cli import typer_speedup
+
+    assert typer_speedup.install()
+    params = _typer_params()
+    assert len(params) > 30
+    kinds = set()
+    for ctx, param in params:
+        ours = _outcome(lambda ctx=ctx, param=param: param.process_value(ctx, None))
+        typers = _outcome(
+            lambda ctx=ctx, param=param: typer_speedup.typer_process_value(param, ctx, None)
+        )
+        assert ours == typers, f"{ctx.command_path} {param.name}: {ours} != {typers}"
+        kinds.add(ours[0])
+    assert kinds == {"value", "raised"}  # optional ones and required arguments both seen
+
+
+def test_given_values_are_still_converted_and_checked(cli) -> None:
+    result = cli("asset", "update", "x", "--position", "first")
+    assert result.exit_code == 2
+    assert "--position" in result.stderr and result.stderr.count("\n") == 1
