@@ -180,6 +180,13 @@ def test_worker_serves_the_render_queue(services: dict[str, Any]) -> None:
     )
     assert params["serializer"], "name the queue's serializer"
     resolve_serializer(params["serializer"])  # raises if the dotted path is wrong
+    assert params["worker_class"] == "rendercli.worker.RenderWorker", (
+        "without rendercli's worker class, nothing re-queues the jobs of dead workers "
+        "while the farm is idle"
+    )
+    from rq.utils import import_attribute
+
+    assert import_attribute(params["worker_class"]).__name__ == "RenderWorker"
 
 
 def test_profiles_keep_cli_and_dashboard_out_of_a_plain_up(services: dict[str, Any]) -> None:

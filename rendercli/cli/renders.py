@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 from pathlib import Path
 
@@ -45,6 +44,8 @@ def _copy_output(source: str | None, target: Path) -> None:
 
 
 def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
+    import socket
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rendercli.services import rendering
