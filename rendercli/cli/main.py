@@ -10,9 +10,11 @@ from rendercli.cli import (
     assets,
     database,
     demo,
+    doctor,
     jobs,
     projects,
     renders,
+    stats,
     tokens,
     worker,
 )
@@ -53,6 +55,7 @@ def root(
 
 
 app.command("demo")(demo.demo)
+app.command("doctor")(doctor.doctor)
 app.command("register")(accounts.register)
 app.command("login")(accounts.login)
 app.command("logout")(accounts.logout)
@@ -62,6 +65,7 @@ app.add_typer(projects.app, name="project")
 app.add_typer(assets.app, name="asset")
 app.add_typer(renders.app, name="render")
 app.add_typer(jobs.app, name="jobs")
+app.command("stats")(stats.stats)
 app.command("worker")(worker.worker)
 app.add_typer(database.app, name="db")
 

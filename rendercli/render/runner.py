@@ -194,3 +194,15 @@ def run(argv: Sequence[str], *, timeout: float = 300.0) -> None:
             raise RenderFailed(last_meaningful_line(process.stderr), process.stderr)
     finally:
         process.stop()
+
+
+def capture(argv: Sequence[str], *, timeout: float = 15.0) -> str:
+    """Run a quick informational ffmpeg command (``-version``, ``-encoders``); its stdout."""
+    proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=timeout, check=False)
+    if proc.returncode != 0:
+        from rendercli.render.errors import RenderFailed
+
+        stderr = proc.stderr.decode(errors="replace")
+        raise RenderFailed(last_meaningful_line(stderr), stderr)
+    return proc.stdout.decode(errors="replace")

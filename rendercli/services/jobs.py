@@ -199,7 +199,9 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
         job.finished_at = now
         job.updated_at = now
         job.eta_seconds = None
-        uow.record_event("render.cancelled", user_id, job_id=job.id, was=was)
+        since = job.started_at or job.created_at
+        uow.record_event("render.cancelled", user_id, job_id=job.id, was=was,
+                         seconds=round((now - since).total_seconds(), 3))
         view = job_view(job, name)
         uow.commit()
     if was == "queued":

@@ -164,6 +164,9 @@ def execute(
         return _view(job_id)
     except KeyboardInterrupt:
         _interrupted(claim)
+        analytics.record(database_url, "render.cancelled", claim.owner_id, job_id=job_id,
+                         was="processing", seconds=round(time.monotonic() - started, 3),
+                         reason="interrupted")
         raise
     except OperationalError:
         # The database went away for longer than our retries: leave the job to the

@@ -1,0 +1,31 @@
+"""doctor: check the installation and the farm, with a hint for everything that fails."""
+
+from __future__ import annotations
+
+import typer
+
+from rendercli.cli import output
+
+
+def doctor(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Check configuration, database, Redis and workers, storage, ffmpeg, keyring and login.
+
+    Exit 1 if a required check fails (database, Redis when configured, storage, ffmpeg).
+
+    Example: rendercli doctor --json
+    """
+    from rendercli.services.doctor import run_checks
+
+    checks = run_checks()
+    healthy = all(c.ok for c in checks if c.required)
+    if json_output:
+        output.print_json({"ok": healthy, "checks": checks})
+    else:
+        for check in checks:
+            mark = "✓" if check.ok else ("✗" if check.required else "!")
+            line = f"{mark} {check.name}: {check.detail}"
+            if check.hint:
+                line += f"\n    hint: {check.hint}"
+            output.say(line)
+    if not healthy:
+        raise typer.Exit(1)

@@ -1,0 +1,42 @@
+"""stats: your renders in numbers."""
+
+from __future__ import annotations
+
+import typer
+
+from rendercli.cli import context, output
+
+
+def stats(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show your renders by status, success rate, render times, output minutes and
+    busiest projects. Success rate is completed / (completed + failed).
+
+    Example: rendercli stats --json
+    """
+    from rendercli.services import stats as stats_service
+
+    user = context.require_user()
+    result = stats_service.for_user(context.uow(), user.id)
+    if json_output:
+        output.print_json(result)
+        return
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}s"
+
+    rate = "-" if result.success_rate is None else f"{result.success_rate * 100:.1f}%"
+    output.print_fields([
+        ("renders", result.total),
+        *((status, count) for status, count in result.by_status.items()),
+        ("success rate", rate),
+        ("median render time", seconds(result.median_render_seconds)),
+        ("95th percentile", seconds(result.p95_render_seconds)),
+        ("output minutes", f"{result.output_minutes:.2f}"),
+    ])
+    if result.busiest_projects:
+        output.say("")
+        output.print_table(
+            ["PROJECT", "RENDERS", "COMPLETED", "OUTPUT MIN"],
+            [(p.project_name, p.renders, p.completed, f"{p.output_minutes:.2f}")
+             for p in result.busiest_projects],
+        )

@@ -1,0 +1,160 @@
+"""`rendercli doctor`: check every part rendercli depends on and say how to fix what fails."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rendercli.config import RENDER_QUEUE, Settings, get_settings
+
+MIN_FREE_BYTES = 1024**3  # below 1 GiB of free storage, renders will soon fail
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str | None = None
+    required: bool = True  # a failed required check makes doctor exit 1
+
+
+def _configuration(settings: Settings) -> Check:
+    source = ("RENDERCLI_DATABASE_URL" if settings.database_url_source != "default"
+              else "the embedded default (SQLite)")
+    mode = "farm (RENDERCLI_REDIS_URL)" if settings.redis_url else "embedded (renders inline)"
+    return Check("configuration", True,
+                 f"database from {source}; mode {mode}; data dir {settings.data_dir}; "
+                 f"storage {settings.storage_dir}; config dir {settings.config_dir}")
+
+
+def _database(settings: Settings) -> Check:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from rendercli.db.engine import display_url, get_engine
+    from rendercli.db.schema import HEAD_REVISION, current_revision
+
+    where = display_url(settings.database_url)
+    try:
+        engine = get_engine(settings.database_url)
+        revision = current_revision(engine)
+    except SQLAlchemyError as exc:
+        reason = " ".join(str(getattr(exc, "orig", exc)).split())[:200]
+        return Check("database", False, f"{where}: unreachable ({reason})",
+                     "check RENDERCLI_DATABASE_URL and that the server is up")
+    if revision == HEAD_REVISION:
+        return Check("database", True, f"{where}: reachable, schema {revision} (latest)")
+    if settings.is_sqlite:
+        return Check("database", True,
+                     f"{where}: schema {revision or 'empty'}; upgrades itself on first use")
+    return Check("database", False, f"{where}: schema {revision or 'missing'}, needs "
+                 f"{HEAD_REVISION}", "run `rendercli db upgrade`")
+
+
+def _redis_and_workers(settings: Settings) -> list[Check]:
+    if settings.redis_url is None:
+        return [Check("redis", True, "not configured: renders run inline (embedded mode)")]
+    from redis.exceptions import RedisError
+    from rq import Worker
+
+    from rendercli.services.dispatch import redis_connection, render_queue
+
+    try:
+        connection = redis_connection()
+        connection.ping()
+        queue = render_queue(connection)
+        depth = queue.count
+        workers = [w for w in Worker.all(connection=connection)
+                   if RENDER_QUEUE in w.queue_names()]
+    except RedisError as exc:
+        return [Check("redis", False, f"unreachable ({' '.join(str(exc).split())[:200]})",
+                      "check RENDERCLI_REDIS_URL and that Redis is up; submitted jobs wait "
+                      "in the database until it is back")]
+    checks = [Check("redis", True, f"reachable; queue {RENDER_QUEUE}: {depth} waiting")]
+    if workers:
+        names = ", ".join(sorted(w.name for w in workers)[:5])
+        checks.append(Check("workers", True, f"{len(workers)} alive ({names})", required=False))
+    else:
+        checks.append(Check("workers", False, f"none listening on {RENDER_QUEUE}",
+                            "start one with `rendercli worker`", required=False))
+    return checks
+
+
+def _storage(settings: Settings) -> Check:
+    path = settings.storage_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
+            pass
+        free = shutil.disk_usage(path).free
+    except OSError as exc:
+        return Check("storage", False, f"{path}: not writable ({exc.strerror or exc})",
+                     "set RENDERCLI_STORAGE_DIR to a writable directory shared by all workers")
+    detail = f"{path}: writable, {free / 1024**3:.1f} GiB free"
+    if free < MIN_FREE_BYTES:
+        return Check("storage", False, detail, "free some space: renders need room")
+    return Check("storage", True, detail)
+
+
+def _ffmpeg() -> Check:
+    from rendercli.errors import RenderCliError
+    from rendercli.render.capabilities import REQUIRED_ENCODERS, ffmpeg_info
+
+    try:
+        info = ffmpeg_info()
+    except (RenderCliError, OSError) as exc:
+        return Check("ffmpeg", False, f"not usable ({exc})",
+                     "install ffmpeg, set RENDERCLI_FFMPEG, or pip install imageio-ffmpeg")
+    encoders = ", ".join(f"{name} {'yes' if ok else 'NO'}" for name, ok in info.encoders.items())
+    detail = f"{info.path} (from {info.source}), version {info.version}; encoders: {encoders}"
+    missing = [name for name in REQUIRED_ENCODERS if not info.encoders[name]]
+    if missing:
+        return Check("ffmpeg", False, detail,
+                     f"this ffmpeg lacks {', '.join(missing)}: use a full build "
+                     "(RENDERCLI_FFMPEG)")
+    hint = None if all(info.encoders.values()) else "webm needs libvpx-vp9 and libopus"
+    return Check("ffmpeg", True, detail, hint)
+
+
+def _keyring() -> Check:
+    from rendercli.credentials import keyring_backend_name
+
+    name = keyring_backend_name()
+    if name.startswith("unavailable"):
+        return Check("keyring", False, name, "log in with --insecure-storage, or use "
+                     "RENDERCLI_TOKEN", required=False)
+    return Check("keyring", True, name, required=False)
+
+
+def _login(settings: Settings, authenticate: Callable[[str], str]) -> Check:
+    from rendercli.credentials import load_token
+    from rendercli.errors import RenderCliError
+
+    stored = load_token(settings.database_url)
+    if stored is None:
+        return Check("login", False, "not logged in", "run `rendercli login`, or set "
+                     "RENDERCLI_TOKEN", required=False)
+    try:
+        email = authenticate(stored.token)
+    except RenderCliError as exc:
+        return Check("login", False, exc.message, required=False)
+    return Check("login", True, f"{email} (token from {stored.source})", required=False)
+
+
+def run_checks() -> list[Check]:
+    """Run every check; none of them raises."""
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    settings = get_settings()
+    checks = [_configuration(settings), database := _database(settings)]
+    checks += _redis_and_workers(settings)
+    checks += [_storage(settings), _ffmpeg(), _keyring()]
+    if database.ok:
+        checks.append(_login(settings, lambda t: accounts.authenticate(UnitOfWork(), t).email))
+    else:
+        checks.append(Check("login", False, "skipped: the database is not reachable",
+                            required=False))
+    return checks
