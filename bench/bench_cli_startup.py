@@ -1,7 +1,8 @@
-"""Measure how long the installed `rendercli` takes to start.
+"""Measure how long the installed `rendercli` takes to start, and to answer a query.
 
-Runs `rendercli --help` and `rendercli --version` as real subprocesses N times each
-and prints the median and p90 wall time in milliseconds next to the target.
+Runs `rendercli --help`, `rendercli --version` and `rendercli jobs status JOB` (on the
+embedded SQLite default, with a finished job made beforehand) as real subprocesses N
+times each and prints the median and p90 wall time in milliseconds next to the target.
 
     python bench/bench_cli_startup.py            # 20 runs each
     python bench/bench_cli_startup.py -n 50
@@ -90,6 +91,31 @@ def slowest_imports(count: int, env: dict[str, str]) -> list[tuple[int, str]]:
     return sorted(rows, reverse=True)[:count]
 
 
+JOBS_STATUS_TARGET_MS = 350.0
+
+
+def prepare_job(command: list[str], env: dict[str, str], home: Path) -> str:
+    """Make an account, a project and one finished render in a throwaway data dir."""
+    env.update({"RENDERCLI_DATA_DIR": str(home / "data"),
+                "RENDERCLI_CONFIG_DIR": str(home / "config"), "RENDERCLI_BCRYPT_ROUNDS": "4"})
+
+    def run(*argv: str, stdin: str | None = None) -> str:
+        return subprocess.run([*command, *argv], input=stdin, env=env, text=True,
+                              capture_output=True, check=True).stdout
+
+    from rendercli.render.samples import make_samples
+
+    still = make_samples(home / "media")[1]
+    run("register", "--email", "bench@example.com", "--password-stdin", stdin="benchpass\n")
+    run("login", "--email", "bench@example.com", "--password-stdin", "--insecure-storage",
+        stdin="benchpass\n")
+    run("project", "create", "bench")
+    run("asset", "add", "bench", str(still), "--duration", "0.2")
+    import json
+
+    return str(json.loads(run("render", "submit", "bench", "--preset", "480p", "--json"))["id"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--runs", type=int, default=20, help="runs per command (20)")
@@ -110,6 +136,20 @@ def main(argv: list[str] | None = None) -> int:
             missed |= median > target
         print(
             f"rendercli {' '.join(extra):<15} median {median:6.1f} ms  p90 {p90(times):6.1f} ms"
+            f"  cpu median {statistics.median(cpu):6.1f} ms  ({verdict})"
+        )
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rc-startup-") as home:
+        query_env = dict(env)
+        job_id = prepare_job(command, query_env, Path(home))
+        times, cpu = time_runs([*command, "jobs", "status", job_id], args.runs, query_env)
+        median = statistics.median(times)
+        missed |= median > JOBS_STATUS_TARGET_MS
+        verdict = f"target <= {JOBS_STATUS_TARGET_MS:.0f} ms: " + (
+            "ok" if median <= JOBS_STATUS_TARGET_MS else "SLOW")
+        print(
+            f"rendercli jobs status JOB  median {median:6.1f} ms  p90 {p90(times):6.1f} ms"
             f"  cpu median {statistics.median(cpu):6.1f} ms  ({verdict})"
         )
     if args.importtime:

@@ -89,3 +89,20 @@ def test_python_dash_m_works(env: dict[str, str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "rendercli", "--version"], capture_output=True,
                           text=True, env=env, check=True)
     assert proc.stdout.startswith("rendercli ")
+
+
+def test_watch_draws_a_live_table_on_a_terminal(env: dict[str, str], tmp_path) -> None:
+    from tests.media_factory import make_image
+
+    run("register", "--email", "w@example.com", "--password-stdin", env=env, input="password1\n")
+    run("login", "--email", "w@example.com", "--password-stdin", "--insecure-storage", env=env,
+        input="password1\n")
+    run("project", "create", "tv", env=env)
+    run("asset", "add", "tv", str(make_image(tmp_path / "s.png")), "--duration", "0.5", env=env)
+    job = json.loads(run("render", "submit", "tv", "--preset", "480p", "--fps", "10", "--json",
+                         env=env).stdout)
+    term = Terminal("jobs", "watch", job["id"], env={**env, "COLUMNS": "160"})
+    assert term.wait() == 0
+    for heading in ("JOB", "PROJECT", "STATUS", "PROGRESS", "ETA", "ELAPSED", "WORKER"):
+        assert heading in term.output
+    assert job["id"] in term.output and "completed" in term.output and "100.0%" in term.output
