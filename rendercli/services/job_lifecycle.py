@@ -128,8 +128,8 @@ def append_log(text: str, existing: str | None) -> str:
     return combined[-LOG_LIMIT:]
 
 
-def complete(claim: Claim, **fields: object) -> bool:
-    """Publish the result. False if the job stopped being ours (the output is then unused)."""
+def _finish(claim: Claim, status: str, log_text: str, **values: object) -> bool:
+    """One guarded transition out of processing, appending to the job's log."""
 
     def run() -> bool:
         now = utcnow()
@@ -137,48 +137,31 @@ def complete(claim: Claim, **fields: object) -> bool:
             current_log = uow.session.scalar(
                 select(RenderJob.log).where(RenderJob.id == claim.job_id)
             )
-            note = str(fields.pop("log", "") or "")
             result = uow.session.execute(
                 _owned(claim.job_id, claim).values(
-                    status="completed",
-                    progress=100.0,
-                    eta_seconds=0.0,
+                    status=status,
                     finished_at=now,
                     updated_at=now,
-                    heartbeat_at=now,
-                    log=append_log(note, current_log),
-                    **fields,
+                    log=append_log(log_text, current_log),
+                    **values,
                 )
             )
             uow.commit()
             return result.rowcount == 1
 
     return with_db_retry(run)
+
+
+def complete(claim: Claim, *, log: str = "", **fields: object) -> bool:
+    """Publish the result. False if the job stopped being ours (the output is then unused)."""
+    return _finish(
+        claim, "completed", log, progress=100.0, eta_seconds=0.0, heartbeat_at=utcnow(), **fields
+    )
 
 
 def fail(claim: Claim, reason: str, log_text: str = "") -> bool:
-    """Mark the job failed with a one-line reason."""
-
-    def run() -> bool:
-        now = utcnow()
-        with UnitOfWork() as uow:
-            current_log = uow.session.scalar(
-                select(RenderJob.log).where(RenderJob.id == claim.job_id)
-            )
-            result = uow.session.execute(
-                _owned(claim.job_id, claim).values(
-                    status="failed",
-                    error=reason,
-                    finished_at=now,
-                    updated_at=now,
-                    eta_seconds=None,
-                    log=append_log(log_text, current_log),
-                )
-            )
-            uow.commit()
-            return result.rowcount == 1
-
-    return with_db_retry(run)
+    """Mark the job failed with a one-line reason. False if it stopped being ours."""
+    return _finish(claim, "failed", log_text, error=reason, eta_seconds=None)
 
 
 def record_log(job_id: str, text: str) -> None:

@@ -35,7 +35,14 @@ class JobLog:
     log: str
 
 
-def _engine_settings(request: RenderRequest):  # type: ignore[no-untyped-def]
+def request_of(job: RenderJob) -> RenderRequest:
+    """The settings a job was submitted with."""
+    return RenderRequest(preset=job.preset, format=job.format, fps=job.fps,
+                         quality=job.quality, use_cache=job.use_cache)
+
+
+def engine_settings(request: RenderRequest):  # type: ignore[no-untyped-def]
+    """The render engine's settings for a request."""
     from rendercli.render.timeline import RenderSettings
 
     return RenderSettings(
@@ -51,7 +58,7 @@ def validate_request(request: RenderRequest) -> None:
     """Raise InvalidInput for unknown presets, formats, qualities or frame rates."""
     from rendercli.render.timeline import validate_settings
 
-    validate_settings(_engine_settings(request))
+    validate_settings(engine_settings(request))
 
 
 def _owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, str]:
@@ -219,12 +226,6 @@ def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
             raise Conflict(
                 f"only failed or cancelled jobs can be retried; {job.id} is {job.status}"
             )
-        request = RenderRequest(
-            preset=job.preset,
-            format=job.format,
-            fps=job.fps,
-            quality=job.quality,
-            use_cache=job.use_cache,
-        )
+        request = request_of(job)
         project_id = job.project_id
     return submit(uow, user_id, project_id, request)

@@ -74,7 +74,7 @@ class JobMonitor:
 
 
 def _load(job_id: str):  # type: ignore[no-untyped-def]
-    from rendercli.render.timeline import RenderSettings
+    from rendercli.services import jobs
     from rendercli.services.timeline_items import timeline_items
 
     settings = get_settings()
@@ -83,13 +83,7 @@ def _load(job_id: str):  # type: ignore[no-untyped-def]
         assert job is not None
         assets = uow.session.scalars(select(Asset).where(Asset.project_id == job.project_id))
         items = timeline_items(list(assets), settings.storage_dir)
-        render_settings = RenderSettings(
-            preset=job.preset,
-            fmt=job.format,
-            fps=job.fps,
-            quality=job.quality,
-            use_cache=job.use_cache,
-        )
+        render_settings = jobs.engine_settings(jobs.request_of(job))
         return items, render_settings
 
 
