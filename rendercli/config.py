@@ -23,6 +23,7 @@ DEFAULT_JOB_TIMEOUT = 2 * 3600  # seconds for one render in the farm
 DEFAULT_MAX_RETRIES = 2  # transient failures retried this many times
 DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds between worker heartbeats
 DEFAULT_HEARTBEAT_TIMEOUT = 60.0  # a processing job silent this long is stale
+DEFAULT_WORKER_SWEEP_INTERVAL = 30  # seconds between an idle worker's farm sweeps
 RENDER_QUEUE = "render-video"
 
 
@@ -64,6 +65,7 @@ class Settings:
     max_retries: int
     heartbeat_interval: float
     heartbeat_timeout: float
+    worker_sweep_interval: int
 
     @property
     def is_embedded(self) -> bool:
@@ -103,4 +105,6 @@ def get_settings() -> Settings:
         max_retries=int(_float("RENDERCLI_MAX_RETRIES", DEFAULT_MAX_RETRIES)),
         heartbeat_interval=_float("RENDERCLI_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL),
         heartbeat_timeout=_float("RENDERCLI_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT),
+        worker_sweep_interval=max(1, int(_float("RENDERCLI_WORKER_SWEEP_INTERVAL",
+                                                DEFAULT_WORKER_SWEEP_INTERVAL))),
     )

@@ -16,8 +16,8 @@ from rq import Worker
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_INTERVAL = 30  # seconds between farm-health sweeps on an idle worker
-WORKER_TTL = 45  # an idle worker wakes every WORKER_TTL - 15 s to run maintenance
+# RQ wakes an idle worker every (worker_ttl - 15) s; maintenance then runs if it is due.
+RQ_TTL_MARGIN = 15
 
 
 def _worker_name() -> str:
@@ -55,11 +55,18 @@ def farm_maintenance(connection: Any = None) -> None:
 
 
 class RenderWorker(Worker):
-    """An RQ worker that also runs rendercli's farm maintenance every 30 s when idle."""
+    """An RQ worker that also runs rendercli's farm maintenance when idle (every
+    RENDERCLI_WORKER_SWEEP_INTERVAL seconds, 30 by default)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
-        kwargs.setdefault("worker_ttl", WORKER_TTL)
+        from rendercli.config import get_settings
+
+        # `rq worker` passes its own defaults (600 s, 420 s) explicitly: cap them.
+        interval = get_settings().worker_sweep_interval
+        kwargs["maintenance_interval"] = min(kwargs.get("maintenance_interval") or interval,
+                                             interval)
+        kwargs["worker_ttl"] = min(kwargs.get("worker_ttl") or interval + RQ_TTL_MARGIN,
+                                   interval + RQ_TTL_MARGIN)
         if kwargs.get("serializer") is None:
             from rq.serializers import JSONSerializer
 

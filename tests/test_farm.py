@@ -201,3 +201,27 @@ def test_bad_input_is_never_retried(alice: Account, film: str, farm: Farm,
     assert watched.exit_code == 1
     job = status(alice, job_id)
     assert job["status"] == "failed" and job["attempts"] == 1 and job["error"]
+
+
+def test_an_idle_worker_sweeps_up_a_dead_workers_job(
+    alice: Account, long_film: str, farm: Farm, tmp_path: Path, monkeypatch
+) -> None:
+    """No rendercli command runs here: the surviving worker's own sweep recovers the job."""
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_INTERVAL", "0.5")
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_TIMEOUT", "3")
+    monkeypatch.setenv("RENDERCLI_WORKER_SWEEP_INTERVAL", "2")
+    doomed = farm.start_worker("doomed2")
+    job_id = alice.ok("render", "submit", long_film, *SLOW).stdout.strip()
+    wait_for(processing(alice, job_id), 60, "the first attempt to make progress")
+    farm.kill(doomed)
+    farm.start_worker("sweeper")
+
+    from rendercli.services import jobs
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
+    # Read the row through the service directly: no CLI command, so no CLI maintenance.
+    wait_for(lambda: jobs.get(UnitOfWork(), user_id, job_id).worker_name == "sweeper",
+             60, "the idle worker's sweep to re-queue and take the job", interval=0.5)
+    assert jobs.get(UnitOfWork(), user_id, job_id).attempts == 2
+    alice.ok("jobs", "cancel", job_id)  # no need to finish the slow render
