@@ -138,6 +138,19 @@ def login(uow: UnitOfWork, email: str, password: str, *, session_name: str) -> I
         return issued
 
 
+def start_session(uow: UnitOfWork, user_id: str, name: str, lifetime: timedelta) -> IssuedToken:
+    """Issue a login session for a user without a password check (trusted callers only,
+    such as `rendercli demo` for its own demo account)."""
+    with uow:
+        user = uow.session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user not found: {user_id}")
+        issued = _issue(uow, user, "session", name, utcnow() + lifetime)
+        uow.record_event("user.logged_in", user_id, via=name)
+        uow.commit()
+        return issued
+
+
 def _active_token(uow: UnitOfWork, token: str) -> AuthToken:
     row = uow.session.scalars(
         select(AuthToken).where(AuthToken.token_hash == hash_token(token))

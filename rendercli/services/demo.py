@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from rendercli.config import get_settings
 from rendercli.db.models import Project, User
-from rendercli.db.types import utcnow
 from rendercli.services import accounts, assets, projects
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -46,7 +45,7 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
         ).first()
     if stale is not None:
         projects.delete(uow, user_id, stale)
-    token = _session(uow, user_id)
+    token = accounts.start_session(uow, user_id, "demo", timedelta(days=1)).token
     session_user = accounts.authenticate(uow, token)
     project = projects.create(uow, session_user.id, DEMO_PROJECT)
     added = []
@@ -54,16 +53,6 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
         edits = assets.Edits(duration=STILL_SECONDS) if path.suffix == ".png" else None
         added += assets.add(uow, session_user.id, project.id, [path], edits)
     return Demo(user=session_user, token=token, project_id=project.id, asset_count=len(added))
-
-
-def _session(uow: UnitOfWork, user_id: str) -> str:
-    with uow:
-        row = uow.session.get(User, user_id)
-        assert row is not None
-        issued = accounts._issue(uow, row, "session", "demo", utcnow() + timedelta(days=1))
-        uow.record_event("user.logged_in", user_id, demo=True)
-        uow.commit()
-        return issued.token
 
 
 def samples_dir() -> Path:
