@@ -90,3 +90,12 @@ def test_unexpected_errors_have_no_traceback_unless_debug(
     assert "RENDERCLI_DEBUG=1" in result.stderr
     debug = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x", "RENDERCLI_DEBUG": "1"})
     assert debug.exception is not None  # re-raised for a full traceback
+
+
+def test_worker_needs_a_reachable_redis(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    no_redis = cli("worker", "--burst")
+    assert no_redis.exit_code == 2 and "RENDERCLI_REDIS_URL" in no_redis.stderr
+    monkeypatch.setenv("RENDERCLI_REDIS_URL", "redis://127.0.0.1:1/0")
+    down = cli("worker", "--burst")
+    assert down.exit_code == 1
+    assert down.stderr.startswith("error: cannot reach Redis") and down.stderr.count("\n") == 1

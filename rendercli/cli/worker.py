@@ -32,6 +32,15 @@ def worker(
             "renders inline in `render submit`"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from redis.exceptions import RedisError
+
+    from rendercli.errors import OperationFailed
+
     connection = dispatch.redis_connection()
+    try:
+        connection.ping()
+    except RedisError as exc:
+        raise OperationFailed(f"cannot reach Redis at RENDERCLI_REDIS_URL: "
+                              f"{' '.join(str(exc).split())}") from None
     queue = dispatch.render_queue(connection)
     RenderWorker([queue], connection=connection, name=name).work(burst=burst)
