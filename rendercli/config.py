@@ -77,6 +77,20 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _redis_url() -> str | None:
+    url = _env("RENDERCLI_REDIS_URL")
+    if url is not None and not url.startswith(REDIS_SCHEMES):
+        from rendercli.errors import InvalidInput
+
+        raise InvalidInput(
+            f"RENDERCLI_REDIS_URL must start with redis://, rediss:// or unix://, got {url!r}"
+        )
+    return url
+
+
 def get_settings() -> Settings:
     """Read the current settings from the environment."""
     import platformdirs
@@ -92,7 +106,7 @@ def get_settings() -> Settings:
         database_url_source="RENDERCLI_DATABASE_URL" if url else "default",
         storage_dir=Path(storage) if storage else data_dir / "storage",
         token=_env("RENDERCLI_TOKEN"),
-        redis_url=_env("RENDERCLI_REDIS_URL"),
+        redis_url=_redis_url(),
         debug=_env("RENDERCLI_DEBUG") not in (None, "0", "false"),
         ffmpeg=_env("RENDERCLI_FFMPEG"),
         bcrypt_rounds=int(_float("RENDERCLI_BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS)),

@@ -11,7 +11,7 @@ import pytest
 from typer.main import get_command
 
 from rendercli.cli.main import app
-from tests.conftest import Cli
+from tests.conftest import Cli, make_account
 
 HEAVY_MODULES = ["sqlalchemy", "psycopg", "redis", "rq", "bcrypt", "keyring", "av", "alembic"]
 
@@ -81,14 +81,21 @@ def test_json_documents_are_stable(cli: Cli, database_url: str) -> None:
 
 
 def test_unexpected_errors_have_no_traceback_unless_debug(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RENDERCLI_DATABASE_URL", "nosuchdriver://x")
-    result = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x"})
+    from rendercli.services import projects
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    # A bug in our own code, simulated: the error mapping must still hold.
+    monkeypatch.setattr(projects, "list_projects", broken)
+    monkeypatch.setenv("RENDERCLI_TOKEN", make_account(cli, "u@example.com").token)
+    result = cli("project", "list")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: unexpected ") and result.stderr.count("\n") == 1
     assert "RENDERCLI_DEBUG=1" in result.stderr
-    debug = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x", "RENDERCLI_DEBUG": "1"})
+    debug = cli("project", "list", env={"RENDERCLI_DEBUG": "1"})
     assert debug.exception is not None  # re-raised for a full traceback
 
 
@@ -99,3 +106,17 @@ def test_worker_needs_a_reachable_redis(cli: Cli, monkeypatch: pytest.MonkeyPatc
     down = cli("worker", "--burst")
     assert down.exit_code == 1
     assert down.stderr.startswith("error: cannot reach Redis") and down.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("url", ["garbage", "mysql://u@h/db"])
+def test_unusable_database_url_is_invalid_input(cli: Cli, monkeypatch, url: str) -> None:
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", url)
+    result = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x"})
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: RENDERCLI_DATABASE_URL must be")
+
+
+def test_bad_redis_url_is_refused_before_anything_happens(cli: Cli, monkeypatch) -> None:
+    monkeypatch.setenv("RENDERCLI_REDIS_URL", "notaurl")
+    result = cli("render", "submit", "p")
+    assert result.exit_code == 2 and "RENDERCLI_REDIS_URL must start with" in result.stderr

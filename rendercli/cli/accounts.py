@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 
 from rendercli.cli import context, output
-from rendercli.errors import AuthRequired, OperationFailed
+from rendercli.errors import AuthRequired, OperationFailed, RenderCliError
 
 EMAIL_OPTION = typer.Option(None, "--email", "-e", help="Account email (asked if omitted).")
 PASSWORD_STDIN = typer.Option(
@@ -57,9 +59,9 @@ def login(
             credentials.check_keyring()
         except credentials.KeyringUnavailable as exc:
             raise OperationFailed(
-                f"cannot store the session token: {exc}. Either set RENDERCLI_TOKEN to a token "
-                "from `rendercli token create`, or log in with --insecure-storage to keep it in "
-                "a 0600 file"
+                f"cannot store the session token: {exc}. Log in with --insecure-storage to keep "
+                "it in a 0600 file, or set RENDERCLI_TOKEN to an API token (made with "
+                "`rendercli token create` where you are logged in)"
             ) from None
     import socket  # only `login` needs it; keeps `rendercli --help` lean
 
@@ -68,11 +70,16 @@ def login(
     issued = accounts.login(
         context.uow(), address, password, session_name=f"login on {socket.gethostname()}"
     )
+    previous = credentials.load_token(url)
     try:
         where = credentials.save_token(url, issued.token, insecure_file=insecure_storage)
     except credentials.KeyringUnavailable as exc:
         accounts.logout(context.uow(), issued.token)  # leave no orphan session behind
         raise OperationFailed(f"cannot store the session token: {exc}") from None
+    if previous is not None and previous.source != "RENDERCLI_TOKEN":
+        # This machine's earlier session is replaced: end it, don't leave it valid.
+        with contextlib.suppress(RenderCliError):
+            accounts.logout(context.uow(), previous.token)
     if json_output:
         output.print_json(
             {"user": issued.user, "expires_at": issued.expires_at, "token_storage": where}

@@ -53,7 +53,7 @@ def _edits(duration: float | None, trim_start: float | None, trim_end: float | N
 @app.command("add")
 def add(
     project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
-    files: list[str] = typer.Argument(..., metavar="FILE...", help="Media files, in order."),
+    files: list[str] = typer.Argument(..., metavar="FILE", help="Media files, in order."),
     duration: float | None = DURATION,
     trim_start: float | None = TRIM_START,
     trim_end: float | None = TRIM_END,

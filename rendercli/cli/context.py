@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
 
 NOT_LOGGED_IN = (
-    "not logged in: run `rendercli login` (or set RENDERCLI_TOKEN to a token from "
-    "`rendercli token create`)"
+    "not logged in: run `rendercli login` (add --insecure-storage where there is no "
+    "keyring), or set RENDERCLI_TOKEN to an API token"
 )
 
 

@@ -162,7 +162,7 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
 @app.command("watch")
 def watch(
-    job_ids: list[str] | None = typer.Argument(None, metavar="[JOB...]", help="Job ids."),
+    job_ids: list[str] | None = typer.Argument(None, metavar="JOB", help="Job ids."),
     project: str | None = typer.Option(
         None, "--project", "-p", help="Watch this project's latest job."
     ),

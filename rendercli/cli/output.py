@@ -92,6 +92,9 @@ def _plain(value: Any) -> str:
     return "" if value is None else human(value).replace("\t", " ").replace("\n", " ")
 
 
+ID_COLUMNS = frozenset({"ID", "JOB"})
+
+
 def print_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str | None = None
 ) -> None:
@@ -108,8 +111,11 @@ def print_table(
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in columns:
-        table.add_column(column)
+    for index, column in enumerate(columns):
+        # Ids are what other commands take: never cut them short, let other columns wrap.
+        is_id = column in ID_COLUMNS
+        width = max((len(str(row[index])) for row in rows), default=0) if is_id else None
+        table.add_column(column, no_wrap=is_id, min_width=width)
     for row in rows:
         table.add_row(*(human(v) for v in row))
     console.print(table)

@@ -38,7 +38,7 @@ def _show(project: ProjectView, json_output: bool) -> None:
 
 @app.command("create")
 def create(
-    name: str = typer.Argument(..., help="A name, unique among your projects."),
+    name: str = typer.Argument(..., metavar="NAME", help="A name, unique among your projects."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Create a project.
@@ -90,7 +90,7 @@ def show(project: str = PROJECT_ARG, json_output: bool = JSON_OPTION) -> None:
 @app.command("rename")
 def rename(
     project: str = PROJECT_ARG,
-    new_name: str = typer.Argument(..., help="The new name."),
+    new_name: str = typer.Argument(..., metavar="NEW_NAME", help="The new name."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Rename a project.

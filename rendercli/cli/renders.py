@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -28,6 +31,8 @@ def check_output(path: Path | None, *, waiting: bool) -> Path | None:
         raise InvalidInput(f"--output {path} is a directory; give a file name")
     if not path.parent.is_dir():
         raise InvalidInput(f"--output: directory {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidInput(f"--output: cannot write {path}")
     return path
 
 
@@ -39,8 +44,30 @@ def _copy_output(source: str | None, target: Path) -> None:
     try:
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        raise OperationFailed(
+            f"the render finished ({source}) but could not be copied to {target}: "
+            f"{exc.strerror or exc}"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _interrupt_on_termination() -> Iterator[None]:
+    """Treat SIGTERM and SIGHUP (a CI timeout, a closed terminal) like Ctrl-C, so an
+    inline render stops ffmpeg and records the job as cancelled instead of leaving it
+    processing."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
@@ -64,14 +91,28 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
     with progress:
         task = progress.add_task("render", total=100, eta="-")
 
+        steps_logged: set[int] = set()
+
         def update(percent: float, eta: float | None) -> None:
+            if not show_bar and not json_output:  # CI logs: one line per 10 %
+                step = int(percent // 10) * 10
+                if step not in steps_logged:
+                    steps_logged.add(step)
+                    eta_text = "" if eta is None else f", ETA {watching._duration(eta)}"
+                    output.note(f"rendering {job_id}: {step}%{eta_text}")
             progress.update(
                 task, completed=percent, eta="-" if eta is None else watching._duration(eta)
             )
 
-        view = rendering.execute(
-            job_id, worker_name=f"inline@{socket.gethostname()}", on_progress=update
-        )
+        with _interrupt_on_termination():
+            try:
+                view = rendering.execute(
+                    job_id, worker_name=f"inline@{socket.gethostname()}", on_progress=update
+                )
+            except KeyboardInterrupt:
+                progress.stop()
+                output.note(f"interrupted: render {job_id} stopped and marked cancelled")
+                raise
     assert view is not None  # we created it a moment ago; nobody else runs inline jobs
     return view
 

@@ -25,18 +25,22 @@ def stats(json_output: bool = typer.Option(False, "--json", help="Print JSON."))
         return "-" if value is None else f"{value:.1f}s"
 
     rate = "-" if result.success_rate is None else f"{result.success_rate * 100:.1f}%"
-    output.print_fields([
-        ("renders", result.total),
-        *((status, count) for status, count in result.by_status.items()),
-        ("success rate", rate),
-        ("median render time", seconds(result.median_render_seconds)),
-        ("95th percentile", seconds(result.p95_render_seconds)),
-        ("output minutes", f"{result.output_minutes:.2f}"),
-    ])
+    output.print_fields(
+        [
+            ("renders", result.total),
+            *((status, count) for status, count in result.by_status.items()),
+            ("success rate", rate),
+            ("median render time", seconds(result.median_render_seconds)),
+            ("95th percentile", seconds(result.p95_render_seconds)),
+            ("output minutes", f"{result.output_minutes:.2f}"),
+        ]
+    )
     if result.busiest_projects:
         output.say("")
         output.print_table(
             ["PROJECT", "RENDERS", "COMPLETED", "OUTPUT MIN"],
-            [(p.project_name, p.renders, p.completed, f"{p.output_minutes:.2f}")
-             for p in result.busiest_projects],
+            [
+                (p.project_name, p.renders, p.completed, f"{p.output_minutes:.2f}")
+                for p in result.busiest_projects
+            ],
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from rendercli.cli import context, output
+from rendercli.errors import InvalidInput
 
 app = typer.Typer(
     help="Create, list and revoke API tokens for CI.\n\nExample: rendercli token create --name ci",
@@ -16,7 +17,9 @@ JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
 @app.command("create")
 def create(
     name: str = typer.Option(..., "--name", "-n", help="A label, e.g. the CI system."),
-    expires_in: int = typer.Option(90, "--expires-in", help="Days until it expires (1-3650)."),
+    expires_in: int | None = typer.Option(
+        None, "--expires-in", help="Days until it expires (1-3650; default 90)."
+    ),
     never_expires: bool = typer.Option(False, "--never-expires", help="No expiry date."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -26,10 +29,12 @@ def create(
     """
     from rendercli.services import accounts
 
+    if never_expires and expires_in is not None:
+        raise InvalidInput("--expires-in and --never-expires contradict each other")
     user = context.require_user()
-    issued = accounts.create_api_token(
-        context.uow(), user.id, name, None if never_expires else expires_in
-    )
+    days = None if never_expires else (expires_in if expires_in is not None else 90)
+    issued = accounts.create_api_token(context.uow(), user.id, name, days)
+
     if json_output:
         output.print_json(
             {
@@ -83,7 +88,9 @@ def list_(
 
 @app.command("revoke")
 def revoke(
-    token_id: str = typer.Argument(..., help="The token's id (see `rendercli token list`)."),
+    token_id: str = typer.Argument(
+        ..., metavar="TOKEN_ID", help="The token's id (see `rendercli token list`)."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Revoke a token or a login session by id.

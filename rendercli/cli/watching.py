@@ -69,9 +69,15 @@ def _line(job: JobView) -> str:
         text += f" error: {job.error}"
     if job.status == "completed" and job.output_path:
         text += f" output: {job.output_path}"
-    if job.dispatch_pending:
+    if job.dispatch_pending and _farm_mode():
         text += " (dispatch pending: Redis unreachable)"
     return text
+
+
+def _farm_mode() -> bool:
+    from rendercli.config import get_settings
+
+    return get_settings().redis_url is not None
 
 
 def _now():  # type: ignore[no-untyped-def]

@@ -40,7 +40,8 @@ def worker(
     try:
         connection.ping()
     except RedisError as exc:
-        raise OperationFailed(f"cannot reach Redis at RENDERCLI_REDIS_URL: "
-                              f"{' '.join(str(exc).split())}") from None
+        raise OperationFailed(
+            f"cannot reach Redis at RENDERCLI_REDIS_URL: {' '.join(str(exc).split())}"
+        ) from None
     queue = dispatch.render_queue(connection)
     RenderWorker([queue], connection=connection, name=name).work(burst=burst)

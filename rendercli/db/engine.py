@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 _lock = threading.Lock()
@@ -37,11 +37,47 @@ def _create(url: str) -> Engine:
 
 
 def get_engine(url: str) -> Engine:
-    """The engine for a database URL (one per URL per process)."""
+    """The engine for a database URL (one per URL per process).
+
+    Raises InvalidInput when the URL is malformed or names a database we don't support.
+    """
     with _lock:
         if url not in _engines:
-            _engines[url] = _create(url)
+            _engines[url] = _create_checked(url)
         return _engines[url]
+
+
+def checked_url(url: str) -> URL:
+    """Parse a database URL, or raise InvalidInput saying what is accepted."""
+    from sqlalchemy.exc import ArgumentError
+
+    from rendercli.errors import InvalidInput
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise InvalidInput(
+            "RENDERCLI_DATABASE_URL must be sqlite:///path or "
+            "postgresql+psycopg://user:password@host/db"
+        )
+    return parsed
+
+
+def _create_checked(url: str) -> Engine:
+    from sqlalchemy.exc import NoSuchModuleError
+
+    from rendercli.errors import InvalidInput
+
+    checked_url(url)
+    try:
+        return _create(url)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise InvalidInput(
+            f"RENDERCLI_DATABASE_URL names a driver that is not installed ({exc}); "
+            "use postgresql+psycopg://"
+        ) from None
 
 
 def get_session_factory(url: str) -> sessionmaker[Session]:
@@ -56,7 +92,7 @@ def get_session_factory(url: str) -> sessionmaker[Session]:
 
 def display_url(url: str) -> str:
     """The URL with any password masked, for messages and keyring keys."""
-    return make_url(url).render_as_string(hide_password=True)
+    return checked_url(url).render_as_string(hide_password=True)
 
 
 def dispose_all() -> None:

@@ -180,15 +180,21 @@ def authenticate(uow: UnitOfWork, token: str) -> UserView:
 
 
 def logout(uow: UnitOfWork, token: str, *, all_sessions: bool = False) -> int:
-    """Revoke this token (or, with all_sessions, every login session). Returns the count."""
+    """Revoke this login session (or, with all_sessions, every login session of the user).
+    API tokens are never revoked here (see `revoke_token`). Returns the count revoked."""
     with uow:
         row = _active_token(uow, token)
+        if row.kind == "api" and not all_sessions:
+            raise InvalidInput(
+                f"the token in use is the API token {row.name!r}, which logout does not "
+                f"revoke: use `rendercli token revoke {row.id}`"
+            )
         now = utcnow()
         if all_sessions:
             result = uow.session.execute(
                 update(AuthToken)
                 .where(AuthToken.user_id == row.user_id, AuthToken.revoked_at.is_(None))
-                .where((AuthToken.kind == "session") | (AuthToken.id == row.id))
+                .where(AuthToken.kind == "session")
                 .values(revoked_at=now)
             )
             count = result.rowcount or 0

@@ -18,7 +18,7 @@ from rendercli.config import Settings, get_settings
 from rendercli.db.models import Asset, Project
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput, NotFound
-from rendercli.services.projects import find_owned
+from rendercli.services.projects import ensure_not_rendering, find_owned
 from rendercli.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,14 @@ def _apply_edits(asset: Asset, edits: Edits, settings: Settings, *, adding: bool
         raise InvalidInput(f"{name}: --trim-end {end:g} is past the end ({length:g} s)")
     if end is not None and end <= (start or 0.0):
         raise InvalidInput(f"{name}: --trim-end {end:g} must be after --trim-start {start or 0:g}")
+    if asset.kind == "video" and asset.frame_rate:
+        frame = 1.0 / asset.frame_rate
+        kept = (end if end is not None else length) - (start or 0.0)
+        if kept < frame - TRIM_TOLERANCE:
+            raise InvalidInput(
+                f"{name}: the trimmed part is {kept:.3f} s, shorter than one frame "
+                f"({frame:.3f} s at {asset.frame_rate:g} fps)"
+            )
     asset.trim_start = start or None
     asset.trim_end = None if end is None or end >= length - TRIM_TOLERANCE else end
 
@@ -349,6 +357,9 @@ def update_asset(
     """Move an asset and/or change its trims (video, audio) or duration (images)."""
     settings = get_settings()
     _validate_edits_given(edits, settings)
+    if position is None and edits == Edits():
+        raise InvalidInput("nothing to update: give --position, --trim-start, --trim-end or "
+                           "--duration")
     with uow:
         asset = _find_asset(uow, user_id, asset_id)
         _lock_project(uow, asset.project)
@@ -373,6 +384,7 @@ def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     """Remove an asset, renumber the rest, and delete its file if nothing else uses it."""
     with uow:
         asset = _find_asset(uow, user_id, asset_id)
+        ensure_not_rendering(uow, asset.project, "remove its assets")
         _lock_project(uow, asset.project)
         view = _view(asset)
         uow.session.delete(asset)

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import select, update
@@ -183,13 +183,16 @@ def recover_stale(*, now_offset: float = 0.0) -> Recovery:
     """Hand back processing jobs whose worker stopped heartbeating.
 
     A job silent for longer than RENDERCLI_HEARTBEAT_TIMEOUT is re-queued if it has
-    attempts left (1 + RENDERCLI_MAX_RETRIES in all), or failed otherwise. Safe to call
-    from anywhere, any number of times: each transition is guarded.
+    attempts left (1 + RENDERCLI_MAX_RETRIES in all), or failed otherwise. On the
+    embedded default there is no farm to run a re-queued job, so it is failed at once,
+    and so is a queued job whose submitting process died before starting it. Safe to
+    call from anywhere, any number of times: each transition is guarded.
     """
     settings = get_settings()
     now = utcnow() + timedelta(seconds=now_offset)
     cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
-    max_attempts = 1 + settings.max_retries
+    max_attempts = 1 if settings.is_embedded else 1 + settings.max_retries
+    failed_early = _fail_orphaned_queued(cutoff, now) if settings.is_embedded else []
     requeued: list[str] = []
     failed: list[str] = []
     with UnitOfWork() as uow:
@@ -233,10 +236,32 @@ def recover_stale(*, now_offset: float = 0.0) -> Recovery:
                         finished_at=now,
                         updated_at=now,
                         log=log_text,
-                        error=f"the worker stopped responding ({attempts} attempts)",
+                        error=_lost_reason(attempts, settings.is_embedded),
                     )
                 )
                 if result.rowcount == 1:
                     failed.append(job_id)
         uow.commit()
-    return Recovery(requeued, failed)
+    return Recovery(requeued, failed_early + failed)
+
+
+def _lost_reason(attempts: int, embedded: bool) -> str:
+    if embedded:
+        return "the rendering process stopped before it finished (killed or crashed)"
+    return f"the worker stopped responding ({attempts} attempt{'s' if attempts != 1 else ''})"
+
+
+def _fail_orphaned_queued(cutoff: datetime, now: datetime) -> list[str]:
+    """Embedded mode: a queued job is started by the process that submitted it, at once.
+    One still queued after the heartbeat timeout lost that process (killed, or a crash)."""
+    with UnitOfWork() as uow:
+        result = uow.session.execute(
+            update(RenderJob)
+            .where(RenderJob.status == "queued", RenderJob.created_at < cutoff)
+            .values(status="failed", finished_at=now, updated_at=now,
+                    error="the rendering process stopped before the render started")
+            .returning(RenderJob.id)
+        )
+        ids = list(result.scalars())
+        uow.commit()
+    return ids

@@ -68,6 +68,22 @@ def _view(uow: UnitOfWork, project: Project) -> ProjectView:
     )
 
 
+def ensure_not_rendering(uow: UnitOfWork, project: Project, action: str) -> None:
+    """Raise Conflict if the project has a queued or processing render."""
+    from rendercli.db.models import ACTIVE_JOB_STATUSES
+
+    active = uow.session.scalars(
+        select(RenderJob).where(
+            RenderJob.project_id == project.id, RenderJob.status.in_(ACTIVE_JOB_STATUSES)
+        )
+    ).first()
+    if active is not None:
+        raise Conflict(
+            f"cannot {action} while project {project.name!r} is rendering ({active.id}, "
+            f"{active.status}): wait for it, or `rendercli jobs cancel {active.id}`"
+        )
+
+
 def _name_taken(name: str) -> Conflict:
     return Conflict(f"you already have a project named {name!r}")
 
@@ -127,7 +143,11 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
 
     with uow:
         project = find_owned(uow, user_id, ref)
+        ensure_not_rendering(uow, project, "delete it")
         view = _view(uow, project)
+        job_ids = list(
+            uow.session.scalars(select(RenderJob.id).where(RenderJob.project_id == project.id))
+        )
         keys = list(
             uow.session.scalars(select(Asset.storage_key).where(Asset.project_id == project.id))
         )
@@ -135,4 +155,15 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
         uow.record_event("project.deleted", user_id, project_id=project.id)
         uow.commit()
     remove_unreferenced_objects(uow, keys)
+    _remove_renders(job_ids)
     return view
+
+
+def _remove_renders(job_ids: list[str]) -> None:
+    """Delete the rendered videos and posters of deleted jobs (they are named by job id)."""
+    from rendercli.config import get_settings
+
+    renders = get_settings().storage_dir / "renders"
+    for job_id in job_ids:
+        for path in renders.glob(f"{job_id}.*"):
+            path.unlink(missing_ok=True)
