@@ -255,3 +255,32 @@ def test_session_rows_counted(cli: Cli, database_url: str) -> None:
     assert login(cli).exit_code == 0
     with get_session_factory(database_url)() as session:
         assert session.scalar(select(func.count()).select_from(AuthToken)) == 1
+
+
+def test_logout_never_revokes_an_api_token(cli: Cli) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    api = json.loads(cli.ok("token", "create", "--name", "ci", "--json").stdout)
+    result = cli("logout", env={"RENDERCLI_TOKEN": api["token"]})
+    assert result.exit_code == 2
+    assert f"rendercli token revoke {api['id']}" in result.stderr
+    assert cli("whoami", env={"RENDERCLI_TOKEN": api["token"]}).exit_code == 0
+
+
+def test_a_new_login_ends_this_machines_previous_session(cli: Cli, database_url: str) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    assert login(cli).exit_code == 0
+    sessions = [r for r in token_rows(database_url) if r.kind == "session"]
+    assert len(sessions) == 2
+    assert sum(r.revoked_at is None for r in sessions) == 1
+
+
+def test_token_options_must_not_contradict(cli: Cli) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    result = cli("token", "create", "--name", "x", "--expires-in", "90", "--never-expires")
+    assert result.exit_code == 2 and "contradict" in result.stderr
+    never = json.loads(cli.ok("token", "create", "--name", "y", "--never-expires",
+                              "--json").stdout)
+    assert never["expires_at"] is None

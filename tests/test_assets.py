@@ -221,3 +221,12 @@ def test_piped_list_and_show(alice: Account, project: str, media) -> None:
     assert line[:4] == ["1", clip["id"], "video", "clip.mp4"]
     shown = alice.ok("asset", "show", clip["id"]).stdout
     assert "sha256:" in shown and clip["sha256"] in shown
+
+
+def test_trims_keep_at_least_one_frame(alice: Account, project: str, media) -> None:
+    [clip] = add(alice, project, media["clip"])  # 2 s at 25 fps
+    tiny = alice("asset", "update", clip["id"], "--trim-start", "1.99")
+    assert tiny.exit_code == 2 and "shorter than one frame" in tiny.stderr
+    alice.ok("asset", "update", clip["id"], "--trim-start", "1.96")
+    nothing = alice("asset", "update", clip["id"])
+    assert nothing.exit_code == 2 and "nothing to update" in nothing.stderr

@@ -106,3 +106,46 @@ def test_watch_draws_a_live_table_on_a_terminal(env: dict[str, str], tmp_path) -
     for heading in ("JOB", "PROJECT", "STATUS", "PROGRESS", "ETA", "ELAPSED", "WORKER"):
         assert heading in term.output
     assert job["id"] in term.output and "completed" in term.output and "100.0%" in term.output
+
+
+def test_ids_are_never_cut_short_on_a_narrow_terminal(env: dict[str, str]) -> None:
+    run("register", "--email", "n@example.com", "--password-stdin", env=env, input="password1\n")
+    run("login", "--email", "n@example.com", "--password-stdin", "--insecure-storage", env=env,
+        input="password1\n")
+    created = json.loads(run("project", "create", "a project with a long name", "--json",
+                             env=env).stdout)
+    term = Terminal("project", "list", env={**env, "COLUMNS": "50"})
+    assert term.wait() == 0
+    assert created["id"] in term.output
+
+
+@pytest.mark.slow
+def test_sigterm_during_an_inline_render_cancels_the_job(env: dict[str, str], tmp_path) -> None:
+    from tests.farm import wait_for
+    from tests.media_factory import make_video
+    from tests.processes import wait_until_gone
+
+    run("register", "--email", "t@example.com", "--password-stdin", env=env, input="password1\n")
+    run("login", "--email", "t@example.com", "--password-stdin", "--insecure-storage", env=env,
+        input="password1\n")
+    run("project", "create", "long", env=env)
+    clip = make_video(tmp_path / "long.mp4", duration=12.0, size=(640, 360))
+    run("asset", "add", "long", str(clip), env=env)
+    proc = subprocess.Popen([rendercli_executable(), "render", "submit", "long", "--preset",
+                             "1080p", "--quality", "high", "--no-cache"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def processing() -> bool:
+        listed = json.loads(run("jobs", "list", "--json", env=env).stdout)
+        return bool(listed) and listed[0]["status"] == "processing" and listed[0]["progress"] > 0
+
+    wait_for(processing, 60, "the inline render to make progress")
+    proc.send_signal(signal.SIGTERM)  # a CI timeout, a closed terminal
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "cancelled" in stderr
+    assert wait_until_gone(str(tmp_path), 5.0) == []
+    [job] = json.loads(run("jobs", "list", "--json", env=env).stdout)
+    assert job["status"] == "cancelled" and job["output_url"] is None
+    retry = run("render", "submit", "long", "--preset", "480p", "--fps", "10", env=env)
+    assert retry.returncode == 0, retry.stderr  # the project is not locked

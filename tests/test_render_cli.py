@@ -181,3 +181,67 @@ def test_watch_finished_jobs(alice: Account, project: str, database_url: str) ->
     both = alice("jobs", "watch", done["id"], queued.id)
     assert both.exit_code == 1  # one of them did not complete
     assert "cancelled" in both.stdout
+
+
+def _queued(alice: Account, project: str):  # type: ignore[no-untyped-def]
+    from rendercli.services import jobs
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
+    return user_id, jobs.submit(UnitOfWork(), user_id, project, jobs.RenderRequest())
+
+
+def test_no_delete_or_asset_removal_while_rendering(alice: Account, project: str) -> None:
+    _, job = _queued(alice, project)
+    deleted = alice("project", "delete", project, "--yes")
+    assert deleted.exit_code == 5 and f"rendercli jobs cancel {job.id}" in deleted.stderr
+    asset_id = json.loads(alice.ok("asset", "list", project, "--json").stdout)["assets"][0]["id"]
+    assert alice("asset", "remove", asset_id).exit_code == 5
+    alice.ok("jobs", "cancel", job.id)
+    alice.ok("asset", "remove", asset_id)
+
+
+def test_project_delete_removes_rendered_files(alice: Account, project: str) -> None:
+    job = json.loads(alice.ok("render", "submit", project, *FAST, "--json").stdout)
+    output = Path(job["output_path"])
+    assert output.exists() and output.with_suffix(".jpg").exists()
+    alice.ok("project", "delete", project, "--yes")
+    assert not output.exists() and not output.with_suffix(".jpg").exists()
+
+
+def test_inline_progress_lines_when_stderr_is_not_a_terminal(alice: Account, project: str):
+    result = alice.ok("render", "submit", project, *FAST)
+    lines = [x for x in result.stderr.splitlines() if x.startswith("rendering ")]
+    assert lines, result.stderr  # a tiny render may report its first step at 50 %
+    assert lines[-1].split(": ")[1].startswith("100%")
+    steps = [int(x.split(": ")[1].split("%")[0]) for x in lines]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))
+
+
+def test_embedded_dead_render_is_failed_not_requeued(alice: Account, project: str,
+                                                     database_url: str) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from rendercli.db.types import utcnow
+    from rendercli.services import job_lifecycle
+
+    _, job = _queued(alice, project)
+    assert job_lifecycle.claim(job.id, "inline@gone") is not None
+    with get_session_factory(database_url)() as session:
+        session.execute(update(RenderJob).values(heartbeat_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+    assert job_lifecycle.recover_stale().failed == [job.id]
+    status = json.loads(alice.ok("jobs", "status", job.id, "--json").stdout)
+    assert status["status"] == "failed" and "stopped before it finished" in status["error"]
+    alice.ok("render", "submit", project, *FAST)  # the project is free again
+
+    _, orphan = _queued(alice, project)  # submitted, then the process died
+    with get_session_factory(database_url)() as session:
+        session.execute(update(RenderJob).where(RenderJob.id == orphan.id)
+                        .values(created_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+    alice.ok("jobs", "list")  # any jobs command sweeps
+    after = json.loads(alice.ok("jobs", "status", orphan.id, "--json").stdout)
+    assert after["status"] == "failed" and "before the render started" in after["error"]
