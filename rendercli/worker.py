@@ -42,13 +42,14 @@ def render(job_id: str) -> dict[str, Any]:
 
 def farm_maintenance(connection: Any = None) -> None:
     """Recover jobs from dead workers and dispatch queued rows without an RQ job."""
-    from rendercli.services import dispatch, job_lifecycle
+    from rendercli.services import dispatch, housekeeping, job_lifecycle
 
     recovery = job_lifecycle.recover_stale()
     if recovery.requeued or recovery.failed:
         log.warning(
             "recovered stale jobs: requeued %s, failed %s", recovery.requeued, recovery.failed
         )
+    housekeeping.sweep_storage()
     dispatched = dispatch.reconcile(connection)
     if dispatched:
         log.info("dispatched queued jobs: %s", dispatched)

@@ -620,3 +620,29 @@ def test_progress_is_monotonic_throttled_and_ends_at_100(
     times = [t for t, _p, _e in calls[:-1]]
     assert all(b - a >= 0.45 for a, b in itertools.pairwise(times))
     assert calls[-1][2] == 0.0
+
+
+def test_sweep_removes_only_old_leftovers(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from rendercli.render.cache import sweep_leftovers
+
+    segments = tmp_path / "cache" / "segments"
+    segments.mkdir(parents=True)
+    (tmp_path / "renders").mkdir()
+    work = tmp_path / "tmp" / "render-abc"
+    work.mkdir(parents=True)
+    old = [segments / ".k.tmp-1.mp4", segments / ".concat-9.ffconcat",
+           tmp_path / "renders" / ".job.tmp-2.mp4", work]
+    for path in old[:3]:
+        path.write_bytes(b"x")
+    kept = [segments / "key.mp4", segments / ".k.tmp-fresh.mp4"]
+    for path in kept:
+        path.write_bytes(b"x")
+    long_ago = time.time() - 7200
+    for path in [*old, kept[0]]:
+        os.utime(path, (long_ago, long_ago))
+    assert sweep_leftovers(tmp_path, older_than=3600) == 4
+    assert not any(p.exists() for p in old)
+    assert all(p.exists() for p in kept)  # a real segment, and a render still running

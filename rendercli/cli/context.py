@@ -85,9 +85,10 @@ def maintenance() -> None:
     from rendercli.config import get_settings
 
     try:
-        from rendercli.services import job_lifecycle
+        from rendercli.services import housekeeping, job_lifecycle
 
         job_lifecycle.recover_stale()
+        housekeeping.sweep_storage()
         if get_settings().redis_url is not None:
             from rendercli.services import dispatch
 

@@ -154,3 +154,38 @@ class RenderCache:
             os.replace(tmp, meta_path)
         except OSError:
             remove_quietly(meta_path)
+
+
+def sweep_leftovers(storage_dir: Path, *, older_than: float) -> int:
+    """Delete what killed renders left behind: temp outputs and segments (``.*.tmp-*``),
+    concat lists and work directories older than `older_than` seconds. Returns the count.
+
+    Every such name is private to one render, so anything older than the longest a render
+    may run (the job timeout) belongs to a render that is gone.
+    """
+    import shutil
+    import time
+
+    cutoff = time.time() - older_than
+    removed = 0
+    candidates: list[Path] = []
+    for folder in (storage_dir / "renders", storage_dir / "cache" / "segments",
+                   storage_dir / "cache" / "renders"):
+        if folder.is_dir():
+            candidates += [p for p in folder.glob(".*") if ".tmp-" in p.name
+                           or p.name.startswith(".concat-")]
+    work = storage_dir / "tmp"
+    if work.is_dir():
+        candidates += [p for p in work.glob("render-*") if p.is_dir()]
+    for path in candidates:
+        try:
+            if path.stat().st_mtime > cutoff:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
