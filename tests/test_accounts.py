@@ -152,9 +152,13 @@ def test_revoked_token_says_so(cli: Cli) -> None:
 
 
 def test_logout_all_revokes_every_session(cli: Cli, database_url: str) -> None:
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
     register(cli)
-    for _ in range(3):
-        assert login(cli).exit_code == 0
+    for machine in ("laptop", "desktop"):  # logins elsewhere, straight through the service
+        accounts.login(UnitOfWork(), "ana@example.com", TEST_PASSWORD, session_name=machine)
+    assert login(cli).exit_code == 0
     api = json.loads(cli.ok("token", "create", "--name", "ci", "--json").stdout)
     assert "3 sessions revoked" in cli.ok("logout", "--all").stdout
     rows = token_rows(database_url)
