@@ -36,7 +36,7 @@ def test_demo_renders_twice_with_no_setup(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env, timeout=300)
     assert second.returncode == 0, second.stderr
     assert "(cache hit)" in second.stdout
-    assert out.read_bytes() == rendered.read_bytes()
+    assert out.read_bytes() == rendered.read_bytes()  # the first video is still there
     # The demo session works for exploring, through the normal auth path.
     token = next(line.split("=", 1)[1].split()[0] for line in second.stderr.splitlines()
                  if "RENDERCLI_TOKEN=" in line)

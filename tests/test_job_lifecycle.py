@@ -20,6 +20,13 @@ from tests.conftest import Account
 from tests.media_factory import make_image
 
 
+@pytest.fixture(autouse=True)
+def farm_semantics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests exercise the farm's rules (re-queue, retries). Nothing here talks to
+    Redis; on the embedded default a dead render is failed instead (tested elsewhere)."""
+    monkeypatch.setenv("RENDERCLI_REDIS_URL", "redis://127.0.0.1:1/0")
+
+
 @pytest.fixture
 def project(alice: Account, tmp_path: Path) -> tuple[str, str]:
     alice.ok("project", "create", "film")

@@ -33,26 +33,29 @@ def _demo_user_id(uow: UnitOfWork) -> str | None:
 
 
 def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
-    """Create (or reuse) the demo account, start it a session, and build a fresh demo
-    project from `samples` (clips, a still and a music track, in timeline order)."""
+    """Create (or reuse) the demo account and start it a session; create the demo project
+    from `samples` (clips, a still and a music track, in timeline order), or reuse it as
+    it is, so earlier demo renders stay where they were printed."""
     user_id = _demo_user_id(uow)
     if user_id is None:
         # Nobody knows this password: the demo account is only used through sessions.
         user_id = accounts.register(uow, DEMO_EMAIL, secrets.token_urlsafe(24)).id
-    with uow:
-        stale = uow.session.scalars(
-            select(Project.id).where(Project.owner_id == user_id, Project.name == DEMO_PROJECT)
-        ).first()
-    if stale is not None:
-        projects.delete(uow, user_id, stale)
     token = accounts.start_session(uow, user_id, "demo", timedelta(days=1)).token
     session_user = accounts.authenticate(uow, token)
-    project = projects.create(uow, session_user.id, DEMO_PROJECT)
-    added = []
-    for path in samples:
-        edits = assets.Edits(duration=STILL_SECONDS) if path.suffix == ".png" else None
-        added += assets.add(uow, session_user.id, project.id, [path], edits)
-    return Demo(user=session_user, token=token, project_id=project.id, asset_count=len(added))
+    with uow:
+        project_id = uow.session.scalars(
+            select(Project.id).where(Project.owner_id == user_id, Project.name == DEMO_PROJECT)
+        ).first()
+    if project_id is None:
+        project_id = projects.create(uow, session_user.id, DEMO_PROJECT).id
+    timeline = assets.list_assets(uow, session_user.id, project_id)
+    if not any(a.kind in ("video", "image") for a in timeline.assets):
+        for path in samples:
+            edits = assets.Edits(duration=STILL_SECONDS) if path.suffix == ".png" else None
+            assets.add(uow, session_user.id, project_id, [path], edits)
+        timeline = assets.list_assets(uow, session_user.id, project_id)
+    return Demo(user=session_user, token=token, project_id=project_id,
+                asset_count=len(timeline.assets))
 
 
 def samples_dir() -> Path:
