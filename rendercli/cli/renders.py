@@ -76,6 +76,7 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rendercli.services import rendering
+    from rendercli.services.job_lifecycle import INLINE_WORKER_PREFIX
 
     show_bar = sys.stderr.isatty() and not json_output
     progress = Progress(
@@ -107,7 +108,7 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
         with _interrupt_on_termination():
             try:
                 view = rendering.execute(
-                    job_id, worker_name=f"inline@{socket.gethostname()}", on_progress=update
+                    job_id, worker_name=f"{INLINE_WORKER_PREFIX}{socket.gethostname()}", on_progress=update
                 )
             except KeyboardInterrupt:
                 progress.stop()

@@ -26,6 +26,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+INLINE_WORKER_PREFIX = "inline@"  # worker name of renders run inside `render submit`
 LOG_LIMIT = 64 * 1024  # characters of render log kept per job
 
 
@@ -183,15 +184,16 @@ def recover_stale(*, now_offset: float = 0.0) -> Recovery:
     """Hand back processing jobs whose worker stopped heartbeating.
 
     A job silent for longer than RENDERCLI_HEARTBEAT_TIMEOUT is re-queued if it has
-    attempts left (1 + RENDERCLI_MAX_RETRIES in all), or failed otherwise. On the
-    embedded default there is no farm to run a re-queued job, so it is failed at once,
-    and so is a queued job whose submitting process died before starting it. Safe to
-    call from anywhere, any number of times: each transition is guarded.
+    attempts left (1 + RENDERCLI_MAX_RETRIES in all), or failed otherwise. An inline
+    render (embedded default) is failed at once: no farm would ever resume it. On the
+    embedded default, a queued job whose submitting process died before starting it is
+    failed too. Safe to call from anywhere, any number of times: each transition is
+    guarded.
     """
     settings = get_settings()
     now = utcnow() + timedelta(seconds=now_offset)
     cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
-    max_attempts = 1 if settings.is_embedded else 1 + settings.max_retries
+    max_attempts = 1 + settings.max_retries
     failed_early = _fail_orphaned_queued(cutoff, now) if settings.is_embedded else []
     requeued: list[str] = []
     failed: list[str] = []
@@ -214,7 +216,9 @@ def recover_stale(*, now_offset: float = 0.0) -> Recovery:
             )
             job = uow.session.get(RenderJob, job_id)
             log_text = append_log(note, job.log if job else None)
-            if attempts < max_attempts:
+            # An inline render belonged to a CLI process that is gone: no farm resumes it.
+            inline = (worker or "").startswith(INLINE_WORKER_PREFIX)
+            if attempts < max_attempts and not inline:
                 result = uow.session.execute(
                     guard.values(
                         status="queued",
@@ -236,7 +240,7 @@ def recover_stale(*, now_offset: float = 0.0) -> Recovery:
                         finished_at=now,
                         updated_at=now,
                         log=log_text,
-                        error=_lost_reason(attempts, settings.is_embedded),
+                        error=_lost_reason(attempts, inline),
                     )
                 )
                 if result.rowcount == 1:
@@ -245,8 +249,8 @@ def recover_stale(*, now_offset: float = 0.0) -> Recovery:
     return Recovery(requeued, failed_early + failed)
 
 
-def _lost_reason(attempts: int, embedded: bool) -> str:
-    if embedded:
+def _lost_reason(attempts: int, inline: bool) -> str:
+    if inline:
         return "the rendering process stopped before it finished (killed or crashed)"
     return f"the worker stopped responding ({attempts} attempt{'s' if attempts != 1 else ''})"
 
