@@ -108,7 +108,9 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
         with _interrupt_on_termination():
             try:
                 view = rendering.execute(
-                    job_id, worker_name=f"{INLINE_WORKER_PREFIX}{socket.gethostname()}", on_progress=update
+                    job_id,
+                    worker_name=f"{INLINE_WORKER_PREFIX}{socket.gethostname()}",
+                    on_progress=update,
                 )
             except KeyboardInterrupt:
                 progress.stop()
