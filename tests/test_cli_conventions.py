@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from typer.main import get_command
 
 from rendercli.cli.main import app
 from tests.conftest import Cli, make_account
+from tests.imports import modules_loaded_by
 
 HEAVY_MODULES = ["sqlalchemy", "psycopg", "redis", "rq", "bcrypt", "keyring", "av", "alembic"]
 
@@ -34,18 +32,7 @@ def test_every_command_has_help_with_an_example(cli: Cli, path: list[str]) -> No
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["project", "--help"]])
 def test_help_and_version_import_no_heavy_module(argv: list[str]) -> None:
-    code = (
-        "import sys\n"
-        "from rendercli.cli.main import app\n"
-        "try:\n"
-        f"    app({argv!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert modules_loaded_by(argv, HEAVY_MODULES) == []
 
 
 def test_version(cli: Cli) -> None:

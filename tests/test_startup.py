@@ -10,11 +10,9 @@ test_cli_conventions checks the database and queue libraries; this checks the re
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+
+from tests.imports import modules_loaded_by
 
 NOT_AT_START = ["rich", "markdown_it", "pygments", "pydantic", "socket"]
 
@@ -23,18 +21,8 @@ NOT_AT_START = ["rich", "markdown_it", "pygments", "pydantic", "socket"]
     "argv", [["--help"], ["--version"], ["project", "--help"], ["db", "upgrade", "--help"]]
 )
 def test_help_and_version_load_no_help_renderer_nor_pydantic(argv: list[str]) -> None:
-    code = (
-        "import sys\n"
-        "from rendercli.cli.main import app\n"
-        "try:\n"
-        f"    app({argv!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"print(sorted(m for m in {NOT_AT_START!r} if m in sys.modules))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert proc.stdout.strip().splitlines()[-1] == "[]", (
+    loaded = modules_loaded_by(argv, NOT_AT_START)
+    assert loaded == [], (
         "a slow import is back at start-up: keep rich_markup_mode=None on the root app, "
         "typer_speedup.install() in app_group, and import rich/socket inside the functions "
         "that use them"

@@ -30,10 +30,9 @@ def register(
     address = context.prompt_email(email)
     password = context.prompt_password(from_stdin=password_stdin, confirm=True)
     user = accounts.register(context.uow(), address, password)
-    if json_output:
-        output.print_json(user)
-    else:
-        output.say(f"Registered {user.email}. Next: rendercli login --email {user.email}")
+    output.result(
+        user, json_output, f"Registered {user.email}. Next: rendercli login --email {user.email}"
+    )
 
 
 def login(

@@ -211,7 +211,6 @@ def remove(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     user = context.require_user()
     removed = assets.remove(context.uow(), user.id, asset)
-    if json_output:
-        output.print_json(removed)
-    else:
-        output.say(f"Removed {removed.display_name} (was #{removed.position}).")
+    output.result(
+        removed, json_output, f"Removed {removed.display_name} (was #{removed.position})."
+    )

@@ -127,10 +127,7 @@ def cancel(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     user = context.require_user()
     view = jobs.cancel(context.uow(), user.id, job)
-    if json_output:
-        output.print_json(view)
-    else:
-        output.say(f"Cancelled {view.id}.")
+    output.result(view, json_output, f"Cancelled {view.id}.")
 
 
 @app.command("retry")
@@ -154,10 +151,7 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     pending = dispatch.enqueue(view.id)
     if pending:
         output.note(f"note: dispatch pending: {pending}")
-    if json_output:
-        output.print_json(jobs.get(context.uow(), user.id, view.id))
-    else:
-        output.say(view.id)
+    output.result(jobs.get(context.uow(), user.id, view.id), json_output, view.id)
 
 
 @app.command("watch")

@@ -129,6 +129,14 @@ def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
         sys.stdout.write(f"{key + ':':<{width + 1}} {text}\n")
 
 
+def result(value: Any, as_json: bool, message: str) -> None:
+    """A command's outcome: `value` as one JSON document, or `message` for people."""
+    if as_json:
+        print_json(value)
+    else:
+        say(message)
+
+
 def say(message: str) -> None:
     """A human message on stdout."""
     sys.stdout.write(message + "\n")

@@ -49,10 +49,7 @@ def create(
 
     user = context.require_user()
     project = projects.create(context.uow(), user.id, name)
-    if json_output:
-        output.print_json(project)
-    else:
-        output.say(f"Created project {project.name} ({project.id}).")
+    output.result(project, json_output, f"Created project {project.name} ({project.id}).")
 
 
 @app.command("list")
@@ -101,10 +98,7 @@ def rename(
 
     user = context.require_user()
     renamed = projects.rename(context.uow(), user.id, project, new_name)
-    if json_output:
-        output.print_json(renamed)
-    else:
-        output.say(f"Renamed to {renamed.name}.")
+    output.result(renamed, json_output, f"Renamed to {renamed.name}.")
 
 
 @app.command("delete")
@@ -129,7 +123,4 @@ def delete(
         if not typer.confirm(f"Delete project {target.name!r} and all its assets and renders?"):
             raise typer.Abort()
     deleted = projects.delete(context.uow(), user.id, project)
-    if json_output:
-        output.print_json(deleted)
-    else:
-        output.say(f"Deleted project {deleted.name} ({deleted.id}).")
+    output.result(deleted, json_output, f"Deleted project {deleted.name} ({deleted.id}).")

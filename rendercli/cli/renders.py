@@ -168,10 +168,7 @@ def submit(
             )
         if not wait:
             job = jobs.get(context.uow(), user.id, job.id)
-            if json_output:
-                output.print_json(job)
-            else:
-                output.say(job.id)
+            output.result(job, json_output, job.id)
             return
         job = wait_in_farm(job.id, user.id)
     finish(job, target, json_output)

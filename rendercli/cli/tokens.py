@@ -101,7 +101,4 @@ def revoke(
 
     user = context.require_user()
     token = accounts.revoke_token(context.uow(), user.id, token_id)
-    if json_output:
-        output.print_json(token)
-    else:
-        output.say(f"Revoked token {token.id} ({token.name}).")
+    output.result(token, json_output, f"Revoked token {token.id} ({token.name}).")
