@@ -149,3 +149,27 @@ def test_sigterm_during_an_inline_render_cancels_the_job(env: dict[str, str], tm
     assert job["status"] == "cancelled" and job["output_url"] is None
     retry = run("render", "submit", "long", "--preset", "480p", "--fps", "10", env=env)
     assert retry.returncode == 0, retry.stderr  # the project is not locked
+
+
+def test_status_colours_on_a_terminal_unless_no_color(env: dict[str, str], tmp_path) -> None:
+    import re
+
+    from tests.media_factory import make_image
+
+    run("register", "--email", "c@example.com", "--password-stdin", env=env, input="password1\n")
+    run("login", "--email", "c@example.com", "--password-stdin", "--insecure-storage", env=env,
+        input="password1\n")
+    run("project", "create", "colours", env=env)
+    run("asset", "add", "colours", str(make_image(tmp_path / "s.png")), "--duration", "0.5",
+        env=env)
+    job = json.loads(run("render", "submit", "colours", "--preset", "480p", "--fps", "10",
+                         "--json", env=env).stdout)
+    colour = re.compile(r"\x1b\[[0-9;]*(3[0-7]|9[0-7]|38;[0-9;]+)m")  # foreground colours
+    styled_env = {k: v for k, v in env.items() if k != "NO_COLOR"}
+    styled = Terminal("jobs", "watch", job["id"], env={**styled_env, "TERM": "xterm-256color"})
+    assert styled.wait() == 0
+    assert colour.search(styled.output), styled.output
+    plain = Terminal("jobs", "watch", job["id"],
+                     env={**env, "NO_COLOR": "1", "TERM": "xterm-256color"})
+    assert plain.wait() == 0
+    assert "completed" in plain.output and not colour.search(plain.output)
