@@ -23,7 +23,7 @@ def _row(job):  # type: ignore[no-untyped-def]
         f"{job.progress:.0f}%",
         job.preset,
         job.format,
-        watching._duration(job.elapsed_seconds),
+        watching.duration_text(job.elapsed_seconds),
         job.created_at,
     )
 
@@ -75,7 +75,7 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
             ("project", view.project_name),
             ("status", view.status),
             ("progress", f"{view.progress:.1f}%"),
-            ("eta", watching._eta(view)),
+            ("eta", watching.eta_text(view)),
             (
                 "settings",
                 f"{view.preset} {view.format} {view.fps}fps {view.quality}"

@@ -99,10 +99,10 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
                 step = int(percent // 10) * 10
                 if step not in steps_logged:
                     steps_logged.add(step)
-                    eta_text = "" if eta is None else f", ETA {watching._duration(eta)}"
+                    eta_text = "" if eta is None else f", ETA {watching.duration_text(eta)}"
                     output.note(f"rendering {job_id}: {step}%{eta_text}")
             progress.update(
-                task, completed=percent, eta="-" if eta is None else watching._duration(eta)
+                task, completed=percent, eta="-" if eta is None else watching.duration_text(eta)
             )
 
         with _interrupt_on_termination():

@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 RECOVERY_EVERY = 15.0  # seconds between stale-job sweeps while watching
 
 
-def _eta(job: JobView) -> str:
+def eta_text(job: JobView) -> str:
     if job.status != "processing" or job.eta_seconds is None:
         return "-"
-    return _duration(job.eta_seconds)
+    return duration_text(job.eta_seconds)
 
 
-def _duration(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     seconds = round(seconds)
@@ -50,8 +50,8 @@ def _table(jobs: list[JobView]):  # type: ignore[no-untyped-def]
             f"[{colours.get(job.status, 'white')}]{job.status}[/]",
             ProgressBar(total=100, completed=job.progress, width=24),
             f"{job.progress:5.1f}%",
-            _eta(job),
-            _duration(job.elapsed_seconds),
+            eta_text(job),
+            duration_text(job.elapsed_seconds),
             job.worker_name or "-",
         )
     return table

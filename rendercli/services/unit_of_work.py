@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
-
-log = logging.getLogger(__name__)
 
 _checked_urls: set[str] = set()
 
