@@ -11,8 +11,8 @@ import pytest
 from keyring.backends import fail
 from sqlalchemy import func, select, update
 
-from rendercli.db.engine import get_session_factory
 from rendercli.db.models import AuthToken, User
+from rendercli.db.session import get_session_factory
 from rendercli.db.types import utcnow
 from tests.conftest import TEST_PASSWORD, Cli
 from tests.memory_keyring import HangingKeyring, MemoryKeyring

@@ -97,7 +97,7 @@ def test_output_without_wait_is_refused_in_farm_mode(alice: Account, film: str, 
 def test_cancel_while_queued(alice: Account, film: str, farm: Farm, tmp_path: Path) -> None:
     from rq import Queue
 
-    from rendercli.services.dispatch import redis_connection, render_queue
+    from rendercli.services.renders.dispatch import redis_connection, render_queue
 
     job_id = alice.ok("render", "submit", film, *FAST).stdout.strip()
     queue: Queue = render_queue(redis_connection())
@@ -216,12 +216,12 @@ def test_an_idle_worker_sweeps_up_a_dead_workers_job(
     farm.kill(doomed)
     farm.start_worker("sweeper")
 
-    from rendercli.services import jobs
+    from rendercli.services.renders import views
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
     # Read the row through the service directly: no CLI command, so no CLI maintenance.
-    wait_for(lambda: jobs.get(UnitOfWork(), user_id, job_id).worker_name == "sweeper",
+    wait_for(lambda: views.get(UnitOfWork(), user_id, job_id).worker_name == "sweeper",
              60, "the idle worker's sweep to re-queue and take the job", interval=0.5)
-    assert jobs.get(UnitOfWork(), user_id, job_id).attempts == 2
+    assert views.get(UnitOfWork(), user_id, job_id).attempts == 2
     alice.ok("jobs", "cancel", job_id)  # no need to finish the slow render

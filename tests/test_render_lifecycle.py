@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from rendercli.db.engine import get_session_factory
 from rendercli.db.models import RenderJob
+from rendercli.db.session import SessionFactory
 from rendercli.db.types import utcnow
 from rendercli.errors import Conflict
-from rendercli.services import job_lifecycle, jobs
+from rendercli.services.renders import lifecycle, submit, views
 from rendercli.services.unit_of_work import UnitOfWork
 from tests.conftest import Account
 from tests.media_factory import make_image
@@ -33,6 +33,12 @@ def project(alice: Account, tmp_path: Path) -> tuple[str, str]:
     alice.ok("asset", "add", "film", str(make_image(tmp_path / "still.png")))
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
     return user_id, "film"
+
+
+@pytest.fixture
+def uow(sessions: SessionFactory):  # type: ignore[no-untyped-def]
+    """A fresh unit of work on the test's database, passed to services explicitly."""
+    return lambda: UnitOfWork(sessions)
 
 
 def run_together(count: int, fn) -> list:  # type: ignore[no-untyped-def]
@@ -55,90 +61,90 @@ def run_together(count: int, fn) -> list:  # type: ignore[no-untyped-def]
     return results
 
 
-def test_twenty_concurrent_submits_make_one_job(project, database_url: str) -> None:
+def test_twenty_concurrent_submits_make_one_job(project, uow, sessions) -> None:
     user_id, name = project
-    results = run_together(20, lambda i: jobs.submit(UnitOfWork(), user_id, name,
-                                                     jobs.RenderRequest()))
-    created = [r for r in results if isinstance(r, jobs.JobView)]
+    results = run_together(20, lambda i: submit.submit(uow(), user_id, name,
+                                                     submit.RenderRequest()))
+    created = [r for r in results if isinstance(r, views.JobView)]
     conflicts = [r for r in results if isinstance(r, Conflict)]
     assert len(created) == 1, results
-    assert len(conflicts) == 19, [r for r in results if not isinstance(r, jobs.JobView)]
+    assert len(conflicts) == 19, [r for r in results if not isinstance(r, views.JobView)]
     assert all(created[0].id in str(c) for c in conflicts)
-    with get_session_factory(database_url)() as session:
+    with sessions() as session:
         assert session.scalar(select(func.count()).select_from(RenderJob)) == 1
 
 
-def test_only_one_worker_can_claim_a_job(project) -> None:
+def test_only_one_worker_can_claim_a_job(project, uow, sessions) -> None:
     user_id, name = project
-    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
-    claims = run_together(10, lambda i: job_lifecycle.claim(job.id, f"w{i}"))
+    job = submit.submit(uow(), user_id, name, submit.RenderRequest())
+    claims = run_together(10, lambda i: lifecycle.claim(job.id, f"w{i}", sessions=sessions))
     won = [c for c in claims if c is not None]
     assert len(won) == 1 and not any(isinstance(c, Exception) for c in claims)
-    assert job_lifecycle.claim(job.id, "late") is None
-    view = jobs.get(UnitOfWork(), user_id, job.id)
+    assert lifecycle.claim(job.id, "late", sessions=sessions) is None
+    view = views.get(uow(), user_id, job.id)
     assert view.status == "processing" and view.worker_name == won[0].worker_name
 
 
-def test_a_cancelled_job_cannot_be_claimed(project) -> None:
+def test_a_cancelled_job_cannot_be_claimed(project, uow, sessions) -> None:
     user_id, name = project
-    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
-    jobs.cancel(UnitOfWork(), user_id, job.id)
-    assert job_lifecycle.claim(job.id, "w") is None
+    job = submit.submit(uow(), user_id, name, submit.RenderRequest())
+    lifecycle.cancel(uow(), user_id, job.id)
+    assert lifecycle.claim(job.id, "w", sessions=sessions) is None
 
 
-def _age_heartbeat(url: str, job_id: str, seconds: float) -> None:
-    with get_session_factory(url)() as session:
+def _age_heartbeat(sessions: SessionFactory, job_id: str, seconds: float) -> None:
+    with sessions() as session:
         session.execute(update(RenderJob).where(RenderJob.id == job_id)
                         .values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
         session.commit()
 
 
-def test_stale_jobs_recovered_within_two_minutes_by_default(project, database_url) -> None:
+def test_stale_jobs_recovered_within_two_minutes_by_default(project, uow, sessions) -> None:
     """Default settings: a job silent for 60 s is handed back; 50 s of silence is fine.
 
     Together with the 30 s maintenance sweep of idle workers (and any rendercli command),
     a dead worker's job is re-queued well within 2 minutes.
     """
     user_id, name = project
-    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
-    first = job_lifecycle.claim(job.id, "dead-worker")
+    job = submit.submit(uow(), user_id, name, submit.RenderRequest())
+    first = lifecycle.claim(job.id, "dead-worker", sessions=sessions)
     assert first is not None
-    _age_heartbeat(database_url, job.id, 50)
-    assert job_lifecycle.recover_stale().requeued == []
-    _age_heartbeat(database_url, job.id, 61)
-    assert job_lifecycle.recover_stale().requeued == [job.id]
-    view = jobs.get(UnitOfWork(), user_id, job.id)
+    _age_heartbeat(sessions, job.id, 50)
+    assert lifecycle.recover_stale(sessions=sessions).requeued == []
+    _age_heartbeat(sessions, job.id, 61)
+    assert lifecycle.recover_stale(sessions=sessions).requeued == [job.id]
+    view = views.get(uow(), user_id, job.id)
     assert view.status == "queued" and view.attempts == 1 and view.worker_name is None
     # The dead worker's claim is fenced off: it can neither heartbeat nor publish.
-    assert job_lifecycle.heartbeat(first, progress=50) is False
-    assert job_lifecycle.complete(first, output_url="file:///x") is False
-    assert job_lifecycle.fail(first, "late") is False
-    assert jobs.get(UnitOfWork(), user_id, job.id).status == "queued"
+    assert lifecycle.heartbeat(first, progress=50, sessions=sessions) is False
+    assert lifecycle.complete(first, output_url="file:///x", sessions=sessions) is False
+    assert lifecycle.fail(first, "late", sessions=sessions) is False
+    assert views.get(uow(), user_id, job.id).status == "queued"
 
 
-def test_attempts_run_out_and_the_job_fails(project, database_url, monkeypatch) -> None:
+def test_attempts_run_out_and_the_job_fails(project, uow, sessions, monkeypatch) -> None:
     monkeypatch.setenv("RENDERCLI_MAX_RETRIES", "1")
     user_id, name = project
-    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
+    job = submit.submit(uow(), user_id, name, submit.RenderRequest())
     for attempt in (1, 2):
-        claim = job_lifecycle.claim(job.id, f"w{attempt}")
+        claim = lifecycle.claim(job.id, f"w{attempt}", sessions=sessions)
         assert claim is not None and claim.attempt == attempt
-        _age_heartbeat(database_url, job.id, 3600)
-        recovery = job_lifecycle.recover_stale()
+        _age_heartbeat(sessions, job.id, 3600)
+        recovery = lifecycle.recover_stale(sessions=sessions)
     assert recovery.failed == [job.id]
-    view = jobs.get(UnitOfWork(), user_id, job.id)
+    view = views.get(uow(), user_id, job.id)
     assert view.status == "failed" and view.attempts == 2
     assert view.error == "the worker stopped responding (2 attempts)"
-    log = jobs.logs(UnitOfWork(), user_id, job.id).log
+    log = views.logs(uow(), user_id, job.id).log
     assert "attempt 1 lost: worker w1" in log and "attempt 2 lost: worker w2" in log
 
 
-def test_cancel_reaches_a_processing_claim(project) -> None:
+def test_cancel_reaches_a_processing_claim(project, uow, sessions) -> None:
     user_id, name = project
-    job = jobs.submit(UnitOfWork(), user_id, name, jobs.RenderRequest())
-    claim = job_lifecycle.claim(job.id, "w")
-    assert claim is not None and job_lifecycle.still_ours(claim)
-    jobs.cancel(UnitOfWork(), user_id, job.id)
-    assert not job_lifecycle.still_ours(claim)
-    assert job_lifecycle.complete(claim, output_url="file:///x") is False
-    assert jobs.get(UnitOfWork(), user_id, job.id).status == "cancelled"
+    job = submit.submit(uow(), user_id, name, submit.RenderRequest())
+    claim = lifecycle.claim(job.id, "w", sessions=sessions)
+    assert claim is not None and lifecycle.still_ours(claim, sessions=sessions)
+    lifecycle.cancel(uow(), user_id, job.id)
+    assert not lifecycle.still_ours(claim, sessions=sessions)
+    assert lifecycle.complete(claim, output_url="file:///x", sessions=sessions) is False
+    assert views.get(uow(), user_id, job.id).status == "cancelled"

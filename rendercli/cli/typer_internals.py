@@ -1,22 +1,42 @@
-"""Keep pydantic out of commands that do not need it.
+"""Every use of Typer's private API, in one place (pyproject pins typer>=0.29,<0.30).
 
-Typer (0.29) coerces every parameter value through a pydantic TypeAdapter that it
-builds the first time the parameter is processed, even for an omitted option whose
-value is None, which that coercion returns unchanged. The first build imports
-pydantic: 100-300 ms on a 2-core machine, paid by `rendercli project --help`,
-`rendercli db upgrade --help` and every command given no argument that needs
-converting.
+tests/test_private_apis.py imports each name below and checks the patch still matches
+Typer's own behaviour, so a Typer release that moves them fails the suite loudly
+instead of breaking error handling or slowing commands down quietly.
 
-`install()` makes an omitted, optional, single-value parameter skip the adapter: the
-result is the one Typer's coercion gives (None, then the parameter's callback), and
-tests/test_startup.py checks that equivalence on every parameter of the app. Values
-that are given still go through Typer's coercion unchanged. It relies on a private
-Typer class, so it does nothing if that class moves: commands are then only slower.
+1. Click's exceptions and Context. Typer >= 0.29 vendors its own Click as `typer._click`;
+   the root group (app_group.py) catches its exceptions to print one line per failure.
+
+2. Keeping pydantic out of commands that do not need it. Typer (0.29) coerces every
+   parameter value through a pydantic TypeAdapter that it builds the first time the
+   parameter is processed, even for an omitted option whose value is None, which that
+   coercion returns unchanged. The first build imports pydantic: 100-300 ms on a 2-core
+   machine, paid by `rendercli project --help`, `rendercli db upgrade --help` and every
+   command given no argument that needs converting.
+
+   `install()` makes an omitted, optional, single-value parameter skip the adapter: the
+   result is the one Typer's coercion gives (None, then the parameter's callback), and
+   tests/test_startup.py checks that equivalence on every parameter of the app. Values
+   that are given still go through Typer's coercion unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from typer._click import Context
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import _TyperParameter as TyperParameter
+
+__all__ = [
+    "ClickException",
+    "Context",
+    "NoArgsIsHelpError",
+    "TyperParameter",
+    "UsageError",
+    "install",
+    "typer_process_value",
+]
 
 
 def _process_value(param: Any, ctx: Any, value: Any) -> Any:
@@ -31,13 +51,9 @@ _typer_process_value: Any = None
 def install() -> bool:
     """Patch Typer's parameter class once; True when the patch is in place."""
     global _typer_process_value
-    try:
-        from typer.core import _TyperParameter
-    except ImportError:  # pragma: no cover - a Typer that reorganised its internals
-        return False
-    if _TyperParameter.process_value is not _process_value:
-        _typer_process_value = _TyperParameter.process_value
-        _TyperParameter.process_value = _process_value
+    if TyperParameter.process_value is not _process_value:
+        _typer_process_value = TyperParameter.process_value
+        TyperParameter.process_value = _process_value  # type: ignore[method-assign]
     return True
 
 

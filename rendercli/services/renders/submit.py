@@ -1,4 +1,5 @@
-"""Render jobs as users see them: submit, list, status, logs, cancel, retry."""
+"""Submitting render jobs: validate the request and the timeline, create the queued job,
+and hand it on (the farm queue, or the caller runs it inline on the embedded default)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from rendercli.config import get_settings
-from rendercli.db.models import ACTIVE_JOB_STATUSES, JOB_STATUSES, Asset, Project, RenderJob
-from rendercli.db.types import utcnow
-from rendercli.errors import Conflict, InvalidInput, NotFound
-from rendercli.services.job_views import JobView, job_view
-from rendercli.services.projects import find_owned
+from rendercli.db.models import Asset, RenderJob
+from rendercli.errors import Conflict, InvalidInput
+from rendercli.services.projects import active_job, find_owned
+from rendercli.services.renders.views import JobView, job_view, owned_job
 from rendercli.services.unit_of_work import UnitOfWork
 
 
@@ -23,16 +23,6 @@ class RenderRequest:
     fps: int = 30
     quality: str = "standard"
     use_cache: bool = True
-
-
-@dataclass(frozen=True)
-class JobLog:
-    id: str
-    status: str
-    attempts: int
-    worker_name: str | None
-    error: str | None
-    log: str
 
 
 def request_of(job: RenderJob) -> RenderRequest:
@@ -61,25 +51,6 @@ def validate_request(request: RenderRequest) -> None:
     validate_settings(engine_settings(request))
 
 
-def _owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, str]:
-    row = uow.session.execute(
-        select(RenderJob, Project.name)
-        .join(Project)
-        .where(RenderJob.id == job_id, Project.owner_id == user_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"job not found: {job_id}")
-    return row[0], row[1]
-
-
-def _active_job(uow: UnitOfWork, project_id: str) -> RenderJob | None:
-    return uow.session.scalars(
-        select(RenderJob).where(
-            RenderJob.project_id == project_id, RenderJob.status.in_(ACTIVE_JOB_STATUSES)
-        )
-    ).first()
-
-
 def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest) -> JobView:
     """Validate and create a queued render job. Raises Conflict if one is already active.
 
@@ -87,7 +58,7 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     partial unique index is what guarantees one active job per project under races.
     """
     from rendercli.render.timeline import validate_timeline
-    from rendercli.services.timeline_items import timeline_items
+    from rendercli.services.renders.timeline import timeline_items
 
     validate_request(request)
     settings = get_settings()
@@ -114,7 +85,7 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
             uow.session.flush()
         except IntegrityError:
             uow.rollback()
-            active = _active_job(uow, project.id)
+            active = active_job(uow, project.id)
             detail = f": {active.id} ({active.status})" if active else ""
             raise Conflict(
                 f"project {project.name!r} already has an active render{detail}"
@@ -132,96 +103,10 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
         return view
 
 
-def get(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
-    """One of the user's jobs."""
-    with uow:
-        job, name = _owned_job(uow, user_id, job_id)
-        return job_view(job, name)
-
-
-def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]:
-    """Several of the user's jobs, in the order asked. Raises NotFound for any unknown id."""
-    with uow:
-        rows = uow.session.execute(
-            select(RenderJob, Project.name)
-            .join(Project)
-            .where(RenderJob.id.in_(job_ids), Project.owner_id == user_id)
-        ).all()
-        found = {job.id: job_view(job, name) for job, name in rows}
-    for job_id in job_ids:
-        if job_id not in found:
-            raise NotFound(f"job not found: {job_id}")
-    return [found[j] for j in job_ids]
-
-
-def list_jobs(
-    uow: UnitOfWork,
-    user_id: str,
-    *,
-    project_ref: str | None = None,
-    status: str | None = None,
-    limit: int = 20,
-) -> list[JobView]:
-    """The user's jobs, newest first, optionally for one project and/or one status."""
-    if status is not None and status not in JOB_STATUSES:
-        raise InvalidInput(f"unknown status {status!r}; choose one of {', '.join(JOB_STATUSES)}")
-    if not 1 <= limit <= 1000:
-        raise InvalidInput("--limit must be between 1 and 1000")
-    with uow:
-        query = select(RenderJob, Project.name).join(Project).where(Project.owner_id == user_id)
-        if project_ref is not None:
-            query = query.where(RenderJob.project_id == find_owned(uow, user_id, project_ref).id)
-        if status is not None:
-            query = query.where(RenderJob.status == status)
-        rows = uow.session.execute(
-            query.order_by(RenderJob.created_at.desc(), RenderJob.id).limit(limit)
-        ).all()
-        return [job_view(job, name) for job, name in rows]
-
-
-def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
-    """The render log: ffmpeg commands, the stderr tail on failure, attempts, worker."""
-    with uow:
-        job, _ = _owned_job(uow, user_id, job_id)
-        return JobLog(
-            id=job.id,
-            status=job.status,
-            attempts=job.attempts,
-            worker_name=job.worker_name,
-            error=job.error,
-            log=job.log or "",
-        )
-
-
-def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
-    """Cancel a queued or processing job. The worker stops its ffmpeg and keeps no output."""
-    with uow:
-        job, name = _owned_job(uow, user_id, job_id)
-        if job.status not in ACTIVE_JOB_STATUSES:
-            raise Conflict(f"job {job.id} has already finished ({job.status})")
-        now = utcnow()
-        was = job.status
-        job.status = "cancelled"
-        job.cancel_requested_at = now
-        job.finished_at = now
-        job.updated_at = now
-        job.eta_seconds = None
-        since = job.started_at or job.created_at
-        uow.record_event("render.cancelled", user_id, job_id=job.id, was=was,
-                         seconds=round((now - since).total_seconds(), 3))
-        view = job_view(job, name)
-        uow.commit()
-    if was == "queued":
-        from rendercli.services import dispatch
-
-        dispatch.forget(job_id)
-    return view
-
-
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """Submit a failed or cancelled job again, as a new job with the same settings."""
     with uow:
-        job, _ = _owned_job(uow, user_id, job_id)
+        job, _ = owned_job(uow, user_id, job_id)
         if job.status not in ("failed", "cancelled"):
             raise Conflict(
                 f"only failed or cancelled jobs can be retried; {job.id} is {job.status}"
@@ -229,3 +114,34 @@ def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
         request = request_of(job)
         project_id = job.project_id
     return submit(uow, user_id, project_id, request)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A submitted job, handed on: queued in the farm, or for the caller to run now."""
+
+    job: JobView
+    inline: bool  # embedded default: the caller runs it now (execute.execute)
+    dispatch_pending: str | None = None  # farm: why it is not on the queue yet, if so
+
+
+def start(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest) -> Started:
+    """Submit a render and hand it on: the farm queue, or (embedded) back to the caller.
+
+    This is "submit" for every command that starts a render (`render submit`, `demo`);
+    `start_retry` is the same for `jobs retry`.
+    """
+    return _hand_on(submit(uow, user_id, project_ref, request))
+
+
+def start_retry(uow: UnitOfWork, user_id: str, job_id: str) -> Started:
+    """Retry a failed or cancelled job (see `retry`) and hand the new job on like `start`."""
+    return _hand_on(retry(uow, user_id, job_id))
+
+
+def _hand_on(job: JobView) -> Started:
+    if get_settings().is_embedded:
+        return Started(job, inline=True)
+    from rendercli.services.renders import dispatch
+
+    return Started(job, inline=False, dispatch_pending=dispatch.enqueue(job.id))
