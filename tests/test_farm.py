@@ -142,8 +142,12 @@ def test_sigkilled_worker_is_recovered_and_renders_once(
     assert status(alice, job_id)["status"] == "processing"  # nobody knows yet
     farm.start_worker("survivor")
     # Any rendercli command notices the stale heartbeat and hands the job back.
-    wait_for(lambda: status(alice, job_id)["worker_name"] == "survivor"
-             or alice.ok("jobs", "list").exit_code != 0, 30, "recovery by another worker")
+
+    def recovered() -> bool:
+        alice.ok("jobs", "list")  # a jobs command: runs the stale-job recovery
+        return status(alice, job_id)["worker_name"] == "survivor"
+
+    wait_for(recovered, 30, "recovery by another worker")
     watched = alice("jobs", "watch", job_id, "--interval", "0.3", "--timeout", "180")
     assert watched.exit_code == 0, farm.logs()
     job = status(alice, job_id)

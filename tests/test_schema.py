@@ -104,16 +104,30 @@ def test_out_of_date_postgres_asks_for_db_upgrade(
         assert result.stderr.count("\n") == 1 and "rendercli db upgrade" in result.stderr
         assert "Traceback" not in result.stdout + result.stderr
 
-        # At an older revision (simulated by stamping one that is not head), same advice.
+        # A revision this rendercli does not know: another machine upgraded it.
         engine = get_engine(url)
         upgrade(engine)
         with engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+        from rendercli.db import schema
         from rendercli.db.session import forget_schema_checks
 
         forget_schema_checks()
         newer = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x"})
         assert newer.exit_code == 1 and "newer than this rendercli" in newer.stderr
+
+        # An older revision this rendercli knows: as if it shipped a migration 0002.
+        monkeypatch.setattr(schema, "HEAD_REVISION", "0002")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        forget_schema_checks()
+        older = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x"})
+        assert older.exit_code == 1
+        assert older.stderr == (
+            "error: the database schema is out of date (0001, needs 0002): "
+            "run `rendercli db upgrade`\n"
+        )
+        monkeypatch.setattr(schema, "HEAD_REVISION", HEAD_REVISION)
         with engine.begin() as conn:
             conn.execute(text(f"UPDATE alembic_version SET version_num = '{HEAD_REVISION}'"))
         forget_schema_checks()
