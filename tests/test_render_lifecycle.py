@@ -148,3 +148,22 @@ def test_cancel_reaches_a_processing_claim(project, uow, sessions) -> None:
     assert not lifecycle.still_ours(claim, sessions=sessions)
     assert lifecycle.complete(claim, output_url="file:///x", sessions=sessions) is False
     assert views.get(uow(), user_id, job.id).status == "cancelled"
+
+
+def test_an_interrupted_render_leaves_processing_only_under_its_claim(
+    project, uow, sessions
+) -> None:
+    user_id, name = project
+    job = submit.submit(uow(), user_id, name, submit.RenderRequest())
+    first = lifecycle.claim(job.id, "w1", sessions=sessions)
+    assert first is not None
+    _age_heartbeat(sessions, job.id, 3600)
+    assert lifecycle.recover_stale(sessions=sessions).requeued == [job.id]
+    second = lifecycle.claim(job.id, "w2", sessions=sessions)
+    assert second is not None
+    assert lifecycle.interrupted(first, sessions=sessions) is False  # fenced off
+    assert views.get(uow(), user_id, job.id).status == "processing"
+    assert lifecycle.interrupted(second, sessions=sessions) is True
+    view = views.get(uow(), user_id, job.id)
+    assert (view.status, view.error, view.worker_name) == ("cancelled", "interrupted", "w2")
+    assert view.finished_at is not None
