@@ -36,7 +36,7 @@ class StoredToken:
 
 
 def database_key(database_url: str) -> str:
-    from rendercli.db.engine import display_url
+    from rendercli.db.session import display_url
 
     return display_url(database_url)
 

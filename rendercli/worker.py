@@ -30,21 +30,22 @@ def _worker_name() -> str:
 
 def render(job_id: str) -> dict[str, Any]:
     """RQ job function: render one job (the RQ job id is the render job id)."""
-    from rendercli.services import job_lifecycle, rendering
+    from rendercli.services.renders import execute, lifecycle
 
     try:
-        job_lifecycle.recover_stale()
+        lifecycle.recover_stale()
     except Exception as exc:  # maintenance must never stop a render
         log.warning("stale-job recovery failed: %s", exc)
-    view = rendering.execute(job_id, worker_name=_worker_name())
+    view = execute.execute(job_id, worker_name=_worker_name())
     return {"job_id": job_id, "status": view.status if view else "skipped"}
 
 
 def farm_maintenance(connection: Any = None) -> None:
     """Recover jobs from dead workers and dispatch queued rows without an RQ job."""
-    from rendercli.services import dispatch, housekeeping, job_lifecycle
+    from rendercli.services import housekeeping
+    from rendercli.services.renders import dispatch, lifecycle
 
-    recovery = job_lifecycle.recover_stale()
+    recovery = lifecycle.recover_stale()
     if recovery.requeued or recovery.failed:
         log.warning(
             "recovered stale jobs: requeued %s, failed %s", recovery.requeued, recovery.failed

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keyring
 import pytest
@@ -17,6 +17,9 @@ from typer.testing import CliRunner, Result
 from tests.farm import Farm
 from tests.memory_keyring import MemoryKeyring
 from tests.servers import PostgresServer, RedisServer
+
+if TYPE_CHECKING:
+    from rendercli.db.session import SessionFactory
 
 # Read before the isolation fixture clears RENDERCLI_* variables.
 EXISTING_POSTGRES = os.environ.get("RENDERCLI_TEST_DATABASE_URL")
@@ -41,11 +44,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memory
     keyring.set_keyring(memory)
     yield memory
     keyring.set_keyring(previous)
-    from rendercli.db.engine import dispose_all
-    from rendercli.services.unit_of_work import forget_schema_checks
+    from rendercli.db.session import dispose_all
 
     dispose_all()
-    forget_schema_checks()
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +70,8 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied per test (faster than migrating each time)."""
-    from rendercli.db.engine import get_engine
     from rendercli.db.schema import upgrade
+    from rendercli.db.session import get_engine
 
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
     engine = get_engine(f"sqlite:///{path}")
@@ -95,10 +96,18 @@ def database_url(
     url = server.create_database()
     monkeypatch.setenv("RENDERCLI_DATABASE_URL", url)
     yield url
-    from rendercli.db.engine import dispose_all
+    from rendercli.db.session import dispose_all
 
     dispose_all()
     server.drop_url(url)
+
+
+@pytest.fixture
+def sessions(database_url: str) -> SessionFactory:
+    """A session factory for the test's database, to hand to services explicitly."""
+    from rendercli.db.session import get_session_factory
+
+    return get_session_factory(database_url)
 
 
 @pytest.fixture(scope="session")

@@ -55,8 +55,8 @@ class PostgresServer:
         return url.render_as_string(hide_password=False)
 
     def create_template(self) -> None:
-        from rendercli.db.engine import get_engine
         from rendercli.db.schema import upgrade
+        from rendercli.db.session import get_engine
 
         self.drop(TEMPLATE_DB)
         with self._admin.connect() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 
@@ -11,8 +12,8 @@ import pytest
 from keyring.backends import fail
 from sqlalchemy import func, select, update
 
-from rendercli.db.engine import get_session_factory
 from rendercli.db.models import AuthToken, User
+from rendercli.db.session import get_session_factory
 from rendercli.db.types import utcnow
 from tests.conftest import TEST_PASSWORD, Cli
 from tests.memory_keyring import HangingKeyring, MemoryKeyring
@@ -246,12 +247,24 @@ def test_another_users_token_is_not_found(cli: Cli) -> None:
     assert cli("whoami", env={"RENDERCLI_TOKEN": ben_token["token"]}).exit_code == 0
 
 
-def test_two_databases_keep_separate_logins(cli: Cli, tmp_path, monkeypatch) -> None:
+def test_two_databases_keep_separate_logins(
+    cli: Cli, tmp_path, monkeypatch, isolated: MemoryKeyring
+) -> None:
     register(cli)
     assert login(cli).exit_code == 0
-    other = f"sqlite:///{tmp_path / 'other.db'}"
-    monkeypatch.setenv("RENDERCLI_DATABASE_URL", other)
+    first = os.environ.get("RENDERCLI_DATABASE_URL")  # None: the embedded default
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
     assert cli("whoami").exit_code == 4
+    register(cli, "ben@example.com")
+    assert login(cli, "ben@example.com").exit_code == 0
+    assert json.loads(cli.ok("whoami", "--json").stdout)["email"] == "ben@example.com"
+    assert len(isolated.store) == 2  # one token per database
+    # Back on the first database, its login survived the second one.
+    if first is None:
+        monkeypatch.delenv("RENDERCLI_DATABASE_URL")
+    else:
+        monkeypatch.setenv("RENDERCLI_DATABASE_URL", first)
+    assert json.loads(cli.ok("whoami", "--json").stdout)["email"] == "ana@example.com"
 
 
 def test_session_rows_counted(cli: Cli, database_url: str) -> None:

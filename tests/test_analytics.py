@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from rendercli.db.engine import get_session_factory
 from rendercli.db.models import AnalyticsEvent, Project, User
+from rendercli.db.session import get_session_factory
 from tests.conftest import Cli, make_account
 
 

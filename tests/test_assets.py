@@ -230,3 +230,30 @@ def test_trims_keep_at_least_one_frame(alice: Account, project: str, media) -> N
     alice.ok("asset", "update", clip["id"], "--trim-start", "1.96")
     nothing = alice("asset", "update", clip["id"])
     assert nothing.exit_code == 2 and "nothing to update" in nothing.stderr
+
+
+def test_probed_facts_have_one_definition(alice: Account, project: str, media) -> None:
+    """MediaInfo lists the probed facts; rows, views and `asset show` all follow it."""
+    from dataclasses import fields
+
+    from rendercli.db.models import Asset
+    from rendercli.media.info import stored_fields
+    from rendercli.services.assets import AssetView
+
+    facts = [f.name for f in stored_fields()]
+    assert set(facts) <= set(Asset.__table__.columns.keys())
+    assert [f.name for f in fields(AssetView) if f.name in facts] == facts
+    [clip] = add(alice, project, media["clip"])
+    assert all(clip[name] is not None for name in facts)
+    shown = dict(
+        line.split(":", 1) for line in alice.ok("asset", "show", clip["id"]).stdout.splitlines()
+    )
+    shown = {key: value.strip() for key, value in shown.items()}
+    assert shown["container"] == "mp4" and shown["video codec"] == "h264"
+    assert shown["audio"] == "aac" and shown["sample rate"] == str(clip["sample_rate"])
+    assert shown["frame rate"] == str(clip["frame_rate"]).removesuffix(".0")
+    assert list(shown)[:8] == ["id", "position", "kind", "name", "timeline duration",
+                               "source duration", "trim", "size"]
+    assert list(shown)[8:] == ["frame rate", "rotation", "container", "video codec",
+                               "pixel format", "audio", "sample rate", "channels", "bytes",
+                               "sha256", "added"]

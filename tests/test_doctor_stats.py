@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from rendercli.db.engine import get_session_factory
 from rendercli.db.models import AnalyticsEvent, Project, RenderJob
+from rendercli.db.session import get_session_factory
 from rendercli.db.types import utcnow
 from tests.conftest import Account, Cli
 from tests.farm import Farm
@@ -110,11 +110,11 @@ def test_events_cover_the_product(alice: Account, database_url: str, tmp_path: P
     alice.ok("asset", "add", "ev", str(make_image(tmp_path / "a.png")), "--duration", "0.5")
     fast = ["--preset", "480p", "--fps", "10", "--quality", "draft"]
     alice.ok("render", "submit", "ev", *fast)
-    from rendercli.services import jobs
+    from rendercli.services.renders import submit
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    queued = jobs.submit(UnitOfWork(), user_id, "ev", jobs.RenderRequest())
+    queued = submit.submit(UnitOfWork(), user_id, "ev", submit.RenderRequest())
     alice.ok("jobs", "cancel", queued.id)
     clip = make_video(tmp_path / "c.mp4", duration=1.0)
     alice.ok("asset", "add", "ev", str(clip))

@@ -97,7 +97,7 @@ def test_output_without_wait_is_refused_in_farm_mode(alice: Account, film: str, 
 def test_cancel_while_queued(alice: Account, film: str, farm: Farm, tmp_path: Path) -> None:
     from rq import Queue
 
-    from rendercli.services.dispatch import redis_connection, render_queue
+    from rendercli.services.renders.dispatch import redis_connection, render_queue
 
     job_id = alice.ok("render", "submit", film, *FAST).stdout.strip()
     queue: Queue = render_queue(redis_connection())
@@ -142,8 +142,12 @@ def test_sigkilled_worker_is_recovered_and_renders_once(
     assert status(alice, job_id)["status"] == "processing"  # nobody knows yet
     farm.start_worker("survivor")
     # Any rendercli command notices the stale heartbeat and hands the job back.
-    wait_for(lambda: status(alice, job_id)["worker_name"] == "survivor"
-             or alice.ok("jobs", "list").exit_code != 0, 30, "recovery by another worker")
+
+    def recovered() -> bool:
+        alice.ok("jobs", "list")  # a jobs command: runs the stale-job recovery
+        return status(alice, job_id)["worker_name"] == "survivor"
+
+    wait_for(recovered, 30, "recovery by another worker")
     watched = alice("jobs", "watch", job_id, "--interval", "0.3", "--timeout", "180")
     assert watched.exit_code == 0, farm.logs()
     job = status(alice, job_id)
@@ -216,12 +220,12 @@ def test_an_idle_worker_sweeps_up_a_dead_workers_job(
     farm.kill(doomed)
     farm.start_worker("sweeper")
 
-    from rendercli.services import jobs
+    from rendercli.services.renders import views
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
     # Read the row through the service directly: no CLI command, so no CLI maintenance.
-    wait_for(lambda: jobs.get(UnitOfWork(), user_id, job_id).worker_name == "sweeper",
+    wait_for(lambda: views.get(UnitOfWork(), user_id, job_id).worker_name == "sweeper",
              60, "the idle worker's sweep to re-queue and take the job", interval=0.5)
-    assert jobs.get(UnitOfWork(), user_id, job_id).attempts == 2
+    assert views.get(UnitOfWork(), user_id, job_id).attempts == 2
     alice.ok("jobs", "cancel", job_id)  # no need to finish the slow render

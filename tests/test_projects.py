@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import func, select, text
 
-from rendercli.db.engine import get_session_factory
 from rendercli.db.models import Asset, AuthToken, Project, RenderJob
+from rendercli.db.session import get_session_factory
 from tests.conftest import Account, Cli
 
 

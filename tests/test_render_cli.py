@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from rendercli.db.engine import get_session_factory
 from rendercli.db.models import RenderJob
+from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.media_factory import make_image, make_video
 
@@ -94,11 +94,11 @@ def test_project_without_picture_assets(alice: Account, database_url: str, tmp_p
 
 
 def test_active_job_is_a_conflict(alice: Account, project: str, database_url: str) -> None:
-    from rendercli.services import jobs
+    from rendercli.services.renders import submit
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    queued = jobs.submit(UnitOfWork(), user_id, project, jobs.RenderRequest())
+    queued = submit.submit(UnitOfWork(), user_id, project, submit.RenderRequest())
     result = alice("render", "submit", project)
     assert result.exit_code == 5
     assert result.stderr == (
@@ -130,11 +130,11 @@ def test_failed_render_reports_the_reason(alice: Account, project: str, database
 
 
 def test_cancel_and_retry_rules(alice: Account, project: str) -> None:
-    from rendercli.services import jobs
+    from rendercli.services.renders import submit
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    queued = jobs.submit(UnitOfWork(), user_id, project, jobs.RenderRequest(
+    queued = submit.submit(UnitOfWork(), user_id, project, submit.RenderRequest(
         preset="480p", fps=10, quality="draft"))
     assert alice("jobs", "retry", queued.id).exit_code == 5  # only failed/cancelled
     cancelled = json.loads(alice.ok("jobs", "cancel", queued.id, "--json").stdout)
@@ -170,11 +170,11 @@ def test_watch_finished_jobs(alice: Account, project: str, database_url: str) ->
     by_project = alice("jobs", "watch", "--project", project)
     assert by_project.exit_code == 0 and done["id"] in by_project.stdout
 
-    from rendercli.services import jobs
+    from rendercli.services.renders import submit
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    queued = jobs.submit(UnitOfWork(), user_id, project, jobs.RenderRequest())
+    queued = submit.submit(UnitOfWork(), user_id, project, submit.RenderRequest())
     timed_out = alice("jobs", "watch", queued.id, "--timeout", "0.3", "--interval", "0.1")
     assert timed_out.exit_code == 124 and "timed out" in timed_out.stderr
     alice.ok("jobs", "cancel", queued.id)
@@ -184,11 +184,11 @@ def test_watch_finished_jobs(alice: Account, project: str, database_url: str) ->
 
 
 def _queued(alice: Account, project: str):  # type: ignore[no-untyped-def]
-    from rendercli.services import jobs
+    from rendercli.services.renders import submit
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    return user_id, jobs.submit(UnitOfWork(), user_id, project, jobs.RenderRequest())
+    return user_id, submit.submit(UnitOfWork(), user_id, project, submit.RenderRequest())
 
 
 def test_no_delete_or_asset_removal_while_rendering(alice: Account, project: str) -> None:
@@ -225,14 +225,14 @@ def test_embedded_dead_render_is_failed_not_requeued(alice: Account, project: st
     from sqlalchemy import update
 
     from rendercli.db.types import utcnow
-    from rendercli.services import job_lifecycle
+    from rendercli.services.renders import lifecycle
 
     _, job = _queued(alice, project)
-    assert job_lifecycle.claim(job.id, "inline@gone") is not None
+    assert lifecycle.claim(job.id, "inline@gone") is not None
     with get_session_factory(database_url)() as session:
         session.execute(update(RenderJob).values(heartbeat_at=utcnow() - timedelta(hours=1)))
         session.commit()
-    assert job_lifecycle.recover_stale().failed == [job.id]
+    assert lifecycle.recover_stale().failed == [job.id]
     status = json.loads(alice.ok("jobs", "status", job.id, "--json").stdout)
     assert status["status"] == "failed" and "stopped before it finished" in status["error"]
     alice.ok("render", "submit", project, *FAST)  # the project is free again

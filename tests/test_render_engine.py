@@ -224,10 +224,34 @@ def test_render_rejects_invalid_input_before_running_ffmpeg(
     assert not storage.exists()
 
 
-def test_errors_are_operation_failures() -> None:
-    for exc in (RenderFailed("x", "log"), RenderCancelled(), RenderTimedOut(1.0)):
-        assert isinstance(exc, OperationFailed)
-    assert RenderFailed("boom", "full log").reason == "boom"
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (RenderFailed("boom", "full log"), "error: render failed: boom\n"),
+        (RenderCancelled(), "error: render cancelled\n"),
+        (RenderTimedOut(1.5), "error: render timed out after 1.5 s\n"),
+    ],
+)
+def test_errors_are_operation_failures(error: Exception, line: str) -> None:
+    """An engine error that reaches the CLI is one line on stderr and exit 1 (FAILED)."""
+    import typer
+    from typer.testing import CliRunner
+
+    from rendercli.cli.app_group import RenderCliGroup
+
+    app = typer.Typer(cls=RenderCliGroup)
+
+    @app.command()
+    def fail() -> None:
+        raise error
+
+    @app.command()
+    def other() -> None:  # two commands, so the group is a group
+        pass
+
+    result = CliRunner().invoke(app, ["fail"], standalone_mode=True)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", line)
+    assert isinstance(error, OperationFailed)
 
 
 # --------------------------------------------------------------------------- pure units

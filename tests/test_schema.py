@@ -9,9 +9,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from rendercli.db.engine import get_engine, get_session_factory
 from rendercli.db.models import Base, Project, RenderJob, User
 from rendercli.db.schema import HEAD_REVISION, alembic_config, current_revision, upgrade
+from rendercli.db.session import get_engine, get_session_factory
 from tests.conftest import Cli, make_account
 from tests.servers import PostgresServer
 
@@ -104,23 +104,37 @@ def test_out_of_date_postgres_asks_for_db_upgrade(
         assert result.stderr.count("\n") == 1 and "rendercli db upgrade" in result.stderr
         assert "Traceback" not in result.stdout + result.stderr
 
-        # At an older revision (simulated by stamping one that is not head), same advice.
+        # A revision this rendercli does not know: another machine upgraded it.
         engine = get_engine(url)
         upgrade(engine)
         with engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
-        from rendercli.services.unit_of_work import forget_schema_checks
+        from rendercli.db import schema
+        from rendercli.db.session import forget_schema_checks
 
         forget_schema_checks()
         newer = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x"})
         assert newer.exit_code == 1 and "newer than this rendercli" in newer.stderr
+
+        # An older revision this rendercli knows: as if it shipped a migration 0002.
+        monkeypatch.setattr(schema, "HEAD_REVISION", "0002")
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        forget_schema_checks()
+        older = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x"})
+        assert older.exit_code == 1
+        assert older.stderr == (
+            "error: the database schema is out of date (0001, needs 0002): "
+            "run `rendercli db upgrade`\n"
+        )
+        monkeypatch.setattr(schema, "HEAD_REVISION", HEAD_REVISION)
         with engine.begin() as conn:
             conn.execute(text(f"UPDATE alembic_version SET version_num = '{HEAD_REVISION}'"))
         forget_schema_checks()
         make_account(cli, "a@example.com")
         assert cli("db", "current", "--json").exit_code == 0
     finally:
-        from rendercli.db.engine import dispose_all
+        from rendercli.db.session import dispose_all
 
         dispose_all()
         postgres.drop_url(url)
@@ -136,7 +150,7 @@ def test_db_upgrade_command(cli: Cli, postgres: PostgresServer, monkeypatch) -> 
         assert current_revision(get_engine(url)) == HEAD_REVISION
         cli.ok("db", "upgrade")  # idempotent
     finally:
-        from rendercli.db.engine import dispose_all
+        from rendercli.db.session import dispose_all
 
         dispose_all()
         postgres.drop_url(url)

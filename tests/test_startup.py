@@ -2,7 +2,7 @@
 
 - Help is plain Click text: Typer's rich help imports rich, markdown-it and pygments,
   which was most of the start-up time. rich loads only to draw a table.
-- Omitted options skip Typer's pydantic coercion (rendercli/cli/typer_speedup.py), so
+- Omitted options skip Typer's pydantic coercion (rendercli/cli/typer_internals.py), so
   `rendercli project --help` does not import pydantic.
 
 test_cli_conventions checks the database and queue libraries; this checks the rest.
@@ -24,7 +24,7 @@ def test_help_and_version_load_no_help_renderer_nor_pydantic(argv: list[str]) ->
     loaded = modules_loaded_by(argv, NOT_AT_START)
     assert loaded == [], (
         "a slow import is back at start-up: keep rich_markup_mode=None on the root app, "
-        "typer_speedup.install() in app_group, and import rich/socket inside the functions "
+        "typer_internals.install() in app_group, and import rich/socket inside the functions "
         "that use them"
     )
 
@@ -41,16 +41,15 @@ def test_help_is_plain_text() -> None:
 
 
 def _typer_params():
-    from typer._click import Context
-    from typer.core import _TyperParameter
     from typer.main import get_command
 
     from rendercli.cli.main import app
+    from rendercli.cli.typer_internals import Context, TyperParameter
 
     def walk(command, parent):
         ctx = Context(command, info_name=command.name, parent=parent, resilient_parsing=False)
         for param in command.get_params(ctx):  # includes the lazily made --help option
-            if isinstance(param, _TyperParameter):
+            if isinstance(param, TyperParameter):
                 yield ctx, param
         for sub in getattr(command, "commands", {}).values():
             yield from walk(sub, ctx)
@@ -66,16 +65,16 @@ def _outcome(call):
 
 
 def test_omitted_values_are_processed_exactly_as_typer_does() -> None:
-    from rendercli.cli import typer_speedup
+    from rendercli.cli import typer_internals
 
-    assert typer_speedup.install()
+    assert typer_internals.install()
     params = _typer_params()
     assert len(params) > 30
     kinds = set()
     for ctx, param in params:
         ours = _outcome(lambda ctx=ctx, param=param: param.process_value(ctx, None))
         typers = _outcome(
-            lambda ctx=ctx, param=param: typer_speedup.typer_process_value(param, ctx, None)
+            lambda ctx=ctx, param=param: typer_internals.typer_process_value(param, ctx, None)
         )
         assert ours == typers, f"{ctx.command_path} {param.name}: {ours} != {typers}"
         kinds.add(ours[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from rendercli.storage import (
     OBJECTS_DIR,
     TMP_DIR,
     TMP_PREFIX,
+    StoredFile,
     clean_temp_files,
     commit_staged,
     discard_staged,
@@ -85,14 +87,39 @@ def test_same_content_is_stored_once(storage: Path, clip: Path, tmp_path: Path) 
     assert temp_files(storage) == []
 
 
-def test_racing_stores_of_same_content_create_it_once(storage: Path, clip: Path) -> None:
-    # Both staged before either commits, as two concurrent `assets add` would.
-    a = stage_file(clip, storage)
-    b = stage_file(clip, storage)
-    assert a.path != b.path and a.sha256 == b.sha256
-    results = [commit_staged(a), commit_staged(b)]
-    assert [r.created for r in results] == [True, False]
-    assert temp_files(storage) == []
+def commit_together(staged: list) -> list:  # type: ignore[type-arg]
+    """commit_staged on every staged copy, each in its own thread, all at the same instant."""
+    barrier = threading.Barrier(len(staged))
+    results: list = [None] * len(staged)
+
+    def commit(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = commit_staged(staged[i])
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(len(staged))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_racing_stores_of_same_content_create_it_once(tmp_path: Path, clip: Path) -> None:
+    # Concurrent `asset add` commands of the same file: exactly one may believe it
+    # created the object (the others' rollbacks must not delete it).
+    for attempt in range(10):
+        storage = tmp_path / f"storage-{attempt}"
+        staged = [stage_file(clip, storage) for _ in range(8)]
+        assert len({s.path for s in staged}) == 8
+        results = commit_together(staged)
+        assert all(isinstance(r, StoredFile) for r in results), results
+        assert sum(r.created for r in results) == 1
+        assert {r.path for r in results} == {object_path(storage, staged[0].sha256)}
+        assert results[0].path.read_bytes() == clip.read_bytes()
+        assert objects(storage) == [results[0].path] and temp_files(storage) == []
 
 
 def test_different_content_gets_different_objects(storage: Path, tmp_path: Path) -> None:
@@ -127,10 +154,32 @@ def test_staged_copy_is_discarded_and_nothing_is_left(storage: Path, clip: Path)
     assert temp_files(storage) == [] and objects(storage) == []
 
 
-def test_size_limit_is_enforced_while_staging(storage: Path, clip: Path) -> None:
+def test_size_limit_is_checked_before_copying(storage: Path, clip: Path) -> None:
     with pytest.raises(InvalidInput, match=r"^Clip\.MP4: file is .* above the 1\.0 kB limit$"):
         stage_file(clip, storage, max_file_size=1000)
     assert temp_files(storage) == []
+
+
+def test_size_limit_is_enforced_while_staging(
+    storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that passes the size check and then grows is stopped by the copy itself."""
+    import rendercli.storage
+
+    growing = write_bytes(tmp_path / "growing.mp4", b"x" * 900)
+    checked = rendercli.storage.open_regular_file
+
+    def check_then_grow(path: Path, **kwargs: object) -> tuple[int, int]:
+        opened = checked(path, **kwargs)  # type: ignore[arg-type]
+        with growing.open("ab") as f:  # another process appends after the check
+            f.write(b"y" * 5000)
+        return opened
+
+    monkeypatch.setattr(rendercli.storage, "open_regular_file", check_then_grow)
+    larger = r"^growing\.mp4: file is larger than the 1\.0 kB limit$"
+    with pytest.raises(InvalidInput, match=larger):
+        stage_file(growing, storage, max_file_size=1000)
+    assert temp_files(storage) == [] and objects(storage) == []
 
 
 @pytest.mark.parametrize("name", [b"-rf.mp4", b"new\nline.mp4", b"\xff\xfe bytes.mp4"])

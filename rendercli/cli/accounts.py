@@ -122,7 +122,7 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
     Example: rendercli whoami --json
     """
     from rendercli import credentials
-    from rendercli.db.engine import display_url
+    from rendercli.db.session import display_url
     from rendercli.services import accounts
 
     url = context.database_url()

@@ -7,16 +7,14 @@ import sys
 from typing import Any
 
 import typer
-
-# Typer >= 0.29 vendors its own Click; its exceptions live there (pinned in pyproject).
-from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from rendercli.cli import typer_speedup
+from rendercli.cli import typer_internals
 from rendercli.cli.output import error_line
+from rendercli.cli.typer_internals import ClickException, NoArgsIsHelpError, UsageError
 from rendercli.errors import ExitStatus, RenderCliError
 
-typer_speedup.install()  # omitted options skip pydantic (see typer_speedup)
+typer_internals.install()  # omitted options skip pydantic (see typer_internals)
 
 
 def _debug() -> bool:

@@ -131,7 +131,21 @@ def list_(
         )
 
 
+# Probed facts `_show` prints in its first lines, or (audio codec) with "audio".
+_SHOWN_ABOVE = frozenset({"kind", "duration", "width", "height", "audio_codec"})
+
+
 def _show(asset: AssetView) -> None:
+    from rendercli.media.info import stored_fields
+
+    probed = []
+    for fact in stored_fields():
+        if fact.name in _SHOWN_ABOVE:
+            continue
+        value = getattr(asset, fact.name)
+        if fact.name == "has_audio":
+            value = asset.audio_codec if value else None
+        probed.append((fact.metadata["label"], value))
     output.print_fields(
         [
             ("id", asset.id),
@@ -142,14 +156,7 @@ def _show(asset: AssetView) -> None:
             ("source duration", _seconds(asset.duration)),
             ("trim", _trims(asset)),
             ("size", _size(asset)),
-            ("frame rate", asset.frame_rate),
-            ("rotation", asset.rotation),
-            ("container", asset.container),
-            ("video codec", asset.video_codec),
-            ("pixel format", asset.pix_fmt),
-            ("audio", asset.audio_codec if asset.has_audio else None),
-            ("sample rate", asset.sample_rate),
-            ("channels", asset.channels),
+            *probed,
             ("bytes", asset.size_bytes),
             ("sha256", asset.sha256),
             ("added", asset.created_at),

@@ -85,12 +85,13 @@ def maintenance() -> None:
     from rendercli.config import get_settings
 
     try:
-        from rendercli.services import housekeeping, job_lifecycle
+        from rendercli.services import housekeeping
+        from rendercli.services.renders import lifecycle
 
-        job_lifecycle.recover_stale()
+        lifecycle.recover_stale()
         housekeeping.sweep_storage()
         if get_settings().redis_url is not None:
-            from rendercli.services import dispatch
+            from rendercli.services.renders import dispatch
 
             dispatch.reconcile()
     except Exception as exc:

@@ -20,8 +20,8 @@ def upgrade() -> None:
     """
     from sqlalchemy.exc import OperationalError
 
-    from rendercli.db.engine import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, upgrade
+    from rendercli.db.session import display_url, get_engine
     from rendercli.errors import OperationFailed
 
     url = context.database_url()
@@ -41,8 +41,8 @@ def current(json_output: bool = typer.Option(False, "--json", help="Print JSON."
 
     Example: rendercli db current
     """
-    from rendercli.db.engine import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision
+    from rendercli.db.session import display_url, get_engine
 
     url = context.database_url()
     revision = current_revision(get_engine(url))

@@ -22,35 +22,23 @@ def demo(
 
     Example: rendercli demo --output demo.mp4
     """
-    from rendercli.cli.renders import check_output, finish, run_inline
-    from rendercli.config import get_settings
+    from rendercli.cli.renders import check_output, follow
     from rendercli.render.samples import make_samples
     from rendercli.services import demo as demo_service
-    from rendercli.services import jobs
+    from rendercli.services.renders import submit as renders
 
-    settings = get_settings()
     target = check_output(output_path, waiting=True)
     if not json_output:
         output.note(f"Making sample media in {demo_service.samples_dir()} ...")
     samples = make_samples(demo_service.samples_dir())
     prepared = demo_service.prepare(context.uow(), samples)
-    job = jobs.submit(
+    started = renders.start(
         context.uow(),
         prepared.user.id,
         prepared.project_id,
-        jobs.RenderRequest(preset="720p", format="mp4", fps=30),
+        renders.RenderRequest(preset="720p", format="mp4", fps=30),
     )
-    if not settings.is_embedded:
-        from rendercli.cli.renders import wait_in_farm
-        from rendercli.services import dispatch
-
-        pending = dispatch.enqueue(job.id)
-        if pending:
-            output.note(f"note: dispatch is pending: {pending}")
-        job = wait_in_farm(job.id, prepared.user.id)
-    else:
-        job = run_inline(job.id, json_output)
-    finish(job, target, json_output)
+    job = follow(started, prepared.user.id, wait=True, target=target, json_output=json_output)
     if not json_output and job.status == "completed":
         output.note(
             f"Demo project {prepared.project_id}: {prepared.asset_count} assets. Explore it:\n"

@@ -41,11 +41,11 @@ def list_(
 
     Example: rendercli jobs list --status failed --json
     """
-    from rendercli.services import jobs
+    from rendercli.services.renders import views
 
     user = context.require_user()
     context.maintenance()
-    rows = jobs.list_jobs(context.uow(), user.id, project_ref=project, status=status, limit=limit)
+    rows = views.list_jobs(context.uow(), user.id, project_ref=project, status=status, limit=limit)
     if json_output:
         output.print_json(rows)
         return
@@ -62,10 +62,10 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs status k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
-    from rendercli.services import jobs
+    from rendercli.services.renders import views
 
     user = context.require_user()
-    view = jobs.get(context.uow(), user.id, job)
+    view = views.get(context.uow(), user.id, job)
     if json_output:
         output.print_json(view)
         return
@@ -101,10 +101,10 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs logs k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services import jobs
+    from rendercli.services.renders import views
 
     user = context.require_user()
-    entry = jobs.logs(context.uow(), user.id, job)
+    entry = views.logs(context.uow(), user.id, job)
     if json_output:
         output.print_json(entry)
         return
@@ -123,10 +123,10 @@ def cancel(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs cancel k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services import jobs
+    from rendercli.services.renders import lifecycle
 
     user = context.require_user()
-    view = jobs.cancel(context.uow(), user.id, job)
+    view = lifecycle.cancel(context.uow(), user.id, job)
     output.result(view, json_output, f"Cancelled {view.id}.")
 
 
@@ -136,22 +136,12 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs retry k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.config import get_settings
-    from rendercli.services import jobs
+    from rendercli.cli.renders import follow
+    from rendercli.services.renders import submit
 
     user = context.require_user()
-    view = jobs.retry(context.uow(), user.id, job)
-    if get_settings().is_embedded:
-        from rendercli.cli.renders import finish, run_inline
-
-        finish(run_inline(view.id, json_output), None, json_output)
-        return
-    from rendercli.services import dispatch
-
-    pending = dispatch.enqueue(view.id)
-    if pending:
-        output.note(f"note: dispatch pending: {pending}")
-    output.result(jobs.get(context.uow(), user.id, view.id), json_output, view.id)
+    started = submit.start_retry(context.uow(), user.id, job)
+    follow(started, user.id, wait=False, target=None, json_output=json_output)
 
 
 @app.command("watch")
@@ -173,26 +163,26 @@ def watch(
 
     Example: rendercli jobs watch --project holiday --timeout 600
     """
-    from rendercli.services import jobs
+    from rendercli.services.renders import views
 
     user = context.require_user()
     context.maintenance()
     ids = list(job_ids or [])
     if project is not None:
-        latest = jobs.list_jobs(context.uow(), user.id, project_ref=project, limit=1)
+        latest = views.list_jobs(context.uow(), user.id, project_ref=project, limit=1)
         if not latest:
             raise InvalidInput(f"project {project!r} has no render jobs")
         ids.append(latest[0].id)
     if not ids:
-        ids = [j.id for j in jobs.list_jobs(context.uow(), user.id, status="processing", limit=100)]
-        ids += [j.id for j in jobs.list_jobs(context.uow(), user.id, status="queued", limit=100)]
+        for active in ("processing", "queued"):
+            ids += [j.id for j in views.list_jobs(context.uow(), user.id, status=active, limit=100)]
         if not ids:
             output.note("No active jobs.")
             return
     ids = list(dict.fromkeys(ids))
-    jobs.get_many(context.uow(), user.id, ids)  # "not found" before anything is drawn
+    views.get_many(context.uow(), user.id, ids)  # "not found" before anything is drawn
     code = watching.watch(
-        lambda: jobs.get_many(context.uow(), user.id, ids),
+        lambda: views.get_many(context.uow(), user.id, ids),
         interval=interval,
         timeout=timeout,
         json_lines=json_output,

@@ -9,11 +9,16 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from rendercli.cli import context, output, watching
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
+
+if TYPE_CHECKING:
+    from rendercli.services.renders.submit import Started
+    from rendercli.services.renders.views import JobView
 
 app = typer.Typer(
     help="Render projects to video.\n\nExample: rendercli render submit holiday --wait",
@@ -75,8 +80,8 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rendercli.services import rendering
-    from rendercli.services.job_lifecycle import INLINE_WORKER_PREFIX
+    from rendercli.services.renders import execute
+    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
 
     show_bar = sys.stderr.isatty() and not json_output
     progress = Progress(
@@ -107,7 +112,7 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
 
         with _interrupt_on_termination():
             try:
-                view = rendering.execute(
+                view = execute.execute(
                     job_id,
                     worker_name=f"{INLINE_WORKER_PREFIX}{socket.gethostname()}",
                     on_progress=update,
@@ -145,48 +150,60 @@ def submit(
     Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
     """
     from rendercli.config import get_settings
-    from rendercli.services import jobs
+    from rendercli.services.renders import submit as renders
 
-    settings = get_settings()
-    inline = settings.is_embedded
-    target = check_output(output_path, waiting=inline or wait)
+    target = check_output(output_path, waiting=get_settings().is_embedded or wait)
     user = context.require_user()
-    request = jobs.RenderRequest(
+    request = renders.RenderRequest(
         preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache
     )
-    job = jobs.submit(context.uow(), user.id, project, request)
-    if inline:
+    follow(renders.start(context.uow(), user.id, project, request), user.id,
+           wait=wait, target=target, json_output=json_output)
+
+
+def follow(
+    started: Started, user_id: str, *, wait: bool, target: Path | None, json_output: bool
+) -> JobView:
+    """The terminal side of starting a render (`render submit`, `jobs retry`, `demo`).
+
+    Embedded default: render now with a progress bar, then `finish`. Farm: say if dispatch
+    is pending; then follow the job to its end and `finish` (`wait`), or print it as it
+    is queued. Returns the job's last view.
+    """
+    from rendercli.services.renders import views
+
+    job = started.job
+    if started.inline:
         job = run_inline(job.id, json_output)
     else:
-        from rendercli.services import dispatch
-
-        pending = dispatch.enqueue(job.id)
-        if pending:
+        if started.dispatch_pending:
             output.note(
-                f"note: job {job.id} is queued, but dispatch is pending: {pending}. "
-                "It is dispatched automatically once Redis is back."
+                f"note: job {job.id} is queued, but dispatch is pending: "
+                f"{started.dispatch_pending}. It is dispatched automatically once Redis "
+                "is back."
             )
         if not wait:
-            job = jobs.get(context.uow(), user.id, job.id)
+            job = views.get(context.uow(), user_id, job.id)
             output.result(job, json_output, job.id)
-            return
-        job = wait_in_farm(job.id, user.id)
+            return job
+        job = wait_in_farm(job.id, user_id)
     finish(job, target, json_output)
+    return job
 
 
 def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
     """Follow a farm job (progress on stderr) until it ends; return its final view."""
-    from rendercli.services import jobs
+    from rendercli.services.renders import views
 
     watching.watch(
-        lambda: [jobs.get(context.uow(), user_id, job_id)],
+        lambda: [views.get(context.uow(), user_id, job_id)],
         interval=1.0,
         timeout=None,
         json_lines=False,
         maintenance=context.maintenance,
         to_stderr=True,
     )
-    return jobs.get(context.uow(), user_id, job_id)
+    return views.get(context.uow(), user_id, job_id)
 
 
 def finish(job, target: Path | None, json_output: bool) -> None:  # type: ignore[no-untyped-def]

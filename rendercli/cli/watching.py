@@ -11,7 +11,7 @@ from rendercli.cli import output
 from rendercli.errors import ExitStatus
 
 if TYPE_CHECKING:
-    from rendercli.services.job_views import JobView
+    from rendercli.services.renders.views import JobView
 
 RECOVERY_EVERY = 15.0  # seconds between stale-job sweeps while watching
 

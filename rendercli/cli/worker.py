@@ -22,7 +22,7 @@ def worker(
     import logging
 
     from rendercli.config import get_settings
-    from rendercli.services import dispatch
+    from rendercli.services.renders import dispatch
     from rendercli.worker import RenderWorker
 
     settings = get_settings()

@@ -94,7 +94,6 @@ def _is_known(revision: str) -> bool:
 
 
 def _unreachable(engine: Engine, exc: Exception) -> str:
-    from rendercli.db.engine import display_url
-
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else "error"
-    return f"cannot reach the database at {display_url(str(engine.url))}: {reason}"
+    where = engine.url.render_as_string(hide_password=True)
+    return f"cannot reach the database at {where}: {reason}"

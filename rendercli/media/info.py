@@ -1,8 +1,13 @@
-"""What probing a media file tells us. Shared by ingest (assets) and the render engine."""
+"""What probing a media file tells us. Shared by ingest (assets) and the render engine.
+
+`MediaInfo` is the one list of probed facts: the asset rows store each of them in a
+column of the same name (`columns()`), and the asset views and `asset show` are derived
+from it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any, Literal
 
 MediaKind = Literal["video", "image", "audio"]
@@ -10,22 +15,38 @@ MediaKind = Literal["video", "image", "audio"]
 
 @dataclass(frozen=True)
 class MediaInfo:
-    kind: MediaKind
-    container: str  # a short name from the allow-list: mp4, mov, matroska, webm, png, ...
-    duration: float | None  # seconds; None for still images
-    width: int | None  # as displayed: rotation applied (a portrait phone clip is portrait)
-    height: int | None
-    frame_rate: float | None  # frames per second; None for stills and audio
-    rotation: int  # degrees clockwise the picture must be turned for display: 0/90/180/270
-    video_codec: str | None
-    pix_fmt: str | None
-    has_audio: bool
-    audio_codec: str | None
-    sample_rate: int | None
-    channels: int | None
+    # Each field with a "label" (how people read it) is stored with the asset.
+    kind: MediaKind = field(metadata={"label": "kind"})
+    # Seconds; None for still images.
+    duration: float | None = field(metadata={"label": "source duration"})
+    # As displayed: rotation applied (a portrait phone clip is portrait).
+    width: int | None = field(metadata={"label": "width"})
+    height: int | None = field(metadata={"label": "height"})
+    # None for stills and audio.
+    frame_rate: float | None = field(metadata={"label": "frame rate"})
+    # Degrees clockwise the picture must be turned for display: 0/90/180/270.
+    rotation: int = field(metadata={"label": "rotation"})
+    # A short name from the allow-list: mp4, mov, matroska, webm, png, ...
+    container: str = field(metadata={"label": "container"})
+    video_codec: str | None = field(metadata={"label": "video codec"})
+    pix_fmt: str | None = field(metadata={"label": "pixel format"})
+    has_audio: bool = field(metadata={"label": "audio"})
+    audio_codec: str | None = field(metadata={"label": "audio codec"})
+    sample_rate: int | None = field(metadata={"label": "sample rate"})
+    channels: int | None = field(metadata={"label": "channels"})
     # The allow-listed FFmpeg demuxer that read it (``-f`` value for renders: see
-    # formats.ffmpeg_input_args). Defaulted so other code may build MediaInfo without it.
+    # formats.ffmpeg_input_args). Not stored with the asset. Defaulted so other code
+    # may build MediaInfo without it.
     demuxer: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def columns(self) -> dict[str, Any]:
+        """The stored facts, by column name."""
+        return {f.name: getattr(self, f.name) for f in stored_fields()}
+
+
+def stored_fields() -> tuple[Field[Any], ...]:
+    """The facts kept with an asset, in display order (each has a "label")."""
+    return tuple(f for f in fields(MediaInfo) if "label" in f.metadata)

@@ -1,20 +1,34 @@
-"""Product analytics: fire-and-forget events that never fail the user's command."""
+"""Product analytics: fire-and-forget events that never fail the user's command.
+
+Events are written here and only here, each batch in its own short transaction after
+the business transaction committed: a unit of work hands over the events noted with
+`record_event` when it commits, and the render worker calls `record` directly.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rendercli.db.session import SessionFactory
 
 log = logging.getLogger(__name__)
 
+Event = tuple[str, str | None, dict[str, Any]]
 
-def write_events(database_url: str, events: list[tuple[str, str | None, dict[str, Any]]]) -> None:
-    """Insert events in their own short transaction; swallow and log any failure."""
+
+def write_events(sessions: SessionFactory | None, events: list[Event]) -> None:
+    """Insert events in their own transaction (on the configured database when
+    `sessions` is None); swallow and log any failure."""
     try:
-        from rendercli.db.engine import get_session_factory
         from rendercli.db.models import AnalyticsEvent
 
-        with get_session_factory(database_url)() as session:
+        if sessions is None:
+            from rendercli.db.session import default_session_factory
+
+            sessions = default_session_factory()
+        with sessions() as session:
             for name, user_id, properties in events:
                 session.add(AnalyticsEvent(name=name, user_id=user_id, properties=properties))
             session.commit()
@@ -22,6 +36,8 @@ def write_events(database_url: str, events: list[tuple[str, str | None, dict[str
         log.debug("analytics: could not record %s: %s", [e[0] for e in events], exc)
 
 
-def record(database_url: str, name: str, user_id: str | None, **properties: Any) -> None:
+def record(
+    sessions: SessionFactory | None, name: str, user_id: str | None, **properties: Any
+) -> None:
     """Record one event outside any unit of work (e.g. from the render worker)."""
-    write_events(database_url, [(name, user_id, properties)])
+    write_events(sessions, [(name, user_id, properties)])

@@ -8,7 +8,7 @@ If that transaction fails, objects nobody references are removed again.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +29,9 @@ TRIM_TOLERANCE = 0.001  # seconds; probed durations are rounded by containers
 
 @dataclass(frozen=True)
 class AssetView:
+    """An asset as callers see it: its columns (the probed ones are `MediaInfo`'s facts,
+    in the same order) and the seconds it occupies on the timeline."""
+
     id: str
     project_id: str
     position: int  # 1-based place in the timeline
@@ -54,6 +57,9 @@ class AssetView:
     sha256: str
     created_at: datetime
     updated_at: datetime
+
+
+_COLUMNS = frozenset(Asset.__table__.columns.keys())
 
 
 @dataclass(frozen=True)
@@ -84,33 +90,8 @@ def timeline_duration(asset: Asset) -> float:
 
 
 def _view(asset: Asset) -> AssetView:
-    return AssetView(
-        id=asset.id,
-        project_id=asset.project_id,
-        position=asset.position,
-        kind=asset.kind,
-        display_name=asset.display_name,
-        timeline_duration=round(timeline_duration(asset), 6),
-        duration=asset.duration,
-        trim_start=asset.trim_start,
-        trim_end=asset.trim_end,
-        still_duration=asset.still_duration,
-        width=asset.width,
-        height=asset.height,
-        frame_rate=asset.frame_rate,
-        rotation=asset.rotation,
-        container=asset.container,
-        video_codec=asset.video_codec,
-        pix_fmt=asset.pix_fmt,
-        has_audio=asset.has_audio,
-        audio_codec=asset.audio_codec,
-        sample_rate=asset.sample_rate,
-        channels=asset.channels,
-        size_bytes=asset.size_bytes,
-        sha256=asset.sha256,
-        created_at=asset.created_at,
-        updated_at=asset.updated_at,
-    )
+    values = {f.name: getattr(asset, f.name) for f in fields(AssetView) if f.name in _COLUMNS}
+    return AssetView(timeline_duration=round(timeline_duration(asset), 6), **values)
 
 
 def _check_number(name: str, value: float | None, settings: Settings) -> None:
@@ -274,26 +255,14 @@ def add(
 
 
 def _row_for(item) -> Asset:  # type: ignore[no-untyped-def]
-    info = item.info
+    now = utcnow()
     return Asset(
-        kind=info.kind,
+        **item.info.columns(),
         display_name=item.display_name,
         sha256=item.staged.sha256,
         size_bytes=item.staged.size,
-        container=info.container,
-        duration=info.duration,
-        width=info.width,
-        height=info.height,
-        frame_rate=info.frame_rate,
-        rotation=info.rotation,
-        video_codec=info.video_codec,
-        pix_fmt=info.pix_fmt,
-        has_audio=info.has_audio,
-        audio_codec=info.audio_codec,
-        sample_rate=info.sample_rate,
-        channels=info.channels,
-        created_at=utcnow(),
-        updated_at=utcnow(),
+        created_at=now,
+        updated_at=now,
     )
 
 

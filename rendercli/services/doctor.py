@@ -33,8 +33,8 @@ def _configuration(settings: Settings) -> Check:
 def _database(settings: Settings) -> Check:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from rendercli.db.engine import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision
+    from rendercli.db.session import display_url, get_engine
 
     where = display_url(settings.database_url)
     try:
@@ -59,7 +59,7 @@ def _redis_and_workers(settings: Settings) -> list[Check]:
     from redis.exceptions import RedisError
     from rq import Worker
 
-    from rendercli.services.dispatch import redis_connection, render_queue
+    from rendercli.services.renders.dispatch import redis_connection, render_queue
 
     try:
         connection = redis_connection()

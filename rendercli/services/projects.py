@@ -68,15 +68,20 @@ def _view(uow: UnitOfWork, project: Project) -> ProjectView:
     )
 
 
-def ensure_not_rendering(uow: UnitOfWork, project: Project, action: str) -> None:
-    """Raise Conflict if the project has a queued or processing render."""
+def active_job(uow: UnitOfWork, project_id: str) -> RenderJob | None:
+    """The project's queued or processing render job, if any (the database allows one)."""
     from rendercli.db.models import ACTIVE_JOB_STATUSES
 
-    active = uow.session.scalars(
+    return uow.session.scalars(
         select(RenderJob).where(
-            RenderJob.project_id == project.id, RenderJob.status.in_(ACTIVE_JOB_STATUSES)
+            RenderJob.project_id == project_id, RenderJob.status.in_(ACTIVE_JOB_STATUSES)
         )
     ).first()
+
+
+def ensure_not_rendering(uow: UnitOfWork, project: Project, action: str) -> None:
+    """Raise Conflict if the project has a queued or processing render."""
+    active = active_job(uow, project.id)
     if active is not None:
         raise Conflict(
             f"cannot {action} while project {project.name!r} is rendering ({active.id}, "

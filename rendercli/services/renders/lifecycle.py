@@ -1,9 +1,13 @@
-"""Worker-side job transitions: claim, heartbeat, finish, recover.
+"""Every change of a render job's state: claim, heartbeat, leave processing (complete,
+fail, interrupted), cancel, and recovery of jobs whose worker stopped.
 
-Every transition is one guarded UPDATE, so two workers can never both own a job. The
-attempt number taken at claim time is a fencing token: a worker that lost its job (it
-was cancelled, or presumed dead and handed to another worker) cannot heartbeat it,
-complete it or fail it any more.
+Every worker-side transition is one guarded UPDATE, so two workers can never both own a
+job. The attempt number taken at claim time is a fencing token: a worker that lost its
+job (it was cancelled, or presumed dead and handed to another worker) cannot heartbeat
+it, complete it or fail it any more.
+
+Worker-side functions take `sessions` (a session factory) to choose the database;
+None means the configured one.
 """
 
 from __future__ import annotations
@@ -13,15 +17,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from rendercli.config import get_settings
-from rendercli.db.models import Project, RenderJob
+from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob
 from rendercli.db.types import utcnow
+from rendercli.errors import Conflict
+from rendercli.services.renders.views import JobView, job_view, owned_job
 from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from rendercli.db.session import SessionFactory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,12 +74,13 @@ def _owned(job_id: str, claim: Claim | None = None):  # type: ignore[no-untyped-
     return query
 
 
-def claim(job_id: str, worker_name: str) -> Claim | None:
+def claim(job_id: str, worker_name: str, *, sessions: SessionFactory | None = None
+          ) -> Claim | None:
     """Move a queued job to processing for this worker; None if it is not claimable."""
 
     def run() -> Claim | None:
         now = utcnow()
-        with UnitOfWork() as uow:
+        with UnitOfWork(sessions) as uow:
             result = uow.session.execute(
                 update(RenderJob)
                 .where(RenderJob.id == job_id, RenderJob.status == "queued")
@@ -100,22 +110,26 @@ def claim(job_id: str, worker_name: str) -> Claim | None:
 
 
 def heartbeat(
-    claim: Claim, *, progress: float | None = None, eta_seconds: float | None = None
+    claim: Claim,
+    *,
+    progress: float | None = None,
+    eta_seconds: float | None = None,
+    sessions: SessionFactory | None = None,
 ) -> bool:
     """Record that the worker is alive (and its progress). False: the job is no longer ours."""
     values: dict[str, object] = {"heartbeat_at": utcnow()}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
         values["eta_seconds"] = eta_seconds
-    with UnitOfWork() as uow:
+    with UnitOfWork(sessions) as uow:
         result = uow.session.execute(_owned(claim.job_id, claim).values(**values))
         uow.commit()
         return result.rowcount == 1
 
 
-def still_ours(claim: Claim) -> bool:
+def still_ours(claim: Claim, *, sessions: SessionFactory | None = None) -> bool:
     """True while the job is processing under this claim (not cancelled, not handed over)."""
-    with UnitOfWork() as uow:
+    with UnitOfWork(sessions) as uow:
         row = uow.session.execute(
             select(RenderJob.status, RenderJob.worker_name, RenderJob.attempts).where(
                 RenderJob.id == claim.job_id
@@ -129,12 +143,24 @@ def append_log(text: str, existing: str | None) -> str:
     return combined[-LOG_LIMIT:]
 
 
-def _finish(claim: Claim, status: str, log_text: str, **values: object) -> bool:
-    """One guarded transition out of processing, appending to the job's log."""
+def leave_processing(
+    claim: Claim,
+    status: str,
+    log_text: str = "",
+    *,
+    sessions: SessionFactory | None = None,
+    retry: bool = True,
+    **values: object,
+) -> bool:
+    """Move the job out of processing to `status`, appending `log_text` to its log.
+
+    Guarded by the claim: False (and nothing written) if the job is no longer processing
+    under this worker and attempt. `retry` retries the write while the database is away.
+    """
 
     def run() -> bool:
         now = utcnow()
-        with UnitOfWork() as uow:
+        with UnitOfWork(sessions) as uow:
             current_log = uow.session.scalar(
                 select(RenderJob.log).where(RenderJob.id == claim.job_id)
             )
@@ -150,24 +176,67 @@ def _finish(claim: Claim, status: str, log_text: str, **values: object) -> bool:
             uow.commit()
             return result.rowcount == 1
 
-    return with_db_retry(run)
+    return with_db_retry(run) if retry else run()
 
 
-def complete(claim: Claim, *, log: str = "", **fields: object) -> bool:
+def complete(
+    claim: Claim, *, log: str = "", sessions: SessionFactory | None = None, **fields: object
+) -> bool:
     """Publish the result. False if the job stopped being ours (the output is then unused)."""
-    return _finish(
-        claim, "completed", log, progress=100.0, eta_seconds=0.0, heartbeat_at=utcnow(), **fields
+    return leave_processing(
+        claim, "completed", log, sessions=sessions, progress=100.0, eta_seconds=0.0,
+        heartbeat_at=utcnow(), **fields,
     )
 
 
-def fail(claim: Claim, reason: str, log_text: str = "") -> bool:
+def fail(
+    claim: Claim, reason: str, log_text: str = "", *, sessions: SessionFactory | None = None
+) -> bool:
     """Mark the job failed with a one-line reason. False if it stopped being ours."""
-    return _finish(claim, "failed", log_text, error=reason, eta_seconds=None)
+    return leave_processing(
+        claim, "failed", log_text, sessions=sessions, error=reason, eta_seconds=None
+    )
 
 
-def record_log(job_id: str, text: str) -> None:
+def interrupted(claim: Claim, *, sessions: SessionFactory | None = None) -> bool:
+    """Mark the job cancelled because its own process was interrupted (Ctrl-C, SIGTERM).
+
+    No retries: the process is on its way out. False if it stopped being ours.
+    """
+    return leave_processing(
+        claim, "cancelled", sessions=sessions, retry=False, error="interrupted",
+        cancel_requested_at=utcnow(),
+    )
+
+
+def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
+    """Cancel a queued or processing job. The worker stops its ffmpeg and keeps no output."""
+    with uow:
+        job, name = owned_job(uow, user_id, job_id)
+        if job.status not in ACTIVE_JOB_STATUSES:
+            raise Conflict(f"job {job.id} has already finished ({job.status})")
+        now = utcnow()
+        was = job.status
+        job.status = "cancelled"
+        job.cancel_requested_at = now
+        job.finished_at = now
+        job.updated_at = now
+        job.eta_seconds = None
+        since = job.started_at or job.created_at
+        uow.record_event("render.cancelled", user_id, job_id=job.id, was=was,
+                         seconds=round((now - since).total_seconds(), 3))
+        view = job_view(job, name)
+        uow.commit()
+    if was == "queued":
+        from rendercli.services.renders import dispatch
+
+        dispatch.forget(job_id)
+    return view
+
+
+def record_log(job_id: str, text: str, *, sessions: SessionFactory | None = None) -> None:
     """Append to a job's log regardless of its state."""
-    with UnitOfWork() as uow:
+    with UnitOfWork(sessions) as uow:
         job = uow.session.get(RenderJob, job_id)
         if job is not None:
             job.log = append_log(text, job.log)
@@ -180,7 +249,9 @@ class Recovery:
     failed: list[str]
 
 
-def recover_stale(*, now_offset: float = 0.0) -> Recovery:
+def recover_stale(
+    *, now_offset: float = 0.0, sessions: SessionFactory | None = None
+) -> Recovery:
     """Hand back processing jobs whose worker stopped heartbeating.
 
     A job silent for longer than RENDERCLI_HEARTBEAT_TIMEOUT is re-queued if it has
@@ -194,10 +265,10 @@ def recover_stale(*, now_offset: float = 0.0) -> Recovery:
     now = utcnow() + timedelta(seconds=now_offset)
     cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
     max_attempts = 1 + settings.max_retries
-    failed_early = _fail_orphaned_queued(cutoff, now) if settings.is_embedded else []
+    failed_early = _fail_orphaned_queued(cutoff, now, sessions) if settings.is_embedded else []
     requeued: list[str] = []
     failed: list[str] = []
-    with UnitOfWork() as uow:
+    with UnitOfWork(sessions) as uow:
         stale = uow.session.execute(
             select(RenderJob.id, RenderJob.attempts, RenderJob.worker_name).where(
                 RenderJob.status == "processing", RenderJob.heartbeat_at < cutoff
@@ -255,10 +326,12 @@ def _lost_reason(attempts: int, inline: bool) -> str:
     return f"the worker stopped responding ({attempts} attempt{'s' if attempts != 1 else ''})"
 
 
-def _fail_orphaned_queued(cutoff: datetime, now: datetime) -> list[str]:
+def _fail_orphaned_queued(
+    cutoff: datetime, now: datetime, sessions: SessionFactory | None
+) -> list[str]:
     """Embedded mode: a queued job is started by the process that submitted it, at once.
     One still queued after the heartbeat timeout lost that process (killed, or a crash)."""
-    with UnitOfWork() as uow:
+    with UnitOfWork(sessions) as uow:
         result = uow.session.execute(
             update(RenderJob)
             .where(RenderJob.status == "queued", RenderJob.created_at < cutoff)

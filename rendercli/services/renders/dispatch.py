@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
 
+    from rendercli.db.session import SessionFactory
+
 log = logging.getLogger(__name__)
 
 RENDER_FUNCTION = "rendercli.worker.render"
@@ -48,8 +50,8 @@ def render_queue(connection: Redis) -> Queue:
     return Queue(RENDER_QUEUE, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bool = False
-            ) -> str | None:
+def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bool = False,
+            sessions: SessionFactory | None = None) -> str | None:
     """Put the job on the queue. Returns None on success, or why dispatch is pending.
 
     An RQ job already waiting under this id is kept. `replace_started` also replaces one
@@ -64,7 +66,7 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
         queue = render_queue(conn)
         existing = _rq_status(job_id, conn)
         if existing in WAITING_RQ_STATES or (existing == "started" and not replace_started):
-            _mark_dispatched(job_id)
+            _mark_dispatched(job_id, sessions)
             return None
         if existing is not None:
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
@@ -73,7 +75,7 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
                       failure_ttl=7 * 24 * 3600, description=f"render {job_id}")
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
-    _mark_dispatched(job_id)
+    _mark_dispatched(job_id, sessions)
     return None
 
 
@@ -90,8 +92,8 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
     return None if status is None else str(getattr(status, "value", status))
 
 
-def _mark_dispatched(job_id: str) -> None:
-    with UnitOfWork() as uow:
+def _mark_dispatched(job_id: str, sessions: SessionFactory | None) -> None:
+    with UnitOfWork(sessions) as uow:
         uow.session.execute(
             update(RenderJob)
             .where(RenderJob.id == job_id, RenderJob.status == "queued")
@@ -114,13 +116,15 @@ def forget(job_id: str) -> None:
         log.debug("could not remove %s from the queue: %s", job_id, exc)
 
 
-def reconcile(connection: Redis | None = None) -> list[str]:
+def reconcile(
+    connection: Redis | None = None, *, sessions: SessionFactory | None = None
+) -> list[str]:
     """Dispatch queued rows that have no live RQ job. Returns the ids dispatched.
 
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
     """
-    with UnitOfWork() as uow:
+    with UnitOfWork(sessions) as uow:
         queued = uow.session.execute(
             select(RenderJob.id, RenderJob.dispatched_at).where(RenderJob.status == "queued")
             .order_by(RenderJob.created_at)
@@ -132,6 +136,7 @@ def reconcile(connection: Redis | None = None) -> list[str]:
     for job_id, dispatched_at in queued:
         if dispatched_at is not None and _rq_status(job_id, conn) in LIVE_RQ_STATES:
             continue
-        if enqueue(job_id, conn, replace_started=dispatched_at is None) is None:
+        if enqueue(job_id, conn, replace_started=dispatched_at is None,
+                   sessions=sessions) is None:
             dispatched.append(job_id)
     return dispatched

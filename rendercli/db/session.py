@@ -1,4 +1,10 @@
-"""Engines and sessions, built lazily (never at import) and cached per database URL."""
+"""Engines and session factories, built lazily (never at import) and cached per URL.
+
+A session factory is only handed out for a database whose schema is current: the first
+`get_session_factory(url)` in a process checks it (see `rendercli.db.schema`); later ones
+reuse that answer. Engines alone (`get_engine`) are not checked: `db upgrade` and
+`doctor` need them on databases that are not current yet.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _factories: dict[str, sessionmaker[Session]] = {}
+_checked_urls: set[str] = set()
+
+SessionFactory = sessionmaker[Session]
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -80,8 +89,17 @@ def _create_checked(url: str) -> Engine:
         ) from None
 
 
-def get_session_factory(url: str) -> sessionmaker[Session]:
-    """A session factory bound to the URL's engine."""
+def get_session_factory(url: str) -> SessionFactory:
+    """A session factory bound to the URL's engine, once its schema is known to be current.
+
+    Raises OperationFailed when the database is unreachable or its schema is not current
+    (the embedded SQLite default upgrades itself instead).
+    """
+    if url not in _checked_urls:
+        from rendercli.db.schema import ensure_current
+
+        ensure_current(get_engine(url))
+        _checked_urls.add(url)
     with _lock:
         if url not in _factories:
             _factories[url] = sessionmaker(bind=None, expire_on_commit=False)
@@ -90,15 +108,29 @@ def get_session_factory(url: str) -> sessionmaker[Session]:
     return factory
 
 
+def default_session_factory() -> SessionFactory:
+    """The session factory for the configured database (RENDERCLI_DATABASE_URL)."""
+    from rendercli.config import get_settings
+
+    return get_session_factory(get_settings().database_url)
+
+
+def forget_schema_checks() -> None:
+    """Check schema versions again on next use (tests that change a database's schema)."""
+    _checked_urls.clear()
+
+
 def display_url(url: str) -> str:
     """The URL with any password masked, for messages and keyring keys."""
     return checked_url(url).render_as_string(hide_password=True)
 
 
 def dispose_all() -> None:
-    """Close every pooled connection and forget the engines (tests, forked workers)."""
+    """Close every pooled connection and forget the engines and schema checks (tests,
+    forked workers)."""
     with _lock:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
         _factories.clear()
+        _checked_urls.clear()

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -21,10 +22,14 @@ from rendercli.config import get_settings
 from rendercli.db.models import Asset, Project, RenderJob
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput
-from rendercli.services import analytics, job_lifecycle
-from rendercli.services.job_lifecycle import Claim
-from rendercli.services.job_views import JobView, job_view
+from rendercli.services import analytics
+from rendercli.services.renders import lifecycle
+from rendercli.services.renders.lifecycle import Claim
+from rendercli.services.renders.views import JobView, job_view
 from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from rendercli.db.session import SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +40,11 @@ CANCEL_POLL_SECONDS = 1.0
 class JobMonitor:
     """Heartbeats for a claimed job and watches for it being taken away."""
 
-    def __init__(self, claim: Claim, heartbeat_interval: float) -> None:
+    def __init__(
+        self, claim: Claim, heartbeat_interval: float, sessions: SessionFactory | None = None
+    ) -> None:
         self.claim = claim
+        self.sessions = sessions
         self.heartbeat_interval = heartbeat_interval
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -57,38 +65,40 @@ class JobMonitor:
         while not self._stop.wait(CANCEL_POLL_SECONDS):
             try:
                 if time.monotonic() - last_beat >= self.heartbeat_interval:
-                    if not job_lifecycle.heartbeat(self.claim):
+                    if not lifecycle.heartbeat(self.claim, sessions=self.sessions):
                         self.lost.set()
                     last_beat = time.monotonic()
-                elif not job_lifecycle.still_ours(self.claim):
+                elif not lifecycle.still_ours(self.claim, sessions=self.sessions):
                     self.lost.set()
             except OperationalError as exc:  # a database blip: keep rendering, try again
                 log.warning("heartbeat for %s failed: %s", self.claim.job_id, exc.orig)
 
     def report(self, percent: float, eta: float | None) -> None:
         try:
-            if not job_lifecycle.heartbeat(self.claim, progress=percent, eta_seconds=eta):
+            if not lifecycle.heartbeat(
+                self.claim, progress=percent, eta_seconds=eta, sessions=self.sessions
+            ):
                 self.lost.set()
         except OperationalError as exc:
             log.warning("progress for %s not saved: %s", self.claim.job_id, exc.orig)
 
 
-def _load(job_id: str):  # type: ignore[no-untyped-def]
-    from rendercli.services import jobs
-    from rendercli.services.timeline_items import timeline_items
+def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-untyped-def]
+    from rendercli.services.renders.submit import engine_settings, request_of
+    from rendercli.services.renders.timeline import timeline_items
 
     settings = get_settings()
-    with UnitOfWork() as uow:
+    with UnitOfWork(sessions) as uow:
         job = uow.session.get(RenderJob, job_id)
         assert job is not None
         assets = uow.session.scalars(select(Asset).where(Asset.project_id == job.project_id))
         items = timeline_items(list(assets), settings.storage_dir)
-        render_settings = jobs.engine_settings(jobs.request_of(job))
+        render_settings = engine_settings(request_of(job))
         return items, render_settings
 
 
-def _view(job_id: str) -> JobView:
-    with UnitOfWork() as uow:
+def _view(job_id: str, sessions: SessionFactory | None) -> JobView:
+    with UnitOfWork(sessions) as uow:
         job, name = uow.session.execute(
             select(RenderJob, Project.name).join(Project).where(RenderJob.id == job_id)
         ).one()
@@ -102,28 +112,39 @@ def _command_log(commands: list[list[str]]) -> str:
 
 
 def execute(
-    job_id: str, *, worker_name: str, on_progress: ProgressCallback | None = None
+    job_id: str,
+    *,
+    worker_name: str,
+    on_progress: ProgressCallback | None = None,
+    sessions: SessionFactory | None = None,
 ) -> JobView | None:
     """Render a queued job as `worker_name`. Returns its final view, or None if the job
-    was not claimable (already taken, cancelled or finished)."""
+    was not claimable (already taken, cancelled or finished).
+
+    `sessions` picks the database (default: the configured one).
+    """
     from rendercli.render.engine import render_timeline
     from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 
-    claim = job_lifecycle.claim(job_id, worker_name)
+    if sessions is None:
+        from rendercli.db.session import default_session_factory
+
+        sessions = default_session_factory()
+    claim = lifecycle.claim(job_id, worker_name, sessions=sessions)
     if claim is None:
         log.info("job %s is not queued any more; skipping", job_id)
         return None
     settings = get_settings()
-    database_url = settings.database_url
     started = time.monotonic()
-    job_lifecycle.record_log(
+    lifecycle.record_log(
         job_id,
         f"[{utcnow().isoformat()}] attempt {claim.attempt} started on worker {worker_name}\n",
+        sessions=sessions,
     )
     lines: list[str] = []
     try:
-        items, render_settings = _load(job_id)
-        with JobMonitor(claim, settings.heartbeat_interval) as monitor:
+        items, render_settings = _load(job_id, sessions)
+        with JobMonitor(claim, settings.heartbeat_interval, sessions) as monitor:
 
             def progress(percent: float, eta: float | None) -> None:
                 monitor.report(percent, eta)
@@ -141,24 +162,26 @@ def execute(
                 name=job_id,
             )
     except RenderCancelled:
-        job_lifecycle.record_log(job_id, "render stopped: the job was cancelled or reassigned\n")
-        return _view(job_id)
+        lifecycle.record_log(
+            job_id, "render stopped: the job was cancelled or reassigned\n", sessions=sessions
+        )
+        return _view(job_id, sessions)
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
         reason = getattr(exc, "reason", None) or exc.message
         detail = getattr(exc, "log", "") or ""
-        job_lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail)
+        lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, sessions=sessions)
         analytics.record(
-            database_url,
+            sessions,
             "render.failed",
             claim.owner_id,
             job_id=job_id,
             seconds=round(time.monotonic() - started, 3),
             reason=reason,
         )
-        return _view(job_id)
+        return _view(job_id, sessions)
     except KeyboardInterrupt:
-        _interrupted(claim)
-        analytics.record(database_url, "render.cancelled", claim.owner_id, job_id=job_id,
+        lifecycle.interrupted(claim, sessions=sessions)
+        analytics.record(sessions, "render.cancelled", claim.owner_id, job_id=job_id,
                          was="processing", seconds=round(time.monotonic() - started, 3),
                          reason="interrupted")
         raise
@@ -167,10 +190,11 @@ def execute(
         # stale-heartbeat recovery, which re-queues it as a transient failure.
         raise
     except BaseException as exc:
-        job_lifecycle.fail(claim, _one_line(exc), "\n".join(lines))
+        lifecycle.fail(claim, _one_line(exc), "\n".join(lines), sessions=sessions)
         raise
-    published = job_lifecycle.complete(
+    published = lifecycle.complete(
         claim,
+        sessions=sessions,
         output_url=Path(result.path).resolve().as_uri(),
         poster_url=Path(result.poster_path).resolve().as_uri(),
         output_size=result.size,
@@ -187,9 +211,9 @@ def execute(
         # Cancelled (or handed over) at the last moment: keep no output.
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
-        return _view(job_id)
+        return _view(job_id, sessions)
     analytics.record(
-        database_url,
+        sessions,
         "render.completed",
         claim.owner_id,
         job_id=job_id,
@@ -197,30 +221,7 @@ def execute(
         output_seconds=result.duration,
         cache_hit=result.cache_hit,
     )
-    return _view(job_id)
-
-
-def _interrupted(claim: Claim) -> None:
-    from sqlalchemy import update
-
-    now = utcnow()
-    with UnitOfWork() as uow:
-        uow.session.execute(
-            update(RenderJob)
-            .where(
-                RenderJob.id == claim.job_id,
-                RenderJob.status == "processing",
-                RenderJob.attempts == claim.attempt,
-            )
-            .values(
-                status="cancelled",
-                error="interrupted",
-                finished_at=now,
-                updated_at=now,
-                cancel_requested_at=now,
-            )
-        )
-        uow.commit()
+    return _view(job_id, sessions)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,147 @@
+"""Submitting render jobs: validate the request and the timeline, create the queued job,
+and hand it on (the farm queue, or the caller runs it inline on the embedded default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from rendercli.config import get_settings
+from rendercli.db.models import Asset, RenderJob
+from rendercli.errors import Conflict, InvalidInput
+from rendercli.services.projects import active_job, find_owned
+from rendercli.services.renders.views import JobView, job_view, owned_job
+from rendercli.services.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    preset: str = "720p"
+    format: str = "mp4"
+    fps: int = 30
+    quality: str = "standard"
+    use_cache: bool = True
+
+
+def request_of(job: RenderJob) -> RenderRequest:
+    """The settings a job was submitted with."""
+    return RenderRequest(preset=job.preset, format=job.format, fps=job.fps,
+                         quality=job.quality, use_cache=job.use_cache)
+
+
+def engine_settings(request: RenderRequest):  # type: ignore[no-untyped-def]
+    """The render engine's settings for a request."""
+    from rendercli.render.timeline import RenderSettings
+
+    return RenderSettings(
+        preset=request.preset,
+        fmt=request.format,
+        fps=request.fps,
+        quality=request.quality,
+        use_cache=request.use_cache,
+    )
+
+
+def validate_request(request: RenderRequest) -> None:
+    """Raise InvalidInput for unknown presets, formats, qualities or frame rates."""
+    from rendercli.render.timeline import validate_settings
+
+    validate_settings(engine_settings(request))
+
+
+def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest) -> JobView:
+    """Validate and create a queued render job. Raises Conflict if one is already active.
+
+    Nothing is created when the settings or the timeline are invalid. The database's
+    partial unique index is what guarantees one active job per project under races.
+    """
+    from rendercli.render.timeline import validate_timeline
+    from rendercli.services.renders.timeline import timeline_items
+
+    validate_request(request)
+    settings = get_settings()
+    with uow:
+        project = find_owned(uow, user_id, project_ref)
+        assets = uow.session.scalars(select(Asset).where(Asset.project_id == project.id)).all()
+        if not any(a.kind in ("video", "image") for a in assets):
+            raise InvalidInput(
+                f"project {project.name!r} has no video or image assets to render: "
+                "add some with `rendercli asset add`"
+            )
+        validate_timeline(timeline_items(assets, settings.storage_dir))
+        job = RenderJob(
+            project_id=project.id,
+            status="queued",
+            preset=request.preset,
+            format=request.format,
+            fps=request.fps,
+            quality=request.quality,
+            use_cache=request.use_cache,
+        )
+        uow.session.add(job)
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            uow.rollback()
+            active = active_job(uow, project.id)
+            detail = f": {active.id} ({active.status})" if active else ""
+            raise Conflict(
+                f"project {project.name!r} already has an active render{detail}"
+            ) from None
+        uow.record_event(
+            "render.submitted",
+            user_id,
+            job_id=job.id,
+            project_id=project.id,
+            preset=request.preset,
+            format=request.format,
+        )
+        view = job_view(job, project.name)
+        uow.commit()
+        return view
+
+
+def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
+    """Submit a failed or cancelled job again, as a new job with the same settings."""
+    with uow:
+        job, _ = owned_job(uow, user_id, job_id)
+        if job.status not in ("failed", "cancelled"):
+            raise Conflict(
+                f"only failed or cancelled jobs can be retried; {job.id} is {job.status}"
+            )
+        request = request_of(job)
+        project_id = job.project_id
+    return submit(uow, user_id, project_id, request)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A submitted job, handed on: queued in the farm, or for the caller to run now."""
+
+    job: JobView
+    inline: bool  # embedded default: the caller runs it now (execute.execute)
+    dispatch_pending: str | None = None  # farm: why it is not on the queue yet, if so
+
+
+def start(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest) -> Started:
+    """Submit a render and hand it on: the farm queue, or (embedded) back to the caller.
+
+    This is "submit" for every command that starts a render (`render submit`, `demo`);
+    `start_retry` is the same for `jobs retry`.
+    """
+    return _hand_on(submit(uow, user_id, project_ref, request))
+
+
+def start_retry(uow: UnitOfWork, user_id: str, job_id: str) -> Started:
+    """Retry a failed or cancelled job (see `retry`) and hand the new job on like `start`."""
+    return _hand_on(retry(uow, user_id, job_id))
+
+
+def _hand_on(job: JobView) -> Started:
+    if get_settings().is_embedded:
+        return Started(job, inline=True)
+    from rendercli.services.renders import dispatch
+
+    return Started(job, inline=False, dispatch_pending=dispatch.enqueue(job.id))
