@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,9 @@ def load_spec(path: Path, display: str | None = None) -> LoadedSpec:
     text, problems = decode(data, file)
     if text is None:
         raise SpecInvalid(problems)
-    return load_text(text, file, base_dir=path.resolve().parent, syntax=syntax_for(path))
+    # The folder as given (a symlinked spec file still means its own folder).
+    base_dir = Path(os.path.abspath(path)).parent
+    return load_text(text, file, base_dir=base_dir, syntax=syntax_for(path))
 
 
 def load_text(text: str, file: str, *, base_dir: Path, syntax: str = "yaml") -> LoadedSpec:
