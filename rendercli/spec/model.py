@@ -55,11 +55,11 @@ COLOR_PATTERN = "(?:#[0-9a-fA-F]{6}|" + "|".join(COLOR_NAMES) + ")"
 
 def parse_transition(text: str) -> Transition:
     """``KIND[:SECONDS]`` as on the command line: ``fade``, ``fade:0.5``, ``none``."""
-    kind, _, seconds = text.partition(":")
+    kind, colon, seconds = text.partition(":")
     if kind not in TRANSITIONS:
         raise ValueError(f"unknown transition {kind!r}{suggest(kind, TRANSITIONS)}: expected "
                          f"KIND or KIND:SECONDS with a KIND from {', '.join(TRANSITIONS)}")
-    if not seconds:
+    if not colon:
         return Transition(kind=kind, duration=0.0 if kind == "none" else
                           DEFAULT_TRANSITION_SECONDS)
     if re.fullmatch(_NUMBER, seconds) is None:
