@@ -50,6 +50,15 @@ def test_shipped_schema_is_up_to_date() -> None:
         "docs/spec.schema.json is stale: run `rendercli spec schema > docs/spec.schema.json`")
 
 
+def test_the_format_reference_names_every_key() -> None:
+    text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    for name, definition in spec_schema()["$defs"].items():
+        for key in definition["properties"]:
+            assert f"`{key}`" in text, f"docs/spec.md does not describe {name}.{key}"
+    for key in spec_schema()["properties"]:
+        assert f"`{key}`" in text
+
+
 def test_spec_schema_command_prints_it(cli) -> None:
     result = cli.ok("spec", "schema")
     assert json.loads(result.stdout) == spec_schema()
