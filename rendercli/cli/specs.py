@@ -41,7 +41,8 @@ def schema() -> None:
 
 @app.command("validate")
 def validate(
-    files: list[Path] = typer.Argument(..., metavar="FILE", help="Spec files (.yaml, .yml, .json)."),
+    files: list[Path] = typer.Argument(
+        ..., metavar="FILE", help="Spec files (.yaml, .yml, .json)."),
     data: Path | None = typer.Option(
         None, "--data", metavar="ROWS",
         help="Check every row of a data file (.csv, .json, .ndjson) against the placeholders."),
