@@ -298,7 +298,8 @@ def test_yaml_safety_limits() -> None:
         laughs += f"{'abcdefgh'[n]}: &{'abcdefgh'[n]} [" + ", ".join(
             [f"*{'abcdefgh'[n - 1]}"] * 10) + "]\n"
     found = problems(laughs + "timeline: [{title: x}]\n")
-    assert "too many values (over 200,000; aliases repeating a large part?)" in found[0]
+    assert any(p.endswith(": too many values (over 200,000; aliases repeating a large part?)")
+               for p in found)
     deep = problems("version: 1\ntimeline: " + "[" * 100 + "]" * 100 + "\n")
     assert "s.yaml:2:75: nested too deeply" in deep
     assert problems("version: !!python/object:os.system x\ntimeline: [{title: x}]\n")[0] == (
@@ -324,3 +325,11 @@ def test_files_are_read_with_their_name_in_every_problem(tmp_path: Path) -> None
     with pytest.raises(SpecInvalid) as caught:
         load_spec(tmp_path / "empty.json", "empty.json")
     assert [str(p) for p in caught.value.problems] == ["empty.json:1:1: the file is empty"]
+
+
+def test_a_duplicate_key_does_not_hide_the_other_problems_of_its_mapping() -> None:
+    text = "version: 1\ntimeline:\n  - media: a.mp4\n    media: b.mp4\n    volume: 9\n"
+    assert problems(text) == [
+        "s.yaml:4:5: duplicate key 'media' (first at line 3)",
+        "s.yaml:5:13: expected a number from 0 to 4, got 9",
+    ]

@@ -84,7 +84,8 @@ def _check_rows(loaded: LoadedSpec, sites: list[filling.Site], rows: DataRows,
                         site.path, f"no value for {{{{ {name} }}}}: {rows.file} has no field "
                                    f"{name!r} (its fields: {fields})"))
         return
-    path_sites = {s.path for s in sites if s.path in dict(media.path_fields(loaded.spec))}
+    paths = dict(media.path_fields(loaded.spec))
+    path_sites = {s.path for s in sites if s.fields and s.path in paths}
     dependent = {p[:2] for p in path_sites}  # items whose media comes from the row
     for row in rows.rows:
         _check_row(loaded, sites, rows, row, report, path_sites, dependent, fixed,

@@ -19,12 +19,12 @@ from rendercli.spec.shapes import Nullable, OneOf, Shape, Str, spec_fields
 
 @dataclass(frozen=True)
 class Site:
-    """A text in the spec that holds placeholders."""
+    """A text in the spec that holds placeholders, or ``{{{{`` escapes to resolve."""
 
     path: FieldPath  # ("timeline", 0, "title")
     text: str
     shape: Str
-    fields: tuple[str, ...]  # the placeholder names, in order
+    fields: tuple[str, ...]  # the placeholder names, in order (none: only escapes)
 
 
 def _templated(shape: Shape) -> Str | None:
@@ -39,7 +39,11 @@ def _templated(shape: Shape) -> Str | None:
 
 
 def template_sites(spec: Spec) -> list[Site]:
-    """Every text of ``spec`` that holds placeholders."""
+    """Every text of ``spec`` that holds placeholders or escapes.
+
+    A loaded spec keeps its texts as written; :func:`fill` gives the final texts (with
+    no data row, fill with ``{}``: escapes are resolved, a placeholder is an error).
+    """
     return list(_sites(spec, ()))
 
 
@@ -47,7 +51,7 @@ def _sites(value: Any, path: FieldPath) -> Iterator[Site]:
     for f in spec_fields(type(value)):
         item = getattr(value, f.attr)
         shape = _templated(f.shape)
-        if isinstance(item, str) and shape is not None and template.has_placeholders(item):
+        if isinstance(item, str) and shape is not None and "{{" in item:
             yield Site((*path, f.key), item, shape, tuple(template.field_names(item)))
         elif dataclasses.is_dataclass(item):
             yield from _sites(item, (*path, f.key))

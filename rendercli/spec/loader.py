@@ -238,8 +238,9 @@ class _Checker:
         items = [self.check(item, shape.item, (*path, i)) for i, item in enumerate(node.value)]
         return INVALID if any(item is INVALID for item in items) else tuple(items)
 
-    def keys(self, node: Node) -> dict[str, tuple[Node, Node]] | None:
-        """The mapping's pairs by key; duplicate and non-text keys are reported."""
+    def keys(self, node: Node) -> tuple[dict[str, tuple[Node, Node]], bool]:
+        """The mapping's pairs by key (first occurrence), and False if a key was
+        duplicated or not text (each reported)."""
         seen: dict[str, tuple[Node, Node]] = {}
         ok = True
         for key, value in node.value:
@@ -254,25 +255,24 @@ class _Checker:
                 ok = False
                 continue
             seen[key.value] = (key, value)
-        return seen if ok else None
+        return seen, ok
 
     def object(self, node: Node, shape: Obj, path: FieldPath) -> Any:
         if node.kind != "map":
             return self.expected(node, shape)
-        pairs = self.keys(node)
+        pairs, ok = self.keys(node)
         fields = spec_fields(shape.cls)
         known = [f.key for f in fields]
-        ok = pairs is not None
-        for key, (key_node, _value) in (pairs or {}).items():
+        for key, (key_node, _value) in pairs.items():
             if key not in known:
                 self.problem(key_node, f"unknown key {key!r}{suggest(key, known)}: "
                                        f"expected one of {', '.join(known)}")
                 ok = False
         values: dict[str, Any] = {}
         for f in fields:
-            pair = (pairs or {}).get(f.key)
+            pair = pairs.get(f.key)
             if pair is None:
-                if f.required and pairs is not None:
+                if f.required:
                     self.problem(node, f"missing key {f.key!r}")
                     ok = False
                 continue

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from rendercli.errors import InvalidInput
 from rendercli.spec.model import DEFAULT_STILL_SECONDS, MediaItem, MusicItem, Spec, TitleCard
 from rendercli.spec.shapes import Str, spec_fields
-from rendercli.spec.template import has_placeholders
+from rendercli.spec.template import has_placeholders, substitute
 
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
@@ -84,7 +84,8 @@ def resolve_all(spec: Spec, base_dir: Path, report: Report, *,
         if has_placeholders(text):
             continue  # filled from a data row first
         try:
-            resolved[where] = resolve(base_dir, text, allow_outside=allow_outside)
+            resolved[where] = resolve(base_dir, substitute(text, {}),  # resolves {{{{ escapes
+                                      allow_outside=allow_outside)
         except ValueError as exc:
             report(where, str(exc))
     return resolved
