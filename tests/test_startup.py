@@ -14,18 +14,21 @@ import pytest
 
 from tests.imports import modules_loaded_by
 
-NOT_AT_START = ["rich", "markdown_it", "pygments", "pydantic", "socket"]
+NOT_AT_START = ["rich", "markdown_it", "pygments", "pydantic", "socket", "yaml",
+                "rendercli.spec.loader"]
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["--version"], ["project", "--help"], ["db", "upgrade", "--help"]]
+    "argv",
+    [["--help"], ["--version"], ["project", "--help"], ["db", "upgrade", "--help"],
+     ["spec", "validate", "--help"]],
 )
 def test_help_and_version_load_no_help_renderer_nor_pydantic(argv: list[str]) -> None:
     loaded = modules_loaded_by(argv, NOT_AT_START)
     assert loaded == [], (
         "a slow import is back at start-up: keep rich_markup_mode=None on the root app, "
         "typer_internals.install() in app_group, and import rich/socket inside the functions "
-        "that use them"
+        "that use them (yaml and the spec loader: inside the spec commands)"
     )
 
 

@@ -14,6 +14,7 @@ from rendercli.cli import (
     jobs,
     projects,
     renders,
+    specs,
     stats,
     tokens,
     worker,
@@ -65,6 +66,7 @@ app.add_typer(projects.app, name="project")
 app.add_typer(assets.app, name="asset")
 app.add_typer(renders.app, name="render")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(specs.app, name="spec")
 app.command("stats")(stats.stats)
 app.command("worker")(worker.worker)
 app.add_typer(database.app, name="db")

@@ -1,0 +1,112 @@
+"""spec schema | validate: timelines as files (format reference: docs/spec.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from rendercli.cli import output
+from rendercli.errors import ExitStatus
+
+if TYPE_CHECKING:
+    from rendercli.spec.check import FileReport
+    from rendercli.spec.problems import Problem
+
+app = typer.Typer(
+    help=(
+        "Timelines as files: check a spec file, or print its JSON Schema.\n\n"
+        "Example: rendercli spec validate video.yaml"
+    ),
+    no_args_is_help=True,
+)
+MAX_PRINTED = 200  # problems printed for people; --json gives them all
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the spec format.
+
+    Point an editor at it to get completion and checks while writing a spec; a copy
+    ships as docs/spec.schema.json.
+
+    Example: rendercli spec schema > spec.schema.json
+    """
+    from rendercli.spec.schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+@app.command("validate")
+def validate(
+    files: list[Path] = typer.Argument(
+        ..., metavar="FILE", help="Spec files (.yaml, .yml, .json)."),
+    data: Path | None = typer.Option(
+        None, "--data", metavar="ROWS",
+        help="Check every row of a data file (.csv, .json, .ndjson) against the placeholders."),
+    allow_outside: bool = typer.Option(
+        False, "--allow-outside",
+        help="Allow media paths outside the spec file's folder (through .. or a symlink)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Check spec files: format, media paths, and the media itself.
+
+    Reports every problem at once as FILE:LINE:COL: message, and exits 2 if there is
+    any. Media files are probed with the same checks as `asset add`. With --data, the
+    placeholders are filled from each row and checked too, before anything is rendered.
+
+    Example: rendercli spec validate video.yaml --data rows.csv
+    """
+    from rendercli.spec.check import FileReport, validate_file
+    from rendercli.spec.media import Prober
+    from rendercli.spec.problems import SpecInvalid, display_path
+    from rendercli.spec.rows import DataRows, load_rows
+
+    rows: DataRows | None = None
+    reports: list[FileReport] = []
+    if data is not None:
+        try:
+            rows = load_rows(data)
+        except SpecInvalid as exc:
+            reports.append(FileReport(display_path(data), list(exc.problems)))
+    if not reports:
+        prober = Prober()  # a file used by several specs is probed once
+        reports = [validate_file(path, rows=rows, allow_outside=allow_outside, prober=prober)
+                   for path in files]
+    problems = [p for r in reports for p in r.problems]
+    if json_output:
+        output.print_json({
+            "valid": not problems,
+            "files": [{"file": r.file, "valid": r.valid, "timeline_items": r.timeline_items,
+                       "music_items": r.music_items, "placeholders": list(r.placeholders),
+                       "rows_checked": r.rows_checked} for r in reports],
+            "errors": problems,
+        })
+    else:
+        _print_human(reports, problems)
+    if problems:
+        raise typer.Exit(ExitStatus.INVALID_INPUT)
+
+
+def _print_human(reports: list[FileReport], problems: list[Problem]) -> None:
+    for problem in problems[:MAX_PRINTED]:
+        sys.stderr.write(f"{problem}\n")
+    if len(problems) > MAX_PRINTED:
+        sys.stderr.write(f"... and {len(problems) - MAX_PRINTED} more (--json lists them all)\n")
+    for report in reports:
+        if not report.valid:
+            continue
+        parts = [f"{report.timeline_items} timeline item{'s' * (report.timeline_items != 1)}"]
+        if report.music_items:
+            parts.append(f"{report.music_items} music")
+        if report.rows_checked:
+            parts.append(f"{report.rows_checked} data row{'s' * (report.rows_checked != 1)}")
+        elif report.placeholders:
+            fields = ", ".join(report.placeholders)
+            parts.append(f"placeholders {fields} not checked: give --data ROWS")
+        output.say(f"{report.file}: valid ({'; '.join(parts)})")
+    if problems:
+        count = len(problems)
+        sys.stderr.write(f"{count} problem{'s' * (count != 1)} found\n")
