@@ -43,8 +43,7 @@ def list_(
     """
     from rendercli.services import jobs
 
-    user = context.require_user()
-    context.maintenance()
+    user = context.require_user_recovering()
     rows = jobs.list_jobs(context.uow(), user.id, project_ref=project, status=status, limit=limit)
     if json_output:
         output.print_json(rows)
@@ -64,7 +63,7 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     """
     from rendercli.services import jobs
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     view = jobs.get(context.uow(), user.id, job)
     if json_output:
         output.print_json(view)
@@ -103,7 +102,7 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     """
     from rendercli.services import jobs
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     entry = jobs.logs(context.uow(), user.id, job)
     if json_output:
         output.print_json(entry)
@@ -125,7 +124,7 @@ def cancel(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     """
     from rendercli.services import jobs
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     view = jobs.cancel(context.uow(), user.id, job)
     output.result(view, json_output, f"Cancelled {view.id}.")
 
@@ -139,7 +138,7 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     from rendercli.config import get_settings
     from rendercli.services import jobs
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     view = jobs.retry(context.uow(), user.id, job)
     if get_settings().is_embedded:
         from rendercli.cli.renders import finish, run_inline
@@ -175,8 +174,7 @@ def watch(
     """
     from rendercli.services import jobs
 
-    user = context.require_user()
-    context.maintenance()
+    user = context.require_user_recovering()
     ids = list(job_ids or [])
     if project is not None:
         latest = jobs.list_jobs(context.uow(), user.id, project_ref=project, limit=1)

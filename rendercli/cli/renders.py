@@ -150,7 +150,7 @@ def submit(
     settings = get_settings()
     inline = settings.is_embedded
     target = check_output(output_path, waiting=inline or wait)
-    user = context.require_user()
+    user = context.require_user_recovering()
     request = jobs.RenderRequest(
         preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache
     )
