@@ -125,3 +125,33 @@ def test_callbacks_named_in_redis_are_never_imported(redis: Redis) -> None:
     # RQ's registry clean-ups call failure callbacks of abandoned jobs: there are none.
     assert job.success_callback is None and job.failure_callback is None
     assert job.stopped_callback is None
+
+
+def test_a_render_worker_is_guarded_and_sweeps_in_time_whatever_rq_worker_passes(
+    redis: Redis,
+) -> None:
+    import time
+
+    from rq.serializers import DefaultSerializer
+
+    from rendercli.config import get_settings
+    from rendercli.worker import RenderWorker
+
+    # What `rq worker -w rendercli.worker.RenderWorker render-video` passes by default.
+    queue = Queue("render-video", connection=redis, serializer=DefaultSerializer)
+    worker = RenderWorker([queue], connection=redis, serializer=DefaultSerializer,
+                          job_class="rq.job.Job", worker_ttl=420, maintenance_interval=600)
+    assert worker.serializer is JSONSerializer and worker.job_class is rq_guard.GuardedJob
+    assert worker.queues[0].serializer is JSONSerializer
+    assert worker.queues[0].job_class is rq_guard.GuardedJob
+    assert worker.log_job_description is False  # descriptions are text from Redis
+    # Back in play within 90 s by default: stale after the heartbeat timeout, and an idle
+    # worker wakes before a whole sweep interval has passed and then sweeps.
+    settings = get_settings()
+    assert settings.heartbeat_timeout + settings.worker_sweep_interval <= 90
+    assert worker.dequeue_timeout < settings.worker_sweep_interval
+    assert worker.should_run_maintenance_tasks  # at start
+    worker._last_sweep = time.monotonic()
+    assert not worker.should_run_maintenance_tasks
+    worker._last_sweep = time.monotonic() - worker.dequeue_timeout  # one idle wake-up later
+    assert worker.should_run_maintenance_tasks
