@@ -48,5 +48,5 @@ ENV PYTHONUNBUFFERED=1 \
 USER rendercli:rendercli
 WORKDIR /data
 
-# No ENTRYPOINT, so one image serves `rendercli ...` and `rq worker ...` alike.
+# No ENTRYPOINT: compose runs `rendercli worker`, `rendercli db upgrade` and CLI commands.
 CMD ["rendercli", "--help"]

@@ -1,8 +1,13 @@
-"""The RQ side: the job function workers run, and a Worker class that also keeps the
-farm healthy (recovering jobs of dead workers, dispatching rows Redis never saw).
+"""The RQ side: the job function workers run, and the Worker class that runs it.
 
-Run a worker with `rendercli worker`, or with plain RQ:
+`RenderWorker` runs only rendercli's own job function (see rendercli.rq_guard: a Redis
+writer cannot make it import, call or unpickle anything else), and keeps the farm healthy
+while idle (recovering jobs of dead workers, dispatching rows Redis never saw).
+
+Run a worker with `rendercli worker`, which is the same as
     rq worker -w rendercli.worker.RenderWorker -S rq.serializers.JSONSerializer render-video
+A plain `rq worker` (without `-w rendercli.worker.RenderWorker`) runs any function a
+Redis writer names: never point one at the `render-video` queue.
 """
 
 from __future__ import annotations
@@ -10,14 +15,22 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from rq import Worker
 
+from rendercli import rq_guard
+
 log = logging.getLogger(__name__)
 
-# RQ wakes an idle worker every (worker_ttl - 15) s; maintenance then runs if it is due.
+# RQ wakes an idle worker every (worker_ttl - 15) s, its dequeue timeout.
 RQ_TTL_MARGIN = 15
+# The worker's hash in Redis records its class in this field: `rendercli doctor` warns
+# about workers on the render queue without it (a plain `rq worker` runs anything).
+WORKER_CLASS_FIELD = "rendercli_worker_class"
+WORKER_CLASS = "rendercli.worker.RenderWorker"
+REFUSED_TTL = 7 * 24 * 3600  # how long a refused RQ job stays in the failed registry
 
 
 def _worker_name() -> str:
@@ -57,23 +70,82 @@ def farm_maintenance(connection: Any = None) -> None:
 
 
 class RenderWorker(Worker):
-    """An RQ worker that also runs rendercli's farm maintenance when idle (every
-    RENDERCLI_WORKER_SWEEP_INTERVAL seconds, 30 by default)."""
+    """An RQ worker that runs only `rendercli.worker.render(job id)` and sweeps the farm
+    when idle (every RENDERCLI_WORKER_SWEEP_INTERVAL seconds, 30 by default)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from rq.serializers import JSONSerializer
+
         from rendercli.config import get_settings
 
-        # `rq worker` passes its own defaults (600 s, 420 s) explicitly: cap them.
+        rq_guard.check_rq_internals()
         interval = get_settings().worker_sweep_interval
+        self._sweep_interval = interval
+        self._last_sweep: float | None = None
+        # Wake a little more often than the sweep interval, so a sweep is never a whole
+        # interval late. `rq worker` passes its own defaults (600 s, 420 s): cap them.
+        wake = max(1, interval - 1)
         kwargs["maintenance_interval"] = min(kwargs.get("maintenance_interval") or interval,
                                              interval)
-        kwargs["worker_ttl"] = min(kwargs.get("worker_ttl") or interval + RQ_TTL_MARGIN,
-                                   interval + RQ_TTL_MARGIN)
-        if kwargs.get("serializer") is None:
-            from rq.serializers import JSONSerializer
-
-            kwargs["serializer"] = JSONSerializer
+        kwargs["worker_ttl"] = min(kwargs.get("worker_ttl") or wake + RQ_TTL_MARGIN,
+                                   wake + RQ_TTL_MARGIN)
+        # Whatever `rq worker` was told: JSON only (RQ's default would unpickle Redis
+        # data), rendercli's guarded job class, and no job descriptions (text from Redis)
+        # in the log.
+        kwargs["serializer"] = JSONSerializer
+        kwargs["job_class"] = rq_guard.GuardedJob
+        kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)
+        for queue in self.queues:  # `rq worker` builds the queues itself
+            queue.job_class = rq_guard.GuardedJob
+            queue.serializer = JSONSerializer
+
+    def serialize(self) -> dict:
+        data = super().serialize()
+        data[WORKER_CLASS_FIELD] = WORKER_CLASS
+        return data
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None,
+                                     max_idle_time: int | None = None) -> Any:
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except Exception as exc:
+                # RQ tags errors fetching a dequeued job with its id and queue. Without
+                # this, one malformed job hash in Redis would stop the worker.
+                job_id, queue = getattr(exc, "job_id", None), getattr(exc, "queue", None)
+                if job_id is None or queue is None:
+                    raise
+                log.warning("refused RQ job %s on %s: it cannot be read (%s)",
+                            rq_guard.shown(job_id), queue.name, rq_guard.shown(str(exc)))
+                self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        # In this process, before any fork: nothing of a refused job is imported or run.
+        try:
+            rq_guard.check_job(job)
+        except rq_guard.RefusedJob as exc:
+            self._refuse(job, queue, str(exc))
+            return
+        super().execute_job(job, queue)
+
+    def _refuse(self, job: Any, queue: Any, reason: str) -> None:
+        """Fail the RQ job with the reason, without running anything it names."""
+        from rq.job import JobStatus
+        from rq.results import Result
+        from rq.utils import now
+
+        log.warning("refused RQ job %s on %s: %s", job.id, queue.name, reason)
+        message = f"refused by rendercli's render worker: {reason}"
+        job.ended_at = now()
+        with self.connection.pipeline() as pipe:
+            job.set_status(JobStatus.FAILED, pipeline=pipe)
+            queue.failed_job_registry.add(job, ttl=REFUSED_TTL, exc_string=message,
+                                          pipeline=pipe)
+            Result.create_failure(job, REFUSED_TTL, exc_string=message,
+                                  worker_name=self.name, pipeline=pipe)
+            pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+            pipe.execute()
 
     def fork_work_horse(self, job: Any, queue: Any) -> None:
         self._parent_pid = os.getpid()
@@ -86,8 +158,21 @@ class RenderWorker(Worker):
         die_with_parent(self._parent_pid)
         super().main_work_horse(job, queue)
 
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        if self._last_sweep is None:
+            return True
+        return time.monotonic() - self._last_sweep >= self._sweep_interval - 1
+
     def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
+        from rq.utils import now
+
+        self._last_sweep = time.monotonic()
+        try:
+            super().run_maintenance_tasks()
+        except Exception as exc:  # e.g. a malformed job in a registry: keep serving
+            log.warning("RQ registry maintenance failed: %s", rq_guard.shown(str(exc)))
+            self.last_cleaned_at = now()
         try:
             farm_maintenance(self.connection)
         except Exception as exc:  # never let housekeeping kill the worker

@@ -21,14 +21,23 @@ class Farm:
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def start_worker(self, name: str, *, burst: bool = False,
-                     via: str = "rq", env: dict[str, str] | None = None
+                     via: str = "rq", env: dict[str, str] | None = None,
+                     serializer: str | None = "rq.serializers.JSONSerializer",
                      ) -> subprocess.Popen[bytes]:
-        """Start a worker in its own process group (so a test can kill it like a machine)."""
+        """Start a worker in its own process group (so a test can kill it like a machine).
+
+        via: "rq" (`rq worker -w rendercli.worker.RenderWorker`), "rendercli"
+        (`rendercli worker`) or "plain-rq" (`rq worker` with RQ's own Worker class).
+        serializer: the `-S` given to `rq worker`; None gives none (RQ's default, pickle).
+        """
         bindir = Path(sys.executable).parent
-        if via == "rq":
-            argv = [str(bindir / "rq"), "worker", "-w", "rendercli.worker.RenderWorker",
-                    "-S", "rq.serializers.JSONSerializer", "--url", self.redis.url,
-                    "--name", name, "render-video"]
+        if via in ("rq", "plain-rq"):
+            argv = [str(bindir / "rq"), "worker", "--url", self.redis.url, "--name", name,
+                    "render-video"]
+            if via == "rq":
+                argv[2:2] = ["-w", "rendercli.worker.RenderWorker"]
+            if serializer is not None:
+                argv[2:2] = ["-S", serializer]
         else:
             argv = [str(bindir / "rendercli"), "worker", "--name", name]
         if burst:

@@ -54,6 +54,18 @@ def _command(service: dict[str, Any]) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
 
 
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """What compose makes of `${NAME:-default}`, `${NAME}` and `$$` with this environment."""
+    env = env or {}
+
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3)
+        found = env.get(name)
+        return found if found else (default or "")
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}", one, value).replace("$$", "$")
+
+
 @dataclass
 class Mount:
     source: str
@@ -161,32 +173,43 @@ def test_rendercli_services_share_one_image_and_configuration(services: dict[str
         assert (build if isinstance(build, str) else (build or {}).get("context")) == ".", name
         env = _env(service)
         assert env.get("RENDERCLI_DATABASE_URL") == expected_db, name
-        assert env.get("RENDERCLI_REDIS_URL") == "redis://redis:6379/0", name
+        assert env.get("RENDERCLI_REDIS_URL") == _env(services["migrate"])[
+            "RENDERCLI_REDIS_URL"], name
 
 
-def test_worker_serves_the_render_queue(services: dict[str, Any]) -> None:
-    from rq.cli import main as rq_cli
-    from rq.serializers import resolve_serializer
+@pytest.mark.parametrize("env", [{}, {"REDIS_PASSWORD": "s3cret0"}], ids=["default", "set"])
+def test_redis_requires_a_password_that_every_client_carries(
+    services: dict[str, Any], env: dict[str, str]
+) -> None:
+    from urllib.parse import urlsplit
 
-    command = _command(services["worker"])
-    assert command[:2] == ["rq", "worker"], command
-    # Parsed by rq's own command line, as the container will.
-    params = rq_cli.commands["worker"].make_context("worker", command[2:]).params
-    assert list(params["queues"]) == [RENDER_QUEUE], (
-        f"the worker listens on {list(params['queues'])}, the code enqueues on {RENDER_QUEUE!r}"
+    command = [interpolate(word, env) for word in _command(services["redis"])]
+    assert "--requirepass" in command, f"redis accepts anyone: {command}"
+    password = command[command.index("--requirepass") + 1]
+    assert password and password == env.get("REDIS_PASSWORD", password), command
+    assert interpolate(_env(services["redis"])["REDISCLI_AUTH"], env) == password, (
+        "the healthcheck's redis-cli would be refused"
     )
-    assert params["url"] == _env(services["worker"])["RENDERCLI_REDIS_URL"], (
-        "the worker and the CLI would use two different Redis"
-    )
-    assert params["serializer"], "name the queue's serializer"
-    resolve_serializer(params["serializer"])  # raises if the dotted path is wrong
-    assert params["worker_class"] == "rendercli.worker.RenderWorker", (
-        "without rendercli's worker class, nothing re-queues the jobs of dead workers "
-        "while the farm is idle"
-    )
-    from rq.utils import import_attribute
+    clients = {name: _env(services[name]).get("RENDERCLI_REDIS_URL")
+               for name in RENDERCLI_SERVICES}
+    clients["dashboard"] = _env(services["dashboard"]).get("RQ_DASHBOARD_REDIS_URL")
+    for name, url in clients.items():
+        assert url, f"{name}: no Redis URL"
+        parts = urlsplit(interpolate(url, env))
+        assert (parts.hostname, parts.password) == ("redis", password), f"{name}: {url}"
 
-    assert import_attribute(params["worker_class"]).__name__ == "RenderWorker"
+
+def test_the_worker_is_rendercli_worker_not_plain_rq(services: dict[str, Any]) -> None:
+    # A plain `rq worker` runs any function a Redis writer names; `rendercli worker` runs
+    # only rendercli's render jobs, on the queue the code enqueues on (RENDER_QUEUE), with
+    # the Redis of RENDERCLI_REDIS_URL (the same as every other service).
+    assert _command(services["worker"]) == ["rendercli", "worker"]
+    from rendercli.cli.main import app
+
+    names = {c.name or (c.callback.__name__ if c.callback else "") for c in
+             app.registered_commands}
+    assert "worker" in names
+    assert RENDER_QUEUE == "render-video"
 
 
 def test_profiles_keep_cli_and_dashboard_out_of_a_plain_up(services: dict[str, Any]) -> None:
@@ -290,7 +313,7 @@ def test_final_stage_environment_and_command(stages: list[Stage]) -> None:
     assert final.args("WORKDIR")[-1] == "/data"
     (cmd,) = final.args("CMD") or [""]
     assert json.loads(cmd)[0] == "rendercli", f"CMD {cmd}"
-    # No ENTRYPOINT: compose runs both `rendercli ...` and `rq worker ...` in this image.
+    # No ENTRYPOINT: compose runs `rendercli worker` and other commands in this image.
     assert not final.args("ENTRYPOINT")
 
 

@@ -68,6 +68,27 @@ def test_doctor_in_the_farm(alice: Account, farm: Farm) -> None:
         assert down.exit_code == 1 and not checks(down)["redis"]["ok"]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_doctor_warns_about_plain_rq_workers_on_the_render_queue(alice: Account,
+                                                                 farm: Farm) -> None:
+    from tests.farm import wait_for
+
+    farm.start_worker("guarded", via="rendercli")
+    found = wait_for(lambda: (c := checks(alice("doctor", "--json"))).get("worker class")
+                     and c, 30, "the rendercli worker")
+    assert found["worker class"]["ok"], found["worker class"]
+    farm.start_worker("plain", via="plain-rq")  # `rq worker ... render-video`, RQ's class
+    found = wait_for(lambda: "2 alive" in (c := checks(alice("doctor", "--json")))[
+        "workers"]["detail"] and c, 30, "the plain rq worker")
+    warning = found["worker class"]
+    assert not warning["ok"] and not warning["required"]
+    assert "1 of 2" in warning["detail"] and "(plain)" in warning["detail"]
+    assert "rendercli worker" in warning["hint"]
+    result = alice("doctor")
+    assert result.exit_code == 0  # a warning (!), not a failure
+    assert "! worker class: 1 of 2 on render-video are not rendercli workers" in result.stdout
+
+
 def _job(url: str, project_id: str, status: str, seconds: float | None,
          output: float | None = None) -> None:
     now = utcnow()

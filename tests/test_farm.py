@@ -229,3 +229,91 @@ def test_an_idle_worker_sweeps_up_a_dead_workers_job(
              60, "the idle worker's sweep to re-queue and take the job", interval=0.5)
     assert views.get(UnitOfWork(), user_id, job_id).attempts == 2
     alice.ok("jobs", "cancel", job_id)  # no need to finish the slow render
+
+
+class _PickleBomb:
+    """Runs a shell command the moment it is unpickled."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import os
+
+        return (os.system, (self.command,))
+
+
+def _enqueue_hostile_jobs(canary: Path) -> dict[str, str]:
+    """Everything a Redis writer might queue on render-video, each trying to create a
+    canary file. Returns {what: RQ job id}."""
+    import pickle
+    import zlib
+
+    from rq import Callback, Queue
+    from rq.serializers import JSONSerializer
+
+    from rendercli.db.ids import new_id
+    from rendercli.services.renders.dispatch import redis_connection
+
+    conn = redis_connection()
+    json_queue = Queue("render-video", connection=conn, serializer=JSONSerializer)
+    pickle_queue = Queue("render-video", connection=conn)  # RQ's default: pickle
+    jobs = {
+        "os.system": json_queue.enqueue("os.system", f"touch {canary}-system"),
+        "subprocess.run": json_queue.enqueue("subprocess.run", ["touch", f"{canary}-run"]),
+        "builtins.exec": json_queue.enqueue(
+            "builtins.exec", f"open({str(canary) + '-exec'!r}, 'w').close()"),
+        "pickled call": pickle_queue.enqueue("os.system", f"touch {canary}-pickled"),
+        "render, bad id": json_queue.enqueue("rendercli.worker.render", "../../etc/passwd"),
+        "render, callback": json_queue.enqueue(
+            "rendercli.worker.render", (real := new_id()), job_id=real,
+            on_failure=Callback("os.system"), on_success=Callback("os.system")),
+    }
+    ids = {what: job.id for what, job in jobs.items()}
+    # A raw pickle that runs code as it is loaded, written straight into a job's data.
+    bomb = json_queue.enqueue("rendercli.worker.render", new_id())
+    conn.hset(bomb.key, "data", zlib.compress(pickle.dumps(_PickleBomb(f"touch {canary}-bomb"))))
+    ids["pickle bomb"] = bomb.id
+    # A job hash RQ itself cannot read (it used to stop the worker altogether).
+    conn.hset("rq:job:unreadable", mapping={"data": b"x", "created_at": "not a date"})
+    conn.rpush("rq:queue:render-video", "unreadable")
+    return ids
+
+
+@pytest.mark.parametrize("via", ["rq-default-serializer", "rendercli"])
+def test_worker_runs_nothing_but_rendercli_jobs(alice: Account, film: str, farm: Farm,
+                                               tmp_path: Path, via: str) -> None:
+    """A Redis writer queues os.system, subprocess.run, exec and pickles: the worker fails
+    each RQ job with a reason, runs none of them, and renders the next real job."""
+    from rq.job import Job, JobStatus
+    from rq.serializers import JSONSerializer
+
+    from rendercli.services.renders.dispatch import redis_connection
+
+    canary = tmp_path / "canary"
+    hostile = _enqueue_hostile_jobs(canary)
+    if via == "rendercli":
+        worker = farm.start_worker("guard", via="rendercli")
+    else:  # `rq worker -w RenderWorker` without -S: RQ would pick pickle
+        worker = farm.start_worker("guard", serializer=None)
+    job_id = alice.ok("render", "submit", film, *FAST).stdout.strip()  # queued behind them
+    watched = alice("jobs", "watch", job_id, "--interval", "0.2", "--timeout", "120")
+    assert watched.exit_code == 0, (watched.stdout, farm.logs())
+    assert status(alice, job_id)["worker_name"] == "guard"
+    assert worker.poll() is None, farm.logs()  # still serving
+
+    assert sorted(p.name for p in tmp_path.glob("canary*")) == []
+    conn = redis_connection()
+    for what, rq_id in hostile.items():
+        job = Job.fetch(rq_id, connection=conn, serializer=JSONSerializer)
+        assert job.get_status() == JobStatus.FAILED, what
+        reason = job.latest_result().exc_string
+        assert reason.startswith("refused by rendercli's render worker: "), (what, reason)
+    assert "os.system" in Job.fetch(hostile["os.system"], connection=conn,
+                                    serializer=JSONSerializer).latest_result().exc_string
+    logs = farm.logs()
+    refusals = [line for line in logs.splitlines() if "refused RQ job" in line]
+    assert len(refusals) == len(hostile) + 1, logs  # one line each, the unreadable one too
+    assert any("unreadable" in line for line in refusals), refusals
+    assert conn.lrange("rq:queue:render-video", 0, -1) == []
+    assert conn.lrange("rq:queue:render-video:intermediate", 0, -1) == []

@@ -216,7 +216,7 @@ def remove(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
     """
     from rendercli.services import assets
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     removed = assets.remove(context.uow(), user.id, asset)
     output.result(
         removed, json_output, f"Removed {removed.display_name} (was #{removed.position})."

@@ -45,6 +45,14 @@ def require_user() -> UserView:
     return accounts.authenticate(uow(), current_token())
 
 
+def require_user_recovering() -> UserView:
+    """The logged-in user, after `maintenance()`: what every command that reads or changes
+    jobs calls, so none of them shows, or is blocked by, a job whose process is gone."""
+    user = require_user()
+    maintenance()
+    return user
+
+
 def stdin_is_tty() -> bool:
     return sys.stdin.isatty()
 
@@ -78,8 +86,9 @@ def prompt_password(*, from_stdin: bool, confirm: bool) -> str:
 
 
 def maintenance() -> None:
-    """Farm housekeeping any command may do: recover jobs of dead workers, and (farm mode)
-    dispatch queued jobs Redis never saw. Failures here never fail the command."""
+    """Housekeeping any command may do: hand back (or fail) jobs whose worker or inline
+    render stopped heartbeating, sweep storage leftovers, and (farm mode) dispatch queued
+    jobs Redis never saw. Failures here never fail the command."""
     import logging
 
     from rendercli.config import get_settings

@@ -43,8 +43,7 @@ def list_(
     """
     from rendercli.services.renders import views
 
-    user = context.require_user()
-    context.maintenance()
+    user = context.require_user_recovering()
     rows = views.list_jobs(context.uow(), user.id, project_ref=project, status=status, limit=limit)
     if json_output:
         output.print_json(rows)
@@ -64,7 +63,7 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     """
     from rendercli.services.renders import views
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
     if json_output:
         output.print_json(view)
@@ -103,7 +102,7 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     """
     from rendercli.services.renders import views
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     entry = views.logs(context.uow(), user.id, job)
     if json_output:
         output.print_json(entry)
@@ -125,7 +124,7 @@ def cancel(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     """
     from rendercli.services.renders import lifecycle
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     view = lifecycle.cancel(context.uow(), user.id, job)
     output.result(view, json_output, f"Cancelled {view.id}.")
 
@@ -139,7 +138,7 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     from rendercli.cli.renders import follow
     from rendercli.services.renders import submit
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     started = submit.start_retry(context.uow(), user.id, job)
     follow(started, user.id, wait=False, target=None, json_output=json_output)
 
@@ -165,8 +164,7 @@ def watch(
     """
     from rendercli.services.renders import views
 
-    user = context.require_user()
-    context.maintenance()
+    user = context.require_user_recovering()
     ids = list(job_ids or [])
     if project is not None:
         latest = views.list_jobs(context.uow(), user.id, project_ref=project, limit=1)

@@ -115,7 +115,7 @@ def delete(
     """
     from rendercli.services import projects
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     if not yes:
         if not context.stdin_is_tty():
             raise InvalidInput("refusing to delete without --yes when not on a terminal")

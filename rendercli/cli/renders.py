@@ -153,7 +153,7 @@ def submit(
     from rendercli.services.renders import submit as renders
 
     target = check_output(output_path, waiting=get_settings().is_embedded or wait)
-    user = context.require_user()
+    user = context.require_user_recovering()
     request = renders.RenderRequest(
         preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache
     )

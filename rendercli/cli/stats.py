@@ -15,7 +15,7 @@ def stats(json_output: bool = typer.Option(False, "--json", help="Print JSON."))
     """
     from rendercli.services import stats as stats_service
 
-    user = context.require_user()
+    user = context.require_user_recovering()
     result = stats_service.for_user(context.uow(), user.id)
     if json_output:
         output.print_json(result)

@@ -82,10 +82,11 @@ class FfmpegProcess:
         """Start ffmpeg (never through a shell) and the threads draining its pipes."""
         # Same process group as the caller (a worker's stop reaches it), and killed by
         # the kernel if the caller dies without cleaning up (SIGKILL, OOM killer).
+        # No preexec_fn: other threads run here, and Python code in a forked child can
+        # deadlock on a lock one of them held. The wrapper sets the signal after exec.
         self._proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            parent_death.wrap(self.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, close_fds=True,
-            preexec_fn=parent_death.die_with_parent if parent_death.is_supported() else None,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
         for target, pipe in ((self._read_progress, self._proc.stdout),

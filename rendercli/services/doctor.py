@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rendercli.config import RENDER_QUEUE, Settings, get_settings
 
@@ -74,12 +75,40 @@ def _redis_and_workers(settings: Settings) -> list[Check]:
                       "in the database until it is back")]
     checks = [Check("redis", True, f"reachable; queue {RENDER_QUEUE}: {depth} waiting")]
     if workers:
-        names = ", ".join(sorted(w.name for w in workers)[:5])
+        names = ", ".join(sorted(_safe_name(w.name) for w in workers)[:5])
         checks.append(Check("workers", True, f"{len(workers)} alive ({names})", required=False))
+        checks.append(_worker_classes(connection, workers))
     else:
         checks.append(Check("workers", False, f"none listening on {RENDER_QUEUE}",
                             "start one with `rendercli worker`", required=False))
     return checks
+
+
+def _safe_name(name: str) -> str:
+    """A worker name from Redis, fit for a terminal (no control characters)."""
+    cleaned = "".join(c if c.isprintable() else "?" for c in name)
+    return cleaned if len(cleaned) <= 60 else cleaned[:57] + "..."
+
+
+def _worker_classes(connection: Any, workers: list[Any]) -> Check:
+    """Warn about live workers on the render queue that are not rendercli's RenderWorker:
+    a plain `rq worker` runs whatever function a Redis writer names."""
+    from rendercli.worker import WORKER_CLASS, WORKER_CLASS_FIELD
+
+    foreign = []
+    for worker in workers:
+        recorded = connection.hget(worker.key, WORKER_CLASS_FIELD)
+        if recorded != WORKER_CLASS.encode():
+            foreign.append(_safe_name(worker.name))
+    if not foreign:
+        return Check("worker class", True, f"all {len(workers)} run {WORKER_CLASS}",
+                     required=False)
+    return Check(
+        "worker class", False,
+        f"{len(foreign)} of {len(workers)} on {RENDER_QUEUE} are not rendercli workers "
+        f"({', '.join(sorted(foreign)[:5])}): they run any function queued in Redis",
+        "stop them and run `rendercli worker` (or `rq worker -w "
+        "rendercli.worker.RenderWorker ...`) instead", required=False)
 
 
 def _storage(settings: Settings) -> Check:

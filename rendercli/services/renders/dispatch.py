@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RENDER_FUNCTION = "rendercli.worker.render"
+RENDER_FUNCTION = "rendercli.worker.render"  # the only one workers run: rendercli.rq_guard
 WAITING_RQ_STATES = ("queued", "deferred", "scheduled")
 LIVE_RQ_STATES = (*WAITING_RQ_STATES, "started")
 

@@ -1,0 +1,184 @@
+"""What a render worker accepts from Redis: rendercli's own job function and one job id.
+
+Whoever can write to Redis can put a job on `render-video`. Left to itself, RQ imports
+and calls whatever function a job names, with whatever arguments, unpickles its data with
+the default serializer, and imports the job's callbacks by name. A render worker reads
+each job's raw payload as JSON itself and runs it only if it is exactly
+`rendercli.worker.render("<job id>")` for the RQ job's own id, with no callbacks. Anything
+else is failed in RQ before anything is imported, called or unpickled.
+
+This is the one module that relies on RQ internals (private methods and attributes of
+`Job` and `Worker`). `check_rq_internals` fails loudly when an RQ release changes them: the
+worker runs it at start-up, and the test suite runs it too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from typing import Any
+
+from rq.exceptions import DeserializationError
+from rq.job import Job
+
+RENDER_FUNCTION = "rendercli.worker.render"  # the only function a render worker runs
+MAX_PAYLOAD_BYTES = 4096  # a real payload is about 60 bytes
+# The shape of rendercli.db.ids.new_id(): a cuid2 of 24 characters, starting with a letter.
+JOB_ID = re.compile(r"[a-z][a-z0-9]{23}")
+
+
+class RefusedJob(Exception):
+    """An RQ job a render worker will not run; the message says why, in one line."""
+
+
+def shown(value: object) -> str:
+    text = repr(value)  # repr: no control characters reach a log or a terminal
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_payload(raw: object, rq_job_id: str) -> str:
+    """The render job id in a raw RQ job payload (the bytes RQ keeps in the job's `data`).
+
+    The payload must be JSON for `[RENDER_FUNCTION, null, [job id], {}]` (what
+    `Queue.enqueue(RENDER_FUNCTION, job_id)` writes with RQ's JSONSerializer), and the
+    job id must be the RQ job's own id. Raises RefusedJob otherwise; never unpickles.
+    """
+    if not isinstance(raw, bytes | bytearray):
+        raise RefusedJob("the job has no payload")
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise RefusedJob(f"the payload is {len(raw)} bytes, more than a render job's")
+    try:
+        value = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise RefusedJob("the payload is not JSON (pickled or another serializer)") from None
+    if not (isinstance(value, list) and len(value) == 4):
+        raise RefusedJob("the payload is not an RQ job in JSON")
+    function, instance, args, kwargs = value
+    if function != RENDER_FUNCTION:
+        raise RefusedJob(f"function {shown(function)} is not {RENDER_FUNCTION}")
+    if instance is not None or kwargs != {}:
+        raise RefusedJob("the call has an instance or keyword arguments")
+    if not (isinstance(args, list) and len(args) == 1 and isinstance(args[0], str)
+            and JOB_ID.fullmatch(args[0])):
+        raise RefusedJob(f"the arguments {shown(args)} are not one job id")
+    if args[0] != rq_job_id:
+        raise RefusedJob(f"the job id {args[0]} is not the RQ job's id {shown(rq_job_id)}")
+    return str(args[0])
+
+
+def check_job(job: Job) -> str:
+    """The render job id `job` may run, or RefusedJob: its payload and everything else RQ
+    would import or call on its behalf (callbacks, webhooks) are checked."""
+    job_id = parse_payload(job.data, job.id)
+    for kind in ("success", "failure", "stopped"):
+        if getattr(job, f"_{kind}_callback_name", None):
+            raise RefusedJob(f"the job has a {kind} callback, which render jobs never have")
+    if getattr(job, "webhooks", None):
+        raise RefusedJob("the job has webhooks, which render jobs never have")
+    return job_id
+
+
+class GuardedJob(Job):
+    """An RQ job that can only ever run `rendercli.worker.render(its own id)`.
+
+    Used for every job a render worker touches, including in RQ's own registry clean-ups,
+    so no code path imports a function or callback named in Redis, or unpickles data.
+    """
+
+    def _deserialize_data(self) -> None:
+        try:
+            job_id = parse_payload(self.data, self.id)
+        except RefusedJob as exc:
+            raise DeserializationError(str(exc)) from None
+        self._func_name, self._instance, self._args, self._kwargs = (
+            RENDER_FUNCTION, None, [job_id], {})
+
+    @property
+    def func(self) -> Any:
+        job_id = check_job(self)  # again, in the work horse, just before the call
+        if list(self.args) != [job_id] or self.kwargs:
+            raise RefusedJob("the arguments changed after they were checked")
+        from rendercli.worker import render
+
+        return render
+
+    # Render jobs have no callbacks: never import one by a name read from Redis.
+    @property
+    def success_callback(self) -> None:
+        return None
+
+    @property
+    def failure_callback(self) -> None:
+        return None
+
+    @property
+    def stopped_callback(self) -> None:
+        return None
+
+    def send_webhooks(self, *args: Any, **kwargs: Any) -> None:
+        """Render jobs have no webhooks: never send requests to addresses read from Redis."""
+        return None
+
+
+# (class, attribute, parameters it must have) for everything this module and
+# rendercli.worker.RenderWorker override or call that RQ does not document.
+RQ_INTERNALS: list[tuple[str, str, tuple[str, ...] | None]] = [
+    ("rq.job.Job", "_deserialize_data", ("self",)),
+    ("rq.job.Job", "data", None),
+    ("rq.job.Job", "func", None),
+    ("rq.job.Job", "args", None),
+    ("rq.job.Job", "kwargs", None),
+    ("rq.job.Job", "success_callback", None),
+    ("rq.job.Job", "failure_callback", None),
+    ("rq.job.Job", "stopped_callback", None),
+    ("rq.job.Job", "send_webhooks", None),
+    ("rq.job.Job", "restore", ("self", "raw_data")),
+    ("rq.worker.Worker", "execute_job", ("self", "job", "queue")),
+    ("rq.worker.Worker", "dequeue_job_and_maintain_ttl", ("self", "timeout", "max_idle_time")),
+    ("rq.worker.Worker", "run_maintenance_tasks", ("self",)),
+    ("rq.worker.Worker", "should_run_maintenance_tasks", None),
+    ("rq.worker.Worker", "fork_work_horse", ("self", "job", "queue")),
+    ("rq.worker.Worker", "main_work_horse", ("self", "job", "queue")),
+    ("rq.worker.Worker", "serialize", ("self",)),
+    ("rq.queue.Queue", "intermediate_queue_key", None),
+    ("rq.queue.Queue", "failed_job_registry", None),
+    ("rq.results.Result", "create_failure", None),
+]
+# Job fields RQ sets from the Redis hash in Job.restore, which check_job reads.
+RQ_JOB_FIELDS = ("_data", "_func_name", "_success_callback_name", "_failure_callback_name",
+                 "_stopped_callback_name", "webhooks")
+
+
+def check_rq_internals() -> None:
+    """Raise RuntimeError naming what changed if this RQ no longer has what we override."""
+    from importlib import import_module
+
+    problems = []
+    for dotted, name, params in RQ_INTERNALS:
+        module, _, cls_name = dotted.rpartition(".")
+        cls = getattr(import_module(module), cls_name)
+        member = inspect.getattr_static(cls, name, None)
+        if member is None:
+            problems.append(f"{dotted}.{name} is gone")
+            continue
+        if params is not None:
+            found = tuple(inspect.signature(member).parameters)
+            if found != params:
+                problems.append(f"{dotted}.{name}{found} is not {name}{params}")
+    from redis import Redis
+
+    job = Job(connection=Redis())  # a client connects only when used: none is needed here
+    problems += [f"rq.job.Job().{field} is gone" for field in RQ_JOB_FIELDS
+                 if not hasattr(job, field)]
+    if problems:
+        import rq
+
+        raise RuntimeError(
+            f"rendercli's render worker does not support rq {rq.VERSION} "
+            f"(see pyproject.toml): {'; '.join(problems)}"
+        )

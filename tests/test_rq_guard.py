@@ -1,0 +1,157 @@
+"""rendercli.rq_guard: what a render worker accepts from Redis, checked without a worker.
+
+The end-to-end proof (a real worker fed hostile jobs) is in test_farm.py; these pin the
+rules, and fail loudly when an RQ release changes the internals the guard overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Callback, Queue
+from rq.exceptions import DeserializationError
+from rq.serializers import JSONSerializer
+
+from rendercli import rq_guard
+from rendercli.db.ids import new_id
+from tests.servers import RedisServer
+
+JOB = "k2x9c0c0p1q8r7s6t5u4v3w2"
+
+
+def payload(*value: object) -> bytes:
+    return json.dumps(list(value)).encode()
+
+
+@pytest.fixture
+def redis(redis_server: RedisServer) -> Iterator[Redis]:
+    if not redis_server.external and not redis_server.ping():
+        redis_server.start()
+    redis_server.flush()
+    yield Redis.from_url(redis_server.url)
+    redis_server.flush()
+
+
+def test_rq_internals_are_the_ones_the_guard_overrides() -> None:
+    rq_guard.check_rq_internals()  # raises, naming what changed, on an unsupported RQ
+
+
+def test_the_internals_check_names_what_is_missing(monkeypatch) -> None:
+    monkeypatch.setattr(rq_guard, "RQ_INTERNALS",
+                        [*rq_guard.RQ_INTERNALS, ("rq.job.Job", "no_such_thing", None)])
+    with pytest.raises(RuntimeError, match=r"rq\.job\.Job\.no_such_thing is gone"):
+        rq_guard.check_rq_internals()
+
+
+def test_the_one_accepted_payload() -> None:
+    assert rq_guard.parse_payload(payload(rq_guard.RENDER_FUNCTION, None, [JOB], {}), JOB) == JOB
+
+
+def test_dispatch_enqueues_what_the_guard_accepts() -> None:
+    from rendercli.services.renders.dispatch import RENDER_FUNCTION
+
+    assert RENDER_FUNCTION == rq_guard.RENDER_FUNCTION
+    assert all(rq_guard.JOB_ID.fullmatch(new_id()) for _ in range(200))
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (payload("os.system", None, ["id"], {}), "function 'os.system' is not"),
+    (payload("builtins.exec", None, ["1"], {}), "function 'builtins.exec'"),
+    (payload(rq_guard.RENDER_FUNCTION, None, ["../../etc/passwd"], {}), "not one job id"),
+    (payload(rq_guard.RENDER_FUNCTION, None, [JOB, JOB], {}), "not one job id"),
+    (payload(rq_guard.RENDER_FUNCTION, None, [JOB.upper()], {}), "not one job id"),
+    (payload(rq_guard.RENDER_FUNCTION, None, [], {"job_id": JOB}), "keyword arguments"),
+    (payload(rq_guard.RENDER_FUNCTION, "x", [JOB], {}), "an instance"),
+    (payload(rq_guard.RENDER_FUNCTION, None, [new_id()], {}), "is not the RQ job's id"),
+    (payload(rq_guard.RENDER_FUNCTION), "not an RQ job in JSON"),
+    (b'{"a": NaN}', "not JSON"),
+    (pickle.dumps(("os.system", None, ("id",), {})), "not JSON"),
+    (b"[" * 100_000, "more than a render job's"),
+    (None, "no payload"),
+])
+def test_everything_else_is_refused(raw: object, reason: str) -> None:
+    with pytest.raises(rq_guard.RefusedJob, match=reason.replace("(", r"\(")):
+        rq_guard.parse_payload(raw, JOB)
+
+
+class Bomb:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.path,))
+
+
+def test_a_pickle_in_redis_is_never_loaded(redis: Redis, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    queue = Queue("render-video", connection=redis, serializer=JSONSerializer)
+    job = queue.enqueue(rq_guard.RENDER_FUNCTION, JOB, job_id=JOB)
+    redis.hset(job.key, "data", zlib.compress(pickle.dumps(Bomb(canary))))
+    # Even with RQ's pickle serializer, the guarded job reads its data as JSON only.
+    fetched = rq_guard.GuardedJob.fetch(JOB, connection=redis)
+    with pytest.raises(rq_guard.RefusedJob, match="not JSON"):
+        rq_guard.check_job(fetched)
+    with pytest.raises(DeserializationError):
+        _ = fetched.func_name
+    with pytest.raises(rq_guard.RefusedJob):
+        _ = fetched.func
+    assert not canary.exists()
+
+
+def test_a_guarded_job_runs_only_render_with_its_own_id(redis: Redis) -> None:
+    queue = Queue("render-video", connection=redis, serializer=JSONSerializer)
+    queue.enqueue(rq_guard.RENDER_FUNCTION, JOB, job_id=JOB)
+    job = rq_guard.GuardedJob.fetch(JOB, connection=redis, serializer=JSONSerializer)
+    from rendercli.worker import render
+
+    assert rq_guard.check_job(job) == JOB
+    assert job.func is render and job.args == [JOB] and job.kwargs == {}
+
+
+def test_callbacks_named_in_redis_are_never_imported(redis: Redis) -> None:
+    queue = Queue("render-video", connection=redis, serializer=JSONSerializer)
+    queue.enqueue(rq_guard.RENDER_FUNCTION, JOB, job_id=JOB,
+                  on_success=Callback("os.system"), on_failure=Callback("os.system"),
+                  on_stopped=Callback("os.system"))
+    job = rq_guard.GuardedJob.fetch(JOB, connection=redis, serializer=JSONSerializer)
+    with pytest.raises(rq_guard.RefusedJob, match="success callback"):
+        rq_guard.check_job(job)
+    # RQ's registry clean-ups call failure callbacks of abandoned jobs: there are none.
+    assert job.success_callback is None and job.failure_callback is None
+    assert job.stopped_callback is None
+
+
+def test_a_render_worker_is_guarded_and_sweeps_in_time_whatever_rq_worker_passes(
+    redis: Redis,
+) -> None:
+    import time
+
+    from rq.serializers import DefaultSerializer
+
+    from rendercli.config import get_settings
+    from rendercli.worker import RenderWorker
+
+    # What `rq worker -w rendercli.worker.RenderWorker render-video` passes by default.
+    queue = Queue("render-video", connection=redis, serializer=DefaultSerializer)
+    worker = RenderWorker([queue], connection=redis, serializer=DefaultSerializer,
+                          job_class="rq.job.Job", worker_ttl=420, maintenance_interval=600)
+    assert worker.serializer is JSONSerializer and worker.job_class is rq_guard.GuardedJob
+    assert worker.queues[0].serializer is JSONSerializer
+    assert worker.queues[0].job_class is rq_guard.GuardedJob
+    assert worker.log_job_description is False  # descriptions are text from Redis
+    # Back in play within 90 s by default: stale after the heartbeat timeout, and an idle
+    # worker wakes before a whole sweep interval has passed and then sweeps.
+    settings = get_settings()
+    assert settings.heartbeat_timeout + settings.worker_sweep_interval <= 90
+    assert worker.dequeue_timeout < settings.worker_sweep_interval
+    assert worker.should_run_maintenance_tasks  # at start
+    worker._last_sweep = time.monotonic()
+    assert not worker.should_run_maintenance_tasks
+    worker._last_sweep = time.monotonic() - worker.dequeue_timeout  # one idle wake-up later
+    assert worker.should_run_maintenance_tasks
