@@ -413,6 +413,25 @@ def test_hostile_text_renders_as_data(fx: dict[str, Path], storage: Path) -> Non
 
 
 @pytest.mark.slow
+def test_render_under_hostile_directory_names(fx: dict[str, Path], tmp_path: Path) -> None:
+    # the text files live in the storage directory, the font in another odd place
+    storage = tmp_path / "st:o're\\ [x],y;z=1 %{pts} "
+    fonts = tmp_path / "fo'nts:\n[1]"
+    fonts.mkdir()
+    font = fonts / "my font, v2.ttf"
+    shutil.copy(DEFAULT_FONT, font)
+    overlay = TextOverlay("Hello", font=font, font_sha256="f" * 64, size="large")
+    items = [replace(item(fx["wide"], size=(854, 480)), texts=(overlay,),
+                     transition=fade(0.3)),
+             title_item(TitleCard("Bye", font=font, font_sha256="f" * 64), 0.5)]
+    bare = render([item(fx["wide"], size=(854, 480))], storage=tmp_path / "plain")
+    result = render(items, storage=storage)
+    assert result.path.parent == storage / "renders"
+    assert probe(result.path)["video"]["frames"] == 12
+    assert region_diff(result.path, bare.path, 3, (330, 360, 525, 440)) > 20
+
+
+@pytest.mark.slow
 def test_title_card_renders(storage: Path) -> None:
     card = TitleCard("Chapter One", background="navy", color="white", size="large")
     result = render([title_item(card, 1.0, fade_in=0.3)], storage=storage)
