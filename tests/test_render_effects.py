@@ -431,6 +431,21 @@ def test_render_under_hostile_directory_names(fx: dict[str, Path], tmp_path: Pat
     assert region_diff(result.path, bare.path, 3, (330, 360, 525, 440)) > 20
 
 
+def test_unusable_font_is_invalid_input_before_any_render(
+        fx: dict[str, Path], tmp_path: Path) -> None:
+    junk = tmp_path / "junk.ttf"
+    junk.write_bytes(b"OTTO" + b"\xff" * 64)
+    storage = tmp_path / "storage"
+    for font in (junk, tmp_path / "missing.ttf", fx["image"]):
+        overlay = TextOverlay("x", font=font, font_sha256="0" * 64)
+        with pytest.raises(InvalidInput, match="font"):
+            render([replace(item(fx["blue"]), texts=(overlay,))], storage=storage)
+        with pytest.raises(InvalidInput, match="font"):
+            render([title_item(TitleCard("x", font=font, font_sha256="0" * 64), 1.0)],
+                   storage=storage)
+    assert not storage.exists()
+
+
 @pytest.mark.slow
 def test_title_card_renders(storage: Path) -> None:
     card = TitleCard("Chapter One", background="navy", color="white", size="large")
@@ -567,6 +582,8 @@ def test_loudness_target_is_met_and_recorded(
     assert any(line.startswith("loudness: measured") for line in logs)
     info = probe(result.path)
     assert info["audio"]["duration"] == pytest.approx(3.0, abs=0.001)
+    hit = render(items, replace(FAST, loudness=target), storage)
+    assert hit.cache_hit and hit.loudness == result.loudness
     plain = render(items, storage=storage)
     assert plain.render_key != result.render_key and plain.loudness is None
 

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from rendercli.render.pictures import fade_ranges, visible_effects
 from rendercli.render.presets import BACKGROUND_GAIN, FORMAT_SPECS
 from rendercli.render.timeline import (
     BED_FADE_OUT,
@@ -55,8 +56,6 @@ def _overlay_payload(overlay: TextOverlay) -> dict[str, object]:
 def picture_payload(planned: PlannedItem, first: int, count: int,
                     fps: int) -> dict[str, object]:
     """Everything that decides frames [first, first + count) of a picture item."""
-    from rendercli.render.pictures import fade_ranges, visible_effects
-
     item = planned.item
     overlays, fade_in, fade_out = visible_effects(planned, first, count, fps)
     frames_in, frames_out = fade_ranges(planned, fps)
@@ -161,6 +160,7 @@ class CachedRender:
     size: int
     duration: float
     sha256: str
+    loudness: dict[str, float] | None = None
 
 
 class RenderCache:
@@ -198,20 +198,25 @@ class RenderCache:
             meta = json.loads(meta_path.read_text())
             if output.stat().st_size != meta["size"] or not poster.is_file():
                 return None
+            loudness = meta.get("loudness")
+            if loudness is not None:
+                loudness = {str(k): float(v) for k, v in dict(loudness).items()}
             return CachedRender(output, poster, int(meta["size"]), float(meta["duration"]),
-                                str(meta["sha256"]))
+                                str(meta["sha256"]), loudness)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def store_render(self, key: str, fmt: str, output: Path, poster: Path, *, size: int,
-                     duration: float, sha256: str) -> None:
+                     duration: float, sha256: str,
+                     loudness: dict[str, float] | None = None) -> None:
         """Keep a finished render (hard links to the published files). Best effort."""
         c_output, c_poster, meta_path = self._render_paths(key, fmt)
         try:
             link_or_copy(output, c_output)
             link_or_copy(poster, c_poster)
             tmp = temp_sibling(meta_path)
-            tmp.write_text(json.dumps({"size": size, "duration": duration, "sha256": sha256}))
+            tmp.write_text(json.dumps({"size": size, "duration": duration, "sha256": sha256,
+                                       "loudness": loudness}))
             os.replace(tmp, meta_path)
         except OSError:
             remove_quietly(meta_path)

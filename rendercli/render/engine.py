@@ -34,6 +34,7 @@ from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOu
 from rendercli.render.presets import FORMAT_SPECS
 from rendercli.render.progress import ProgressCallback, ProgressTracker
 from rendercli.render.scheduler import Step, run_steps
+from rendercli.render.text import check_fonts
 from rendercli.render.timeline import (
     RenderSettings,
     Segment,
@@ -98,6 +99,13 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _loudness_line(loudness: dict[str, float], settings: RenderSettings) -> str:
+    nan = float("nan")
+    return (f"loudness: measured {loudness.get('input_i', nan):.1f} LUFS "
+            f"(true peak {loudness.get('input_tp', nan):.1f} dBTP), normalised to "
+            f"{loudness.get('output_i', nan):.1f} LUFS (target {settings.loudness:g})")
+
+
 def _segment_weight(segment: Segment, settings: RenderSettings) -> float:
     """Relative encode cost: frames times pixels; static stills and titles are cheaper
     (drawn once), transitions dearer (two pictures each frame)."""
@@ -145,6 +153,7 @@ def render_timeline(
     """
     validate_settings(settings)
     validate_timeline(items, settings.fps)
+    check_fonts(items)
     if name is not None and (not name or Path(name).name != name or name.startswith(".")):
         raise InvalidInput(f"invalid output name {name!r}: use a plain file name")
     started = time.monotonic()
@@ -176,10 +185,12 @@ def render_timeline(
         ProgressTracker({}, on_progress).finish()
         if log:
             log(f"cache hit: {rkey} -> {out_path.name}")
+            if hit.loudness:
+                log(_loudness_line(hit.loudness, settings))
         return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
                             cache_hit=True, segments_reused=unique_keys,
                             frames=plan.total_frames, render_key=rkey,
-                            elapsed=time.monotonic() - started)
+                            elapsed=time.monotonic() - started, loudness=hit.loudness)
 
     work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
     work_dir.mkdir(parents=True)
@@ -207,15 +218,12 @@ def render_timeline(
     size = out_path.stat().st_size
     sha = _file_sha256(out_path)
     cache.store_render(rkey, settings.fmt, out_path, poster_path, size=size,
-                       duration=plan.duration, sha256=sha)
+                       duration=plan.duration, sha256=sha, loudness=dict(loudness) or None)
     tracker.finish()
     reused = [k for k in unique_keys if k not in encoded]
     if log:
         if loudness:
-            log(f"loudness: measured {loudness.get('input_i', float('nan')):.1f} LUFS "
-                f"(true peak {loudness.get('input_tp', float('nan')):.1f} dBTP), "
-                f"normalised to {loudness.get('output_i', float('nan')):.1f} LUFS "
-                f"(target {settings.loudness:g})")
+            log(_loudness_line(loudness, settings))
         log(f"rendered {out_path.name}: {plan.total_frames} frames, {len(encoded)} segments "
             f"encoded, {len(reused)} reused, {time.monotonic() - started:.2f} s")
     return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,

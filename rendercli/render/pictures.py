@@ -80,8 +80,8 @@ def _motion_filters(planned: PlannedItem, first: int, settings: RenderSettings) 
     steps are visible in a slow move); ``perspective`` maps a source rectangle with
     sub-pixel corners (1/256 px) onto the frame, evaluated per frame from the item-local
     frame number -- and costs a third of zoompan on a 4x-upscaled still."""
-    fps_frames = max(1, planned.frames - 1)
-    p = f"((in+{first})/{fps_frames})"
+    last = max(1, planned.frames - 1)
+    p = f"((in+{first})/{last})"  # 0 on the item's first frame, 1 on its last
     zoom = {"zoom-in": f"(1+{MOTION_ZOOM}*{p})", "zoom-out": f"(1+{MOTION_ZOOM}*(1-{p}))"}.get(
         planned.item.motion or "", f"{1 + MOTION_ZOOM}")
     cw, ch = f"(W/{zoom})", f"(H/{zoom})"

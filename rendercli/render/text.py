@@ -13,12 +13,19 @@ import functools
 import hashlib
 import struct
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rendercli.errors import InvalidInput
 from rendercli.render.graph import filter_spec
-from rendercli.render.timeline import PLACEMENTS, TextOverlay, TitleCard, parse_color
+from rendercli.render.timeline import (
+    PLACEMENTS,
+    TextOverlay,
+    TimelineItem,
+    TitleCard,
+    parse_color,
+)
 
 FONT_DIR = Path(__file__).with_name("fonts")
 DEFAULT_FONT = FONT_DIR / "NotoSans-Bold.ttf"
@@ -152,6 +159,17 @@ def font_metrics(path: Path) -> FontMetrics:
         raise InvalidInput(f"cannot read font {path.name!r}: {exc.strerror}") from None
     except ValueError as exc:
         raise InvalidInput(f"font {path.name!r} is not usable: {exc}") from None
+
+
+def check_fonts(items: Sequence[TimelineItem]) -> None:
+    """Raise InvalidInput unless every font the items name is a usable TTF/OTF file."""
+    for item in items:
+        fonts = [o.font for o in item.texts]
+        if item.title is not None:
+            fonts.append(item.title.font)
+        for font in fonts:
+            if font is not None:
+                font_metrics(Path(font))
 
 
 def clean_text(text: str) -> str:
