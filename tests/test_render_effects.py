@@ -413,6 +413,25 @@ def test_hostile_text_renders_as_data(fx: dict[str, Path], storage: Path) -> Non
 
 
 @pytest.mark.slow
+def test_text_renders_without_any_system_font(
+        fx: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # fontconfig that knows no font at all, as on a bare container: the shipped font is
+    # passed by path, so text still renders
+    config = tmp_path / "fonts.conf"
+    config.write_text("<?xml version='1.0'?><fontconfig><dir>/nonexistent</dir>"
+                      f"<cachedir>{tmp_path}/cache</cachedir></fontconfig>")
+    monkeypatch.setenv("FONTCONFIG_FILE", str(config))
+    monkeypatch.setenv("FONTCONFIG_PATH", str(tmp_path))
+    bare = render([item(fx["wide"], size=(854, 480))], storage=tmp_path / "a")
+    texted = render([replace(item(fx["wide"], size=(854, 480)),
+                             texts=(TextOverlay("Jane Doe", size="large"),))],
+                    storage=tmp_path / "b")
+    assert region_diff(texted.path, bare.path, 5, (330, 360, 525, 440)) > 20
+    assert all("fontfile=" in " ".join(argv) for argv in texted.commands
+               if "drawtext" in " ".join(argv))
+
+
+@pytest.mark.slow
 def test_render_under_hostile_directory_names(fx: dict[str, Path], tmp_path: Path) -> None:
     # the text files live in the storage directory, the font in another odd place
     storage = tmp_path / "st:o're\\ [x],y;z=1 %{pts} "
