@@ -486,7 +486,7 @@ def test_incremental_rerender_encodes_only_the_changed_segment(
 
     changed = [base[0], base[1], item(m["clip3"], duration=0.4)]
     plan = plan_timeline(changed, FAST.fps)
-    new_key = segment_key(plan.visual[2], FAST)
+    new_key = segment_key(plan.segments[2], FAST)
     second = render(changed, storage=storage)
     assert second.segments_encoded == [new_key]
     assert second.segments_reused == first.segments_encoded[:2]
@@ -494,11 +494,11 @@ def test_incremental_rerender_encodes_only_the_changed_segment(
 
     trimmed = [replace(base[0], trim_start=0.5), base[1], changed[2]]
     third = render(trimmed, storage=storage)
-    assert third.segments_encoded == [segment_key(plan_timeline(trimmed, 10).visual[0], FAST)]
+    assert third.segments_encoded == [segment_key(plan_timeline(trimmed, 10).segments[0], FAST)]
 
     added = [*changed, item(m["silent"], duration=0.3)]
     fourth = render(added, storage=storage)
-    assert fourth.segments_encoded == [segment_key(plan_timeline(added, 10).visual[3], FAST)]
+    assert fourth.segments_encoded == [segment_key(plan_timeline(added, 10).segments[3], FAST)]
     assert len(fourth.segments_reused) == 3
     assert probe(fourth.path)["video"]["frames"] == 15
 

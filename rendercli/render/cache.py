@@ -14,11 +14,21 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from rendercli.render.pictures import fade_ranges, visible_effects
 from rendercli.render.presets import BACKGROUND_GAIN, FORMAT_SPECS
-from rendercli.render.timeline import PlannedItem, RenderSettings, TimelinePlan
+from rendercli.render.timeline import (
+    BED_FADE_OUT,
+    PlannedItem,
+    RenderSettings,
+    Segment,
+    TextOverlay,
+    TimelineItem,
+    TimelinePlan,
+    parse_color,
+)
 
 # Bump when commands change in a way that changes output bytes: invalidates every entry.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 
 def _digest(payload: object) -> str:
@@ -31,28 +41,76 @@ def _settings_payload(settings: RenderSettings) -> dict[str, object]:
             "quality": settings.quality}
 
 
-def segment_key(planned: PlannedItem, settings: RenderSettings) -> str:
-    """Cache key of one picture item's segment."""
+def _font(path: object, sha: str) -> str:
+    return sha if path is not None else "builtin"
+
+
+def _overlay_payload(overlay: TextOverlay) -> dict[str, object]:
+    return {"text": overlay.text, "start": round(overlay.start, 6),
+            "duration": None if overlay.duration is None else round(overlay.duration, 6),
+            "placement": overlay.placement, "size": overlay.size,
+            "color": parse_color(overlay.color), "box": overlay.box,
+            "font": _font(overlay.font, overlay.font_sha256)}
+
+
+def picture_payload(planned: PlannedItem, first: int, count: int,
+                    fps: int) -> dict[str, object]:
+    """Everything that decides frames [first, first + count) of a picture item."""
     item = planned.item
-    return _digest({
-        "engine": ENGINE_VERSION,
+    overlays, fade_in, fade_out = visible_effects(planned, first, count, fps)
+    frames_in, frames_out = fade_ranges(planned, fps)
+    card = item.title
+    return {
         "kind": item.kind,
         "source": item.sha256,
         "trim_start": round(item.trim_start, 6) if item.kind == "video" else 0,
-        "duration": round(item.duration, 6),
         "frames": planned.frames,
-        **_settings_payload(settings),
-    })
+        "first": first,
+        "count": count,
+        "motion": item.motion if item.kind == "image" else None,
+        "fade_in": frames_in if fade_in else 0,
+        "fade_out": frames_out if fade_out else 0,
+        "texts": [_overlay_payload(o) for o in overlays],
+        "title": None if card is None else {
+            "text": card.text, "background": parse_color(card.background),
+            "color": parse_color(card.color), "size": card.size,
+            "font": _font(card.font, card.font_sha256)},
+    }
+
+
+def segment_key(segment: Segment, settings: RenderSettings) -> str:
+    """Cache key of one segment: an item's body, or a transition between two items."""
+    fps = settings.fps
+    if segment.transition is not None:
+        t = segment.transition
+        before = t.before
+        content: dict[str, object] = {
+            "transition": t.kind, "count": t.frames,
+            "before": picture_payload(before, before.frames - t.frames, t.frames, fps),
+            "after": picture_payload(t.after, 0, t.frames, fps),
+        }
+    else:
+        planned = segment.item
+        assert planned is not None
+        content = picture_payload(planned, planned.head, planned.body, fps)
+    return _digest({"engine": ENGINE_VERSION, **content, **_settings_payload(settings)})
+
+
+def _sound_payload(item: TimelineItem) -> dict[str, object]:
+    return {"volume": round(item.volume, 6), "mute": item.mute,
+            "fade_in": round(item.fade_in, 6), "fade_out": round(item.fade_out, 6)}
 
 
 def render_key(plan: TimelinePlan, segment_keys: list[str], settings: RenderSettings) -> str:
     """Cache key of a whole render: ordered segments, every audio input, settings."""
     clip_audio = [
-        [p.item.sha256, round(p.item.trim_start, 6), p.frames]
-        if p.item.kind == "video" and p.item.has_audio else None
+        {"source": p.item.sha256, "trim_start": round(p.item.trim_start, 6),
+         "frames": p.frames, "tail": p.tail, **_sound_payload(p.item)}
+        if p.item.kind == "video" and p.item.has_audio else {"frames": p.frames, "tail": p.tail}
         for p in plan.visual
     ]
-    background = [[i.sha256, round(i.trim_start, 6), round(i.duration, 6)]
+    background = [{"source": i.sha256, "trim_start": round(i.trim_start, 6),
+                   "duration": round(i.duration, 6), "duck": i.duck, **_sound_payload(i)}
                   for i in plan.background]
     return _digest({
         "engine": ENGINE_VERSION,
@@ -60,6 +118,8 @@ def render_key(plan: TimelinePlan, segment_keys: list[str], settings: RenderSett
         "clip_audio": clip_audio,
         "background": background,
         "background_gain": BACKGROUND_GAIN,
+        "bed_fade_out": BED_FADE_OUT,
+        "loudness": settings.loudness,
         **_settings_payload(settings),
     })
 
@@ -100,6 +160,7 @@ class CachedRender:
     size: int
     duration: float
     sha256: str
+    loudness: dict[str, float] | None = None
 
 
 class RenderCache:
@@ -137,20 +198,25 @@ class RenderCache:
             meta = json.loads(meta_path.read_text())
             if output.stat().st_size != meta["size"] or not poster.is_file():
                 return None
+            loudness = meta.get("loudness")
+            if loudness is not None:
+                loudness = {str(k): float(v) for k, v in dict(loudness).items()}
             return CachedRender(output, poster, int(meta["size"]), float(meta["duration"]),
-                                str(meta["sha256"]))
+                                str(meta["sha256"]), loudness)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def store_render(self, key: str, fmt: str, output: Path, poster: Path, *, size: int,
-                     duration: float, sha256: str) -> None:
+                     duration: float, sha256: str,
+                     loudness: dict[str, float] | None = None) -> None:
         """Keep a finished render (hard links to the published files). Best effort."""
         c_output, c_poster, meta_path = self._render_paths(key, fmt)
         try:
             link_or_copy(output, c_output)
             link_or_copy(poster, c_poster)
             tmp = temp_sibling(meta_path)
-            tmp.write_text(json.dumps({"size": size, "duration": duration, "sha256": sha256}))
+            tmp.write_text(json.dumps({"size": size, "duration": duration, "sha256": sha256,
+                                       "loudness": loudness}))
             os.replace(tmp, meta_path)
         except OSError:
             remove_quietly(meta_path)

@@ -1,9 +1,11 @@
 """render_timeline(): a timeline and settings in, a published video and poster out.
 
-Pipeline: every picture item becomes a cached, video-only segment of an exact frame
-count; the whole soundtrack is rendered in one pass; segments are joined by stream copy
-(concat demuxer) and muxed with the soundtrack (mp4/webm) or turned into a palette gif.
-Independent steps run in parallel, bounded by ``jobs``.
+Pipeline: the picture is cut into cached, video-only segments of exact frame counts --
+each picture item's body, and each transition (the tail of one item crossed with the
+head of the next) -- so items encode independently; the whole soundtrack is rendered
+in one pass (plus a measuring pass for a loudness target); segments are joined by
+stream copy (concat demuxer) and muxed with the soundtrack (mp4/webm) or turned into a
+palette gif. Independent steps run in parallel, bounded by ``jobs``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rendercli.errors import InvalidInput
-from rendercli.render import commands
+from rendercli.render import commands, pictures, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
     RenderCache,
@@ -32,12 +34,17 @@ from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOu
 from rendercli.render.presets import FORMAT_SPECS
 from rendercli.render.progress import ProgressCallback, ProgressTracker
 from rendercli.render.scheduler import Step, run_steps
+from rendercli.render.text import check_fonts
 from rendercli.render.timeline import (
-    PlannedItem,
     RenderSettings,
+    Segment,
+    TextOverlay,
     TimelineItem,
     TimelinePlan,
+    TitleCard,
+    Transition,
     plan_timeline,
+    title_item,
     validate_settings,
     validate_timeline,
 )
@@ -49,8 +56,12 @@ __all__ = [
     "RenderResult",
     "RenderSettings",
     "RenderTimedOut",
+    "TextOverlay",
     "TimelineItem",
+    "TitleCard",
+    "Transition",
     "render_timeline",
+    "title_item",
     "validate_settings",
     "validate_timeline",
 ]
@@ -75,6 +86,9 @@ class RenderResult:
     frames: int = 0
     render_key: str = ""
     elapsed: float = 0.0
+    # With a loudness target: loudnorm's report of the final mix (input_i, input_tp,
+    # input_lra, output_i, output_tp, ... in LUFS / dBTP / LU).
+    loudness: dict[str, float] | None = None
 
 
 def _file_sha256(path: Path) -> str:
@@ -85,21 +99,33 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _segment_weight(planned: PlannedItem, settings: RenderSettings) -> float:
-    """Relative encode cost: frames times pixels; stills are cheaper (decoded once, static)."""
+def _loudness_line(loudness: dict[str, float], settings: RenderSettings) -> str:
+    nan = float("nan")
+    return (f"loudness: measured {loudness.get('input_i', nan):.1f} LUFS "
+            f"(true peak {loudness.get('input_tp', nan):.1f} dBTP), normalised to "
+            f"{loudness.get('output_i', nan):.1f} LUFS (target {settings.loudness:g})")
+
+
+def _segment_weight(segment: Segment, settings: RenderSettings) -> float:
+    """Relative encode cost: frames times pixels; static stills and titles are cheaper
+    (drawn once), transitions dearer (two pictures each frame)."""
     w, h = settings.size
-    cost = planned.frames * (w * h) / (1280 * 720)
-    return cost * (0.3 if planned.item.kind == "image" else 1.0)
+    cost = segment.frames * (w * h) / (1280 * 720)
+    if segment.transition is not None:
+        return cost * 2.0
+    assert segment.item is not None
+    item = segment.item.item
+    return cost * (0.3 if item.kind in ("image", "title") and not item.motion else 1.0)
 
 
-def _poster_source(plan: TimelinePlan) -> tuple[PlannedItem, float]:
-    """The picture item holding the frame POSTER_POSITION in, and the time within it."""
+def _poster_source(plan: TimelinePlan) -> tuple[int, float]:
+    """The segment (index) holding the frame POSTER_POSITION in, and the time within it."""
     frame = int(plan.total_frames * POSTER_POSITION)
-    for planned in plan.visual:
-        if frame < planned.start_frame + planned.frames:
-            return planned, (frame - planned.start_frame) / plan.fps
-    last = plan.visual[-1]
-    return last, (last.frames - 1) / plan.fps
+    for n, segment in enumerate(plan.segments):
+        if frame < segment.start_frame + segment.frames:
+            return n, (frame - segment.start_frame) / plan.fps
+    last = plan.segments[-1]
+    return len(plan.segments) - 1, (last.frames - 1) / plan.fps
 
 
 def render_timeline(
@@ -126,7 +152,8 @@ def render_timeline(
     RenderTimedOut; on any failure nothing is published and no ffmpeg is left running.
     """
     validate_settings(settings)
-    validate_timeline(items)
+    validate_timeline(items, settings.fps)
+    check_fonts(items)
     if name is not None and (not name or Path(name).name != name or name.startswith(".")):
         raise InvalidInput(f"invalid output name {name!r}: use a plain file name")
     started = time.monotonic()
@@ -139,7 +166,7 @@ def render_timeline(
     renders_dir = storage_dir / "renders"
     renders_dir.mkdir(parents=True, exist_ok=True)
 
-    keys = [segment_key(p, settings) for p in plan.visual]
+    keys = [segment_key(s, settings) for s in plan.segments]
     rkey = render_key(plan, keys, settings)
     stem = name or f"render-{rkey[:12]}-{uuid.uuid4().hex[:8]}"
     out_path = renders_dir / f"{stem}.{spec.output_ext}"
@@ -158,19 +185,22 @@ def render_timeline(
         ProgressTracker({}, on_progress).finish()
         if log:
             log(f"cache hit: {rkey} -> {out_path.name}")
+            if hit.loudness:
+                log(_loudness_line(hit.loudness, settings))
         return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
                             cache_hit=True, segments_reused=unique_keys,
                             frames=plan.total_frames, render_key=rkey,
-                            elapsed=time.monotonic() - started)
+                            elapsed=time.monotonic() - started, loudness=hit.loudness)
 
     work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
     work_dir.mkdir(parents=True)
     concat_list = cache.segments_dir / f".concat-{uuid.uuid4().hex}.ffconcat"
     out_tmp = temp_sibling(out_path)
     poster_tmp = temp_sibling(poster_path)
+    loudness: dict[str, float] = {}
     try:
         steps, encoded = _build_steps(plan, keys, settings, cache, work_dir, concat_list,
-                                      out_tmp, poster_tmp)
+                                      out_tmp, poster_tmp, loudness)
         tracker = ProgressTracker({s.name: s.weight for s in steps}, on_progress)
         run_steps(steps, jobs=max(1, jobs or DEFAULT_JOBS), tracker=tracker,
                   should_cancel=should_cancel, deadline=deadline, timeout=timeout, log=log)
@@ -188,16 +218,19 @@ def render_timeline(
     size = out_path.stat().st_size
     sha = _file_sha256(out_path)
     cache.store_render(rkey, settings.fmt, out_path, poster_path, size=size,
-                       duration=plan.duration, sha256=sha)
+                       duration=plan.duration, sha256=sha, loudness=dict(loudness) or None)
     tracker.finish()
     reused = [k for k in unique_keys if k not in encoded]
     if log:
+        if loudness:
+            log(_loudness_line(loudness, settings))
         log(f"rendered {out_path.name}: {plan.total_frames} frames, {len(encoded)} segments "
             f"encoded, {len(reused)} reused, {time.monotonic() - started:.2f} s")
     return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,
                         segments_encoded=encoded, segments_reused=reused,
                         commands=[s.argv for s in steps], frames=plan.total_frames,
-                        render_key=rkey, elapsed=time.monotonic() - started)
+                        render_key=rkey, elapsed=time.monotonic() - started,
+                        loudness=dict(loudness) or None)
 
 
 def _build_steps(
@@ -209,33 +242,34 @@ def _build_steps(
     concat_list: Path,
     out_tmp: Path,
     poster_tmp: Path,
+    loudness: dict[str, float],
 ) -> tuple[list[Step], list[str]]:
     """The ffmpeg steps of one render (cheap, ordered by start priority) and the keys of
-    the segments that must be encoded."""
+    the segments that must be encoded. With a loudness target, ``loudness`` receives
+    the measurement of the final mix."""
     fmt = settings.fmt
     spec = FORMAT_SPECS[fmt]
     total_us = plan.duration * 1e6
     steps: list[Step] = []
     seg_steps: dict[str, Step] = {}
-    for planned, key in zip(plan.visual, keys, strict=True):
+    for segment, key in zip(plan.segments, keys, strict=True):
         if key in seg_steps or (settings.use_cache and cache.has_segment(key, fmt)):
             continue
         final = cache.segment_path(key, fmt)
         tmp = temp_sibling(final)
-        seg_steps[key] = Step(f"segment {planned.index + 1} {key[:12]}",
-                              commands.segment_command(planned, settings, tmp),
-                              _segment_weight(planned, settings),
-                              total_frames=planned.frames, outputs=[(tmp, final)],
+        seg_steps[key] = Step(f"{segment.label} {key[:12]}",
+                              pictures.segment_command(segment, settings, tmp, work_dir),
+                              _segment_weight(segment, settings),
+                              total_frames=segment.frames, outputs=[(tmp, final)],
                               exact_frames=True)
     # Started first: short, and the final mux waits for it.
     if spec.audio_ext is not None:
         audio = work_dir / f"audio.{spec.audio_ext}"
-        steps.append(Step("audio", commands.audio_command(plan, settings, audio),
-                          plan.total_frames * 0.03, total_us=total_us))
+        steps.extend(_audio_steps(plan, settings, work_dir, audio, loudness))
     steps.extend(seg_steps.values())
 
-    poster_item, poster_at = _poster_source(plan)
-    poster_key = keys[poster_item.index]
+    poster_index, poster_at = _poster_source(plan)
+    poster_key = keys[poster_index]
     poster_deps = (seg_steps[poster_key].name,) if poster_key in seg_steps else ()
     poster_step = Step("poster", commands.poster_command(cache.segment_path(poster_key, fmt),
                                                           poster_at, settings, poster_tmp),
@@ -259,3 +293,38 @@ def _build_steps(
                           plan.total_frames * 0.01, deps=(*all_segments, "audio"),
                           total_us=total_us))
     return steps, list(seg_steps)
+
+
+def _audio_steps(plan: TimelinePlan, settings: RenderSettings, work_dir: Path, audio: Path,
+                 loudness: dict[str, float]) -> list[Step]:
+    """The soundtrack: one step, or measure-then-normalise for a loudness target."""
+    total_us = plan.duration * 1e6
+    weight = plan.total_frames * 0.03
+    if settings.loudness is None:
+        return [Step("audio", soundtrack.audio_command(plan, settings, audio), weight,
+                     total_us=total_us)]
+    mix = work_dir / "mix.wav"
+
+    def measured(stderr: str) -> None:
+        try:
+            loudness.update(soundtrack.parse_loudnorm(stderr))
+        except ValueError as exc:
+            raise RenderFailed(f"loudness measurement failed: {exc}", stderr) from None
+
+    def normalise() -> list[str]:
+        return soundtrack.normalise_command(plan, settings, mix, loudness, audio)
+
+    def result(stderr: str) -> None:
+        try:
+            final = soundtrack.parse_loudnorm(stderr)
+        except ValueError:  # a silent mix is not normalised: nothing was reported
+            return
+        loudness.update({k: v for k, v in final.items() if k.startswith("output_")})
+        loudness["linear"] = final["linear"]  # 1: a plain gain; 0: loudnorm's dynamic mode
+
+    return [
+        Step("audio-measure", soundtrack.measure_command(plan, settings, mix), weight,
+             total_us=total_us, on_success=measured),
+        Step("audio", [], weight, deps=("audio-measure",), total_us=total_us,
+             prepare=normalise, on_success=result),
+    ]

@@ -34,6 +34,10 @@ class Step:
     total_us: float | None = None
     outputs: list[tuple[Path, Path]] = field(default_factory=list)
     exact_frames: bool = False  # fail unless exactly total_frames were written
+    # Called with ffmpeg's stderr after success (e.g. to read a measurement from it).
+    on_success: Callable[[str], None] | None = None
+    # Builds argv just before the step starts, from what earlier steps found.
+    prepare: Callable[[], list[str]] | None = None
 
 
 def run_steps(
@@ -83,6 +87,8 @@ def run_steps(
                         f"{step.name} produced {proc.frames_written or 0} of "
                         f"{step.total_frames} frames (is the trim beyond the end of the "
                         f"source?)", f"$ {shlex.join(step.argv)}\n{stderr}")
+                if step.on_success is not None:
+                    step.on_success(stderr)
                 for tmp, final in step.outputs:
                     os.replace(tmp, final)
                 fractions[name] = 1.0
@@ -94,6 +100,8 @@ def run_steps(
                     break
                 if all(dep in done for dep in step.deps):
                     pending.remove(step)
+                    if step.prepare is not None:
+                        step.argv = step.prepare()
                     if log:
                         log(f"{step.name}: $ {shlex.join(step.argv)}")
                     proc = FfmpegProcess(step.argv, total_frames=step.total_frames,

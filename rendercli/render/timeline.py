@@ -9,7 +9,9 @@ nearest each frame boundary, so clip sound and picture stay locked item by item.
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +28,78 @@ from rendercli.render.presets import (
     QUALITIES,
 )
 
-ItemKind = Literal["video", "image", "audio"]
+ItemKind = Literal["video", "image", "audio", "title"]
+PICTURE_KINDS = ("video", "image", "title")
+
+TRANSITIONS = ("none", "fade", "fadeblack", "wipeleft", "wiperight", "slideleft",
+               "slideright", "circleopen", "dissolve")
+MOTIONS = ("zoom-in", "zoom-out", "pan-left", "pan-right")
+PLACEMENTS = ("lower-third", "center", "top")
+TEXT_SIZES = ("small", "medium", "large")
+MAX_VOLUME = 4.0  # linear gain, about +12 dB
+MAX_TEXT_CHARS = 2000
+MIN_LOUDNESS, MAX_LOUDNESS = -70.0, -5.0  # LUFS targets loudnorm accepts
+BED_FADE_OUT = 2.0  # seconds a music bed cut by the end of the timeline fades out over
+
+
+@dataclass(frozen=True)
+class Transition:
+    """How a picture item hands over to the next picture item.
+
+    ``kind`` "none" (or 0 seconds) is a cut. Any other kind overlaps the two items by
+    ``seconds`` (rounded to whole frames): the timeline gets shorter by that much, and
+    clip sound crossfades over the same frames.
+    """
+
+    kind: str = "none"
+    seconds: float = 0.0
+
+
+NO_TRANSITION = Transition()
+
+
+@dataclass(frozen=True)
+class TextOverlay:
+    """Text drawn over a picture item for a time range within it (item-local seconds).
+
+    ``text`` is data: any Unicode, written to a file that drawtext reads, never put into
+    the filter graph. Lines too long for the frame are wrapped. ``font`` is a TTF/OTF
+    file (None: the font shipped with rendercli) and ``font_sha256`` its content hash.
+    """
+
+    text: str
+    start: float = 0.0
+    duration: float | None = None  # None: to the end of the item
+    placement: str = "lower-third"  # lower-third | center | top
+    size: str = "medium"  # small | medium | large
+    color: str = "white"  # a colour name or #RRGGBB
+    box: bool = True  # a translucent dark box behind the text, for legibility
+    font: Path | None = None
+    font_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class TitleCard:
+    """A generated card (kind "title"): centred text on a plain background."""
+
+    text: str
+    background: str = "black"
+    color: str = "white"
+    size: str = "large"  # small | medium | large
+    font: Path | None = None
+    font_sha256: str = ""
 
 
 @dataclass(frozen=True)
 class TimelineItem:
-    """One entry of a timeline, as loaded from the database (paths are read-only)."""
+    """One entry of a timeline, as loaded from the database (paths are read-only).
 
-    path: Path  # the stored media file (content-addressed; read-only)
-    sha256: str  # content hash of the source
+    Picture items are "video", "image" and "title" (no media file: ``title`` says what
+    to draw; use ``title_item``). "audio" items are the music bed, mixed under the clips.
+    """
+
+    path: Path  # the stored media file (content-addressed; read-only); unused for titles
+    sha256: str  # content hash of the source ("" for titles)
     kind: ItemKind
     duration: float  # seconds on the timeline: trimmed length, or display time for images
     trim_start: float  # seconds into the source (video/audio); 0 for images
@@ -42,6 +107,24 @@ class TimelineItem:
     width: int | None  # as displayed (rotation applied)
     height: int | None
     rotation: int  # 0/90/180/270, from probing
+    # Picture items: the hand-over to the next picture item (ignored on the last one).
+    transition: Transition = NO_TRANSITION
+    # Seconds of fade from/to black (picture items) and of sound fade (clips and music).
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    volume: float = 1.0  # linear gain of the item's sound, 0..MAX_VOLUME
+    mute: bool = False
+    motion: str | None = None  # stills only: zoom-in | zoom-out | pan-left | pan-right
+    texts: tuple[TextOverlay, ...] = ()  # picture items
+    title: TitleCard | None = None  # kind "title" only
+    duck: bool = False  # music only: lowered under clip sound (sidechain compression)
+
+
+def title_item(card: TitleCard, duration: float, **options: object) -> TimelineItem:
+    """A title-card item (no media file)."""
+    return TimelineItem(path=Path(), sha256="", kind="title", duration=duration,
+                        trim_start=0.0, has_audio=False, width=None, height=None,
+                        rotation=0, title=card, **options)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -53,6 +136,7 @@ class RenderSettings:
     fps: int = 30
     quality: str = "standard"  # draft | standard | high
     use_cache: bool = True
+    loudness: float | None = None  # integrated loudness target in LUFS (EBU R128); None: off
 
     @property
     def size(self) -> tuple[int, int]:
@@ -80,26 +164,184 @@ def validate_settings(settings: RenderSettings) -> None:
     if settings.fmt == "gif" and settings.fps > MAX_GIF_FPS:
         # GIF frame delays are whole 1/100 s and players slow delays under 2/100 s to 1/10 s
         raise InvalidInput(f"gif supports at most {MAX_GIF_FPS} fps, got {settings.fps}")
+    if settings.loudness is not None and not (
+            _finite(settings.loudness) and MIN_LOUDNESS <= settings.loudness <= MAX_LOUDNESS):
+        raise InvalidInput(f"loudness target must be from {MIN_LOUDNESS:g} to "
+                           f"{MAX_LOUDNESS:g} LUFS, got {settings.loudness!r}")
 
 
-def validate_timeline(items: Sequence[TimelineItem]) -> None:
-    """Raise InvalidInput unless the timeline has a picture and every item is well formed."""
-    if not any(item.kind in ("video", "image") for item in items):
-        raise InvalidInput("the timeline has no video or image items: nothing to render")
+def _finite(value: object) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check_seconds(where: str, what: str, value: object, *, positive: bool = False) -> float:
+    if not _finite(value) or value < 0 or (positive and value <= 0):  # type: ignore[operator]
+        need = "a positive number" if positive else "zero or more"
+        raise InvalidInput(f"{where}: {what} must be {need} seconds, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def parse_volume(text: str) -> float:
+    """A volume from a user: a linear gain ``0``..``4`` or decibels with a ``dB`` suffix
+    (``-6dB``, ``+3 dB``, ``-inf dB`` for silence). Returns the linear gain."""
+    raw = text.strip()
+    if raw.lower().endswith("db"):
+        number = raw[:-2].strip()
+        try:
+            db = float(number)
+        except ValueError:
+            raise InvalidInput(f"invalid volume {text!r}: expected e.g. -6dB or 0.5") from None
+        if math.isnan(db) or db == math.inf:
+            raise InvalidInput(f"invalid volume {text!r}")
+        gain = 0.0 if db == -math.inf else 10 ** (db / 20)
+    else:
+        try:
+            gain = float(raw)
+        except ValueError:
+            raise InvalidInput(f"invalid volume {text!r}: expected e.g. 0.5 or -6dB") from None
+    if not (math.isfinite(gain) and 0 <= gain <= MAX_VOLUME + 1e-9):
+        raise InvalidInput(f"volume must be from 0 to {MAX_VOLUME:g} "
+                           f"(+{20 * math.log10(MAX_VOLUME):.1f} dB), got {text!r}")
+    return min(gain, MAX_VOLUME)
+
+
+_NAMED_COLORS = {
+    "black": "000000", "white": "ffffff", "red": "ff0000", "green": "008000",
+    "blue": "0000ff", "yellow": "ffff00", "cyan": "00ffff", "magenta": "ff00ff",
+    "gray": "808080", "grey": "808080", "orange": "ffa500", "purple": "800080",
+    "pink": "ffc0cb", "navy": "000080", "teal": "008080", "maroon": "800000",
+    "olive": "808000", "silver": "c0c0c0", "lime": "00ff00", "brown": "a52a2a",
+    "gold": "ffd700",
+}
+_HEX = re.compile(r"(?:#|0x)?([0-9a-fA-F]{6})")
+
+
+def parse_color(text: str) -> str:
+    """A colour name (black, white, red, ... gold) or ``#RRGGBB`` as ``0xRRGGBB``."""
+    name = text.strip().lower()
+    if name in _NAMED_COLORS:
+        return "0x" + _NAMED_COLORS[name]
+    match = _HEX.fullmatch(name)
+    if match is None:
+        raise InvalidInput(f"invalid colour {text!r}: use #RRGGBB or one of "
+                           f"{', '.join(sorted(_NAMED_COLORS))}")
+    return "0x" + match.group(1).lower()
+
+
+def _check_text(where: str, text: object) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"{where}: text must not be empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidInput(f"{where}: text is {len(text)} characters; at most "
+                           f"{MAX_TEXT_CHARS} are allowed")
+    if "\x00" in text:
+        raise InvalidInput(f"{where}: text must not contain NUL characters")
+
+
+def _check_choice(where: str, what: str, value: object, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise InvalidInput(f"{where}: unknown {what} {value!r}; choose one of "
+                           f"{', '.join(choices)}")
+
+
+def _check_font(where: str, font: Path | None, sha: str) -> None:
+    if font is not None and not sha:
+        raise InvalidInput(f"{where}: a font file needs its content hash")
+
+
+def _validate_item(n: int, item: TimelineItem) -> None:
+    name = "title" if item.kind == "title" else Path(item.path).name
+    where = f"timeline item {n} ({name})"
+    if item.kind not in ("video", "image", "audio", "title"):
+        raise InvalidInput(f"{where}: unknown kind {item.kind!r}")
+    if not (_finite(item.duration) and item.duration > 0):
+        raise InvalidInput(f"{where}: duration must be a positive number of seconds")
+    if not (_finite(item.trim_start) and item.trim_start >= 0):
+        raise InvalidInput(f"{where}: trim start must be zero or more seconds")
+    if item.rotation not in (0, 90, 180, 270):
+        raise InvalidInput(f"{where}: rotation must be 0, 90, 180 or 270")
+    if item.kind != "title" and not item.sha256:
+        raise InvalidInput(f"{where}: missing content hash")
+    fade_in = _check_seconds(where, "fade-in", item.fade_in)
+    fade_out = _check_seconds(where, "fade-out", item.fade_out)
+    if fade_in + fade_out > item.duration + 1e-9:
+        raise InvalidInput(f"{where}: fade-in ({fade_in:g} s) and fade-out ({fade_out:g} s) "
+                           f"together exceed the item's {item.duration:g} s")
+    if not (_finite(item.volume) and 0 <= item.volume <= MAX_VOLUME):
+        raise InvalidInput(f"{where}: volume must be from 0 to {MAX_VOLUME:g}, "
+                           f"got {item.volume!r}")
+    if not isinstance(item.mute, bool) or not isinstance(item.duck, bool):
+        raise InvalidInput(f"{where}: mute and duck are true or false")
+    if item.duck and item.kind != "audio":
+        raise InvalidInput(f"{where}: only music (audio items) can be ducked")
+    transition = item.transition
+    if not isinstance(transition, Transition):
+        raise InvalidInput(f"{where}: invalid transition {transition!r}")
+    _check_choice(where, "transition", transition.kind, TRANSITIONS)
+    _check_seconds(where, "transition length", transition.seconds)
+    if transition.kind != "none" and transition.seconds <= 0:
+        raise InvalidInput(f"{where}: a {transition.kind} transition needs a length in seconds")
+    if item.kind == "audio" and transition != NO_TRANSITION:
+        raise InvalidInput(f"{where}: transitions join picture items; this is music")
+    if item.motion is not None:
+        _check_choice(where, "motion", item.motion, MOTIONS)
+        if item.kind != "image":
+            raise InvalidInput(f"{where}: motion applies to still images only")
+    if item.texts and item.kind == "audio":
+        raise InvalidInput(f"{where}: text is drawn over picture items, not music")
+    for k, overlay in enumerate(item.texts, 1):
+        at = f"{where}, text {k}"
+        if not isinstance(overlay, TextOverlay):
+            raise InvalidInput(f"{at}: invalid text overlay")
+        _check_text(at, overlay.text)
+        start = _check_seconds(at, "start", overlay.start)
+        if start >= item.duration:
+            raise InvalidInput(f"{at}: starts at {start:g} s, after the item's "
+                               f"{item.duration:g} s")
+        if overlay.duration is not None:
+            _check_seconds(at, "duration", overlay.duration, positive=True)
+        _check_choice(at, "placement", overlay.placement, PLACEMENTS)
+        _check_choice(at, "text size", overlay.size, TEXT_SIZES)
+        parse_color(overlay.color)
+        _check_font(at, overlay.font, overlay.font_sha256)
+    if item.kind == "title":
+        card = item.title
+        if not isinstance(card, TitleCard):
+            raise InvalidInput(f"{where}: a title item needs its card (text, colours)")
+        _check_text(where, card.text)
+        parse_color(card.background)
+        parse_color(card.color)
+        _check_choice(where, "title size", card.size, TEXT_SIZES)
+        _check_font(where, card.font, card.font_sha256)
+    elif item.title is not None:
+        raise InvalidInput(f"{where}: only title items carry a title card")
+
+
+def validate_timeline(items: Sequence[TimelineItem], fps: int | None = None) -> None:
+    """Raise InvalidInput unless the timeline has a picture and every item is well formed.
+
+    With ``fps``, also check the frame plan: each transition fits both of its neighbours.
+    Without it, the same check is made in seconds.
+    """
+    if not any(item.kind in PICTURE_KINDS for item in items):
+        raise InvalidInput("the timeline has no video or image items and no titles: "
+                           "nothing to render")
     for n, item in enumerate(items, 1):
-        where = f"timeline item {n} ({Path(item.path).name})"
-        if item.kind not in ("video", "image", "audio"):
-            raise InvalidInput(f"{where}: unknown kind {item.kind!r}")
-        if not (isinstance(item.duration, int | float) and math.isfinite(item.duration)
-                and item.duration > 0):
-            raise InvalidInput(f"{where}: duration must be a positive number of seconds")
-        if not (isinstance(item.trim_start, int | float) and math.isfinite(item.trim_start)
-                and item.trim_start >= 0):
-            raise InvalidInput(f"{where}: trim start must be zero or more seconds")
-        if item.rotation not in (0, 90, 180, 270):
-            raise InvalidInput(f"{where}: rotation must be 0, 90, 180 or 270")
-        if not item.sha256:
-            raise InvalidInput(f"{where}: missing content hash")
+        _validate_item(n, item)
+    if fps is not None:
+        plan_timeline(items, fps)
+        return
+    pictures = [(n, i) for n, i in enumerate(items, 1) if i.kind in PICTURE_KINDS]
+    for (n, a), (_m, b) in itertools.pairwise(pictures):
+        seconds = _transition_seconds(a)
+        if seconds > a.duration + 1e-9 or seconds > b.duration + 1e-9:
+            raise InvalidInput(f"timeline item {n}: the {a.transition.kind} transition "
+                               f"({seconds:g} s) is longer than an item it joins")
+
+
+def _transition_seconds(item: TimelineItem) -> float:
+    return item.transition.seconds if item.transition.kind != "none" else 0.0
 
 
 def frames_for(duration: float, fps: int) -> int:
@@ -109,22 +351,64 @@ def frames_for(duration: float, fps: int) -> int:
 
 @dataclass(frozen=True)
 class PlannedItem:
-    """A picture item placed on the frame grid."""
+    """A picture item placed on the frame grid.
+
+    Its first ``head`` frames are shown inside the incoming transition and its last
+    ``tail`` frames inside the outgoing one; the frames between are its own segment.
+    """
 
     index: int  # position among the picture items
     item: TimelineItem
     frames: int
+    start_frame: int  # where the item's first frame lands in the output
+    head: int = 0
+    tail: int = 0
+
+    @property
+    def body(self) -> int:
+        """Frames shown outside any transition."""
+        return self.frames - self.head - self.tail
+
+
+@dataclass(frozen=True)
+class PlannedTransition:
+    """The overlap of two picture items: ``frames`` frames, ``before`` fading into ``after``."""
+
+    index: int  # the ``before`` item's index
+    kind: str
+    frames: int
+    before: PlannedItem
+    after: PlannedItem
     start_frame: int
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One cached piece of the picture: an item's body or a transition."""
+
+    start_frame: int
+    frames: int
+    item: PlannedItem | None = None
+    transition: PlannedTransition | None = None
+
+    @property
+    def label(self) -> str:
+        if self.transition is not None:
+            return f"transition {self.transition.index + 1}-{self.transition.index + 2}"
+        assert self.item is not None
+        return f"segment {self.item.index + 1}"
+
+
+@dataclass(frozen=True)
 class TimelinePlan:
-    """Picture items on the frame grid, plus the background audio items."""
+    """Picture items and transitions on the frame grid, plus the music bed items."""
 
     visual: tuple[PlannedItem, ...]
     background: tuple[TimelineItem, ...]
     fps: int
     total_frames: int
+    transitions: tuple[PlannedTransition, ...] = ()
+    segments: tuple[Segment, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -141,14 +425,48 @@ class TimelinePlan:
 
 
 def plan_timeline(items: Sequence[TimelineItem], fps: int) -> TimelinePlan:
-    """Place picture items back to back on the frame grid; audio items become background."""
+    """Place picture items on the frame grid, overlapping neighbours joined by a
+    transition; audio items become the music bed.
+
+    total frames = sum of item frames - sum of transition frames. Raises InvalidInput
+    when a transition does not fit both items it joins.
+    """
+    pictures = [(n, i) for n, i in enumerate(items, 1) if i.kind in PICTURE_KINDS]
+    frames = [frames_for(i.duration, fps) for _n, i in pictures]
+    overlaps = []
+    for k, (n, item) in enumerate(pictures[:-1]):
+        seconds = _transition_seconds(item)
+        t = frames_for(seconds, fps) if seconds > 0 else 0
+        for other in (k, k + 1):
+            if t > frames[other]:
+                raise InvalidInput(
+                    f"timeline item {n}: the {item.transition.kind} transition ({t} frames) "
+                    f"is longer than the item it joins ({frames[other]} frames)")
+        overlaps.append(t)
+    overlaps.append(0)
     visual: list[PlannedItem] = []
     start = 0
-    for item in items:
-        if item.kind == "audio":
-            continue
-        frames = frames_for(item.duration, fps)
-        visual.append(PlannedItem(len(visual), item, frames, start))
-        start += frames
+    for k, ((n, item), count) in enumerate(zip(pictures, frames, strict=True)):
+        head = overlaps[k - 1] if k else 0
+        tail = overlaps[k]
+        if head + tail > count:
+            raise InvalidInput(
+                f"timeline item {n}: its transitions ({head} + {tail} frames) overlap each "
+                f"other; the item has only {count} frames")
+        visual.append(PlannedItem(k, item, count, start, head, tail))
+        start += count - tail
+    transitions: list[PlannedTransition] = []
+    segments: list[Segment] = []
+    for k, planned in enumerate(visual):
+        if planned.body > 0:
+            segments.append(Segment(planned.start_frame + planned.head, planned.body,
+                                    item=planned))
+        if planned.tail:
+            t = PlannedTransition(k, planned.item.transition.kind, planned.tail, planned,
+                                  visual[k + 1], planned.start_frame + planned.frames
+                                  - planned.tail)
+            transitions.append(t)
+            segments.append(Segment(t.start_frame, t.frames, transition=t))
     background = tuple(item for item in items if item.kind == "audio")
-    return TimelinePlan(tuple(visual), background, fps, start)
+    return TimelinePlan(tuple(visual), background, fps, start, tuple(transitions),
+                        tuple(segments))
