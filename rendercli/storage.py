@@ -544,9 +544,10 @@ def sweep_orphan_objects(
     storage_dir: Path,
     referenced: Callable[[list[str]], Iterable[str]],
     *,
-    grace: float = ORPHAN_GRACE,
+    grace: float | None = None,
 ) -> int | None:
-    """Delete objects no asset references that are older than ``grace`` seconds.
+    """Delete objects no asset references that are older than ``grace`` seconds
+    (default ORPHAN_GRACE).
 
     ``referenced(keys)`` returns the keys some asset row uses. Returns how many were
     removed, or None when an ingest is in flight (nothing is done then).
@@ -556,7 +557,7 @@ def sweep_orphan_objects(
     with exclusive_objects(storage_dir) as alone:
         if not alone:
             return None
-        cutoff = time.time() - grace
+        cutoff = time.time() - (ORPHAN_GRACE if grace is None else grace)
         old = []
         for key, entry in _object_files(storage_dir):
             with contextlib.suppress(FileNotFoundError):

@@ -646,11 +646,12 @@ def test_progress_is_monotonic_throttled_and_ends_at_100(
     assert calls[-1][2] == 0.0
 
 
-def test_sweep_removes_only_old_leftovers(tmp_path: Path) -> None:
+def test_sweep_removes_untagged_leftovers_by_age(tmp_path: Path) -> None:
+    """Names without an owner tag (older versions) fall back to an age limit."""
     import os
     import time
 
-    from rendercli.render.cache import sweep_leftovers
+    from rendercli.storage import clean_temp_files
 
     segments = tmp_path / "cache" / "segments"
     segments.mkdir(parents=True)
@@ -667,6 +668,6 @@ def test_sweep_removes_only_old_leftovers(tmp_path: Path) -> None:
     long_ago = time.time() - 7200
     for path in [*old, kept[0]]:
         os.utime(path, (long_ago, long_ago))
-    assert sweep_leftovers(tmp_path, older_than=3600) == 4
+    assert clean_temp_files(tmp_path, older_than=3600) == 4
     assert not any(p.exists() for p in old)
     assert all(p.exists() for p in kept)  # a real segment, and a render still running

@@ -224,6 +224,8 @@ def add(
         max_duration=settings.max_duration,
         max_dimension=settings.max_dimension,
     )
+    # What killed adds left in tmp/ goes first (cheap: one directory listing).
+    storage.clean_temp_files(settings.storage_dir, older_than=settings.job_timeout + 3600)
     staged = ingest.stage_and_probe_all(paths, settings.storage_dir, limits)
     try:
         rows = [_row_for(item) for item in staged]
