@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -155,7 +156,7 @@ def test_a_dead_owner_on_this_host_is_swept_at_once(tmp_path: Path) -> None:
         "(storage.tmp_dir(root) / storage.temp_name(root, 'stage-')).write_bytes(b'x')\n"
         "os._exit(0)\n"
     )
-    subprocess.run([os.sys.executable, "-c", code, str(tmp_path)], check=True)
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
     made = sorted(p.name.split("-")[0] for p in (tmp_path / "tmp").iterdir())
     assert made == ["owner", "render", "stage"]
     assert storage.clean_temp_files(tmp_path, older_than=10**9) == 2
