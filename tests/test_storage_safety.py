@@ -216,3 +216,58 @@ def test_project_delete_removes_its_own_renders(
     insert_job(database_url, name, job_id)
     alice.ok("project", "delete", name, "--yes")
     assert not any(p.exists() for p in mine) and other.exists()
+
+
+# --- embedded data is private ---------------------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+@pytest.fixture
+def usual_umask():  # type: ignore[no-untyped-def]
+    previous = os.umask(0o022)  # the common default, under which files come out 0644
+    yield
+    os.umask(previous)
+
+
+def test_a_fresh_embedded_data_dir_is_private(cli, tmp_path: Path, usual_umask) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import TEST_PASSWORD
+
+    data, config = tmp_path / "data", tmp_path / "config"
+    assert not data.exists() and not config.exists()
+    cli.ok("register", "--email", "ana@example.com", "--password-stdin",
+           input=TEST_PASSWORD + "\n")
+    cli.ok("login", "--email", "ana@example.com", "--password-stdin", "--insecure-storage",
+           input=TEST_PASSWORD + "\n")
+    cli.ok("project", "create", "film")
+    cli.ok("asset", "add", "film", str(make_video(tmp_path / "a.mp4", duration=0.5)))
+
+    assert mode(data) == 0o700 and mode(config) == 0o700
+    assert mode(data / "rendercli.db") == 0o600
+    for extra in ("rendercli.db-wal", "rendercli.db-shm"):
+        if (data / extra).exists():
+            assert mode(data / extra) == 0o600, extra
+    assert mode(config / "credentials.json") == 0o600
+    assert (data / "storage" / "objects").is_dir()  # storage lives inside the 0700 dir
+
+
+def test_the_demo_media_dir_is_made_private(tmp_path: Path, usual_umask) -> None:  # type: ignore[no-untyped-def]
+    from rendercli.services.demo import samples_dir
+
+    assert samples_dir().parent == tmp_path / "data"
+    assert mode(tmp_path / "data") == 0o700
+
+
+def test_a_shared_storage_dir_keeps_the_mode_its_admin_gave(
+    alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, usual_umask
+) -> None:
+    shared = tmp_path / "farm-storage"
+    shared.mkdir()
+    os.chmod(shared, 0o2775)  # group-shared, setgid: the admin's choice
+    monkeypatch.setenv("RENDERCLI_STORAGE_DIR", str(shared))
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(make_video(tmp_path / "a.mp4", duration=0.5)))
+    assert os.stat(shared).st_mode & 0o7777 == 0o2775
+    assert any((shared / "objects").rglob("*"))
