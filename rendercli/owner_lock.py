@@ -83,7 +83,10 @@ def owner_tag(tmp_dir: Path) -> str:
     staging = tmp_dir / f".{LOCK_PREFIX}{tag}.new"
     fd = os.open(staging, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # The name is new, so nobody holds it; on a filesystem without locks this fails
+        # and sweeps fall back to an age limit for our files.
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(fd, f"{socket.gethostname()}\n{os.getpid()}\n".encode())
         os.replace(staging, final)
     except BaseException:
@@ -118,9 +121,9 @@ def owner_state(tmp_dir: Path, tag: str) -> tuple[OwnerState, int | None]:
     except BlockingIOError:
         os.close(fd)
         return OwnerState.ALIVE, None
-    except OSError:
+    except OSError:  # no locks on this filesystem: cannot tell, leave it to the age limit
         os.close(fd)
-        return OwnerState.ALIVE, None
+        return OwnerState.UNKNOWN, None
     return OwnerState.DEAD, fd
 
 

@@ -356,8 +356,13 @@ def store_file(
 
 
 def remove_object(storage_dir: Path, key: str) -> bool:
-    """Delete the object ``key``; True if it existed. The caller checks references first."""
-    path = object_path(storage_dir, key)
+    """Delete the object ``key``; True if it existed. The caller checks references first.
+
+    The object itself may be a symlink (removing the link is harmless); the directory it
+    is removed from must be inside storage."""
+    check_digest(key)
+    path = Path(storage_dir) / OBJECTS_DIR / key[:2] / key
+    confine(storage_dir, path.parent)
     try:
         path.unlink()
     except FileNotFoundError:
@@ -464,6 +469,8 @@ def ingest_guard(storage_dir: Path) -> Iterator[None]:
 
 
 def _flock_within(fd: int, operation: int, wait: float) -> bool:
+    """Take a flock within ``wait`` seconds. True as well where the filesystem has no
+    locks at all: then only ORPHAN_GRACE separates a sweep from an ingest."""
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -473,6 +480,8 @@ def _flock_within(fd: int, operation: int, wait: float) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
+        except OSError:
+            return True
 
 
 @contextlib.contextmanager

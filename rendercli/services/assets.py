@@ -312,7 +312,7 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str]) -> None:
         for key in set(keys) - used:
             try:
                 storage.remove_object(directory, key)
-            except OSError as exc:  # the row is gone; a stray file is harmless
+            except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
                 log.warning("could not remove stored object %s: %s", key, exc)
 
 
