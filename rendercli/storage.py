@@ -397,7 +397,7 @@ def clean_temp_files(storage_dir: Path, *, older_than: float = 24 * 3600) -> int
     A file whose owner (see rendercli.owner_lock) is known dead goes at once; one whose
     owner is alive stays. One that can't be placed (another host's, or from a version
     without owner tags) goes once it is older than ``older_than`` seconds. Owner lock
-    files of dead processes are removed too.
+    files of dead processes are removed too. Best effort: never raises OSError.
     """
     from rendercli.owner_lock import OwnerState, owner_state, release_dead, tag_of_lock_file
 
@@ -405,16 +405,15 @@ def clean_temp_files(storage_dir: Path, *, older_than: float = 24 * 3600) -> int
     tmp = root / TMP_DIR
     cutoff = time.time() - older_than
     states: dict[str, tuple[OwnerState, int | None]] = {}
+    kept: set[str] = set()  # dead owners with a file we could not remove: keep their lock
     removed = 0
     try:
         for entry in _temp_candidates(root):
             match = _TAGGED_RE.search(entry.name)
-            state = OwnerState.UNKNOWN
-            if match:
-                tag = match.group(1)
-                if tag not in states:
-                    states[tag] = owner_state(tmp, tag)
-                state = states[tag][0]
+            tag = match.group(1) if match else ""
+            if tag and tag not in states:
+                states[tag] = owner_state(tmp, tag)
+            state = states[tag][0] if tag else OwnerState.UNKNOWN
             try:
                 if state is OwnerState.ALIVE:
                     continue
@@ -424,16 +423,24 @@ def clean_temp_files(storage_dir: Path, *, older_than: float = 24 * 3600) -> int
                 removed += _remove_entry(entry)
             except FileNotFoundError:
                 continue
+            except OSError:
+                kept.add(tag)
         # Lock files whose owners died with nothing left to sweep.
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            for entry in os.scandir(tmp):
-                tag = tag_of_lock_file(entry.name)
-                if tag is not None and tag not in states:
-                    states[tag] = owner_state(tmp, tag)
+        for entry in os.scandir(tmp):
+            lock_tag = tag_of_lock_file(entry.name)
+            if lock_tag is not None and lock_tag not in states:
+                states[lock_tag] = owner_state(tmp, lock_tag)
+    except OSError:
+        pass  # storage missing or unreadable: nothing to sweep now
     finally:
         for tag, (state, fd) in states.items():
-            if state is OwnerState.DEAD and fd is not None:
-                release_dead(tmp, tag, fd)
+            if fd is None:
+                continue
+            if state is OwnerState.DEAD and tag not in kept:
+                with contextlib.suppress(OSError):
+                    release_dead(tmp, tag, fd)
+            else:
+                os.close(fd)
     return removed
 
 
@@ -441,7 +448,7 @@ def _remove_entry(entry: os.DirEntry[str]) -> int:
     import shutil
 
     if entry.is_dir(follow_symlinks=False):
-        shutil.rmtree(entry.path, ignore_errors=True)
+        shutil.rmtree(entry.path)
     else:
         os.unlink(entry.path)
     return 1
