@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select, update
 
 from rendercli.config import get_settings
-from rendercli.db.engine import get_session_factory
 from rendercli.db.ids import new_id
 from rendercli.db.models import Asset, Project, RenderJob
+from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.hostile_media import OpenWatch
 from tests.media_factory import make_video
@@ -162,8 +162,8 @@ def test_a_hostile_output_url_is_never_shown_or_downloaded(
 ) -> None:
     from rendercli.cli.renders import finish
     from rendercli.errors import OperationFailed
-    from rendercli.services import jobs
     from rendercli.services.accounts import authenticate
+    from rendercli.services.renders import views
     from rendercli.services.unit_of_work import UnitOfWork
 
     name = project_with_asset(alice, clip)
@@ -185,7 +185,7 @@ def test_a_hostile_output_url_is_never_shown_or_downloaded(
     user = authenticate(UnitOfWork(), alice.token)
     with OpenWatch(victim / "a.mp4") as watch:
         with pytest.raises(OperationFailed):
-            finish(jobs.get(UnitOfWork(), user.id, job_id), target, False)
+            finish(views.get(UnitOfWork(), user.id, job_id), target, False)
         assert not watch.opened()
     assert not target.exists()
 
