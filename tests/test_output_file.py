@@ -160,14 +160,15 @@ def test_farm_wait_output_refuses_special_targets(
 ) -> None:
     from rendercli.cli import renders
 
+    farm.start_worker("w-out", via="rendercli")
     fifo = tmp_path / "pipe.mp4"
     os.mkfifo(fifo)
     refused = alice("render", "submit", project, *FAST, "--wait", "--output", str(fifo))
     assert refused.exit_code == 2 and "a FIFO" in refused.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert job_count(database_url) == 0
 
     # The same check at write time: the target becomes a symlink while the worker renders.
-    farm.start_worker("w-out", via="rendercli")
     target = tmp_path / "out" / "film.mp4"
     target.parent.mkdir()
     real_wait = renders.wait_in_farm
