@@ -288,3 +288,14 @@ def test_token_options_must_not_contradict(cli: Cli) -> None:
     never = json.loads(cli.ok("token", "create", "--name", "y", "--never-expires",
                               "--json").stdout)
     assert never["expires_at"] is None
+
+
+@pytest.mark.parametrize("name", ["ci\x1b[2J", "two\nlines", "del\x7f", "csi\x9b31m", "nul\x00"])
+def test_token_names_with_control_characters_are_refused(cli: Cli, database_url: str,
+                                                          name: str) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    result = cli("token", "create", "--name", name)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr == "error: token name must not contain control characters\n"
+    assert [r.kind for r in token_rows(database_url)] == ["session"]

@@ -212,6 +212,8 @@ def create_api_token(
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("token name must be 1 to 100 characters")
+    if any(not ch.isprintable() for ch in name):  # ESC, newline, DEL, C1: as project names
+        raise InvalidInput("token name must not contain control characters")
     if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
         raise InvalidInput("--expires-in must be between 1 and 3650 days")
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
