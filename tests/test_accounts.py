@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import statistics
-import time
+import subprocess
+import sys
+from pathlib import Path
 
 import keyring
 import pytest
@@ -77,23 +78,33 @@ def test_wrong_password_and_unknown_email_fail_identically(cli: Cli) -> None:
     assert wrong.stderr == unknown.stderr == "error: incorrect email or password\n"
 
 
-def test_unknown_email_takes_as_long_as_a_wrong_password(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch
+def bcrypt_calls(tmp_path, *args: str, input: str) -> tuple[int, list[list]]:
+    """Run the real CLI in a fresh process (no warm caches) and list its bcrypt calls."""
+    counts = tmp_path / f"bcrypt-{len(list(tmp_path.glob('bcrypt-*')))}.json"
+    proc = subprocess.run([sys.executable, "-m", "tests.bcrypt_counter", str(counts), *args],
+                          input=input, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent.parent)
+    return proc.returncode, json.loads(counts.read_text())
+
+
+def test_unknown_email_costs_the_same_bcrypt_work_as_a_wrong_password(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    # With a real cost, a bcrypt check dominates; skipping it for unknown emails would make
-    # those logins many times faster. The dummy-hash check keeps the two within noise.
-    monkeypatch.setenv("RENDERCLI_BCRYPT_ROUNDS", "10")
-    register(cli)
-
-    def timed(email: str) -> float:
-        start = time.perf_counter()
-        assert login(cli, email, password="wrong password").exit_code == 4
-        return time.perf_counter() - start
-
-    timed("warm-up@example.com")
-    wrong = statistics.median(timed("ana@example.com") for _ in range(5))
-    unknown = statistics.median(timed("ghost@example.com") for _ in range(5))
-    assert 0.6 < unknown / wrong < 1.6, (unknown, wrong)
+    # Counted, not timed: each login is one bcrypt check of the configured cost, whether
+    # the email exists or not, and never a hash computed on the spot (which would make an
+    # unknown email cost twice as much).
+    register(cli)  # at the suite's cost 4
+    monkeypatch.setenv("RENDERCLI_BCRYPT_ROUNDS", "6")
+    login_args = ("login", "--email", "{}", "--password-stdin", "--insecure-storage")
+    results = {}
+    for who in ("ana@example.com", "ghost@example.com", "ghost@example.com"):
+        args = [a.format(who) for a in login_args]
+        results.setdefault(who, []).append(bcrypt_calls(tmp_path, *args, input="wrong pass\n"))
+    assert results["ana@example.com"] == [(4, [["checkpw", 4]])]  # the account's own cost
+    assert results["ghost@example.com"] == [(4, [["checkpw", 6]])] * 2  # the configured cost
+    # Over-long passwords too: one check, no hashing.
+    assert bcrypt_calls(tmp_path, *[a.format("ghost@example.com") for a in login_args],
+                        input="x" * 100 + "\n") == (4, [["checkpw", 6]])
 
 
 def test_default_bcrypt_cost_is_12(cli: Cli, database_url: str, monkeypatch) -> None:
