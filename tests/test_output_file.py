@@ -99,19 +99,19 @@ def test_special_target_is_refused_before_the_render(
 def test_target_that_changes_during_the_render_is_left_alone(
     alice: Account, project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    from rendercli.services import rendering
+    from rendercli.cli import renders
 
     make, described = KINDS[kind]
     target = tmp_path / "out" / "film.mp4"
     target.parent.mkdir()
-    real_execute = rendering.execute
+    real_run_inline = renders.run_inline
 
-    def execute_then_swap(*args, **kwargs):  # type: ignore[no-untyped-def]
-        view = real_execute(*args, **kwargs)  # the real render, to the end
+    def render_then_swap(*args, **kwargs):  # type: ignore[no-untyped-def]
+        view = real_run_inline(*args, **kwargs)  # the real render, to the end
         make(target)  # someone puts a special file there meanwhile
         return view
 
-    monkeypatch.setattr(rendering, "execute", execute_then_swap)
+    monkeypatch.setattr(renders, "run_inline", render_then_swap)
     result = alice("render", "submit", project, *FAST, "--output", str(target), "--json")
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert described in result.stderr and "changed while rendering" in result.stderr
