@@ -159,7 +159,19 @@ def test_revoked_token_says_so(cli: Cli) -> None:
     cli.ok("token", "revoke", issued["id"])
     result = cli("whoami", env={"RENDERCLI_TOKEN": issued["token"]})
     assert result.exit_code == 4
-    assert "revoked" in result.stderr
+    assert result.stderr == (
+        "error: the API token 'ci' was revoked: create a new one with `rendercli token "
+        "create` where you are logged in\n"
+    )
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    session = accounts.login(UnitOfWork(), "ana@example.com", TEST_PASSWORD, session_name="x")
+    accounts.logout(UnitOfWork(), session.token)
+    result = cli("whoami", env={"RENDERCLI_TOKEN": session.token})
+    assert result.exit_code == 4
+    assert "login session was revoked (logged out" in result.stderr
+    assert "API token" not in result.stderr
 
 
 def test_logout_all_revokes_every_session(cli: Cli, database_url: str) -> None:
@@ -310,3 +322,76 @@ def test_token_names_with_control_characters_are_refused(cli: Cli, database_url:
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert result.stderr == "error: token name must not contain control characters\n"
     assert [r.kind for r in token_rows(database_url)] == ["session"]
+
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def passwd(cli: Cli, current: str, new: str, *extra: str, env: dict | None = None):
+    return cli("passwd", "--password-stdin", *extra, input=f"{current}\n{new}\n", env=env)
+
+
+def other_sessions(count: int) -> list[str]:
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    return [accounts.login(UnitOfWork(), "ana@example.com", TEST_PASSWORD,
+                           session_name=f"machine {i}").token for i in range(count)]
+
+
+def test_passwd_revokes_other_sessions_and_keeps_api_tokens(cli: Cli) -> None:
+    register(cli)
+    elsewhere = other_sessions(2)
+    assert login(cli).exit_code == 0
+    api = json.loads(cli.ok("token", "create", "--name", "ci", "--json").stdout)
+    result = passwd(cli, TEST_PASSWORD, NEW_PASSWORD, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"sessions_revoked": 2, "api_tokens_kept": 1}
+    assert json.loads(cli.ok("whoami", "--json").stdout)["email"] == "ana@example.com"
+    for token in elsewhere:
+        gone = cli("whoami", env={"RENDERCLI_TOKEN": token})
+        assert gone.exit_code == 4 and "the password was changed" in gone.stderr
+    assert cli("whoami", env={"RENDERCLI_TOKEN": api["token"]}).exit_code == 0
+    assert login(cli, password=TEST_PASSWORD).exit_code == 4
+    assert login(cli, password=NEW_PASSWORD).exit_code == 0
+    # And back, in words this time.
+    again = passwd(cli, NEW_PASSWORD, TEST_PASSWORD)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout == ("Password changed. 0 other login sessions revoked; 1 API token "
+                            "keeps working (`rendercli token list`).\n")
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "code", "message"),
+    [
+        ("not the password", NEW_PASSWORD, 4, "error: the current password is incorrect\n"),
+        (TEST_PASSWORD, "short", 2, "error: password is too short: use at least 8 characters\n"),
+        (TEST_PASSWORD, "x" * 73, 2, "error: password is too long: 73 bytes in UTF-8, the "
+                                     "limit is 72 bytes\n"),
+        (TEST_PASSWORD, TEST_PASSWORD, 2,
+         "error: the new password is the same as the current one\n"),
+    ],
+)
+def test_passwd_refusals_change_nothing(cli: Cli, database_url: str, current: str, new: str,
+                                        code: int, message: str) -> None:
+    register(cli)
+    [elsewhere] = other_sessions(1)
+    assert login(cli).exit_code == 0
+    before = {(r.id, r.revoked_at) for r in token_rows(database_url)}
+    result = passwd(cli, current, new)
+    assert (result.exit_code, result.stderr) == (code, message)
+    assert {(r.id, r.revoked_at) for r in token_rows(database_url)} == before
+    assert cli("whoami", env={"RENDERCLI_TOKEN": elsewhere}).exit_code == 0
+    assert login(cli, password=TEST_PASSWORD).exit_code == 0
+
+
+def test_passwd_needs_a_login_and_both_lines(cli: Cli) -> None:
+    register(cli)
+    result = passwd(cli, TEST_PASSWORD, NEW_PASSWORD)
+    assert result.exit_code == 4 and "not logged in" in result.stderr
+    assert login(cli).exit_code == 0
+    one_line = cli("passwd", "--password-stdin", input=TEST_PASSWORD + "\n")
+    assert one_line.exit_code == 2 and "nothing on standard input" in one_line.stderr
+    no_tty = cli("passwd")
+    assert no_tty.exit_code == 2 and "--password-stdin" in no_tty.stderr
+    assert login(cli, password=TEST_PASSWORD).exit_code == 0  # unchanged

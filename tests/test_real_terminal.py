@@ -225,3 +225,22 @@ def test_control_characters_in_stored_names_never_reach_the_terminal(
     assert "evil\\x1b[2J\\x1b]0;owned\\x07\\x9b31m name" in term.output
     piped = run("token", "list", env=env)
     assert "\x1b" not in piped.stdout and "evil\\x1b[2J" in piped.stdout
+
+
+def test_passwd_asks_on_a_terminal_without_echo(env: dict[str, str]) -> None:
+    run("register", "--email", "p@example.com", "--password-stdin", env=env, input="password1\n")
+    run("login", "--email", "p@example.com", "--password-stdin", "--insecure-storage", env=env,
+        input="password1\n")
+    term = Terminal("passwd", env=env)
+    term.expect_secret_prompt("Current password:")
+    term.send("password1")
+    term.expect_secret_prompt("New password:")
+    term.send("new-secret-99")
+    term.expect_secret_prompt("Repeat for confirmation:")
+    term.send("new-secret-99")
+    assert term.wait() == 0, term.output
+    assert "Password changed." in term.output
+    assert "password1" not in term.output and "new-secret-99" not in term.output
+    assert run("whoami", env=env).returncode == 0  # this session stays
+    assert run("login", "--email", "p@example.com", "--password-stdin", "--insecure-storage",
+               env=env, input="new-secret-99\n").returncode == 0
