@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import typer
 
 from rendercli.cli import context, output, watching
@@ -26,6 +28,13 @@ def _row(job):  # type: ignore[no-untyped-def]
         watching.duration_text(job.elapsed_seconds),
         job.created_at,
     )
+
+
+def _check_seconds(option: str, value: float, low: float, high: float) -> None:
+    # Click's float parsing accepts nan and inf, and nan passes any min/max check.
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InvalidInput(f"{option} must be a number of seconds from {low:g} to {high:g}, "
+                           f"got {value!r}")
 
 
 @app.command("list")
@@ -149,9 +158,9 @@ def watch(
     project: str | None = typer.Option(
         None, "--project", "-p", help="Watch this project's latest job."
     ),
-    interval: float = typer.Option(1.0, "--interval", help="Seconds between updates.", min=0.1),
+    interval: float = typer.Option(1.0, "--interval", help="Seconds between updates (0.1-3600)."),
     timeout: float | None = typer.Option(
-        None, "--timeout", help="Give up after this many seconds (exit 124)."
+        None, "--timeout", help="Give up after this many seconds, up to 604800 (exit 124)."
     ),
     json_output: bool = typer.Option(False, "--json", help="One JSON object per change."),
 ) -> None:
@@ -164,6 +173,9 @@ def watch(
     """
     from rendercli.services.renders import views
 
+    _check_seconds("--interval", interval, 0.1, 3600)
+    if timeout is not None:
+        _check_seconds("--timeout", timeout, 0, 7 * 86400)
     user = context.require_user_recovering()
     ids = list(job_ids or [])
     if project is not None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -31,31 +29,9 @@ def check_output(path: Path | None, *, waiting: bool) -> Path | None:
         return None
     if not waiting:
         raise InvalidInput("--output needs --wait in farm mode (the render finishes later)")
-    path = path.expanduser()
-    if path.is_dir():
-        raise InvalidInput(f"--output {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise InvalidInput(f"--output: directory {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InvalidInput(f"--output: cannot write {path}")
-    return path
+    from rendercli.cli import output_file
 
-
-def _copy_output(source: str | None, target: Path) -> None:
-    """Copy the finished render to `target` atomically (a temp file, then rename)."""
-    if not source:
-        raise OperationFailed("the job has no output file to copy")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OperationFailed(
-            f"the render finished ({source}) but could not be copied to {target}: "
-            f"{exc.strerror or exc}"
-        ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    return output_file.check_target(path)
 
 
 @contextlib.contextmanager
@@ -208,7 +184,9 @@ def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
 
 def finish(job, target: Path | None, json_output: bool) -> None:  # type: ignore[no-untyped-def]
     if job.status == "completed" and target is not None:
-        _copy_output(job.output_path, target)
+        from rendercli.cli import output_file
+
+        output_file.publish(job.output_path, target)
     if json_output:
         output.print_json(job)
     elif job.status == "completed":

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from rendercli.config import get_settings
@@ -158,7 +158,15 @@ def _active_token(uow: UnitOfWork, token: str) -> AuthToken:
     if row is None:
         raise AuthRequired("the token is not valid for this database: run `rendercli login`")
     if row.revoked_at is not None:
-        raise AuthRequired("this session was revoked (logged out): run `rendercli login`")
+        if row.kind == "api":
+            raise AuthRequired(
+                f"the API token {row.name!r} was revoked: create a new one with "
+                "`rendercli token create` where you are logged in"
+            )
+        raise AuthRequired(
+            "this login session was revoked (logged out, or the password was changed): "
+            "run `rendercli login`"
+        )
     now = utcnow()
     if row.expires_at is not None and row.expires_at <= now:
         when = row.expires_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -205,6 +213,45 @@ def logout(uow: UnitOfWork, token: str, *, all_sessions: bool = False) -> int:
         return count
 
 
+@dataclass(frozen=True)
+class PasswordChange:
+    sessions_revoked: int  # the user's other login sessions, on every machine
+    api_tokens_kept: int  # active API tokens, which keep working
+
+
+def change_password(uow: UnitOfWork, token: str, current: str, new: str) -> PasswordChange:
+    """Change the password of the token's user, who must give the current one (AuthRequired
+    if wrong). Every other login session is revoked; the one in use stays, and so do API
+    tokens (CI keeps working; revoke those with `revoke_token`)."""
+    passwords.check_password_rule(new)  # before any bcrypt work
+    with uow:
+        row = _active_token(uow, token)
+        user = uow.session.get(User, row.user_id)
+        assert user is not None  # the foreign key cascades
+        if not passwords.verify_password(current, user.password_hash):
+            raise AuthRequired("the current password is incorrect")
+        if new == current:
+            raise InvalidInput("the new password is the same as the current one")
+        user.password_hash = passwords.hash_password(new, get_settings().bcrypt_rounds)
+        now = utcnow()
+        active = (
+            (AuthToken.user_id == user.id)
+            & AuthToken.revoked_at.is_(None)
+            & (AuthToken.expires_at.is_(None) | (AuthToken.expires_at > now))
+        )
+        revoked = uow.session.execute(
+            update(AuthToken)
+            .where(active, AuthToken.kind == "session", AuthToken.id != row.id)
+            .values(revoked_at=now)
+        )
+        kept = uow.session.scalar(
+            select(func.count()).select_from(AuthToken).where(active, AuthToken.kind == "api")
+        )
+        uow.record_event("user.password_changed", user.id)
+        uow.commit()
+        return PasswordChange(sessions_revoked=revoked.rowcount or 0, api_tokens_kept=kept or 0)
+
+
 def create_api_token(
     uow: UnitOfWork, user_id: str, name: str, expires_in_days: int | None
 ) -> IssuedToken:
@@ -212,6 +259,8 @@ def create_api_token(
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("token name must be 1 to 100 characters")
+    if any(not ch.isprintable() for ch in name):  # ESC, newline, DEL, C1: as project names
+        raise InvalidInput("token name must not contain control characters")
     if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
         raise InvalidInput("--expires-in must be between 1 and 3650 days")
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from rendercli.errors import InvalidInput
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything after 72 bytes; we refuse instead
+MIN_ROUNDS, MAX_ROUNDS = 4, 31  # what bcrypt accepts as a cost
+
+# A fixed salt and checksum (53 characters of bcrypt's base64); login fails whatever it says.
+# With the configured cost in front it is a well-formed hash, so checking a password
+# against it costs exactly one bcrypt computation of that cost, like a real account's,
+# and nothing else: no hashpw to make it first.
+_DUMMY_SALT_AND_CHECKSUM = "U0ayxryVDeCGv7x9PTH0G.SLxsrnBf4iJV3JNI2wK1IihfMAHF4o2"
 
 
 def check_password_rule(password: str) -> bytes:
@@ -41,7 +46,9 @@ def verify_password(password: str, password_hash: str) -> bool:
     return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
 
 
-@lru_cache(maxsize=4)
 def dummy_hash(rounds: int) -> str:
-    """A hash to verify against when the email is unknown, so timing reveals nothing."""
-    return hash_password("dummy-password-for-timing", rounds)
+    """A hash of cost `rounds` to verify against when the email is unknown, so an
+    unknown email costs the same single bcrypt check as a wrong password."""
+    if not MIN_ROUNDS <= rounds <= MAX_ROUNDS:
+        raise ValueError(f"bcrypt cost must be {MIN_ROUNDS}-{MAX_ROUNDS}, got {rounds}")
+    return f"$2b${rounds:02d}${_DUMMY_SALT_AND_CHECKSUM}"
