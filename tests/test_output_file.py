@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rendercli.db.session import get_session_factory
 from sqlalchemy import func, select
 
 from rendercli.db.models import RenderJob
+from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.media_factory import make_image
 

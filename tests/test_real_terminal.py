@@ -215,10 +215,10 @@ def test_user_text_is_shown_literally_in_every_table(env: dict[str, str], tmp_pa
 def test_control_characters_in_stored_names_never_reach_the_terminal(
     env: dict[str, str], database_url: str
 ) -> None:
-    from rendercli.db.session import get_session_factory
     from sqlalchemy import update
 
     from rendercli.db.models import AuthToken
+    from rendercli.db.session import get_session_factory
 
     run("register", "--email", "e@example.com", "--password-stdin", env=env, input="password1\n")
     run("login", "--email", "e@example.com", "--password-stdin", "--insecure-storage", env=env,

@@ -48,10 +48,10 @@ def test_bad_numbers_are_one_line_exit_2(cli: Cli, name: str, raw: str, allowed:
 def test_register_and_login_refuse_bad_account_settings(
     cli: Cli, database_url: str, name: str, raw: str
 ) -> None:
-    from rendercli.db.session import get_session_factory
     from sqlalchemy import func, select
 
     from rendercli.db.models import AuthToken, User
+    from rendercli.db.session import get_session_factory
 
     cli.ok("register", "--email", "s@example.com", "--password-stdin", input=TEST_PASSWORD + "\n")
     for argv in (["register", "--email", "t@example.com", "--password-stdin"],
