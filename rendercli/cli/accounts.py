@@ -7,13 +7,13 @@ import contextlib
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import AuthRequired, OperationFailed, RenderCliError
 
 EMAIL_OPTION = typer.Option(None, "--email", "-e", help="Account email (asked if omitted).")
 PASSWORD_STDIN = typer.Option(
     False, "--password-stdin", help="Read the password from standard input (for scripts)."
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
 
 
 def register(

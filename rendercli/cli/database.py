@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION
 
 app = typer.Typer(
     help="Database schema migrations.\n\nExample: rendercli db upgrade",
@@ -36,7 +37,7 @@ def upgrade() -> None:
 
 
 @app.command("current")
-def current(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def current(json_output: bool = JSON_OPTION) -> None:
     """Show the schema revision of the configured database.
 
     Example: rendercli db current

@@ -7,14 +7,13 @@ import math
 import typer
 
 from rendercli.cli import context, output, watching
+from rendercli.cli.options import JOB_ARG, JSON_OPTION
 from rendercli.errors import InvalidInput
 
 app = typer.Typer(
     help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",
     no_args_is_help=True,
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
-JOB_ARG = typer.Argument(..., metavar="JOB", help="Job id.")
 
 
 def _row(job):  # type: ignore[no-untyped-def]
@@ -162,7 +161,7 @@ def watch(
     timeout: float | None = typer.Option(
         None, "--timeout", help="Give up after this many seconds, up to 604800 (exit 124)."
     ),
-    json_output: bool = typer.Option(False, "--json", help="One JSON object per change."),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Follow jobs until they end. Exit 0 if all completed, 1 if any failed or was
     cancelled, 124 on --timeout. Without JOB or --project: your active jobs.

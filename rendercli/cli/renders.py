@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output, watching
+from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
 
 @app.command("submit")
 def submit(
-    project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
+    project: str = PROJECT_ARG,
     preset: str = typer.Option(
         "720p", "--preset", help="2160p, 1080p, 720p, 480p, square or vertical."
     ),
@@ -115,7 +116,7 @@ def submit(
     output_path: Path | None = typer.Option(
         None, "--output", "-o", help="Copy the finished video here."
     ),
-    json_output: bool = typer.Option(False, "--json", help="Print the job as JSON."),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Render a project. Inline with a progress bar by default; queued in farm mode.
 
