@@ -91,6 +91,14 @@ def _redis_url() -> str | None:
     return url
 
 
+def use_worker_database() -> None:
+    """Make this process (a render worker) connect with RENDERCLI_WORKER_DATABASE_URL, the
+    worker role's login, when it is set; otherwise RENDERCLI_DATABASE_URL is used as is."""
+    url = _env("RENDERCLI_WORKER_DATABASE_URL")
+    if url is not None:
+        os.environ["RENDERCLI_DATABASE_URL"] = url
+
+
 def get_settings() -> Settings:
     """Read the current settings from the environment."""
     import platformdirs

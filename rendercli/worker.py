@@ -30,8 +30,10 @@ def _worker_name() -> str:
 
 def render(job_id: str) -> dict[str, Any]:
     """RQ job function: render one job (the RQ job id is the render job id)."""
+    from rendercli.config import use_worker_database
     from rendercli.services import job_lifecycle, rendering
 
+    use_worker_database()  # plain `rq worker` without RenderWorker
     try:
         job_lifecycle.recover_stale()
     except Exception as exc:  # maintenance must never stop a render
@@ -60,8 +62,9 @@ class RenderWorker(Worker):
     RENDERCLI_WORKER_SWEEP_INTERVAL seconds, 30 by default)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from rendercli.config import get_settings
+        from rendercli.config import get_settings, use_worker_database
 
+        use_worker_database()
         # `rq worker` passes its own defaults (600 s, 420 s) explicitly: cap them.
         interval = get_settings().worker_sweep_interval
         kwargs["maintenance_interval"] = min(kwargs.get("maintenance_interval") or interval,

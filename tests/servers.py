@@ -73,7 +73,8 @@ class PostgresServer:
         with self._admin.connect() as conn:
             for statement in role_statements(None):
                 conn.exec_driver_sql(statement)
-            for login, extra in ((OWNER_LOGIN, "CREATEDB"), (CLIENT_LOGIN, f"IN ROLE {CLIENT_ROLE}"),
+            for login, extra in ((OWNER_LOGIN, "CREATEDB"),
+                                 (CLIENT_LOGIN, f"IN ROLE {CLIENT_ROLE}"),
                                  (WORKER_LOGIN, f"IN ROLE {WORKER_ROLE}")):
                 if not conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
                                     {"r": login}).first():

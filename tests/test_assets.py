@@ -230,3 +230,17 @@ def test_trims_keep_at_least_one_frame(alice: Account, project: str, media) -> N
     alice.ok("asset", "update", clip["id"], "--trim-start", "1.96")
     nothing = alice("asset", "update", clip["id"])
     assert nothing.exit_code == 2 and "nothing to update" in nothing.stderr
+
+
+def test_a_file_another_account_shares_is_kept(alice: Account, bob: Account, project, media,
+                                                storage) -> None:
+    """Bob cannot see alice's assets (row security on PostgreSQL), yet removing his copy of
+    a file she also added must not delete the stored object her asset uses."""
+    [mine] = add(alice, project, media["clip"])
+    theirs = json.loads(bob.ok("project", "create", "b", "--json").stdout)["id"]
+    [copy] = add(bob, theirs, media["clip"])
+    assert copy["sha256"] == mine["sha256"] and len(objects(storage)) == 1
+    bob.ok("asset", "remove", copy["id"])
+    bob.ok("project", "delete", theirs, "--yes")
+    assert len(objects(storage)) == 1
+    alice.ok("render", "submit", project)  # her timeline still renders

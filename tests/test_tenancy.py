@@ -17,6 +17,7 @@ import pytest
 from psycopg import errors
 from sqlalchemy.engine import make_url
 
+from rendercli.errors import AuthRequired
 from tests.conftest import TEST_PASSWORD, Cli, make_account
 from tests.servers import PostgresServer
 
@@ -359,3 +360,92 @@ def test_login_over_sql_needs_the_password(tenants: Tenants) -> None:
                        (t.ids["alice_user"],))[0][0]
     assert t.run("SELECT * FROM rendercli_login('alice@example.com', %s, 'x', 1)",
                  (verifier,), token=None) == []
+
+
+def test_demo_prepares_its_account_on_both_databases(database_url: str, tmp_path) -> None:
+    """No client may start a session without a password on PostgreSQL: the demo logs in
+    to a throwaway account of its own there, and reuses the one demo account on SQLite."""
+    from rendercli.services import accounts, demo
+    from rendercli.services.unit_of_work import UnitOfWork
+    from tests.media_factory import make_image, make_video
+
+    samples = [make_video(tmp_path / "a.mp4", duration=1.0), make_image(tmp_path / "b.png")]
+    first = demo.prepare(UnitOfWork(), samples)
+    second = demo.prepare(UnitOfWork(), samples)
+    assert first.asset_count == second.asset_count == 2
+    assert accounts.authenticate(UnitOfWork(), second.token) == second.user
+    same_account = first.user.id == second.user.id
+    assert same_account == database_url.startswith("sqlite")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_existing_passwords_keep_working_after_the_migration(
+    backend: str, postgres: PostgresServer, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0002 turns each stored bcrypt hash H into salt H[:29] and verifier
+    SHA-256(H): nobody has to reset a password."""
+    import bcrypt
+    from sqlalchemy import text
+
+    from rendercli.db.engine import get_engine
+    from rendercli.db.schema import upgrade
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    if backend == "sqlite":
+        url = client = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = postgres.create_database(from_template=False)
+        client = postgres.client_url(url)
+    engine = get_engine(url)
+    upgrade(engine, "0001")
+    old_hash = bcrypt.hashpw(TEST_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users VALUES ('olduser', 'old@example.com', :h, "
+                          "CURRENT_TIMESTAMP)"), {"h": old_hash})
+    upgrade(engine)
+    with engine.begin() as conn:
+        row = conn.execute(text("SELECT password_salt, password_verifier FROM users")).one()
+    assert row.password_salt == old_hash[:29] and old_hash not in row  # the hash is gone
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", client)
+    issued = accounts.login(UnitOfWork(), "old@example.com", TEST_PASSWORD, session_name="t")
+    assert issued.user.id == "olduser"
+    with pytest.raises(AuthRequired):
+        accounts.login(UnitOfWork(), "old@example.com", TEST_PASSWORD + "!", session_name="t")
+    if backend == "postgresql":
+        postgres.drop_url(url)
+
+
+def test_db_roles_prints_or_applies_the_group_roles(
+    cli: Cli, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", postgres.url_for("postgres"))
+    printed = cli.ok("db", "roles").stdout
+    assert "CREATE ROLE rendercli_client NOLOGIN" in printed
+    assert "CREATE ROLE rendercli_worker NOLOGIN" in printed
+    assert "PASSWORD" not in printed.upper().replace("\\PASSWORD", "")
+    for _ in range(2):  # idempotent
+        assert "exist" in cli.ok("db", "roles", "--apply").stdout
+    monkeypatch.delenv("RENDERCLI_DATABASE_URL")
+    embedded = cli("db", "roles")
+    assert embedded.exit_code == 2 and "only on PostgreSQL" in embedded.stderr
+
+
+def test_db_upgrade_names_roles_that_do_not_exist_yet(
+    cli: Cli, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rendercli.db import access
+
+    if not postgres.has_roles:
+        pytest.skip("needs the suite's own PostgreSQL")
+    url = postgres.create_database(from_template=False)
+    monkeypatch.setattr(access, "WORKER_ROLE", "rendercli_no_such_role")
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", url)
+    result = cli.ok("db", "upgrade")
+    assert result.stderr == (
+        "warning: role rendercli_no_such_role does not exist, so nothing was granted to it: "
+        "an admin runs `rendercli db roles --apply`, then run `rendercli db upgrade` again\n")
+    # The client role exists and got its grants: it can check the schema version.
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", postgres.client_url(url))
+    assert cli("whoami").stderr.startswith("error: not logged in")
+    postgres.drop_url(url)

@@ -56,10 +56,6 @@ JOB_STATE_COLUMNS = (
     "output_sha256, cache_hit, error, log, attempts, worker_name, heartbeat_at, "
     "dispatched_at, cancel_requested_at, started_at, finished_at, updated_at"
 )
-JOB_INSERT_COLUMNS = (
-    "id, project_id, status, progress, eta_seconds, preset, format, fps, quality, use_cache, "
-    "attempts, created_at, updated_at"
-)
 
 # (table, command, USING, WITH CHECK) for each role.
 CLIENT_POLICIES = [
@@ -94,8 +90,8 @@ def client_grants(s: str, role: str) -> list[str]:
         f"GRANT SELECT, INSERT, DELETE ON {s}.projects TO {role}",
         f"GRANT UPDATE (name, updated_at) ON {s}.projects TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.assets TO {role}",
-        f"GRANT SELECT ON {s}.render_jobs TO {role}",
-        f"GRANT INSERT ({JOB_INSERT_COLUMNS}) ON {s}.render_jobs TO {role}",
+        # Whole rows, as the ORM writes them; the policy keeps them in the caller's projects.
+        f"GRANT SELECT, INSERT ON {s}.render_jobs TO {role}",
         f"GRANT UPDATE ({JOB_STATE_COLUMNS}) ON {s}.render_jobs TO {role}",
         f"GRANT SELECT, INSERT ON {s}.analytics_events TO {role}",
         *(f"GRANT EXECUTE ON FUNCTION {s}.{f} TO {role}" for f in CLIENT_FUNCTIONS),

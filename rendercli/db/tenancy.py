@@ -41,3 +41,22 @@ def install(factory: Any) -> None:
 
     if not event.contains(factory, "after_begin", _after_begin):
         event.listen(factory, "after_begin", _after_begin)
+
+
+def storage_keys_in_use(session: Any, keys: list[str]) -> set[str]:
+    """Which of these stored objects any asset, of any account, still uses.
+
+    On PostgreSQL row security hides other accounts' assets, so a plain query would
+    call a shared object unused and delete it under another account's asset; a definer
+    function answers for every account instead (only for keys the caller names).
+    """
+    from sqlalchemy import select, text
+
+    if session.get_bind().dialect.name == "postgresql":
+        return set(session.execute(
+            text("SELECT * FROM rendercli_storage_keys_in_use(CAST(:keys AS text[]))"),
+            {"keys": list(keys)},
+        ).scalars())
+    from rendercli.db.models import Asset
+
+    return set(session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(keys))))

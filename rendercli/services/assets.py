@@ -315,9 +315,9 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str]) -> None:
     settings = get_settings()
     try:
         with uow:
-            used = set(
-                uow.session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(keys)))
-            )
+            from rendercli.db.tenancy import storage_keys_in_use
+
+            used = storage_keys_in_use(uow.session, keys)
     except Exception:
         return  # cannot tell: keeping a file is safer than losing one
     for key in set(keys) - used:
