@@ -40,7 +40,9 @@ class PostgresServer:
         import pgserver
 
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
-        return cls(server.get_uri(), owned=server)
+        started = cls(server.get_uri(), owned=server)
+        started.create_roles()
+        return started
 
     def stop(self) -> None:
         self._admin.dispose()

@@ -449,3 +449,26 @@ def test_db_upgrade_names_roles_that_do_not_exist_yet(
     monkeypatch.setenv("RENDERCLI_DATABASE_URL", postgres.client_url(url))
     assert cli("whoami").stderr.startswith("error: not logged in")
     postgres.drop_url(url)
+
+
+def test_change_password_on_both_databases(database_url: str) -> None:
+    """The old password must be right; afterwards only the new one logs in, and the
+    account's other login sessions are over while the one that changed it goes on."""
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    accounts.register(UnitOfWork(), "ana@example.com", TEST_PASSWORD)
+
+    def login(password: str) -> str:
+        return accounts.login(UnitOfWork(), "ana@example.com", password, session_name="m").token
+
+    here, elsewhere = login(TEST_PASSWORD), login(TEST_PASSWORD)
+    with pytest.raises(AuthRequired):
+        accounts.change_password(UnitOfWork(), here, "wrong password", "new password 1")
+    accounts.change_password(UnitOfWork(), here, TEST_PASSWORD, "new password 1")
+    assert accounts.authenticate(UnitOfWork(), here).email == "ana@example.com"
+    with pytest.raises(AuthRequired, match="revoked"):
+        accounts.authenticate(UnitOfWork(), elsewhere)
+    with pytest.raises(AuthRequired):
+        login(TEST_PASSWORD)
+    assert login("new password 1").startswith("rcli_")

@@ -33,10 +33,14 @@ POLICY_PREFIX = "rendercli_"
 # The identity check as policies use it: a scalar subquery, so the planner runs it once
 # per statement (an InitPlan) instead of once per row.
 ME = "(SELECT {s}.rendercli_current_user_id())"
-MY_PROJECTS = "(SELECT p.id FROM {s}.projects AS p WHERE p.owner_id = " + ME + ")"
+# Rows that belong to a project: one array of the caller's project ids, also computed once;
+# `project_id = ANY (array)` then uses the project_id indexes (an IN (subquery) here would
+# scan every row of the table and filter it through a hashed subplan).
+IN_MY_PROJECTS = "project_id = ANY (CAST((SELECT {s}.rendercli_my_project_ids()) AS varchar[]))"
 
 CLIENT_FUNCTIONS = (
     "rendercli_current_user_id()",
+    "rendercli_my_project_ids()",
     "rendercli_bcrypt_cost()",
     "rendercli_login_salt(text)",
     "rendercli_register(text, text, text)",
@@ -62,10 +66,10 @@ CLIENT_POLICIES = [
     ("users", "SELECT", "id = " + ME, None),
     ("auth_tokens", "SELECT", "user_id = " + ME, None),
     ("projects", "ALL", "owner_id = " + ME, "owner_id = " + ME),
-    ("assets", "ALL", "project_id IN " + MY_PROJECTS, "project_id IN " + MY_PROJECTS),
-    ("render_jobs", "SELECT", "project_id IN " + MY_PROJECTS, None),
-    ("render_jobs", "INSERT", None, "project_id IN " + MY_PROJECTS),
-    ("render_jobs", "UPDATE", "project_id IN " + MY_PROJECTS, "project_id IN " + MY_PROJECTS),
+    ("assets", "ALL", IN_MY_PROJECTS, IN_MY_PROJECTS),
+    ("render_jobs", "SELECT", IN_MY_PROJECTS, None),
+    ("render_jobs", "INSERT", None, IN_MY_PROJECTS),
+    ("render_jobs", "UPDATE", IN_MY_PROJECTS, IN_MY_PROJECTS),
     ("analytics_events", "SELECT", "user_id = " + ME, None),
     ("analytics_events", "INSERT", None, "user_id = " + ME),
 ]

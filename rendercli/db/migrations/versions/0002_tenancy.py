@@ -188,6 +188,17 @@ WHERE t.token_hash = {s}.rendercli_hash_token(
   AND (t.expires_at IS NULL OR t.expires_at > now())
 $fn$
 """,
+    # The caller's project ids, as one array: policies compare `project_id = ANY (...)`,
+    # which the planner evaluates once and answers from the project_id indexes.
+    """
+CREATE FUNCTION {s}.rendercli_my_project_ids() RETURNS varchar[]
+LANGUAGE sql STABLE SECURITY DEFINER {pin}
+AS $fn$
+SELECT coalesce(array_agg(p.id), '{{}}')
+FROM {s}.projects AS p
+WHERE p.owner_id = {s}.rendercli_current_user_id()
+$fn$
+""",
     # -- accounts ------------------------------------------------------------------------
     """
 CREATE FUNCTION {s}.rendercli_bcrypt_cost() RETURNS integer
