@@ -472,3 +472,19 @@ def test_change_password_on_both_databases(database_url: str) -> None:
     with pytest.raises(AuthRequired):
         login(TEST_PASSWORD)
     assert login("new password 1").startswith("rcli_")
+
+
+def test_migration_0002_downgrades_and_upgrades_again(database_url: str) -> None:
+    from alembic import command
+
+    from rendercli.db.engine import get_engine
+    from rendercli.db.schema import HEAD_REVISION, alembic_config, current_revision, upgrade
+
+    engine = get_engine(database_url)
+    cfg = alembic_config(database_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == HEAD_REVISION

@@ -82,7 +82,7 @@ def downgrade() -> None:
         for (signature,) in bind.exec_driver_sql(
             "SELECT p.oid::regprocedure::text FROM pg_proc p "
             "WHERE p.pronamespace = current_schema()::regnamespace "
-            "AND p.proname LIKE 'rendercli\\_%'"
+            "AND p.proname LIKE 'rendercli\\_%%'"
         ).all():
             bind.exec_driver_sql(f"DROP FUNCTION {signature}")
     # The old hashes cannot be rebuilt from verifiers: passwords must be reset after this.
