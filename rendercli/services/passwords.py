@@ -1,11 +1,10 @@
-"""Password rules and bcrypt hashing."""
+"""Password rules and the bcrypt login proof scheme (the same on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
-from functools import lru_cache
 
 from rendercli.errors import InvalidInput
 
@@ -24,30 +23,6 @@ def check_password_rule(password: str) -> bytes:
             f"{MAX_PASSWORD_BYTES} bytes"
         )
     return encoded
-
-
-def hash_password(password: str, rounds: int) -> str:
-    import bcrypt
-
-    return bcrypt.hashpw(check_password_rule(password), bcrypt.gensalt(rounds)).decode("ascii")
-
-
-def verify_password(password: str, password_hash: str) -> bool:
-    """Constant-time check. Over-long input simply does not match (never truncated)."""
-    import bcrypt
-
-    encoded = password.encode("utf-8")
-    if len(encoded) > MAX_PASSWORD_BYTES:
-        # Still spend the same time as a real check, then fail.
-        bcrypt.checkpw(b"x", password_hash.encode("ascii"))
-        return False
-    return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
-
-
-@lru_cache(maxsize=4)
-def dummy_hash(rounds: int) -> str:
-    """A hash to verify against when the email is unknown, so timing reveals nothing."""
-    return hash_password("dummy-password-for-timing", rounds)
 
 
 # The login proof scheme, the same on SQLite and PostgreSQL. An account stores its bcrypt
