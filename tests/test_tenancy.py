@@ -488,3 +488,24 @@ def test_migration_0002_downgrades_and_upgrades_again(database_url: str) -> None
     assert current_revision(engine) == "0001"
     upgrade(engine)
     assert current_revision(engine) == HEAD_REVISION
+
+
+def test_every_new_session_factory_carries_the_token(tenants: Tenants) -> None:
+    """Engines and factories are rebuilt (tests, forked workers): each new factory's
+    transactions must still carry the token. (sqlalchemy's event.contains() answers True
+    for a fresh sessionmaker, so guarding the hook with it left new factories unhooked.)"""
+    import gc
+
+    from sqlalchemy import text
+
+    from rendercli.db import tenancy
+    from rendercli.db.engine import dispose_all, get_session_factory
+
+    tenancy.use_token(tenants.bob_token)
+    for attempt in range(40):  # freed factories' addresses get reused: try a few times
+        dispose_all()
+        if attempt % 2:
+            gc.collect()
+        with get_session_factory(tenants.client_url)() as session:
+            assert session.execute(text("SELECT rendercli_current_user_id()")).scalar() == (
+                tenants.ids["bob_user"])

@@ -36,11 +36,10 @@ def _after_begin(session: Any, transaction: Any, connection: Any) -> None:
 
 
 def install(factory: Any) -> None:
-    """Hook a session factory so its transactions carry the token (idempotent)."""
+    """Hook a new session factory so its transactions carry the token (call once)."""
     from sqlalchemy import event
 
-    if not event.contains(factory, "after_begin", _after_begin):
-        event.listen(factory, "after_begin", _after_begin)
+    event.listen(factory, "after_begin", _after_begin)
 
 
 def storage_keys_in_use(session: Any, keys: list[str]) -> set[str]:
