@@ -18,9 +18,10 @@ instead of breaking error handling or slowing commands down quietly.
    result is the one Typer's coercion gives (None, then the parameter's callback), and
    tests/test_startup.py checks that equivalence on every parameter of the app.
 
-   A given value of a plain `str` parameter (PROJECT, JOB, names) also skips it, as Typer
-   itself does for a bool flag given a bool: coercing a str to str returns it unchanged.
-   The same test checks that equivalence too. Every other given value still goes through
+   A given value of a plain `str` parameter (PROJECT, JOB, names), and an `int` or `float`
+   parameter's own default (`--limit 20`), also skip it, as Typer itself does for a bool
+   flag given a bool: coercing a value to its own type returns it unchanged. The same
+   test checks that equivalence too. Every other given value still goes through
    Typer's coercion.
 """
 
@@ -47,7 +48,10 @@ def _process_value(param: Any, ctx: Any, value: Any) -> Any:
     single = not (param.multiple or param.nargs == -1)
     if value is None and not param.required and single:
         return param.callback(ctx, param, None) if param.callback is not None else None
-    if single and isinstance(value, str) and param.type_descriptor.annotation is str:
+    annotation = param.type_descriptor.annotation
+    plain = (isinstance(value, str) and annotation is str) or (
+        value is param.default and type(value) is annotation and annotation in (int, float))
+    if single and plain:
         return param.callback(ctx, param, value) if param.callback is not None else value
     return _typer_process_value(param, ctx, value)
 
