@@ -276,5 +276,5 @@ def test_read_commands_load_no_orm_on_the_embedded_default(
     assert shown["id"] == job["id"] and shown["status"] == "completed"
     assert shown["project_name"] == project or shown["project_id"] == job["project_id"]
     listed = json.loads(alice.ok("jobs", "list", "--json").stdout)
-    assert [j["id"] for j in listed][0] == job["id"]
+    assert listed[0]["id"] == job["id"]
     assert listed[0]["created_at"] == shown["created_at"]
