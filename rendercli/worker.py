@@ -56,19 +56,11 @@ def render(job_id: str) -> dict[str, Any]:
 
 
 def farm_maintenance(connection: Any = None) -> None:
-    """Recover jobs from dead workers and dispatch queued rows without an RQ job."""
-    from rendercli.services import housekeeping
-    from rendercli.services.renders import dispatch, lifecycle
+    """Recover jobs from dead workers, sweep storage, dispatch queued rows without an RQ
+    job (rendercli.services.upkeep, the same call commands make)."""
+    from rendercli.services import upkeep
 
-    recovery = lifecycle.recover_stale()
-    if recovery.requeued or recovery.failed:
-        log.warning(
-            "recovered stale jobs: requeued %s, failed %s", recovery.requeued, recovery.failed
-        )
-    housekeeping.sweep_storage()
-    dispatched = dispatch.reconcile(connection)
-    if dispatched:
-        log.info("dispatched queued jobs: %s", dispatched)
+    upkeep.run(connection)
 
 
 class RenderWorker(Worker):

@@ -423,3 +423,19 @@ def test_passwd_needs_a_login_and_both_lines(cli: Cli) -> None:
     no_tty = cli("passwd")
     assert no_tty.exit_code == 2 and "--password-stdin" in no_tty.stderr
     assert login(cli, password=TEST_PASSWORD).exit_code == 0  # unchanged
+
+
+def test_database_key_is_the_masked_url_without_loading_sqlalchemy_for_plain_paths() -> None:
+    """Stored logins are keyed by the URL as SQLAlchemy masks it; the light path for plain
+    SQLite paths must give exactly the same key, or existing logins would be lost."""
+    import string
+
+    from rendercli.credentials import database_key
+    from rendercli.db.session import display_url
+
+    urls = [f"sqlite:////tmp/x{ch}y.db" for ch in " /._~+-" + string.ascii_letters]
+    urls += ["sqlite:////tmp/ünï/x.db", "sqlite:////tmp/x.db?mode=ro", "sqlite:////t/%41.db",
+             "postgresql+psycopg://u:secret@h/db"]
+    for url in urls:
+        assert database_key(url) == display_url(url), url
+    assert "secret" not in database_key("postgresql+psycopg://u:secret@h/db")

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from rendercli.db.ids import new_id
+from rendercli.db.statuses import ACTIVE_JOB_STATUSES, JOB_STATUSES  # noqa: F401
 from rendercli.db.types import UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
@@ -37,8 +38,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JOB_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
-ACTIVE_JOB_STATUSES = ("queued", "processing")
 ASSET_KINDS = ("video", "image", "audio")
 
 ID = String(32)

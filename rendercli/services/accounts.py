@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -14,24 +13,27 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from rendercli.config import get_settings
-from rendercli.db import tenancy
 from rendercli.db.models import AuthToken, LoginSecret, User
 from rendercli.db.types import utcnow
 from rendercli.errors import AuthRequired, Conflict, InvalidInput, NotFound
 from rendercli.services import passwords
+from rendercli.services.identity import (
+    INVALID_TOKEN,
+    UserView,
+    authenticate,
+    expired,
+    hash_token,
+    live_token,
+    revoked,
+)
 from rendercli.services.unit_of_work import UnitOfWork
 
+__all__ = ["UserView", "authenticate", "hash_token"]  # re-exported: callers import them here
+
 TOKEN_PREFIX = "rcli_"
-LAST_USED_RESOLUTION = timedelta(seconds=60)  # don't write on every single command
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOGIN_FAILED = "incorrect email or password"
-
-
-@dataclass(frozen=True)
-class UserView:
-    id: str
-    email: str
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,6 @@ def _token_view(token: Any) -> TokenView:
         last_used_at=token.last_used_at,
         revoked_at=token.revoked_at,
     )
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def normalize_email(email: str) -> str:
@@ -227,73 +225,25 @@ def start_session(uow: UnitOfWork, user_id: str, name: str, lifetime: timedelta)
         return issued
 
 
-def _expired(expires_at: datetime) -> AuthRequired:
-    when = expires_at.strftime("%Y-%m-%d %H:%M UTC")
-    return AuthRequired(f"this session expired on {when}: run `rendercli login`")
-
-
-INVALID_TOKEN = "the token is not valid for this database: run `rendercli login`"
-
-
-def _revoked(kind: str, name: str) -> AuthRequired:
-    """Say which was revoked: an API token (CI) or a login session."""
-    if kind == "api":
-        return AuthRequired(
-            f"the API token {name!r} was revoked: create a new one with "
-            "`rendercli token create` where you are logged in"
-        )
-    return AuthRequired(
-        "this login session was revoked (logged out, or the password was changed): "
-        "run `rendercli login`"
-    )
-
-
-def _checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
+def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
+    """PostgreSQL: the definer function's verdict on a token (the same rules and messages
+    as identity.live_token on SQLite)."""
     row = _call(uow, "SELECT * FROM rendercli_authenticate(:t)", t=token).first()
     if row is None:
         raise AuthRequired(INVALID_TOKEN)
     if row.status == "revoked":
-        raise _revoked(row.kind, row.name)
+        raise revoked(row.kind, row.name)
     if row.status == "expired":
-        raise _expired(row.expires_at)
+        raise expired(row.expires_at)
     return row
 
 
 def _active_token(uow: UnitOfWork, token: str) -> AuthToken:
-    row = uow.session.scalars(
-        select(AuthToken).where(AuthToken.token_hash == hash_token(token))
-    ).first()
-    if row is None:
-        raise AuthRequired(INVALID_TOKEN)
-    if row.revoked_at is not None:
-        raise _revoked(row.kind, row.name)
-    now = utcnow()
-    if row.expires_at is not None and row.expires_at <= now:
-        raise _expired(row.expires_at)
+    """SQLite: the live token as an ORM row to change (the rules: identity.live_token)."""
+    session = uow.session  # this transaction's rows, for the change that follows
+    row = session.get(AuthToken, live_token(uow.rows, token)["id"])
+    assert row is not None
     return row
-
-
-def authenticate(uow: UnitOfWork, token: str) -> UserView:
-    """The user a token belongs to. Raises AuthRequired if unknown, revoked or expired.
-
-    From here on, this process acts as that user: on PostgreSQL every transaction carries
-    the token, and row-level security shows only that user's rows.
-    """
-    with uow:
-        if _on_postgres(uow):
-            row = _checked_on_postgres(uow, token)
-            uow.commit()  # last_used_at
-            tenancy.use_token(token)
-            return UserView(id=row.user_id, email=row.email, created_at=row.user_created_at)
-        active = _active_token(uow, token)
-        user = uow.session.get(User, active.user_id)
-        assert user is not None  # the foreign key cascades
-        now = utcnow()
-        if active.last_used_at is None or now - active.last_used_at > LAST_USED_RESOLUTION:
-            active.last_used_at = now
-            uow.commit()
-        tenancy.use_token(token)
-        return _user_view(user)
 
 
 def _api_token_refused(name: str, token_id: str) -> InvalidInput:
@@ -308,7 +258,7 @@ def logout(uow: UnitOfWork, token: str, *, all_sessions: bool = False) -> int:
     API tokens are never revoked here (see `revoke_token`). Returns the count revoked."""
     with uow:
         if _on_postgres(uow):
-            row = _checked_on_postgres(uow, token)
+            row = checked_on_postgres(uow, token)
             if row.kind == "api" and not all_sessions:
                 raise _api_token_refused(row.name, row.token_id)
             count = int(_call(uow, "SELECT rendercli_logout(:t, :a)", t=token,
@@ -423,7 +373,7 @@ def change_password(uow: UnitOfWork, token: str, current: str, new: str) -> Pass
     with uow:
         salt = login_salt(uow, user.email)
         cost = _bcrypt_cost(uow)
-        in_use = (_checked_on_postgres(uow, token).token_id if _on_postgres(uow)
+        in_use = (checked_on_postgres(uow, token).token_id if _on_postgres(uow)
                   else _active_token(uow, token).id)
     others = [t for t in list_tokens(uow, user.id) if t.id != in_use]
     old_proof = passwords.proof(current, salt)
