@@ -61,7 +61,7 @@ def test_replacing_across_kinds_is_remove_and_add() -> None:
 
 def test_repeated_clips_match_by_occurrence() -> None:
     current = [clip("a", "1", volume=1.0), clip("b", "2"), clip("a", "3", volume=0.5)]
-    ops, pairs = diff_list("timeline", current,
+    ops, _ = diff_list("timeline", current,
                            [clip("a", volume=1.0), clip("b"), clip("a", volume=0.2)])
     assert summary(ops) == [("update", "a", 3, 3, ["volume"])]
     assert ops[0].id == "3"
