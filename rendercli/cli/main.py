@@ -7,6 +7,7 @@ import typer
 from rendercli import __version__
 from rendercli.cli import (
     accounts,
+    apply,
     assets,
     database,
     demo,
@@ -68,6 +69,7 @@ app.add_typer(assets.app, name="asset")
 app.add_typer(renders.app, name="render")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(specs.app, name="spec")
+app.command("apply")(apply.apply)
 app.command("stats")(stats.stats)
 app.command("worker")(worker.worker)
 app.add_typer(database.app, name="db")
