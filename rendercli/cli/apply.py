@@ -91,7 +91,8 @@ def apply(
     result = apply_spec(file, project, allow_outside, dry_run=dry_run, user_id=user.id)
     if json_output:
         output.print_json({**result.plan.to_json(), "project_id": result.project_id,
-                           "dry_run": dry_run, "applied": result.applied})
+                           "dry_run": dry_run, "applied": result.applied,
+                           "stored_bytes": result.staged_bytes})
         return
     print_plan(result.plan, dry_run=dry_run, applied=result.applied)
 

@@ -19,13 +19,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.services.specs import state
+from rendercli.services.specs.export import HASH_PREFIX
 from rendercli.services.specs.files import FileFacts, HashCache, file_facts, open_validated
 from rendercli.services.specs.plan import Item, Plan, make_plan
 from rendercli.services.unit_of_work import UnitOfWork
@@ -62,23 +63,31 @@ def project_name(given: str | None, spec: Spec, spec_file: str) -> str:
     return validate_name(name)
 
 
+# SHA-256 -> (size, name) of content stored in the user's projects, or None
+Stored = Callable[[str], "tuple[int, str] | None"]
+
+
 def prepare(path: Path, *, project: str | None = None, allow_outside: bool = False,
-            prober: Prober | None = None, cache: HashCache | None = None) -> Prepared:
+            prober: Prober | None = None, cache: HashCache | None = None,
+            stored: Stored | None = None) -> Prepared:
     """Read, check and hash the spec at ``path``; SpecInvalid with every problem."""
     from rendercli.spec.loader import load_spec
 
     return prepare_loaded(load_spec(path), {}, project=project, allow_outside=allow_outside,
-                          prober=prober, cache=cache)
+                          prober=prober, cache=cache, stored=stored)
 
 
 def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
                    project: str | None = None, allow_outside: bool = False,
                    prober: Prober | None = None, cache: HashCache | None = None,
-                   row_problem: Any = None) -> Prepared:
+                   stored: Stored | None = None, row_problem: Any = None) -> Prepared:
     """A loaded spec filled from ``values`` (a data row, or ``{}``), checked and hashed.
 
-    Problems are reported in the spec file (or through ``row_problem(where, message)``,
-    for a batch's rows) and raised together as SpecInvalid.
+    A path ``sha256:<hex>`` (``project export --by-hash``) names content the user already
+    has in one of their projects: ``stored(hex)`` gives its size and name, or None if they have
+    none (then it is a problem, as for a missing file). Problems are reported in the
+    spec file (or through ``row_problem(where, message)``, for a batch's rows) and raised
+    together as SpecInvalid.
     """
     from rendercli.spec import media
     from rendercli.spec.fill import fill, template_sites
@@ -100,16 +109,21 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
     if filled is None:
         raise SpecInvalid(sorted(set(problems)))
     resolved: dict[FieldPath, Path] = {}
+    by_hash: dict[Path, tuple[FileFacts, str]] = {}
     for where, text in media.path_fields(filled):
         try:
-            resolved[where] = media.resolve(loaded.base_dir, text, allow_outside=allow_outside)
+            if media.STORED_REF.fullmatch(text):
+                resolved[where] = _stored_path(text[len(HASH_PREFIX):], stored, by_hash)
+            else:
+                resolved[where] = media.resolve(loaded.base_dir, text,
+                                                allow_outside=allow_outside)
         except ValueError as exc:
             report(where, str(exc))
     media.check_media(filled, resolved, prober, report)
     _check_fonts(filled, resolved, report)
     if problems:
         raise SpecInvalid(sorted(set(problems)))
-    facts: dict[Path, FileFacts] = {}
+    facts: dict[Path, FileFacts] = {path: known[0] for path, known in by_hash.items()}
     hashed = 0
     cache = cache or HashCache(None)
     for where, path in resolved.items():
@@ -128,13 +142,43 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
         info = None if where[-1] == "font" else prober(path)
         sources[where] = state.MediaSource(path, media.spec_text(filled, where),
                                            facts[path].sha256, facts[path].size,
-                                           info if not isinstance(info, str) else None)
+                                           info if not isinstance(info, str) else None,
+                                           by_hash[path][1] if path in by_hash else None)
     try:
         name = project_name(project, filled, loaded.file)
     except InvalidInput as exc:
         report(("project",), exc.message)
         raise SpecInvalid(problems) from None
     return Prepared(loaded.file, filled, name, state.desired(filled, sources), facts, hashed)
+
+
+def _stored_path(sha: str, stored: Stored | None,
+                 known: dict[Path, tuple[FileFacts, str]]) -> Path:
+    """The storage object of content the user holds (``sha256:<hex>`` in a spec)."""
+    from rendercli import storage
+    from rendercli.config import get_settings
+
+    found = stored(sha) if stored is not None else None
+    path = storage.object_path(get_settings().storage_dir, sha)
+    if found is None or not path.is_file():
+        raise ValueError(f"no stored file with content sha256:{sha[:12]}\u2026 in your projects")
+    known[path] = (FileFacts(path, sha, found[0], hashed=False), found[1])
+    return path
+
+
+def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
+    """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256."""
+    def size_of(sha: str) -> tuple[int, str] | None:
+        from sqlalchemy import select
+
+        from rendercli.db.models import Asset, Project
+
+        with uow:
+            row = uow.session.execute(
+                select(Asset.size_bytes, Asset.display_name).join(Project)
+                .where(Project.owner_id == user_id, Asset.sha256 == sha).limit(1)).first()
+            return None if row is None or row[0] is None else (int(row[0]), str(row[1]))
+    return size_of
 
 
 def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) -> None:

@@ -216,4 +216,6 @@ def make_plan(project: str, project_id: str | None,
         differ = diff_set if name == "fonts" else diff_list
         list_ops, pairs[name] = differ(name, current.get(name, ()), desired.get(name, ()))
         ops += list_ops
+    # Removals first, as they are carried out; then each list in order.
+    ops.sort(key=lambda op: (op.op != "remove", LISTS.index(op.list), op.position or 0))
     return Plan(project, project_id, ops, pairs)

@@ -65,6 +65,13 @@ class MediaSource:
     sha256: str
     size: int
     info: MediaInfo | None  # None for fonts
+    name: str | None = None  # content referenced by hash: its stored name
+
+    @property
+    def shown(self) -> str:
+        from rendercli.media.validate import safe_display_name
+
+        return self.name or safe_display_name(Path(self.spec_text))
 
 
 # ---------------------------------------------------------------- the spec's side
@@ -73,7 +80,6 @@ class MediaSource:
 def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[str, list[Item]]:
     """The items a (filled-in) spec asks for. ``files`` maps each path field of the spec
     (``("timeline", 1, "media")``) to its file."""
-    from rendercli.media.validate import safe_display_name
     from rendercli.spec.model import TitleCard
 
     fonts: dict[str, Item] = {}
@@ -82,9 +88,8 @@ def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[st
         if given is None:
             return None
         source = files[where]
-        fonts.setdefault(source.sha256, Item(
-            ("font", source.sha256), "font", safe_display_name(Path(source.spec_text)),
-            {}, source=source))
+        fonts.setdefault(source.sha256, Item(("font", source.sha256), "font", source.shown,
+                                             {}, source=source))
         return source.sha256
 
     def texts(at: tuple[Any, ...], overlays: Sequence[TextOverlay]) -> list[dict[str, Any]]:
@@ -119,7 +124,6 @@ def _title_item(entry: TitleCard, common: dict[str, Any], font_sha: str | None) 
 
 
 def _media_item(entry: MediaItem, source: MediaSource, common: dict[str, Any]) -> Item:
-    from rendercli.media.validate import safe_display_name
 
     info = source.info
     kind = info.kind if info is not None else "video"
@@ -131,20 +135,18 @@ def _media_item(entry: MediaItem, source: MediaSource, common: dict[str, Any]) -
         start, end = _trims(entry.trim_start, entry.trim_end, info.duration if info else None)
         settings = {"trim_start": start, "trim_end": end, "volume": seconds(entry.volume),
                     "mute": entry.mute, **common}
-    return Item(("media", source.sha256, kind), kind,
-                safe_display_name(Path(source.spec_text)), settings, source=source)
+    return Item(("media", source.sha256, kind), kind, source.shown, settings, source=source)
 
 
 def _music_item(entry: MusicItem, source: MediaSource) -> Item:
-    from rendercli.media.validate import safe_display_name
 
     info = source.info
     start, end = _trims(entry.trim_start, entry.trim_end, info.duration if info else None)
     settings = {"trim_start": start, "trim_end": end, "volume": seconds(entry.volume),
                 "mute": entry.mute, "duck": entry.duck, "fade_in": seconds(entry.fade_in),
                 "fade_out": seconds(entry.fade_out)}
-    return Item(("media", source.sha256, "audio"), "audio",
-                safe_display_name(Path(source.spec_text)), settings, source=source)
+    return Item(("media", source.sha256, "audio"), "audio", source.shown, settings,
+                source=source)
 
 
 def _one_line(text: str, limit: int = 80) -> str:
