@@ -285,9 +285,12 @@ def _check_font(where: str, font: Path | None, sha: str) -> None:
         raise InvalidInput(f"{where}: a font file needs its content hash")
 
 
+def _name(item: TimelineItem) -> str:
+    return item.name or ("title" if item.kind == "title" else Path(item.path).name)
+
+
 def _validate_item(n: int, item: TimelineItem) -> None:
-    name = item.name or ("title" if item.kind == "title" else Path(item.path).name)
-    where = f"timeline item {n} ({name})"
+    where = f"timeline item {n} ({_name(item)})"
     if item.kind not in ("video", "image", "audio", "title"):
         raise InvalidInput(f"{where}: unknown kind {item.kind!r}")
     if not (_finite(item.duration) and item.duration > 0):
@@ -370,11 +373,17 @@ def validate_timeline(items: Sequence[TimelineItem], fps: int | None = None, *,
         plan_timeline(items, fps)
         return
     pictures = [(n, i) for n, i in enumerate(items, 1) if i.kind in PICTURE_KINDS]
+    incoming = 0.0
     for (n, a), (_m, b) in itertools.pairwise(pictures):
         seconds = _transition_seconds(a)
         if seconds > a.duration + 1e-9 or seconds > b.duration + 1e-9:
-            raise InvalidInput(f"timeline item {n}: the {a.transition.kind} transition "
-                               f"({seconds:g} s) is longer than an item it joins")
+            raise InvalidInput(f"timeline item {n} ({_name(a)}): the {a.transition.kind} "
+                               f"transition ({seconds:g} s) is longer than an item it joins")
+        if incoming + seconds > a.duration + 1e-9:
+            raise InvalidInput(f"timeline item {n} ({_name(a)}): its transitions ({incoming:g} "
+                               f"+ {seconds:g} s) overlap each other; the item is only "
+                               f"{a.duration:g} s long")
+        incoming = seconds
 
 
 def _transition_seconds(item: TimelineItem) -> float:
@@ -477,7 +486,8 @@ def plan_timeline(items: Sequence[TimelineItem], fps: int) -> TimelinePlan:
         for other in (k, k + 1):
             if t > frames[other]:
                 raise InvalidInput(
-                    f"timeline item {n}: the {item.transition.kind} transition ({t} frames) "
+                    f"timeline item {n} ({_name(item)}): the {item.transition.kind} "
+                    f"transition ({t} frames) "
                     f"is longer than the item it joins ({frames[other]} frames)")
         overlaps.append(t)
     overlaps.append(0)
@@ -488,7 +498,8 @@ def plan_timeline(items: Sequence[TimelineItem], fps: int) -> TimelinePlan:
         tail = overlaps[k]
         if head + tail > count:
             raise InvalidInput(
-                f"timeline item {n}: its transitions ({head} + {tail} frames) overlap each "
+                f"timeline item {n} ({_name(item)}): its transitions ({head} + {tail} "
+                f"frames) overlap each "
                 f"other; the item has only {count} frames")
         visual.append(PlannedItem(k, item, count, start, head, tail))
         start += count - tail

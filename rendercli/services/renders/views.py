@@ -34,6 +34,7 @@ class JobView:
     fps: int
     quality: str
     use_cache: bool
+    loudness: float | None  # LUFS target of the mix; None: not normalised
     output_url: str | None
     output_path: str | None
     poster_url: str | None
@@ -92,6 +93,7 @@ def job_view(job: RenderJob, project_name: str) -> JobView:
         fps=job.fps,
         quality=job.quality,
         use_cache=job.use_cache,
+        loudness=job.loudness,
         output_url=job.output_url,
         output_path=path_from_url(job.output_url),
         poster_url=job.poster_url,
