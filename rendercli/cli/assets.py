@@ -84,7 +84,7 @@ def _volume(asset: AssetView) -> str:
 
     if asset.volume == 0:
         return "0 (-inf dB)"
-    return f"{asset.volume:g} ({20 * math.log10(asset.volume):+.1f} dB)"
+    return f"{asset.volume:.3g} ({20 * math.log10(asset.volume):+.1f} dB)"
 
 
 def _effects(asset: AssetView) -> str:
@@ -95,7 +95,7 @@ def _effects(asset: AssetView) -> str:
     if asset.fade_out:
         parts.append(f"fade out {asset.fade_out:g}s")
     if asset.volume != 1:
-        parts.append(f"volume {asset.volume:g}")
+        parts.append(f"volume {asset.volume:.3g}")
     if asset.mute:
         parts.append("muted")
     if asset.duck:

@@ -114,8 +114,9 @@ def _apply_edits(asset: Asset, edits: Edits, *, adding: bool) -> None:
             if asset.kind == "font":
                 raise InvalidInput(f"{name}: fonts are not on the timeline; {option} does "
                                    "not apply")
-            raise InvalidInput(f"{name}: {option} applies to {fits}, not to a {asset.kind} "
-                               "item")
+            article = "an" if asset.kind[0] in "aeiou" else "a"
+            raise InvalidInput(f"{name}: {option} applies to {fits}, not to {article} "
+                               f"{asset.kind} item")
     fits = {s for s in _given(edits) if asset.kind in _FITS[s][0]}
     if asset.kind in ("image", "title"):
         if "duration" in fits:
