@@ -535,7 +535,7 @@ def test_a_project_using_every_option_renders_exactly(
                               "--json").stdout)
     assert job["status"] == "completed" and job["loudness"] == -16.0
     info = probe(Path(job["output_path"]))
-    assert info["video"]["frames"] == expected == 55
+    assert info["video"]["frames"] == expected == 53
     assert abs(info["audio"]["end"] - expected / fps) < 1 / fps and info["audio"]["gaps"] == 0
     assert abs(integrated_loudness(Path(job["output_path"])) + 16) <= 1.0
     log = alice.ok("jobs", "logs", job["id"]).stdout
