@@ -573,3 +573,26 @@ def test_text_and_titles_are_visible_in_the_render(
     alice.ok("text", "remove", text["id"])
     undone = json.loads(alice.ok("render", "submit", project, *FAST, "--json").stdout)
     assert undone["cache_hit"] is True and undone["output_sha256"] == bare["output_sha256"]
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+
+def test_the_timeline_vocabulary_is_defined_once() -> None:
+    """The engine's lists are the ones the spec format and the CLI use; no module outside
+    the engine (which implements each kind) spells them out again, so a new transition
+    kind reaches every surface at once."""
+    import rendercli
+    from rendercli.render import timeline
+    from rendercli.spec import model
+
+    for name in ("TRANSITIONS", "MOTIONS", "PLACEMENTS", "TEXT_SIZES", "COLOR_NAMES",
+                 "MAX_VOLUME", "MIN_LOUDNESS", "MAX_LOUDNESS", "MAX_TEXT_CHARS",
+                 "DEFAULT_TRANSITION_SECONDS", "MAX_TRANSITION_SECONDS"):
+        assert getattr(model, name) is getattr(timeline, name), name
+    source = Path(rendercli.__file__).parent
+    spelled = [str(path.relative_to(source)) for path in source.rglob("*.py")
+               if path.relative_to(source).parts[0] != "render"
+               and any(word in path.read_text() for word in ('"wipeleft"', '"circleopen"',
+                                                             '"zoom-out"', '"maroon"'))]
+    assert spelled == []

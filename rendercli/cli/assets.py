@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
+from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
 
 if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
@@ -30,9 +31,8 @@ TRIM_END = typer.Option(None, "--trim-end", help="Video/audio: end time in the s
 POSITION = typer.Option(None, "--position", help="1-based place in the timeline.", min=1)
 TRANSITION = typer.Option(
     None, "--transition", metavar="KIND[:SECONDS]",
-    help="Picture items: into the next picture item. KIND: none (a cut), fade, fadeblack, "
-    "wipeleft, wiperight, slideleft, slideright, circleopen, dissolve; 1 s unless "
-    "SECONDS is given (fade:0.5).",
+    help=f"Picture items: into the next picture item. KIND: {', '.join(TRANSITIONS)} "
+    f"(none: a cut); {DEFAULT_TRANSITION_SECONDS:g} s unless SECONDS is given (fade:0.5).",
 )
 FADE_IN = typer.Option(
     None, "--fade-in", metavar="S", min=0.0,
@@ -44,7 +44,7 @@ FADE_OUT = typer.Option(
 )
 VOLUME = typer.Option(
     None, "--volume", metavar="GAIN|dB",
-    help="Clips and music: a gain from 0 to 4 (1: as is), or decibels like -6dB.",
+    help=f"Clips and music: a gain from 0 to {MAX_VOLUME:g} (1: as is), or decibels like -6dB.",
 )
 MUTE = typer.Option(None, "--mute/--no-mute", help="Clips and music: silence the sound.")
 DUCK = typer.Option(
@@ -52,7 +52,7 @@ DUCK = typer.Option(
 )
 MOTION = typer.Option(
     None, "--motion", metavar="MOTION",
-    help="Stills: zoom-in, zoom-out, pan-left, pan-right (a slow Ken Burns move), or none.",
+    help=f"Stills: {', '.join(MOTIONS)} (a slow Ken Burns move), or none.",
 )
 
 

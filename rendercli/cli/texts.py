@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
+from rendercli.render.timeline import PLACEMENTS, TEXT_SIZES
 
 if TYPE_CHECKING:
     from rendercli.services.texts import TextView
@@ -37,9 +38,9 @@ def add(
     for_: float | None = typer.Option(None, "--for", metavar="SECONDS", min=0.0,
                                       help="Seconds it stays (default: to the item's end)."),
     placement: str = typer.Option("lower-third", "--placement", metavar="PLACEMENT",
-                                  help="lower-third, center or top."),
+                                  help=", ".join(PLACEMENTS) + "."),
     size: str = typer.Option("medium", "--size", metavar="SIZE",
-                             help="small, medium or large."),
+                             help=", ".join(TEXT_SIZES) + "."),
     color: str = typer.Option("white", "--color", metavar="COLOR",
                               help="A colour name (white, gold, ...) or #RRGGBB."),
     box: bool = typer.Option(True, "--box/--no-box",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
+from rendercli.render.timeline import DEFAULT_TITLE_SECONDS, TEXT_SIZES
 
 if TYPE_CHECKING:
     from rendercli.services.items import AssetView
@@ -19,8 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
-DURATION = typer.Option(None, "--duration", metavar="S", help="Seconds shown (default 3).",
-                        min=0.0)
+DURATION = typer.Option(None, "--duration", metavar="S",
+                        help=f"Seconds shown (default {DEFAULT_TITLE_SECONDS:g}).", min=0.0)
 POSITION = typer.Option(None, "--position", metavar="N", help="1-based place in the timeline.",
                         min=1)
 BACKGROUND = typer.Option(None, "--background", metavar="COLOR",
@@ -28,7 +29,7 @@ BACKGROUND = typer.Option(None, "--background", metavar="COLOR",
                           "(default black).")
 COLOR = typer.Option(None, "--color", metavar="COLOR", help="Text colour (default white).")
 SIZE = typer.Option(None, "--size", metavar="SIZE",
-                    help="Text size: small, medium or large (default large).")
+                    help=f"Text size: {', '.join(TEXT_SIZES)} (default large).")
 FONT = typer.Option(None, "--font", metavar="ASSET",
                     help="A font added to the project (asset id or file name), or default.")
 
