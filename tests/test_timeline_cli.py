@@ -596,3 +596,13 @@ def test_the_timeline_vocabulary_is_defined_once() -> None:
                and any(word in path.read_text() for word in ('"wipeleft"', '"circleopen"',
                                                              '"zoom-out"', '"maroon"'))]
     assert spelled == []
+
+
+def test_deleting_a_project_with_titles_texts_and_fonts(
+        alice: Account, project: str, media, storage: Path, database_url: str) -> None:
+    clip, font = add(alice, project, media["clip"], media["font"])
+    alice.ok("title", "add", project, "Hello", "--font", font["id"])
+    alice.ok("text", "add", clip["id"], "Hi", "--font", font["id"])
+    alice.ok("project", "delete", project, "--yes")
+    assert [rows(database_url, model) for model in (Asset, AssetTitle, AssetText)] == [0, 0, 0]
+    assert objects(storage) == []
