@@ -133,7 +133,9 @@ def _read_file() -> dict[str, str]:
 
 def _write_file(entries: dict[str, str]) -> None:
     path = credentials_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from rendercli.fsmodes import ensure_private_dir
+
+    ensure_private_dir(path.parent)
     if not entries:
         path.unlink(missing_ok=True)
         return

@@ -10,7 +10,7 @@ palette gif. Independent steps run in parallel, bounded by ``jobs``.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
 import shutil
 import time
@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rendercli import storage
 from rendercli.errors import InvalidInput
 from rendercli.render import commands, pictures, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
     RenderCache,
-    link_or_copy,
     remove_quietly,
     render_key,
     segment_key,
@@ -91,14 +91,6 @@ class RenderResult:
     loudness: dict[str, float] | None = None
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _loudness_line(loudness: dict[str, float], settings: RenderSettings) -> str:
     nan = float("nan")
     return (f"loudness: measured {loudness.get('input_i', nan):.1f} LUFS "
@@ -154,8 +146,11 @@ def render_timeline(
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items)
-    if name is not None and (not name or Path(name).name != name or name.startswith(".")):
-        raise InvalidInput(f"invalid output name {name!r}: use a plain file name")
+    if name is not None:
+        try:
+            storage.render_path(Path(storage_dir), name, "jpg")
+        except storage.UnsafePath:
+            raise InvalidInput(f"invalid output name {name!r}: use a job id") from None
     started = time.monotonic()
     deadline = started + timeout if timeout is not None else None
     storage_dir = Path(storage_dir)
@@ -163,24 +158,17 @@ def render_timeline(
     plan = plan_timeline(items, settings.fps)
     cache = RenderCache(storage_dir)
     cache.ensure_dirs()
-    renders_dir = storage_dir / "renders"
-    renders_dir.mkdir(parents=True, exist_ok=True)
+    (storage_dir / storage.RENDERS_DIR).mkdir(parents=True, exist_ok=True)
 
     keys = [segment_key(s, settings) for s in plan.segments]
     rkey = render_key(plan, keys, settings)
     stem = name or f"render-{rkey[:12]}-{uuid.uuid4().hex[:8]}"
-    out_path = renders_dir / f"{stem}.{spec.output_ext}"
-    poster_path = renders_dir / f"{stem}.jpg"
+    out_path = storage.render_path(storage_dir, stem, spec.output_ext)
+    poster_path = storage.render_path(storage_dir, stem, "jpg")
     unique_keys = list(dict.fromkeys(keys))
 
-    hit = cache.lookup_render(rkey, settings.fmt) if settings.use_cache else None
-    if hit is not None:
-        try:
-            link_or_copy(hit.poster, poster_path)
-            link_or_copy(hit.output, out_path)
-        except OSError:  # evicted under our feet: render it after all
-            remove_quietly(poster_path, out_path)
-            hit = None
+    hit = (cache.serve_render(rkey, settings.fmt, out_path, poster_path)
+           if settings.use_cache else None)
     if hit is not None:
         ProgressTracker({}, on_progress).finish()
         if log:
@@ -192,11 +180,12 @@ def render_timeline(
                             frames=plan.total_frames, render_key=rkey,
                             elapsed=time.monotonic() - started, loudness=hit.loudness)
 
-    work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
-    work_dir.mkdir(parents=True)
-    concat_list = cache.segments_dir / f".concat-{uuid.uuid4().hex}.ffconcat"
-    out_tmp = temp_sibling(out_path)
-    poster_tmp = temp_sibling(poster_path)
+    # Temporary names carry this process's owner tag: a sweep removes them once it is gone.
+    work_dir = storage.tmp_dir(storage_dir) / storage.temp_name(storage_dir, "render-")
+    work_dir.mkdir()
+    concat_list = cache.segments_dir / storage.temp_name(storage_dir, ".concat-", ".ffconcat")
+    out_tmp = temp_sibling(out_path, storage_dir)
+    poster_tmp = temp_sibling(poster_path, storage_dir)
     loudness: dict[str, float] = {}
     try:
         steps, encoded = _build_steps(plan, keys, settings, cache, work_dir, concat_list,
@@ -216,7 +205,7 @@ def render_timeline(
         shutil.rmtree(work_dir, ignore_errors=True)
 
     size = out_path.stat().st_size
-    sha = _file_sha256(out_path)
+    sha = storage.file_sha256(out_path)
     cache.store_render(rkey, settings.fmt, out_path, poster_path, size=size,
                        duration=plan.duration, sha256=sha, loudness=dict(loudness) or None)
     tracker.finish()
@@ -256,12 +245,13 @@ def _build_steps(
         if key in seg_steps or (settings.use_cache and cache.has_segment(key, fmt)):
             continue
         final = cache.segment_path(key, fmt)
-        tmp = temp_sibling(final)
+        tmp = temp_sibling(final, cache.storage_dir)
         seg_steps[key] = Step(f"{segment.label} {key[:12]}",
                               pictures.segment_command(segment, settings, tmp, work_dir),
                               _segment_weight(segment, settings),
                               total_frames=segment.frames, outputs=[(tmp, final)],
-                              exact_frames=True)
+                              exact_frames=True,
+                              on_done=functools.partial(cache.record_segment, key, fmt))
     # Started first: short, and the final mux waits for it.
     if spec.audio_ext is not None:
         audio = work_dir / f"audio.{spec.audio_ext}"

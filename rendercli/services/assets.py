@@ -2,7 +2,10 @@
 
 Adding is all-or-nothing: every file is staged and probed before anything is stored,
 objects are placed in storage, and only then are the rows inserted in one transaction.
-If that transaction fails, objects nobody references are removed again.
+If that transaction fails, objects nobody references are removed again. From placing the
+objects until the rows are committed the add holds storage's ingest guard, so the orphan
+sweep (services.housekeeping) never takes an object whose row is on its way; if the
+process is killed in between, that sweep removes the object later.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -43,6 +47,9 @@ from rendercli.services.items import (
 )
 from rendercli.services.projects import ensure_not_rendering, find_owned
 from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from rendercli.storage import StoredFile
 
 __all__ = ["AssetView", "Edits", "TimelineView", "add", "get", "list_assets", "remove",
            "remove_unreferenced_objects", "timeline_duration", "update_asset"]
@@ -207,7 +214,9 @@ def add(
     project for titles and texts. The timeline as changed is checked before anything
     is committed (transitions must fit their neighbours, and so on).
     """
+    from rendercli import storage
     from rendercli.media import ingest
+    from rendercli.services.housekeeping import database_fingerprint
 
     settings = get_settings()
     edits = edits or Edits()
@@ -221,6 +230,8 @@ def add(
         max_duration=settings.max_duration,
         max_dimension=settings.max_dimension,
     )
+    # What killed adds left in tmp/ goes first (cheap: one directory listing).
+    storage.clean_temp_files(settings.storage_dir, older_than=settings.job_timeout + 3600)
     staged = ingest.stage_and_probe_all(paths, settings.storage_dir, limits)
     try:
         rows = [_row_for(item) for item in staged]
@@ -230,9 +241,11 @@ def add(
     except BaseException:
         ingest.discard_all(staged)
         raise
-    stored = ingest.commit_all(staged)
+    stored: list[StoredFile] = []
     try:
-        with uow:
+        storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
+        with storage.ingest_guard(settings.storage_dir), uow:
+            stored = ingest.commit_all(staged)
             project = find_owned(uow, user_id, project_ref)
             lock_project(uow, project)
             placed = [r for r in rows if r.kind != "font"]
@@ -261,6 +274,7 @@ def add(
             uow.commit()
             return views
     except BaseException:
+        ingest.discard_all(staged)
         remove_unreferenced_objects(uow, [obj.key for obj in stored if obj.created])
         raise
 
@@ -293,25 +307,31 @@ def _check_edits_fit(rows: list[Asset], edits: Edits) -> None:
 
 
 def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None]) -> None:
-    """Delete stored objects that no asset row refers to (best effort)."""
-    wanted = [key for key in keys if key]
-    if not wanted:
-        return
-    from rendercli.storage import remove_object
+    """Delete stored objects that no asset row refers to (best effort: what is left, the
+    orphan sweep removes later). Malformed keys are never turned into paths; titles
+    have no key (None) and no object."""
+    from rendercli import storage
 
-    settings = get_settings()
-    try:
-        with uow:
-            used = set(
-                uow.session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(wanted)))
-            )
-    except Exception:
-        return  # cannot tell: keeping a file is safer than losing one
-    for key in set(wanted) - used:
+    keys = [k for k in keys if k is not None and storage.is_digest(k)]
+    if not keys:
+        return
+    directory = get_settings().storage_dir
+    # No ingest may be between placing an object and committing its row meanwhile.
+    with storage.exclusive_objects(directory, wait=2.0) as alone:
+        if not alone:
+            log.info("an ingest is in flight: unreferenced objects left to the sweep")
+            return
         try:
-            remove_object(settings.storage_dir, key)
-        except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
-            log.warning("could not remove stored object %s: %s", key, exc)
+            with uow:
+                used = set(uow.session.scalars(
+                    select(Asset.storage_key).where(Asset.storage_key.in_(keys))))
+        except Exception:
+            return  # cannot tell: keeping a file is safer than losing one
+        for key in set(keys) - used:
+            try:
+                storage.remove_object(directory, key)
+            except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
+                log.warning("could not remove stored object %s: %s", key, exc)
 
 
 def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView:
@@ -363,9 +383,13 @@ def update_asset(
 def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     """Remove an item (media, title or font), renumber the rest, and delete its file if
     nothing else uses it. A font that titles or texts use cannot be removed."""
+    from rendercli import storage
+
     with uow:
         asset = find_item(uow, user_id, asset_id)
         ensure_not_rendering(uow, asset.project, "remove its assets")
+        if asset.storage_key is not None:
+            storage.check_digest(asset.storage_key)  # a tampered row: refuse, remove nothing
         lock_project(uow, asset.project)
         if asset.kind == "font":
             titles, texts = font_users(uow, asset.id)

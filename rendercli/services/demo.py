@@ -59,4 +59,6 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
 
 
 def samples_dir() -> Path:
-    return get_settings().data_dir / "demo-media"
+    from rendercli.fsmodes import ensure_private_dir
+
+    return ensure_private_dir(get_settings().data_dir) / "demo-media"

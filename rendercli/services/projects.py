@@ -143,7 +143,10 @@ def rename(uow: UnitOfWork, user_id: str, ref: str, new_name: str) -> ProjectVie
 
 
 def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
-    """Delete a project with its assets and render history (database cascade)."""
+    """Delete a project with its assets and render history (database cascade), then the
+    files nothing else uses. A job id or storage key that is not well formed (a tampered
+    row) refuses the whole delete before anything is removed."""
+    from rendercli import storage
     from rendercli.services.assets import remove_unreferenced_objects
 
     with uow:
@@ -154,8 +157,13 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
             uow.session.scalars(select(RenderJob.id).where(RenderJob.project_id == project.id))
         )
         keys = list(
-            uow.session.scalars(select(Asset.storage_key).where(Asset.project_id == project.id))
+            uow.session.scalars(select(Asset.storage_key).where(
+                Asset.project_id == project.id, Asset.storage_key.is_not(None)))  # not titles
         )
+        for job_id in job_ids:
+            storage.check_job_id(job_id)
+        for key in keys:
+            storage.check_digest(key)
         uow.session.delete(project)
         uow.record_event("project.deleted", user_id, project_id=project.id)
         uow.commit()
@@ -165,10 +173,16 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
 
 
 def _remove_renders(job_ids: list[str]) -> None:
-    """Delete the rendered videos and posters of deleted jobs (they are named by job id)."""
+    """Delete the rendered videos and posters of deleted jobs (named by job id)."""
+    import logging
+
+    from rendercli import storage
     from rendercli.config import get_settings
 
-    renders = get_settings().storage_dir / "renders"
+    storage_dir = get_settings().storage_dir
     for job_id in job_ids:
-        for path in renders.glob(f"{job_id}.*"):
-            path.unlink(missing_ok=True)
+        try:
+            storage.remove_job_renders(storage_dir, job_id)
+        except OSError as exc:  # the rows are gone; a stray file is harmless
+            logging.getLogger(__name__).warning("could not remove renders of %s: %s",
+                                                job_id, exc)

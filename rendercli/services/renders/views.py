@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
 
 from sqlalchemy import select
 
@@ -70,13 +69,26 @@ class JobLog:
     log: str
 
 
-def path_from_url(url: str | None) -> str | None:
-    if not url:
+UNSAFE_OUTPUT = "the output recorded for this job is not its file in storage: ignored"
+
+
+def _output_path(job: RenderJob) -> str | None:
+    """The job's output file, only if its recorded URL names exactly the job's own file
+    in this machine's storage (a tampered row must not make a download read elsewhere)."""
+    if not job.output_url:
         return None
-    return unquote(urlparse(url).path)
+    from rendercli import storage
+    from rendercli.config import get_settings
+
+    try:
+        return str(storage.render_file_from_url(get_settings().storage_dir, job.output_url,
+                                                job.id))
+    except storage.UnsafePath:
+        return None
 
 
 def job_view(job: RenderJob, project_name: str) -> JobView:
+    output_path = _output_path(job)
     elapsed = None
     if job.started_at is not None:
         elapsed = ((job.finished_at or utcnow()) - job.started_at).total_seconds()
@@ -95,13 +107,13 @@ def job_view(job: RenderJob, project_name: str) -> JobView:
         use_cache=job.use_cache,
         loudness=job.loudness,
         output_url=job.output_url,
-        output_path=path_from_url(job.output_url),
+        output_path=output_path,
         poster_url=job.poster_url,
         output_size=job.output_size,
         output_duration=job.output_duration,
         output_sha256=job.output_sha256,
         cache_hit=job.cache_hit,
-        error=job.error,
+        error=job.error or (UNSAFE_OUTPUT if job.output_url and output_path is None else None),
         attempts=job.attempts,
         worker_name=job.worker_name,
         dispatch_pending=job.status == "queued" and job.dispatched_at is None,
