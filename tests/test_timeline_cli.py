@@ -487,14 +487,39 @@ def test_migration_adds_the_settings_to_existing_assets(
                     "fade_in, fade_out, volume, mute, duck, created_at, updated_at) VALUES ("
                     + values + ", 'n', 0, false, 'none', 0, 0, 0, 1, false, false, "
                     "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-        upgrade_down = __import__("alembic.command", fromlist=["downgrade"])
+        # Down to 0002 (tenancy) with a title, a font and a text in place: those go, the
+        # clip stays; on PostgreSQL the policies and the asset-ids function go too.
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO assets (id, project_id, position, kind, storage_key, sha256, "
+                "display_name, rotation, has_audio, transition, transition_seconds, fade_in, "
+                "fade_out, volume, mute, duck, created_at, updated_at) VALUES "
+                "('t', 'p', 2, 'title', NULL, NULL, 'T', 0, false, 'none', 0, 0, 0, 1, "
+                "false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+                "('f', 'p', NULL, 'font', :sha, :sha, 'f.ttf', 0, false, 'none', 0, 0, 0, 1, "
+                "false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"sha": "b" * 64})
+            conn.execute(text(
+                "INSERT INTO asset_titles (asset_id, text, background, color, size, font_id) "
+                "VALUES ('t', 'T', 'black', 'white', 'large', 'f')"))
+            conn.execute(text(
+                "INSERT INTO asset_texts (id, asset_id, position, text, start, placement, "
+                "size, color, box, font_id, created_at) VALUES ('x', 'a', 1, 'hi', 0, "
+                "'center', 'small', 'white', false, 'f', CURRENT_TIMESTAMP)"))
+        from alembic import command
+
         from rendercli.db.schema import alembic_config
 
         cfg = alembic_config(url)
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            upgrade_down.downgrade(cfg, "0001")
-        assert current_revision(engine) == "0001"
+            command.downgrade(cfg, "0002")
+        assert current_revision(engine) == "0002"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id FROM assets")).scalars().all() == ["a"]
+            if engine.dialect.name == "postgresql":
+                assert conn.execute(text(
+                    "SELECT count(*) FROM pg_proc WHERE proname = 'rendercli_my_asset_ids'"
+                )).scalar() == 0
         upgrade(engine)
         assert current_revision(engine) == "0003"
     finally:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
 from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
 
 if TYPE_CHECKING:
@@ -21,8 +22,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
-ASSET_ARG = typer.Argument(..., metavar="ASSET", help="Asset id (see `rendercli asset list`).")
 DURATION = typer.Option(
     None, "--duration", help="Images and titles: seconds shown (default 3).", min=0.0
 )
@@ -128,7 +127,7 @@ def _edits(  # type: ignore[no-untyped-def]
 
 @app.command("add")
 def add(
-    project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
+    project: str = PROJECT_ARG,
     files: list[str] = typer.Argument(..., metavar="FILE", help="Media or font files, in order."),
     duration: float | None = DURATION,
     trim_start: float | None = TRIM_START,
@@ -179,7 +178,7 @@ def add(
 
 @app.command("list")
 def list_(
-    project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
+    project: str = PROJECT_ARG,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List a project's items in timeline order (then its fonts), with the total duration.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import ASSET_ARG, JSON_OPTION
 from rendercli.render.timeline import PLACEMENTS, TEXT_SIZES
 
 if TYPE_CHECKING:
@@ -19,9 +20,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
-ASSET_ARG = typer.Argument(..., metavar="ASSET",
-                           help="The picture item's id (see `rendercli asset list`).")
 
 
 def _when(text: TextView) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
 from rendercli.render.timeline import DEFAULT_TITLE_SECONDS, TEXT_SIZES
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
 DURATION = typer.Option(None, "--duration", metavar="S",
                         help=f"Seconds shown (default {DEFAULT_TITLE_SECONDS:g}).", min=0.0)
 POSITION = typer.Option(None, "--position", metavar="N", help="1-based place in the timeline.",
@@ -49,7 +49,7 @@ def _done(verb: str, title: AssetView) -> str:
 
 @app.command("add")
 def add(
-    project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
+    project: str = PROJECT_ARG,
     text: str = typer.Argument(..., metavar="TEXT", help="The card's text (any Unicode)."),
     duration: float | None = DURATION,
     position: int | None = POSITION,

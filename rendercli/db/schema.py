@@ -37,14 +37,34 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` on the engine's database."""
+def upgrade(engine: Engine, revision: str = "head") -> list[str]:
+    """Apply migrations up to `revision` on the engine's database; on PostgreSQL also
+    (re)apply the client and worker roles' grants and policies (rendercli/db/access.py).
+    Returns warnings (roles that do not exist yet)."""
     from alembic import command
 
+    from rendercli.db import access
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # Batch mode rebuilds a SQLite table by dropping the old one, and with foreign
+            # keys on that drop first deletes every row referring to it (ON DELETE CASCADE:
+            # rebuilding users would empty projects, assets and jobs). The pragma is a no-op
+            # inside a transaction, so it is set before the migration's and reset after.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                return access.apply(conn) if revision == "head" else []
+        finally:
+            if sqlite:
+                conn.rollback()
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def ensure_current(engine: Engine) -> None:

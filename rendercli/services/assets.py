@@ -15,8 +15,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from rendercli.config import Settings, get_settings
 from rendercli.db.models import Asset
 from rendercli.db.types import utcnow
@@ -323,8 +321,10 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None]) -> None
             return
         try:
             with uow:
-                used = set(uow.session.scalars(
-                    select(Asset.storage_key).where(Asset.storage_key.in_(keys))))
+                from rendercli.db.tenancy import storage_keys_in_use
+
+                # Any account's assets: under row security a client sees only its own.
+                used = storage_keys_in_use(uow.session, keys)
         except Exception:
             return  # cannot tell: keeping a file is safer than losing one
         for key in set(keys) - used:

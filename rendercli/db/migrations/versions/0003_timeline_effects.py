@@ -2,12 +2,16 @@
 and a loudness target for render jobs (issue 11)
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-02
 
 Existing assets keep rendering exactly as before: a cut, no fades, full volume.
 New NOT NULL columns are added with a server default (to fill existing rows), which is
 then dropped again: every default lives in the models, on the Python side.
+
+PostgreSQL only: row security on the two new tables (no policy yet: nobody but the owner
+sees a row until `rendercli db upgrade` applies rendercli/db/access.py), and a definer
+function with the caller's asset ids, which the policies of both tables compare with.
 """
 
 from collections.abc import Sequence
@@ -16,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -116,10 +120,23 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_asset_texts_font_id"), ["font_id"], unique=False)
 
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        schema = bind.exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
+        # Straight to the driver: no parameters, so braces and '%' stay as they are.
+        cursor = bind.connection.dbapi_connection.cursor()
+        for statement in postgres_statements(schema):
+            cursor.execute(statement)
+
 
 def downgrade() -> None:
+    # Dropping the tables drops their policies, which use the function: tables first.
     op.drop_table("asset_texts")
     op.drop_table("asset_titles")
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        schema = bind.exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
+        bind.exec_driver_sql(f"DROP FUNCTION IF EXISTS {schema}.rendercli_my_asset_ids()")
     with op.batch_alter_table("render_jobs", schema=None) as batch_op:
         batch_op.drop_column("loudness")
     # Titles and fonts cannot be expressed in the older schema.
@@ -135,3 +152,32 @@ def downgrade() -> None:
             batch_op.alter_column(name, existing_type=type_, nullable=False)
         for name in (*_NEW_ASSET_COLUMNS, "motion"):
             batch_op.drop_column(name)
+
+
+NEW_TABLES = ("asset_titles", "asset_texts")
+
+# As in 0002: SECURITY DEFINER (it must read projects and assets whatever the caller's
+# row security), search_path pinned, every table schema-qualified, no EXECUTE for PUBLIC.
+# The caller's asset ids, as one array: policies on asset_titles and asset_texts compare
+# `asset_id = ANY (...)`, computed once per statement and answered from their asset_id
+# indexes. The array is built from the (project_id, position) index of assets.
+MY_ASSET_IDS = """
+CREATE FUNCTION {s}.rendercli_my_asset_ids() RETURNS varchar[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {s}, pg_temp
+AS $fn$
+SELECT coalesce(array_agg(a.id), '{{}}')
+FROM {s}.assets AS a
+WHERE a.project_id = ANY ({s}.rendercli_my_project_ids())
+$fn$
+"""
+
+
+def postgres_statements(schema: str) -> list[str]:
+    statements = [
+        MY_ASSET_IDS.format(s=schema),
+        f"REVOKE ALL ON FUNCTION {schema}.rendercli_my_asset_ids() FROM PUBLIC",
+    ]
+    for table in NEW_TABLES:
+        statements.append(f"ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY")
+        statements.append(f"REVOKE ALL ON {schema}.{table} FROM PUBLIC")
+    return statements
