@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from rendercli.db.models import Project
+from rendercli.db.models import Project, RenderJob
 from rendercli.db.session import get_session_factory
 from rendercli.render.text import DEFAULT_FONT
 from tests.conftest import Account
@@ -139,7 +139,7 @@ music:
         ("remove", "fonts", "Brand.ttf", None, []),
         ("move", "timeline", "photo.png", 1, ["texts"]),
         ("update", "timeline", "intro.mp4", 3, ["trim_end"]),
-        ("update", "music", "song2.mp3", 1, ["media"]),  # one audio file for another
+        ("update", "music", "song2.mp3", 1, ["duck", "media"]),  # one file for another
     ]
     intro = next(o for o in plan["ops"] if o["name"] == "intro.mp4")
     assert intro["changes"] == {"trim_end": {"old": 3.0, "new": 2.5}}
@@ -167,15 +167,37 @@ def test_a_bad_file_leaves_the_project_as_it_was(
     make_corrupt(folder / "broken.mp4")
     make_video(folder / "new.mp4", duration=1.0, size=(160, 120))
     (folder / "video.yaml").write_text(
-        SPEC.replace("trim_end: 3", "trim_end: 2") + "  - media: new.mp4\n"
-        "  - media: broken.mp4\n", encoding="utf-8")
+        SPEC.replace("trim_end: 3", "trim_end: 2").replace(
+            "music:", "  - media: new.mp4\n  - media: broken.mp4\nmusic:"), encoding="utf-8")
     result = alice("apply", str(folder / "video.yaml"))
     assert result.exit_code == 2
-    assert "video.yaml:20:5: 'broken.mp4': " in result.stderr
+    assert "video.yaml:16:12: 'broken.mp4': not a supported media file" in result.stderr
     assert result.stderr.endswith("1 problem found; nothing was changed\n")
     assert listed(alice) == items
     assert project_row(database_url) == state
     assert objects(tmp_path) == stored  # new.mp4 was not stored either
+    assert not list((tmp_path / "data" / "storage" / "tmp").glob("stage-*"))
+
+
+def test_a_failure_inside_the_transaction_rolls_back_and_unstores_new_files(
+    alice: Account, folder: Path, database_url: str, tmp_path: Path
+) -> None:
+    alice.ok("apply", str(folder / "video.yaml"))
+    items, state, stored = listed(alice), project_row(database_url), objects(tmp_path)
+    project_id = state[0]
+    with get_session_factory(database_url)() as session:  # a render in progress
+        session.add(RenderJob(project_id=project_id, status="processing", preset="480p",
+                              format="mp4", fps=10, quality="draft"))
+        session.commit()
+    make_video(folder / "new.mp4", duration=1.0, size=(160, 120))
+    # Removes the title (refused while rendering) and adds a file never stored before.
+    (folder / "video.yaml").write_text(SPEC.replace(
+        '  - title: "Hello Ana"\n    duration: 2\n', "  - media: new.mp4\n"), encoding="utf-8")
+    result = alice("apply", str(folder / "video.yaml"))
+    assert result.exit_code == 5, result.stderr
+    assert "cannot remove its items while project 'video' is rendering" in result.stderr
+    assert listed(alice) == items and project_row(database_url) == state
+    assert objects(tmp_path) == stored  # new.mp4 was staged and stored, then removed
     assert not list((tmp_path / "data" / "storage" / "tmp").glob("stage-*"))
 
 
