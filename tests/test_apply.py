@@ -261,3 +261,39 @@ def test_another_users_project_of_the_same_name_is_not_touched(
     alice.ok("apply", str(folder / "video.yaml"))
     assert listed(bob) == bob_items
     assert {a["id"] for a in listed(alice)}.isdisjoint({a["id"] for a in bob_items})
+
+
+@pytest.mark.slow
+def test_render_submit_spec_applies_renders_and_an_unchanged_rerun_is_a_cache_hit(
+    alice: Account, folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from rendercli.services.specs import files
+
+    out = tmp_path / "video.mp4"
+    result = alice.ok("render", "submit", "--spec", str(folder / "video.yaml"), "--output",
+                      str(out), "--json")
+    job = json.loads(result.stdout)
+    assert "applied to project video: 5 add" in result.stderr
+    assert job["status"] == "completed" and job["cache_hit"] is False
+    # The spec's output settings: 480p at 10 fps (the title 2 s + 3 s clip - 0.5 s fade + 2 s).
+    assert (job["preset"], job["fps"], job["quality"]) == ("480p", 10, "draft")
+    assert job["output_duration"] == pytest.approx(6.5, abs=0.11)
+    assert out.read_bytes() == Path(job["output_path"]).read_bytes()
+    # Unchanged: nothing applied, no file read to hash it again, the render from the cache.
+    hashed: list[int] = []
+    real_hash = files.hash_fd
+    monkeypatch.setattr(files, "hash_fd", lambda fd: hashed.append(fd) or real_hash(fd))
+    again = alice.ok("render", "submit", "--spec", str(folder / "video.yaml"), "--json")
+    assert "no changes: project video matches the spec" in again.stderr
+    second = json.loads(again.stdout)
+    assert second["cache_hit"] is True and second["output_sha256"] == job["output_sha256"]
+    assert hashed == []
+    # Options still win over the spec's output settings.
+    third = json.loads(alice.ok("render", "submit", "--spec", str(folder / "video.yaml"),
+                                "--fps", "5", "--json").stdout)
+    assert third["fps"] == 5 and third["cache_hit"] is False
+
+
+def test_render_submit_needs_a_project_or_a_spec(alice: Account) -> None:
+    result = alice("render", "submit")
+    assert result.exit_code == 2 and "give a PROJECT to render, or --spec FILE" in result.stderr

@@ -47,26 +47,38 @@ def spec_problems() -> Iterator[None]:
         raise typer.Exit(ExitStatus.INVALID_INPUT) from None
 
 
-def prepare(file: Path, project: str | None, allow_outside: bool) -> Prepared:
+def prepare(file: Path, project: str | None, allow_outside: bool, user_id: str) -> Prepared:
     """A spec file read, checked and hashed (the hash cache in the data directory)."""
     from rendercli.services.specs.apply import prepare as prepare_spec
+    from rendercli.services.specs.apply import stored_lookup
     from rendercli.services.specs.files import default_cache
 
     cache = default_cache()
     try:
         with spec_problems():
             return prepare_spec(file, project=project, allow_outside=allow_outside,
-                                cache=cache)
+                                cache=cache, stored=stored_lookup(context.uow(), user_id))
     finally:
         cache.close()
 
 
 def apply_spec(file: Path, project: str | None, allow_outside: bool, *, dry_run: bool,
-               user_id: str) -> Applied:
+               user_id: str) -> tuple[Prepared, Applied]:
+    """Prepare a spec file and apply it to the user's project (see services.specs)."""
     from rendercli.services.specs.apply import apply as apply_prepared
 
-    prepared = prepare(file, project, allow_outside)
-    return apply_prepared(context.uow(), user_id, prepared, dry_run=dry_run)
+    prepared = prepare(file, project, allow_outside, user_id)
+    return prepared, apply_prepared(context.uow(), user_id, prepared, dry_run=dry_run)
+
+
+def plan_note(applied: Applied) -> None:
+    """One line on stderr about what an apply did (for commands that go on to render)."""
+    plan = applied.plan
+    if not applied.applied:
+        output.note(f"no changes: project {plan.project} matches the spec")
+        return
+    counts = ", ".join(f"{n} {op}" for op, n in plan.counts().items() if n)
+    output.note(f"applied to project {plan.project}: {counts or 'created'}")
 
 
 def apply(
@@ -88,7 +100,7 @@ def apply(
     Example: rendercli apply video.yaml --dry-run
     """
     user = context.require_user()
-    result = apply_spec(file, project, allow_outside, dry_run=dry_run, user_id=user.id)
+    _, result = apply_spec(file, project, allow_outside, dry_run=dry_run, user_id=user.id)
     if json_output:
         output.print_json({**result.plan.to_json(), "project_id": result.project_id,
                            "dry_run": dry_run, "applied": result.applied,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output, watching
-from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
+from rendercli.cli.apply import ALLOW_OUTSIDE_OPTION
+from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
 
 if TYPE_CHECKING:
@@ -104,19 +105,32 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
 
 @app.command("submit")
 def submit(
-    project: str = PROJECT_ARG,
-    preset: str = typer.Option(
-        "720p", "--preset", help="2160p, 1080p, 720p, 480p, square or vertical."
+    project: str | None = typer.Argument(
+        None, metavar="[PROJECT]",
+        help="Project id or exact name. With --spec: the project to apply to (default: the "
+        "spec's project:, else the file's name)."),
+    spec: Path | None = typer.Option(
+        None, "--spec", metavar="FILE",
+        help="Apply this spec file first (as `rendercli apply` does), then render with its "
+        "output: settings."),
+    preset: str | None = typer.Option(
+        None, "--preset", help="2160p, 1080p, 720p, 480p, square or vertical. Default: 720p "
+        "(or the spec's)."
     ),
-    fmt: str = typer.Option("mp4", "--format", help="mp4 (H.264/AAC), webm (VP9/Opus) or gif."),
-    fps: int = typer.Option(30, "--fps", help="Output frame rate."),
-    quality: str = typer.Option("standard", "--quality", help="draft, standard or high."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="mp4 (H.264/AAC), webm (VP9/Opus) or gif. Default: mp4 (or the "
+        "spec's)."),
+    fps: int | None = typer.Option(None, "--fps",
+                                   help="Output frame rate. Default: 30 (or the spec's)."),
+    quality: str | None = typer.Option(
+        None, "--quality", help="draft, standard or high. Default: standard (or the spec's)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-encode everything."),
     loudness: float | None = typer.Option(
         None, "--loudness", metavar="LUFS",
         help="Normalise the mix to this integrated loudness (EBU R128), e.g. -14; "
-        "-70 to -5. Default: off.",
+        "-70 to -5. Default: off (or the spec's).",
     ),
+    allow_outside: bool = ALLOW_OUTSIDE_OPTION,
     wait: bool = typer.Option(False, "--wait", help="Farm mode: follow the job until it ends."),
     output_path: Path | None = typer.Option(
         None, "--output", "-o", help="Copy the finished video here."
@@ -128,17 +142,35 @@ def submit(
     With RENDERCLI_REDIS_URL set the job goes to the `render-video` queue and this
     returns at once (add --wait to follow it). Exit 0 when the render completed, 1 when
     it failed or was cancelled, 5 when the project already has an active render.
+    With --spec FILE the project is first made to match the file (`rendercli apply`);
+    an unchanged file applies nothing and renders from the cache.
 
     Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
     """
     from rendercli.config import get_settings
     from rendercli.services.renders import submit as renders
+    from rendercli.spec.model import DEFAULT_OUTPUT
 
+    if spec is None and project is None:
+        raise InvalidInput("give a PROJECT to render, or --spec FILE")
+    if spec is None and allow_outside:
+        raise InvalidInput("--allow-outside applies to --spec")
     target = check_output(output_path, waiting=get_settings().is_embedded or wait)
     user = context.require_user_recovering()
+    out = DEFAULT_OUTPUT
+    if spec is not None:
+        from rendercli.cli.apply import apply_spec, plan_note
+
+        prepared, applied = apply_spec(spec, project, allow_outside, dry_run=False,
+                                       user_id=user.id)
+        plan_note(applied)
+        out = prepared.spec.output
+        project = applied.project_id
+    assert project is not None
     request = renders.RenderRequest(
-        preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache,
-        loudness=loudness,
+        preset=preset or out.preset, format=fmt or out.format, fps=fps or out.fps,
+        quality=quality or out.quality, use_cache=not no_cache,
+        loudness=loudness if loudness is not None else out.loudness,
     )
     follow(renders.start(context.uow(), user.id, project, request), user.id,
            wait=wait, target=target, json_output=json_output)
