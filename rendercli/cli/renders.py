@@ -167,10 +167,13 @@ def submit(
         out = prepared.spec.output
         project = applied.project_id
     assert project is not None
+    def given(value, default):  # type: ignore[no-untyped-def]
+        return default if value is None else value
+
     request = renders.RenderRequest(
-        preset=preset or out.preset, format=fmt or out.format, fps=fps or out.fps,
-        quality=quality or out.quality, use_cache=not no_cache,
-        loudness=loudness if loudness is not None else out.loudness,
+        preset=given(preset, out.preset), format=given(fmt, out.format),
+        fps=given(fps, out.fps), quality=given(quality, out.quality), use_cache=not no_cache,
+        loudness=given(loudness, out.loudness),
     )
     follow(renders.start(context.uow(), user.id, project, request), user.id,
            wait=wait, target=target, json_output=json_output)
