@@ -297,3 +297,80 @@ def test_render_submit_spec_applies_renders_and_an_unchanged_rerun_is_a_cache_hi
 def test_render_submit_needs_a_project_or_a_spec(alice: Account) -> None:
     result = alice("render", "submit")
     assert result.exit_code == 2 and "give a PROJECT to render, or --spec FILE" in result.stderr
+
+
+def comparable(items: list[dict]) -> list[dict]:
+    """An item as a project holds it, without what differs between two equal projects."""
+    skip = {"id", "project_id", "created_at", "updated_at"}
+    out = []
+    for item in items:
+        kept = {k: v for k, v in item.items() if k not in skip}
+        if kept.get("title"):
+            kept["title"] = {k: v for k, v in kept["title"].items() if k != "font_id"}
+        out.append(kept)
+    return out
+
+
+def texts_of(account: Account, items: list[dict]) -> list[list[dict]]:
+    return [[{k: v for k, v in t.items() if k not in ("id", "asset_id", "created_at", "font_id")}
+             for t in json.loads(account.ok("text", "list", a["id"], "--json").stdout)]
+            for a in items if a["kind"] in ("video", "image", "title")]
+
+
+def test_export_then_apply_recreates_an_equal_project(
+    alice: Account, folder: Path, tmp_path: Path
+) -> None:
+    # A project made by hand with the CLI, using what the timeline supports.
+    alice.ok("project", "create", "handmade")
+    font = json.loads(alice.ok("asset", "add", "handmade", str(folder / "Brand.ttf"),
+                               "--json").stdout)[0]
+    clip = json.loads(alice.ok("asset", "add", "handmade", str(folder / "intro.mp4"),
+                               "--trim-start", "0.5", "--trim-end", "3.5", "--volume", "-6dB",
+                               "--transition", "wipeleft:0.4", "--json").stdout)[0]
+    alice.ok("asset", "add", "handmade", str(folder / "photo.png"), "--duration", "2",
+             "--motion", "pan-left", "--fade-out", "0.5")
+    alice.ok("asset", "add", "handmade", str(folder / "intro.mp4"), "--mute")
+    alice.ok("asset", "add", "handmade", str(folder / "song.mp3"), "--duck", "--fade-in", "1")
+    alice.ok("title", "add", "handmade", "Literal {{ braces }} and 100%", "--position", "1",
+             "--background", "#102030", "--font", font["id"])
+    alice.ok("text", "add", clip["id"], "Lower third", "--at", "0.5", "--for", "1",
+             "--placement", "top", "--color", "yellow", "--no-box", "--font", font["id"])
+    alice.ok("text", "add", clip["id"], "Second line")
+    original = listed(alice, "handmade")
+
+    spec = tmp_path / "out" / "handmade.yaml"
+    spec.parent.mkdir()
+    result = alice.ok("project", "export", "handmade", "-o", str(spec))
+    assert result.stdout.startswith(f"Exported project handmade to {spec} and 4 files")
+    assert sorted(p.name for p in (spec.parent / "handmade-media").iterdir()) == [
+        "Brand.ttf", "intro.mp4", "photo.png", "song.mp3"]
+    text = spec.read_text(encoding="utf-8")
+    assert "Literal {{{{ braces }} and 100%" in text  # an escape, not a placeholder
+    # Applied as another project: equal items, texts and settings.
+    alice.ok("apply", str(spec), "--project", "copy")
+    copy = listed(alice, "copy")
+    for a, b in zip(comparable(copy), comparable(original), strict=True):
+        assert {k: v for k, v in a.items() if b.get(k) != v} == {}, b["display_name"]
+    assert comparable(copy) == comparable(original)
+    assert texts_of(alice, copy) == texts_of(alice, original)
+    # Applied to the project it came from: nothing differs.
+    again = alice.ok("apply", str(spec), "--project", "handmade")
+    assert again.stdout == "no changes: project handmade matches the spec\n"
+
+
+def test_export_by_hash_applies_only_for_the_account_that_holds_the_content(
+    alice: Account, bob: Account, folder: Path, tmp_path: Path
+) -> None:
+    alice.ok("apply", str(folder / "video.yaml"))
+    spec = tmp_path / "by-hash.yaml"
+    alice.ok("project", "export", "video", "-o", str(spec), "--by-hash")
+    assert "media: sha256:" in spec.read_text() and not (tmp_path / "by-hash-media").exists()
+    assert alice.ok("project", "export", "video", "-o", "-", "--by-hash").stdout == \
+        spec.read_text()
+    alice.ok("apply", str(spec), "--project", "again")
+    assert comparable(listed(alice, "again")) == comparable(listed(alice))
+    assert alice.ok("spec", "validate", str(spec)).exit_code == 0
+    refused = bob("apply", str(spec))
+    assert refused.exit_code == 2
+    assert "no stored file with content sha256:" in refused.stderr
+    assert bob("project", "show", "video").exit_code == 3

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rendercli.services.specs.plan import Item, diff_list, diff_set, make_plan
+from rendercli.services.specs.plan import Item, diff_list, diff_set, make_plan, same
 
 
 def clip(name: str, row: str | None = None, **settings: object) -> Item:
@@ -94,3 +94,12 @@ def test_plan_json_and_no_change() -> None:
         {"op": "add", "list": "music", "kind": "audio", "name": "s", "position": 1,
          "settings": {}},
     ]
+
+
+def test_numbers_are_compared_to_the_microsecond() -> None:
+    assert same(10 ** (-6 / 20), 0.501187) and same(3, 3.0000001)
+    assert not same(0.5, 0.501) and not same(True, 1) and not same(None, 0.0)
+    assert same([{"at": 0.1 + 0.2}], [{"at": 0.3}]) and not same([1.0], [1.0, 2.0])
+    ops, _ = diff_list("timeline", [clip("a", "1", volume=10 ** (-6 / 20))],
+                       [clip("a", volume=0.501187)])
+    assert ops == []

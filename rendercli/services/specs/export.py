@@ -10,19 +10,17 @@ is written as the escape ``{{{{``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import InvalidInput
+from rendercli.services.specs.plan import same
 from rendercli.services.specs.state import (
     DEFAULT_STILL_SECONDS,
     DEFAULT_TITLE_SECONDS,
     PICTURE_KINDS,
-    parse_transition_text,
-    seconds,
     transition_text,
 )
 from rendercli.services.unit_of_work import UnitOfWork
@@ -83,6 +81,12 @@ def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | N
         return export
 
 
+def file_name(name: str) -> str:
+    """A project name as a file name: one path component, no leading dot or dash."""
+    cleaned = "".join("_" if ch in '/\\:\x00' or ord(ch) < 32 else ch for ch in name).strip()
+    return cleaned.lstrip(".-") or "project"
+
+
 def _unique(folder: str, name: str, taken: set[str]) -> str:
     base = "".join("_" if ch in '/\\:\x00' or ord(ch) < 32 else ch for ch in name).strip()
     if base in ("", ".", "..") or base.startswith("-"):
@@ -98,7 +102,8 @@ def _unique(folder: str, name: str, taken: set[str]) -> str:
 
 
 def _put(out: dict[str, Any], key: str, value: Any, default: Any) -> None:
-    if value != default:
+    """Write ``value`` (exactly as stored) unless it is the format's default."""
+    if not same(value, default):
         out[key] = value
 
 
@@ -106,8 +111,8 @@ def _texts(asset: Asset, font: Callable[[str | None], str | None]) -> list[Any]:
     texts = []
     for t in asset.texts:
         entry: dict[str, Any] = {"text": escape(t.text)}
-        _put(entry, "at", seconds(t.start), 0.0)
-        _put(entry, "for", seconds(t.duration), None)
+        _put(entry, "at", t.start, 0.0)
+        _put(entry, "for", t.duration, None)
         _put(entry, "placement", t.placement, "lower-third")
         _put(entry, "size", t.size, "medium")
         _put(entry, "color", t.color, "white")
@@ -125,7 +130,7 @@ def _picture(asset: Asset, ref: Callable[[Asset], str],
         if card is None:
             raise InvalidInput(f"title item {asset.id} has no card")
         out = {"title": escape(card.text)}
-        _put(out, "duration", seconds(asset.still_duration or DEFAULT_TITLE_SECONDS),
+        _put(out, "duration", asset.still_duration or DEFAULT_TITLE_SECONDS,
              DEFAULT_TITLE_SECONDS)
         _put(out, "background", card.background, "black")
         _put(out, "color", card.color, "white")
@@ -134,20 +139,18 @@ def _picture(asset: Asset, ref: Callable[[Asset], str],
     else:
         out = {"media": ref(asset)}
         if asset.kind == "image":
-            _put(out, "duration", seconds(asset.still_duration or DEFAULT_STILL_SECONDS),
+            _put(out, "duration", asset.still_duration or DEFAULT_STILL_SECONDS,
                  DEFAULT_STILL_SECONDS)
             _put(out, "motion", asset.motion, None)
         else:
-            _put(out, "trim_start", seconds(asset.trim_start) or None, None)
-            _put(out, "trim_end", seconds(asset.trim_end), None)
-            _put(out, "volume", seconds(asset.volume), 1.0)
+            _put(out, "trim_start", asset.trim_start or None, None)
+            _put(out, "trim_end", asset.trim_end, None)
+            _put(out, "volume", asset.volume, 1.0)
             _put(out, "mute", asset.mute, False)
-    transition = transition_text(asset.transition, asset.transition_seconds)
-    if transition != "none":
-        kind, length = parse_transition_text(transition)
-        out["transition"] = {"kind": kind, "duration": length}
-    _put(out, "fade_in", seconds(asset.fade_in), 0.0)
-    _put(out, "fade_out", seconds(asset.fade_out), 0.0)
+    if transition_text(asset.transition, asset.transition_seconds) != "none":
+        out["transition"] = {"kind": asset.transition, "duration": asset.transition_seconds}
+    _put(out, "fade_in", asset.fade_in, 0.0)
+    _put(out, "fade_out", asset.fade_out, 0.0)
     texts = _texts(asset, font)
     if texts:
         out["text"] = texts
@@ -156,11 +159,11 @@ def _picture(asset: Asset, ref: Callable[[Asset], str],
 
 def _music(asset: Asset, ref: Callable[[Asset], str]) -> dict[str, Any]:
     out: dict[str, Any] = {"media": ref(asset)}
-    _put(out, "trim_start", seconds(asset.trim_start) or None, None)
-    _put(out, "trim_end", seconds(asset.trim_end), None)
-    _put(out, "volume", seconds(asset.volume), 1.0)
-    _put(out, "fade_in", seconds(asset.fade_in), 0.0)
-    _put(out, "fade_out", seconds(asset.fade_out), 0.0)
+    _put(out, "trim_start", asset.trim_start or None, None)
+    _put(out, "trim_end", asset.trim_end, None)
+    _put(out, "volume", asset.volume, 1.0)
+    _put(out, "fade_in", asset.fade_in, 0.0)
+    _put(out, "fade_out", asset.fade_out, 0.0)
     _put(out, "mute", asset.mute, False)
     _put(out, "duck", asset.duck, False)
     return out
@@ -173,28 +176,11 @@ def to_yaml(spec: dict[str, Any]) -> str:
     return header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
 
 
-def write_files(export: Export, folder: Path) -> int:
-    """Copy the export's media from storage to ``folder`` (the spec's folder); bytes
-    written. Each file is written under a temporary name and renamed into place, so a
-    symbolic link at a target is replaced, never followed."""
-    import shutil
-
+def object_files(export: Export) -> dict[str, Path]:
+    """Where each exported file's content is in storage (keys checked and confined)."""
     from rendercli import storage
     from rendercli.config import get_settings
 
     storage_dir = get_settings().storage_dir
-    written = 0
-    for relative, key in export.files.items():
-        source = storage.object_path(storage_dir, storage.check_digest(key))
-        target = folder / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.parent / f".{target.name}.rendercli-{os.getpid()}.tmp"
-        try:
-            with open(source, "rb") as src, open(temp, "xb") as dst:
-                shutil.copyfileobj(src, dst, 1024 * 1024)
-                written += dst.tell()
-            os.replace(temp, target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-    return written
+    return {relative: storage.object_path(storage_dir, storage.check_digest(key))
+            for relative, key in export.files.items()}

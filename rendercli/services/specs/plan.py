@@ -123,6 +123,20 @@ class Plan:
                 "ops": [op.to_json() for op in self.ops]}
 
 
+def same(a: Any, b: Any) -> bool:
+    """Equal settings: numbers to the microsecond (seconds and gains are stored as
+    floats), lists and mappings item by item."""
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(
+            a, bool) and not isinstance(b, bool):
+        return round(float(a), 6) == round(float(b), 6)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) \
+        else a == b
+
+
 def changes(current: Item, desired: Item) -> dict[str, Change]:
     """The settings (and identity) that differ, old and new."""
     found: dict[str, Change] = {}
@@ -131,7 +145,7 @@ def changes(current: Item, desired: Item) -> dict[str, Change]:
                                                                         desired.name)
     for name in dict.fromkeys([*current.settings, *desired.settings]):
         old, new = current.settings.get(name), desired.settings.get(name)
-        if old != new:
+        if not same(old, new):
             found[name] = Change(old, new)
     return found
 

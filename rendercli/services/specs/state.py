@@ -2,7 +2,7 @@
 entries (``desired``) and a project's rows (``current``).
 
 Settings are compared as the database keeps them, so each side is normalised the same
-way: seconds rounded to microseconds, a trim at the clip's end is no trim, a still shown
+way: a trim at the clip's end is no trim, a still shown
 for the default time says so, a transition is ``KIND:SECONDS`` or ``none``, fonts are
 their SHA-256. ``write`` turns an item's settings back into columns.
 """
@@ -28,8 +28,9 @@ PICTURE_KINDS = ("video", "image", "title")
 
 
 def seconds(value: float | None) -> float | None:
-    """Seconds as compared: rounded to microseconds (None stays None)."""
-    return None if value is None else round(float(value), 6)
+    """A number of seconds (or a gain) as a float; None stays None. Kept exact: the plan
+    compares numbers to the microsecond (``plan.same``)."""
+    return None if value is None else float(value)
 
 
 def _number_text(value: float) -> str:
