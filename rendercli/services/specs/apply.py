@@ -80,7 +80,8 @@ def prepare(path: Path, *, project: str | None = None, allow_outside: bool = Fal
 def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
                    project: str | None = None, allow_outside: bool = False,
                    prober: Prober | None = None, cache: HashCache | None = None,
-                   stored: Stored | None = None, row_problem: Any = None) -> Prepared:
+                   stored: Stored | None = None, row_problem: Any = None,
+                   sites: list[Any] | None = None) -> Prepared:
     """A loaded spec filled from ``values`` (a data row, or ``{}``), checked and hashed.
 
     A path ``sha256:<hex>`` (``project export --by-hash``) names content the user already
@@ -105,7 +106,9 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
             message += " (placeholders are filled by `rendercli render batch --data ROWS`)"
         report(site.path, message)
 
-    filled = fill(loaded, template_sites(loaded.spec), values, missing)
+    if sites is None:
+        sites = template_sites(loaded.spec)
+    filled = fill(loaded, sites, values, missing)
     if filled is None:
         raise SpecInvalid(sorted(set(problems)))
     resolved: dict[FieldPath, Path] = {}

@@ -50,6 +50,7 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
     """Check and hash a spec and every data row; SpecInvalid with every problem."""
     from rendercli.services.renders.submit import RenderRequest
     from rendercli.spec import check
+    from rendercli.spec.fill import template_sites
     from rendercli.spec.loader import load_spec
     from rendercli.spec.media import Prober
     from rendercli.spec.model import check_file_name
@@ -73,6 +74,7 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
     base = base or Path(loaded.file).stem
     templated_project = spec.project is not None and has_placeholders(spec.project)
     batch = Batch(loaded.file, [])
+    sites = template_sites(spec)
     projects: dict[str, int] = {}
     outputs: dict[str, int] = {}
     for row in rows.rows:
@@ -92,7 +94,7 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
         try:
             prepared = prepare_loaded(loaded, row.values, project=project,
                                       allow_outside=allow_outside, prober=prober, cache=cache,
-                                      stored=stored, row_problem=at_row)
+                                      stored=stored, row_problem=at_row, sites=sites)
         except SpecInvalid as exc:
             problems.extend(exc.problems)
             continue
