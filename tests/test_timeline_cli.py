@@ -521,7 +521,7 @@ def test_migration_adds_the_settings_to_existing_assets(
                     "SELECT count(*) FROM pg_proc WHERE proname = 'rendercli_my_asset_ids'"
                 )).scalar() == 0
         upgrade(engine)
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == HEAD_REVISION
     finally:
         dispose_all()
         if drop is not None:
