@@ -148,3 +148,53 @@ def test_a_farm_batch_is_queued_at_once_and_followed_by_batch_id(
     assert "3/3 done, 0 failed" in waited.stderr
     watched = alice("jobs", "watch", "--batch", rows[0]["batch_id"])
     assert watched.exit_code == 0
+
+
+def test_migration_0005_adds_batch_ids_to_existing_jobs(
+        database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from rendercli.db.schema import HEAD_REVISION, alembic_config, current_revision, upgrade
+    from rendercli.db.session import get_engine
+
+    if database_url.startswith("sqlite"):
+        url, server = f"sqlite:///{tmp_path / 'old.db'}", None
+    else:
+        server = request.getfixturevalue("postgres")
+        url = server.create_database(from_template=False)
+    try:
+        engine = get_engine(url)
+        upgrade(engine, "0003")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO users (id, email, password_salt, password_verifier, created_at) "
+                "VALUES ('u', 'u@example.com', 's', 'v', CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO projects (id, owner_id, name, created_at, updated_at) "
+                "VALUES ('p', 'u', 'p', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
+                "quality, use_cache, attempts, created_at, updated_at) VALUES ('j', 'p', "
+                "'completed', 100, '480p', 'mp4', 10, 'draft', true, 1, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"))
+        upgrade(engine)
+        assert current_revision(engine) == HEAD_REVISION == "0005"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT batch_id FROM render_jobs")).scalar_one() is None
+            indexes = {i["name"] for i in inspect(conn).get_indexes("render_jobs")}
+        assert "ix_render_jobs_batch_id" in indexes
+        cfg = alembic_config(url)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("render_jobs")}
+        assert "batch_id" not in columns
+        engine.dispose()
+    finally:
+        if server is not None:
+            from rendercli.db.session import dispose_all
+
+            dispose_all()
+            server.drop_url(url)

@@ -7,11 +7,8 @@ import math
 import typer
 
 from rendercli.cli import context, output, watching
-from rendercli.cli.options import JOB_ARG, JSON_OPTION
+from rendercli.cli.options import BATCH_OPTION, JOB_ARG, JSON_OPTION
 from rendercli.errors import InvalidInput
-
-BATCH_OPTION = typer.Option(
-    None, "--batch", metavar="ID", help="Only the jobs of this `render batch`.")
 
 app = typer.Typer(
     help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",

@@ -10,3 +10,5 @@ JSON_OPTION = typer.Option(
 PROJECT_ARG = typer.Argument(..., metavar="PROJECT", help="Project id or exact name.")
 ASSET_ARG = typer.Argument(..., metavar="ASSET", help="Asset id (see `rendercli asset list`).")
 JOB_ARG = typer.Argument(..., metavar="JOB", help="Job id (see `rendercli jobs list`).")
+BATCH_OPTION = typer.Option(
+    None, "--batch", metavar="ID", help="Only the jobs of this `render batch`.")

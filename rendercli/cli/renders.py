@@ -267,8 +267,7 @@ def batch(
         help="Inline (embedded default): render N rows at a time (1-16)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-encode everything."),
     allow_outside: bool = ALLOW_OUTSIDE_OPTION,
-    json_output: bool = typer.Option(
-        False, "--json", help="Print one JSON line per finished row (NDJSON)."),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Render one video per data row: each row fills the spec's placeholders and becomes a
     project (SPEC-NAME) and a render, all in one batch.
@@ -277,8 +276,8 @@ def batch(
     missing or unusable file) fails the batch with its row number, exit 2, and nothing
     is queued. Inline, rows render one after another (or N at a time); in the farm the
     whole batch is queued at once. Parts the rows share come from the segment cache.
-    Exit 0 only if every row completed, 1 otherwise. `jobs list|watch|cancel --batch ID`
-    work on the batch later.
+    Exit 0 only if every row completed, 1 otherwise. --json prints one JSON object per
+    finished row (NDJSON). `jobs list|watch|cancel --batch ID` work on the batch later.
 
     Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
     """
