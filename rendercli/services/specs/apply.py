@@ -275,8 +275,9 @@ def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
     try:
         with storage.ingest_guard(settings.storage_dir):
             infos = _store_files(prepared, _needed(first), settings.storage_dir, limits, staged)
-            stored = [storage.commit_staged(s) for s in staged]
-            staged = []
+            while staged:  # one by one, so a failure leaves `stored` exact for the cleanup
+                stored.append(storage.commit_staged(staged[0]))
+                staged.pop(0)
             with uow:
                 result, freed = _apply_locked(uow, user_id, prepared, infos)
                 if result.applied:
