@@ -28,7 +28,7 @@ from rendercli.render.timeline import (
 )
 
 # Bump when commands change in a way that changes output bytes: invalidates every entry.
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 
 
 def _digest(payload: object) -> str:
@@ -92,7 +92,7 @@ def segment_key(segment: Segment, settings: RenderSettings) -> str:
     else:
         planned = segment.item
         assert planned is not None
-        content = picture_payload(planned, planned.head, planned.body, fps)
+        content = picture_payload(planned, segment.item_first, segment.frames, fps)
     return _digest({"engine": ENGINE_VERSION, **content, **_settings_payload(settings)})
 
 

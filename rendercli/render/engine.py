@@ -6,11 +6,18 @@ head of the next) -- so items encode independently; the whole soundtrack is rend
 in one pass (plus a measuring pass for a loudness target); segments are joined by
 stream copy (concat demuxer) and muxed with the soundtrack (mp4/webm) or turned into a
 palette gif. Independent steps run in parallel, bounded by ``jobs``.
+
+The same pieces serve a render farm that splits one render over many machines:
+``prepare_render`` plans it (segments and their cache keys; items longer than a chunk
+are cut into chunks), ``encode_segment`` encodes one segment into the cache,
+``render_soundtrack`` the soundtrack into a directory, and ``assemble`` joins, muxes,
+makes the poster and publishes. ``render_timeline`` runs all of them in one process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -23,6 +30,7 @@ from rendercli.errors import InvalidInput
 from rendercli.render import commands, pictures, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
+    CachedRender,
     RenderCache,
     link_or_copy,
     remove_quietly,
@@ -51,6 +59,7 @@ from rendercli.render.timeline import (
 
 __all__ = [
     "ENGINE_VERSION",
+    "PreparedRender",
     "RenderCancelled",
     "RenderFailed",
     "RenderResult",
@@ -60,6 +69,10 @@ __all__ = [
     "TimelineItem",
     "TitleCard",
     "Transition",
+    "assemble",
+    "encode_segment",
+    "prepare_render",
+    "render_soundtrack",
     "render_timeline",
     "title_item",
     "validate_settings",
@@ -128,6 +141,194 @@ def _poster_source(plan: TimelinePlan) -> tuple[int, float]:
     return len(plan.segments) - 1, (last.frames - 1) / plan.fps
 
 
+@dataclass(frozen=True)
+class PreparedRender:
+    """A validated timeline planned for rendering: the frame plan, each segment's cache
+    key (in timeline order) and the whole render's key."""
+
+    settings: RenderSettings
+    plan: TimelinePlan
+    keys: tuple[str, ...]
+    render_key: str
+    storage_dir: Path
+
+    @property
+    def cache(self) -> RenderCache:
+        return RenderCache(self.storage_dir)
+
+    @property
+    def unique_keys(self) -> list[str]:
+        return list(dict.fromkeys(self.keys))
+
+    @property
+    def has_soundtrack(self) -> bool:
+        return FORMAT_SPECS[self.settings.fmt].audio_ext is not None
+
+    def segment(self, key: str) -> Segment:
+        """The (first) segment with this cache key; KeyError if the plan has none."""
+        for segment, k in zip(self.plan.segments, self.keys, strict=True):
+            if k == key:
+                return segment
+        raise KeyError(key)
+
+    def pending_segments(self) -> list[tuple[str, Segment]]:
+        """(key, segment) of each distinct segment that must be encoded: all of them
+        without the cache, else those not in it."""
+        cache = self.cache
+        out = []
+        for key in self.unique_keys:
+            if self.settings.use_cache and cache.has_segment(key, self.settings.fmt):
+                continue
+            out.append((key, self.segment(key)))
+        return out
+
+    def segment_weight(self, key: str) -> float:
+        return _segment_weight(self.segment(key), self.settings)
+
+    @property
+    def soundtrack_weight(self) -> float:
+        per_pass = self.plan.total_frames * 0.03
+        return per_pass * (2 if self.settings.loudness is not None else 1)
+
+    @property
+    def assemble_weight(self) -> float:
+        factor = 0.25 if self.settings.fmt == "gif" else 0.01
+        return self.plan.total_frames * factor + 1.0
+
+    def cached_render(self) -> object | None:
+        """The finished render in the cache, if there is one and the cache may be used."""
+        if not self.settings.use_cache:
+            return None
+        return self.cache.lookup_render(self.render_key, self.settings.fmt)
+
+
+def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
+                   storage_dir: Path, chunk_seconds: float | None = None) -> PreparedRender:
+    """Validate ``items`` and ``settings`` and plan the render (no ffmpeg runs).
+
+    ``chunk_seconds`` cuts item bodies longer than that into chunks of whole frames
+    (None: no chunking). Raises InvalidInput.
+    """
+    validate_settings(settings)
+    validate_timeline(items, settings.fps)
+    check_fonts(items)
+    chunk_frames = None
+    if chunk_seconds is not None and chunk_seconds > 0:
+        chunk_frames = max(1, round(chunk_seconds * settings.fps))
+    plan = plan_timeline(items, settings.fps, chunk_frames=chunk_frames)
+    keys = tuple(segment_key(s, settings) for s in plan.segments)
+    return PreparedRender(settings, plan, keys, render_key(plan, list(keys), settings),
+                          Path(storage_dir))
+
+
+def _check_name(name: str | None) -> None:
+    if name is not None and (not name or Path(name).name != name or name.startswith(".")):
+        raise InvalidInput(f"invalid output name {name!r}: use a plain file name")
+
+
+def segment_step(prepared: PreparedRender, key: str, work_dir: Path) -> Step:
+    """The ffmpeg step that encodes one segment into the cache (renamed into place)."""
+    segment = prepared.segment(key)
+    settings = prepared.settings
+    final = prepared.cache.segment_path(key, settings.fmt)
+    tmp = temp_sibling(final)
+    return Step(f"{segment.label} {key[:12]}",
+                pictures.segment_command(segment, settings, tmp, work_dir),
+                _segment_weight(segment, settings), total_frames=segment.frames,
+                outputs=[(tmp, final)], exact_frames=True)
+
+
+def soundtrack_steps(prepared: PreparedRender, work_dir: Path, audio: Path,
+                     loudness: dict[str, float]) -> list[Step]:
+    """The soundtrack into ``audio``: one step, or measure-then-normalise for a loudness
+    target (``loudness`` then receives the measurement of the final mix)."""
+    return _audio_steps(prepared.plan, prepared.settings, work_dir, audio, loudness)
+
+
+def assemble_steps(prepared: PreparedRender, work_dir: Path, concat_list: Path,
+                   audio: Path | None, out_tmp: Path, poster_tmp: Path, *,
+                   segment_deps: dict[str, str] | None = None,
+                   audio_deps: tuple[str, ...] = ()) -> list[Step]:
+    """Poster, then join + mux (or palette + gif). ``segment_deps`` maps the keys of
+    segments still being encoded to their step names; ``audio_deps`` names the
+    soundtrack's steps. Writes the concat list."""
+    plan, settings = prepared.plan, prepared.settings
+    fmt = settings.fmt
+    cache = prepared.cache
+    deps = segment_deps or {}
+    poster_index, poster_at = _poster_source(plan)
+    poster_key = prepared.keys[poster_index]
+    steps = [Step("poster", commands.poster_command(cache.segment_path(poster_key, fmt),
+                                                    poster_at, settings, poster_tmp),
+                  1.0, deps=(deps[poster_key],) if poster_key in deps else ())]
+    commands.write_concat_list(concat_list, [cache.segment_path(k, fmt) for k in prepared.keys])
+    all_segments = tuple(deps.values())
+    if fmt == "gif":
+        palette = work_dir / "palette.png"
+        steps.append(Step("palette", commands.palette_command(concat_list, settings, palette),
+                          plan.total_frames * 0.05, deps=all_segments,
+                          total_frames=plan.total_frames))
+        steps.append(Step("gif", commands.gif_command(concat_list, palette, settings, out_tmp),
+                          plan.total_frames * 0.2, deps=("palette",),
+                          total_frames=plan.total_frames))
+    else:
+        assert audio is not None
+        steps.append(Step("mux", commands.mux_command(concat_list, audio, settings, out_tmp),
+                          plan.total_frames * 0.01, deps=(*all_segments, *audio_deps),
+                          total_us=plan.duration * 1e6))
+    return steps
+
+
+def _publish_hit(prepared: PreparedRender, out_path: Path, poster_path: Path,
+                 started: float, on_progress: ProgressCallback | None,
+                 log: Callable[[str], None] | None) -> RenderResult | None:
+    hit = prepared.cached_render()
+    if hit is None:
+        return None
+    assert isinstance(hit, CachedRender)
+    try:
+        link_or_copy(hit.poster, poster_path)
+        link_or_copy(hit.output, out_path)
+    except OSError:  # evicted under our feet: render it after all
+        remove_quietly(poster_path, out_path)
+        return None
+    ProgressTracker({}, on_progress).finish()
+    if log:
+        log(f"cache hit: {prepared.render_key} -> {out_path.name}")
+        if hit.loudness:
+            log(_loudness_line(hit.loudness, prepared.settings))
+    return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
+                        cache_hit=True, segments_reused=prepared.unique_keys,
+                        frames=prepared.plan.total_frames, render_key=prepared.render_key,
+                        elapsed=time.monotonic() - started, loudness=hit.loudness)
+
+
+def _output_paths(prepared: PreparedRender, name: str | None) -> tuple[Path, Path]:
+    spec = FORMAT_SPECS[prepared.settings.fmt]
+    renders_dir = prepared.storage_dir / "renders"
+    renders_dir.mkdir(parents=True, exist_ok=True)
+    stem = name or f"render-{prepared.render_key[:12]}-{uuid.uuid4().hex[:8]}"
+    return renders_dir / f"{stem}.{spec.output_ext}", renders_dir / f"{stem}.jpg"
+
+
+def _work_dir(storage_dir: Path) -> Path:
+    work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
+    work_dir.mkdir(parents=True)
+    return work_dir
+
+
+def _run(steps: list[Step], *, jobs: int, on_progress: ProgressCallback | None,
+         should_cancel: Callable[[], bool] | None, timeout: float | None,
+         log: Callable[[str], None] | None) -> ProgressTracker:
+    tracker = ProgressTracker({s.name: s.weight for s in steps}, on_progress)
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    run_steps(steps, jobs=jobs, tracker=tracker, should_cancel=should_cancel,
+              deadline=deadline, timeout=timeout, log=log)
+    if should_cancel is not None and should_cancel():
+        raise RenderCancelled()
+    return tracker
+
+
 def render_timeline(
     items: Sequence[TimelineItem],
     settings: RenderSettings,
@@ -139,6 +340,7 @@ def render_timeline(
     log: Callable[[str], None] | None = None,
     name: str | None = None,
     jobs: int | None = None,
+    chunk_seconds: float | None = None,
 ) -> RenderResult:
     """Render ``items`` with ``settings`` into ``<storage_dir>/renders/<name>.<ext>``.
 
@@ -146,66 +348,49 @@ def render_timeline(
     backwards, and with exactly 100 on success. ``should_cancel`` is polled every 0.2 s;
     ``timeout`` bounds the whole render in seconds. ``name`` is the output file stem
     (default: derived from the render's cache key plus a random suffix); ``jobs`` bounds
-    concurrent ffmpeg processes. All callbacks run on the calling thread.
+    concurrent ffmpeg processes; ``chunk_seconds`` cuts longer item bodies into chunks
+    that encode side by side. All callbacks run on the calling thread.
 
     Raises InvalidInput (bad settings or timeline), RenderFailed, RenderCancelled or
     RenderTimedOut; on any failure nothing is published and no ffmpeg is left running.
     """
-    validate_settings(settings)
-    validate_timeline(items, settings.fps)
-    check_fonts(items)
-    if name is not None and (not name or Path(name).name != name or name.startswith(".")):
-        raise InvalidInput(f"invalid output name {name!r}: use a plain file name")
+    _check_name(name)
     started = time.monotonic()
-    deadline = started + timeout if timeout is not None else None
-    storage_dir = Path(storage_dir)
-    spec = FORMAT_SPECS[settings.fmt]
-    plan = plan_timeline(items, settings.fps)
-    cache = RenderCache(storage_dir)
+    prepared = prepare_render(items, settings, storage_dir=storage_dir,
+                              chunk_seconds=chunk_seconds)
+    cache = prepared.cache
     cache.ensure_dirs()
-    renders_dir = storage_dir / "renders"
-    renders_dir.mkdir(parents=True, exist_ok=True)
-
-    keys = [segment_key(s, settings) for s in plan.segments]
-    rkey = render_key(plan, keys, settings)
-    stem = name or f"render-{rkey[:12]}-{uuid.uuid4().hex[:8]}"
-    out_path = renders_dir / f"{stem}.{spec.output_ext}"
-    poster_path = renders_dir / f"{stem}.jpg"
-    unique_keys = list(dict.fromkeys(keys))
-
-    hit = cache.lookup_render(rkey, settings.fmt) if settings.use_cache else None
+    out_path, poster_path = _output_paths(prepared, name)
+    hit = _publish_hit(prepared, out_path, poster_path, started, on_progress, log)
     if hit is not None:
-        try:
-            link_or_copy(hit.poster, poster_path)
-            link_or_copy(hit.output, out_path)
-        except OSError:  # evicted under our feet: render it after all
-            remove_quietly(poster_path, out_path)
-            hit = None
-    if hit is not None:
-        ProgressTracker({}, on_progress).finish()
-        if log:
-            log(f"cache hit: {rkey} -> {out_path.name}")
-            if hit.loudness:
-                log(_loudness_line(hit.loudness, settings))
-        return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
-                            cache_hit=True, segments_reused=unique_keys,
-                            frames=plan.total_frames, render_key=rkey,
-                            elapsed=time.monotonic() - started, loudness=hit.loudness)
+        return hit
 
-    work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
-    work_dir.mkdir(parents=True)
+    spec = FORMAT_SPECS[settings.fmt]
+    work_dir = _work_dir(prepared.storage_dir)
     concat_list = cache.segments_dir / f".concat-{uuid.uuid4().hex}.ffconcat"
     out_tmp = temp_sibling(out_path)
     poster_tmp = temp_sibling(poster_path)
     loudness: dict[str, float] = {}
     try:
-        steps, encoded = _build_steps(plan, keys, settings, cache, work_dir, concat_list,
-                                      out_tmp, poster_tmp, loudness)
-        tracker = ProgressTracker({s.name: s.weight for s in steps}, on_progress)
-        run_steps(steps, jobs=max(1, jobs or DEFAULT_JOBS), tracker=tracker,
-                  should_cancel=should_cancel, deadline=deadline, timeout=timeout, log=log)
-        if should_cancel is not None and should_cancel():
-            raise RenderCancelled()
+        seg_steps = {key: segment_step(prepared, key, work_dir)
+                     for key, _segment in prepared.pending_segments()}
+        steps: list[Step] = []
+        audio = None
+        if spec.audio_ext is not None:
+            # Started first: short, and the final mux waits for it.
+            audio = work_dir / f"audio.{spec.audio_ext}"
+            steps.extend(soundtrack_steps(prepared, work_dir, audio, loudness))
+        audio_deps = tuple(s.name for s in steps)[-1:]
+        steps.extend(seg_steps.values())
+        poster, *final = assemble_steps(
+            prepared, work_dir, concat_list, audio, out_tmp, poster_tmp,
+            segment_deps={k: s.name for k, s in seg_steps.items()}, audio_deps=audio_deps)
+        # Right behind its segment, so it runs while later segments encode.
+        at = next((i + 1 for i, s in enumerate(steps) if s.name in poster.deps), len(steps))
+        steps.insert(at, poster)
+        steps.extend(final)
+        tracker = _run(steps, jobs=max(1, jobs or DEFAULT_JOBS), on_progress=on_progress,
+                       should_cancel=should_cancel, timeout=timeout, log=log)
         os.replace(poster_tmp, poster_path)
         os.replace(out_tmp, out_path)
     except BaseException:
@@ -215,12 +400,24 @@ def render_timeline(
         remove_quietly(concat_list)
         shutil.rmtree(work_dir, ignore_errors=True)
 
+    result = _published(prepared, out_path, poster_path, loudness, started,
+                        encoded=list(seg_steps), commands_run=[s.argv for s in steps], log=log)
+    tracker.finish()
+    return result
+
+
+def _published(prepared: PreparedRender, out_path: Path, poster_path: Path,
+               loudness: dict[str, float], started: float, *, encoded: list[str],
+               commands_run: list[list[str]],
+               log: Callable[[str], None] | None) -> RenderResult:
+    """Keep a just-published render in the cache and describe it."""
+    plan, settings = prepared.plan, prepared.settings
     size = out_path.stat().st_size
     sha = _file_sha256(out_path)
-    cache.store_render(rkey, settings.fmt, out_path, poster_path, size=size,
-                       duration=plan.duration, sha256=sha, loudness=dict(loudness) or None)
-    tracker.finish()
-    reused = [k for k in unique_keys if k not in encoded]
+    prepared.cache.store_render(prepared.render_key, settings.fmt, out_path, poster_path,
+                                size=size, duration=plan.duration, sha256=sha,
+                                loudness=dict(loudness) or None)
+    reused = [k for k in prepared.unique_keys if k not in encoded]
     if log:
         if loudness:
             log(_loudness_line(loudness, settings))
@@ -228,71 +425,147 @@ def render_timeline(
             f"encoded, {len(reused)} reused, {time.monotonic() - started:.2f} s")
     return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,
                         segments_encoded=encoded, segments_reused=reused,
-                        commands=[s.argv for s in steps], frames=plan.total_frames,
-                        render_key=rkey, elapsed=time.monotonic() - started,
+                        commands=commands_run, frames=plan.total_frames,
+                        render_key=prepared.render_key, elapsed=time.monotonic() - started,
                         loudness=dict(loudness) or None)
 
 
-def _build_steps(
-    plan: TimelinePlan,
-    keys: list[str],
-    settings: RenderSettings,
-    cache: RenderCache,
-    work_dir: Path,
-    concat_list: Path,
-    out_tmp: Path,
-    poster_tmp: Path,
-    loudness: dict[str, float],
-) -> tuple[list[Step], list[str]]:
-    """The ffmpeg steps of one render (cheap, ordered by start priority) and the keys of
-    the segments that must be encoded. With a loudness target, ``loudness`` receives
-    the measurement of the final mix."""
-    fmt = settings.fmt
-    spec = FORMAT_SPECS[fmt]
-    total_us = plan.duration * 1e6
-    steps: list[Step] = []
-    seg_steps: dict[str, Step] = {}
-    for segment, key in zip(plan.segments, keys, strict=True):
-        if key in seg_steps or (settings.use_cache and cache.has_segment(key, fmt)):
-            continue
-        final = cache.segment_path(key, fmt)
-        tmp = temp_sibling(final)
-        seg_steps[key] = Step(f"{segment.label} {key[:12]}",
-                              pictures.segment_command(segment, settings, tmp, work_dir),
-                              _segment_weight(segment, settings),
-                              total_frames=segment.frames, outputs=[(tmp, final)],
-                              exact_frames=True)
-    # Started first: short, and the final mux waits for it.
-    if spec.audio_ext is not None:
-        audio = work_dir / f"audio.{spec.audio_ext}"
-        steps.extend(_audio_steps(plan, settings, work_dir, audio, loudness))
-    steps.extend(seg_steps.values())
+def encode_segment(
+    prepared: PreparedRender,
+    key: str,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    timeout: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Encode one segment of ``prepared`` into the cache (a farm task). Returns the
+    ffmpeg argv, or [] when the segment was already cached (someone encoded it since).
 
-    poster_index, poster_at = _poster_source(plan)
-    poster_key = keys[poster_index]
-    poster_deps = (seg_steps[poster_key].name,) if poster_key in seg_steps else ()
-    poster_step = Step("poster", commands.poster_command(cache.segment_path(poster_key, fmt),
-                                                          poster_at, settings, poster_tmp),
-                       1.0, deps=poster_deps)
-    # Right behind its segment, so it runs while later segments encode.
-    at = next((i + 1 for i, s in enumerate(steps) if s.name in poster_deps), len(steps))
-    steps.insert(at, poster_step)
+    Raises KeyError (no such segment in the plan), RenderFailed, RenderCancelled or
+    RenderTimedOut; on failure the cache holds nothing new.
+    """
+    settings = prepared.settings
+    cache = prepared.cache
+    cache.ensure_dirs()
+    prepared.segment(key)
+    if settings.use_cache and cache.has_segment(key, settings.fmt):
+        ProgressTracker({}, on_progress).finish()
+        return []
+    work_dir = _work_dir(prepared.storage_dir)
+    try:
+        step = segment_step(prepared, key, work_dir)
+        tracker = _run([step], jobs=1, on_progress=on_progress, should_cancel=should_cancel,
+                       timeout=timeout, log=log)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    tracker.finish()
+    return step.argv
 
-    commands.write_concat_list(concat_list, [cache.segment_path(k, fmt) for k in keys])
-    all_segments = tuple(s.name for s in seg_steps.values())
-    if fmt == "gif":
-        palette = work_dir / "palette.png"
-        steps.append(Step("palette", commands.palette_command(concat_list, settings, palette),
-                          plan.total_frames * 0.05, deps=all_segments,
-                          total_frames=plan.total_frames))
-        steps.append(Step("gif", commands.gif_command(concat_list, palette, settings, out_tmp),
-                          plan.total_frames * 0.2, deps=("palette",),
-                          total_frames=plan.total_frames))
-    else:
-        steps.append(Step("mux", commands.mux_command(concat_list, audio, settings, out_tmp),
-                          plan.total_frames * 0.01, deps=(*all_segments, "audio"),
-                          total_us=total_us))
-    return steps, list(seg_steps)
+
+SOUNDTRACK_LOUDNESS = "loudness.json"
+
+
+def soundtrack_path(prepared: PreparedRender, out_dir: Path) -> Path:
+    """Where ``render_soundtrack`` leaves the soundtrack in ``out_dir``."""
+    return Path(out_dir) / f"audio.{FORMAT_SPECS[prepared.settings.fmt].audio_ext}"
+
+
+def render_soundtrack(
+    prepared: PreparedRender,
+    out_dir: Path,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    timeout: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[list[str]]:
+    """Render the soundtrack into ``out_dir`` (with its loudness report, if any) for a
+    later ``assemble``. Returns the ffmpeg argvs. Formats without sound (gif): nothing."""
+    if not prepared.has_soundtrack:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = soundtrack_path(prepared, out_dir)
+    tmp = temp_sibling(final)
+    loudness: dict[str, float] = {}
+    work_dir = _work_dir(prepared.storage_dir)
+    try:
+        steps = soundtrack_steps(prepared, work_dir, tmp, loudness)
+        steps[-1].outputs.append((tmp, final))
+        tracker = _run(steps, jobs=1, on_progress=on_progress, should_cancel=should_cancel,
+                       timeout=timeout, log=log)
+        meta = out_dir / SOUNDTRACK_LOUDNESS
+        meta_tmp = temp_sibling(meta)
+        meta_tmp.write_text(json.dumps(loudness))
+        os.replace(meta_tmp, meta)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    tracker.finish()
+    return [s.argv for s in steps]
+
+
+def assemble(
+    prepared: PreparedRender,
+    *,
+    soundtrack_dir: Path | None,
+    name: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    timeout: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RenderResult:
+    """Join the cached segments, mux the soundtrack left in ``soundtrack_dir`` by
+    ``render_soundtrack`` (or make the gif), make the poster and publish, like the end
+    of ``render_timeline``. Every segment must be in the cache.
+
+    Raises RenderFailed (a segment or the soundtrack is missing), RenderCancelled or
+    RenderTimedOut; on failure nothing is published.
+    """
+    _check_name(name)
+    started = time.monotonic()
+    settings = prepared.settings
+    cache = prepared.cache
+    cache.ensure_dirs()
+    out_path, poster_path = _output_paths(prepared, name)
+    missing = [k for k in prepared.unique_keys if not cache.has_segment(k, settings.fmt)]
+    if missing:
+        raise RenderFailed(f"{len(missing)} segment(s) are not in the cache (first: "
+                           f"{prepared.segment(missing[0]).label}); render again")
+    audio = None
+    loudness: dict[str, float] = {}
+    if prepared.has_soundtrack:
+        assert soundtrack_dir is not None
+        audio = soundtrack_path(prepared, soundtrack_dir)
+        try:
+            raw = json.loads((soundtrack_dir / SOUNDTRACK_LOUDNESS).read_text())
+            loudness = {str(k): float(v) for k, v in dict(raw).items()}
+        except (OSError, ValueError, TypeError):
+            raise RenderFailed("the soundtrack is missing; render again") from None
+        if not audio.is_file():
+            raise RenderFailed("the soundtrack is missing; render again")
+    work_dir = _work_dir(prepared.storage_dir)
+    concat_list = cache.segments_dir / f".concat-{uuid.uuid4().hex}.ffconcat"
+    out_tmp = temp_sibling(out_path)
+    poster_tmp = temp_sibling(poster_path)
+    try:
+        steps = assemble_steps(prepared, work_dir, concat_list, audio, out_tmp, poster_tmp)
+        tracker = _run(steps, jobs=DEFAULT_JOBS, on_progress=on_progress,
+                       should_cancel=should_cancel, timeout=timeout, log=log)
+        os.replace(poster_tmp, poster_path)
+        os.replace(out_tmp, out_path)
+    except BaseException:
+        remove_quietly(out_tmp, poster_tmp)
+        raise
+    finally:
+        remove_quietly(concat_list)
+        shutil.rmtree(work_dir, ignore_errors=True)
+    result = _published(prepared, out_path, poster_path, loudness, started, encoded=[],
+                        commands_run=[s.argv for s in steps], log=log)
+    tracker.finish()
+    return result
 
 
 def _audio_steps(plan: TimelinePlan, settings: RenderSettings, work_dir: Path, audio: Path,

@@ -131,8 +131,11 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
     if item.kind == "video":
         # Read one frame beyond the range so the fps filter has a frame to round towards;
         # a source that ends early holds its last frame (tpad) instead of cutting short.
-        src = cmd.user_input(item.path, "-ss", f"{item.trim_start + first / fps:.6f}",
-                             "-t", f"{(count + 1) / fps:.6f}")
+        # A range starting inside the item (a chunk, a transition's tail) seeks half a
+        # frame early: a seek point rounded up past its frame would drop that frame.
+        back = 0.5 / fps if first > 0 else 0.0
+        src = cmd.user_input(item.path, "-ss", f"{item.trim_start + first / fps - back:.6f}",
+                             "-t", f"{(count + 1) / fps + back:.6f}")
         label = graph.add([src], chain(
             "setpts=PTS-STARTPTS", filter_spec("fps", fps), fit_filters(settings),
             filter_spec("tpad", stop=-1, stop_mode="clone"),
@@ -195,7 +198,7 @@ def segment_command(segment: Segment, settings: RenderSettings, out: Path,
     else:
         planned = segment.item
         assert planned is not None
-        label = item_frames(cmd, planned, planned.head, planned.body, settings, work_dir)
+        label = item_frames(cmd, planned, segment.item_first, segment.frames, settings, work_dir)
         label = cmd.graph.add([label], "setpts=PTS-STARTPTS")  # every segment starts at 0
     return cmd.argv(["-map", f"[{label}]", *_output(segment.frames, settings, out)])
 
