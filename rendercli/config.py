@@ -24,6 +24,10 @@ DEFAULT_MAX_RETRIES = 2  # transient failures retried this many times
 DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds between worker heartbeats
 DEFAULT_HEARTBEAT_TIMEOUT = 60.0  # a processing job silent this long is stale
 DEFAULT_WORKER_SWEEP_INTERVAL = 30  # seconds between an idle worker's farm sweeps
+# Item bodies longer than this are cut into chunks that encode side by side (inline: on
+# both cores; farm: on several workers). Measured in bench/bench_farm_parallel.py.
+DEFAULT_CHUNK_SECONDS = 10.0
+FARM_SPLIT_MODES = ("auto", "always", "never")
 RENDER_QUEUE = "render-video"
 
 
@@ -66,6 +70,8 @@ class Settings:
     heartbeat_interval: float
     heartbeat_timeout: float
     worker_sweep_interval: int
+    chunk_seconds: float  # 0: no chunking
+    farm_split: str  # auto (2+ workers) | always | never
 
     @property
     def is_embedded(self) -> bool:
@@ -121,4 +127,26 @@ def get_settings() -> Settings:
         heartbeat_timeout=_float("RENDERCLI_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT),
         worker_sweep_interval=max(1, int(_float("RENDERCLI_WORKER_SWEEP_INTERVAL",
                                                 DEFAULT_WORKER_SWEEP_INTERVAL))),
+        chunk_seconds=_chunk_seconds(),
+        farm_split=_farm_split(),
     )
+
+
+def _chunk_seconds() -> float:
+    value = _float("RENDERCLI_CHUNK_SECONDS", DEFAULT_CHUNK_SECONDS)
+    if not (value >= 0 and value != float("inf")):
+        from rendercli.errors import InvalidInput
+
+        raise InvalidInput(f"RENDERCLI_CHUNK_SECONDS must be 0 (no chunks) or more seconds, "
+                           f"got {_env('RENDERCLI_CHUNK_SECONDS')!r}")
+    return value
+
+
+def _farm_split() -> str:
+    value = (_env("RENDERCLI_FARM_SPLIT") or "auto").lower()
+    if value not in FARM_SPLIT_MODES:
+        from rendercli.errors import InvalidInput
+
+        raise InvalidInput(f"RENDERCLI_FARM_SPLIT must be one of {', '.join(FARM_SPLIT_MODES)}, "
+                           f"got {_env('RENDERCLI_FARM_SPLIT')!r}")
+    return value

@@ -1,6 +1,7 @@
 """The RQ side: the job function workers run, and the Worker class that runs it.
 
-`RenderWorker` runs only rendercli's own job function (see rendercli.rq_guard: a Redis
+`RenderWorker` runs only rendercli's own job functions, `render` (a job) and
+`render_task` (one task of a job split over the farm) (see rendercli.rq_guard: a Redis
 writer cannot make it import, call or unpickle anything else), and keeps the farm healthy
 while idle (recovering jobs of dead workers, dispatching rows Redis never saw).
 
@@ -53,6 +54,14 @@ def render(job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "status": view.status if view else "skipped"}
 
 
+def render_task(task_id: str) -> dict[str, Any]:
+    """RQ job function: run one task of a split render (the RQ job id is the task id)."""
+    from rendercli.services.renders import execute
+
+    state = execute.execute_task(task_id, worker_name=_worker_name())
+    return {"task_id": task_id, "state": state or "skipped"}
+
+
 def farm_maintenance(connection: Any = None) -> None:
     """Recover jobs from dead workers and dispatch queued rows without an RQ job."""
     from rendercli.services import housekeeping
@@ -70,7 +79,8 @@ def farm_maintenance(connection: Any = None) -> None:
 
 
 class RenderWorker(Worker):
-    """An RQ worker that runs only `rendercli.worker.render(job id)` and sweeps the farm
+    """An RQ worker that runs only `rendercli.worker.render(job id)` and
+    `rendercli.worker.render_task(task id)`, and sweeps the farm
     when idle (every RENDERCLI_WORKER_SWEEP_INTERVAL seconds, 30 by default)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -156,6 +166,9 @@ class RenderWorker(Worker):
         from rendercli.render.parent_death import die_with_parent
 
         die_with_parent(self._parent_pid)
+        from rendercli.db.session import after_fork
+
+        after_fork()  # the worker's own database connections stay the worker's
         super().main_work_horse(job, queue)
 
     @property

@@ -87,6 +87,8 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
             ("error", view.error),
             ("attempts", view.attempts),
             ("worker", view.worker_name),
+            ("tasks", f"{view.tasks_done}/{view.tasks_total} on {', '.join(view.workers) or '-'}"
+             if view.tasks_total else None),
             ("created", view.created_at),
             ("started", view.started_at),
             ("finished", view.finished_at),
@@ -114,6 +116,13 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     if entry.error:
         output.say(f"error: {entry.error}")
     output.say(entry.log.rstrip("\n"))
+    for task in entry.tasks:
+        took = "-" if task.seconds is None else f"{task.seconds:.2f} s"
+        output.say(f"task {task.label}: {task.state}, worker {task.worker_name or '-'}, "
+                   f"attempt {task.attempts}, {took}"
+                   + (f", error: {task.error}" if task.error else ""))
+        if task.command:
+            output.say(task.command.rstrip("\n"))
 
 
 @app.command("cancel")

@@ -52,7 +52,7 @@ def _table(jobs: list[JobView]):  # type: ignore[no-untyped-def]
             f"{job.progress:5.1f}%",
             eta_text(job),
             duration_text(job.elapsed_seconds),
-            job.worker_name or "-",
+            ", ".join(job.workers) or job.worker_name or "-",
         )
     return table
 
@@ -65,6 +65,8 @@ def exit_status(jobs: list[JobView]) -> ExitStatus:
 
 def _line(job: JobView) -> str:
     text = f"{output.iso(_now())} {job.id} {job.project_name} {job.status} {job.progress:.0f}%"
+    if job.tasks_total:
+        text += f" tasks {job.tasks_done}/{job.tasks_total} on {','.join(job.workers) or '-'}"
     if job.status == "failed" and job.error:
         text += f" error: {job.error}"
     if job.status == "completed" and job.output_path:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from sqlalchemy import select
 
-from rendercli.db.models import ACTIVE_JOB_STATUSES, JOB_STATUSES, Project, RenderJob
+from rendercli.db.models import (
+    ACTIVE_JOB_STATUSES,
+    JOB_STATUSES,
+    Project,
+    RenderJob,
+    RenderTask,
+)
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.services.projects import find_owned
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from rendercli.services.renders.tasks import TaskView
     from rendercli.services.unit_of_work import UnitOfWork
 
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
@@ -49,6 +58,11 @@ class JobView:
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    # A render split over the farm: its tasks done / in all, and the workers that ran
+    # (or run) them, in order of first start. 0, 0, [] for a render in one piece.
+    tasks_done: int = 0
+    tasks_total: int = 0
+    workers: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -67,6 +81,34 @@ class JobLog:
     worker_name: str | None
     error: str | None
     log: str
+    tasks: list[TaskView] = field(default_factory=list)  # a render split over the farm
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    done: int
+    total: int
+    workers: list[str]
+
+
+def task_summaries(session: Session, job_ids: list[str]) -> dict[str, TaskSummary]:
+    """Tasks done / in all and the workers involved, for the split jobs among these."""
+    if not job_ids:
+        return {}
+    rows = session.execute(
+        select(RenderTask.job_id, RenderTask.state, RenderTask.worker_name)
+        .where(RenderTask.job_id.in_(job_ids))
+        .order_by(RenderTask.job_id, RenderTask.started_at, RenderTask.seq)
+    ).all()
+    out: dict[str, TaskSummary] = {}
+    for job_id, state, worker in rows:
+        summary = out.setdefault(job_id, TaskSummary(0, 0, []))
+        workers = summary.workers
+        if worker and worker not in workers:
+            workers.append(worker)
+        out[job_id] = TaskSummary(summary.done + (state == "completed"), summary.total + 1,
+                                  workers)
+    return out
 
 
 def path_from_url(url: str | None) -> str | None:
@@ -75,7 +117,7 @@ def path_from_url(url: str | None) -> str | None:
     return unquote(urlparse(url).path)
 
 
-def job_view(job: RenderJob, project_name: str) -> JobView:
+def job_view(job: RenderJob, project_name: str, tasks: TaskSummary | None = None) -> JobView:
     elapsed = None
     if job.started_at is not None:
         elapsed = ((job.finished_at or utcnow()) - job.started_at).total_seconds()
@@ -107,6 +149,9 @@ def job_view(job: RenderJob, project_name: str) -> JobView:
         started_at=job.started_at,
         finished_at=job.finished_at,
         heartbeat_at=job.heartbeat_at,
+        tasks_done=tasks.done if tasks else 0,
+        tasks_total=tasks.total if tasks else 0,
+        workers=list(tasks.workers) if tasks else [],
     )
 
 
@@ -126,7 +171,7 @@ def get(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """One of the user's jobs."""
     with uow:
         job, name = owned_job(uow, user_id, job_id)
-        return job_view(job, name)
+        return job_view(job, name, task_summaries(uow.session, [job.id]).get(job.id))
 
 
 def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]:
@@ -137,7 +182,8 @@ def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]
             .join(Project)
             .where(RenderJob.id.in_(job_ids), Project.owner_id == user_id)
         ).all()
-        found = {job.id: job_view(job, name) for job, name in rows}
+        summaries = task_summaries(uow.session, [job.id for job, _name in rows])
+        found = {job.id: job_view(job, name, summaries.get(job.id)) for job, name in rows}
     for job_id in job_ids:
         if job_id not in found:
             raise NotFound(f"job not found: {job_id}")
@@ -166,11 +212,15 @@ def list_jobs(
         rows = uow.session.execute(
             query.order_by(RenderJob.created_at.desc(), RenderJob.id).limit(limit)
         ).all()
-        return [job_view(job, name) for job, name in rows]
+        summaries = task_summaries(uow.session, [job.id for job, _name in rows])
+        return [job_view(job, name, summaries.get(job.id)) for job, name in rows]
 
 
 def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
-    """The render log: ffmpeg commands, the stderr tail on failure, attempts, worker."""
+    """The render log: ffmpeg commands, the stderr tail on failure, attempts, worker;
+    for a render split over the farm, each task's command, worker and time."""
+    from rendercli.services.renders.tasks import task_views
+
     with uow:
         job, _ = owned_job(uow, user_id, job_id)
         return JobLog(
@@ -180,4 +230,5 @@ def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
             worker_name=job.worker_name,
             error=job.error,
             log=job.log or "",
+            tasks=task_views(uow.session, job.id),
         )
