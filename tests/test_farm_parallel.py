@@ -233,3 +233,61 @@ def test_a_failing_segment_fails_the_job_once_and_cancels_its_siblings(
     logs = alice.ok("jobs", "logs", job_id).stdout
     assert logs.count(" failed on worker ") == 1
     assert wait_until_gone(str(tmp_path / "data" / "storage"), 5.0) == []
+
+
+def _split_job(alice: Account, media, count: int, name: str) -> str:
+    """A processing job with `count` queued segment tasks and an assemble task, as a
+    worker's split leaves it (rows written directly: no render is needed here)."""
+    from sqlalchemy import update
+
+    from rendercli.db.models import RenderJob, RenderTask
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    alice.ok("project", "create", name)
+    alice.ok("asset", "add", name, str(media["a"]))
+    job_id = alice.ok("render", "submit", name, *FAST).stdout.strip()
+    with UnitOfWork() as uow:
+        uow.session.execute(update(RenderJob).where(RenderJob.id == job_id)
+                            .values(status="processing", worker_name="planner", attempts=1))
+        for n in range(count + 1):
+            kind = "assemble" if n == count else "segment"
+            uow.session.add(RenderTask(job_id=job_id, seq=n, kind=kind, label=f"{kind} {n}",
+                                       cache_key=None, weight=1.0, state="queued",
+                                       progress=0.0, attempts=0))
+        uow.commit()
+    return job_id
+
+
+def test_enqueueing_tasks_takes_the_same_redis_round_trips_for_200_as_for_5(
+        alice: Account, media, farm: Farm, monkeypatch) -> None:
+    from redis.connection import AbstractConnection
+    from rq import Queue
+    from rq.job import Job
+
+    from rendercli.services.renders import dispatch
+
+    sent: list[int] = []
+    real_send = AbstractConnection.send_packed_command
+
+    def counting_send(self, command, check_health=True):  # type: ignore[no-untyped-def]
+        sent.append(1)
+        return real_send(self, command, check_health)
+
+    trips = {}
+    for count in (5, 200):
+        job_id = _split_job(alice, media, count, f"many{count}")
+        conn = dispatch.redis_connection()
+        conn.ping()
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
+        sent.clear()
+        assert dispatch.enqueue_tasks(job_id, conn) is None
+        trips[count] = len(sent)
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", real_send)
+        views = job_tasks(alice, job_id)
+        queue: Queue = dispatch.render_queue(conn)
+        assert [t["id"] for t in views[:-1]] == queue.job_ids[-count:]
+        assemble = Job.fetch(views[-1]["id"], connection=conn)
+        assert assemble.get_status() == "deferred"
+        assert sorted(assemble.dependency_ids) == sorted(t["id"] for t in views[:-1])
+        queue.empty()
+    assert trips[200] == trips[5] and trips[5] <= 12, trips

@@ -131,11 +131,8 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
     if item.kind == "video":
         # Read one frame beyond the range so the fps filter has a frame to round towards;
         # a source that ends early holds its last frame (tpad) instead of cutting short.
-        # A range starting inside the item (a chunk, a transition's tail) seeks half a
-        # frame early: a seek point rounded up past its frame would drop that frame.
-        back = 0.5 / fps if first > 0 else 0.0
-        src = cmd.user_input(item.path, "-ss", f"{item.trim_start + first / fps - back:.6f}",
-                             "-t", f"{(count + 1) / fps + back:.6f}")
+        src = cmd.user_input(item.path, "-ss", f"{item.trim_start + first / fps:.6f}",
+                             "-t", f"{(count + 1) / fps:.6f}")
         label = graph.add([src], chain(
             "setpts=PTS-STARTPTS", filter_spec("fps", fps), fit_filters(settings),
             filter_spec("tpad", stop=-1, stop_mode="clone"),
