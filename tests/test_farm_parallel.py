@@ -113,6 +113,7 @@ def test_a_render_split_over_three_workers_is_exact(alice: Account, media, farm:
     job_id = alice.ok("render", "submit", "split", *FAST).stdout.strip()
     watched = alice("jobs", "watch", job_id, "--interval", "0.2", "--timeout", "180")
     assert watched.exit_code == 0, (watched.stdout, farm.logs())
+    assert " completed 100% tasks 9/9 on p" in watched.stdout
     job = status(alice, job_id)
     tasks = job_tasks(alice, job_id)
     # a, four 1-second chunks of long, the still, b; the soundtrack; the assemble
@@ -200,6 +201,8 @@ def test_cancel_during_the_fan_out_stops_every_worker(alice: Account, media, far
         return len(busy) == 2 and len(processes_with(marker)) >= 2
 
     wait_for(two_encoding, 90, "both workers to be encoding")
+    # The job's progress is its tasks' progress, weighted by cost.
+    wait_for(lambda: 0 < status(alice, job_id)["progress"] < 100, 60, "overall progress")
     alice.ok("jobs", "cancel", job_id)
     assert wait_until_gone(marker, 5.0) == [], "ffmpeg still running 5 s after cancel"
     job = status(alice, job_id)
@@ -291,3 +294,20 @@ def test_enqueueing_tasks_takes_the_same_redis_round_trips_for_200_as_for_5(
         assert sorted(assemble.dependency_ids) == sorted(t["id"] for t in views[:-1])
         queue.empty()
     assert trips[200] == trips[5] and trips[5] <= 12, trips
+
+
+def test_one_worker_told_to_split_runs_every_task_then_the_assemble(
+        alice: Account, media, farm: Farm, monkeypatch) -> None:
+    monkeypatch.setenv("RENDERCLI_FARM_SPLIT", "always")
+    alice.ok("project", "create", "alone")
+    alice.ok("asset", "add", "alone", str(media["a"]), str(media["b"]))
+    start_workers(farm, "solo")
+    job_id = alice.ok("render", "submit", "alone", *FAST).stdout.strip()
+    assert alice("jobs", "watch", job_id, "--timeout", "120").exit_code == 0, farm.logs()
+    tasks = job_tasks(alice, job_id)
+    assert [t["kind"] for t in tasks] == ["segment", "segment", "soundtrack", "assemble"]
+    assert {t["worker_name"] for t in tasks} == {"solo"}
+    # RQ released the assemble task only after every other task had finished.
+    assemble = tasks[-1]
+    assert all(t["finished_at"] <= assemble["started_at"] for t in tasks[:-1])
+    assert probe(Path(status(alice, job_id)["output_path"]))[0] == 50
