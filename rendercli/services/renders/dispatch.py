@@ -197,13 +197,23 @@ def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
                     ) -> list[str]:
     """Dispatch queued tasks (of processing jobs) that have no live RQ job: never
     dispatched, or handed back after their worker died. Returns the task ids."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
     from rendercli.services.renders import tasks
 
     with UnitOfWork(sessions) as uow:
         queued = tasks.queued_tasks(uow.session)
+    if not queued:
+        return []
+    # One pipelined read for all of them, however many tasks wait.
+    found = Job.fetch_many([t[0] for t in queued], connection=connection,
+                           serializer=JSONSerializer)
+    live = {job.id for job in found if job is not None and str(getattr(
+        job.get_status(refresh=False), "value", "")) in LIVE_RQ_STATES}
     by_job: dict[str, list[tuple[str, str]]] = {}
     for task_id, job_id, kind, dispatched_at in queued:
-        if dispatched_at is not None and _rq_status(task_id, connection) in LIVE_RQ_STATES:
+        if dispatched_at is not None and task_id in live:
             continue
         by_job.setdefault(job_id, []).append((task_id, kind))
     dispatched = []
