@@ -230,8 +230,11 @@ def bench_submit(bench: Bench) -> None:
     bench.cli("project", "create", "two")
     bench.cli("asset", "add", "two", str(still), str(still), "--duration", "0.2")
     bench.cli("project", "create", "many")
-    for _ in range(4):
-        bench.cli("asset", "add", "many", *[str(still)] * 50, "--duration", "0.2")
+    # 200 different stills: 200 different segments (identical ones would share one).
+    stills = [str(make_image(bench.work / f"s{n}.png", size=(64 + 2 * n, 64)))
+              for n in range(200)]
+    for n in range(0, 200, 50):
+        bench.cli("asset", "add", "many", *stills[n:n + 50], "--duration", "0.2")
     settings = ("--preset", "480p", "--fps", "10", "--quality", "draft")
     for project in ("two", "many"):
         times = []
