@@ -6,6 +6,7 @@ workers see the environment they were started with, and nothing is cached at imp
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,21 +32,144 @@ FARM_SPLIT_MODES = ("auto", "always", "never")
 RENDER_QUEUE = "render-video"
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One RENDERCLI_* variable: declared once, with its meaning, default and (numbers)
+    allowed range. The README's configuration table is generated from SETTINGS."""
+
+    name: str
+    meaning: str
+    default: str  # as the README shows it
+    kind: type = str  # str, int or float
+    value: float = 0  # the default of a number
+    low: float = 0
+    high: float = 0
+    choices: tuple[str, ...] = ()  # a word setting's allowed values (any case)
+
+    @property
+    def allowed(self) -> str:
+        """The range as a phrase, e.g. "a whole number from 1 to 365"."""
+        if self.kind is str:
+            return f"one of {', '.join(self.choices)}" if self.choices else ""
+        if self.kind is int:
+            return f"a whole number from {self.low:.0f} to {self.high:.0f}"
+        return f"a number from {self.low:g} to {self.high:g}"
+
+
+def _numeric(
+    name: str, kind: type, default: float, low: float, high: float, meaning: str, note: str = ""
+) -> Setting:
+    shown = f"`{default:.0f}`" if kind is int else f"`{default:g}`"
+    return Setting(name, meaning, f"{shown} ({note})" if note else shown, kind, default, low,
+                   high)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("RENDERCLI_DATABASE_URL",
+            "SQLAlchemy URL; `postgresql+psycopg://user:pass@host/db` for PostgreSQL",
+            "`sqlite:///<data dir>/rendercli.db` (the embedded default)"),
+    Setting("RENDERCLI_WORKER_DATABASE_URL",
+            "what `rendercli worker` connects with: the worker role's login on PostgreSQL",
+            "`RENDERCLI_DATABASE_URL`"),
+    Setting("RENDERCLI_REDIS_URL",
+            "Redis for the farm, e.g. `redis://host:6379/0`; unset means renders run inline",
+            "unset"),
+    Setting("RENDERCLI_DATA_DIR", "where the default database and storage live",
+            "the user data dir (`~/.local/share/rendercli` on Linux)"),
+    Setting("RENDERCLI_STORAGE_DIR",
+            "assets, renders and the render cache; shared by all workers", "`<data dir>/storage`"),
+    Setting("RENDERCLI_CONFIG_DIR", "where `--insecure-storage` keeps its token file",
+            "the user config dir (`~/.config/rendercli`)"),
+    Setting("RENDERCLI_TOKEN",
+            "an API token; it takes precedence over the stored login (CI)", "unset"),
+    Setting("RENDERCLI_FFMPEG", "the ffmpeg binary to use",
+            "`ffmpeg` on PATH, else the `imageio-ffmpeg` binary"),
+    _numeric("RENDERCLI_JOB_TIMEOUT", int, DEFAULT_JOB_TIMEOUT, 10, 7 * 86400,
+             "seconds one render may take in the farm"),
+    _numeric("RENDERCLI_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, 0, 20,
+             "times a job is retried after its worker died"),
+    _numeric("RENDERCLI_HEARTBEAT_INTERVAL", float, DEFAULT_HEARTBEAT_INTERVAL, 0.1, 600,
+             "seconds between worker heartbeats"),
+    _numeric("RENDERCLI_HEARTBEAT_TIMEOUT", float, DEFAULT_HEARTBEAT_TIMEOUT, 1, 86400,
+             "a processing job silent this long (seconds) is handed back; more than the "
+             "heartbeat interval"),
+    _numeric("RENDERCLI_WORKER_SWEEP_INTERVAL", int, DEFAULT_WORKER_SWEEP_INTERVAL, 1, 3600,
+             "seconds between an idle worker's sweeps (recover dead workers' jobs, "
+             "dispatch undispatched ones)"),
+    _numeric("RENDERCLI_CHUNK_SECONDS", float, DEFAULT_CHUNK_SECONDS, 0, 86400,
+             "item bodies longer than this (seconds) are cut into chunks at exact frames "
+             "that encode side by side, inline and across the farm; `0`: no chunks"),
+    Setting("RENDERCLI_FARM_SPLIT",
+            "when a farm worker splits a render into tasks for many workers: `auto` (two or "
+            "more workers on the queue), `always`, `never` (one worker per render)",
+            "`auto`", choices=FARM_SPLIT_MODES),
+    _numeric("RENDERCLI_MAX_DURATION", float, DEFAULT_MAX_DURATION, 0.1, 7 * 86400,
+             "longest media accepted, seconds", "4 h"),
+    _numeric("RENDERCLI_MAX_FILE_SIZE", int, DEFAULT_MAX_FILE_SIZE, 1, 10**14,
+             "largest file accepted, bytes", "20 GB"),
+    _numeric("RENDERCLI_MAX_DIMENSION", int, DEFAULT_MAX_DIMENSION, 16, 16384,
+             "widest or tallest picture accepted, pixels"),
+    _numeric("RENDERCLI_KEYRING_TIMEOUT", float, DEFAULT_KEYRING_TIMEOUT, 0.1, 300,
+             "seconds to wait for the OS keyring"),
+    _numeric("RENDERCLI_TOKEN_DAYS", int, DEFAULT_TOKEN_DAYS, 1, 365,
+             "lifetime of a login session, days"),
+    _numeric("RENDERCLI_BCRYPT_ROUNDS", int, DEFAULT_BCRYPT_ROUNDS, 4, 16,
+             "bcrypt cost for new passwords on SQLite. On PostgreSQL the database keeps the cost, "
+             "and `db upgrade` records this value there when it is set (the test suite "
+             "lowers it for speed)"),
+    Setting("RENDERCLI_DEBUG", "`1` shows tracebacks for unexpected errors", "unset"),
+)
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else None
 
 
-def _float(name: str, default: float) -> float:
+def _invalid(message: str) -> Exception:
+    from rendercli.errors import InvalidInput
+
+    return InvalidInput(message)
+
+
+def _number(name: str) -> float:
+    """A numeric setting, checked against its declared type and range (exit 2 if not)."""
+    setting = _BY_NAME[name]
     raw = _env(name)
     if raw is None:
-        return default
+        return setting.value
     try:
-        return float(raw)
+        value = float(raw.strip())
     except ValueError:
-        from rendercli.errors import InvalidInput
+        value = math.nan
+    whole = setting.kind is not int or (math.isfinite(value) and value.is_integer())
+    if not (math.isfinite(value) and whole and setting.low <= value <= setting.high):
+        raise _invalid(f"{name} must be {setting.allowed}, got {raw!r}")
+    return int(value) if setting.kind is int else value
 
-        raise InvalidInput(f"{name} must be a number, got {raw!r}") from None
+
+def _choice(name: str) -> str:
+    """A word setting, one of its declared choices (any case; exit 2 if not)."""
+    setting = _BY_NAME[name]
+    raw = _env(name)
+    if raw is None:
+        return setting.default.strip("`")
+    value = raw.strip().lower()
+    if value not in setting.choices:
+        raise _invalid(f"{name} must be {setting.allowed}, got {raw!r}")
+    return value
+
+
+def settings_table() -> str:
+    """The README's configuration table, in Markdown."""
+    lines = ["| variable | meaning | default | allowed |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        lines.append(
+            f"| `{setting.name}` | {setting.meaning} | {setting.default} | "
+            f"{setting.allowed or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -97,6 +221,14 @@ def _redis_url() -> str | None:
     return url
 
 
+def use_worker_database() -> None:
+    """Make this process (a render worker) connect with RENDERCLI_WORKER_DATABASE_URL, the
+    worker role's login, when it is set; otherwise RENDERCLI_DATABASE_URL is used as is."""
+    url = _env("RENDERCLI_WORKER_DATABASE_URL")
+    if url is not None:
+        os.environ["RENDERCLI_DATABASE_URL"] = url
+
+
 def get_settings() -> Settings:
     """Read the current settings from the environment."""
     import platformdirs
@@ -105,6 +237,14 @@ def get_settings() -> Settings:
     config_dir = Path(_env("RENDERCLI_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
     url = _env("RENDERCLI_DATABASE_URL")
     storage = _env("RENDERCLI_STORAGE_DIR")
+    heartbeat_interval = _number("RENDERCLI_HEARTBEAT_INTERVAL")
+    heartbeat_timeout = _number("RENDERCLI_HEARTBEAT_TIMEOUT")
+    if heartbeat_timeout <= heartbeat_interval:
+        raise _invalid(
+            f"RENDERCLI_HEARTBEAT_TIMEOUT ({heartbeat_timeout:g} s) must be more than "
+            f"RENDERCLI_HEARTBEAT_INTERVAL ({heartbeat_interval:g} s), or live jobs are "
+            "taken for dead"
+        )
     return Settings(
         data_dir=data_dir,
         config_dir=config_dir,
@@ -115,38 +255,17 @@ def get_settings() -> Settings:
         redis_url=_redis_url(),
         debug=_env("RENDERCLI_DEBUG") not in (None, "0", "false"),
         ffmpeg=_env("RENDERCLI_FFMPEG"),
-        bcrypt_rounds=int(_float("RENDERCLI_BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS)),
-        keyring_timeout=_float("RENDERCLI_KEYRING_TIMEOUT", DEFAULT_KEYRING_TIMEOUT),
-        token_days=int(_float("RENDERCLI_TOKEN_DAYS", DEFAULT_TOKEN_DAYS)),
-        max_duration=_float("RENDERCLI_MAX_DURATION", DEFAULT_MAX_DURATION),
-        max_file_size=int(_float("RENDERCLI_MAX_FILE_SIZE", DEFAULT_MAX_FILE_SIZE)),
-        max_dimension=int(_float("RENDERCLI_MAX_DIMENSION", DEFAULT_MAX_DIMENSION)),
-        job_timeout=int(_float("RENDERCLI_JOB_TIMEOUT", DEFAULT_JOB_TIMEOUT)),
-        max_retries=int(_float("RENDERCLI_MAX_RETRIES", DEFAULT_MAX_RETRIES)),
-        heartbeat_interval=_float("RENDERCLI_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL),
-        heartbeat_timeout=_float("RENDERCLI_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT),
-        worker_sweep_interval=max(1, int(_float("RENDERCLI_WORKER_SWEEP_INTERVAL",
-                                                DEFAULT_WORKER_SWEEP_INTERVAL))),
-        chunk_seconds=_chunk_seconds(),
-        farm_split=_farm_split(),
+        bcrypt_rounds=int(_number("RENDERCLI_BCRYPT_ROUNDS")),
+        keyring_timeout=_number("RENDERCLI_KEYRING_TIMEOUT"),
+        token_days=int(_number("RENDERCLI_TOKEN_DAYS")),
+        max_duration=_number("RENDERCLI_MAX_DURATION"),
+        max_file_size=int(_number("RENDERCLI_MAX_FILE_SIZE")),
+        max_dimension=int(_number("RENDERCLI_MAX_DIMENSION")),
+        job_timeout=int(_number("RENDERCLI_JOB_TIMEOUT")),
+        max_retries=int(_number("RENDERCLI_MAX_RETRIES")),
+        heartbeat_interval=heartbeat_interval,
+        heartbeat_timeout=heartbeat_timeout,
+        worker_sweep_interval=int(_number("RENDERCLI_WORKER_SWEEP_INTERVAL")),
+        chunk_seconds=_number("RENDERCLI_CHUNK_SECONDS"),
+        farm_split=_choice("RENDERCLI_FARM_SPLIT"),
     )
-
-
-def _chunk_seconds() -> float:
-    value = _float("RENDERCLI_CHUNK_SECONDS", DEFAULT_CHUNK_SECONDS)
-    if not (value >= 0 and value != float("inf")):
-        from rendercli.errors import InvalidInput
-
-        raise InvalidInput(f"RENDERCLI_CHUNK_SECONDS must be 0 (no chunks) or more seconds, "
-                           f"got {_env('RENDERCLI_CHUNK_SECONDS')!r}")
-    return value
-
-
-def _farm_split() -> str:
-    value = (_env("RENDERCLI_FARM_SPLIT") or "auto").lower()
-    if value not in FARM_SPLIT_MODES:
-        from rendercli.errors import InvalidInput
-
-        raise InvalidInput(f"RENDERCLI_FARM_SPLIT must be one of {', '.join(FARM_SPLIT_MODES)}, "
-                           f"got {_env('RENDERCLI_FARM_SPLIT')!r}")
-    return value

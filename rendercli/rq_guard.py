@@ -23,9 +23,13 @@ from typing import Any
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
+from rendercli import job_functions
+
 RENDER_FUNCTION = "rendercli.worker.render"  # a whole render job (or its split)
 TASK_FUNCTION = "rendercli.worker.render_task"  # one task of a split render job
 FUNCTIONS = (RENDER_FUNCTION, TASK_FUNCTION)  # the only functions a render worker runs
+# What those names call (rendercli.worker re-exports the same functions under them).
+_CALLABLES = {RENDER_FUNCTION: job_functions.render, TASK_FUNCTION: job_functions.render_task}
 MAX_PAYLOAD_BYTES = 4096  # a real payload is about 60 bytes
 # The shape of rendercli.db.ids.new_id(): a cuid2 of 24 characters, starting with a letter.
 JOB_ID = re.compile(r"[a-z][a-z0-9]{23}")
@@ -118,9 +122,7 @@ class GuardedJob(Job):
         function, job_id = check_call(self)  # again, in the work horse, just before the call
         if list(self.args) != [job_id] or self.kwargs or self._func_name != function:
             raise RefusedJob("the call changed after it was checked")
-        from rendercli.worker import render, render_task
-
-        return render if function == RENDER_FUNCTION else render_task
+        return _CALLABLES[function]
 
     # Render jobs have no callbacks: never import one by a name read from Redis.
     @property

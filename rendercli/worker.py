@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from typing import Any
 
 from rq import Worker
 
 from rendercli import rq_guard
+from rendercli.job_functions import render, render_task
+
+__all__ = ["RenderWorker", "farm_maintenance", "render", "render_task"]
 
 log = logging.getLogger(__name__)
 
@@ -34,48 +36,12 @@ WORKER_CLASS = "rendercli.worker.RenderWorker"
 REFUSED_TTL = 7 * 24 * 3600  # how long a refused RQ job stays in the failed registry
 
 
-def _worker_name() -> str:
-    from rq import get_current_job
-
-    job = get_current_job()
-    name = getattr(job, "worker_name", None) if job is not None else None
-    return name or f"{socket.gethostname()}.{os.getpid()}"
-
-
-def render(job_id: str) -> dict[str, Any]:
-    """RQ job function: render one job (the RQ job id is the render job id)."""
-    from rendercli.services.renders import execute, lifecycle
-
-    try:
-        lifecycle.recover_stale()
-    except Exception as exc:  # maintenance must never stop a render
-        log.warning("stale-job recovery failed: %s", exc)
-    view = execute.execute(job_id, worker_name=_worker_name())
-    return {"job_id": job_id, "status": view.status if view else "skipped"}
-
-
-def render_task(task_id: str) -> dict[str, Any]:
-    """RQ job function: run one task of a split render (the RQ job id is the task id)."""
-    from rendercli.services.renders import execute
-
-    state = execute.execute_task(task_id, worker_name=_worker_name())
-    return {"task_id": task_id, "state": state or "skipped"}
-
-
 def farm_maintenance(connection: Any = None) -> None:
-    """Recover jobs from dead workers and dispatch queued rows without an RQ job."""
-    from rendercli.services import housekeeping
-    from rendercli.services.renders import dispatch, lifecycle
+    """Recover jobs from dead workers, sweep storage, dispatch queued rows without an RQ
+    job (rendercli.services.upkeep, the same call commands make)."""
+    from rendercli.services import upkeep
 
-    recovery = lifecycle.recover_stale()
-    if recovery.requeued or recovery.failed:
-        log.warning(
-            "recovered stale jobs: requeued %s, failed %s", recovery.requeued, recovery.failed
-        )
-    housekeeping.sweep_storage()
-    dispatched = dispatch.reconcile(connection)
-    if dispatched:
-        log.info("dispatched queued jobs: %s", dispatched)
+    upkeep.run(connection)
 
 
 class RenderWorker(Worker):
@@ -86,9 +52,10 @@ class RenderWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from rq.serializers import JSONSerializer
 
-        from rendercli.config import get_settings
+        from rendercli.config import get_settings, use_worker_database
 
         rq_guard.check_rq_internals()
+        use_worker_database()
         interval = get_settings().worker_sweep_interval
         self._sweep_interval = interval
         self._last_sweep: float | None = None

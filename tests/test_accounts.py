@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
+import subprocess
+import sys
+from pathlib import Path
 
 import keyring
 import pytest
@@ -78,30 +79,55 @@ def test_wrong_password_and_unknown_email_fail_identically(cli: Cli) -> None:
     assert wrong.stderr == unknown.stderr == "error: incorrect email or password\n"
 
 
-def test_unknown_email_takes_as_long_as_a_wrong_password(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch
+def bcrypt_calls(tmp_path, *args: str, input: str) -> tuple[int, list[list]]:
+    """Run the real CLI in a fresh process (no warm caches) and list its bcrypt calls."""
+    counts = tmp_path / f"bcrypt-{len(list(tmp_path.glob('bcrypt-*')))}.json"
+    proc = subprocess.run([sys.executable, "-m", "tests.bcrypt_counter", str(counts), *args],
+                          input=input, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent.parent)
+    return proc.returncode, json.loads(counts.read_text())
+
+
+def test_unknown_email_costs_the_same_bcrypt_work_as_a_wrong_password(
+    cli: Cli, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    # With a real cost, a bcrypt check dominates; skipping it for unknown emails would make
-    # those logins many times faster. The dummy-hash check keeps the two within noise.
-    monkeypatch.setenv("RENDERCLI_BCRYPT_ROUNDS", "10")
-    register(cli)
+    # Counted, not timed: each login computes exactly one bcrypt proof, with the account's
+    # salt or, for an unknown email, a fake salt of the configured cost, and nothing else
+    # (a hash computed on the spot would make an unknown email cost twice as much).
+    register(cli)  # at the suite's cost 4
+    new_cost = 6
+    if database_url.startswith("postgresql"):  # there the cost is the database's
+        from rendercli.db.access import set_bcrypt_cost
+        from rendercli.db.session import get_engine
 
-    def timed(email: str) -> float:
-        start = time.perf_counter()
-        assert login(cli, email, password="wrong password").exit_code == 4
-        return time.perf_counter() - start
-
-    timed("warm-up@example.com")
-    wrong = statistics.median(timed("ana@example.com") for _ in range(5))
-    unknown = statistics.median(timed("ghost@example.com") for _ in range(5))
-    assert 0.6 < unknown / wrong < 1.6, (unknown, wrong)
+        with get_engine(database_url).begin() as conn:
+            set_bcrypt_cost(conn, new_cost)
+    monkeypatch.setenv("RENDERCLI_BCRYPT_ROUNDS", str(new_cost))
+    login_args = ("login", "--email", "{}", "--password-stdin", "--insecure-storage")
+    results = {}
+    for who in ("ana@example.com", "ghost@example.com", "ghost@example.com"):
+        args = [a.format(who) for a in login_args]
+        results.setdefault(who, []).append(bcrypt_calls(tmp_path, *args, input="wrong pass\n"))
+    assert results["ana@example.com"] == [(4, [["hashpw", 4]])]  # the account's own cost
+    assert results["ghost@example.com"] == [(4, [["hashpw", new_cost]])] * 2  # configured
+    # Over-long passwords too: the same one computation.
+    assert bcrypt_calls(tmp_path, *[a.format("ghost@example.com") for a in login_args],
+                        input="x" * 100 + "\n") == (4, [["hashpw", new_cost]])
 
 
 def test_default_bcrypt_cost_is_12(cli: Cli, database_url: str, monkeypatch) -> None:
     monkeypatch.delenv("RENDERCLI_BCRYPT_ROUNDS")
+    if database_url.startswith("postgresql"):
+        # PostgreSQL: the database's cost, 12 unless `db upgrade` ran with an explicit
+        # RENDERCLI_BCRYPT_ROUNDS (the suite's template records 4).
+        from rendercli.db.access import set_bcrypt_cost
+        from rendercli.db.session import get_engine
+
+        with get_engine(database_url).begin() as conn:
+            set_bcrypt_cost(conn, 12)
     register(cli)
     with get_session_factory(database_url)() as session:
-        assert session.scalar(select(User.password_hash)).startswith("$2b$12$")
+        assert session.scalar(select(User.password_salt)).startswith("$2b$12$")
 
 
 @pytest.mark.parametrize(
@@ -149,7 +175,19 @@ def test_revoked_token_says_so(cli: Cli) -> None:
     cli.ok("token", "revoke", issued["id"])
     result = cli("whoami", env={"RENDERCLI_TOKEN": issued["token"]})
     assert result.exit_code == 4
-    assert "revoked" in result.stderr
+    assert result.stderr == (
+        "error: the API token 'ci' was revoked: create a new one with `rendercli token "
+        "create` where you are logged in\n"
+    )
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    session = accounts.login(UnitOfWork(), "ana@example.com", TEST_PASSWORD, session_name="x")
+    accounts.logout(UnitOfWork(), session.token)
+    result = cli("whoami", env={"RENDERCLI_TOKEN": session.token})
+    assert result.exit_code == 4
+    assert "login session was revoked (logged out" in result.stderr
+    assert "API token" not in result.stderr
 
 
 def test_logout_all_revokes_every_session(cli: Cli, database_url: str) -> None:
@@ -301,3 +339,103 @@ def test_token_options_must_not_contradict(cli: Cli) -> None:
     never = json.loads(cli.ok("token", "create", "--name", "y", "--never-expires",
                               "--json").stdout)
     assert never["expires_at"] is None
+
+
+@pytest.mark.parametrize("name", ["ci\x1b[2J", "two\nlines", "del\x7f", "csi\x9b31m", "nul\x00"])
+def test_token_names_with_control_characters_are_refused(cli: Cli, database_url: str,
+                                                          name: str) -> None:
+    register(cli)
+    assert login(cli).exit_code == 0
+    result = cli("token", "create", "--name", name)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr == "error: token name must not contain control characters\n"
+    assert [r.kind for r in token_rows(database_url)] == ["session"]
+
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def passwd(cli: Cli, current: str, new: str, *extra: str, env: dict | None = None):
+    return cli("passwd", "--password-stdin", *extra, input=f"{current}\n{new}\n", env=env)
+
+
+def other_sessions(count: int) -> list[str]:
+    from rendercli.services import accounts
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    return [accounts.login(UnitOfWork(), "ana@example.com", TEST_PASSWORD,
+                           session_name=f"machine {i}").token for i in range(count)]
+
+
+def test_passwd_revokes_other_sessions_and_keeps_api_tokens(cli: Cli) -> None:
+    register(cli)
+    elsewhere = other_sessions(2)
+    assert login(cli).exit_code == 0
+    api = json.loads(cli.ok("token", "create", "--name", "ci", "--json").stdout)
+    result = passwd(cli, TEST_PASSWORD, NEW_PASSWORD, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"sessions_revoked": 2, "api_tokens_kept": 1}
+    assert json.loads(cli.ok("whoami", "--json").stdout)["email"] == "ana@example.com"
+    for token in elsewhere:
+        gone = cli("whoami", env={"RENDERCLI_TOKEN": token})
+        assert gone.exit_code == 4 and "the password was changed" in gone.stderr
+    assert cli("whoami", env={"RENDERCLI_TOKEN": api["token"]}).exit_code == 0
+    assert login(cli, password=TEST_PASSWORD).exit_code == 4
+    assert login(cli, password=NEW_PASSWORD).exit_code == 0
+    # And back, in words this time.
+    again = passwd(cli, NEW_PASSWORD, TEST_PASSWORD)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout == ("Password changed. 0 other login sessions revoked; 1 API token "
+                            "keeps working (`rendercli token list`).\n")
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "code", "message"),
+    [
+        ("not the password", NEW_PASSWORD, 4, "error: the current password is incorrect\n"),
+        (TEST_PASSWORD, "short", 2, "error: password is too short: use at least 8 characters\n"),
+        (TEST_PASSWORD, "x" * 73, 2, "error: password is too long: 73 bytes in UTF-8, the "
+                                     "limit is 72 bytes\n"),
+        (TEST_PASSWORD, TEST_PASSWORD, 2,
+         "error: the new password is the same as the current one\n"),
+    ],
+)
+def test_passwd_refusals_change_nothing(cli: Cli, database_url: str, current: str, new: str,
+                                        code: int, message: str) -> None:
+    register(cli)
+    [elsewhere] = other_sessions(1)
+    assert login(cli).exit_code == 0
+    before = {(r.id, r.revoked_at) for r in token_rows(database_url)}
+    result = passwd(cli, current, new)
+    assert (result.exit_code, result.stderr) == (code, message)
+    assert {(r.id, r.revoked_at) for r in token_rows(database_url)} == before
+    assert cli("whoami", env={"RENDERCLI_TOKEN": elsewhere}).exit_code == 0
+    assert login(cli, password=TEST_PASSWORD).exit_code == 0
+
+
+def test_passwd_needs_a_login_and_both_lines(cli: Cli) -> None:
+    register(cli)
+    result = passwd(cli, TEST_PASSWORD, NEW_PASSWORD)
+    assert result.exit_code == 4 and "not logged in" in result.stderr
+    assert login(cli).exit_code == 0
+    one_line = cli("passwd", "--password-stdin", input=TEST_PASSWORD + "\n")
+    assert one_line.exit_code == 2 and "nothing on standard input" in one_line.stderr
+    no_tty = cli("passwd")
+    assert no_tty.exit_code == 2 and "--password-stdin" in no_tty.stderr
+    assert login(cli, password=TEST_PASSWORD).exit_code == 0  # unchanged
+
+
+def test_database_key_is_the_masked_url_without_loading_sqlalchemy_for_plain_paths() -> None:
+    """Stored logins are keyed by the URL as SQLAlchemy masks it; the light path for plain
+    SQLite paths must give exactly the same key, or existing logins would be lost."""
+    import string
+
+    from rendercli.credentials import database_key
+    from rendercli.db.session import display_url
+
+    urls = [f"sqlite:////tmp/x{ch}y.db" for ch in " /._~+-" + string.ascii_letters]
+    urls += ["sqlite:////tmp/ünï/x.db", "sqlite:////tmp/x.db?mode=ro", "sqlite:////t/%41.db",
+             "postgresql+psycopg://u:secret@h/db"]
+    for url in urls:
+        assert database_key(url) == display_url(url), url
+    assert "secret" not in database_key("postgresql+psycopg://u:secret@h/db")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rendercli.config import DEFAULT_CHUNK_SECONDS, get_settings
@@ -22,17 +24,17 @@ def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
-    ("RENDERCLI_CHUNK_SECONDS", "-1", "0 (no chunks) or more seconds"),
-    ("RENDERCLI_CHUNK_SECONDS", "inf", "0 (no chunks) or more seconds"),
-    ("RENDERCLI_CHUNK_SECONDS", "nan", "0 (no chunks) or more seconds"),
-    ("RENDERCLI_CHUNK_SECONDS", "ten", "must be a number"),
-    ("RENDERCLI_FARM_SPLIT", "sometimes", "auto, always, never"),
+    ("RENDERCLI_CHUNK_SECONDS", "-1", "must be a number from 0 to 86400, got '-1'"),
+    ("RENDERCLI_CHUNK_SECONDS", "inf", "must be a number from 0 to 86400, got 'inf'"),
+    ("RENDERCLI_CHUNK_SECONDS", "nan", "must be a number from 0 to 86400, got 'nan'"),
+    ("RENDERCLI_CHUNK_SECONDS", "ten", "must be a number from 0 to 86400, got 'ten'"),
+    ("RENDERCLI_FARM_SPLIT", "sometimes", "must be one of auto, always, never, got 'sometimes'"),
 ])
 def test_bad_values_are_one_clear_line(cli: Cli, monkeypatch: pytest.MonkeyPatch, name: str,
                                        value: str, message: str) -> None:
     monkeypatch.setenv(name, value)
-    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(InvalidInput, match=re.escape(f"{name} {message}")):
         get_settings()
     result = cli("project", "list")
-    assert result.exit_code == 2 and result.stderr.count("\n") == 1
-    assert name in result.stderr and "Traceback" not in result.stderr
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr == f"error: {name} {message}\n"

@@ -529,6 +529,60 @@ def test_unchanged_rerender_is_a_cache_hit_unless_disabled(
     assert forced.commands
 
 
+def _reddish(rgb: tuple[int, int, int]) -> bool:
+    r, g, b = rgb
+    return r > 150 and g < 90 and b < 90
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tamper", ["swapped", "same-size"])
+def test_a_tampered_cached_segment_is_encoded_again(
+        media: dict[str, Path], storage: Path, tamper: str) -> None:
+    items = [item(media["colors"], duration=1.0), item(media["clip2"], duration=0.3)]
+    first = render(items, storage=storage)
+    red_key, other_key = first.segments_encoded
+    segment = storage / "cache" / "segments" / f"{red_key}.mp4"
+    if tamper == "swapped":  # another valid segment's bytes: a size check can't see it
+        replacement = (storage / "cache" / "segments" / f"{other_key}.mp4").read_bytes()
+    else:
+        data = bytearray(segment.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        replacement = bytes(data)
+    segment.write_bytes(replacement)
+
+    # A different soundtrack: not a whole-render hit, so segments are looked up one by one.
+    again = render([*items, item(media["tone"], "audio", 1.0)], storage=storage)
+
+    assert again.segments_encoded == [red_key] and again.segments_reused == [other_key]
+    assert segment.read_bytes() != replacement
+    assert _reddish(pixels(again.path)[2](427, 240))
+    assert probe(again.path)["video"]["frames"] == 13
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("part", ["mp4", "jpg"])
+def test_a_tampered_cached_render_is_rendered_again(
+        media: dict[str, Path], storage: Path, part: str) -> None:
+    items = [item(media["colors"], duration=1.0)]
+    first = render(items, storage=storage)
+    entry = storage / "cache" / "renders" / f"{first.render_key}.{part}"
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: the old check only compared sizes
+    tampered = entry.with_name("tampered")
+    tampered.write_bytes(bytes(data))
+    os.replace(tampered, entry)
+
+    again = render(items, storage=storage)
+
+    assert not again.cache_hit and again.segments_reused == first.segments_encoded
+    assert again.commands  # the mux (and poster) ran again
+    assert again.sha256 == _sha(again.path)
+    assert _reddish(pixels(again.path)[2](427, 240))
+    assert entry.read_bytes() != bytes(data)  # the entry was replaced
+    third = render(items, storage=storage)
+    assert third.cache_hit and third.sha256 == again.sha256
+
+
 @pytest.mark.slow
 def test_output_name_is_used_and_checked(media: dict[str, Path], storage: Path) -> None:
     items = [item(media["clip2"], duration=0.3)]
@@ -562,7 +616,7 @@ def test_corrupt_source_fails_with_one_line_and_leaves_nothing(
     assert "corrupt.mp4" in failure.value.log
     assert list((storage / "renders").iterdir()) == []
     assert leftovers(storage) == []
-    assert list((storage / "tmp").iterdir()) == []
+    assert [p for p in (storage / "tmp").iterdir() if p.name.startswith("render-")] == []
     assert ffmpeg_children() == []
 
 
@@ -646,11 +700,12 @@ def test_progress_is_monotonic_throttled_and_ends_at_100(
     assert calls[-1][2] == 0.0
 
 
-def test_sweep_removes_only_old_leftovers(tmp_path: Path) -> None:
+def test_sweep_removes_untagged_leftovers_by_age(tmp_path: Path) -> None:
+    """Names without an owner tag (older versions) fall back to an age limit."""
     import os
     import time
 
-    from rendercli.render.cache import sweep_leftovers
+    from rendercli.storage import clean_temp_files
 
     segments = tmp_path / "cache" / "segments"
     segments.mkdir(parents=True)
@@ -667,6 +722,6 @@ def test_sweep_removes_only_old_leftovers(tmp_path: Path) -> None:
     long_ago = time.time() - 7200
     for path in [*old, kept[0]]:
         os.utime(path, (long_ago, long_ago))
-    assert sweep_leftovers(tmp_path, older_than=3600) == 4
+    assert clean_temp_files(tmp_path, older_than=3600) == 4
     assert not any(p.exists() for p in old)
     assert all(p.exists() for p in kept)  # a real segment, and a render still running

@@ -111,8 +111,16 @@ def test_a_dead_workers_task_alone_is_handed_back_and_its_claim_fenced(
         uow.session.execute(update(RenderTask).where(RenderTask.id == lost.task_id)
                             .values(heartbeat_at=utcnow() - timedelta(seconds=120)))
         uow.commit()
+    # The job's own heartbeat is fresh (its live task keeps it so): the light probe that
+    # decides whether a command runs recovery must still see the dead worker's task.
+    from rendercli.services import upkeep
+
+    with UnitOfWork(sessions) as uow:
+        assert upkeep.due(uow.rows)
     recovery = lifecycle.recover_stale(sessions=sessions)
     assert recovery.tasks_requeued == [lost.task_id] and recovery.requeued == []
+    with UnitOfWork(sessions) as uow:
+        assert not upkeep.due(uow.rows)  # nothing left to recover
     assert _job(sessions, job_id).status == "processing"  # the job lives on
     # The doomed worker, if it were still running somewhere, can do nothing more.
     assert not tasks.heartbeat(lost, progress=90, sessions=sessions)

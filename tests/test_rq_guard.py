@@ -191,3 +191,24 @@ def test_a_render_worker_is_guarded_and_sweeps_in_time_whatever_rq_worker_passes
     assert not worker.should_run_maintenance_tasks
     worker._last_sweep = time.monotonic() - worker.dequeue_timeout  # one idle wake-up later
     assert worker.should_run_maintenance_tasks
+
+
+def test_the_guard_and_the_worker_do_not_import_each_other() -> None:
+    """Either module imports first in a fresh interpreter, and the functions the guard
+    hands to RQ are the ones RQ's names in Redis resolve to."""
+    import subprocess
+    import sys
+
+    check = (
+        "import importlib, sys\n"
+        "first = importlib.import_module(sys.argv[1])\n"
+        "assert 'rendercli.worker' not in sys.modules or sys.argv[1] == 'rendercli.worker'\n"
+        "from rendercli import rq_guard, worker\n"
+        "for name in rq_guard.FUNCTIONS:\n"
+        "    module, _, attr = name.rpartition('.')\n"
+        "    assert getattr(importlib.import_module(module), attr) is rq_guard._CALLABLES[name]\n"
+    )
+    for first in ("rendercli.rq_guard", "rendercli.worker"):
+        done = subprocess.run([sys.executable, "-c", check, first], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, (first, done.stderr)

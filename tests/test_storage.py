@@ -48,8 +48,11 @@ def objects(storage: Path) -> list[Path]:
 
 
 def temp_files(storage: Path) -> list[Path]:
+    """Staged copies and work directories (not the owner lock files beside them)."""
     root = storage / TMP_DIR
-    return sorted(root.iterdir()) if root.exists() else []
+    if not root.exists():
+        return []
+    return sorted(p for p in root.iterdir() if p.name.startswith((TMP_PREFIX, "render-")))
 
 
 @pytest.fixture

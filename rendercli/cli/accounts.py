@@ -1,4 +1,4 @@
-"""register, login, logout, whoami."""
+"""register, login, logout, passwd, whoami."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import contextlib
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import AuthRequired, OperationFailed, RenderCliError
 
 EMAIL_OPTION = typer.Option(None, "--email", "-e", help="Account email (asked if omitted).")
 PASSWORD_STDIN = typer.Option(
     False, "--password-stdin", help="Read the password from standard input (for scripts)."
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
 
 
 def register(
@@ -114,6 +114,44 @@ def logout(
         credentials.forget_token(url)
     noun = "session" if count == 1 else "sessions"
     output.say(f"Logged out ({count} {noun} revoked).")
+
+
+def passwd(
+    password_stdin: bool = typer.Option(
+        False,
+        "--password-stdin",
+        help="Read two lines from standard input: the current password, then the new one.",
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Change your password. Your other login sessions, on every machine, are revoked; this
+    one stays logged in, and API tokens keep working (revoke them with `token revoke`).
+
+    Exit 4 if the current password is wrong; the new one follows the rules of `register`.
+
+    Example: printf '%s\\n%s\\n' "$OLD" "$NEW" | rendercli passwd --password-stdin
+    """
+    from rendercli.errors import InvalidInput
+    from rendercli.services import accounts
+
+    token = context.current_token()
+    if password_stdin:
+        current = context.read_secret_from_stdin()
+        new = context.read_secret_from_stdin()
+    elif context.stdin_is_tty():
+        current = str(typer.prompt("Current password", hide_input=True))
+        new = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True))
+    else:
+        raise InvalidInput("no terminal to ask for passwords: pipe them with --password-stdin")
+    change = accounts.change_password(context.uow(), token, current, new)
+    sessions = "session" if change.sessions_revoked == 1 else "sessions"
+    tokens = "token keeps" if change.api_tokens_kept == 1 else "tokens keep"
+    output.result(
+        change,
+        json_output,
+        f"Password changed. {change.sessions_revoked} other login {sessions} revoked; "
+        f"{change.api_tokens_kept} API {tokens} working (`rendercli token list`).",
+    )
 
 
 def whoami(json_output: bool = JSON_OPTION) -> None:

@@ -7,13 +7,14 @@ from pathlib import Path
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION
 
 
 def demo(
     output_path: Path | None = typer.Option(
         None, "--output", "-o", help="Also copy the video here."
     ),
-    json_output: bool = typer.Option(False, "--json", help="Print the job as JSON."),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Render a demo video: sample clips, a still and music, with a live progress bar.
 

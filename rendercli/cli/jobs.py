@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import typer
 
 from rendercli.cli import context, output, watching
+from rendercli.cli.options import JOB_ARG, JSON_OPTION
 from rendercli.errors import InvalidInput
 
 app = typer.Typer(
     help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",
     no_args_is_help=True,
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
-JOB_ARG = typer.Argument(..., metavar="JOB", help="Job id.")
 
 
 def _row(job):  # type: ignore[no-untyped-def]
@@ -26,6 +27,13 @@ def _row(job):  # type: ignore[no-untyped-def]
         watching.duration_text(job.elapsed_seconds),
         job.created_at,
     )
+
+
+def _check_seconds(option: str, value: float, low: float, high: float) -> None:
+    # Click's float parsing accepts nan and inf, and nan passes any min/max check.
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InvalidInput(f"{option} must be a number of seconds from {low:g} to {high:g}, "
+                           f"got {value!r}")
 
 
 @app.command("list")
@@ -158,11 +166,11 @@ def watch(
     project: str | None = typer.Option(
         None, "--project", "-p", help="Watch this project's latest job."
     ),
-    interval: float = typer.Option(1.0, "--interval", help="Seconds between updates.", min=0.1),
+    interval: float = typer.Option(1.0, "--interval", help="Seconds between updates (0.1-3600)."),
     timeout: float | None = typer.Option(
-        None, "--timeout", help="Give up after this many seconds (exit 124)."
+        None, "--timeout", help="Give up after this many seconds, up to 604800 (exit 124)."
     ),
-    json_output: bool = typer.Option(False, "--json", help="One JSON object per change."),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Follow jobs until they end. Exit 0 if all completed, 1 if any failed or was
     cancelled, 124 on --timeout. Without JOB or --project: your active jobs.
@@ -173,6 +181,9 @@ def watch(
     """
     from rendercli.services.renders import views
 
+    _check_seconds("--interval", interval, 0.1, 3600)
+    if timeout is not None:
+        _check_seconds("--timeout", timeout, 0, 7 * 86400)
     user = context.require_user_recovering()
     ids = list(job_ids or [])
     if project is not None:

@@ -2,12 +2,18 @@
 
 Human output is a rich table on a terminal and tab-separated text when piped (no
 header, like `gh`), so it stays greppable. Colour follows rich, which honours NO_COLOR.
+
+Everything shown comes from data (project names, file names, errors, logs), so nothing
+here ever reads rich markup: table cells are built as rich Text objects (`cell`), and
+control characters (ESC, DEL, C1, stray line breaks) are shown escaped (`visible`), so
+a name can neither break a table nor drive the terminal.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
 # rich is imported inside the functions that draw with it: importing rich.console costs
 # ~30 ms, and `rendercli --help`, `--version` and piped output never need it.
@@ -36,6 +44,54 @@ def stderr_console() -> Console:
 
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+# C0 controls (ESC among them), DEL and C1 controls (U+009B is a one-byte CSI), and the
+# Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_EXCEPT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in "\t\n":
+        return " "
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str, *, keep_lines: bool = False) -> str:
+    """`text` safe for a terminal: tabs and newlines become spaces (kept with
+    `keep_lines`), every other control character is shown escaped, e.g. `\\x1b`."""
+    pattern = _CONTROL_EXCEPT_LINES if keep_lines else _CONTROL
+    return pattern.sub(_escaped, text)
+
+
+def cell(value: Any, style: str | None = None) -> RenderableType:
+    """A table cell from data: plain text that rich never parses as markup. Rich
+    renderables (a progress bar, an already built Text) pass through."""
+    from rich.text import Text
+
+    if hasattr(value, "__rich_console__") or hasattr(value, "__rich__"):
+        return value  # type: ignore[no-any-return]
+    return Text(visible(human(value)), style=style or "")
+
+
+def text(value: str, style: str | None = None) -> Text:
+    """A line of data for console.print, never read as markup."""
+    from rich.text import Text
+
+    return Text(visible(value, keep_lines=True), style=style or "")
+
+
+def data_table(columns: Sequence[str]) -> Table:
+    """An empty borderless table with these headers (add rows made of `cell`s)."""
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(cell(column))
+    return table
 
 
 def iso(value: datetime | None) -> str | None:
@@ -89,7 +145,7 @@ def _plain(value: Any) -> str:
     # Piped output keeps machine-friendly values: ISO timestamps, no padding.
     if isinstance(value, datetime):
         return iso(value) or ""
-    return "" if value is None else human(value).replace("\t", " ").replace("\n", " ")
+    return "" if value is None else visible(human(value))
 
 
 ID_COLUMNS = frozenset({"ID", "JOB"})
@@ -106,18 +162,16 @@ def print_table(
         return
     console = stdout_console()
     if not rows and empty:
-        console.print(empty)
+        console.print(text(empty))
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for index, column in enumerate(columns):
+    table = data_table(columns)
+    for index, column in enumerate(table.columns):
         # Ids are what other commands take: never cut them short, let other columns wrap.
-        is_id = column in ID_COLUMNS
-        width = max((len(str(row[index])) for row in rows), default=0) if is_id else None
-        table.add_column(column, no_wrap=is_id, min_width=width)
+        if columns[index] in ID_COLUMNS:
+            column.no_wrap = True
+            column.min_width = max((len(visible(human(row[index]))) for row in rows), default=0)
     for row in rows:
-        table.add_row(*(human(v) for v in row))
+        table.add_row(*(cell(v) for v in row))
     console.print(table)
 
 
@@ -125,8 +179,8 @@ def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
     """`key: value` lines for one object."""
     width = max((len(k) for k, _ in fields), default=0)
     for key, value in fields:
-        text = _plain(value) if not stdout_is_tty() else human(value)
-        sys.stdout.write(f"{key + ':':<{width + 1}} {text}\n")
+        shown = _plain(value) if not stdout_is_tty() else visible(human(value))
+        sys.stdout.write(f"{key + ':':<{width + 1}} {shown}\n")
 
 
 def result(value: Any, as_json: bool, message: str) -> None:
@@ -139,16 +193,16 @@ def result(value: Any, as_json: bool, message: str) -> None:
 
 def say(message: str) -> None:
     """A human message on stdout."""
-    sys.stdout.write(message + "\n")
+    sys.stdout.write(visible(message, keep_lines=True) + "\n")
 
 
 def note(message: str) -> None:
     """A side remark on stderr (keeps stdout clean for data)."""
-    sys.stderr.write(message + "\n")
+    sys.stderr.write(visible(message, keep_lines=True) + "\n")
 
 
 def error_line(message: str) -> None:
     """The one line a failure prints on stderr."""
     first = " ".join(message.strip().split("\n")) if message else "unknown error"
-    sys.stderr.write(f"error: {first}\n")
+    sys.stderr.write(f"error: {visible(first)}\n")
     sys.stderr.flush()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
 from rendercli.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -16,8 +17,6 @@ app = typer.Typer(
     help="Create and manage projects.\n\nExample: rendercli project create holiday",
     no_args_is_help=True,
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
-PROJECT_ARG = typer.Argument(..., metavar="PROJECT", help="Project id or exact name.")
 
 
 def _show(project: ProjectView, json_output: bool) -> None:

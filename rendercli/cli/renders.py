@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -14,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output, watching
+from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
 
 if TYPE_CHECKING:
@@ -31,31 +30,9 @@ def check_output(path: Path | None, *, waiting: bool) -> Path | None:
         return None
     if not waiting:
         raise InvalidInput("--output needs --wait in farm mode (the render finishes later)")
-    path = path.expanduser()
-    if path.is_dir():
-        raise InvalidInput(f"--output {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise InvalidInput(f"--output: directory {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InvalidInput(f"--output: cannot write {path}")
-    return path
+    from rendercli.cli import output_file
 
-
-def _copy_output(source: str | None, target: Path) -> None:
-    """Copy the finished render to `target` atomically (a temp file, then rename)."""
-    if not source:
-        raise OperationFailed("the job has no output file to copy")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OperationFailed(
-            f"the render finished ({source}) but could not be copied to {target}: "
-            f"{exc.strerror or exc}"
-        ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    return output_file.check_target(path)
 
 
 @contextlib.contextmanager
@@ -127,7 +104,7 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
 
 @app.command("submit")
 def submit(
-    project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
+    project: str = PROJECT_ARG,
     preset: str = typer.Option(
         "720p", "--preset", help="2160p, 1080p, 720p, 480p, square or vertical."
     ),
@@ -139,7 +116,7 @@ def submit(
     output_path: Path | None = typer.Option(
         None, "--output", "-o", help="Copy the finished video here."
     ),
-    json_output: bool = typer.Option(False, "--json", help="Print the job as JSON."),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Render a project. Inline with a progress bar by default; queued in farm mode.
 
@@ -208,7 +185,9 @@ def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
 
 def finish(job, target: Path | None, json_output: bool) -> None:  # type: ignore[no-untyped-def]
     if job.status == "completed" and target is not None:
-        _copy_output(job.output_path, target)
+        from rendercli.cli import output_file
+
+        output_file.publish(job.output_path, target)
     if json_output:
         output.print_json(job)
     elif job.status == "completed":

@@ -31,11 +31,10 @@ def duration_text(seconds: float | None) -> str:
 
 def _table(jobs: list[JobView]):  # type: ignore[no-untyped-def]
     from rich.progress_bar import ProgressBar
-    from rich.table import Table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("JOB", "PROJECT", "STATUS", "PROGRESS", "", "ETA", "ELAPSED", "WORKER"):
-        table.add_column(column)
+    table = output.data_table(
+        ("JOB", "PROJECT", "STATUS", "PROGRESS", "", "ETA", "ELAPSED", "WORKER")
+    )
     colours = {
         "completed": "green",
         "failed": "red",
@@ -45,14 +44,14 @@ def _table(jobs: list[JobView]):  # type: ignore[no-untyped-def]
     }
     for job in jobs:
         table.add_row(
-            job.id,
-            job.project_name,
-            f"[{colours.get(job.status, 'white')}]{job.status}[/]",
+            output.cell(job.id),
+            output.cell(job.project_name),
+            output.cell(job.status, style=colours.get(job.status, "white")),
             ProgressBar(total=100, completed=job.progress, width=24),
-            f"{job.progress:5.1f}%",
-            eta_text(job),
-            duration_text(job.elapsed_seconds),
-            ", ".join(job.workers) or job.worker_name or "-",
+            output.cell(f"{job.progress:5.1f}%"),
+            output.cell(eta_text(job)),
+            output.cell(duration_text(job.elapsed_seconds)),
+            output.cell(", ".join(job.workers) or job.worker_name),
         )
     return table
 
@@ -128,7 +127,7 @@ def watch(
                         if json_lines:
                             output.print_json_line(job)
                         else:
-                            stream.write(_line(job) + "\n")
+                            stream.write(output.visible(_line(job)) + "\n")
                             stream.flush()
             if all(job.finished for job in jobs):
                 return exit_status(jobs)

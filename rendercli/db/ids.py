@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
+
+# What new_id() makes: a lowercase letter, then lowercase letters and digits. Checked
+# before an id from the database or Redis is used in a file name or a job call.
+_ID_RE = re.compile(r"[a-z][a-z0-9]{1,31}")
 
 
 @lru_cache(maxsize=1)
@@ -15,3 +20,8 @@ def _generator() -> Any:
 
 def new_id() -> str:
     return str(_generator().generate())
+
+
+def is_valid_id(value: object) -> bool:
+    """True if ``value`` has the shape of an id new_id() makes (cuid2)."""
+    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None

@@ -37,7 +37,12 @@ def _create(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Embedded data is private: a new data dir 0700, a new database file 0600
+            # (SQLite gives its -wal and -shm files the database file's mode).
+            from rendercli.fsmodes import ensure_private_dir, ensure_private_file
+
+            ensure_private_dir(Path(parsed.database).parent)
+            ensure_private_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
@@ -103,6 +108,9 @@ def get_session_factory(url: str) -> SessionFactory:
     with _lock:
         if url not in _factories:
             _factories[url] = sessionmaker(bind=None, expire_on_commit=False)
+            from rendercli.db.tenancy import install
+
+            install(_factories[url])  # PostgreSQL: each transaction carries the caller's token
         factory = _factories[url]
     factory.configure(bind=get_engine(url))
     return factory

@@ -1,7 +1,10 @@
 """Content-addressed cache of segments and finished renders under ``<storage>/cache``.
 
 Every entry is written to a temporary name in the same directory and renamed into
-place only when complete, so a killed render never leaves a truncated entry.
+place only when complete, so a killed render never leaves a truncated entry. Each entry
+has a ``<key>.json`` beside it recording its SHA-256 when it was written; a hit is
+served only if the bytes still hash to it. An entry whose bytes were replaced is a miss:
+it is rendered again and the entry replaced.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ import contextlib
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from rendercli import storage
 from rendercli.render.pictures import fade_ranges, visible_effects
 from rendercli.render.presets import BACKGROUND_GAIN, FORMAT_SPECS
 from rendercli.render.timeline import (
@@ -124,9 +127,15 @@ def render_key(plan: TimelinePlan, segment_keys: list[str], settings: RenderSett
     })
 
 
-def temp_sibling(path: Path) -> Path:
-    """A unique temporary name beside ``path`` with the same suffix (ffmpeg picks muxers by it)."""
-    return path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:10]}{path.suffix}")
+def soundtrack_key(render_key: str) -> str:
+    """The cache key of a render's soundtrack (the render key covers every input of it)."""
+    return _digest({"engine": ENGINE_VERSION, "soundtrack_of": render_key})
+
+
+def temp_sibling(path: Path, storage_dir: Path) -> Path:
+    """A unique temporary name beside ``path`` with the same suffix (ffmpeg picks muxers
+    by it), carrying this process's owner tag so a sweep knows whose it is."""
+    return path.with_name(storage.temp_name(storage_dir, f".{path.stem}.tmp-", path.suffix))
 
 
 def remove_quietly(*paths: Path) -> None:
@@ -136,11 +145,11 @@ def remove_quietly(*paths: Path) -> None:
             path.unlink()
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path, storage_dir: Path) -> None:
     """Publish ``src`` at ``dst`` atomically: a hard link when possible, else a copy."""
     import shutil
 
-    tmp = temp_sibling(dst)
+    tmp = temp_sibling(dst, storage_dir)
     try:
         try:
             os.link(src, tmp)
@@ -151,9 +160,36 @@ def link_or_copy(src: Path, dst: Path) -> None:
         remove_quietly(tmp)
 
 
+def _write_meta(path: Path, meta: dict[str, object], storage_dir: Path) -> None:
+    tmp = temp_sibling(path, storage_dir)
+    try:
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, path)
+    finally:
+        remove_quietly(tmp)
+
+
+def _read_meta(path: Path) -> dict[str, object] | None:
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _intact(path: Path, size: object, sha256: object) -> bool:
+    """True if ``path`` has exactly ``size`` bytes hashing to ``sha256``."""
+    try:
+        if not isinstance(size, int) or path.stat().st_size != size:
+            return False
+        return isinstance(sha256, str) and storage.file_sha256(path) == sha256
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class CachedRender:
-    """A finished render kept in the cache."""
+    """A finished render served from the cache (verified) at the caller's paths."""
 
     output: Path
     poster: Path
@@ -164,12 +200,14 @@ class CachedRender:
 
 
 class RenderCache:
-    """Paths and lookups inside ``<storage_dir>/cache``."""
+    """Paths, lookups and writes inside ``<storage_dir>/cache``."""
 
     def __init__(self, storage_dir: Path) -> None:
-        self.root = Path(storage_dir) / "cache"
+        self.storage_dir = Path(storage_dir)
+        self.root = self.storage_dir / storage.CACHE_DIR
         self.segments_dir = self.root / "segments"
         self.renders_dir = self.root / "renders"
+        self._verified: set[Path] = set()
 
     def ensure_dirs(self) -> None:
         self.segments_dir.mkdir(parents=True, exist_ok=True)
@@ -177,33 +215,101 @@ class RenderCache:
 
     def segment_path(self, key: str, fmt: str) -> Path:
         """Where the segment with this key lives (it may not exist yet)."""
-        return self.segments_dir / f"{key}.{FORMAT_SPECS[fmt].segment_ext}"
+        return storage.cache_path(self.storage_dir, "segments", key,
+                                  FORMAT_SPECS[fmt].segment_ext)
 
     def has_segment(self, key: str, fmt: str) -> bool:
+        """True if the segment exists and still hashes to what was recorded when it was
+        written (checked once per RenderCache)."""
         path = self.segment_path(key, fmt)
+        if path in self._verified:
+            return True
+        meta = _read_meta(path.with_suffix(".json"))
+        if meta is None or not _intact(path, meta.get("size"), meta.get("sha256")):
+            return False
+        self._verified.add(path)
+        return True
+
+    def record_segment(self, key: str, fmt: str) -> None:
+        """Note the SHA-256 of a segment just renamed into place."""
+        path = self.segment_path(key, fmt)
+        size = path.stat().st_size
+        _write_meta(path.with_suffix(".json"),
+                    {"size": size, "sha256": storage.file_sha256(path)}, self.storage_dir)
+        self._verified.add(path)
+
+    def soundtrack_path(self, key: str, fmt: str) -> Path:
+        """Where the soundtrack with this key (see soundtrack_key) lives, beside the
+        segments. Formats without sound have none."""
+        ext = FORMAT_SPECS[fmt].audio_ext
+        assert ext is not None
+        return storage.cache_path(self.storage_dir, "segments", key, ext)
+
+    def soundtrack_loudness(self, key: str, fmt: str) -> dict[str, float] | None:
+        """The loudness report recorded with a cached soundtrack ({} without a loudness
+        target) if the soundtrack is there and intact; else None."""
+        path = self.soundtrack_path(key, fmt)
+        meta = _read_meta(path.with_suffix(".json"))
+        if meta is None or not _intact(path, meta.get("size"), meta.get("sha256")):
+            return None
         try:
-            return path.stat().st_size > 0
-        except FileNotFoundError:
+            return {str(k): float(v) for k, v in dict(meta.get("loudness") or {}).items()}  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return None
+
+    def record_soundtrack(self, key: str, fmt: str, loudness: dict[str, float]) -> None:
+        """Note the SHA-256 (and loudness report) of a soundtrack just renamed into place."""
+        path = self.soundtrack_path(key, fmt)
+        _write_meta(path.with_suffix(".json"),
+                    {"size": path.stat().st_size, "sha256": storage.file_sha256(path),
+                     "loudness": dict(loudness)}, self.storage_dir)
+
+    def has_render(self, key: str, fmt: str) -> bool:
+        """A cheap hint that the finished render is cached (recorded, sizes match; the
+        bytes are verified only when :meth:`serve_render` serves it)."""
+        c_output, c_poster, meta_path = self._render_paths(key, fmt)
+        meta = _read_meta(meta_path)
+        try:
+            return (meta is not None and c_output.stat().st_size == meta.get("size")
+                    and c_poster.stat().st_size == meta.get("poster_size"))
+        except OSError:
             return False
 
     def _render_paths(self, key: str, fmt: str) -> tuple[Path, Path, Path]:
-        base = self.renders_dir / key
         ext = FORMAT_SPECS[fmt].output_ext
-        return base.with_suffix(f".{ext}"), base.with_suffix(".jpg"), base.with_suffix(".json")
+        return (storage.cache_path(self.storage_dir, "renders", key, ext),
+                storage.cache_path(self.storage_dir, "renders", key, "jpg"),
+                storage.cache_path(self.storage_dir, "renders", key, "json"))
 
-    def lookup_render(self, key: str, fmt: str) -> CachedRender | None:
-        """The cached render for ``key`` if it is complete and intact, else None."""
-        output, poster, meta_path = self._render_paths(key, fmt)
+    def serve_render(self, key: str, fmt: str, output: Path, poster: Path) -> CachedRender | None:
+        """Publish the cached render for ``key`` at ``output`` and ``poster`` if it is
+        complete and its bytes are the ones recorded; else None (and nothing published).
+
+        What is verified is what was published: the files are linked first, then hashed.
+        """
+        c_output, c_poster, meta_path = self._render_paths(key, fmt)
+        meta = _read_meta(meta_path)
+        if meta is None:
+            return None
         try:
-            meta = json.loads(meta_path.read_text())
-            if output.stat().st_size != meta["size"] or not poster.is_file():
-                return None
+            link_or_copy(c_poster, poster, self.storage_dir)
+            link_or_copy(c_output, output, self.storage_dir)
+        except OSError:  # missing or evicted under our feet
+            remove_quietly(poster, output)
+            return None
+        if not (_intact(output, meta.get("size"), meta.get("sha256"))
+                and _intact(poster, meta.get("poster_size"), meta.get("poster_sha256"))):
+            remove_quietly(poster, output)
+            return None
+        try:
             loudness = meta.get("loudness")
             if loudness is not None:
-                loudness = {str(k): float(v) for k, v in dict(loudness).items()}
-            return CachedRender(output, poster, int(meta["size"]), float(meta["duration"]),
-                                str(meta["sha256"]), loudness)
-        except (OSError, ValueError, KeyError, TypeError):
+                loudness = {str(k): float(v) for k, v in dict(loudness).items()}  # type: ignore[call-overload]
+            return CachedRender(output, poster, int(meta["size"]),  # type: ignore[call-overload]
+                                float(meta["duration"]), str(meta["sha256"]),  # type: ignore[arg-type]
+                                loudness)
+        except (KeyError, TypeError, ValueError):
+            remove_quietly(poster, output)
             return None
 
     def store_render(self, key: str, fmt: str, output: Path, poster: Path, *, size: int,
@@ -212,46 +318,11 @@ class RenderCache:
         """Keep a finished render (hard links to the published files). Best effort."""
         c_output, c_poster, meta_path = self._render_paths(key, fmt)
         try:
-            link_or_copy(output, c_output)
-            link_or_copy(poster, c_poster)
-            tmp = temp_sibling(meta_path)
-            tmp.write_text(json.dumps({"size": size, "duration": duration, "sha256": sha256,
-                                       "loudness": loudness}))
-            os.replace(tmp, meta_path)
+            link_or_copy(output, c_output, self.storage_dir)
+            link_or_copy(poster, c_poster, self.storage_dir)
+            _write_meta(meta_path, {"size": size, "duration": duration, "sha256": sha256,
+                                    "loudness": loudness, "poster_size": c_poster.stat().st_size,
+                                    "poster_sha256": storage.file_sha256(c_poster)},
+                        self.storage_dir)
         except OSError:
             remove_quietly(meta_path)
-
-
-def sweep_leftovers(storage_dir: Path, *, older_than: float) -> int:
-    """Delete what killed renders left behind: temp outputs and segments (``.*.tmp-*``),
-    concat lists and work directories older than `older_than` seconds. Returns the count.
-
-    Every such name is private to one render, so anything older than the longest a render
-    may run (the job timeout) belongs to a render that is gone.
-    """
-    import shutil
-    import time
-
-    cutoff = time.time() - older_than
-    removed = 0
-    candidates: list[Path] = []
-    for folder in (storage_dir / "renders", storage_dir / "cache" / "segments",
-                   storage_dir / "cache" / "renders"):
-        if folder.is_dir():
-            candidates += [p for p in folder.glob(".*") if ".tmp-" in p.name
-                           or p.name.startswith(".concat-")]
-    work = storage_dir / "tmp"
-    if work.is_dir():
-        candidates += [p for p in work.glob("render-*") if p.is_dir()]
-    for path in candidates:
-        try:
-            if path.stat().st_mtime > cutoff:
-                continue
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink()
-            removed += 1
-        except FileNotFoundError:
-            continue
-    return removed

@@ -16,8 +16,7 @@ makes the poster and publishes. ``render_timeline`` runs all of them in one proc
 
 from __future__ import annotations
 
-import hashlib
-import json
+import functools
 import os
 import shutil
 import time
@@ -26,16 +25,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rendercli import storage
 from rendercli.errors import InvalidInput
 from rendercli.render import commands, pictures, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
-    CachedRender,
     RenderCache,
-    link_or_copy,
     remove_quietly,
     render_key,
     segment_key,
+    soundtrack_key,
     temp_sibling,
 )
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
@@ -104,14 +103,6 @@ class RenderResult:
     loudness: dict[str, float] | None = None
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _loudness_line(loudness: dict[str, float], settings: RenderSettings) -> str:
     nan = float("nan")
     return (f"loudness: measured {loudness.get('input_i', nan):.1f} LUFS "
@@ -152,8 +143,9 @@ class PreparedRender:
     render_key: str
     storage_dir: Path
 
-    @property
+    @functools.cached_property
     def cache(self) -> RenderCache:
+        """One cache view per prepared render: each entry's bytes are verified once."""
         return RenderCache(self.storage_dir)
 
     @property
@@ -163,6 +155,20 @@ class PreparedRender:
     @property
     def has_soundtrack(self) -> bool:
         return FORMAT_SPECS[self.settings.fmt].audio_ext is not None
+
+    @property
+    def soundtrack_key(self) -> str:
+        """The soundtrack's cache key (``render_soundtrack`` leaves it in the cache)."""
+        return soundtrack_key(self.render_key)
+
+    def soundtrack_pending(self) -> bool:
+        """True if the soundtrack must be rendered: the format has sound and the cache
+        may not be used or does not hold it."""
+        if not self.has_soundtrack:
+            return False
+        if not self.settings.use_cache:
+            return True
+        return self.cache.soundtrack_loudness(self.soundtrack_key, self.settings.fmt) is None
 
     def segment(self, key: str) -> Segment:
         """The (first) segment with this cache key; KeyError if the plan has none."""
@@ -195,11 +201,11 @@ class PreparedRender:
         factor = 0.25 if self.settings.fmt == "gif" else 0.01
         return self.plan.total_frames * factor + 1.0
 
-    def cached_render(self) -> object | None:
-        """The finished render in the cache, if there is one and the cache may be used."""
-        if not self.settings.use_cache:
-            return None
-        return self.cache.lookup_render(self.render_key, self.settings.fmt)
+    def has_cached_render(self) -> bool:
+        """A hint that the finished render is in the cache and the cache may be used
+        (``render_timeline`` then serves it, after verifying its bytes)."""
+        return (self.settings.use_cache
+                and self.cache.has_render(self.render_key, self.settings.fmt))
 
 
 def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
@@ -221,21 +227,27 @@ def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
                           Path(storage_dir))
 
 
-def _check_name(name: str | None) -> None:
-    if name is not None and (not name or Path(name).name != name or name.startswith(".")):
-        raise InvalidInput(f"invalid output name {name!r}: use a plain file name")
+def _check_name(name: str | None, storage_dir: Path) -> None:
+    if name is not None:
+        try:
+            storage.render_path(Path(storage_dir), name, "jpg")
+        except storage.UnsafePath:
+            raise InvalidInput(f"invalid output name {name!r}: use a job id") from None
 
 
 def segment_step(prepared: PreparedRender, key: str, work_dir: Path) -> Step:
     """The ffmpeg step that encodes one segment into the cache (renamed into place)."""
     segment = prepared.segment(key)
     settings = prepared.settings
-    final = prepared.cache.segment_path(key, settings.fmt)
-    tmp = temp_sibling(final)
+    cache = prepared.cache
+    final = cache.segment_path(key, settings.fmt)
+    tmp = temp_sibling(final, prepared.storage_dir)
+    # The SHA-256 record makes it a cache entry: without it has_segment says "missing".
     return Step(f"{segment.label} {key[:12]}",
                 pictures.segment_command(segment, settings, tmp, work_dir),
                 _segment_weight(segment, settings), total_frames=segment.frames,
-                outputs=[(tmp, final)], exact_frames=True)
+                outputs=[(tmp, final)], exact_frames=True,
+                on_done=functools.partial(cache.record_segment, key, settings.fmt))
 
 
 def soundtrack_steps(prepared: PreparedRender, work_dir: Path, audio: Path,
@@ -282,15 +294,11 @@ def assemble_steps(prepared: PreparedRender, work_dir: Path, concat_list: Path,
 def _publish_hit(prepared: PreparedRender, out_path: Path, poster_path: Path,
                  started: float, on_progress: ProgressCallback | None,
                  log: Callable[[str], None] | None) -> RenderResult | None:
-    hit = prepared.cached_render()
-    if hit is None:
+    if not prepared.settings.use_cache:
         return None
-    assert isinstance(hit, CachedRender)
-    try:
-        link_or_copy(hit.poster, poster_path)
-        link_or_copy(hit.output, out_path)
-    except OSError:  # evicted under our feet: render it after all
-        remove_quietly(poster_path, out_path)
+    hit = prepared.cache.serve_render(prepared.render_key, prepared.settings.fmt, out_path,
+                                      poster_path)
+    if hit is None:
         return None
     ProgressTracker({}, on_progress).finish()
     if log:
@@ -305,16 +313,23 @@ def _publish_hit(prepared: PreparedRender, out_path: Path, poster_path: Path,
 
 def _output_paths(prepared: PreparedRender, name: str | None) -> tuple[Path, Path]:
     spec = FORMAT_SPECS[prepared.settings.fmt]
-    renders_dir = prepared.storage_dir / "renders"
-    renders_dir.mkdir(parents=True, exist_ok=True)
+    storage_dir = prepared.storage_dir
+    (storage_dir / storage.RENDERS_DIR).mkdir(parents=True, exist_ok=True)
     stem = name or f"render-{prepared.render_key[:12]}-{uuid.uuid4().hex[:8]}"
-    return renders_dir / f"{stem}.{spec.output_ext}", renders_dir / f"{stem}.jpg"
+    return (storage.render_path(storage_dir, stem, spec.output_ext),
+            storage.render_path(storage_dir, stem, "jpg"))
 
 
 def _work_dir(storage_dir: Path) -> Path:
-    work_dir = storage_dir / "tmp" / f"render-{uuid.uuid4().hex}"
-    work_dir.mkdir(parents=True)
+    # Temporary names carry this process's owner tag: a sweep removes them once it is gone.
+    work_dir = storage.tmp_dir(storage_dir) / storage.temp_name(storage_dir, "render-")
+    work_dir.mkdir()
     return work_dir
+
+
+def _concat_list(prepared: PreparedRender) -> Path:
+    return prepared.cache.segments_dir / storage.temp_name(prepared.storage_dir, ".concat-",
+                                                           ".ffconcat")
 
 
 def _run(steps: list[Step], *, jobs: int, on_progress: ProgressCallback | None,
@@ -354,7 +369,7 @@ def render_timeline(
     Raises InvalidInput (bad settings or timeline), RenderFailed, RenderCancelled or
     RenderTimedOut; on any failure nothing is published and no ffmpeg is left running.
     """
-    _check_name(name)
+    _check_name(name, storage_dir)
     started = time.monotonic()
     prepared = prepare_render(items, settings, storage_dir=storage_dir,
                               chunk_seconds=chunk_seconds)
@@ -367,9 +382,9 @@ def render_timeline(
 
     spec = FORMAT_SPECS[settings.fmt]
     work_dir = _work_dir(prepared.storage_dir)
-    concat_list = cache.segments_dir / f".concat-{uuid.uuid4().hex}.ffconcat"
-    out_tmp = temp_sibling(out_path)
-    poster_tmp = temp_sibling(poster_path)
+    concat_list = _concat_list(prepared)
+    out_tmp = temp_sibling(out_path, prepared.storage_dir)
+    poster_tmp = temp_sibling(poster_path, prepared.storage_dir)
     loudness: dict[str, float] = {}
     try:
         seg_steps = {key: segment_step(prepared, key, work_dir)
@@ -413,7 +428,7 @@ def _published(prepared: PreparedRender, out_path: Path, poster_path: Path,
     """Keep a just-published render in the cache and describe it."""
     plan, settings = prepared.plan, prepared.settings
     size = out_path.stat().st_size
-    sha = _file_sha256(out_path)
+    sha = storage.file_sha256(out_path)
     prepared.cache.store_render(prepared.render_key, settings.fmt, out_path, poster_path,
                                 size=size, duration=plan.duration, sha256=sha,
                                 loudness=dict(loudness) or None)
@@ -463,41 +478,37 @@ def encode_segment(
     return step.argv
 
 
-SOUNDTRACK_LOUDNESS = "loudness.json"
-
-
-def soundtrack_path(prepared: PreparedRender, out_dir: Path) -> Path:
-    """Where ``render_soundtrack`` leaves the soundtrack in ``out_dir``."""
-    return Path(out_dir) / f"audio.{FORMAT_SPECS[prepared.settings.fmt].audio_ext}"
-
-
 def render_soundtrack(
     prepared: PreparedRender,
-    out_dir: Path,
     *,
     on_progress: ProgressCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[list[str]]:
-    """Render the soundtrack into ``out_dir`` (with its loudness report, if any) for a
-    later ``assemble``. Returns the ffmpeg argvs. Formats without sound (gif): nothing."""
-    if not prepared.has_soundtrack:
+    """Render the soundtrack into the cache, with its loudness report, for a later
+    ``assemble`` (a farm task). Returns the ffmpeg argvs: [] for formats without sound
+    (gif) and when the soundtrack is already cached.
+
+    Raises RenderFailed, RenderCancelled or RenderTimedOut; on failure the cache holds
+    nothing new.
+    """
+    if not prepared.soundtrack_pending():
+        ProgressTracker({}, on_progress).finish()
         return []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = soundtrack_path(prepared, out_dir)
-    tmp = temp_sibling(final)
+    settings, cache = prepared.settings, prepared.cache
+    cache.ensure_dirs()
+    final = cache.soundtrack_path(prepared.soundtrack_key, settings.fmt)
+    tmp = temp_sibling(final, prepared.storage_dir)
     loudness: dict[str, float] = {}
     work_dir = _work_dir(prepared.storage_dir)
     try:
         steps = soundtrack_steps(prepared, work_dir, tmp, loudness)
         steps[-1].outputs.append((tmp, final))
+        steps[-1].on_done = lambda: cache.record_soundtrack(prepared.soundtrack_key,
+                                                            settings.fmt, loudness)
         tracker = _run(steps, jobs=1, on_progress=on_progress, should_cancel=should_cancel,
                        timeout=timeout, log=log)
-        meta = out_dir / SOUNDTRACK_LOUDNESS
-        meta_tmp = temp_sibling(meta)
-        meta_tmp.write_text(json.dumps(loudness))
-        os.replace(meta_tmp, meta)
     except BaseException:
         remove_quietly(tmp)
         raise
@@ -510,21 +521,21 @@ def render_soundtrack(
 def assemble(
     prepared: PreparedRender,
     *,
-    soundtrack_dir: Path | None,
     name: str | None = None,
     on_progress: ProgressCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> RenderResult:
-    """Join the cached segments, mux the soundtrack left in ``soundtrack_dir`` by
-    ``render_soundtrack`` (or make the gif), make the poster and publish, like the end
-    of ``render_timeline``. Every segment must be in the cache.
+    """Join the cached segments, mux the soundtrack ``render_soundtrack`` left in the
+    cache (or make the gif), make the poster and publish, like the end of
+    ``render_timeline``. Every segment must be in the cache; a soundtrack that is not
+    (removed since) is rendered here.
 
-    Raises RenderFailed (a segment or the soundtrack is missing), RenderCancelled or
-    RenderTimedOut; on failure nothing is published.
+    Raises RenderFailed (a segment is missing), RenderCancelled or RenderTimedOut; on
+    failure nothing is published.
     """
-    _check_name(name)
+    _check_name(name, prepared.storage_dir)
     started = time.monotonic()
     settings = prepared.settings
     cache = prepared.cache
@@ -534,24 +545,24 @@ def assemble(
     if missing:
         raise RenderFailed(f"{len(missing)} segment(s) are not in the cache (first: "
                            f"{prepared.segment(missing[0]).label}); render again")
+    work_dir = _work_dir(prepared.storage_dir)
     audio = None
+    steps: list[Step] = []
     loudness: dict[str, float] = {}
     if prepared.has_soundtrack:
-        assert soundtrack_dir is not None
-        audio = soundtrack_path(prepared, soundtrack_dir)
-        try:
-            raw = json.loads((soundtrack_dir / SOUNDTRACK_LOUDNESS).read_text())
-            loudness = {str(k): float(v) for k, v in dict(raw).items()}
-        except (OSError, ValueError, TypeError):
-            raise RenderFailed("the soundtrack is missing; render again") from None
-        if not audio.is_file():
-            raise RenderFailed("the soundtrack is missing; render again")
-    work_dir = _work_dir(prepared.storage_dir)
-    concat_list = cache.segments_dir / f".concat-{uuid.uuid4().hex}.ffconcat"
-    out_tmp = temp_sibling(out_path)
-    poster_tmp = temp_sibling(poster_path)
+        cached = cache.soundtrack_loudness(prepared.soundtrack_key, settings.fmt)
+        if cached is not None:
+            audio = cache.soundtrack_path(prepared.soundtrack_key, settings.fmt)
+            loudness.update(cached)
+        else:
+            audio = work_dir / f"audio.{FORMAT_SPECS[settings.fmt].audio_ext}"
+            steps = soundtrack_steps(prepared, work_dir, audio, loudness)
+    concat_list = _concat_list(prepared)
+    out_tmp = temp_sibling(out_path, prepared.storage_dir)
+    poster_tmp = temp_sibling(poster_path, prepared.storage_dir)
     try:
-        steps = assemble_steps(prepared, work_dir, concat_list, audio, out_tmp, poster_tmp)
+        steps += assemble_steps(prepared, work_dir, concat_list, audio, out_tmp, poster_tmp,
+                                audio_deps=tuple(s.name for s in steps)[-1:])
         tracker = _run(steps, jobs=DEFAULT_JOBS, on_progress=on_progress,
                        should_cancel=should_cancel, timeout=timeout, log=log)
         os.replace(poster_tmp, poster_path)

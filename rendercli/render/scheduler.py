@@ -38,6 +38,7 @@ class Step:
     on_success: Callable[[str], None] | None = None
     # Builds argv just before the step starts, from what earlier steps found.
     prepare: Callable[[], list[str]] | None = None
+    on_done: Callable[[], None] | None = None  # after the outputs are in place
 
 
 def run_steps(
@@ -91,6 +92,8 @@ def run_steps(
                     step.on_success(stderr)
                 for tmp, final in step.outputs:
                     os.replace(tmp, final)
+                if step.on_done is not None:
+                    step.on_done()
                 fractions[name] = 1.0
                 done.add(name)
                 if log and stderr.strip():

@@ -2,7 +2,10 @@
 
 Adding is all-or-nothing: every file is staged and probed before anything is stored,
 objects are placed in storage, and only then are the rows inserted in one transaction.
-If that transaction fails, objects nobody references are removed again.
+If that transaction fails, objects nobody references are removed again. From placing the
+objects until the rows are committed the add holds storage's ingest guard, so the orphan
+sweep (services.housekeeping) never takes an object whose row is on its way; if the
+process is killed in between, that sweep removes the object later.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
@@ -20,6 +24,9 @@ from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.services.projects import ensure_not_rendering, find_owned
 from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from rendercli.storage import StoredFile
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +208,9 @@ def add(
     Each file is copied into storage once, probed, and rejected with a one-line reason
     naming it if it is not acceptable media. `position` (1-based) inserts them there.
     """
+    from rendercli import storage
     from rendercli.media import ingest
+    from rendercli.services.housekeeping import database_fingerprint
 
     settings = get_settings()
     edits = edits or Edits()
@@ -215,6 +224,8 @@ def add(
         max_duration=settings.max_duration,
         max_dimension=settings.max_dimension,
     )
+    # What killed adds left in tmp/ goes first (cheap: one directory listing).
+    storage.clean_temp_files(settings.storage_dir, older_than=settings.job_timeout + 3600)
     staged = ingest.stage_and_probe_all(paths, settings.storage_dir, limits)
     try:
         rows = [_row_for(item) for item in staged]
@@ -224,9 +235,11 @@ def add(
     except BaseException:
         ingest.discard_all(staged)
         raise
-    stored = ingest.commit_all(staged)
+    stored: list[StoredFile] = []
     try:
-        with uow:
+        storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
+        with storage.ingest_guard(settings.storage_dir), uow:
+            stored = ingest.commit_all(staged)
             project = find_owned(uow, user_id, project_ref)
             _lock_project(uow, project)
             count = _count(uow, project.id)
@@ -250,6 +263,7 @@ def add(
             uow.commit()
             return views
     except BaseException:
+        ingest.discard_all(staged)
         remove_unreferenced_objects(uow, [obj.key for obj in stored if obj.created])
         raise
 
@@ -276,24 +290,32 @@ def _check_edits_fit(rows: list[Asset], edits: Edits) -> None:
 
 
 def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str]) -> None:
-    """Delete stored objects that no asset row refers to (best effort)."""
+    """Delete stored objects that no asset row refers to (best effort: what is left, the
+    orphan sweep removes later). Malformed keys are never turned into paths."""
+    from rendercli import storage
+
+    keys = [k for k in keys if storage.is_digest(k)]
     if not keys:
         return
-    from rendercli.storage import remove_object
-
-    settings = get_settings()
-    try:
-        with uow:
-            used = set(
-                uow.session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(keys)))
-            )
-    except Exception:
-        return  # cannot tell: keeping a file is safer than losing one
-    for key in set(keys) - used:
+    directory = get_settings().storage_dir
+    # No ingest may be between placing an object and committing its row meanwhile.
+    with storage.exclusive_objects(directory, wait=2.0) as alone:
+        if not alone:
+            log.info("an ingest is in flight: unreferenced objects left to the sweep")
+            return
         try:
-            remove_object(settings.storage_dir, key)
-        except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
-            log.warning("could not remove stored object %s: %s", key, exc)
+            with uow:
+                from rendercli.db.tenancy import storage_keys_in_use
+
+                # Any account's assets: under row security a client sees only its own.
+                used = storage_keys_in_use(uow.session, keys)
+        except Exception:
+            return  # cannot tell: keeping a file is safer than losing one
+        for key in set(keys) - used:
+            try:
+                storage.remove_object(directory, key)
+            except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
+                log.warning("could not remove stored object %s: %s", key, exc)
 
 
 def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView:
@@ -351,9 +373,12 @@ def update_asset(
 
 def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     """Remove an asset, renumber the rest, and delete its file if nothing else uses it."""
+    from rendercli import storage
+
     with uow:
         asset = _find_asset(uow, user_id, asset_id)
         ensure_not_rendering(uow, asset.project, "remove its assets")
+        storage.check_digest(asset.storage_key)  # a tampered row: refuse, remove nothing
         _lock_project(uow, asset.project)
         view = _view(asset)
         uow.session.delete(asset)

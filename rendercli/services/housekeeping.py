@@ -1,23 +1,91 @@
-"""Storage housekeeping: remove what killed renders and ingests left behind."""
+"""Storage housekeeping: remove what killed renders and ingests left behind, and objects
+no asset uses any more."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
 
-from rendercli.config import get_settings
+from rendercli.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+ORPHAN_SWEEP_EVERY = 300.0  # seconds between walks of objects/ (one process in a farm)
+_STAMP = "orphans-swept"
 
-def sweep_storage() -> int:
-    """Remove temp files of renders and ingests older than a job may run; returns the count."""
-    from rendercli.render.cache import sweep_leftovers
+
+def sweep_storage(*, force_orphans: bool = False) -> int:
+    """Remove temp files whose process is gone (at once on this host; after the job
+    timeout plus an hour for other hosts' and untagged ones) and, every few minutes,
+    objects no asset references. Returns how many were removed."""
     from rendercli.storage import clean_temp_files
 
     settings = get_settings()
     grace = settings.job_timeout + 3600
-    removed = sweep_leftovers(settings.storage_dir, older_than=grace)
-    removed += clean_temp_files(settings.storage_dir, older_than=grace)
+    removed = clean_temp_files(settings.storage_dir, older_than=grace)
+    if force_orphans or _orphan_sweep_due(settings.storage_dir):
+        removed += sweep_orphans(settings) or 0
     if removed:
-        log.info("removed %d leftover temp files", removed)
+        log.info("removed %d leftover files from storage", removed)
     return removed
+
+
+def _orphan_sweep_due(storage_dir: Path) -> bool:
+    stamp = storage_dir / "tmp" / _STAMP
+    try:
+        if time.time() - stamp.stat().st_mtime < ORPHAN_SWEEP_EVERY:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
+        stamp.touch()
+    except OSError:
+        return False
+    return True
+
+
+def database_fingerprint(database_url: str) -> str:
+    """Which database a storage directory belongs to: the URL without its password
+    (SQLite: the database file's absolute path)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:{Path(url.database or '').resolve()}"
+    return (f"{url.get_backend_name()}://{url.username or ''}@{url.host or ''}:"
+            f"{url.port or ''}/{url.database or ''}")
+
+
+def sweep_orphans(settings: Settings | None = None) -> int | None:
+    """Delete objects that no asset row references and that are older than
+    storage.ORPHAN_GRACE. Skipped (None) while an ingest is in flight, or when the storage
+    directory was first used with another database: then every object would look
+    unreferenced."""
+    from rendercli import storage
+    from rendercli.db.tenancy import storage_keys_in_use
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    settings = settings or get_settings()
+    directory = settings.storage_dir
+
+    def referenced(keys: list[str]) -> Iterable[str]:
+        # Any account's assets: under row security a client sees only its own.
+        with UnitOfWork() as uow:
+            return storage_keys_in_use(uow.session, keys)
+
+    fingerprint = database_fingerprint(settings.database_url)
+    if storage.database_mark(directory) is None:
+        # Unmarked (made by an older version): claim it only if this database uses it.
+        sample = storage.object_keys(directory, 500)
+        if sample and not list(referenced(sample)):
+            return None
+        storage.mark_database(directory, fingerprint)
+    if storage.database_mark(directory) != fingerprint:
+        log.warning("storage %s belongs to another database: unreferenced objects are kept",
+                    directory)
+        return None
+    return storage.sweep_orphan_objects(directory, referenced)

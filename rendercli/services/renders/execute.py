@@ -133,7 +133,7 @@ def _view(job_id: str, sessions: SessionFactory | None) -> JobView:
         job, name = uow.session.execute(
             select(RenderJob, Project.name).join(Project).where(RenderJob.id == job_id)
         ).one()
-        return job_view(job, name, task_summaries(uow.session, [job_id]).get(job_id))
+        return job_view(job, name, task_summaries(uow.rows, [job_id]).get(job_id))
 
 
 def _command_log(commands: list[list[str]]) -> str:
@@ -285,9 +285,9 @@ def _split(claim: Claim, items, render_settings,  # type: ignore[no-untyped-def]
         return False
     prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                               chunk_seconds=settings.chunk_seconds or None)
-    if prepared.cached_render() is not None:
+    if prepared.has_cached_render():
         return False
-    work = len(prepared.pending_segments()) + (1 if prepared.has_soundtrack else 0)
+    work = len(prepared.pending_segments()) + (1 if prepared.soundtrack_pending() else 0)
     if work < 2:
         return False
     if settings.farm_split == "auto":
@@ -307,12 +307,6 @@ def _split(claim: Claim, items, render_settings,  # type: ignore[no-untyped-def]
         lifecycle.record_log(claim.job_id, f"task dispatch is pending: {pending}\n",
                              sessions=sessions)
     return True
-
-
-def job_work_dir(job_id: str) -> Path:
-    """Shared storage for what one task of a split job leaves for another (the
-    soundtrack for the assemble task). Swept like any render's work directory."""
-    return get_settings().storage_dir / "tmp" / f"render-{job_id}"
 
 
 def execute_task(task_id: str, *, worker_name: str,
@@ -340,7 +334,6 @@ def execute_task(task_id: str, *, worker_name: str,
     started = time.monotonic()
     lines: list[str] = []
     argvs: list[list[str]] = []
-    work_dir = job_work_dir(tc.job_id)
     try:
         items, render_settings = _load(tc.job_id, sessions)
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
@@ -356,10 +349,9 @@ def execute_task(task_id: str, *, worker_name: str,
                     raise RenderFailed("the project changed while it was rendering; "
                                        "render it again") from None
             elif tc.kind == "soundtrack":
-                argvs = render_soundtrack(prepared, work_dir, **options)
+                argvs = render_soundtrack(prepared, **options)
             else:
-                result = assemble(prepared, soundtrack_dir=work_dir, name=tc.job_id,
-                                  **options)
+                result = assemble(prepared, name=tc.job_id, **options)
                 argvs = result.commands
     except RenderCancelled:
         return "cancelled"
@@ -397,9 +389,6 @@ def execute_task(task_id: str, *, worker_name: str,
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
         return "cancelled"
-    import shutil
-
-    shutil.rmtree(work_dir, ignore_errors=True)
     analytics.record(sessions, "render.completed", tc.owner_id, job_id=tc.job_id,
                      seconds=round(time.monotonic() - started, 3),
                      output_seconds=result.duration, cache_hit=False)

@@ -62,11 +62,12 @@ class NewTask:
 def split(claim: Claim, prepared: PreparedRender, *,
           sessions: SessionFactory | None = None) -> list[NewTask]:
     """Create the task rows of a claimed job (in one transaction): its pending segments
-    in timeline order, the soundtrack, then the assemble task. Returns them; [] if the
-    job is no longer ours or already split (nothing is written then)."""
+    in timeline order, the soundtrack (unless cached), then the assemble task. Returns
+    them; [] if the job is no longer ours or already split (nothing is written then)."""
     from rendercli.db.ids import new_id
 
     pending = prepared.pending_segments()
+    soundtrack = prepared.soundtrack_pending()  # none for gif, or when it is cached
 
     def run() -> list[NewTask]:
         now = utcnow()
@@ -88,7 +89,7 @@ def split(claim: Claim, prepared: PreparedRender, *,
                                label=segment.label, cache_key=key,
                                weight=prepared.segment_weight(key), created_at=now)
                     for n, (key, segment) in enumerate(pending)]
-            if prepared.has_soundtrack:
+            if soundtrack:
                 rows.append(RenderTask(id=new_id(), job_id=claim.job_id, seq=len(rows),
                                        kind="soundtrack", label="soundtrack",
                                        weight=prepared.soundtrack_weight, created_at=now))
@@ -102,7 +103,7 @@ def split(claim: Claim, prepared: PreparedRender, *,
             assert job is not None
             job.log = append_log(
                 f"[{now.isoformat()}] split into {len(rows)} tasks: {len(pending)} segments"
-                f"{', the soundtrack' if prepared.has_soundtrack else ''} and the assemble; "
+                f"{', the soundtrack' if soundtrack else ''} and the assemble; "
                 f"{len(prepared.unique_keys) - len(pending)} segments already cached\n",
                 job.log)
             result = [NewTask(r.id, r.kind) for r in rows]

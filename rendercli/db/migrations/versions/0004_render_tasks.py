@@ -1,7 +1,7 @@
 """render tasks: a render split over the farm
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-29
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -53,6 +53,13 @@ def upgrade() -> None:
                               unique=False)
         batch_op.create_index(batch_op.f("ix_render_tasks_state_heartbeat_at"),
                               ["state", "heartbeat_at"], unique=False)
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        # Like every table since 0002: row security on, nothing for PUBLIC; `rendercli db
+        # upgrade` then grants the client and worker roles their rows (db/access.py).
+        schema = bind.exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
+        bind.exec_driver_sql(f"ALTER TABLE {schema}.render_tasks ENABLE ROW LEVEL SECURITY")
+        bind.exec_driver_sql(f"REVOKE ALL ON {schema}.render_tasks FROM PUBLIC")
 
 
 def downgrade() -> None:

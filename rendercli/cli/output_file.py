@@ -1,0 +1,102 @@
+"""`--output`: the one place that publishes a copy of a finished render.
+
+The target must be a regular file or not exist. A FIFO, a device (as root, `--output
+/dev/null` would otherwise replace the real one), a directory or a symlink (even to a
+regular file) is refused with exit 2 and left untouched: before the render starts, and
+again at the moment of writing, since the target may change while a render runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path
+
+from rendercli.errors import InvalidInput, OperationFailed
+
+_KINDS = (
+    (stat.S_ISLNK, "a symlink"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(path: Path) -> str | None:
+    """None if `path` is absent or a regular file, else what it is (never followed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InvalidInput(f"--output: cannot inspect {path}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _refuse_special(path: Path, *, when: str = "") -> None:
+    kind = _kind(path)
+    if kind is not None:
+        raise InvalidInput(
+            f"--output {path} is {kind}{when}; it must be a regular file or not exist "
+            "(nothing was written)"
+        )
+
+
+def check_target(path: Path) -> Path:
+    """Validate an --output target before anything starts; returns it with ~ expanded."""
+    path = path.expanduser()
+    _refuse_special(path)
+    parent = path.parent
+    if not parent.is_dir():
+        raise InvalidInput(f"--output: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidInput(f"--output: cannot write {path}")
+    return path
+
+
+def publish(source: str | None, target: Path) -> None:
+    """Copy the finished render at `source` to `target`: write a new file next to it,
+    check the target is still absent or a regular file, then put the copy in its place
+    (no-replace when it was absent, so a FIFO or symlink appearing meanwhile is not
+    overwritten either)."""
+    if not source:
+        raise OperationFailed("the job has no output file to copy")
+    _refuse_special(target, when=" (it changed while rendering)")
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, 1024 * 1024)
+        _refuse_special(target, when=" (it changed while rendering)")
+        _put_in_place(tmp, target)
+    except OSError as exc:
+        raise OperationFailed(
+            f"the render finished ({source}) but could not be copied to {target}: "
+            f"{exc.strerror or exc}"
+        ) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _put_in_place(tmp: Path, target: Path) -> None:
+    if os.path.lexists(target):
+        os.replace(tmp, target)  # a regular file, checked just before
+        return
+    try:
+        os.link(tmp, target)  # fails if anything appeared at `target` since the check
+    except FileExistsError:
+        _refuse_special(target, when=" (it changed while rendering)")
+        os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        os.replace(tmp, target)  # a file system without hard links
