@@ -186,7 +186,8 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
             uow.session.scalars(select(RenderJob.id).where(RenderJob.project_id == project.id))
         )
         keys = list(
-            uow.session.scalars(select(Asset.storage_key).where(Asset.project_id == project.id))
+            uow.session.scalars(select(Asset.storage_key).where(
+                Asset.project_id == project.id, Asset.storage_key.is_not(None)))  # not titles
         )
         for job_id in job_ids:
             storage.check_job_id(job_id)
