@@ -255,9 +255,12 @@ def test_probed_facts_have_one_definition(alice: Account, project: str, media) -
     assert shown["frame rate"] == str(clip["frame_rate"]).removesuffix(".0")
     assert list(shown)[:8] == ["id", "position", "kind", "name", "timeline duration",
                                "source duration", "trim", "size"]
-    assert list(shown)[8:] == ["frame rate", "rotation", "container", "video codec",
-                               "pixel format", "audio", "sample rate", "channels", "bytes",
-                               "sha256", "added"]
+    # then the timeline settings a clip has, then the probed facts in MediaInfo's order
+    assert list(shown)[8:14] == ["transition", "fade in", "fade out", "volume", "mute",
+                                 "texts"]
+    assert list(shown)[14:] == ["frame rate", "rotation", "container", "video codec",
+                                "pixel format", "audio", "sample rate", "channels", "bytes",
+                                "sha256", "added"]
 
 
 def test_a_file_another_account_shares_is_kept(alice: Account, bob: Account, project, media,

@@ -238,6 +238,17 @@ def test_a_failing_segment_fails_the_job_once_and_cancels_its_siblings(
     assert wait_until_gone(str(tmp_path / "data" / "storage"), 5.0) == []
 
 
+def worker_sessions():  # type: ignore[no-untyped-def]
+    """Sessions as the worker role on PostgreSQL (only a worker splits a job into tasks);
+    None (the default database) on SQLite."""
+    import os
+
+    from rendercli.db.session import get_session_factory
+
+    url = os.environ.get("RENDERCLI_WORKER_DATABASE_URL")
+    return get_session_factory(url) if url else None
+
+
 def _split_job(alice: Account, media, count: int, name: str) -> str:
     """A processing job with `count` queued segment tasks and an assemble task, as a
     worker's split leaves it (rows written directly: no render is needed here)."""
@@ -249,7 +260,7 @@ def _split_job(alice: Account, media, count: int, name: str) -> str:
     alice.ok("project", "create", name)
     alice.ok("asset", "add", name, str(media["a"]))
     job_id = alice.ok("render", "submit", name, *FAST).stdout.strip()
-    with UnitOfWork() as uow:
+    with UnitOfWork(worker_sessions()) as uow:  # what a worker's claim and split write
         uow.session.execute(update(RenderJob).where(RenderJob.id == job_id)
                             .values(status="processing", worker_name="planner", attempts=1))
         for n in range(count + 1):
@@ -283,7 +294,7 @@ def test_enqueueing_tasks_takes_the_same_redis_round_trips_for_200_as_for_5(
         conn.ping()
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
         sent.clear()
-        assert dispatch.enqueue_tasks(job_id, conn) is None
+        assert dispatch.enqueue_tasks(job_id, conn, sessions=worker_sessions()) is None
         trips[count] = len(sent)
         monkeypatch.setattr(AbstractConnection, "send_packed_command", real_send)
         views = job_tasks(alice, job_id)

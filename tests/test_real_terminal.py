@@ -196,19 +196,31 @@ def test_user_text_is_shown_literally_in_every_table(env: dict[str, str], tmp_pa
         input="password1\n")
     still = str(make_image(tmp_path / "s.png"))
     job_ids = []
+    per_project = []
     for name in MARKUP_NAMES:
         assert run("project", "create", name, env=env).returncode == 0
-        assert run("asset", "add", name, still, "--duration", "0.5", env=env).returncode == 0
+        added = run("asset", "add", name, still, "--duration", "0.5", "--json", env=env)
+        assert added.returncode == 0, added.stderr
+        [item] = json.loads(added.stdout)
         job = run("render", "submit", name, "--preset", "480p", "--fps", "10", "--json", env=env)
         assert job.returncode == 0, job.stderr
         job_ids.append(json.loads(job.stdout)["id"])
+        # Title cards and text overlays are user text too, shown in asset and text lists.
+        title = run("title", "add", name, name, "--duration", "0.5", "--json", env=env)
+        assert title.returncode == 0, title.stderr
+        assert run("text", "add", item["id"], name, env=env).returncode == 0
+        title_id = json.loads(title.stdout)["id"]
+        per_project += [(["asset", "list", name], [name]), (["asset", "show", title_id], [name]),
+                        (["text", "list", item["id"]], [name])]
     wrong = {}
-    for argv in (["project", "list"], ["jobs", "list"], ["jobs", "watch", *job_ids], ["stats"]):
+    everywhere = [(argv, MARKUP_NAMES) for argv in (
+        ["project", "list"], ["jobs", "list"], ["jobs", "watch", *job_ids], ["stats"])]
+    for argv, names in [*everywhere, *per_project]:
         term = Terminal(*argv, env=env)
         code = term.wait()
-        missing = [name for name in MARKUP_NAMES if name not in term.output]
+        missing = [name for name in names if name not in term.output]
         if code != 0 or missing:
-            wrong[" ".join(argv[:2])] = (code, missing, term.output)
+            wrong[" ".join(argv)] = (code, missing, term.output)
     assert wrong == {}
 
 

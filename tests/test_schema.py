@@ -164,3 +164,46 @@ def test_unreachable_database_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot reach the database at postgresql+psycopg://u:***@")
     assert "secret" not in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrading_an_existing_database_keeps_every_row(
+    backend: str, postgres: PostgresServer, tmp_path
+) -> None:
+    """Upgrading from the first schema keeps projects, assets, jobs and tokens. (On SQLite
+    batch mode rebuilds tables by dropping them; with foreign keys on, rebuilding users
+    used to delete every project through ON DELETE CASCADE.)"""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = postgres.create_database(from_template=False)
+    engine = get_engine(url)
+    upgrade(engine, "0001")
+    rows = {
+        "users": "('u', 'u@example.com', '$2b$04$' || 'x', CURRENT_TIMESTAMP)",
+        "auth_tokens": "('t', 'u', 'h', 'api', 'ci', CURRENT_TIMESTAMP, NULL, NULL, NULL)",
+        "projects": "('p', 'u', 'film', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    }
+    with engine.begin() as conn:
+        for table, values in rows.items():
+            conn.execute(text(f"INSERT INTO {table} VALUES {values}"))
+        conn.execute(text(
+            "INSERT INTO assets (id, project_id, position, kind, display_name, sha256, "
+            "storage_key, size_bytes, container, rotation, has_audio, created_at, updated_at) "
+            "VALUES ('a', 'p', 1, 'video', 'v.mp4', :k, :k, 1, 'mp4', 0, false, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"k": "a" * 64})
+        conn.execute(text(
+            "INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
+            "quality, use_cache, attempts, created_at, updated_at) VALUES ('j', 'p', "
+            "'completed', 100, '720p', 'mp4', 30, 'standard', true, 0, CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP)"))
+    upgrade(engine)
+    assert current_revision(engine) == HEAD_REVISION
+    with engine.connect() as conn:
+        for table in ("users", "auth_tokens", "projects", "assets", "render_jobs"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1, table
+        if backend == "sqlite":  # and cascades work again on this connection afterwards
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    if backend == "postgresql":
+        engine.dispose()
+        postgres.drop_url(url)

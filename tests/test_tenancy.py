@@ -27,6 +27,8 @@ READABLE = {  # what the client may select, table by table
     "auth_tokens": "id, user_id, kind, name, created_at, expires_at, last_used_at, revoked_at",
     "projects": "*",
     "assets": "*",
+    "asset_titles": "*",
+    "asset_texts": "*",
     "render_jobs": "*",
     "render_tasks": "*",
     "analytics_events": "*",
@@ -34,6 +36,11 @@ READABLE = {  # what the client may select, table by table
 TASK_SQL = ("INSERT INTO render_tasks (id, job_id, seq, kind, label, weight, state, progress, "
             "attempts, created_at) VALUES (%s, %s, %s, 'segment', 'segment 1', 1, 'queued', 0, "
             "0, now())")
+ASSET_COLUMNS = ("id, project_id, position, kind, display_name, sha256, storage_key, "
+                 "size_bytes, container, rotation, has_audio, transition, transition_seconds, "
+                 "fade_in, fade_out, volume, mute, duck, created_at, updated_at")
+ASSET_VALUES = ("%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, false, 'none', 0, 0, 0, 1, false, "
+                "false, now(), now()")
 HOSTILE = [
     "' OR '1'='1",
     "alice@example.com'; DROP TABLE users; --",
@@ -93,11 +100,25 @@ def tenants(postgres: PostgresServer, cli: Cli, monkeypatch: pytest.MonkeyPatch
         t.owner("INSERT INTO projects VALUES (%s, %s, %s, now(), now())",
                 (project, user_id, f"{who} secret film"))
         t.ids[f"{who}_asset"] = asset = f"{who}asset00000000000000000"[:24]
-        t.owner("INSERT INTO assets (id, project_id, position, kind, display_name, sha256, "
-                "storage_key, size_bytes, container, rotation, has_audio, created_at, "
-                "updated_at) VALUES (%s, %s, 1, 'video', %s, %s, %s, 10, 'mp4', 0, false, "
-                "now(), now())", (asset, project, f"{who}-private.mp4", who[0] * 64,
-                                  who[0] * 64))
+        t.ids[f"{who}_title"] = title = f"{who}title00000000000000000"[:24]
+        t.ids[f"{who}_font"] = font = f"{who}font000000000000000000"[:24]
+        t.ids[f"{who}_text"] = f"{who}text0000000000000000000"[:24]
+        for row in (
+            (asset, project, 1, "video", f"{who}-private.mp4", who[0] * 64, who[0] * 64, 10,
+             "mp4"),
+            # A title card has no stored file: NULL storage key.
+            (title, project, 2, "title", f"{who} secret title", None, None, None, None),
+            (font, project, None, "font", f"{who}-private.ttf", who[0] * 63 + "f",
+             who[0] * 63 + "f", 10, "ttf"),
+        ):
+            t.owner(f"INSERT INTO assets ({ASSET_COLUMNS}) VALUES ({ASSET_VALUES})", row)
+        t.owner("INSERT INTO asset_titles (asset_id, text, background, color, size, font_id) "
+                "VALUES (%s, %s, 'black', 'white', 'large', %s)",
+                (title, f"{who} secret title", font))
+        t.owner("INSERT INTO asset_texts (id, asset_id, position, text, start, placement, "
+                "size, color, box, font_id, created_at) VALUES (%s, %s, 1, %s, 0, "
+                "'lower-third', 'medium', 'white', true, %s, now())",
+                (t.ids[f"{who}_text"], asset, f"{who} secret caption", font))
         t.ids[f"{who}_job"] = job = f"{who}job0000000000000000000"[:24]
         t.owner("INSERT INTO render_jobs (id, project_id, status, progress, preset, format, "
                 "fps, quality, use_cache, output_url, attempts, created_at, updated_at) VALUES "
@@ -118,7 +139,14 @@ def alice_snapshot(t: Tenants) -> list[Any]:
         t.owner("SELECT * FROM users WHERE id = %s", (uid,)),
         t.owner("SELECT * FROM auth_tokens WHERE user_id = %s ORDER BY id", (uid,)),
         t.owner("SELECT * FROM projects WHERE owner_id = %s", (uid,)),
-        t.owner("SELECT * FROM assets WHERE project_id = %s", (t.ids["alice_project"],)),
+        t.owner("SELECT * FROM assets WHERE project_id = %s ORDER BY id",
+                (t.ids["alice_project"],)),
+        t.owner("SELECT * FROM asset_titles WHERE asset_id IN "
+                "(SELECT id FROM assets WHERE project_id = %s) ORDER BY asset_id",
+                (t.ids["alice_project"],)),
+        t.owner("SELECT * FROM asset_texts WHERE asset_id IN "
+                "(SELECT id FROM assets WHERE project_id = %s) ORDER BY id",
+                (t.ids["alice_project"],)),
         t.owner("SELECT * FROM render_jobs WHERE project_id = %s", (t.ids["alice_project"],)),
         t.owner("SELECT * FROM render_tasks WHERE job_id = %s", (t.ids["alice_job"],)),
     ]
@@ -133,6 +161,12 @@ def owner_ids(t: Tenants, table: str, rows: list[tuple[Any, ...]]) -> set[str]:
         "projects": "SELECT owner_id FROM projects WHERE id = ANY(%s)",
         "assets": "SELECT p.owner_id FROM assets a JOIN projects p ON p.id = a.project_id "
                   "WHERE a.id = ANY(%s)",
+        "asset_titles": "SELECT p.owner_id FROM asset_titles t JOIN assets a "
+                        "ON a.id = t.asset_id JOIN projects p ON p.id = a.project_id "
+                        "WHERE t.asset_id = ANY(%s)",
+        "asset_texts": "SELECT p.owner_id FROM asset_texts t JOIN assets a "
+                       "ON a.id = t.asset_id JOIN projects p ON p.id = a.project_id "
+                       "WHERE t.id = ANY(%s)",
         "render_jobs": "SELECT p.owner_id FROM render_jobs j JOIN projects p "
                        "ON p.id = j.project_id WHERE j.id = ANY(%s)",
         "render_tasks": "SELECT p.owner_id FROM render_tasks t JOIN render_jobs j "
@@ -152,6 +186,8 @@ def test_every_table_shows_bob_only_his_rows(tenants: Tenants) -> None:
         everyone = t.owner(f"SELECT count(*) FROM {table}")[0][0]
         assert everyone > len(rows), table  # alice's rows exist; bob just cannot see them
     assert t.run("SELECT rendercli_current_user_id()") == [(t.ids["bob_user"],)]
+    [(mine,)] = t.run("SELECT rendercli_my_asset_ids()")
+    assert sorted(mine) == sorted(t.ids[f"bob_{k}"] for k in ("asset", "title", "font"))
     # By id, by name, by join: alice's rows stay invisible.
     assert t.run("SELECT * FROM projects WHERE id = %s OR name LIKE 'alice%%'",
                  (t.ids["alice_project"],)) == []
@@ -240,6 +276,66 @@ def test_bob_cannot_write_what_is_not_his(tenants: Tenants) -> None:
                  "WHERE job_id = %s", (t.ids["bob_job"],)) == [(1,)]
 
 
+def test_titles_and_texts_are_their_assets_owners(tenants: Tenants) -> None:
+    """Title cards and text overlays follow asset -> project -> owner: bob cannot add one
+    to alice's items, point his own at her font, or move his onto her items; his updates
+    and deletes do not reach hers."""
+    t = tenants
+    before = alice_snapshot(t)
+    ids = {k: t.ids[k] for k in ("alice_asset", "alice_title", "alice_font", "alice_text",
+                                 "bob_asset", "bob_title", "bob_font", "bob_text")}
+    text_row = ("INSERT INTO asset_texts (id, asset_id, position, text, start, placement, size, "
+                "color, box, font_id, created_at) VALUES (%(id)s, %(on)s, 9, 'x', 0, "
+                "'center', 'small', 'white', false, %(font)s, now())")
+    title_row = ("INSERT INTO asset_titles (asset_id, text, background, color, size, font_id) "
+                 "VALUES (%(on)s, 'x', 'black', 'white', 'large', %(font)s)")
+    refused = [
+        (text_row, {"id": "forgedtext", "on": ids["alice_asset"], "font": None}),
+        (text_row, {"id": "forgedtext", "on": ids["alice_title"], "font": ids["alice_font"]}),
+        (title_row, {"on": ids["alice_asset"], "font": None}),
+        # his own item, her font: a worker would read her font to draw his text
+        (text_row, {"id": "forgedtext", "on": ids["bob_asset"], "font": ids["alice_font"]}),
+        (title_row, {"on": ids["bob_asset"], "font": ids["alice_font"]}),
+        ("UPDATE asset_texts SET asset_id = %(on)s", {"on": ids["alice_asset"]}),
+        ("UPDATE asset_titles SET asset_id = %(on)s", {"on": ids["alice_asset"]}),
+        ("UPDATE asset_texts SET font_id = %(font)s", {"font": ids["alice_font"]}),
+        ("UPDATE asset_titles SET font_id = %(font)s", {"font": ids["alice_font"]}),
+    ]
+    for sql, params in refused:
+        with pytest.raises(errors.InsufficientPrivilege):
+            t.run(sql, params)
+    # Alice's rows are invisible to UPDATE and DELETE: nothing happens to them.
+    for sql in (
+        "UPDATE asset_texts SET text = 'pwned' WHERE id = %(alice_text)s",
+        "UPDATE asset_texts SET text = 'pwned' WHERE asset_id = %(alice_asset)s",
+        "UPDATE asset_titles SET text = 'pwned', font_id = NULL "
+        "WHERE asset_id = %(alice_title)s",
+        "DELETE FROM asset_texts WHERE id = %(alice_text)s",
+        "DELETE FROM asset_titles WHERE asset_id = %(alice_title)s",
+    ):
+        assert t.run(sql, ids) == [(0,)], sql
+    assert alice_snapshot(t) == before
+    # Bob's own rows, with his own font, are his to write.
+    assert t.run(text_row, {"id": "bobtext2", "on": ids["bob_title"],
+                            "font": ids["bob_font"]}) == [(1,)]
+    assert t.run("UPDATE asset_titles SET text = 'mine', font_id = %(bob_font)s", ids) == [(1,)]
+    assert t.run("DELETE FROM asset_texts WHERE id = %(bob_text)s", ids) == [(1,)]
+    assert alice_snapshot(t) == before
+
+
+def test_title_and_text_policies_use_the_asset_id_indexes(tenants: Tenants) -> None:
+    """The policies compare asset_id with one array of the caller's asset ids, computed
+    once per statement: an index condition, not a per-row subquery over the table."""
+    t = tenants
+    for table in ("asset_titles", "asset_texts"):
+        with psycopg.connect(libpq(t.client_url)) as conn:
+            conn.execute("SELECT set_config('rendercli.token', %s, true)", (t.bob_token,))
+            conn.execute("SET LOCAL enable_seqscan = off")  # the tables are tiny here
+            plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN SELECT * FROM {table}"))
+        assert "Index Cond: ((asset_id)::text = ANY" in plan, plan
+        assert "SubPlan" not in plan and "Seq Scan" not in plan, plan
+
+
 @pytest.mark.parametrize("token", [
     None, "", "rcli_made-up-token", "' OR true --", "x" * 100_000, "alice-token-hash",
     "revoked", "expired",
@@ -257,6 +353,7 @@ def test_a_token_that_is_not_live_sees_nothing(tenants: Tenants, token: str | No
     for table, columns in READABLE.items():
         assert t.run(f"SELECT {columns} FROM {table}", token=token) == [], table
     assert t.run("SELECT rendercli_current_user_id()", token=token) == [(None,)]
+    assert t.run("SELECT rendercli_my_asset_ids()", token=token) == [([],)]
     with pytest.raises(errors.InsufficientPrivilege):
         t.run("INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES "
               "('p', %s, 'x', now(), now())", (t.ids["bob_user"],), token=token)
@@ -303,6 +400,9 @@ def test_definer_functions_reveal_nothing_of_alice(tenants: Tenants) -> None:
                  ("a" * 64,)) == [("a" * 64,)]
     assert t.run("SELECT * FROM rendercli_storage_keys_in_use(ARRAY[%s])", ("a" * 64,),
                  token="rcli_made-up") == []
+    # Titles have no stored file: a NULL key is never "in use", nor does it hide real ones.
+    assert t.run("SELECT * FROM rendercli_storage_keys_in_use(ARRAY[NULL, %s])",
+                 ("a" * 64,)) == [("a" * 64,)]
     # Registering alice's email again says it is taken (register must), and changes nothing.
     with pytest.raises(errors.UniqueViolation):
         t.run("SELECT * FROM rendercli_register('ALICE@example.com', %s, repeat('0', 64))",
@@ -337,10 +437,17 @@ def test_worker_role_reads_jobs_and_only_the_assets_of_renders_in_progress(
         return t.run(sql, params, token=None, url=w)
 
     assert len(as_worker("SELECT id FROM render_jobs")) == 2
-    assert as_worker("SELECT * FROM assets") == []  # nothing is rendering yet
+    for table in ("assets", "asset_titles", "asset_texts"):
+        assert as_worker(f"SELECT * FROM {table}") == [], table  # nothing is rendering yet
     assert as_worker("UPDATE render_jobs SET status = 'processing', worker_name = 'w1', "
                      "attempts = attempts + 1 WHERE id = %s", (t.ids["alice_job"],)) == [(1,)]
-    assert [r[0] for r in as_worker("SELECT id FROM assets")] == [t.ids["alice_asset"]]
+    # The job's project: its items, its fonts, and the titles and texts drawn with them.
+    assert {r[0] for r in as_worker("SELECT id FROM assets")} == {
+        t.ids["alice_asset"], t.ids["alice_title"], t.ids["alice_font"]}
+    assert as_worker("SELECT asset_id, text, font_id FROM asset_titles") == [
+        (t.ids["alice_title"], "alice secret title", t.ids["alice_font"])]
+    assert as_worker("SELECT id, text, font_id FROM asset_texts") == [
+        (t.ids["alice_text"], "alice secret caption", t.ids["alice_font"])]
     assert as_worker("SELECT name FROM projects WHERE id = %s", (t.ids["alice_project"],))
     # Render tasks: every one readable; new ones only for a job in progress (its split).
     assert len(as_worker("SELECT id FROM render_tasks")) == 2
@@ -357,6 +464,11 @@ def test_worker_role_reads_jobs_and_only_the_assets_of_renders_in_progress(
                 "('x', 'y', 'z', now(), now())",
                 "DELETE FROM render_jobs", "SELECT rendercli_current_user_id()",
                 "DELETE FROM render_tasks", "UPDATE render_tasks SET job_id = job_id",
+                "SELECT rendercli_my_asset_ids()",
+                "UPDATE asset_texts SET text = 'x'", "DELETE FROM asset_titles",
+                "INSERT INTO asset_texts (id, asset_id, position, text, start, placement, "
+                "size, color, box, created_at) VALUES ('x', 'y', 1, 'z', 0, 'center', "
+                "'small', 'white', false, now())",
                 "SELECT * FROM analytics_events"):
         with pytest.raises(errors.InsufficientPrivilege):
             as_worker(sql)

@@ -9,21 +9,50 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
+from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
 
 if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
 
 app = typer.Typer(
     help=(
-        "Add media to a project's timeline and arrange it.\n\n"
+        "Add media (and fonts) to a project's timeline, arrange it, and set transitions, "
+        "fades, sound and motion.\n\n"
         "Example: rendercli asset add holiday intro.mp4 beach.jpg song.mp3"
     ),
     no_args_is_help=True,
 )
-DURATION = typer.Option(None, "--duration", help="Images: seconds shown (default 3).", min=0.0)
+DURATION = typer.Option(
+    None, "--duration", help="Images and titles: seconds shown (default 3).", min=0.0
+)
 TRIM_START = typer.Option(None, "--trim-start", help="Video/audio: start offset in the source, s.")
 TRIM_END = typer.Option(None, "--trim-end", help="Video/audio: end time in the source, s.")
 POSITION = typer.Option(None, "--position", help="1-based place in the timeline.", min=1)
+TRANSITION = typer.Option(
+    None, "--transition", metavar="KIND[:SECONDS]",
+    help=f"Picture items: into the next picture item. KIND: {', '.join(TRANSITIONS)} "
+    f"(none: a cut); {DEFAULT_TRANSITION_SECONDS:g} s unless SECONDS is given (fade:0.5).",
+)
+FADE_IN = typer.Option(
+    None, "--fade-in", metavar="S", min=0.0,
+    help="Seconds of fade in: picture from black, sound from silence.",
+)
+FADE_OUT = typer.Option(
+    None, "--fade-out", metavar="S", min=0.0,
+    help="Seconds of fade out: picture to black, sound to silence.",
+)
+VOLUME = typer.Option(
+    None, "--volume", metavar="GAIN|dB",
+    help=f"Clips and music: a gain from 0 to {MAX_VOLUME:g} (1: as is), or decibels like -6dB.",
+)
+MUTE = typer.Option(None, "--mute/--no-mute", help="Clips and music: silence the sound.")
+DUCK = typer.Option(
+    None, "--duck/--no-duck", help="Music: lower it under clip sound (sidechain compression)."
+)
+MOTION = typer.Option(
+    None, "--motion", metavar="MOTION",
+    help=f"Stills: {', '.join(MOTIONS)} (a slow Ken Burns move), or none.",
+)
 
 
 def _seconds(value: float | None) -> str:
@@ -35,7 +64,7 @@ def _size(asset: AssetView) -> str:
 
 
 def _trims(asset: AssetView) -> str:
-    if asset.kind == "image":
+    if asset.kind not in ("video", "audio"):
         return "-"
     if asset.trim_start is None and asset.trim_end is None:
         return "-"
@@ -43,27 +72,84 @@ def _trims(asset: AssetView) -> str:
     return f"{asset.trim_start or 0:g}-{end:g}"
 
 
-def _edits(duration: float | None, trim_start: float | None, trim_end: float | None):  # type: ignore[no-untyped-def]
+def _transition(asset: AssetView) -> str:
+    if asset.transition == "none":
+        return "-"
+    return f"{asset.transition} {asset.transition_seconds:g}s"
+
+
+def _volume(asset: AssetView) -> str:
+    import math
+
+    if asset.volume == 0:
+        return "0 (-inf dB)"
+    return f"{asset.volume:.3g} ({20 * math.log10(asset.volume):+.1f} dB)"
+
+
+def _effects(asset: AssetView) -> str:
+    """Fades, sound, motion and texts, in a few words ("-" when there are none)."""
+    parts = []
+    if asset.fade_in:
+        parts.append(f"fade in {asset.fade_in:g}s")
+    if asset.fade_out:
+        parts.append(f"fade out {asset.fade_out:g}s")
+    if asset.volume != 1:
+        parts.append(f"volume {asset.volume:.3g}")
+    if asset.mute:
+        parts.append("muted")
+    if asset.duck:
+        parts.append("ducked")
+    if asset.motion:
+        parts.append(asset.motion)
+    if asset.text_count:
+        parts.append(f"{asset.text_count} text" + ("s" if asset.text_count > 1 else ""))
+    return ", ".join(parts) or "-"
+
+
+def _edits(  # type: ignore[no-untyped-def]
+    duration: float | None,
+    trim_start: float | None,
+    trim_end: float | None,
+    transition: str | None = None,
+    fade_in: float | None = None,
+    fade_out: float | None = None,
+    volume: str | None = None,
+    mute: bool | None = None,
+    duck: bool | None = None,
+    motion: str | None = None,
+):
     from rendercli.services.assets import Edits
 
-    return Edits(duration=duration, trim_start=trim_start, trim_end=trim_end)
+    return Edits(duration=duration, trim_start=trim_start, trim_end=trim_end,
+                 transition=transition, fade_in=fade_in, fade_out=fade_out, volume=volume,
+                 mute=mute, duck=duck, motion=motion)
 
 
 @app.command("add")
 def add(
     project: str = PROJECT_ARG,
-    files: list[str] = typer.Argument(..., metavar="FILE", help="Media files, in order."),
+    files: list[str] = typer.Argument(..., metavar="FILE", help="Media or font files, in order."),
     duration: float | None = DURATION,
     trim_start: float | None = TRIM_START,
     trim_end: float | None = TRIM_END,
     position: int | None = POSITION,
+    transition: str | None = TRANSITION,
+    fade_in: float | None = FADE_IN,
+    fade_out: float | None = FADE_OUT,
+    volume: str | None = VOLUME,
+    mute: bool | None = MUTE,
+    duck: bool | None = DUCK,
+    motion: str | None = MOTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Add media files (video, images, audio) to a project, all or nothing.
+    """Add media files (video, images, audio) or TTF/OTF fonts to a project, all or nothing.
 
     Files are copied into storage and probed. Put `--` before names that start with `-`.
+    Options apply to each file they fit (--duck to the music among them, and so on).
+    Fonts are kept with the project for `title` and `text --font`; they are not on the
+    timeline.
 
-    Example: rendercli asset add holiday intro.mp4 beach.jpg --duration 4
+    Example: rendercli asset add holiday intro.mp4 beach.jpg --duration 4 --transition fade
     """
     from rendercli.services import assets
 
@@ -73,13 +159,17 @@ def add(
         user.id,
         project,
         [Path(f) for f in files],
-        _edits(duration, trim_start, trim_end),
+        _edits(duration, trim_start, trim_end, transition, fade_in, fade_out, volume, mute,
+               duck, motion),
         position=position,
     )
     if json_output:
         output.print_json(added)
         return
     for asset in added:
+        if asset.kind == "font":
+            output.say(f"Added font {asset.display_name} [{asset.id}]")
+            continue
         output.say(
             f"Added {asset.display_name} as #{asset.position} ({asset.kind}, "
             f"{asset.timeline_duration:.2f}s) [{asset.id}]"
@@ -91,7 +181,10 @@ def list_(
     project: str = PROJECT_ARG,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """List a project's assets in timeline order, with the total duration.
+    """List a project's items in timeline order (then its fonts), with the total duration.
+
+    Titles are listed like any other item (KIND title). TRANSITION is the one into the
+    next picture item; EFFECTS sums up fades, volume, mute, ducking, motion and texts.
 
     Example: rendercli asset list holiday
     """
@@ -103,17 +196,20 @@ def list_(
         output.print_json(timeline)
         return
     output.print_table(
-        ["#", "ID", "KIND", "NAME", "DURATION", "SIZE", "TRIM", "AUDIO"],
+        ["#", "ID", "KIND", "NAME", "DURATION", "SIZE", "TRIM", "AUDIO", "TRANSITION",
+         "EFFECTS"],
         [
             (
                 a.position,
                 a.id,
                 a.kind,
                 a.display_name,
-                _seconds(a.timeline_duration),
+                _seconds(a.timeline_duration) if a.kind != "font" else "-",
                 _size(a),
                 _trims(a),
                 a.has_audio,
+                _transition(a),
+                _effects(a),
             )
             for a in timeline.assets
         ],
@@ -134,17 +230,44 @@ def list_(
 _SHOWN_ABOVE = frozenset({"kind", "duration", "width", "height", "audio_codec"})
 
 
+def _settings(asset: AssetView) -> list[tuple[str, object]]:
+    """The timeline settings that apply to the item's kind."""
+    kind = asset.kind
+    lines: list[tuple[str, object]] = []
+    if kind == "title" and asset.title is not None:
+        card = asset.title
+        lines += [("text", card.text), ("background", card.background),
+                  ("color", card.color), ("text size", card.size),
+                  ("font", card.font_id or "default")]
+    if kind in ("video", "image", "title"):
+        lines.append(("transition", _transition(asset)))
+    if kind != "font":
+        lines += [("fade in", _seconds(asset.fade_in)), ("fade out", _seconds(asset.fade_out))]
+    if kind in ("video", "audio"):
+        lines += [("volume", _volume(asset)), ("mute", asset.mute)]
+    if kind == "audio":
+        lines.append(("duck", asset.duck))
+    if kind == "image":
+        lines.append(("motion", asset.motion or "none"))
+    if kind in ("video", "image", "title"):
+        lines.append(("texts", asset.text_count))
+    return lines
+
+
 def _show(asset: AssetView) -> None:
     from rendercli.media.info import stored_fields
 
     probed = []
-    for fact in stored_fields():
-        if fact.name in _SHOWN_ABOVE:
-            continue
-        value = getattr(asset, fact.name)
-        if fact.name == "has_audio":
-            value = asset.audio_codec if value else None
-        probed.append((fact.metadata["label"], value))
+    if asset.kind != "title":
+        for fact in stored_fields():
+            if fact.name in _SHOWN_ABOVE:
+                continue
+            value = getattr(asset, fact.name)
+            if fact.name == "has_audio":
+                value = asset.audio_codec if value else None
+            probed.append((fact.metadata["label"], value))
+    stored = [] if asset.kind == "title" else [("bytes", asset.size_bytes),
+                                                 ("sha256", asset.sha256)]
     output.print_fields(
         [
             ("id", asset.id),
@@ -155,9 +278,9 @@ def _show(asset: AssetView) -> None:
             ("source duration", _seconds(asset.duration)),
             ("trim", _trims(asset)),
             ("size", _size(asset)),
+            *_settings(asset),
             *probed,
-            ("bytes", asset.size_bytes),
-            ("sha256", asset.sha256),
+            *stored,
             ("added", asset.created_at),
         ]
     )
@@ -165,7 +288,7 @@ def _show(asset: AssetView) -> None:
 
 @app.command("show")
 def show(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
-    """Show one asset with everything probing found.
+    """Show one item: its timeline settings and everything probing found.
 
     Example: rendercli asset show k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
@@ -186,17 +309,30 @@ def update(
     trim_start: float | None = TRIM_START,
     trim_end: float | None = TRIM_END,
     duration: float | None = DURATION,
+    transition: str | None = TRANSITION,
+    fade_in: float | None = FADE_IN,
+    fade_out: float | None = FADE_OUT,
+    volume: str | None = VOLUME,
+    mute: bool | None = MUTE,
+    duck: bool | None = DUCK,
+    motion: str | None = MOTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Move an asset, or change its trims (video, audio) or duration (images).
+    """Move an item or change its settings; works on titles too.
 
-    Example: rendercli asset update k2x9c0c0p1q8r7s6t5u4v3w2 --position 1 --trim-start 2.5
+    Trims are for video and audio, --duration for images and titles. The changed
+    timeline is checked first: a transition must fit both items it joins.
+
+    Example: rendercli asset update k2x9c0c0p1q8r7s6t5u4v3w2 --transition fade:0.5 --volume -6dB
     """
     from rendercli.services import assets
 
     user = context.require_user()
     updated = assets.update_asset(
-        context.uow(), user.id, asset, _edits(duration, trim_start, trim_end), position=position
+        context.uow(), user.id, asset,
+        _edits(duration, trim_start, trim_end, transition, fade_in, fade_out, volume, mute,
+               duck, motion),
+        position=position,
     )
     if json_output:
         output.print_json(updated)
@@ -209,7 +345,9 @@ def update(
 
 @app.command("remove")
 def remove(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
-    """Remove an asset from its project (the rest move up).
+    """Remove an item (media, title or font) from its project (the rest move up).
+
+    A font that titles or texts use is kept until they use another one (exit 5).
 
     Example: rendercli asset remove k2x9c0c0p1q8r7s6t5u4v3w2
     """
@@ -217,6 +355,5 @@ def remove(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     user = context.require_user_recovering()
     removed = assets.remove(context.uow(), user.id, asset)
-    output.result(
-        removed, json_output, f"Removed {removed.display_name} (was #{removed.position})."
-    )
+    where = "" if removed.position is None else f" (was #{removed.position})"
+    output.result(removed, json_output, f"Removed {removed.display_name}{where}.")

@@ -16,6 +16,8 @@ from rendercli.cli import (
     renders,
     specs,
     stats,
+    texts,
+    titles,
     tokens,
     worker,
 )
@@ -65,6 +67,8 @@ app.command("whoami")(accounts.whoami)
 app.add_typer(tokens.app, name="token")
 app.add_typer(projects.app, name="project")
 app.add_typer(assets.app, name="asset")
+app.add_typer(titles.app, name="title")
+app.add_typer(texts.app, name="text")
 app.add_typer(renders.app, name="render")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(specs.app, name="spec")

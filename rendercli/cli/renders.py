@@ -112,6 +112,11 @@ def submit(
     fps: int = typer.Option(30, "--fps", help="Output frame rate."),
     quality: str = typer.Option("standard", "--quality", help="draft, standard or high."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-encode everything."),
+    loudness: float | None = typer.Option(
+        None, "--loudness", metavar="LUFS",
+        help="Normalise the mix to this integrated loudness (EBU R128), e.g. -14; "
+        "-70 to -5. Default: off.",
+    ),
     wait: bool = typer.Option(False, "--wait", help="Farm mode: follow the job until it ends."),
     output_path: Path | None = typer.Option(
         None, "--output", "-o", help="Copy the finished video here."
@@ -132,7 +137,8 @@ def submit(
     target = check_output(output_path, waiting=get_settings().is_embedded or wait)
     user = context.require_user_recovering()
     request = renders.RenderRequest(
-        preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache
+        preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache,
+        loudness=loudness,
     )
     follow(renders.start(context.uow(), user.id, project, request), user.id,
            wait=wait, target=target, json_output=json_output)

@@ -11,10 +11,10 @@ Three roles (SQLite, one user's own file, has none of this):
   rendercli_current_user_id), and nothing else. It cannot read password verifiers or
   token hashes, and writes users and tokens only through the definer functions.
 - **rendercli_worker** (group role of render machines): reads every render job and updates
-  the job-state columns; reads projects that have render jobs, and assets only of projects
-  with a job in progress; inserts analytics events. Splits a job in progress into render
-  tasks (insert), reads every task and updates the task-state columns. Nothing of users
-  or tokens.
+  the job-state columns; reads projects that have render jobs, and assets (fonts among
+  them), title cards and text overlays only of projects with a job in progress; inserts
+  analytics events. Splits a job in progress into render tasks (insert), reads every
+  task and updates the task-state columns. Nothing of users or tokens.
 
 A client reads the render tasks of its own jobs (`jobs status`, `jobs logs`) and updates
 their state columns only as its commands need to: cancelling a job cancels its tasks, the
@@ -44,10 +44,26 @@ ME = "(SELECT {s}.rendercli_current_user_id())"
 # `project_id = ANY (array)` then uses the project_id indexes (an IN (subquery) here would
 # scan every row of the table and filter it through a hashed subplan).
 IN_MY_PROJECTS = "project_id = ANY (CAST((SELECT {s}.rendercli_my_project_ids()) AS varchar[]))"
+# Title cards and text overlays belong to an asset: the same array approach with the
+# caller's asset ids (`asset_id = ANY (array)` uses the asset_id indexes of both tables).
+MY_ASSETS = "CAST((SELECT {s}.rendercli_my_asset_ids()) AS varchar[])"
+ON_MY_ASSETS = "asset_id = ANY (" + MY_ASSETS + ")"
+# A row may name a font (an asset) too; the foreign key check bypasses row security, so
+# without this a row of the caller's could point at another account's font, which a
+# worker would then read and draw with.
+ON_MY_ASSETS_WITH_MY_FONT = (
+    ON_MY_ASSETS + " AND (font_id IS NULL OR font_id = ANY (" + MY_ASSETS + "))"
+)
+# The worker reads what belongs to an asset of a project with a job in progress.
+OF_A_RENDER_IN_PROGRESS = (
+    "EXISTS (SELECT 1 FROM {s}.assets AS a JOIN {s}.render_jobs AS j "
+    "ON j.project_id = a.project_id WHERE a.id = {table}.asset_id AND j.status = 'processing')"
+)
 
 CLIENT_FUNCTIONS = (
     "rendercli_current_user_id()",
     "rendercli_my_project_ids()",
+    "rendercli_my_asset_ids()",
     "rendercli_bcrypt_cost()",
     "rendercli_login_salt(text)",
     "rendercli_register(text, text, text)",
@@ -94,6 +110,8 @@ CLIENT_POLICIES = [
     ("auth_tokens", "SELECT", "user_id = " + ME, None),
     ("projects", "ALL", "owner_id = " + ME, "owner_id = " + ME),
     ("assets", "ALL", IN_MY_PROJECTS, IN_MY_PROJECTS),
+    ("asset_titles", "ALL", ON_MY_ASSETS, ON_MY_ASSETS_WITH_MY_FONT),
+    ("asset_texts", "ALL", ON_MY_ASSETS, ON_MY_ASSETS_WITH_MY_FONT),
     ("render_jobs", "SELECT", IN_MY_PROJECTS, None),
     ("render_jobs", "INSERT", None, IN_MY_PROJECTS),
     ("render_jobs", "UPDATE", IN_MY_PROJECTS, IN_MY_PROJECTS),
@@ -113,6 +131,9 @@ WORKER_POLICIES = [
     ("assets", "SELECT",
      "EXISTS (SELECT 1 FROM {s}.render_jobs AS j WHERE j.project_id = assets.project_id "
      "AND j.status = 'processing')", None),
+    ("asset_titles", "SELECT", OF_A_RENDER_IN_PROGRESS.replace("{table}", "asset_titles"),
+     None),
+    ("asset_texts", "SELECT", OF_A_RENDER_IN_PROGRESS.replace("{table}", "asset_texts"), None),
     ("analytics_events", "INSERT", None, "true"),
 ]
 
@@ -125,7 +146,10 @@ def client_grants(s: str, role: str) -> list[str]:
         f"GRANT SELECT ({TOKEN_COLUMNS}) ON {s}.auth_tokens TO {role}",
         f"GRANT SELECT, INSERT, DELETE ON {s}.projects TO {role}",
         f"GRANT UPDATE (name, updated_at) ON {s}.projects TO {role}",
+        # Whole rows (new asset columns included); the policies keep them the caller's.
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.assets TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.asset_titles TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.asset_texts TO {role}",
         # Whole rows, as the ORM writes them; the policy keeps them in the caller's projects.
         f"GRANT SELECT, INSERT ON {s}.render_jobs TO {role}",
         f"GRANT UPDATE ({JOB_STATE_COLUMNS}) ON {s}.render_jobs TO {role}",
@@ -146,6 +170,8 @@ def worker_grants(s: str, role: str) -> list[str]:
         f"GRANT UPDATE ({TASK_STATE_COLUMNS}) ON {s}.render_tasks TO {role}",
         f"GRANT SELECT (id, owner_id, name) ON {s}.projects TO {role}",
         f"GRANT SELECT ON {s}.assets TO {role}",
+        f"GRANT SELECT ON {s}.asset_titles TO {role}",
+        f"GRANT SELECT ON {s}.asset_texts TO {role}",
         f"GRANT INSERT ON {s}.analytics_events TO {role}",
     ]
 

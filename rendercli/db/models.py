@@ -38,7 +38,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-ASSET_KINDS = ("video", "image", "audio")
+# "title": a generated card (no file); "font": a TTF/OTF file that titles and texts may
+# use, kept with the project but never on the timeline (no position).
+ASSET_KINDS = ("video", "image", "audio", "title", "font")
 TASK_KINDS = ("segment", "soundtrack", "assemble")
 TASK_STATES = ("queued", "processing", "completed", "failed", "cancelled")
 
@@ -108,19 +110,24 @@ class Project(Base):
 
 
 class Asset(Base):
-    """A media file in a project's timeline. The file itself lives in content-addressed storage."""
+    """An item of a project: media on the timeline, a title card, or a font.
+
+    Media and font files live in content-addressed storage (``storage_key``); a title has
+    no file. Probed facts are `MediaInfo`'s (rendercli/media/info.py); the timeline
+    settings below them are the user's.
+    """
 
     __tablename__ = "assets"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    position: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int | None] = mapped_column(Integer)  # 1-based; None for fonts
     kind: Mapped[str] = mapped_column(String(8))
     display_name: Mapped[str] = mapped_column(String(255))
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    storage_key: Mapped[str] = mapped_column(String(255))
-    size_bytes: Mapped[int] = mapped_column(BigInteger)
-    container: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # None for titles
+    storage_key: Mapped[str | None] = mapped_column(String(255))  # None for titles
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    container: Mapped[str | None] = mapped_column(String(16))
     duration: Mapped[float | None] = mapped_column(Float)  # probed source duration
     width: Mapped[int | None] = mapped_column(Integer)  # as displayed (rotation applied)
     height: Mapped[int | None] = mapped_column(Integer)
@@ -134,16 +141,75 @@ class Asset(Base):
     channels: Mapped[int | None] = mapped_column(Integer)
     trim_start: Mapped[float | None] = mapped_column(Float)  # video/audio: offset into source
     trim_end: Mapped[float | None] = mapped_column(Float)  # video/audio: end time in source
-    still_duration: Mapped[float | None] = mapped_column(Float)  # images: seconds shown
+    still_duration: Mapped[float | None] = mapped_column(Float)  # images, titles: seconds shown
+    # Picture items: the hand-over to the next picture item ("none": a cut).
+    transition: Mapped[str] = mapped_column(String(16), default="none")
+    transition_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    fade_in: Mapped[float] = mapped_column(Float, default=0.0)  # seconds; picture and sound
+    fade_out: Mapped[float] = mapped_column(Float, default=0.0)
+    volume: Mapped[float] = mapped_column(Float, default=1.0)  # linear gain, clips and music
+    mute: Mapped[bool] = mapped_column(Boolean, default=False)
+    duck: Mapped[bool] = mapped_column(Boolean, default=False)  # music: under clip sound
+    motion: Mapped[str | None] = mapped_column(String(16))  # stills: zoom-in, pan-left, ...
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="assets")
+    title: Mapped[AssetTitle | None] = relationship(
+        foreign_keys="AssetTitle.asset_id", cascade="all, delete-orphan", passive_deletes=True
+    )
+    texts: Mapped[list[AssetText]] = relationship(
+        foreign_keys="AssetText.asset_id", order_by="AssetText.position",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
 
     __table_args__ = (
         Index(None, "project_id", "position"),
-        CheckConstraint("kind IN ('video', 'image', 'audio')", name="kind"),
+        CheckConstraint(
+            "kind IN ('video', 'image', 'audio', 'title', 'font')", name="kind"
+        ),
+        # Fonts, and only fonts, are off the timeline; titles, and only titles, have no file.
+        CheckConstraint("(kind = 'font') = (position IS NULL)", name="position"),
+        CheckConstraint("(kind = 'title') = (storage_key IS NULL)", name="stored"),
     )
+
+
+class AssetTitle(Base):
+    """The card of a title item (an asset of kind "title"): its text and style."""
+
+    __tablename__ = "asset_titles"
+
+    asset_id: Mapped[str] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    background: Mapped[str] = mapped_column(String(16), default="black")
+    color: Mapped[str] = mapped_column(String(16), default="white")
+    size: Mapped[str] = mapped_column(String(8), default="large")
+    # A font asset of the same project; None: the font shipped with rendercli.
+    font_id: Mapped[str | None] = mapped_column(ForeignKey("assets.id"), index=True)
+
+
+class AssetText(Base):
+    """Text drawn over a picture item for a time range within it. Several per item,
+    drawn in ``position`` order."""
+
+    __tablename__ = "asset_texts"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 1-based, per item
+    text: Mapped[str] = mapped_column(Text)
+    start: Mapped[float] = mapped_column(Float, default=0.0)  # seconds into the item
+    duration: Mapped[float | None] = mapped_column(Float)  # None: to the end of the item
+    placement: Mapped[str] = mapped_column(String(16), default="lower-third")
+    size: Mapped[str] = mapped_column(String(8), default="medium")
+    color: Mapped[str] = mapped_column(String(16), default="white")
+    box: Mapped[bool] = mapped_column(Boolean, default=True)
+    font_id: Mapped[str | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index(None, "asset_id", "position"),)
 
 
 class RenderJob(Base):
@@ -163,6 +229,7 @@ class RenderJob(Base):
     fps: Mapped[int] = mapped_column(Integer)
     quality: Mapped[str] = mapped_column(String(16))
     use_cache: Mapped[bool] = mapped_column(Boolean, default=True)
+    loudness: Mapped[float | None] = mapped_column(Float)  # LUFS target; None: not normalised
     output_url: Mapped[str | None] = mapped_column(Text)
     poster_url: Mapped[str | None] = mapped_column(Text)
     output_size: Mapped[int | None] = mapped_column(BigInteger)

@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any, Literal
 
-MediaKind = Literal["video", "image", "audio"]
+# "font": a TTF/OTF file (media/fonts.py), which only titles and texts use.
+MediaKind = Literal["video", "image", "audio", "font"]
 
 
 @dataclass(frozen=True)
 class MediaInfo:
     # Each field with a "label" (how people read it) is stored with the asset.
     kind: MediaKind = field(metadata={"label": "kind"})
-    # Seconds; None for still images.
+    # Seconds; None for still images and fonts.
     duration: float | None = field(metadata={"label": "source duration"})
     # As displayed: rotation applied (a portrait phone clip is portrait).
     width: int | None = field(metadata={"label": "width"})
@@ -26,7 +27,7 @@ class MediaInfo:
     frame_rate: float | None = field(metadata={"label": "frame rate"})
     # Degrees clockwise the picture must be turned for display: 0/90/180/270.
     rotation: int = field(metadata={"label": "rotation"})
-    # A short name from the allow-list: mp4, mov, matroska, webm, png, ...
+    # A short name from the allow-list: mp4, mov, matroska, webm, png, ..., ttf, otf
     container: str = field(metadata={"label": "container"})
     video_codec: str | None = field(metadata={"label": "video codec"})
     pix_fmt: str | None = field(metadata={"label": "pixel format"})

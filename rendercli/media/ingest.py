@@ -2,6 +2,8 @@
 
 The source file is read exactly once (while it is copied and hashed); everything after
 that, probing included, works on the staged copy, so what was validated is what is stored.
+A staged copy that starts like a font is checked as one (media/fonts.py); any other file
+goes to the media probe.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rendercli.media.fonts import looks_like_font, probe_font, read_head
 from rendercli.media.info import MediaInfo
 from rendercli.media.probe import probe
 from rendercli.media.validate import safe_display_name
@@ -49,12 +52,15 @@ def stage_and_probe(src: Path, storage_dir: Path, limits: Limits) -> StagedMedia
     name = safe_display_name(src)
     staged = stage_file(src, storage_dir, display_name=name, max_file_size=limits.max_file_size)
     try:
-        info = probe(
-            staged.path,
-            display_name=name,
-            max_duration=limits.max_duration,
-            max_dimension=limits.max_dimension,
-        )
+        if looks_like_font(read_head(staged.path, name)):
+            info = probe_font(staged.path, display_name=name)
+        else:
+            info = probe(
+                staged.path,
+                display_name=name,
+                max_duration=limits.max_duration,
+                max_dimension=limits.max_dimension,
+            )
     except BaseException:
         discard_staged(staged)
         raise

@@ -89,10 +89,16 @@ def _cmap(data: bytes, offset: int) -> dict[int, int]:
     if 12 in subtables:
         base = subtables[12]
         (groups,) = struct.unpack_from(">I", data, base + 12)
+        mapped = 0
         for n in range(groups):
             first, last, glyph = struct.unpack_from(">III", data, base + 16 + 12 * n)
             if last - first > 0x110000:
                 raise ValueError("corrupt cmap group")
+            # Groups of a real font do not overlap: more than all of Unicode is a font
+            # built to make us loop (a font is an asset anyone can add).
+            mapped += max(0, min(last, 0x10FFFF) + 1 - first)
+            if mapped > 0x110000:
+                raise ValueError("corrupt cmap: overlapping groups")
             for cp in range(first, min(last, 0x10FFFF) + 1):
                 mapping[cp] = glyph + cp - first
     elif 4 in subtables:
@@ -104,6 +110,8 @@ def _cmap(data: bytes, offset: int) -> dict[int, int]:
         deltas = struct.unpack_from(f">{seg_count}h", data, starts_at + 2 * seg_count)
         ranges_at = starts_at + 4 * seg_count
         ranges = struct.unpack_from(f">{seg_count}H", data, ranges_at)
+        if sum(max(0, end - start + 1) for start, end in zip(starts, ends, strict=True)) > 0x10000:
+            raise ValueError("corrupt cmap: overlapping segments")
         for s in range(seg_count):
             for cp in range(starts[s], ends[s] + 1):
                 if cp == 0xFFFF:

@@ -40,6 +40,11 @@ MAX_VOLUME = 4.0  # linear gain, about +12 dB
 MAX_TEXT_CHARS = 2000
 MIN_LOUDNESS, MAX_LOUDNESS = -70.0, -5.0  # LUFS targets loudnorm accepts
 BED_FADE_OUT = 2.0  # seconds a music bed cut by the end of the timeline fades out over
+DEFAULT_TRANSITION_SECONDS = 1.0  # a transition given as a bare kind (`fade`)
+MAX_TRANSITION_SECONDS = 60.0
+DEFAULT_STILL_SECONDS = 3.0  # how long a still image is shown unless told
+DEFAULT_TITLE_SECONDS = 3.0  # how long a title card is shown unless told
+NUMBER_PATTERN = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"  # plain decimal seconds, no sign
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,34 @@ class Transition:
 
 
 NO_TRANSITION = Transition()
+
+
+def parse_transition(text: str) -> Transition:
+    """``KIND[:SECONDS]`` from a user: ``fade`` (DEFAULT_TRANSITION_SECONDS long),
+    ``fade:0.5``, ``none`` (a cut). Raises InvalidInput with the reason."""
+    kind, colon, seconds = text.partition(":")
+    if kind not in TRANSITIONS:
+        raise InvalidInput(f"unknown transition {kind!r}: expected KIND or KIND:SECONDS with a "
+                           f"KIND from {', '.join(TRANSITIONS)}")
+    if not colon:
+        return NO_TRANSITION if kind == "none" else Transition(kind, DEFAULT_TRANSITION_SECONDS)
+    if re.fullmatch(NUMBER_PATTERN, seconds) is None:
+        raise InvalidInput(f"invalid transition {text!r}: expected KIND:SECONDS, e.g. fade:0.5")
+    value = float(seconds)
+    if value > MAX_TRANSITION_SECONDS:
+        raise InvalidInput(f"transition {text!r} is longer than {MAX_TRANSITION_SECONDS:g} s")
+    if kind == "none":
+        return NO_TRANSITION
+    if value == 0:
+        raise InvalidInput(f"transition {text!r} needs a length above 0 seconds (or use none)")
+    return Transition(kind, value)
+
+
+def format_transition(transition: Transition) -> str:
+    """The ``KIND[:SECONDS]`` form of a transition (``none`` for a cut)."""
+    if transition.kind == "none" or transition.seconds <= 0:
+        return "none"
+    return f"{transition.kind}:{transition.seconds:g}"
 
 
 @dataclass(frozen=True)
@@ -118,6 +151,7 @@ class TimelineItem:
     texts: tuple[TextOverlay, ...] = ()  # picture items
     title: TitleCard | None = None  # kind "title" only
     duck: bool = False  # music only: lowered under clip sound (sidechain compression)
+    name: str = ""  # how messages name the item (default: the file name, or "title")
 
 
 def title_item(card: TitleCard, duration: float, **options: object) -> TimelineItem:
@@ -214,6 +248,7 @@ _NAMED_COLORS = {
     "olive": "808000", "silver": "c0c0c0", "lime": "00ff00", "brown": "a52a2a",
     "gold": "ffd700",
 }
+COLOR_NAMES = tuple(_NAMED_COLORS)
 _HEX = re.compile(r"(?:#|0x)?([0-9a-fA-F]{6})")
 
 
@@ -250,9 +285,12 @@ def _check_font(where: str, font: Path | None, sha: str) -> None:
         raise InvalidInput(f"{where}: a font file needs its content hash")
 
 
+def _name(item: TimelineItem) -> str:
+    return item.name or ("title" if item.kind == "title" else Path(item.path).name)
+
+
 def _validate_item(n: int, item: TimelineItem) -> None:
-    name = "title" if item.kind == "title" else Path(item.path).name
-    where = f"timeline item {n} ({name})"
+    where = f"timeline item {n} ({_name(item)})"
     if item.kind not in ("video", "image", "audio", "title"):
         raise InvalidInput(f"{where}: unknown kind {item.kind!r}")
     if not (_finite(item.duration) and item.duration > 0):
@@ -318,13 +356,15 @@ def _validate_item(n: int, item: TimelineItem) -> None:
         raise InvalidInput(f"{where}: only title items carry a title card")
 
 
-def validate_timeline(items: Sequence[TimelineItem], fps: int | None = None) -> None:
+def validate_timeline(items: Sequence[TimelineItem], fps: int | None = None, *,
+                      require_picture: bool = True) -> None:
     """Raise InvalidInput unless the timeline has a picture and every item is well formed.
 
     With ``fps``, also check the frame plan: each transition fits both of its neighbours.
-    Without it, the same check is made in seconds.
+    Without it, the same check is made in seconds. ``require_picture=False`` accepts a
+    timeline that has no picture item yet (while it is being put together).
     """
-    if not any(item.kind in PICTURE_KINDS for item in items):
+    if require_picture and not any(item.kind in PICTURE_KINDS for item in items):
         raise InvalidInput("the timeline has no video or image items and no titles: "
                            "nothing to render")
     for n, item in enumerate(items, 1):
@@ -333,11 +373,17 @@ def validate_timeline(items: Sequence[TimelineItem], fps: int | None = None) -> 
         plan_timeline(items, fps)
         return
     pictures = [(n, i) for n, i in enumerate(items, 1) if i.kind in PICTURE_KINDS]
+    incoming = 0.0
     for (n, a), (_m, b) in itertools.pairwise(pictures):
         seconds = _transition_seconds(a)
         if seconds > a.duration + 1e-9 or seconds > b.duration + 1e-9:
-            raise InvalidInput(f"timeline item {n}: the {a.transition.kind} transition "
-                               f"({seconds:g} s) is longer than an item it joins")
+            raise InvalidInput(f"timeline item {n} ({_name(a)}): the {a.transition.kind} "
+                               f"transition ({seconds:g} s) is longer than an item it joins")
+        if incoming + seconds > a.duration + 1e-9:
+            raise InvalidInput(f"timeline item {n} ({_name(a)}): its transitions ({incoming:g} "
+                               f"+ {seconds:g} s) overlap each other; the item is only "
+                               f"{a.duration:g} s long")
+        incoming = seconds
 
 
 def _transition_seconds(item: TimelineItem) -> float:
@@ -464,7 +510,8 @@ def plan_timeline(items: Sequence[TimelineItem], fps: int, *,
         for other in (k, k + 1):
             if t > frames[other]:
                 raise InvalidInput(
-                    f"timeline item {n}: the {item.transition.kind} transition ({t} frames) "
+                    f"timeline item {n} ({_name(item)}): the {item.transition.kind} "
+                    f"transition ({t} frames) "
                     f"is longer than the item it joins ({frames[other]} frames)")
         overlaps.append(t)
     overlaps.append(0)
@@ -475,7 +522,8 @@ def plan_timeline(items: Sequence[TimelineItem], fps: int, *,
         tail = overlaps[k]
         if head + tail > count:
             raise InvalidInput(
-                f"timeline item {n}: its transitions ({head} + {tail} frames) overlap each "
+                f"timeline item {n} ({_name(item)}): its transitions ({head} + {tail} "
+                f"frames) overlap each "
                 f"other; the item has only {count} frames")
         visual.append(PlannedItem(k, item, count, start, head, tail))
         start += count - tail

@@ -1,4 +1,4 @@
-"""Assets: media files in a project's timeline, probed and content-addressed.
+"""Assets: media files in a project's timeline (and fonts), probed and content-addressed.
 
 Adding is all-or-nothing: every file is staged and probed before anything is stored,
 objects are placed in storage, and only then are the rows inserted in one transaction.
@@ -12,93 +12,90 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
-
 from rendercli.config import Settings, get_settings
-from rendercli.db.models import Asset, Project
+from rendercli.db.models import Asset
 from rendercli.db.types import utcnow
-from rendercli.errors import InvalidInput, NotFound
+from rendercli.errors import Conflict, InvalidInput
+from rendercli.render.timeline import (
+    DEFAULT_STILL_SECONDS,
+    MOTIONS,
+    PICTURE_KINDS,
+    parse_transition,
+    parse_volume,
+)
+from rendercli.services.housekeeping import remove_unreferenced_objects
+from rendercli.services.items import (
+    AssetView,
+    TimelineView,
+    asset_view,
+    check_position,
+    check_timeline,
+    close_gap,
+    count_positions,
+    find_item,
+    font_users,
+    load_items,
+    lock_project,
+    move,
+    picture_duration,
+    shift_positions,
+    timeline_duration,
+)
 from rendercli.services.projects import ensure_not_rendering, find_owned
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.storage import StoredFile
 
+__all__ = ["AssetView", "Edits", "TimelineView", "add", "get", "list_assets", "remove",
+           "remove_unreferenced_objects", "timeline_duration", "update_asset"]
+
 log = logging.getLogger(__name__)
 
-DEFAULT_STILL_SECONDS = 3.0
 TRIM_TOLERANCE = 0.001  # seconds; probed durations are rounded by containers
-
-
-@dataclass(frozen=True)
-class AssetView:
-    """An asset as callers see it: its columns (the probed ones are `MediaInfo`'s facts,
-    in the same order) and the seconds it occupies on the timeline."""
-
-    id: str
-    project_id: str
-    position: int  # 1-based place in the timeline
-    kind: str
-    display_name: str
-    timeline_duration: float  # seconds it occupies: trimmed length, or an image's duration
-    duration: float | None  # probed duration of the source
-    trim_start: float | None
-    trim_end: float | None
-    still_duration: float | None
-    width: int | None
-    height: int | None
-    frame_rate: float | None
-    rotation: int
-    container: str
-    video_codec: str | None
-    pix_fmt: str | None
-    has_audio: bool
-    audio_codec: str | None
-    sample_rate: int | None
-    channels: int | None
-    size_bytes: int
-    sha256: str
-    created_at: datetime
-    updated_at: datetime
-
-
-_COLUMNS = frozenset(Asset.__table__.columns.keys())
-
-
-@dataclass(frozen=True)
-class TimelineView:
-    project_id: str
-    project_name: str
-    assets: list[AssetView]
-    total_duration: float  # the picture timeline: videos and images (audio lays under it)
-    audio_duration: float  # background audio before it is cut at the end of the timeline
+TIMELINE_KINDS = ("video", "image", "audio", "title")
 
 
 @dataclass(frozen=True)
 class Edits:
-    """Per-asset settings from `asset add` / `asset update`. None means "not given"."""
+    """Per-item settings from `asset add` / `asset update`. None means "not given".
 
-    duration: float | None = None  # images
+    On `asset add` with several files, each setting applies to the files it fits (e.g.
+    `--duck` to the music among them), and at least one must fit.
+    """
+
+    duration: float | None = None  # images and titles: seconds shown
     trim_start: float | None = None  # video and audio
     trim_end: float | None = None  # video and audio
+    transition: str | None = None  # picture items: KIND[:SECONDS] into the next one
+    fade_in: float | None = None  # seconds: picture from black, sound from silence
+    fade_out: float | None = None
+    volume: str | None = None  # clips and music: a gain 0..4 or decibels ("-6dB")
+    mute: bool | None = None  # clips and music
+    duck: bool | None = None  # music: lowered under clip sound
+    motion: str | None = None  # stills: zoom-in | zoom-out | pan-left | pan-right | none
 
 
-def timeline_duration(asset: Asset) -> float:
-    """The seconds an asset occupies on the timeline."""
-    if asset.kind == "image":
-        return asset.still_duration or DEFAULT_STILL_SECONDS
-    start = asset.trim_start or 0.0
-    end = asset.trim_end if asset.trim_end is not None else (asset.duration or 0.0)
-    return max(0.0, end - start)
+# Which kinds each timeline setting fits, and how messages name it.
+_FITS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "duration": (("image", "title"), "--duration", "images and titles"),
+    "trim_start": (("video", "audio"), "--trim-start", "video and audio"),
+    "trim_end": (("video", "audio"), "--trim-end", "video and audio"),
+    "transition": (PICTURE_KINDS, "--transition", "picture items (video, images, titles)"),
+    "fade_in": (TIMELINE_KINDS, "--fade-in", "timeline items"),
+    "fade_out": (TIMELINE_KINDS, "--fade-out", "timeline items"),
+    "volume": (("video", "audio"), "--volume", "clips and music"),
+    "mute": (("video", "audio"), "--mute", "clips and music"),
+    "duck": (("audio",), "--duck", "music (audio items)"),
+    "motion": (("image",), "--motion", "still images"),
+}
 
 
-def _view(asset: Asset) -> AssetView:
-    values = {f.name: getattr(asset, f.name) for f in fields(AssetView) if f.name in _COLUMNS}
-    return AssetView(timeline_duration=round(timeline_duration(asset), 6), **values)
+def _given(edits: Edits) -> list[str]:
+    return [f.name for f in fields(Edits) if getattr(edits, f.name) is not None]
 
 
 def _check_number(name: str, value: float | None, settings: Settings) -> None:
@@ -110,21 +107,58 @@ def _check_number(name: str, value: float | None, settings: Settings) -> None:
         raise InvalidInput(f"{name} is above the {settings.max_duration:g} s limit")
 
 
-def _apply_edits(asset: Asset, edits: Edits, settings: Settings, *, adding: bool) -> None:
-    """Validate edits against the probed media and apply them; errors name the file."""
+def _apply_edits(asset: Asset, edits: Edits, *, adding: bool) -> None:
+    """Validate edits against the item and apply them; errors name the item.
+
+    When adding several files, settings that do not fit this item's kind are skipped
+    (`_check_edits_fit` made sure each fits one of them).
+    """
     name = asset.display_name
-    if asset.kind == "image":
-        if (edits.trim_start is not None or edits.trim_end is not None) and not adding:
-            raise InvalidInput(f"{name}: trims apply to video and audio, not images")
-        if edits.duration is not None:
+    for setting in _given(edits):
+        kinds, option, fits = _FITS[setting]
+        if asset.kind not in kinds and not adding:
+            if asset.kind == "font":
+                raise InvalidInput(f"{name}: fonts are not on the timeline; {option} does "
+                                   "not apply")
+            article = "an" if asset.kind[0] in "aeiou" else "a"
+            raise InvalidInput(f"{name}: {option} applies to {fits}, not to {article} "
+                               f"{asset.kind} item")
+    fits = {s for s in _given(edits) if asset.kind in _FITS[s][0]}
+    if asset.kind in ("image", "title"):
+        if "duration" in fits:
+            assert edits.duration is not None
             if edits.duration <= 0:
                 raise InvalidInput(f"{name}: --duration must be more than 0 seconds")
             asset.still_duration = edits.duration
-        elif asset.still_duration is None:
+        elif asset.still_duration is None and asset.kind == "image":
             asset.still_duration = DEFAULT_STILL_SECONDS
-        return
-    if edits.duration is not None and not adding:
-        raise InvalidInput(f"{name}: --duration applies to images; use --trim-start/--trim-end")
+    elif asset.kind in ("video", "audio"):
+        _apply_trims(asset, edits)
+    if "transition" in fits:
+        assert edits.transition is not None
+        transition = parse_transition(edits.transition)
+        asset.transition, asset.transition_seconds = transition.kind, transition.seconds
+    if "fade_in" in fits:
+        asset.fade_in = edits.fade_in  # type: ignore[assignment]
+    if "fade_out" in fits:
+        asset.fade_out = edits.fade_out  # type: ignore[assignment]
+    if "volume" in fits:
+        assert edits.volume is not None
+        asset.volume = parse_volume(edits.volume)
+    if "mute" in fits:
+        asset.mute = bool(edits.mute)
+    if "duck" in fits:
+        asset.duck = bool(edits.duck)
+    if "motion" in fits:
+        motion = edits.motion
+        if motion != "none" and motion not in MOTIONS:
+            raise InvalidInput(f"unknown --motion {motion!r}; choose one of "
+                               f"{', '.join(MOTIONS)} or none")
+        asset.motion = None if motion == "none" else motion
+
+
+def _apply_trims(asset: Asset, edits: Edits) -> None:
+    name = asset.display_name
     length = asset.duration or 0.0
     start = edits.trim_start if edits.trim_start is not None else asset.trim_start
     end = edits.trim_end if edits.trim_end is not None else asset.trim_end
@@ -147,51 +181,19 @@ def _apply_edits(asset: Asset, edits: Edits, settings: Settings, *, adding: bool
 
 
 def _validate_edits_given(edits: Edits, settings: Settings) -> None:
+    """Shape checks that need no row: numbers in range, values parse."""
     _check_number("--duration", edits.duration, settings)
     _check_number("--trim-start", edits.trim_start, settings)
     _check_number("--trim-end", edits.trim_end, settings)
-
-
-def _find_asset(uow: UnitOfWork, user_id: str, asset_id: str) -> Asset:
-    asset = uow.session.scalars(
-        select(Asset).join(Project).where(Asset.id == asset_id, Project.owner_id == user_id)
-    ).first()
-    if asset is None:
-        raise NotFound(f"asset not found: {asset_id}")
-    return asset
-
-
-def _lock_project(uow: UnitOfWork, project: Project) -> None:
-    # Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before we
-    # read positions, so concurrent edits of one timeline serialize instead of colliding.
-    uow.session.execute(update(Project).where(Project.id == project.id).values(updated_at=utcnow()))
-
-
-def _count(uow: UnitOfWork, project_id: str) -> int:
-    return (
-        uow.session.scalar(
-            select(func.count()).select_from(Asset).where(Asset.project_id == project_id)
-        )
-        or 0
-    )
-
-
-def _shift(
-    uow: UnitOfWork, project_id: str, from_position: int, by: int, to_position: int | None = None
-) -> None:
-    query = update(Asset).where(Asset.project_id == project_id, Asset.position >= from_position)
-    if to_position is not None:
-        query = query.where(Asset.position <= to_position)
-    uow.session.execute(query.values(position=Asset.position + by))
-
-
-def _check_position(position: int | None, count: int, adding: int) -> int:
-    last = count + 1 if adding else count
-    if position is None:
-        return last
-    if not 1 <= position <= last:
-        raise InvalidInput(f"--position must be between 1 and {last}")
-    return position
+    _check_number("--fade-in", edits.fade_in, settings)
+    _check_number("--fade-out", edits.fade_out, settings)
+    if edits.transition is not None:
+        parse_transition(edits.transition)
+    if edits.volume is not None:
+        parse_volume(edits.volume)
+    if edits.motion is not None and edits.motion != "none" and edits.motion not in MOTIONS:
+        raise InvalidInput(f"unknown --motion {edits.motion!r}; choose one of "
+                           f"{', '.join(MOTIONS)} or none")
 
 
 def add(
@@ -203,10 +205,13 @@ def add(
     *,
     position: int | None = None,
 ) -> list[AssetView]:
-    """Add files to a project's timeline, in the order given, all or nothing.
+    """Add files to a project, in the order given, all or nothing.
 
     Each file is copied into storage once, probed, and rejected with a one-line reason
-    naming it if it is not acceptable media. `position` (1-based) inserts them there.
+    naming it if it is not acceptable media or a usable TTF/OTF font. Media go on the
+    timeline (at the 1-based `position`, else at the end); fonts are kept with the
+    project for titles and texts. The timeline as changed is checked before anything
+    is committed (transitions must fit their neighbours, and so on).
     """
     from rendercli import storage
     from rendercli.media import ingest
@@ -231,7 +236,7 @@ def add(
         rows = [_row_for(item) for item in staged]
         _check_edits_fit(rows, edits)
         for row in rows:
-            _apply_edits(row, edits, settings, adding=True)
+            _apply_edits(row, edits, adding=True)
     except BaseException:
         ingest.discard_all(staged)
         raise
@@ -241,13 +246,18 @@ def add(
         with storage.ingest_guard(settings.storage_dir), uow:
             stored = ingest.commit_all(staged)
             project = find_owned(uow, user_id, project_ref)
-            _lock_project(uow, project)
-            count = _count(uow, project.id)
-            first = _check_position(position, count, adding=len(rows))
-            _shift(uow, project.id, first, len(rows))
-            for offset, (row, obj) in enumerate(zip(rows, stored, strict=True)):
-                row.project_id = project.id
+            lock_project(uow, project)
+            placed = [r for r in rows if r.kind != "font"]
+            if position is not None and not placed:
+                raise InvalidInput("--position does not apply to fonts: they are not on "
+                                   "the timeline")
+            first = check_position(position, count_positions(uow, project.id),
+                                   adding=len(placed))
+            shift_positions(uow, project.id, first, len(placed))
+            for offset, row in enumerate(placed):
                 row.position = first + offset
+            for row, obj in zip(rows, stored, strict=True):
+                row.project_id = project.id
                 row.storage_key = obj.key
                 uow.session.add(row)
                 uow.record_event(
@@ -258,8 +268,8 @@ def add(
                     size_bytes=row.size_bytes,
                     duration=row.duration,
                 )
-            uow.session.flush()
-            views = [_view(r) for r in rows]
+            check_timeline(uow, project.id)
+            views = [asset_view(r) for r in rows]
             uow.commit()
             return views
     except BaseException:
@@ -275,6 +285,7 @@ def _row_for(item) -> Asset:  # type: ignore[no-untyped-def]
         display_name=item.display_name,
         sha256=item.staged.sha256,
         size_bytes=item.staged.size,
+        texts=[],
         created_at=now,
         updated_at=now,
     )
@@ -282,108 +293,88 @@ def _row_for(item) -> Asset:  # type: ignore[no-untyped-def]
 
 def _check_edits_fit(rows: list[Asset], edits: Edits) -> None:
     kinds = {r.kind for r in rows}
-    if edits.duration is not None and "image" not in kinds:
-        raise InvalidInput("--duration applies to images; use --trim-start/--trim-end for clips")
-    trimming = edits.trim_start is not None or edits.trim_end is not None
-    if trimming and not kinds & {"video", "audio"}:
-        raise InvalidInput("--trim-start/--trim-end apply to video and audio, not images")
-
-
-def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str]) -> None:
-    """Delete stored objects that no asset row refers to (best effort: what is left, the
-    orphan sweep removes later). Malformed keys are never turned into paths."""
-    from rendercli import storage
-
-    keys = [k for k in keys if storage.is_digest(k)]
-    if not keys:
-        return
-    directory = get_settings().storage_dir
-    # No ingest may be between placing an object and committing its row meanwhile.
-    with storage.exclusive_objects(directory, wait=2.0) as alone:
-        if not alone:
-            log.info("an ingest is in flight: unreferenced objects left to the sweep")
-            return
-        try:
-            with uow:
-                from rendercli.db.tenancy import storage_keys_in_use
-
-                # Any account's assets: under row security a client sees only its own.
-                used = storage_keys_in_use(uow.session, keys)
-        except Exception:
-            return  # cannot tell: keeping a file is safer than losing one
-        for key in set(keys) - used:
-            try:
-                storage.remove_object(directory, key)
-            except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
-                log.warning("could not remove stored object %s: %s", key, exc)
+    for setting in _given(edits):
+        fits, option, what = _FITS[setting]
+        if not kinds & set(fits):
+            if setting == "duration":
+                raise InvalidInput("--duration applies to images; use --trim-start/--trim-end "
+                                   "for clips")
+            if setting.startswith("trim"):
+                raise InvalidInput("--trim-start/--trim-end apply to video and audio, not "
+                                   "images")
+            raise InvalidInput(f"{option} applies to {what}; none of the files is one")
 
 
 def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView:
-    """A project's assets in timeline order, with the total timeline duration."""
+    """A project's items in timeline order (then its fonts), with the total duration."""
     with uow:
         project = find_owned(uow, user_id, project_ref)
-        rows = uow.session.scalars(
-            select(Asset).where(Asset.project_id == project.id).order_by(Asset.position)
-        ).all()
-        picture = sum(timeline_duration(a) for a in rows if a.kind != "audio")
+        rows = load_items(uow, project.id)
         audio = sum(timeline_duration(a) for a in rows if a.kind == "audio")
         return TimelineView(
             project_id=project.id,
             project_name=project.name,
-            assets=[_view(a) for a in rows],
-            total_duration=round(picture, 6),
+            assets=[asset_view(a) for a in rows],
+            total_duration=round(picture_duration(rows), 6),
             audio_duration=round(audio, 6),
         )
 
 
 def get(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
-    """One of the user's assets by id."""
+    """One of the user's items by id."""
     with uow:
-        return _view(_find_asset(uow, user_id, asset_id))
+        return asset_view(find_item(uow, user_id, asset_id))
 
 
 def update_asset(
     uow: UnitOfWork, user_id: str, asset_id: str, edits: Edits, *, position: int | None = None
 ) -> AssetView:
-    """Move an asset and/or change its trims (video, audio) or duration (images)."""
+    """Move an item and/or change its settings: trims (video, audio), duration (images,
+    titles), transition, fades, volume, mute, duck, motion. Checks the whole timeline
+    as changed before committing."""
     settings = get_settings()
     _validate_edits_given(edits, settings)
     if position is None and edits == Edits():
-        raise InvalidInput("nothing to update: give --position, --trim-start, --trim-end or "
-                           "--duration")
+        raise InvalidInput("nothing to update: give --position, --trim-start, --trim-end, "
+                           "--duration, --transition, --fade-in, --fade-out, --volume, "
+                           "--mute, --duck or --motion")
     with uow:
-        asset = _find_asset(uow, user_id, asset_id)
-        _lock_project(uow, asset.project)
-        _apply_edits(asset, edits, settings, adding=False)
+        asset = find_item(uow, user_id, asset_id)
+        lock_project(uow, asset.project)
+        _apply_edits(asset, edits, adding=False)
         if position is not None:
-            target = _check_position(position, _count(uow, asset.project_id), adding=0)
-            current = asset.position
-            if target < current:
-                _shift(uow, asset.project_id, target, 1, to_position=current - 1)
-            elif target > current:
-                _shift(uow, asset.project_id, current + 1, -1, to_position=target)
-            asset.position = target
+            move(uow, asset, position)
         asset.updated_at = utcnow()
-        uow.session.flush()
-        uow.session.refresh(asset)
-        view = _view(asset)
+        check_timeline(uow, asset.project_id)
+        view = asset_view(asset)
         uow.commit()
         return view
 
 
 def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
-    """Remove an asset, renumber the rest, and delete its file if nothing else uses it."""
+    """Remove an item (media, title or font), renumber the rest, and delete its file if
+    nothing else uses it. A font that titles or texts use cannot be removed."""
     from rendercli import storage
 
     with uow:
-        asset = _find_asset(uow, user_id, asset_id)
+        asset = find_item(uow, user_id, asset_id)
         ensure_not_rendering(uow, asset.project, "remove its assets")
-        storage.check_digest(asset.storage_key)  # a tampered row: refuse, remove nothing
-        _lock_project(uow, asset.project)
-        view = _view(asset)
+        if asset.storage_key is not None:
+            storage.check_digest(asset.storage_key)  # a tampered row: refuse, remove nothing
+        lock_project(uow, asset.project)
+        if asset.kind == "font":
+            titles, texts = font_users(uow, asset.id)
+            if titles or texts:
+                raise Conflict(
+                    f"font {asset.display_name} is used by {titles} title(s) and {texts} "
+                    "text(s): give them another font (--font ASSET or --font default) "
+                    "or remove them first"
+                )
+        view = asset_view(asset)
+        key = asset.storage_key
         uow.session.delete(asset)
         uow.session.flush()
-        _shift(uow, asset.project_id, view.position + 1, -1)
+        close_gap(uow, asset.project_id, view.position)
         uow.commit()
-    remove_unreferenced_objects(uow, [asset.storage_key])
+    remove_unreferenced_objects(uow, [key])
     return view

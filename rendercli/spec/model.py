@@ -15,7 +15,28 @@ import math
 import re
 from dataclasses import dataclass
 
+from rendercli.errors import InvalidInput
 from rendercli.render.presets import FORMATS, MAX_FPS, MAX_GIF_FPS, MIN_FPS, PRESETS, QUALITIES
+
+# The timeline's vocabulary is defined once, by the render engine: the spec format, the
+# CLI options and the engine's validation all read these.
+from rendercli.render.timeline import (
+    COLOR_NAMES,
+    DEFAULT_STILL_SECONDS,
+    DEFAULT_TITLE_SECONDS,
+    DEFAULT_TRANSITION_SECONDS,
+    MAX_LOUDNESS,
+    MAX_TEXT_CHARS,
+    MAX_TRANSITION_SECONDS,
+    MAX_VOLUME,
+    MIN_LOUDNESS,
+    MOTIONS,
+    PLACEMENTS,
+    TEXT_SIZES,
+    TRANSITIONS,
+)
+from rendercli.render.timeline import NUMBER_PATTERN as _NUMBER
+from rendercli.render.timeline import parse_transition as parse_cli_transition
 from rendercli.spec.problems import suggest
 from rendercli.spec.shapes import (
     Bool,
@@ -29,47 +50,28 @@ from rendercli.spec.shapes import (
 )
 
 VERSION = 1
-TRANSITIONS = ("none", "fade", "fadeblack", "wipeleft", "wiperight", "slideleft",
-               "slideright", "circleopen", "dissolve")
-DEFAULT_TRANSITION_SECONDS = 1.0  # `fade` alone
-MAX_TRANSITION_SECONDS = 60.0
-MOTIONS = ("zoom-in", "zoom-out", "pan-left", "pan-right")
-PLACEMENTS = ("lower-third", "center", "top")
-TEXT_SIZES = ("small", "medium", "large")
-MAX_VOLUME = 4.0  # linear gain, about +12 dB
-MIN_LOUDNESS, MAX_LOUDNESS = -70.0, -5.0  # LUFS targets that loudnorm accepts
-MAX_TEXT_CHARS = 2000
 MAX_NAME_CHARS = 200
 MAX_PATH_CHARS = 4096
-DEFAULT_STILL_SECONDS = 3.0
-DEFAULT_TITLE_SECONDS = 3.0
-COLOR_NAMES = ("black", "white", "red", "green", "blue", "yellow", "cyan", "magenta", "gray",
-               "grey", "orange", "purple", "pink", "navy", "teal", "maroon", "olive", "silver",
-               "lime", "brown", "gold")
 
-_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 TRANSITION_PATTERN = "(?:" + "|".join(TRANSITIONS) + ")(?::" + _NUMBER + ")?"
 DECIBELS_PATTERN = r"[+-]?(?:" + _NUMBER + r"|inf) ?[dD][bB]"
 COLOR_PATTERN = "(?:#[0-9a-fA-F]{6}|" + "|".join(COLOR_NAMES) + ")"
 
 
 def parse_transition(text: str) -> Transition:
-    """``KIND[:SECONDS]`` as on the command line: ``fade``, ``fade:0.5``, ``none``."""
-    kind, colon, seconds = text.partition(":")
+    """``KIND[:SECONDS]`` as on the command line: ``fade``, ``fade:0.5``, ``none``.
+
+    The command line's own parser decides; this adds a suggestion for a misspelt kind.
+    """
+    kind = text.partition(":")[0]
     if kind not in TRANSITIONS:
         raise ValueError(f"unknown transition {kind!r}{suggest(kind, TRANSITIONS)}: expected "
                          f"KIND or KIND:SECONDS with a KIND from {', '.join(TRANSITIONS)}")
-    if not colon:
-        return Transition(kind=kind, duration=0.0 if kind == "none" else
-                          DEFAULT_TRANSITION_SECONDS)
-    if re.fullmatch(_NUMBER, seconds) is None:
-        raise ValueError(f"invalid transition {text!r}: expected KIND:SECONDS, e.g. fade:0.5")
-    value = float(seconds)
-    if value > MAX_TRANSITION_SECONDS:
-        raise ValueError(f"transition {text!r} is longer than {MAX_TRANSITION_SECONDS:g} s")
-    if kind != "none" and value == 0:
-        raise ValueError(f"transition {text!r} needs a length above 0 seconds (or use none)")
-    return Transition(kind=kind, duration=value)
+    try:
+        parsed = parse_cli_transition(text)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    return Transition(kind=kind, duration=parsed.seconds)
 
 
 def parse_decibels(text: str) -> float:

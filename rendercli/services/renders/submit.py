@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from rendercli.config import get_settings
-from rendercli.db.models import Asset, RenderJob
+from rendercli.db.models import RenderJob
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.services.projects import active_job, find_owned
 from rendercli.services.renders.views import JobView, job_view, owned_job
@@ -23,12 +22,14 @@ class RenderRequest:
     fps: int = 30
     quality: str = "standard"
     use_cache: bool = True
+    loudness: float | None = None  # integrated loudness target, LUFS (EBU R128); None: off
 
 
 def request_of(job: RenderJob) -> RenderRequest:
     """The settings a job was submitted with."""
     return RenderRequest(preset=job.preset, format=job.format, fps=job.fps,
-                         quality=job.quality, use_cache=job.use_cache)
+                         quality=job.quality, use_cache=job.use_cache,
+                         loudness=job.loudness)
 
 
 def engine_settings(request: RenderRequest):  # type: ignore[no-untyped-def]
@@ -41,6 +42,7 @@ def engine_settings(request: RenderRequest):  # type: ignore[no-untyped-def]
         fps=request.fps,
         quality=request.quality,
         use_cache=request.use_cache,
+        loudness=request.loudness,
     )
 
 
@@ -57,20 +59,24 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     Nothing is created when the settings or the timeline are invalid. The database's
     partial unique index is what guarantees one active job per project under races.
     """
-    from rendercli.render.timeline import validate_timeline
+    from rendercli.render.text import check_fonts
+    from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
+    from rendercli.services.items import load_items
     from rendercli.services.renders.timeline import timeline_items
 
     validate_request(request)
     settings = get_settings()
     with uow:
         project = find_owned(uow, user_id, project_ref)
-        assets = uow.session.scalars(select(Asset).where(Asset.project_id == project.id)).all()
-        if not any(a.kind in ("video", "image") for a in assets):
+        assets = load_items(uow, project.id)
+        if not any(a.kind in PICTURE_KINDS for a in assets):
             raise InvalidInput(
-                f"project {project.name!r} has no video or image assets to render: "
-                "add some with `rendercli asset add`"
+                f"project {project.name!r} has no video or image assets (or titles) to "
+                "render: add some with `rendercli asset add` or `rendercli title add`"
             )
-        validate_timeline(timeline_items(assets, settings.storage_dir))
+        items = timeline_items(assets, settings.storage_dir)
+        validate_timeline(items, request.fps)  # on the frame grid: transitions fit
+        check_fonts(items)
         job = RenderJob(
             project_id=project.id,
             status="queued",
@@ -79,6 +85,7 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
             fps=request.fps,
             quality=request.quality,
             use_cache=request.use_cache,
+            loudness=request.loudness,
         )
         uow.session.add(job)
         try:

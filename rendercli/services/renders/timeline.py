@@ -1,21 +1,88 @@
-"""Turn a project's asset rows into the render engine's timeline items."""
+"""Turn a project's item rows into the render engine's timeline items."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from rendercli.db.models import Asset
-from rendercli.render.timeline import TimelineItem
-from rendercli.services.assets import timeline_duration
+from rendercli.db.models import Asset, AssetText
+from rendercli.errors import InvalidInput
+from rendercli.render.timeline import (
+    DEFAULT_STILL_SECONDS,
+    DEFAULT_TITLE_SECONDS,
+    TextOverlay,
+    TimelineItem,
+    TitleCard,
+    Transition,
+    title_item,
+)
+
+
+def timeline_duration(asset: Asset) -> float:
+    """The seconds an item occupies on the timeline (0 for fonts)."""
+    if asset.kind == "font":
+        return 0.0
+    if asset.kind == "image":
+        return asset.still_duration or DEFAULT_STILL_SECONDS
+    if asset.kind == "title":
+        return asset.still_duration or DEFAULT_TITLE_SECONDS
+    start = asset.trim_start or 0.0
+    end = asset.trim_end if asset.trim_end is not None else (asset.duration or 0.0)
+    return max(0.0, end - start)
 
 
 def timeline_items(assets: Sequence[Asset], storage_dir: Path) -> list[TimelineItem]:
-    """Items in position order, reading files from content-addressed storage."""
+    """Timeline items in position order (fonts are not items; titles and texts name
+    theirs), reading files from content-addressed storage.
+
+    Paths are built only through storage's validated key functions, and a font must be
+    one of these rows (the project's own), so a row cannot point the render elsewhere.
+    """
     from rendercli.storage import object_path
 
-    return [
-        TimelineItem(
+    fonts = {a.id: a for a in assets if a.kind == "font"}
+
+    def font(font_id: str | None) -> tuple[Path | None, str]:
+        if font_id is None:
+            return None, ""
+        row = fonts.get(font_id)
+        if row is None or row.storage_key is None or row.sha256 is None:
+            raise InvalidInput(f"a font of this timeline is missing: {font_id}")
+        return object_path(storage_dir, row.storage_key), row.sha256
+
+    def overlay(row: AssetText) -> TextOverlay:
+        path, sha = font(row.font_id)
+        return TextOverlay(text=row.text, start=row.start, duration=row.duration,
+                           placement=row.placement, size=row.size, color=row.color,
+                           box=row.box, font=path, font_sha256=sha)
+
+    items = []
+    timeline = sorted((a for a in assets if a.kind != "font"), key=lambda a: a.position or 0)
+    for asset in timeline:
+        settings = {
+            "transition": Transition(asset.transition, asset.transition_seconds),
+            "fade_in": asset.fade_in,
+            "fade_out": asset.fade_out,
+            "volume": asset.volume,
+            "mute": asset.mute,
+            "duck": asset.duck,
+            "motion": asset.motion,
+            "texts": tuple(overlay(t) for t in asset.texts),
+            "name": asset.display_name,
+        }
+        if asset.kind == "title":
+            card = asset.title
+            if card is None:
+                raise InvalidInput(f"title item {asset.id} has no card")
+            path, sha = font(card.font_id)
+            items.append(title_item(
+                TitleCard(text=card.text, background=card.background, color=card.color,
+                          size=card.size, font=path, font_sha256=sha),
+                timeline_duration(asset), **settings))
+            continue
+        if asset.storage_key is None or asset.sha256 is None:
+            raise InvalidInput(f"{asset.display_name}: the item has no stored file")
+        items.append(TimelineItem(
             path=object_path(storage_dir, asset.storage_key),
             sha256=asset.sha256,
             kind=asset.kind,  # type: ignore[arg-type]
@@ -25,6 +92,6 @@ def timeline_items(assets: Sequence[Asset], storage_dir: Path) -> list[TimelineI
             width=asset.width,
             height=asset.height,
             rotation=asset.rotation,
-        )
-        for asset in sorted(assets, key=lambda a: a.position)
-    ]
+            **settings,  # type: ignore[arg-type]
+        ))
+    return items

@@ -36,6 +36,7 @@ class JobView:
     fps: int
     quality: str
     use_cache: bool
+    loudness: float | None  # LUFS target of the mix; None: not normalised
     output_url: str | None
     output_path: str | None
     poster_url: str | None
@@ -130,9 +131,9 @@ def _output_path(job_id: str, output_url: str | None) -> str | None:
 # The render_jobs columns a view is made of, in the order of JOB_SQL's select list.
 VIEW_COLUMNS = (
     "id", "project_id", "status", "progress", "eta_seconds", "preset", "format", "fps",
-    "quality", "use_cache", "output_url", "poster_url", "output_size", "output_duration",
-    "output_sha256", "cache_hit", "error", "attempts", "worker_name", "dispatched_at",
-    "created_at", "started_at", "finished_at", "heartbeat_at",
+    "quality", "use_cache", "loudness", "output_url", "poster_url", "output_size",
+    "output_duration", "output_sha256", "cache_hit", "error", "attempts", "worker_name",
+    "dispatched_at", "created_at", "started_at", "finished_at", "heartbeat_at",
 )
 # The user's jobs: ownership is the join on the project's owner.
 JOBS_SQL = (
@@ -167,6 +168,7 @@ def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView
         fps=row["fps"],
         quality=row["quality"],
         use_cache=bool(row["use_cache"]),
+        loudness=row["loudness"],
         output_url=row["output_url"],
         output_path=output_path,
         poster_url=row["poster_url"],

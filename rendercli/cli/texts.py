@@ -1,0 +1,102 @@
+"""text add | list | remove: text over a picture item, for a time range within it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from rendercli.cli import context, output
+from rendercli.cli.options import ASSET_ARG, JSON_OPTION
+from rendercli.render.timeline import PLACEMENTS, TEXT_SIZES
+
+if TYPE_CHECKING:
+    from rendercli.services.texts import TextView
+
+app = typer.Typer(
+    help=(
+        "Text over clips, stills and titles: a name in the lower third, a caption.\n\n"
+        "Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3"
+    ),
+    no_args_is_help=True,
+)
+
+
+def _when(text: TextView) -> str:
+    end = "end" if text.duration is None else f"{text.start + text.duration:g}s"
+    return f"{text.start:g}s-{end}"
+
+
+@app.command("add")
+def add(
+    asset: str = ASSET_ARG,
+    text: str = typer.Argument(..., metavar="TEXT", help="The text (any Unicode)."),
+    at: float = typer.Option(0.0, "--at", metavar="START", min=0.0,
+                             help="Seconds into the item when it appears."),
+    for_: float | None = typer.Option(None, "--for", metavar="SECONDS", min=0.0,
+                                      help="Seconds it stays (default: to the item's end)."),
+    placement: str = typer.Option("lower-third", "--placement", metavar="PLACEMENT",
+                                  help=", ".join(PLACEMENTS) + "."),
+    size: str = typer.Option("medium", "--size", metavar="SIZE",
+                             help=", ".join(TEXT_SIZES) + "."),
+    color: str = typer.Option("white", "--color", metavar="COLOR",
+                              help="A colour name (white, gold, ...) or #RRGGBB."),
+    box: bool = typer.Option(True, "--box/--no-box",
+                             help="A translucent dark box behind the text."),
+    font: str | None = typer.Option(None, "--font", metavar="ASSET",
+                                    help="A font added to the project (asset id or file name)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Put text over a picture item (clip, still or title). Several per item.
+
+    The text is data: quotes, %, :, backslashes, newlines and emoji are drawn as typed,
+    and long text is wrapped to the frame. Put `--` before a text that starts with `-`.
+
+    Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3
+    """
+    from rendercli.services import texts
+
+    user = context.require_user()
+    added = texts.add(context.uow(), user.id, asset, text, texts.TextEdits(
+        start=at, duration=for_, placement=placement, size=size, color=color, box=box,
+        font=font))
+    output.result(added, json_output, f"Added text #{added.position} ({_when(added)}, "
+                                      f"{added.placement}) [{added.id}]")
+
+
+@app.command("list")
+def list_(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
+    """List the texts over an item, in drawing order.
+
+    Example: rendercli text list k2x9c0c0p1q8r7s6t5u4v3w2
+    """
+    from rendercli.services import texts
+    from rendercli.services.items import one_line
+
+    user = context.require_user()
+    found = texts.list_texts(context.uow(), user.id, asset)
+    if json_output:
+        output.print_json(found)
+        return
+    output.print_table(
+        ["#", "ID", "WHEN", "PLACEMENT", "SIZE", "COLOR", "TEXT"],
+        [(t.position, t.id, _when(t), t.placement, t.size, t.color, one_line(t.text, 60))
+         for t in found],
+        empty="No texts on this item: rendercli text add ASSET TEXT",
+    )
+
+
+@app.command("remove")
+def remove(
+    text_id: str = typer.Argument(..., metavar="TEXT_ID", help="The text's id (see `text list`)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Remove a text from its item.
+
+    Example: rendercli text remove m1n2b3v4c5x6z7l8k9j0h1g2
+    """
+    from rendercli.services import texts
+
+    user = context.require_user()
+    removed = texts.remove(context.uow(), user.id, text_id)
+    output.result(removed, json_output, f"Removed text #{removed.position} [{removed.id}].")

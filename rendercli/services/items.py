@@ -1,0 +1,246 @@
+"""A project's items (media, title cards, fonts): views, timeline positions, fonts, and
+the timeline check every change runs before it commits.
+
+`assets`, `titles` and `texts` change items; all of them go through the helpers here, so
+positions stay 1..N over the timeline items (fonts have none) and a change that would
+leave an invalid timeline (a transition longer than a neighbour, fades longer than the
+item, text starting after its item ends) is refused with the engine's own reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from rendercli.config import get_settings
+from rendercli.db.models import Asset, AssetText, AssetTitle, Project
+from rendercli.db.types import utcnow
+from rendercli.errors import InvalidInput, NotFound
+from rendercli.render.timeline import (
+    PICTURE_KINDS,
+)
+from rendercli.services.renders.timeline import timeline_duration
+from rendercli.services.unit_of_work import UnitOfWork
+
+DEFAULT_FONT = "default"  # `--font default`: back to the font shipped with rendercli
+
+
+@dataclass(frozen=True)
+class TitleView:
+    """A title item's card."""
+
+    text: str
+    background: str
+    color: str
+    size: str
+    font_id: str | None  # a font asset of the project; None: the shipped font
+
+
+@dataclass(frozen=True)
+class AssetView:
+    """An item as callers see it: its columns (the probed ones are `MediaInfo`'s facts,
+    in the same order), its timeline settings, and the seconds it occupies."""
+
+    id: str
+    project_id: str
+    position: int | None  # 1-based place in the timeline; None for fonts
+    kind: str  # video, image, audio, title or font
+    display_name: str
+    timeline_duration: float  # seconds it occupies: trimmed length, or an image's duration
+    duration: float | None  # probed duration of the source
+    trim_start: float | None
+    trim_end: float | None
+    still_duration: float | None
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    rotation: int
+    container: str | None
+    video_codec: str | None
+    pix_fmt: str | None
+    has_audio: bool
+    audio_codec: str | None
+    sample_rate: int | None
+    channels: int | None
+    size_bytes: int | None  # None for titles (no file)
+    sha256: str | None
+    transition: str  # into the next picture item: a kind, "none" for a cut
+    transition_seconds: float
+    fade_in: float
+    fade_out: float
+    volume: float  # linear gain
+    mute: bool
+    duck: bool
+    motion: str | None
+    text_count: int  # text overlays on this item (`rendercli text list ASSET`)
+    title: TitleView | None  # title items: the card
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TimelineView:
+    project_id: str
+    project_name: str
+    assets: list[AssetView]  # timeline items in position order, then fonts
+    total_duration: float  # the picture timeline, transitions overlapped
+    audio_duration: float  # background audio before it is cut at the end of the timeline
+
+
+_COLUMNS = frozenset(Asset.__table__.columns.keys())
+
+
+def asset_view(asset: Asset) -> AssetView:
+    """The view of a row (its texts and title are loaded if they are not yet)."""
+    values = {f.name: getattr(asset, f.name) for f in fields(AssetView) if f.name in _COLUMNS}
+    card = asset.title
+    title = None if card is None else TitleView(
+        text=card.text, background=card.background, color=card.color, size=card.size,
+        font_id=card.font_id)
+    return AssetView(timeline_duration=round(timeline_duration(asset), 6),
+                     text_count=len(asset.texts), title=title, **values)
+
+
+def picture_duration(rows: Sequence[Asset]) -> float:
+    """Seconds of picture: item durations less the transitions that overlap them."""
+    pictures = [a for a in sorted(rows, key=_order) if a.kind in PICTURE_KINDS]
+    total = sum(timeline_duration(a) for a in pictures)
+    overlaps = sum(a.transition_seconds for a in pictures[:-1] if a.transition != "none")
+    return max(0.0, total - overlaps)
+
+
+def _order(asset: Asset) -> tuple[int, int]:
+    return (1, 0) if asset.position is None else (0, asset.position)
+
+
+def load_items(uow: UnitOfWork, project_id: str) -> list[Asset]:
+    """Every item of a project, timeline order then fonts, with titles and texts loaded."""
+    rows = uow.session.scalars(
+        select(Asset)
+        .where(Asset.project_id == project_id)
+        .options(selectinload(Asset.title), selectinload(Asset.texts))
+    ).all()
+    return sorted(rows, key=_order)
+
+
+def find_item(uow: UnitOfWork, user_id: str, asset_id: str, *, what: str = "asset") -> Asset:
+    """One of the user's items by id; ownership is part of the query."""
+    asset = uow.session.scalars(
+        select(Asset).join(Project).where(Asset.id == asset_id, Project.owner_id == user_id)
+    ).first()
+    if asset is None:
+        raise NotFound(f"{what} not found: {asset_id}")
+    return asset
+
+
+def lock_project(uow: UnitOfWork, project: Project) -> None:
+    """Serialise changes to one timeline.
+
+    Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before we
+    read positions, so concurrent edits of one timeline serialise instead of colliding.
+    """
+    uow.session.execute(update(Project).where(Project.id == project.id).values(updated_at=utcnow()))
+
+
+def count_positions(uow: UnitOfWork, project_id: str) -> int:
+    """How many items are on the timeline (fonts are not)."""
+    return uow.session.scalar(
+        select(func.count()).select_from(Asset)
+        .where(Asset.project_id == project_id, Asset.position.is_not(None))
+    ) or 0
+
+
+def shift_positions(
+    uow: UnitOfWork, project_id: str, from_position: int, by: int, to_position: int | None = None
+) -> None:
+    """Move the items at ``from_position``..``to_position`` (inclusive) by ``by`` places."""
+    query = update(Asset).where(Asset.project_id == project_id, Asset.position >= from_position)
+    if to_position is not None:
+        query = query.where(Asset.position <= to_position)
+    uow.session.execute(query.values(position=Asset.position + by))
+
+
+def check_position(position: int | None, count: int, adding: int) -> int:
+    """The place for new or moved items: ``position`` checked, or after the last one."""
+    last = count + 1 if adding else count
+    if position is None:
+        return last
+    if not 1 <= position <= last:
+        raise InvalidInput(f"--position must be between 1 and {last}")
+    return position
+
+
+def move(uow: UnitOfWork, asset: Asset, position: int) -> None:
+    """Move a timeline item to ``position``; the others close up around it."""
+    if asset.position is None:
+        raise InvalidInput(f"{asset.display_name}: fonts are not on the timeline; "
+                           "they have no position")
+    target = check_position(position, count_positions(uow, asset.project_id), adding=0)
+    current = asset.position
+    if target < current:
+        shift_positions(uow, asset.project_id, target, 1, to_position=current - 1)
+    elif target > current:
+        shift_positions(uow, asset.project_id, current + 1, -1, to_position=target)
+    asset.position = target
+
+
+def close_gap(uow: UnitOfWork, project_id: str, removed_position: int | None) -> None:
+    """Renumber the items after a removed one."""
+    if removed_position is not None:
+        shift_positions(uow, project_id, removed_position + 1, -1)
+
+
+def check_timeline(uow: UnitOfWork, project_id: str) -> None:
+    """Raise InvalidInput if the project's timeline, as changed so far in this unit of
+    work, is not one the engine accepts (checked in seconds; `render submit` checks it
+    again on the frame grid of the chosen fps)."""
+    from rendercli.render.timeline import validate_timeline
+    from rendercli.services.renders.timeline import timeline_items
+
+    uow.session.flush()
+    uow.session.expire_all()
+    items = timeline_items(load_items(uow, project_id), get_settings().storage_dir)
+    validate_timeline(items, require_picture=False)
+
+
+def resolve_font(uow: UnitOfWork, project_id: str, ref: str) -> str | None:
+    """The id of the project's font named by ``ref`` (its id or exact file name);
+    None for ``default`` (the font shipped with rendercli). Another project's or user's
+    font is not found."""
+    if ref == DEFAULT_FONT:
+        return None
+    rows = uow.session.scalars(
+        select(Asset).where(Asset.project_id == project_id, Asset.kind == "font",
+                            or_(Asset.id == ref, Asset.display_name == ref))
+    ).all()
+    if not rows:
+        raise NotFound(f"font not found in this project: {ref} (add it with "
+                       "`rendercli asset add PROJECT FONT.ttf`)")
+    exact = [r for r in rows if r.id == ref]
+    if not exact and len(rows) > 1:
+        raise InvalidInput(f"several fonts are named {ref!r}: use the asset id")
+    return (exact or rows)[0].id
+
+
+def font_users(uow: UnitOfWork, font_id: str) -> tuple[int, int]:
+    """How many titles and text overlays use a font."""
+    titles = uow.session.scalar(
+        select(func.count()).select_from(AssetTitle).where(AssetTitle.font_id == font_id))
+    texts = uow.session.scalar(
+        select(func.count()).select_from(AssetText).where(AssetText.font_id == font_id))
+    return titles or 0, texts or 0
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """Text as one printable line (for names and tables): breaks and controls become
+    spaces, long text ends with an ellipsis."""
+    import unicodedata
+
+    cleaned = " ".join(
+        "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
+                for ch in text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "\u2026"

@@ -1,0 +1,130 @@
+"""Text overlays: text drawn over a picture item (clip, still or title) for a time range
+within it. Several per item, drawn in the order they were added."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from rendercli.db.models import Asset, AssetText, Project
+from rendercli.db.types import utcnow
+from rendercli.errors import InvalidInput, NotFound
+from rendercli.render.timeline import PICTURE_KINDS, PLACEMENTS, TEXT_SIZES, parse_color
+from rendercli.services.items import check_timeline, find_item, lock_project, resolve_font
+from rendercli.services.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class TextEdits:
+    """Options of `text add`. None means the default."""
+
+    start: float = 0.0  # --at: seconds into the item
+    duration: float | None = None  # --for: seconds shown; None: to the end of the item
+    placement: str = "lower-third"
+    size: str = "medium"
+    color: str = "white"
+    box: bool = True  # a translucent dark box behind the text
+    font: str | None = None  # a font asset of the project (id or file name)
+
+
+@dataclass(frozen=True)
+class TextView:
+    id: str
+    asset_id: str  # the item it is drawn over
+    position: int  # 1-based drawing order on that item
+    text: str
+    start: float
+    duration: float | None
+    placement: str
+    size: str
+    color: str
+    box: bool
+    font_id: str | None
+    created_at: datetime
+
+
+def _view(row: AssetText) -> TextView:
+    return TextView(id=row.id, asset_id=row.asset_id, position=row.position, text=row.text,
+                    start=row.start, duration=row.duration, placement=row.placement,
+                    size=row.size, color=row.color, box=row.box, font_id=row.font_id,
+                    created_at=row.created_at)
+
+
+def _check(edits: TextEdits) -> None:
+    if not (edits.start >= 0):
+        raise InvalidInput("--at must be zero or more seconds")
+    if edits.duration is not None and not (edits.duration > 0):
+        raise InvalidInput("--for must be more than 0 seconds")
+    if edits.placement not in PLACEMENTS:
+        raise InvalidInput(f"unknown --placement {edits.placement!r}; choose one of "
+                           f"{', '.join(PLACEMENTS)}")
+    if edits.size not in TEXT_SIZES:
+        raise InvalidInput(f"unknown --size {edits.size!r}; choose one of {', '.join(TEXT_SIZES)}")
+    try:
+        parse_color(edits.color)
+    except InvalidInput as exc:
+        raise InvalidInput(f"--color: {exc.message}") from None
+
+
+def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
+        edits: TextEdits | None = None) -> TextView:
+    """Put text over a picture item. The text is any Unicode, at most 2,000 characters;
+    it is wrapped to the frame and reaches ffmpeg as a file, never in a filter graph."""
+    edits = edits or TextEdits()
+    _check(edits)
+    with uow:
+        asset = find_item(uow, user_id, asset_id)
+        if asset.kind not in PICTURE_KINDS:
+            raise InvalidInput(f"{asset.display_name}: text is drawn over picture items "
+                               f"(video, images, titles), not over a {asset.kind} item")
+        lock_project(uow, asset.project)
+        last = uow.session.scalar(
+            select(func.max(AssetText.position)).where(AssetText.asset_id == asset.id))
+        row = AssetText(
+            asset_id=asset.id, position=(last or 0) + 1, text=text, start=edits.start,
+            duration=edits.duration, placement=edits.placement, size=edits.size,
+            color=edits.color, box=edits.box, created_at=utcnow(),
+            font_id=None if edits.font is None else resolve_font(uow, asset.project_id,
+                                                                 edits.font),
+        )
+        uow.session.add(row)
+        check_timeline(uow, asset.project_id)
+        uow.record_event("text.added", user_id, project_id=asset.project_id, chars=len(text))
+        view = _view(row)
+        uow.commit()
+        return view
+
+
+def list_texts(uow: UnitOfWork, user_id: str, asset_id: str) -> list[TextView]:
+    """The text overlays of one of the user's items, in drawing order."""
+    with uow:
+        asset = find_item(uow, user_id, asset_id)
+        rows = uow.session.scalars(
+            select(AssetText).where(AssetText.asset_id == asset.id)
+            .order_by(AssetText.position)).all()
+        return [_view(r) for r in rows]
+
+
+def remove(uow: UnitOfWork, user_id: str, text_id: str) -> TextView:
+    """Remove a text overlay; the item's other texts keep their order."""
+    with uow:
+        row = uow.session.scalars(
+            select(AssetText).join(Asset, AssetText.asset_id == Asset.id).join(Project)
+            .where(AssetText.id == text_id, Project.owner_id == user_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"text not found: {text_id}")
+        asset = uow.session.get(Asset, row.asset_id)
+        assert asset is not None
+        lock_project(uow, asset.project)
+        view = _view(row)
+        uow.session.delete(row)
+        uow.session.flush()
+        uow.session.execute(
+            update(AssetText).where(AssetText.asset_id == row.asset_id,
+                                    AssetText.position > view.position)
+            .values(position=AssetText.position - 1))
+        uow.commit()
+        return view
