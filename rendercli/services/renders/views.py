@@ -36,6 +36,7 @@ class JobView:
     output_url: str | None
     output_path: str | None
     poster_url: str | None
+    poster_path: str | None
     output_size: int | None
     output_duration: float | None
     output_sha256: str | None
@@ -71,23 +72,23 @@ class JobLog:
 UNSAFE_OUTPUT = "the output recorded for this job is not its file in storage: ignored"
 
 
-def _output_path(job: RenderJob) -> str | None:
-    """The job's output file, only if its recorded URL names exactly the job's own file
-    in this machine's storage (a tampered row must not make a download read elsewhere)."""
-    if not job.output_url:
+def _render_file(job: RenderJob, url: str | None) -> str | None:
+    """The job's output (or poster) file, only if its recorded URL names exactly one of
+    the job's own files in this machine's storage (a tampered row must not make a
+    download read elsewhere)."""
+    if not url:
         return None
     from rendercli import storage
     from rendercli.config import get_settings
 
     try:
-        return str(storage.render_file_from_url(get_settings().storage_dir, job.output_url,
-                                                job.id))
+        return str(storage.render_file_from_url(get_settings().storage_dir, url, job.id))
     except storage.UnsafePath:
         return None
 
 
 def job_view(job: RenderJob, project_name: str) -> JobView:
-    output_path = _output_path(job)
+    output_path = _render_file(job, job.output_url)
     elapsed = None
     if job.started_at is not None:
         elapsed = ((job.finished_at or utcnow()) - job.started_at).total_seconds()
@@ -107,6 +108,7 @@ def job_view(job: RenderJob, project_name: str) -> JobView:
         output_url=job.output_url,
         output_path=output_path,
         poster_url=job.poster_url,
+        poster_path=_render_file(job, job.poster_url),
         output_size=job.output_size,
         output_duration=job.output_duration,
         output_sha256=job.output_sha256,
