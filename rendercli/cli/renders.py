@@ -67,38 +67,47 @@ def _interrupt_on_termination() -> Iterator[None]:
 
 def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
     import socket
+    import time
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+    from rich.text import Text
 
     from rendercli.services.renders import execute
     from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+
+    class Elapsed(ProgressColumn):
+        def render(self, task):  # type: ignore[no-untyped-def]
+            return Text(f"elapsed {output.duration_text(task.elapsed or 0.0)}")
 
     show_bar = sys.stderr.isatty() and not json_output
     progress = Progress(
         TextColumn("rendering"),
         BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[percent]}"),
+        Elapsed(),
         TextColumn("ETA {task.fields[eta]}"),
-        TimeElapsedColumn(),
         console=output.stderr_console(),
         disable=not show_bar,
         transient=True,
     )
+    started = time.monotonic()
     with progress:
-        task = progress.add_task("render", total=100, eta="-")
+        task = progress.add_task("render", total=100, eta=watching.ETA_UNKNOWN,
+                                 percent=output.percent_text(0))
 
         steps_logged: set[int] = set()
 
         def update(percent: float, eta: float | None) -> None:
+            eta_text = watching.ETA_UNKNOWN if eta is None else output.duration_text(eta)
             if not show_bar and not json_output:  # CI logs: one line per 10 %
                 step = int(percent // 10) * 10
                 if step not in steps_logged:
                     steps_logged.add(step)
-                    eta_text = "" if eta is None else f", ETA {watching.duration_text(eta)}"
-                    output.note(f"rendering {job_id}: {step}%{eta_text}")
-            progress.update(
-                task, completed=percent, eta="-" if eta is None else watching.duration_text(eta)
-            )
+                    elapsed = output.duration_text(time.monotonic() - started)
+                    output.note(f"rendering {job_id}: {step} %, elapsed {elapsed}, "
+                                f"ETA {eta_text}")
+            progress.update(task, completed=percent, eta=eta_text,
+                            percent=output.percent_text(percent))
 
         with _interrupt_on_termination():
             try:
@@ -205,10 +214,11 @@ def finish(job, target: Path | None, json_output: bool, *, force: bool = False) 
     elif job.status == "completed":
         where = target or job.output_path
         hit = " (cache hit)" if job.cache_hit else ""
-        output.say(f"Rendered {job.project_name} in {job.elapsed_seconds or 0:.1f}s{hit}: {where}")
+        output.say(f"Rendered {job.project_name} in "
+                   f"{output.duration_text(job.elapsed_seconds or 0)}{hit}: {where}")
         output.note(
-            f"job {job.id}: {job.output_duration or 0:.2f}s of {job.format}, "
-            f"{job.preset}, {job.output_size or 0} bytes"
+            f"job {job.id}: {output.duration_text(job.output_duration or 0)} of "
+            f"{job.format}, {job.preset}, {output.bytes_text(job.output_size or 0)}"
         )
     if job.status == "failed":
         raise OperationFailed(f"render {job.id} failed: {job.error}")

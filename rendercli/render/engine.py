@@ -178,7 +178,9 @@ def render_timeline(
     if hit is not None:
         ProgressTracker({}, on_progress).finish()
         if log:
-            log(f"cache hit: {rkey} -> {out_path.name}")
+            log(f"cache hit: the whole video ({plan.total_frames} frames, {len(unique_keys)} "
+                f"segments) was reused from an identical earlier render (render key "
+                f"{rkey[:12]}); no ffmpeg ran")
             if hit.loudness:
                 log(_loudness_line(hit.loudness, settings))
         return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
@@ -219,6 +221,9 @@ def render_timeline(
     if log:
         if loudness:
             log(_loudness_line(loudness, settings))
+        if reused:
+            labels = [s.label for s, k in zip(plan.segments, keys, strict=True) if k in reused]
+            log(f"reused from the cache: {', '.join(dict.fromkeys(labels))}")
         log(f"rendered {out_path.name}: {plan.total_frames} frames, {len(encoded)} segments "
             f"encoded, {len(reused)} reused, {time.monotonic() - started:.2f} s")
     return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,
