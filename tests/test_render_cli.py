@@ -162,7 +162,7 @@ def test_watch_finished_jobs(alice: Account, project: str, database_url: str) ->
     watched = alice("jobs", "watch", done["id"])
     assert watched.exit_code == 0
     line = watched.stdout.strip().splitlines()[-1]
-    assert done["id"] in line and " completed 100%" in line and "output: " in line
+    assert done["id"] in line and " completed 100 %" in line and "output: " in line
     ndjson = alice("jobs", "watch", done["id"], "--json")
     assert ndjson.exit_code == 0
     [event] = [json.loads(x) for x in ndjson.stdout.splitlines()]

@@ -18,7 +18,8 @@ JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
 def create(
     name: str = typer.Option(..., "--name", "-n", help="A label, e.g. the CI system."),
     expires_in: int | None = typer.Option(
-        None, "--expires-in", help="Days until it expires (1-3650; default 90)."
+        None, "--expires-in", metavar="DAYS", min=1, max=3650,
+        help="Days until it expires (default 90)."
     ),
     never_expires: bool = typer.Option(False, "--never-expires", help="No expiry date."),
     json_output: bool = JSON_OPTION,

@@ -340,7 +340,9 @@ def frame_at(plan: TimelinePlan, seconds: float) -> tuple[int, int, int]:
     InvalidInput outside 0..duration (the end itself shows the last frame)."""
     if not (isinstance(seconds, int | float) and math.isfinite(seconds)
             and 0 <= seconds <= plan.duration + 1e-9):
-        raise InvalidInput(f"--at must be a number from 0 to {plan.duration:g}, got {seconds!r}")
+        shown = f"{seconds:g}" if isinstance(seconds, int | float) else repr(seconds)
+        raise InvalidInput(f"--at must be a number from 0 to {plan.duration:g} (the video's "
+                           f"length), got {shown}")
     frame = min(plan.total_frames - 1, math.floor(seconds * plan.fps + 1e-6))
     for n, segment in enumerate(plan.segments):
         if segment.start_frame <= frame < segment.start_frame + segment.frames:
