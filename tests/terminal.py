@@ -6,6 +6,7 @@ import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
 import termios
@@ -27,9 +28,19 @@ def rendercli_executable() -> str:
     return str(path)
 
 
+def set_window_size(fd: int, rows: int, columns: int) -> None:
+    """Give a terminal a size, as a terminal emulator window does (TIOCSWINSZ)."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
 class Terminal:
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None,
+                 columns: int | None = None, rows: int = 40) -> None:
         self.master, slave = pty.openpty()
+        if columns is not None:
+            set_window_size(slave, rows, columns)
+            # The window's size, not a COLUMNS/LINES override, decides the layout.
+            env = {k: v for k, v in (env or os.environ).items() if k not in ("COLUMNS", "LINES")}
         self.proc = subprocess.Popen(
             [rendercli_executable(), *args], stdin=slave, stdout=slave, stderr=slave,
             env=env or dict(os.environ), close_fds=True, preexec_fn=_controlling_tty,
