@@ -48,9 +48,10 @@ class Terminal:
         os.close(slave)
         self.output = ""
 
-    def expect(self, text: str, timeout: float = 20.0) -> str:
+    def expect(self, text: str, timeout: float = 20.0, *, after: int = 0) -> str:
+        """Wait until `text` appears (in the output from offset `after` on)."""
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while text not in self.output[after:]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"{text!r} not seen; output so far: {self.output!r}")
@@ -65,9 +66,9 @@ class Terminal:
                 self.output += chunk.decode(errors="replace")
         return self.output
 
-    def expect_secret_prompt(self, text: str, timeout: float = 20.0) -> None:
+    def expect_secret_prompt(self, text: str, timeout: float = 20.0, *, after: int = 0) -> None:
         """Wait for a prompt AND for the terminal's echo to be switched off for it."""
-        self.expect(text, timeout)
+        self.expect(text, timeout, after=after)
         deadline = time.monotonic() + timeout
         while termios.tcgetattr(self.master)[3] & termios.ECHO:
             if time.monotonic() > deadline:
