@@ -63,6 +63,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RENDERCLI_DATABASE_URL",
             "SQLAlchemy URL; `postgresql+psycopg://user:pass@host/db` for PostgreSQL",
             "`sqlite:///<data dir>/rendercli.db` (the embedded default)"),
+    Setting("RENDERCLI_WORKER_DATABASE_URL",
+            "what `rendercli worker` connects with: the worker role's login on PostgreSQL",
+            "`RENDERCLI_DATABASE_URL`"),
     Setting("RENDERCLI_REDIS_URL",
             "Redis for the farm, e.g. `redis://host:6379/0`; unset means renders run inline",
             "unset"),
@@ -99,7 +102,9 @@ SETTINGS: tuple[Setting, ...] = (
     _numeric("RENDERCLI_TOKEN_DAYS", int, DEFAULT_TOKEN_DAYS, 1, 365,
              "lifetime of a login session, days"),
     _numeric("RENDERCLI_BCRYPT_ROUNDS", int, DEFAULT_BCRYPT_ROUNDS, 4, 16,
-             "bcrypt cost for new password hashes (the test suite lowers it for speed)"),
+             "bcrypt cost for new passwords on SQLite. On PostgreSQL the database keeps the cost, "
+             "and `db upgrade` records this value there when it is set (the test suite "
+             "lowers it for speed)"),
     Setting("RENDERCLI_DEBUG", "`1` shows tracebacks for unexpected errors", "unset"),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -188,6 +193,14 @@ def _redis_url() -> str | None:
             f"RENDERCLI_REDIS_URL must start with redis://, rediss:// or unix://, got {url!r}"
         )
     return url
+
+
+def use_worker_database() -> None:
+    """Make this process (a render worker) connect with RENDERCLI_WORKER_DATABASE_URL, the
+    worker role's login, when it is set; otherwise RENDERCLI_DATABASE_URL is used as is."""
+    url = _env("RENDERCLI_WORKER_DATABASE_URL")
+    if url is not None:
+        os.environ["RENDERCLI_DATABASE_URL"] = url
 
 
 def get_settings() -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,13 @@ class StoredToken:
     source: str  # "RENDERCLI_TOKEN", "keyring" or the credentials file path
 
 
+_PLAIN_SQLITE_URL = re.compile(r"^sqlite:///[A-Za-z0-9 /._~+-]*$")
+
+
 def database_key(database_url: str) -> str:
+    """Which database a stored login belongs to: its URL with any password masked."""
+    if _PLAIN_SQLITE_URL.match(database_url):
+        return database_url  # nothing to mask, and SQLAlchemy would render it unchanged
     from rendercli.db.session import display_url
 
     return display_url(database_url)

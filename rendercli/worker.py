@@ -43,8 +43,10 @@ def _worker_name() -> str:
 
 def render(job_id: str) -> dict[str, Any]:
     """RQ job function: render one job (the RQ job id is the render job id)."""
+    from rendercli.config import use_worker_database
     from rendercli.services.renders import execute, lifecycle
 
+    use_worker_database()  # plain `rq worker` without RenderWorker
     try:
         lifecycle.recover_stale()
     except Exception as exc:  # maintenance must never stop a render
@@ -54,19 +56,11 @@ def render(job_id: str) -> dict[str, Any]:
 
 
 def farm_maintenance(connection: Any = None) -> None:
-    """Recover jobs from dead workers and dispatch queued rows without an RQ job."""
-    from rendercli.services import housekeeping
-    from rendercli.services.renders import dispatch, lifecycle
+    """Recover jobs from dead workers, sweep storage, dispatch queued rows without an RQ
+    job (rendercli.services.upkeep, the same call commands make)."""
+    from rendercli.services import upkeep
 
-    recovery = lifecycle.recover_stale()
-    if recovery.requeued or recovery.failed:
-        log.warning(
-            "recovered stale jobs: requeued %s, failed %s", recovery.requeued, recovery.failed
-        )
-    housekeeping.sweep_storage()
-    dispatched = dispatch.reconcile(connection)
-    if dispatched:
-        log.info("dispatched queued jobs: %s", dispatched)
+    upkeep.run(connection)
 
 
 class RenderWorker(Worker):
@@ -76,9 +70,10 @@ class RenderWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from rq.serializers import JSONSerializer
 
-        from rendercli.config import get_settings
+        from rendercli.config import get_settings, use_worker_database
 
         rq_guard.check_rq_internals()
+        use_worker_database()
         interval = get_settings().worker_sweep_interval
         self._sweep_interval = interval
         self._last_sweep: float | None = None

@@ -42,7 +42,11 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memory
     previous = keyring.get_keyring()
     memory = MemoryKeyring()
     keyring.set_keyring(memory)
+    from rendercli.db import tenancy
+
+    tenancy.use_token(None)
     yield memory
+    tenancy.use_token(None)
     keyring.set_keyring(previous)
     from rendercli.db.session import dispose_all
 
@@ -84,7 +88,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
-    """Run the test on the embedded SQLite default AND on real PostgreSQL."""
+    """Run the test on the embedded SQLite default AND on real PostgreSQL.
+
+    On PostgreSQL the URL given to the test connects as the schema owner (to set up and
+    inspect rows), while rendercli itself connects as the client role
+    (RENDERCLI_DATABASE_URL) and workers as the worker role (RENDERCLI_WORKER_DATABASE_URL),
+    so row-level security is in force under every test, as in a real farm.
+    """
     if request.param == "sqlite":
         # The embedded default: no RENDERCLI_DATABASE_URL, a file in the data dir.
         path = tmp_path / "data" / "rendercli.db"
@@ -94,7 +104,8 @@ def database_url(
         return
     server: PostgresServer = request.getfixturevalue("postgres")
     url = server.create_database()
-    monkeypatch.setenv("RENDERCLI_DATABASE_URL", url)
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", server.client_url(url))
+    monkeypatch.setenv("RENDERCLI_WORKER_DATABASE_URL", server.worker_url(url))
     yield url
     from rendercli.db.session import dispose_all
 
@@ -132,7 +143,8 @@ def farm(redis_server: RedisServer, database_url: str, tmp_path: Path,
         redis_server.start()  # a previous test stopped it
     redis_server.flush()
     monkeypatch.setenv("RENDERCLI_REDIS_URL", redis_server.url)
-    monkeypatch.setenv("RENDERCLI_DATABASE_URL", database_url)
+    if database_url.startswith("sqlite"):
+        monkeypatch.setenv("RENDERCLI_DATABASE_URL", database_url)
     monkeypatch.setenv("RENDERCLI_STORAGE_DIR", str(tmp_path / "data" / "storage"))
     logs = tmp_path / "worker-logs"
     logs.mkdir()
@@ -184,11 +196,17 @@ class Account:
 
 
 def make_account(cli: Cli, email: str) -> Account:
+    """Register through the service layer and make an API token, as a user would: log in,
+    create the token, log out (no client may issue a token without a password)."""
     from rendercli.services import accounts
     from rendercli.services.unit_of_work import UnitOfWork
 
     user = accounts.register(UnitOfWork(), email, TEST_PASSWORD)
+    session = accounts.login(UnitOfWork(), email, TEST_PASSWORD, session_name="test setup")
+    accounts.authenticate(UnitOfWork(), session.token)
     issued = accounts.create_api_token(UnitOfWork(), user.id, "test", 30)
+    accounts.logout(UnitOfWork(), session.token)
+    accounts.authenticate(UnitOfWork(), issued.token)  # later service calls act as this user
     return Account(email=email, token=issued.token, cli=cli)
 
 

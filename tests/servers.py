@@ -18,6 +18,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 TEMPLATE_DB = "rendercli_template"
+# Like a real farm (README, "Roles"): the schema owner runs migrations, the CLI connects as
+# a member of rendercli_client and workers as a member of rendercli_worker. None of them is
+# a superuser, so row-level security applies to the client and worker logins.
+OWNER_LOGIN = "rc_test_owner"
+CLIENT_LOGIN = "rc_test_client"
+WORKER_LOGIN = "rc_test_worker"
+TEST_BCRYPT_COST = 4  # the suite's RENDERCLI_BCRYPT_ROUNDS, as `db upgrade` would record it
 
 
 class PostgresServer:
@@ -33,7 +40,9 @@ class PostgresServer:
         import pgserver
 
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
-        return cls(server.get_uri(), owned=server)
+        started = cls(server.get_uri(), owned=server)
+        started.create_roles()
+        return started
 
     def stop(self) -> None:
         self._admin.dispose()
@@ -54,24 +63,68 @@ class PostgresServer:
         url: URL = self.admin_url.set(database=database)
         return url.render_as_string(hide_password=False)
 
+    @property
+    def has_roles(self) -> bool:
+        """True when the suite made its own owner, client and worker logins (its own
+        server); an existing server given by URL is used as that one role."""
+        return self._owned is not None
+
+    def create_roles(self) -> None:
+        from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements
+
+        with self._admin.connect() as conn:
+            for statement in role_statements(None):
+                conn.exec_driver_sql(statement)
+            for login, extra in ((OWNER_LOGIN, "CREATEDB"),
+                                 (CLIENT_LOGIN, f"IN ROLE {CLIENT_ROLE}"),
+                                 (WORKER_LOGIN, f"IN ROLE {WORKER_ROLE}")):
+                if not conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
+                                    {"r": login}).first():
+                    conn.exec_driver_sql(f"CREATE ROLE {login} LOGIN {extra}")
+
+    def as_role(self, url: str, login: str) -> str:
+        """The same database, connecting as another login (trust auth on the test server)."""
+        return make_url(url).set(username=login, password=None).render_as_string(
+            hide_password=False)
+
+    def client_url(self, url: str) -> str:
+        return self.as_role(url, CLIENT_LOGIN) if self.has_roles else url
+
+    def worker_url(self, url: str) -> str:
+        return self.as_role(url, WORKER_LOGIN) if self.has_roles else url
+
     def create_template(self) -> None:
+        from rendercli.db.access import set_bcrypt_cost
         from rendercli.db.schema import upgrade
         from rendercli.db.session import get_engine
 
         self.drop(TEMPLATE_DB)
+        owner = ""
+        if self.has_roles:
+            self.create_roles()
+            owner = f" OWNER {OWNER_LOGIN}"
         with self._admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{TEMPLATE_DB}"'))
+            conn.execute(text(f'CREATE DATABASE "{TEMPLATE_DB}"{owner}'))
         url = self.url_for(TEMPLATE_DB)
+        if self.has_roles:
+            # PostgreSQL 15+: schema public belongs to the database owner, who may create.
+            url = self.as_role(url, OWNER_LOGIN)
         engine = get_engine(url)
-        upgrade(engine)
+        warnings = upgrade(engine)
+        assert not warnings or not self.has_roles, warnings
+        with engine.begin() as conn:
+            set_bcrypt_cost(conn, TEST_BCRYPT_COST)
         engine.dispose()
 
     def create_database(self, *, from_template: bool = True) -> str:
+        """A fresh database; its URL connects as the schema owner."""
         name = f"t_{uuid.uuid4().hex[:16]}"
         template = f' TEMPLATE "{TEMPLATE_DB}"' if from_template else ""
+        owner = f" OWNER {OWNER_LOGIN}" if self.has_roles else ""
         with self._admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
-        return self.url_for(name)
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}{owner}'))
+        url = self.url_for(name)
+        return self.as_role(url, OWNER_LOGIN) if self.has_roles else url
 
     def drop(self, database: str) -> None:
         with self._admin.connect() as conn:

@@ -89,30 +89,45 @@ def bcrypt_calls(tmp_path, *args: str, input: str) -> tuple[int, list[list]]:
 
 
 def test_unknown_email_costs_the_same_bcrypt_work_as_a_wrong_password(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path
+    cli: Cli, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
-    # Counted, not timed: each login is one bcrypt check of the configured cost, whether
-    # the email exists or not, and never a hash computed on the spot (which would make an
-    # unknown email cost twice as much).
+    # Counted, not timed: each login computes exactly one bcrypt proof, with the account's
+    # salt or, for an unknown email, a fake salt of the configured cost, and nothing else
+    # (a hash computed on the spot would make an unknown email cost twice as much).
     register(cli)  # at the suite's cost 4
-    monkeypatch.setenv("RENDERCLI_BCRYPT_ROUNDS", "6")
+    new_cost = 6
+    if database_url.startswith("postgresql"):  # there the cost is the database's
+        from rendercli.db.access import set_bcrypt_cost
+        from rendercli.db.session import get_engine
+
+        with get_engine(database_url).begin() as conn:
+            set_bcrypt_cost(conn, new_cost)
+    monkeypatch.setenv("RENDERCLI_BCRYPT_ROUNDS", str(new_cost))
     login_args = ("login", "--email", "{}", "--password-stdin", "--insecure-storage")
     results = {}
     for who in ("ana@example.com", "ghost@example.com", "ghost@example.com"):
         args = [a.format(who) for a in login_args]
         results.setdefault(who, []).append(bcrypt_calls(tmp_path, *args, input="wrong pass\n"))
-    assert results["ana@example.com"] == [(4, [["checkpw", 4]])]  # the account's own cost
-    assert results["ghost@example.com"] == [(4, [["checkpw", 6]])] * 2  # the configured cost
-    # Over-long passwords too: one check, no hashing.
+    assert results["ana@example.com"] == [(4, [["hashpw", 4]])]  # the account's own cost
+    assert results["ghost@example.com"] == [(4, [["hashpw", new_cost]])] * 2  # configured
+    # Over-long passwords too: the same one computation.
     assert bcrypt_calls(tmp_path, *[a.format("ghost@example.com") for a in login_args],
-                        input="x" * 100 + "\n") == (4, [["checkpw", 6]])
+                        input="x" * 100 + "\n") == (4, [["hashpw", new_cost]])
 
 
 def test_default_bcrypt_cost_is_12(cli: Cli, database_url: str, monkeypatch) -> None:
     monkeypatch.delenv("RENDERCLI_BCRYPT_ROUNDS")
+    if database_url.startswith("postgresql"):
+        # PostgreSQL: the database's cost, 12 unless `db upgrade` ran with an explicit
+        # RENDERCLI_BCRYPT_ROUNDS (the suite's template records 4).
+        from rendercli.db.access import set_bcrypt_cost
+        from rendercli.db.session import get_engine
+
+        with get_engine(database_url).begin() as conn:
+            set_bcrypt_cost(conn, 12)
     register(cli)
     with get_session_factory(database_url)() as session:
-        assert session.scalar(select(User.password_hash)).startswith("$2b$12$")
+        assert session.scalar(select(User.password_salt)).startswith("$2b$12$")
 
 
 @pytest.mark.parametrize(
@@ -408,3 +423,19 @@ def test_passwd_needs_a_login_and_both_lines(cli: Cli) -> None:
     no_tty = cli("passwd")
     assert no_tty.exit_code == 2 and "--password-stdin" in no_tty.stderr
     assert login(cli, password=TEST_PASSWORD).exit_code == 0  # unchanged
+
+
+def test_database_key_is_the_masked_url_without_loading_sqlalchemy_for_plain_paths() -> None:
+    """Stored logins are keyed by the URL as SQLAlchemy masks it; the light path for plain
+    SQLite paths must give exactly the same key, or existing logins would be lost."""
+    import string
+
+    from rendercli.credentials import database_key
+    from rendercli.db.session import display_url
+
+    urls = [f"sqlite:////tmp/x{ch}y.db" for ch in " /._~+-" + string.ascii_letters]
+    urls += ["sqlite:////tmp/ünï/x.db", "sqlite:////tmp/x.db?mode=ro", "sqlite:////t/%41.db",
+             "postgresql+psycopg://u:secret@h/db"]
+    for url in urls:
+        assert database_key(url) == display_url(url), url
+    assert "secret" not in database_key("postgresql+psycopg://u:secret@h/db")

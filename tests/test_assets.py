@@ -258,3 +258,17 @@ def test_probed_facts_have_one_definition(alice: Account, project: str, media) -
     assert list(shown)[8:] == ["frame rate", "rotation", "container", "video codec",
                                "pixel format", "audio", "sample rate", "channels", "bytes",
                                "sha256", "added"]
+
+
+def test_a_file_another_account_shares_is_kept(alice: Account, bob: Account, project, media,
+                                                storage) -> None:
+    """Bob cannot see alice's assets (row security on PostgreSQL), yet removing his copy of
+    a file she also added must not delete the stored object her asset uses."""
+    [mine] = add(alice, project, media["clip"])
+    theirs = json.loads(bob.ok("project", "create", "b", "--json").stdout)["id"]
+    [copy] = add(bob, theirs, media["clip"])
+    assert copy["sha256"] == mine["sha256"] and len(objects(storage)) == 1
+    bob.ok("asset", "remove", copy["id"])
+    bob.ok("project", "delete", theirs, "--yes")
+    assert len(objects(storage)) == 1
+    alice.ok("render", "submit", project)  # her timeline still renders

@@ -107,3 +107,21 @@ def test_bad_redis_url_is_refused_before_anything_happens(cli: Cli, monkeypatch)
     monkeypatch.setenv("RENDERCLI_REDIS_URL", "notaurl")
     result = cli("render", "submit", "p")
     assert result.exit_code == 2 and "RENDERCLI_REDIS_URL must start with" in result.stderr
+
+
+def test_shared_options_are_defined_once() -> None:
+    """--json and the PROJECT/ASSET/JOB arguments live in cli/options.py only."""
+    from pathlib import Path
+
+    import rendercli.cli
+
+    folder = Path(rendercli.cli.__file__).parent
+    for path in folder.glob("*.py"):
+        if path.name == "options.py":
+            continue
+        text = path.read_text()
+        assert '"--json"' not in text, f"{path.name} defines --json again: use options.JSON_OPTION"
+        for metavar in ("PROJECT", "ASSET", "JOB"):
+            assert f'typer.Argument(..., metavar="{metavar}"' not in text, (
+                f"{path.name} defines the {metavar} argument again: use cli/options.py"
+            )

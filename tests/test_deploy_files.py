@@ -42,6 +42,10 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
     return compose["services"]
 
 
+def compose_configs() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())["configs"]
+
+
 def _env(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment") or {}
     if isinstance(env, list):  # ["KEY=value", ...]
@@ -160,21 +164,46 @@ def test_db_and_redis_publish_no_host_ports(services: dict[str, Any]) -> None:
         assert not services[name].get("ports"), f"{name} published on the host"
 
 
+# Which login each rendercli service uses, and the group role it must belong to.
+DATABASE_LOGINS = {"migrate": (None, "owner"), "cli": ("rendercli_client", "client"),
+                   "worker": ("rendercli_worker", "worker")}
+
+
 def test_rendercli_services_share_one_image_and_configuration(services: dict[str, Any]) -> None:
-    db_env = _env(services["db"])
-    expected_db = (
-        f"postgresql+psycopg://{db_env['POSTGRES_USER']}:{db_env['POSTGRES_PASSWORD']}"
-        f"@db:5432/{db_env['POSTGRES_DB']}"
-    )
     for name in RENDERCLI_SERVICES:
         service = services[name]
         assert service.get("image") == "rendercli:local", name
         build = service.get("build")
         assert (build if isinstance(build, str) else (build or {}).get("context")) == ".", name
         env = _env(service)
-        assert env.get("RENDERCLI_DATABASE_URL") == expected_db, name
         assert env.get("RENDERCLI_REDIS_URL") == _env(services["migrate"])[
             "RENDERCLI_REDIS_URL"], name
+
+
+def test_each_service_connects_as_its_own_role_never_the_superuser(
+    services: dict[str, Any],
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    db_env = _env(services["db"])
+    [init] = services["db"]["configs"]
+    assert init["target"].startswith("/docker-entrypoint-initdb.d/")
+    roles_sql = (ROOT / compose_configs()[init["source"]]["file"]).read_text()
+    logins = set()
+    for name, (group, _) in DATABASE_LOGINS.items():
+        url = make_url(_env(services[name])["RENDERCLI_DATABASE_URL"])
+        assert (url.host, url.port, url.database) == ("db", 5432, db_env["POSTGRES_DB"]), name
+        assert url.username != db_env["POSTGRES_USER"], f"{name} connects as the superuser"
+        created = re.search(rf"CREATE ROLE {url.username} LOGIN PASSWORD '([^']*)'(.*);",
+                            roles_sql)
+        assert created and created.group(1) == url.password, name
+        if group is None:  # the owner: owns the database, so `db upgrade` may create
+            assert f"ALTER DATABASE {url.database} OWNER TO {url.username};" in roles_sql
+        else:
+            assert created.group(2).strip() == f"IN ROLE {group}", name
+            assert f"CREATE ROLE {group} NOLOGIN;" in roles_sql
+        logins.add(url.username)
+    assert len(logins) == 3
 
 
 @pytest.mark.parametrize("env", [{}, {"REDIS_PASSWORD": "s3cret0"}], ids=["default", "set"])

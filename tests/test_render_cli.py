@@ -247,3 +247,36 @@ def test_embedded_dead_render_is_failed_not_requeued(alice: Account, project: st
     alice.ok("jobs", "list")  # any jobs command sweeps
     after = json.loads(alice.ok("jobs", "status", orphan.id, "--json").stdout)
     assert after["status"] == "failed" and "before the render started" in after["error"]
+
+
+def test_read_commands_load_no_orm_on_the_embedded_default(
+    alice: Account, project: str, database_url: str
+) -> None:
+    """jobs status/list and project list answer over plain sqlite3 (rendercli.db.rows),
+    with the same output as through the ORM session on PostgreSQL."""
+    import os
+
+    from tests.imports import modules_loaded_by
+
+    job = json.loads(alice.ok("render", "submit", project, *FAST, "--json").stdout)
+    heavy = ["sqlalchemy", "pydantic", "rq", "redis", "bcrypt"]
+    env = {"RENDERCLI_TOKEN": alice.token}
+    for argv in (["jobs", "status", job["id"]], ["jobs", "list"], ["project", "list"],
+                 ["jobs", "list", "--project", project, "--status", "completed"]):
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            loaded = modules_loaded_by(argv, heavy)
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        if database_url.startswith("sqlite"):
+            assert loaded == [], f"{argv} imported {loaded}"
+        else:
+            assert "sqlalchemy" in loaded  # PostgreSQL: the same SQL, through the session
+    shown = json.loads(alice.ok("jobs", "status", job["id"], "--json").stdout)
+    assert shown["id"] == job["id"] and shown["status"] == "completed"
+    assert shown["project_name"] == project or shown["project_id"] == job["project_id"]
+    listed = json.loads(alice.ok("jobs", "list", "--json").stdout)
+    assert listed[0]["id"] == job["id"]
+    assert listed[0]["created_at"] == shown["created_at"]

@@ -48,7 +48,7 @@ def test_partial_unique_index_exists_on_both(database_url: str) -> None:
 
 def _project(url: str) -> str:
     with get_session_factory(url)() as session:
-        user = User(email="o@example.com", password_hash="x")
+        user = User(email="o@example.com", password_salt="x", password_verifier="x")
         session.add(user)
         session.flush()
         project = Project(owner_id=user.id, name="p")

@@ -84,6 +84,21 @@ def test_omitted_values_are_processed_exactly_as_typer_does() -> None:
     assert kinds == {"value", "raised"}  # optional ones and required arguments both seen
 
 
+def test_given_strings_and_defaults_are_processed_exactly_as_typer_does() -> None:
+    from rendercli.cli import typer_internals
+
+    assert typer_internals.install()
+    seen = 0
+    for ctx, param in _typer_params():
+        for value in ("holiday", "", "-x", "k2x9c0c0p1q8r7s6t5u4v3w2", param.default):
+            ours = _outcome(lambda ctx=ctx, param=param, v=value: param.process_value(ctx, v))
+            typers = _outcome(lambda ctx=ctx, param=param, v=value:
+                              typer_internals.typer_process_value(param, ctx, v))
+            assert ours == typers, f"{ctx.command_path} {param.name} {value!r}: {ours} != {typers}"
+            seen += 1
+    assert seen > 100
+
+
 def test_given_values_are_still_converted_and_checked(cli) -> None:
     result = cli("asset", "update", "x", "--position", "first")
     assert result.exit_code == 2

@@ -7,13 +7,13 @@ import contextlib
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import AuthRequired, OperationFailed, RenderCliError
 
 EMAIL_OPTION = typer.Option(None, "--email", "-e", help="Account email (asked if omitted).")
 PASSWORD_STDIN = typer.Option(
     False, "--password-stdin", help="Read the password from standard input (for scripts)."
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
 
 
 def register(
@@ -107,10 +107,10 @@ def no_keyring_advice(reason: str) -> str:
 
 def _token_owner(token: str) -> str:
     """Whose a token is, in a few words (for notes about RENDERCLI_TOKEN)."""
-    from rendercli.services import accounts
+    from rendercli.services import identity
 
     try:
-        return f"a token of {accounts.authenticate(context.uow(), token).email}"
+        return f"a token of {identity.authenticate(context.uow(), token).email}"
     except RenderCliError as exc:
         return f"a token that does not work: {exc.message}"
 

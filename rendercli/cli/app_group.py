@@ -31,7 +31,9 @@ def wants_json(args: Any) -> bool:
     argv = list(sys.argv[1:] if args is None else args)
     if "--" in argv:
         argv = argv[: argv.index("--")]
-    return "--json" in argv
+    from rendercli.cli.options import JSON_FLAG
+
+    return JSON_FLAG in argv
 
 
 def report(message: str, code: int, *, as_json: bool) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
 
 if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
@@ -19,8 +20,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
-ASSET_ARG = typer.Argument(..., metavar="ASSET", help="Asset id (see `rendercli asset list`).")
 DURATION = typer.Option(None, "--duration", help="Images: seconds shown (default 3).", min=0.0)
 TRIM_START = typer.Option(None, "--trim-start", help="Video/audio: start offset in the source, s.")
 TRIM_END = typer.Option(None, "--trim-end", help="Video/audio: end time in the source, s.")
@@ -52,7 +51,7 @@ def _edits(duration: float | None, trim_start: float | None, trim_end: float | N
 
 @app.command("add")
 def add(
-    project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
+    project: str = PROJECT_ARG,
     files: list[str] = typer.Argument(..., metavar="FILE", help="Media files, in order."),
     duration: float | None = DURATION,
     trim_start: float | None = TRIM_START,
@@ -89,7 +88,7 @@ def add(
 
 @app.command("list")
 def list_(
-    project: str = typer.Argument(..., metavar="PROJECT", help="Project id or exact name."),
+    project: str = PROJECT_ARG,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List a project's assets in timeline order, with the total duration.

@@ -50,8 +50,8 @@ def complete(param: Any, incomplete: str) -> list[tuple[str, str]] | None:
 
 def _from_database(kind: str, prefix: str) -> list[tuple[str, str]]:
     from rendercli.cli import context
-    from rendercli.services import accounts
+    from rendercli.services import identity
     from rendercli.services.completion import candidates
 
-    user = accounts.authenticate(context.uow(), context.current_token())
+    user = identity.authenticate(context.uow(), context.current_token())
     return candidates(context.uow(), user.id, kind, prefix)

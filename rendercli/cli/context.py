@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rendercli.errors import AuthRequired, InvalidInput
 
 if TYPE_CHECKING:
-    from rendercli.services.accounts import UserView
+    from rendercli.services.identity import UserView
     from rendercli.services.unit_of_work import UnitOfWork
 
 NOT_LOGGED_IN = (
@@ -40,9 +40,9 @@ def current_token() -> str:
 
 def require_user() -> UserView:
     """The logged-in user, or AuthRequired (exit 4)."""
-    from rendercli.services import accounts
+    from rendercli.services import identity
 
-    return accounts.authenticate(uow(), current_token())
+    return identity.authenticate(uow(), current_token())
 
 
 def require_user_recovering() -> UserView:
@@ -107,22 +107,8 @@ def prompt_password(*, from_stdin: bool, confirm: bool, label: str = "Password")
 
 
 def maintenance() -> None:
-    """Housekeeping any command may do: hand back (or fail) jobs whose worker or inline
-    render stopped heartbeating, sweep storage leftovers, and (farm mode) dispatch queued
-    jobs Redis never saw. Failures here never fail the command."""
-    import logging
+    """Upkeep any command may do (rendercli.services.upkeep): recover jobs whose worker or
+    inline render is gone, sweep storage leftovers, dispatch jobs Redis never saw."""
+    from rendercli.services import upkeep
 
-    from rendercli.config import get_settings
-
-    try:
-        from rendercli.services import housekeeping
-        from rendercli.services.renders import lifecycle
-
-        lifecycle.recover_stale()
-        housekeeping.sweep_storage()
-        if get_settings().redis_url is not None:
-            from rendercli.services.renders import dispatch
-
-            dispatch.reconcile()
-    except Exception as exc:
-        logging.getLogger(__name__).debug("maintenance skipped: %s", exc)
+    upkeep.for_command(uow())

@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 
 from rendercli.cli import output
+from rendercli.cli.options import JSON_OPTION
 
 
-def doctor(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def doctor(json_output: bool = JSON_OPTION) -> None:
     """Check configuration, database, Redis and workers, storage, ffmpeg, keyring and login.
 
     Exit 1 if a required check fails (database, Redis when configured, storage, ffmpeg).

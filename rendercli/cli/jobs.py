@@ -200,7 +200,7 @@ def watch(
         None, "--timeout", metavar="SECONDS", min=0, max=7 * 86400,
         help="Give up after this many seconds (exit 124).",
     ),
-    json_output: bool = typer.Option(False, "--json", help="One JSON object per change."),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Follow jobs until they end. Exit 0 if all completed, 1 if any failed or was
     cancelled, 124 on --timeout. Without JOB or --project: your active jobs.

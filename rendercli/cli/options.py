@@ -1,4 +1,4 @@
-"""Options and arguments that several commands share, declared once.
+"""Options and arguments that several commands share, defined once.
 
 Shell completion finds its values by metavar and option name (see completion.py), so a
 parameter declared here completes the same way in every command that uses it.
@@ -12,9 +12,11 @@ import typer
 
 from rendercli.render.presets import PRESETS, QUALITIES
 
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
+JSON_FLAG = "--json"  # also how the root group tells that errors should be JSON
+JSON_OPTION = typer.Option(False, JSON_FLAG, help="Print JSON instead of text.")
 PROJECT_ARG = typer.Argument(..., metavar="PROJECT", help="Project id or exact name.")
-JOB_ARG = typer.Argument(..., metavar="JOB", help="Job id.")
+ASSET_ARG = typer.Argument(..., metavar="ASSET", help="Asset id (see `rendercli asset list`).")
+JOB_ARG = typer.Argument(..., metavar="JOB", help="Job id (see `rendercli jobs list`).")
 PRESET_OPTION = typer.Option(
     "720p", "--preset", metavar="PRESET", help=f"{', '.join(PRESETS)}."
 )
@@ -35,16 +37,3 @@ OPEN_OPTION = typer.Option(
 def output_option(what: str) -> Path | None:
     """``--output/-o FILE``: where to write `what` (the default name is in the help)."""
     return typer.Option(None, "--output", "-o", metavar="FILE", help=what)  # type: ignore[no-any-return]
-
-
-__all__ = [
-    "FORCE_OPTION",
-    "FORMAT_OPTION",
-    "JOB_ARG",
-    "JSON_OPTION",
-    "OPEN_OPTION",
-    "PRESET_OPTION",
-    "PROJECT_ARG",
-    "QUALITY_OPTION",
-    "output_option",
-]

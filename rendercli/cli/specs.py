@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import output
+from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import ExitStatus
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def validate(
     allow_outside: bool = typer.Option(
         False, "--allow-outside",
         help="Allow media paths outside the spec file's folder (through .. or a symlink)."),
-    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Check spec files: format, media paths, and the media itself.
 

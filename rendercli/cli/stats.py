@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import typer
-
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION
 
 
-def stats(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def stats(json_output: bool = JSON_OPTION) -> None:
     """Show your renders by status, success rate, render times, output minutes and
     busiest projects. Success rate is completed / (completed + failed).
 

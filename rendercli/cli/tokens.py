@@ -5,13 +5,13 @@ from __future__ import annotations
 import typer
 
 from rendercli.cli import context, output
+from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import InvalidInput
 
 app = typer.Typer(
     help="Create, list and revoke API tokens for CI.\n\nExample: rendercli token create --name ci",
     no_args_is_help=True,
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document.")
 
 
 @app.command("create")

@@ -16,10 +16,15 @@ instead of breaking error handling or slowing commands down quietly.
 
    `install()` makes an omitted, optional, single-value parameter skip the adapter: the
    result is the one Typer's coercion gives (None, then the parameter's callback), and
-   tests/test_startup.py checks that equivalence on every parameter of the app. Values
-   that are given still go through Typer's coercion unchanged.
+   tests/test_startup.py checks that equivalence on every parameter of the app.
 
-3. Help that reads like the tool (`help_style()`): Typer writes required arguments as
+   A given value of a plain `str` parameter (PROJECT, JOB, names), and an `int` or `float`
+   parameter's own default (`--limit 20`), also skip it, as Typer itself does for a bool
+   flag given a bool: coercing a value to its own type returns it unchanged. The same
+   test checks that equivalence too. Every other given value still goes through
+   Typer's coercion.
+
+3. Help that reads like the tool (patched in `install()`): Typer writes required arguments as
    `{PROJECT}` in the usage line, lists argument types (`FILE <list[str]>`), and shows
    number ranges as `[x>=0.0]`. The patched methods write `PROJECT`, `FILE...` and
    `[0 or more]` / `[from 1 to 120]`, from the same `min`/`max` that are enforced.
@@ -113,9 +118,15 @@ def _check_range(param: Any, value: Any) -> None:
 
 
 def _process_value(param: Any, ctx: Any, value: Any) -> Any:
-    if value is None and not param.required and not (param.multiple or param.nargs == -1):
+    single = not (param.multiple or param.nargs == -1)
+    if value is None and not param.required and single:
         return param.callback(ctx, param, None) if param.callback is not None else None
     _check_range(param, value)
+    annotation = param.type_descriptor.annotation
+    plain = (isinstance(value, str) and annotation is str) or (
+        value is param.default and type(value) is annotation and annotation in (int, float))
+    if single and plain:
+        return param.callback(ctx, param, value) if param.callback is not None else value
     return _typer_process_value(param, ctx, value)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from rendercli.db.ids import new_id
+from rendercli.db.statuses import ACTIVE_JOB_STATUSES, JOB_STATUSES  # noqa: F401
 from rendercli.db.types import UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
@@ -37,8 +38,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JOB_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
-ACTIVE_JOB_STATUSES = ("queued", "processing")
 ASSET_KINDS = ("video", "image", "audio")
 
 ID = String(32)
@@ -54,8 +53,22 @@ class User(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     # Stored lower-cased: the unique constraint is then case-insensitive on both databases.
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(100))
+    # Login proof scheme (see services/passwords.py): the bcrypt salt and cost ("$2b$12$" +
+    # 22 characters), and SHA-256 of bcrypt(password, salt). Neither can be replayed to log in.
+    password_salt: Mapped[str] = mapped_column(String(29))
+    password_verifier: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LoginSecret(Base):
+    """One row: the key that derives stable fake salts for unknown emails, and the bcrypt
+    cost those fake salts carry. On PostgreSQL only the schema owner can read it."""
+
+    __tablename__ = "login_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hmac_key: Mapped[str] = mapped_column(String(64))  # hex
+    bcrypt_cost: Mapped[int] = mapped_column(Integer)
 
 
 class AuthToken(Base):

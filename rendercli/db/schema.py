@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 # The newest migration. A test checks it against Alembic's head, so this stays true;
 # comparing a constant avoids loading Alembic on every command.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -37,14 +37,19 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` on the engine's database."""
+def upgrade(engine: Engine, revision: str = "head") -> list[str]:
+    """Apply migrations up to `revision` on the engine's database; on PostgreSQL also
+    (re)apply the client and worker roles' grants and policies (rendercli/db/access.py).
+    Returns warnings (roles that do not exist yet)."""
     from alembic import command
+
+    from rendercli.db import access
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        return access.apply(conn) if revision == "head" else []
 
 
 def ensure_current(engine: Engine) -> None:

@@ -108,6 +108,9 @@ def get_session_factory(url: str) -> SessionFactory:
     with _lock:
         if url not in _factories:
             _factories[url] = sessionmaker(bind=None, expire_on_commit=False)
+            from rendercli.db.tenancy import install
+
+            install(_factories[url])  # PostgreSQL: each transaction carries the caller's token
         factory = _factories[url]
     factory.configure(bind=get_engine(url))
     return factory

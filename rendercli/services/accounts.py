@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from rendercli.config import get_settings
-from rendercli.db.models import AuthToken, User
+from rendercli.db.models import AuthToken, LoginSecret, User
 from rendercli.db.types import utcnow
 from rendercli.errors import AuthRequired, Conflict, InvalidInput, NotFound
 from rendercli.services import passwords
+from rendercli.services.identity import (
+    INVALID_TOKEN,
+    UserView,
+    authenticate,
+    expired,
+    hash_token,
+    live_token,
+    revoked,
+)
 from rendercli.services.unit_of_work import UnitOfWork
 
+__all__ = ["UserView", "authenticate", "hash_token"]  # re-exported: callers import them here
+
 TOKEN_PREFIX = "rcli_"
-LAST_USED_RESOLUTION = timedelta(seconds=60)  # don't write on every single command
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOGIN_FAILED = "incorrect email or password"
-
-
-@dataclass(frozen=True)
-class UserView:
-    id: str
-    email: str
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ def _user_view(user: User) -> UserView:
     return UserView(id=user.id, email=user.email, created_at=user.created_at)
 
 
-def _token_view(token: AuthToken) -> TokenView:
+def _token_view(token: Any) -> TokenView:
     return TokenView(
         id=token.id,
         name=token.name,
@@ -67,10 +72,6 @@ def _token_view(token: AuthToken) -> TokenView:
         last_used_at=token.last_used_at,
         revoked_at=token.revoked_at,
     )
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def normalize_email(email: str) -> str:
@@ -83,17 +84,72 @@ def normalize_email(email: str) -> str:
     return email
 
 
+def _on_postgres(uow: UnitOfWork) -> bool:
+    """PostgreSQL: accounts and tokens change only through the definer functions of
+    migration 0002, which enforce the same rules for callers that skip this code."""
+    return uow.session.get_bind().dialect.name == "postgresql"
+
+
+def _call(uow: UnitOfWork, sql: str, **params: object) -> Any:
+    """Run a definer function; its SQLSTATEs become our errors."""
+    try:
+        return uow.session.execute(text(sql), params)
+    except DBAPIError as exc:
+        state = getattr(exc.orig, "sqlstate", None)
+        message = str(getattr(getattr(exc.orig, "diag", None), "message_primary", "") or exc)
+        if state == "23505":
+            raise Conflict(message) from None
+        if state == "22023":
+            raise InvalidInput(message) from None
+        if state == "28000":
+            raise AuthRequired("your session is no longer valid: run `rendercli login`") from None
+        raise
+
+
+def _bcrypt_cost(uow: UnitOfWork) -> int:
+    """The cost of new passwords: the database's on PostgreSQL (recorded by `db upgrade`,
+    so every account and every fake salt has it), RENDERCLI_BCRYPT_ROUNDS on SQLite."""
+    if _on_postgres(uow):
+        return int(uow.session.execute(text("SELECT rendercli_bcrypt_cost()")).scalar_one())
+    return get_settings().bcrypt_rounds
+
+
+def login_salt(uow: UnitOfWork, email: str) -> str:
+    """The bcrypt salt of an account, or a stable fake one shaped the same for an email
+    without an account (so the answer never tells which emails exist)."""
+    if _on_postgres(uow):
+        return str(_call(uow, "SELECT rendercli_login_salt(:e)", e=email).scalar_one())
+    salt = uow.session.scalars(select(User.password_salt).where(User.email == email)).first()
+    if salt is not None:
+        return salt
+    secret = uow.session.get(LoginSecret, 1)
+    assert secret is not None  # written by migration 0002
+    return passwords.fake_salt(secret.hmac_key, get_settings().bcrypt_rounds, email)
+
+
 def register(uow: UnitOfWork, email: str, password: str) -> UserView:
     """Create an account. Raises Conflict if the email (case-insensitive) is taken."""
     email = normalize_email(email)
-    password_hash = passwords.hash_password(password, get_settings().bcrypt_rounds)
+    passwords.check_password_rule(password)
     with uow:
-        user = User(email=email, password_hash=password_hash)
+        cost = _bcrypt_cost(uow)
+    salt, verifier = passwords.register_secrets(password, cost)
+    taken = Conflict(f"an account with email {email} already exists")
+    with uow:
+        if _on_postgres(uow):
+            try:
+                row = _call(uow, "SELECT * FROM rendercli_register(:e, :s, :v)",
+                            e=email, s=salt, v=verifier).one()
+            except Conflict:
+                raise taken from None
+            uow.commit()  # the function recorded user.registered
+            return UserView(id=row.id, email=row.email, created_at=row.created_at)
+        user = User(email=email, password_salt=salt, password_verifier=verifier)
         uow.session.add(user)
         try:
             uow.session.flush()
         except IntegrityError:
-            raise Conflict(f"an account with email {email} already exists") from None
+            raise taken from None
         uow.record_event("user.registered", user.id)
         uow.commit()
         return _user_view(user)
@@ -116,7 +172,10 @@ def _issue(
 def login(uow: UnitOfWork, email: str, password: str, *, session_name: str) -> IssuedToken:
     """Check the password and issue a session token that expires after the configured days.
 
-    An unknown email and a wrong password fail the same way, in the same time.
+    The client fetches the account's salt and computes the proof bcrypt(password, salt)
+    itself; the database only compares SHA-256 of the proof with its verifier. An unknown
+    email gets a fake salt of the same cost, so it costs exactly the one bcrypt a wrong
+    password costs, and fails the same way.
     """
     settings = get_settings()
     try:
@@ -124,11 +183,23 @@ def login(uow: UnitOfWork, email: str, password: str, *, session_name: str) -> I
     except InvalidInput:
         email = ""
     with uow:
+        salt = login_salt(uow, email)
+    proof = passwords.proof(password, salt)  # the one bcrypt, outside any transaction
+    with uow:
+        if _on_postgres(uow):
+            row = _call(uow, "SELECT * FROM rendercli_login(:e, :p, :n, :d)",
+                        e=email, p=proof or "!", n=session_name, d=settings.token_days).first()
+            if row is None:
+                raise AuthRequired(LOGIN_FAILED)
+            uow.commit()  # the function recorded user.logged_in
+            return IssuedToken(
+                token=row.token, id=row.token_id, name=session_name, expires_at=row.expires_at,
+                user=UserView(id=row.user_id, email=row.email, created_at=row.user_created_at),
+            )
         user = uow.session.scalars(select(User).where(User.email == email)).first()
-        if user is None:
-            passwords.verify_password(password, passwords.dummy_hash(settings.bcrypt_rounds))
-            raise AuthRequired(LOGIN_FAILED)
-        if not passwords.verify_password(password, user.password_hash):
+        if user is None or proof is None or not hmac.compare_digest(
+            passwords.verifier(proof), user.password_verifier
+        ):
             raise AuthRequired(LOGIN_FAILED)
         issued = _issue(
             uow, user, "session", session_name, utcnow() + timedelta(days=settings.token_days)
@@ -140,8 +211,11 @@ def login(uow: UnitOfWork, email: str, password: str, *, session_name: str) -> I
 
 def start_session(uow: UnitOfWork, user_id: str, name: str, lifetime: timedelta) -> IssuedToken:
     """Issue a login session for a user without a password check (trusted callers only,
-    such as `rendercli demo` for its own demo account)."""
+    such as `rendercli demo` for its own demo account). SQLite only: on PostgreSQL no
+    client may start a session without the password."""
     with uow:
+        if _on_postgres(uow):
+            raise InvalidInput("sessions without a password exist only on the embedded database")
         user = uow.session.get(User, user_id)
         if user is None:
             raise NotFound(f"user not found: {user_id}")
@@ -151,52 +225,49 @@ def start_session(uow: UnitOfWork, user_id: str, name: str, lifetime: timedelta)
         return issued
 
 
-def _active_token(uow: UnitOfWork, token: str) -> AuthToken:
-    row = uow.session.scalars(
-        select(AuthToken).where(AuthToken.token_hash == hash_token(token))
-    ).first()
+def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
+    """PostgreSQL: the definer function's verdict on a token (the same rules and messages
+    as identity.live_token on SQLite)."""
+    row = _call(uow, "SELECT * FROM rendercli_authenticate(:t)", t=token).first()
     if row is None:
-        raise AuthRequired("the token is not valid for this database: run `rendercli login`")
-    if row.revoked_at is not None:
-        if row.kind == "api":
-            raise AuthRequired(
-                f"the API token {row.name!r} was revoked: create a new one with "
-                "`rendercli token create` where you are logged in"
-            )
-        raise AuthRequired(
-            "this login session was revoked (logged out, or the password was changed): "
-            "run `rendercli login`"
-        )
-    now = utcnow()
-    if row.expires_at is not None and row.expires_at <= now:
-        when = row.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-        raise AuthRequired(f"this session expired on {when}: run `rendercli login`")
+        raise AuthRequired(INVALID_TOKEN)
+    if row.status == "revoked":
+        raise revoked(row.kind, row.name)
+    if row.status == "expired":
+        raise expired(row.expires_at)
     return row
 
 
-def authenticate(uow: UnitOfWork, token: str) -> UserView:
-    """The user a token belongs to. Raises AuthRequired if unknown, revoked or expired."""
-    with uow:
-        row = _active_token(uow, token)
-        user = uow.session.get(User, row.user_id)
-        assert user is not None  # the foreign key cascades
-        now = utcnow()
-        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-            row.last_used_at = now
-            uow.commit()
-        return _user_view(user)
+def _active_token(uow: UnitOfWork, token: str) -> AuthToken:
+    """SQLite: the live token as an ORM row to change (the rules: identity.live_token)."""
+    session = uow.session  # this transaction's rows, for the change that follows
+    row = session.get(AuthToken, live_token(uow.rows, token)["id"])
+    assert row is not None
+    return row
+
+
+def _api_token_refused(name: str, token_id: str) -> InvalidInput:
+    return InvalidInput(
+        f"the token in use is the API token {name!r}, which logout does not "
+        f"revoke: use `rendercli token revoke {token_id}`"
+    )
 
 
 def logout(uow: UnitOfWork, token: str, *, all_sessions: bool = False) -> int:
     """Revoke this login session (or, with all_sessions, every login session of the user).
     API tokens are never revoked here (see `revoke_token`). Returns the count revoked."""
     with uow:
+        if _on_postgres(uow):
+            row = checked_on_postgres(uow, token)
+            if row.kind == "api" and not all_sessions:
+                raise _api_token_refused(row.name, row.token_id)
+            count = int(_call(uow, "SELECT rendercli_logout(:t, :a)", t=token,
+                              a=all_sessions).scalar_one())
+            uow.commit()
+            return count
         row = _active_token(uow, token)
         if row.kind == "api" and not all_sessions:
-            raise InvalidInput(
-                f"the token in use is the API token {row.name!r}, which logout does not "
-                f"revoke: use `rendercli token revoke {row.id}`"
-            )
+            raise _api_token_refused(row.name, row.id)
         now = utcnow()
         if all_sessions:
             result = uow.session.execute(
@@ -219,43 +290,11 @@ class PasswordChange:
     api_tokens_kept: int  # active API tokens, which keep working
 
 
-def change_password(uow: UnitOfWork, token: str, current: str, new: str) -> PasswordChange:
-    """Change the password of the token's user, who must give the current one (AuthRequired
-    if wrong). Every other login session is revoked; the one in use stays, and so do API
-    tokens (CI keeps working; revoke those with `revoke_token`)."""
-    passwords.check_password_rule(new)  # before any bcrypt work
-    with uow:
-        row = _active_token(uow, token)
-        user = uow.session.get(User, row.user_id)
-        assert user is not None  # the foreign key cascades
-        if not passwords.verify_password(current, user.password_hash):
-            raise AuthRequired("the current password is incorrect")
-        if new == current:
-            raise InvalidInput("the new password is the same as the current one")
-        user.password_hash = passwords.hash_password(new, get_settings().bcrypt_rounds)
-        now = utcnow()
-        active = (
-            (AuthToken.user_id == user.id)
-            & AuthToken.revoked_at.is_(None)
-            & (AuthToken.expires_at.is_(None) | (AuthToken.expires_at > now))
-        )
-        revoked = uow.session.execute(
-            update(AuthToken)
-            .where(active, AuthToken.kind == "session", AuthToken.id != row.id)
-            .values(revoked_at=now)
-        )
-        kept = uow.session.scalar(
-            select(func.count()).select_from(AuthToken).where(active, AuthToken.kind == "api")
-        )
-        uow.record_event("user.password_changed", user.id)
-        uow.commit()
-        return PasswordChange(sessions_revoked=revoked.rowcount or 0, api_tokens_kept=kept or 0)
-
-
 def create_api_token(
     uow: UnitOfWork, user_id: str, name: str, expires_in_days: int | None
 ) -> IssuedToken:
-    """Issue a long-lived token for CI (RENDERCLI_TOKEN). None means it never expires."""
+    """Issue a long-lived token for CI (RENDERCLI_TOKEN). None means it never expires.
+    On PostgreSQL the token is issued to the caller of the transaction (see authenticate)."""
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("token name must be 1 to 100 characters")
@@ -265,32 +304,52 @@ def create_api_token(
         raise InvalidInput("--expires-in must be between 1 and 3650 days")
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     with uow:
-        user = uow.session.get(User, user_id)
+        user = uow.session.execute(
+            select(User.id, User.email, User.created_at).where(User.id == user_id)
+        ).first()
         if user is None:
             raise AuthRequired("your account no longer exists")
-        issued = _issue(uow, user, "api", name, expires_at)
+        view = UserView(id=user.id, email=user.email, created_at=user.created_at)
+        if _on_postgres(uow):
+            row = _call(uow, "SELECT * FROM rendercli_create_token(:n, :d)",
+                        n=name, d=expires_in_days).one()
+            uow.commit()  # the function recorded token.created
+            return IssuedToken(token=row.token, id=row.token_id, name=name,
+                               expires_at=row.expires_at, user=view)
+        issued = _issue(uow, uow.session.get(User, user_id), "api", name, expires_at)  # type: ignore[arg-type]
         uow.record_event("token.created", user_id, expires_in_days=expires_in_days)
         uow.commit()
         return issued
 
 
+TOKEN_VIEW_COLUMNS = (AuthToken.id, AuthToken.name, AuthToken.kind, AuthToken.created_at,
+                      AuthToken.expires_at, AuthToken.last_used_at, AuthToken.revoked_at)
+
+
 def list_tokens(
     uow: UnitOfWork, user_id: str, *, include_inactive: bool = False
 ) -> list[TokenView]:
-    """The user's sessions and API tokens, newest first (active ones unless include_inactive)."""
+    """The user's sessions and API tokens, newest first (active ones unless include_inactive).
+    Never the hashes: the client role may not even read that column."""
     with uow:
-        query = select(AuthToken).where(AuthToken.user_id == user_id)
+        query = select(*TOKEN_VIEW_COLUMNS).where(AuthToken.user_id == user_id)
         if not include_inactive:
             query = query.where(AuthToken.revoked_at.is_(None)).where(
                 (AuthToken.expires_at.is_(None)) | (AuthToken.expires_at > utcnow())
             )
-        rows = uow.session.scalars(query.order_by(AuthToken.created_at.desc())).all()
+        rows = uow.session.execute(query.order_by(AuthToken.created_at.desc())).all()
         return [_token_view(r) for r in rows]
 
 
 def revoke_token(uow: UnitOfWork, user_id: str, token_id: str) -> TokenView:
     """Revoke one of the user's own tokens by id. Someone else's is "not found"."""
     with uow:
+        if _on_postgres(uow):
+            found = _call(uow, "SELECT * FROM rendercli_revoke_token(:i)", i=token_id).first()
+            if found is None:
+                raise NotFound(f"token not found: {token_id}")
+            uow.commit()
+            return _token_view(found)
         row = uow.session.scalars(
             select(AuthToken).where(AuthToken.id == token_id, AuthToken.user_id == user_id)
         ).first()
@@ -300,3 +359,48 @@ def revoke_token(uow: UnitOfWork, user_id: str, token_id: str) -> TokenView:
             row.revoked_at = utcnow()
         uow.commit()
         return _token_view(row)
+
+
+def change_password(uow: UnitOfWork, token: str, current: str, new: str) -> PasswordChange:
+    """Change the password of the token's user, who must give the current one (AuthRequired
+    if wrong). Every other login session is revoked; the one in use stays, and so do API
+    tokens (CI keeps working; revoke those with `revoke_token`). The same login proofs as
+    `login`: the database never sees either password."""
+    passwords.check_password_rule(new)  # before any bcrypt work
+    if new == current:
+        raise InvalidInput("the new password is the same as the current one")
+    user = authenticate(uow, token)
+    with uow:
+        salt = login_salt(uow, user.email)
+        cost = _bcrypt_cost(uow)
+        in_use = (checked_on_postgres(uow, token).token_id if _on_postgres(uow)
+                  else _active_token(uow, token).id)
+    others = [t for t in list_tokens(uow, user.id) if t.id != in_use]
+    old_proof = passwords.proof(current, salt)
+    new_salt, new_verifier = passwords.register_secrets(new, cost)
+    wrong = AuthRequired("the current password is incorrect")
+    with uow:
+        if _on_postgres(uow):
+            changed = _call(uow, "SELECT rendercli_change_password(:o, :s, :v)",
+                            o=old_proof or "!", s=new_salt, v=new_verifier).scalar_one()
+            if not changed:
+                raise wrong
+        else:
+            row = uow.session.get(User, user.id)
+            if row is None or old_proof is None or not hmac.compare_digest(
+                passwords.verifier(old_proof), row.password_verifier
+            ):
+                raise wrong
+            row.password_salt, row.password_verifier = new_salt, new_verifier
+            uow.session.execute(
+                update(AuthToken)
+                .where(AuthToken.user_id == user.id, AuthToken.kind == "session")
+                .where(AuthToken.revoked_at.is_(None), AuthToken.id != in_use)
+                .values(revoked_at=utcnow())
+            )
+        uow.record_event("user.password_changed", user.id)
+        uow.commit()
+    return PasswordChange(
+        sessions_revoked=sum(t.kind == "session" for t in others),
+        api_tokens_kept=sum(t.kind == "api" for t in others),
+    )

@@ -305,8 +305,10 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str]) -> None:
             return
         try:
             with uow:
-                used = set(uow.session.scalars(
-                    select(Asset.storage_key).where(Asset.storage_key.in_(keys))))
+                from rendercli.db.tenancy import storage_keys_in_use
+
+                # Any account's assets: under row security a client sees only its own.
+                used = storage_keys_in_use(uow.session, keys)
         except Exception:
             return  # cannot tell: keeping a file is safer than losing one
         for key in set(keys) - used:

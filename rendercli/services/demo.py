@@ -32,15 +32,34 @@ def _demo_user_id(uow: UnitOfWork) -> str | None:
         return uow.session.scalars(select(User.id).where(User.email == DEMO_EMAIL)).first()
 
 
+def _on_postgres(uow: UnitOfWork) -> bool:
+    with uow:
+        return uow.session.get_bind().dialect.name == "postgresql"
+
+
+def _postgres_demo_session(uow: UnitOfWork) -> str:
+    """On a shared PostgreSQL no client may start a session without a password, and a
+    shared demo account would be everyone's: each run registers its own throwaway demo
+    account and logs in to it like anyone else."""
+    email = f"demo-{secrets.token_hex(6)}@rendercli.invalid"
+    password = secrets.token_urlsafe(24)
+    accounts.register(uow, email, password)
+    return accounts.login(uow, email, password, session_name="demo").token
+
+
 def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
     """Create (or reuse) the demo account and start it a session; create the demo project
     from `samples` (clips, a still and a music track, in timeline order), or reuse it as
     it is, so earlier demo renders stay where they were printed."""
-    user_id = _demo_user_id(uow)
-    if user_id is None:
-        # Nobody knows this password: the demo account is only used through sessions.
-        user_id = accounts.register(uow, DEMO_EMAIL, secrets.token_urlsafe(24)).id
-    token = accounts.start_session(uow, user_id, "demo", timedelta(days=1)).token
+    if _on_postgres(uow):
+        token = _postgres_demo_session(uow)
+        user_id = accounts.authenticate(uow, token).id
+    else:
+        user_id = _demo_user_id(uow)
+        if user_id is None:
+            # Nobody knows this password: the demo account is only used through sessions.
+            user_id = accounts.register(uow, DEMO_EMAIL, secrets.token_urlsafe(24)).id
+        token = accounts.start_session(uow, user_id, "demo", timedelta(days=1)).token
     session_user = accounts.authenticate(uow, token)
     with uow:
         project_id = uow.session.scalars(

@@ -65,19 +65,17 @@ def sweep_orphans(settings: Settings | None = None) -> int | None:
     storage.ORPHAN_GRACE. Skipped (None) while an ingest is in flight, or when the storage
     directory was first used with another database: then every object would look
     unreferenced."""
-    from sqlalchemy import select
-
     from rendercli import storage
-    from rendercli.db.models import Asset
+    from rendercli.db.tenancy import storage_keys_in_use
     from rendercli.services.unit_of_work import UnitOfWork
 
     settings = settings or get_settings()
     directory = settings.storage_dir
 
     def referenced(keys: list[str]) -> Iterable[str]:
+        # Any account's assets: under row security a client sees only its own.
         with UnitOfWork() as uow:
-            return list(uow.session.scalars(
-                select(Asset.storage_key).where(Asset.storage_key.in_(keys))))
+            return storage_keys_in_use(uow.session, keys)
 
     fingerprint = database_fingerprint(settings.database_url)
     if storage.database_mark(directory) is None:

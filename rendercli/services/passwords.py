@@ -1,18 +1,15 @@
-"""Password rules and bcrypt hashing."""
+"""Password rules and the bcrypt login proof scheme (the same on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+import re
 
 from rendercli.errors import InvalidInput
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything after 72 bytes; we refuse instead
-MIN_ROUNDS, MAX_ROUNDS = 4, 31  # what bcrypt accepts as a cost
-
-# A fixed salt and checksum (53 characters of bcrypt's base64); login fails whatever it says.
-# With the configured cost in front it is a well-formed hash, so checking a password
-# against it costs exactly one bcrypt computation of that cost, like a real account's,
-# and nothing else: no hashpw to make it first.
-_DUMMY_SALT_AND_CHECKSUM = "U0ayxryVDeCGv7x9PTH0G.SLxsrnBf4iJV3JNI2wK1IihfMAHF4o2"
 
 
 def check_password_rule(password: str) -> bytes:
@@ -28,27 +25,62 @@ def check_password_rule(password: str) -> bytes:
     return encoded
 
 
-def hash_password(password: str, rounds: int) -> str:
+# The login proof scheme, the same on SQLite and PostgreSQL. An account stores its bcrypt
+# salt (with the cost) and a verifier, SHA-256(bcrypt(password, salt)). To log in, the
+# client fetches the salt, computes the proof bcrypt(password, salt) itself, and the
+# database compares SHA-256(proof) with the verifier. The database never sees the password,
+# and nothing it stores can be replayed: the verifier is not the proof.
+SALT_RE = re.compile(r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{21}[.Oeu]$")
+BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+MAX_PROOF_COST = 16  # a salt asking for more is refused (a hostile row must not hang logins)
+
+
+def new_salt(rounds: int) -> str:
+    """A fresh bcrypt salt string ("$2b$12$" + 22 characters)."""
     import bcrypt
 
-    return bcrypt.hashpw(check_password_rule(password), bcrypt.gensalt(rounds)).decode("ascii")
+    return bcrypt.gensalt(rounds).decode("ascii")
 
 
-def verify_password(password: str, password_hash: str) -> bool:
-    """Constant-time check. Over-long input simply does not match (never truncated)."""
+def salt_cost(salt: str) -> int:
+    return int(salt[4:6])
+
+
+def proof(password: str, salt: str) -> str | None:
+    """bcrypt(password, salt), computed exactly once whatever happens, so an unknown
+    email, a wrong password and an over-long one all cost the same. None: cannot match."""
     import bcrypt
 
+    if not SALT_RE.match(salt) or salt_cost(salt) > MAX_PROOF_COST:
+        return None
     encoded = password.encode("utf-8")
     if len(encoded) > MAX_PASSWORD_BYTES:
-        # Still spend the same time as a real check, then fail.
-        bcrypt.checkpw(b"x", password_hash.encode("ascii"))
-        return False
-    return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
+        bcrypt.hashpw(b"x", salt.encode("ascii"))  # same time as a real check
+        return None
+    return bcrypt.hashpw(encoded, salt.encode("ascii")).decode("ascii")
 
 
-def dummy_hash(rounds: int) -> str:
-    """A hash of cost `rounds` to verify against when the email is unknown, so an
-    unknown email costs the same single bcrypt check as a wrong password."""
-    if not MIN_ROUNDS <= rounds <= MAX_ROUNDS:
-        raise ValueError(f"bcrypt cost must be {MIN_ROUNDS}-{MAX_ROUNDS}, got {rounds}")
-    return f"$2b${rounds:02d}${_DUMMY_SALT_AND_CHECKSUM}"
+def verifier(proof_value: str) -> str:
+    """What the database stores: SHA-256 (hex) of the proof."""
+    return hashlib.sha256(proof_value.encode("ascii")).hexdigest()
+
+
+def register_secrets(password: str, rounds: int) -> tuple[str, str]:
+    """(salt, verifier) for a new password (checked against the password rule)."""
+    check_password_rule(password)
+    salt = new_salt(rounds)
+    value = proof(password, salt)
+    assert value is not None
+    return salt, verifier(value)
+
+
+def fake_salt(hmac_key_hex: str, cost: int, email: str) -> str:
+    """A stable salt for an email with no account, shaped exactly like a real one.
+
+    Derived by HMAC-SHA256 of the email under a secret key, so it is the same on every
+    call (a changing salt would give unknown emails away) and nobody can predict it. The
+    PostgreSQL function rendercli_login_salt computes the same value.
+    """
+    digest = hmac.new(bytes.fromhex(hmac_key_hex), email.encode("utf-8"), "sha256").digest()
+    body = "".join(BCRYPT_ALPHABET[b % 64] for b in digest[:21]) + ".Oeu"[digest[21] % 4]
+    return f"$2b${cost:02d}${body}"

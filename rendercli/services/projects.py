@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
-
-from rendercli.db.models import Asset, Project, RenderJob
-from rendercli.db.types import utcnow
+from rendercli.db.clock import utcnow
+from rendercli.db.rows import Rows, as_datetime
 from rendercli.errors import Conflict, InvalidInput, NotFound
 from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:  # the ORM loads only in the functions that change rows
+    from rendercli.db.models import Project, RenderJob
 
 MAX_NAME_LENGTH = 200
 
@@ -38,39 +40,60 @@ def validate_name(name: str) -> str:
     return name
 
 
-def find_owned(uow: UnitOfWork, user_id: str, ref: str) -> Project:
-    """The user's project by id or exact name. Ownership is part of the query."""
-    rows = uow.session.scalars(
-        select(Project)
-        .where(Project.owner_id == user_id)
-        .where(or_(Project.id == ref, Project.name == ref))
-    ).all()
-    if not rows:
+# The user's projects with their counts: ownership is the WHERE clause.
+PROJECTS_SQL = (
+    "SELECT p.id, p.name, p.created_at, p.updated_at, "
+    "(SELECT count(*) FROM assets AS a WHERE a.project_id = p.id) AS asset_count, "
+    "(SELECT count(*) FROM render_jobs AS j WHERE j.project_id = p.id) AS render_count "
+    "FROM projects AS p WHERE p.owner_id = :user_id"
+)
+
+
+def owned_project_id(rows: Rows, user_id: str, ref: str) -> str:
+    """The id of the user's project named `ref` (an id or an exact name), or NotFound.
+    An id match wins over a project that happens to be named like another's id."""
+    found = [row["id"] for row in rows.all(
+        "SELECT id FROM projects WHERE owner_id = :user_id AND (id = :ref OR name = :ref) "
+        "ORDER BY CASE WHEN id = :ref THEN 0 ELSE 1 END, id", user_id=user_id, ref=ref)]
+    if not found:
         raise NotFound(f"project not found: {ref}")
-    # An id match wins over a project that happens to be named like another's id.
-    return next((p for p in rows if p.id == ref), rows[0])
+    return found[0]
+
+
+def find_owned(uow: UnitOfWork, user_id: str, ref: str) -> Project:
+    """The user's project by id or exact name, as an ORM row to change."""
+    from rendercli.db.models import Project
+
+    session = uow.session  # this transaction's rows, for the change that follows
+    project = session.get(Project, owned_project_id(uow.rows, user_id, ref))
+    if project is None:
+        raise NotFound(f"project not found: {ref}")
+    return project
+
+
+def _view_of(row: Mapping[str, Any]) -> ProjectView:
+    return ProjectView(
+        id=row["id"],
+        name=row["name"],
+        asset_count=int(row["asset_count"] or 0),
+        render_count=int(row["render_count"] or 0),
+        created_at=as_datetime(row["created_at"]),  # type: ignore[arg-type]
+        updated_at=as_datetime(row["updated_at"]),  # type: ignore[arg-type]
+    )
 
 
 def _view(uow: UnitOfWork, project: Project) -> ProjectView:
-    assets = uow.session.scalar(
-        select(func.count()).select_from(Asset).where(Asset.project_id == project.id)
-    )
-    renders = uow.session.scalar(
-        select(func.count()).select_from(RenderJob).where(RenderJob.project_id == project.id)
-    )
-    return ProjectView(
-        id=project.id,
-        name=project.name,
-        asset_count=assets or 0,
-        render_count=renders or 0,
-        created_at=project.created_at,
-        updated_at=project.updated_at,
-    )
+    uow.session.flush()
+    [row] = uow.rows.all(PROJECTS_SQL + " AND p.id = :id", user_id=project.owner_id,
+                         id=project.id)
+    return _view_of(row)
 
 
 def active_job(uow: UnitOfWork, project_id: str) -> RenderJob | None:
     """The project's queued or processing render job, if any (the database allows one)."""
-    from rendercli.db.models import ACTIVE_JOB_STATUSES
+    from sqlalchemy import select
+
+    from rendercli.db.models import ACTIVE_JOB_STATUSES, RenderJob
 
     return uow.session.scalars(
         select(RenderJob).where(
@@ -95,6 +118,10 @@ def _name_taken(name: str) -> Conflict:
 
 def create(uow: UnitOfWork, user_id: str, name: str) -> ProjectView:
     """Create a project. Raises Conflict if the user already has one with that name."""
+    from sqlalchemy.exc import IntegrityError
+
+    from rendercli.db.models import Project
+
     name = validate_name(name)
     with uow:
         project = Project(owner_id=user_id, name=name)
@@ -112,12 +139,9 @@ def create(uow: UnitOfWork, user_id: str, name: str) -> ProjectView:
 def list_projects(uow: UnitOfWork, user_id: str) -> list[ProjectView]:
     """The user's projects, most recently updated first."""
     with uow:
-        rows = uow.session.scalars(
-            select(Project)
-            .where(Project.owner_id == user_id)
-            .order_by(Project.updated_at.desc(), Project.name)
-        ).all()
-        return [_view(uow, p) for p in rows]
+        found = uow.rows.all(PROJECTS_SQL + " ORDER BY p.updated_at DESC, p.name",
+                             user_id=user_id)
+        return [_view_of(row) for row in found]
 
 
 def get(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
@@ -128,6 +152,8 @@ def get(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
 
 def rename(uow: UnitOfWork, user_id: str, ref: str, new_name: str) -> ProjectView:
     """Rename a project. Raises Conflict if the new name is taken."""
+    from sqlalchemy.exc import IntegrityError
+
     new_name = validate_name(new_name)
     with uow:
         project = find_owned(uow, user_id, ref)
@@ -146,7 +172,10 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
     """Delete a project with its assets and render history (database cascade), then the
     files nothing else uses. A job id or storage key that is not well formed (a tampered
     row) refuses the whole delete before anything is removed."""
+    from sqlalchemy import select
+
     from rendercli import storage
+    from rendercli.db.models import Asset, RenderJob
     from rendercli.services.assets import remove_unreferenced_objects
 
     with uow:

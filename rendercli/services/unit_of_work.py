@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Self
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rendercli.db.rows import Rows, SqliteRows
     from rendercli.db.session import SessionFactory
 
 
@@ -17,13 +18,18 @@ class UnitOfWork:
     (`rendercli.db.session.default_session_factory`, which also checks its schema).
     Analytics events noted with `record_event` are handed to `analytics.write_events`
     after a successful commit; the unit of work itself only holds them until then.
-    """
 
-    session: Session
+    The ORM session is opened on first use. `rows` runs plain SQL (rendercli.db.rows): on
+    the embedded SQLite default, before any session is opened, over a bare sqlite3
+    connection, so read commands never import SQLAlchemy; otherwise over the session's
+    own connection, in the same transaction.
+    """
 
     def __init__(self, session_factory: SessionFactory | None = None) -> None:
         self._session_factory = session_factory
         self._events: list[tuple[str, str | None, dict[str, Any]]] = []
+        self._session: Session | None = None
+        self._light: SqliteRows | None = None
 
     @property
     def session_factory(self) -> SessionFactory:
@@ -33,17 +39,48 @@ class UnitOfWork:
             self._session_factory = default_session_factory()
         return self._session_factory
 
+    @property
+    def session(self) -> Session:
+        """The ORM session of this unit of work (opened on first use)."""
+        if self._session is None:
+            if self._light is not None:
+                raise RuntimeError("this unit of work already reads over plain SQLite")
+            self._session = self.session_factory()
+        return self._session
+
+    @property
+    def rows(self) -> Rows:
+        """Plain SQL in this unit of work's transaction (see the class docstring)."""
+        from rendercli.db.rows import SessionRows
+
+        if self._session is None and self._light is None and self._session_factory is None:
+            from rendercli.config import get_settings
+            from rendercli.db.rows import sqlite_rows
+            from rendercli.db.schema import HEAD_REVISION
+
+            self._light = sqlite_rows(get_settings().database_url, HEAD_REVISION)
+        if self._light is not None:
+            return self._light
+        return SessionRows(self.session)
+
     def __enter__(self) -> Self:
-        self.session = self.session_factory()
         self._events = []
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.session.rollback()
-        self.session.close()
+        if self._session is not None:
+            self._session.rollback()
+            self._session.close()
+            self._session = None
+        if self._light is not None:
+            self._light.close()
+            self._light = None
 
     def commit(self) -> None:
-        self.session.commit()
+        if self._session is not None:
+            self._session.commit()
+        if self._light is not None:
+            self._light.commit()
         events, self._events = self._events, []
         if events:
             from rendercli.services.analytics import write_events
@@ -51,7 +88,10 @@ class UnitOfWork:
             write_events(self.session_factory, events)
 
     def rollback(self) -> None:
-        self.session.rollback()
+        if self._session is not None:
+            self._session.rollback()
+        if self._light is not None:
+            self._light.connection.rollback()
 
     def record_event(self, name: str, user_id: str | None, **properties: Any) -> None:
         """Note an analytics event, written fire-and-forget after the next commit."""

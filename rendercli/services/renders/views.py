@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from rendercli.db.models import ACTIVE_JOB_STATUSES, JOB_STATUSES, Project, RenderJob
-from rendercli.db.types import utcnow
+from rendercli.db.clock import utcnow
+from rendercli.db.rows import Rows, as_bool, as_datetime
+from rendercli.db.statuses import ACTIVE_JOB_STATUSES, FINISHED_STATUSES, JOB_STATUSES
 from rendercli.errors import InvalidInput, NotFound
-from rendercli.services.projects import find_owned
+from rendercli.services.projects import owned_project_id
 
 if TYPE_CHECKING:
+    from rendercli.db.models import RenderJob
     from rendercli.services.unit_of_work import UnitOfWork
 
-FINISHED_STATUSES = ("completed", "failed", "cancelled")
+__all__ = ["FINISHED_STATUSES", "JobLog", "JobView", "get", "get_many", "job_view",
+           "list_jobs", "logs", "owned_job"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class JobLog:
 UNSAFE_OUTPUT = "the output recorded for this job is not its file in storage: ignored"
 
 
-def _render_file(job: RenderJob, url: str | None) -> str | None:
+def _render_file(job_id: str, url: str | None) -> str | None:
     """The job's output (or poster) file, only if its recorded URL names exactly one of
     the job's own files in this machine's storage (a tampered row must not make a
     download read elsewhere)."""
@@ -82,76 +84,102 @@ def _render_file(job: RenderJob, url: str | None) -> str | None:
     from rendercli.config import get_settings
 
     try:
-        return str(storage.render_file_from_url(get_settings().storage_dir, url, job.id))
+        return str(storage.render_file_from_url(get_settings().storage_dir, url, job_id))
     except storage.UnsafePath:
         return None
 
 
+# The render_jobs columns a view is made of, in the order of JOB_SQL's select list.
+VIEW_COLUMNS = (
+    "id", "project_id", "status", "progress", "eta_seconds", "preset", "format", "fps",
+    "quality", "use_cache", "output_url", "poster_url", "output_size", "output_duration",
+    "output_sha256", "cache_hit", "error", "attempts", "worker_name", "dispatched_at",
+    "created_at", "started_at", "finished_at", "heartbeat_at",
+)
+# The user's jobs: ownership is the join on the project's owner.
+JOBS_SQL = (
+    "SELECT " + ", ".join(f"j.{c}" for c in VIEW_COLUMNS) + ", p.name AS project_name "
+    "FROM render_jobs AS j JOIN projects AS p ON p.id = j.project_id "
+    "WHERE p.owner_id = :user_id"
+)
+
+
 def job_view(job: RenderJob, project_name: str) -> JobView:
-    output_path = _render_file(job, job.output_url)
-    elapsed = None
-    if job.started_at is not None:
-        elapsed = ((job.finished_at or utcnow()) - job.started_at).total_seconds()
+    """The view of an ORM job row (services that just changed it)."""
+    return view_of({**{c: getattr(job, c) for c in VIEW_COLUMNS}, "project_name": project_name})
+
+
+def view_of(row: Mapping[str, Any]) -> JobView:
+    """The view of a job row read by JOBS_SQL (or built from an ORM row)."""
+    started, finished = as_datetime(row["started_at"]), as_datetime(row["finished_at"])
+    output_path = _render_file(row["id"], row["output_url"])
+    elapsed = None if started is None else ((finished or utcnow()) - started).total_seconds()
     return JobView(
-        id=job.id,
-        project_id=job.project_id,
-        project_name=project_name,
-        status=job.status,
-        progress=round(job.progress, 1),
-        eta_seconds=job.eta_seconds,
+        id=row["id"],
+        project_id=row["project_id"],
+        project_name=row["project_name"],
+        status=row["status"],
+        progress=round(row["progress"], 1),
+        eta_seconds=row["eta_seconds"],
         elapsed_seconds=None if elapsed is None else round(elapsed, 2),
-        preset=job.preset,
-        format=job.format,
-        fps=job.fps,
-        quality=job.quality,
-        use_cache=job.use_cache,
-        output_url=job.output_url,
+        preset=row["preset"],
+        format=row["format"],
+        fps=row["fps"],
+        quality=row["quality"],
+        use_cache=bool(row["use_cache"]),
+        output_url=row["output_url"],
         output_path=output_path,
-        poster_url=job.poster_url,
-        poster_path=_render_file(job, job.poster_url),
-        output_size=job.output_size,
-        output_duration=job.output_duration,
-        output_sha256=job.output_sha256,
-        cache_hit=job.cache_hit,
-        error=job.error or (UNSAFE_OUTPUT if job.output_url and output_path is None else None),
-        attempts=job.attempts,
-        worker_name=job.worker_name,
-        dispatch_pending=job.status == "queued" and job.dispatched_at is None,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        heartbeat_at=job.heartbeat_at,
+        poster_url=row["poster_url"],
+        poster_path=_render_file(row["id"], row["poster_url"]),
+        output_size=row["output_size"],
+        output_duration=row["output_duration"],
+        output_sha256=row["output_sha256"],
+        cache_hit=as_bool(row["cache_hit"]),
+        error=row["error"] or (UNSAFE_OUTPUT if row["output_url"] and output_path is None
+                               else None),
+        attempts=row["attempts"],
+        worker_name=row["worker_name"],
+        dispatch_pending=row["status"] == "queued" and row["dispatched_at"] is None,
+        created_at=as_datetime(row["created_at"]),  # type: ignore[arg-type]
+        started_at=started,
+        finished_at=finished,
+        heartbeat_at=as_datetime(row["heartbeat_at"]),
     )
+
+
+def _owned_rows(rows: Rows, user_id: str, job_ids: list[str]) -> dict[str, JobView]:
+    found: dict[str, JobView] = {}
+    for job_id in dict.fromkeys(job_ids):
+        for row in rows.all(JOBS_SQL + " AND j.id = :job_id", user_id=user_id, job_id=job_id):
+            found[row["id"]] = view_of(row)
+    return found
 
 
 def owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, str]:
     """The user's job and its project's name; NotFound for a missing or foreign job."""
-    row = uow.session.execute(
-        select(RenderJob, Project.name)
-        .join(Project)
-        .where(RenderJob.id == job_id, Project.owner_id == user_id)
-    ).first()
-    if row is None:
+    from rendercli.db.models import RenderJob
+
+    session = uow.session  # this transaction's rows, for the change that follows
+    found = _owned_rows(uow.rows, user_id, [job_id]).get(job_id)
+    job = session.get(RenderJob, job_id) if found is not None else None
+    if found is None or job is None:
         raise NotFound(f"job not found: {job_id}")
-    return row[0], row[1]
+    return job, found.project_name
 
 
 def get(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """One of the user's jobs."""
     with uow:
-        job, name = owned_job(uow, user_id, job_id)
-        return job_view(job, name)
+        found = _owned_rows(uow.rows, user_id, [job_id]).get(job_id)
+    if found is None:
+        raise NotFound(f"job not found: {job_id}")
+    return found
 
 
 def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]:
     """Several of the user's jobs, in the order asked. Raises NotFound for any unknown id."""
     with uow:
-        rows = uow.session.execute(
-            select(RenderJob, Project.name)
-            .join(Project)
-            .where(RenderJob.id.in_(job_ids), Project.owner_id == user_id)
-        ).all()
-        found = {job.id: job_view(job, name) for job, name in rows}
+        found = _owned_rows(uow.rows, user_id, job_ids)
     for job_id in job_ids:
         if job_id not in found:
             raise NotFound(f"job not found: {job_id}")
@@ -171,16 +199,16 @@ def list_jobs(
         raise InvalidInput(f"unknown status {status!r}; choose one of {', '.join(JOB_STATUSES)}")
     if not 1 <= limit <= 1000:
         raise InvalidInput("--limit must be between 1 and 1000")
+    sql, params = JOBS_SQL, {"user_id": user_id, "limit": limit}
     with uow:
-        query = select(RenderJob, Project.name).join(Project).where(Project.owner_id == user_id)
         if project_ref is not None:
-            query = query.where(RenderJob.project_id == find_owned(uow, user_id, project_ref).id)
+            sql += " AND j.project_id = :project_id"
+            params["project_id"] = owned_project_id(uow.rows, user_id, project_ref)
         if status is not None:
-            query = query.where(RenderJob.status == status)
-        rows = uow.session.execute(
-            query.order_by(RenderJob.created_at.desc(), RenderJob.id).limit(limit)
-        ).all()
-        return [job_view(job, name) for job, name in rows]
+            sql += " AND j.status = :status"
+            params["status"] = status
+        found = uow.rows.all(sql + " ORDER BY j.created_at DESC, j.id LIMIT :limit", **params)
+        return [view_of(row) for row in found]
 
 
 def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:

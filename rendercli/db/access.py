@@ -1,0 +1,192 @@
+"""Who may do what on PostgreSQL: the client and worker roles, their grants and policies.
+
+Three roles (SQLite, one user's own file, has none of this):
+
+- the **owner** owns the schema and runs `rendercli db upgrade`. Row security does not
+  apply to it (tables are not FORCEd): the SECURITY DEFINER functions run as the owner
+  and must see every account to check a login.
+- **rendercli_client** (a NOLOGIN group role; the logins of farm users and CI runners are
+  its members): row security on every table it can reach. It sees the rows of the account
+  whose token the transaction carries (`rendercli.token`, checked by the definer function
+  rendercli_current_user_id), and nothing else. It cannot read password verifiers or
+  token hashes, and writes users and tokens only through the definer functions.
+- **rendercli_worker** (group role of render machines): reads every render job and updates
+  the job-state columns; reads projects that have render jobs, and assets only of projects
+  with a job in progress; inserts analytics events. Nothing of users or tokens.
+
+Roles are cluster objects that need CREATEROLE, so `rendercli db roles` prints (or, with
+--apply, runs) the statements an admin needs; `apply` below, run by `rendercli db upgrade`
+as the owner, grants to whichever of the roles exist and says which do not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+CLIENT_ROLE = "rendercli_client"
+WORKER_ROLE = "rendercli_worker"
+POLICY_PREFIX = "rendercli_"
+
+# The identity check as policies use it: a scalar subquery, so the planner runs it once
+# per statement (an InitPlan) instead of once per row.
+ME = "(SELECT {s}.rendercli_current_user_id())"
+# Rows that belong to a project: one array of the caller's project ids, also computed once;
+# `project_id = ANY (array)` then uses the project_id indexes (an IN (subquery) here would
+# scan every row of the table and filter it through a hashed subplan).
+IN_MY_PROJECTS = "project_id = ANY (CAST((SELECT {s}.rendercli_my_project_ids()) AS varchar[]))"
+
+CLIENT_FUNCTIONS = (
+    "rendercli_current_user_id()",
+    "rendercli_my_project_ids()",
+    "rendercli_bcrypt_cost()",
+    "rendercli_login_salt(text)",
+    "rendercli_register(text, text, text)",
+    "rendercli_login(text, text, text, integer)",
+    "rendercli_authenticate(text)",
+    "rendercli_logout(text, boolean)",
+    "rendercli_create_token(text, integer)",
+    "rendercli_revoke_token(text)",
+    "rendercli_change_password(text, text, text)",
+    "rendercli_storage_keys_in_use(text[])",
+)
+
+USER_COLUMNS = "id, email, created_at"
+TOKEN_COLUMNS = "id, user_id, kind, name, created_at, expires_at, last_used_at, revoked_at"
+JOB_STATE_COLUMNS = (
+    "status, progress, eta_seconds, output_url, poster_url, output_size, output_duration, "
+    "output_sha256, cache_hit, error, log, attempts, worker_name, heartbeat_at, "
+    "dispatched_at, cancel_requested_at, started_at, finished_at, updated_at"
+)
+
+# (table, command, USING, WITH CHECK) for each role.
+CLIENT_POLICIES = [
+    ("users", "SELECT", "id = " + ME, None),
+    ("auth_tokens", "SELECT", "user_id = " + ME, None),
+    ("projects", "ALL", "owner_id = " + ME, "owner_id = " + ME),
+    ("assets", "ALL", IN_MY_PROJECTS, IN_MY_PROJECTS),
+    ("render_jobs", "SELECT", IN_MY_PROJECTS, None),
+    ("render_jobs", "INSERT", None, IN_MY_PROJECTS),
+    ("render_jobs", "UPDATE", IN_MY_PROJECTS, IN_MY_PROJECTS),
+    ("analytics_events", "SELECT", "user_id = " + ME, None),
+    ("analytics_events", "INSERT", None, "user_id = " + ME),
+]
+WORKER_POLICIES = [
+    ("render_jobs", "SELECT", "true", None),
+    ("render_jobs", "UPDATE", "true", "true"),
+    ("projects", "SELECT",
+     "EXISTS (SELECT 1 FROM {s}.render_jobs AS j WHERE j.project_id = projects.id)", None),
+    ("assets", "SELECT",
+     "EXISTS (SELECT 1 FROM {s}.render_jobs AS j WHERE j.project_id = assets.project_id "
+     "AND j.status = 'processing')", None),
+    ("analytics_events", "INSERT", None, "true"),
+]
+
+
+def client_grants(s: str, role: str) -> list[str]:
+    return [
+        f"GRANT USAGE ON SCHEMA {s} TO {role}",
+        f"GRANT SELECT ON {s}.alembic_version TO {role}",
+        f"GRANT SELECT ({USER_COLUMNS}) ON {s}.users TO {role}",
+        f"GRANT SELECT ({TOKEN_COLUMNS}) ON {s}.auth_tokens TO {role}",
+        f"GRANT SELECT, INSERT, DELETE ON {s}.projects TO {role}",
+        f"GRANT UPDATE (name, updated_at) ON {s}.projects TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.assets TO {role}",
+        # Whole rows, as the ORM writes them; the policy keeps them in the caller's projects.
+        f"GRANT SELECT, INSERT ON {s}.render_jobs TO {role}",
+        f"GRANT UPDATE ({JOB_STATE_COLUMNS}) ON {s}.render_jobs TO {role}",
+        f"GRANT SELECT, INSERT ON {s}.analytics_events TO {role}",
+        *(f"GRANT EXECUTE ON FUNCTION {s}.{f} TO {role}" for f in CLIENT_FUNCTIONS),
+    ]
+
+
+def worker_grants(s: str, role: str) -> list[str]:
+    return [
+        f"GRANT USAGE ON SCHEMA {s} TO {role}",
+        f"GRANT SELECT ON {s}.alembic_version TO {role}",
+        f"GRANT SELECT ON {s}.render_jobs TO {role}",
+        f"GRANT UPDATE ({JOB_STATE_COLUMNS}) ON {s}.render_jobs TO {role}",
+        f"GRANT SELECT (id, owner_id, name) ON {s}.projects TO {role}",
+        f"GRANT SELECT ON {s}.assets TO {role}",
+        f"GRANT INSERT ON {s}.analytics_events TO {role}",
+    ]
+
+
+def _policy_sql(s: str, role: str, index: int, table: str, command: str,
+                using: str | None, check: str | None) -> str:
+    name = f"{POLICY_PREFIX}{role.removeprefix('rendercli_')}_{command.lower()}_{index}"
+    sql = f'CREATE POLICY "{name}" ON {s}.{table} FOR {command} TO {role}'
+    if using is not None:
+        sql += f" USING ({using.format(s=s)})"
+    if check is not None:
+        sql += f" WITH CHECK ({check.format(s=s)})"
+    return sql
+
+
+def role_exists(conn: Connection, role: str) -> bool:
+    return bool(conn.exec_driver_sql(
+        "SELECT 1 FROM pg_roles WHERE rolname = %(r)s", {"r": role}).first())
+
+
+def apply(conn: Connection) -> list[str]:
+    """(Re)create the policies and grants for the client and worker roles that exist.
+
+    Idempotent; run as the schema owner after the migrations. Returns warnings for
+    roles that do not exist yet (their users then see nothing at all).
+    """
+    if conn.dialect.name != "postgresql":
+        return []
+    s = conn.exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
+    tables = {p[0] for p in CLIENT_POLICIES + WORKER_POLICIES}
+    for table in sorted(tables):
+        for (name,) in conn.exec_driver_sql(
+            "SELECT policyname FROM pg_policies WHERE schemaname = current_schema() "
+            "AND tablename = %(t)s AND policyname LIKE %(p)s",
+            {"t": table, "p": POLICY_PREFIX + "%"},
+        ).all():
+            conn.exec_driver_sql(f'DROP POLICY "{name}" ON {s}.{table}')
+    warnings = []
+    for role, grants, policies in (
+        (CLIENT_ROLE, client_grants, CLIENT_POLICIES),
+        (WORKER_ROLE, worker_grants, WORKER_POLICIES),
+    ):
+        if not role_exists(conn, role):
+            warnings.append(
+                f"warning: role {role} does not exist, so nothing was granted to it: "
+                "an admin runs `rendercli db roles --apply`, then run `rendercli db upgrade` again"
+            )
+            continue
+        for table in sorted(tables):
+            conn.exec_driver_sql(f"REVOKE ALL ON {s}.{table} FROM {role}")
+        for statement in grants(s, role):
+            conn.exec_driver_sql(statement)
+        for index, (table, command, using, check) in enumerate(policies):
+            conn.exec_driver_sql(_policy_sql(s, role, index, table, command, using, check))
+    return warnings
+
+
+def set_bcrypt_cost(conn: Connection, cost: int) -> None:
+    """The cost new passwords need on this database (and that fake salts carry)."""
+    conn.exec_driver_sql("UPDATE login_secrets SET bcrypt_cost = %(c)s WHERE id = 1",
+                         {"c": cost})
+
+
+def role_statements(database: str | None) -> list[str]:
+    """What an admin (CREATEROLE) runs once per cluster: the two group roles.
+
+    Login roles are the admin's choice, for example
+    `CREATE ROLE ci_runner LOGIN PASSWORD '...' IN ROLE rendercli_client`.
+    """
+    statements = []
+    for role in (CLIENT_ROLE, WORKER_ROLE):
+        statements.append(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
+            f"THEN CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+            f"NOBYPASSRLS; END IF; END $$"
+        )
+    if database:
+        quoted = '"' + database.replace('"', '""') + '"'
+        statements.append(f"GRANT CONNECT ON DATABASE {quoted} TO {CLIENT_ROLE}, {WORKER_ROLE}")
+    return statements

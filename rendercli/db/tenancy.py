@@ -1,0 +1,61 @@
+"""The caller's identity inside PostgreSQL: every transaction carries the caller's token.
+
+Row-level security (rendercli/db/access.py) compares row owners with the user of the
+token in the transaction-local setting `rendercli.token`. This module holds the token the
+process acts with (set once the CLI has found it, see `use_token`) and sets it at the
+start of every session transaction on PostgreSQL. SQLite ignores all of this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Process-wide, not a context variable: a render's heartbeat thread acts for the same
+# caller as the command that started it.
+_token: str | None = None
+
+
+def use_token(token: str | None) -> None:
+    """Act as the owner of `token` in every later transaction of this process."""
+    global _token
+    _token = token
+
+
+def current_token() -> str | None:
+    return _token
+
+
+def _after_begin(session: Any, transaction: Any, connection: Any) -> None:
+    token = _token
+    if token is not None and connection.dialect.name == "postgresql":
+        # is_local=true: the setting ends with the transaction, so a pooled connection
+        # never carries one caller's token into another's transaction.
+        connection.exec_driver_sql(
+            "SELECT set_config('rendercli.token', %(t)s, true)", {"t": token}
+        )
+
+
+def install(factory: Any) -> None:
+    """Hook a new session factory so its transactions carry the token (call once)."""
+    from sqlalchemy import event
+
+    event.listen(factory, "after_begin", _after_begin)
+
+
+def storage_keys_in_use(session: Any, keys: list[str]) -> set[str]:
+    """Which of these stored objects any asset, of any account, still uses.
+
+    On PostgreSQL row security hides other accounts' assets, so a plain query would
+    call a shared object unused and delete it under another account's asset; a definer
+    function answers for every account instead (only for keys the caller names).
+    """
+    from sqlalchemy import select, text
+
+    if session.get_bind().dialect.name == "postgresql":
+        return set(session.execute(
+            text("SELECT * FROM rendercli_storage_keys_in_use(CAST(:keys AS text[]))"),
+            {"keys": list(keys)},
+        ).scalars())
+    from rendercli.db.models import Asset
+
+    return set(session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(keys))))

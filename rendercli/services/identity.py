@@ -1,0 +1,108 @@
+"""Who is calling: a token in, the account out (every command starts here).
+
+Kept free of SQLAlchemy so the commands people run most answer quickly: on the embedded
+SQLite default the token is checked with plain SQL (rendercli.db.rows); on PostgreSQL a
+SECURITY DEFINER function checks it (see rendercli.services.accounts), because the client
+role may not read token hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rendercli.db.clock import utcnow
+from rendercli.db.rows import Rows, SessionRows, as_datetime
+from rendercli.errors import AuthRequired
+
+if TYPE_CHECKING:
+    from rendercli.services.unit_of_work import UnitOfWork
+
+LAST_USED_RESOLUTION = timedelta(seconds=60)  # don't write on every single command
+INVALID_TOKEN = "the token is not valid for this database: run `rendercli login`"
+# The token with its account; whether it is live is decided in live_token().
+TOKEN_SQL = (
+    "SELECT t.id, t.user_id, t.kind, t.name, t.expires_at, t.revoked_at, t.last_used_at, "
+    "u.email, u.created_at AS user_created_at "
+    "FROM auth_tokens AS t JOIN users AS u ON u.id = t.user_id WHERE t.token_hash = :token_hash"
+)
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: str
+    email: str
+    created_at: datetime
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def expired(expires_at: datetime) -> AuthRequired:
+    when = expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    return AuthRequired(f"this session expired on {when}: run `rendercli login`")
+
+
+def revoked(kind: str, name: str) -> AuthRequired:
+    """Say which was revoked: an API token (CI) or a login session."""
+    if kind == "api":
+        return AuthRequired(
+            f"the API token {name!r} was revoked: create a new one with "
+            "`rendercli token create` where you are logged in"
+        )
+    return AuthRequired(
+        "this login session was revoked (logged out, or the password was changed): "
+        "run `rendercli login`"
+    )
+
+
+def live_token(rows: Rows, token: str) -> dict[str, Any]:
+    """The token's row (with its account's email), if it is known, not revoked and not
+    expired; AuthRequired saying which otherwise. SQLite only (see the module docstring)."""
+    found = rows.all(TOKEN_SQL, token_hash=hash_token(token))
+    if not found:
+        raise AuthRequired(INVALID_TOKEN)
+    row = found[0]
+    if row["revoked_at"] is not None:
+        raise revoked(row["kind"], row["name"])
+    expires_at = as_datetime(row["expires_at"])
+    if expires_at is not None and expires_at <= utcnow():
+        raise expired(expires_at)
+    return row
+
+
+def _on_postgres(rows: Rows) -> bool:
+    return isinstance(rows, SessionRows) and (
+        rows.session.get_bind().dialect.name == "postgresql")
+
+
+def authenticate(uow: UnitOfWork, token: str) -> UserView:
+    """The user a token belongs to. Raises AuthRequired if unknown, revoked or expired.
+
+    From here on, this process acts as that user: on PostgreSQL every transaction carries
+    the token, and row-level security shows only that user's rows.
+    """
+    from rendercli.db import tenancy
+
+    with uow:
+        rows = uow.rows
+        if _on_postgres(rows):
+            from rendercli.services.accounts import checked_on_postgres
+
+            pg = checked_on_postgres(uow, token)
+            uow.commit()  # last_used_at
+            tenancy.use_token(token)
+            return UserView(id=pg.user_id, email=pg.email, created_at=pg.user_created_at)
+        row = live_token(rows, token)
+        now = utcnow()
+        last_used = as_datetime(row["last_used_at"])
+        if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+            rows.run("UPDATE auth_tokens SET last_used_at = :now WHERE id = :id",
+                     now=now, id=row["id"])
+            uow.commit()
+        tenancy.use_token(token)
+        return UserView(id=row["user_id"], email=row["email"],
+                        created_at=as_datetime(row["user_created_at"]))  # type: ignore[arg-type]
