@@ -74,7 +74,8 @@ def list_(json_output: bool = JSON_OPTION) -> None:
         return
     output.print_table(
         ["ID", "NAME", "ASSETS", "RENDERS", "UPDATED"],
-        [(p.id, p.name, p.asset_count, p.render_count, p.updated_at) for p in rows],
+        [(p.id, p.name, p.asset_count, p.render_count, output.Moment(p.updated_at))
+         for p in rows],
         empty="No projects yet: rendercli project create NAME",
     )
 

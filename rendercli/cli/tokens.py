@@ -76,10 +76,10 @@ def list_(
                 t.id,
                 t.name,
                 t.kind,
-                t.created_at,
-                t.expires_at or "never",
-                t.last_used_at,
-                t.revoked_at,
+                output.Moment(t.created_at),
+                output.Moment(t.expires_at) if t.expires_at else "never",
+                output.Moment(t.last_used_at),
+                output.Moment(t.revoked_at),
             )
             for t in tokens
         ],
