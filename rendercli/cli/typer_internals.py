@@ -121,10 +121,14 @@ def _process_value(param: Any, ctx: Any, value: Any) -> Any:
     single = not (param.multiple or param.nargs == -1)
     if value is None and not param.required and single:
         return param.callback(ctx, param, None) if param.callback is not None else None
+    if value is None and getattr(ctx, "resilient_parsing", False):
+        # Shell completion parses a partial command line: a missing required value is
+        # None there whatever Typer's coercion would do (Click swallows its error).
+        return None
     _check_range(param, value)
     annotation = param.type_descriptor.annotation
     plain = (isinstance(value, str) and annotation is str) or (
-        value is param.default and type(value) is annotation and annotation in (int, float))
+        value is param.default and type(value) is annotation and annotation in (int, float, bool))
     if single and plain:
         return param.callback(ctx, param, value) if param.callback is not None else value
     return _typer_process_value(param, ctx, value)
