@@ -10,12 +10,14 @@ palette gif. Independent steps run in parallel, bounded by ``jobs``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,10 +58,14 @@ __all__ = [
     "RenderResult",
     "RenderSettings",
     "RenderTimedOut",
+    "SheetTile",
     "TextOverlay",
     "TimelineItem",
     "TitleCard",
     "Transition",
+    "frame_at",
+    "render_frame",
+    "render_storyboard",
     "render_timeline",
     "title_item",
     "validate_settings",
@@ -172,7 +178,9 @@ def render_timeline(
     if hit is not None:
         ProgressTracker({}, on_progress).finish()
         if log:
-            log(f"cache hit: {rkey} -> {out_path.name}")
+            log(f"cache hit: the whole video ({plan.total_frames} frames, {len(unique_keys)} "
+                f"segments) was reused from an identical earlier render (render key "
+                f"{rkey[:12]}); no ffmpeg ran")
             if hit.loudness:
                 log(_loudness_line(hit.loudness, settings))
         return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
@@ -213,6 +221,9 @@ def render_timeline(
     if log:
         if loudness:
             log(_loudness_line(loudness, settings))
+        if reused:
+            labels = [s.label for s, k in zip(plan.segments, keys, strict=True) if k in reused]
+            log(f"reused from the cache: {', '.join(dict.fromkeys(labels))}")
         log(f"rendered {out_path.name}: {plan.total_frames} frames, {len(encoded)} segments "
             f"encoded, {len(reused)} reused, {time.monotonic() - started:.2f} s")
     return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,
@@ -318,3 +329,83 @@ def _audio_steps(plan: TimelinePlan, settings: RenderSettings, work_dir: Path, a
         Step("audio", [], weight, deps=("audio-measure",), total_us=total_us,
              prepare=normalise, on_success=result),
     ]
+
+
+# ---- stills: one frame, and a contact sheet -----------------------------------------------
+
+
+def frame_at(plan: TimelinePlan, seconds: float) -> tuple[int, int, int]:
+    """The output frame shown at ``seconds`` (frame n is on screen from n / fps), the
+    index of the segment holding it, and the frame's place in that segment. Raises
+    InvalidInput outside 0..duration (the end itself shows the last frame)."""
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds)
+            and 0 <= seconds <= plan.duration + 1e-9):
+        shown = f"{seconds:g}" if isinstance(seconds, int | float) else repr(seconds)
+        raise InvalidInput(f"--at must be a number from 0 to {plan.duration:g} (the video's "
+                           f"length), got {shown}")
+    frame = min(plan.total_frames - 1, math.floor(seconds * plan.fps + 1e-6))
+    for n, segment in enumerate(plan.segments):
+        if segment.start_frame <= frame < segment.start_frame + segment.frames:
+            return frame, n, frame - segment.start_frame
+    raise AssertionError(f"frame {frame} is in no segment")  # the plan covers every frame
+
+
+@contextlib.contextmanager
+def _work_dir(storage_dir: Path) -> Iterator[Path]:
+    # Owner-tagged like a render's, so a sweep removes it if this process dies.
+    path = storage.tmp_dir(storage_dir) / storage.temp_name(storage_dir, "render-")
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def render_frame(items: Sequence[TimelineItem], settings: RenderSettings, seconds: float,
+                 out: Path, *, storage_dir: Path, timeout: float = 120.0) -> int:
+    """Write the frame of the render shown at ``seconds`` to ``out`` (PNG) and return its
+    frame number. Only that frame is drawn: the plan names the segment holding it, and
+    ``pictures.frame_command`` draws it with the segment's own graph code (scaling,
+    padding, rotation, transitions, text, motion). Raises InvalidInput or RenderFailed."""
+    from rendercli.render import runner
+
+    validate_settings(settings)
+    validate_timeline(items, settings.fps)
+    check_fonts(items)
+    plan = plan_timeline(items, settings.fps)
+    frame, index, offset = frame_at(plan, seconds)
+    with _work_dir(Path(storage_dir)) as work_dir:
+        runner.run(pictures.frame_command(plan.segments[index], offset, settings, out,
+                                          work_dir), timeout=timeout)
+    return frame
+
+
+@dataclass(frozen=True)
+class SheetTile:
+    """One storyboard tile: a timeline item and the two caption lines under it."""
+
+    item: TimelineItem
+    caption: str
+    name: str
+
+
+def render_storyboard(tiles: Sequence[SheetTile], settings: RenderSettings, out: Path, *,
+                      storage_dir: Path, timeout: float = 300.0) -> pictures.SheetLayout:
+    """A contact sheet of the timeline as one PNG at ``out``: each picture item's middle
+    frame as the render draws it (fades, text, motion and all), music as a plain tile,
+    in timeline order, captioned. Returns the sheet's layout (its size and grid)."""
+    from rendercli.render import runner
+
+    items = [tile.item for tile in tiles]
+    validate_settings(settings)
+    validate_timeline(items, settings.fps)
+    check_fonts(items)
+    plan = plan_timeline(items, settings.fps)
+    planned = iter(plan.visual)
+    cells = [(next(planned) if tile.item.kind != "audio" else None, tile.caption, tile.name)
+             for tile in tiles]
+    layout = pictures.sheet_layout(len(cells), settings)
+    with _work_dir(Path(storage_dir)) as work_dir:
+        runner.run(pictures.sheet_command(cells, settings, layout, out, work_dir),
+                   timeout=timeout)
+    return layout
