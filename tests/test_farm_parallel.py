@@ -113,7 +113,7 @@ def test_a_render_split_over_three_workers_is_exact(alice: Account, media, farm:
     job_id = alice.ok("render", "submit", "split", *FAST).stdout.strip()
     watched = alice("jobs", "watch", job_id, "--interval", "0.2", "--timeout", "180")
     assert watched.exit_code == 0, (watched.stdout, farm.logs())
-    assert " completed 100% tasks 9/9 on p" in watched.stdout
+    assert " completed 100 % tasks 9/9 on p" in watched.stdout
     job = status(alice, job_id)
     tasks = job_tasks(alice, job_id)
     # a, four 1-second chunks of long, the still, b; the soundtrack; the assemble

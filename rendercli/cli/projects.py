@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
+from rendercli.cli.options import (
+    FORCE_OPTION,
+    JSON_OPTION,
+    OPEN_OPTION,
+    PRESET_OPTION,
+    PROJECT_ARG,
+    output_option,
+)
 from rendercli.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -66,7 +74,8 @@ def list_(json_output: bool = JSON_OPTION) -> None:
         return
     output.print_table(
         ["ID", "NAME", "ASSETS", "RENDERS", "UPDATED"],
-        [(p.id, p.name, p.asset_count, p.render_count, p.updated_at) for p in rows],
+        [(p.id, p.name, p.asset_count, p.render_count, output.Moment(p.updated_at))
+         for p in rows],
         empty="No projects yet: rendercli project create NAME",
     )
 
@@ -123,3 +132,43 @@ def delete(
             raise typer.Abort()
     deleted = projects.delete(context.uow(), user.id, project)
     output.result(deleted, json_output, f"Deleted project {deleted.name} ({deleted.id}).")
+
+
+@app.command("storyboard")
+def storyboard(
+    project: str = PROJECT_ARG,
+    preset: str = PRESET_OPTION,
+    output_path: Path | None = output_option("Write the PNG to FILE (default: "
+                                             "PROJECT-storyboard.png here)."),
+    force: bool = FORCE_OPTION,
+    open_file: bool = OPEN_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Draw a contact sheet of the timeline: one thumbnail per item, in order, with its
+    number, place, length and name under it, to check order and framing at a glance.
+    Each thumbnail is the item's middle frame as the render draws it; music is a plain
+    tile. Prints the PNG's path.
+
+    Exit 5 when the file exists (--force replaces it).
+
+    Example: rendercli project storyboard holiday -o holiday-board.png --open
+    """
+    from rendercli.cli import stills
+    from rendercli.services.renders import previews
+
+    user = context.require_user()
+    target = stills.target(output_path, user.id, project, "-storyboard.png", force)
+    with stills.scratch() as scratch:
+        board = previews.storyboard(context.uow(), user.id, project, scratch / "sheet.png",
+                                    preset=preset)
+        stills.publish(scratch / "sheet.png", target, force)
+    if json_output:
+        output.print_json({**output.jsonable(board), "path": str(target.resolve())})
+    else:
+        output.say(str(target))
+        count = len(board.items)
+        output.note(f"storyboard of {board.project_name}: {count} item"
+                    f"{'' if count == 1 else 's'} in {board.columns} x {board.rows}, "
+                    f"{board.width}x{board.height} px")
+    if open_file:
+        stills.open_it(target)

@@ -16,12 +16,14 @@ makes the poster and publishes. ``render_timeline`` runs all of them in one proc
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,14 +66,18 @@ __all__ = [
     "RenderResult",
     "RenderSettings",
     "RenderTimedOut",
+    "SheetTile",
     "TextOverlay",
     "TimelineItem",
     "TitleCard",
     "Transition",
     "assemble",
     "encode_segment",
+    "frame_at",
     "prepare_render",
+    "render_frame",
     "render_soundtrack",
+    "render_storyboard",
     "render_timeline",
     "title_item",
     "validate_settings",
@@ -302,7 +308,9 @@ def _publish_hit(prepared: PreparedRender, out_path: Path, poster_path: Path,
         return None
     ProgressTracker({}, on_progress).finish()
     if log:
-        log(f"cache hit: {prepared.render_key} -> {out_path.name}")
+        log(f"cache hit: the whole video ({prepared.plan.total_frames} frames, "
+            f"{len(prepared.unique_keys)} segments) was reused from an identical earlier "
+            f"render (render key {prepared.render_key[:12]}); no ffmpeg ran")
         if hit.loudness:
             log(_loudness_line(hit.loudness, prepared.settings))
     return RenderResult(out_path, poster_path, hit.size, hit.duration, hit.sha256,
@@ -320,7 +328,7 @@ def _output_paths(prepared: PreparedRender, name: str | None) -> tuple[Path, Pat
             storage.render_path(storage_dir, stem, "jpg"))
 
 
-def _work_dir(storage_dir: Path) -> Path:
+def _new_work_dir(storage_dir: Path) -> Path:
     # Temporary names carry this process's owner tag: a sweep removes them once it is gone.
     work_dir = storage.tmp_dir(storage_dir) / storage.temp_name(storage_dir, "render-")
     work_dir.mkdir()
@@ -381,7 +389,7 @@ def render_timeline(
         return hit
 
     spec = FORMAT_SPECS[settings.fmt]
-    work_dir = _work_dir(prepared.storage_dir)
+    work_dir = _new_work_dir(prepared.storage_dir)
     concat_list = _concat_list(prepared)
     out_tmp = temp_sibling(out_path, prepared.storage_dir)
     poster_tmp = temp_sibling(poster_path, prepared.storage_dir)
@@ -423,9 +431,11 @@ def render_timeline(
 
 def _published(prepared: PreparedRender, out_path: Path, poster_path: Path,
                loudness: dict[str, float], started: float, *, encoded: list[str],
-               commands_run: list[list[str]],
-               log: Callable[[str], None] | None) -> RenderResult:
-    """Keep a just-published render in the cache and describe it."""
+               commands_run: list[list[str]], log: Callable[[str], None] | None,
+               note_reused: bool = True) -> RenderResult:
+    """Keep a just-published render in the cache and describe it. ``note_reused``: log
+    which segments came from the cache (the assemble task cannot tell them from those
+    its sibling tasks encoded)."""
     plan, settings = prepared.plan, prepared.settings
     size = out_path.stat().st_size
     sha = storage.file_sha256(out_path)
@@ -436,6 +446,10 @@ def _published(prepared: PreparedRender, out_path: Path, poster_path: Path,
     if log:
         if loudness:
             log(_loudness_line(loudness, settings))
+        if reused and note_reused:
+            labels = [s.label for s, k in zip(plan.segments, prepared.keys, strict=True)
+                      if k in reused]
+            log(f"reused from the cache: {', '.join(dict.fromkeys(labels))}")
         log(f"rendered {out_path.name}: {plan.total_frames} frames, {len(encoded)} segments "
             f"encoded, {len(reused)} reused, {time.monotonic() - started:.2f} s")
     return RenderResult(out_path, poster_path, size, plan.duration, sha, cache_hit=False,
@@ -467,7 +481,7 @@ def encode_segment(
     if settings.use_cache and cache.has_segment(key, settings.fmt):
         ProgressTracker({}, on_progress).finish()
         return []
-    work_dir = _work_dir(prepared.storage_dir)
+    work_dir = _new_work_dir(prepared.storage_dir)
     try:
         step = segment_step(prepared, key, work_dir)
         tracker = _run([step], jobs=1, on_progress=on_progress, should_cancel=should_cancel,
@@ -501,7 +515,7 @@ def render_soundtrack(
     final = cache.soundtrack_path(prepared.soundtrack_key, settings.fmt)
     tmp = temp_sibling(final, prepared.storage_dir)
     loudness: dict[str, float] = {}
-    work_dir = _work_dir(prepared.storage_dir)
+    work_dir = _new_work_dir(prepared.storage_dir)
     try:
         steps = soundtrack_steps(prepared, work_dir, tmp, loudness)
         steps[-1].outputs.append((tmp, final))
@@ -545,7 +559,7 @@ def assemble(
     if missing:
         raise RenderFailed(f"{len(missing)} segment(s) are not in the cache (first: "
                            f"{prepared.segment(missing[0]).label}); render again")
-    work_dir = _work_dir(prepared.storage_dir)
+    work_dir = _new_work_dir(prepared.storage_dir)
     audio = None
     steps: list[Step] = []
     loudness: dict[str, float] = {}
@@ -574,7 +588,7 @@ def assemble(
         remove_quietly(concat_list)
         shutil.rmtree(work_dir, ignore_errors=True)
     result = _published(prepared, out_path, poster_path, loudness, started, encoded=[],
-                        commands_run=[s.argv for s in steps], log=log)
+                        commands_run=[s.argv for s in steps], log=log, note_reused=False)
     tracker.finish()
     return result
 
@@ -612,3 +626,82 @@ def _audio_steps(plan: TimelinePlan, settings: RenderSettings, work_dir: Path, a
         Step("audio", [], weight, deps=("audio-measure",), total_us=total_us,
              prepare=normalise, on_success=result),
     ]
+
+
+# ---- stills: one frame, and a contact sheet -----------------------------------------------
+
+
+def frame_at(plan: TimelinePlan, seconds: float) -> tuple[int, int, int]:
+    """The output frame shown at ``seconds`` (frame n is on screen from n / fps), the
+    index of the segment holding it, and the frame's place in that segment. Raises
+    InvalidInput outside 0..duration (the end itself shows the last frame)."""
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds)
+            and 0 <= seconds <= plan.duration + 1e-9):
+        shown = f"{seconds:g}" if isinstance(seconds, int | float) else repr(seconds)
+        raise InvalidInput(f"--at must be a number from 0 to {plan.duration:g} (the video's "
+                           f"length), got {shown}")
+    frame = min(plan.total_frames - 1, math.floor(seconds * plan.fps + 1e-6))
+    for n, segment in enumerate(plan.segments):
+        if segment.start_frame <= frame < segment.start_frame + segment.frames:
+            return frame, n, frame - segment.start_frame
+    raise AssertionError(f"frame {frame} is in no segment")  # the plan covers every frame
+
+
+@contextlib.contextmanager
+def _work_dir(storage_dir: Path) -> Iterator[Path]:
+    # Owner-tagged like a render's, so a sweep removes it if this process dies.
+    path = _new_work_dir(storage_dir)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def render_frame(items: Sequence[TimelineItem], settings: RenderSettings, seconds: float,
+                 out: Path, *, storage_dir: Path, timeout: float = 120.0) -> int:
+    """Write the frame of the render shown at ``seconds`` to ``out`` (PNG) and return its
+    frame number. Only that frame is drawn: the plan names the segment holding it, and
+    ``pictures.frame_command`` draws it with the segment's own graph code (scaling,
+    padding, rotation, transitions, text, motion). Raises InvalidInput or RenderFailed."""
+    from rendercli.render import runner
+
+    validate_settings(settings)
+    validate_timeline(items, settings.fps)
+    check_fonts(items)
+    plan = plan_timeline(items, settings.fps)
+    frame, index, offset = frame_at(plan, seconds)
+    with _work_dir(Path(storage_dir)) as work_dir:
+        runner.run(pictures.frame_command(plan.segments[index], offset, settings, out,
+                                          work_dir), timeout=timeout)
+    return frame
+
+
+@dataclass(frozen=True)
+class SheetTile:
+    """One storyboard tile: a timeline item and the two caption lines under it."""
+
+    item: TimelineItem
+    caption: str
+    name: str
+
+
+def render_storyboard(tiles: Sequence[SheetTile], settings: RenderSettings, out: Path, *,
+                      storage_dir: Path, timeout: float = 300.0) -> pictures.SheetLayout:
+    """A contact sheet of the timeline as one PNG at ``out``: each picture item's middle
+    frame as the render draws it (fades, text, motion and all), music as a plain tile,
+    in timeline order, captioned. Returns the sheet's layout (its size and grid)."""
+    from rendercli.render import runner
+
+    items = [tile.item for tile in tiles]
+    validate_settings(settings)
+    validate_timeline(items, settings.fps)
+    check_fonts(items)
+    plan = plan_timeline(items, settings.fps)
+    planned = iter(plan.visual)
+    cells = [(next(planned) if tile.item.kind != "audio" else None, tile.caption, tile.name)
+             for tile in tiles]
+    layout = pictures.sheet_layout(len(cells), settings)
+    with _work_dir(Path(storage_dir)) as work_dir:
+        runner.run(pictures.sheet_command(cells, settings, layout, out, work_dir),
+                   timeout=timeout)
+    return layout

@@ -136,12 +136,6 @@ def _view(job_id: str, sessions: SessionFactory | None) -> JobView:
         return job_view(job, name, task_summaries(uow.rows, [job_id]).get(job_id))
 
 
-def _command_log(commands: list[list[str]]) -> str:
-    import shlex
-
-    return "".join("$ " + shlex.join(argv) + "\n" for argv in commands)
-
-
 def execute(
     job_id: str,
     *,
@@ -169,7 +163,8 @@ def execute(
     started = time.monotonic()
     lifecycle.record_log(
         job_id,
-        f"[{utcnow().isoformat()}] attempt {claim.attempt} started on worker {worker_name}\n",
+        f"[{utcnow():%Y-%m-%d %H:%M:%S} UTC] attempt {claim.attempt} started on worker "
+        f"{worker_name}\n",
         sessions=sessions,
     )
     lines: list[str] = []
@@ -235,11 +230,8 @@ def execute(
         output_duration=result.duration,
         output_sha256=result.sha256,
         cache_hit=result.cache_hit,
-        log=_command_log(result.commands)
-        + "\n".join(lines)
-        + "\n"
-        + f"segments encoded: {len(result.segments_encoded)}, reused: "
-        f"{len(result.segments_reused)}, cache hit: {result.cache_hit}\n",
+        # Each ffmpeg command is in `lines` once, with the step it ran for.
+        log="\n".join(lines) + "\n",
     )
     if not published:
         # Cancelled (or handed over) at the last moment: keep no output.

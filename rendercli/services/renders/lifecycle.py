@@ -290,7 +290,7 @@ def recover_stale(
                 RenderJob.heartbeat_at < cutoff,
             )
             note = (
-                f"[{now.isoformat()}] attempt {attempts} lost: worker {worker} stopped "
+                f"[{now:%Y-%m-%d %H:%M:%S} UTC] attempt {attempts} lost: worker {worker} stopped "
                 f"heartbeating\n"
             )
             job = uow.session.get(RenderJob, job_id)

@@ -40,6 +40,7 @@ class JobView:
     output_url: str | None
     output_path: str | None
     poster_url: str | None
+    poster_path: str | None
     output_size: int | None
     output_duration: float | None
     output_sha256: str | None
@@ -113,17 +114,17 @@ def task_summaries(rows: Rows, job_ids: list[str]) -> dict[str, TaskSummary]:
 UNSAFE_OUTPUT = "the output recorded for this job is not its file in storage: ignored"
 
 
-def _output_path(job_id: str, output_url: str | None) -> str | None:
-    """The job's output file, only if its recorded URL names exactly the job's own file
-    in this machine's storage (a tampered row must not make a download read elsewhere)."""
-    if not output_url:
+def _render_file(job_id: str, url: str | None) -> str | None:
+    """The job's output (or poster) file, only if its recorded URL names exactly one of
+    the job's own files in this machine's storage (a tampered row must not make a
+    download read elsewhere)."""
+    if not url:
         return None
     from rendercli import storage
     from rendercli.config import get_settings
 
     try:
-        return str(storage.render_file_from_url(get_settings().storage_dir, output_url,
-                                                job_id))
+        return str(storage.render_file_from_url(get_settings().storage_dir, url, job_id))
     except storage.UnsafePath:
         return None
 
@@ -153,7 +154,7 @@ def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView
     """The view of a job row read by JOBS_SQL (or built from an ORM row), with its
     task summary if it was split over the farm."""
     started, finished = as_datetime(row["started_at"]), as_datetime(row["finished_at"])
-    output_path = _output_path(row["id"], row["output_url"])
+    output_path = _render_file(row["id"], row["output_url"])
     elapsed = None if started is None else ((finished or utcnow()) - started).total_seconds()
     return JobView(
         id=row["id"],
@@ -172,6 +173,7 @@ def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView
         output_url=row["output_url"],
         output_path=output_path,
         poster_url=row["poster_url"],
+        poster_path=_render_file(row["id"], row["poster_url"]),
         output_size=row["output_size"],
         output_duration=row["output_duration"],
         output_sha256=row["output_sha256"],
