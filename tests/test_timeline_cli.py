@@ -471,7 +471,7 @@ def test_migration_adds_the_settings_to_existing_assets(
                 "updated_at) VALUES ('a', 'p', 1, 'video', 'v.mp4', :sha, :sha, 1, 'mp4', 0, "
                 "false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"sha": "a" * 64})
         upgrade(engine)
-        assert current_revision(engine) == HEAD_REVISION == "0003"
+        assert current_revision(engine) == HEAD_REVISION
         with get_session_factory(url)() as session:
             asset = session.get(Asset, "a")
             assert asset is not None
@@ -522,7 +522,7 @@ def test_migration_adds_the_settings_to_existing_assets(
                     "SELECT count(*) FROM pg_proc WHERE proname = 'rendercli_my_asset_ids'"
                 )).scalar() == 0
         upgrade(engine)
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == HEAD_REVISION
     finally:
         dispose_all()
         if drop is not None:

@@ -92,6 +92,10 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
         ("started", view.started_at),
         ("finished", view.finished_at),
     ]
+    if view.tasks_total:  # a render split over the farm
+        fields.insert(fields.index(("worker", view.worker_name)) + 1,
+                      ("tasks", f"{view.tasks_done}/{view.tasks_total} on "
+                                f"{', '.join(view.workers) or output.PLACEHOLDER}"))
     if view.error:  # no empty "error:" line
         fields.insert(3, ("error", view.error))
     output.print_fields(fields)
@@ -117,6 +121,13 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     if entry.error:
         output.say(f"error: {entry.error}")
     output.say(entry.log.rstrip("\n"))
+    for task in entry.tasks:
+        took = "-" if task.seconds is None else f"{task.seconds:.2f} s"
+        output.say(f"task {task.label}: {task.state}, worker {task.worker_name or '-'}, "
+                   f"attempt {task.attempts}, {took}"
+                   + (f", error: {task.error}" if task.error else ""))
+        if task.command:
+            output.say(task.command.rstrip("\n"))
 
 
 @app.command("download")

@@ -39,6 +39,11 @@ def eta_text(job: JobView) -> str:
 COLUMNS = ("JOB", "PROJECT", "STATUS", "PROGRESS", "", "ETA", "ELAPSED", "WORKER")
 
 
+def _workers(job: JobView) -> str:
+    """The workers a job runs on: those of its tasks for a render split over the farm."""
+    return ", ".join(job.workers) or job.worker_name or output.PLACEHOLDER
+
+
 def _table(jobs: list[JobView], width: int):  # type: ignore[no-untyped-def]
     """The live table, fitted to `width` columns: ids whole, the worker column dropped
     first, the bar narrowed, then project names cut with "…"."""
@@ -48,7 +53,7 @@ def _table(jobs: list[JobView], width: int):  # type: ignore[no-untyped-def]
     rows = [[job.id, output.visible(job.project_name), job.status, None,
              output.percent_text(job.progress), eta_text(job),
              output.duration_text(job.elapsed_seconds),
-             output.visible(job.worker_name or output.PLACEHOLDER)] for job in jobs]
+             output.visible(_workers(job))] for job in jobs]
     widths = [max([cell_len(c), *(cell_len(r[i] or "") for r in rows)])
               for i, c in enumerate(COLUMNS)]
     widths[3] = BAR_MIN
@@ -86,6 +91,9 @@ def exit_status(jobs: list[JobView]) -> ExitStatus:
 def _line(job: JobView) -> str:
     text = (f"{output.iso(_now())} {job.id} {job.project_name} {job.status} "
             f"{output.percent_text(job.progress)}")
+    if job.tasks_total:
+        text += (f" tasks {job.tasks_done}/{job.tasks_total} on "
+                 f"{','.join(job.workers) or output.PLACEHOLDER}")
     if job.status == "failed" and job.error:
         text += f" error: {job.error}"
     if job.status == "completed" and job.output_path:

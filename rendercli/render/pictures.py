@@ -195,7 +195,7 @@ def segment_command(segment: Segment, settings: RenderSettings, out: Path,
     else:
         planned = segment.item
         assert planned is not None
-        label = item_frames(cmd, planned, planned.head, planned.body, settings, work_dir)
+        label = item_frames(cmd, planned, segment.item_first, segment.frames, settings, work_dir)
         label = cmd.graph.add([label], "setpts=PTS-STARTPTS")  # every segment starts at 0
     return cmd.argv(["-map", f"[{label}]", *_output(segment.frames, settings, out)])
 
