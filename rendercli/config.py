@@ -25,6 +25,10 @@ DEFAULT_MAX_RETRIES = 2  # transient failures retried this many times
 DEFAULT_HEARTBEAT_INTERVAL = 10.0  # seconds between worker heartbeats
 DEFAULT_HEARTBEAT_TIMEOUT = 60.0  # a processing job silent this long is stale
 DEFAULT_WORKER_SWEEP_INTERVAL = 30  # seconds between an idle worker's farm sweeps
+# Item bodies longer than this are cut into chunks that encode side by side (inline: on
+# both cores; farm: on several workers). Measured in bench/bench_farm_parallel.py.
+DEFAULT_CHUNK_SECONDS = 10.0
+FARM_SPLIT_MODES = ("auto", "always", "never")
 RENDER_QUEUE = "render-video"
 
 
@@ -40,12 +44,13 @@ class Setting:
     value: float = 0  # the default of a number
     low: float = 0
     high: float = 0
+    choices: tuple[str, ...] = ()  # a word setting's allowed values (any case)
 
     @property
     def allowed(self) -> str:
         """The range as a phrase, e.g. "a whole number from 1 to 365"."""
         if self.kind is str:
-            return ""
+            return f"one of {', '.join(self.choices)}" if self.choices else ""
         if self.kind is int:
             return f"a whole number from {self.low:.0f} to {self.high:.0f}"
         return f"a number from {self.low:g} to {self.high:g}"
@@ -91,6 +96,13 @@ SETTINGS: tuple[Setting, ...] = (
     _numeric("RENDERCLI_WORKER_SWEEP_INTERVAL", int, DEFAULT_WORKER_SWEEP_INTERVAL, 1, 3600,
              "seconds between an idle worker's sweeps (recover dead workers' jobs, "
              "dispatch undispatched ones)"),
+    _numeric("RENDERCLI_CHUNK_SECONDS", float, DEFAULT_CHUNK_SECONDS, 0, 86400,
+             "item bodies longer than this (seconds) are cut into chunks at exact frames "
+             "that encode side by side, inline and across the farm; `0`: no chunks"),
+    Setting("RENDERCLI_FARM_SPLIT",
+            "when a farm worker splits a render into tasks for many workers: `auto` (two or "
+            "more workers on the queue), `always`, `never` (one worker per render)",
+            "`auto`", choices=FARM_SPLIT_MODES),
     _numeric("RENDERCLI_MAX_DURATION", float, DEFAULT_MAX_DURATION, 0.1, 7 * 86400,
              "longest media accepted, seconds", "4 h"),
     _numeric("RENDERCLI_MAX_FILE_SIZE", int, DEFAULT_MAX_FILE_SIZE, 1, 10**14,
@@ -137,6 +149,18 @@ def _number(name: str) -> float:
     return int(value) if setting.kind is int else value
 
 
+def _choice(name: str) -> str:
+    """A word setting, one of its declared choices (any case; exit 2 if not)."""
+    setting = _BY_NAME[name]
+    raw = _env(name)
+    if raw is None:
+        return setting.default.strip("`")
+    value = raw.strip().lower()
+    if value not in setting.choices:
+        raise _invalid(f"{name} must be {setting.allowed}, got {raw!r}")
+    return value
+
+
 def settings_table() -> str:
     """The README's configuration table, in Markdown."""
     lines = ["| variable | meaning | default | allowed |", "|---|---|---|---|"]
@@ -170,6 +194,8 @@ class Settings:
     heartbeat_interval: float
     heartbeat_timeout: float
     worker_sweep_interval: int
+    chunk_seconds: float  # 0: no chunking
+    farm_split: str  # auto (2+ workers) | always | never
 
     @property
     def is_embedded(self) -> bool:
@@ -240,4 +266,6 @@ def get_settings() -> Settings:
         heartbeat_interval=heartbeat_interval,
         heartbeat_timeout=heartbeat_timeout,
         worker_sweep_interval=int(_number("RENDERCLI_WORKER_SWEEP_INTERVAL")),
+        chunk_seconds=_number("RENDERCLI_CHUNK_SECONDS"),
+        farm_split=_choice("RENDERCLI_FARM_SPLIT"),
     )

@@ -165,6 +165,12 @@ def load_token(database_url: str) -> StoredToken | None:
     settings = get_settings()
     if settings.token:
         return StoredToken(settings.token, "RENDERCLI_TOKEN")
+    return load_stored_token(database_url)
+
+
+def load_stored_token(database_url: str) -> StoredToken | None:
+    """The login stored on this machine (credentials file, then keyring), ignoring
+    RENDERCLI_TOKEN: what `login` saved, which the variable overrides when set."""
     key = database_key(database_url)
     from_file = _read_file().get(key)
     if from_file:

@@ -1,11 +1,12 @@
-"""What a render worker accepts from Redis: rendercli's own job function and one job id.
+"""What a render worker accepts from Redis: rendercli's own job functions and one id.
 
 Whoever can write to Redis can put a job on `render-video`. Left to itself, RQ imports
 and calls whatever function a job names, with whatever arguments, unpickles its data with
 the default serializer, and imports the job's callbacks by name. A render worker reads
 each job's raw payload as JSON itself and runs it only if it is exactly
-`rendercli.worker.render("<job id>")` for the RQ job's own id, with no callbacks. Anything
-else is failed in RQ before anything is imported, called or unpickled.
+`rendercli.worker.render("<job id>")` or `rendercli.worker.render_task("<task id>")` for
+the RQ job's own id, with no callbacks. Anything else is failed in RQ before anything is
+imported, called or unpickled.
 
 This is the one module that relies on RQ internals (private methods and attributes of
 `Job` and `Worker`). `check_rq_internals` fails loudly when an RQ release changes them: the
@@ -22,7 +23,13 @@ from typing import Any
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
-RENDER_FUNCTION = "rendercli.worker.render"  # the only function a render worker runs
+from rendercli import job_functions
+
+RENDER_FUNCTION = "rendercli.worker.render"  # a whole render job (or its split)
+TASK_FUNCTION = "rendercli.worker.render_task"  # one task of a split render job
+FUNCTIONS = (RENDER_FUNCTION, TASK_FUNCTION)  # the only functions a render worker runs
+# What those names call (rendercli.worker re-exports the same functions under them).
+_CALLABLES = {RENDER_FUNCTION: job_functions.render, TASK_FUNCTION: job_functions.render_task}
 MAX_PAYLOAD_BYTES = 4096  # a real payload is about 60 bytes
 # The shape of rendercli.db.ids.new_id(): a cuid2 of 24 characters, starting with a letter.
 JOB_ID = re.compile(r"[a-z][a-z0-9]{23}")
@@ -42,11 +49,16 @@ def _no_constants(name: str) -> object:
 
 
 def parse_payload(raw: object, rq_job_id: str) -> str:
-    """The render job id in a raw RQ job payload (the bytes RQ keeps in the job's `data`).
+    """The render job (or task) id in a raw RQ job payload; see `parse_call`."""
+    return parse_call(raw, rq_job_id)[1]
 
-    The payload must be JSON for `[RENDER_FUNCTION, null, [job id], {}]` (what
-    `Queue.enqueue(RENDER_FUNCTION, job_id)` writes with RQ's JSONSerializer), and the
-    job id must be the RQ job's own id. Raises RefusedJob otherwise; never unpickles.
+
+def parse_call(raw: object, rq_job_id: str) -> tuple[str, str]:
+    """(function, id) of a raw RQ job payload (the bytes RQ keeps in the job's `data`).
+
+    The payload must be JSON for `[function, null, [id], {}]` with a function of
+    FUNCTIONS (what `Queue.enqueue(function, id)` writes with RQ's JSONSerializer), and
+    the id must be the RQ job's own id. Raises RefusedJob otherwise; never unpickles.
     """
     if not isinstance(raw, bytes | bytearray):
         raise RefusedJob("the job has no payload")
@@ -59,8 +71,8 @@ def parse_payload(raw: object, rq_job_id: str) -> str:
     if not (isinstance(value, list) and len(value) == 4):
         raise RefusedJob("the payload is not an RQ job in JSON")
     function, instance, args, kwargs = value
-    if function != RENDER_FUNCTION:
-        raise RefusedJob(f"function {shown(function)} is not {RENDER_FUNCTION}")
+    if function not in FUNCTIONS:
+        raise RefusedJob(f"function {shown(function)} is not {' or '.join(FUNCTIONS)}")
     if instance is not None or kwargs != {}:
         raise RefusedJob("the call has an instance or keyword arguments")
     if not (isinstance(args, list) and len(args) == 1 and isinstance(args[0], str)
@@ -68,23 +80,30 @@ def parse_payload(raw: object, rq_job_id: str) -> str:
         raise RefusedJob(f"the arguments {shown(args)} are not one job id")
     if args[0] != rq_job_id:
         raise RefusedJob(f"the job id {args[0]} is not the RQ job's id {shown(rq_job_id)}")
-    return str(args[0])
+    return str(function), str(args[0])
 
 
 def check_job(job: Job) -> str:
-    """The render job id `job` may run, or RefusedJob: its payload and everything else RQ
-    would import or call on its behalf (callbacks, webhooks) are checked."""
-    job_id = parse_payload(job.data, job.id)
+    """The render job (or task) id `job` may run, or RefusedJob: its payload and
+    everything else RQ would import or call on its behalf (callbacks, webhooks) are
+    checked."""
+    return check_call(job)[1]
+
+
+def check_call(job: Job) -> tuple[str, str]:
+    """(function, id) `job` may run, or RefusedJob; see `check_job`."""
+    call = parse_call(job.data, job.id)
     for kind in ("success", "failure", "stopped"):
         if getattr(job, f"_{kind}_callback_name", None):
             raise RefusedJob(f"the job has a {kind} callback, which render jobs never have")
     if getattr(job, "webhooks", None):
         raise RefusedJob("the job has webhooks, which render jobs never have")
-    return job_id
+    return call
 
 
 class GuardedJob(Job):
-    """An RQ job that can only ever run `rendercli.worker.render(its own id)`.
+    """An RQ job that can only ever run `rendercli.worker.render(its own id)` or
+    `rendercli.worker.render_task(its own id)`.
 
     Used for every job a render worker touches, including in RQ's own registry clean-ups,
     so no code path imports a function or callback named in Redis, or unpickles data.
@@ -92,20 +111,18 @@ class GuardedJob(Job):
 
     def _deserialize_data(self) -> None:
         try:
-            job_id = parse_payload(self.data, self.id)
+            function, job_id = parse_call(self.data, self.id)
         except RefusedJob as exc:
             raise DeserializationError(str(exc)) from None
         self._func_name, self._instance, self._args, self._kwargs = (
-            RENDER_FUNCTION, None, [job_id], {})
+            function, None, [job_id], {})
 
     @property
     def func(self) -> Any:
-        job_id = check_job(self)  # again, in the work horse, just before the call
-        if list(self.args) != [job_id] or self.kwargs:
-            raise RefusedJob("the arguments changed after they were checked")
-        from rendercli.worker import render
-
-        return render
+        function, job_id = check_call(self)  # again, in the work horse, just before the call
+        if list(self.args) != [job_id] or self.kwargs or self._func_name != function:
+            raise RefusedJob("the call changed after it was checked")
+        return _CALLABLES[function]
 
     # Render jobs have no callbacks: never import one by a name read from Redis.
     @property

@@ -1,6 +1,7 @@
 """The RQ side: the job function workers run, and the Worker class that runs it.
 
-`RenderWorker` runs only rendercli's own job function (see rendercli.rq_guard: a Redis
+`RenderWorker` runs only rendercli's own job functions, `render` (a job) and
+`render_task` (one task of a job split over the farm) (see rendercli.rq_guard: a Redis
 writer cannot make it import, call or unpickle anything else), and keeps the farm healthy
 while idle (recovering jobs of dead workers, dispatching rows Redis never saw).
 
@@ -14,13 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from typing import Any
 
 from rq import Worker
 
 from rendercli import rq_guard
+from rendercli.job_functions import render, render_task
+
+__all__ = ["RenderWorker", "farm_maintenance", "render", "render_task"]
 
 log = logging.getLogger(__name__)
 
@@ -33,28 +36,6 @@ WORKER_CLASS = "rendercli.worker.RenderWorker"
 REFUSED_TTL = 7 * 24 * 3600  # how long a refused RQ job stays in the failed registry
 
 
-def _worker_name() -> str:
-    from rq import get_current_job
-
-    job = get_current_job()
-    name = getattr(job, "worker_name", None) if job is not None else None
-    return name or f"{socket.gethostname()}.{os.getpid()}"
-
-
-def render(job_id: str) -> dict[str, Any]:
-    """RQ job function: render one job (the RQ job id is the render job id)."""
-    from rendercli.config import use_worker_database
-    from rendercli.services.renders import execute, lifecycle
-
-    use_worker_database()  # plain `rq worker` without RenderWorker
-    try:
-        lifecycle.recover_stale()
-    except Exception as exc:  # maintenance must never stop a render
-        log.warning("stale-job recovery failed: %s", exc)
-    view = execute.execute(job_id, worker_name=_worker_name())
-    return {"job_id": job_id, "status": view.status if view else "skipped"}
-
-
 def farm_maintenance(connection: Any = None) -> None:
     """Recover jobs from dead workers, sweep storage, dispatch queued rows without an RQ
     job (rendercli.services.upkeep, the same call commands make)."""
@@ -64,7 +45,8 @@ def farm_maintenance(connection: Any = None) -> None:
 
 
 class RenderWorker(Worker):
-    """An RQ worker that runs only `rendercli.worker.render(job id)` and sweeps the farm
+    """An RQ worker that runs only `rendercli.worker.render(job id)` and
+    `rendercli.worker.render_task(task id)`, and sweeps the farm
     when idle (every RENDERCLI_WORKER_SWEEP_INTERVAL seconds, 30 by default)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -151,6 +133,9 @@ class RenderWorker(Worker):
         from rendercli.render.parent_death import die_with_parent
 
         die_with_parent(self._parent_pid)
+        from rendercli.db.session import after_fork
+
+        after_fork()  # the worker's own database connections stay the worker's
         super().main_work_horse(job, queue)
 
     @property

@@ -6,6 +6,7 @@ import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
 import termios
@@ -27,9 +28,19 @@ def rendercli_executable() -> str:
     return str(path)
 
 
+def set_window_size(fd: int, rows: int, columns: int) -> None:
+    """Give a terminal a size, as a terminal emulator window does (TIOCSWINSZ)."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
 class Terminal:
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None,
+                 columns: int | None = None, rows: int = 40) -> None:
         self.master, slave = pty.openpty()
+        if columns is not None:
+            set_window_size(slave, rows, columns)
+            # The window's size, not a COLUMNS/LINES override, decides the layout.
+            env = {k: v for k, v in (env or os.environ).items() if k not in ("COLUMNS", "LINES")}
         self.proc = subprocess.Popen(
             [rendercli_executable(), *args], stdin=slave, stdout=slave, stderr=slave,
             env=env or dict(os.environ), close_fds=True, preexec_fn=_controlling_tty,
@@ -37,9 +48,10 @@ class Terminal:
         os.close(slave)
         self.output = ""
 
-    def expect(self, text: str, timeout: float = 20.0) -> str:
+    def expect(self, text: str, timeout: float = 20.0, *, after: int = 0) -> str:
+        """Wait until `text` appears (in the output from offset `after` on)."""
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while text not in self.output[after:]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"{text!r} not seen; output so far: {self.output!r}")
@@ -54,9 +66,9 @@ class Terminal:
                 self.output += chunk.decode(errors="replace")
         return self.output
 
-    def expect_secret_prompt(self, text: str, timeout: float = 20.0) -> None:
+    def expect_secret_prompt(self, text: str, timeout: float = 20.0, *, after: int = 0) -> None:
         """Wait for a prompt AND for the terminal's echo to be switched off for it."""
-        self.expect(text, timeout)
+        self.expect(text, timeout, after=after)
         deadline = time.monotonic() + timeout
         while termios.tcgetattr(self.master)[3] & termios.ECHO:
             if time.monotonic() > deadline:

@@ -45,7 +45,7 @@ def test_usage_errors_are_one_line_exit_2(cli: Cli) -> None:
     result = cli("project", "list", "--bogus")
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: No such option: --bogus (see 'rendercli project list --help')\n"
+        "error: no such option: --bogus (see 'rendercli project list --help')\n"
     )
     unknown = cli("frobnicate")
     assert unknown.exit_code == 2 and unknown.stderr.count("\n") == 1

@@ -71,7 +71,7 @@ def test_submit_returns_at_once_and_a_worker_renders(alice: Account, film: str, 
     farm.start_worker("w1")
     watched = alice("jobs", "watch", job_id, "--interval", "0.2", "--timeout", "120")
     assert watched.exit_code == 0, (watched.stdout, watched.stderr, farm.logs())
-    assert " completed 100%" in watched.stdout
+    assert " completed 100 %" in watched.stdout
     job = status(alice, job_id)
     assert job["worker_name"] == "w1" and job["attempts"] == 1
     assert Path(job["output_path"]).exists() and job["output_size"] > 0

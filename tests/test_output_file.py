@@ -124,12 +124,12 @@ def test_target_that_changes_during_the_render_is_left_alone(
     assert job["status"] == "completed"  # the render itself is kept in storage
 
 
-def test_an_existing_regular_file_is_replaced(alice: Account, project: str,
-                                              tmp_path: Path) -> None:
+def test_an_existing_regular_file_is_replaced_with_force(alice: Account, project: str,
+                                                         tmp_path: Path) -> None:
     target = tmp_path / "film.mp4"
     target.write_bytes(b"old")
     job = json.loads(alice.ok("render", "submit", project, *FAST, "--output", str(target),
-                              "--json").stdout)
+                              "--force", "--json").stdout)
     assert target.read_bytes() == Path(job["output_path"]).read_bytes()
     assert stat.S_ISREG(os.lstat(target).st_mode)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []

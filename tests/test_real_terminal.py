@@ -114,7 +114,7 @@ def test_watch_draws_a_live_table_on_a_terminal(env: dict[str, str], tmp_path) -
     assert term.wait() == 0
     for heading in ("JOB", "PROJECT", "STATUS", "PROGRESS", "ETA", "ELAPSED", "WORKER"):
         assert heading in term.output
-    assert job["id"] in term.output and "completed" in term.output and "100.0%" in term.output
+    assert job["id"] in term.output and "completed" in term.output and "100 %" in term.output
 
 
 def test_ids_are_never_cut_short_on_a_narrow_terminal(env: dict[str, str]) -> None:

@@ -118,7 +118,9 @@ def test_failed_render_reports_the_reason(alice: Account, project: str, database
     assert result.exit_code == 1
     job = json.loads(result.stdout)
     assert job["status"] == "failed" and job["error"] and "\n" not in job["error"]
-    assert result.stderr.startswith(f"error: render {job['id']} failed: ")
+    # with --json the error is a JSON object on stderr too
+    error = json.loads(result.stderr)
+    assert error["exit_code"] == 1 and error["error"].startswith(f"render {job['id']} failed: ")
     assert not list((tmp_path / "data" / "storage" / "renders").glob(f"{job['id']}*"))
     logs = json.loads(alice.ok("jobs", "logs", job["id"], "--json").stdout)
     assert logs["attempts"] == 1 and logs["error"] == job["error"]
@@ -162,7 +164,7 @@ def test_watch_finished_jobs(alice: Account, project: str, database_url: str) ->
     watched = alice("jobs", "watch", done["id"])
     assert watched.exit_code == 0
     line = watched.stdout.strip().splitlines()[-1]
-    assert done["id"] in line and " completed 100%" in line and "output: " in line
+    assert done["id"] in line and " completed 100 %" in line and "output: " in line
     ndjson = alice("jobs", "watch", done["id"], "--json")
     assert ndjson.exit_code == 0
     [event] = [json.loads(x) for x in ndjson.stdout.splitlines()]
@@ -213,8 +215,8 @@ def test_inline_progress_lines_when_stderr_is_not_a_terminal(alice: Account, pro
     result = alice.ok("render", "submit", project, *FAST)
     lines = [x for x in result.stderr.splitlines() if x.startswith("rendering ")]
     assert lines, result.stderr  # a tiny render may report its first step at 50 %
-    assert lines[-1].split(": ")[1].startswith("100%")
-    steps = [int(x.split(": ")[1].split("%")[0]) for x in lines]
+    assert lines[-1].split(": ")[1].startswith("100 %, elapsed ")
+    steps = [int(x.split(": ")[1].split(" %")[0]) for x in lines]
     assert steps == sorted(steps) and len(steps) == len(set(steps))
 
 

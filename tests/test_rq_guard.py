@@ -53,10 +53,46 @@ def test_the_one_accepted_payload() -> None:
     assert rq_guard.parse_payload(payload(rq_guard.RENDER_FUNCTION, None, [JOB], {}), JOB) == JOB
 
 
+def test_the_task_payload_is_accepted_with_the_same_shape() -> None:
+    raw = payload(rq_guard.TASK_FUNCTION, None, [JOB], {})
+    assert rq_guard.parse_call(raw, JOB) == (rq_guard.TASK_FUNCTION, JOB)
+    assert rq_guard.FUNCTIONS == (rq_guard.RENDER_FUNCTION, rq_guard.TASK_FUNCTION)
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (payload(rq_guard.TASK_FUNCTION, None, ["../../etc/passwd"], {}), "not one job id"),
+    (payload(rq_guard.TASK_FUNCTION, None, [JOB, JOB], {}), "not one job id"),
+    (payload(rq_guard.TASK_FUNCTION, None, [], {"task_id": JOB}), "keyword arguments"),
+    (payload(rq_guard.TASK_FUNCTION, None, [new_id()], {}), "is not the RQ job's id"),
+    (payload("rendercli.worker.farm_maintenance", None, [JOB], {}), "is not"),
+    (payload("rendercli.worker.render_task ", None, [JOB], {}), "is not"),
+])
+def test_task_calls_of_any_other_shape_are_refused(raw: object, reason: str) -> None:
+    with pytest.raises(rq_guard.RefusedJob, match=reason):
+        rq_guard.parse_call(raw, JOB)
+
+
+def test_a_guarded_task_job_runs_only_render_task_with_its_own_id(redis: Redis) -> None:
+    from rq.job import Dependency
+
+    queue = Queue("render-video", connection=redis, serializer=JSONSerializer)
+    other = new_id()
+    queue.enqueue(rq_guard.TASK_FUNCTION, other, job_id=other)
+    # The assemble task waits on its siblings through RQ's own dependencies.
+    queue.enqueue(rq_guard.TASK_FUNCTION, JOB, job_id=JOB, depends_on=Dependency([other]))
+    job = rq_guard.GuardedJob.fetch(JOB, connection=redis, serializer=JSONSerializer)
+    from rendercli.worker import render_task
+
+    assert rq_guard.check_call(job) == (rq_guard.TASK_FUNCTION, JOB)
+    assert job.func is render_task and job.args == [JOB] and job.kwargs == {}
+    assert job.get_status() == "deferred"
+
+
 def test_dispatch_enqueues_what_the_guard_accepts() -> None:
-    from rendercli.services.renders.dispatch import RENDER_FUNCTION
+    from rendercli.services.renders.dispatch import RENDER_FUNCTION, TASK_FUNCTION
 
     assert RENDER_FUNCTION == rq_guard.RENDER_FUNCTION
+    assert TASK_FUNCTION == rq_guard.TASK_FUNCTION
     assert all(rq_guard.JOB_ID.fullmatch(new_id()) for _ in range(200))
 
 
@@ -155,3 +191,24 @@ def test_a_render_worker_is_guarded_and_sweeps_in_time_whatever_rq_worker_passes
     assert not worker.should_run_maintenance_tasks
     worker._last_sweep = time.monotonic() - worker.dequeue_timeout  # one idle wake-up later
     assert worker.should_run_maintenance_tasks
+
+
+def test_the_guard_and_the_worker_do_not_import_each_other() -> None:
+    """Either module imports first in a fresh interpreter, and the functions the guard
+    hands to RQ are the ones RQ's names in Redis resolve to."""
+    import subprocess
+    import sys
+
+    check = (
+        "import importlib, sys\n"
+        "first = importlib.import_module(sys.argv[1])\n"
+        "assert 'rendercli.worker' not in sys.modules or sys.argv[1] == 'rendercli.worker'\n"
+        "from rendercli import rq_guard, worker\n"
+        "for name in rq_guard.FUNCTIONS:\n"
+        "    module, _, attr = name.rpartition('.')\n"
+        "    assert getattr(importlib.import_module(module), attr) is rq_guard._CALLABLES[name]\n"
+    )
+    for first in ("rendercli.rq_guard", "rendercli.worker"):
+        done = subprocess.run([sys.executable, "-c", check, first], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, (first, done.stderr)

@@ -89,7 +89,7 @@ def test_watch_refuses_non_finite_and_negative_seconds(cli: Cli, database_url: s
                                                        option: str, value: str) -> None:
     result = cli("jobs", "watch", "somejob", option, value, env={"RENDERCLI_TOKEN": "rcli_x"})
     assert result.exit_code == 2, (result.stdout, result.stderr)
-    assert result.stderr.startswith(f"error: {option} must be a number of seconds from ")
+    assert result.stderr.startswith(f"error: {option} must be a number from ")
     assert result.stderr.count("\n") == 1
 
 

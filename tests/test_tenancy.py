@@ -30,8 +30,12 @@ READABLE = {  # what the client may select, table by table
     "asset_titles": "*",
     "asset_texts": "*",
     "render_jobs": "*",
+    "render_tasks": "*",
     "analytics_events": "*",
 }
+TASK_SQL = ("INSERT INTO render_tasks (id, job_id, seq, kind, label, weight, state, progress, "
+            "attempts, created_at) VALUES (%s, %s, %s, 'segment', 'segment 1', 1, 'queued', 0, "
+            "0, now())")
 ASSET_COLUMNS = ("id, project_id, position, kind, display_name, sha256, storage_key, "
                  "size_bytes, container, rotation, has_audio, transition, transition_seconds, "
                  "fade_in, fade_out, volume, mute, duck, created_at, updated_at")
@@ -120,6 +124,8 @@ def tenants(postgres: PostgresServer, cli: Cli, monkeypatch: pytest.MonkeyPatch
                 "fps, quality, use_cache, output_url, attempts, created_at, updated_at) VALUES "
                 "(%s, %s, 'queued', 0, '720p', 'mp4', 30, 'standard', true, %s, 0, now(), "
                 "now())", (job, project, f"file:///renders/{who}.mp4"))
+        t.ids[f"{who}_task"] = task = f"{who}task000000000000000000"[:24]
+        t.owner(TASK_SQL, (task, job, 0))
         t.ids[f"{who}_token"] = t.owner(
             "SELECT id FROM auth_tokens WHERE user_id = %s AND kind = 'api'", (user_id,))[0][0]
     yield t
@@ -142,6 +148,7 @@ def alice_snapshot(t: Tenants) -> list[Any]:
                 "(SELECT id FROM assets WHERE project_id = %s) ORDER BY id",
                 (t.ids["alice_project"],)),
         t.owner("SELECT * FROM render_jobs WHERE project_id = %s", (t.ids["alice_project"],)),
+        t.owner("SELECT * FROM render_tasks WHERE job_id = %s", (t.ids["alice_job"],)),
     ]
 
 
@@ -162,6 +169,9 @@ def owner_ids(t: Tenants, table: str, rows: list[tuple[Any, ...]]) -> set[str]:
                        "WHERE t.id = ANY(%s)",
         "render_jobs": "SELECT p.owner_id FROM render_jobs j JOIN projects p "
                        "ON p.id = j.project_id WHERE j.id = ANY(%s)",
+        "render_tasks": "SELECT p.owner_id FROM render_tasks t JOIN render_jobs j "
+                        "ON j.id = t.job_id JOIN projects p ON p.id = j.project_id "
+                        "WHERE t.id = ANY(%s)",
         "analytics_events": "SELECT user_id FROM analytics_events WHERE id = ANY(%s)",
     }[table]
     return {r[0] for r in t.owner(query, (ids,))}
@@ -229,6 +239,12 @@ def test_bob_cannot_write_what_is_not_his(tenants: Tenants) -> None:
         ("INSERT INTO analytics_events (id, name, user_id, properties, created_at) VALUES "
          "('forgedevent', 'x', %s, '{}', now())", (t.ids["alice_user"],)),
         ("DELETE FROM render_jobs", None),
+        # Only a worker splits a job into tasks; a client changes only their state.
+        (TASK_SQL, ("forgedtask", t.ids["alice_job"], 5)),
+        (TASK_SQL, ("forgedtask", t.ids["bob_job"], 5)),
+        ("UPDATE render_tasks SET job_id = %s", (t.ids["alice_job"],)),
+        ("UPDATE render_tasks SET attempts = 9, command = 'x'", None),
+        ("DELETE FROM render_tasks", None),
         ("SELECT rendercli_issue_token(%s, 'api', 'x', NULL)", (t.ids["alice_user"],)),
         ("SELECT rendercli_record_event('x', %s, '{}')", (t.ids["alice_user"],)),
         ("SELECT rendercli_hmac_sha256('\\x00', '\\x00')", None),
@@ -250,9 +266,14 @@ def test_bob_cannot_write_what_is_not_his(tenants: Tenants) -> None:
         "DELETE FROM projects WHERE id = %(project)s",
         "DELETE FROM assets WHERE project_id = %(project)s",
         "UPDATE projects SET name = 'pwned' WHERE id = %(project)s",
+        "UPDATE render_tasks SET state = 'cancelled', error = 'pwned' WHERE job_id = %(job)s",
+        "UPDATE render_tasks SET worker_name = 'mallory'",
     ):
         t.run(sql, {"job": t.ids["alice_job"], "project": t.ids["alice_project"]})
     assert alice_snapshot(t) == before
+    # What his own commands do to his own job's tasks (cancel) still works.
+    assert t.run("UPDATE render_tasks SET state = 'cancelled', finished_at = now() "
+                 "WHERE job_id = %s", (t.ids["bob_job"],)) == [(1,)]
 
 
 def test_titles_and_texts_are_their_assets_owners(tenants: Tenants) -> None:
@@ -428,12 +449,21 @@ def test_worker_role_reads_jobs_and_only_the_assets_of_renders_in_progress(
     assert as_worker("SELECT id, text, font_id FROM asset_texts") == [
         (t.ids["alice_text"], "alice secret caption", t.ids["alice_font"])]
     assert as_worker("SELECT name FROM projects WHERE id = %s", (t.ids["alice_project"],))
+    # Render tasks: every one readable; new ones only for a job in progress (its split).
+    assert len(as_worker("SELECT id FROM render_tasks")) == 2
+    assert as_worker(TASK_SQL, ("alicetask2", t.ids["alice_job"], 1)) == [(1,)]
+    with pytest.raises(errors.InsufficientPrivilege):  # bob's job is not rendering
+        as_worker(TASK_SQL, ("bobtask2", t.ids["bob_job"], 1))
+    assert as_worker("UPDATE render_tasks SET state = 'processing', worker_name = 'w1', "
+                     "attempts = attempts + 1, command = 'x' WHERE id = %s",
+                     (t.ids["alice_task"],)) == [(1,)]
     for sql in ("SELECT id FROM users", "SELECT id FROM auth_tokens",
                 "SELECT * FROM login_secrets", "SELECT * FROM projects",
                 "UPDATE render_jobs SET project_id = project_id",
                 "INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES "
                 "('x', 'y', 'z', now(), now())",
                 "DELETE FROM render_jobs", "SELECT rendercli_current_user_id()",
+                "DELETE FROM render_tasks", "UPDATE render_tasks SET job_id = job_id",
                 "SELECT rendercli_my_asset_ids()",
                 "UPDATE asset_texts SET text = 'x'", "DELETE FROM asset_titles",
                 "INSERT INTO asset_texts (id, asset_id, position, text, start, placement, "

@@ -57,11 +57,7 @@ def login(
         try:
             credentials.check_keyring()
         except credentials.KeyringUnavailable as exc:
-            raise OperationFailed(
-                f"cannot store the session token: {exc}. Log in with --insecure-storage to keep "
-                "it in a 0600 file, or set RENDERCLI_TOKEN to an API token (made with "
-                "`rendercli token create` where you are logged in)"
-            ) from None
+            raise OperationFailed(no_keyring_advice(str(exc))) from None
     import socket  # only `login` needs it; keeps `rendercli --help` lean
 
     address = context.prompt_email(email)
@@ -74,17 +70,49 @@ def login(
         where = credentials.save_token(url, issued.token, insecure_file=insecure_storage)
     except credentials.KeyringUnavailable as exc:
         accounts.logout(context.uow(), issued.token)  # leave no orphan session behind
-        raise OperationFailed(f"cannot store the session token: {exc}") from None
+        raise OperationFailed(no_keyring_advice(str(exc))) from None
     if previous is not None and previous.source != "RENDERCLI_TOKEN":
         # This machine's earlier session is replaced: end it, don't leave it valid.
         with contextlib.suppress(RenderCliError):
             accounts.logout(context.uow(), previous.token)
+    overridden = previous is not None and previous.source == "RENDERCLI_TOKEN"
     if json_output:
         output.print_json(
-            {"user": issued.user, "expires_at": issued.expires_at, "token_storage": where}
+            {"user": issued.user, "expires_at": issued.expires_at, "token_storage": where,
+             "overridden_by_rendercli_token": overridden}
         )
     else:
         output.say(f"Logged in as {issued.user.email} (token stored in {where}).")
+    if overridden:
+        assert previous is not None
+        output.note(
+            f"warning: RENDERCLI_TOKEN is set ({_token_owner(previous.token)}) and takes "
+            f"precedence: commands still run as that token, not as {issued.user.email}. "
+            "Run `unset RENDERCLI_TOKEN` to use this login."
+        )
+
+
+def no_keyring_advice(reason: str) -> str:
+    """What to do without an OS keyring: steps that work from this machine, logged in or
+    not (a fresh machine cannot create an API token before it has logged in once)."""
+    from rendercli import credentials
+
+    return (
+        f"cannot store the session token: {reason}. Here, run `rendercli login "
+        f"--insecure-storage` to keep it in a 0600 file ({credentials.credentials_path()}). "
+        "For CI, make an API token once: log in that way, run `rendercli token create --name "
+        "ci`, then `rendercli logout`, and set RENDERCLI_TOKEN to the token it printed"
+    )
+
+
+def _token_owner(token: str) -> str:
+    """Whose a token is, in a few words (for notes about RENDERCLI_TOKEN)."""
+    from rendercli.services import identity
+
+    try:
+        return f"a token of {identity.authenticate(context.uow(), token).email}"
+    except RenderCliError as exc:
+        return f"a token that does not work: {exc.message}"
 
 
 def logout(
@@ -140,7 +168,7 @@ def passwd(
         new = context.read_secret_from_stdin()
     elif context.stdin_is_tty():
         current = str(typer.prompt("Current password", hide_input=True))
-        new = str(typer.prompt("New password", hide_input=True, confirmation_prompt=True))
+        new = context.prompt_password(from_stdin=False, confirm=True, label="New password")
     else:
         raise InvalidInput("no terminal to ask for passwords: pipe them with --password-stdin")
     change = accounts.change_password(context.uow(), token, current, new)
@@ -168,14 +196,26 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
     if stored is None:
         raise AuthRequired(context.NOT_LOGGED_IN)
     user = accounts.authenticate(context.uow(), stored.token)
+    overridden = None
+    if stored.source == "RENDERCLI_TOKEN":
+        saved = credentials.load_stored_token(url)
+        if saved is not None and saved.token != stored.token:
+            overridden = saved
     info = {
         "id": user.id,
         "email": user.email,
         "created_at": user.created_at,
         "token_source": stored.source,
+        "overrides_stored_login": overridden is not None,
         "database": display_url(url),
     }
     if json_output:
         output.print_json(info)
-    else:
-        output.print_fields(list(info.items()))
+        return
+    shown = {k: v for k, v in info.items() if k != "overrides_stored_login"}
+    if overridden is not None:
+        shown["token_source"] = (f"RENDERCLI_TOKEN, which overrides the login stored in "
+                                 f"{overridden.source} ({_token_owner(overridden.token)})")
+    output.print_fields(list(shown.items()))
+    if overridden is not None:
+        output.note("note: `unset RENDERCLI_TOKEN` to act as the stored login.")

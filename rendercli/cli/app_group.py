@@ -11,7 +11,12 @@ from typer.core import TyperGroup
 
 from rendercli.cli import typer_internals
 from rendercli.cli.output import error_line
-from rendercli.cli.typer_internals import ClickException, NoArgsIsHelpError, UsageError
+from rendercli.cli.typer_internals import (
+    ClickException,
+    NoArgsIsHelpError,
+    UsageError,
+    click_message,
+)
 from rendercli.errors import ExitStatus, RenderCliError
 
 typer_internals.install()  # omitted options skip pydantic (see typer_internals)
@@ -19,6 +24,30 @@ typer_internals.install()  # omitted options skip pydantic (see typer_internals)
 
 def _debug() -> bool:
     return os.environ.get("RENDERCLI_DEBUG") not in (None, "", "0", "false")
+
+
+def wants_json(args: Any) -> bool:
+    """True when the command line asks for --json (before any `--`)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if "--" in argv:
+        argv = argv[: argv.index("--")]
+    from rendercli.cli.options import JSON_FLAG
+
+    return JSON_FLAG in argv
+
+
+def report(message: str, code: int, *, as_json: bool) -> None:
+    """A failure on stderr: the `error: ...` line, or with --json one JSON object
+    (`{"error": ..., "exit_code": ...}`), so scripts need not parse text."""
+    if not as_json:
+        error_line(message)
+        return
+    import json
+
+    first = " ".join(message.strip().split("\n")) if message else "unknown error"
+    sys.stderr.write(json.dumps({"error": first, "exit_code": int(code)},
+                                ensure_ascii=False) + "\n")
+    sys.stderr.flush()
 
 
 class RenderCliGroup(TyperGroup):
@@ -34,6 +63,7 @@ class RenderCliGroup(TyperGroup):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        as_json = wants_json(args)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except NoArgsIsHelpError as exc:
@@ -44,17 +74,17 @@ class RenderCliGroup(TyperGroup):
             hint = ""
             if exc.ctx is not None and isinstance(exc, UsageError):
                 hint = f" (see '{exc.ctx.command_path} --help')"
-            error_line(exc.format_message() + hint)
             code = exc.exit_code
+            report(click_message(exc) + hint, code, as_json=as_json)
         except typer.Abort:
-            error_line("aborted")
             code = ExitStatus.INTERRUPTED
+            report("aborted", code, as_json=as_json)
         except RenderCliError as exc:
-            error_line(exc.message)
             code = exc.exit_status
+            report(exc.message, code, as_json=as_json)
         except KeyboardInterrupt:
-            error_line("interrupted")
             code = ExitStatus.INTERRUPTED
+            report("interrupted", code, as_json=as_json)
         except BrokenPipeError:
             # `rendercli ... | head`: the reader went away; that is not our failure.
             sys.stderr = open(os.devnull, "w")  # noqa: SIM115
@@ -62,8 +92,7 @@ class RenderCliGroup(TyperGroup):
         except Exception as exc:
             if _debug():
                 raise
-            error_line(
-                f"unexpected {type(exc).__name__}: {exc} (set RENDERCLI_DEBUG=1 for a traceback)"
-            )
             code = ExitStatus.FAILED
+            report(f"unexpected {type(exc).__name__}: {exc} (set RENDERCLI_DEBUG=1 for a "
+                   "traceback)", code, as_json=as_json)
         sys.exit(int(code or 0))

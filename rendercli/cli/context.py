@@ -75,14 +75,35 @@ def prompt_email(email: str | None) -> str:
     return str(typer.prompt("Email"))
 
 
-def prompt_password(*, from_stdin: bool, confirm: bool) -> str:
+NEW_PASSWORD_TRIES = 3
+
+
+def prompt_password(*, from_stdin: bool, confirm: bool, label: str = "Password") -> str:
+    """A password from stdin or the terminal. With `confirm` (a new password) the rules
+    are checked after the first entry, before it is asked again, and a mismatch asks
+    for both again; each problem is one `error: ...` line."""
     if from_stdin:
         return read_secret_from_stdin()
     if not stdin_is_tty():
         raise InvalidInput("no terminal to ask for a password: pipe it with --password-stdin")
     import typer
 
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+    if not confirm:
+        return str(typer.prompt(label, hide_input=True))
+    from rendercli.cli.output import error_line
+    from rendercli.services.passwords import check_password_rule
+
+    for _ in range(NEW_PASSWORD_TRIES):
+        first = str(typer.prompt(label, hide_input=True))
+        try:
+            check_password_rule(first)
+        except InvalidInput as exc:
+            error_line(exc.message)
+            continue
+        if str(typer.prompt("Repeat for confirmation", hide_input=True)) == first:
+            return first
+        error_line("the two entries do not match; enter the password again")
+    raise InvalidInput(f"no acceptable password after {NEW_PASSWORD_TRIES} tries")
 
 
 def maintenance() -> None:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION
+from rendercli.cli.options import FORCE_OPTION, JSON_OPTION, output_option
 
 
 def demo(
-    output_path: Path | None = typer.Option(
-        None, "--output", "-o", help="Also copy the video here."
-    ),
+    output_path: Path | None = output_option("Also copy the video to FILE."),
+    force: bool = FORCE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Render a demo video: sample clips, a still and music, with a live progress bar.
@@ -28,7 +25,7 @@ def demo(
     from rendercli.services import demo as demo_service
     from rendercli.services.renders import submit as renders
 
-    target = check_output(output_path, waiting=True)
+    target = check_output(output_path, waiting=True, force=force)
     if not json_output:
         output.note(f"Making sample media in {demo_service.samples_dir()} ...")
     samples = make_samples(demo_service.samples_dir())
@@ -39,11 +36,17 @@ def demo(
         prepared.project_id,
         renders.RenderRequest(preset="720p", format="mp4", fps=30),
     )
-    job = follow(started, prepared.user.id, wait=True, target=target, json_output=json_output)
+    job = follow(started, prepared.user.id, wait=True, target=target, json_output=json_output,
+                 force=force)
     if not json_output and job.status == "completed":
+        # The demo session is set per command, never exported: an exported token would
+        # silently override the user's own login later (RENDERCLI_TOKEN takes precedence).
+        demo_env = f"RENDERCLI_TOKEN={prepared.token}"
         output.note(
-            f"Demo project {prepared.project_id}: {prepared.asset_count} assets. Explore it:\n"
-            f"  export RENDERCLI_TOKEN={prepared.token}   # a demo session, valid for a day\n"
-            "  rendercli asset list demo; rendercli jobs list\n"
-            "Your own account: rendercli register --email you@example.com"
+            f"Demo project {prepared.project_id}: {prepared.asset_count} assets. Explore it as "
+            "the demo user (a session valid for a day, set for that one command only):\n"
+            f"  {demo_env} rendercli asset list demo\n"
+            f"  {demo_env} rendercli project storyboard demo\n"
+            "Your own account: rendercli register --email you@example.com (if you exported "
+            "the demo token, `unset RENDERCLI_TOKEN` first)"
         )

@@ -1,14 +1,21 @@
-"""jobs list | status | logs | cancel | retry | watch."""
+"""jobs list | status | logs | download | cancel | retry | watch."""
 
 from __future__ import annotations
 
-import math
+from pathlib import Path
 
 import typer
 
 from rendercli.cli import context, output, watching
-from rendercli.cli.options import BATCH_OPTION, JOB_ARG, JSON_OPTION
-from rendercli.errors import InvalidInput
+from rendercli.cli.options import (
+    BATCH_OPTION,
+    FORCE_OPTION,
+    JOB_ARG,
+    JSON_OPTION,
+    OPEN_OPTION,
+    output_option,
+)
+from rendercli.errors import Conflict, InvalidInput
 
 app = typer.Typer(
     help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",
@@ -21,28 +28,24 @@ def _row(job):  # type: ignore[no-untyped-def]
         job.id,
         job.project_name,
         job.status,
-        f"{job.progress:.0f}%",
+        output.Percent(job.progress),
         job.preset,
         job.format,
-        watching.duration_text(job.elapsed_seconds),
-        job.created_at,
+        output.Seconds(job.elapsed_seconds),
+        output.Moment(job.created_at),
     )
-
-
-def _check_seconds(option: str, value: float, low: float, high: float) -> None:
-    # Click's float parsing accepts nan and inf, and nan passes any min/max check.
-    if not (math.isfinite(value) and low <= value <= high):
-        raise InvalidInput(f"{option} must be a number of seconds from {low:g} to {high:g}, "
-                           f"got {value!r}")
 
 
 @app.command("list")
 def list_(
-    project: str | None = typer.Option(None, "--project", "-p", help="Only this project."),
+    project: str | None = typer.Option(None, "--project", "-p", metavar="PROJECT",
+                                       help="Only this project."),
     status: str | None = typer.Option(
-        None, "--status", "-s", help="queued, processing, completed, failed, cancelled."
+        None, "--status", "-s", metavar="STATUS",
+        help="queued, processing, completed, failed, cancelled.",
     ),
-    limit: int = typer.Option(20, "--limit", "-n", help="At most this many (newest first)."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000,
+                              help="At most this many (newest first)."),
     batch: str | None = BATCH_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -62,12 +65,13 @@ def list_(
         ["JOB", "PROJECT", "STATUS", "PROGRESS", "PRESET", "FORMAT", "ELAPSED", "CREATED"],
         [_row(j) for j in rows],
         empty="No render jobs.",
+        optional=["FORMAT", "PRESET"],
     )
 
 
 @app.command("status")
 def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
-    """Show one job: status, progress, output, error.
+    """Show one job: status, progress, output and poster files, error.
 
     Example: rendercli jobs status k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
@@ -78,30 +82,32 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     if json_output:
         output.print_json(view)
         return
-    output.print_fields(
-        [
-            ("id", view.id),
-            ("project", view.project_name),
-            ("status", view.status),
-            ("progress", f"{view.progress:.1f}%"),
-            ("eta", watching.eta_text(view)),
-            (
-                "settings",
-                f"{view.preset} {view.format} {view.fps}fps {view.quality}"
-                + ("" if view.use_cache else " no-cache"),
-            ),
-            ("output", view.output_path),
-            ("duration", view.output_duration),
-            ("bytes", view.output_size),
-            ("cache hit", view.cache_hit),
-            ("error", view.error),
-            ("attempts", view.attempts),
-            ("worker", view.worker_name),
-            ("created", view.created_at),
-            ("started", view.started_at),
-            ("finished", view.finished_at),
-        ]
-    )
+    fields = [
+        ("id", view.id),
+        ("project", view.project_name),
+        ("status", view.status),
+        ("progress", output.Percent(view.progress)),
+        ("eta", watching.eta_text(view)),
+        ("settings", f"{view.preset}, {view.format}, {view.fps} fps, {view.quality} quality"
+                     + ("" if view.use_cache else ", no cache")),
+        ("output", view.output_path),
+        ("poster", view.poster_path),
+        ("duration", output.Seconds(view.output_duration)),
+        ("size", output.Bytes(view.output_size)),
+        ("cache hit", view.cache_hit),
+        ("attempts", view.attempts),
+        ("worker", view.worker_name),
+        ("created", view.created_at),
+        ("started", view.started_at),
+        ("finished", view.finished_at),
+    ]
+    if view.tasks_total:  # a render split over the farm
+        fields.insert(fields.index(("worker", view.worker_name)) + 1,
+                      ("tasks", f"{view.tasks_done}/{view.tasks_total} on "
+                                f"{', '.join(view.workers) or output.PLACEHOLDER}"))
+    if view.error:  # no empty "error:" line
+        fields.insert(3, ("error", view.error))
+    output.print_fields(fields)
 
 
 @app.command("logs")
@@ -124,6 +130,55 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     if entry.error:
         output.say(f"error: {entry.error}")
     output.say(entry.log.rstrip("\n"))
+    for task in entry.tasks:
+        took = "-" if task.seconds is None else f"{task.seconds:.2f} s"
+        output.say(f"task {task.label}: {task.state}, worker {task.worker_name or '-'}, "
+                   f"attempt {task.attempts}, {took}"
+                   + (f", error: {task.error}" if task.error else ""))
+        if task.command:
+            output.say(task.command.rstrip("\n"))
+
+
+@app.command("download")
+def download(
+    job: str = JOB_ARG,
+    output_path: Path | None = output_option(
+        "Write the video to FILE (default: PROJECT.EXT here)."
+    ),
+    force: bool = FORCE_OPTION,
+    open_file: bool = OPEN_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Copy a finished job's video out of storage, at any time after it completed.
+    Prints the file's path.
+
+    Exit 5 when the job has not completed or the file exists (--force replaces it).
+
+    Example: rendercli jobs download k2x9c0c0p1q8r7s6t5u4v3w2 -o holiday.mp4 --open
+    """
+    from rendercli.cli import output_file, stills
+    from rendercli.services.renders import views
+
+    user = context.require_user_recovering()
+    view = views.get(context.uow(), user.id, job)
+    if view.status != "completed":
+        raise Conflict(f"job {view.id} is {view.status}: only a completed job has a video "
+                       "to download")
+    if view.output_path is None:
+        raise Conflict(f"job {view.id} has no output file in storage: {view.error or 'gone'}")
+    target = output_file.check_target(
+        output_path or output_file.default_name(view.project_name, f".{view.format}"),
+        force=force,
+    )
+    if not Path(view.output_path).is_file():
+        raise Conflict(f"job {view.id}'s output is no longer in storage ({view.output_path})")
+    output_file.publish(view.output_path, target, force=force)
+    if json_output:
+        output.print_json({**output.jsonable(view), "path": str(target.resolve())})
+    else:
+        output.say(str(target))
+    if open_file:
+        stills.open_it(target)
 
 
 @app.command("cancel")
@@ -182,12 +237,14 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 def watch(
     job_ids: list[str] | None = typer.Argument(None, metavar="JOB", help="Job ids."),
     project: str | None = typer.Option(
-        None, "--project", "-p", help="Watch this project's latest job."
+        None, "--project", "-p", metavar="PROJECT", help="Watch this project's latest job."
     ),
+    interval: float = typer.Option(1.0, "--interval", metavar="SECONDS", min=0.1, max=3600,
+                                   help="Seconds between updates."),
     batch: str | None = BATCH_OPTION,
-    interval: float = typer.Option(1.0, "--interval", help="Seconds between updates (0.1-3600)."),
     timeout: float | None = typer.Option(
-        None, "--timeout", help="Give up after this many seconds, up to 604800 (exit 124)."
+        None, "--timeout", metavar="SECONDS", min=0, max=7 * 86400,
+        help="Give up after this many seconds (exit 124).",
     ),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -200,9 +257,6 @@ def watch(
     """
     from rendercli.services.renders import views
 
-    _check_seconds("--interval", interval, 0.1, 3600)
-    if timeout is not None:
-        _check_seconds("--timeout", timeout, 0, 7 * 86400)
     user = context.require_user_recovering()
     ids = list(job_ids or [])
     if project is not None:

@@ -1,14 +1,41 @@
-"""Options and arguments that several commands share, defined once."""
+"""Options and arguments that several commands share, defined once.
+
+Shell completion finds its values by metavar and option name (see completion.py), so a
+parameter declared here completes the same way in every command that uses it.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-JSON_OPTION = typer.Option(
-    False, "--json", help="Print JSON instead of text."
-)
+from rendercli.render.presets import PRESETS, QUALITIES
+
+JSON_FLAG = "--json"  # also how the root group tells that errors should be JSON
+JSON_OPTION = typer.Option(False, JSON_FLAG, help="Print JSON instead of text.")
 PROJECT_ARG = typer.Argument(..., metavar="PROJECT", help="Project id or exact name.")
 ASSET_ARG = typer.Argument(..., metavar="ASSET", help="Asset id (see `rendercli asset list`).")
 JOB_ARG = typer.Argument(..., metavar="JOB", help="Job id (see `rendercli jobs list`).")
+PRESET_OPTION = typer.Option(
+    "720p", "--preset", metavar="PRESET", help=f"{', '.join(PRESETS)}."
+)
+FORMAT_OPTION = typer.Option(
+    "mp4", "--format", metavar="FORMAT", help="mp4 (H.264/AAC), webm (VP9/Opus) or gif."
+)
+QUALITY_OPTION = typer.Option(
+    "standard", "--quality", metavar="QUALITY", help=f"{', '.join(QUALITIES)}."
+)
+FORCE_OPTION = typer.Option(
+    False, "--force", "-f", help="Replace the --output file if it exists (else exit 5)."
+)
+OPEN_OPTION = typer.Option(
+    False, "--open", help="Then open the file with the desktop's viewer, if there is one."
+)
+
+
+def output_option(what: str) -> Path | None:
+    """``--output/-o FILE``: where to write `what` (the default name is in the help)."""
+    return typer.Option(None, "--output", "-o", metavar="FILE", help=what)  # type: ignore[no-any-return]
 BATCH_OPTION = typer.Option(
     None, "--batch", metavar="ID", help="Only the jobs of this `render batch`.")

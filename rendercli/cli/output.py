@@ -16,6 +16,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -129,11 +130,97 @@ def print_json_line(value: Any) -> None:
     sys.stdout.flush()
 
 
+PLACEHOLDER = "-"  # what every human output shows for an empty field
+
+
+@dataclass(frozen=True)
+class Seconds:
+    """A length of time: `11.5 s`, `2 min 05 s` for people; the plain number piped."""
+
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Percent:
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Bytes:
+    value: int | None
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A point in time shown relative to now ("2m ago") in tables."""
+
+    value: datetime | None
+
+
+def duration_text(seconds: float | None) -> str:
+    """`0.4 s`, `11.5 s`, `42 s`, `2 min 05 s`, `1 h 02 min`."""
+    if seconds is None:
+        return PLACEHOLDER
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def percent_text(value: float | None) -> str:
+    return PLACEHOLDER if value is None else f"{value:.0f} %"
+
+
+def bytes_text(size: int | None) -> str:
+    """`830 B`, `13.6 MB`, `1.2 GB` (powers of 1000, like file managers)."""
+    if size is None:
+        return PLACEHOLDER
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def timestamp_text(value: datetime) -> str:
+    """The one human timestamp format: `2026-11-24 21:22:07 UTC`."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def relative_text(value: datetime, now: datetime | None = None) -> str:
+    """`just now`, `45s ago`, `2m ago`, `3h ago`, `5d ago`, `in 29d`; a date past 60 days."""
+    now = now or datetime.now(UTC)
+    delta = (now - value.astimezone(UTC)).total_seconds()
+    ahead = delta < 0
+    span = abs(delta)
+    if span < 5:
+        return "just now"
+    if span >= 60 * 86400:
+        return value.astimezone(UTC).strftime("%Y-%m-%d")
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if span >= size:
+            amount = int(span // size)
+            return f"in {amount}{unit}" if ahead else f"{amount}{unit} ago"
+    return "just now"  # pragma: no cover
+
+
 def human(value: Any) -> str:
+    """A value as people read it: units, one timestamp format, one placeholder."""
     if value is None:
-        return "-"
+        return PLACEHOLDER
+    if isinstance(value, Seconds):
+        return duration_text(value.value)
+    if isinstance(value, Percent):
+        return percent_text(value.value)
+    if isinstance(value, Bytes):
+        return bytes_text(value.value)
+    if isinstance(value, Moment):
+        return PLACEHOLDER if value.value is None else relative_text(value.value)
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{timestamp_text(value)} ({relative_text(value)})"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -142,19 +229,58 @@ def human(value: Any) -> str:
 
 
 def _plain(value: Any) -> str:
-    # Piped output keeps machine-friendly values: ISO timestamps, no padding.
+    # Piped output keeps machine-friendly values: ISO timestamps, bare numbers (seconds,
+    # percent, bytes), empty for nothing, no padding.
+    if isinstance(value, Seconds | Percent | Bytes | Moment):
+        value = value.value
     if isinstance(value, datetime):
         return iso(value) or ""
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
     return "" if value is None else visible(human(value))
 
 
-ID_COLUMNS = frozenset({"ID", "JOB"})
+GAP = 2  # spaces between table columns
+MIN_FLEX = 8  # a name column is never cut below this
+
+
+def fit_columns(widths: Sequence[int], width: int, *, flexible: int | None,
+                optional: Sequence[int] = ()) -> tuple[list[int], int | None]:
+    """Which columns to show on a terminal `width` cells wide, and how wide the flexible
+    (name) column may be. Optional columns are dropped, in the order given, while the
+    table would not fit with the flexible column at MIN_FLEX; the flexible column then
+    takes what is left (None: no limit). Other columns keep their full width."""
+    shown = list(range(len(widths)))
+
+    def need(columns: list[int]) -> int:
+        fixed = sum(min(widths[c], MIN_FLEX) if c == flexible else widths[c] for c in columns)
+        return fixed + GAP * (len(columns) - 1)
+
+    for column in optional:
+        if need(shown) <= width:
+            break
+        shown.remove(column)
+    if flexible is None or flexible not in shown:
+        return shown, None
+    others = sum(widths[c] for c in shown if c != flexible) + GAP * (len(shown) - 1)
+    return shown, max(MIN_FLEX, min(widths[flexible], width - others))
 
 
 def print_table(
-    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str | None = None
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    empty: str | None = None,
+    flexible: str | None = None,
+    optional: Sequence[str] = (),
 ) -> None:
-    """A rich table on a terminal; tab-separated rows without a header when piped."""
+    """A rich table on a terminal; tab-separated rows without a header when piped.
+
+    On a terminal, ids and every other column keep their full width; when the table is
+    too wide, `optional` columns are dropped (in that order) and then the `flexible`
+    column (a name) is cut with "…". Nothing wraps."""
+    from rich.cells import cell_len
+
     rows = list(rows)
     if not stdout_is_tty():
         for row in rows:
@@ -164,23 +290,33 @@ def print_table(
     if not rows and empty:
         console.print(text(empty))
         return
-    table = data_table(columns)
-    for index, column in enumerate(table.columns):
-        # Ids are what other commands take: never cut them short, let other columns wrap.
-        if columns[index] in ID_COLUMNS:
-            column.no_wrap = True
-            column.min_width = max((len(visible(human(row[index]))) for row in rows), default=0)
-    for row in rows:
-        table.add_row(*(cell(v) for v in row))
+    shown_rows = [[visible(human(v)) for v in row] for row in rows]
+    widths = [max([cell_len(c), *(cell_len(r[i]) for r in shown_rows)])
+              for i, c in enumerate(columns)]
+    if flexible is None:  # names are what may be cut: a project's, a file's, a token's
+        flexible = next((c for c in ("PROJECT", "NAME") if c in columns), None)
+    flex = columns.index(flexible) if flexible in columns else None
+    keep, flex_width = fit_columns(widths, console.width, flexible=flex,
+                                   optional=[columns.index(c) for c in optional])
+    table = data_table([columns[i] for i in keep])
+    for column, index in zip(table.columns, keep, strict=True):
+        column.no_wrap = True
+        if index == flex:
+            column.overflow = "ellipsis"
+            column.max_width = flex_width
+        else:
+            column.min_width = widths[index]
+    for row in shown_rows:
+        table.add_row(*(cell(row[i]) for i in keep))
     console.print(table)
 
 
 def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
-    """`key: value` lines for one object."""
+    """`key: value` lines for one object, the same on a terminal and piped: units, one
+    timestamp format, `-` for an empty value. (Scripts use --json.)"""
     width = max((len(k) for k, _ in fields), default=0)
     for key, value in fields:
-        shown = _plain(value) if not stdout_is_tty() else visible(human(value))
-        sys.stdout.write(f"{key + ':':<{width + 1}} {shown}\n")
+        sys.stdout.write(f"{key + ':':<{width + 1}} {visible(human(value))}\n")
 
 
 def result(value: Any, as_json: bool, message: str) -> None:

@@ -1,5 +1,7 @@
-"""`--output`: the one place that publishes a copy of a finished render.
+"""`--output`: the one place that writes a file the user named (a finished render, a
+downloaded job output, a frame, a storyboard).
 
+An existing file is never replaced silently: that is exit 5 unless `--force` is given.
 The target must be a regular file or not exist. A FIFO, a device (as root, `--output
 /dev/null` would otherwise replace the real one), a directory or a symlink (even to a
 regular file) is refused with exit 2 and left untouched: before the render starts, and
@@ -16,7 +18,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from rendercli.errors import InvalidInput, OperationFailed
+from rendercli.errors import Conflict, InvalidInput, OperationFailed
 
 _KINDS = (
     (stat.S_ISLNK, "a symlink"),
@@ -50,10 +52,20 @@ def _refuse_special(path: Path, *, when: str = "") -> None:
         )
 
 
-def check_target(path: Path) -> Path:
-    """Validate an --output target before anything starts; returns it with ~ expanded."""
+def _refuse_existing(path: Path, *, when: str = "") -> None:
+    raise Conflict(
+        f"{path} already exists{when}: add --force to replace it, or choose another name "
+        "with --output (nothing was written)"
+    )
+
+
+def check_target(path: Path, *, force: bool = False) -> Path:
+    """Validate an --output target before anything starts; returns it with ~ expanded.
+    Conflict (exit 5) when it exists and `force` is not set."""
     path = path.expanduser()
     _refuse_special(path)
+    if not force and os.path.lexists(path):
+        _refuse_existing(path)
     parent = path.parent
     if not parent.is_dir():
         raise InvalidInput(f"--output: directory {parent} does not exist")
@@ -62,41 +74,58 @@ def check_target(path: Path) -> Path:
     return path
 
 
-def publish(source: str | None, target: Path) -> None:
-    """Copy the finished render at `source` to `target`: write a new file next to it,
-    check the target is still absent or a regular file, then put the copy in its place
-    (no-replace when it was absent, so a FIFO or symlink appearing meanwhile is not
-    overwritten either)."""
+def publish(source: str | Path | None, target: Path, *, force: bool = False,
+            kept: bool = True) -> None:
+    """Copy the file at `source` (a finished render, a frame) to `target`: write a new
+    file next to it, check the target is still absent or (with `force`) a regular file,
+    then put the copy in its place (no-replace when it was absent, so a file, FIFO or
+    symlink appearing meanwhile is not overwritten either). `kept`: the source stays
+    where it is (the failure message says so)."""
     if not source:
         raise OperationFailed("the job has no output file to copy")
     _refuse_special(target, when=" (it changed while rendering)")
+    if not force and os.path.lexists(target):
+        _refuse_existing(target, when=" (it appeared while rendering)")
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
             shutil.copyfileobj(src, out, 1024 * 1024)
         _refuse_special(target, when=" (it changed while rendering)")
-        _put_in_place(tmp, target)
+        _put_in_place(tmp, target, force=force)
     except OSError as exc:
+        where = f" (it is still at {source})" if kept else ""
         raise OperationFailed(
-            f"the render finished ({source}) but could not be copied to {target}: "
-            f"{exc.strerror or exc}"
+            f"could not write {target}: {exc.strerror or exc}{where}"
         ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
 
 
-def _put_in_place(tmp: Path, target: Path) -> None:
-    if os.path.lexists(target):
+def _put_in_place(tmp: Path, target: Path, *, force: bool) -> None:
+    if force and os.path.lexists(target):
         os.replace(tmp, target)  # a regular file, checked just before
         return
     try:
         os.link(tmp, target)  # fails if anything appeared at `target` since the check
     except FileExistsError:
         _refuse_special(target, when=" (it changed while rendering)")
+        if not force:
+            _refuse_existing(target, when=" (it appeared while rendering)")
         os.replace(tmp, target)
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
+        if not force and os.path.lexists(target):
+            _refuse_existing(target, when=" (it appeared while rendering)")
         os.replace(tmp, target)  # a file system without hard links
+
+
+def default_name(name: str, suffix: str) -> Path:
+    """A file name in the current directory made from a project's name (user text: only
+    letters, digits, `.`, `_` and `-` are kept) and `suffix`, e.g. `holiday-2.5s.png`."""
+    import re
+
+    stem = re.sub(r"[^\w.-]+", "-", name, flags=re.ASCII).strip("-.") or "project"
+    return Path(f"{stem[:80]}{suffix}")

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
+from rendercli.cli.options import (
+    FORCE_OPTION,
+    JSON_OPTION,
+    OPEN_OPTION,
+    PRESET_OPTION,
+    PROJECT_ARG,
+    output_option,
+)
 from rendercli.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -68,7 +75,8 @@ def list_(json_output: bool = JSON_OPTION) -> None:
         return
     output.print_table(
         ["ID", "NAME", "ASSETS", "RENDERS", "UPDATED"],
-        [(p.id, p.name, p.asset_count, p.render_count, p.updated_at) for p in rows],
+        [(p.id, p.name, p.asset_count, p.render_count, output.Moment(p.updated_at))
+         for p in rows],
         empty="No projects yet: rendercli project create NAME",
     )
 
@@ -127,6 +135,46 @@ def delete(
     output.result(deleted, json_output, f"Deleted project {deleted.name} ({deleted.id}).")
 
 
+@app.command("storyboard")
+def storyboard(
+    project: str = PROJECT_ARG,
+    preset: str = PRESET_OPTION,
+    output_path: Path | None = output_option("Write the PNG to FILE (default: "
+                                             "PROJECT-storyboard.png here)."),
+    force: bool = FORCE_OPTION,
+    open_file: bool = OPEN_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Draw a contact sheet of the timeline: one thumbnail per item, in order, with its
+    number, place, length and name under it, to check order and framing at a glance.
+    Each thumbnail is the item's middle frame as the render draws it; music is a plain
+    tile. Prints the PNG's path.
+
+    Exit 5 when the file exists (--force replaces it).
+
+    Example: rendercli project storyboard holiday -o holiday-board.png --open
+    """
+    from rendercli.cli import stills
+    from rendercli.services.renders import previews
+
+    user = context.require_user()
+    target = stills.target(output_path, user.id, project, "-storyboard.png", force)
+    with stills.scratch() as scratch:
+        board = previews.storyboard(context.uow(), user.id, project, scratch / "sheet.png",
+                                    preset=preset)
+        stills.publish(scratch / "sheet.png", target, force)
+    if json_output:
+        output.print_json({**output.jsonable(board), "path": str(target.resolve())})
+    else:
+        output.say(str(target))
+        count = len(board.items)
+        output.note(f"storyboard of {board.project_name}: {count} item"
+                    f"{'' if count == 1 else 's'} in {board.columns} x {board.rows}, "
+                    f"{board.width}x{board.height} px")
+    if open_file:
+        stills.open_it(target)
+
+
 @app.command("export")
 def export(
     project: str = PROJECT_ARG,
@@ -138,12 +186,14 @@ def export(
         False, "--by-hash",
         help="Reference media by content hash (sha256:...) instead of copying the files "
         "next to the spec. Only your account can apply such a spec."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Write a project as a spec file that `rendercli apply` turns back into an equal
     project.
 
     Media and fonts are copied into a folder next to the spec (FILE's name + "-media"),
     one file per content; with --by-hash they are referenced by their SHA-256 instead.
+    Existing files are replaced only with --force (else exit 5).
 
     Example: rendercli project export holiday -o holiday.yaml
     """
@@ -165,18 +215,18 @@ def export(
     if output_path is None:
         name = exporting.build(context.uow(), user.id, project, media_dir=None).project
         output_path = Path(exporting.file_name(name) + ".yaml")
-    target = output_file.check_target(output_path)
+    target = output_file.check_target(output_path, force=force)
     media_dir = None if by_hash else f"{target.stem}-media"
     built = exporting.build(context.uow(), user.id, project, media_dir=media_dir)
     files = exporting.object_files(built)
     for relative, source in files.items():
         (target.parent / relative).parent.mkdir(parents=True, exist_ok=True)
-        output_file.publish(str(source), target.parent / relative)
+        output_file.publish(str(source), target.parent / relative, force=force)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent,
                                      prefix=f".{target.name}.", delete=False) as tmp:
         tmp.write(exporting.to_yaml(built.spec))
     try:
-        output_file.publish(tmp.name, target)
+        output_file.publish(tmp.name, target, force=force)
     finally:
         Path(tmp.name).unlink(missing_ok=True)
     extra = f" and {len(files)} file{'s' * (len(files) != 1)} in {media_dir}/" if files else ""

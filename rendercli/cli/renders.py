@@ -13,12 +13,23 @@ import typer
 
 from rendercli.cli import context, output, watching
 from rendercli.cli.apply import ALLOW_OUTSIDE_OPTION
-from rendercli.cli.options import JSON_OPTION
+from rendercli.cli.options import (
+    FORCE_OPTION,
+    JSON_OPTION,
+    OPEN_OPTION,
+    PRESET_OPTION,
+    PROJECT_ARG,
+    output_option,
+)
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
+from rendercli.render.presets import MAX_FPS, MIN_FPS, PRESETS, QUALITIES
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
     from rendercli.services.renders.views import JobView
+
+FPS_OPTION = typer.Option(30, "--fps", metavar="FPS", help="Output frame rate (gif: at most 50).",
+                          min=MIN_FPS, max=MAX_FPS)
 
 app = typer.Typer(
     help="Render projects to video.\n\nExample: rendercli render submit holiday --wait",
@@ -26,14 +37,14 @@ app = typer.Typer(
 )
 
 
-def check_output(path: Path | None, *, waiting: bool) -> Path | None:
+def check_output(path: Path | None, *, waiting: bool, force: bool = False) -> Path | None:
     if path is None:
         return None
     if not waiting:
         raise InvalidInput("--output needs --wait in farm mode (the render finishes later)")
     from rendercli.cli import output_file
 
-    return output_file.check_target(path)
+    return output_file.check_target(path, force=force)
 
 
 @contextlib.contextmanager
@@ -55,38 +66,47 @@ def _interrupt_on_termination() -> Iterator[None]:
 
 def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
     import socket
+    import time
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+    from rich.text import Text
 
     from rendercli.services.renders import execute
     from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+
+    class Elapsed(ProgressColumn):
+        def render(self, task):  # type: ignore[no-untyped-def]
+            return Text(f"elapsed {output.duration_text(task.elapsed or 0.0)}")
 
     show_bar = sys.stderr.isatty() and not json_output
     progress = Progress(
         TextColumn("rendering"),
         BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[percent]}"),
+        Elapsed(),
         TextColumn("ETA {task.fields[eta]}"),
-        TimeElapsedColumn(),
         console=output.stderr_console(),
         disable=not show_bar,
         transient=True,
     )
+    started = time.monotonic()
     with progress:
-        task = progress.add_task("render", total=100, eta="-")
+        task = progress.add_task("render", total=100, eta=watching.ETA_UNKNOWN,
+                                 percent=output.percent_text(0))
 
         steps_logged: set[int] = set()
 
         def update(percent: float, eta: float | None) -> None:
+            eta_text = watching.ETA_UNKNOWN if eta is None else output.duration_text(eta)
             if not show_bar and not json_output:  # CI logs: one line per 10 %
                 step = int(percent // 10) * 10
                 if step not in steps_logged:
                     steps_logged.add(step)
-                    eta_text = "" if eta is None else f", ETA {watching.duration_text(eta)}"
-                    output.note(f"rendering {job_id}: {step}%{eta_text}")
-            progress.update(
-                task, completed=percent, eta="-" if eta is None else watching.duration_text(eta)
-            )
+                    elapsed = output.duration_text(time.monotonic() - started)
+                    output.note(f"rendering {job_id}: {step} %, elapsed {elapsed}, "
+                                f"ETA {eta_text}")
+            progress.update(task, completed=percent, eta=eta_text,
+                            percent=output.percent_text(percent))
 
         with _interrupt_on_termination():
             try:
@@ -114,16 +134,17 @@ def submit(
         help="Apply this spec file first (as `rendercli apply` does), then render with its "
         "output: settings."),
     preset: str | None = typer.Option(
-        None, "--preset", help="2160p, 1080p, 720p, 480p, square or vertical. Default: 720p "
-        "(or the spec's)."
-    ),
+        None, "--preset", metavar="PRESET",
+        help=f"{', '.join(PRESETS)}. Default: 720p (or the spec's)."),
     fmt: str | None = typer.Option(
-        None, "--format", help="mp4 (H.264/AAC), webm (VP9/Opus) or gif. Default: mp4 (or the "
-        "spec's)."),
-    fps: int | None = typer.Option(None, "--fps",
-                                   help="Output frame rate. Default: 30 (or the spec's)."),
+        None, "--format", metavar="FORMAT",
+        help="mp4 (H.264/AAC), webm (VP9/Opus) or gif. Default: mp4 (or the spec's)."),
+    fps: int | None = typer.Option(
+        None, "--fps", metavar="FPS", min=MIN_FPS, max=MAX_FPS,
+        help="Output frame rate (gif: at most 50). Default: 30 (or the spec's)."),
     quality: str | None = typer.Option(
-        None, "--quality", help="draft, standard or high. Default: standard (or the spec's)."),
+        None, "--quality", metavar="QUALITY",
+        help=f"{', '.join(QUALITIES)}. Default: standard (or the spec's)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-encode everything."),
     loudness: float | None = typer.Option(
         None, "--loudness", metavar="LUFS",
@@ -132,18 +153,18 @@ def submit(
     ),
     allow_outside: bool = ALLOW_OUTSIDE_OPTION,
     wait: bool = typer.Option(False, "--wait", help="Farm mode: follow the job until it ends."),
-    output_path: Path | None = typer.Option(
-        None, "--output", "-o", help="Copy the finished video here."
-    ),
+    output_path: Path | None = output_option("Copy the finished video to FILE."),
+    force: bool = FORCE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Render a project. Inline with a progress bar by default; queued in farm mode.
 
     With RENDERCLI_REDIS_URL set the job goes to the `render-video` queue and this
     returns at once (add --wait to follow it). Exit 0 when the render completed, 1 when
-    it failed or was cancelled, 5 when the project already has an active render.
-    With --spec FILE the project is first made to match the file (`rendercli apply`);
-    an unchanged file applies nothing and renders from the cache.
+    it failed or was cancelled, 5 when the project already has an active render or the
+    --output file exists (add --force to replace it). With --spec FILE the project is
+    first made to match the file (`rendercli apply`); an unchanged file applies nothing
+    and renders from the cache.
 
     Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
     """
@@ -155,7 +176,7 @@ def submit(
         raise InvalidInput("give a PROJECT to render, or --spec FILE")
     if spec is None and allow_outside:
         raise InvalidInput("--allow-outside applies to --spec")
-    target = check_output(output_path, waiting=get_settings().is_embedded or wait)
+    target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
     out = DEFAULT_OUTPUT
     if spec is not None:
@@ -167,6 +188,7 @@ def submit(
         out = prepared.spec.output
         project = applied.project_id
     assert project is not None
+
     def given(value, default):  # type: ignore[no-untyped-def]
         return default if value is None else value
 
@@ -176,11 +198,12 @@ def submit(
         loudness=given(loudness, out.loudness),
     )
     follow(renders.start(context.uow(), user.id, project, request), user.id,
-           wait=wait, target=target, json_output=json_output)
+           wait=wait, target=target, json_output=json_output, force=force)
 
 
 def follow(
-    started: Started, user_id: str, *, wait: bool, target: Path | None, json_output: bool
+    started: Started, user_id: str, *, wait: bool, target: Path | None, json_output: bool,
+    force: bool = False,
 ) -> JobView:
     """The terminal side of starting a render (`render submit`, `jobs retry`, `demo`).
 
@@ -205,7 +228,7 @@ def follow(
             output.result(job, json_output, job.id)
             return job
         job = wait_in_farm(job.id, user_id)
-    finish(job, target, json_output)
+    finish(job, target, json_output, force=force)
     return job
 
 
@@ -224,20 +247,21 @@ def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
     return views.get(context.uow(), user_id, job_id)
 
 
-def finish(job, target: Path | None, json_output: bool) -> None:  # type: ignore[no-untyped-def]
+def finish(job, target: Path | None, json_output: bool, *, force: bool = False) -> None:  # type: ignore[no-untyped-def]
     if job.status == "completed" and target is not None:
         from rendercli.cli import output_file
 
-        output_file.publish(job.output_path, target)
+        output_file.publish(job.output_path, target, force=force)
     if json_output:
         output.print_json(job)
     elif job.status == "completed":
         where = target or job.output_path
         hit = " (cache hit)" if job.cache_hit else ""
-        output.say(f"Rendered {job.project_name} in {job.elapsed_seconds or 0:.1f}s{hit}: {where}")
+        output.say(f"Rendered {job.project_name} in "
+                   f"{output.duration_text(job.elapsed_seconds or 0)}{hit}: {where}")
         output.note(
-            f"job {job.id}: {job.output_duration or 0:.2f}s of {job.format}, "
-            f"{job.preset}, {job.output_size or 0} bytes"
+            f"job {job.id}: {output.duration_text(job.output_duration or 0)} of "
+            f"{job.format}, {job.preset}, {output.bytes_text(job.output_size or 0)}"
         )
     if job.status == "failed":
         raise OperationFailed(f"render {job.id} failed: {job.error}")
@@ -245,6 +269,47 @@ def finish(job, target: Path | None, json_output: bool) -> None:  # type: ignore
         if job.error == "interrupted":
             raise typer.Exit(ExitStatus.INTERRUPTED)
         raise OperationFailed(f"render {job.id} was cancelled")
+
+
+@app.command("frame")
+def frame(
+    project: str = PROJECT_ARG,
+    at: float = typer.Option(..., "--at", metavar="SECONDS", min=0.0,
+                             help="The moment of the video to show, in seconds from its start."),
+    preset: str = PRESET_OPTION,
+    output_path: Path | None = output_option("Write the PNG to FILE (default: "
+                                             "PROJECT-SECONDSs.png here)."),
+    force: bool = FORCE_OPTION,
+    open_file: bool = OPEN_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Show one frame of the video exactly as `render submit` would draw it (scaling,
+    padding, rotation, transitions, text, motion), as a PNG. Only that frame is drawn,
+    so it is quick however long the project is. Prints the file's path.
+
+    Exit 2 when SECONDS is past the end of the video, 5 when the file exists (--force
+    replaces it).
+
+    Example: rendercli render frame holiday --at 12.5 --preset 1080p -o check.png --open
+    """
+    from rendercli.cli import stills
+    from rendercli.services.renders import previews
+
+    user = context.require_user()
+    target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
+    with stills.scratch() as scratch:
+        view = previews.frame(context.uow(), user.id, project, at, scratch / "frame.png",
+                              preset=preset)
+        stills.publish(scratch / "frame.png", target, force)
+    if json_output:
+        output.print_json({**output.jsonable(view), "path": str(target.resolve())})
+    else:
+        output.say(str(target))
+        output.note(f"frame {view.frame} of {view.project_name} ({view.frame_seconds:.2f} s), "
+                    f"{view.width}x{view.height}, {view.preset}")
+    if open_file:
+        stills.open_it(target)
+
 
 
 @app.command("batch")
@@ -266,6 +331,9 @@ def batch(
         1, "--concurrency", "-j", metavar="N",
         help="Inline (embedded default): render N rows at a time (1-16)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-encode everything."),
+    force: bool = typer.Option(False, "--force", "-f",
+                               help="Replace files in --output-dir (else exit 5 before "
+                               "anything renders)."),
     allow_outside: bool = ALLOW_OUTSIDE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -303,6 +371,11 @@ def batch(
                 stored=stored_lookup(context.uow(), user.id), use_cache=not no_cache)
     finally:
         cache.close()
+    if output_dir is not None:
+        from rendercli.cli import output_file
+
+        for row in prepared.rows:  # exit 5 for a file that is there, before any change
+            output_file.check_target(output_dir / row.output_name, force=force)
     count = len(prepared.rows)
     output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
     batch_id, started = batches.submit_batch(context.uow, user.id, prepared)
@@ -318,7 +391,7 @@ def batch(
         else:
             output.say(batch_id)
         return
-    tally = _BatchTally(batch_id, count, rows, output_dir, json_output)
+    tally = _BatchTally(batch_id, count, rows, output_dir, json_output, force)
     if inline:
         _run_batch_inline([s.job.id for s in started], concurrency, tally, user.id)
     else:
@@ -333,12 +406,12 @@ class _BatchTally:
     JSON line) per finished row, outputs copied to --output-dir."""
 
     def __init__(self, batch_id: str, total: int, rows: dict, output_dir: Path | None,
-                 json_output: bool) -> None:
+                 json_output: bool, force: bool) -> None:
         import threading
         import time
 
         self.batch_id, self.total, self.rows = batch_id, total, rows
-        self.output_dir, self.json_output = output_dir, json_output
+        self.output_dir, self.json_output, self.force = output_dir, json_output, force
         self.done = self.failed = 0
         self.started = time.monotonic()
         self.lock = threading.Lock()
@@ -354,7 +427,7 @@ class _BatchTally:
 
                 target = self.output_dir / row.output_name
                 try:
-                    output_file.publish(job.output_path, output_file.check_target(target))
+                    output_file.publish(job.output_path, target, force=self.force)
                     path = str(target)
                 except (InvalidInput, OperationFailed) as exc:
                     output.note(f"row {row.number}: {exc.message}")
@@ -373,7 +446,7 @@ class _BatchTally:
                 output.say(f"row {row.number} {row.name}: {what}")
             elapsed = time.monotonic() - self.started
             left = self.total - ended
-            eta = "" if not left else f", ETA {watching.duration_text(elapsed / ended * left)}"
+            eta = "" if not left else f", ETA {output.duration_text(elapsed / ended * left)}"
             output.note(f"batch {self.batch_id}: {self.done}/{self.total} done, "
                         f"{self.failed} failed{eta}")
 

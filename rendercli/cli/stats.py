@@ -20,18 +20,15 @@ def stats(json_output: bool = JSON_OPTION) -> None:
         output.print_json(result)
         return
 
-    def seconds(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}s"
-
-    rate = "-" if result.success_rate is None else f"{result.success_rate * 100:.1f}%"
+    rate = None if result.success_rate is None else output.Percent(result.success_rate * 100)
     output.print_fields(
         [
             ("renders", result.total),
             *((status, count) for status, count in result.by_status.items()),
             ("success rate", rate),
-            ("median render time", seconds(result.median_render_seconds)),
-            ("95th percentile", seconds(result.p95_render_seconds)),
-            ("output minutes", f"{result.output_minutes:.2f}"),
+            ("median render time", output.Seconds(result.median_render_seconds)),
+            ("95th percentile", output.Seconds(result.p95_render_seconds)),
+            ("output", f"{result.output_minutes:.2f} min"),
         ]
     )
     if result.busiest_projects:

@@ -18,7 +18,8 @@ app = typer.Typer(
 def create(
     name: str = typer.Option(..., "--name", "-n", help="A label, e.g. the CI system."),
     expires_in: int | None = typer.Option(
-        None, "--expires-in", help="Days until it expires (1-3650; default 90)."
+        None, "--expires-in", metavar="DAYS", min=1, max=3650,
+        help="Days until it expires (default 90)."
     ),
     never_expires: bool = typer.Option(False, "--never-expires", help="No expiry date."),
     json_output: bool = JSON_OPTION,
@@ -75,10 +76,10 @@ def list_(
                 t.id,
                 t.name,
                 t.kind,
-                t.created_at,
-                t.expires_at or "never",
-                t.last_used_at,
-                t.revoked_at,
+                output.Moment(t.created_at),
+                output.Moment(t.expires_at) if t.expires_at else "never",
+                output.Moment(t.last_used_at),
+                output.Moment(t.revoked_at),
             )
             for t in tokens
         ],

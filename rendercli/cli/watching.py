@@ -16,43 +16,69 @@ if TYPE_CHECKING:
 RECOVERY_EVERY = 15.0  # seconds between stale-job sweeps while watching
 
 
+ETA_UNKNOWN = "\u2013"  # an en dash: no estimate yet
+BAR_WIDTH = 24  # at most; narrower (down to BAR_MIN) on a narrow terminal
+BAR_MIN = 8
+COLOURS = {
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "processing": "cyan",
+    "queued": "white",
+}
+
+
 def eta_text(job: JobView) -> str:
-    if job.status != "processing" or job.eta_seconds is None:
-        return "-"
-    return duration_text(job.eta_seconds)
+    if job.status != "processing":
+        return output.PLACEHOLDER
+    if job.eta_seconds is None:
+        return ETA_UNKNOWN
+    return output.duration_text(job.eta_seconds)
 
 
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = round(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}"
+COLUMNS = ("JOB", "PROJECT", "STATUS", "PROGRESS", "", "ETA", "ELAPSED", "WORKER")
 
 
-def _table(jobs: list[JobView]):  # type: ignore[no-untyped-def]
+def _workers(job: JobView) -> str:
+    """The workers a job runs on: those of its tasks for a render split over the farm."""
+    return ", ".join(job.workers) or job.worker_name or output.PLACEHOLDER
+
+
+def _table(jobs: list[JobView], width: int):  # type: ignore[no-untyped-def]
+    """The live table, fitted to `width` columns: ids whole, the worker column dropped
+    first, the bar narrowed, then project names cut with "…"."""
+    from rich.cells import cell_len
     from rich.progress_bar import ProgressBar
 
-    table = output.data_table(
-        ("JOB", "PROJECT", "STATUS", "PROGRESS", "", "ETA", "ELAPSED", "WORKER")
-    )
-    colours = {
-        "completed": "green",
-        "failed": "red",
-        "cancelled": "yellow",
-        "processing": "cyan",
-        "queued": "white",
-    }
-    for job in jobs:
-        table.add_row(
-            output.cell(job.id),
-            output.cell(job.project_name),
-            output.cell(job.status, style=colours.get(job.status, "white")),
-            ProgressBar(total=100, completed=job.progress, width=24),
-            output.cell(f"{job.progress:5.1f}%"),
-            output.cell(eta_text(job)),
-            output.cell(duration_text(job.elapsed_seconds)),
-            output.cell(job.worker_name),
-        )
+    rows = [[job.id, output.visible(job.project_name), job.status, None,
+             output.percent_text(job.progress), eta_text(job),
+             output.duration_text(job.elapsed_seconds),
+             output.visible(_workers(job))] for job in jobs]
+    widths = [max([cell_len(c), *(cell_len(r[i] or "") for r in rows)])
+              for i, c in enumerate(COLUMNS)]
+    widths[3] = BAR_MIN
+    keep, flex_width = output.fit_columns(widths, width, flexible=1, optional=[7, 3])
+    bar = BAR_MIN
+    if 3 in keep and flex_width is not None:
+        spare = width - (sum(widths[i] for i in keep if i != 1) + flex_width
+                         + output.GAP * (len(keep) - 1))
+        bar = min(BAR_WIDTH, BAR_MIN + max(0, spare))
+    table = output.data_table([COLUMNS[i] for i in keep])
+    for column, index in zip(table.columns, keep, strict=True):
+        column.no_wrap = True
+        if index == 1:
+            column.overflow = "ellipsis"
+            column.max_width = flex_width
+        elif index != 3:
+            column.min_width = widths[index]
+    for job, row in zip(jobs, rows, strict=True):
+        cells = {
+            0: output.cell(job.id),
+            1: output.cell(job.project_name),
+            2: output.cell(job.status, style=COLOURS.get(job.status, "white")),
+            3: ProgressBar(total=100, completed=job.progress, width=bar),
+        }
+        table.add_row(*(cells[i] if i in cells else output.cell(row[i]) for i in keep))
     return table
 
 
@@ -63,7 +89,11 @@ def exit_status(jobs: list[JobView]) -> ExitStatus:
 
 
 def _line(job: JobView) -> str:
-    text = f"{output.iso(_now())} {job.id} {job.project_name} {job.status} {job.progress:.0f}%"
+    text = (f"{output.iso(_now())} {job.id} {job.project_name} {job.status} "
+            f"{output.percent_text(job.progress)}")
+    if job.tasks_total:
+        text += (f" tasks {job.tasks_done}/{job.tasks_total} on "
+                 f"{','.join(job.workers) or output.PLACEHOLDER}")
     if job.status == "failed" and job.error:
         text += f" error: {job.error}"
     if job.status == "completed" and job.output_path:
@@ -116,7 +146,7 @@ def watch(
                 last_sweep = time.monotonic()
             jobs = fetch()
             if live is not None:
-                live.update(_table(jobs), refresh=True)
+                live.update(_table(jobs, live.console.width), refresh=True)
             else:
                 for job in jobs:
                     state = (job.status, int(job.progress // 10))

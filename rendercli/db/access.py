@@ -13,7 +13,13 @@ Three roles (SQLite, one user's own file, has none of this):
 - **rendercli_worker** (group role of render machines): reads every render job and updates
   the job-state columns; reads projects that have render jobs, and assets (fonts among
   them), title cards and text overlays only of projects with a job in progress; inserts
-  analytics events. Nothing of users or tokens.
+  analytics events. Splits a job in progress into render tasks (insert), reads every
+  task and updates the task-state columns. Nothing of users or tokens.
+
+A client reads the render tasks of its own jobs (`jobs status`, `jobs logs`) and updates
+their state columns only as its commands need to: cancelling a job cancels its tasks, the
+upkeep a command runs hands back tasks of its jobs whose worker died and notes when it
+dispatched them. It never creates a task: only a worker splits a job.
 
 Roles are cluster objects that need CREATEROLE, so `rendercli db roles` prints (or, with
 --apply, runs) the statements an admin needs; `apply` below, run by `rendercli db upgrade`
@@ -72,6 +78,26 @@ CLIENT_FUNCTIONS = (
 
 USER_COLUMNS = "id, email, created_at"
 TOKEN_COLUMNS = "id, user_id, kind, name, created_at, expires_at, last_used_at, revoked_at"
+TASK_STATE_COLUMNS = (
+    "state, progress, attempts, worker_name, command, error, heartbeat_at, dispatched_at, "
+    "started_at, finished_at"
+)
+# What a client's commands change: cancel (state, finished_at), recovery of a dead
+# worker's task (state, worker_name, heartbeat_at, progress, dispatched_at, error) and
+# dispatch (dispatched_at). Never attempts, command or started_at: those are the worker's.
+CLIENT_TASK_COLUMNS = (
+    "state, progress, worker_name, error, heartbeat_at, dispatched_at, finished_at"
+)
+# Tasks of the caller's jobs: the job's project among the caller's projects.
+TASK_OF_MY_JOB = (
+    "EXISTS (SELECT 1 FROM {s}.render_jobs AS j WHERE j.id = render_tasks.job_id AND j."
+    + IN_MY_PROJECTS + ")"
+)
+# A worker creates tasks only for a job in progress (the one it claimed).
+TASK_OF_JOB_IN_PROGRESS = (
+    "EXISTS (SELECT 1 FROM {s}.render_jobs AS j WHERE j.id = render_tasks.job_id "
+    "AND j.status = 'processing')"
+)
 JOB_STATE_COLUMNS = (
     "status, progress, eta_seconds, output_url, poster_url, output_size, output_duration, "
     "output_sha256, cache_hit, error, log, attempts, worker_name, heartbeat_at, "
@@ -89,12 +115,17 @@ CLIENT_POLICIES = [
     ("render_jobs", "SELECT", IN_MY_PROJECTS, None),
     ("render_jobs", "INSERT", None, IN_MY_PROJECTS),
     ("render_jobs", "UPDATE", IN_MY_PROJECTS, IN_MY_PROJECTS),
+    ("render_tasks", "SELECT", TASK_OF_MY_JOB, None),
+    ("render_tasks", "UPDATE", TASK_OF_MY_JOB, TASK_OF_MY_JOB),
     ("analytics_events", "SELECT", "user_id = " + ME, None),
     ("analytics_events", "INSERT", None, "user_id = " + ME),
 ]
 WORKER_POLICIES = [
     ("render_jobs", "SELECT", "true", None),
     ("render_jobs", "UPDATE", "true", "true"),
+    ("render_tasks", "SELECT", "true", None),
+    ("render_tasks", "INSERT", None, TASK_OF_JOB_IN_PROGRESS),
+    ("render_tasks", "UPDATE", "true", "true"),
     ("projects", "SELECT",
      "EXISTS (SELECT 1 FROM {s}.render_jobs AS j WHERE j.project_id = projects.id)", None),
     ("assets", "SELECT",
@@ -122,6 +153,8 @@ def client_grants(s: str, role: str) -> list[str]:
         # Whole rows, as the ORM writes them; the policy keeps them in the caller's projects.
         f"GRANT SELECT, INSERT ON {s}.render_jobs TO {role}",
         f"GRANT UPDATE ({JOB_STATE_COLUMNS}) ON {s}.render_jobs TO {role}",
+        f"GRANT SELECT ON {s}.render_tasks TO {role}",
+        f"GRANT UPDATE ({CLIENT_TASK_COLUMNS}) ON {s}.render_tasks TO {role}",
         f"GRANT SELECT, INSERT ON {s}.analytics_events TO {role}",
         *(f"GRANT EXECUTE ON FUNCTION {s}.{f} TO {role}" for f in CLIENT_FUNCTIONS),
     ]
@@ -133,6 +166,8 @@ def worker_grants(s: str, role: str) -> list[str]:
         f"GRANT SELECT ON {s}.alembic_version TO {role}",
         f"GRANT SELECT ON {s}.render_jobs TO {role}",
         f"GRANT UPDATE ({JOB_STATE_COLUMNS}) ON {s}.render_jobs TO {role}",
+        f"GRANT SELECT, INSERT ON {s}.render_tasks TO {role}",
+        f"GRANT UPDATE ({TASK_STATE_COLUMNS}) ON {s}.render_tasks TO {role}",
         f"GRANT SELECT (id, owner_id, name) ON {s}.projects TO {role}",
         f"GRANT SELECT ON {s}.assets TO {role}",
         f"GRANT SELECT ON {s}.asset_titles TO {role}",

@@ -41,6 +41,8 @@ NAMING_CONVENTION = {
 # "title": a generated card (no file); "font": a TTF/OTF file that titles and texts may
 # use, kept with the project but never on the timeline (no position).
 ASSET_KINDS = ("video", "image", "audio", "title", "font")
+TASK_KINDS = ("segment", "soundtrack", "assemble")
+TASK_STATES = ("queued", "processing", "completed", "failed", "cancelled")
 
 ID = String(32)
 
@@ -265,6 +267,46 @@ class RenderJob(Base):
             postgresql_where=text("status IN ('queued', 'processing')"),
         ),
         Index(None, "status", "heartbeat_at"),
+    )
+
+
+class RenderTask(Base):
+    """One piece of a render split over the farm: a segment to encode, the soundtrack, or
+    the final assemble (join, mux, poster, publish), which runs once all others are done.
+
+    Claimed like a job: one guarded UPDATE, and (state, worker, attempt) fence the
+    worker that holds it. The RQ job that wakes a worker for it has the task's id.
+    """
+
+    __tablename__ = "render_tasks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("render_jobs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)  # order within the job (timeline order)
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(64))  # e.g. "segment 3.2", for people
+    cache_key: Mapped[str | None] = mapped_column(String(64))  # segments: the cache key
+    weight: Mapped[float] = mapped_column(Float, default=1.0)  # relative cost (progress)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    command: Mapped[str | None] = mapped_column(Text)  # the ffmpeg command(s) it ran
+    error: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('segment', 'soundtrack', 'assemble')", name="kind"),
+        CheckConstraint(
+            "state IN ('queued', 'processing', 'completed', 'failed', 'cancelled')",
+            name="state",
+        ),
+        Index(None, "job_id", "seq"),
+        Index(None, "state", "heartbeat_at"),
     )
 
 

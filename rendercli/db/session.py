@@ -142,3 +142,12 @@ def dispose_all() -> None:
         _engines.clear()
         _factories.clear()
         _checked_urls.clear()
+
+
+def after_fork() -> None:
+    """In a forked child: drop the pooled connections inherited from the parent without
+    closing them (they are the parent's), so the child opens its own. Two processes
+    talking over one PostgreSQL connection corrupt each other's sessions."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)

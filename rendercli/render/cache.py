@@ -31,7 +31,7 @@ from rendercli.render.timeline import (
 )
 
 # Bump when commands change in a way that changes output bytes: invalidates every entry.
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 
 
 def _digest(payload: object) -> str:
@@ -95,7 +95,7 @@ def segment_key(segment: Segment, settings: RenderSettings) -> str:
     else:
         planned = segment.item
         assert planned is not None
-        content = picture_payload(planned, planned.head, planned.body, fps)
+        content = picture_payload(planned, segment.item_first, segment.frames, fps)
     return _digest({"engine": ENGINE_VERSION, **content, **_settings_payload(settings)})
 
 
@@ -125,6 +125,11 @@ def render_key(plan: TimelinePlan, segment_keys: list[str], settings: RenderSett
         "loudness": settings.loudness,
         **_settings_payload(settings),
     })
+
+
+def soundtrack_key(render_key: str) -> str:
+    """The cache key of a render's soundtrack (the render key covers every input of it)."""
+    return _digest({"engine": ENGINE_VERSION, "soundtrack_of": render_key})
 
 
 def temp_sibling(path: Path, storage_dir: Path) -> Path:
@@ -232,6 +237,43 @@ class RenderCache:
         _write_meta(path.with_suffix(".json"),
                     {"size": size, "sha256": storage.file_sha256(path)}, self.storage_dir)
         self._verified.add(path)
+
+    def soundtrack_path(self, key: str, fmt: str) -> Path:
+        """Where the soundtrack with this key (see soundtrack_key) lives, beside the
+        segments. Formats without sound have none."""
+        ext = FORMAT_SPECS[fmt].audio_ext
+        assert ext is not None
+        return storage.cache_path(self.storage_dir, "segments", key, ext)
+
+    def soundtrack_loudness(self, key: str, fmt: str) -> dict[str, float] | None:
+        """The loudness report recorded with a cached soundtrack ({} without a loudness
+        target) if the soundtrack is there and intact; else None."""
+        path = self.soundtrack_path(key, fmt)
+        meta = _read_meta(path.with_suffix(".json"))
+        if meta is None or not _intact(path, meta.get("size"), meta.get("sha256")):
+            return None
+        try:
+            return {str(k): float(v) for k, v in dict(meta.get("loudness") or {}).items()}  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return None
+
+    def record_soundtrack(self, key: str, fmt: str, loudness: dict[str, float]) -> None:
+        """Note the SHA-256 (and loudness report) of a soundtrack just renamed into place."""
+        path = self.soundtrack_path(key, fmt)
+        _write_meta(path.with_suffix(".json"),
+                    {"size": path.stat().st_size, "sha256": storage.file_sha256(path),
+                     "loudness": dict(loudness)}, self.storage_dir)
+
+    def has_render(self, key: str, fmt: str) -> bool:
+        """A cheap hint that the finished render is cached (recorded, sizes match; the
+        bytes are verified only when :meth:`serve_render` serves it)."""
+        c_output, c_poster, meta_path = self._render_paths(key, fmt)
+        meta = _read_meta(meta_path)
+        try:
+            return (meta is not None and c_output.stat().st_size == meta.get("size")
+                    and c_poster.stat().st_size == meta.get("poster_size"))
+        except OSError:
+            return False
 
     def _render_paths(self, key: str, fmt: str) -> tuple[Path, Path, Path]:
         ext = FORMAT_SPECS[fmt].output_ext

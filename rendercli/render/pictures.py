@@ -195,7 +195,7 @@ def segment_command(segment: Segment, settings: RenderSettings, out: Path,
     else:
         planned = segment.item
         assert planned is not None
-        label = item_frames(cmd, planned, planned.head, planned.body, settings, work_dir)
+        label = item_frames(cmd, planned, segment.item_first, segment.frames, settings, work_dir)
         label = cmd.graph.add([label], "setpts=PTS-STARTPTS")  # every segment starts at 0
     return cmd.argv(["-map", f"[{label}]", *_output(segment.frames, settings, out)])
 
@@ -216,3 +216,120 @@ def _transition(cmd: Command, transition: PlannedTransition, settings: RenderSet
                     offset=0),
         filter_spec("trim", end_frame=frames),
         filter_spec("format", segment_pix_fmt(settings.fmt))))
+
+
+def _still_output(out: Path) -> list[str]:
+    return ["-frames:v", "1", "-f", "image2", "-c:v", "png", "-update", "1", str(out)]
+
+
+def _to_rgb(label: str, graph: Graph) -> str:
+    # The segment's pixel format, then to RGB as a player would show it.
+    return graph.add([label], chain("setpts=PTS-STARTPTS", filter_spec("format", "rgb24")))
+
+
+def frame_command(segment: Segment, frame: int, settings: RenderSettings, out: Path,
+                  work_dir: Path) -> list[str]:
+    """One frame of the output, ``frame`` frames into ``segment``, as a PNG: drawn by the
+    same graph code as ``segment_command`` (an item's own frame, or the transition's)."""
+    cmd = Command()
+    if segment.transition is not None:
+        # xfade's progress depends on the frame's place in the whole transition: draw the
+        # transition (a second or so) and keep the one frame.
+        label = _transition(cmd, segment.transition, settings, work_dir)
+        label = cmd.graph.add([label], filter_spec("trim", start_frame=frame,
+                                                   end_frame=frame + 1))
+    else:
+        planned = segment.item
+        assert planned is not None
+        # Item-local frame number: items are functions of their own frame number.
+        local = segment.start_frame - planned.start_frame + frame
+        label = item_frames(cmd, planned, local, 1, settings, work_dir)
+    return cmd.argv(["-map", f"[{_to_rgb(label, cmd.graph)}]", *_still_output(out)])
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """A contact sheet's geometry: a grid of tiles, each a thumbnail over two label lines."""
+
+    columns: int
+    rows: int
+    thumb: tuple[int, int]  # thumbnail size, fitted inside the tile's picture area
+    tile: tuple[int, int]
+    gap: int = 8
+
+    @property
+    def size(self) -> tuple[int, int]:
+        w, h = self.tile
+        return (self.columns * w + (self.columns + 1) * self.gap,
+                self.rows * h + (self.rows + 1) * self.gap)
+
+
+SHEET_BACKGROUND = "0x1a1a1a"
+TILE_BACKGROUND = "0x2a2a2a"
+THUMB_BOX = (320, 180)
+LABEL_PX = 15
+LABEL_LINES = 2
+MIN_TILE_WIDTH = 240
+
+
+def sheet_layout(count: int, settings: RenderSettings, columns: int = 4) -> SheetLayout:
+    """The grid for ``count`` items at the preset's aspect ratio."""
+    w, h = settings.size
+    box_w, box_h = THUMB_BOX
+    scale = min(box_w / w, box_h / h)
+    thumb = (max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2))
+    label_h = LABEL_LINES * (LABEL_PX + 6) + 8
+    tile = (max(thumb[0], MIN_TILE_WIDTH), thumb[1] + label_h)
+    cols = max(1, min(columns, count))
+    return SheetLayout(cols, -(-count // cols), thumb, tile)
+
+
+def sheet_command(tiles: Sequence[tuple[PlannedItem | None, str, str]],
+                  settings: RenderSettings, layout: SheetLayout, out: Path,
+                  work_dir: Path) -> list[str]:
+    """A contact sheet as one PNG: for each tile, a picture item's middle frame drawn by
+    ``item_frames`` (the same code as the render; None: a plain tile, for music) scaled
+    into the tile, with two label lines under it. Label text is data: drawtext reads it
+    from a file (``label_filter``), never from the graph."""
+    from rendercli.render.text import label_filter
+
+    cmd = Command()
+    graph = cmd.graph
+    tile_w, tile_h = layout.tile
+    thumb_w, thumb_h = layout.thumb
+    fps = settings.fps
+    labels = []
+    for planned, line1, line2 in tiles:
+        if planned is not None:
+            picture = item_frames(cmd, planned, planned.frames // 2, 1, settings, work_dir)
+            picture = graph.add([picture], chain(
+                "setpts=PTS-STARTPTS",
+                filter_spec("scale", thumb_w, thumb_h, flags="bicubic"),
+                filter_spec("setsar", 1), filter_spec("format", "rgb24"),
+                filter_spec("pad", tile_w, tile_h, f"({tile_w}-{thumb_w})/2", 0,
+                            color=TILE_BACKGROUND)))
+        else:
+            picture = graph.add([], chain(
+                filter_spec("color", c=TILE_BACKGROUND, s=f"{tile_w}x{tile_h}", r=fps),
+                filter_spec("trim", end_frame=1), filter_spec("setsar", 1),
+                filter_spec("format", "rgb24")))
+        first_y = thumb_h + 6
+        labels.append(graph.add([picture], chain(
+            label_filter(line1, work_dir, x=8, y=first_y, size=LABEL_PX, color="0xb0b0b0",
+                         max_width=tile_w - 16),
+            label_filter(line2, work_dir, x=8, y=first_y + LABEL_PX + 6, size=LABEL_PX,
+                         color="white", max_width=tile_w - 16),
+            filter_spec("settb", f"1/{fps}"), "setpts=0")))
+    count = len(labels)
+    cells = layout.columns * layout.rows
+    for _ in range(cells - count):  # the last row's empty cells
+        labels.append(graph.add([], chain(
+            filter_spec("color", c=SHEET_BACKGROUND, s=f"{tile_w}x{tile_h}", r=fps),
+            filter_spec("trim", end_frame=1), filter_spec("setsar", 1),
+            filter_spec("format", "rgb24"), filter_spec("settb", f"1/{fps}"), "setpts=0")))
+    gap = layout.gap
+    sheet = graph.add(labels, chain(
+        filter_spec("concat", n=len(labels), v=1, a=0),
+        filter_spec("tile", f"{layout.columns}x{layout.rows}", padding=gap, margin=gap,
+                    color=SHEET_BACKGROUND)))
+    return cmd.argv(["-map", f"[{sheet}]", *_still_output(out)])

@@ -53,13 +53,18 @@ def gop_size(fps: int) -> int:
 
 
 def video_encoder_options(fmt: str, quality: str, fps: int) -> dict[str, object]:
-    """Output options for encoding a video segment (identical for every segment of a render)."""
+    """Output options for encoding a video segment (identical for every segment of a render).
+
+    x264 runs one thread per segment: its output then depends on nothing but the
+    settings (not on the cores or CPU affinity of the machine), so every worker of a farm
+    encodes a segment to the same bytes; parallelism comes from encoding segments side
+    by side (long items are cut into chunks)."""
     gop = gop_size(fps)
     if fmt == "mp4":
         preset, crf = {"draft": ("ultrafast", 28), "standard": ("veryfast", 23),
                        "high": ("slow", 18)}[quality]
         return {"c:v": "libx264", "preset": preset, "crf": crf, "pix_fmt": "yuv420p",
-                "g": gop, "flags": "+cgop"}
+                "g": gop, "flags": "+cgop", "threads": 1}
     if fmt == "webm":
         deadline, cpu, crf = {"draft": ("realtime", 8, 40), "standard": ("good", 5, 33),
                               "high": ("good", 2, 26)}[quality]
@@ -68,7 +73,7 @@ def video_encoder_options(fmt: str, quality: str, fps: int) -> dict[str, object]
     if fmt == "gif":
         # Lossless intermediate: quantisation to 256 colours happens once, in the palette pass.
         return {"c:v": "libx264", "preset": "ultrafast", "qp": 0, "pix_fmt": "yuv444p",
-                "g": gop, "flags": "+cgop"}
+                "g": gop, "flags": "+cgop", "threads": 1}
     raise ValueError(fmt)
 
 

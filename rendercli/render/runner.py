@@ -36,13 +36,25 @@ _GENERIC = (
     "error while filtering",
     "nothing was written into output file",
 )
+# Warnings ffmpeg prints on every run of some inputs that say nothing about this render
+# (a JPEG's full-range pixel format is converted correctly by the graph's format filter).
+KNOWN_NOISE = (
+    re.compile(r"deprecated pixel format used, make sure you did set range correctly"),
+    re.compile(r"^\s*Last message repeated \d+ times?\s*$"),
+)
 _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
 _GRAPH = re.compile(r" in filtergraph description .* (matches no streams)")
 
 
+def without_noise(stderr: str) -> str:
+    """ffmpeg's stderr without its known noise (KNOWN_NOISE), for logs."""
+    return "".join(line for line in stderr.splitlines(keepends=True)
+                   if not any(p.search(line) for p in KNOWN_NOISE))
+
+
 def last_meaningful_line(stderr: str) -> str:
     """The last stderr line that says what went wrong, as one short line."""
-    lines = [line.strip() for line in stderr.splitlines()]
+    lines = [line.strip() for line in without_noise(stderr).splitlines()]
     lines = [line for line in lines if line and not line.lower().startswith(_BOILERPLATE)]
     if not lines:
         return "ffmpeg failed without a message"

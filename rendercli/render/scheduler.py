@@ -17,7 +17,7 @@ from pathlib import Path
 from rendercli.render.cache import remove_quietly
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.render.progress import ProgressTracker
-from rendercli.render.runner import FfmpegProcess, last_meaningful_line, stop_all
+from rendercli.render.runner import FfmpegProcess, last_meaningful_line, stop_all, without_noise
 
 CANCEL_POLL_INTERVAL = 0.2  # seconds between should_cancel() calls
 
@@ -78,7 +78,7 @@ def run_steps(
                     fractions[name] = proc.fraction
                     continue
                 del running[name]
-                stderr = proc.stderr
+                stderr = without_noise(proc.stderr)
                 if code != 0:
                     raise RenderFailed(last_meaningful_line(stderr),
                                        f"$ {shlex.join(step.argv)}\n{stderr}")

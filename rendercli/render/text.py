@@ -314,3 +314,22 @@ def title_filter(card: TitleCard, frame: tuple[int, int], work_dir: Path) -> str
                          box=False)
     text_file = write_text_file(work_dir, layout.text)
     return _drawtext(layout, text_file, font, card.color, "(h-text_h)/2", box=False)
+
+
+def fit_line(text: str, metrics: FontMetrics, size: float, max_width: float) -> str:
+    """``text`` on one line, cut to ``max_width`` pixels with a trailing "…" if needed."""
+    line = " ".join(clean_text(text).split())
+    if metrics.width(line, size) <= max_width:
+        return line
+    while line and metrics.width(line + "\u2026", size) > max_width:
+        line = line[:-1]
+    return line.rstrip() + "\u2026"
+
+
+def label_filter(text: str, work_dir: Path, *, x: int, y: int, size: int, color: str,
+                 max_width: float) -> str:
+    """A one-line label (a storyboard caption) drawn with the shipped font; the text is
+    data, read from a file like every other text."""
+    line = fit_line(text, font_metrics(DEFAULT_FONT), size, max_width * SAFETY) or " "
+    return filter_spec("drawtext", fontfile=DEFAULT_FONT, textfile=write_text_file(work_dir, line),
+                       expansion="none", fontsize=size, fontcolor=parse_color(color), x=x, y=y)

@@ -430,19 +430,30 @@ class PlannedTransition:
 
 @dataclass(frozen=True)
 class Segment:
-    """One cached piece of the picture: an item's body or a transition."""
+    """One cached piece of the picture: an item's body (or one chunk of a long body), or
+    a transition."""
 
     start_frame: int
     frames: int
     item: PlannedItem | None = None
     transition: PlannedTransition | None = None
+    # A chunk of an item's body: its item-local first frame and its number (1-based).
+    offset: int | None = None
+    chunk: int = 0
+
+    @property
+    def item_first(self) -> int:
+        """Item-local number of this body segment's first frame."""
+        assert self.item is not None
+        return self.item.head if self.offset is None else self.offset
 
     @property
     def label(self) -> str:
         if self.transition is not None:
             return f"transition {self.transition.index + 1}-{self.transition.index + 2}"
         assert self.item is not None
-        return f"segment {self.item.index + 1}"
+        suffix = f".{self.chunk}" if self.chunk else ""
+        return f"segment {self.item.index + 1}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -470,12 +481,25 @@ class TimelinePlan:
         return self.sample_at(self.total_frames)
 
 
-def plan_timeline(items: Sequence[TimelineItem], fps: int) -> TimelinePlan:
+def chunk_bounds(frames: int, chunk_frames: int | None) -> list[tuple[int, int]]:
+    """Split ``frames`` into (first, count) chunks of at most ``chunk_frames`` frames,
+    as even as whole frames allow; one chunk when ``chunk_frames`` is None or larger."""
+    if chunk_frames is None or chunk_frames <= 0 or frames <= chunk_frames:
+        return [(0, frames)]
+    n = -(-frames // chunk_frames)
+    cuts = [k * frames // n for k in range(n + 1)]
+    return [(a, b - a) for a, b in itertools.pairwise(cuts)]
+
+
+def plan_timeline(items: Sequence[TimelineItem], fps: int, *,
+                  chunk_frames: int | None = None) -> TimelinePlan:
     """Place picture items on the frame grid, overlapping neighbours joined by a
     transition; audio items become the music bed.
 
     total frames = sum of item frames - sum of transition frames. Raises InvalidInput
-    when a transition does not fit both items it joins.
+    when a transition does not fit both items it joins. With ``chunk_frames``, an item
+    body longer than that is cut at exact frame boundaries into chunks of at most that
+    many frames, each its own segment (encoded on its own, joined by stream copy).
     """
     pictures = [(n, i) for n, i in enumerate(items, 1) if i.kind in PICTURE_KINDS]
     frames = [frames_for(i.duration, fps) for _n, i in pictures]
@@ -507,8 +531,14 @@ def plan_timeline(items: Sequence[TimelineItem], fps: int) -> TimelinePlan:
     segments: list[Segment] = []
     for k, planned in enumerate(visual):
         if planned.body > 0:
-            segments.append(Segment(planned.start_frame + planned.head, planned.body,
-                                    item=planned))
+            body_start = planned.start_frame + planned.head
+            chunks = chunk_bounds(planned.body, chunk_frames)
+            for n, (first, count) in enumerate(chunks, 1):
+                if len(chunks) == 1:
+                    segments.append(Segment(body_start, count, item=planned))
+                else:
+                    segments.append(Segment(body_start + first, count, item=planned,
+                                            offset=planned.head + first, chunk=n))
         if planned.tail:
             t = PlannedTransition(k, planned.item.transition.kind, planned.tail, planned,
                                   visual[k + 1], planned.start_frame + planned.frames

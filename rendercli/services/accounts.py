@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from rendercli.config import get_settings
 from rendercli.db.models import AuthToken, LoginSecret, User
@@ -18,13 +18,12 @@ from rendercli.db.types import utcnow
 from rendercli.errors import AuthRequired, Conflict, InvalidInput, NotFound
 from rendercli.services import passwords
 from rendercli.services.identity import (
-    INVALID_TOKEN,
     UserView,
     authenticate,
-    expired,
+    call_definer,
+    checked_on_postgres,
     hash_token,
     live_token,
-    revoked,
 )
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -90,20 +89,7 @@ def _on_postgres(uow: UnitOfWork) -> bool:
     return uow.session.get_bind().dialect.name == "postgresql"
 
 
-def _call(uow: UnitOfWork, sql: str, **params: object) -> Any:
-    """Run a definer function; its SQLSTATEs become our errors."""
-    try:
-        return uow.session.execute(text(sql), params)
-    except DBAPIError as exc:
-        state = getattr(exc.orig, "sqlstate", None)
-        message = str(getattr(getattr(exc.orig, "diag", None), "message_primary", "") or exc)
-        if state == "23505":
-            raise Conflict(message) from None
-        if state == "22023":
-            raise InvalidInput(message) from None
-        if state == "28000":
-            raise AuthRequired("your session is no longer valid: run `rendercli login`") from None
-        raise
+_call = call_definer
 
 
 def _bcrypt_cost(uow: UnitOfWork) -> int:
@@ -223,19 +209,6 @@ def start_session(uow: UnitOfWork, user_id: str, name: str, lifetime: timedelta)
         uow.record_event("user.logged_in", user_id, via=name)
         uow.commit()
         return issued
-
-
-def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
-    """PostgreSQL: the definer function's verdict on a token (the same rules and messages
-    as identity.live_token on SQLite)."""
-    row = _call(uow, "SELECT * FROM rendercli_authenticate(:t)", t=token).first()
-    if row is None:
-        raise AuthRequired(INVALID_TOKEN)
-    if row.status == "revoked":
-        raise revoked(row.kind, row.name)
-    if row.status == "expired":
-        raise expired(row.expires_at)
-    return row
 
 
 def _active_token(uow: UnitOfWork, token: str) -> AuthToken:

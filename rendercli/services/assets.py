@@ -26,6 +26,7 @@ from rendercli.render.timeline import (
     parse_transition,
     parse_volume,
 )
+from rendercli.services.housekeeping import remove_unreferenced_objects
 from rendercli.services.items import (
     AssetView,
     TimelineView,
@@ -302,36 +303,6 @@ def _check_edits_fit(rows: list[Asset], edits: Edits) -> None:
                 raise InvalidInput("--trim-start/--trim-end apply to video and audio, not "
                                    "images")
             raise InvalidInput(f"{option} applies to {what}; none of the files is one")
-
-
-def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None]) -> None:
-    """Delete stored objects that no asset row refers to (best effort: what is left, the
-    orphan sweep removes later). Malformed keys are never turned into paths; titles
-    have no key (None) and no object."""
-    from rendercli import storage
-
-    keys = [k for k in keys if k is not None and storage.is_digest(k)]
-    if not keys:
-        return
-    directory = get_settings().storage_dir
-    # No ingest may be between placing an object and committing its row meanwhile.
-    with storage.exclusive_objects(directory, wait=2.0) as alone:
-        if not alone:
-            log.info("an ingest is in flight: unreferenced objects left to the sweep")
-            return
-        try:
-            with uow:
-                from rendercli.db.tenancy import storage_keys_in_use
-
-                # Any account's assets: under row security a client sees only its own.
-                used = storage_keys_in_use(uow.session, keys)
-        except Exception:
-            return  # cannot tell: keeping a file is safer than losing one
-        for key in set(keys) - used:
-            try:
-                storage.remove_object(directory, key)
-            except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
-                log.warning("could not remove stored object %s: %s", key, exc)
 
 
 def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView:

@@ -1,5 +1,5 @@
-"""Storage housekeeping: remove what killed renders and ingests left behind, and objects
-no asset uses any more."""
+"""Storage upkeep, the one home of clean-up: what killed renders and ingests left behind,
+objects no asset uses any more, and the files of deleted assets and renders."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rendercli.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from rendercli.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +93,46 @@ def sweep_orphans(settings: Settings | None = None) -> int | None:
                     directory)
         return None
     return storage.sweep_orphan_objects(directory, referenced)
+
+
+def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None]) -> None:
+    """Delete stored objects that no asset row refers to (best effort: what is left, the
+    orphan sweep removes later). Malformed keys are never turned into paths; titles
+    have no key (None) and no object."""
+    from rendercli import storage
+
+    keys = [k for k in keys if k is not None and storage.is_digest(k)]
+    if not keys:
+        return
+    directory = get_settings().storage_dir
+    # No ingest may be between placing an object and committing its row meanwhile.
+    with storage.exclusive_objects(directory, wait=2.0) as alone:
+        if not alone:
+            log.info("an ingest is in flight: unreferenced objects left to the sweep")
+            return
+        try:
+            with uow:
+                from rendercli.db.tenancy import storage_keys_in_use
+
+                # Any account's assets: under row security a client sees only its own.
+                used = storage_keys_in_use(uow.session, keys)
+        except Exception:
+            return  # cannot tell: keeping a file is safer than losing one
+        for key in set(keys) - used:
+            try:
+                storage.remove_object(directory, key)
+            except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
+                log.warning("could not remove stored object %s: %s", key, exc)
+
+
+def remove_renders(job_ids: list[str]) -> None:
+    """Delete the rendered videos and posters of deleted jobs (named by job id)."""
+    from rendercli import storage
+    from rendercli.config import get_settings
+
+    storage_dir = get_settings().storage_dir
+    for job_id in job_ids:
+        try:
+            storage.remove_job_renders(storage_dir, job_id)
+        except OSError as exc:  # the rows are gone; a stray file is harmless
+            log.warning("could not remove renders of %s: %s", job_id, exc)

@@ -74,6 +74,40 @@ def live_token(rows: Rows, token: str) -> dict[str, Any]:
     return row
 
 
+def call_definer(uow: UnitOfWork, sql: str, **params: object) -> Any:
+    """PostgreSQL: run a definer function; its SQLSTATEs become our errors."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from rendercli.errors import Conflict, InvalidInput
+
+    try:
+        return uow.session.execute(text(sql), params)
+    except DBAPIError as exc:
+        state = getattr(exc.orig, "sqlstate", None)
+        message = str(getattr(getattr(exc.orig, "diag", None), "message_primary", "") or exc)
+        if state == "23505":
+            raise Conflict(message) from None
+        if state == "22023":
+            raise InvalidInput(message) from None
+        if state == "28000":
+            raise AuthRequired("your session is no longer valid: run `rendercli login`") from None
+        raise
+
+
+def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
+    """PostgreSQL: the definer function's verdict on a token (the same rules and messages
+    as live_token on SQLite)."""
+    row = call_definer(uow, "SELECT * FROM rendercli_authenticate(:t)", t=token).first()
+    if row is None:
+        raise AuthRequired(INVALID_TOKEN)
+    if row.status == "revoked":
+        raise revoked(row.kind, row.name)
+    if row.status == "expired":
+        raise expired(row.expires_at)
+    return row
+
+
 def _on_postgres(rows: Rows) -> bool:
     return isinstance(rows, SessionRows) and (
         rows.session.get_bind().dialect.name == "postgresql")
@@ -90,8 +124,6 @@ def authenticate(uow: UnitOfWork, token: str) -> UserView:
     with uow:
         rows = uow.rows
         if _on_postgres(rows):
-            from rendercli.services.accounts import checked_on_postgres
-
             pg = checked_on_postgres(uow, token)
             uow.commit()  # last_used_at
             tenancy.use_token(token)

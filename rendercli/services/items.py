@@ -21,10 +21,9 @@ from rendercli.db.models import Asset, AssetText, AssetTitle, Project
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.render.timeline import (
-    DEFAULT_STILL_SECONDS,
-    DEFAULT_TITLE_SECONDS,
     PICTURE_KINDS,
 )
+from rendercli.services.renders.timeline import timeline_duration
 from rendercli.services.unit_of_work import UnitOfWork
 
 DEFAULT_FONT = "default"  # `--font default`: back to the font shipped with rendercli
@@ -93,19 +92,6 @@ class TimelineView:
 
 
 _COLUMNS = frozenset(Asset.__table__.columns.keys())
-
-
-def timeline_duration(asset: Asset) -> float:
-    """The seconds an item occupies on the timeline (0 for fonts)."""
-    if asset.kind == "font":
-        return 0.0
-    if asset.kind == "image":
-        return asset.still_duration or DEFAULT_STILL_SECONDS
-    if asset.kind == "title":
-        return asset.still_duration or DEFAULT_TITLE_SECONDS
-    start = asset.trim_start or 0.0
-    end = asset.trim_end if asset.trim_end is not None else (asset.duration or 0.0)
-    return max(0.0, end - start)
 
 
 def asset_view(asset: Asset) -> AssetView:

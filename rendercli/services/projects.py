@@ -176,7 +176,7 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
 
     from rendercli import storage
     from rendercli.db.models import Asset, RenderJob
-    from rendercli.services.assets import remove_unreferenced_objects
+    from rendercli.services.housekeeping import remove_renders, remove_unreferenced_objects
 
     with uow:
         project = find_owned(uow, user_id, ref)
@@ -197,21 +197,5 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
         uow.record_event("project.deleted", user_id, project_id=project.id)
         uow.commit()
     remove_unreferenced_objects(uow, keys)
-    _remove_renders(job_ids)
+    remove_renders(job_ids)
     return view
-
-
-def _remove_renders(job_ids: list[str]) -> None:
-    """Delete the rendered videos and posters of deleted jobs (named by job id)."""
-    import logging
-
-    from rendercli import storage
-    from rendercli.config import get_settings
-
-    storage_dir = get_settings().storage_dir
-    for job_id in job_ids:
-        try:
-            storage.remove_job_renders(storage_dir, job_id)
-        except OSError as exc:  # the rows are gone; a stray file is harmless
-            logging.getLogger(__name__).warning("could not remove renders of %s: %s",
-                                                job_id, exc)

@@ -22,8 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def due(rows: Rows) -> bool:
-    """True when a job may need recovering or dispatching (the same cutoffs as
-    lifecycle.recover_stale; a queued job in farm mode may lack its RQ job)."""
+    """True when a job, or a task of a job split over the farm, may need recovering or
+    dispatching (the same cutoff as lifecycle.recover_stale uses for both; a queued job
+    in farm mode may lack its RQ job). A task's worker can die while its siblings keep
+    the job's own heartbeat fresh, so tasks are asked about separately."""
     from rendercli.config import get_settings
 
     settings = get_settings()
@@ -33,7 +35,11 @@ def due(rows: Rows) -> bool:
     found = rows.all(
         "SELECT 1 AS due FROM render_jobs AS j WHERE (j.status = 'processing' AND "
         f"j.heartbeat_at < :cutoff) OR ({queued}) LIMIT 1", cutoff=cutoff)
-    return bool(found)
+    if found:
+        return True
+    return bool(rows.all(
+        "SELECT 1 AS due FROM render_tasks AS t WHERE t.state = 'processing' AND "
+        "t.heartbeat_at < :cutoff LIMIT 1", cutoff=cutoff))
 
 
 def run(connection: Any = None) -> None:

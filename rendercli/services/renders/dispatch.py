@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from rendercli.config import RENDER_QUEUE, get_settings
-from rendercli.db.models import RenderJob
+from rendercli.db.models import RenderJob, RenderTask
 from rendercli.db.types import utcnow
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RENDER_FUNCTION = "rendercli.worker.render"  # the only one workers run: rendercli.rq_guard
+RENDER_FUNCTION = "rendercli.worker.render"  # the two workers run: rendercli.rq_guard
+TASK_FUNCTION = "rendercli.worker.render_task"
 WAITING_RQ_STATES = ("queued", "deferred", "scheduled")
 LIVE_RQ_STATES = (*WAITING_RQ_STATES, "started")
 
@@ -102,8 +103,10 @@ def _mark_dispatched(job_id: str, sessions: SessionFactory | None) -> None:
         uow.commit()
 
 
-def forget(job_id: str) -> None:
-    """Take a cancelled job off the queue (best effort: the worker would skip it anyway)."""
+def forget(job_id: str, *, tasks: bool = False,
+           sessions: SessionFactory | None = None) -> None:
+    """Take a cancelled (or failed) job off the queue, and with `tasks` its tasks that
+    have not started (best effort: a worker would skip them anyway)."""
     if get_settings().redis_url is None:
         return
     try:
@@ -111,15 +114,122 @@ def forget(job_id: str) -> None:
         from rq.serializers import JSONSerializer
 
         conn = redis_connection()
-        Job.fetch(job_id, connection=conn, serializer=JSONSerializer).delete()
+        ids = [job_id]
+        if tasks:
+            with UnitOfWork(sessions) as uow:
+                ids += list(uow.session.scalars(
+                    select(RenderTask.id).where(RenderTask.job_id == job_id)))
+        found = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
+        with conn.pipeline() as pipe:
+            for job in found:
+                if job is not None and (job.id == job_id or str(getattr(
+                        job.get_status(refresh=False), "value", "")) in WAITING_RQ_STATES):
+                    job.delete(pipeline=pipe)
+            pipe.execute()
     except Exception as exc:  # not there, or Redis is down: nothing to undo
         log.debug("could not remove %s from the queue: %s", job_id, exc)
+
+
+def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool = False,
+                  only: list[str] | None = None,
+                  sessions: SessionFactory | None = None) -> str | None:
+    """Put a split job's queued tasks on the queue, and its assemble task behind them
+    (an RQ dependency on every task not completed yet). Returns None on success, or why
+    dispatch is pending.
+
+    The tasks go out in one Redis pipeline and the assemble task in a few round trips
+    more, however many tasks there are. `replace` (the reconciler) first deletes any
+    RQ jobs left under those ids (a dead worker's attempt) and re-links the assemble
+    task to the new ones; `only` limits the tasks (not the assemble task) to these ids.
+    """
+    from redis.exceptions import RedisError
+    from rq import Queue
+    from rq.job import Dependency, Job
+    from rq.serializers import JSONSerializer
+
+    settings = get_settings()
+    with UnitOfWork(sessions) as uow:
+        rows = uow.session.execute(
+            select(RenderTask.id, RenderTask.kind, RenderTask.state)
+            .where(RenderTask.job_id == job_id).order_by(RenderTask.seq)
+        ).all()
+    work = [t for t, kind, state in rows if kind != "assemble" and state == "queued"
+            and (only is None or t in only)]
+    assemble = [t for t, kind, state in rows if kind == "assemble" and state == "queued"]
+    waiting_on = [t for t, kind, state in rows if kind != "assemble" and state != "completed"]
+    options = {"timeout": settings.job_timeout + 60, "result_ttl": 24 * 3600,
+               "failure_ttl": 7 * 24 * 3600}
+    try:
+        conn = connection or redis_connection()
+        queue = render_queue(conn)
+        if replace:
+            old = Job.fetch_many([*work, *assemble], connection=conn,
+                                 serializer=JSONSerializer)
+            with conn.pipeline() as pipe:
+                for job in old:
+                    if job is not None:
+                        job.delete(pipeline=pipe)
+                pipe.execute()
+        with conn.pipeline() as pipe:
+            queue.enqueue_many(
+                # A task handed back is on the critical path: ahead of the others.
+                [Queue.prepare_data(TASK_FUNCTION, [t], job_id=t, description=f"task {t}",
+                                    at_front=replace, **options) for t in work],
+                pipeline=pipe)
+            if replace and assemble:
+                for t in work:  # delete() dropped the old jobs' lists of dependents
+                    pipe.sadd(Job.dependents_key_for(t), assemble[0])
+            pipe.execute()
+        for t in assemble:
+            queue.enqueue(TASK_FUNCTION, t, job_id=t, description=f"task {t}",
+                          job_timeout=options["timeout"], result_ttl=options["result_ttl"],
+                          failure_ttl=options["failure_ttl"],
+                          depends_on=Dependency(jobs=waiting_on) if waiting_on else None)
+    except RedisError as exc:
+        return f"Redis is unreachable ({' '.join(str(exc).split())})"
+    from rendercli.services.renders import tasks
+
+    tasks.mark_dispatched([*work, *assemble], sessions=sessions)
+    return None
+
+
+def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
+                    ) -> list[str]:
+    """Dispatch queued tasks (of processing jobs) that have no live RQ job: never
+    dispatched, or handed back after their worker died. Returns the task ids."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from rendercli.services.renders import tasks
+
+    with UnitOfWork(sessions) as uow:
+        queued = tasks.queued_tasks(uow.session)
+    if not queued:
+        return []
+    # One pipelined read for all of them, however many tasks wait.
+    found = Job.fetch_many([t[0] for t in queued], connection=connection,
+                           serializer=JSONSerializer)
+    live = {job.id for job in found if job is not None and str(getattr(
+        job.get_status(refresh=False), "value", "")) in LIVE_RQ_STATES}
+    by_job: dict[str, list[tuple[str, str]]] = {}
+    for task_id, job_id, kind, dispatched_at in queued:
+        if dispatched_at is not None and task_id in live:
+            continue
+        by_job.setdefault(job_id, []).append((task_id, kind))
+    dispatched = []
+    for job_id, lost in by_job.items():
+        work = [t for t, kind in lost if kind != "assemble"]
+        if enqueue_tasks(job_id, connection, replace=True, only=work,
+                         sessions=sessions) is None:
+            dispatched += [t for t, _kind in lost]
+    return dispatched
 
 
 def reconcile(
     connection: Redis | None = None, *, sessions: SessionFactory | None = None
 ) -> list[str]:
-    """Dispatch queued rows that have no live RQ job. Returns the ids dispatched.
+    """Dispatch queued rows (and queued tasks of split jobs) that have no live RQ job.
+    Returns the ids dispatched.
 
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
@@ -129,10 +239,8 @@ def reconcile(
             select(RenderJob.id, RenderJob.dispatched_at).where(RenderJob.status == "queued")
             .order_by(RenderJob.created_at)
         ).all()
-    if not queued:
-        return []
     conn = connection or redis_connection()
-    dispatched = []
+    dispatched = reconcile_tasks(conn, sessions=sessions)
     for job_id, dispatched_at in queued:
         if dispatched_at is not None and _rq_status(job_id, conn) in LIVE_RQ_STATES:
             continue

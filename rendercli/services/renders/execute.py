@@ -23,9 +23,10 @@ from rendercli.db.models import Asset, Project, RenderJob
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput
 from rendercli.services import analytics
-from rendercli.services.renders import lifecycle
+from rendercli.services.renders import lifecycle, tasks
 from rendercli.services.renders.lifecycle import Claim
-from rendercli.services.renders.views import JobView, job_view
+from rendercli.services.renders.tasks import TaskClaim
+from rendercli.services.renders.views import JobView, job_view, task_summaries
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -65,22 +66,52 @@ class JobMonitor:
         while not self._stop.wait(CANCEL_POLL_SECONDS):
             try:
                 if time.monotonic() - last_beat >= self.heartbeat_interval:
-                    if not lifecycle.heartbeat(self.claim, sessions=self.sessions):
+                    if not self._beat():
                         self.lost.set()
                     last_beat = time.monotonic()
-                elif not lifecycle.still_ours(self.claim, sessions=self.sessions):
+                elif not self._still_ours():
                     self.lost.set()
             except OperationalError as exc:  # a database blip: keep rendering, try again
-                log.warning("heartbeat for %s failed: %s", self.claim.job_id, exc.orig)
+                log.warning("heartbeat for %s failed: %s", self._name, exc.orig)
+
+    @property
+    def _name(self) -> str:
+        return self.claim.job_id
+
+    def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
+        return lifecycle.heartbeat(self.claim, progress=percent, eta_seconds=eta,
+                                   sessions=self.sessions)
+
+    def _still_ours(self) -> bool:
+        return lifecycle.still_ours(self.claim, sessions=self.sessions)
 
     def report(self, percent: float, eta: float | None) -> None:
         try:
-            if not lifecycle.heartbeat(
-                self.claim, progress=percent, eta_seconds=eta, sessions=self.sessions
-            ):
+            if not self._beat(percent, eta):
                 self.lost.set()
         except OperationalError as exc:
-            log.warning("progress for %s not saved: %s", self.claim.job_id, exc.orig)
+            log.warning("progress for %s not saved: %s", self._name, exc.orig)
+
+
+class TaskMonitor(JobMonitor):
+    """The same for one task of a split job: its heartbeat also moves the job's progress,
+    and the task is lost when it or its job stops being processed under this claim."""
+
+    def __init__(self, claim: TaskClaim, heartbeat_interval: float,
+                 sessions: SessionFactory | None = None) -> None:
+        self.task_claim = claim
+        super().__init__(Claim(claim.job_id, claim.worker_name, claim.attempt, claim.owner_id,
+                               ""), heartbeat_interval, sessions)
+
+    @property
+    def _name(self) -> str:
+        return f"{self.task_claim.job_id} {self.task_claim.label}"
+
+    def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
+        return tasks.heartbeat(self.task_claim, progress=percent, sessions=self.sessions)
+
+    def _still_ours(self) -> bool:
+        return tasks.still_ours(self.task_claim, sessions=self.sessions)
 
 
 def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-untyped-def]
@@ -102,13 +133,7 @@ def _view(job_id: str, sessions: SessionFactory | None) -> JobView:
         job, name = uow.session.execute(
             select(RenderJob, Project.name).join(Project).where(RenderJob.id == job_id)
         ).one()
-        return job_view(job, name)
-
-
-def _command_log(commands: list[list[str]]) -> str:
-    import shlex
-
-    return "".join("$ " + shlex.join(argv) + "\n" for argv in commands)
+        return job_view(job, name, task_summaries(uow.rows, [job_id]).get(job_id))
 
 
 def execute(
@@ -138,12 +163,15 @@ def execute(
     started = time.monotonic()
     lifecycle.record_log(
         job_id,
-        f"[{utcnow().isoformat()}] attempt {claim.attempt} started on worker {worker_name}\n",
+        f"[{utcnow():%Y-%m-%d %H:%M:%S} UTC] attempt {claim.attempt} started on worker "
+        f"{worker_name}\n",
         sessions=sessions,
     )
     lines: list[str] = []
     try:
         items, render_settings = _load(job_id, sessions)
+        if _split(claim, items, render_settings, sessions):
+            return _view(job_id, sessions)
         with JobMonitor(claim, settings.heartbeat_interval, sessions) as monitor:
 
             def progress(percent: float, eta: float | None) -> None:
@@ -160,6 +188,7 @@ def execute(
                 timeout=settings.job_timeout,
                 log=lines.append,
                 name=job_id,
+                chunk_seconds=settings.chunk_seconds or None,
             )
     except RenderCancelled:
         lifecycle.record_log(
@@ -201,11 +230,8 @@ def execute(
         output_duration=result.duration,
         output_sha256=result.sha256,
         cache_hit=result.cache_hit,
-        log=_command_log(result.commands)
-        + "\n".join(lines)
-        + "\n"
-        + f"segments encoded: {len(result.segments_encoded)}, reused: "
-        f"{len(result.segments_reused)}, cache hit: {result.cache_hit}\n",
+        # Each ffmpeg command is in `lines` once, with the step it ran for.
+        log="\n".join(lines) + "\n",
     )
     if not published:
         # Cancelled (or handed over) at the last moment: keep no output.
@@ -227,3 +253,135 @@ def execute(
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _live_workers() -> int:
+    from rq import Worker
+
+    from rendercli.services.renders import dispatch
+
+    conn = dispatch.redis_connection()
+    return int(Worker.count(connection=conn, queue=dispatch.render_queue(conn)))
+
+
+def _split(claim: Claim, items, render_settings,  # type: ignore[no-untyped-def]
+           sessions: SessionFactory | None) -> bool:
+    """Farm mode: split the claimed job into tasks for many workers and dispatch them.
+    True if it was split (the tasks now carry it), False to render it here in one piece:
+    embedded mode, a cached render, fewer than two pieces of work, RENDERCLI_FARM_SPLIT
+    "never", or ("auto") fewer than two workers on the queue."""
+    from rendercli.render.engine import prepare_render
+
+    settings = get_settings()
+    if settings.is_embedded or settings.farm_split == "never":
+        return False
+    prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
+                              chunk_seconds=settings.chunk_seconds or None)
+    if prepared.has_cached_render():
+        return False
+    work = len(prepared.pending_segments()) + (1 if prepared.soundtrack_pending() else 0)
+    if work < 2:
+        return False
+    if settings.farm_split == "auto":
+        try:
+            if _live_workers() < 2:
+                return False
+        except Exception as exc:  # Redis trouble: render here, as a lone worker would
+            log.warning("could not count workers: %s", exc)
+            return False
+    created = tasks.split(claim, prepared, sessions=sessions)
+    if not created:
+        return tasks.has_tasks(claim.job_id, sessions=sessions)
+    from rendercli.services.renders import dispatch
+
+    pending = dispatch.enqueue_tasks(claim.job_id, sessions=sessions)
+    if pending is not None:
+        lifecycle.record_log(claim.job_id, f"task dispatch is pending: {pending}\n",
+                             sessions=sessions)
+    return True
+
+
+def execute_task(task_id: str, *, worker_name: str,
+                 sessions: SessionFactory | None = None) -> str | None:
+    """Run one task of a split job as `worker_name`. Returns the task's final state, or
+    None if it was not claimable (taken, finished, its job stopped, or -- the assemble
+    task -- its siblings not all completed)."""
+    from rendercli.render.engine import (
+        assemble,
+        encode_segment,
+        prepare_render,
+        render_soundtrack,
+    )
+    from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
+
+    if sessions is None:
+        from rendercli.db.session import default_session_factory
+
+        sessions = default_session_factory()
+    tc = tasks.claim(task_id, worker_name, sessions=sessions)
+    if tc is None:
+        log.info("task %s is not claimable; skipping", task_id)
+        return None
+    settings = get_settings()
+    started = time.monotonic()
+    lines: list[str] = []
+    argvs: list[list[str]] = []
+    try:
+        items, render_settings = _load(tc.job_id, sessions)
+        prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
+                                  chunk_seconds=settings.chunk_seconds or None)
+        with TaskMonitor(tc, settings.heartbeat_interval, sessions) as monitor:
+            options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
+                       "timeout": settings.job_timeout, "log": lines.append}
+            if tc.kind == "segment":
+                assert tc.cache_key is not None
+                try:
+                    argvs = [encode_segment(prepared, tc.cache_key, **options)]
+                except KeyError:
+                    raise RenderFailed("the project changed while it was rendering; "
+                                       "render it again") from None
+            elif tc.kind == "soundtrack":
+                argvs = render_soundtrack(prepared, **options)
+            else:
+                result = assemble(prepared, name=tc.job_id, **options)
+                argvs = result.commands
+    except RenderCancelled:
+        return "cancelled"
+    except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
+        reason = getattr(exc, "reason", None) or exc.message
+        detail = getattr(exc, "log", "") or ""
+        if tasks.fail(tc, reason, "\n".join(lines) + "\n" + detail, sessions=sessions):
+            from rendercli.services.renders import dispatch
+
+            dispatch.forget(tc.job_id, tasks=True, sessions=sessions)
+            analytics.record(sessions, "render.failed", tc.owner_id, job_id=tc.job_id,
+                             seconds=round(time.monotonic() - started, 3), reason=reason)
+        return "failed"
+    except KeyboardInterrupt:
+        tasks.hand_back(tc, sessions=sessions)
+        raise
+    except OperationalError:
+        raise  # the stale-heartbeat recovery hands the task to another worker
+    except BaseException as exc:
+        tasks.fail(tc, _one_line(exc), "\n".join(lines), sessions=sessions)
+        raise
+    if tc.kind != "assemble":
+        return "completed" if tasks.complete(tc, argvs, sessions=sessions) else "cancelled"
+    published = tasks.complete_job(
+        tc, argvs, "\n".join(lines) + "\n",
+        sessions=sessions,
+        output_url=Path(result.path).resolve().as_uri(),
+        poster_url=Path(result.poster_path).resolve().as_uri(),
+        output_size=result.size,
+        output_duration=result.duration,
+        output_sha256=result.sha256,
+        cache_hit=False,
+    )
+    if not published:
+        Path(result.path).unlink(missing_ok=True)
+        Path(result.poster_path).unlink(missing_ok=True)
+        return "cancelled"
+    analytics.record(sessions, "render.completed", tc.owner_id, job_id=tc.job_id,
+                     seconds=round(time.monotonic() - started, 3),
+                     output_seconds=result.duration, cache_hit=False)
+    return "completed"

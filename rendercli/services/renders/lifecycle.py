@@ -15,15 +15,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import OperationalError
 
 from rendercli.config import get_settings
-from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob
+from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob, RenderTask
 from rendercli.db.types import utcnow
 from rendercli.errors import Conflict
 from rendercli.services.renders.views import JobView, job_view, owned_job
@@ -226,11 +226,14 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
         uow.record_event("render.cancelled", user_id, job_id=job.id, was=was,
                          seconds=round((now - since).total_seconds(), 3))
         view = job_view(job, name)
+        from rendercli.services.renders import tasks
+
+        split = tasks.stop_job_tasks(uow.session, job.id, now) > 0
         uow.commit()
-    if was == "queued":
+    if was == "queued" or split:
         from rendercli.services.renders import dispatch
 
-        dispatch.forget(job_id)
+        dispatch.forget(job_id, tasks=split)
     return view
 
 
@@ -247,12 +250,14 @@ def record_log(job_id: str, text: str, *, sessions: SessionFactory | None = None
 class Recovery:
     requeued: list[str]
     failed: list[str]
+    tasks_requeued: list[str] = field(default_factory=list)
 
 
 def recover_stale(
     *, now_offset: float = 0.0, sessions: SessionFactory | None = None
 ) -> Recovery:
-    """Hand back processing jobs whose worker stopped heartbeating.
+    """Hand back processing jobs (and tasks of split jobs) whose worker stopped
+    heartbeating.
 
     A job silent for longer than RENDERCLI_HEARTBEAT_TIMEOUT is re-queued if it has
     attempts left (1 + RENDERCLI_MAX_RETRIES in all), or failed otherwise. An inline
@@ -269,9 +274,12 @@ def recover_stale(
     requeued: list[str] = []
     failed: list[str] = []
     with UnitOfWork(sessions) as uow:
+        # A job split into tasks lives as long as its tasks do: they are recovered
+        # one by one (tasks.recover_stale), never the whole job.
         stale = uow.session.execute(
             select(RenderJob.id, RenderJob.attempts, RenderJob.worker_name).where(
-                RenderJob.status == "processing", RenderJob.heartbeat_at < cutoff
+                RenderJob.status == "processing", RenderJob.heartbeat_at < cutoff,
+                ~exists().where(RenderTask.job_id == RenderJob.id),
             )
         ).all()
         for job_id, attempts, worker in stale:
@@ -282,7 +290,7 @@ def recover_stale(
                 RenderJob.heartbeat_at < cutoff,
             )
             note = (
-                f"[{now.isoformat()}] attempt {attempts} lost: worker {worker} stopped "
+                f"[{now:%Y-%m-%d %H:%M:%S} UTC] attempt {attempts} lost: worker {worker} stopped "
                 f"heartbeating\n"
             )
             job = uow.session.get(RenderJob, job_id)
@@ -317,7 +325,10 @@ def recover_stale(
                 if result.rowcount == 1:
                     failed.append(job_id)
         uow.commit()
-    return Recovery(requeued, failed_early + failed)
+    from rendercli.services.renders import tasks
+
+    lost = tasks.recover_stale(cutoff, now, max_attempts, sessions=sessions)
+    return Recovery(requeued, failed_early + failed + lost.failed_jobs, lost.requeued)
 
 
 def _lost_reason(attempts: int, inline: bool) -> str:

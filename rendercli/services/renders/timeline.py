@@ -8,13 +8,27 @@ from pathlib import Path
 from rendercli.db.models import Asset, AssetText
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
+    DEFAULT_STILL_SECONDS,
+    DEFAULT_TITLE_SECONDS,
     TextOverlay,
     TimelineItem,
     TitleCard,
     Transition,
     title_item,
 )
-from rendercli.services.items import timeline_duration
+
+
+def timeline_duration(asset: Asset) -> float:
+    """The seconds an item occupies on the timeline (0 for fonts)."""
+    if asset.kind == "font":
+        return 0.0
+    if asset.kind == "image":
+        return asset.still_duration or DEFAULT_STILL_SECONDS
+    if asset.kind == "title":
+        return asset.still_duration or DEFAULT_TITLE_SECONDS
+    start = asset.trim_start or 0.0
+    end = asset.trim_end if asset.trim_end is not None else (asset.duration or 0.0)
+    return max(0.0, end - start)
 
 
 def timeline_items(assets: Sequence[Asset], storage_dir: Path) -> list[TimelineItem]:

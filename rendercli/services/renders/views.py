@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,10 +15,11 @@ from rendercli.services.projects import owned_project_id
 
 if TYPE_CHECKING:
     from rendercli.db.models import RenderJob
+    from rendercli.services.renders.tasks import TaskView
     from rendercli.services.unit_of_work import UnitOfWork
 
-__all__ = ["FINISHED_STATUSES", "JobLog", "JobView", "get", "get_many", "job_view",
-           "list_jobs", "logs", "owned_job"]
+__all__ = ["FINISHED_STATUSES", "JobLog", "JobView", "TaskSummary", "get", "get_many",
+           "job_view", "list_jobs", "logs", "owned_job", "task_summaries"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class JobView:
     output_url: str | None
     output_path: str | None
     poster_url: str | None
+    poster_path: str | None
     output_size: int | None
     output_duration: float | None
     output_sha256: str | None
@@ -51,6 +53,11 @@ class JobView:
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    # A render split over the farm: its tasks done / in all, and the workers that ran
+    # (or run) them, in order of first start. 0, 0, [] for a render in one piece.
+    tasks_done: int = 0
+    tasks_total: int = 0
+    workers: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -69,22 +76,55 @@ class JobLog:
     worker_name: str | None
     error: str | None
     log: str
+    tasks: list[TaskView] = field(default_factory=list)  # a render split over the farm
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    done: int
+    total: int
+    workers: list[str]
+
+
+# Only for job ids already found among the caller's jobs (ownership is checked there).
+TASKS_SQL = ("SELECT job_id, state, worker_name FROM render_tasks WHERE job_id IN ({ids}) "
+             "ORDER BY job_id, started_at, seq")
+
+
+def task_summaries(rows: Rows, job_ids: list[str]) -> dict[str, TaskSummary]:
+    """Tasks done / in all and the workers involved, for the split jobs among these
+    (one query, plain SQL like JOBS_SQL)."""
+    ids = list(dict.fromkeys(job_ids))
+    if not ids:
+        return {}
+    params = {f"job{n}": job_id for n, job_id in enumerate(ids)}
+    found = rows.all(TASKS_SQL.format(ids=", ".join(f":{name}" for name in params)),
+                     **params)
+    out: dict[str, TaskSummary] = {}
+    for row in found:
+        summary = out.setdefault(row["job_id"], TaskSummary(0, 0, []))
+        worker = row["worker_name"]
+        if worker and worker not in summary.workers:
+            summary.workers.append(worker)
+        out[row["job_id"]] = TaskSummary(summary.done + (row["state"] == "completed"),
+                                         summary.total + 1, summary.workers)
+    return out
 
 
 UNSAFE_OUTPUT = "the output recorded for this job is not its file in storage: ignored"
 
 
-def _output_path(job_id: str, output_url: str | None) -> str | None:
-    """The job's output file, only if its recorded URL names exactly the job's own file
-    in this machine's storage (a tampered row must not make a download read elsewhere)."""
-    if not output_url:
+def _render_file(job_id: str, url: str | None) -> str | None:
+    """The job's output (or poster) file, only if its recorded URL names exactly one of
+    the job's own files in this machine's storage (a tampered row must not make a
+    download read elsewhere)."""
+    if not url:
         return None
     from rendercli import storage
     from rendercli.config import get_settings
 
     try:
-        return str(storage.render_file_from_url(get_settings().storage_dir, output_url,
-                                                job_id))
+        return str(storage.render_file_from_url(get_settings().storage_dir, url, job_id))
     except storage.UnsafePath:
         return None
 
@@ -94,8 +134,7 @@ VIEW_COLUMNS = (
     "id", "project_id", "status", "progress", "eta_seconds", "preset", "format", "fps",
     "quality", "use_cache", "loudness", "output_url", "poster_url", "output_size",
     "output_duration", "output_sha256", "cache_hit", "error", "attempts", "worker_name",
-    "dispatched_at",
-    "created_at", "started_at", "finished_at", "heartbeat_at",
+    "dispatched_at", "created_at", "started_at", "finished_at", "heartbeat_at",
 )
 # The user's jobs: ownership is the join on the project's owner.
 JOBS_SQL = (
@@ -105,15 +144,17 @@ JOBS_SQL = (
 )
 
 
-def job_view(job: RenderJob, project_name: str) -> JobView:
+def job_view(job: RenderJob, project_name: str, tasks: TaskSummary | None = None) -> JobView:
     """The view of an ORM job row (services that just changed it)."""
-    return view_of({**{c: getattr(job, c) for c in VIEW_COLUMNS}, "project_name": project_name})
+    return view_of({**{c: getattr(job, c) for c in VIEW_COLUMNS}, "project_name": project_name},
+                   tasks)
 
 
-def view_of(row: Mapping[str, Any]) -> JobView:
-    """The view of a job row read by JOBS_SQL (or built from an ORM row)."""
+def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView:
+    """The view of a job row read by JOBS_SQL (or built from an ORM row), with its
+    task summary if it was split over the farm."""
     started, finished = as_datetime(row["started_at"]), as_datetime(row["finished_at"])
-    output_path = _output_path(row["id"], row["output_url"])
+    output_path = _render_file(row["id"], row["output_url"])
     elapsed = None if started is None else ((finished or utcnow()) - started).total_seconds()
     return JobView(
         id=row["id"],
@@ -132,6 +173,7 @@ def view_of(row: Mapping[str, Any]) -> JobView:
         output_url=row["output_url"],
         output_path=output_path,
         poster_url=row["poster_url"],
+        poster_path=_render_file(row["id"], row["poster_url"]),
         output_size=row["output_size"],
         output_duration=row["output_duration"],
         output_sha256=row["output_sha256"],
@@ -145,15 +187,23 @@ def view_of(row: Mapping[str, Any]) -> JobView:
         started_at=started,
         finished_at=finished,
         heartbeat_at=as_datetime(row["heartbeat_at"]),
+        tasks_done=tasks.done if tasks else 0,
+        tasks_total=tasks.total if tasks else 0,
+        workers=list(tasks.workers) if tasks else [],
     )
 
 
 def _owned_rows(rows: Rows, user_id: str, job_ids: list[str]) -> dict[str, JobView]:
-    found: dict[str, JobView] = {}
+    found: dict[str, dict[str, Any]] = {}
     for job_id in dict.fromkeys(job_ids):
         for row in rows.all(JOBS_SQL + " AND j.id = :job_id", user_id=user_id, job_id=job_id):
-            found[row["id"]] = view_of(row)
-    return found
+            found[row["id"]] = row
+    return _views(rows, list(found.values()))
+
+
+def _views(rows: Rows, found: list[dict[str, Any]]) -> dict[str, JobView]:
+    summaries = task_summaries(rows, [row["id"] for row in found])
+    return {row["id"]: view_of(row, summaries.get(row["id"])) for row in found}
 
 
 def owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, str]:
@@ -214,11 +264,14 @@ def list_jobs(
             sql += " AND j.batch_id = :batch_id"
             params["batch_id"] = batch_id
         found = uow.rows.all(sql + " ORDER BY j.created_at DESC, j.id LIMIT :limit", **params)
-        return [view_of(row) for row in found]
+        return list(_views(uow.rows, found).values())
 
 
 def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
-    """The render log: ffmpeg commands, the stderr tail on failure, attempts, worker."""
+    """The render log: ffmpeg commands, the stderr tail on failure, attempts, worker;
+    for a render split over the farm, each task's command, worker and time."""
+    from rendercli.services.renders.tasks import task_views
+
     with uow:
         job, _ = owned_job(uow, user_id, job_id)
         return JobLog(
@@ -228,4 +281,5 @@ def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
             worker_name=job.worker_name,
             error=job.error,
             log=job.log or "",
+            tasks=task_views(uow.session, job.id),
         )

@@ -1,7 +1,7 @@
 """render batches: render_jobs.batch_id groups the jobs of one `render batch` (issue 12)
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 
 A nullable column and its index; existing jobs belong to no batch. On PostgreSQL the
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

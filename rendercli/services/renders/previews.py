@@ -1,0 +1,133 @@
+"""Looking before rendering: one frame of a project's render, and a storyboard sheet.
+
+Both draw with the render engine's own graph code and settings, so what they show is
+what `render submit` will produce. They write a PNG to a path the caller gives (the CLI
+publishes it to the user's file); nothing is recorded in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from rendercli.config import get_settings
+from rendercli.db.models import Asset
+from rendercli.errors import InvalidInput
+from rendercli.services.projects import find_owned
+
+if TYPE_CHECKING:
+    from rendercli.render.timeline import RenderSettings, TimelineItem
+    from rendercli.services.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class FrameView:
+    project_name: str
+    seconds: float  # what was asked for
+    frame: int  # the output frame shown then
+    frame_seconds: float  # when that frame starts
+    width: int
+    height: int
+    preset: str
+
+
+@dataclass(frozen=True)
+class StoryboardItem:
+    position: int
+    kind: str
+    name: str
+    start: float  # seconds into the output
+    duration: float
+
+
+@dataclass(frozen=True)
+class StoryboardView:
+    project_name: str
+    preset: str
+    width: int
+    height: int
+    columns: int
+    rows: int
+    items: list[StoryboardItem]
+
+
+def _settings(preset: str, fps: int) -> RenderSettings:
+    from rendercli.render.timeline import RenderSettings, validate_settings
+
+    settings = RenderSettings(preset=preset, fmt="mp4", fps=fps)
+    validate_settings(settings)
+    return settings
+
+
+def _timeline(uow: UnitOfWork, user_id: str,
+              project_ref: str) -> tuple[str, list[TimelineItem], list[tuple[int, str]]]:
+    """The project's name, its engine timeline, and each item's (position, name)."""
+    from rendercli.services.renders.timeline import timeline_items
+
+    with uow:
+        project = find_owned(uow, user_id, project_ref)
+        rows = uow.session.scalars(select(Asset).where(Asset.project_id == project.id)).all()
+        if not any(a.kind in ("video", "image", "title") for a in rows):
+            raise InvalidInput(
+                f"project {project.name!r} has nothing to show yet: add media with "
+                "`rendercli asset add`"
+            )
+        items = timeline_items(rows, get_settings().storage_dir)
+        on_timeline = sorted((a for a in rows if a.kind in ("video", "image", "audio", "title")),
+                             key=lambda a: a.position)
+        return project.name, items, [(a.position, a.display_name) for a in on_timeline]
+
+
+def frame(uow: UnitOfWork, user_id: str, project_ref: str, seconds: float, out: Path, *,
+          preset: str = "720p", fps: int = 30) -> FrameView:
+    """Draw the frame of the project's render shown at ``seconds`` into ``out`` (PNG).
+
+    Raises NotFound (not the user's project), InvalidInput (bad settings, an empty
+    timeline, a time outside it) or RenderFailed.
+    """
+    from rendercli.render.engine import render_frame
+
+    settings = _settings(preset, fps)
+    name, items, _rows = _timeline(uow, user_id, project_ref)
+    shown = render_frame(items, settings, seconds, out, storage_dir=get_settings().storage_dir)
+    w, h = settings.size
+    return FrameView(name, seconds, shown, round(shown / fps, 6), w, h, preset)
+
+
+def storyboard(uow: UnitOfWork, user_id: str, project_ref: str, out: Path, *,
+               preset: str = "720p", fps: int = 30) -> StoryboardView:
+    """Draw the project's contact sheet into ``out`` (PNG): one captioned thumbnail per
+    timeline item, in order (music as a plain tile)."""
+    from rendercli.render.engine import SheetTile, render_storyboard
+    from rendercli.render.timeline import plan_timeline
+
+    settings = _settings(preset, fps)
+    name, items, rows = _timeline(uow, user_id, project_ref)
+    plan = plan_timeline(items, fps)
+    starts = iter(p.start_frame / fps for p in plan.visual)
+    listed: list[StoryboardItem] = []
+    tiles = []
+    for (position, display_name), item in zip(rows, items, strict=True):
+        start = 0.0 if item.kind == "audio" else next(starts)
+        entry = StoryboardItem(position, item.kind, display_name, round(start, 6),
+                               round(item.duration, 6))
+        listed.append(entry)
+        tiles.append(SheetTile(item, caption(entry), display_name))
+    layout = render_storyboard(tiles, settings, out, storage_dir=get_settings().storage_dir)
+    width, height = layout.size
+    return StoryboardView(name, preset, width, height, layout.columns, layout.rows, listed)
+
+
+def clock(seconds: float) -> str:
+    """``m:ss.s``: a place on the timeline."""
+    tenths = round(seconds * 10)
+    return f"{tenths // 600}:{tenths % 600 / 10:04.1f}"
+
+
+def caption(entry: StoryboardItem) -> str:
+    """The first caption line of a storyboard tile: number, place and length."""
+    where = "music from 0:00.0" if entry.kind == "audio" else f"at {clock(entry.start)}"
+    return f"#{entry.position}  {where}  {entry.duration:.1f} s"
