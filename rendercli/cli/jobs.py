@@ -183,7 +183,7 @@ def download(
 
 @app.command("cancel")
 def cancel(
-    job: str | None = typer.Argument(None, metavar="[JOB]",
+    job: str | None = typer.Argument(None, metavar="JOB",
                                      help="Job id (see `rendercli jobs list`)."),
     batch: str | None = typer.Option(
         None, "--batch", metavar="ID", help="Cancel every queued or running job of this batch."),

@@ -15,14 +15,16 @@ from rendercli.cli import context, output, watching
 from rendercli.cli.apply import ALLOW_OUTSIDE_OPTION
 from rendercli.cli.options import (
     FORCE_OPTION,
+    FORMAT_OPTION,
     JSON_OPTION,
     OPEN_OPTION,
     PRESET_OPTION,
     PROJECT_ARG,
+    QUALITY_OPTION,
     output_option,
 )
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
-from rendercli.render.presets import MAX_FPS, MIN_FPS, PRESETS, QUALITIES
+from rendercli.render.presets import MAX_FPS, MIN_FPS
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
@@ -125,26 +127,19 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
 
 @app.command("submit")
 def submit(
+    ctx: typer.Context,
     project: str | None = typer.Argument(
-        None, metavar="[PROJECT]",
+        None, metavar="PROJECT",
         help="Project id or exact name. With --spec: the project to apply to (default: the "
         "spec's project:, else the file's name)."),
     spec: Path | None = typer.Option(
         None, "--spec", metavar="FILE",
         help="Apply this spec file first (as `rendercli apply` does), then render with its "
-        "output: settings."),
-    preset: str | None = typer.Option(
-        None, "--preset", metavar="PRESET",
-        help=f"{', '.join(PRESETS)}. Default: 720p (or the spec's)."),
-    fmt: str | None = typer.Option(
-        None, "--format", metavar="FORMAT",
-        help="mp4 (H.264/AAC), webm (VP9/Opus) or gif. Default: mp4 (or the spec's)."),
-    fps: int | None = typer.Option(
-        None, "--fps", metavar="FPS", min=MIN_FPS, max=MAX_FPS,
-        help="Output frame rate (gif: at most 50). Default: 30 (or the spec's)."),
-    quality: str | None = typer.Option(
-        None, "--quality", metavar="QUALITY",
-        help=f"{', '.join(QUALITIES)}. Default: standard (or the spec's)."),
+        "output: settings (options given here win)."),
+    preset: str = PRESET_OPTION,
+    fmt: str = FORMAT_OPTION,
+    fps: int = FPS_OPTION,
+    quality: str = QUALITY_OPTION,
     no_cache: bool = typer.Option(False, "--no-cache", help="Re-encode everything."),
     loudness: float | None = typer.Option(
         None, "--loudness", metavar="LUFS",
@@ -189,13 +184,16 @@ def submit(
         project = applied.project_id
     assert project is not None
 
-    def given(value, default):  # type: ignore[no-untyped-def]
-        return default if value is None else value
+    def given(name: str, value, from_spec):  # type: ignore[no-untyped-def]
+        # The spec's output settings stand in for options left at their defaults.
+        source = ctx.get_parameter_source(name)
+        unset = source is None or source.name == "DEFAULT" or value is None
+        return from_spec if spec is not None and unset else value
 
     request = renders.RenderRequest(
-        preset=given(preset, out.preset), format=given(fmt, out.format),
-        fps=given(fps, out.fps), quality=given(quality, out.quality), use_cache=not no_cache,
-        loudness=given(loudness, out.loudness),
+        preset=given("preset", preset, out.preset), format=given("fmt", fmt, out.format),
+        fps=given("fps", fps, out.fps), quality=given("quality", quality, out.quality),
+        use_cache=not no_cache, loudness=given("loudness", loudness, out.loudness),
     )
     follow(renders.start(context.uow(), user.id, project, request), user.id,
            wait=wait, target=target, json_output=json_output, force=force)
@@ -314,8 +312,8 @@ def frame(
 
 @app.command("batch")
 def batch(
-    spec: Path = typer.Argument(..., metavar="FILE", help="A spec file with {{ field }} "
-                                "placeholders."),
+    spec: Path = typer.Argument(..., metavar="FILE",
+                                help="A spec file whose placeholders each data row fills."),
     data: Path = typer.Option(..., "--data", metavar="ROWS",
                               help="Data rows: .csv, .json (a list of objects) or .ndjson."),
     output_dir: Path | None = typer.Option(
