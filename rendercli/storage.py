@@ -220,15 +220,24 @@ def stage_file(
     name = display_name if display_name is not None else safe_display_name(src)
     src_fd, _size = open_regular_file(src, display_name=name, max_file_size=max_file_size)
     try:
-        tmp_path = tmp_dir(storage_dir) / temp_name(storage_dir, TMP_PREFIX)
-        try:
-            sha256, size = _copy_and_hash(src_fd, tmp_path, name, max_file_size)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp_path.unlink()
-            raise
+        return stage_open_file(src_fd, storage_dir, display_name=name,
+                               max_file_size=max_file_size)
     finally:
         os.close(src_fd)
+
+
+def stage_open_file(
+    src_fd: int, storage_dir: Path, *, display_name: str, max_file_size: int | None = None
+) -> StagedFile:
+    """Like :func:`stage_file`, from a descriptor the caller opened and checked (and
+    closes): the copy is of exactly the file that was checked."""
+    tmp_path = tmp_dir(storage_dir) / temp_name(storage_dir, TMP_PREFIX)
+    try:
+        sha256, size = _copy_and_hash(src_fd, tmp_path, display_name, max_file_size)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
     return StagedFile(storage_dir=storage_dir, path=tmp_path, sha256=sha256, size=size)
 
 

@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 
 from rendercli.cli import context, output, watching
-from rendercli.cli.options import FORCE_OPTION, JOB_ARG, JSON_OPTION, OPEN_OPTION, output_option
+from rendercli.cli.options import (
+    BATCH_OPTION,
+    FORCE_OPTION,
+    JOB_ARG,
+    JSON_OPTION,
+    OPEN_OPTION,
+    output_option,
+)
 from rendercli.errors import Conflict, InvalidInput
 
 app = typer.Typer(
@@ -39,6 +46,7 @@ def list_(
     ),
     limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000,
                               help="At most this many (newest first)."),
+    batch: str | None = BATCH_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List your render jobs, newest first.
@@ -48,7 +56,8 @@ def list_(
     from rendercli.services.renders import views
 
     user = context.require_user_recovering()
-    rows = views.list_jobs(context.uow(), user.id, project_ref=project, status=status, limit=limit)
+    rows = views.list_jobs(context.uow(), user.id, project_ref=project, status=status,
+                           limit=limit, batch_id=batch)
     if json_output:
         output.print_json(rows)
         return
@@ -173,16 +182,41 @@ def download(
 
 
 @app.command("cancel")
-def cancel(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
+def cancel(
+    job: str | None = typer.Argument(None, metavar="JOB",
+                                     help="Job id (see `rendercli jobs list`)."),
+    batch: str | None = typer.Option(
+        None, "--batch", metavar="ID", help="Cancel every queued or running job of this batch."),
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Cancel a queued or running job; a running ffmpeg stops and no output is kept.
 
     Example: rendercli jobs cancel k2x9c0c0p1q8r7s6t5u4v3w2
     """
     from rendercli.services.renders import lifecycle
 
+    if (job is None) == (batch is None):
+        raise InvalidInput("give a JOB or --batch ID")
     user = context.require_user_recovering()
+    if batch is not None:
+        ids = [j.id for j in _batch_jobs(user.id, batch) if j.active]
+        views = [lifecycle.cancel(context.uow(), user.id, i) for i in ids]
+        output.result(views, json_output, f"Cancelled {len(views)} job(s) of batch {batch}.")
+        return
+    assert job is not None
     view = lifecycle.cancel(context.uow(), user.id, job)
     output.result(view, json_output, f"Cancelled {view.id}.")
+
+
+def _batch_jobs(user_id: str, batch: str):  # type: ignore[no-untyped-def]
+    """Every job of one of the user's batches; NotFound if there is none."""
+    from rendercli.errors import NotFound
+    from rendercli.services.renders import views
+
+    found = views.list_jobs(context.uow(), user_id, batch_id=batch, limit=1000)
+    if not found:
+        raise NotFound(f"batch not found: {batch}")
+    return found
 
 
 @app.command("retry")
@@ -207,6 +241,7 @@ def watch(
     ),
     interval: float = typer.Option(1.0, "--interval", metavar="SECONDS", min=0.1, max=3600,
                                    help="Seconds between updates."),
+    batch: str | None = BATCH_OPTION,
     timeout: float | None = typer.Option(
         None, "--timeout", metavar="SECONDS", min=0, max=7 * 86400,
         help="Give up after this many seconds (exit 124).",
@@ -229,6 +264,8 @@ def watch(
         if not latest:
             raise InvalidInput(f"project {project!r} has no render jobs")
         ids.append(latest[0].id)
+    if batch is not None:
+        ids += [j.id for j in _batch_jobs(user.id, batch)]
     if not ids:
         for active in ("processing", "queued"):
             ids += [j.id for j in views.list_jobs(context.uow(), user.id, status=active, limit=100)]

@@ -7,6 +7,7 @@ import typer
 from rendercli import __version__
 from rendercli.cli import (
     accounts,
+    apply,
     assets,
     database,
     demo,
@@ -72,6 +73,7 @@ app.add_typer(texts.app, name="text")
 app.add_typer(renders.app, name="render")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(specs.app, name="spec")
+app.command("apply")(apply.apply)
 app.command("stats")(stats.stats)
 app.command("worker")(worker.worker)
 app.add_typer(database.app, name="db")

@@ -37,3 +37,5 @@ OPEN_OPTION = typer.Option(
 def output_option(what: str) -> Path | None:
     """``--output/-o FILE``: where to write `what` (the default name is in the help)."""
     return typer.Option(None, "--output", "-o", metavar="FILE", help=what)  # type: ignore[no-any-return]
+BATCH_OPTION = typer.Option(
+    None, "--batch", metavar="ID", help="Only the jobs of this `render batch`.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -172,3 +173,61 @@ def storyboard(
                     f"{board.width}x{board.height} px")
     if open_file:
         stills.open_it(target)
+
+
+@app.command("export")
+def export(
+    project: str = PROJECT_ARG,
+    output_path: Path | None = typer.Option(
+        None, "--output", "-o", metavar="FILE",
+        help="The spec file to write (default: PROJECT.yaml here); - for standard output "
+        "(with --by-hash)."),
+    by_hash: bool = typer.Option(
+        False, "--by-hash",
+        help="Reference media by content hash (sha256:...) instead of copying the files "
+        "next to the spec. Only your account can apply such a spec."),
+    force: bool = FORCE_OPTION,
+) -> None:
+    """Write a project as a spec file that `rendercli apply` turns back into an equal
+    project.
+
+    Media and fonts are copied into a folder next to the spec (FILE's name + "-media"),
+    one file per content; with --by-hash they are referenced by their SHA-256 instead.
+    Existing files are replaced only with --force (else exit 5).
+
+    Example: rendercli project export holiday -o holiday.yaml
+    """
+    import tempfile
+
+    from rendercli.cli import output_file
+    from rendercli.services.specs import export as exporting
+
+    stdout = output_path is not None and str(output_path) == "-"
+    if stdout and not by_hash:
+        raise InvalidInput("-o - writes the spec to standard output: add --by-hash (the "
+                           "media files need a folder next to a spec file)")
+    user = context.require_user()
+    built = None
+    if stdout:
+        built = exporting.build(context.uow(), user.id, project, media_dir=None)
+        sys.stdout.write(exporting.to_yaml(built.spec))
+        return
+    if output_path is None:
+        name = exporting.build(context.uow(), user.id, project, media_dir=None).project
+        output_path = Path(exporting.file_name(name) + ".yaml")
+    target = output_file.check_target(output_path, force=force)
+    media_dir = None if by_hash else f"{target.stem}-media"
+    built = exporting.build(context.uow(), user.id, project, media_dir=media_dir)
+    files = exporting.object_files(built)
+    for relative, source in files.items():
+        (target.parent / relative).parent.mkdir(parents=True, exist_ok=True)
+        output_file.publish(str(source), target.parent / relative, force=force)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent,
+                                     prefix=f".{target.name}.", delete=False) as tmp:
+        tmp.write(exporting.to_yaml(built.spec))
+    try:
+        output_file.publish(tmp.name, target, force=force)
+    finally:
+        Path(tmp.name).unlink(missing_ok=True)
+    extra = f" and {len(files)} file{'s' * (len(files) != 1)} in {media_dir}/" if files else ""
+    output.say(f"Exported project {built.project} to {target}{extra}")

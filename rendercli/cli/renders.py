@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output, watching
+from rendercli.cli.apply import ALLOW_OUTSIDE_OPTION
 from rendercli.cli.options import (
     FORCE_OPTION,
     FORMAT_OPTION,
@@ -126,7 +127,15 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
 
 @app.command("submit")
 def submit(
-    project: str = PROJECT_ARG,
+    ctx: typer.Context,
+    project: str | None = typer.Argument(
+        None, metavar="PROJECT",
+        help="Project id or exact name. With --spec: the project to apply to (default: the "
+        "spec's project:, else the file's name)."),
+    spec: Path | None = typer.Option(
+        None, "--spec", metavar="FILE",
+        help="Apply this spec file first (as `rendercli apply` does), then render with its "
+        "output: settings (options given here win)."),
     preset: str = PRESET_OPTION,
     fmt: str = FORMAT_OPTION,
     fps: int = FPS_OPTION,
@@ -135,8 +144,9 @@ def submit(
     loudness: float | None = typer.Option(
         None, "--loudness", metavar="LUFS",
         help="Normalise the mix to this integrated loudness (EBU R128), e.g. -14; "
-        "-70 to -5. Default: off.",
+        "-70 to -5. Default: off (or the spec's).",
     ),
+    allow_outside: bool = ALLOW_OUTSIDE_OPTION,
     wait: bool = typer.Option(False, "--wait", help="Farm mode: follow the job until it ends."),
     output_path: Path | None = output_option("Copy the finished video to FILE."),
     force: bool = FORCE_OPTION,
@@ -147,18 +157,43 @@ def submit(
     With RENDERCLI_REDIS_URL set the job goes to the `render-video` queue and this
     returns at once (add --wait to follow it). Exit 0 when the render completed, 1 when
     it failed or was cancelled, 5 when the project already has an active render or the
-    --output file exists (add --force to replace it).
+    --output file exists (add --force to replace it). With --spec FILE the project is
+    first made to match the file (`rendercli apply`); an unchanged file applies nothing
+    and renders from the cache.
 
     Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
     """
     from rendercli.config import get_settings
     from rendercli.services.renders import submit as renders
+    from rendercli.spec.model import DEFAULT_OUTPUT
 
+    if spec is None and project is None:
+        raise InvalidInput("give a PROJECT to render, or --spec FILE")
+    if spec is None and allow_outside:
+        raise InvalidInput("--allow-outside applies to --spec")
     target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
+    out = DEFAULT_OUTPUT
+    if spec is not None:
+        from rendercli.cli.apply import apply_spec, plan_note
+
+        prepared, applied = apply_spec(spec, project, allow_outside, dry_run=False,
+                                       user_id=user.id)
+        plan_note(applied)
+        out = prepared.spec.output
+        project = applied.project_id
+    assert project is not None
+
+    def given(name: str, value, from_spec):  # type: ignore[no-untyped-def]
+        # The spec's output settings stand in for options left at their defaults.
+        source = ctx.get_parameter_source(name)
+        unset = source is None or source.name == "DEFAULT" or value is None
+        return from_spec if spec is not None and unset else value
+
     request = renders.RenderRequest(
-        preset=preset, format=fmt, fps=fps, quality=quality, use_cache=not no_cache,
-        loudness=loudness,
+        preset=given("preset", preset, out.preset), format=given("fmt", fmt, out.format),
+        fps=given("fps", fps, out.fps), quality=given("quality", quality, out.quality),
+        use_cache=not no_cache, loudness=given("loudness", loudness, out.loudness),
     )
     follow(renders.start(context.uow(), user.id, project, request), user.id,
            wait=wait, target=target, json_output=json_output, force=force)
@@ -273,3 +308,194 @@ def frame(
     if open_file:
         stills.open_it(target)
 
+
+
+@app.command("batch")
+def batch(
+    spec: Path = typer.Argument(..., metavar="FILE",
+                                help="A spec file whose placeholders each data row fills."),
+    data: Path = typer.Option(..., "--data", metavar="ROWS",
+                              help="Data rows: .csv, .json (a list of objects) or .ndjson."),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", metavar="DIR",
+        help="Copy each finished video here, named by the spec's output.name (else "
+        "NAME.FORMAT)."),
+    name_field: str | None = typer.Option(
+        None, "--name-field", metavar="FIELD",
+        help="The field that names each row's project and file. Default: row-N."),
+    wait: bool = typer.Option(False, "--wait",
+                              help="Farm mode: follow the batch until every row has ended."),
+    concurrency: int = typer.Option(
+        1, "--concurrency", "-j", metavar="N",
+        help="Inline (embedded default): render N rows at a time (1-16)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Re-encode everything."),
+    force: bool = typer.Option(False, "--force", "-f",
+                               help="Replace files in --output-dir (else exit 5 before "
+                               "anything renders)."),
+    allow_outside: bool = ALLOW_OUTSIDE_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Render one video per data row: each row fills the spec's placeholders and becomes a
+    project (SPEC-NAME) and a render, all in one batch.
+
+    Every row is checked before anything is submitted: one bad row (a missing value, a
+    missing or unusable file) fails the batch with its row number, exit 2, and nothing
+    is queued. Inline, rows render one after another (or N at a time); in the farm the
+    whole batch is queued at once. Parts the rows share come from the segment cache.
+    Exit 0 only if every row completed, 1 otherwise. --json prints one JSON object per
+    finished row (NDJSON). `jobs list|watch|cancel --batch ID` work on the batch later.
+
+    Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
+    """
+    from rendercli.cli.apply import spec_problems
+    from rendercli.config import get_settings
+    from rendercli.services.specs import batch as batches
+    from rendercli.services.specs.apply import stored_lookup
+    from rendercli.services.specs.files import default_cache
+
+    if not 1 <= concurrency <= 16:
+        raise InvalidInput("--concurrency must be between 1 and 16")
+    if output_dir is not None and not output_dir.is_dir():
+        raise InvalidInput(f"--output-dir: directory {output_dir} does not exist")
+    inline = get_settings().is_embedded
+    if output_dir is not None and not (inline or wait):
+        raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
+    user = context.require_user_recovering()
+    cache = default_cache()
+    try:
+        with spec_problems():
+            prepared = batches.prepare_batch(
+                spec, data, name_field=name_field, allow_outside=allow_outside, cache=cache,
+                stored=stored_lookup(context.uow(), user.id), use_cache=not no_cache)
+    finally:
+        cache.close()
+    if output_dir is not None:
+        from rendercli.cli import output_file
+
+        for row in prepared.rows:  # exit 5 for a file that is there, before any change
+            output_file.check_target(output_dir / row.output_name, force=force)
+    count = len(prepared.rows)
+    output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
+    batch_id, started = batches.submit_batch(context.uow, user.id, prepared)
+    output.note(f"batch {batch_id}: {count} render{'s' * (count != 1)} "
+                f"{'to run' if inline else 'queued'}")
+    rows = {row.job_id: row for row in prepared.rows}
+    if not inline and not wait:
+        if json_output:
+            for row in prepared.rows:
+                output.print_json_line({"batch_id": batch_id, "row": row.number,
+                                        "name": row.name, "job_id": row.job_id,
+                                        "status": "queued", "output_path": None})
+        else:
+            output.say(batch_id)
+        return
+    tally = _BatchTally(batch_id, count, rows, output_dir, json_output, force)
+    if inline:
+        _run_batch_inline([s.job.id for s in started], concurrency, tally, user.id)
+    else:
+        _wait_batch([s.job.id for s in started], tally, user.id)
+    tally.summary()
+    if tally.failed:
+        raise typer.Exit(ExitStatus.FAILED)
+
+
+class _BatchTally:
+    """One progress view over a batch: rows done and failed, an ETA, one line (or one
+    JSON line) per finished row, outputs copied to --output-dir."""
+
+    def __init__(self, batch_id: str, total: int, rows: dict, output_dir: Path | None,
+                 json_output: bool, force: bool) -> None:
+        import threading
+        import time
+
+        self.batch_id, self.total, self.rows = batch_id, total, rows
+        self.output_dir, self.json_output, self.force = output_dir, json_output, force
+        self.done = self.failed = 0
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+
+    def finished(self, job) -> None:  # type: ignore[no-untyped-def]
+        import time
+
+        row = self.rows[job.id]
+        path = job.output_path
+        with self.lock:
+            if job.status == "completed" and self.output_dir is not None:
+                from rendercli.cli import output_file
+
+                target = self.output_dir / row.output_name
+                try:
+                    output_file.publish(job.output_path, target, force=self.force)
+                    path = str(target)
+                except (InvalidInput, OperationFailed) as exc:
+                    output.note(f"row {row.number}: {exc.message}")
+            if job.status == "completed":
+                self.done += 1
+            else:
+                self.failed += 1
+            ended = self.done + self.failed
+            if self.json_output:
+                output.print_json_line({"batch_id": self.batch_id, "row": row.number,
+                                        "name": row.name, "job_id": job.id,
+                                        "status": job.status, "output_path": path,
+                                        "error": job.error})
+            else:
+                what = path if job.status == "completed" else f"{job.status}: {job.error}"
+                output.say(f"row {row.number} {row.name}: {what}")
+            elapsed = time.monotonic() - self.started
+            left = self.total - ended
+            eta = "" if not left else f", ETA {output.duration_text(elapsed / ended * left)}"
+            output.note(f"batch {self.batch_id}: {self.done}/{self.total} done, "
+                        f"{self.failed} failed{eta}")
+
+    def summary(self) -> None:
+        if not self.json_output:
+            output.note(f"batch {self.batch_id}: {self.done} completed, {self.failed} failed "
+                        f"of {self.total}")
+
+
+def _run_batch_inline(job_ids: list[str], concurrency: int, tally: _BatchTally,
+                      user_id: str) -> None:
+    """Render the batch's jobs here, ``concurrency`` at a time; Ctrl-C cancels the rest."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rendercli.services.renders import execute, lifecycle, views
+    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+
+    name = f"{INLINE_WORKER_PREFIX}{socket.gethostname()}"
+
+    def one(job_id: str) -> None:
+        view = execute.execute(job_id, worker_name=name, on_progress=lambda *_: None)
+        tally.finished(view if view is not None else views.get(context.uow(), user_id, job_id))
+
+    with _interrupt_on_termination(), ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(one, job_id) for job_id in job_ids]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            for job_id in job_ids:
+                with contextlib.suppress(Exception):
+                    lifecycle.cancel(context.uow(), user_id, job_id)
+            output.note(f"interrupted: batch {tally.batch_id} stopped and its jobs cancelled")
+            raise
+
+
+def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str) -> None:
+    """Follow a farm batch until every job has ended."""
+    import time
+
+    from rendercli.services.renders import views
+
+    pending = set(job_ids)
+    while pending:
+        context.maintenance()
+        for job in views.get_many(context.uow(), user_id, sorted(pending)):
+            if job.finished:
+                pending.discard(job.id)
+                tally.finished(job)
+        if pending:
+            time.sleep(1.0)

@@ -230,6 +230,8 @@ class RenderJob(Base):
     quality: Mapped[str] = mapped_column(String(16))
     use_cache: Mapped[bool] = mapped_column(Boolean, default=True)
     loudness: Mapped[float | None] = mapped_column(Float)  # LUFS target; None: not normalised
+    # The `render batch` this job belongs to (one job per data row); None: a single render.
+    batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
     output_url: Mapped[str | None] = mapped_column(Text)
     poster_url: Mapped[str | None] = mapped_column(Text)
     output_size: Mapped[int | None] = mapped_column(BigInteger)

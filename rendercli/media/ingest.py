@@ -52,19 +52,24 @@ def stage_and_probe(src: Path, storage_dir: Path, limits: Limits) -> StagedMedia
     name = safe_display_name(src)
     staged = stage_file(src, storage_dir, display_name=name, max_file_size=limits.max_file_size)
     try:
-        if looks_like_font(read_head(staged.path, name)):
-            info = probe_font(staged.path, display_name=name)
-        else:
-            info = probe(
-                staged.path,
-                display_name=name,
-                max_duration=limits.max_duration,
-                max_dimension=limits.max_dimension,
-            )
+        info = probe_copy(staged.path, name, limits)
     except BaseException:
         discard_staged(staged)
         raise
     return StagedMedia(display_name=name, staged=staged, info=info)
+
+
+def probe_copy(path: Path, display_name: str, limits: Limits) -> MediaInfo:
+    """Probe a staged copy (or a stored object): a font by its signature, anything else
+    with the media probe and its allow-list. InvalidInput naming the file if rejected."""
+    if looks_like_font(read_head(path, display_name)):
+        return probe_font(path, display_name=display_name)
+    return probe(
+        path,
+        display_name=display_name,
+        max_duration=limits.max_duration,
+        max_dimension=limits.max_dimension,
+    )
 
 
 def stage_and_probe_all(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 FieldPath = tuple[str | int, ...]
 Report = Callable[[FieldPath, str], None]  # (where in the spec, message)
 TOLERANCE = 0.001  # seconds; probed durations are rounded by containers
+# A path that names stored content by hash (`project export --by-hash`), not a file.
+STORED_REF = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def path_fields(spec: Spec) -> Iterator[tuple[FieldPath, str]]:
@@ -83,6 +86,8 @@ def resolve_all(spec: Spec, base_dir: Path, report: Report, *,
     for where, text in path_fields(spec):
         if has_placeholders(text):
             continue  # filled from a data row first
+        if STORED_REF.fullmatch(text):
+            continue  # content already stored (project export --by-hash): apply checks it
         try:
             resolved[where] = resolve(base_dir, substitute(text, {}),  # resolves {{{{ escapes
                                       allow_outside=allow_outside)

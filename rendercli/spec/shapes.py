@@ -11,6 +11,7 @@ Patterns are written in the regular-expression subset shared by Python and ECMA-
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -118,8 +119,10 @@ class FieldInfo:
     default: Any
 
 
-def spec_fields(cls: type) -> list[FieldInfo]:
-    """The spec fields of a model dataclass, in declaration order."""
+@functools.cache
+def spec_fields(cls: type) -> tuple[FieldInfo, ...]:
+    """The spec fields of a model dataclass, in declaration order (computed once per
+    class: filling and checking thousands of data rows walks them for every row)."""
     out = []
     for f in dataclasses.fields(cls):
         if "shape" not in f.metadata:
@@ -134,7 +137,7 @@ def spec_fields(cls: type) -> list[FieldInfo]:
                 default=None if f.default is dataclasses.MISSING else f.default,
             )
         )
-    return out
+    return tuple(out)
 
 
 def class_doc(cls: type) -> str:

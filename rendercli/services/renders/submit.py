@@ -53,7 +53,8 @@ def validate_request(request: RenderRequest) -> None:
     validate_settings(engine_settings(request))
 
 
-def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest) -> JobView:
+def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest,
+           *, batch_id: str | None = None) -> JobView:
     """Validate and create a queued render job. Raises Conflict if one is already active.
 
     Nothing is created when the settings or the timeline are invalid. The database's
@@ -86,6 +87,7 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
             quality=request.quality,
             use_cache=request.use_cache,
             loudness=request.loudness,
+            batch_id=batch_id,
         )
         uow.session.add(job)
         try:
@@ -132,13 +134,15 @@ class Started:
     dispatch_pending: str | None = None  # farm: why it is not on the queue yet, if so
 
 
-def start(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest) -> Started:
+def start(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest,
+          *, batch_id: str | None = None) -> Started:
     """Submit a render and hand it on: the farm queue, or (embedded) back to the caller.
 
     This is "submit" for every command that starts a render (`render submit`, `demo`);
-    `start_retry` is the same for `jobs retry`.
+    `start_retry` is the same for `jobs retry`. `batch_id` groups the jobs of a
+    `render batch`.
     """
-    return _hand_on(submit(uow, user_id, project_ref, request))
+    return _hand_on(submit(uow, user_id, project_ref, request, batch_id=batch_id))
 
 
 def start_retry(uow: UnitOfWork, user_id: str, job_id: str) -> Started:

@@ -244,8 +244,10 @@ def list_jobs(
     project_ref: str | None = None,
     status: str | None = None,
     limit: int = 20,
+    batch_id: str | None = None,
 ) -> list[JobView]:
-    """The user's jobs, newest first, optionally for one project and/or one status."""
+    """The user's jobs, newest first, optionally for one project, one status and/or one
+    `render batch`."""
     if status is not None and status not in JOB_STATUSES:
         raise InvalidInput(f"unknown status {status!r}; choose one of {', '.join(JOB_STATUSES)}")
     if not 1 <= limit <= 1000:
@@ -258,6 +260,9 @@ def list_jobs(
         if status is not None:
             sql += " AND j.status = :status"
             params["status"] = status
+        if batch_id is not None:
+            sql += " AND j.batch_id = :batch_id"
+            params["batch_id"] = batch_id
         found = uow.rows.all(sql + " ORDER BY j.created_at DESC, j.id LIMIT :limit", **params)
         return list(_views(uow.rows, found).values())
 

@@ -1,0 +1,495 @@
+"""``rendercli apply``: make a project match a spec file, all or nothing.
+
+1. **Prepare** (no database): read the spec, fill its placeholders (from a data row, or
+   none), resolve and probe every file as ``spec validate`` does, and hash each file
+   (``files``: opened as validated, hashes remembered). Any problem stops here with
+   every problem listed, exit 2.
+2. **Plan** (one read): the project's rows against the spec's items (``plan``). A dry
+   run stops here. So does a spec that matches: nothing is written, not even the
+   project's ``updated_at``.
+3. **Stage**: files whose content storage does not hold yet are copied from a
+   descriptor opened as validated; each copy's SHA-256 must be the planned one. Every
+   new file is probed as ``asset add`` probes it (the copy, or the stored object).
+4. **Apply** (one transaction, the project locked): the plan is made again from the
+   locked rows, then removes, updates, moves and adds, positions renumbered, and the
+   engine's timeline check. Any failure rolls everything back and removes the objects
+   this apply placed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rendercli.errors import Conflict, InvalidInput
+from rendercli.services.specs import state
+from rendercli.services.specs.export import HASH_PREFIX
+from rendercli.services.specs.files import FileFacts, HashCache, file_facts, open_validated
+from rendercli.services.specs.plan import Item, Plan, make_plan
+from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from rendercli.db.models import Asset, Project
+    from rendercli.media.info import MediaInfo
+    from rendercli.media.ingest import Limits
+    from rendercli.spec.loader import LoadedSpec
+    from rendercli.spec.media import Prober
+    from rendercli.spec.model import Spec
+    from rendercli.storage import StagedFile, StoredFile
+
+FieldPath = tuple[Any, ...]
+
+
+@dataclass
+class Prepared:
+    """A spec ready to plan: filled in, its files checked and hashed."""
+
+    file: str
+    spec: Spec  # filled in
+    project: str  # the project's name
+    desired: dict[str, list[Item]]
+    files: dict[Path, FileFacts]
+    hashed_bytes: int = 0  # bytes read to hash (files not in the hash cache)
+
+
+def project_name(given: str | None, spec: Spec, spec_file: str) -> str:
+    """--project, else the spec's ``project``, else the spec file's name without suffix."""
+    from rendercli.services.projects import validate_name
+
+    name = given or spec.project or Path(spec_file).stem
+    return validate_name(name)
+
+
+# SHA-256 -> (size, name) of content stored in the user's projects, or None
+Stored = Callable[[str], "tuple[int, str] | None"]
+
+
+def prepare(path: Path, *, project: str | None = None, allow_outside: bool = False,
+            prober: Prober | None = None, cache: HashCache | None = None,
+            stored: Stored | None = None) -> Prepared:
+    """Read, check and hash the spec at ``path``; SpecInvalid with every problem."""
+    from rendercli.spec.loader import load_spec
+
+    return prepare_loaded(load_spec(path), {}, project=project, allow_outside=allow_outside,
+                          prober=prober, cache=cache, stored=stored)
+
+
+def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
+                   project: str | None = None, allow_outside: bool = False,
+                   prober: Prober | None = None, cache: HashCache | None = None,
+                   stored: Stored | None = None, row_problem: Any = None,
+                   sites: list[Any] | None = None) -> Prepared:
+    """A loaded spec filled from ``values`` (a data row, or ``{}``), checked and hashed.
+
+    A path ``sha256:<hex>`` (``project export --by-hash``) names content the user already
+    has in one of their projects: ``stored(hex)`` gives its size and name, or None if they have
+    none (then it is a problem, as for a missing file). Problems are reported in the
+    spec file (or through ``row_problem(where, message)``, for a batch's rows) and raised
+    together as SpecInvalid.
+    """
+    from rendercli.spec import media
+    from rendercli.spec.fill import fill, template_sites
+    from rendercli.spec.problems import Problem, SpecInvalid
+
+    prober = prober or media.Prober()
+    problems: list[Problem] = []
+
+    def report(where: FieldPath, message: str) -> None:
+        problems.append(row_problem(where, message) if row_problem is not None
+                        else loaded.problem(where, message))
+
+    def missing(site: Any, message: str) -> None:
+        if row_problem is None and message.startswith("no value for"):
+            message += " (placeholders are filled by `rendercli render batch --data ROWS`)"
+        report(site.path, message)
+
+    if sites is None:
+        sites = template_sites(loaded.spec)
+    filled = fill(loaded, sites, values, missing)
+    if filled is None:
+        raise SpecInvalid(sorted(set(problems)))
+    resolved: dict[FieldPath, Path] = {}
+    by_hash: dict[Path, tuple[FileFacts, str]] = {}
+    for where, text in media.path_fields(filled):
+        try:
+            if media.STORED_REF.fullmatch(text):
+                resolved[where] = _stored_path(text[len(HASH_PREFIX):], stored, by_hash)
+            else:
+                resolved[where] = media.resolve(loaded.base_dir, text,
+                                                allow_outside=allow_outside)
+        except ValueError as exc:
+            report(where, str(exc))
+    media.check_media(filled, resolved, prober, report)
+    _check_fonts(filled, resolved, report)
+    if problems:
+        raise SpecInvalid(sorted(set(problems)))
+    facts: dict[Path, FileFacts] = {path: known[0] for path, known in by_hash.items()}
+    hashed = 0
+    cache = cache or HashCache(None)
+    for where, path in resolved.items():
+        if path in facts:
+            continue
+        try:
+            facts[path] = file_facts(path, media.spec_text(filled, where), cache)
+        except InvalidInput as exc:
+            report(where, exc.message)
+            continue
+        hashed += facts[path].size if facts[path].hashed else 0
+    if problems:
+        raise SpecInvalid(sorted(set(problems)))
+    sources = {}
+    for where, path in resolved.items():
+        info = None if where[-1] == "font" else prober(path)
+        sources[where] = state.MediaSource(path, media.spec_text(filled, where),
+                                           facts[path].sha256, facts[path].size,
+                                           info if not isinstance(info, str) else None,
+                                           by_hash[path][1] if path in by_hash else None)
+    try:
+        name = project_name(project, filled, loaded.file)
+    except InvalidInput as exc:
+        report(("project",), exc.message)
+        raise SpecInvalid(problems) from None
+    return Prepared(loaded.file, filled, name, state.desired(filled, sources), facts, hashed)
+
+
+def _stored_path(sha: str, stored: Stored | None,
+                 known: dict[Path, tuple[FileFacts, str]]) -> Path:
+    """The storage object of content the user holds (``sha256:<hex>`` in a spec)."""
+    from rendercli import storage
+    from rendercli.config import get_settings
+
+    found = stored(sha) if stored is not None else None
+    path = storage.object_path(get_settings().storage_dir, sha)
+    if found is None or not path.is_file():
+        raise ValueError(f"no stored file with content sha256:{sha[:12]}\u2026 in your projects")
+    known[path] = (FileFacts(path, sha, found[0], hashed=False), found[1])
+    return path
+
+
+def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
+    """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256."""
+    def size_of(sha: str) -> tuple[int, str] | None:
+        from sqlalchemy import select
+
+        from rendercli.db.models import Asset, Project
+
+        with uow:
+            row = uow.session.execute(
+                select(Asset.size_bytes, Asset.display_name).join(Project)
+                .where(Project.owner_id == user_id, Asset.sha256 == sha).limit(1)).first()
+            return None if row is None or row[0] is None else (int(row[0]), str(row[1]))
+    return size_of
+
+
+def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) -> None:
+    """Font files must be fonts (media are probed by ``check_media``)."""
+    from rendercli.media.fonts import looks_like_font, probe_font, read_head
+    from rendercli.spec.media import spec_text
+
+    seen: dict[Path, str | None] = {}
+    for where, path in resolved.items():
+        if where[-1] != "font":
+            continue
+        if path not in seen:
+            try:
+                if not looks_like_font(read_head(path, "file")):
+                    seen[path] = "not a TTF or OTF font"
+                else:
+                    probe_font(path, display_name="file")
+                    seen[path] = None
+            except InvalidInput as exc:
+                seen[path] = exc.message.removeprefix("file: ")
+        if seen[path] is not None:
+            report(where, f"{spec_text(spec, where)!r}: {seen[path]}")
+
+
+# ---------------------------------------------------------------- plan
+
+
+def find_project(uow: UnitOfWork, user_id: str, name: str) -> Project | None:
+    """The user's project with exactly this name, if any."""
+    from sqlalchemy import select
+
+    from rendercli.db.models import Project
+
+    return uow.session.scalars(
+        select(Project).where(Project.owner_id == user_id, Project.name == name)).first()
+
+
+def _plan_for(uow: UnitOfWork, project: Project | None, prepared: Prepared) -> Plan:
+    from rendercli.services.items import load_items
+
+    rows = load_items(uow, project.id) if project is not None else []
+    return make_plan(prepared.project, project.id if project else None, state.current(rows),
+                     prepared.desired)
+
+
+def plan(uow: UnitOfWork, user_id: str, prepared: Prepared) -> Plan:
+    """What applying would change (reads only)."""
+    with uow:
+        return _plan_for(uow, find_project(uow, user_id, prepared.project), prepared)
+
+
+# ---------------------------------------------------------------- apply
+
+
+@dataclass
+class Applied:
+    plan: Plan  # as applied (made again under the lock)
+    project_id: str | None  # None only for a dry run of a new project
+    applied: bool  # False: a dry run, or nothing differed
+    staged_bytes: int = 0  # bytes copied into storage
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
+          dry_run: bool = False) -> Applied:
+    """Make the user's project (created if missing) match ``prepared``.
+
+    Nothing is written when nothing differs or on a dry run. Otherwise everything is
+    applied in one transaction, or nothing is: a file rejected by the probe, a timeline
+    the engine refuses, or a render in progress (when items would be removed) leaves
+    the project as it was.
+    """
+    from rendercli import storage
+    from rendercli.config import get_settings
+    from rendercli.media import ingest
+    from rendercli.services.assets import remove_unreferenced_objects
+    from rendercli.services.housekeeping import database_fingerprint
+
+    first = plan(uow, user_id, prepared)
+    if dry_run or not first.changed:
+        return Applied(first, first.project_id, applied=False)
+    settings = get_settings()
+    limits = ingest.Limits(max_file_size=settings.max_file_size,
+                           max_duration=settings.max_duration,
+                           max_dimension=settings.max_dimension)
+    storage.clean_temp_files(settings.storage_dir, older_than=settings.job_timeout + 3600)
+    storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
+    staged: list[StagedFile] = []
+    stored: list[StoredFile] = []
+    freed: list[str | None] = []
+    try:
+        with storage.ingest_guard(settings.storage_dir):
+            infos = _store_files(prepared, _needed(first), settings.storage_dir, limits, staged)
+            while staged:  # one by one, so a failure leaves `stored` exact for the cleanup
+                stored.append(storage.commit_staged(staged[0]))
+                staged.pop(0)
+            with uow:
+                result, freed = _apply_locked(uow, user_id, prepared, infos)
+                if result.applied:
+                    uow.commit()
+    except BaseException:
+        for item in staged:
+            storage.discard_staged(item)
+        created = [s for s in stored if s.created]
+        if created:
+            remove_unreferenced_objects(uow, [s.key for s in created])
+        raise
+    result.staged_bytes = sum(s.size for s in stored if s.created)
+    if freed:
+        remove_unreferenced_objects(uow, freed)
+    return result
+
+
+def _needed(plan: Plan) -> dict[str, Item]:
+    """The files the plan's new rows are made from, by SHA-256."""
+    needed: dict[str, Item] = {}
+    for op in plan.ops:
+        item = op.item
+        if item is None or item.kind == "title":
+            continue
+        if op.op == "add" or (op.current is not None and op.current.key != item.key):
+            needed.setdefault(item.key[1], item)
+    return needed
+
+
+def _store_files(prepared: Prepared, needed: Mapping[str, Item], storage_dir: Path,
+                 limits: Limits, staged: list[StagedFile]) -> dict[str, MediaInfo]:
+    """Make sure storage holds every needed file (staging the missing ones into
+    ``staged``) and probe what is stored, as `asset add` does: the copy or the object,
+    never the source. Call it holding storage's ingest guard."""
+    from rendercli import storage
+
+    infos: dict[str, MediaInfo] = {}
+    for sha, item in needed.items():
+        source = item.source
+        shown = item.name
+        target = storage.object_path(storage_dir, sha)
+        if target.is_file():
+            infos[sha] = _probe_stored(target, shown, limits)
+        else:
+            with open_validated(source.path, shown) as (fd, _st):
+                os.lseek(fd, 0, os.SEEK_SET)
+                copy = storage.stage_open_file(fd, storage_dir, display_name=shown,
+                                               max_file_size=limits.max_file_size)
+            staged.append(copy)
+            if copy.sha256 != sha:
+                raise InvalidInput(f"{shown}: the file changed while it was being applied; "
+                                   "run the command again")
+            infos[sha] = _probe_stored(copy.path, shown, limits)
+        if infos[sha].kind != item.kind:
+            raise InvalidInput(f"{shown}: the file changed while it was being applied (it "
+                               f"is now {infos[sha].kind}); run the command again")
+    return infos
+
+
+def _probe_stored(path: Path, shown: str, limits: Limits) -> MediaInfo:
+    from rendercli.media.ingest import probe_copy
+
+    return probe_copy(path, shown, limits)
+
+
+def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
+                  infos: Mapping[str, MediaInfo]) -> tuple[Applied, list[str | None]]:
+    from sqlalchemy.exc import IntegrityError
+
+    from rendercli.db.models import Project
+    from rendercli.services.items import check_timeline, load_items, lock_project
+    from rendercli.services.projects import ensure_not_rendering
+
+    project = find_project(uow, user_id, prepared.project)
+    created = project is None
+    if project is None:
+        project = Project(owner_id=user_id, name=prepared.project)
+        uow.session.add(project)
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            raise Conflict(f"project {prepared.project!r} was created by another command "
+                           "meanwhile: run the command again") from None
+        uow.record_event("project.created", user_id, project_id=project.id)
+    else:
+        lock_project(uow, project)
+    rows = load_items(uow, project.id)
+    again = make_plan(prepared.project, None if created else project.id,
+                      state.current(rows), prepared.desired)
+    if not again.changed:
+        return Applied(again, project.id, applied=False), []
+    if any(op.op == "remove" for op in again.ops):
+        ensure_not_rendering(uow, project, "remove its items")
+    freed = _execute(uow, project, rows, again, infos, len(prepared.desired["timeline"]))
+    check_timeline(uow, project.id)
+    uow.record_event("spec.applied", user_id, project_id=project.id, **again.counts())
+    return Applied(again, project.id, applied=True, stats=again.counts()), freed
+
+
+def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
+             infos: Mapping[str, MediaInfo], timeline_count: int) -> list[str | None]:
+    """Carry out ``plan`` on the locked ``rows``; the storage keys it stops using."""
+    from rendercli import storage
+    from rendercli.db.ids import new_id
+
+    by_id = {row.id: row for row in rows}
+    session = uow.session
+    freed: list[str | None] = []
+
+    def info_for(item: Item) -> MediaInfo | dict[str, Any]:
+        sha = item.key[1]
+        if sha in infos:
+            return infos[sha]
+        for row in rows:  # the plan changed under the lock: a row may hold the facts
+            if row.sha256 == sha and row.kind == item.kind:
+                return {c: getattr(row, c) for c in _probed_columns()}
+        raise Conflict("the project changed while this apply was running: run it again")
+
+    font_ids: dict[str, str] = {}
+    for pair in plan.pairs["fonts"]:
+        font_ids[pair.desired.key[1]] = pair.current.row_id  # type: ignore[assignment]
+    for op in plan.ops:
+        if op.list == "fonts" and op.op == "add":
+            assert op.item is not None
+            row = _new_file_row(project, op.item, info_for(op.item), new_id())
+            row.position = None
+            session.add(row)
+            font_ids[op.item.key[1]] = row.id
+
+    def font_id(sha: str | None) -> str | None:
+        return None if sha is None else font_ids[sha]
+
+    removed_fonts = []
+    for op in plan.ops:
+        if op.op != "remove":
+            continue
+        row = by_id[op.id]  # type: ignore[index]
+        if row.storage_key is not None:
+            storage.check_digest(row.storage_key)  # a tampered row: refuse, remove nothing
+        if op.list == "fonts":
+            removed_fonts.append(row)
+            continue
+        freed.append(row.storage_key)
+        session.delete(row)
+    offset = {"timeline": 0, "music": timeline_count}
+    changed = {op.id for op in plan.ops if op.op in ("update", "move")}
+    for name in ("timeline", "music"):
+        for pair in plan.pairs[name]:
+            row = by_id[pair.current.row_id]  # type: ignore[index]
+            row.position = offset[name] + pair.new_position
+            if row.id not in changed:
+                continue
+            if pair.current.key != pair.desired.key and pair.desired.kind != "title":
+                freed.append(row.storage_key)
+                _set_file(row, pair.desired, info_for(pair.desired))
+            state.write(row, pair.desired, font_id)
+    for op in plan.ops:
+        if op.op != "add" or op.list == "fonts":
+            continue
+        assert op.item is not None and op.position is not None
+        item = op.item
+        if item.kind == "title":
+            row = _new_title_row(project, item)
+        else:
+            row = _new_file_row(project, item, info_for(item), new_id())
+        row.position = offset[op.list] + op.position
+        session.add(row)
+        state.write(row, item, font_id)
+    session.flush()
+    for row in removed_fonts:
+        freed.append(row.storage_key)
+        session.delete(row)
+    session.flush()
+    return freed
+
+
+def _probed_columns() -> list[str]:
+    from rendercli.media.info import stored_fields
+
+    return [f.name for f in stored_fields()]
+
+
+def _columns(info: MediaInfo | Mapping[str, Any]) -> dict[str, Any]:
+    return dict(info) if isinstance(info, Mapping) else info.columns()
+
+
+def _set_file(row: Asset, item: Item, info: MediaInfo | Mapping[str, Any]) -> None:
+    for name, value in _columns(info).items():
+        setattr(row, name, value)
+    sha = item.key[1]
+    row.sha256 = row.storage_key = sha
+    row.size_bytes = item.source.size
+    row.display_name = item.name
+
+
+def _new_file_row(project: Project, item: Item, info: MediaInfo | Mapping[str, Any],
+                  row_id: str) -> Asset:
+    from rendercli.db.models import Asset
+    from rendercli.db.types import utcnow
+
+    now = utcnow()
+    row = Asset(id=row_id, project_id=project.id, texts=[], created_at=now, updated_at=now,
+                **_columns(info))
+    _set_file(row, item, info)
+    return row
+
+
+def _new_title_row(project: Project, item: Item) -> Asset:
+    from rendercli.db.ids import new_id
+    from rendercli.db.models import Asset
+    from rendercli.db.types import utcnow
+
+    now = utcnow()
+    return Asset(id=new_id(), project_id=project.id, kind="title", display_name=item.name,
+                 rotation=0, has_audio=False, texts=[], created_at=now, updated_at=now)

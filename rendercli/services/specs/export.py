@@ -1,0 +1,186 @@
+"""``rendercli project export``: the spec of an existing project.
+
+Every setting that differs from the format's default is written, so ``apply`` of the
+export makes an equal project (the round-trip test checks it). Media and fonts are
+written as files into a folder next to the spec (``<name>-media/``), one file per
+content, or, with ``by_hash``, referenced as ``sha256:<hex>`` (only the account that
+holds content with that hash can apply such a spec). Texts are data: a literal ``{{``
+is written as the escape ``{{{{``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rendercli.errors import InvalidInput
+from rendercli.services.specs.plan import same
+from rendercli.services.specs.state import (
+    DEFAULT_STILL_SECONDS,
+    DEFAULT_TITLE_SECONDS,
+    PICTURE_KINDS,
+    transition_text,
+)
+from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from rendercli.db.models import Asset
+
+HASH_PREFIX = "sha256:"
+
+
+@dataclass
+class Export:
+    project: str
+    spec: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict)  # spec path -> storage key
+
+
+def escape(text: str) -> str:
+    """Text as a spec writes it: ``{{`` is the escape ``{{{{``."""
+    return text.replace("{{", "{{{{")
+
+
+def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | None) -> Export:
+    """The spec of the user's project; media as paths under ``media_dir`` (relative to
+    the spec), or by hash when ``media_dir`` is None."""
+    from rendercli.services.items import load_items
+    from rendercli.services.projects import find_owned
+
+    with uow:
+        project = find_owned(uow, user_id, project_ref)
+        rows = load_items(uow, project.id)
+        export = Export(project.name, {})
+        names: dict[str, str] = {}  # storage key -> spec path
+
+        def ref(asset: Asset) -> str:
+            key = asset.storage_key
+            if key is None or asset.sha256 is None:
+                raise InvalidInput(f"{asset.display_name}: the item has no stored file")
+            if media_dir is None:
+                return HASH_PREFIX + asset.sha256
+            if key not in names:
+                names[key] = _unique(media_dir, asset.display_name, set(names.values()))
+                export.files[names[key]] = key
+            return escape(names[key])
+
+        fonts = {a.id: a for a in rows if a.kind == "font"}
+
+        def font(font_id: str | None) -> str | None:
+            return None if font_id is None else ref(fonts[font_id])
+
+        timeline = [_picture(a, ref, font) for a in rows if a.kind in PICTURE_KINDS]
+        music = [_music(a, ref) for a in rows if a.kind == "audio"]
+        spec: dict[str, Any] = {"version": 1, "project": escape(project.name),
+                                "timeline": timeline}
+        if music:
+            spec["music"] = music
+        export.spec = spec
+        return export
+
+
+def file_name(name: str) -> str:
+    """A project name as a file name: one path component, no leading dot or dash."""
+    cleaned = "".join("_" if ch in '/\\:\x00' or ord(ch) < 32 else ch for ch in name).strip()
+    return cleaned.lstrip(".-") or "project"
+
+
+def _unique(folder: str, name: str, taken: set[str]) -> str:
+    base = "".join("_" if ch in '/\\:\x00' or ord(ch) < 32 else ch for ch in name).strip()
+    if base in ("", ".", "..") or base.startswith("-"):
+        base = "media" + base
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    candidate, n = f"{folder}/{base}", 2
+    while candidate in taken:
+        candidate = f"{folder}/{stem} ({n}){dot}{suffix}"
+        n += 1
+    return candidate
+
+
+def _put(out: dict[str, Any], key: str, value: Any, default: Any) -> None:
+    """Write ``value`` (exactly as stored) unless it is the format's default."""
+    if not same(value, default):
+        out[key] = value
+
+
+def _texts(asset: Asset, font: Callable[[str | None], str | None]) -> list[Any]:
+    texts = []
+    for t in asset.texts:
+        entry: dict[str, Any] = {"text": escape(t.text)}
+        _put(entry, "at", t.start, 0.0)
+        _put(entry, "for", t.duration, None)
+        _put(entry, "placement", t.placement, "lower-third")
+        _put(entry, "size", t.size, "medium")
+        _put(entry, "color", t.color, "white")
+        _put(entry, "box", t.box, True)
+        _put(entry, "font", font(t.font_id), None)
+        texts.append(entry["text"] if len(entry) == 1 else entry)
+    return texts
+
+
+def _picture(asset: Asset, ref: Callable[[Asset], str],
+             font: Callable[[str | None], str | None]) -> dict[str, Any]:
+    out: dict[str, Any]
+    if asset.kind == "title":
+        card = asset.title
+        if card is None:
+            raise InvalidInput(f"title item {asset.id} has no card")
+        out = {"title": escape(card.text)}
+        _put(out, "duration", asset.still_duration or DEFAULT_TITLE_SECONDS,
+             DEFAULT_TITLE_SECONDS)
+        _put(out, "background", card.background, "black")
+        _put(out, "color", card.color, "white")
+        _put(out, "size", card.size, "large")
+        _put(out, "font", font(card.font_id), None)
+    else:
+        out = {"media": ref(asset)}
+        if asset.kind == "image":
+            _put(out, "duration", asset.still_duration or DEFAULT_STILL_SECONDS,
+                 DEFAULT_STILL_SECONDS)
+            _put(out, "motion", asset.motion, None)
+        else:
+            _put(out, "trim_start", asset.trim_start or None, None)
+            _put(out, "trim_end", asset.trim_end, None)
+            _put(out, "volume", asset.volume, 1.0)
+            _put(out, "mute", asset.mute, False)
+    if transition_text(asset.transition, asset.transition_seconds) != "none":
+        out["transition"] = {"kind": asset.transition, "duration": asset.transition_seconds}
+    _put(out, "fade_in", asset.fade_in, 0.0)
+    _put(out, "fade_out", asset.fade_out, 0.0)
+    texts = _texts(asset, font)
+    if texts:
+        out["text"] = texts
+    return out
+
+
+def _music(asset: Asset, ref: Callable[[Asset], str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"media": ref(asset)}
+    _put(out, "trim_start", asset.trim_start or None, None)
+    _put(out, "trim_end", asset.trim_end, None)
+    _put(out, "volume", asset.volume, 1.0)
+    _put(out, "fade_in", asset.fade_in, 0.0)
+    _put(out, "fade_out", asset.fade_out, 0.0)
+    _put(out, "mute", asset.mute, False)
+    _put(out, "duck", asset.duck, False)
+    return out
+
+
+def to_yaml(spec: dict[str, Any]) -> str:
+    import yaml
+
+    header = "# Written by `rendercli project export`; apply it with `rendercli apply`.\n"
+    return header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
+
+
+def object_files(export: Export) -> dict[str, Path]:
+    """Where each exported file's content is in storage (keys checked and confined)."""
+    from rendercli import storage
+    from rendercli.config import get_settings
+
+    storage_dir = get_settings().storage_dir
+    return {relative: storage.object_path(storage_dir, storage.check_digest(key))
+            for relative, key in export.files.items()}

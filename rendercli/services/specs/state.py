@@ -1,0 +1,264 @@
+"""Both sides of a plan as :class:`~rendercli.services.specs.plan.Item` lists: a spec's
+entries (``desired``) and a project's rows (``current``).
+
+Settings are compared as the database keeps them, so each side is normalised the same
+way: a trim at the clip's end is no trim, a still shown
+for the default time says so, a transition is ``KIND:SECONDS`` or ``none``, fonts are
+their SHA-256. ``write`` turns an item's settings back into columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rendercli.services.specs.plan import Item
+
+if TYPE_CHECKING:
+    from rendercli.db.models import Asset
+    from rendercli.media.info import MediaInfo
+    from rendercli.spec.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
+
+TRIM_TOLERANCE = 0.001  # seconds, as `asset add` and `asset update` use it
+DEFAULT_STILL_SECONDS = 3.0
+DEFAULT_TITLE_SECONDS = 3.0
+PICTURE_KINDS = ("video", "image", "title")
+
+
+def seconds(value: float | None) -> float | None:
+    """A number of seconds (or a gain) as a float; None stays None. Kept exact: the plan
+    compares numbers to the microsecond (``plan.same``)."""
+    return None if value is None else float(value)
+
+
+def _number_text(value: float) -> str:
+    return format(round(value, 6), ".6f").rstrip("0").rstrip(".")
+
+
+def transition_text(kind: str | None, length: float | None) -> str:
+    """``none`` or ``KIND:SECONDS``."""
+    if kind is None or kind == "none" or not length:
+        return "none"
+    return f"{kind}:{_number_text(length)}"
+
+
+def parse_transition_text(text: str) -> tuple[str, float]:
+    kind, _, length = text.partition(":")
+    return ("none", 0.0) if kind == "none" else (kind, float(length))
+
+
+def _trims(start: float | None, end: float | None, length: float | None
+           ) -> tuple[float | None, float | None]:
+    total = length or 0.0
+    start = seconds(start) or None
+    end = None if end is None or end >= total - TRIM_TOLERANCE else seconds(end)
+    return start, end
+
+
+@dataclass(frozen=True)
+class MediaSource:
+    """A spec's file, as an item's source: where it is, what it is."""
+
+    path: Path  # validated real path
+    spec_text: str  # the path as written in the spec (filled in)
+    sha256: str
+    size: int
+    info: MediaInfo | None  # None for fonts
+    name: str | None = None  # content referenced by hash: its stored name
+
+    @property
+    def shown(self) -> str:
+        from rendercli.media.validate import safe_display_name
+
+        return self.name or safe_display_name(Path(self.spec_text))
+
+
+# ---------------------------------------------------------------- the spec's side
+
+
+def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[str, list[Item]]:
+    """The items a (filled-in) spec asks for. ``files`` maps each path field of the spec
+    (``("timeline", 1, "media")``) to its file."""
+    from rendercli.spec.model import TitleCard
+
+    fonts: dict[str, Item] = {}
+
+    def font(where: tuple[Any, ...], given: str | None) -> str | None:
+        if given is None:
+            return None
+        source = files[where]
+        fonts.setdefault(source.sha256, Item(("font", source.sha256), "font", source.shown,
+                                             {}, source=source))
+        return source.sha256
+
+    def texts(at: tuple[Any, ...], overlays: Sequence[TextOverlay]) -> list[dict[str, Any]]:
+        return [{"text": o.text, "at": seconds(o.at), "for": seconds(o.for_),
+                 "placement": o.placement, "size": o.size, "color": o.color, "box": o.box,
+                 "font": font((*at, "text", k, "font"), o.font)}
+                for k, o in enumerate(overlays)]
+
+    timeline: list[Item] = []
+    for index, entry in enumerate(spec.timeline):
+        at = ("timeline", index)
+        transition = entry.transition
+        common = {
+            "transition": transition_text(transition.kind if transition else None,
+                                          transition.duration if transition else None),
+            "fade_in": seconds(entry.fade_in), "fade_out": seconds(entry.fade_out),
+            "texts": texts(at, entry.text),
+        }
+        if isinstance(entry, TitleCard):
+            timeline.append(_title_item(entry, common, font((*at, "font"), entry.font)))
+            continue
+        timeline.append(_media_item(entry, files[(*at, "media")], common))
+    music = [_music_item(m, files[("music", k, "media")]) for k, m in enumerate(spec.music)]
+    return {"timeline": timeline, "music": music, "fonts": list(fonts.values())}
+
+
+def _title_item(entry: TitleCard, common: dict[str, Any], font_sha: str | None) -> Item:
+    settings = {"duration": seconds(entry.duration), "background": entry.background,
+                "color": entry.color, "size": entry.size, "font": font_sha, **common}
+    return Item(("title", entry.title), "title", _one_line(entry.title), settings,
+                source=entry.title)
+
+
+def _media_item(entry: MediaItem, source: MediaSource, common: dict[str, Any]) -> Item:
+
+    info = source.info
+    kind = info.kind if info is not None else "video"
+    settings: dict[str, Any]
+    if kind == "image":
+        settings = {"duration": seconds(entry.duration or DEFAULT_STILL_SECONDS),
+                    "motion": entry.motion, **common}
+    else:
+        start, end = _trims(entry.trim_start, entry.trim_end, info.duration if info else None)
+        settings = {"trim_start": start, "trim_end": end, "volume": seconds(entry.volume),
+                    "mute": entry.mute, **common}
+    return Item(("media", source.sha256, kind), kind, source.shown, settings, source=source)
+
+
+def _music_item(entry: MusicItem, source: MediaSource) -> Item:
+
+    info = source.info
+    start, end = _trims(entry.trim_start, entry.trim_end, info.duration if info else None)
+    settings = {"trim_start": start, "trim_end": end, "volume": seconds(entry.volume),
+                "mute": entry.mute, "duck": entry.duck, "fade_in": seconds(entry.fade_in),
+                "fade_out": seconds(entry.fade_out)}
+    return Item(("media", source.sha256, "audio"), "audio", source.shown, settings,
+                source=source)
+
+
+def _one_line(text: str, limit: int = 80) -> str:
+    import unicodedata
+
+    cleaned = " ".join(
+        "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
+                for ch in text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "\u2026"
+
+
+# ---------------------------------------------------------------- the project's side
+
+
+def current(rows: Sequence[Asset]) -> dict[str, list[Item]]:
+    """The items of a project's rows (loaded with their titles and texts)."""
+    font_sha = {a.id: a.sha256 for a in rows if a.kind == "font"}
+    ordered = sorted((a for a in rows if a.position is not None), key=lambda a: a.position)
+    return {
+        "timeline": [_row_item(a, font_sha) for a in ordered if a.kind in PICTURE_KINDS],
+        "music": [_row_item(a, font_sha) for a in ordered if a.kind == "audio"],
+        "fonts": [Item(("font", a.sha256), "font", a.display_name, {}, row_id=a.id)
+                  for a in rows if a.kind == "font"],
+    }
+
+
+def _row_item(asset: Asset, font_sha: Mapping[str, str | None]) -> Item:
+    def font(font_id: str | None) -> str | None:
+        return None if font_id is None else font_sha.get(font_id, f"missing:{font_id}")
+
+    common = {
+        "transition": transition_text(asset.transition, asset.transition_seconds),
+        "fade_in": seconds(asset.fade_in), "fade_out": seconds(asset.fade_out),
+        "texts": [{"text": t.text, "at": seconds(t.start), "for": seconds(t.duration),
+                   "placement": t.placement, "size": t.size, "color": t.color, "box": t.box,
+                   "font": font(t.font_id)} for t in asset.texts],
+    }
+    kind = asset.kind
+    settings: dict[str, Any]
+    if kind == "title":
+        card = asset.title
+        text = card.text if card is not None else ""
+        settings = {"duration": seconds(asset.still_duration or DEFAULT_TITLE_SECONDS),
+                    "background": card.background if card else None,
+                    "color": card.color if card else None,
+                    "size": card.size if card else None,
+                    "font": font(card.font_id) if card else None, **common}
+        return Item(("title", text), kind, asset.display_name, settings, row_id=asset.id)
+    if kind == "image":
+        settings = {"duration": seconds(asset.still_duration or DEFAULT_STILL_SECONDS),
+                    "motion": asset.motion, **common}
+    elif kind == "video":
+        settings = {"trim_start": seconds(asset.trim_start) or None,
+                    "trim_end": seconds(asset.trim_end), "volume": seconds(asset.volume),
+                    "mute": asset.mute, **common}
+    else:
+        settings = {"trim_start": seconds(asset.trim_start) or None,
+                    "trim_end": seconds(asset.trim_end), "volume": seconds(asset.volume),
+                    "mute": asset.mute, "duck": asset.duck, "fade_in": seconds(asset.fade_in),
+                    "fade_out": seconds(asset.fade_out)}
+    return Item(("media", asset.sha256, kind), kind, asset.display_name, settings,
+                row_id=asset.id)
+
+
+# ---------------------------------------------------------------- settings to columns
+
+
+def write(asset: Asset, item: Item, font_id: Callable[[str | None], str | None]) -> None:
+    """Set an item row's timeline settings (and title card, and texts) from ``item``."""
+    from rendercli.db.models import AssetText, AssetTitle
+    from rendercli.db.types import utcnow
+
+    s = item.settings
+    kind = item.kind
+    if kind in ("image", "title"):
+        asset.still_duration = s["duration"]
+    if kind in ("video", "audio"):
+        asset.trim_start, asset.trim_end = s["trim_start"], s["trim_end"]
+        asset.volume, asset.mute = s["volume"], s["mute"]
+    asset.duck = bool(s.get("duck", False))
+    asset.motion = s.get("motion")
+    asset.fade_in, asset.fade_out = s["fade_in"], s["fade_out"]
+    asset.transition, asset.transition_seconds = parse_transition_text(
+        s.get("transition", "none"))
+    if kind == "title":
+        text = str(item.source)
+        if asset.title is None:
+            asset.title = AssetTitle(text=text)
+        card = asset.title
+        card.text = text
+        card.background, card.color, card.size = s["background"], s["color"], s["size"]
+        card.font_id = font_id(s["font"])
+        asset.display_name = item.name
+    if kind in PICTURE_KINDS:
+        wanted = s["texts"]
+        if [_text_settings(t, font_id) for t in asset.texts] != [
+                _text_settings_from(w, font_id) for w in wanted]:
+            asset.texts = [
+                AssetText(position=k, text=w["text"], start=w["at"], duration=w["for"],
+                          placement=w["placement"], size=w["size"], color=w["color"],
+                          box=w["box"], font_id=font_id(w["font"]), created_at=utcnow())
+                for k, w in enumerate(wanted, 1)]
+    asset.updated_at = utcnow()
+
+
+def _text_settings(row: Any, font_id: Callable[[str | None], str | None]) -> tuple[Any, ...]:
+    return (row.text, seconds(row.start), seconds(row.duration), row.placement, row.size,
+            row.color, row.box, row.font_id)
+
+
+def _text_settings_from(w: Mapping[str, Any], font_id: Callable[[str | None], str | None]
+                        ) -> tuple[Any, ...]:
+    return (w["text"], w["at"], w["for"], w["placement"], w["size"], w["color"], w["box"],
+            font_id(w["font"]))

@@ -1,0 +1,200 @@
+"""`rendercli render batch`: one project and one render per data row, on both databases."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from rendercli.db.models import Project, RenderJob
+from rendercli.db.session import get_session_factory
+from tests.conftest import Account
+from tests.farm import Farm
+from tests.media_factory import make_audio, make_video
+
+SPEC = """\
+version: 1
+output: {preset: 480p, fps: 10, quality: draft, name: "greeting-{{ name }}.mp4"}
+timeline:
+  - title: "Hello {{ name }}"
+    duration: 1
+  - media: intro.mp4
+    transition: fade:0.5
+music:
+  - media: song.mp3
+    duck: true
+"""
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("batch-media")
+    make_video(folder / "intro.mp4", duration=1.5, size=(160, 120))
+    make_audio(folder / "song.mp3", duration=2.0)
+    return folder
+
+
+@pytest.fixture
+def folder(tmp_path: Path, media: Path) -> Path:
+    folder = tmp_path / "greetings"
+    shutil.copytree(media, folder)
+    (folder / "video.yaml").write_text(SPEC, encoding="utf-8")
+    # A spreadsheet's CSV: a BOM and CRLF line ends.
+    (folder / "rows.csv").write_bytes("\ufeffname,city\r\nAna,Lisboa\r\nBo,Oslo\r\n"
+                                      "Céu,Porto\r\n".encode())
+    return folder
+
+
+def counts(url: str) -> tuple[int, int]:
+    with get_session_factory(url)() as session:
+        return (session.scalar(select(func.count()).select_from(Project)) or 0,
+                session.scalar(select(func.count()).select_from(RenderJob)) or 0)
+
+
+@pytest.mark.slow
+def test_a_batch_renders_one_video_per_row_inline(
+    alice: Account, folder: Path, tmp_path: Path, database_url: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = alice.ok("render", "batch", str(folder / "video.yaml"), "--data",
+                      str(folder / "rows.csv"), "--name-field", "name", "--output-dir",
+                      str(out), "--json")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["row"], x["name"], x["status"]) for x in lines] == [
+        (1, "Ana", "completed"), (2, "Bo", "completed"), (3, "Céu", "completed")]
+    assert [Path(x["output_path"]).name for x in lines] == [
+        "greeting-Ana.mp4", "greeting-Bo.mp4", "greeting-Céu.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "greeting-Ana.mp4", "greeting-Bo.mp4", "greeting-Céu.mp4"]
+    batch_id = {x["batch_id"] for x in lines}.pop()
+    assert f"batch {batch_id}: 3/3 done, 0 failed" in result.stderr
+    listed = json.loads(alice.ok("jobs", "list", "--batch", batch_id, "--json").stdout)
+    assert sorted(j["project_name"] for j in listed) == ["video-Ana", "video-Bo", "video-Céu"]
+    assert {j["id"] for j in listed} == {x["job_id"] for x in lines}
+    assert json.loads(alice.ok("jobs", "list", "--batch", "nosuchbatch", "--json").stdout) == []
+    watched = alice("jobs", "watch", "--batch", batch_id, "--json")
+    assert watched.exit_code == 0
+    assert alice("jobs", "cancel", "--batch", "nosuchbatch").exit_code == 3
+    # Each row's project holds its own title; the shared media is stored once.
+    items = json.loads(alice.ok("asset", "list", "video-Bo", "--json").stdout)["assets"]
+    assert items[0]["title"]["text"] == "Hello Bo"
+    assert counts(database_url) == (3, 3)
+    # The same batch again: nothing to apply, every render from the cache.
+    again = alice.ok("render", "batch", str(folder / "video.yaml"), "--data",
+                     str(folder / "rows.csv"), "--name-field", "name", "--json")
+    jobs = [json.loads(alice.ok("jobs", "status", json.loads(line)["job_id"], "--json").stdout)
+            for line in again.stdout.splitlines()]
+    assert [j["cache_hit"] for j in jobs] == [True, True, True]
+
+
+def test_one_bad_row_fails_the_batch_and_nothing_is_queued(
+    alice: Account, folder: Path, database_url: str
+) -> None:
+    (folder / "rows.csv").write_text("name,clip\nAna,intro.mp4\nBo,\nCéu,missing.mp4\n",
+                                     encoding="utf-8")
+    (folder / "video.yaml").write_text(SPEC.replace("media: intro.mp4", "media: '{{ clip }}'"),
+                                       encoding="utf-8")
+    result = alice("render", "batch", str(folder / "video.yaml"), "--data",
+                   str(folder / "rows.csv"), "--name-field", "name")
+    assert result.exit_code == 2
+    assert "rows.csv:3:1: row 2: no value for {{ clip }}" in result.stderr
+    assert "rows.csv:4:1: row 3: no such file: 'missing.mp4'" in result.stderr
+    assert result.stderr.endswith("2 problems found; nothing was changed\n")
+    assert counts(database_url) == (0, 0)
+
+
+def test_rows_need_distinct_names_and_the_name_field_must_exist(
+    alice: Account, folder: Path, database_url: str
+) -> None:
+    (folder / "rows.csv").write_text("name\nAna\nAna\n", encoding="utf-8")
+    args = ("render", "batch", str(folder / "video.yaml"), "--data", str(folder / "rows.csv"))
+    result = alice(*args, "--name-field", "name")
+    assert result.exit_code == 2
+    assert "row 2: project name 'video-Ana' is also row 1's" in result.stderr
+    result = alice(*args, "--name-field", "nom")
+    assert result.exit_code == 2 and "--name-field 'nom' is not a field" in result.stderr
+    (folder / "rows.csv").write_text("", encoding="utf-8")
+    result = alice(*args)
+    assert result.exit_code == 2 and "rows.csv:1:1: the file is empty" in result.stderr
+    assert counts(database_url) == (0, 0)
+
+
+@pytest.mark.slow
+def test_a_farm_batch_is_queued_at_once_and_followed_by_batch_id(
+    alice: Account, folder: Path, farm: Farm, database_url: str
+) -> None:
+    queued = alice.ok("render", "batch", str(folder / "video.yaml"), "--data",
+                      str(folder / "rows.csv"), "--name-field", "name", "--json")
+    lines = [json.loads(line) for line in queued.stdout.splitlines()]
+    assert [x["status"] for x in lines] == ["queued"] * 3
+    batch_id = lines[0]["batch_id"]
+    cancelled = alice.ok("jobs", "cancel", "--batch", batch_id, "--json")
+    assert len(json.loads(cancelled.stdout)) == 3
+    listed = json.loads(alice.ok("jobs", "list", "--batch", batch_id, "--json").stdout)
+    assert {j["status"] for j in listed} == {"cancelled"}
+    # Again, now with workers and --wait: one line per finished row, exit 0.
+    farm.start_worker("b1")
+    farm.start_worker("b2")
+    waited = alice("render", "batch", str(folder / "video.yaml"), "--data",
+                   str(folder / "rows.csv"), "--name-field", "name", "--wait", "--json")
+    assert waited.exit_code == 0, (waited.stderr, farm.logs())
+    rows = [json.loads(line) for line in waited.stdout.splitlines()]
+    assert sorted(x["row"] for x in rows) == [1, 2, 3]
+    assert {x["status"] for x in rows} == {"completed"}
+    assert "3/3 done, 0 failed" in waited.stderr
+    watched = alice("jobs", "watch", "--batch", rows[0]["batch_id"])
+    assert watched.exit_code == 0
+
+
+def test_migration_0005_adds_batch_ids_to_existing_jobs(
+        database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from rendercli.db.schema import HEAD_REVISION, alembic_config, current_revision, upgrade
+    from rendercli.db.session import get_engine
+
+    if database_url.startswith("sqlite"):
+        url, server = f"sqlite:///{tmp_path / 'old.db'}", None
+    else:
+        server = request.getfixturevalue("postgres")
+        url = server.create_database(from_template=False)
+    try:
+        engine = get_engine(url)
+        upgrade(engine, "0003")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO users (id, email, password_salt, password_verifier, created_at) "
+                "VALUES ('u', 'u@example.com', 's', 'v', CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO projects (id, owner_id, name, created_at, updated_at) "
+                "VALUES ('p', 'u', 'p', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+            conn.execute(text(
+                "INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
+                "quality, use_cache, attempts, created_at, updated_at) VALUES ('j', 'p', "
+                "'completed', 100, '480p', 'mp4', 10, 'draft', true, 1, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"))
+        upgrade(engine)
+        assert current_revision(engine) == HEAD_REVISION == "0005"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT batch_id FROM render_jobs")).scalar_one() is None
+            indexes = {i["name"] for i in inspect(conn).get_indexes("render_jobs")}
+        assert "ix_render_jobs_batch_id" in indexes
+        cfg = alembic_config(url)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("render_jobs")}
+        assert "batch_id" not in columns
+        engine.dispose()
+    finally:
+        if server is not None:
+            from rendercli.db.session import dispose_all
+
+            dispose_all()
+            server.drop_url(url)
