@@ -29,6 +29,7 @@ DEFAULT_WORKER_SWEEP_INTERVAL = 30  # seconds between an idle worker's farm swee
 # both cores; farm: on several workers). Measured in bench/bench_farm_parallel.py.
 DEFAULT_CHUNK_SECONDS = 10.0
 FARM_SPLIT_MODES = ("auto", "always", "never")
+INLINE_IMAGE_MODES = ("auto", "never", "kitty", "iterm")
 RENDER_QUEUE = "render-video"
 
 
@@ -117,6 +118,11 @@ SETTINGS: tuple[Setting, ...] = (
              "bcrypt cost for new passwords on SQLite. On PostgreSQL the database keeps the cost, "
              "and `db upgrade` records this value there when it is set (the test suite "
              "lowers it for speed)"),
+    Setting("RENDERCLI_INLINE_IMAGES",
+            "how `render frame` and `project storyboard` show their PNG on a terminal: `auto` "
+            "(inline on kitty, Ghostty, iTerm2 and WezTerm, not inside tmux or screen), "
+            "`never`, or force `kitty` / `iterm` (the graphics protocol to speak)",
+            "`auto`", choices=INLINE_IMAGE_MODES),
     Setting("RENDERCLI_DEBUG", "`1` shows tracebacks for unexpected errors", "unset"),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -159,6 +165,11 @@ def _choice(name: str) -> str:
     if value not in setting.choices:
         raise _invalid(f"{name} must be {setting.allowed}, got {raw!r}")
     return value
+
+
+def inline_images() -> str:
+    """RENDERCLI_INLINE_IMAGES: auto, never, kitty or iterm."""
+    return _choice("RENDERCLI_INLINE_IMAGES")
 
 
 def settings_table() -> str:
