@@ -66,35 +66,39 @@ def _interrupt_on_termination() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
-    import socket
-    import time
-
+def _progress_bar():  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
     from rich.text import Text
-
-    from rendercli.services.renders import execute
-    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
 
     class Elapsed(ProgressColumn):
         def render(self, task):  # type: ignore[no-untyped-def]
             return Text(f"elapsed {output.duration_text(task.elapsed or 0.0)}")
 
-    show_bar = sys.stderr.isatty() and not json_output
-    progress = Progress(
+    return Progress(
         TextColumn("rendering"),
         BarColumn(),
         TextColumn("{task.fields[percent]}"),
         Elapsed(),
         TextColumn("ETA {task.fields[eta]}"),
         console=output.stderr_console(),
-        disable=not show_bar,
         transient=True,
     )
+
+
+def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
+    import socket
+    import time
+
+    from rendercli.services.renders import execute
+    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+
+    show_bar = sys.stderr.isatty() and not json_output
+    # rich's progress bar loads only for a terminal (~60 ms): CI logs get lines.
+    progress = _progress_bar() if show_bar else None
     started = time.monotonic()
-    with progress:
-        task = progress.add_task("render", total=100, eta=watching.ETA_UNKNOWN,
-                                 percent=output.percent_text(0))
+    with progress or contextlib.nullcontext():
+        task = None if progress is None else progress.add_task(
+            "render", total=100, eta=watching.ETA_UNKNOWN, percent=output.percent_text(0))
 
         steps_logged: set[int] = set()
 
@@ -107,8 +111,9 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
                     elapsed = output.duration_text(time.monotonic() - started)
                     output.note(f"rendering {job_id}: {step} %, elapsed {elapsed}, "
                                 f"ETA {eta_text}")
-            progress.update(task, completed=percent, eta=eta_text,
-                            percent=output.percent_text(percent))
+            if progress is not None and task is not None:
+                progress.update(task, completed=percent, eta=eta_text,
+                                percent=output.percent_text(percent))
 
         with _interrupt_on_termination():
             try:
@@ -118,7 +123,8 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
                     on_progress=update,
                 )
             except KeyboardInterrupt:
-                progress.stop()
+                if progress is not None:
+                    progress.stop()
                 output.note(f"interrupted: render {job_id} stopped and marked cancelled")
                 raise
     assert view is not None  # we created it a moment ago; nobody else runs inline jobs
