@@ -171,7 +171,6 @@ def submit(
     """
     from rendercli.config import get_settings
     from rendercli.services.renders import submit as renders
-    from rendercli.spec.model import DEFAULT_OUTPUT
 
     if spec is None and project is None:
         raise InvalidInput("give a PROJECT to render, or --spec FILE")
@@ -179,7 +178,7 @@ def submit(
         raise InvalidInput("--allow-outside applies to --spec")
     target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
-    out = DEFAULT_OUTPUT
+    out = None  # the spec's output settings (the spec package loads only for --spec)
     if spec is not None:
         from rendercli.cli.apply import apply_spec, plan_note
 
@@ -190,16 +189,18 @@ def submit(
         project = applied.project_id
     assert project is not None
 
-    def given(name: str, value, from_spec):  # type: ignore[no-untyped-def]
+    def given(name: str, value, field: str):  # type: ignore[no-untyped-def]
         # The spec's output settings stand in for options left at their defaults.
+        if out is None:
+            return value
         source = ctx.get_parameter_source(name)
         unset = source is None or source.name == "DEFAULT" or value is None
-        return from_spec if spec is not None and unset else value
+        return getattr(out, field) if unset else value
 
     request = renders.RenderRequest(
-        preset=given("preset", preset, out.preset), format=given("fmt", fmt, out.format),
-        fps=given("fps", fps, out.fps), quality=given("quality", quality, out.quality),
-        use_cache=not no_cache, loudness=given("loudness", loudness, out.loudness),
+        preset=given("preset", preset, "preset"), format=given("fmt", fmt, "format"),
+        fps=given("fps", fps, "fps"), quality=given("quality", quality, "quality"),
+        use_cache=not no_cache, loudness=given("loudness", loudness, "loudness"),
     )
     follow(renders.start(context.uow(), user.id, project, request), user.id,
            wait=wait, target=target, json_output=json_output, force=force)
