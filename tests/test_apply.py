@@ -336,6 +336,12 @@ def test_render_submit_spec_applies_renders_and_an_unchanged_rerun_is_a_cache_hi
     second = json.loads(again.stdout)
     assert second["cache_hit"] is True and second["output_sha256"] == job["output_sha256"]
     assert hashed == []
+    # ... and nothing probed again, nor a progress bar drawn for a log (CI).
+    monkeypatch.setenv("RENDERCLI_TOKEN", alice.token)
+    from tests.imports import modules_loaded_by
+
+    assert modules_loaded_by(["render", "submit", "--spec", str(folder / "video.yaml")],
+                             ["av", "rich.progress"]) == []
     # Options still win over the spec's output settings.
     third = json.loads(alice.ok("render", "submit", "--spec", str(folder / "video.yaml"),
                                 "--fps", "5", "--json").stdout)
