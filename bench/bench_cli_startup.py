@@ -1,10 +1,15 @@
 """Measure how long the installed `rendercli` takes to start, and to answer a query.
 
-Runs `rendercli --help`, `rendercli --version` and the read commands `jobs status JOB`,
-`jobs list`, `project list` and `asset list` (on the embedded SQLite default, with a
+Runs `rendercli --help`, `rendercli --version`, the read commands `jobs status JOB`,
+`jobs list`, `project list` and `asset list`, and `render frame PROJECT --at 2.5` of a
+short project (a 4 s clip and a still, 720p; on the embedded SQLite default, with a
 finished job made beforehand) as real subprocesses N times each, and prints the median
-and p90 wall time in milliseconds next to the target and as a multiple of
-`python -c pass` (machines differ; the ratio travels better).
+and p90 wall time and the median CPU time in milliseconds next to the target and as a
+multiple of `python -c pass` (machines differ; the ratio travels better).
+
+Python's bytecode cache is used as an installed copy uses it: PYTHONDONTWRITEBYTECODE
+is dropped for the measured processes (with it set, every run compiles rendercli's
+modules again, about 90 ms more).
 
     python bench/bench_cli_startup.py            # 20 runs each
     python bench/bench_cli_startup.py -n 50
@@ -94,6 +99,7 @@ def slowest_imports(count: int, env: dict[str, str]) -> list[tuple[int, str]]:
 
 
 READ_TARGET_MS = 250.0  # jobs status, jobs list, project list, asset list (issue 10)
+FRAME_TARGET_MS = 450.0  # render frame of a short project (issue 15: "well under a second")
 
 
 def prepare_job(command: list[str], env: dict[str, str], home: Path) -> str:
@@ -107,12 +113,12 @@ def prepare_job(command: list[str], env: dict[str, str], home: Path) -> str:
 
     from rendercli.render.samples import make_samples
 
-    still = make_samples(home / "media")[1]
+    clip, still = make_samples(home / "media")[:2]
     run("register", "--email", "bench@example.com", "--password-stdin", stdin="benchpass\n")
     run("login", "--email", "bench@example.com", "--password-stdin", "--insecure-storage",
         stdin="benchpass\n")
     run("project", "create", "bench")
-    run("asset", "add", "bench", str(still), "--duration", "0.2")
+    run("asset", "add", "bench", str(clip), str(still), "--duration", "1")
     import json
 
     return str(json.loads(run("render", "submit", "bench", "--preset", "480p", "--json"))["id"])
@@ -126,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
 
     command = rendercli_command()
     env = {**os.environ, "NO_COLOR": "1", "TERMINAL_WIDTH": "100"}
-    print(f"command: {' '.join(command)}  ({args.runs} runs each, {os.cpu_count()} CPUs)")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure what an installed copy does
+    print(f"command: {' '.join(command)}  ({args.runs} runs each, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f})")
     missed = False
     for extra, target in TARGETS_MS.items():
         times, cpu = time_runs([*command, *extra], args.runs, env)
@@ -148,13 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rc-startup-") as home:
         query_env = dict(env)
         job_id = prepare_job(command, query_env, Path(home))
+        frame = ["render", "frame", "bench", "--at", "2.5", "--force", "-o",
+                 str(Path(home) / "frame.png")]
         for extra in (["jobs", "status", job_id], ["jobs", "list"], ["project", "list"],
-                      ["asset", "list", "bench"]):
+                      ["asset", "list", "bench"], frame):
             times, cpu = time_runs([*command, *extra], args.runs, query_env)
             median = statistics.median(times)
-            missed |= median > READ_TARGET_MS
-            verdict = f"target <= {READ_TARGET_MS:.0f} ms: " + (
-                "ok" if median <= READ_TARGET_MS else "SLOW")
+            target = FRAME_TARGET_MS if extra is frame else READ_TARGET_MS
+            missed |= median > target
+            verdict = f"target <= {target:.0f} ms: " + ("ok" if median <= target else "SLOW")
             label = " ".join(extra[:2]) + (" JOB" if extra[1] == "status" else "")
             print(
                 f"rendercli {label:<15} median {median:6.1f} ms  p90 {p90(times):6.1f} ms"

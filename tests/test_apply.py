@@ -108,6 +108,54 @@ def test_apply_creates_the_project_and_a_second_apply_changes_nothing(
     assert (plan["changed"], plan["applied"], plan["ops"]) == (False, False, [])
 
 
+def test_an_unchanged_apply_loads_no_orm_and_no_decoder(
+    alice: Account, folder: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unchanged check is the spec, remembered hashes and probes, and a plain-SQL
+    read of the project (services.items.read_items): no SQLAlchemy on the embedded
+    default, and no PyAV anywhere. A changed file is probed (and hashed) again."""
+    from tests.imports import modules_loaded_by
+
+    alice.ok("apply", str(folder / "video.yaml"))
+    monkeypatch.setenv("RENDERCLI_TOKEN", alice.token)
+    argv = ["apply", str(folder / "video.yaml")]
+    loaded = modules_loaded_by(argv, ["sqlalchemy", "av", "rich.progress"])
+    assert loaded == ([] if database_url.startswith("sqlite") else ["sqlalchemy"])
+    make_video(folder / "intro.mp4", duration=4.0, size=(160, 120), tone=550)  # new bytes
+    assert "av" in modules_loaded_by(argv, ["av"])
+    assert modules_loaded_by(argv, ["av"]) == []  # remembered again
+
+
+def test_probes_are_remembered_while_the_file_and_the_limits_are_unchanged(
+    tmp_path: Path, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rendercli.services.specs.files import HashCache
+    from rendercli.spec.media import _probe
+
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(media / "intro.mp4", clip)
+    cache = HashCache(tmp_path / "cache.sqlite3")
+    calls: list[Path] = []
+
+    def probe(path: Path):  # type: ignore[no-untyped-def]
+        calls.append(path)
+        return _probe(path)
+
+    first = cache.probed(clip, probe)
+    assert not isinstance(first, str) and first.kind == "video"
+    assert cache.probed(clip, probe) == first and len(calls) == 1
+    monkeypatch.setenv("RENDERCLI_MAX_DURATION", "3")  # a clip of 4 s is now too long
+    refused = cache.probed(clip, probe)
+    assert isinstance(refused, str) and "limit" in refused and len(calls) == 2
+    assert isinstance(cache.probed(clip, probe), str) and len(calls) == 3  # not remembered
+    monkeypatch.delenv("RENDERCLI_MAX_DURATION")
+    assert cache.probed(clip, probe) == first and len(calls) == 3
+    shutil.copy(media / "photo.png", clip)  # other content under the same name
+    again = cache.probed(clip, probe)
+    assert not isinstance(again, str) and again.kind == "image" and len(calls) == 4
+    cache.close()
+
+
 def test_dry_run_prints_the_plan_and_apply_makes_it_so(
     alice: Account, folder: Path, database_url: str
 ) -> None:
@@ -288,6 +336,12 @@ def test_render_submit_spec_applies_renders_and_an_unchanged_rerun_is_a_cache_hi
     second = json.loads(again.stdout)
     assert second["cache_hit"] is True and second["output_sha256"] == job["output_sha256"]
     assert hashed == []
+    # ... and nothing probed again, nor a progress bar drawn for a log (CI).
+    monkeypatch.setenv("RENDERCLI_TOKEN", alice.token)
+    from tests.imports import modules_loaded_by
+
+    assert modules_loaded_by(["render", "submit", "--spec", str(folder / "video.yaml")],
+                             ["av", "rich.progress"]) == []
     # Options still win over the spec's output settings.
     third = json.loads(alice.ok("render", "submit", "--spec", str(folder / "video.yaml"),
                                 "--fps", "5", "--json").stdout)

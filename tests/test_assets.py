@@ -275,3 +275,51 @@ def test_a_file_another_account_shares_is_kept(alice: Account, bob: Account, pro
     bob.ok("project", "delete", theirs, "--yes")
     assert len(objects(storage)) == 1
     alice.ok("render", "submit", project)  # her timeline still renders
+
+
+def test_plain_sql_items_match_the_orm(
+    alice: Account, project: str, media, database_url: str, sessions, tmp_path: Path
+) -> None:
+    """`read_items` (plain SQL: `asset list`, `render frame`, the timeline check) reads
+    every column of the model, and gives the same views and the same engine timeline as
+    the ORM rows on both databases: fonts, titles, texts, booleans and timestamps."""
+    from dataclasses import asdict
+
+    from rendercli.db.models import Asset, AssetText, AssetTitle
+    from rendercli.db.rows import SessionRows, sqlite_rows
+    from rendercli.db.schema import HEAD_REVISION
+    from rendercli.services import items
+    from rendercli.services.renders.timeline import timeline_items
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    assert sorted(items.ASSET_COLUMNS) == sorted(Asset.__table__.columns.keys())
+    assert set(items.TITLE_COLUMNS) < set(AssetTitle.__table__.columns.keys())
+    assert set(items.TEXT_COLUMNS) == set(AssetText.__table__.columns.keys())
+    font = tmp_path / "Brand Sans.ttf"
+    shutil.copy(Path(items.__file__).parents[1] / "render" / "fonts" / "NotoSans-Bold.ttf",
+                font)
+    clip, still, song, _font = add(alice, project, media["clip"], media["still"],
+                                   media["song"], font)
+    alice.ok("asset", "update", clip["id"], "--fade-in", "0.5", "--mute")
+    alice.ok("asset", "update", song["id"], "--duck")
+    alice.ok("title", "add", project, "Hi", "--font", "Brand Sans.ttf", "--position", "1")
+    alice.ok("text", "add", still["id"], "One", "--no-box", "--font", "Brand Sans.ttf")
+    alice.ok("text", "add", still["id"], "Two")
+    storage_dir = tmp_path / "data" / "storage"
+    with UnitOfWork(sessions) as uow:
+        orm = items.load_items(uow, project)
+        orm_views = [items.asset_view(a) for a in orm]
+        orm_timeline = timeline_items(orm, storage_dir)
+        if database_url.startswith("sqlite"):
+            rows = sqlite_rows(database_url, HEAD_REVISION)
+            assert rows is not None
+        else:
+            rows = SessionRows(uow.session)
+        plain = items.read_items(rows, project)
+        assert [asdict(items.asset_view(a)) for a in plain] == [asdict(v) for v in orm_views]
+        assert timeline_items(plain, storage_dir) == orm_timeline
+    views = {v.id: v for v in orm_views}
+    assert views[clip["id"]].mute is True and views[song["id"]].duck is True
+    assert views[still["id"]].text_count == 2 and orm_views[0].title is not None
+    assert [t.box for t in plain[2].texts] == [False, True]
+    assert plain[2].texts[0].created_at.tzinfo is not None

@@ -467,3 +467,15 @@ def test_ffmpeg_input_args_with_probed_demuxer(tmp_path: Path) -> None:
     assert ffmpeg_decodes(ffmpeg_input_args(photo, info.demuxer)).returncode == 0
     with pytest.raises(ValueError, match="not on the allow-list"):
         ffmpeg_input_args(photo, "image2")
+
+
+def test_shipped_ffmpeg_is_found_without_importing_imageio_ffmpeg(monkeypatch) -> None:
+    """The binary found in imageio-ffmpeg's folder is the one its own lookup returns,
+    and IMAGEIO_FFMPEG_EXE still hands the choice to imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    from rendercli.media import ffmpeg_binary
+
+    assert ffmpeg_binary._shipped_binary() == imageio_ffmpeg.get_ffmpeg_exe()
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", "/opt/ffmpeg/bin/ffmpeg")
+    assert ffmpeg_binary._shipped_binary() is None

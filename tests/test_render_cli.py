@@ -252,8 +252,8 @@ def test_embedded_dead_render_is_failed_not_requeued(alice: Account, project: st
 def test_read_commands_load_no_orm_on_the_embedded_default(
     alice: Account, project: str, database_url: str
 ) -> None:
-    """jobs status/list and project list answer over plain sqlite3 (rendercli.db.rows),
-    with the same output as through the ORM session on PostgreSQL."""
+    """jobs status/list, project list and asset list answer over plain sqlite3
+    (rendercli.db.rows), with the same output as through the ORM session on PostgreSQL."""
     import os
 
     from tests.imports import modules_loaded_by
@@ -262,7 +262,8 @@ def test_read_commands_load_no_orm_on_the_embedded_default(
     heavy = ["sqlalchemy", "pydantic", "rq", "redis", "bcrypt"]
     env = {"RENDERCLI_TOKEN": alice.token}
     for argv in (["jobs", "status", job["id"]], ["jobs", "list"], ["project", "list"],
-                 ["jobs", "list", "--project", project, "--status", "completed"]):
+                 ["jobs", "list", "--project", project, "--status", "completed"],
+                 ["asset", "list", project], ["asset", "list", project, "--json"]):
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:

@@ -10,6 +10,8 @@ test_cli_conventions checks the database and queue libraries; this checks the re
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.imports import modules_loaded_by
@@ -97,6 +99,45 @@ def test_given_strings_and_defaults_are_processed_exactly_as_typer_does() -> Non
             assert ours == typers, f"{ctx.command_path} {param.name} {value!r}: {ours} != {typers}"
             seen += 1
     assert seen > 100
+
+
+def test_given_numbers_and_paths_are_processed_exactly_as_typer_does(tmp_path: Path) -> None:
+    """`--at 2.5`, `--limit 50`, `-o frame.png` skip pydantic (typer_internals point 2):
+    the outcome must be Typer's own for every parameter, including texts that are not
+    plain numbers, and paths that exist, do not, or are directories."""
+    from rendercli.cli import typer_internals
+    from rendercli.errors import InvalidInput
+
+    assert typer_internals.install()
+    existing = tmp_path / "spec.yaml"
+    existing.write_text("version: 1\n")
+    values = ["2.5", "7", "0", "-1", "1e3", "+3", "007", "1_000", " 2", "2.", "nan", "inf",
+              "out.png", str(existing), str(tmp_path), "-", "./x/../y", "caf\u00e9.png"]
+    seen = skipped = 0
+    for ctx, param in _typer_params():
+        for value in values:
+            try:
+                typer_internals._check_range(param, value)
+            except InvalidInput:
+                continue  # out of range: our own message, before Typer's (test below)
+            ours = _outcome(lambda ctx=ctx, param=param, v=value: param.process_value(ctx, v))
+            typers = _outcome(lambda ctx=ctx, param=param, v=value:
+                              typer_internals.typer_process_value(param, ctx, v))
+            assert repr(ours) == repr(typers), (  # repr: nan != nan
+                f"{ctx.command_path} {param.name} {value!r}: {ours} != {typers}")
+            if ours[0] == "value" and not isinstance(ours[1], str):
+                seen += 1  # converted to a number or a Path
+            skipped += ours[0] == "raised"
+    assert seen > 50 and skipped > 10
+
+
+def test_render_frame_loads_no_pydantic(tmp_path: Path) -> None:
+    """A number and a path given on the command line are converted without pydantic."""
+    from tests.imports import modules_loaded_by
+
+    loaded = modules_loaded_by(["render", "frame", "nope", "--at", "2.5", "-o",
+                                str(tmp_path / "f.png")], ["pydantic"])
+    assert loaded == []
 
 
 def test_given_values_are_still_converted_and_checked(cli) -> None:

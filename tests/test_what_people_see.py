@@ -79,6 +79,25 @@ def test_render_frame_writes_the_frame_as_a_png(alice: Account, project: str, tm
     assert still.stdout == "s.png\n" and png(tmp_path / "s.png")[:2] == (1080, 1080)
 
 
+def test_render_frame_loads_no_orm_on_the_embedded_default(
+    alice: Account, project: str, tmp_path: Path, database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The frame's timeline is read over plain SQL (services.items.read_items), the
+    number and path given skip pydantic, and imageio-ffmpeg is not imported."""
+    from tests.imports import modules_loaded_by
+
+    monkeypatch.setenv("RENDERCLI_TOKEN", alice.token)
+    out = tmp_path / "f.png"
+    loaded = modules_loaded_by(["render", "frame", project, "--at", "1.5", "-o", str(out)],
+                               ["sqlalchemy", "pydantic", "imageio_ffmpeg", "rq", "redis"])
+    assert png(out)[:2] == (1280, 720)
+    if database_url.startswith("sqlite"):
+        assert loaded == []
+    else:
+        assert loaded == ["sqlalchemy"]  # PostgreSQL: the same SQL, through the session
+
+
 def test_render_frame_refuses_an_existing_file_and_times_outside(
     alice: Account, bob: Account, project: str, tmp_path: Path
 ) -> None:

@@ -66,35 +66,39 @@ def _interrupt_on_termination() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
-    import socket
-    import time
-
+def _progress_bar():  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
     from rich.text import Text
-
-    from rendercli.services.renders import execute
-    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
 
     class Elapsed(ProgressColumn):
         def render(self, task):  # type: ignore[no-untyped-def]
             return Text(f"elapsed {output.duration_text(task.elapsed or 0.0)}")
 
-    show_bar = sys.stderr.isatty() and not json_output
-    progress = Progress(
+    return Progress(
         TextColumn("rendering"),
         BarColumn(),
         TextColumn("{task.fields[percent]}"),
         Elapsed(),
         TextColumn("ETA {task.fields[eta]}"),
         console=output.stderr_console(),
-        disable=not show_bar,
         transient=True,
     )
+
+
+def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
+    import socket
+    import time
+
+    from rendercli.services.renders import execute
+    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+
+    show_bar = sys.stderr.isatty() and not json_output
+    # rich's progress bar loads only for a terminal (~60 ms): CI logs get lines.
+    progress = _progress_bar() if show_bar else None
     started = time.monotonic()
-    with progress:
-        task = progress.add_task("render", total=100, eta=watching.ETA_UNKNOWN,
-                                 percent=output.percent_text(0))
+    with progress or contextlib.nullcontext():
+        task = None if progress is None else progress.add_task(
+            "render", total=100, eta=watching.ETA_UNKNOWN, percent=output.percent_text(0))
 
         steps_logged: set[int] = set()
 
@@ -107,8 +111,9 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
                     elapsed = output.duration_text(time.monotonic() - started)
                     output.note(f"rendering {job_id}: {step} %, elapsed {elapsed}, "
                                 f"ETA {eta_text}")
-            progress.update(task, completed=percent, eta=eta_text,
-                            percent=output.percent_text(percent))
+            if progress is not None and task is not None:
+                progress.update(task, completed=percent, eta=eta_text,
+                                percent=output.percent_text(percent))
 
         with _interrupt_on_termination():
             try:
@@ -118,7 +123,8 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
                     on_progress=update,
                 )
             except KeyboardInterrupt:
-                progress.stop()
+                if progress is not None:
+                    progress.stop()
                 output.note(f"interrupted: render {job_id} stopped and marked cancelled")
                 raise
     assert view is not None  # we created it a moment ago; nobody else runs inline jobs
@@ -165,7 +171,6 @@ def submit(
     """
     from rendercli.config import get_settings
     from rendercli.services.renders import submit as renders
-    from rendercli.spec.model import DEFAULT_OUTPUT
 
     if spec is None and project is None:
         raise InvalidInput("give a PROJECT to render, or --spec FILE")
@@ -173,7 +178,7 @@ def submit(
         raise InvalidInput("--allow-outside applies to --spec")
     target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
-    out = DEFAULT_OUTPUT
+    out = None  # the spec's output settings (the spec package loads only for --spec)
     if spec is not None:
         from rendercli.cli.apply import apply_spec, plan_note
 
@@ -184,16 +189,18 @@ def submit(
         project = applied.project_id
     assert project is not None
 
-    def given(name: str, value, from_spec):  # type: ignore[no-untyped-def]
+    def given(name: str, value, field: str):  # type: ignore[no-untyped-def]
         # The spec's output settings stand in for options left at their defaults.
+        if out is None:
+            return value
         source = ctx.get_parameter_source(name)
         unset = source is None or source.name == "DEFAULT" or value is None
-        return from_spec if spec is not None and unset else value
+        return getattr(out, field) if unset else value
 
     request = renders.RenderRequest(
-        preset=given("preset", preset, out.preset), format=given("fmt", fmt, out.format),
-        fps=given("fps", fps, out.fps), quality=given("quality", quality, out.quality),
-        use_cache=not no_cache, loudness=given("loudness", loudness, out.loudness),
+        preset=given("preset", preset, "preset"), format=given("fmt", fmt, "format"),
+        fps=given("fps", fps, "fps"), quality=given("quality", quality, "quality"),
+        use_cache=not no_cache, loudness=given("loudness", loudness, "loudness"),
     )
     follow(renders.start(context.uow(), user.id, project, request), user.id,
            wait=wait, target=target, json_output=json_output, force=force)

@@ -24,6 +24,13 @@ instead of breaking error handling or slowing commands down quietly.
    test checks that equivalence too. Every other given value still goes through
    Typer's coercion.
 
+   So do a given number in plain decimal notation for an `int` or `float` parameter
+   (`--at 2.5`, `--limit 50`: int()/float() of such text is what pydantic's lax mode
+   gives, and the range is checked here first), and a given path for a plain `Path`
+   parameter (`-o frame.png`: Typer's own path checks run on `Path(value)`, the value
+   pydantic would have made). Anything else (`1_000`, ` 2.5`, an empty or non-UTF-8
+   path, a `clamp`ed number) goes through Typer's coercion as before.
+
 3. Help that reads like the tool (patched in `install()`): Typer writes required arguments as
    `{PROJECT}` in the usage line, lists argument types (`FILE <list[str]>`), and shows
    number ranges as `[x>=0.0]`. The patched methods write `PROJECT`, `FILE...` and
@@ -43,6 +50,8 @@ instead of breaking error handling or slowing commands down quietly.
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 from typer._click import Context
@@ -131,7 +140,36 @@ def _process_value(param: Any, ctx: Any, value: Any) -> Any:
         value is param.default and type(value) is annotation and annotation in (int, float, bool))
     if single and plain:
         return param.callback(ctx, param, value) if param.callback is not None else value
+    if single and isinstance(value, str):
+        converted = _plain_conversion(param, ctx, annotation, value)
+        if converted is not None:
+            return param.callback(ctx, param, converted) if param.callback is not None \
+                else converted
     return _typer_process_value(param, ctx, value)
+
+
+_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def _plain_conversion(param: Any, ctx: Any, annotation: Any, value: str) -> Any:
+    """`value` converted as Typer's coercion would, for the plain cases of point 2 of
+    the module docstring; None for any other case (then Typer's coercion runs)."""
+    info = param.type_descriptor.parameter_info
+    if annotation in (int, float) and not getattr(info, "clamp", False):
+        if _INT.fullmatch(value) if annotation is int else _FLOAT.fullmatch(value):
+            return annotation(value)
+        return None
+    if (annotation is Path and getattr(info, "path_type", None) is None and value
+            and "\0" not in value and value.isprintable()):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from a non-UTF-8 name
+            return None
+        from typer._param_types import coerce_cli_path
+
+        return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+    return None
 
 
 # ---- help text --------------------------------------------------------------------------

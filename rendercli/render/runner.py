@@ -6,6 +6,7 @@ and are always reaped: ``stop()`` terminates, then kills.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import threading
@@ -117,6 +118,12 @@ class FfmpegProcess:
             self.fraction = 1.0
         return code
 
+    def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for ffmpeg to exit (then `poll` tells how)."""
+        assert self._proc is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=timeout)
+
     def terminate(self) -> None:
         """Ask ffmpeg to stop (SIGTERM) without waiting."""
         if self._proc is not None and self._proc.poll() is None:
@@ -197,14 +204,20 @@ def run(argv: Sequence[str], *, timeout: float = 300.0) -> None:
     """
     from rendercli.render.errors import RenderFailed, RenderTimedOut
 
-    process = FfmpegProcess(argv)
+    closing = threading.Event()  # set as ffmpeg closes a pipe: it is exiting
+    process = FfmpegProcess(argv, exited=closing)
     deadline = time.monotonic() + timeout
     try:
         process.start()
         while (code := process.poll()) is None:
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise RenderTimedOut(timeout)
-            time.sleep(0.05)
+            # Wake when ffmpeg exits rather than on a fixed tick (a frame takes ~0.1 s).
+            if closing.is_set():
+                process.wait(min(remaining, 0.05))
+            else:
+                closing.wait(min(remaining, 0.5))
         if code != 0:
             raise RenderFailed(last_meaningful_line(process.stderr), process.stderr)
     finally:

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rendercli.config import Settings, get_settings
-from rendercli.db.models import Asset
-from rendercli.db.types import utcnow
+from rendercli.db.clock import utcnow
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
@@ -38,17 +37,18 @@ from rendercli.services.items import (
     count_positions,
     find_item,
     font_users,
-    load_items,
     lock_project,
     move,
     picture_duration,
+    read_items,
     shift_positions,
     timeline_duration,
 )
-from rendercli.services.projects import ensure_not_rendering, find_owned
+from rendercli.services.projects import ensure_not_rendering, find_owned, owned_project
 from rendercli.services.unit_of_work import UnitOfWork
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the ORM loads only in the functions that change rows
+    from rendercli.db.models import Asset
     from rendercli.storage import StoredFile
 
 __all__ = ["AssetView", "Edits", "TimelineView", "add", "get", "list_assets", "remove",
@@ -279,6 +279,8 @@ def add(
 
 
 def _row_for(item) -> Asset:  # type: ignore[no-untyped-def]
+    from rendercli.db.models import Asset
+
     now = utcnow()
     return Asset(
         **item.info.columns(),
@@ -308,12 +310,12 @@ def _check_edits_fit(rows: list[Asset], edits: Edits) -> None:
 def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView:
     """A project's items in timeline order (then its fonts), with the total duration."""
     with uow:
-        project = find_owned(uow, user_id, project_ref)
-        rows = load_items(uow, project.id)
+        project_id, project_name = owned_project(uow.rows, user_id, project_ref)
+        rows = read_items(uow.rows, project_id)
         audio = sum(timeline_duration(a) for a in rows if a.kind == "audio")
         return TimelineView(
-            project_id=project.id,
-            project_name=project.name,
+            project_id=project_id,
+            project_name=project_name,
             assets=[asset_view(a) for a in rows],
             total_duration=round(picture_duration(rows), 6),
             audio_duration=round(audio, 6),

@@ -9,22 +9,23 @@ item, text starting after its item ends) is refused with the engine's own reason
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import selectinload
+from typing import TYPE_CHECKING, Any
 
 from rendercli.config import get_settings
-from rendercli.db.models import Asset, AssetText, AssetTitle, Project
-from rendercli.db.types import utcnow
+from rendercli.db.clock import utcnow
+from rendercli.db.rows import Rows, as_bool, as_datetime
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.render.timeline import (
     PICTURE_KINDS,
 )
 from rendercli.services.renders.timeline import timeline_duration
 from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:  # the ORM loads only in the functions that change rows
+    from rendercli.db.models import Asset, Project
 
 DEFAULT_FONT = "default"  # `--font default`: back to the font shipped with rendercli
 
@@ -38,6 +39,24 @@ class TitleView:
     color: str
     size: str
     font_id: str | None  # a font asset of the project; None: the shipped font
+
+
+@dataclass(frozen=True)
+class TextView:
+    """A text overlay as callers see it: the columns of its row."""
+
+    id: str
+    asset_id: str  # the item it is drawn over
+    position: int  # 1-based drawing order on that item
+    text: str
+    start: float
+    duration: float | None
+    placement: str
+    size: str
+    color: str
+    box: bool
+    font_id: str | None
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -91,21 +110,81 @@ class TimelineView:
     audio_duration: float  # background audio before it is cut at the end of the timeline
 
 
-_COLUMNS = frozenset(Asset.__table__.columns.keys())
+# The fields of a view that are not columns of its row.
+_DERIVED = frozenset({"timeline_duration", "text_count", "title"})
+# The assets columns: the view's own, then where the item's file is (never shown).
+# tests/test_assets.py checks these are exactly the model's columns.
+ASSET_COLUMNS = (*(f.name for f in fields(AssetView) if f.name not in _DERIVED), "storage_key")
+_VIEW_COLUMNS = ASSET_COLUMNS[:-1]
+TITLE_COLUMNS = tuple(f.name for f in fields(TitleView))
+TEXT_COLUMNS = tuple(f.name for f in fields(TextView))
+
+# A project's items, their title cards and their texts, by project id. The project id
+# comes from `owned_project_id` (ownership is checked there, once).
+ITEMS_SQL = ("SELECT " + ", ".join(ASSET_COLUMNS) + " FROM assets WHERE project_id = :project_id")
+TITLES_SQL = (
+    "SELECT t.asset_id, " + ", ".join(f"t.{c}" for c in TITLE_COLUMNS) + " FROM asset_titles"
+    " AS t JOIN assets AS a ON a.id = t.asset_id WHERE a.project_id = :project_id"
+)
+TEXTS_SQL = (
+    "SELECT " + ", ".join(f"t.{c}" for c in TEXT_COLUMNS) + " FROM asset_texts AS t"
+    " JOIN assets AS a ON a.id = t.asset_id WHERE a.project_id = :project_id"
+    " ORDER BY t.asset_id, t.position"
+)
 
 
-def asset_view(asset: Asset) -> AssetView:
-    """The view of a row (its texts and title are loaded if they are not yet)."""
-    values = {f.name: getattr(asset, f.name) for f in fields(AssetView) if f.name in _COLUMNS}
+def _typed(cls: type, row: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """`names` of a plain-SQL row as the view's field types say (SQLite keeps booleans
+    as 0/1 and timestamps as naive text)."""
+    types = {f.name: f.type for f in fields(cls)}
+    out = {}
+    for name in names:
+        value, kind = row[name], types.get(name)
+        if kind == "bool":
+            value = as_bool(value)
+        elif kind in ("datetime", "datetime | None"):
+            value = as_datetime(value)
+        out[name] = value
+    return out
+
+
+class ItemRow:
+    """An item read by plain SQL (`read_items`): the attributes of an `Asset` row that
+    views and the render's timeline read, with its card (`TitleView`) and its texts
+    (`TextView`, in drawing order)."""
+
+    def __init__(self, values: Mapping[str, Any], title: TitleView | None,
+                 texts: list[TextView]) -> None:
+        self.__dict__.update(values)
+        self.title = title
+        self.texts = texts
+
+
+def read_items(rows: Rows, project_id: str) -> list[ItemRow]:
+    """Every item of a project (timeline order, then fonts) with titles and texts, in
+    three plain-SQL queries: what `asset list`, `render frame` and the render read."""
+    cards = {row["asset_id"]: TitleView(**{c: row[c] for c in TITLE_COLUMNS})
+             for row in rows.all(TITLES_SQL, project_id=project_id)}
+    texts: dict[str, list[TextView]] = {}
+    for row in rows.all(TEXTS_SQL, project_id=project_id):
+        texts.setdefault(row["asset_id"], []).append(
+            TextView(**_typed(TextView, row, TEXT_COLUMNS)))
+    items = [ItemRow({**_typed(AssetView, row, _VIEW_COLUMNS), "storage_key": row["storage_key"]},
+                     cards.get(row["id"]), texts.get(row["id"], []))
+             for row in rows.all(ITEMS_SQL, project_id=project_id)]
+    return sorted(items, key=_order)
+
+
+def asset_view(asset: Asset | ItemRow) -> AssetView:
+    """The view of a row (an ORM row's texts and title are loaded if they are not yet)."""
+    values = {name: getattr(asset, name) for name in _VIEW_COLUMNS}
     card = asset.title
-    title = None if card is None else TitleView(
-        text=card.text, background=card.background, color=card.color, size=card.size,
-        font_id=card.font_id)
+    title = None if card is None else TitleView(**{c: getattr(card, c) for c in TITLE_COLUMNS})
     return AssetView(timeline_duration=round(timeline_duration(asset), 6),
                      text_count=len(asset.texts), title=title, **values)
 
 
-def picture_duration(rows: Sequence[Asset]) -> float:
+def picture_duration(rows: Sequence[Asset | ItemRow]) -> float:
     """Seconds of picture: item durations less the transitions that overlap them."""
     pictures = [a for a in sorted(rows, key=_order) if a.kind in PICTURE_KINDS]
     total = sum(timeline_duration(a) for a in pictures)
@@ -113,12 +192,18 @@ def picture_duration(rows: Sequence[Asset]) -> float:
     return max(0.0, total - overlaps)
 
 
-def _order(asset: Asset) -> tuple[int, int]:
+def _order(asset: Asset | ItemRow) -> tuple[int, int]:
     return (1, 0) if asset.position is None else (0, asset.position)
 
 
 def load_items(uow: UnitOfWork, project_id: str) -> list[Asset]:
-    """Every item of a project, timeline order then fonts, with titles and texts loaded."""
+    """Every item of a project as ORM rows to change, timeline order then fonts, with
+    titles and texts loaded (`read_items` reads them without the ORM)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from rendercli.db.models import Asset
+
     rows = uow.session.scalars(
         select(Asset)
         .where(Asset.project_id == project_id)
@@ -129,6 +214,10 @@ def load_items(uow: UnitOfWork, project_id: str) -> list[Asset]:
 
 def find_item(uow: UnitOfWork, user_id: str, asset_id: str, *, what: str = "asset") -> Asset:
     """One of the user's items by id; ownership is part of the query."""
+    from sqlalchemy import select
+
+    from rendercli.db.models import Asset, Project
+
     asset = uow.session.scalars(
         select(Asset).join(Project).where(Asset.id == asset_id, Project.owner_id == user_id)
     ).first()
@@ -143,11 +232,19 @@ def lock_project(uow: UnitOfWork, project: Project) -> None:
     Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before we
     read positions, so concurrent edits of one timeline serialise instead of colliding.
     """
+    from sqlalchemy import update
+
+    from rendercli.db.models import Project
+
     uow.session.execute(update(Project).where(Project.id == project.id).values(updated_at=utcnow()))
 
 
 def count_positions(uow: UnitOfWork, project_id: str) -> int:
     """How many items are on the timeline (fonts are not)."""
+    from sqlalchemy import func, select
+
+    from rendercli.db.models import Asset
+
     return uow.session.scalar(
         select(func.count()).select_from(Asset)
         .where(Asset.project_id == project_id, Asset.position.is_not(None))
@@ -158,6 +255,10 @@ def shift_positions(
     uow: UnitOfWork, project_id: str, from_position: int, by: int, to_position: int | None = None
 ) -> None:
     """Move the items at ``from_position``..``to_position`` (inclusive) by ``by`` places."""
+    from sqlalchemy import update
+
+    from rendercli.db.models import Asset
+
     query = update(Asset).where(Asset.project_id == project_id, Asset.position >= from_position)
     if to_position is not None:
         query = query.where(Asset.position <= to_position)
@@ -203,7 +304,7 @@ def check_timeline(uow: UnitOfWork, project_id: str) -> None:
 
     uow.session.flush()
     uow.session.expire_all()
-    items = timeline_items(load_items(uow, project_id), get_settings().storage_dir)
+    items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir)
     validate_timeline(items, require_picture=False)
 
 
@@ -213,6 +314,10 @@ def resolve_font(uow: UnitOfWork, project_id: str, ref: str) -> str | None:
     font is not found."""
     if ref == DEFAULT_FONT:
         return None
+    from sqlalchemy import or_, select
+
+    from rendercli.db.models import Asset
+
     rows = uow.session.scalars(
         select(Asset).where(Asset.project_id == project_id, Asset.kind == "font",
                             or_(Asset.id == ref, Asset.display_name == ref))
@@ -228,6 +333,10 @@ def resolve_font(uow: UnitOfWork, project_id: str, ref: str) -> str | None:
 
 def font_users(uow: UnitOfWork, font_id: str) -> tuple[int, int]:
     """How many titles and text overlays use a font."""
+    from sqlalchemy import func, select
+
+    from rendercli.db.models import AssetText, AssetTitle
+
     titles = uow.session.scalar(
         select(func.count()).select_from(AssetTitle).where(AssetTitle.font_id == font_id))
     texts = uow.session.scalar(

@@ -49,15 +49,20 @@ PROJECTS_SQL = (
 )
 
 
-def owned_project_id(rows: Rows, user_id: str, ref: str) -> str:
-    """The id of the user's project named `ref` (an id or an exact name), or NotFound.
-    An id match wins over a project that happens to be named like another's id."""
-    found = [row["id"] for row in rows.all(
-        "SELECT id FROM projects WHERE owner_id = :user_id AND (id = :ref OR name = :ref) "
-        "ORDER BY CASE WHEN id = :ref THEN 0 ELSE 1 END, id", user_id=user_id, ref=ref)]
+def owned_project(rows: Rows, user_id: str, ref: str) -> tuple[str, str]:
+    """The id and name of the user's project named `ref` (an id or an exact name), or
+    NotFound. An id match wins over a project that happens to be named like another's id."""
+    found = rows.all(
+        "SELECT id, name FROM projects WHERE owner_id = :user_id AND (id = :ref OR name = :ref) "
+        "ORDER BY CASE WHEN id = :ref THEN 0 ELSE 1 END, id", user_id=user_id, ref=ref)
     if not found:
         raise NotFound(f"project not found: {ref}")
-    return found[0]
+    return found[0]["id"], found[0]["name"]
+
+
+def owned_project_id(rows: Rows, user_id: str, ref: str) -> str:
+    """The id of the user's project named `ref` (see `owned_project`)."""
+    return owned_project(rows, user_id, ref)[0]
 
 
 def find_owned(uow: UnitOfWork, user_id: str, ref: str) -> Project:

@@ -4,7 +4,6 @@ within it. Several per item, drawn in the order they were added."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select, update
 
@@ -12,7 +11,14 @@ from rendercli.db.models import Asset, AssetText, Project
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.render.timeline import PICTURE_KINDS, PLACEMENTS, TEXT_SIZES, parse_color
-from rendercli.services.items import check_timeline, find_item, lock_project, resolve_font
+from rendercli.services.items import (
+    TEXT_COLUMNS,
+    TextView,
+    check_timeline,
+    find_item,
+    lock_project,
+    resolve_font,
+)
 from rendercli.services.unit_of_work import UnitOfWork
 
 
@@ -29,27 +35,8 @@ class TextEdits:
     font: str | None = None  # a font asset of the project (id or file name)
 
 
-@dataclass(frozen=True)
-class TextView:
-    id: str
-    asset_id: str  # the item it is drawn over
-    position: int  # 1-based drawing order on that item
-    text: str
-    start: float
-    duration: float | None
-    placement: str
-    size: str
-    color: str
-    box: bool
-    font_id: str | None
-    created_at: datetime
-
-
 def _view(row: AssetText) -> TextView:
-    return TextView(id=row.id, asset_id=row.asset_id, position=row.position, text=row.text,
-                    start=row.start, duration=row.duration, placement=row.placement,
-                    size=row.size, color=row.color, box=row.box, font_id=row.font_id,
-                    created_at=row.created_at)
+    return TextView(**{name: getattr(row, name) for name in TEXT_COLUMNS})
 
 
 def _check(edits: TextEdits) -> None:

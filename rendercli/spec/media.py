@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import DURATION_TOLERANCE
@@ -96,15 +96,28 @@ def resolve_all(spec: Spec, base_dir: Path, report: Report, *,
     return resolved
 
 
+class ProbeMemory(Protocol):
+    """Probe answers remembered across runs (services.specs.files.HashCache)."""
+
+    def probed(self, path: Path, probe: Callable[[Path], MediaInfo | str]) -> MediaInfo | str:
+        ...
+
+
 @dataclass
 class Prober:
-    """Probes each distinct file once; remembers the answer (MediaInfo or the reason)."""
+    """Probes each distinct file once; remembers the answer (MediaInfo or the reason).
+
+    With a `memory`, a file unchanged since an earlier run (same identity, size, mtime
+    and ctime, as for remembered hashes) is not probed again: an unchanged spec then
+    needs no decoder at all."""
 
     seen: dict[Path, MediaInfo | str] = dataclasses.field(default_factory=dict)
+    memory: ProbeMemory | None = None
 
     def __call__(self, path: Path) -> MediaInfo | str:
         if path not in self.seen:
-            self.seen[path] = _probe(path)
+            self.seen[path] = (_probe(path) if self.memory is None
+                               else self.memory.probed(path, _probe))
         return self.seen[path]
 
 

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from rendercli.config import get_settings
-from rendercli.db.models import Asset
 from rendercli.errors import InvalidInput
-from rendercli.services.projects import find_owned
+from rendercli.services.items import read_items
+from rendercli.services.projects import owned_project
 
 if TYPE_CHECKING:
     from rendercli.render.timeline import RenderSettings, TimelineItem
@@ -64,21 +62,21 @@ def _settings(preset: str, fps: int) -> RenderSettings:
 
 def _timeline(uow: UnitOfWork, user_id: str,
               project_ref: str) -> tuple[str, list[TimelineItem], list[tuple[int, str]]]:
-    """The project's name, its engine timeline, and each item's (position, name)."""
+    """The project's name, its engine timeline, and each item's (position, name), read
+    over plain SQL like `asset list` (no ORM)."""
     from rendercli.services.renders.timeline import timeline_items
 
     with uow:
-        project = find_owned(uow, user_id, project_ref)
-        rows = uow.session.scalars(select(Asset).where(Asset.project_id == project.id)).all()
+        project_id, name = owned_project(uow.rows, user_id, project_ref)
+        rows = read_items(uow.rows, project_id)
         if not any(a.kind in ("video", "image", "title") for a in rows):
             raise InvalidInput(
-                f"project {project.name!r} has nothing to show yet: add media with "
+                f"project {name!r} has nothing to show yet: add media with "
                 "`rendercli asset add`"
             )
         items = timeline_items(rows, get_settings().storage_dir)
-        on_timeline = sorted((a for a in rows if a.kind in ("video", "image", "audio", "title")),
-                             key=lambda a: a.position)
-        return project.name, items, [(a.position, a.display_name) for a in on_timeline]
+        on_timeline = [a for a in rows if a.kind != "font"]  # read_items: timeline order
+        return name, items, [(a.position, a.display_name) for a in on_timeline]
 
 
 def frame(uow: UnitOfWork, user_id: str, project_ref: str, seconds: float, out: Path, *,

@@ -62,14 +62,14 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     """
     from rendercli.render.text import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
-    from rendercli.services.items import load_items
+    from rendercli.services.items import read_items
     from rendercli.services.renders.timeline import timeline_items
 
     validate_request(request)
     settings = get_settings()
     with uow:
         project = find_owned(uow, user_id, project_ref)
-        assets = load_items(uow, project.id)
+        assets = read_items(uow.rows, project.id)  # the timeline load `render frame` uses
         if not any(a.kind in PICTURE_KINDS for a in assets):
             raise InvalidInput(
                 f"project {project.name!r} has no video or image assets (or titles) to "

@@ -1,11 +1,15 @@
-"""Turn a project's item rows into the render engine's timeline items."""
+"""Turn a project's item rows into the render engine's timeline items.
+
+The rows are ORM `Asset` rows or the plain-SQL `ItemRow`s of `services.items.read_items`
+(the same attributes; titles and texts likewise), so this module never loads the ORM.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rendercli.db.models import Asset, AssetText
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
@@ -17,8 +21,12 @@ from rendercli.render.timeline import (
     title_item,
 )
 
+if TYPE_CHECKING:
+    from rendercli.db.models import Asset
+    from rendercli.services.items import ItemRow
 
-def timeline_duration(asset: Asset) -> float:
+
+def timeline_duration(asset: Asset | ItemRow) -> float:
     """The seconds an item occupies on the timeline (0 for fonts)."""
     if asset.kind == "font":
         return 0.0
@@ -31,7 +39,7 @@ def timeline_duration(asset: Asset) -> float:
     return max(0.0, end - start)
 
 
-def timeline_items(assets: Sequence[Asset], storage_dir: Path) -> list[TimelineItem]:
+def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list[TimelineItem]:
     """Timeline items in position order (fonts are not items; titles and texts name
     theirs), reading files from content-addressed storage.
 
@@ -50,7 +58,7 @@ def timeline_items(assets: Sequence[Asset], storage_dir: Path) -> list[TimelineI
             raise InvalidInput(f"a font of this timeline is missing: {font_id}")
         return object_path(storage_dir, row.storage_key), row.sha256
 
-    def overlay(row: AssetText) -> TextOverlay:
+    def overlay(row: Any) -> TextOverlay:  # an AssetText row or a TextView
         path, sha = font(row.font_id)
         return TextOverlay(text=row.text, start=row.start, duration=row.duration,
                            placement=row.placement, size=row.size, color=row.color,

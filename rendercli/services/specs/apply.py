@@ -33,6 +33,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.db.models import Asset, Project
+    from rendercli.db.rows import Rows
     from rendercli.media.info import MediaInfo
     from rendercli.media.ingest import Limits
     from rendercli.spec.loader import LoadedSpec
@@ -94,7 +95,7 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
     from rendercli.spec.fill import fill, template_sites
     from rendercli.spec.problems import Problem, SpecInvalid
 
-    prober = prober or media.Prober()
+    prober = prober or media.Prober(memory=cache)
     problems: list[Problem] = []
 
     def report(where: FieldPath, message: str) -> None:
@@ -209,28 +210,32 @@ def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) ->
 # ---------------------------------------------------------------- plan
 
 
-def find_project(uow: UnitOfWork, user_id: str, name: str) -> Project | None:
-    """The user's project with exactly this name, if any."""
-    from sqlalchemy import select
+def project_named(rows: Rows, user_id: str, name: str) -> str | None:
+    """The id of the user's project with exactly this name (a spec names its project by
+    name only), if any."""
+    found = rows.all("SELECT id FROM projects WHERE owner_id = :user_id AND name = :name",
+                     user_id=user_id, name=name)
+    return found[0]["id"] if found else None
 
+
+def find_project(uow: UnitOfWork, user_id: str, name: str) -> Project | None:
+    """The user's project with exactly this name, if any, as an ORM row to change."""
     from rendercli.db.models import Project
 
-    return uow.session.scalars(
-        select(Project).where(Project.owner_id == user_id, Project.name == name)).first()
-
-
-def _plan_for(uow: UnitOfWork, project: Project | None, prepared: Prepared) -> Plan:
-    from rendercli.services.items import load_items
-
-    rows = load_items(uow, project.id) if project is not None else []
-    return make_plan(prepared.project, project.id if project else None, state.current(rows),
-                     prepared.desired)
+    session = uow.session  # this transaction's rows, for the change that follows
+    project_id = project_named(uow.rows, user_id, name)
+    return None if project_id is None else session.get(Project, project_id)
 
 
 def plan(uow: UnitOfWork, user_id: str, prepared: Prepared) -> Plan:
-    """What applying would change (reads only)."""
+    """What applying would change (reads only, plain SQL like `asset list`: an unchanged
+    spec loads no ORM on the embedded default)."""
+    from rendercli.services.items import read_items
+
     with uow:
-        return _plan_for(uow, find_project(uow, user_id, prepared.project), prepared)
+        project_id = project_named(uow.rows, user_id, prepared.project)
+        rows = read_items(uow.rows, project_id) if project_id is not None else []
+        return make_plan(prepared.project, project_id, state.current(rows), prepared.desired)
 
 
 # ---------------------------------------------------------------- apply

@@ -13,6 +13,10 @@
   A file whose identity and all of those match is not read again. Any write changes
   mtime and ctime (ctime cannot be set back by a user), so a changed file is hashed
   afresh. The cache is only an accelerator: if it cannot be opened, files are hashed.
+- **Probed once.** The same file also remembers a successful probe (`MediaInfo`) under
+  the same identity and the limits it was probed with, so an unchanged spec opens no
+  decoder. It only decides whether the spec is valid and what the plan compares: a
+  file that has to be stored is probed again, from the stored copy, as `asset add` does.
 """
 
 from __future__ import annotations
@@ -20,20 +24,30 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rendercli.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from rendercli.media.info import MediaInfo
 
 CHUNK_SIZE = 1024 * 1024
 CACHE_FILE = "hash-cache.sqlite3"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, device INTEGER, "
     "inode INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, sha256 TEXT)"
+)
+_PROBE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS file_probes (path TEXT PRIMARY KEY, device INTEGER, "
+    "inode INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, probed_with TEXT, "
+    "info TEXT)"
 )
 
 
@@ -122,6 +136,7 @@ class HashCache:
             self._db = sqlite3.connect(file, timeout=5, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute(_SCHEMA)
+            self._db.execute(_PROBE_SCHEMA)
         except (OSError, sqlite3.Error):
             self._db = None
 
@@ -148,10 +163,62 @@ class HashCache:
                 (identity.path, identity.device, identity.inode, identity.size,
                  identity.mtime_ns, identity.ctime_ns, sha256))
 
+    def probed(self, path: Path, probe: Callable[[Path], MediaInfo | str]) -> MediaInfo | str:
+        """`probe(path)`, or its remembered answer while the file is unchanged (only
+        successful probes are remembered, under the limits they were made with)."""
+        try:
+            before = Identity.of(path, os.stat(path, follow_symlinks=False))
+        except OSError:
+            return probe(path)
+        remembered = self._recall(before)
+        if remembered is not None:
+            return remembered
+        answer = probe(path)
+        if not isinstance(answer, str) and self._db is not None:
+            with contextlib.suppress(OSError, sqlite3.Error):
+                if Identity.of(path, os.stat(path, follow_symlinks=False)) == before:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO file_probes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (before.path, before.device, before.inode, before.size,
+                         before.mtime_ns, before.ctime_ns, _probed_with(),
+                         json.dumps(answer.to_dict())))
+        return answer
+
+    def _recall(self, identity: Identity) -> MediaInfo | None:
+        if self._db is None:
+            return None
+        from rendercli.media.info import MediaInfo
+
+        try:
+            row = self._db.execute(
+                "SELECT device, inode, size, mtime_ns, ctime_ns, probed_with, info "
+                "FROM file_probes WHERE path = ?", (identity.path,)).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None or tuple(row[:6]) != (identity.device, identity.inode, identity.size,
+                                             identity.mtime_ns, identity.ctime_ns,
+                                             _probed_with()):
+            return None
+        try:
+            return MediaInfo(**json.loads(row[6]))
+        except (TypeError, ValueError):
+            return None
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _probed_with() -> str:
+    """What a probe's answer depends on besides the file: rendercli's version and the
+    limits it checks."""
+    from rendercli import __version__
+    from rendercli.config import get_settings
+
+    settings = get_settings()
+    return (f"{__version__} {settings.max_file_size} {settings.max_duration} "
+            f"{settings.max_dimension}")
 
 
 def default_cache() -> HashCache:
