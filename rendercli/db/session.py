@@ -134,8 +134,11 @@ def display_url(url: str) -> str:
 
 
 def dispose_all() -> None:
-    """Close every pooled connection and forget the engines and schema checks (tests,
-    forked workers)."""
+    """Close every pooled connection (and the plain SQL connections kept by
+    rendercli.db.rows) and forget the engines and schema checks (tests, forked workers)."""
+    from rendercli.db.rows import close_idle
+
+    close_idle()
     with _lock:
         for engine in _engines.values():
             engine.dispose()

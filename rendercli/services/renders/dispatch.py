@@ -11,11 +11,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
-
 from rendercli.config import RENDER_QUEUE, get_settings
-from rendercli.db.models import RenderJob, RenderTask
-from rendercli.db.types import utcnow
+from rendercli.db.clock import utcnow
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -94,12 +91,9 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
 
 
 def _mark_dispatched(job_id: str, sessions: SessionFactory | None) -> None:
-    with UnitOfWork(sessions) as uow:
-        uow.session.execute(
-            update(RenderJob)
-            .where(RenderJob.id == job_id, RenderJob.status == "queued")
-            .values(dispatched_at=utcnow())
-        )
+    with UnitOfWork(sessions) as uow:  # plain SQL: `render submit` loads no ORM for it
+        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now "
+                     "WHERE id = :id AND status = 'queued'", now=utcnow(), id=job_id)
         uow.commit()
 
 
@@ -116,6 +110,10 @@ def forget(job_id: str, *, tasks: bool = False,
         conn = redis_connection()
         ids = [job_id]
         if tasks:
+            from sqlalchemy import select
+
+            from rendercli.db.models import RenderTask
+
             with UnitOfWork(sessions) as uow:
                 ids += list(uow.session.scalars(
                     select(RenderTask.id).where(RenderTask.job_id == job_id)))
@@ -146,6 +144,9 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     from rq import Queue
     from rq.job import Dependency, Job
     from rq.serializers import JSONSerializer
+    from sqlalchemy import select
+
+    from rendercli.db.models import RenderTask
 
     settings = get_settings()
     with UnitOfWork(sessions) as uow:
@@ -234,6 +235,10 @@ def reconcile(
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
     """
+    from sqlalchemy import select
+
+    from rendercli.db.models import RenderJob
+
     with UnitOfWork(sessions) as uow:
         queued = uow.session.execute(
             select(RenderJob.id, RenderJob.dispatched_at).where(RenderJob.status == "queued")
