@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from rendercli.db.models import AnalyticsEvent, RenderJob
@@ -105,3 +106,19 @@ def test_a_stored_logins_key_is_sqlalchemys_rendering_without_loading_it() -> No
         assert "secret" not in database_key(url)
         made_here += _plain_pg_key(url) is not None
     assert made_here >= 7
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_embedded_submit_loads_no_farm_client(alice: Account, tmp_path: Path) -> None:
+    """On the embedded default `render submit` renders inline (services/renders/execute,
+    which still loads SQLAlchemy) and loads no Redis, RQ, psycopg, bcrypt or pydantic."""
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(make_image(tmp_path / "s.png")), "--duration", "1")
+    os.environ["RENDERCLI_TOKEN"] = alice.token
+    try:
+        loaded = modules_loaded_by(["render", "submit", "film", *FAST],
+                                   ["rq", "redis", "psycopg", "bcrypt", "pydantic",
+                                    "rendercli.services.renders.execute"])
+    finally:
+        del os.environ["RENDERCLI_TOKEN"]
+    assert loaded == ["rendercli.services.renders.execute"]
