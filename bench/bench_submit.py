@@ -13,6 +13,11 @@ process (what a user or CI runs). Prints:
 Target (issue 10): submit returns in <= 400 ms median. Python's bytecode cache is used as
 an installed copy uses it (PYTHONDONTWRITEBYTECODE is dropped for the measured runs).
 
+Figures on the 2-core reference machine, shared with other work (see README,
+Performance): with the ORM on the submit path, 1420 ms median (832 ms CPU, 62.3x
+python -c pass) at load average 4.1; over plain SQL (no SQLAlchemy, psycopg directly),
+814 ms (457 ms CPU, 21.1x) at load average 4.2, and 0.38-0.44 s by hand between runs.
+
 Run: .venv/bin/python bench/bench_submit.py [--runs 15]
 """
 

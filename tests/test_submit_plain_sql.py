@@ -14,7 +14,7 @@ from rendercli.db.models import AnalyticsEvent, RenderJob
 from rendercli.db.session import get_session_factory
 from rendercli.services.analytics import EVENT_COLUMNS, event_row
 from rendercli.services.renders.submit import NEW_JOB_COLUMNS, RenderRequest, new_job_row
-from tests.conftest import Account
+from tests.conftest import Account, Cli, make_account
 from tests.farm import Farm
 from tests.imports import modules_loaded_by
 from tests.media_factory import make_image
@@ -122,3 +122,35 @@ def test_embedded_submit_loads_no_farm_client(alice: Account, tmp_path: Path) ->
     finally:
         del os.environ["RENDERCLI_TOKEN"]
     assert loaded == ["rendercli.services.renders.execute"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_plain_postgres_rows_carry_the_callers_token_in_every_transaction(
+    cli: Cli, database_url: str
+) -> None:
+    """PgRows (bare psycopg, the client role): each transaction, including the ones after
+    a commit and on a kept connection, acts as the token's owner under row security."""
+    from rendercli.config import get_settings
+    from rendercli.db import tenancy
+    from rendercli.db.rows import PgRows, close_idle, light_rows
+    from rendercli.db.schema import HEAD_REVISION
+
+    alice = make_account(cli, "alice@example.com")
+    bob = make_account(cli, "bob@example.com")
+    alice.ok("project", "create", "alices")
+    bob.ok("project", "create", "bobs")
+    url = get_settings().database_url  # the client role's URL
+    seen = []
+    try:
+        for token in (alice.token, bob.token, None):
+            tenancy.use_token(token)
+            rows = light_rows(url, HEAD_REVISION)
+            assert isinstance(rows, PgRows)
+            for _ in range(2):  # a second transaction on the same connection
+                seen.append([r["name"] for r in rows.all("SELECT name FROM projects")])
+                rows.commit()
+            rows.close()  # kept for the next one
+    finally:
+        tenancy.use_token(None)
+        close_idle()
+    assert seen == [["alices"], ["alices"], ["bobs"], ["bobs"], [], []]
