@@ -154,3 +154,42 @@ def test_plain_postgres_rows_carry_the_callers_token_in_every_transaction(
         tenancy.use_token(None)
         close_idle()
     assert seen == [["alices"], ["alices"], ["bobs"], ["bobs"], [], []]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_forked_child_leaves_its_parents_kept_connection_alone(database_url: str) -> None:
+    """A worker forks with a kept plain connection: the child opens its own and never
+    closes the parent's (that would end the parent's session on the shared socket)."""
+    from rendercli.config import get_settings
+    from rendercli.db.rows import PgRows, close_idle, light_rows
+    from rendercli.db.schema import HEAD_REVISION
+
+    url = get_settings().database_url
+    rows = light_rows(url, HEAD_REVISION)
+    assert isinstance(rows, PgRows)
+    parent_pid = rows.all("SELECT pg_backend_pid() AS pid")[0]["pid"]
+    rows.close()  # kept
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            from rendercli.db.session import after_fork
+
+            after_fork()  # what a forked worker does first
+            mine = light_rows(url, HEAD_REVISION)
+            pid = mine.all("SELECT pg_backend_pid() AS pid")[0]["pid"]  # type: ignore[union-attr]
+            mine.close()  # type: ignore[union-attr]
+            close_idle()
+            import gc
+
+            gc.collect()
+            code = 0 if pid != parent_pid else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    again = light_rows(url, HEAD_REVISION)
+    assert isinstance(again, PgRows)
+    assert again.all("SELECT pg_backend_pid() AS pid")[0]["pid"] == parent_pid
+    again.close()
+    close_idle()

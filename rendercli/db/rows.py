@@ -129,24 +129,38 @@ def _pg_sql(sql: str) -> str:
 
 # One idle connection per URL, reused by the next unit of work in this process (a
 # command opens several in a row; a new PostgreSQL connection costs more than a query).
+# A forked child never uses or closes its parent's: closing would end the parent's
+# session on the shared socket, so those are only held (`_inherited`) until exit.
 _idle_lock = threading.Lock()
 _idle: dict[str, tuple[int, Any]] = {}
+_inherited: list[Any] = []
 
 
 def _keep(url: str, connection: Any) -> None:
     with _idle_lock:
         old = _idle.pop(url, None)
         _idle[url] = (os.getpid(), connection)
-    if old is not None and old[0] == os.getpid():
-        old[1].close()
+    if old is not None:
+        _let_go(*old)
+
+
+def _let_go(pid: int, connection: Any) -> None:
+    if pid == os.getpid():
+        connection.close()
+    else:
+        _inherited.append(connection)
 
 
 def _reuse(url: str) -> Any:
     with _idle_lock:
         found = _idle.pop(url, None)
-    if found is None or found[0] != os.getpid() or found[1].closed:
-        return None  # a forked child never uses its parent's connection
-    return found[1]
+    if found is None:
+        return None
+    pid, connection = found
+    if pid != os.getpid():
+        _inherited.append(connection)
+        return None
+    return None if connection.closed else connection
 
 
 def _psycopg_params(url: str) -> dict[str, Any] | None:
@@ -210,8 +224,7 @@ def close_idle() -> None:
         kept = list(_idle.values())
         _idle.clear()
     for pid, connection in kept:
-        if pid == os.getpid():
-            connection.close()
+        _let_go(pid, connection)
 
 
 def light_rows(url: str, head_revision: str) -> SqliteRows | PgRows | None:
