@@ -353,8 +353,9 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
     from sqlalchemy.exc import IntegrityError
 
     from rendercli.db.models import Project
-    from rendercli.services.items import check_timeline, load_items, lock_project
+    from rendercli.services.items import load_items, lock_project
     from rendercli.services.projects import ensure_not_rendering
+    from rendercli.services.renders.timeline import check_timeline
 
     project = find_project(uow, user_id, prepared.project)
     created = project is None
