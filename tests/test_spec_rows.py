@@ -94,3 +94,14 @@ def test_ten_thousand_rows(tmp_path: Path) -> None:
     assert len(data.rows) == 10_000
     last = data.rows[-1]
     assert (last.number, last.line, last.values["name"]) == (10_000, 10_001, "person 9999")
+
+
+def test_ndjson_values_may_hold_unicode_line_separators(tmp_path: Path) -> None:
+    # JSON allows U+2028, U+2029 and U+0085 unescaped inside strings (json.dumps with
+    # ensure_ascii=False writes them so): they are not line ends of NDJSON.
+    path = tmp_path / "rows.ndjson"
+    path.write_text('{"name": "Ana\u2028Maria"}\n{"name": "Bo\x85\u2029x"}\n{"name": "Cy"}\n',
+                    encoding="utf-8")
+    assert [(r.number, r.line, dict(r.values)) for r in load_rows(path).rows] == [
+        (1, 1, {"name": "Ana\u2028Maria"}), (2, 2, {"name": "Bo\x85\u2029x"}),
+        (3, 3, {"name": "Cy"})]
