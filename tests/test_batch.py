@@ -198,3 +198,35 @@ def test_migration_0005_adds_batch_ids_to_existing_jobs(
 
             dispose_all()
             server.drop_url(url)
+
+
+def test_a_video_not_copied_into_the_output_dir_fails_its_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file that appears in --output-dir while the batch renders (or a copy that fails)
+    # must not count as done: CI would pass with the video missing from its artifacts.
+    from types import SimpleNamespace
+
+    from rendercli.cli.renders import _BatchTally
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ana.mp4").write_bytes(b"someone else's")
+    rendered = tmp_path / "rendered.mp4"
+    rendered.write_bytes(b"video")
+    rows = {"j1": SimpleNamespace(number=1, name="Ana", output_name="ana.mp4"),
+            "j2": SimpleNamespace(number=2, name="Bo", output_name="bo.mp4"),
+            "j3": SimpleNamespace(number=3, name="Cy", output_name="cy.mp4")}
+    tally = _BatchTally("b", 3, rows, out, True, False)
+    for job_id, path in (("j1", rendered), ("j2", None), ("j3", rendered)):
+        tally.finished(SimpleNamespace(id=job_id, status="completed", output_path=path,
+                                       error=None))
+    assert (tally.done, tally.failed) == (1, 2)
+    assert (out / "ana.mp4").read_bytes() == b"someone else's"
+    assert (out / "cy.mp4").read_bytes() == b"video"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(x["row"], x["status"], x["output_path"]) for x in lines] == [
+        (1, "completed", str(rendered)), (2, "completed", None),
+        (3, "completed", str(out / "cy.mp4"))]
+    assert "already exists" in lines[0]["error"] and "no output file" in lines[1]["error"]
+    assert lines[2]["error"] is None

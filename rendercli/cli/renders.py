@@ -23,7 +23,7 @@ from rendercli.cli.options import (
     QUALITY_OPTION,
     output_option,
 )
-from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
+from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
 
 if TYPE_CHECKING:
@@ -419,17 +419,20 @@ class _BatchTally:
 
         row = self.rows[job.id]
         path = job.output_path
+        error = job.error
         with self.lock:
-            if job.status == "completed" and self.output_dir is not None:
+            delivered = job.status == "completed"
+            if delivered and self.output_dir is not None:
                 from rendercli.cli import output_file
 
                 target = self.output_dir / row.output_name
                 try:
                     output_file.publish(job.output_path, target, force=self.force)
                     path = str(target)
-                except (InvalidInput, OperationFailed) as exc:
-                    output.note(f"row {row.number}: {exc.message}")
-            if job.status == "completed":
+                except RenderCliError as exc:
+                    # Rendered but not where it was asked for: the row failed (exit 1).
+                    delivered, error = False, f"not copied to {target}: {exc.message}"
+            if delivered:
                 self.done += 1
             else:
                 self.failed += 1
@@ -438,9 +441,9 @@ class _BatchTally:
                 output.print_json_line({"batch_id": self.batch_id, "row": row.number,
                                         "name": row.name, "job_id": job.id,
                                         "status": job.status, "output_path": path,
-                                        "error": job.error})
+                                        "error": error})
             else:
-                what = path if job.status == "completed" else f"{job.status}: {job.error}"
+                what = path if delivered else f"{job.status}: {error}"
                 output.say(f"row {row.number} {row.name}: {what}")
             elapsed = time.monotonic() - self.started
             left = self.total - ended
