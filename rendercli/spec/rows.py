@@ -86,7 +86,7 @@ def _csv_rows(text: str, file: str) -> _Read:
     try:
         for record in reader:
             start, line = line, reader.line_num + 1
-            if not record or record == [""]:
+            if not record:
                 continue  # a blank line
             if header is None:
                 header = [name.strip() for name in record]
