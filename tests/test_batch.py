@@ -230,3 +230,27 @@ def test_a_video_not_copied_into_the_output_dir_fails_its_row(
         (3, "completed", str(out / "cy.mp4"))]
     assert "already exists" in lines[0]["error"] and "no output file" in lines[1]["error"]
     assert lines[2]["error"] is None
+
+
+def test_a_name_longer_than_200_characters_is_an_error_naming_the_row(
+    alice: Account, folder: Path, database_url: str
+) -> None:
+    (folder / "rows.csv").write_text(f"name\nAna\n{'x' * 201}\n", encoding="utf-8")
+    result = alice("render", "batch", str(folder / "video.yaml"), "--data",
+                   str(folder / "rows.csv"), "--name-field", "name")
+    assert result.exit_code == 2
+    assert ("rows.csv:3:1: row 2: the name field 'name' is 201 characters; at most 200 are "
+            "allowed") in result.stderr
+    assert counts(database_url) == (0, 0)
+
+
+def test_batch_wait_gives_up_after_timeout_with_124(
+    alice: Account, folder: Path, farm: Farm, database_url: str
+) -> None:
+    args = ("render", "batch", str(folder / "video.yaml"), "--data", str(folder / "rows.csv"),
+            "--name-field", "name")
+    assert alice(*args, "--timeout", "5").exit_code == 2  # needs --wait
+    result = alice(*args, "--wait", "--timeout", "0")  # no worker: nothing ends
+    assert result.exit_code == 124
+    assert "timed out after 0 s; 3 rows still running" in result.stderr
+    assert "jobs watch --batch" in result.stderr

@@ -44,7 +44,7 @@ def test_the_issue_example_validates(cli: Cli, project: Path, monkeypatch) -> No
     result = cli.ok("spec", "validate", "video.yaml")
     assert result.stdout == (
         "video.yaml: valid (3 timeline items; 1 music; placeholders name not checked: "
-        "give --data ROWS)\n")
+        "give --data ROWS or --set)\n")
     write(project, "rows.csv", "name\r\nAna\r\nBo\r\n")
     result = cli.ok("spec", "validate", "video.yaml", "--data", "rows.csv")
     assert result.stdout == "video.yaml: valid (3 timeline items; 1 music; 2 data rows)\n"

@@ -21,6 +21,8 @@ from rendercli.cli.options import (
     PRESET_OPTION,
     PROJECT_ARG,
     QUALITY_OPTION,
+    SET_OPTION,
+    TIMEOUT_OPTION,
     output_option,
 )
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
@@ -147,6 +149,7 @@ def submit(
         "-70 to -5. Default: off (or the spec's).",
     ),
     allow_outside: bool = ALLOW_OUTSIDE_OPTION,
+    set_: list[str] | None = SET_OPTION,
     wait: bool = typer.Option(False, "--wait", help="Farm mode: follow the job until it ends."),
     output_path: Path | None = output_option("Copy the finished video to FILE."),
     force: bool = FORCE_OPTION,
@@ -158,8 +161,8 @@ def submit(
     returns at once (add --wait to follow it). Exit 0 when the render completed, 1 when
     it failed or was cancelled, 5 when the project already has an active render or the
     --output file exists (add --force to replace it). With --spec FILE the project is
-    first made to match the file (`rendercli apply`); an unchanged file applies nothing
-    and renders from the cache.
+    first made to match the file (`rendercli apply`, --set FIELD=VALUE filling its
+    placeholders); an unchanged file applies nothing and renders from the cache.
 
     Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
     """
@@ -171,6 +174,11 @@ def submit(
         raise InvalidInput("give a PROJECT to render, or --spec FILE")
     if spec is None and allow_outside:
         raise InvalidInput("--allow-outside applies to --spec")
+    if spec is None and set_:
+        raise InvalidInput("--set applies to --spec")
+    from rendercli.cli.apply import set_values
+
+    values = set_values(set_)
     target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
     out = DEFAULT_OUTPUT
@@ -178,7 +186,7 @@ def submit(
         from rendercli.cli.apply import apply_spec, plan_note
 
         prepared, applied = apply_spec(spec, project, allow_outside, dry_run=False,
-                                       user_id=user.id)
+                                       user_id=user.id, values=values)
         plan_note(applied)
         out = prepared.spec.output
         project = applied.project_id
@@ -325,6 +333,7 @@ def batch(
         help="The field that names each row's project and file. Default: row-N."),
     wait: bool = typer.Option(False, "--wait",
                               help="Farm mode: follow the batch until every row has ended."),
+    timeout: float | None = TIMEOUT_OPTION,
     concurrency: int = typer.Option(
         1, "--concurrency", "-j", metavar="N",
         help="Inline (embedded default): render N rows at a time (1-16)."),
@@ -342,7 +351,8 @@ def batch(
     missing or unusable file) fails the batch with its row number, exit 2, and nothing
     is queued. Inline, rows render one after another (or N at a time); in the farm the
     whole batch is queued at once. Parts the rows share come from the segment cache.
-    Exit 0 only if every row completed, 1 otherwise. --json prints one JSON object per
+    Exit 0 only if every row completed, 1 otherwise, 124 when --wait --timeout runs out
+    (the rows go on rendering). --json prints one JSON object per
     finished row (NDJSON). `jobs list|watch|cancel --batch ID` work on the batch later.
 
     Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
@@ -360,6 +370,8 @@ def batch(
     inline = get_settings().is_embedded
     if output_dir is not None and not (inline or wait):
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
+    if timeout is not None and (inline or not wait):
+        raise InvalidInput("--timeout applies to --wait in farm mode")
     user = context.require_user_recovering()
     cache = default_cache()
     try:
@@ -392,8 +404,12 @@ def batch(
     tally = _BatchTally(batch_id, count, rows, output_dir, json_output, force)
     if inline:
         _run_batch_inline([s.job.id for s in started], concurrency, tally, user.id)
-    else:
-        _wait_batch([s.job.id for s in started], tally, user.id)
+    elif not _wait_batch([s.job.id for s in started], tally, user.id, timeout):
+        tally.summary()
+        output.error_line(f"timed out after {timeout:g} s; {tally.total - tally.ended} rows "
+                          f"still running (follow them: rendercli jobs watch --batch "
+                          f"{batch_id})")
+        raise typer.Exit(ExitStatus.TIMEOUT)
     tally.summary()
     if tally.failed:
         raise typer.Exit(ExitStatus.FAILED)
@@ -436,7 +452,7 @@ class _BatchTally:
                 self.done += 1
             else:
                 self.failed += 1
-            ended = self.done + self.failed
+            ended = self.ended
             if self.json_output:
                 output.print_json_line({"batch_id": self.batch_id, "row": row.number,
                                         "name": row.name, "job_id": job.id,
@@ -450,6 +466,10 @@ class _BatchTally:
             eta = "" if not left else f", ETA {output.duration_text(elapsed / ended * left)}"
             output.note(f"batch {self.batch_id}: {self.done}/{self.total} done, "
                         f"{self.failed} failed{eta}")
+
+    @property
+    def ended(self) -> int:
+        return self.done + self.failed
 
     def summary(self) -> None:
         if not self.json_output:
@@ -487,12 +507,15 @@ def _run_batch_inline(job_ids: list[str], concurrency: int, tally: _BatchTally,
             raise
 
 
-def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str) -> None:
-    """Follow a farm batch until every job has ended."""
+def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str,
+                timeout: float | None) -> bool:
+    """Follow a farm batch until every job has ended (True) or ``timeout`` seconds have
+    passed (False)."""
     import time
 
     from rendercli.services.renders import views
 
+    started = time.monotonic()
     pending = set(job_ids)
     while pending:
         context.maintenance()
@@ -501,4 +524,7 @@ def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str) -> None:
                 pending.discard(job.id)
                 tally.finished(job)
         if pending:
+            if timeout is not None and time.monotonic() - started >= timeout:
+                return False
             time.sleep(1.0)
+    return True

@@ -69,12 +69,24 @@ Stored = Callable[[str], "tuple[int, str] | None"]
 
 def prepare(path: Path, *, project: str | None = None, allow_outside: bool = False,
             prober: Prober | None = None, cache: HashCache | None = None,
-            stored: Stored | None = None) -> Prepared:
-    """Read, check and hash the spec at ``path``; SpecInvalid with every problem."""
+            stored: Stored | None = None, values: Mapping[str, str] | None = None
+            ) -> Prepared:
+    """Read, check and hash the spec at ``path``, its placeholders filled from ``values``
+    (``--set FIELD=VALUE``, the same substitution as a batch's rows); SpecInvalid with
+    every problem."""
     from rendercli.spec.loader import load_spec
+    from rendercli.spec.problems import SpecInvalid
 
-    return prepare_loaded(load_spec(path), {}, project=project, allow_outside=allow_outside,
-                          prober=prober, cache=cache, stored=stored)
+    try:
+        loaded = load_spec(path)
+    except SpecInvalid as exc:  # with the media problems of what did parse
+        from rendercli.spec.check import with_media_problems
+        from rendercli.spec.media import Prober
+
+        raise with_media_problems(exc, allow_outside, prober or Prober()) from None
+    return prepare_loaded(loaded, values or {}, project=project,
+                          allow_outside=allow_outside, prober=prober, cache=cache,
+                          stored=stored)
 
 
 def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
@@ -91,6 +103,7 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
     together as SpecInvalid.
     """
     from rendercli.spec import media
+    from rendercli.spec.check import unknown_fields, with_set_hint
     from rendercli.spec.fill import fill, template_sites
     from rendercli.spec.problems import Problem, SpecInvalid
 
@@ -102,14 +115,15 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
                         else loaded.problem(where, message))
 
     def missing(site: Any, message: str) -> None:
-        if row_problem is None and message.startswith("no value for"):
-            message += " (placeholders are filled by `rendercli render batch --data ROWS`)"
-        report(site.path, message)
+        report(site.path, with_set_hint(message) if row_problem is None else message)
 
     if sites is None:
         sites = template_sites(loaded.spec)
+    if row_problem is None:  # --set: a field the spec does not use is a typo
+        names = [name for site in sites for name in site.fields]
+        problems += unknown_fields(loaded, names, values)  # type: ignore[arg-type]
     filled = fill(loaded, sites, values, missing)
-    if filled is None:
+    if filled is None or problems:
         raise SpecInvalid(sorted(set(problems)))
     resolved: dict[FieldPath, Path] = {}
     by_hash: dict[Path, tuple[FileFacts, str]] = {}

@@ -22,7 +22,9 @@ from rendercli.services.unit_of_work import UnitOfWork
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.specs.files import HashCache
+    from rendercli.spec.loader import LoadedSpec
     from rendercli.spec.problems import Problem
+    from rendercli.spec.rows import DataRows
 
 MAX_NAME_CHARS = 200
 
@@ -41,6 +43,17 @@ class BatchRow:
 class Batch:
     file: str
     rows: list[BatchRow]
+    origin: str = ""  # recorded on the projects it makes (see spec_origin)
+
+
+def spec_origin(spec_path: Path) -> str:
+    """What a batch records on the projects it makes: which spec file made them (its
+    real path, hashed: fixed length, nothing of the path shown)."""
+    import hashlib
+    import os
+
+    real = os.path.realpath(spec_path)
+    return "batch:" + hashlib.sha256(os.fsencode(real)).hexdigest()[:32]
 
 
 def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
@@ -51,46 +64,42 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
     from rendercli.services.renders.submit import RenderRequest
     from rendercli.spec import check
     from rendercli.spec.fill import template_sites
-    from rendercli.spec.loader import load_spec
     from rendercli.spec.media import Prober
-    from rendercli.spec.model import check_file_name
     from rendercli.spec.problems import Problem, SpecInvalid
     from rendercli.spec.rows import load_rows
-    from rendercli.spec.template import has_placeholders
 
-    loaded = load_spec(spec_path)
-    rows = load_rows(data_path)
     prober = Prober()
+    early: list[Problem] = []  # the spec's and the data file's format problems, together
+    try:
+        loaded = check.load_checked(spec_path, allow_outside=allow_outside, prober=prober)
+    except SpecInvalid as exc:
+        early += exc.problems
+    try:
+        rows = load_rows(data_path)
+    except SpecInvalid as exc:
+        early += exc.problems
+    if early:
+        raise SpecInvalid(early)
     report = check.validate_loaded(loaded, rows=rows, allow_outside=allow_outside,
                                    prober=prober)
     problems: list[Problem] = list(report.problems)
     if name_field is not None and name_field not in rows.columns:
         problems.append(Problem(rows.file, 1, 1, f"--name-field {name_field!r} is not a field "
                                 f"of the data (its fields: {', '.join(rows.columns)})"))
+        raise SpecInvalid(sorted(set(problems), key=_order))
+    # Names and their uniqueness are checked with everything else, in one run.
+    names = _row_names(loaded, rows, name_field, problems)
     if problems:
-        raise SpecInvalid(problems)
-    spec = loaded.spec
-    base = spec.project if spec.project and not has_placeholders(spec.project) else None
-    base = base or Path(loaded.file).stem
-    templated_project = spec.project is not None and has_placeholders(spec.project)
-    batch = Batch(loaded.file, [])
-    sites = template_sites(spec)
-    projects: dict[str, int] = {}
-    outputs: dict[str, int] = {}
+        raise SpecInvalid(sorted(set(problems), key=_order))
+    batch = Batch(loaded.file, [], origin=spec_origin(spec_path))
+    sites = template_sites(loaded.spec)
     for row in rows.rows:
         def at_row(where: Any, message: str, row: Any = row) -> Problem:
             spot = loaded.position(where)
             return rows.problem(row, f"{message} (used at {loaded.file}:{spot.line}:"
                                      f"{spot.column})")
 
-        name = f"row-{row.number}"
-        if name_field is not None:
-            value = (row.values.get(name_field) or "").strip()
-            if not value:
-                problems.append(rows.problem(row, f"no value for the name field {name_field!r}"))
-                continue
-            name = value[:MAX_NAME_CHARS]
-        project = None if templated_project else f"{base}-{name}"
+        name, project, output_name = names[row.number]
         try:
             prepared = prepare_loaded(loaded, row.values, project=project,
                                       allow_outside=allow_outside, prober=prober, cache=cache,
@@ -99,18 +108,6 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
             problems.extend(exc.problems)
             continue
         out = prepared.spec.output
-        output_name = out.name or f"{name}.{out.format}"
-        try:
-            check_file_name(output_name)
-        except ValueError as exc:
-            problems.append(rows.problem(row, str(exc)))
-            continue
-        for seen, key, what in ((projects, prepared.project, "project name"),
-                                (outputs, output_name, "output name")):
-            if key in seen:
-                problems.append(rows.problem(row, f"{what} {key!r} is also row {seen[key]}'s: "
-                                                  "rows need distinct names (--name-field)"))
-            seen.setdefault(key, row.number)
         request = RenderRequest(preset=out.preset, format=out.format, fps=out.fps,
                                 quality=out.quality, use_cache=use_cache,
                                 loudness=out.loudness)
@@ -118,6 +115,57 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
     if problems:
         raise SpecInvalid(sorted(set(problems), key=_order))
     return batch
+
+
+def _row_names(loaded: LoadedSpec, rows: DataRows, name_field: str | None,
+               problems: list[Problem]) -> dict[int, tuple[str, str | None, str]]:
+    """Each row's (name, project name or None for the filled ``project:``, output file
+    name), by row number. Problems (an empty or long name, names two rows share) are
+    added to ``problems``; a row whose names need a missing value is left to the
+    placeholder checks, which report it."""
+    from rendercli.spec.model import check_file_name
+    from rendercli.spec.template import MissingValue, TemplateError, has_placeholders
+    from rendercli.spec.template import substitute as fill_text
+
+    spec = loaded.spec
+    templated = spec.project is not None and has_placeholders(spec.project)
+    base = spec.project if spec.project and not templated else Path(loaded.file).stem
+    names: dict[int, tuple[str, str | None, str]] = {}
+    projects: dict[str, int] = {}
+    outputs: dict[str, int] = {}
+    for row in rows.rows:
+        name = f"row-{row.number}"
+        if name_field is not None:
+            value = (row.values.get(name_field) or "").strip()
+            if not value:
+                problems.append(rows.problem(row, f"no value for the name field {name_field!r}"))
+                continue
+            if len(value) > MAX_NAME_CHARS:
+                problems.append(rows.problem(row, f"the name field {name_field!r} is "
+                                                  f"{len(value)} characters; at most "
+                                                  f"{MAX_NAME_CHARS} are allowed"))
+                continue
+            name = value
+        try:
+            project = fill_text(spec.project, row.values) if templated else f"{base}-{name}"
+            output_name = (fill_text(spec.output.name, row.values) if spec.output.name
+                           else f"{name}.{spec.output.format}")
+        except (MissingValue, TemplateError):
+            continue  # reported by the placeholder checks
+        if spec.output.name is None:  # a filled-in output.name is checked with its text
+            try:
+                check_file_name(output_name)
+            except ValueError as exc:
+                problems.append(rows.problem(row, str(exc)))
+                continue
+        names[row.number] = (name, None if templated else project, output_name)
+        for seen, key, what in ((projects, project, "project name"),
+                                (outputs, output_name, "output name")):
+            if key in seen:
+                problems.append(rows.problem(row, f"{what} {key!r} is also row {seen[key]}'s: "
+                                                  "rows need distinct names (--name-field)"))
+            seen.setdefault(key, row.number)
+    return names
 
 
 def _order(problem: Problem) -> tuple[object, ...]:
