@@ -150,7 +150,7 @@ def test_a_farm_batch_is_queued_at_once_and_followed_by_batch_id(
     assert watched.exit_code == 0
 
 
-def test_migration_0005_adds_batch_ids_to_existing_jobs(
+def test_migrations_0005_0006_add_batch_ids_and_spec_origins(
         database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from alembic import command
     from sqlalchemy import inspect, text
@@ -179,9 +179,11 @@ def test_migration_0005_adds_batch_ids_to_existing_jobs(
                 "'completed', 100, '480p', 'mp4', 10, 'draft', true, 1, CURRENT_TIMESTAMP, "
                 "CURRENT_TIMESTAMP)"))
         upgrade(engine)
-        assert current_revision(engine) == HEAD_REVISION == "0005"
+        assert current_revision(engine) == HEAD_REVISION == "0006"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT batch_id FROM render_jobs")).scalar_one() is None
+            # 0006: existing projects were not made by a batch.
+            assert conn.execute(text("SELECT spec_origin FROM projects")).scalar_one() is None
             indexes = {i["name"] for i in inspect(conn).get_indexes("render_jobs")}
         assert "ix_render_jobs_batch_id" in indexes
         cfg = alembic_config(url)
@@ -191,6 +193,8 @@ def test_migration_0005_adds_batch_ids_to_existing_jobs(
         with engine.connect() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("render_jobs")}
         assert "batch_id" not in columns
+        with engine.connect() as conn:
+            assert "spec_origin" not in {c["name"] for c in inspect(conn).get_columns("projects")}
         engine.dispose()
     finally:
         if server is not None:

@@ -341,6 +341,10 @@ def batch(
     force: bool = typer.Option(False, "--force", "-f",
                                help="Replace files in --output-dir (else exit 5 before "
                                "anything renders)."),
+    replace: bool = typer.Option(
+        False, "--replace",
+        help="Take over projects of the rows' names that a batch of this spec did not make "
+        "(else exit 5 before anything changes)."),
     allow_outside: bool = ALLOW_OUTSIDE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -349,8 +353,12 @@ def batch(
 
     Every row is checked before anything is submitted: one bad row (a missing value, a
     missing or unusable file) fails the batch with its row number, exit 2, and nothing
-    is queued. Inline, rows render one after another (or N at a time); in the farm the
-    whole batch is queued at once. Parts the rows share come from the segment cache.
+    is queued. All rows' projects are applied and their jobs created in one transaction:
+    a row that fails to apply changes no other. A batch changes only projects that
+    batches of the same spec file made; one of a row's name made by hand (or by another
+    spec) is refused, exit 5, unless --replace. Inline, rows render one after another
+    (or N at a time); in the farm the whole batch is queued at once, in chunks. Parts
+    the rows share come from the segment cache.
     Exit 0 only if every row completed, 1 otherwise, 124 when --wait --timeout runs out
     (the rows go on rendering). --json prints one JSON object per
     finished row (NDJSON). `jobs list|watch|cancel --batch ID` work on the batch later.
@@ -388,7 +396,11 @@ def batch(
             output_file.check_target(output_dir / row.output_name, force=force)
     count = len(prepared.rows)
     output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
-    batch_id, started = batches.submit_batch(context.uow, user.id, prepared)
+    batch_id, started = batches.submit_batch(context.uow, user.id, prepared, replace=replace)
+    pending = next((s.dispatch_pending for s in started if s.dispatch_pending), None)
+    if pending:
+        output.note(f"note: the batch is queued, but dispatch is pending: {pending}. It is "
+                    "dispatched automatically once Redis is back.")
     output.note(f"batch {batch_id}: {count} render{'s' * (count != 1)} "
                 f"{'to run' if inline else 'queued'}")
     rows = {row.job_id: row for row in prepared.rows}
