@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from rendercli.config import get_settings
-from rendercli.db.models import Project, RenderJob
+from rendercli.db.models import Asset, Project, RenderJob
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.services.projects import active_job, find_owned
 from rendercli.services.renders.views import JobView, job_view, owned_job
@@ -87,16 +87,18 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
 
 
 def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
-            batch_id: str | None = None) -> RenderJob:
+            batch_id: str | None = None, assets: list[Asset] | None = None) -> RenderJob:
     """A queued job for ``project`` added to the session (not flushed), once its
     timeline is checked as the engine will render it; InvalidInput if it cannot be.
-    Call it with a validated ``request`` (`validate_request`)."""
+    Call it with a validated ``request`` (`validate_request`); ``assets``: the
+    project's items as ``load_items`` gives them, if already loaded."""
     from rendercli.render.text import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
     from rendercli.services.items import load_items
     from rendercli.services.renders.timeline import timeline_items
 
-    assets = load_items(uow, project.id)
+    if assets is None:
+        assets = load_items(uow, project.id)
     if not any(a.kind in PICTURE_KINDS for a in assets):
         raise InvalidInput(
             f"project {project.name!r} has no video or image assets (or titles) to "

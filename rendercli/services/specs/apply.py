@@ -289,7 +289,8 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
     every project changes, or none does (``render batch``'s rows).
 
     Files are stored once however many specs use them. With ``then``, the transaction
-    is committed even if nothing differed (``then`` writes too).
+    is committed even if nothing differed (``then`` writes too), and the timelines are
+    left for ``then`` to check (`render submit`'s checks, stricter than apply's).
     """
     from rendercli import storage
     from rendercli.config import get_settings
@@ -319,7 +320,8 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
             with uow:
                 done = []
                 for one in prepared:
-                    result, project, gone = _apply_locked(uow, user_id, one, infos, claim)
+                    result, project, gone = _apply_locked(uow, user_id, one, infos, claim,
+                                                          check=then is None)
                     done.append((result, project))
                     freed += gone
                 if then is not None:
@@ -390,8 +392,8 @@ def _probe_stored(path: Path, shown: str, limits: Limits) -> MediaInfo:
 
 
 def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
-                  infos: Mapping[str, MediaInfo], claim: Claim | None = None
-                  ) -> tuple[Applied, Project, list[str | None]]:
+                  infos: Mapping[str, MediaInfo], claim: Claim | None = None,
+                  check: bool = True) -> tuple[Applied, Project, list[str | None]]:
     from sqlalchemy.exc import IntegrityError
 
     from rendercli.db.models import Project
@@ -415,7 +417,7 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
         lock_project(uow, project)
         if claim is not None:
             claim(project, False)
-    rows = load_items(uow, project.id)
+    rows = [] if created else load_items(uow, project.id)
     again = make_plan(prepared.project, None if created else project.id,
                       state.current(rows), prepared.desired)
     if not again.changed:
@@ -423,7 +425,8 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
     if any(op.op == "remove" for op in again.ops):
         ensure_not_rendering(uow, project, "remove its items")
     freed = _execute(uow, project, rows, again, infos, len(prepared.desired["timeline"]))
-    check_timeline(uow, project.id)
+    if check:  # else the caller checks it (a batch: on the frame grid, as it submits)
+        check_timeline(uow, project.id)
     uow.record_event("spec.applied", user_id, project_id=project.id, **again.counts())
     return Applied(again, project.id, applied=True, stats=again.counts()), project, freed
 
@@ -497,10 +500,11 @@ def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
         row.position = offset[op.list] + op.position
         session.add(row)
         state.write(row, item, font_id)
-    session.flush()
-    for row in removed_fonts:
-        freed.append(row.storage_key)
-        session.delete(row)
+    if removed_fonts:  # once the rows using them point elsewhere
+        session.flush()
+        for row in removed_fonts:
+            freed.append(row.storage_key)
+            session.delete(row)
     session.flush()
     return freed
 

@@ -280,13 +280,16 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
     """Every row's queued job, in the apply's transaction, flushed in chunks."""
     from sqlalchemy.exc import IntegrityError
 
+    from rendercli.services.items import load_items_of
     from rendercli.services.renders.submit import new_job
     from rendercli.services.renders.views import job_view
 
     jobs = []
     for chunk in _chunks(list(zip(batch.rows, done, strict=True))):
+        items = load_items_of(uow, [project.id for _row, (_applied, project) in chunk])
         for row, (_applied, project) in chunk:
-            jobs.append((new_job(uow, project, row.request, batch_id=batch_id), project))
+            jobs.append((new_job(uow, project, row.request, batch_id=batch_id,
+                                 assets=items[project.id]), project))
         try:
             uow.session.flush()
         except IntegrityError:
