@@ -108,7 +108,7 @@ def apply(
     files whose size and mtime are unchanged are not hashed again. All or nothing: a
     bad file in the spec leaves the project as it was. When nothing differs, nothing is
     written. --dry-run prints the plan; --json prints it as data. --set FIELD=VALUE fills
-    the spec's {{ FIELD }} placeholders (a placeholder left without a value: exit 2).
+    the spec's placeholder FIELD (a placeholder left without a value: exit 2).
 
     Example: rendercli apply video.yaml --set name=Ana --dry-run
     """

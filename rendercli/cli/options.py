@@ -43,8 +43,8 @@ BATCH_OPTION = typer.Option(
     None, "--batch", metavar="ID", help="Only the jobs of this `render batch`.")
 SET_OPTION = typer.Option(
     None, "--set", metavar="FIELD=VALUE",
-    help="Give the spec's {{ FIELD }} placeholders a value (repeat for each field), as a "
-    "data row of `render batch` does.")
+    help="Give the spec's placeholder FIELD a value (repeat for each field), as a data "
+    "row of `render batch` does.")
 TIMEOUT_OPTION = typer.Option(
     None, "--timeout", metavar="SECONDS", min=0, max=7 * 86400,
     help="Give up after this many seconds (exit 124).")
