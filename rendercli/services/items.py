@@ -226,6 +226,24 @@ def load_items(uow: UnitOfWork, project_id: str) -> list[Asset]:
     return sorted(rows, key=_order)
 
 
+def load_items_of(uow: UnitOfWork, project_ids: list[str]) -> dict[str, list[Asset]]:
+    """``load_items`` for several projects in one query (a batch's chunk)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from rendercli.db.models import Asset
+
+    rows = uow.session.scalars(
+        select(Asset)
+        .where(Asset.project_id.in_(project_ids))
+        .options(selectinload(Asset.title), selectinload(Asset.texts))
+    ).all()
+    found: dict[str, list[Asset]] = {pid: [] for pid in project_ids}
+    for row in rows:
+        found[row.project_id].append(row)
+    return {pid: sorted(items, key=_order) for pid, items in found.items()}
+
+
 def find_item(uow: UnitOfWork, user_id: str, asset_id: str, *, what: str = "asset") -> Asset:
     """One of the user's items by id; ownership is part of the query."""
     from sqlalchemy import select

@@ -80,6 +80,44 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
     return None
 
 
+def render_job_data(queue_cls: type[Queue], job_id: str) -> object:
+    """RQ's enqueue data for a render job: the same job `enqueue` makes (the payload
+    rendercli.rq_guard accepts, the same timeouts and description)."""
+    settings = get_settings()
+    return queue_cls.prepare_data(RENDER_FUNCTION, [job_id], job_id=job_id,
+                                  timeout=settings.job_timeout + 60, result_ttl=24 * 3600,
+                                  failure_ttl=7 * 24 * 3600, description=f"render {job_id}")
+
+
+def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: int = 500,
+                sessions: SessionFactory | None = None) -> str | None:
+    """Put jobs just created (no RQ job can exist under their ids yet) on the queue:
+    ``chunk`` at a time, each chunk in one Redis pipeline, then marked dispatched with
+    one UPDATE. Returns None, or why dispatch is pending (the reconciler dispatches
+    whatever was not marked)."""
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    try:
+        conn = connection or redis_connection()
+        queue = render_queue(conn)
+        for start in range(0, len(job_ids), chunk):
+            ids = job_ids[start:start + chunk]
+            with conn.pipeline() as pipe:
+                queue.enqueue_many([render_job_data(Queue, i) for i in ids],  # type: ignore[misc]
+                                   pipeline=pipe)
+                pipe.execute()
+            with UnitOfWork(sessions) as uow:
+                uow.session.execute(
+                    update(RenderJob)
+                    .where(RenderJob.id.in_(ids), RenderJob.status == "queued")
+                    .values(dispatched_at=utcnow()))
+                uow.commit()
+    except RedisError as exc:
+        return f"Redis is unreachable ({' '.join(str(exc).split())})"
+    return None
+
+
 def _rq_status(job_id: str, connection: Redis) -> str | None:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job

@@ -3,16 +3,21 @@ and hand it on (the farm queue, or the caller runs it inline on the embedded def
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
 from rendercli.config import get_settings
-from rendercli.db.models import RenderJob
+from rendercli.db.models import Asset, Project, RenderJob
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.services.projects import active_job, find_owned
 from rendercli.services.renders.views import JobView, job_view, owned_job
 from rendercli.services.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from rendercli.services.items import ItemRow
 
 
 @dataclass(frozen=True)
@@ -60,36 +65,10 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     Nothing is created when the settings or the timeline are invalid. The database's
     partial unique index is what guarantees one active job per project under races.
     """
-    from rendercli.render.text import check_fonts
-    from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
-    from rendercli.services.items import read_items
-    from rendercli.services.renders.timeline import timeline_items
-
     validate_request(request)
-    settings = get_settings()
     with uow:
         project = find_owned(uow, user_id, project_ref)
-        assets = read_items(uow.rows, project.id)  # the timeline load `render frame` uses
-        if not any(a.kind in PICTURE_KINDS for a in assets):
-            raise InvalidInput(
-                f"project {project.name!r} has no video or image assets (or titles) to "
-                "render: add some with `rendercli asset add` or `rendercli title add`"
-            )
-        items = timeline_items(assets, settings.storage_dir)
-        validate_timeline(items, request.fps)  # on the frame grid: transitions fit
-        check_fonts(items)
-        job = RenderJob(
-            project_id=project.id,
-            status="queued",
-            preset=request.preset,
-            format=request.format,
-            fps=request.fps,
-            quality=request.quality,
-            use_cache=request.use_cache,
-            loudness=request.loudness,
-            batch_id=batch_id,
-        )
-        uow.session.add(job)
+        job = new_job(uow, project, request, batch_id=batch_id)
         try:
             uow.session.flush()
         except IntegrityError:
@@ -110,6 +89,43 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
         view = job_view(job, project.name)
         uow.commit()
         return view
+
+
+def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
+            batch_id: str | None = None,
+            assets: Sequence[Asset | ItemRow] | None = None) -> RenderJob:
+    """A queued job for ``project`` added to the session (not flushed), once its
+    timeline is checked as the engine will render it; InvalidInput if it cannot be.
+    Call it with a validated ``request`` (`validate_request`); ``assets``: the
+    project's items (``load_items`` or ``read_items``), if already loaded."""
+    from rendercli.render.text import check_fonts
+    from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
+    from rendercli.services.items import read_items
+    from rendercli.services.renders.timeline import timeline_items
+
+    if assets is None:
+        assets = read_items(uow.rows, project.id)  # the timeline load `render frame` uses
+    if not any(a.kind in PICTURE_KINDS for a in assets):
+        raise InvalidInput(
+            f"project {project.name!r} has no video or image assets (or titles) to "
+            "render: add some with `rendercli asset add` or `rendercli title add`"
+        )
+    items = timeline_items(assets, get_settings().storage_dir)
+    validate_timeline(items, request.fps)  # on the frame grid: transitions fit
+    check_fonts(items)
+    job = RenderJob(
+        project_id=project.id,
+        status="queued",
+        preset=request.preset,
+        format=request.format,
+        fps=request.fps,
+        quality=request.quality,
+        use_cache=request.use_cache,
+        loudness=request.loudness,
+        batch_id=batch_id,
+    )
+    uow.session.add(job)
+    return job
 
 
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
