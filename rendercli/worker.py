@@ -34,6 +34,25 @@ RQ_TTL_MARGIN = 15
 WORKER_CLASS_FIELD = "rendercli_worker_class"
 WORKER_CLASS = "rendercli.worker.RenderWorker"
 REFUSED_TTL = 7 * 24 * 3600  # how long a refused RQ job stays in the failed registry
+# What a work horse imports to run a job or a task. RQ forks a horse per job: imported
+# here once, before any fork, each horse starts with them loaded instead of importing
+# them again for every task (about 60 ms each time, measured).
+PRELOAD = (
+    "rendercli.render.engine",
+    "rendercli.render.runner",
+    "rendercli.services.renders.dispatch",
+    "rendercli.services.renders.execute",
+    "rendercli.services.renders.submit",
+    "rendercli.services.renders.timeline",
+)
+
+
+def preload() -> None:
+    """Import what every render job and task needs (our own modules only)."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
 
 
 def farm_maintenance(connection: Any = None) -> None:
@@ -56,6 +75,7 @@ class RenderWorker(Worker):
 
         rq_guard.check_rq_internals()
         use_worker_database()
+        preload()
         interval = get_settings().worker_sweep_interval
         self._sweep_interval = interval
         self._last_sweep: float | None = None

@@ -249,9 +249,11 @@ def worker_sessions():  # type: ignore[no-untyped-def]
     return get_session_factory(url) if url else None
 
 
-def _split_job(alice: Account, media, count: int, name: str) -> str:
-    """A processing job with `count` queued segment tasks and an assemble task, as a
-    worker's split leaves it (rows written directly: no render is needed here)."""
+def _split_job(alice: Account, media, count: int, name: str,
+               weights: list[float] | None = None) -> str:
+    """A processing job with `count` queued segment tasks (of these weights, else 1 each)
+    and an assemble task, as a worker's split leaves it (rows written directly: no render
+    is needed here)."""
     from sqlalchemy import update
 
     from rendercli.db.models import RenderJob, RenderTask
@@ -265,8 +267,9 @@ def _split_job(alice: Account, media, count: int, name: str) -> str:
                             .values(status="processing", worker_name="planner", attempts=1))
         for n in range(count + 1):
             kind = "assemble" if n == count else "segment"
+            weight = weights[n] if weights is not None and n < count else 1.0
             uow.session.add(RenderTask(job_id=job_id, seq=n, kind=kind, label=f"{kind} {n}",
-                                       cache_key=None, weight=1.0, state="queued",
+                                       cache_key=None, weight=weight, state="queued",
                                        progress=0.0, attempts=0))
         uow.commit()
     return job_id
@@ -305,6 +308,21 @@ def test_enqueueing_tasks_takes_the_same_redis_round_trips_for_200_as_for_5(
         assert sorted(assemble.dependency_ids) == sorted(t["id"] for t in views[:-1])
         queue.empty()
     assert trips[200] == trips[5] and trips[5] <= 12, trips
+
+
+def test_tasks_are_queued_longest_first(alice: Account, media, farm: Farm) -> None:
+    """The long tasks start first and the short ones last, so at the end no worker waits
+    long for another to finish a long task (equal ones keep timeline order)."""
+    from rendercli.services.renders import dispatch
+
+    job_id = _split_job(alice, media, 5, "longest", weights=[1.0, 5.0, 2.5, 5.0, 0.3])
+    conn = dispatch.redis_connection()
+    assert dispatch.enqueue_tasks(job_id, conn, sessions=worker_sessions()) is None
+    views = job_tasks(alice, job_id)
+    by_seq = [t["id"] for t in views]
+    queue = dispatch.render_queue(conn)
+    assert queue.job_ids[-5:] == [by_seq[1], by_seq[3], by_seq[2], by_seq[0], by_seq[4]]
+    queue.empty()
 
 
 def test_one_worker_told_to_split_runs_every_task_then_the_assemble(
