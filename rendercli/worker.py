@@ -79,6 +79,7 @@ class RenderWorker(Worker):
         interval = get_settings().worker_sweep_interval
         self._sweep_interval = interval
         self._last_sweep: float | None = None
+        self._current_task: str | None = None  # the task a horse is running, if any
         # Wake a little more often than the sweep interval, so a sweep is never a whole
         # interval late. `rq worker` passes its own defaults (600 s, 420 s): cap them.
         wake = max(1, interval - 1)
@@ -124,7 +125,39 @@ class RenderWorker(Worker):
         except rq_guard.RefusedJob as exc:
             self._refuse(job, queue, str(exc))
             return
-        super().execute_job(job, queue)
+        from rendercli.services.renders.dispatch import TASK_FUNCTION
+
+        self._current_task = job.id if job.func_name == TASK_FUNCTION else None
+        try:
+            super().execute_job(job, queue)
+        finally:
+            self._current_task = None
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        # A second SIGTERM or Ctrl-C (cold shutdown): RQ kills the work horse and its
+        # ffmpeg, then exits. (The first one is a warm shutdown: the horse finishes its
+        # task and the worker takes no other.) The task it was running goes back to the
+        # queue now, not after the heartbeat timeout.
+        task_id = self._current_task
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            if task_id is not None:
+                self._hand_back(task_id)
+            raise
+
+    def _hand_back(self, task_id: str) -> None:
+        from rendercli.services.renders import dispatch, tasks
+
+        try:
+            job_id = tasks.hand_back(task_id, self.name)
+            if job_id is not None:
+                pending = dispatch.enqueue_tasks(job_id, self.connection, replace=True,
+                                                 only=[task_id])
+                log.warning("task %s handed back%s", task_id,
+                            f" (dispatch is pending: {pending})" if pending else "")
+        except Exception as exc:  # the heartbeat recovery hands it back later
+            log.warning("could not hand task %s back: %s", task_id, exc)
 
     def _refuse(self, job: Any, queue: Any, reason: str) -> None:
         """Fail the RQ job with the reason, without running anything it names."""

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -184,6 +187,77 @@ def test_a_worker_killed_mid_task_costs_only_that_task(alice: Account, media, fa
     assert frames == 12 * 30
     assert f"{victim['label']} attempt 1 lost: worker doomed stopped heartbeating" in alice.ok(
         "jobs", "logs", job_id).stdout
+
+
+def _mid_task(alice: Account, job_id: str, worker: str) -> dict | None:
+    """The segment task `worker` is encoding (with some progress), if any."""
+    return next((t for t in job_tasks(alice, job_id) if t["worker_name"] == worker
+                 and t["kind"] == "segment" and t["state"] == "processing"
+                 and t["progress"] > 0), None)
+
+
+def test_a_worker_stopped_with_sigterm_finishes_its_task_and_takes_no_other(
+        alice: Account, media, farm: Farm, monkeypatch) -> None:
+    """A warm shutdown (SIGTERM to the worker, what `docker stop` sends): the task it is
+    running is finished, not redone; the worker takes no other and exits, and the other
+    worker completes the job."""
+    monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "2")
+    alice.ok("project", "create", "warm")
+    alice.ok("asset", "add", "warm", str(media["slow"]))
+    leaving, _staying = start_workers(farm, "leaving", "staying")
+    job_id = alice.ok("render", "submit", "warm", *SLOW).stdout.strip()
+    victim = wait_for(lambda: _mid_task(alice, job_id, "leaving"), 90,
+                      "the leaving worker to be mid-task")
+    os.kill(leaving.pid, signal.SIGTERM)
+    held = {t["id"] for t in job_tasks(alice, job_id) if t["worker_name"] == "leaving"}
+    assert victim["id"] in held
+    assert leaving.wait(120) == 0, farm.logs()
+    watched = alice("jobs", "watch", job_id, "--interval", "0.3", "--timeout", "300")
+    assert watched.exit_code == 0, (watched.stdout, farm.logs())
+    after = job_tasks(alice, job_id)
+    assert all(t["state"] == "completed" and t["attempts"] == 1 for t in after)
+    assert {t["id"] for t in after if t["worker_name"] == "leaving"} == held
+    assert next(t for t in after if t["id"] == victim["id"])["worker_name"] == "leaving"
+    assert probe(Path(status(alice, job_id)["output_path"]))[0] == 12 * 30
+
+
+def test_a_worker_stopped_cold_hands_its_task_back_at_once(
+        alice: Account, media, farm: Farm, monkeypatch) -> None:
+    """A cold shutdown (a second SIGTERM): RQ kills the work horse and its ffmpeg, and
+    the worker hands the task back before it exits, so another worker redoes just that
+    task now. Neither the heartbeat recovery nor an idle worker's sweep could have: the
+    timeout and the sweep interval are ten minutes here."""
+    monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "4")  # long enough to be mid-task
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_TIMEOUT", "600")
+    monkeypatch.setenv("RENDERCLI_WORKER_SWEEP_INTERVAL", "600")
+    alice.ok("project", "create", "cold")
+    alice.ok("asset", "add", "cold", str(media["slow"]))
+    leaving, _staying = start_workers(farm, "leaving", "staying")
+    job_id = alice.ok("render", "submit", "cold", *SLOW).stdout.strip()
+    victim = wait_for(lambda: _mid_task(alice, job_id, "leaving"), 90,
+                      "the leaving worker to be mid-task")
+    os.kill(leaving.pid, signal.SIGTERM)
+    wait_for(lambda: "warm shut down requested" in farm.logs(), 30, "the warm shutdown")
+    # RQ ignores a second signal that comes within a second of the first.
+    time.sleep(1.2)
+    before = {t["id"]: t for t in job_tasks(alice, job_id)}
+    assert before[victim["id"]]["state"] == "processing", "the task ended too soon"
+    os.kill(leaving.pid, signal.SIGTERM)
+    leaving.wait(30)
+    marker = str(Path(os.environ["RENDERCLI_DATA_DIR"]) / "storage")
+    watched = alice("jobs", "watch", job_id, "--interval", "0.3", "--timeout", "300")
+    assert watched.exit_code == 0, (watched.stdout, farm.logs())
+    after = job_tasks(alice, job_id)
+    redone = [t for t in after if t["attempts"] != 1]
+    assert [t["id"] for t in redone] == [victim["id"]], (after, farm.logs())
+    assert redone[0]["worker_name"] == "staying" and redone[0]["attempts"] == 2
+    assert f"{victim['label']} attempt 1 handed back: worker leaving stopped" in alice.ok(
+        "jobs", "logs", job_id).stdout
+    for task in after:
+        if before[task["id"]]["state"] == "completed":
+            assert task["attempts"] == 1
+    assert probe(Path(status(alice, job_id)["output_path"]))[0] == 12 * 30
+    assert processes_with(marker) == []
 
 
 def test_cancel_during_the_fan_out_stops_every_worker(alice: Account, media, farm: Farm,
