@@ -142,9 +142,9 @@ class Bench:
             return str(uow.session.scalar(select(RenderJob.status)
                                           .where(RenderJob.id == job_id)))
 
-    def workers_cpu(self) -> float:
-        """CPU seconds used so far by the running workers (with horses and ffmpeg)."""
-        return sum(process_cpu(proc.pid) for proc in self.workers)
+    def workers_cpu(self) -> list[float]:
+        """CPU seconds used so far by each running worker (with horses and ffmpeg)."""
+        return [process_cpu(proc.pid) for proc in self.workers]
 
     def close(self) -> None:
         for proc in self.workers:
@@ -224,6 +224,7 @@ def bench_farm(bench: Bench, clips: int, seconds: float) -> None:
     settings = ("--preset", "1080p", "--fps", "30", "--quality", "standard", "--no-cache")
     wall = {}
     jobs = {}
+    cpu: dict[int, list[float]] = {}
     for cores in ([0], [0, 1]):
         bench.start_workers(cores)
         before = load()
@@ -231,7 +232,8 @@ def bench_farm(bench: Bench, clips: int, seconds: float) -> None:
         started = time.perf_counter()
         job = bench.render("long", *settings)
         elapsed = time.perf_counter() - started
-        ours, machine = bench.workers_cpu() - ours_before, machine_cpu() - machine_before
+        cpu[len(cores)] = [b - a for a, b in zip(ours_before, bench.workers_cpu(), strict=True)]
+        ours, machine = sum(cpu[len(cores)]), machine_cpu() - machine_before
         bench.stop_workers()
         took = (ts(job["finished_at"]) - ts(job["created_at"])).total_seconds()
         wall[len(cores)], jobs[len(cores)] = took, job
@@ -241,8 +243,9 @@ def bench_farm(bench: Bench, clips: int, seconds: float) -> None:
         # Over the same wall time: the workers' CPU (horses and ffmpeg included), and
         # what every other process on the machine used (the bench, PostgreSQL, Redis and
         # anything else running). On a quiet machine the second is small.
-        print(f"  CPU: workers {ours:.1f} s ({ours / elapsed:.2f} cores busy); other "
-              f"processes {machine - ours:.1f} s ({(machine - ours) / elapsed:.2f} cores) of "
+        print(f"  CPU: workers {ours:.1f} s ({ours / elapsed:.2f} cores busy; each "
+              f"{', '.join(f'{c:.1f} s' for c in cpu[len(cores)])}); other processes "
+              f"{machine - ours:.1f} s ({(machine - ours) / elapsed:.2f} cores) of "
               f"{len(os.sched_getaffinity(0))} cores over {elapsed:.1f} s")
     speedup = wall[1] / wall[2]
     print(f"speed-up with 2 workers: {speedup:.2f}x (target >= 1.7x)")
@@ -258,6 +261,12 @@ def bench_farm(bench: Bench, clips: int, seconds: float) -> None:
           f"assemble {assemble_s:.2f} s; submit -> split "
           f"{(ts(job['started_at']) - ts(job['created_at'])).total_seconds() * 1000:.0f} ms")
     print(f"parallel work {work_s:.1f} s in {len(tasks)} tasks, serial {serial:.2f} s")
+    # The work is CPU-bound: with each worker alone on its core, a run takes about the
+    # CPU time of its busiest worker (plus the serial part, for 2). Compare it with the
+    # wall-time figure above to see what other load on the machine cost.
+    quiet = sum(cpu[1]) / (max(cpu[2]) + serial)
+    print(f"CPU-bound estimate for a quiet machine: {sum(cpu[1]):.1f} s CPU alone vs "
+          f"{max(cpu[2]):.1f} s (the busier of 2) + {serial:.2f} s serial: {quiet:.2f}x")
     for k in (2, 4, 8, 16):
         # Amdahl: the serial part, plus the tasks (with their overhead) shared by K
         # workers, never faster than the longest task.
