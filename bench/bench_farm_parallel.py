@@ -267,13 +267,24 @@ def bench_farm(bench: Bench, clips: int, seconds: float) -> None:
     quiet = sum(cpu[1]) / (max(cpu[2]) + serial)
     print(f"CPU-bound estimate for a quiet machine: {sum(cpu[1]):.1f} s CPU alone vs "
           f"{max(cpu[2]):.1f} s (the busier of 2) + {serial:.2f} s serial: {quiet:.2f}x")
+    durations = [(ts(t["finished_at"]) - ts(t["started_at"])).total_seconds() for t in tasks]
+    (bench.work / "farm-job.json").write_text(json.dumps(jobs, indent=1))
     for k in (2, 4, 8, 16):
-        # Amdahl: the serial part, plus the tasks (with their overhead) shared by K
-        # workers, never faster than the longest task.
-        longest = max((ts(t["finished_at"]) - ts(t["started_at"])).total_seconds()
-                      for t in tasks)
-        t_k = serial + max(longest, (work_s + len(tasks) * overhead) / k)
+        # The serial part, plus the tasks as K workers run them: longest first, each to
+        # the worker free first, each with the overhead between two tasks. Whole tasks:
+        # with 17 tasks and 16 workers, one worker runs two.
+        t_k = serial + makespan(durations, k, overhead)
         print(f"  K = {k:2d}: expected {t_k:.1f} s, speed-up {wall[1] / t_k:.1f}x")
+    print(f"both jobs with their tasks' timings: {bench.work / 'farm-job.json'}")
+
+
+def makespan(durations: list[float], workers: int, overhead: float) -> float:
+    """When the last of these tasks ends if `workers` take them longest first."""
+    free = [0.0] * workers
+    for took in sorted(durations, reverse=True):
+        first = free.index(min(free))
+        free[first] += took + overhead
+    return max(free)
 
 
 def bench_submit(bench: Bench) -> None:
