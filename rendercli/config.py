@@ -28,7 +28,17 @@ DEFAULT_WORKER_SWEEP_INTERVAL = 30  # seconds between an idle worker's farm swee
 # Item bodies longer than this are cut into chunks that encode side by side (inline: on
 # both cores; farm: on several workers). Measured in bench/bench_farm_parallel.py.
 DEFAULT_CHUNK_SECONDS = 10.0
+DEFAULT_RENDER_JOBS = 2  # ffmpeg processes one render runs at once
+DEFAULT_FFMPEG_STOP_GRACE = 0.5  # seconds ffmpeg gets to exit after SIGTERM before SIGKILL
+DEFAULT_CANCEL_POLL_INTERVAL = 1.0  # seconds between a render's "still mine?" checks
+DEFAULT_WATCH_SWEEP_INTERVAL = 15.0  # seconds between stale-job sweeps while watching
+DEFAULT_ORPHAN_SWEEP_INTERVAL = 300  # seconds between walks of objects/ (one process)
+DEFAULT_ORPHAN_GRACE = 15 * 60  # seconds an object may sit unreferenced (an add in flight)
+DEFAULT_INGEST_GUARD_WAIT = 60.0  # seconds an add waits for a storage sweep to finish
+DEFAULT_LOG_LIMIT = 64 * 1024  # characters of render log kept per job
+DEFAULT_COMMAND_LIMIT = 16 * 1024  # characters of ffmpeg commands kept per task
 FARM_SPLIT_MODES = ("auto", "always", "never")
+INLINE_IMAGE_MODES = ("auto", "never", "kitty", "iterm")
 RENDER_QUEUE = "render-video"
 
 
@@ -99,10 +109,35 @@ SETTINGS: tuple[Setting, ...] = (
     _numeric("RENDERCLI_CHUNK_SECONDS", float, DEFAULT_CHUNK_SECONDS, 0, 86400,
              "item bodies longer than this (seconds) are cut into chunks at exact frames "
              "that encode side by side, inline and across the farm; `0`: no chunks"),
+    _numeric("RENDERCLI_RENDER_JOBS", int, DEFAULT_RENDER_JOBS, 1, 64,
+             "ffmpeg processes one render (or one farm task) runs at once"),
+    _numeric("RENDERCLI_CANCEL_POLL_INTERVAL", float, DEFAULT_CANCEL_POLL_INTERVAL, 0.05, 60,
+             "seconds between a rendering process's checks that its job is still its own: "
+             "how soon a cancel stops ffmpeg; less than the heartbeat timeout"),
+    _numeric("RENDERCLI_FFMPEG_STOP_GRACE", float, DEFAULT_FFMPEG_STOP_GRACE, 0, 60,
+             "seconds a stopped ffmpeg gets to exit after SIGTERM, before SIGKILL"),
     Setting("RENDERCLI_FARM_SPLIT",
             "when a farm worker splits a render into tasks for many workers: `auto` (two or "
             "more workers on the queue), `always`, `never` (one worker per render)",
             "`auto`", choices=FARM_SPLIT_MODES),
+    _numeric("RENDERCLI_WATCH_SWEEP_INTERVAL", float, DEFAULT_WATCH_SWEEP_INTERVAL, 1, 3600,
+             "seconds between sweeps for jobs of dead workers while a command follows jobs "
+             "(`jobs watch`, `render submit --wait`)"),
+    _numeric("RENDERCLI_ORPHAN_SWEEP_INTERVAL", int, DEFAULT_ORPHAN_SWEEP_INTERVAL, 0,
+             7 * 86400, "seconds between walks of storage for objects no asset uses (one "
+             "process at a time does it, during upkeep); `0`: at every upkeep"),
+    _numeric("RENDERCLI_ORPHAN_GRACE", int, DEFAULT_ORPHAN_GRACE, 0, 30 * 86400,
+             "seconds an object no asset uses is kept before that walk removes it (on "
+             "filesystems without locks, all that protects an `asset add` in flight)",
+             "15 min"),
+    _numeric("RENDERCLI_INGEST_GUARD_WAIT", float, DEFAULT_INGEST_GUARD_WAIT, 0.1, 3600,
+             "seconds an `asset add` (or `project apply`) waits for a storage walk to finish "
+             "before it gives up"),
+    _numeric("RENDERCLI_LOG_LIMIT", int, DEFAULT_LOG_LIMIT, 1024, 10**8,
+             "characters of render log kept per job (the newest)", "64 KiB"),
+    _numeric("RENDERCLI_COMMAND_LIMIT", int, DEFAULT_COMMAND_LIMIT, 1024, 10**7,
+             "characters of ffmpeg commands kept per task of a render split over the farm",
+             "16 KiB"),
     _numeric("RENDERCLI_MAX_DURATION", float, DEFAULT_MAX_DURATION, 0.1, 7 * 86400,
              "longest media accepted, seconds", "4 h"),
     _numeric("RENDERCLI_MAX_FILE_SIZE", int, DEFAULT_MAX_FILE_SIZE, 1, 10**14,
@@ -117,6 +152,11 @@ SETTINGS: tuple[Setting, ...] = (
              "bcrypt cost for new passwords on SQLite. On PostgreSQL the database keeps the cost, "
              "and `db upgrade` records this value there when it is set (the test suite "
              "lowers it for speed)"),
+    Setting("RENDERCLI_INLINE_IMAGES",
+            "how `render frame` and `project storyboard` show their PNG on a terminal: `auto` "
+            "(inline on kitty, Ghostty, iTerm2 and WezTerm, not inside tmux or screen), "
+            "`never`, or force `kitty` / `iterm` (the graphics protocol to speak)",
+            "`auto`", choices=INLINE_IMAGE_MODES),
     Setting("RENDERCLI_DEBUG", "`1` shows tracebacks for unexpected errors", "unset"),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -161,6 +201,11 @@ def _choice(name: str) -> str:
     return value
 
 
+def inline_images() -> str:
+    """RENDERCLI_INLINE_IMAGES: auto, never, kitty or iterm."""
+    return _choice("RENDERCLI_INLINE_IMAGES")
+
+
 def settings_table() -> str:
     """The README's configuration table, in Markdown."""
     lines = ["| variable | meaning | default | allowed |", "|---|---|---|---|"]
@@ -196,6 +241,15 @@ class Settings:
     worker_sweep_interval: int
     chunk_seconds: float  # 0: no chunking
     farm_split: str  # auto (2+ workers) | always | never
+    render_jobs: int
+    cancel_poll_interval: float
+    ffmpeg_stop_grace: float
+    watch_sweep_interval: float
+    orphan_sweep_interval: int
+    orphan_grace: int
+    ingest_guard_wait: float
+    log_limit: int
+    command_limit: int
 
     @property
     def is_embedded(self) -> bool:
@@ -245,6 +299,13 @@ def get_settings() -> Settings:
             f"RENDERCLI_HEARTBEAT_INTERVAL ({heartbeat_interval:g} s), or live jobs are "
             "taken for dead"
         )
+    cancel_poll_interval = _number("RENDERCLI_CANCEL_POLL_INTERVAL")
+    if cancel_poll_interval >= heartbeat_timeout:
+        raise _invalid(
+            f"RENDERCLI_CANCEL_POLL_INTERVAL ({cancel_poll_interval:g} s) must be less than "
+            f"RENDERCLI_HEARTBEAT_TIMEOUT ({heartbeat_timeout:g} s), or live jobs are "
+            "taken for dead"
+        )
     return Settings(
         data_dir=data_dir,
         config_dir=config_dir,
@@ -268,4 +329,13 @@ def get_settings() -> Settings:
         worker_sweep_interval=int(_number("RENDERCLI_WORKER_SWEEP_INTERVAL")),
         chunk_seconds=_number("RENDERCLI_CHUNK_SECONDS"),
         farm_split=_choice("RENDERCLI_FARM_SPLIT"),
+        render_jobs=int(_number("RENDERCLI_RENDER_JOBS")),
+        cancel_poll_interval=cancel_poll_interval,
+        ffmpeg_stop_grace=_number("RENDERCLI_FFMPEG_STOP_GRACE"),
+        watch_sweep_interval=_number("RENDERCLI_WATCH_SWEEP_INTERVAL"),
+        orphan_sweep_interval=int(_number("RENDERCLI_ORPHAN_SWEEP_INTERVAL")),
+        orphan_grace=int(_number("RENDERCLI_ORPHAN_GRACE")),
+        ingest_guard_wait=_number("RENDERCLI_INGEST_GUARD_WAIT"),
+        log_limit=int(_number("RENDERCLI_LOG_LIMIT")),
+        command_limit=int(_number("RENDERCLI_COMMAND_LIMIT")),
     )

@@ -51,7 +51,6 @@ TMP_DIR = "tmp"
 TMP_PREFIX = "stage-"
 RENDER_EXTS = ("mp4", "webm", "gif", "jpg")  # outputs and posters in renders/
 CACHE_EXTS = ("mp4", "webm", "mkv", "m4a", "gif", "jpg", "json")
-ORPHAN_GRACE = 15 * 60  # seconds an object may sit unreferenced (an ingest in flight)
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _STEM_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # job ids and the engine's own names
 _INGEST_LOCK = "objects.lock"
@@ -466,18 +465,21 @@ def _remove_entry(entry: os.DirEntry[str]) -> int:
 # ---- unreferenced objects ---------------------------------------------------------------
 
 
-INGEST_GUARD_WAIT = 60.0  # seconds an ingest waits for a sweep to finish
-
-
 @contextlib.contextmanager
-def ingest_guard(storage_dir: Path) -> Iterator[None]:
+def ingest_guard(storage_dir: Path, wait: float | None = None) -> Iterator[None]:
     """Hold while objects are committed and until their asset rows are committed (or
     the objects rolled back): :func:`sweep_orphan_objects` waits for no one and skips its
-    run while any ingest holds this (a shared flock, released however the process ends)."""
+    run while any ingest holds this (a shared flock, released however the process ends).
+    Taking it waits ``wait`` seconds (RENDERCLI_INGEST_GUARD_WAIT by default) for a
+    running sweep to finish."""
+    if wait is None:
+        from rendercli.config import get_settings
+
+        wait = get_settings().ingest_guard_wait
     path = tmp_dir(storage_dir) / _INGEST_LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        if not _flock_within(fd, fcntl.LOCK_SH, INGEST_GUARD_WAIT):
+        if not _flock_within(fd, fcntl.LOCK_SH, wait):
             raise OperationFailed(f"storage is busy: another process holds {path}; try again")
         yield
     finally:
@@ -486,7 +488,8 @@ def ingest_guard(storage_dir: Path) -> Iterator[None]:
 
 def _flock_within(fd: int, operation: int, wait: float) -> bool:
     """Take a flock within ``wait`` seconds. True as well where the filesystem has no
-    locks at all: then only ORPHAN_GRACE separates a sweep from an ingest."""
+    locks at all: then only the sweep's grace (RENDERCLI_ORPHAN_GRACE) separates a sweep
+    from an ingest."""
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -569,10 +572,10 @@ def sweep_orphan_objects(
     storage_dir: Path,
     referenced: Callable[[list[str]], Iterable[str]],
     *,
-    grace: float | None = None,
+    grace: float,
 ) -> int | None:
     """Delete objects no asset references that are older than ``grace`` seconds
-    (default ORPHAN_GRACE).
+    (RENDERCLI_ORPHAN_GRACE: an ingest may be placing them).
 
     ``referenced(keys)`` returns the keys some asset row uses. Returns how many were
     removed, or None when an ingest is in flight (nothing is done then).
@@ -582,7 +585,7 @@ def sweep_orphan_objects(
     with exclusive_objects(storage_dir) as alone:
         if not alone:
             return None
-        cutoff = time.time() - (ORPHAN_GRACE if grace is None else grace)
+        cutoff = time.time() - grace
         old = []
         for key, entry in _object_files(storage_dir):
             with contextlib.suppress(FileNotFoundError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -79,7 +80,15 @@ class Terminal:
         os.write(self.master, (line + "\n").encode())
 
     def wait(self, timeout: float = 30.0) -> int:
-        code = self.proc.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:  # keep reading: a full pty would block the writer
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.proc.args, timeout)
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                with contextlib.suppress(OSError):
+                    self.output += os.read(self.master, 65536).decode(errors="replace")
+        code = self.proc.returncode
         while True:  # drain what is left
             ready, _, _ = select.select([self.master], [], [], 0.1)
             if not ready:

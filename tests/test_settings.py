@@ -101,3 +101,24 @@ def test_readme_configuration_table_is_generated_from_the_settings() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert settings_table() in readme, (
         "README's configuration table is out of date: paste rendercli.config.settings_table()")
+
+
+def test_cancel_poll_must_be_less_than_the_heartbeat_timeout(cli: Cli) -> None:
+    result = cli("whoami", env={"RENDERCLI_CANCEL_POLL_INTERVAL": "30",
+                                "RENDERCLI_HEARTBEAT_INTERVAL": "5",
+                                "RENDERCLI_HEARTBEAT_TIMEOUT": "20"})
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "RENDERCLI_CANCEL_POLL_INTERVAL (30 s) must be less than" in result.stderr
+
+
+def test_tunables_are_read_when_used_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A setting changed after the modules were imported takes effect (workers and tests
+    see the environment they run with)."""
+    from rendercli.services.renders.claims import append_log
+
+    assert append_log("x" * 70_000, None) == "x" * 64 * 1024  # the default: 64 KiB
+    monkeypatch.setenv("RENDERCLI_LOG_LIMIT", "2000")
+    assert append_log("new", "o" * 5000) == "o" * 1997 + "new"
+    monkeypatch.setenv("RENDERCLI_LOG_LIMIT", "10")
+    with pytest.raises(Exception, match="RENDERCLI_LOG_LIMIT must be a whole number from"):
+        append_log("new", None)

@@ -16,7 +16,7 @@ from typing import TypeVar
 import pytest
 
 from rendercli import storage
-from rendercli.config import get_settings
+from rendercli.config import DEFAULT_ORPHAN_GRACE, get_settings
 from rendercli.services import housekeeping
 from tests.conftest import Account
 from tests.media_factory import make_image, make_video
@@ -166,7 +166,7 @@ def test_a_dead_owner_on_this_host_is_swept_at_once(tmp_path: Path) -> None:
 # --- unreferenced objects ------------------------------------------------------------------
 
 
-def backdate(path: Path, seconds: float = 2 * storage.ORPHAN_GRACE) -> None:
+def backdate(path: Path, seconds: float = 2 * DEFAULT_ORPHAN_GRACE) -> None:
     when = time.time() - seconds
     os.utime(path, (when, when))
 
@@ -226,7 +226,7 @@ def test_an_add_killed_while_waiting_for_the_database_leaves_no_object(
     while the process lives (its row may still come), and swept once it is dead."""
     if not database_url.startswith("sqlite"):
         pytest.skip("holds SQLite's write lock")
-    monkeypatch.setattr(storage, "ORPHAN_GRACE", 0)
+    monkeypatch.setenv("RENDERCLI_ORPHAN_GRACE", "0")
     alice.ok("project", "create", "film")
     storage.mark_database(storage_dir(),
                           housekeeping.database_fingerprint(get_settings().database_url))

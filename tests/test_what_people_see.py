@@ -390,3 +390,21 @@ def test_no_keyring_advice_works_on_a_fresh_machine(cli: Cli, database_url: str)
     assert "log in that way, run `rendercli token create --name ci`, then `rendercli " \
         "logout`" in message
     assert "where you are logged in" not in message
+
+
+def test_completion_works_in_zsh_and_fish_too(alice: Account, project: str) -> None:
+    env = {**os.environ, "RENDERCLI_TOKEN": alice.token}
+    zsh = run(env={**env, "_RENDERCLI_COMPLETE": "complete_zsh",
+                   "_TYPER_COMPLETE_ARGS": "rendercli render submit "})
+    assert zsh.returncode == 0, zsh.stderr
+    assert '"trip \\[2026\\]"' in zsh.stdout or '"trip [2026]"' in zsh.stdout, zsh.stdout
+    fish = run(env={**env, "_RENDERCLI_COMPLETE": "complete_fish",
+                    "_TYPER_COMPLETE_FISH_ACTION": "get-args",
+                    "_TYPER_COMPLETE_ARGS": "rendercli render submit p --quality d"})
+    assert fish.returncode == 0, fish.stderr
+    assert fish.stdout.split() == ["draft"]
+    fish_projects = run(env={**env, "_RENDERCLI_COMPLETE": "complete_fish",
+                             "_TYPER_COMPLETE_FISH_ACTION": "get-args",
+                             "_TYPER_COMPLETE_ARGS": "rendercli project show t"})
+    (line,) = fish_projects.stdout.splitlines()  # fish shows a description after a tab
+    assert line.split("\t")[0] == "trip [2026]" and line.startswith("trip [2026]\tproject ")

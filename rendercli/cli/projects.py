@@ -166,7 +166,7 @@ def storyboard(
     if json_output:
         output.print_json({**output.jsonable(board), "path": str(target.resolve())})
     else:
-        output.say(str(target))
+        stills.print_path(target)
         count = len(board.items)
         output.note(f"storyboard of {board.project_name}: {count} item"
                     f"{'' if count == 1 else 's'} in {board.columns} x {board.rows}, "

@@ -302,7 +302,7 @@ def frame(
     if json_output:
         output.print_json({**output.jsonable(view), "path": str(target.resolve())})
     else:
-        output.say(str(target))
+        stills.print_path(target)
         output.note(f"frame {view.frame} of {view.project_name} ({view.frame_seconds:.2f} s), "
                     f"{view.width}x{view.height}, {view.preset}")
     if open_file:

@@ -1,5 +1,6 @@
 """What `render frame` and `project storyboard` share: where the PNG goes, a scratch
-directory to draw it in, publishing it through output_file, and --open."""
+directory to draw it in, publishing it through output_file, printing it (inline on
+terminals that show images), and --open."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from rendercli.cli import context, output, output_file
 def target(path: Path | None, user_id: str, project: str, suffix: str, force: bool) -> Path:
     """The file to write: `path`, or a name made from the project's (checked: exit 5 if it
     exists without `force`, exit 2 if it is not a regular file)."""
+    from rendercli import config
+
+    config.inline_images()  # a bad RENDERCLI_INLINE_IMAGES fails before any work
     if path is None:
         from rendercli.services import projects
 
@@ -30,6 +34,14 @@ def scratch() -> Iterator[Path]:
 
 def publish(source: Path, destination: Path, force: bool) -> None:
     output_file.publish(source, destination, force=force, kept=False)
+
+
+def print_path(path: Path) -> None:
+    """The PNG's path on stdout; on a terminal that can show images, the picture too."""
+    from rendercli.cli import inline_image
+
+    output.say(str(path))
+    inline_image.show(path)
 
 
 def open_it(path: Path) -> None:

@@ -8,13 +8,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rendercli.cli import output
+from rendercli.config import get_settings
 from rendercli.errors import ExitStatus
 
 if TYPE_CHECKING:
     from rendercli.services.renders.views import JobView
-
-RECOVERY_EVERY = 15.0  # seconds between stale-job sweeps while watching
-
 
 ETA_UNKNOWN = "\u2013"  # an en dash: no estimate yet
 BAR_WIDTH = 24  # at most; narrower (down to BAR_MIN) on a narrow terminal
@@ -131,6 +129,7 @@ def watch(
     stream = sys.stderr if to_stderr else sys.stdout
     started = time.monotonic()
     last_sweep = 0.0
+    sweep_interval = get_settings().watch_sweep_interval
     seen: dict[str, tuple[str, int]] = {}
     live = None
     if not json_lines and stream.isatty():
@@ -141,7 +140,7 @@ def watch(
         live.start()
     try:
         while True:
-            if maintenance is not None and time.monotonic() - last_sweep >= RECOVERY_EVERY:
+            if maintenance is not None and time.monotonic() - last_sweep >= sweep_interval:
                 maintenance()
                 last_sweep = time.monotonic()
             jobs = fetch()

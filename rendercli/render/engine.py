@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rendercli import storage
+from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.render import commands, pictures, soundtrack
 from rendercli.render.cache import (
@@ -85,7 +86,6 @@ __all__ = [
 ]
 
 POSTER_POSITION = 0.10  # fraction of the way in
-DEFAULT_JOBS = 2  # concurrent ffmpeg processes
 
 
 @dataclass(frozen=True)
@@ -433,8 +433,9 @@ def render_timeline(
         at = next((i + 1 for i, s in enumerate(steps) if s.name in poster.deps), len(steps))
         steps.insert(at, poster)
         steps.extend(final)
-        tracker = _run(steps, jobs=max(1, jobs or DEFAULT_JOBS), on_progress=on_progress,
-                       should_cancel=should_cancel, timeout=timeout, log=log)
+        tracker = _run(steps, jobs=max(1, jobs or get_settings().render_jobs),
+                       on_progress=on_progress, should_cancel=should_cancel, timeout=timeout,
+                       log=log)
 
     result = _published(prepared, out_path, poster_path, loudness, started,
                         encoded=list(seg_steps), commands_run=[s.argv for s in steps], log=log)
@@ -587,7 +588,7 @@ def assemble(
                 steps = soundtrack_steps(prepared, work_dir, audio, loudness)
         steps += assemble_steps(prepared, work_dir, concat_list, audio, out_tmp, poster_tmp,
                                 audio_deps=tuple(s.name for s in steps)[-1:])
-        tracker = _run(steps, jobs=DEFAULT_JOBS, on_progress=on_progress,
+        tracker = _run(steps, jobs=get_settings().render_jobs, on_progress=on_progress,
                        should_cancel=should_cancel, timeout=timeout, log=log)
     result = _published(prepared, out_path, poster_path, loudness, started, encoded=[],
                         commands_run=[s.argv for s in steps], log=log, note_reused=False)

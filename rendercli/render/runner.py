@@ -13,9 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import IO
 
+from rendercli.config import get_settings
 from rendercli.render import parent_death
-
-STOP_GRACE = 0.5  # seconds ffmpeg gets to exit after SIGTERM before SIGKILL
 
 _BOILERPLATE = (
     "conversion failed",
@@ -123,15 +122,16 @@ class FfmpegProcess:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
 
-    def stop(self, grace: float = STOP_GRACE) -> None:
-        """Terminate ffmpeg if it is running, kill it if it lingers, and reap it."""
+    def stop(self, grace: float | None = None) -> None:
+        """Terminate ffmpeg if it is running, kill it if it lingers (after ``grace``
+        seconds, RENDERCLI_FFMPEG_STOP_GRACE by default), and reap it."""
         proc = self._proc
         if proc is None:
             return
         if proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(timeout=grace)
+                proc.wait(timeout=get_settings().ffmpeg_stop_grace if grace is None else grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -178,12 +178,14 @@ class FfmpegProcess:
             self._exited.set()
 
 
-def stop_all(processes: Sequence[FfmpegProcess], grace: float = STOP_GRACE) -> None:
+def stop_all(processes: Sequence[FfmpegProcess], grace: float | None = None) -> None:
     """Stop several ffmpegs: SIGTERM them all at once, then kill any still alive after
-    ``grace`` seconds in total, and reap them all."""
+    ``grace`` seconds in total (RENDERCLI_FFMPEG_STOP_GRACE by default), and reap them all."""
+    if not processes:
+        return
     for proc in processes:
         proc.terminate()
-    deadline = time.monotonic() + grace
+    deadline = time.monotonic() + (get_settings().ffmpeg_stop_grace if grace is None else grace)
     for proc in processes:
         proc.stop(grace=max(0.0, deadline - time.monotonic()))
 

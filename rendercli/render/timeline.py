@@ -44,6 +44,7 @@ DEFAULT_TRANSITION_SECONDS = 1.0  # a transition given as a bare kind (`fade`)
 MAX_TRANSITION_SECONDS = 60.0
 DEFAULT_STILL_SECONDS = 3.0  # how long a still image is shown unless told
 DEFAULT_TITLE_SECONDS = 3.0  # how long a title card is shown unless told
+DURATION_TOLERANCE = 0.001  # seconds; probed durations are rounded by containers
 NUMBER_PATTERN = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"  # plain decimal seconds, no sign
 
 

@@ -21,6 +21,7 @@ from rendercli.db.types import utcnow
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
+    DURATION_TOLERANCE,
     MOTIONS,
     PICTURE_KINDS,
     parse_transition,
@@ -55,7 +56,6 @@ __all__ = ["AssetView", "Edits", "TimelineView", "add", "get", "list_assets", "r
 
 log = logging.getLogger(__name__)
 
-TRIM_TOLERANCE = 0.001  # seconds; probed durations are rounded by containers
 TIMELINE_KINDS = ("video", "image", "audio", "title")
 
 
@@ -162,22 +162,22 @@ def _apply_trims(asset: Asset, edits: Edits) -> None:
     length = asset.duration or 0.0
     start = edits.trim_start if edits.trim_start is not None else asset.trim_start
     end = edits.trim_end if edits.trim_end is not None else asset.trim_end
-    if start is not None and start >= length - TRIM_TOLERANCE:
+    if start is not None and start >= length - DURATION_TOLERANCE:
         raise InvalidInput(f"{name}: --trim-start {start:g} is not before the end ({length:g} s)")
-    if end is not None and end > length + TRIM_TOLERANCE:
+    if end is not None and end > length + DURATION_TOLERANCE:
         raise InvalidInput(f"{name}: --trim-end {end:g} is past the end ({length:g} s)")
     if end is not None and end <= (start or 0.0):
         raise InvalidInput(f"{name}: --trim-end {end:g} must be after --trim-start {start or 0:g}")
     if asset.kind == "video" and asset.frame_rate:
         frame = 1.0 / asset.frame_rate
         kept = (end if end is not None else length) - (start or 0.0)
-        if kept < frame - TRIM_TOLERANCE:
+        if kept < frame - DURATION_TOLERANCE:
             raise InvalidInput(
                 f"{name}: the trimmed part is {kept:.3f} s, shorter than one frame "
                 f"({frame:.3f} s at {asset.frame_rate:g} fps)"
             )
     asset.trim_start = start or None
-    asset.trim_end = None if end is None or end >= length - TRIM_TOLERANCE else end
+    asset.trim_end = None if end is None or end >= length - DURATION_TOLERANCE else end
 
 
 def _validate_edits_given(edits: Edits, settings: Settings) -> None:

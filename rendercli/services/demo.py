@@ -16,7 +16,6 @@ from rendercli.services.unit_of_work import UnitOfWork
 
 DEMO_EMAIL = "demo@rendercli.invalid"  # .invalid: reserved, can never be a real address
 DEMO_PROJECT = "demo"
-STILL_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -69,9 +68,8 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
         project_id = projects.create(uow, session_user.id, DEMO_PROJECT).id
     timeline = assets.list_assets(uow, session_user.id, project_id)
     if not any(a.kind in ("video", "image") for a in timeline.assets):
-        for path in samples:
-            edits = assets.Edits(duration=STILL_SECONDS) if path.suffix == ".png" else None
-            assets.add(uow, session_user.id, project_id, [path], edits)
+        for path in samples:  # the still is shown for the default time
+            assets.add(uow, session_user.id, project_id, [path])
         timeline = assets.list_assets(uow, session_user.id, project_id)
     return Demo(user=session_user, token=token, project_id=project_id,
                 asset_count=len(timeline.assets))

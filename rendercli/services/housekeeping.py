@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ORPHAN_SWEEP_EVERY = 300.0  # seconds between walks of objects/ (one process in a farm)
 _STAMP = "orphans-swept"
 
 
@@ -29,17 +28,18 @@ def sweep_storage(*, force_orphans: bool = False) -> int:
     settings = get_settings()
     grace = settings.job_timeout + 3600
     removed = clean_temp_files(settings.storage_dir, older_than=grace)
-    if force_orphans or _orphan_sweep_due(settings.storage_dir):
+    if force_orphans or _orphan_sweep_due(settings.storage_dir,
+                                          settings.orphan_sweep_interval):
         removed += sweep_orphans(settings) or 0
     if removed:
         log.info("removed %d leftover files from storage", removed)
     return removed
 
 
-def _orphan_sweep_due(storage_dir: Path) -> bool:
+def _orphan_sweep_due(storage_dir: Path, interval: float) -> bool:
     stamp = storage_dir / "tmp" / _STAMP
     try:
-        if time.time() - stamp.stat().st_mtime < ORPHAN_SWEEP_EVERY:
+        if time.time() - stamp.stat().st_mtime < interval:
             return False
     except FileNotFoundError:
         pass
@@ -66,7 +66,7 @@ def database_fingerprint(database_url: str) -> str:
 
 def sweep_orphans(settings: Settings | None = None) -> int | None:
     """Delete objects that no asset row references and that are older than
-    storage.ORPHAN_GRACE. Skipped (None) while an ingest is in flight, or when the storage
+    RENDERCLI_ORPHAN_GRACE. Skipped (None) while an ingest is in flight, or when the storage
     directory was first used with another database: then every object would look
     unreferenced."""
     from rendercli import storage
@@ -92,7 +92,7 @@ def sweep_orphans(settings: Settings | None = None) -> int | None:
         log.warning("storage %s belongs to another database: unreferenced objects are kept",
                     directory)
         return None
-    return storage.sweep_orphan_objects(directory, referenced)
+    return storage.sweep_orphan_objects(directory, referenced, grace=settings.orphan_grace)
 
 
 def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None]) -> None:

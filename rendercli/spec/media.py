@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rendercli.errors import InvalidInput
+from rendercli.render.timeline import DURATION_TOLERANCE
 from rendercli.spec.model import DEFAULT_STILL_SECONDS, MediaItem, MusicItem, Spec, TitleCard
 from rendercli.spec.shapes import Str, spec_fields
 from rendercli.spec.template import has_placeholders, substitute
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 FieldPath = tuple[str | int, ...]
 Report = Callable[[FieldPath, str], None]  # (where in the spec, message)
-TOLERANCE = 0.001  # seconds; probed durations are rounded by containers
 # A path that names stored content by hash (`project export --by-hash`), not a file.
 STORED_REF = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -181,10 +181,10 @@ def _picture_item(item: MediaItem, info: MediaInfo, at: FieldPath, report: Repor
         length = _trimmed(item.trim_start, item.trim_end, info, item.media, at, report)
         if length is None:
             return None
-        if info.frame_rate and length < 1 / info.frame_rate - TOLERANCE:
+        if info.frame_rate and length < 1 / info.frame_rate - DURATION_TOLERANCE:
             report((*at, "trim_end"), f"the trimmed part of {item.media!r} is {length:.3f} s, "
                                       f"shorter than one frame at {info.frame_rate:g} fps")
-    if item.fade_in + item.fade_out > length + TOLERANCE:
+    if item.fade_in + item.fade_out > length + DURATION_TOLERANCE:
         report((*at, "fade_in"), f"fade_in and fade_out together ({item.fade_in + item.fade_out:g}"
                                  f" s) exceed the item's {length:g} s")
     for k, overlay in enumerate(item.text):
@@ -197,11 +197,11 @@ def _picture_item(item: MediaItem, info: MediaInfo, at: FieldPath, report: Repor
 def _trimmed(start: float | None, end: float | None, info: MediaInfo, name: str,
              at: FieldPath, report: Report) -> float | None:
     total = info.duration or 0.0
-    if start is not None and start >= total - TOLERANCE:
+    if start is not None and start >= total - DURATION_TOLERANCE:
         report((*at, "trim_start"), f"trim_start {start:g} is not before the end of {name!r} "
                                     f"({total:g} s)")
         return None
-    if end is not None and end > total + TOLERANCE:
+    if end is not None and end > total + DURATION_TOLERANCE:
         report((*at, "trim_end"), f"trim_end {end:g} is past the end of {name!r} ({total:g} s)")
         return None
     return min(end if end is not None else total, total) - (start or 0.0)
@@ -212,7 +212,7 @@ def _music_item(item: MusicItem, info: MediaInfo, at: FieldPath, report: Report)
         report((*at, "media"), f"{item.media!r} is a {info.kind}: music must be an audio file")
         return
     length = _trimmed(item.trim_start, item.trim_end, info, item.media, at, report)
-    if length is not None and item.fade_in + item.fade_out > length + TOLERANCE:
+    if length is not None and item.fade_in + item.fade_out > length + DURATION_TOLERANCE:
         report((*at, "fade_in"), f"fade_in and fade_out together exceed {item.media!r}'s "
                                  f"{length:g} s")
 
@@ -224,7 +224,7 @@ def _transitions_fit(spec: Spec, lengths: list[float | None], report: Report) ->
             continue
         for neighbour in (index, index + 1):
             length = lengths[neighbour]
-            if length is not None and transition.duration > length + TOLERANCE:
+            if length is not None and transition.duration > length + DURATION_TOLERANCE:
                 report(("timeline", index, "transition"),
                        f"the {transition.kind} transition ({transition.duration:g} s) is longer "
                        f"than timeline item {neighbour + 1} ({length:g} s)")

@@ -7,6 +7,9 @@
   inline renders both call it).
 - `lifecycle`: every change of a job's state: claim, heartbeat, complete, fail, leave
   processing, cancel, and recovery of jobs whose worker died.
+- `claims`: what job and task transitions share: the claim (its attempt fences the
+  worker), the log kept to RENDERCLI_LOG_LIMIT, retrying while the database is away.
+- `tasks`: a render split over the farm: its task rows and their state changes.
 - `dispatch`: the RQ queue side (farm mode): enqueue, forget, reconcile.
 - `views`: what a job looks like to callers, and the read queries (get, list, logs).
 - `timeline`: turns a project's asset rows into the engine's timeline items.

@@ -25,7 +25,7 @@ from rendercli.errors import InvalidInput
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, tasks
-from rendercli.services.renders.lifecycle import Claim
+from rendercli.services.renders.claims import Claim
 from rendercli.services.renders.tasks import TaskClaim
 from rendercli.services.renders.views import JobView, job_view, task_summaries
 from rendercli.services.unit_of_work import UnitOfWork
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, float | None], None]
-CANCEL_POLL_SECONDS = 1.0
 
 
 class JobMonitor:
@@ -64,7 +63,8 @@ class JobMonitor:
 
     def _run(self) -> None:
         last_beat = time.monotonic()
-        while not self._stop.wait(CANCEL_POLL_SECONDS):
+        poll = get_settings().cancel_poll_interval
+        while not self._stop.wait(poll):
             try:
                 if time.monotonic() - last_beat >= self.heartbeat_interval:
                     if not self._beat():

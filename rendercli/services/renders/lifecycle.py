@@ -12,55 +12,25 @@ None means the configured one.
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.exc import OperationalError
 
 from rendercli.config import get_settings
 from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob, RenderTask
 from rendercli.db.types import utcnow
 from rendercli.errors import Conflict
+from rendercli.services.renders import dispatch, tasks
+from rendercli.services.renders.claims import Claim, append_log, with_db_retry
 from rendercli.services.renders.views import JobView, job_view, owned_job
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.db.session import SessionFactory
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-
 INLINE_WORKER_PREFIX = "inline@"  # worker name of renders run inside `render submit`
-LOG_LIMIT = 64 * 1024  # characters of render log kept per job
-
-
-@dataclass(frozen=True)
-class Claim:
-    job_id: str
-    worker_name: str
-    attempt: int
-    owner_id: str
-    project_id: str
-
-
-def with_db_retry(fn: Callable[[], T], *, attempts: int = 6, first_delay: float = 0.5) -> T:
-    """Run a short transaction again if the database connection drops (e.g. a restart)."""
-    delay = first_delay
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except OperationalError as exc:
-            if attempt == attempts:
-                raise
-            log.warning("database unavailable (%s); retrying in %.1f s", exc.orig, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-    raise AssertionError("unreachable")
 
 
 def _owned(job_id: str, claim: Claim | None = None):  # type: ignore[no-untyped-def]
@@ -136,11 +106,6 @@ def still_ours(claim: Claim, *, sessions: SessionFactory | None = None) -> bool:
             )
         ).first()
     return row is not None and tuple(row) == ("processing", claim.worker_name, claim.attempt)
-
-
-def append_log(text: str, existing: str | None) -> str:
-    combined = (existing or "") + text
-    return combined[-LOG_LIMIT:]
 
 
 def leave_processing(
@@ -226,13 +191,9 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
         uow.record_event("render.cancelled", user_id, job_id=job.id, was=was,
                          seconds=round((now - since).total_seconds(), 3))
         view = job_view(job, name)
-        from rendercli.services.renders import tasks
-
         split = tasks.stop_job_tasks(uow.session, job.id, now) > 0
         uow.commit()
     if was == "queued" or split:
-        from rendercli.services.renders import dispatch
-
         dispatch.forget(job_id, tasks=split)
     return view
 
@@ -325,8 +286,6 @@ def recover_stale(
                 if result.rowcount == 1:
                     failed.append(job_id)
         uow.commit()
-    from rendercli.services.renders import tasks
-
     lost = tasks.recover_stale(cutoff, now, max_attempts, sessions=sessions)
     return Recovery(requeued, failed_early + failed + lost.failed_jobs, lost.requeued)
 

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
+from rendercli.config import get_settings
 from rendercli.db.models import Project, RenderJob, RenderTask
 from rendercli.db.types import utcnow
-from rendercli.services.renders.lifecycle import Claim, append_log, with_db_retry
+from rendercli.services.renders.claims import Claim, append_log, with_db_retry
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIVE_TASK_STATES = ("queued", "processing")
-COMMAND_LIMIT = 16 * 1024  # characters of ffmpeg command kept per task
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def still_ours(tc: TaskClaim, *, sessions: SessionFactory | None = None) -> bool
 
 
 def _commands(argvs: list[list[str]]) -> str:
-    return "".join("$ " + shlex.join(a) + "\n" for a in argvs if a)[:COMMAND_LIMIT]
+    return "".join("$ " + shlex.join(a) + "\n" for a in argvs if a)[:get_settings().command_limit]
 
 
 def complete(tc: TaskClaim, argvs: list[list[str]], *,

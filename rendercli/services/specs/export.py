@@ -16,13 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import InvalidInput
+from rendercli.render.timeline import DEFAULT_STILL_SECONDS, DEFAULT_TITLE_SECONDS, PICTURE_KINDS
 from rendercli.services.specs.plan import same
-from rendercli.services.specs.state import (
-    DEFAULT_STILL_SECONDS,
-    DEFAULT_TITLE_SECONDS,
-    PICTURE_KINDS,
-    transition_text,
-)
+from rendercli.services.specs.state import transition_text
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:

@@ -14,17 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rendercli.render.timeline import (
+    DEFAULT_STILL_SECONDS,
+    DEFAULT_TITLE_SECONDS,
+    DURATION_TOLERANCE,
+    PICTURE_KINDS,
+)
 from rendercli.services.specs.plan import Item
 
 if TYPE_CHECKING:
     from rendercli.db.models import Asset
     from rendercli.media.info import MediaInfo
     from rendercli.spec.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
-
-TRIM_TOLERANCE = 0.001  # seconds, as `asset add` and `asset update` use it
-DEFAULT_STILL_SECONDS = 3.0
-DEFAULT_TITLE_SECONDS = 3.0
-PICTURE_KINDS = ("video", "image", "title")
 
 
 def seconds(value: float | None) -> float | None:
@@ -53,7 +54,7 @@ def _trims(start: float | None, end: float | None, length: float | None
            ) -> tuple[float | None, float | None]:
     total = length or 0.0
     start = seconds(start) or None
-    end = None if end is None or end >= total - TRIM_TOLERANCE else seconds(end)
+    end = None if end is None or end >= total - DURATION_TOLERANCE else seconds(end)
     return start, end
 
 
