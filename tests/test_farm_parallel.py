@@ -189,11 +189,22 @@ def test_a_worker_killed_mid_task_costs_only_that_task(alice: Account, media, fa
         "jobs", "logs", job_id).stdout
 
 
-def _mid_task(alice: Account, job_id: str, worker: str) -> dict | None:
-    """The segment task `worker` is encoding (with some progress), if any."""
-    return next((t for t in job_tasks(alice, job_id) if t["worker_name"] == worker
-                 and t["kind"] == "segment" and t["state"] == "processing"
-                 and t["progress"] > 0), None)
+def _leaving_mid_task(alice: Account, media, farm: Farm, project: str
+                      ) -> tuple[subprocess.Popen[bytes], str, dict]:
+    """Workers "leaving" and "staying" render the slow clip; returns the leaving
+    worker's process, the job id and the segment task it is encoding (with progress)."""
+    alice.ok("project", "create", project)
+    alice.ok("asset", "add", project, str(media["slow"]))
+    leaving, _staying = start_workers(farm, "leaving", "staying")
+    job_id = alice.ok("render", "submit", project, *SLOW).stdout.strip()
+
+    def mid_task() -> dict | None:
+        return next((t for t in job_tasks(alice, job_id) if t["worker_name"] == "leaving"
+                     and t["kind"] == "segment" and t["state"] == "processing"
+                     and t["progress"] > 0), None)
+
+    victim = wait_for(mid_task, 90, "the leaving worker to be mid-task")
+    return leaving, job_id, victim  # type: ignore[return-value]
 
 
 def test_a_worker_stopped_with_sigterm_finishes_its_task_and_takes_no_other(
@@ -202,12 +213,7 @@ def test_a_worker_stopped_with_sigterm_finishes_its_task_and_takes_no_other(
     running is finished, not redone; the worker takes no other and exits, and the other
     worker completes the job."""
     monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "2")
-    alice.ok("project", "create", "warm")
-    alice.ok("asset", "add", "warm", str(media["slow"]))
-    leaving, _staying = start_workers(farm, "leaving", "staying")
-    job_id = alice.ok("render", "submit", "warm", *SLOW).stdout.strip()
-    victim = wait_for(lambda: _mid_task(alice, job_id, "leaving"), 90,
-                      "the leaving worker to be mid-task")
+    leaving, job_id, victim = _leaving_mid_task(alice, media, farm, "warm")
     os.kill(leaving.pid, signal.SIGTERM)
     held = {t["id"] for t in job_tasks(alice, job_id) if t["worker_name"] == "leaving"}
     assert victim["id"] in held
@@ -230,12 +236,7 @@ def test_a_worker_stopped_cold_hands_its_task_back_at_once(
     monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "4")  # long enough to be mid-task
     monkeypatch.setenv("RENDERCLI_HEARTBEAT_TIMEOUT", "600")
     monkeypatch.setenv("RENDERCLI_WORKER_SWEEP_INTERVAL", "600")
-    alice.ok("project", "create", "cold")
-    alice.ok("asset", "add", "cold", str(media["slow"]))
-    leaving, _staying = start_workers(farm, "leaving", "staying")
-    job_id = alice.ok("render", "submit", "cold", *SLOW).stdout.strip()
-    victim = wait_for(lambda: _mid_task(alice, job_id, "leaving"), 90,
-                      "the leaving worker to be mid-task")
+    leaving, job_id, victim = _leaving_mid_task(alice, media, farm, "cold")
     os.kill(leaving.pid, signal.SIGTERM)
     wait_for(lambda: "warm shut down requested" in farm.logs(), 30, "the warm shutdown")
     # RQ ignores a second signal that comes within a second of the first.
