@@ -188,13 +188,16 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     settings = get_settings()
     with UnitOfWork(sessions) as uow:
         rows = uow.session.execute(
-            select(RenderTask.id, RenderTask.kind, RenderTask.state)
+            select(RenderTask.id, RenderTask.kind, RenderTask.state, RenderTask.weight)
             .where(RenderTask.job_id == job_id).order_by(RenderTask.seq)
         ).all()
-    work = [t for t, kind, state in rows if kind != "assemble" and state == "queued"
-            and (only is None or t in only)]
-    assemble = [t for t, kind, state in rows if kind == "assemble" and state == "queued"]
-    waiting_on = [t for t, kind, state in rows if kind != "assemble" and state != "completed"]
+    # Longest first: the last tasks to start are the short ones, so no worker sits idle
+    # long at the end while another finishes a long task (ties keep timeline order).
+    work = [t for t, kind, state, _w in sorted(rows, key=lambda r: -max(0.0, r[3] or 0.0))
+            if kind != "assemble" and state == "queued" and (only is None or t in only)]
+    assemble = [t for t, kind, state, _w in rows if kind == "assemble" and state == "queued"]
+    waiting_on = [t for t, kind, state, _w in rows
+                  if kind != "assemble" and state != "completed"]
     options = {"timeout": settings.job_timeout + 60, "result_ttl": 24 * 3600,
                "failure_ttl": 7 * 24 * 3600}
     try:
