@@ -51,6 +51,22 @@ def load() -> str:
     return f"load average {os.getloadavg()[0]:.1f}"
 
 
+def machine_cpu() -> float:
+    """CPU seconds every process on the machine has used since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a process and of its children it has waited for (a worker: itself,
+    its work horses and their ffmpeg), from /proc/PID/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    utime, stime, cutime, cstime = map(int, fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
 def ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -107,12 +123,28 @@ class Bench:
 
     def render(self, project: str, *settings: str) -> dict:
         job_id = self.cli("render", "submit", project, *settings).strip()
-        wait_for(lambda: json.loads(self.cli("jobs", "status", job_id, "--json"))["status"]
-                 in ("completed", "failed", "cancelled"), 3600, "the render", interval=0.5)
+        # A light query in this process, not a `rendercli jobs status` every half second:
+        # a CLI process costs about 0.2 s of CPU, taken from the pinned workers' cores.
+        wait_for(lambda: self.job_status(job_id) in ("completed", "failed", "cancelled"),
+                 3600, "the render", interval=0.5)
         job = json.loads(self.cli("jobs", "status", job_id, "--json"))
         assert job["status"] == "completed", job
         job["tasks"] = json.loads(self.cli("jobs", "logs", job_id, "--json"))["tasks"]
         return job
+
+    def job_status(self, job_id: str) -> str:
+        from sqlalchemy import select
+
+        from rendercli.db.models import RenderJob
+        from rendercli.services.unit_of_work import UnitOfWork
+
+        with UnitOfWork() as uow:
+            return str(uow.session.scalar(select(RenderJob.status)
+                                          .where(RenderJob.id == job_id)))
+
+    def workers_cpu(self) -> list[float]:
+        """CPU seconds used so far by each running worker (with horses and ffmpeg)."""
+        return [process_cpu(proc.pid) for proc in self.workers]
 
     def close(self) -> None:
         for proc in self.workers:
@@ -192,16 +224,29 @@ def bench_farm(bench: Bench, clips: int, seconds: float) -> None:
     settings = ("--preset", "1080p", "--fps", "30", "--quality", "standard", "--no-cache")
     wall = {}
     jobs = {}
+    cpu: dict[int, list[float]] = {}
     for cores in ([0], [0, 1]):
         bench.start_workers(cores)
         before = load()
+        machine_before, ours_before = machine_cpu(), bench.workers_cpu()
+        started = time.perf_counter()
         job = bench.render("long", *settings)
+        elapsed = time.perf_counter() - started
+        cpu[len(cores)] = [b - a for a, b in zip(ours_before, bench.workers_cpu(), strict=True)]
+        ours, machine = sum(cpu[len(cores)]), machine_cpu() - machine_before
         bench.stop_workers()
         took = (ts(job["finished_at"]) - ts(job["created_at"])).total_seconds()
         wall[len(cores)], jobs[len(cores)] = took, job
         print(f"{len(cores)} worker(s), one core each: {took:.2f} s submit -> completed, "
               f"{job['tasks_total']} tasks on {job['workers'] or [job['worker_name']]} "
               f"({before} before, {load()} after)")
+        # Over the same wall time: the workers' CPU (horses and ffmpeg included), and
+        # what every other process on the machine used (the bench, PostgreSQL, Redis and
+        # anything else running). On a quiet machine the second is small.
+        print(f"  CPU: workers {ours:.1f} s ({ours / elapsed:.2f} cores busy; each "
+              f"{', '.join(f'{c:.1f} s' for c in cpu[len(cores)])}); other processes "
+              f"{machine - ours:.1f} s ({(machine - ours) / elapsed:.2f} cores) of "
+              f"{len(os.sched_getaffinity(0))} cores over {elapsed:.1f} s")
     speedup = wall[1] / wall[2]
     print(f"speed-up with 2 workers: {speedup:.2f}x (target >= 1.7x)")
     job = jobs[2]
@@ -216,13 +261,30 @@ def bench_farm(bench: Bench, clips: int, seconds: float) -> None:
           f"assemble {assemble_s:.2f} s; submit -> split "
           f"{(ts(job['started_at']) - ts(job['created_at'])).total_seconds() * 1000:.0f} ms")
     print(f"parallel work {work_s:.1f} s in {len(tasks)} tasks, serial {serial:.2f} s")
+    # The work is CPU-bound: with each worker alone on its core, a run takes about the
+    # CPU time of its busiest worker (plus the serial part, for 2). Compare it with the
+    # wall-time figure above to see what other load on the machine cost.
+    quiet = sum(cpu[1]) / (max(cpu[2]) + serial)
+    print(f"CPU-bound estimate for a quiet machine: {sum(cpu[1]):.1f} s CPU alone vs "
+          f"{max(cpu[2]):.1f} s (the busier of 2) + {serial:.2f} s serial: {quiet:.2f}x")
+    durations = [(ts(t["finished_at"]) - ts(t["started_at"])).total_seconds() for t in tasks]
+    (bench.work / "farm-job.json").write_text(json.dumps(jobs, indent=1))
     for k in (2, 4, 8, 16):
-        # Amdahl: the serial part, plus the tasks (with their overhead) shared by K
-        # workers, never faster than the longest task.
-        longest = max((ts(t["finished_at"]) - ts(t["started_at"])).total_seconds()
-                      for t in tasks)
-        t_k = serial + max(longest, (work_s + len(tasks) * overhead) / k)
+        # The serial part, plus the tasks as K workers run them: longest first, each to
+        # the worker free first, each with the overhead between two tasks. Whole tasks:
+        # with 17 tasks and 16 workers, one worker runs two.
+        t_k = serial + makespan(durations, k, overhead)
         print(f"  K = {k:2d}: expected {t_k:.1f} s, speed-up {wall[1] / t_k:.1f}x")
+    print(f"both jobs with their tasks' timings: {bench.work / 'farm-job.json'}")
+
+
+def makespan(durations: list[float], workers: int, overhead: float) -> float:
+    """When the last of these tasks ends if `workers` take them longest first."""
+    free = [0.0] * workers
+    for took in sorted(durations, reverse=True):
+        first = free.index(min(free))
+        free[first] += took + overhead
+    return max(free)
 
 
 def bench_submit(bench: Bench) -> None:

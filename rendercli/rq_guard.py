@@ -162,6 +162,7 @@ RQ_INTERNALS: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("rq.worker.Worker", "fork_work_horse", ("self", "job", "queue")),
     ("rq.worker.Worker", "main_work_horse", ("self", "job", "queue")),
     ("rq.worker.Worker", "serialize", ("self",)),
+    ("rq.worker.Worker", "request_force_stop", ("self", "signum", "frame")),
     ("rq.queue.Queue", "intermediate_queue_key", None),
     ("rq.queue.Queue", "failed_job_registry", None),
     ("rq.results.Result", "create_failure", None),

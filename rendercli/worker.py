@@ -34,6 +34,25 @@ RQ_TTL_MARGIN = 15
 WORKER_CLASS_FIELD = "rendercli_worker_class"
 WORKER_CLASS = "rendercli.worker.RenderWorker"
 REFUSED_TTL = 7 * 24 * 3600  # how long a refused RQ job stays in the failed registry
+# What a work horse imports to run a job or a task. RQ forks a horse per job: imported
+# here once, before any fork, each horse starts with them loaded instead of importing
+# them again for every task (about 60 ms each time, measured).
+PRELOAD = (
+    "rendercli.render.engine",
+    "rendercli.render.runner",
+    "rendercli.services.renders.dispatch",
+    "rendercli.services.renders.execute",
+    "rendercli.services.renders.submit",
+    "rendercli.services.renders.timeline",
+)
+
+
+def preload() -> None:
+    """Import what every render job and task needs (our own modules only)."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
 
 
 def farm_maintenance(connection: Any = None) -> None:
@@ -56,9 +75,11 @@ class RenderWorker(Worker):
 
         rq_guard.check_rq_internals()
         use_worker_database()
+        preload()
         interval = get_settings().worker_sweep_interval
         self._sweep_interval = interval
         self._last_sweep: float | None = None
+        self._current_task: str | None = None  # the task a horse is running, if any
         # Wake a little more often than the sweep interval, so a sweep is never a whole
         # interval late. `rq worker` passes its own defaults (600 s, 420 s): cap them.
         wake = max(1, interval - 1)
@@ -104,7 +125,39 @@ class RenderWorker(Worker):
         except rq_guard.RefusedJob as exc:
             self._refuse(job, queue, str(exc))
             return
-        super().execute_job(job, queue)
+        from rendercli.services.renders.dispatch import TASK_FUNCTION
+
+        self._current_task = job.id if job.func_name == TASK_FUNCTION else None
+        try:
+            super().execute_job(job, queue)
+        finally:
+            self._current_task = None
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        # A second SIGTERM or Ctrl-C (cold shutdown): RQ kills the work horse and its
+        # ffmpeg, then exits. (The first one is a warm shutdown: the horse finishes its
+        # task and the worker takes no other.) The task it was running goes back to the
+        # queue now, not after the heartbeat timeout.
+        task_id = self._current_task
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            if task_id is not None:
+                self._hand_back(task_id)
+            raise
+
+    def _hand_back(self, task_id: str) -> None:
+        from rendercli.services.renders import dispatch, tasks
+
+        try:
+            job_id = tasks.hand_back(task_id, self.name)
+            if job_id is not None:
+                pending = dispatch.enqueue_tasks(job_id, self.connection, replace=True,
+                                                 only=[task_id])
+                log.warning("task %s handed back%s", task_id,
+                            f" (dispatch is pending: {pending})" if pending else "")
+        except Exception as exc:  # the heartbeat recovery hands it back later
+            log.warning("could not hand task %s back: %s", task_id, exc)
 
     def _refuse(self, job: Any, queue: Any, reason: str) -> None:
         """Fail the RQ job with the reason, without running anything it names."""

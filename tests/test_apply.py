@@ -428,3 +428,31 @@ def test_export_by_hash_applies_only_for_the_account_that_holds_the_content(
     assert refused.exit_code == 2
     assert "no stored file with content sha256:" in refused.stderr
     assert bob("project", "show", "video").exit_code == 3
+
+
+def test_export_refuses_before_writing_anything_when_a_media_file_exists(
+    alice: Account, folder: Path, tmp_path: Path
+) -> None:
+    alice.ok("apply", str(folder / "video.yaml"))
+    out = tmp_path / "out"
+    (out / "video-media").mkdir(parents=True)
+    (out / "video-media" / "song.mp3").write_bytes(b"mine")  # the last file exported
+    result = alice("project", "export", "video", "-o", str(out / "video.yaml"))
+    assert result.exit_code == 5
+    assert "song.mp3 already exists" in result.stderr
+    assert sorted(p.name for p in out.rglob("*")) == ["song.mp3", "video-media"]
+    assert (out / "video-media" / "song.mp3").read_bytes() == b"mine"
+    alice.ok("project", "export", "video", "-o", str(out / "video.yaml"), "--force")
+    assert (out / "video-media" / "song.mp3").read_bytes() == (folder / "song.mp3").read_bytes()
+
+
+def test_a_project_without_picture_items_is_not_exported(
+    alice: Account, folder: Path, tmp_path: Path
+) -> None:
+    # A spec needs at least one timeline item: an export that apply refuses is no export.
+    alice.ok("project", "create", "silent")
+    alice.ok("asset", "add", "silent", str(folder / "song.mp3"))
+    result = alice("project", "export", "silent", "-o", str(tmp_path / "silent.yaml"))
+    assert result.exit_code == 2
+    assert "no clips, stills or titles" in result.stderr
+    assert not list(tmp_path.glob("silent*"))

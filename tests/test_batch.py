@@ -150,7 +150,7 @@ def test_a_farm_batch_is_queued_at_once_and_followed_by_batch_id(
     assert watched.exit_code == 0
 
 
-def test_migration_0005_adds_batch_ids_to_existing_jobs(
+def test_migrations_0005_0006_add_batch_ids_and_spec_origins(
         database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from alembic import command
     from sqlalchemy import inspect, text
@@ -179,9 +179,11 @@ def test_migration_0005_adds_batch_ids_to_existing_jobs(
                 "'completed', 100, '480p', 'mp4', 10, 'draft', true, 1, CURRENT_TIMESTAMP, "
                 "CURRENT_TIMESTAMP)"))
         upgrade(engine)
-        assert current_revision(engine) == HEAD_REVISION == "0005"
+        assert current_revision(engine) == HEAD_REVISION == "0006"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT batch_id FROM render_jobs")).scalar_one() is None
+            # 0006: existing projects were not made by a batch.
+            assert conn.execute(text("SELECT spec_origin FROM projects")).scalar_one() is None
             indexes = {i["name"] for i in inspect(conn).get_indexes("render_jobs")}
         assert "ix_render_jobs_batch_id" in indexes
         cfg = alembic_config(url)
@@ -191,6 +193,8 @@ def test_migration_0005_adds_batch_ids_to_existing_jobs(
         with engine.connect() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("render_jobs")}
         assert "batch_id" not in columns
+        with engine.connect() as conn:
+            assert "spec_origin" not in {c["name"] for c in inspect(conn).get_columns("projects")}
         engine.dispose()
     finally:
         if server is not None:
@@ -198,3 +202,59 @@ def test_migration_0005_adds_batch_ids_to_existing_jobs(
 
             dispose_all()
             server.drop_url(url)
+
+
+def test_a_video_not_copied_into_the_output_dir_fails_its_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file that appears in --output-dir while the batch renders (or a copy that fails)
+    # must not count as done: CI would pass with the video missing from its artifacts.
+    from types import SimpleNamespace
+
+    from rendercli.cli.renders import _BatchTally
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ana.mp4").write_bytes(b"someone else's")
+    rendered = tmp_path / "rendered.mp4"
+    rendered.write_bytes(b"video")
+    rows = {"j1": SimpleNamespace(number=1, name="Ana", output_name="ana.mp4"),
+            "j2": SimpleNamespace(number=2, name="Bo", output_name="bo.mp4"),
+            "j3": SimpleNamespace(number=3, name="Cy", output_name="cy.mp4")}
+    tally = _BatchTally("b", 3, rows, out, True, False)
+    for job_id, path in (("j1", rendered), ("j2", None), ("j3", rendered)):
+        tally.finished(SimpleNamespace(id=job_id, status="completed", output_path=path,
+                                       error=None))
+    assert (tally.done, tally.failed) == (1, 2)
+    assert (out / "ana.mp4").read_bytes() == b"someone else's"
+    assert (out / "cy.mp4").read_bytes() == b"video"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(x["row"], x["status"], x["output_path"]) for x in lines] == [
+        (1, "completed", str(rendered)), (2, "completed", None),
+        (3, "completed", str(out / "cy.mp4"))]
+    assert "already exists" in lines[0]["error"] and "no output file" in lines[1]["error"]
+    assert lines[2]["error"] is None
+
+
+def test_a_name_longer_than_200_characters_is_an_error_naming_the_row(
+    alice: Account, folder: Path, database_url: str
+) -> None:
+    (folder / "rows.csv").write_text(f"name\nAna\n{'x' * 201}\n", encoding="utf-8")
+    result = alice("render", "batch", str(folder / "video.yaml"), "--data",
+                   str(folder / "rows.csv"), "--name-field", "name")
+    assert result.exit_code == 2
+    assert ("rows.csv:3:1: row 2: the name field 'name' is 201 characters; at most 200 are "
+            "allowed") in result.stderr
+    assert counts(database_url) == (0, 0)
+
+
+def test_batch_wait_gives_up_after_timeout_with_124(
+    alice: Account, folder: Path, farm: Farm, database_url: str
+) -> None:
+    args = ("render", "batch", str(folder / "video.yaml"), "--data", str(folder / "rows.csv"),
+            "--name-field", "name")
+    assert alice(*args, "--timeout", "5").exit_code == 2  # needs --wait
+    result = alice(*args, "--wait", "--timeout", "0")  # no worker: nothing ends
+    assert result.exit_code == 124
+    assert "timed out after 0 s; 3 rows still running" in result.stderr
+    assert "jobs watch --batch" in result.stderr

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -186,6 +189,78 @@ def test_a_worker_killed_mid_task_costs_only_that_task(alice: Account, media, fa
         "jobs", "logs", job_id).stdout
 
 
+def _leaving_mid_task(alice: Account, media, farm: Farm, project: str
+                      ) -> tuple[subprocess.Popen[bytes], str, dict]:
+    """Workers "leaving" and "staying" render the slow clip; returns the leaving
+    worker's process, the job id and the segment task it is encoding (with progress)."""
+    alice.ok("project", "create", project)
+    alice.ok("asset", "add", project, str(media["slow"]))
+    leaving, _staying = start_workers(farm, "leaving", "staying")
+    job_id = alice.ok("render", "submit", project, *SLOW).stdout.strip()
+
+    def mid_task() -> dict | None:
+        return next((t for t in job_tasks(alice, job_id) if t["worker_name"] == "leaving"
+                     and t["kind"] == "segment" and t["state"] == "processing"
+                     and t["progress"] > 0), None)
+
+    victim = wait_for(mid_task, 90, "the leaving worker to be mid-task")
+    return leaving, job_id, victim  # type: ignore[return-value]
+
+
+def test_a_worker_stopped_with_sigterm_finishes_its_task_and_takes_no_other(
+        alice: Account, media, farm: Farm, monkeypatch) -> None:
+    """A warm shutdown (SIGTERM to the worker, what `docker stop` sends): the task it is
+    running is finished, not redone; the worker takes no other and exits, and the other
+    worker completes the job."""
+    monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "2")
+    leaving, job_id, victim = _leaving_mid_task(alice, media, farm, "warm")
+    os.kill(leaving.pid, signal.SIGTERM)
+    held = {t["id"] for t in job_tasks(alice, job_id) if t["worker_name"] == "leaving"}
+    assert victim["id"] in held
+    assert leaving.wait(120) == 0, farm.logs()
+    watched = alice("jobs", "watch", job_id, "--interval", "0.3", "--timeout", "300")
+    assert watched.exit_code == 0, (watched.stdout, farm.logs())
+    after = job_tasks(alice, job_id)
+    assert all(t["state"] == "completed" and t["attempts"] == 1 for t in after)
+    assert {t["id"] for t in after if t["worker_name"] == "leaving"} == held
+    assert next(t for t in after if t["id"] == victim["id"])["worker_name"] == "leaving"
+    assert probe(Path(status(alice, job_id)["output_path"]))[0] == 12 * 30
+
+
+def test_a_worker_stopped_cold_hands_its_task_back_at_once(
+        alice: Account, media, farm: Farm, monkeypatch) -> None:
+    """A cold shutdown (a second SIGTERM): RQ kills the work horse and its ffmpeg, and
+    the worker hands the task back before it exits, so another worker redoes just that
+    task now. Neither the heartbeat recovery nor an idle worker's sweep could have: the
+    timeout and the sweep interval are ten minutes here."""
+    monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "4")  # long enough to be mid-task
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_TIMEOUT", "600")
+    monkeypatch.setenv("RENDERCLI_WORKER_SWEEP_INTERVAL", "600")
+    leaving, job_id, victim = _leaving_mid_task(alice, media, farm, "cold")
+    os.kill(leaving.pid, signal.SIGTERM)
+    wait_for(lambda: "warm shut down requested" in farm.logs(), 30, "the warm shutdown")
+    # RQ ignores a second signal that comes within a second of the first.
+    time.sleep(1.2)
+    before = {t["id"]: t for t in job_tasks(alice, job_id)}
+    assert before[victim["id"]]["state"] == "processing", "the task ended too soon"
+    os.kill(leaving.pid, signal.SIGTERM)
+    leaving.wait(30)
+    marker = str(Path(os.environ["RENDERCLI_DATA_DIR"]) / "storage")
+    watched = alice("jobs", "watch", job_id, "--interval", "0.3", "--timeout", "300")
+    assert watched.exit_code == 0, (watched.stdout, farm.logs())
+    after = job_tasks(alice, job_id)
+    redone = [t for t in after if t["attempts"] != 1]
+    assert [t["id"] for t in redone] == [victim["id"]], (after, farm.logs())
+    assert redone[0]["worker_name"] == "staying" and redone[0]["attempts"] == 2
+    assert f"{victim['label']} attempt 1 handed back: worker leaving stopped" in alice.ok(
+        "jobs", "logs", job_id).stdout
+    for task in after:
+        if before[task["id"]]["state"] == "completed":
+            assert task["attempts"] == 1
+    assert probe(Path(status(alice, job_id)["output_path"]))[0] == 12 * 30
+    assert processes_with(marker) == []
+
+
 def test_cancel_during_the_fan_out_stops_every_worker(alice: Account, media, farm: Farm,
                                                       tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "2")
@@ -249,9 +324,11 @@ def worker_sessions():  # type: ignore[no-untyped-def]
     return get_session_factory(url) if url else None
 
 
-def _split_job(alice: Account, media, count: int, name: str) -> str:
-    """A processing job with `count` queued segment tasks and an assemble task, as a
-    worker's split leaves it (rows written directly: no render is needed here)."""
+def _split_job(alice: Account, media, count: int, name: str,
+               weights: list[float] | None = None) -> str:
+    """A processing job with `count` queued segment tasks (of these weights, else 1 each)
+    and an assemble task, as a worker's split leaves it (rows written directly: no render
+    is needed here)."""
     from sqlalchemy import update
 
     from rendercli.db.models import RenderJob, RenderTask
@@ -265,8 +342,9 @@ def _split_job(alice: Account, media, count: int, name: str) -> str:
                             .values(status="processing", worker_name="planner", attempts=1))
         for n in range(count + 1):
             kind = "assemble" if n == count else "segment"
+            weight = weights[n] if weights is not None and n < count else 1.0
             uow.session.add(RenderTask(job_id=job_id, seq=n, kind=kind, label=f"{kind} {n}",
-                                       cache_key=None, weight=1.0, state="queued",
+                                       cache_key=None, weight=weight, state="queued",
                                        progress=0.0, attempts=0))
         uow.commit()
     return job_id
@@ -305,6 +383,21 @@ def test_enqueueing_tasks_takes_the_same_redis_round_trips_for_200_as_for_5(
         assert sorted(assemble.dependency_ids) == sorted(t["id"] for t in views[:-1])
         queue.empty()
     assert trips[200] == trips[5] and trips[5] <= 12, trips
+
+
+def test_tasks_are_queued_longest_first(alice: Account, media, farm: Farm) -> None:
+    """The long tasks start first and the short ones last, so at the end no worker waits
+    long for another to finish a long task (equal ones keep timeline order)."""
+    from rendercli.services.renders import dispatch
+
+    job_id = _split_job(alice, media, 5, "longest", weights=[1.0, 5.0, 2.5, 5.0, 0.3])
+    conn = dispatch.redis_connection()
+    assert dispatch.enqueue_tasks(job_id, conn, sessions=worker_sessions()) is None
+    views = job_tasks(alice, job_id)
+    by_seq = [t["id"] for t in views]
+    queue = dispatch.render_queue(conn)
+    assert queue.job_ids[-5:] == [by_seq[1], by_seq[3], by_seq[2], by_seq[0], by_seq[4]]
+    queue.empty()
 
 
 def test_one_worker_told_to_split_runs_every_task_then_the_assemble(

@@ -212,3 +212,32 @@ def test_the_guard_and_the_worker_do_not_import_each_other() -> None:
         done = subprocess.run([sys.executable, "-c", check, first], capture_output=True,
                               text=True, check=False)
         assert done.returncode == 0, (first, done.stderr)
+
+
+def test_a_render_worker_loads_the_render_code_before_it_forks_a_horse(
+    redis: Redis, redis_server: RedisServer,
+) -> None:
+    """RQ forks a work horse per job and per task: what the horse runs is imported once
+    in the worker (each horse inherits it), not again in every horse."""
+    import ast
+    import subprocess
+    import sys
+
+    from rendercli.worker import PRELOAD
+
+    check = (
+        "import sys\n"
+        "from redis import Redis\n"
+        "from rq import Queue\n"
+        "from rendercli.worker import PRELOAD, RenderWorker\n"
+        "assert not [m for m in PRELOAD if m in sys.modules], 'loaded on import'\n"
+        "redis = Redis.from_url(sys.argv[1])\n"
+        "RenderWorker([Queue('render-video', connection=redis)], connection=redis)\n"
+        "print(sorted(m for m in PRELOAD if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check, redis_server.url],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert ast.literal_eval(done.stdout.strip()) == sorted(PRELOAD)
+    assert "rendercli.render.engine" in PRELOAD
+    assert "rendercli.services.renders.execute" in PRELOAD

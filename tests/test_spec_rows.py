@@ -94,3 +94,23 @@ def test_ten_thousand_rows(tmp_path: Path) -> None:
     assert len(data.rows) == 10_000
     last = data.rows[-1]
     assert (last.number, last.line, last.values["name"]) == (10_000, 10_001, "person 9999")
+
+
+def test_ndjson_values_may_hold_unicode_line_separators(tmp_path: Path) -> None:
+    # JSON allows U+2028, U+2029 and U+0085 unescaped inside strings (json.dumps with
+    # ensure_ascii=False writes them so): they are not line ends of NDJSON.
+    path = tmp_path / "rows.ndjson"
+    path.write_text('{"name": "Ana\u2028Maria"}\n{"name": "Bo\x85\u2029x"}\n{"name": "Cy"}\n',
+                    encoding="utf-8")
+    assert [(r.number, r.line, dict(r.values)) for r in load_rows(path).rows] == [
+        (1, 1, {"name": "Ana\u2028Maria"}), (2, 2, {"name": "Bo\x85\u2029x"}),
+        (3, 3, {"name": "Cy"})]
+
+
+def test_a_quoted_empty_value_is_a_row_not_a_blank_line(tmp_path: Path) -> None:
+    # In a one-column CSV, `""` is a row whose value is empty (an error where it is
+    # used), not a blank line to skip: the rows after it keep their numbers.
+    path = tmp_path / "rows.csv"
+    path.write_text('name\nAna\n\n""\nBo\n', encoding="utf-8")
+    assert [(r.number, r.line, dict(r.values)) for r in load_rows(path).rows] == [
+        (1, 2, {"name": "Ana"}), (2, 4, {"name": ""}), (3, 5, {"name": "Bo"})]

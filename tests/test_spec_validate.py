@@ -44,7 +44,7 @@ def test_the_issue_example_validates(cli: Cli, project: Path, monkeypatch) -> No
     result = cli.ok("spec", "validate", "video.yaml")
     assert result.stdout == (
         "video.yaml: valid (3 timeline items; 1 music; placeholders name not checked: "
-        "give --data ROWS)\n")
+        "give --data ROWS or --set)\n")
     write(project, "rows.csv", "name\r\nAna\r\nBo\r\n")
     result = cli.ok("spec", "validate", "video.yaml", "--data", "rows.csv")
     assert result.stdout == "video.yaml: valid (3 timeline items; 1 music; 2 data rows)\n"
@@ -125,6 +125,7 @@ timeline:
     text: [{text: hi, at: 3}]
 music:
   - media: intro.mp4
+  - media: photo.png
 """)
     monkeypatch.chdir(project)
     result = cli("spec", "validate", "s.yaml")
@@ -139,8 +140,9 @@ music:
         "s.yaml:8:15: trim_end 5 is past the end of 'intro.mp4' (4 s)",
         "s.yaml:11:17: trim_start applies to clips; 'photo.png' is a still image (use duration)",
         "s.yaml:13:12: this text starts at 3 s, after the item's 3 s",
-        "s.yaml:15:12: 'intro.mp4' is a video: music must be an audio file",
-        "8 problems found",
+        "s.yaml:15:12: 'intro.mp4' is a video clip: music must be an audio file",
+        "s.yaml:16:12: 'photo.png' is a still image: music must be an audio file",
+        "9 problems found",
     ]
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION
+from rendercli.cli.options import JSON_OPTION, SET_OPTION
 from rendercli.errors import ExitStatus
 
 if TYPE_CHECKING:
@@ -47,8 +47,17 @@ def spec_problems() -> Iterator[None]:
         raise typer.Exit(ExitStatus.INVALID_INPUT) from None
 
 
-def prepare(file: Path, project: str | None, allow_outside: bool, user_id: str) -> Prepared:
-    """A spec file read, checked and hashed (the hash cache in the data directory)."""
+def set_values(items: list[str] | None) -> dict[str, str]:
+    """``--set FIELD=VALUE`` options as placeholder values (exit 2 for a bad shape)."""
+    from rendercli.spec.template import parse_assignments
+
+    return parse_assignments(items)
+
+
+def prepare(file: Path, project: str | None, allow_outside: bool, user_id: str,
+            values: dict[str, str] | None = None) -> Prepared:
+    """A spec file read, filled from ``values``, checked and hashed (the hash cache in
+    the data directory)."""
     from rendercli.services.specs.apply import prepare as prepare_spec
     from rendercli.services.specs.apply import stored_lookup
     from rendercli.services.specs.files import default_cache
@@ -57,17 +66,19 @@ def prepare(file: Path, project: str | None, allow_outside: bool, user_id: str) 
     try:
         with spec_problems():
             return prepare_spec(file, project=project, allow_outside=allow_outside,
-                                cache=cache, stored=stored_lookup(context.uow(), user_id))
+                                cache=cache, stored=stored_lookup(context.uow(), user_id),
+                                values=values)
     finally:
         cache.close()
 
 
 def apply_spec(file: Path, project: str | None, allow_outside: bool, *, dry_run: bool,
-               user_id: str) -> tuple[Prepared, Applied]:
+               user_id: str, values: dict[str, str] | None = None
+               ) -> tuple[Prepared, Applied]:
     """Prepare a spec file and apply it to the user's project (see services.specs)."""
     from rendercli.services.specs.apply import apply as apply_prepared
 
-    prepared = prepare(file, project, allow_outside, user_id)
+    prepared = prepare(file, project, allow_outside, user_id, values)
     return prepared, apply_prepared(context.uow(), user_id, prepared, dry_run=dry_run)
 
 
@@ -87,6 +98,7 @@ def apply(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan and change nothing."),
     allow_outside: bool = ALLOW_OUTSIDE_OPTION,
+    set_: list[str] | None = SET_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Make a project match a spec file: create it if missing, then add, update, move
@@ -95,12 +107,15 @@ def apply(
     Media is stored by content hash, so files already stored are not copied again, and
     files whose size and mtime are unchanged are not hashed again. All or nothing: a
     bad file in the spec leaves the project as it was. When nothing differs, nothing is
-    written. --dry-run prints the plan; --json prints it as data.
+    written. --dry-run prints the plan; --json prints it as data. --set FIELD=VALUE fills
+    the spec's placeholder FIELD (a placeholder left without a value: exit 2).
 
-    Example: rendercli apply video.yaml --dry-run
+    Example: rendercli apply video.yaml --set name=Ana --dry-run
     """
+    values = set_values(set_)
     user = context.require_user()
-    _, result = apply_spec(file, project, allow_outside, dry_run=dry_run, user_id=user.id)
+    _, result = apply_spec(file, project, allow_outside, dry_run=dry_run, user_id=user.id,
+                           values=values)
     if json_output:
         output.print_json({**result.plan.to_json(), "project_id": result.project_id,
                            "dry_run": dry_run, "applied": result.applied,

@@ -13,6 +13,7 @@ from rendercli.cli.options import (
     JOB_ARG,
     JSON_OPTION,
     OPEN_OPTION,
+    TIMEOUT_OPTION,
     output_option,
 )
 from rendercli.errors import Conflict, InvalidInput
@@ -242,10 +243,7 @@ def watch(
     interval: float = typer.Option(1.0, "--interval", metavar="SECONDS", min=0.1, max=3600,
                                    help="Seconds between updates."),
     batch: str | None = BATCH_OPTION,
-    timeout: float | None = typer.Option(
-        None, "--timeout", metavar="SECONDS", min=0, max=7 * 86400,
-        help="Give up after this many seconds (exit 124).",
-    ),
+    timeout: float | None = TIMEOUT_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Follow jobs until they end. Exit 0 if all completed, 1 if any failed or was

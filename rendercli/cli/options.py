@@ -37,5 +37,14 @@ OPEN_OPTION = typer.Option(
 def output_option(what: str) -> Path | None:
     """``--output/-o FILE``: where to write `what` (the default name is in the help)."""
     return typer.Option(None, "--output", "-o", metavar="FILE", help=what)  # type: ignore[no-any-return]
+
+
 BATCH_OPTION = typer.Option(
     None, "--batch", metavar="ID", help="Only the jobs of this `render batch`.")
+SET_OPTION = typer.Option(
+    None, "--set", metavar="FIELD=VALUE",
+    help="Give the spec's placeholder FIELD a value (repeat for each field), as a data "
+    "row of `render batch` does.")
+TIMEOUT_OPTION = typer.Option(
+    None, "--timeout", metavar="SECONDS", min=0, max=7 * 86400,
+    help="Give up after this many seconds (exit 124).")

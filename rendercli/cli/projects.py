@@ -197,6 +197,7 @@ def export(
 
     Example: rendercli project export holiday -o holiday.yaml
     """
+    import os
     import tempfile
 
     from rendercli.cli import output_file
@@ -219,6 +220,12 @@ def export(
     media_dir = None if by_hash else f"{target.stem}-media"
     built = exporting.build(context.uow(), user.id, project, media_dir=media_dir)
     files = exporting.object_files(built)
+    for relative in files:  # exit 5 for any file that is there, before writing one
+        folder = (target.parent / relative).parent
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise InvalidInput(f"{folder} is there and is not a directory (nothing was written)")
+        if folder.is_dir():
+            output_file.check_target(target.parent / relative, force=force)
     for relative, source in files.items():
         (target.parent / relative).parent.mkdir(parents=True, exist_ok=True)
         output_file.publish(str(source), target.parent / relative, force=force)

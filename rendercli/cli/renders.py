@@ -21,9 +21,11 @@ from rendercli.cli.options import (
     PRESET_OPTION,
     PROJECT_ARG,
     QUALITY_OPTION,
+    SET_OPTION,
+    TIMEOUT_OPTION,
     output_option,
 )
-from rendercli.errors import ExitStatus, InvalidInput, OperationFailed
+from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
 
 if TYPE_CHECKING:
@@ -153,6 +155,7 @@ def submit(
         "-70 to -5. Default: off (or the spec's).",
     ),
     allow_outside: bool = ALLOW_OUTSIDE_OPTION,
+    set_: list[str] | None = SET_OPTION,
     wait: bool = typer.Option(False, "--wait", help="Farm mode: follow the job until it ends."),
     output_path: Path | None = output_option("Copy the finished video to FILE."),
     force: bool = FORCE_OPTION,
@@ -164,8 +167,8 @@ def submit(
     returns at once (add --wait to follow it). Exit 0 when the render completed, 1 when
     it failed or was cancelled, 5 when the project already has an active render or the
     --output file exists (add --force to replace it). With --spec FILE the project is
-    first made to match the file (`rendercli apply`); an unchanged file applies nothing
-    and renders from the cache.
+    first made to match the file (`rendercli apply`, --set FIELD=VALUE filling its
+    placeholders); an unchanged file applies nothing and renders from the cache.
 
     Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
     """
@@ -176,6 +179,11 @@ def submit(
         raise InvalidInput("give a PROJECT to render, or --spec FILE")
     if spec is None and allow_outside:
         raise InvalidInput("--allow-outside applies to --spec")
+    if spec is None and set_:
+        raise InvalidInput("--set applies to --spec")
+    from rendercli.cli.apply import set_values
+
+    values = set_values(set_)
     target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
     out = None  # the spec's output settings (the spec package loads only for --spec)
@@ -183,7 +191,7 @@ def submit(
         from rendercli.cli.apply import apply_spec, plan_note
 
         prepared, applied = apply_spec(spec, project, allow_outside, dry_run=False,
-                                       user_id=user.id)
+                                       user_id=user.id, values=values)
         plan_note(applied)
         out = prepared.spec.output
         project = applied.project_id
@@ -332,6 +340,7 @@ def batch(
         help="The field that names each row's project and file. Default: row-N."),
     wait: bool = typer.Option(False, "--wait",
                               help="Farm mode: follow the batch until every row has ended."),
+    timeout: float | None = TIMEOUT_OPTION,
     concurrency: int = typer.Option(
         1, "--concurrency", "-j", metavar="N",
         help="Inline (embedded default): render N rows at a time (1-16)."),
@@ -339,6 +348,10 @@ def batch(
     force: bool = typer.Option(False, "--force", "-f",
                                help="Replace files in --output-dir (else exit 5 before "
                                "anything renders)."),
+    replace: bool = typer.Option(
+        False, "--replace",
+        help="Take over projects of the rows' names that a batch of this spec did not make "
+        "(else exit 5 before anything changes)."),
     allow_outside: bool = ALLOW_OUTSIDE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -347,9 +360,14 @@ def batch(
 
     Every row is checked before anything is submitted: one bad row (a missing value, a
     missing or unusable file) fails the batch with its row number, exit 2, and nothing
-    is queued. Inline, rows render one after another (or N at a time); in the farm the
-    whole batch is queued at once. Parts the rows share come from the segment cache.
-    Exit 0 only if every row completed, 1 otherwise. --json prints one JSON object per
+    is queued. All rows' projects are applied and their jobs created in one transaction:
+    a row that fails to apply changes no other. A batch changes only projects that
+    batches of the same spec file made; one of a row's name made by hand (or by another
+    spec) is refused, exit 5, unless --replace. Inline, rows render one after another
+    (or N at a time); in the farm the whole batch is queued at once, in chunks. Parts
+    the rows share come from the segment cache.
+    Exit 0 only if every row completed, 1 otherwise, 124 when --wait --timeout runs out
+    (the rows go on rendering). --json prints one JSON object per
     finished row (NDJSON). `jobs list|watch|cancel --batch ID` work on the batch later.
 
     Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
@@ -367,6 +385,8 @@ def batch(
     inline = get_settings().is_embedded
     if output_dir is not None and not (inline or wait):
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
+    if timeout is not None and (inline or not wait):
+        raise InvalidInput("--timeout applies to --wait in farm mode")
     user = context.require_user_recovering()
     cache = default_cache()
     try:
@@ -383,7 +403,11 @@ def batch(
             output_file.check_target(output_dir / row.output_name, force=force)
     count = len(prepared.rows)
     output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
-    batch_id, started = batches.submit_batch(context.uow, user.id, prepared)
+    batch_id, started = batches.submit_batch(context.uow, user.id, prepared, replace=replace)
+    pending = next((s.dispatch_pending for s in started if s.dispatch_pending), None)
+    if pending:
+        output.note(f"note: the batch is queued, but dispatch is pending: {pending}. It is "
+                    "dispatched automatically once Redis is back.")
     output.note(f"batch {batch_id}: {count} render{'s' * (count != 1)} "
                 f"{'to run' if inline else 'queued'}")
     rows = {row.job_id: row for row in prepared.rows}
@@ -399,8 +423,12 @@ def batch(
     tally = _BatchTally(batch_id, count, rows, output_dir, json_output, force)
     if inline:
         _run_batch_inline([s.job.id for s in started], concurrency, tally, user.id)
-    else:
-        _wait_batch([s.job.id for s in started], tally, user.id)
+    elif not _wait_batch([s.job.id for s in started], tally, user.id, timeout):
+        tally.summary()
+        output.error_line(f"timed out after {timeout:g} s; {tally.total - tally.ended} rows "
+                          f"still running (follow them: rendercli jobs watch --batch "
+                          f"{batch_id})")
+        raise typer.Exit(ExitStatus.TIMEOUT)
     tally.summary()
     if tally.failed:
         raise typer.Exit(ExitStatus.FAILED)
@@ -426,34 +454,41 @@ class _BatchTally:
 
         row = self.rows[job.id]
         path = job.output_path
+        error = job.error
         with self.lock:
-            if job.status == "completed" and self.output_dir is not None:
+            delivered = job.status == "completed"
+            if delivered and self.output_dir is not None:
                 from rendercli.cli import output_file
 
                 target = self.output_dir / row.output_name
                 try:
                     output_file.publish(job.output_path, target, force=self.force)
                     path = str(target)
-                except (InvalidInput, OperationFailed) as exc:
-                    output.note(f"row {row.number}: {exc.message}")
-            if job.status == "completed":
+                except RenderCliError as exc:
+                    # Rendered but not where it was asked for: the row failed (exit 1).
+                    delivered, error = False, f"not copied to {target}: {exc.message}"
+            if delivered:
                 self.done += 1
             else:
                 self.failed += 1
-            ended = self.done + self.failed
+            ended = self.ended
             if self.json_output:
                 output.print_json_line({"batch_id": self.batch_id, "row": row.number,
                                         "name": row.name, "job_id": job.id,
                                         "status": job.status, "output_path": path,
-                                        "error": job.error})
+                                        "error": error})
             else:
-                what = path if job.status == "completed" else f"{job.status}: {job.error}"
+                what = path if delivered else f"{job.status}: {error}"
                 output.say(f"row {row.number} {row.name}: {what}")
             elapsed = time.monotonic() - self.started
             left = self.total - ended
             eta = "" if not left else f", ETA {output.duration_text(elapsed / ended * left)}"
             output.note(f"batch {self.batch_id}: {self.done}/{self.total} done, "
                         f"{self.failed} failed{eta}")
+
+    @property
+    def ended(self) -> int:
+        return self.done + self.failed
 
     def summary(self) -> None:
         if not self.json_output:
@@ -491,12 +526,15 @@ def _run_batch_inline(job_ids: list[str], concurrency: int, tally: _BatchTally,
             raise
 
 
-def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str) -> None:
-    """Follow a farm batch until every job has ended."""
+def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str,
+                timeout: float | None) -> bool:
+    """Follow a farm batch until every job has ended (True) or ``timeout`` seconds have
+    passed (False)."""
     import time
 
     from rendercli.services.renders import views
 
+    started = time.monotonic()
     pending = set(job_ids)
     while pending:
         context.maintenance()
@@ -505,4 +543,7 @@ def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str) -> None:
                 pending.discard(job.id)
                 tally.finished(job)
         if pending:
+            if timeout is not None and time.monotonic() - started >= timeout:
+                return False
             time.sleep(1.0)
+    return True

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import output
-from rendercli.cli.options import JSON_OPTION
-from rendercli.errors import ExitStatus
+from rendercli.cli.options import JSON_OPTION, SET_OPTION
+from rendercli.errors import ExitStatus, InvalidInput
 
 if TYPE_CHECKING:
     from rendercli.spec.check import FileReport
@@ -50,13 +50,15 @@ def validate(
     allow_outside: bool = typer.Option(
         False, "--allow-outside",
         help="Allow media paths outside the spec file's folder (through .. or a symlink)."),
+    set_: list[str] | None = SET_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Check spec files: format, media paths, and the media itself.
 
     Reports every problem at once as FILE:LINE:COL: message, and exits 2 if there is
     any. Media files are probed with the same checks as `asset add`. With --data, the
-    placeholders are filled from each row and checked too, before anything is rendered.
+    placeholders are filled from each row and checked too, before anything is rendered;
+    with --set FIELD=VALUE, from those values (as `apply --set` fills them).
 
     Example: rendercli spec validate video.yaml --data rows.csv
     """
@@ -64,7 +66,11 @@ def validate(
     from rendercli.spec.media import Prober
     from rendercli.spec.problems import SpecInvalid, display_path
     from rendercli.spec.rows import DataRows, load_rows
+    from rendercli.spec.template import parse_assignments
 
+    values = parse_assignments(set_) if set_ else None
+    if values is not None and data is not None:
+        raise InvalidInput("give --set or --data, not both")
     rows: DataRows | None = None
     reports: list[FileReport] = []
     if data is not None:
@@ -74,8 +80,8 @@ def validate(
             reports.append(FileReport(display_path(data), list(exc.problems)))
     if not reports:
         prober = Prober()  # a file used by several specs is probed once
-        reports = [validate_file(path, rows=rows, allow_outside=allow_outside, prober=prober)
-                   for path in files]
+        reports = [validate_file(path, rows=rows, values=values, allow_outside=allow_outside,
+                                 prober=prober) for path in files]
     problems = [p for r in reports for p in r.problems]
     if json_output:
         output.print_json({
@@ -104,9 +110,11 @@ def _print_human(reports: list[FileReport], problems: list[Problem]) -> None:
             parts.append(f"{report.music_items} music")
         if report.rows_checked:
             parts.append(f"{report.rows_checked} data row{'s' * (report.rows_checked != 1)}")
+        elif report.values_checked:
+            parts.append(f"placeholders {', '.join(report.placeholders)} filled from --set")
         elif report.placeholders:
             fields = ", ".join(report.placeholders)
-            parts.append(f"placeholders {fields} not checked: give --data ROWS")
+            parts.append(f"placeholders {fields} not checked: give --data ROWS or --set")
         output.say(f"{report.file}: valid ({'; '.join(parts)})")
     if problems:
         count = len(problems)

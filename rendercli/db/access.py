@@ -145,7 +145,7 @@ def client_grants(s: str, role: str) -> list[str]:
         f"GRANT SELECT ({USER_COLUMNS}) ON {s}.users TO {role}",
         f"GRANT SELECT ({TOKEN_COLUMNS}) ON {s}.auth_tokens TO {role}",
         f"GRANT SELECT, INSERT, DELETE ON {s}.projects TO {role}",
-        f"GRANT UPDATE (name, updated_at) ON {s}.projects TO {role}",
+        f"GRANT UPDATE (name, updated_at, spec_origin) ON {s}.projects TO {role}",
         # Whole rows (new asset columns included); the policies keep them the caller's.
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.assets TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.asset_titles TO {role}",

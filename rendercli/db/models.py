@@ -101,6 +101,9 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Which spec file's `render batch` made it (services/specs/batch.spec_origin); None for
+    # a project made by hand or by `apply`. A batch changes only projects it made.
+    spec_origin: Mapped[str | None] = mapped_column(String(64), default=None)
 
     assets: Mapped[list[Asset]] = relationship(
         back_populates="project", order_by="Asset.position", passive_deletes=True

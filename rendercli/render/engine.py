@@ -340,6 +340,30 @@ def _concat_list(prepared: PreparedRender) -> Path:
                                                            ".ffconcat")
 
 
+@contextlib.contextmanager
+def _publishing(prepared: PreparedRender, out_path: Path,
+                poster_path: Path) -> Iterator[tuple[Path, Path, Path, Path]]:
+    """(work dir, concat list, temporary output, temporary poster) for the steps run in
+    the body; when it ends without an error, the poster and then the output are renamed
+    into place. On any failure the temporaries are removed and nothing is published; the
+    work dir and the concat list are removed either way."""
+    storage_dir = prepared.storage_dir
+    work_dir = _new_work_dir(storage_dir)
+    concat_list = _concat_list(prepared)
+    out_tmp = temp_sibling(out_path, storage_dir)
+    poster_tmp = temp_sibling(poster_path, storage_dir)
+    try:
+        yield work_dir, concat_list, out_tmp, poster_tmp
+        os.replace(poster_tmp, poster_path)
+        os.replace(out_tmp, out_path)
+    except BaseException:
+        remove_quietly(out_tmp, poster_tmp)
+        raise
+    finally:
+        remove_quietly(concat_list)
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
 def _run(steps: list[Step], *, jobs: int, on_progress: ProgressCallback | None,
          should_cancel: Callable[[], bool] | None, timeout: float | None,
          log: Callable[[str], None] | None) -> ProgressTracker:
@@ -389,12 +413,9 @@ def render_timeline(
         return hit
 
     spec = FORMAT_SPECS[settings.fmt]
-    work_dir = _new_work_dir(prepared.storage_dir)
-    concat_list = _concat_list(prepared)
-    out_tmp = temp_sibling(out_path, prepared.storage_dir)
-    poster_tmp = temp_sibling(poster_path, prepared.storage_dir)
     loudness: dict[str, float] = {}
-    try:
+    with _publishing(prepared, out_path, poster_path) as (work_dir, concat_list, out_tmp,
+                                                          poster_tmp):
         seg_steps = {key: segment_step(prepared, key, work_dir)
                      for key, _segment in prepared.pending_segments()}
         steps: list[Step] = []
@@ -415,14 +436,6 @@ def render_timeline(
         tracker = _run(steps, jobs=max(1, jobs or get_settings().render_jobs),
                        on_progress=on_progress, should_cancel=should_cancel, timeout=timeout,
                        log=log)
-        os.replace(poster_tmp, poster_path)
-        os.replace(out_tmp, out_path)
-    except BaseException:
-        remove_quietly(out_tmp, poster_tmp)
-        raise
-    finally:
-        remove_quietly(concat_list)
-        shutil.rmtree(work_dir, ignore_errors=True)
 
     result = _published(prepared, out_path, poster_path, loudness, started,
                         encoded=list(seg_steps), commands_run=[s.argv for s in steps], log=log)
@@ -560,34 +573,23 @@ def assemble(
     if missing:
         raise RenderFailed(f"{len(missing)} segment(s) are not in the cache (first: "
                            f"{prepared.segment(missing[0]).label}); render again")
-    work_dir = _new_work_dir(prepared.storage_dir)
     audio = None
     steps: list[Step] = []
     loudness: dict[str, float] = {}
-    if prepared.has_soundtrack:
-        cached = cache.soundtrack_loudness(prepared.soundtrack_key, settings.fmt)
-        if cached is not None:
-            audio = cache.soundtrack_path(prepared.soundtrack_key, settings.fmt)
-            loudness.update(cached)
-        else:
-            audio = work_dir / f"audio.{FORMAT_SPECS[settings.fmt].audio_ext}"
-            steps = soundtrack_steps(prepared, work_dir, audio, loudness)
-    concat_list = _concat_list(prepared)
-    out_tmp = temp_sibling(out_path, prepared.storage_dir)
-    poster_tmp = temp_sibling(poster_path, prepared.storage_dir)
-    try:
+    with _publishing(prepared, out_path, poster_path) as (work_dir, concat_list, out_tmp,
+                                                          poster_tmp):
+        if prepared.has_soundtrack:
+            cached = cache.soundtrack_loudness(prepared.soundtrack_key, settings.fmt)
+            if cached is not None:
+                audio = cache.soundtrack_path(prepared.soundtrack_key, settings.fmt)
+                loudness.update(cached)
+            else:
+                audio = work_dir / f"audio.{FORMAT_SPECS[settings.fmt].audio_ext}"
+                steps = soundtrack_steps(prepared, work_dir, audio, loudness)
         steps += assemble_steps(prepared, work_dir, concat_list, audio, out_tmp, poster_tmp,
                                 audio_deps=tuple(s.name for s in steps)[-1:])
         tracker = _run(steps, jobs=get_settings().render_jobs, on_progress=on_progress,
                        should_cancel=should_cancel, timeout=timeout, log=log)
-        os.replace(poster_tmp, poster_path)
-        os.replace(out_tmp, out_path)
-    except BaseException:
-        remove_quietly(out_tmp, poster_tmp)
-        raise
-    finally:
-        remove_quietly(concat_list)
-        shutil.rmtree(work_dir, ignore_errors=True)
     result = _published(prepared, out_path, poster_path, loudness, started, encoded=[],
                         commands_run=[s.argv for s in steps], log=log, note_reused=False)
     tracker.finish()

@@ -32,7 +32,6 @@ from rendercli.services.items import (
     TimelineView,
     asset_view,
     check_position,
-    check_timeline,
     close_gap,
     count_positions,
     find_item,
@@ -45,6 +44,7 @@ from rendercli.services.items import (
     timeline_duration,
 )
 from rendercli.services.projects import ensure_not_rendering, find_owned, owned_project
+from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:  # the ORM loads only in the functions that change rows

@@ -1,10 +1,11 @@
-"""A project's items (media, title cards, fonts): views, timeline positions, fonts, and
-the timeline check every change runs before it commits.
+"""A project's items (media, title cards, fonts): views, plain-SQL reads, timeline
+positions and fonts.
 
 `assets`, `titles` and `texts` change items; all of them go through the helpers here, so
-positions stay 1..N over the timeline items (fonts have none) and a change that would
-leave an invalid timeline (a transition longer than a neighbour, fades longer than the
-item, text starting after its item ends) is refused with the engine's own reason.
+positions stay 1..N over the timeline items (fonts have none). Before a change commits
+they run `services.renders.timeline.check_timeline`, so a change that would leave an
+invalid timeline (a transition longer than a neighbour, fades longer than the item, text
+starting after its item ends) is refused with the engine's own reason.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, as_bool, as_datetime
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.render.timeline import (
+    DEFAULT_STILL_SECONDS,
+    DEFAULT_TITLE_SECONDS,
     PICTURE_KINDS,
 )
-from rendercli.services.renders.timeline import timeline_duration
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:  # the ORM loads only in the functions that change rows
@@ -175,6 +176,19 @@ def read_items(rows: Rows, project_id: str) -> list[ItemRow]:
     return sorted(items, key=_order)
 
 
+def timeline_duration(asset: Asset | ItemRow) -> float:
+    """The seconds an item occupies on the timeline (0 for fonts)."""
+    if asset.kind == "font":
+        return 0.0
+    if asset.kind == "image":
+        return asset.still_duration or DEFAULT_STILL_SECONDS
+    if asset.kind == "title":
+        return asset.still_duration or DEFAULT_TITLE_SECONDS
+    start = asset.trim_start or 0.0
+    end = asset.trim_end if asset.trim_end is not None else (asset.duration or 0.0)
+    return max(0.0, end - start)
+
+
 def asset_view(asset: Asset | ItemRow) -> AssetView:
     """The view of a row (an ORM row's texts and title are loaded if they are not yet)."""
     values = {name: getattr(asset, name) for name in _VIEW_COLUMNS}
@@ -210,6 +224,24 @@ def load_items(uow: UnitOfWork, project_id: str) -> list[Asset]:
         .options(selectinload(Asset.title), selectinload(Asset.texts))
     ).all()
     return sorted(rows, key=_order)
+
+
+def load_items_of(uow: UnitOfWork, project_ids: list[str]) -> dict[str, list[Asset]]:
+    """``load_items`` for several projects in one query (a batch's chunk)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from rendercli.db.models import Asset
+
+    rows = uow.session.scalars(
+        select(Asset)
+        .where(Asset.project_id.in_(project_ids))
+        .options(selectinload(Asset.title), selectinload(Asset.texts))
+    ).all()
+    found: dict[str, list[Asset]] = {pid: [] for pid in project_ids}
+    for row in rows:
+        found[row.project_id].append(row)
+    return {pid: sorted(items, key=_order) for pid, items in found.items()}
 
 
 def find_item(uow: UnitOfWork, user_id: str, asset_id: str, *, what: str = "asset") -> Asset:
@@ -293,19 +325,6 @@ def close_gap(uow: UnitOfWork, project_id: str, removed_position: int | None) ->
     """Renumber the items after a removed one."""
     if removed_position is not None:
         shift_positions(uow, project_id, removed_position + 1, -1)
-
-
-def check_timeline(uow: UnitOfWork, project_id: str) -> None:
-    """Raise InvalidInput if the project's timeline, as changed so far in this unit of
-    work, is not one the engine accepts (checked in seconds; `render submit` checks it
-    again on the frame grid of the chosen fps)."""
-    from rendercli.render.timeline import validate_timeline
-    from rendercli.services.renders.timeline import timeline_items
-
-    uow.session.flush()
-    uow.session.expire_all()
-    items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir)
-    validate_timeline(items, require_picture=False)
 
 
 def resolve_font(uow: UnitOfWork, project_id: str, ref: str) -> str | None:

@@ -14,11 +14,11 @@ from rendercli.render.timeline import PICTURE_KINDS, PLACEMENTS, TEXT_SIZES, par
 from rendercli.services.items import (
     TEXT_COLUMNS,
     TextView,
-    check_timeline,
     find_item,
     lock_project,
     resolve_font,
 )
+from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
 
 

@@ -13,7 +13,6 @@ from rendercli.services.items import (
     AssetView,
     asset_view,
     check_position,
-    check_timeline,
     count_positions,
     find_item,
     lock_project,
@@ -23,6 +22,7 @@ from rendercli.services.items import (
     shift_positions,
 )
 from rendercli.services.projects import find_owned
+from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
 
 

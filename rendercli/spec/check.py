@@ -11,14 +11,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rendercli.spec import fill as filling
 from rendercli.spec import media
-from rendercli.spec.loader import FieldPath, LoadedSpec, load_spec
+from rendercli.spec.loader import FieldPath, LoadedSpec, PartialSpec, load_spec
 from rendercli.spec.problems import Problem, SpecInvalid
 from rendercli.spec.rows import DataRows, Row
+from rendercli.spec.template import has_placeholders, substitute
 
 
 @dataclass
@@ -29,6 +31,7 @@ class FileReport:
     music_items: int = 0
     placeholders: tuple[str, ...] = ()  # field names the spec uses
     rows_checked: int = 0
+    values_checked: bool = False  # placeholders filled from --set and checked
 
     @property
     def valid(self) -> bool:
@@ -36,18 +39,58 @@ class FileReport:
 
 
 def validate_file(path: Path, *, display: str | None = None, rows: DataRows | None = None,
-                  allow_outside: bool = False, prober: media.Prober | None = None) -> FileReport:
-    """Every problem of the spec at ``path`` (and of each data row, if given)."""
+                  values: Mapping[str, str] | None = None, allow_outside: bool = False,
+                  prober: media.Prober | None = None) -> FileReport:
+    """Every problem of the spec at ``path`` (and of each data row, or of the spec filled
+    from ``values`` (``--set``), if given)."""
+    prober = prober or media.Prober()
     try:
-        loaded = load_spec(path, display)
+        loaded = load_checked(path, display, allow_outside=allow_outside, prober=prober)
     except SpecInvalid as exc:
         return FileReport(display or exc.problems[0].file, list(exc.problems))
-    return validate_loaded(loaded, rows=rows, allow_outside=allow_outside,
-                           prober=prober or media.Prober())
+    return validate_loaded(loaded, rows=rows, values=values, allow_outside=allow_outside,
+                           prober=prober)
+
+
+def load_checked(path: Path, display: str | None = None, *, allow_outside: bool = False,
+                 prober: media.Prober | None = None) -> LoadedSpec:
+    """``load_spec``, but a spec with format errors also has the media of the parts
+    that did parse checked (missing, outside the folder, not media), so one run reports
+    both; SpecInvalid with every problem."""
+    try:
+        return load_spec(path, display)
+    except SpecInvalid as exc:
+        raise with_media_problems(exc, allow_outside, prober or media.Prober()) from None
+
+
+def with_media_problems(exc: SpecInvalid, allow_outside: bool,
+                        prober: media.Prober) -> SpecInvalid:
+    """``exc`` with the problems of the media paths that parsed added (kinds and lengths
+    against the items need whole items, so they wait for a spec without format errors)."""
+    partial = exc.partial
+    if not isinstance(partial, PartialSpec):
+        return exc
+    found = list(exc.problems)
+    for where, text in partial.paths:
+        if has_placeholders(text) or media.STORED_REF.fullmatch(text):
+            continue
+        try:
+            path = media.resolve(partial.base_dir, substitute(text, {}),
+                                 allow_outside=allow_outside)
+        except ValueError as reason:
+            found.append(partial.problem(where, str(reason)))
+            continue
+        info = None if where[-1] == "font" else prober(path)
+        if isinstance(info, str):
+            found.append(partial.problem(where, f"{text!r}: {info}"))
+    error = SpecInvalid(sorted(set(found)))
+    error.partial = partial
+    return error
 
 
 def validate_loaded(loaded: LoadedSpec, *, rows: DataRows | None, allow_outside: bool,
-                    prober: media.Prober) -> FileReport:
+                    prober: media.Prober, values: Mapping[str, str] | None = None
+                    ) -> FileReport:
     spec = loaded.spec
     sites = filling.template_sites(spec)
     names = tuple(dict.fromkeys(name for site in sites for name in site.fields))
@@ -61,8 +104,39 @@ def validate_loaded(loaded: LoadedSpec, *, rows: DataRows | None, allow_outside:
     media.check_media(spec, resolved, prober, at_spec)
     if rows is not None:
         _check_rows(loaded, sites, rows, report, resolved, allow_outside, prober)
+    elif values is not None:
+        report.problems += unknown_fields(loaded, names, values)
+
+        def at_set(where: FieldPath, message: str) -> None:
+            at_spec(where, with_set_hint(message))
+
+        path_sites, dependent = _row_paths(loaded, sites)
+        _check_filled(loaded, sites, values, at_set, path_sites, dependent, resolved,
+                      allow_outside, prober)
+        report.values_checked = True
     report.problems = sorted(set(report.problems), key=_order)
     return report
+
+
+MISSING = "no value for {{ "
+
+
+def with_set_hint(message: str) -> str:
+    """A missing placeholder's message, saying how to give it a value outside a batch."""
+    if not message.startswith(MISSING):
+        return message
+    name = message[len(MISSING):].partition(" }}")[0]
+    return (f"{message}: give it with --set {name}=VALUE (or fill rows with "
+            "`rendercli render batch --data ROWS`)")
+
+
+def unknown_fields(loaded: LoadedSpec, names: tuple[str, ...] | list[str],
+                   values: Mapping[str, str]) -> list[Problem]:
+    """A problem for each ``--set`` field the spec has no placeholder for (a typo)."""
+    used = ", ".join(names) or "none"
+    return [Problem(loaded.file, 0, 0, f"--set {name}: the spec has no placeholder "
+                                       f"{{{{ {name} }}}} (its placeholders: {used})")
+            for name in values if name not in names]
 
 
 def _order(problem: Problem) -> tuple[object, ...]:
@@ -84,24 +158,34 @@ def _check_rows(loaded: LoadedSpec, sites: list[filling.Site], rows: DataRows,
                         site.path, f"no value for {{{{ {name} }}}}: {rows.file} has no field "
                                    f"{name!r} (its fields: {fields})"))
         return
-    paths = dict(media.path_fields(loaded.spec))
-    path_sites = {s.path for s in sites if s.fields and s.path in paths}
-    dependent = {p[:2] for p in path_sites}  # items whose media comes from the row
+    path_sites, dependent = _row_paths(loaded, sites)
     for row in rows.rows:
-        _check_row(loaded, sites, rows, row, report, path_sites, dependent, fixed,
-                   allow_outside, prober)
+        def at_row(where: FieldPath, message: str, row: Row = row) -> None:
+            spot = loaded.position(where)
+            report.problems.append(rows.problem(
+                row, f"{message} (used at {loaded.file}:{spot.line}:{spot.column})"))
+
+        _check_filled(loaded, sites, row.values, at_row, path_sites, dependent, fixed,
+                      allow_outside, prober)
     report.rows_checked = len(rows.rows)
 
 
-def _check_row(loaded: LoadedSpec, sites: list[filling.Site], rows: DataRows, row: Row,
-               report: FileReport, path_sites: set[FieldPath], dependent: set[FieldPath],
-               fixed: dict[FieldPath, Path], allow_outside: bool, prober: media.Prober) -> None:
-    def at_row(where: FieldPath, message: str) -> None:
-        spot = loaded.position(where)
-        report.problems.append(rows.problem(
-            row, f"{message} (used at {loaded.file}:{spot.line}:{spot.column})"))
+def _row_paths(loaded: LoadedSpec, sites: list[filling.Site]
+               ) -> tuple[set[FieldPath], set[FieldPath]]:
+    """The media paths built from placeholders, and the items they belong to."""
+    paths = dict(media.path_fields(loaded.spec))
+    path_sites = {s.path for s in sites if s.fields and s.path in paths}
+    return path_sites, {p[:2] for p in path_sites}
 
-    filled = filling.fill(loaded, sites, row.values, lambda site, msg: at_row(site.path, msg))
+
+def _check_filled(loaded: LoadedSpec, sites: list[filling.Site],
+                  values: Mapping[str, str | None], at_row: Callable[[FieldPath, str], None],
+                  path_sites: set[FieldPath], dependent: set[FieldPath],
+                  fixed: dict[FieldPath, Path], allow_outside: bool,
+                  prober: media.Prober) -> None:
+    """The spec filled from one row's ``values`` (or --set's), checked; problems of what
+    the values changed go to ``at_row``."""
+    filled = filling.fill(loaded, sites, values, lambda site, msg: at_row(site.path, msg))
     if filled is None or not path_sites:
         return
     resolved = dict(fixed)

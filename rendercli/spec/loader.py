@@ -69,6 +69,21 @@ class LoadedSpec:
         return Problem(self.file, where.line, where.column, message, row)
 
 
+@dataclass(frozen=True)
+class PartialSpec:
+    """What could be read of a spec with format errors: its well-formed file paths, so
+    media problems are reported in the same run as the format's (``check.load_checked``)."""
+
+    file: str
+    base_dir: Path
+    paths: tuple[tuple[FieldPath, str], ...]  # (("timeline", 1, "media"), "intro.mp4")
+    positions: Mapping[FieldPath, Position]
+
+    def problem(self, path: FieldPath, message: str) -> Problem:
+        where = self.positions.get(path, Position(1, 1))
+        return Problem(self.file, where.line, where.column, message)
+
+
 def syntax_for(path: Path) -> str:
     """JSON for ``.json`` files, YAML otherwise (YAML also reads most JSON)."""
     return "json" if path.suffix.lower() == ".json" else "yaml"
@@ -102,7 +117,9 @@ def load_text(text: str, file: str, *, base_dir: Path, syntax: str = "yaml") -> 
     spec = checker.check(parsed.root, Obj(Spec), ())
     problems = sorted(set(parsed.problems + checker.problems))
     if problems or spec is INVALID:
-        raise SpecInvalid(problems or [Problem(file, 1, 1, "invalid spec")])
+        error = SpecInvalid(problems or [Problem(file, 1, 1, "invalid spec")])
+        error.partial = PartialSpec(file, base_dir, tuple(checker.paths), checker.positions)
+        raise error
     return LoadedSpec(file=file, base_dir=base_dir, spec=spec, positions=checker.positions)
 
 
@@ -125,6 +142,7 @@ class _Checker:
         self.file = file
         self.problems: list[Problem] = []
         self.positions: dict[FieldPath, Position] = {}
+        self.paths: list[tuple[FieldPath, str]] = []  # file paths that are well formed
 
     def problem(self, node: Node, message: str) -> Any:
         self.problems.append(Problem(self.file, node.line, node.column, message))
@@ -154,7 +172,10 @@ class _Checker:
                     return None
                 return self.check(node, inner, path)
             case Str():
-                return self.string(node, shape)
+                value = self.string(node, shape)
+                if shape.path and isinstance(value, str):
+                    self.paths.append((path, value))
+                return value
             case Num():
                 return self.number(node, shape)
             case Bool():
@@ -238,15 +259,18 @@ class _Checker:
         items = [self.check(item, shape.item, (*path, i)) for i, item in enumerate(node.value)]
         return INVALID if any(item is INVALID for item in items) else tuple(items)
 
-    def keys(self, node: Node) -> tuple[dict[str, tuple[Node, Node]], bool]:
-        """The mapping's pairs by key (first occurrence), and False if a key was
-        duplicated or not text (each reported)."""
+    def keys(self, node: Node) -> tuple[dict[str, tuple[Node, Node]], bool, bool]:
+        """The mapping's pairs by key (first occurrence); False if a key was duplicated
+        or not text (each reported); and True if a key was lost to an earlier problem
+        (past the YAML size limit): then a key missing here may well be there."""
         seen: dict[str, tuple[Node, Node]] = {}
         ok = True
+        lost = False
         for key, value in node.value:
             if not isinstance(key.value, str):
                 if key.value is not INVALID:
                     self.problem(key, f"a key must be text, got {_kind_of(key.value)}")
+                lost = lost or key.value is INVALID
                 ok = False
                 continue
             if key.value in seen:
@@ -255,12 +279,12 @@ class _Checker:
                 ok = False
                 continue
             seen[key.value] = (key, value)
-        return seen, ok
+        return seen, ok, lost
 
     def object(self, node: Node, shape: Obj, path: FieldPath) -> Any:
         if node.kind != "map":
             return self.expected(node, shape)
-        pairs, ok = self.keys(node)
+        pairs, ok, lost = self.keys(node)
         fields = spec_fields(shape.cls)
         known = [f.key for f in fields]
         for key, (key_node, _value) in pairs.items():
@@ -273,7 +297,8 @@ class _Checker:
             pair = pairs.get(f.key)
             if pair is None:
                 if f.required:
-                    self.problem(node, f"missing key {f.key!r}")
+                    if not lost:  # else it may be among the keys already reported
+                        self.problem(node, f"missing key {f.key!r}")
                     ok = False
                 continue
             self.positions[(*path, f.key)] = Position(pair[1].line, pair[1].column)
@@ -298,6 +323,8 @@ class _Checker:
             if not tagged:
                 return self.check(node, objects[0], path) if objects else self.expected(
                     node, shape)
+            if any(k.value is INVALID for k, _ in node.value):
+                return INVALID  # a key lost to a problem already reported
             keys = [k.value for k, _ in node.value if isinstance(k.value, str)]
             present = [o for o in tagged if o.tag in keys]
             if len(present) == 1:

@@ -222,7 +222,8 @@ def _trimmed(start: float | None, end: float | None, info: MediaInfo, name: str,
 
 def _music_item(item: MusicItem, info: MediaInfo, at: FieldPath, report: Report) -> None:
     if info.kind != "audio":
-        report((*at, "media"), f"{item.media!r} is a {info.kind}: music must be an audio file")
+        what = "a still image" if info.kind == "image" else "a video clip"
+        report((*at, "media"), f"{item.media!r} is {what}: music must be an audio file")
         return
     length = _trimmed(item.trim_start, item.trim_end, info, item.media, at, report)
     if length is not None and item.fade_in + item.fade_out > length + DURATION_TOLERANCE:

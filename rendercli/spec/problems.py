@@ -43,6 +43,7 @@ class SpecInvalid(InvalidInput):
     def __init__(self, problems: Sequence[Problem]) -> None:
         assert problems, "SpecInvalid needs at least one problem"
         self.problems = list(problems)
+        self.partial: object = None  # loader.PartialSpec: what parsed, of a spec file
         more = len(self.problems) - 1
         super().__init__(str(self.problems[0]) + (f" (and {more} more)" if more else ""))
 

@@ -86,7 +86,7 @@ def _csv_rows(text: str, file: str) -> _Read:
     try:
         for record in reader:
             start, line = line, reader.line_num + 1
-            if not record or record == [""]:
+            if not record:
                 continue  # a blank line
             if header is None:
                 header = [name.strip() for name in record]
@@ -170,7 +170,10 @@ def _ndjson_rows(text: str, file: str) -> _Read:
     problems: list[Problem] = []
     columns: dict[str, None] = {}
     rows = []
-    for index, line_text in enumerate(text.splitlines(), 1):
+    # Lines end at LF (or CRLF) only: str.splitlines would also split at U+2028, U+2029
+    # and U+0085, which JSON strings may hold unescaped.
+    for index, line_text in enumerate(text.split("\n"), 1):
+        line_text = line_text.removesuffix("\r")
         if not line_text.strip():
             continue
         number = len(rows) + 1

@@ -123,3 +123,29 @@ def substitute(text: str, values: Mapping[str, str | None]) -> str:
         else:
             out.append(part)
     return "".join(out)
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, str]:
+    """``--set FIELD=VALUE`` options as values for :func:`substitute`.
+
+    InvalidInput (one line) for an item with no ``=``, a field name that is empty or not
+    a placeholder name, an empty value, or a field given twice.
+    """
+    from rendercli.errors import InvalidInput
+
+    values: dict[str, str] = {}
+    for item in items or []:
+        name, equals, value = item.partition("=")
+        shown = _excerpt(item)
+        if not equals:
+            raise InvalidInput(f"--set {shown}: expected FIELD=VALUE")
+        if _NAME.fullmatch(name) is None:
+            what = "has no field name" if not name else f"field {_excerpt(name)} is not a name"
+            raise InvalidInput(f"--set {shown} {what}: expected FIELD=VALUE with a field "
+                               "of letters, digits and _ (not starting with a digit)")
+        if not value:
+            raise InvalidInput(f"--set {shown}: the value is empty")
+        if name in values:
+            raise InvalidInput(f"--set {name}= is given twice")
+        values[name] = value
+    return values

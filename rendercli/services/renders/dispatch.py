@@ -64,7 +64,7 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
         queue = render_queue(conn)
         existing = _rq_status(job_id, conn)
         if existing in WAITING_RQ_STATES or (existing == "started" and not replace_started):
-            _mark_dispatched(job_id, sessions)
+            _mark_dispatched([job_id], sessions)
             return None
         if existing is not None:
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
@@ -73,7 +73,40 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
                       failure_ttl=7 * 24 * 3600, description=f"render {job_id}")
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
-    _mark_dispatched(job_id, sessions)
+    _mark_dispatched([job_id], sessions)
+    return None
+
+
+def render_job_data(queue_cls: type[Queue], job_id: str) -> object:
+    """RQ's enqueue data for a render job: the same job `enqueue` makes (the payload
+    rendercli.rq_guard accepts, the same timeouts and description)."""
+    settings = get_settings()
+    return queue_cls.prepare_data(RENDER_FUNCTION, [job_id], job_id=job_id,
+                                  timeout=settings.job_timeout + 60, result_ttl=24 * 3600,
+                                  failure_ttl=7 * 24 * 3600, description=f"render {job_id}")
+
+
+def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: int = 500,
+                sessions: SessionFactory | None = None) -> str | None:
+    """Put jobs just created (no RQ job can exist under their ids yet) on the queue:
+    ``chunk`` at a time, each chunk in one Redis pipeline, then marked dispatched with
+    one UPDATE. Returns None, or why dispatch is pending (the reconciler dispatches
+    whatever was not marked)."""
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    try:
+        conn = connection or redis_connection()
+        queue = render_queue(conn)
+        for start in range(0, len(job_ids), chunk):
+            ids = job_ids[start:start + chunk]
+            with conn.pipeline() as pipe:
+                queue.enqueue_many([render_job_data(Queue, i) for i in ids],  # type: ignore[misc]
+                                   pipeline=pipe)
+                pipe.execute()
+            _mark_dispatched(ids, sessions)
+    except RedisError as exc:
+        return f"Redis is unreachable ({' '.join(str(exc).split())})"
     return None
 
 
@@ -90,10 +123,14 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
     return None if status is None else str(getattr(status, "value", status))
 
 
-def _mark_dispatched(job_id: str, sessions: SessionFactory | None) -> None:
-    with UnitOfWork(sessions) as uow:  # plain SQL: `render submit` loads no ORM for it
-        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now "
-                     "WHERE id = :id AND status = 'queued'", now=utcnow(), id=job_id)
+def _mark_dispatched(job_ids: list[str], sessions: SessionFactory | None) -> None:
+    """Note that these jobs, if still queued, are on the queue (one UPDATE, plain SQL:
+    `render submit` loads no ORM for it)."""
+    params = {f"id{n}": job_id for n, job_id in enumerate(job_ids)}
+    with UnitOfWork(sessions) as uow:
+        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now WHERE status = 'queued' "
+                     f"AND id IN ({', '.join(':' + name for name in params)})",
+                     now=utcnow(), **params)
         uow.commit()
 
 
@@ -151,13 +188,16 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     settings = get_settings()
     with UnitOfWork(sessions) as uow:
         rows = uow.session.execute(
-            select(RenderTask.id, RenderTask.kind, RenderTask.state)
+            select(RenderTask.id, RenderTask.kind, RenderTask.state, RenderTask.weight)
             .where(RenderTask.job_id == job_id).order_by(RenderTask.seq)
         ).all()
-    work = [t for t, kind, state in rows if kind != "assemble" and state == "queued"
-            and (only is None or t in only)]
-    assemble = [t for t, kind, state in rows if kind == "assemble" and state == "queued"]
-    waiting_on = [t for t, kind, state in rows if kind != "assemble" and state != "completed"]
+    # Longest first: the last tasks to start are the short ones, so no worker sits idle
+    # long at the end while another finishes a long task (ties keep timeline order).
+    work = [t for t, kind, state, _w in sorted(rows, key=lambda r: -max(0.0, r[3] or 0.0))
+            if kind != "assemble" and state == "queued" and (only is None or t in only)]
+    assemble = [t for t, kind, state, _w in rows if kind == "assemble" and state == "queued"]
+    waiting_on = [t for t, kind, state, _w in rows
+                  if kind != "assemble" and state != "completed"]
     options = {"timeout": settings.job_timeout + 60, "result_ttl": 24 * 3600,
                "failure_ttl": 7 * 24 * 3600}
     try:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -22,6 +22,7 @@ from rendercli.config import get_settings
 from rendercli.db.models import Asset, Project, RenderJob
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput
+from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, tasks
 from rendercli.services.renders.claims import Claim
@@ -114,6 +115,30 @@ class TaskMonitor(JobMonitor):
         return tasks.still_ours(self.task_claim, sessions=self.sessions)
 
 
+_Claimed = TypeVar("_Claimed")
+
+
+def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
+           sessions: SessionFactory | None, skipped: str
+           ) -> tuple[_Claimed | None, SessionFactory]:
+    """Claim a job or a task (`claim` is lifecycle.claim or tasks.claim) for
+    `worker_name` in `sessions` (default: the configured database). Returns the claim,
+    or None (logged with `skipped`) if it is not claimable, and the sessions."""
+    if sessions is None:
+        from rendercli.db.session import default_session_factory
+
+        sessions = default_session_factory()
+    claimed = claim(key, worker_name, sessions=sessions)
+    if claimed is None:
+        log.info(skipped, key)
+    return claimed, sessions
+
+
+def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, str]:
+    """(reason, ffmpeg's log) of a render that failed for good."""
+    return getattr(exc, "reason", None) or exc.message, getattr(exc, "log", "") or ""
+
+
 def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-untyped-def]
     from rendercli.services.renders.submit import engine_settings, request_of
     from rendercli.services.renders.timeline import timeline_items
@@ -149,15 +174,10 @@ def execute(
     `sessions` picks the database (default: the configured one).
     """
     from rendercli.render.engine import render_timeline
-    from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 
-    if sessions is None:
-        from rendercli.db.session import default_session_factory
-
-        sessions = default_session_factory()
-    claim = lifecycle.claim(job_id, worker_name, sessions=sessions)
+    claim, sessions = _claim(lifecycle.claim, job_id, worker_name, sessions,
+                             "job %s is not queued any more; skipping")
     if claim is None:
-        log.info("job %s is not queued any more; skipping", job_id)
         return None
     settings = get_settings()
     started = time.monotonic()
@@ -196,8 +216,7 @@ def execute(
         )
         return _view(job_id, sessions)
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
-        reason = getattr(exc, "reason", None) or exc.message
-        detail = getattr(exc, "log", "") or ""
+        reason, detail = _failure(exc)
         lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, sessions=sessions)
         analytics.record(
             sessions,
@@ -312,15 +331,10 @@ def execute_task(task_id: str, *, worker_name: str,
         prepare_render,
         render_soundtrack,
     )
-    from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 
-    if sessions is None:
-        from rendercli.db.session import default_session_factory
-
-        sessions = default_session_factory()
-    tc = tasks.claim(task_id, worker_name, sessions=sessions)
+    tc, sessions = _claim(tasks.claim, task_id, worker_name, sessions,
+                          "task %s is not claimable; skipping")
     if tc is None:
-        log.info("task %s is not claimable; skipping", task_id)
         return None
     settings = get_settings()
     started = time.monotonic()
@@ -348,8 +362,7 @@ def execute_task(task_id: str, *, worker_name: str,
     except RenderCancelled:
         return "cancelled"
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
-        reason = getattr(exc, "reason", None) or exc.message
-        detail = getattr(exc, "log", "") or ""
+        reason, detail = _failure(exc)
         if tasks.fail(tc, reason, "\n".join(lines) + "\n" + detail, sessions=sessions):
             from rendercli.services.renders import dispatch
 
@@ -358,7 +371,7 @@ def execute_task(task_id: str, *, worker_name: str,
                              seconds=round(time.monotonic() - started, 3), reason=reason)
         return "failed"
     except KeyboardInterrupt:
-        tasks.hand_back(tc, sessions=sessions)
+        tasks.hand_back(tc.task_id, tc.worker_name, sessions=sessions)
         raise
     except OperationalError:
         raise  # the stale-heartbeat recovery hands the task to another worker

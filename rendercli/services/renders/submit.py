@@ -3,6 +3,7 @@ and hand it on (the farm queue, or the caller runs it inline on the embedded def
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,8 @@ from rendercli.services.renders.views import JobView, owned_job, owned_views
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.models import RenderJob
+    from rendercli.db.models import Asset, Project, RenderJob
+    from rendercli.services.items import ItemRow
 
 
 @dataclass(frozen=True)
@@ -61,24 +63,10 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     Nothing is created when the settings or the timeline are invalid. The database's
     partial unique index is what guarantees one active job per project under races.
     """
-    from rendercli.render.text import check_fonts
-    from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
-    from rendercli.services.items import read_items
-    from rendercli.services.renders.timeline import timeline_items
-
     validate_request(request)
-    settings = get_settings()
     with uow:
         project_id, project_name = owned_project(uow.rows, user_id, project_ref)
-        assets = read_items(uow.rows, project_id)  # the timeline load `render frame` uses
-        if not any(a.kind in PICTURE_KINDS for a in assets):
-            raise InvalidInput(
-                f"project {project_name!r} has no video or image assets (or titles) to "
-                "render: add some with `rendercli asset add` or `rendercli title add`"
-            )
-        items = timeline_items(assets, settings.storage_dir)
-        validate_timeline(items, request.fps)  # on the frame grid: transitions fit
-        check_fonts(items)
+        check_timeline(uow, project_id, project_name, request)
         row = new_job_row(project_id, request, batch_id=batch_id)
         try:
             uow.rows.run(INSERT_JOB_SQL, **row)
@@ -127,6 +115,43 @@ def new_job_row(project_id: str, request: RenderRequest, *,
             "quality": request.quality, "use_cache": request.use_cache,
             "loudness": request.loudness, "batch_id": batch_id, "attempts": 0,
             "created_at": now, "updated_at": now}
+
+
+def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
+                   request: RenderRequest,
+                   assets: Sequence[Asset | ItemRow] | None = None) -> None:
+    """InvalidInput unless the project's timeline renders as the engine will render it
+    (``assets``: its items, ``load_items`` or ``read_items``, if already loaded)."""
+    from rendercli.render.text import check_fonts
+    from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
+    from rendercli.services.items import read_items
+    from rendercli.services.renders.timeline import timeline_items
+
+    if assets is None:
+        assets = read_items(uow.rows, project_id)  # the timeline load `render frame` uses
+    if not any(a.kind in PICTURE_KINDS for a in assets):
+        raise InvalidInput(
+            f"project {project_name!r} has no video or image assets (or titles) to "
+            "render: add some with `rendercli asset add` or `rendercli title add`"
+        )
+    items = timeline_items(assets, get_settings().storage_dir)
+    validate_timeline(items, request.fps)  # on the frame grid: transitions fit
+    check_fonts(items)
+
+
+def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
+            batch_id: str | None = None,
+            assets: Sequence[Asset | ItemRow] | None = None) -> RenderJob:
+    """A queued job for ``project`` added to the ORM session (not flushed), once its
+    timeline is checked (`check_timeline`): what `render batch` creates in the apply's
+    transaction. Call it with a validated ``request`` (`validate_request`). The row is
+    `new_job_row`'s, as `submit` inserts it."""
+    from rendercli.db.models import RenderJob
+
+    check_timeline(uow, project.id, project.name, request, assets)
+    job = RenderJob(**new_job_row(project.id, request, batch_id=batch_id))
+    uow.session.add(job)
+    return job
 
 
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:

@@ -317,15 +317,33 @@ def fail(tc: TaskClaim, reason: str, log_text: str = "", *,
     return with_db_retry(run)
 
 
-def hand_back(tc: TaskClaim, *, sessions: SessionFactory | None = None) -> bool:
-    """The worker is stopping (SIGTERM, Ctrl-C): put the task back in the queue for
-    another worker. No retries: the process is on its way out."""
+def hand_back(task_id: str, worker_name: str, *,
+              sessions: SessionFactory | None = None) -> str | None:
+    """The worker `worker_name` stopped mid-task (a cold shutdown: its work horse and
+    ffmpeg were killed): put the task back in the queue at once, for another worker,
+    rather than after the heartbeat timeout. Returns the task's job id (the caller
+    dispatches the task again), or None if the task was not processing for this worker
+    (a live worker's name is unique). No retries: the process is on its way out."""
+    now = utcnow()
     with UnitOfWork(sessions) as uow:
-        result = uow.session.execute(_fenced(tc).values(
+        row = uow.session.execute(
+            select(RenderTask.job_id, RenderTask.label, RenderTask.attempts)
+            .where(RenderTask.id == task_id)).first()
+        if row is None:
+            return None
+        job_id, label, attempts = row
+        result = uow.session.execute(_fenced(TaskClaim(
+            task_id, job_id, "", label, None, worker_name, attempts, "")).values(
             state="queued", worker_name=None, heartbeat_at=None, progress=0.0,
             dispatched_at=None))
+        if result.rowcount != 1:
+            return None
+        job = uow.session.get(RenderJob, job_id)
+        assert job is not None
+        job.log = append_log(f"[{now.isoformat()}] {label} attempt {attempts} handed back: "
+                             f"worker {worker_name} stopped\n", job.log)
         uow.commit()
-        return result.rowcount == 1
+        return job_id
 
 
 def stop_job_tasks(session: Session, job_id: str, now: datetime) -> int:

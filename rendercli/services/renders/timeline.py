@@ -1,4 +1,5 @@
-"""Turn a project's item rows into the render engine's timeline items.
+"""Turn a project's item rows into the render engine's timeline items, and the timeline
+check every item change runs before it commits.
 
 The rows are ORM `Asset` rows or the plain-SQL `ItemRow`s of `services.items.read_items`
 (the same attributes; titles and texts likewise), so this module never loads the ORM.
@@ -10,33 +11,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
-    DEFAULT_STILL_SECONDS,
-    DEFAULT_TITLE_SECONDS,
     TextOverlay,
     TimelineItem,
     TitleCard,
     Transition,
     title_item,
+    validate_timeline,
 )
+from rendercli.services.items import ItemRow, read_items, timeline_duration
 
 if TYPE_CHECKING:
     from rendercli.db.models import Asset
-    from rendercli.services.items import ItemRow
-
-
-def timeline_duration(asset: Asset | ItemRow) -> float:
-    """The seconds an item occupies on the timeline (0 for fonts)."""
-    if asset.kind == "font":
-        return 0.0
-    if asset.kind == "image":
-        return asset.still_duration or DEFAULT_STILL_SECONDS
-    if asset.kind == "title":
-        return asset.still_duration or DEFAULT_TITLE_SECONDS
-    start = asset.trim_start or 0.0
-    end = asset.trim_end if asset.trim_end is not None else (asset.duration or 0.0)
-    return max(0.0, end - start)
+    from rendercli.services.unit_of_work import UnitOfWork
 
 
 def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list[TimelineItem]:
@@ -103,3 +92,13 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
             **settings,  # type: ignore[arg-type]
         ))
     return items
+
+
+def check_timeline(uow: UnitOfWork, project_id: str) -> None:
+    """Raise InvalidInput if the project's timeline, as changed so far in this unit of
+    work, is not one the engine accepts (checked in seconds; `render submit` checks it
+    again on the frame grid of the chosen fps)."""
+    uow.session.flush()
+    uow.session.expire_all()
+    items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir)
+    validate_timeline(items, require_picture=False)

@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,12 +70,24 @@ Stored = Callable[[str], "tuple[int, str] | None"]
 
 def prepare(path: Path, *, project: str | None = None, allow_outside: bool = False,
             prober: Prober | None = None, cache: HashCache | None = None,
-            stored: Stored | None = None) -> Prepared:
-    """Read, check and hash the spec at ``path``; SpecInvalid with every problem."""
+            stored: Stored | None = None, values: Mapping[str, str] | None = None
+            ) -> Prepared:
+    """Read, check and hash the spec at ``path``, its placeholders filled from ``values``
+    (``--set FIELD=VALUE``, the same substitution as a batch's rows); SpecInvalid with
+    every problem."""
     from rendercli.spec.loader import load_spec
+    from rendercli.spec.problems import SpecInvalid
 
-    return prepare_loaded(load_spec(path), {}, project=project, allow_outside=allow_outside,
-                          prober=prober, cache=cache, stored=stored)
+    try:
+        loaded = load_spec(path)
+    except SpecInvalid as exc:  # with the media problems of what did parse
+        from rendercli.spec.check import with_media_problems
+        from rendercli.spec.media import Prober
+
+        raise with_media_problems(exc, allow_outside, prober or Prober()) from None
+    return prepare_loaded(loaded, values or {}, project=project,
+                          allow_outside=allow_outside, prober=prober, cache=cache,
+                          stored=stored)
 
 
 def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
@@ -92,6 +104,7 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
     together as SpecInvalid.
     """
     from rendercli.spec import media
+    from rendercli.spec.check import unknown_fields, with_set_hint
     from rendercli.spec.fill import fill, template_sites
     from rendercli.spec.problems import Problem, SpecInvalid
 
@@ -103,14 +116,15 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
                         else loaded.problem(where, message))
 
     def missing(site: Any, message: str) -> None:
-        if row_problem is None and message.startswith("no value for"):
-            message += " (placeholders are filled by `rendercli render batch --data ROWS`)"
-        report(site.path, message)
+        report(site.path, with_set_hint(message) if row_problem is None else message)
 
     if sites is None:
         sites = template_sites(loaded.spec)
+    if row_problem is None:  # --set: a field the spec does not use is a typo
+        names = [name for site in sites for name in site.fields]
+        problems += unknown_fields(loaded, names, values)  # type: ignore[arg-type]
     filled = fill(loaded, sites, values, missing)
-    if filled is None:
+    if filled is None or problems:
         raise SpecInvalid(sorted(set(problems)))
     resolved: dict[FieldPath, Path] = {}
     by_hash: dict[Path, tuple[FileFacts, str]] = {}
@@ -227,6 +241,15 @@ def find_project(uow: UnitOfWork, user_id: str, name: str) -> Project | None:
     return None if project_id is None else session.get(Project, project_id)
 
 
+def plan_for(uow: UnitOfWork, project: Project | None, prepared: Prepared) -> Plan:
+    """What applying ``prepared`` to ``project`` (None: a new one) would change."""
+    from rendercli.services.items import load_items
+
+    rows = load_items(uow, project.id) if project is not None else []
+    return make_plan(prepared.project, project.id if project else None, state.current(rows),
+                     prepared.desired)
+
+
 def plan(uow: UnitOfWork, user_id: str, prepared: Prepared) -> Plan:
     """What applying would change (reads only, plain SQL like `asset list`: an unchanged
     spec loads no ORM on the embedded default)."""
@@ -259,33 +282,64 @@ def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
     the engine refuses, or a render in progress (when items would be removed) leaves
     the project as it was.
     """
+    first = plan(uow, user_id, prepared)
+    if dry_run or not first.changed:
+        return Applied(first, first.project_id, applied=False)
+    return apply_many(uow, user_id, [prepared], [first])[0][0]
+
+
+# Called with each project as it is found (or made, not yet written) under the lock, and
+# True if this apply makes it: may refuse (raise) or mark it.
+Claim = Callable[["Project", bool], None]
+# Called in the same transaction once every project is applied, before the commit.
+Then = Callable[[UnitOfWork, "list[tuple[Applied, Project]]"], None]
+
+
+def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
+               plans: Sequence[Plan], *, claim: Claim | None = None,
+               then: Then | None = None) -> list[tuple[Applied, Project]]:
+    """Apply several specs (``plans``: what ``plan`` gave for each) in one transaction:
+    every project changes, or none does (``render batch``'s rows).
+
+    Files are stored once however many specs use them. With ``then``, the transaction
+    is committed even if nothing differed (``then`` writes too), and the timelines are
+    left for ``then`` to check (`render submit`'s checks, stricter than apply's).
+    """
     from rendercli import storage
     from rendercli.config import get_settings
     from rendercli.media import ingest
     from rendercli.services.assets import remove_unreferenced_objects
     from rendercli.services.housekeeping import database_fingerprint
 
-    first = plan(uow, user_id, prepared)
-    if dry_run or not first.changed:
-        return Applied(first, first.project_id, applied=False)
     settings = get_settings()
     limits = ingest.Limits(max_file_size=settings.max_file_size,
                            max_duration=settings.max_duration,
                            max_dimension=settings.max_dimension)
     storage.clean_temp_files(settings.storage_dir, older_than=settings.job_timeout + 3600)
     storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
+    needed: dict[str, Item] = {}
+    for each in plans:
+        for sha, item in _needed(each).items():
+            needed.setdefault(sha, item)
     staged: list[StagedFile] = []
     stored: list[StoredFile] = []
     freed: list[str | None] = []
     try:
         with storage.ingest_guard(settings.storage_dir):
-            infos = _store_files(prepared, _needed(first), settings.storage_dir, limits, staged)
+            infos = _store_files(needed, settings.storage_dir, limits, staged)
             while staged:  # one by one, so a failure leaves `stored` exact for the cleanup
                 stored.append(storage.commit_staged(staged[0]))
                 staged.pop(0)
             with uow:
-                result, freed = _apply_locked(uow, user_id, prepared, infos)
-                if result.applied:
+                done = []
+                for one in prepared:
+                    result, project, gone = _apply_locked(uow, user_id, one, infos, claim,
+                                                          check=then is None)
+                    done.append((result, project))
+                    freed += gone
+                if then is not None:
+                    then(uow, done)
+                if then is not None or any(result.applied for result, _ in done):
                     uow.commit()
     except BaseException:
         for item in staged:
@@ -294,10 +348,12 @@ def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
         if created:
             remove_unreferenced_objects(uow, [s.key for s in created])
         raise
-    result.staged_bytes = sum(s.size for s in stored if s.created)
+    staged_bytes = sum(s.size for s in stored if s.created)
+    for result, _ in done[:1]:
+        result.staged_bytes = staged_bytes  # counted once, on the first
     if freed:
         remove_unreferenced_objects(uow, freed)
-    return result
+    return done
 
 
 def _needed(plan: Plan) -> dict[str, Item]:
@@ -312,7 +368,7 @@ def _needed(plan: Plan) -> dict[str, Item]:
     return needed
 
 
-def _store_files(prepared: Prepared, needed: Mapping[str, Item], storage_dir: Path,
+def _store_files(needed: Mapping[str, Item], storage_dir: Path,
                  limits: Limits, staged: list[StagedFile]) -> dict[str, MediaInfo]:
     """Make sure storage holds every needed file (staging the missing ones into
     ``staged``) and probe what is stored, as `asset add` does: the copy or the object,
@@ -349,17 +405,21 @@ def _probe_stored(path: Path, shown: str, limits: Limits) -> MediaInfo:
 
 
 def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
-                  infos: Mapping[str, MediaInfo]) -> tuple[Applied, list[str | None]]:
+                  infos: Mapping[str, MediaInfo], claim: Claim | None = None,
+                  check: bool = True) -> tuple[Applied, Project, list[str | None]]:
     from sqlalchemy.exc import IntegrityError
 
     from rendercli.db.models import Project
-    from rendercli.services.items import check_timeline, load_items, lock_project
+    from rendercli.services.items import load_items, lock_project
     from rendercli.services.projects import ensure_not_rendering
+    from rendercli.services.renders.timeline import check_timeline
 
     project = find_project(uow, user_id, prepared.project)
     created = project is None
     if project is None:
         project = Project(owner_id=user_id, name=prepared.project)
+        if claim is not None:
+            claim(project, True)
         uow.session.add(project)
         try:
             uow.session.flush()
@@ -369,17 +429,20 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
         uow.record_event("project.created", user_id, project_id=project.id)
     else:
         lock_project(uow, project)
-    rows = load_items(uow, project.id)
+        if claim is not None:
+            claim(project, False)
+    rows = [] if created else load_items(uow, project.id)
     again = make_plan(prepared.project, None if created else project.id,
                       state.current(rows), prepared.desired)
     if not again.changed:
-        return Applied(again, project.id, applied=False), []
+        return Applied(again, project.id, applied=False), project, []
     if any(op.op == "remove" for op in again.ops):
         ensure_not_rendering(uow, project, "remove its items")
     freed = _execute(uow, project, rows, again, infos, len(prepared.desired["timeline"]))
-    check_timeline(uow, project.id)
+    if check:  # else the caller checks it (a batch: on the frame grid, as it submits)
+        check_timeline(uow, project.id)
     uow.record_event("spec.applied", user_id, project_id=project.id, **again.counts())
-    return Applied(again, project.id, applied=True, stats=again.counts()), freed
+    return Applied(again, project.id, applied=True, stats=again.counts()), project, freed
 
 
 def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
@@ -451,10 +514,11 @@ def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
         row.position = offset[op.list] + op.position
         session.add(row)
         state.write(row, item, font_id)
-    session.flush()
-    for row in removed_fonts:
-        freed.append(row.storage_key)
-        session.delete(row)
+    if removed_fonts:  # once the rows using them point elsewhere
+        session.flush()
+        for row in removed_fonts:
+            freed.append(row.storage_key)
+            session.delete(row)
     session.flush()
     return freed
 

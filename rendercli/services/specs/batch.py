@@ -11,18 +11,25 @@ and then every row's render is submitted with one batch id. Rows that share part
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rendercli.services.specs.apply import Prepared, Stored, apply, prepare_loaded
+from rendercli.config import get_settings
+from rendercli.errors import Conflict
+from rendercli.services.specs.apply import Applied, Prepared, Stored, apply_many, prepare_loaded
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from rendercli.db.models import Project
     from rendercli.services.renders.submit import RenderRequest, Started
+    from rendercli.services.renders.views import JobView
     from rendercli.services.specs.files import HashCache
+    from rendercli.services.specs.plan import Plan
+    from rendercli.spec.loader import LoadedSpec
     from rendercli.spec.problems import Problem
+    from rendercli.spec.rows import DataRows
 
 MAX_NAME_CHARS = 200
 
@@ -41,6 +48,17 @@ class BatchRow:
 class Batch:
     file: str
     rows: list[BatchRow]
+    origin: str = ""  # recorded on the projects it makes (see spec_origin)
+
+
+def spec_origin(spec_path: Path) -> str:
+    """What a batch records on the projects it makes: which spec file made them (its
+    real path, hashed: fixed length, nothing of the path shown)."""
+    import hashlib
+    import os
+
+    real = os.path.realpath(spec_path)
+    return "batch:" + hashlib.sha256(os.fsencode(real)).hexdigest()[:32]
 
 
 def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
@@ -51,46 +69,42 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
     from rendercli.services.renders.submit import RenderRequest
     from rendercli.spec import check
     from rendercli.spec.fill import template_sites
-    from rendercli.spec.loader import load_spec
     from rendercli.spec.media import Prober
-    from rendercli.spec.model import check_file_name
     from rendercli.spec.problems import Problem, SpecInvalid
     from rendercli.spec.rows import load_rows
-    from rendercli.spec.template import has_placeholders
 
-    loaded = load_spec(spec_path)
-    rows = load_rows(data_path)
     prober = Prober()
+    early: list[Problem] = []  # the spec's and the data file's format problems, together
+    try:
+        loaded = check.load_checked(spec_path, allow_outside=allow_outside, prober=prober)
+    except SpecInvalid as exc:
+        early += exc.problems
+    try:
+        rows = load_rows(data_path)
+    except SpecInvalid as exc:
+        early += exc.problems
+    if early:
+        raise SpecInvalid(early)
     report = check.validate_loaded(loaded, rows=rows, allow_outside=allow_outside,
                                    prober=prober)
     problems: list[Problem] = list(report.problems)
     if name_field is not None and name_field not in rows.columns:
         problems.append(Problem(rows.file, 1, 1, f"--name-field {name_field!r} is not a field "
                                 f"of the data (its fields: {', '.join(rows.columns)})"))
+        raise SpecInvalid(sorted(set(problems), key=_order))
+    # Names and their uniqueness are checked with everything else, in one run.
+    names = _row_names(loaded, rows, name_field, problems)
     if problems:
-        raise SpecInvalid(problems)
-    spec = loaded.spec
-    base = spec.project if spec.project and not has_placeholders(spec.project) else None
-    base = base or Path(loaded.file).stem
-    templated_project = spec.project is not None and has_placeholders(spec.project)
-    batch = Batch(loaded.file, [])
-    sites = template_sites(spec)
-    projects: dict[str, int] = {}
-    outputs: dict[str, int] = {}
+        raise SpecInvalid(sorted(set(problems), key=_order))
+    batch = Batch(loaded.file, [], origin=spec_origin(spec_path))
+    sites = template_sites(loaded.spec)
     for row in rows.rows:
         def at_row(where: Any, message: str, row: Any = row) -> Problem:
             spot = loaded.position(where)
             return rows.problem(row, f"{message} (used at {loaded.file}:{spot.line}:"
                                      f"{spot.column})")
 
-        name = f"row-{row.number}"
-        if name_field is not None:
-            value = (row.values.get(name_field) or "").strip()
-            if not value:
-                problems.append(rows.problem(row, f"no value for the name field {name_field!r}"))
-                continue
-            name = value[:MAX_NAME_CHARS]
-        project = None if templated_project else f"{base}-{name}"
+        name, project, output_name = names[row.number]
         try:
             prepared = prepare_loaded(loaded, row.values, project=project,
                                       allow_outside=allow_outside, prober=prober, cache=cache,
@@ -99,18 +113,6 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
             problems.extend(exc.problems)
             continue
         out = prepared.spec.output
-        output_name = out.name or f"{name}.{out.format}"
-        try:
-            check_file_name(output_name)
-        except ValueError as exc:
-            problems.append(rows.problem(row, str(exc)))
-            continue
-        for seen, key, what in ((projects, prepared.project, "project name"),
-                                (outputs, output_name, "output name")):
-            if key in seen:
-                problems.append(rows.problem(row, f"{what} {key!r} is also row {seen[key]}'s: "
-                                                  "rows need distinct names (--name-field)"))
-            seen.setdefault(key, row.number)
         request = RenderRequest(preset=out.preset, format=out.format, fps=out.fps,
                                 quality=out.quality, use_cache=use_cache,
                                 loudness=out.loudness)
@@ -120,30 +122,180 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
     return batch
 
 
+def _row_names(loaded: LoadedSpec, rows: DataRows, name_field: str | None,
+               problems: list[Problem]) -> dict[int, tuple[str, str | None, str]]:
+    """Each row's (name, project name or None for the filled ``project:``, output file
+    name), by row number. Problems (an empty or long name, names two rows share) are
+    added to ``problems``; a row whose names need a missing value is left to the
+    placeholder checks, which report it."""
+    from rendercli.spec.model import check_file_name
+    from rendercli.spec.template import MissingValue, TemplateError, has_placeholders
+    from rendercli.spec.template import substitute as fill_text
+
+    spec = loaded.spec
+    templated = spec.project is not None and has_placeholders(spec.project)
+    base = spec.project if spec.project and not templated else Path(loaded.file).stem
+    names: dict[int, tuple[str, str | None, str]] = {}
+    projects: dict[str, int] = {}
+    outputs: dict[str, int] = {}
+    for row in rows.rows:
+        name = f"row-{row.number}"
+        if name_field is not None:
+            value = (row.values.get(name_field) or "").strip()
+            if not value:
+                problems.append(rows.problem(row, f"no value for the name field {name_field!r}"))
+                continue
+            if len(value) > MAX_NAME_CHARS:
+                problems.append(rows.problem(row, f"the name field {name_field!r} is "
+                                                  f"{len(value)} characters; at most "
+                                                  f"{MAX_NAME_CHARS} are allowed"))
+                continue
+            name = value
+        try:
+            project = fill_text(spec.project, row.values) if templated else f"{base}-{name}"
+            output_name = (fill_text(spec.output.name, row.values) if spec.output.name
+                           else f"{name}.{spec.output.format}")
+        except (MissingValue, TemplateError):
+            continue  # reported by the placeholder checks
+        if spec.output.name is None:  # a filled-in output.name is checked with its text
+            try:
+                check_file_name(output_name)
+            except ValueError as exc:
+                problems.append(rows.problem(row, str(exc)))
+                continue
+        names[row.number] = (name, None if templated else project, output_name)
+        for seen, key, what in ((projects, project, "project name"),
+                                (outputs, output_name, "output name")):
+            if key in seen:
+                problems.append(rows.problem(row, f"{what} {key!r} is also row {seen[key]}'s: "
+                                                  "rows need distinct names (--name-field)"))
+            seen.setdefault(key, row.number)
+    return names
+
+
 def _order(problem: Problem) -> tuple[object, ...]:
     return (problem.row or 0, problem.line, problem.column, problem.message)
 
 
-def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Batch,
-                 *, on_applied: Callable[[BatchRow], None] | None = None
-                 ) -> tuple[str, list[Started]]:
-    """Apply every row's project, then submit every row's render under one batch id.
+CHUNK = 500  # rows per query, per flush of job rows, and per Redis pipeline
 
-    The renders are submitted only once every project is applied, so a row that fails
-    to apply (a project rendering, a name taken meanwhile) queues nothing.
+
+def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Batch,
+                 *, replace: bool = False) -> tuple[str, list[Started]]:
+    """Apply every row's project and create every row's render job under one batch id,
+    all in one transaction; then hand the jobs on (farm: queued in chunks, one Redis
+    pipeline per chunk).
+
+    Checked before anything changes: a project of the same name that this spec's batches
+    did not make (made by hand, by `apply` or by another spec) is refused unless
+    ``replace``, and so is a project with a render in progress. A row that still fails
+    (a name taken meanwhile, a render started meanwhile, a timeline refused) rolls every
+    row back: nothing is applied and nothing is queued.
     """
     from rendercli.db.ids import new_id
-    from rendercli.services.renders.submit import start
+    from rendercli.services.renders.submit import Started, validate_request
 
     for row in batch.rows:
-        apply(uow_factory(), user_id, row.prepared)
-        if on_applied is not None:
-            on_applied(row)
+        validate_request(row.request)
+    uow = uow_factory()
+    plans = _check_projects(uow, user_id, batch, replace=replace)
     batch_id = new_id()
-    started = []
-    for row in batch.rows:
-        handed = start(uow_factory(), user_id, row.prepared.project, row.request,
-                       batch_id=batch_id)
-        row.job_id = handed.job.id
-        started.append(handed)
-    return batch_id, started
+    views: list[JobView] = []
+
+    def claim(project: Project, created: bool) -> None:
+        if created or replace:
+            project.spec_origin = batch.origin
+        elif project.spec_origin != batch.origin:
+            raise Conflict(f"project {project.name!r} was made meanwhile, not by this spec's "
+                           "batches: nothing was changed (--replace takes it over)")
+
+    def submit_jobs(uow: UnitOfWork, done: list[tuple[Applied, Project]]) -> None:
+        views.extend(_create_jobs(uow, user_id, batch, done, batch_id))
+
+    apply_many(uow, user_id, [row.prepared for row in batch.rows], plans, claim=claim,
+               then=submit_jobs)
+    for row, view in zip(batch.rows, views, strict=True):
+        row.job_id = view.id
+    if get_settings().is_embedded:
+        return batch_id, [Started(view, inline=True) for view in views]
+    from rendercli.services.renders import dispatch
+
+    pending = dispatch.enqueue_new([view.id for view in views], chunk=CHUNK)
+    return batch_id, [Started(view, inline=False, dispatch_pending=pending) for view in views]
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+def _check_projects(uow: UnitOfWork, user_id: str, batch: Batch, *,
+                    replace: bool) -> list[Plan]:
+    """Each row's plan, after refusing (Conflict, nothing changed) projects the batch
+    may not change: not made by this spec (unless ``replace``), or rendering."""
+    from sqlalchemy import select
+
+    from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob
+    from rendercli.services.specs.apply import plan_for
+
+    names = [row.prepared.project for row in batch.rows]
+    with uow:
+        existing: dict[str, Project] = {}
+        for chunk in _chunks(names):
+            existing.update((p.name, p) for p in uow.session.scalars(
+                select(Project).where(Project.owner_id == user_id, Project.name.in_(chunk))))
+        rows_of = {row.prepared.project: row.number for row in batch.rows}
+        if not replace:
+            foreign = [p.name for p in existing.values() if p.spec_origin != batch.origin]
+            if foreign:
+                raise Conflict(_listed(
+                    foreign, rows_of, "not made by a batch of this spec",
+                    "give the rows other names, or --replace to take the projects over"))
+        rendering: list[str] = []
+        by_id = {p.id: p.name for p in existing.values()}
+        for chunk in _chunks(list(by_id)):
+            rendering += [by_id[pid] for pid in uow.session.scalars(
+                select(RenderJob.project_id).where(RenderJob.project_id.in_(chunk),
+                                                   RenderJob.status.in_(ACTIVE_JOB_STATUSES)))]
+        if rendering:
+            raise Conflict(_listed(sorted(set(rendering), key=rows_of.__getitem__), rows_of,
+                                   "rendering",
+                                   "wait for them, or `rendercli jobs cancel` their jobs"))
+        return [plan_for(uow, existing.get(row.prepared.project), row.prepared)
+                for row in batch.rows]
+
+
+def _listed(names: list[str], rows_of: dict[str, int], what: str, fix: str) -> str:
+    """One line naming (the first few) projects and their rows."""
+    names = sorted(names, key=rows_of.__getitem__)
+    shown = ", ".join(f"{name!r} (row {rows_of[name]})" for name in names[:5])
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    noun = "project" if len(names) == 1 else "projects"
+    return f"{noun} {shown}{more} {'is' if len(names) == 1 else 'are'} {what}: {fix}; " \
+        "nothing was changed"
+
+
+def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
+                 done: list[tuple[Applied, Project]], batch_id: str) -> list[JobView]:
+    """Every row's queued job, in the apply's transaction, flushed in chunks."""
+    from sqlalchemy.exc import IntegrityError
+
+    from rendercli.services.items import load_items_of
+    from rendercli.services.renders.submit import new_job
+    from rendercli.services.renders.views import job_view
+
+    jobs = []
+    for chunk in _chunks(list(zip(batch.rows, done, strict=True))):
+        items = load_items_of(uow, [project.id for _row, (_applied, project) in chunk])
+        for row, (_applied, project) in chunk:
+            jobs.append((new_job(uow, project, row.request, batch_id=batch_id,
+                                 assets=items[project.id]), project))
+        try:
+            uow.session.flush()
+        except IntegrityError:
+            raise Conflict("a project of this batch got a render meanwhile: nothing was "
+                           "changed; run the batch again once it ends") from None
+    for job, project in jobs:
+        uow.record_event("render.submitted", user_id, job_id=job.id, project_id=project.id,
+                         preset=job.preset, format=job.format, batch_id=batch_id)
+    return [job_view(job, project.name) for job, project in jobs]

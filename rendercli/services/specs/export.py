@@ -68,6 +68,9 @@ def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | N
             return None if font_id is None else ref(fonts[font_id])
 
         timeline = [_picture(a, ref, font) for a in rows if a.kind in PICTURE_KINDS]
+        if not timeline:
+            raise InvalidInput(f"project {project.name} has no clips, stills or titles: a "
+                               "spec needs at least one timeline item")
         music = [_music(a, ref) for a in rows if a.kind == "audio"]
         spec: dict[str, Any] = {"version": 1, "project": escape(project.name),
                                 "timeline": timeline}
