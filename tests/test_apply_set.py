@@ -10,24 +10,7 @@ import pytest
 
 from tests.conftest import Account, Cli
 from tests.media_factory import make_audio, make_image, make_video
-
-# The issue's example, as written.
-EXAMPLE = """\
-version: 1
-output: {preset: 480p, format: mp4, fps: 30}
-timeline:
-  - title: "Hello {{ name }}"
-    duration: 2
-  - media: intro.mp4
-    trim_end: 3
-    transition: fade:0.5
-  - media: photo.png
-    duration: 2
-    motion: zoom-in
-music:
-  - media: song.mp3
-    duck: true
-"""
+from tests.test_spec_loader import ISSUE_EXAMPLE as EXAMPLE  # the issue's, as written
 
 
 @pytest.fixture(scope="module")

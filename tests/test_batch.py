@@ -152,10 +152,9 @@ def test_a_farm_batch_is_queued_at_once_and_followed_by_batch_id(
 
 def test_migrations_0005_0006_add_batch_ids_and_spec_origins(
         database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    from alembic import command
     from sqlalchemy import inspect, text
 
-    from rendercli.db.schema import HEAD_REVISION, alembic_config, current_revision, upgrade
+    from rendercli.db.schema import HEAD_REVISION, current_revision, downgrade, upgrade
     from rendercli.db.session import get_engine
 
     if database_url.startswith("sqlite"):
@@ -186,10 +185,7 @@ def test_migrations_0005_0006_add_batch_ids_and_spec_origins(
             assert conn.execute(text("SELECT spec_origin FROM projects")).scalar_one() is None
             indexes = {i["name"] for i in inspect(conn).get_indexes("render_jobs")}
         assert "ix_render_jobs_batch_id" in indexes
-        cfg = alembic_config(url)
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0003")
+        downgrade(engine, "0003")
         with engine.connect() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("render_jobs")}
         assert "batch_id" not in columns

@@ -617,16 +617,12 @@ def test_change_password_on_both_databases(database_url: str) -> None:
 
 
 def test_migration_0002_downgrades_and_upgrades_again(database_url: str) -> None:
-    from alembic import command
 
-    from rendercli.db.schema import HEAD_REVISION, alembic_config, current_revision, upgrade
+    from rendercli.db.schema import HEAD_REVISION, current_revision, downgrade, upgrade
     from rendercli.db.session import get_engine
 
     engine = get_engine(database_url)
-    cfg = alembic_config(database_url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+    downgrade(engine, "0001")
     assert current_revision(engine) == "0001"
     upgrade(engine)
     assert current_revision(engine) == HEAD_REVISION

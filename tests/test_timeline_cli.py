@@ -445,7 +445,7 @@ def test_migration_adds_the_settings_to_existing_assets(
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
-    from rendercli.db.schema import HEAD_REVISION, current_revision, upgrade
+    from rendercli.db.schema import HEAD_REVISION, current_revision, downgrade, upgrade
     from rendercli.db.session import dispose_all, get_engine
 
     if database_url.startswith("sqlite"):
@@ -506,14 +506,7 @@ def test_migration_adds_the_settings_to_existing_assets(
                 "INSERT INTO asset_texts (id, asset_id, position, text, start, placement, "
                 "size, color, box, font_id, created_at) VALUES ('x', 'a', 1, 'hi', 0, "
                 "'center', 'small', 'white', false, 'f', CURRENT_TIMESTAMP)"))
-        from alembic import command
-
-        from rendercli.db.schema import alembic_config
-
-        cfg = alembic_config(url)
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0002")
+        downgrade(engine, "0002")
         assert current_revision(engine) == "0002"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT id FROM assets")).scalars().all() == ["a"]

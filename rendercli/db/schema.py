@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,7 +11,7 @@ from rendercli.errors import OperationFailed
 
 if TYPE_CHECKING:
     from alembic.config import Config
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
 # The newest migration. A test checks it against Alembic's head, so this stays true;
 # comparing a constant avoids loading Alembic on every command.
@@ -45,6 +47,23 @@ def upgrade(engine: Engine, revision: str = "head") -> list[str]:
 
     from rendercli.db import access
 
+    with _migrating(engine) as (cfg, conn):
+        command.upgrade(cfg, revision)
+        return access.apply(conn) if revision == "head" else []
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to `revision`, keeping every row the older schema can hold
+    (for tests and for going back to an older rendercli by hand)."""
+    from alembic import command
+
+    with _migrating(engine) as (cfg, _):
+        command.downgrade(cfg, revision)
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[tuple[Config, Connection]]:
+    """One transaction to migrate in, with Alembic pointed at it."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
@@ -58,8 +77,7 @@ def upgrade(engine: Engine, revision: str = "head") -> list[str]:
         try:
             with conn.begin():
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
-                return access.apply(conn) if revision == "head" else []
+                yield cfg, conn
         finally:
             if sqlite:
                 conn.rollback()
