@@ -16,7 +16,8 @@ an installed copy uses it (PYTHONDONTWRITEBYTECODE is dropped for the measured r
 Figures on the 2-core reference machine, shared with other work (see README,
 Performance): with the ORM on the submit path, 1420 ms median (832 ms CPU, 62.3x
 python -c pass) at load average 4.1; over plain SQL (no SQLAlchemy, psycopg directly),
-814 ms (457 ms CPU, 21.1x) at load average 4.2, and 0.38-0.44 s by hand between runs.
+372 ms (340 ms CPU, 16.4x) at load average 3.5, and 814 ms (457 ms CPU, 21.1x) in a
+run at load average 4.2.
 
 Run: .venv/bin/python bench/bench_submit.py [--runs 15]
 """
