@@ -13,6 +13,12 @@ process (what a user or CI runs). Prints:
 Target (issue 10): submit returns in <= 400 ms median. Python's bytecode cache is used as
 an installed copy uses it (PYTHONDONTWRITEBYTECODE is dropped for the measured runs).
 
+Figures on the 2-core reference machine, shared with other work (see README,
+Performance): with the ORM on the submit path, 1420 ms median (832 ms CPU, 62.3x
+python -c pass) at load average 4.1; over plain SQL (no SQLAlchemy, psycopg directly),
+372 ms (340 ms CPU, 16.4x) at load average 3.5, and 814 ms (457 ms CPU, 21.1x) in a
+run at load average 4.2.
+
 Run: .venv/bin/python bench/bench_submit.py [--runs 15]
 """
 

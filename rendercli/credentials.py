@@ -39,10 +39,38 @@ class StoredToken:
 _PLAIN_SQLITE_URL = re.compile(r"^sqlite:///[A-Za-z0-9 /._~+-]*$")
 
 
+# A PostgreSQL URL whose parts SQLAlchemy renders back unchanged (no quoting), so its key
+# is made here without loading SQLAlchemy; a test checks both agree.
+_PLAIN_PG_URL = re.compile(
+    r"^(postgresql\+psycopg://)(?:([A-Za-z0-9._-]+)(:[A-Za-z0-9._~-]*)?@)?"
+    r"([A-Za-z0-9.-]*)((?::[1-9][0-9]{0,4})?)((?:/[A-Za-z0-9._-]+)?)"
+    r"(?:\?((?:[A-Za-z0-9_]+=[A-Za-z0-9._~/%-]*)(?:&[A-Za-z0-9_]+=[A-Za-z0-9._~/%-]*)*))?$")
+
+
+def _plain_pg_key(database_url: str) -> str | None:
+    from urllib.parse import quote_plus, unquote_plus
+
+    found = _PLAIN_PG_URL.match(database_url)
+    if found is None:
+        return None
+    scheme, user, password, host, port, database, query = found.groups()
+    pairs = [pair.split("=", 1) for pair in query.split("&")] if query else []
+    if len({k for k, _ in pairs}) != len(pairs):
+        return None
+    key = scheme + (f"{user}{':***' if password is not None else ''}@" if user else "")
+    key += host + port + database
+    if pairs:
+        key += "?" + "&".join(f"{k}={quote_plus(unquote_plus(v))}" for k, v in sorted(pairs))
+    return key
+
+
 def database_key(database_url: str) -> str:
     """Which database a stored login belongs to: its URL with any password masked."""
     if _PLAIN_SQLITE_URL.match(database_url):
         return database_url  # nothing to mask, and SQLAlchemy would render it unchanged
+    plain = _plain_pg_key(database_url)
+    if plain is not None:
+        return plain
     from rendercli.db.session import display_url
 
     return display_url(database_url)

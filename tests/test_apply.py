@@ -112,15 +112,15 @@ def test_an_unchanged_apply_loads_no_orm_and_no_decoder(
     alice: Account, folder: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The unchanged check is the spec, remembered hashes and probes, and a plain-SQL
-    read of the project (services.items.read_items): no SQLAlchemy on the embedded
-    default, and no PyAV anywhere. A changed file is probed (and hashed) again."""
+    read of the project (services.items.read_items): no SQLAlchemy (bare sqlite3 or
+    psycopg) and no PyAV. A changed file is probed (and hashed) again."""
     from tests.imports import modules_loaded_by
 
     alice.ok("apply", str(folder / "video.yaml"))
     monkeypatch.setenv("RENDERCLI_TOKEN", alice.token)
     argv = ["apply", str(folder / "video.yaml")]
     loaded = modules_loaded_by(argv, ["sqlalchemy", "av", "rich.progress"])
-    assert loaded == ([] if database_url.startswith("sqlite") else ["sqlalchemy"])
+    assert loaded == []
     make_video(folder / "intro.mp4", duration=4.0, size=(160, 120), tone=550)  # new bytes
     assert "av" in modules_loaded_by(argv, ["av"])
     assert modules_loaded_by(argv, ["av"]) == []  # remembered again

@@ -14,9 +14,10 @@ instead of breaking error handling or slowing commands down quietly.
    machine, paid by `rendercli project --help`, `rendercli db upgrade --help` and every
    command given no argument that needs converting.
 
-   `install()` makes an omitted, optional, single-value parameter skip the adapter: the
-   result is the one Typer's coercion gives (None, then the parameter's callback), and
-   tests/test_startup.py checks that equivalence on every parameter of the app.
+   `install()` makes an omitted, optional parameter skip the adapter: the result is the
+   one Typer's coercion gives (None, or () for a multiple option such as `--set`, then
+   the parameter's callback), and tests/test_startup.py checks that equivalence on
+   every parameter of the app.
 
    A given value of a plain `str` parameter (PROJECT, JOB, names), and an `int` or `float`
    parameter's own default (`--limit 20`), also skip it, as Typer itself does for a bool
@@ -128,8 +129,9 @@ def _check_range(param: Any, value: Any) -> None:
 
 def _process_value(param: Any, ctx: Any, value: Any) -> Any:
     single = not (param.multiple or param.nargs == -1)
-    if value is None and not param.required and single:
-        return param.callback(ctx, param, None) if param.callback is not None else None
+    if value is None and not param.required:
+        omitted = None if single else ()  # an omitted multiple option (`--set`): ()
+        return param.callback(ctx, param, omitted) if param.callback is not None else omitted
     if value is None and getattr(ctx, "resilient_parsing", False):
         # Shell completion parses a partial command line: a missing required value is
         # None there whatever Typer's coercion would do (Click swallows its error).

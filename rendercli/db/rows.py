@@ -7,9 +7,12 @@ run through `Rows`:
 
 - on the embedded SQLite default, over a bare `sqlite3` connection, when the database
   file exists and its schema is current (`sqlite_rows`); SQLAlchemy is never imported;
-- otherwise over the connection of the unit of work's ORM session (`SessionRows`), so
-  PostgreSQL sees the same statements, inside the same transaction, with row-level
-  security in force.
+- on PostgreSQL, over a bare psycopg connection when its schema is current (`pg_rows`):
+  each transaction carries the caller's token as an ORM session's does
+  (rendercli.db.tenancy), so row-level security is in force the same way;
+- otherwise over the connection of the unit of work's ORM session (`SessionRows`), in
+  the same transaction (and a database that is not current or not reachable gets the
+  session's checks and messages).
 
 Statements use `:name` parameters (and never a `::` cast); values come back as Python
 values with timestamps as aware UTC datetimes on both databases.
@@ -17,8 +20,10 @@ values with timestamps as aware UTC datetimes on both databases.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,14 +72,175 @@ class SessionRows:
         connection = self.session.connection()
         if connection.dialect.name == "sqlite":
             return connection.exec_driver_sql(sql, _sqlite_params(params))
-        sql = _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
-        return connection.exec_driver_sql(sql, dict(params))
+        return connection.exec_driver_sql(_pg_sql(sql), dict(params))
 
     def all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in self._execute(sql, params)]
 
     def run(self, sql: str, **params: Any) -> int:
         return int(self._execute(sql, params).rowcount or 0)
+
+
+class PgRows:
+    """A bare psycopg connection (PostgreSQL, schema current). Like an ORM session's
+    transactions (rendercli.db.tenancy), each transaction starts by setting the token
+    this process acts with, so row-level security sees the same caller."""
+
+    def __init__(self, connection: Any, url: str) -> None:
+        self.connection = connection
+        self.url = url
+
+    def _execute(self, sql: str, params: Mapping[str, Any]) -> Any:
+        from psycopg.pq import TransactionStatus
+
+        if self.connection.info.transaction_status == TransactionStatus.IDLE:
+            from rendercli.db import tenancy
+
+            token = tenancy.current_token()
+            if token is not None:  # is_local: ends with the transaction
+                self.connection.execute(
+                    "SELECT set_config('rendercli.token', %(t)s, true)", {"t": token})
+        return self.connection.execute(_pg_sql(sql), dict(params))
+
+    def all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        cursor = self._execute(sql, params)
+        names = [d.name for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def run(self, sql: str, **params: Any) -> int:
+        return int(self._execute(sql, params).rowcount or 0)
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def close(self) -> None:
+        """Roll back; keep the connection for the next unit of work of this process."""
+        try:
+            self.connection.rollback()
+        except Exception:
+            self.connection.close()
+            return
+        _keep(self.url, self.connection)
+
+
+def _pg_sql(sql: str) -> str:
+    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+# One idle connection per URL, reused by the next unit of work in this process (a
+# command opens several in a row; a new PostgreSQL connection costs more than a query).
+# A forked child never uses or closes its parent's: closing would end the parent's
+# session on the shared socket, so those are only held (`_inherited`) until exit.
+_idle_lock = threading.Lock()
+_idle: dict[str, tuple[int, Any]] = {}
+_inherited: list[Any] = []
+
+
+def _keep(url: str, connection: Any) -> None:
+    with _idle_lock:
+        old = _idle.pop(url, None)
+        _idle[url] = (os.getpid(), connection)
+    if old is not None:
+        _let_go(*old)
+
+
+def _let_go(pid: int, connection: Any) -> None:
+    if pid == os.getpid():
+        connection.close()
+    else:
+        _inherited.append(connection)
+
+
+def _reuse(url: str) -> Any:
+    with _idle_lock:
+        found = _idle.pop(url, None)
+    if found is None:
+        return None
+    pid, connection = found
+    if pid != os.getpid():
+        _inherited.append(connection)
+        return None
+    return None if connection.closed else connection
+
+
+def _psycopg_params(url: str) -> dict[str, Any] | None:
+    """psycopg.connect's arguments for a `postgresql+psycopg://` URL, as SQLAlchemy's
+    psycopg dialect passes them; None for any other or unusual URL (the session path
+    then reads it, and rejects it if it must)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    prefix = "postgresql+psycopg://"
+    if not url.startswith(prefix):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        return None
+    if parts.fragment or "," in parts.netloc or len({k for k, _ in query}) != len(query):
+        return None
+    params: dict[str, Any] = dict(query)
+    for key, value in (("user", parts.username), ("password", parts.password),
+                       ("host", parts.hostname), ("port", port)):
+        if value is not None and value != "":
+            params[key] = unquote(value) if isinstance(value, str) else value
+    database = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if database:
+        params["dbname"] = unquote(database)
+    return params
+
+
+def pg_rows(url: str, head_revision: str) -> PgRows | None:
+    """A bare psycopg connection to a PostgreSQL database whose schema is
+    `head_revision`, or None (another URL, unreachable, another schema): use the ORM
+    session, which says why. The schema is asked on every use (one indexed read), so a
+    kept connection whose server went away is never handed out."""
+    connection = _reuse(url)
+    if connection is None:
+        params = _psycopg_params(url)
+        if params is None:
+            return None
+        try:
+            import psycopg
+
+            connection = psycopg.connect(**params)
+        except Exception:
+            return None
+    try:
+        found = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        connection.rollback()
+    except Exception:
+        found = []
+    if found != [(head_revision,)]:
+        connection.close()
+        return None
+    return PgRows(connection, url)
+
+
+def close_idle() -> None:
+    """Close the kept connections (tests, before dropping a database)."""
+    with _idle_lock:
+        kept = list(_idle.values())
+        _idle.clear()
+    for pid, connection in kept:
+        _let_go(pid, connection)
+
+
+def light_rows(url: str, head_revision: str) -> SqliteRows | PgRows | None:
+    """Plain SQL without SQLAlchemy on the configured database, when it is current."""
+    if url.startswith("sqlite"):
+        return sqlite_rows(url, head_revision)
+    return pg_rows(url, head_revision)
+
+
+def integrity_error(exc: BaseException) -> bool:
+    """True when a statement broke a constraint (unique, foreign key, check), on either
+    database, whether the driver's error is bare or wrapped by SQLAlchemy."""
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, sqlite3.IntegrityError):
+        return True
+    return str(getattr(orig, "sqlstate", None) or "").startswith("23")
 
 
 def sqlite_rows(url: str, head_revision: str) -> SqliteRows | None:

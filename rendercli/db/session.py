@@ -134,8 +134,11 @@ def display_url(url: str) -> str:
 
 
 def dispose_all() -> None:
-    """Close every pooled connection and forget the engines and schema checks (tests,
-    forked workers)."""
+    """Close every pooled connection (and the plain SQL connections kept by
+    rendercli.db.rows) and forget the engines and schema checks (tests, forked workers)."""
+    from rendercli.db.rows import close_idle
+
+    close_idle()
     with _lock:
         for engine in _engines.values():
             engine.dispose()
@@ -148,6 +151,9 @@ def after_fork() -> None:
     """In a forked child: drop the pooled connections inherited from the parent without
     closing them (they are the parent's), so the child opens its own. Two processes
     talking over one PostgreSQL connection corrupt each other's sessions."""
+    from rendercli.db.rows import close_idle
+
+    close_idle()  # the parent's plain connections are set aside, not closed
     with _lock:
         for engine in _engines.values():
             engine.dispose(close=False)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
-from rendercli.db.rows import Rows, SessionRows, as_datetime
+from rendercli.db.rows import PgRows, Rows, SessionRows, as_datetime
 from rendercli.errors import AuthRequired
 
 if TYPE_CHECKING:
@@ -74,33 +74,52 @@ def live_token(rows: Rows, token: str) -> dict[str, Any]:
     return row
 
 
+def definer_error(exc: BaseException) -> Exception | None:
+    """Our error for a definer function's SQLSTATE (psycopg's error, bare or wrapped by
+    SQLAlchemy), or None when it is not one of theirs."""
+    from rendercli.errors import Conflict, InvalidInput
+
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None)
+    message = str(getattr(getattr(orig, "diag", None), "message_primary", "") or exc)
+    if state == "23505":
+        return Conflict(message)
+    if state == "22023":
+        return InvalidInput(message)
+    if state == "28000":
+        return AuthRequired("your session is no longer valid: run `rendercli login`")
+    return None
+
+
 def call_definer(uow: UnitOfWork, sql: str, **params: object) -> Any:
     """PostgreSQL: run a definer function; its SQLSTATEs become our errors."""
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from rendercli.errors import Conflict, InvalidInput
-
     try:
         return uow.session.execute(text(sql), params)
     except DBAPIError as exc:
-        state = getattr(exc.orig, "sqlstate", None)
-        message = str(getattr(getattr(exc.orig, "diag", None), "message_primary", "") or exc)
-        if state == "23505":
-            raise Conflict(message) from None
-        if state == "22023":
-            raise InvalidInput(message) from None
-        if state == "28000":
-            raise AuthRequired("your session is no longer valid: run `rendercli login`") from None
+        mapped = definer_error(exc)
+        if mapped is not None:
+            raise mapped from None
         raise
 
 
 def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
     """PostgreSQL: the definer function's verdict on a token (the same rules and messages
-    as live_token on SQLite)."""
-    row = call_definer(uow, "SELECT * FROM rendercli_authenticate(:t)", t=token).first()
-    if row is None:
+    as live_token on SQLite), over `uow.rows` (its session's connection if it has one)."""
+    from types import SimpleNamespace
+
+    try:
+        found = uow.rows.all("SELECT * FROM rendercli_authenticate(:t)", t=token)
+    except Exception as exc:
+        mapped = definer_error(exc)
+        if mapped is not None:
+            raise mapped from None
+        raise
+    if not found:
         raise AuthRequired(INVALID_TOKEN)
+    row = SimpleNamespace(**found[0])
     if row.status == "revoked":
         raise revoked(row.kind, row.name)
     if row.status == "expired":
@@ -109,6 +128,8 @@ def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
 
 
 def _on_postgres(rows: Rows) -> bool:
+    if isinstance(rows, PgRows):
+        return True
     return isinstance(rows, SessionRows) and (
         rows.session.get_bind().dialect.name == "postgresql")
 

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, as_datetime
+from rendercli.db.statuses import ACTIVE_JOB_STATUSES
 from rendercli.errors import Conflict, InvalidInput, NotFound
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:  # the ORM loads only in the functions that change rows
-    from rendercli.db.models import Project, RenderJob
+    from rendercli.db.models import Project
 
 MAX_NAME_LENGTH = 200
 
@@ -94,26 +95,23 @@ def _view(uow: UnitOfWork, project: Project) -> ProjectView:
     return _view_of(row)
 
 
-def active_job(uow: UnitOfWork, project_id: str) -> RenderJob | None:
-    """The project's queued or processing render job, if any (the database allows one)."""
-    from sqlalchemy import select
+ACTIVE_JOB_SQL = ("SELECT id, status FROM render_jobs WHERE project_id = :project_id AND "
+                  f"status IN ({', '.join(repr(s) for s in ACTIVE_JOB_STATUSES)}) LIMIT 1")
 
-    from rendercli.db.models import ACTIVE_JOB_STATUSES, RenderJob
 
-    return uow.session.scalars(
-        select(RenderJob).where(
-            RenderJob.project_id == project_id, RenderJob.status.in_(ACTIVE_JOB_STATUSES)
-        )
-    ).first()
+def active_job_row(rows: Rows, project_id: str) -> dict[str, Any] | None:
+    """The id and status of the project's queued or processing job, if any (plain SQL)."""
+    found = rows.all(ACTIVE_JOB_SQL, project_id=project_id)
+    return found[0] if found else None
 
 
 def ensure_not_rendering(uow: UnitOfWork, project: Project, action: str) -> None:
     """Raise Conflict if the project has a queued or processing render."""
-    active = active_job(uow, project.id)
+    active = active_job_row(uow.rows, project.id)
     if active is not None:
         raise Conflict(
-            f"cannot {action} while project {project.name!r} is rendering ({active.id}, "
-            f"{active.status}): wait for it, or `rendercli jobs cancel {active.id}`"
+            f"cannot {action} while project {project.name!r} is rendering ({active['id']}, "
+            f"{active['status']}): wait for it, or `rendercli jobs cancel {active['id']}`"
         )
 
 

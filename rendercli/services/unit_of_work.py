@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Self
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from rendercli.db.rows import Rows, SqliteRows
+    from rendercli.db.rows import PgRows, Rows, SqliteRows
     from rendercli.db.session import SessionFactory
 
 
@@ -20,16 +20,17 @@ class UnitOfWork:
     after a successful commit; the unit of work itself only holds them until then.
 
     The ORM session is opened on first use. `rows` runs plain SQL (rendercli.db.rows): on
-    the embedded SQLite default, before any session is opened, over a bare sqlite3
-    connection, so read commands never import SQLAlchemy; otherwise over the session's
-    own connection, in the same transaction.
+    the configured database, before any session is opened, over a bare sqlite3 or
+    psycopg connection, so the commands people run most never import SQLAlchemy;
+    otherwise over the session's own connection, in the same transaction. Events noted
+    in a unit of work that only used `rows` are written over that connection too.
     """
 
     def __init__(self, session_factory: SessionFactory | None = None) -> None:
         self._session_factory = session_factory
         self._events: list[tuple[str, str | None, dict[str, Any]]] = []
         self._session: Session | None = None
-        self._light: SqliteRows | None = None
+        self._light: SqliteRows | PgRows | None = None
 
     @property
     def session_factory(self) -> SessionFactory:
@@ -44,7 +45,7 @@ class UnitOfWork:
         """The ORM session of this unit of work (opened on first use)."""
         if self._session is None:
             if self._light is not None:
-                raise RuntimeError("this unit of work already reads over plain SQLite")
+                raise RuntimeError("this unit of work already reads over plain SQL")
             self._session = self.session_factory()
         return self._session
 
@@ -55,10 +56,10 @@ class UnitOfWork:
 
         if self._session is None and self._light is None and self._session_factory is None:
             from rendercli.config import get_settings
-            from rendercli.db.rows import sqlite_rows
+            from rendercli.db.rows import light_rows
             from rendercli.db.schema import HEAD_REVISION
 
-            self._light = sqlite_rows(get_settings().database_url, HEAD_REVISION)
+            self._light = light_rows(get_settings().database_url, HEAD_REVISION)
         if self._light is not None:
             return self._light
         return SessionRows(self.session)
@@ -82,7 +83,11 @@ class UnitOfWork:
         if self._light is not None:
             self._light.commit()
         events, self._events = self._events, []
-        if events:
+        if events and self._session is None and self._light is not None:
+            from rendercli.services.analytics import write_event_rows
+
+            write_event_rows(self._light, events)
+        elif events:
             from rendercli.services.analytics import write_events
 
             write_events(self.session_factory, events)

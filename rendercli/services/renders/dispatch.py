@@ -11,11 +11,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
-
 from rendercli.config import RENDER_QUEUE, get_settings
-from rendercli.db.models import RenderJob, RenderTask
-from rendercli.db.types import utcnow
+from rendercli.db.clock import utcnow
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -67,7 +64,7 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
         queue = render_queue(conn)
         existing = _rq_status(job_id, conn)
         if existing in WAITING_RQ_STATES or (existing == "started" and not replace_started):
-            _mark_dispatched(job_id, sessions)
+            _mark_dispatched([job_id], sessions)
             return None
         if existing is not None:
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
@@ -76,7 +73,7 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
                       failure_ttl=7 * 24 * 3600, description=f"render {job_id}")
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
-    _mark_dispatched(job_id, sessions)
+    _mark_dispatched([job_id], sessions)
     return None
 
 
@@ -107,12 +104,7 @@ def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: i
                 queue.enqueue_many([render_job_data(Queue, i) for i in ids],  # type: ignore[misc]
                                    pipeline=pipe)
                 pipe.execute()
-            with UnitOfWork(sessions) as uow:
-                uow.session.execute(
-                    update(RenderJob)
-                    .where(RenderJob.id.in_(ids), RenderJob.status == "queued")
-                    .values(dispatched_at=utcnow()))
-                uow.commit()
+            _mark_dispatched(ids, sessions)
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
     return None
@@ -131,13 +123,14 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
     return None if status is None else str(getattr(status, "value", status))
 
 
-def _mark_dispatched(job_id: str, sessions: SessionFactory | None) -> None:
+def _mark_dispatched(job_ids: list[str], sessions: SessionFactory | None) -> None:
+    """Note that these jobs, if still queued, are on the queue (one UPDATE, plain SQL:
+    `render submit` loads no ORM for it)."""
+    params = {f"id{n}": job_id for n, job_id in enumerate(job_ids)}
     with UnitOfWork(sessions) as uow:
-        uow.session.execute(
-            update(RenderJob)
-            .where(RenderJob.id == job_id, RenderJob.status == "queued")
-            .values(dispatched_at=utcnow())
-        )
+        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now WHERE status = 'queued' "
+                     f"AND id IN ({', '.join(':' + name for name in params)})",
+                     now=utcnow(), **params)
         uow.commit()
 
 
@@ -154,6 +147,10 @@ def forget(job_id: str, *, tasks: bool = False,
         conn = redis_connection()
         ids = [job_id]
         if tasks:
+            from sqlalchemy import select
+
+            from rendercli.db.models import RenderTask
+
             with UnitOfWork(sessions) as uow:
                 ids += list(uow.session.scalars(
                     select(RenderTask.id).where(RenderTask.job_id == job_id)))
@@ -184,6 +181,9 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     from rq import Queue
     from rq.job import Dependency, Job
     from rq.serializers import JSONSerializer
+    from sqlalchemy import select
+
+    from rendercli.db.models import RenderTask
 
     settings = get_settings()
     with UnitOfWork(sessions) as uow:
@@ -275,6 +275,10 @@ def reconcile(
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
     """
+    from sqlalchemy import select
+
+    from rendercli.db.models import RenderJob
+
     with UnitOfWork(sessions) as uow:
         queued = uow.session.execute(
             select(RenderJob.id, RenderJob.dispatched_at).where(RenderJob.status == "queued")

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from sqlalchemy.exc import IntegrityError
+from typing import TYPE_CHECKING, Any
 
 from rendercli.config import get_settings
-from rendercli.db.models import Asset, Project, RenderJob
 from rendercli.errors import Conflict, InvalidInput
-from rendercli.services.projects import active_job, find_owned
-from rendercli.services.renders.views import JobView, job_view, owned_job
+from rendercli.services.projects import active_job_row, owned_project
+from rendercli.services.renders.views import JobView, owned_job, owned_views
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from rendercli.db.models import Asset, Project, RenderJob
     from rendercli.services.items import ItemRow
 
 
@@ -67,63 +65,91 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     """
     validate_request(request)
     with uow:
-        project = find_owned(uow, user_id, project_ref)
-        job = new_job(uow, project, request, batch_id=batch_id)
+        project_id, project_name = owned_project(uow.rows, user_id, project_ref)
+        check_timeline(uow, project_id, project_name, request)
+        row = new_job_row(project_id, request, batch_id=batch_id)
         try:
-            uow.session.flush()
-        except IntegrityError:
+            uow.rows.run(INSERT_JOB_SQL, **row)
+        except Exception as exc:
+            from rendercli.db.rows import integrity_error
+
+            if not integrity_error(exc):
+                raise
             uow.rollback()
-            active = active_job(uow, project.id)
-            detail = f": {active.id} ({active.status})" if active else ""
+            active = active_job_row(uow.rows, project_id)
+            detail = f": {active['id']} ({active['status']})" if active else ""
             raise Conflict(
-                f"project {project.name!r} already has an active render{detail}"
+                f"project {project_name!r} already has an active render{detail}"
             ) from None
         uow.record_event(
             "render.submitted",
             user_id,
-            job_id=job.id,
-            project_id=project.id,
+            job_id=row["id"],
+            project_id=project_id,
             preset=request.preset,
             format=request.format,
         )
-        view = job_view(job, project.name)
+        view = owned_views(uow.rows, user_id, [row["id"]])[row["id"]]
         uow.commit()
         return view
 
 
-def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
-            batch_id: str | None = None,
-            assets: Sequence[Asset | ItemRow] | None = None) -> RenderJob:
-    """A queued job for ``project`` added to the session (not flushed), once its
-    timeline is checked as the engine will render it; InvalidInput if it cannot be.
-    Call it with a validated ``request`` (`validate_request`); ``assets``: the
-    project's items (``load_items`` or ``read_items``), if already loaded."""
+# A new render_jobs row: the columns `new_job_row` sets, every other one is NULL (a test
+# checks this against the model's columns and defaults, rendercli.db.models.RenderJob).
+NEW_JOB_COLUMNS = ("id", "project_id", "status", "progress", "preset", "format", "fps",
+                   "quality", "use_cache", "loudness", "batch_id", "attempts", "created_at",
+                   "updated_at")
+INSERT_JOB_SQL = (f"INSERT INTO render_jobs ({', '.join(NEW_JOB_COLUMNS)}) "
+                  f"VALUES ({', '.join(':' + c for c in NEW_JOB_COLUMNS)})")
+
+
+def new_job_row(project_id: str, request: RenderRequest, *,
+                batch_id: str | None = None) -> dict[str, Any]:
+    """The values of a new queued job's row, as the model's defaults would make it."""
+    from rendercli.db.clock import utcnow
+    from rendercli.db.ids import new_id
+
+    now = utcnow()
+    return {"id": new_id(), "project_id": project_id, "status": "queued", "progress": 0.0,
+            "preset": request.preset, "format": request.format, "fps": request.fps,
+            "quality": request.quality, "use_cache": request.use_cache,
+            "loudness": request.loudness, "batch_id": batch_id, "attempts": 0,
+            "created_at": now, "updated_at": now}
+
+
+def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
+                   request: RenderRequest,
+                   assets: Sequence[Asset | ItemRow] | None = None) -> None:
+    """InvalidInput unless the project's timeline renders as the engine will render it
+    (``assets``: its items, ``load_items`` or ``read_items``, if already loaded)."""
     from rendercli.render.text import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
     from rendercli.services.items import read_items
     from rendercli.services.renders.timeline import timeline_items
 
     if assets is None:
-        assets = read_items(uow.rows, project.id)  # the timeline load `render frame` uses
+        assets = read_items(uow.rows, project_id)  # the timeline load `render frame` uses
     if not any(a.kind in PICTURE_KINDS for a in assets):
         raise InvalidInput(
-            f"project {project.name!r} has no video or image assets (or titles) to "
+            f"project {project_name!r} has no video or image assets (or titles) to "
             "render: add some with `rendercli asset add` or `rendercli title add`"
         )
     items = timeline_items(assets, get_settings().storage_dir)
     validate_timeline(items, request.fps)  # on the frame grid: transitions fit
     check_fonts(items)
-    job = RenderJob(
-        project_id=project.id,
-        status="queued",
-        preset=request.preset,
-        format=request.format,
-        fps=request.fps,
-        quality=request.quality,
-        use_cache=request.use_cache,
-        loudness=request.loudness,
-        batch_id=batch_id,
-    )
+
+
+def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
+            batch_id: str | None = None,
+            assets: Sequence[Asset | ItemRow] | None = None) -> RenderJob:
+    """A queued job for ``project`` added to the ORM session (not flushed), once its
+    timeline is checked (`check_timeline`): what `render batch` creates in the apply's
+    transaction. Call it with a validated ``request`` (`validate_request`). The row is
+    `new_job_row`'s, as `submit` inserts it."""
+    from rendercli.db.models import RenderJob
+
+    check_timeline(uow, project.id, project.name, request, assets)
+    job = RenderJob(**new_job_row(project.id, request, batch_id=batch_id))
     uow.session.add(job)
     return job
 

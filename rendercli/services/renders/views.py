@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
 
 __all__ = ["FINISHED_STATUSES", "JobLog", "JobView", "TaskSummary", "get", "get_many",
-           "job_view", "list_jobs", "logs", "owned_job", "task_summaries"]
+           "job_view", "list_jobs", "logs", "owned_job", "owned_views", "task_summaries"]
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,8 @@ def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView
     )
 
 
-def _owned_rows(rows: Rows, user_id: str, job_ids: list[str]) -> dict[str, JobView]:
+def owned_views(rows: Rows, user_id: str, job_ids: list[str]) -> dict[str, JobView]:
+    """The views of those of these job ids that are the user's jobs."""
     found: dict[str, dict[str, Any]] = {}
     for job_id in dict.fromkeys(job_ids):
         for row in rows.all(JOBS_SQL + " AND j.id = :job_id", user_id=user_id, job_id=job_id):
@@ -211,7 +212,7 @@ def owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, st
     from rendercli.db.models import RenderJob
 
     session = uow.session  # this transaction's rows, for the change that follows
-    found = _owned_rows(uow.rows, user_id, [job_id]).get(job_id)
+    found = owned_views(uow.rows, user_id, [job_id]).get(job_id)
     job = session.get(RenderJob, job_id) if found is not None else None
     if found is None or job is None:
         raise NotFound(f"job not found: {job_id}")
@@ -221,7 +222,7 @@ def owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, st
 def get(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """One of the user's jobs."""
     with uow:
-        found = _owned_rows(uow.rows, user_id, [job_id]).get(job_id)
+        found = owned_views(uow.rows, user_id, [job_id]).get(job_id)
     if found is None:
         raise NotFound(f"job not found: {job_id}")
     return found
@@ -230,7 +231,7 @@ def get(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
 def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]:
     """Several of the user's jobs, in the order asked. Raises NotFound for any unknown id."""
     with uow:
-        found = _owned_rows(uow.rows, user_id, job_ids)
+        found = owned_views(uow.rows, user_id, job_ids)
     for job_id in job_ids:
         if job_id not in found:
             raise NotFound(f"job not found: {job_id}")
