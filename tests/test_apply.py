@@ -156,6 +156,44 @@ def test_probes_are_remembered_while_the_file_and_the_limits_are_unchanged(
     cache.close()
 
 
+@pytest.mark.parametrize("tamper", [
+    {"demuxer": "concat"},  # would be passed to ffmpeg as -f
+    {"kind": "bogus"},
+    {"width": -1},
+    {"duration": "1; rm -rf /"},
+    {"video_codec": "h264\u001b]0;pwned\u0007"},
+    {"extra": 1},
+])
+def test_a_remembered_probe_is_used_only_in_the_shape_a_probe_gives(
+    tmp_path: Path, media: Path, tamper: dict[str, object]
+) -> None:
+    import json
+    import sqlite3
+
+    from rendercli.media.info import remembered
+    from rendercli.services.specs.files import HashCache
+    from rendercli.spec.media import _probe
+
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(media / "intro.mp4", clip)
+    calls: list[Path] = []
+
+    def probe(path: Path):  # type: ignore[no-untyped-def]
+        calls.append(path)
+        return _probe(path)
+
+    cache = HashCache(tmp_path / "cache.sqlite3")
+    first = cache.probed(clip, probe)
+    assert not isinstance(first, str) and remembered(first.to_dict()) == first
+    cache.close()
+    with sqlite3.connect(tmp_path / "cache.sqlite3") as db:  # edited behind our back
+        db.execute("UPDATE file_probes SET info = ?", (json.dumps({**first.to_dict(),
+                                                                    **tamper}),))
+    cache = HashCache(tmp_path / "cache.sqlite3")
+    assert cache.probed(clip, probe) == first and len(calls) == 2  # probed again
+    cache.close()
+
+
 def test_dry_run_prints_the_plan_and_apply_makes_it_so(
     alice: Account, folder: Path, database_url: str
 ) -> None:

@@ -7,6 +7,7 @@ from it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -51,3 +52,35 @@ class MediaInfo:
 def stored_fields() -> tuple[Field[Any], ...]:
     """The facts kept with an asset, in display order (each has a "label")."""
     return tuple(f for f in fields(MediaInfo) if "label" in f.metadata)
+
+
+_KINDS = frozenset({"video", "image", "audio", "font"})
+_NAME = re.compile(r"[a-z0-9_]{1,32}")  # codec and pixel format names, as FFmpeg writes them
+_INTEGERS = {"width": 65536, "height": 65536, "sample_rate": 10**7, "channels": 1024}
+
+
+def remembered(data: object) -> MediaInfo | None:
+    """A MediaInfo rebuilt from a stored probe answer (JSON that left this process and
+    came back), or None unless every field has the shape a probe gives it."""
+    from rendercli.media.formats import DEMUXER_CONTAINERS
+
+    names = {f.name for f in fields(MediaInfo)}
+    if not isinstance(data, dict) or set(data) != names:
+        return None
+    number = (int, float)
+    checks = [
+        data["kind"] in _KINDS,
+        data["duration"] is None or (type(data["duration"]) in number
+                                     and 0 <= data["duration"] < 10**9),
+        data["frame_rate"] is None or (type(data["frame_rate"]) in number
+                                       and 0 < data["frame_rate"] <= 1000),
+        data["rotation"] in (0, 90, 180, 270) and type(data["rotation"]) is int,
+        data["container"] in {*DEMUXER_CONTAINERS.values(), "ttf", "otf"},
+        type(data["has_audio"]) is bool,
+        data["demuxer"] is None or data["demuxer"] in DEMUXER_CONTAINERS,
+        *(data[key] is None or (type(data[key]) is int and 0 < data[key] <= high)
+          for key, high in _INTEGERS.items()),
+        *(data[key] is None or (isinstance(data[key], str) and _NAME.fullmatch(data[key]))
+          for key in ("video_codec", "pix_fmt", "audio_codec")),
+    ]
+    return MediaInfo(**data) if all(checks) else None

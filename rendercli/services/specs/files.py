@@ -187,7 +187,7 @@ class HashCache:
     def _recall(self, identity: Identity) -> MediaInfo | None:
         if self._db is None:
             return None
-        from rendercli.media.info import MediaInfo
+        from rendercli.media.info import remembered
 
         try:
             row = self._db.execute(
@@ -200,8 +200,8 @@ class HashCache:
                                              _probed_with()):
             return None
         try:
-            return MediaInfo(**json.loads(row[6]))
-        except (TypeError, ValueError):
+            return remembered(json.loads(row[6]))  # a file on disk: checked like any input
+        except ValueError:
             return None
 
     def close(self) -> None:
