@@ -55,8 +55,9 @@ def _plain_pg_key(database_url: str) -> str | None:
         return None
     scheme, user, password, host, port, database, query = found.groups()
     pairs = [pair.split("=", 1) for pair in query.split("&")] if query else []
-    if len({k for k, _ in pairs}) != len(pairs):
-        return None
+    if len({k for k, _ in pairs}) != len(pairs) or any(k == "password" or not v
+                                                       for k, v in pairs):
+        return None  # SQLAlchemy drops blank values; a password here is not ours to show
     key = scheme + (f"{user}{':***' if password is not None else ''}@" if user else "")
     key += host + port + database
     if pairs:

@@ -101,11 +101,50 @@ def test_a_stored_logins_key_is_sqlalchemys_rendering_without_loading_it() -> No
                 "postgresql+psycopg:///db", "postgresql+psycopg://h:5432",
                 "postgresql+psycopg://u:p@h:05432/db", "postgresql+psycopg://u:p%40x@h/db",
                 "postgresql+psycopg://u:p@h/db?a=1&a=2", "postgresql+psycopg://u:p@h/d?x=a+b",
-                "postgresql+psycopg://u:p@[::1]:5432/db", "postgresql+psycopg://u:p@h/db?k=%zz"]:
+                "postgresql+psycopg://u:p@[::1]:5432/db", "postgresql+psycopg://u:p@h/db?k=%zz",
+                "postgresql+psycopg://u:p@h/db?sslmode=", "postgresql+psycopg://u@h/db?password=x"]:
         assert database_key(url) == display_url(url), url
         assert "secret" not in database_key(url)
         made_here += _plain_pg_key(url) is not None
     assert made_here >= 7
+
+
+UNUSUAL_URLS = [
+    "postgresql+psycopg://u:p@h:5432/db", "postgresql+psycopg://u@h:5432/db?port=6432",
+    "postgresql+psycopg://u@h/db?host=/tmp/other", "postgresql+psycopg://u@h/db?dbname=x",
+    "postgresql+psycopg://u@h/db?user=root", "postgresql+psycopg://u:p@ss@host/db",
+    "postgresql+psycopg://u@%2Ftmp%2Fsock/db", "postgresql+psycopg://u@h/db?sslmode=",
+    "postgresql+psycopg://u@h/db?autocommit=1", "postgresql+psycopg://client:s@/db1?host=/tmp/x",
+    "postgresql+psycopg://u:p%40x@h/db?sslmode=require&application_name=a",
+    "postgresql+psycopg://u@[::1]:5433/db", "postgresql+psycopg://u@h/db?port=6432",
+]
+
+
+@pytest.mark.parametrize("url", UNUSUAL_URLS)
+def test_the_plain_path_connects_where_sqlalchemy_would_or_not_at_all(url: str) -> None:
+    """Both paths must reach the same database: the plain one reads a URL itself only
+    where its reading is SQLAlchemy's, and leaves every other URL to the session."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+    from sqlalchemy.engine import make_url
+
+    from rendercli.db.rows import _psycopg_params
+
+    ours = _psycopg_params(url)
+    if ours is not None:
+        theirs = PGDialect_psycopg().create_connect_args(make_url(url))[1]
+        assert ours == theirs
+    assert ours is None or "autocommit" not in ours
+
+
+def test_the_plain_path_reads_the_usual_urls_itself() -> None:
+    from rendercli.db.rows import _psycopg_params
+
+    assert _psycopg_params(UNUSUAL_URLS[0]) is not None
+    assert _psycopg_params(UNUSUAL_URLS[-4]) is not None  # the test suite's own shape
+    assert _psycopg_params(UNUSUAL_URLS[-1]) == {"user": "u", "host": "h", "dbname": "db",
+                                                 "port": "6432"}  # no clash: as SQLAlchemy
+    for url in UNUSUAL_URLS[1:9]:
+        assert _psycopg_params(url) is None, url
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -193,3 +232,25 @@ def test_a_forked_child_leaves_its_parents_kept_connection_alone(database_url: s
     assert again.all("SELECT pg_backend_pid() AS pid")[0]["pid"] == parent_pid
     again.close()
     close_idle()
+
+
+def test_an_unreachable_server_is_asked_once_per_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session path says why a database cannot be reached; the plain path must not
+    make every command wait for a dead server's timeout twice first."""
+    import psycopg
+
+    from rendercli.db import rows
+
+    attempts: list[dict[str, object]] = []
+
+    def refuse(**params: object) -> None:
+        attempts.append(params)
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(psycopg, "connect", refuse)
+    monkeypatch.setattr(rows, "_unreachable", set())
+    url = "postgresql+psycopg://u:p@dead.invalid:5432/db"
+    assert rows.pg_rows(url, "0006") is None
+    assert rows.pg_rows(url, "0006") is None
+    assert len(attempts) == 1

@@ -163,6 +163,16 @@ def _reuse(url: str) -> Any:
     return None if connection.closed else connection
 
 
+# Query keys psycopg.connect would take as its own arguments, not as connection
+# parameters (autocommit would end every transaction, and the caller's token with it,
+# after one statement).
+_PSYCOPG_ARGUMENTS = frozenset({"autocommit", "prepare_threshold", "row_factory",
+                                "cursor_factory", "context", "conninfo"})
+# URLs that could not be reached in this process: asked once, then the session path
+# (which says why) is used directly, so a dead server costs one timeout, not two.
+_unreachable: set[str] = set()
+
+
 def _psycopg_params(url: str) -> dict[str, Any] | None:
     """psycopg.connect's arguments for a `postgresql+psycopg://` URL, as SQLAlchemy's
     psycopg dialect passes them; None for any other or unusual URL (the session path
@@ -178,8 +188,14 @@ def _psycopg_params(url: str) -> dict[str, Any] | None:
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError:
         return None
-    if parts.fragment or "," in parts.netloc or len({k for k, _ in query}) != len(query):
-        return None
+    if (parts.fragment or "," in parts.netloc or parts.netloc.count("@") > 1
+            or "%" in (parts.hostname or "") or len({k for k, _ in query}) != len(query)
+            or any(key in _PSYCOPG_ARGUMENTS or not value for key, value in query)):
+        return None  # where the two readings of a URL could differ, SQLAlchemy's decides
+    body = {"user": parts.username, "password": parts.password, "host": parts.hostname,
+            "port": port, "dbname": parts.path.lstrip("/")}
+    if any(body.get(key) not in (None, "") for key, _ in query):
+        return None  # the query names a part the body names too: SQLAlchemy's query wins
     params: dict[str, Any] = dict(query)
     for key, value in (("user", parts.username), ("password", parts.password),
                        ("host", parts.hostname), ("port", port)):
@@ -199,13 +215,14 @@ def pg_rows(url: str, head_revision: str) -> PgRows | None:
     connection = _reuse(url)
     if connection is None:
         params = _psycopg_params(url)
-        if params is None:
+        if params is None or url in _unreachable:
             return None
         try:
             import psycopg
 
             connection = psycopg.connect(**params)
         except Exception:
+            _unreachable.add(url)
             return None
     try:
         found = connection.execute("SELECT version_num FROM alembic_version").fetchall()
