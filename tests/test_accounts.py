@@ -15,7 +15,6 @@ from sqlalchemy import func, select, update
 
 from rendercli.db.models import AuthToken, User
 from rendercli.db.session import get_session_factory
-from rendercli.db.types import utcnow
 from tests.conftest import TEST_PASSWORD, Cli
 from tests.memory_keyring import HangingKeyring, MemoryKeyring
 
@@ -154,15 +153,24 @@ def test_password_length_rule(cli: Cli, password: str, accepted: bool) -> None:
         assert login(cli, "p@example.com", password=password).exit_code == 4
 
 
-def test_expired_token_says_so(cli: Cli, database_url: str) -> None:
+def test_expired_token_says_so(cli: Cli, database_url: str,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
     register(cli)
     assert login(cli).exit_code == 0
     with get_session_factory(database_url)() as session:
-        session.execute(update(AuthToken).values(expires_at=utcnow().replace(year=2020)))
+        session.execute(update(AuthToken).values(
+            expires_at=datetime(2020, 5, 1, 12, 0, tzinfo=UTC)))
         session.commit()
+    monkeypatch.setenv("PGTZ", "Asia/Tokyo")  # a server session in another time zone
+    from rendercli.db.rows import close_idle
+
+    close_idle()
     result = cli("project", "list")
     assert result.exit_code == 4
-    assert "expired" in result.stderr and "rendercli login" in result.stderr
+    assert "expired on 2020-05-01 12:00 UTC" in result.stderr  # UTC, whatever the zone
+    assert "rendercli login" in result.stderr
 
 
 def test_revoked_token_says_so(cli: Cli) -> None:

@@ -122,6 +122,8 @@ def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
     row = SimpleNamespace(**found[0])
     if row.status == "revoked":
         raise revoked(row.kind, row.name)
+    row.expires_at = as_datetime(row.expires_at)  # in UTC, whatever the server's zone
+    row.user_created_at = as_datetime(row.user_created_at)
     if row.status == "expired":
         raise expired(row.expires_at)
     return row
