@@ -201,11 +201,6 @@ def _choice(name: str) -> str:
     return value
 
 
-def inline_images() -> str:
-    """RENDERCLI_INLINE_IMAGES: auto, never, kitty or iterm."""
-    return _choice("RENDERCLI_INLINE_IMAGES")
-
-
 def settings_table() -> str:
     """The README's configuration table, in Markdown."""
     lines = ["| variable | meaning | default | allowed |", "|---|---|---|---|"]
@@ -250,6 +245,7 @@ class Settings:
     ingest_guard_wait: float
     log_limit: int
     command_limit: int
+    inline_images: str  # auto | never | kitty | iterm
 
     @property
     def is_embedded(self) -> bool:
@@ -338,4 +334,5 @@ def get_settings() -> Settings:
         ingest_guard_wait=_number("RENDERCLI_INGEST_GUARD_WAIT"),
         log_limit=int(_number("RENDERCLI_LOG_LIMIT")),
         command_limit=int(_number("RENDERCLI_COMMAND_LIMIT")),
+        inline_images=_choice("RENDERCLI_INLINE_IMAGES"),
     )

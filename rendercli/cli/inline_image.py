@@ -64,10 +64,10 @@ def escape_sequence(png: bytes, kind: str, columns: int) -> str:
 
 def show(path: Path, stream: TextIO | None = None) -> bool:
     """Draw the PNG at `path` on `stream` (stdout) when the terminal can; True if drawn."""
-    from rendercli import config
+    from rendercli.config import get_settings
 
     stream = stream or sys.stdout
-    kind = protocol(os.environ, stream.isatty(), config.inline_images())
+    kind = protocol(os.environ, stream.isatty(), get_settings().inline_images)
     if kind is None:
         return False
     try:

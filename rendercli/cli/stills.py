@@ -15,9 +15,6 @@ from rendercli.cli import context, output, output_file
 def target(path: Path | None, user_id: str, project: str, suffix: str, force: bool) -> Path:
     """The file to write: `path`, or a name made from the project's (checked: exit 5 if it
     exists without `force`, exit 2 if it is not a regular file)."""
-    from rendercli import config
-
-    config.inline_images()  # a bad RENDERCLI_INLINE_IMAGES fails before any work
     if path is None:
         from rendercli.services import projects
 
