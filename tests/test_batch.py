@@ -29,12 +29,16 @@ music:
 """
 
 
-@pytest.fixture(scope="module")
-def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("batch-media")
+def make_batch_media(folder: Path) -> Path:
+    """The clip and the song SPEC names, in `folder`."""
     make_video(folder / "intro.mp4", duration=1.5, size=(160, 120))
     make_audio(folder / "song.mp3", duration=2.0)
     return folder
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_batch_media(tmp_path_factory.mktemp("batch-media"))
 
 
 @pytest.fixture

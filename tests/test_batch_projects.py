@@ -13,16 +13,12 @@ from rendercli.db.models import Project, RenderJob
 from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.farm import Farm
-from tests.media_factory import make_audio, make_video
-from tests.test_batch import SPEC, counts
+from tests.test_batch import SPEC, counts, make_batch_media
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("batch-projects-media")
-    make_video(folder / "intro.mp4", duration=1.5, size=(160, 120))
-    make_audio(folder / "song.mp3", duration=2.0)
-    return folder
+    return make_batch_media(tmp_path_factory.mktemp("batch-projects-media"))
 
 
 @pytest.fixture
