@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.media_factory import make_image
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import FarmServers
 
 SPEC = """\
 version: 1
@@ -50,14 +49,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rc-bench-"))
-    pg = PostgresServer.start(work / "pg")
-    redis = RedisServer(work / "redis")
-    (work / "redis").mkdir()
-    redis.start()
-    url = pg.create_database(from_template=False)
+    servers = FarmServers(work)
+    redis, env = servers.redis, servers.env
     rendercli = str(Path(sys.executable).parent / "rendercli")
-    env = {**os.environ, "RENDERCLI_DATABASE_URL": url, "RENDERCLI_REDIS_URL": redis.url,
-           "RENDERCLI_DATA_DIR": str(work / "data"), "RENDERCLI_BCRYPT_ROUNDS": "4"}
 
     def cli(*argv: str, stdin: str | None = None) -> float:
         start = time.perf_counter()
@@ -89,9 +83,7 @@ def main() -> None:
         print(f"render batch (check + apply + queue): {queued:.1f} s; "
               f"{waiting} RQ jobs waiting")
     finally:
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        servers.stop()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.farm import Farm, wait_for
 from tests.media_factory import make_image
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import FarmServers
 
 
 def p90(values: list[float]) -> float:
@@ -86,14 +85,9 @@ def main() -> None:
                         help="also: one more submit's slowest imports and a cProfile summary")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rc-bench-"))
-    pg = PostgresServer.start(work / "pg")
-    redis = RedisServer(work / "redis")
-    (work / "redis").mkdir()
-    redis.start()
-    url = pg.create_database(from_template=False)
+    servers = FarmServers(work)
+    redis, env = servers.redis, servers.env
     rendercli = str(Path(sys.executable).parent / "rendercli")
-    env = {**os.environ, "RENDERCLI_DATABASE_URL": url, "RENDERCLI_REDIS_URL": redis.url,
-           "RENDERCLI_DATA_DIR": str(work / "data"), "RENDERCLI_BCRYPT_ROUNDS": "4"}
     os.environ.update(env)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure what an installed copy does
     farm = Farm(redis, work)
@@ -152,9 +146,7 @@ def main() -> None:
               f"{statistics.median(dispatch)*1000:.0f} ms, p90 {p90(dispatch)*1000:.0f} ms")
     finally:
         farm.stop_all()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        servers.stop()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ may CREATE DATABASE). Each test gets a fresh database copied from a migrated tem
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -199,3 +200,25 @@ class RedisServer:
         from redis import Redis
 
         Redis.from_url(self.url).flushdb()
+
+
+class FarmServers:
+    """A PostgreSQL database and a Redis under `work`, for benchmarks: `env` is the
+    environment for `rendercli` processes that use them (with cheap bcrypt); `stop()`
+    stops both and removes `work`."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.pg = PostgresServer.start(work / "pg")
+        self.redis = RedisServer(work / "redis")
+        (work / "redis").mkdir()
+        self.redis.start()
+        self.url = self.pg.create_database(from_template=False)
+        self.env = {**os.environ, "RENDERCLI_DATABASE_URL": self.url,
+                    "RENDERCLI_REDIS_URL": self.redis.url,
+                    "RENDERCLI_DATA_DIR": str(work / "data"), "RENDERCLI_BCRYPT_ROUNDS": "4"}
+
+    def stop(self) -> None:
+        self.redis.stop()
+        self.pg.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
