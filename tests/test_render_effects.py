@@ -7,6 +7,7 @@ frame counts, stream durations, pixels where an effect is visible, and audio lev
 from __future__ import annotations
 
 import array
+import hashlib
 import itertools
 import json
 import math

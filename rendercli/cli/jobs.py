@@ -173,7 +173,7 @@ def download(
     )
     if not Path(view.output_path).is_file():
         raise Conflict(f"job {view.id}'s output is no longer in storage ({view.output_path})")
-    output_file.publish(view.output_path, target, force=force)
+    output_file.publish_output(view, target, force=force)
     if json_output:
         output.print_json({**output.jsonable(view), "path": str(target.resolve())})
     else:

@@ -25,7 +25,9 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-HASH_IS_KEY = "(sha256 IS NULL AND storage_key IS NULL) OR sha256 = storage_key"
+# Spelt out for NULLs: a CHECK whose expression is NULL passes.
+HASH_IS_KEY = ("(sha256 IS NULL AND storage_key IS NULL) OR (sha256 IS NOT NULL "
+               "AND storage_key IS NOT NULL AND sha256 = storage_key)")
 DISAGREE = ("(sha256 IS NULL) <> (storage_key IS NULL) "
             "OR (sha256 IS NOT NULL AND sha256 <> storage_key)")
 
