@@ -140,6 +140,65 @@ def test_bob_cannot_record_alices_hash_and_alice_sees_her_own_pixels(
     assert is_red(colour(Path(alice_job["output_path"])))
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_cache_keys_come_from_the_storage_key_even_where_the_check_is_off(
+        alice: Account, bob: Account, database_url: str, media: dict[str, Path]) -> None:
+    """Whoever can open the SQLite file can turn CHECK constraints off: a recorded hash
+    that disagrees with the object still never reaches a cache key."""
+    add_clip(alice, "alice film", media["red"])
+    bob_asset = add_clip(bob, "bob film", media["blue"])
+    conn = sqlite3.connect(make_url(database_url).database)
+    conn.execute("PRAGMA ignore_check_constraints = 1")
+    conn.execute("UPDATE assets SET sha256 = ? WHERE id = ?", (sha(media["red"]), bob_asset))
+    conn.commit()
+    conn.close()
+
+    assert is_blue(colour(Path(render(bob, "bob film")["output_path"])))
+    alice_job = render(alice, "alice film")
+    assert alice_job["cache_hit"] is False
+    assert is_red(colour(Path(alice_job["output_path"])))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrading_sets_a_disagreeing_hash_to_the_storage_key(
+        backend: str, postgres, tmp_path: Path) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from rendercli.db.schema import upgrade
+    from rendercli.db.session import get_engine
+
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+           else postgres.create_database(from_template=False))
+    engine = get_engine(url)
+    upgrade(engine, "0006")
+    insert = ("INSERT INTO assets (id, project_id, position, kind, display_name, sha256, "
+              "storage_key, rotation, has_audio, transition, transition_seconds, fade_in, "
+              "fade_out, volume, mute, duck, created_at, updated_at) VALUES (:id, 'p', :pos, "
+              ":kind, 'n', :sha, :key, 0, false, 'none', 0, 0, 0, 1, false, false, "
+              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    rows = [("good", 1, "video", "a" * 64, "a" * 64), ("lying", 2, "video", "b" * 64, "c" * 64),
+            ("blank", 3, "image", None, "d" * 64), ("title", 4, "title", "e" * 64, None)]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, email, password_salt, password_verifier, "
+                          "created_at) VALUES ('u', 'u@example.com', 's', 'v', "
+                          "CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO projects (id, owner_id, name, created_at, updated_at) "
+                          "VALUES ('p', 'u', 'film', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        for id_, pos, kind, sha256, key in rows:
+            conn.execute(text(insert), {"id": id_, "pos": pos, "kind": kind, "sha": sha256,
+                                        "key": key})
+    upgrade(engine)
+    with engine.connect() as conn:
+        found = dict(conn.execute(text("SELECT id, sha256 FROM assets")).all())
+    assert found == {"good": "a" * 64, "lying": "c" * 64, "blank": "d" * 64, "title": None}
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE assets SET sha256 = :s WHERE id = 'good'"), {"s": "f" * 64})
+    engine.dispose()
+    if backend == "postgresql":
+        postgres.drop_url(url)
+
+
 def test_an_object_replaced_in_storage_fails_the_render_and_caches_nothing(
         alice: Account, database_url: str, media: dict[str, Path], tmp_path: Path) -> None:
     add_clip(alice, "film", media["red"])
