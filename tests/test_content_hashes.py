@@ -216,7 +216,10 @@ def test_an_object_replaced_in_storage_fails_the_render_and_caches_nothing(
     [job] = json.loads(alice.ok("jobs", "list", "--json").stdout)
     assert job["status"] == "failed" and "'red.mp4'" in job["error"]
 
-    replace_object(key, media["red"])  # the real bytes back: it renders, in red
+    # Adding the real file again (anywhere) puts the real bytes back: it renders, in red.
+    alice.ok("project", "create", "again")
+    alice.ok("asset", "add", "again", str(media["red"]))
+    assert object_file(key).read_bytes() == media["red"].read_bytes()
     assert is_red(colour(Path(render(alice, "film")["output_path"])))
 
 
