@@ -321,3 +321,30 @@ def test_a_changed_output_is_not_downloaded(alice: Account, media: dict[str, Pat
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "does not match the SHA-256 recorded" in result.stderr
     assert list(out.iterdir()) == []  # no file, no partial copy
+
+    # `render submit --output` and `render batch --output-dir` copy through the same check.
+    from rendercli.cli.renders import finish
+    from rendercli.errors import OperationFailed
+    from rendercli.services.accounts import authenticate
+    from rendercli.services.renders import views
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    user = authenticate(UnitOfWork(), alice.token)
+    with pytest.raises(OperationFailed, match="does not match the SHA-256 recorded"):
+        finish(views.get(UnitOfWork(), user.id, job["id"]), out / "submitted.mp4", False)
+    assert list(out.iterdir()) == []
+
+
+def test_project_export_copies_no_object_whose_bytes_changed(
+        alice: Account, media: dict[str, Path], tmp_path: Path) -> None:
+    add_clip(alice, "film", media["red"])
+    replace_object(sha(media["red"]), media["blue"])
+    out = tmp_path / "out"
+    out.mkdir()
+
+    result = alice("project", "export", "film", "-o", str(out / "film.yaml"))
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "does not match the SHA-256 recorded" in result.stderr
+    assert [p for p in out.rglob("*") if p.is_file()] == []
