@@ -12,6 +12,10 @@ The same pieces serve a render farm that splits one render over many machines:
 are cut into chunks), ``encode_segment`` encodes one segment into the cache,
 ``render_soundtrack`` the soundtrack into a directory, and ``assemble`` joins, muxes,
 makes the poster and publishes. ``render_timeline`` runs all of them in one process.
+
+Cache keys name stored inputs by their content hash, and every step that reads stored
+files checks them against it before it runs and before its output is published
+(``render/verify.py``), so a cache entry is only ever made from the bytes its key says.
 """
 
 from __future__ import annotations

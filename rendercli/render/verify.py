@@ -129,7 +129,8 @@ def _hash(path: Path) -> tuple[str, Identity, Identity]:
 def _mismatch(source: Source, why: str) -> RenderFailed:
     return RenderFailed(
         f"{source.name}: the stored file {why} (object {source.sha256[:12]}…); it was "
-        "changed or replaced in storage, so nothing made from it was cached or published")
+        "changed or replaced in storage, so nothing made from it was cached or published "
+        "(adding the original file again restores it)")
 
 
 class SourceCheck:
