@@ -299,8 +299,10 @@ def commit_staged(staged: StagedFile) -> StoredFile:
     # decides who may read it).
     os.chmod(staged.path, os.stat(staged.path).st_mode & 0o555)
     created = _link_no_clobber(staged.path, final)
-    if not created and final.stat().st_size != staged.size:
-        # A damaged object (e.g. cut short by a crash before fsync existed): replace it.
+    if not created and (final.stat().st_size != staged.size
+                        or file_sha256(final) != staged.sha256):
+        # A damaged object (cut short by a crash before fsync existed, or changed in
+        # storage, which renders refuse): the staged copy has the right bytes.
         os.replace(staged.path, final)
     else:
         with contextlib.suppress(FileNotFoundError):

@@ -147,6 +147,16 @@ def test_damaged_existing_object_is_replaced(storage: Path, clip: Path) -> None:
     assert again.path.read_bytes() == clip.read_bytes()
 
 
+def test_an_existing_object_with_other_bytes_of_the_same_size_is_repaired(
+        storage: Path, clip: Path) -> None:
+    stored = store_file(clip, storage)
+    stored.path.chmod(0o644)
+    stored.path.write_bytes(bytes(len(clip.read_bytes())))
+    again = store_file(clip, storage)
+    assert not again.created
+    assert again.path.read_bytes() == clip.read_bytes()
+
+
 def test_staged_copy_is_discarded_and_nothing_is_left(storage: Path, clip: Path) -> None:
     staged = stage_file(clip, storage)
     assert staged.path.parent == storage / TMP_DIR

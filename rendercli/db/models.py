@@ -174,6 +174,12 @@ class Asset(Base):
         # Fonts, and only fonts, are off the timeline; titles, and only titles, have no file.
         CheckConstraint("(kind = 'font') = (position IS NULL)", name="position"),
         CheckConstraint("(kind = 'title') = (storage_key IS NULL)", name="stored"),
+        # Storage is content-addressed: the recorded hash is the key of the object the
+        # render reads, never a second value a client could set apart (migration 0008).
+        # (Spelt out for NULLs: a CHECK whose expression is NULL passes.)
+        CheckConstraint("(sha256 IS NULL AND storage_key IS NULL) OR (sha256 IS NOT NULL "
+                        "AND storage_key IS NOT NULL AND sha256 = storage_key)",
+                        name="hash_is_key"),
     )
 
 

@@ -13,11 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rendercli.render.cache import remove_quietly
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.render.progress import ProgressTracker
 from rendercli.render.runner import FfmpegProcess, last_meaningful_line, stop_all, without_noise
+
+if TYPE_CHECKING:
+    from rendercli.render.verify import SourceCheck
 
 CANCEL_POLL_INTERVAL = 0.2  # seconds between should_cancel() calls
 
@@ -39,6 +43,9 @@ class Step:
     # Builds argv just before the step starts, from what earlier steps found.
     prepare: Callable[[], list[str]] | None = None
     on_done: Callable[[], None] | None = None  # after the outputs are in place
+    # The stored files it reads (render/verify.SourceCheck): checked before it starts and
+    # again before its outputs are published.
+    sources: SourceCheck | None = None
 
 
 def run_steps(
@@ -90,6 +97,8 @@ def run_steps(
                         f"source?)", f"$ {shlex.join(step.argv)}\n{stderr}")
                 if step.on_success is not None:
                     step.on_success(stderr)
+                if step.sources is not None:
+                    step.sources.after()
                 for tmp, final in step.outputs:
                     os.replace(tmp, final)
                 if step.on_done is not None:
@@ -103,6 +112,8 @@ def run_steps(
                     break
                 if all(dep in done for dep in step.deps):
                     pending.remove(step)
+                    if step.sources is not None:
+                        step.sources.before()
                     if step.prepare is not None:
                         step.argv = step.prepare()
                     if log:

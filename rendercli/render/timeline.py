@@ -110,6 +110,7 @@ class TextOverlay:
     box: bool = True  # a translucent dark box behind the text, for legibility
     font: Path | None = None
     font_sha256: str = ""
+    font_name: str = ""  # the font asset's name, for messages
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class TitleCard:
     size: str = "large"  # small | medium | large
     font: Path | None = None
     font_sha256: str = ""
+    font_name: str = ""  # the font asset's name, for messages
 
 
 @dataclass(frozen=True)

@@ -34,24 +34,27 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
 
     Paths are built only through storage's validated key functions, and a font must be
     one of these rows (the project's own), so a row cannot point the render elsewhere.
+    Each file's content hash is its storage key, the name of the object that is
+    encoded (cache keys are made from it, and the engine checks the bytes against it),
+    never the row's separate `sha256` column.
     """
     from rendercli.storage import object_path
 
     fonts = {a.id: a for a in assets if a.kind == "font"}
 
-    def font(font_id: str | None) -> tuple[Path | None, str]:
+    def font(font_id: str | None) -> tuple[Path | None, str, str]:
         if font_id is None:
-            return None, ""
+            return None, "", ""
         row = fonts.get(font_id)
-        if row is None or row.storage_key is None or row.sha256 is None:
+        if row is None or row.storage_key is None:
             raise InvalidInput(f"a font of this timeline is missing: {font_id}")
-        return object_path(storage_dir, row.storage_key), row.sha256
+        return object_path(storage_dir, row.storage_key), row.storage_key, row.display_name
 
     def overlay(row: Any) -> TextOverlay:  # an AssetText row or a TextView
-        path, sha = font(row.font_id)
+        path, sha, name = font(row.font_id)
         return TextOverlay(text=row.text, start=row.start, duration=row.duration,
                            placement=row.placement, size=row.size, color=row.color,
-                           box=row.box, font=path, font_sha256=sha)
+                           box=row.box, font=path, font_sha256=sha, font_name=name)
 
     items = []
     timeline = sorted((a for a in assets if a.kind != "font"), key=lambda a: a.position or 0)
@@ -71,17 +74,17 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
             card = asset.title
             if card is None:
                 raise InvalidInput(f"title item {asset.id} has no card")
-            path, sha = font(card.font_id)
+            path, sha, name = font(card.font_id)
             items.append(title_item(
                 TitleCard(text=card.text, background=card.background, color=card.color,
-                          size=card.size, font=path, font_sha256=sha),
+                          size=card.size, font=path, font_sha256=sha, font_name=name),
                 timeline_duration(asset), **settings))
             continue
-        if asset.storage_key is None or asset.sha256 is None:
+        if asset.storage_key is None:
             raise InvalidInput(f"{asset.display_name}: the item has no stored file")
         items.append(TimelineItem(
             path=object_path(storage_dir, asset.storage_key),
-            sha256=asset.sha256,
+            sha256=asset.storage_key,  # the key names what is encoded (and is checked)
             kind=asset.kind,  # type: ignore[arg-type]
             duration=timeline_duration(asset),
             trim_start=asset.trim_start or 0.0 if asset.kind != "image" else 0.0,
