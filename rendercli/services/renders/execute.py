@@ -25,7 +25,7 @@ from rendercli.errors import InvalidInput
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, tasks
-from rendercli.services.renders.claims import Claim
+from rendercli.services.renders.claims import Claim, with_db_retry
 from rendercli.services.renders.tasks import TaskClaim
 from rendercli.services.renders.views import JobView, job_view, task_summaries
 from rendercli.services.unit_of_work import UnitOfWork
@@ -189,7 +189,7 @@ def execute(
     )
     lines: list[str] = []
     try:
-        items, render_settings = _load(job_id, sessions)
+        items, render_settings = with_db_retry(lambda: _load(job_id, sessions))
         if _split(claim, items, render_settings, sessions):
             return _view(job_id, sessions)
         with JobMonitor(claim, settings.heartbeat_interval, sessions) as monitor:
@@ -341,7 +341,7 @@ def execute_task(task_id: str, *, worker_name: str,
     lines: list[str] = []
     argvs: list[list[str]] = []
     try:
-        items, render_settings = _load(tc.job_id, sessions)
+        items, render_settings = with_db_retry(lambda: _load(tc.job_id, sessions))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
         with TaskMonitor(tc, settings.heartbeat_interval, sessions) as monitor:
