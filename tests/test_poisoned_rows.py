@@ -176,3 +176,40 @@ def test_a_table_lock_held_by_another_login_fails_a_command_within_seconds(
         "needs for longer than RENDERCLI_LOCK_TIMEOUT; try again\n")
     assert elapsed < 10
     cli.ok("asset", "list", "film", env=alice)  # and once it is let go, all is well
+
+
+def test_a_worker_waits_out_a_table_lock_and_renders(
+        farm: Farm, database_url: str, alice: Account, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """For a worker a lock timeout is transient: it retries reading the job's timeline
+    (with backoff) and renders once the lock is let go. The old code waited on the lock
+    with no limit at all, as long as the holder pleased."""
+    import json
+    import logging
+
+    from rendercli.db.session import dispose_all, get_session_factory
+    from rendercli.services.renders.execute import execute
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("table locks by another login: PostgreSQL")
+    alice.ok("project", "create", "film")
+    alice.ok("title", "add", "film", "Hello", "--duration", "1")
+    job_id = json.loads(alice.ok("render", "submit", "film", "--preset", "480p", "--fps",
+                                 "10", "--quality", "draft", "--json").stdout)["id"]
+    dispose_all()
+    monkeypatch.setenv("RENDERCLI_LOCK_TIMEOUT", "0.5")
+    holder = psycopg.connect(libpq(os.environ["RENDERCLI_DATABASE_URL"]))  # no token at all
+    holder.execute("LOCK TABLE assets IN ACCESS EXCLUSIVE MODE")
+    release = threading.Timer(2.5, holder.rollback)
+    release.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            view = execute(job_id, worker_name="w1", sessions=get_session_factory(
+                os.environ["RENDERCLI_WORKER_DATABASE_URL"]))
+    finally:
+        release.cancel()
+        holder.rollback()
+        holder.close()
+    assert view is not None and view.status == "completed", view
+    retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert retried and "lock timeout" in retried[0]
