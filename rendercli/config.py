@@ -145,7 +145,9 @@ SETTINGS: tuple[Setting, ...] = (
              "seconds a statement on PostgreSQL waits for a lock another session holds "
              "before the command stops (exit 1; a worker retries)"),
     _numeric("RENDERCLI_MAX_DURATION", float, DEFAULT_MAX_DURATION, 0.1, 7 * 86400,
-             "longest media accepted, seconds", "4 h"),
+             "longest media accepted, seconds; also the most any time on a timeline (a "
+             "still's or title's duration, a trim, a fade, a text's start and length) and "
+             "the whole timeline may last", "4 h"),
     _numeric("RENDERCLI_MAX_FILE_SIZE", int, DEFAULT_MAX_FILE_SIZE, 1, 10**14,
              "largest file accepted, bytes", "20 GB"),
     _numeric("RENDERCLI_MAX_DIMENSION", int, DEFAULT_MAX_DIMENSION, 16, 16384,
