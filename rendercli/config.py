@@ -280,6 +280,12 @@ def _redis_url() -> str | None:
     return url
 
 
+def lock_timeout() -> float:
+    """RENDERCLI_LOCK_TIMEOUT alone (checked), for code that opens database connections
+    and needs no other setting."""
+    return float(_number("RENDERCLI_LOCK_TIMEOUT"))
+
+
 def use_worker_database() -> None:
     """Make this process (a render worker) connect with RENDERCLI_WORKER_DATABASE_URL, the
     worker role's login, when it is set; otherwise RENDERCLI_DATABASE_URL is used as is."""

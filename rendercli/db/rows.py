@@ -247,9 +247,9 @@ def set_lock_timeout(connection: Any) -> None:
     DELETE on the table) and hold it; with this, everyone else's statements fail with
     `lock_timed_out` errors after seconds instead of hanging. Session-wide (committed),
     so it holds for every later transaction on the connection."""
-    from rendercli.config import get_settings
+    from rendercli.config import lock_timeout
 
-    milliseconds = max(1, round(get_settings().lock_timeout * 1000))
+    milliseconds = max(1, round(lock_timeout() * 1000))
     cursor = connection.cursor()
     cursor.execute("SELECT set_config('lock_timeout', %(v)s, false)",
                    {"v": f"{milliseconds}ms"})
