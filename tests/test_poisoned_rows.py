@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import TEST_PASSWORD, Account, Cli
 from tests.farm import Farm
+from tests.servers import PostgresServer
 from tests.test_tenancy import Tenants, libpq, tenants  # noqa: F401  (the fixture)
 
 POISON = "../../victim/x"
@@ -213,3 +215,40 @@ def test_a_worker_waits_out_a_table_lock_and_renders(
     assert view is not None and view.status == "completed", view
     retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert retried and "lock timeout" in retried[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_upgrade_over_a_poisoned_row_stops_and_deletes_nothing(
+        backend: str, postgres: PostgresServer, tmp_path: Path) -> None:
+    """A database that already holds a hand-made id is not changed by the upgrade that adds
+    the check: it stops naming the table, and the admin decides about the row."""
+    from rendercli.db.schema import HEAD_REVISION, current_revision, upgrade
+    from rendercli.db.session import dispose_all, get_engine
+
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+           else postgres.create_database(from_template=False))
+    try:
+        engine = get_engine(url)
+        upgrade(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (id, email, password_salt, password_verifier, "
+                              "created_at) VALUES ('u', 'u@example.com', 's', 'v', "
+                              "CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO projects (id, owner_id, name, created_at, "
+                              "updated_at) VALUES ('p', 'u', 'p', CURRENT_TIMESTAMP, "
+                              "CURRENT_TIMESTAMP)"))
+            conn.execute(text(JOB_SQL % (":id", "'p'", "CURRENT_TIMESTAMP",
+                                         "CURRENT_TIMESTAMP")), {"id": POISON})
+        with pytest.raises(RuntimeError, match=r"render_jobs has 1 row\(s\) whose id is not"):
+            upgrade(engine)
+        assert current_revision(engine) == "0006"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id FROM render_jobs")).scalars().all() == [POISON]
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM render_jobs"))
+        upgrade(engine)
+        assert current_revision(engine) == HEAD_REVISION
+    finally:
+        dispose_all()
+        if backend == "postgresql":
+            postgres.drop_url(url)
