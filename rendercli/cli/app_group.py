@@ -50,6 +50,16 @@ def report(message: str, code: int, *, as_json: bool) -> None:
     sys.stderr.flush()
 
 
+_LOCKED = ("the database is busy: another session has held a lock on data this command "
+           "needs for longer than RENDERCLI_LOCK_TIMEOUT; try again")
+
+
+def _lock_timed_out(exc: BaseException) -> bool:
+    from rendercli.db.rows import lock_timed_out
+
+    return lock_timed_out(exc)
+
+
 class RenderCliGroup(TyperGroup):
     """Runs Click non-standalone and does its own reporting, so output is one line."""
 
@@ -93,6 +103,9 @@ class RenderCliGroup(TyperGroup):
             if _debug():
                 raise
             code = ExitStatus.FAILED
+            if _lock_timed_out(exc):
+                report(_LOCKED, code, as_json=as_json)
+                sys.exit(int(code))
             report(f"unexpected {type(exc).__name__}: {exc} (set RENDERCLI_DEBUG=1 for a "
                    "traceback)", code, as_json=as_json)
         sys.exit(int(code or 0))

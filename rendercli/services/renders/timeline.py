@@ -7,6 +7,7 @@ The rows are ORM `Asset` rows or the plain-SQL `ItemRow`s of `services.items.rea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
+    MAX_ITEMS,
+    MAX_TEXTS_PER_ITEM,
     TextOverlay,
     TimelineItem,
     TitleCard,
     Transition,
+    check_lengths,
     title_item,
     validate_timeline,
 )
@@ -26,6 +30,26 @@ from rendercli.services.items import ItemRow, read_items, timeline_duration
 if TYPE_CHECKING:
     from rendercli.db.models import Asset
     from rendercli.services.unit_of_work import UnitOfWork
+
+
+# Number columns of an item row and of a text row; a row written by hand may hold
+# anything in them (SQLite even text), so each is checked before any arithmetic.
+_ITEM_NUMBERS = ("duration", "trim_start", "trim_end", "still_duration", "transition_seconds",
+                 "fade_in", "fade_out", "volume")
+_TEXT_NUMBERS = ("start", "duration")
+
+
+def _check_numbers(asset: Any) -> None:
+    if len(asset.texts) > MAX_TEXTS_PER_ITEM:
+        raise InvalidInput(f"{asset.display_name}: {len(asset.texts)} texts; at most "
+                           f"{MAX_TEXTS_PER_ITEM} per item are allowed")
+    for row, names in ((asset, _ITEM_NUMBERS), *((t, _TEXT_NUMBERS) for t in asset.texts)):
+        for name in names:
+            value = getattr(row, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, int | float) or not math.isfinite(value)):
+                raise InvalidInput(f"{asset.display_name}: {name} is not a number of "
+                                   f"seconds ({str(value)[:40]!r})")
 
 
 def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list[TimelineItem]:
@@ -37,9 +61,17 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
     Each file's content hash is its storage key, the name of the object that is
     encoded (cache keys are made from it, and the engine checks the bytes against it),
     never the row's separate `sha256` column.
+    Rows are untrusted: the number of items and texts, and every length in seconds, are
+    checked against their limits (RENDERCLI_MAX_DURATION for time, whether an item's or
+    the whole timeline's) before anything is planned, at input and at render time alike.
     """
     from rendercli.storage import object_path
 
+    if len(assets) > MAX_ITEMS:
+        raise InvalidInput(f"the project has {len(assets)} items; at most {MAX_ITEMS} are "
+                           "allowed")
+    for asset in assets:
+        _check_numbers(asset)
     fonts = {a.id: a for a in assets if a.kind == "font"}
 
     def font(font_id: str | None) -> tuple[Path | None, str, str]:
@@ -94,6 +126,7 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
             rotation=asset.rotation,
             **settings,  # type: ignore[arg-type]
         ))
+    check_lengths(items, get_settings().max_duration, "RENDERCLI_MAX_DURATION")
     return items
 
 
