@@ -126,7 +126,7 @@ def _sweep_orphans(settings: Settings) -> int | None:
         return None
     removed = storage.sweep_orphan_objects(directory, referenced, grace=settings.orphan_grace)
     if removed:
-        log.warning("orphan sweep removed %d unreferenced objects from %s (see %s)", removed,
+        log.info("orphan sweep removed %d unreferenced objects from %s (see %s)", removed,
                     directory, directory / storage.DELETIONS_LOG)
     return removed
 
