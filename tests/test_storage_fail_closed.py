@@ -119,15 +119,20 @@ def test_a_dead_token_deletes_no_one_s_media(
     monkeypatch.setenv("RENDERCLI_ORPHAN_SWEEP_INTERVAL", "0")
     sweep_due()
 
-    # Commands run upkeep before they check the token: bob's dead one reaches the sweep.
+    # A command started with the dead token stops at the token check.
     assert cli("jobs", "list", env={"RENDERCLI_TOKEN": dead}).exit_code == 4
+    # One started before the token died (`jobs watch`, `render submit --wait`) keeps
+    # running its upkeep with it, the orphan sweep due.
     tenancy.use_token(dead)
-    housekeeping.sweep_storage(force_orphans=True)
-    # Freeing objects with a dead token: on PostgreSQL nothing can be answered, so
-    # nothing is deleted (alice's key and the orphan alike).
-    housekeeping.remove_unreferenced_objects(UnitOfWork(), [alice_key, orphan],
-                                             reason="test")
-    tenancy.use_token(None)
+    try:
+        housekeeping.sweep_storage(force_orphans=True)
+        assert {alice_key, bob_key} <= objects()
+        # Freeing objects with a dead token: on PostgreSQL nothing can be answered, so
+        # nothing is deleted (alice's key and the orphan alike).
+        housekeeping.remove_unreferenced_objects(UnitOfWork(), [alice_key, orphan],
+                                                 reason="test")
+    finally:
+        tenancy.use_token(None)
 
     assert {alice_key, bob_key} <= objects()
     removed = [d["key"] for d in deletions()]
