@@ -175,7 +175,41 @@ def temp_name(storage_dir: Path, prefix: str, suffix: str = "") -> str:
     ``<prefix><tag>-<random><suffix>``. See rendercli.owner_lock."""
     from rendercli.owner_lock import owner_tag
 
-    return f"{prefix}{owner_tag(tmp_dir(storage_dir))}-{secrets.token_hex(5)}{suffix}"
+    tmp = tmp_dir(storage_dir)
+    try:
+        tag = owner_tag(tmp)
+    except OSError as exc:
+        raise storage_write_failed(exc, tmp) from None
+    return f"{prefix}{tag}-{secrets.token_hex(5)}{suffix}"
+
+
+# A storage that cannot take writes at all: full, over quota, mounted read-only.
+UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def storage_write_failed(exc: OSError, path: Path) -> OperationFailed:
+    """The one-line error for a write the storage refused (same shape for every cause)."""
+    return OperationFailed(f"cannot write to storage: {exc.strerror or exc}: {path}")
+
+
+def check_writable(storage_dir: Path) -> None:
+    """Write, sync and remove a small file in ``tmp/``: OperationFailed (one line) when the
+    storage is full, over quota, read-only or not writable, before anything is created
+    that a failed write would leave behind (a job row)."""
+    tmp = tmp_dir(storage_dir)
+    probe = tmp / temp_name(storage_dir, TMP_PREFIX, ".probe")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, b"rendercli\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise storage_write_failed(exc, tmp) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 @dataclass(frozen=True)
@@ -283,7 +317,7 @@ def _write_all(fd: int, data: bytes, path: Path) -> None:
         try:
             written = os.write(fd, view)
         except OSError as exc:
-            raise OperationFailed(f"cannot write to storage: {exc.strerror}: {path}") from None
+            raise storage_write_failed(exc, path) from None
         view = view[written:]
 
 
