@@ -97,8 +97,9 @@ def sweep_orphans(settings: Settings | None = None) -> int | None:
     try:
         return _sweep_orphans(settings)
     except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.warning("orphan sweep of %s skipped, every object kept: %s",
-                    settings.storage_dir, exc)
+                    settings.storage_dir, first)
         return None
 
 
