@@ -299,3 +299,43 @@ def test_bob_s_watch_outlives_his_session_and_alice_s_media_stays(
     assert record["key"] == orphan and record["reason"].startswith("orphan sweep")
     # Who removed it: the watch on SQLite (its own file), the worker on PostgreSQL.
     assert record["pid"] == (watch.pid if database_url.startswith("sqlite") else worker.pid)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("login", ["worker", "client"])
+def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
+    alice: Account, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    farm: Farm, login: str,
+) -> None:
+    """A worker's idle sweep on a storage marked by a client's login (the issue: the
+    storage mark named the login, the worker asked with a function it may not call, the
+    error skipped dispatch), or a worker misconfigured with a client's login: the
+    queued job Redis lost is dispatched all the same."""
+    from redis import Redis
+
+    from rendercli.db import tenancy
+    from rendercli.worker import farm_maintenance
+
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(make_video(tmp_path / "a.mp4", duration=0.5)))
+    alice_key = next(iter(objects()))
+    job = alice.ok("render", "submit", "film", "--preset", "480p").stdout.strip()
+    farm.redis.flush()  # Redis lost it: the next sweep dispatches it again
+    orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).key
+    backdate_objects()
+    sweep_due()
+    if login == "worker":
+        as_worker(monkeypatch)
+        tenancy.use_token(None)
+    else:
+        tenancy.use_token(alice.token)  # the client's login: sees alice's job only
+
+    farm_maintenance()
+
+    queued = Redis.from_url(farm.redis.url).lrange("rq:queue:render-video", 0, -1)
+    assert job.encode() in queued
+    assert alice_key in objects()
+    if login == "worker":
+        assert orphan not in objects() and [d["key"] for d in deletions()] == [orphan]
+    else:
+        assert orphan in objects() and deletions() == []
