@@ -302,15 +302,15 @@ def test_bob_s_watch_outlives_his_session_and_alice_s_media_stays(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.parametrize("login", ["worker", "client"])
+@pytest.mark.parametrize("login", ["worker", "worker-unmarked", "client"])
 def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     alice: Account, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     farm: Farm, login: str,
 ) -> None:
-    """A worker's idle sweep on a storage marked by a client's login (the issue: the
-    storage mark named the login, the worker asked with a function it may not call, the
-    error skipped dispatch), or a worker misconfigured with a client's login: the
-    queued job Redis lost is dispatched all the same."""
+    """A worker's idle sweep on a storage marked by a client's login (the mark named the
+    login: the worker never swept), or unmarked (the worker asked with a function it may
+    not call, and the error skipped dispatch), or a worker misconfigured with a client's
+    login: the queued job Redis lost is dispatched all the same."""
     from redis import Redis
 
     from rendercli.db import tenancy
@@ -324,7 +324,9 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).key
     backdate_objects()
     sweep_due()
-    if login == "worker":
+    if login == "worker-unmarked":
+        (storage_dir() / ".database").unlink()  # as an older version left it
+    if login.startswith("worker"):
         as_worker(monkeypatch)
         tenancy.use_token(None)
     else:
@@ -335,7 +337,7 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     queued = Redis.from_url(farm.redis.url).lrange("rq:queue:render-video", 0, -1)
     assert job.encode() in queued
     assert alice_key in objects()
-    if login == "worker":
+    if login.startswith("worker"):
         assert orphan not in objects() and [d["key"] for d in deletions()] == [orphan]
     else:
         assert orphan in objects() and deletions() == []
