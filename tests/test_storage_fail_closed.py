@@ -341,3 +341,23 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
         assert orphan not in objects() and [d["key"] for d in deletions()] == [orphan]
     else:
         assert orphan in objects() and deletions() == []
+
+
+def test_freed_objects_are_deleted_and_logged_only_when_nobody_uses_them(
+    alice: Account, bob: Account, database_url: str, tmp_path: Path
+) -> None:
+    """`asset remove` / `project delete` with a live token: the shared file stays while
+    another account uses it, and goes (logged with why) when the last user removes it."""
+    clip = make_video(tmp_path / "shared.mp4", duration=0.5)
+    key = storage.file_sha256(clip)
+    alice.ok("project", "create", "film")
+    [mine] = json.loads(alice.ok("asset", "add", "film", str(clip), "--json").stdout)
+    bob.ok("project", "create", "copy")
+    bob.ok("asset", "add", "copy", str(clip))
+    bob.ok("project", "delete", "copy", "--yes")
+    assert key in objects() and deletions() == []
+    alice.ok("asset", "remove", mine["id"])
+    assert key not in objects()
+    [record] = deletions()
+    assert record["key"] == key and record["reason"].startswith("asset remove")
+    assert record["bytes"] == clip.stat().st_size
