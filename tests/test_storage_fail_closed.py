@@ -289,7 +289,8 @@ def test_bob_s_watch_outlives_his_session_and_alice_s_media_stays(
     else:
         assert orphan in objects() and deletions() == []
 
-    worker = farm.start_worker("w1", env={"RENDERCLI_ORPHAN_SWEEP_INTERVAL": "0"})
+    worker = farm.start_worker("w1", via="rendercli",
+                               env={"RENDERCLI_ORPHAN_SWEEP_INTERVAL": "0"})
     result = alice("render", "submit", "film", "--preset", "480p", "--fps", "10",
                    "--quality", "draft", "--wait")
     assert result.exit_code == 0, (result.stderr, farm.logs())
@@ -299,6 +300,8 @@ def test_bob_s_watch_outlives_his_session_and_alice_s_media_stays(
     assert record["key"] == orphan and record["reason"].startswith("orphan sweep")
     # Who removed it: the watch on SQLite (its own file), the worker on PostgreSQL.
     assert record["pid"] == (watch.pid if database_url.startswith("sqlite") else worker.pid)
+    if not database_url.startswith("sqlite"):
+        assert f"deleting stored object {orphan}" in farm.logs()  # the worker's log too
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
