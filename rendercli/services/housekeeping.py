@@ -24,7 +24,7 @@ def sweep_storage(*, worker: bool = False, force_orphans: bool = False) -> int:
     """Remove temp files whose process is gone (at once on this host; after the job
     timeout plus an hour for other hosts' and untagged ones) and, every few minutes,
     objects no asset references, where this process may sweep them (`sweeps_orphans`).
-    Returns how many were removed. Never raises."""
+    Returns how many were removed. Storage or database trouble never raises here."""
     from rendercli.storage import clean_temp_files
 
     settings = get_settings()
