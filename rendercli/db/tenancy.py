@@ -70,8 +70,9 @@ def _keys(session: Any, keys: list[str], function: str) -> set[str]:
     asked = list(keys)
     used: set[str] = set()
     postgres = session.get_bind().dialect.name == "postgresql"
-    for start in range(0, len(asked), KEYS_PER_CALL):
-        chunk = asked[start:start + KEYS_PER_CALL]
+    size = KEYS_PER_CALL if postgres else 500  # old SQLite builds bind at most 999 values
+    for start in range(0, len(asked), size):
+        chunk = asked[start:start + size]
         if postgres:
             found = session.execute(
                 text(f"SELECT * FROM {function}(CAST(:keys AS text[]))"), {"keys": chunk},
