@@ -128,7 +128,8 @@ SETTINGS: tuple[Setting, ...] = (
              "(`jobs watch`, `render submit --wait`)"),
     _numeric("RENDERCLI_ORPHAN_SWEEP_INTERVAL", int, DEFAULT_ORPHAN_SWEEP_INTERVAL, 0,
              7 * 86400, "seconds between walks of storage for objects no asset uses (one "
-             "process at a time does it, during upkeep); `0`: at every upkeep"),
+             "process at a time does it, during upkeep: workers' on PostgreSQL, any "
+             "command's on SQLite); `0`: at every upkeep"),
     _numeric("RENDERCLI_ORPHAN_GRACE", int, DEFAULT_ORPHAN_GRACE, 0, 30 * 86400,
              "seconds an object no asset uses is kept before that walk removes it (on "
              "filesystems without locks, all that protects an `asset add` in flight)",

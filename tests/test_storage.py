@@ -218,9 +218,9 @@ def test_object_path_refuses_malformed_keys(storage: Path) -> None:
 
 def test_remove_object(storage: Path, clip: Path) -> None:
     stored = store_file(clip, storage)
-    assert remove_object(storage, stored.key) is True
+    assert remove_object(storage, stored.key, reason="test") is True
     assert not stored.path.exists()
-    assert remove_object(storage, stored.key) is False
+    assert remove_object(storage, stored.key, reason="test") is False
 
 
 def test_clean_temp_files_removes_only_stale_ones(storage: Path) -> None:

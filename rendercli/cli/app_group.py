@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any
@@ -18,6 +19,8 @@ from rendercli.cli.typer_internals import (
     click_message,
 )
 from rendercli.errors import ExitStatus, RenderCliError
+
+_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # as storage.py says
 
 typer_internals.install()  # omitted options skip pydantic (see typer_internals)
 
@@ -106,6 +109,11 @@ class RenderCliGroup(TyperGroup):
             if _lock_timed_out(exc):
                 report(_LOCKED, code, as_json=as_json)
                 sys.exit(int(code))
-            report(f"unexpected {type(exc).__name__}: {exc} (set RENDERCLI_DEBUG=1 for a "
-                   "traceback)", code, as_json=as_json)
+            if isinstance(exc, OSError) and exc.errno in _UNWRITABLE:
+                # A full, over-quota or read-only disk is no surprise: say which one.
+                where = f": {exc.filename}" if exc.filename else ""
+                report(f"cannot write: {exc.strerror}{where}", code, as_json=as_json)
+            else:
+                report(f"unexpected {type(exc).__name__}: {exc} (set RENDERCLI_DEBUG=1 for "
+                       "a traceback)", code, as_json=as_json)
         sys.exit(int(code or 0))

@@ -1,7 +1,7 @@
 """assets: the recorded SHA-256 is the storage key of the object the asset names (issue 19)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07
 
 Storage is content-addressed: an object's key is the SHA-256 of its bytes, and that is
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
