@@ -40,6 +40,7 @@ from rendercli.render.cache import (
     soundtrack_key,
     temp_sibling,
 )
+from rendercli.render.colour import with_colours
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.render.presets import FORMAT_SPECS
 from rendercli.render.progress import ProgressCallback, ProgressTracker
@@ -224,6 +225,7 @@ def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items)
+    items = with_colours(items)
     chunk_frames = None
     if chunk_seconds is not None and chunk_seconds > 0:
         chunk_frames = max(1, round(chunk_seconds * settings.fps))
@@ -671,7 +673,7 @@ def render_frame(items: Sequence[TimelineItem], settings: RenderSettings, second
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items)
-    plan = plan_timeline(items, settings.fps)
+    plan = plan_timeline(with_colours(items), settings.fps)
     frame, index, offset = frame_at(plan, seconds)
     with _work_dir(Path(storage_dir)) as work_dir:
         runner.run(pictures.frame_command(plan.segments[index], offset, settings, out,
@@ -699,7 +701,7 @@ def render_storyboard(tiles: Sequence[SheetTile], settings: RenderSettings, out:
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items)
-    plan = plan_timeline(items, settings.fps)
+    plan = plan_timeline(with_colours(items), settings.fps)
     planned = iter(plan.visual)
     cells = [(next(planned) if tile.item.kind != "audio" else None, tile.caption, tile.name)
              for tile in tiles]
