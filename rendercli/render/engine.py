@@ -30,6 +30,7 @@ from pathlib import Path
 from rendercli import storage
 from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
+from rendercli.media.ffmpeg_binary import require_format
 from rendercli.render import commands, pictures, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
@@ -247,6 +248,7 @@ def segment_step(prepared: PreparedRender, key: str, work_dir: Path) -> Step:
     """The ffmpeg step that encodes one segment into the cache (renamed into place)."""
     segment = prepared.segment(key)
     settings = prepared.settings
+    require_format(settings.fmt)  # before anything renders
     cache = prepared.cache
     final = cache.segment_path(key, settings.fmt)
     tmp = temp_sibling(final, prepared.storage_dir)
@@ -262,6 +264,7 @@ def soundtrack_steps(prepared: PreparedRender, work_dir: Path, audio: Path,
                      loudness: dict[str, float]) -> list[Step]:
     """The soundtrack into ``audio``: one step, or measure-then-normalise for a loudness
     target (``loudness`` then receives the measurement of the final mix)."""
+    require_format(prepared.settings.fmt)
     return _audio_steps(prepared.plan, prepared.settings, work_dir, audio, loudness)
 
 
@@ -274,6 +277,7 @@ def assemble_steps(prepared: PreparedRender, work_dir: Path, concat_list: Path,
     soundtrack's steps. Writes the concat list."""
     plan, settings = prepared.plan, prepared.settings
     fmt = settings.fmt
+    require_format(fmt)
     cache = prepared.cache
     deps = segment_deps or {}
     poster_index, poster_at = _poster_source(plan)
