@@ -160,13 +160,14 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         assert item.title is not None
         w, h = settings.size
         card = item.title
-        # Drawn in RGB (exact colours whatever the ffmpeg), then converted like a still.
+        # Drawn once in RGB (exact colours whatever the ffmpeg), converted like a still,
+        # then repeated.
         label = graph.add([], chain(
             filter_spec("color", c=parse_color(card.background), s=f"{w}x{h}", r=fps),
-            filter_spec("format", "rgb24"),
-            title_filter(card, settings.size, work_dir),
-            fit_filters(settings),
-            filter_spec("trim", end_frame=count)))
+            filter_spec("trim", end_frame=1), filter_spec("format", "rgb24"),
+            title_filter(card, settings.size, work_dir), fit_filters(settings),
+            filter_spec("loop", loop=-1, size=1, start=0), filter_spec("settb", f"1/{fps}"),
+            "setpts=N", filter_spec("trim", end_frame=count)))
     # Item-local time, so fades and text timings hold in whichever range is rendered.
     effects = [filter_spec("settb", f"1/{fps}"), f"setpts=N+{first}"]
     overlays, fade_in, fade_out = visible_effects(planned, first, count, fps)
