@@ -138,3 +138,57 @@ def test_features_are_detected_once_per_binary_and_remembered_on_disk(
     ffmpeg_binary._features.cache_clear()
     assert "xfade" in ffmpeg_binary.features(str(script)).filters
     assert len(_calls(script)) == 3 * detections
+
+
+def _white_bands(png: Path) -> list[tuple[int, int]]:
+    """(leftmost, rightmost) x of near-white pixels in each horizontal band of rows that
+    has any (one band per line of text)."""
+    import av
+
+    with av.open(str(png)) as container:
+        frame = next(container.decode(video=0)).reformat(format="rgb24")
+    w, h = frame.width, frame.height
+    plane = frame.planes[0]
+    data, stride = bytes(plane), plane.line_size
+    bands: list[tuple[int, int]] = []
+    inside = False
+    for y in range(h):
+        row = data[y * stride: y * stride + 3 * w]
+        xs = [x for x in range(w) if min(row[3 * x: 3 * x + 3]) > 200]
+        if xs and not inside:
+            bands.append((xs[0], xs[-1]))
+        elif xs:
+            left, right = bands[-1]
+            bands[-1] = (min(left, xs[0]), max(right, xs[-1]))
+        inside = bool(xs)
+    return bands
+
+
+def test_without_text_align_rendercli_centres_each_line_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _wrapper(tmp_path / "bin", version="5.1.9-0+deb12u1")
+    # The same binary, but its drawtext reports no text_align option (as 5.1's does).
+    text = script.read_text().replace(
+        f'exec "{bundled_ffmpeg()}" "$@"\n',
+        'if [ "$3" = "filter=drawtext" ]; then\n'
+        f'  "{bundled_ffmpeg()}" "$@" | grep -v text_align; exit 0\n'
+        f'fi\nexec "{bundled_ffmpeg()}" "$@"\n')
+    script.write_text(text)
+    monkeypatch.setenv("RENDERCLI_FFMPEG", str(script))
+    choice = ffmpeg_binary.chosen()
+    assert not choice.features.text_align
+    assert "rendercli aligns text lines itself" in choice.reason
+
+    from rendercli.render.engine import render_frame
+
+    items = [title_item(TitleCard("short\na much longer line", size="medium"), 1.0)]
+    out = tmp_path / "frame.png"
+    settings = RenderSettings(preset="480p", fps=10, quality="draft")
+    render_frame(items, settings, 0.5, out, storage_dir=tmp_path / "storage")
+    bands = _white_bands(out)
+    assert len(bands) == 2, bands
+    widths = [right - left for left, right in bands]
+    assert widths[1] > 2 * widths[0]  # two lines, as laid out
+    for left, right in bands:  # each centred on its own
+        assert abs((left + right) / 2 - 854 / 2) <= 3, bands
+    assert not any("text_align=" in call for call in _calls(script))
