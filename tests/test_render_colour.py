@@ -137,6 +137,8 @@ def test_untagged_sources_follow_the_usual_defaults() -> None:
     assert (hd.rgb, hd.range, hd.matrix) == (False, "tv", "bt709")
     assert (jpeg.range, jpeg.matrix) == ("pc", "bt601")
     assert rgb.rgb
+    webp = untagged.conversion("yuv420p", 1080, still=True)  # lossy WebP is BT.601
+    assert (webp.range, webp.matrix) == ("tv", "bt601")
     tagged = SourceColour(range="pc", matrix="smpte170m").conversion("yuv420p", 1080)
     assert (tagged.range, tagged.matrix) == ("pc", "bt601")
 

@@ -5,7 +5,7 @@ mapped through an allow-list of the values FFmpeg defines; anything else is "unk
 ``SourceColour.conversion`` turns them into the explicit ``scale`` input options the
 render uses, with the usual defaults for untagged sources: JPEG (``yuvj*``) is full
 range BT.601; other untagged YUV is limited range, BT.709 when at least 720 lines tall
-and BT.601 below.
+and BT.601 below (stills in YUV, such as WebP, BT.601 at any size).
 """
 
 from __future__ import annotations
@@ -88,8 +88,10 @@ class SourceColour:
         """The HDR transfer's name (PQ or HLG), or None for SDR."""
         return HDR_TRANSFERS.get(self.transfer)
 
-    def conversion(self, pix_fmt: str | None, height: int | None) -> Conversion:
-        """How to read this source: from its tags, else the defaults for its kind."""
+    def conversion(self, pix_fmt: str | None, height: int | None, *,
+                   still: bool = False) -> Conversion:
+        """How to read this source: from its tags, else the defaults for its kind (a
+        still image in YUV -- JPEG, WebP -- is BT.601 whatever its size)."""
         fmt = pix_fmt or ""
         if is_rgb(fmt):
             return Conversion(rgb=True)
@@ -99,7 +101,7 @@ class SourceColour:
         matrix = _SCALE_MATRIX.get(self.matrix)
         if matrix is None:
             tall = height is not None and height >= HD_LINES
-            matrix = "bt601" if jpeg or not tall else "bt709"
+            matrix = "bt601" if jpeg or still or not tall else "bt709"
         return Conversion(rgb=False, range=in_range, matrix=matrix)
 
 

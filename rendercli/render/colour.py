@@ -30,24 +30,24 @@ WORKING = Conversion(rgb=False, range=OUTPUT_RANGE, matrix=OUTPUT_MATRIX)
 
 
 @functools.lru_cache(maxsize=256)
-def _probed(path: str, _sha256: str) -> tuple[Conversion, str | None]:
+def _probed(path: str, _sha256: str, still: bool) -> tuple[Conversion, str | None]:
     from rendercli.media.probe import probe_colour
 
     colour, pix_fmt, coded_height = probe_colour(Path(path))
-    return colour.conversion(pix_fmt, coded_height), hdr_refusal(colour)
+    return colour.conversion(pix_fmt, coded_height, still=still), hdr_refusal(colour)
 
 
 def source_conversion(item: TimelineItem) -> Conversion:
     """How the render reads ``item``'s picture (probed once per file content). Raises
     InvalidInput for a source the SDR pipeline cannot show (HDR)."""
     try:
-        conversion, refusal = _probed(str(item.path), item.sha256)
+        conversion, refusal = _probed(str(item.path), item.sha256, item.kind == "image")
     except InvalidInput:
         # Unreadable here (damaged since ingest, or not on this machine): the defaults
         # for its kind; a render then fails with ffmpeg's own reason. Not remembered.
         jpeg = item.kind == "image" and image_demuxer(Path(item.path)) == "jpeg_pipe"
         pix_fmt = "yuvj420p" if jpeg else ("rgb24" if item.kind == "image" else "yuv420p")
-        return SourceColour().conversion(pix_fmt, item.height)
+        return SourceColour().conversion(pix_fmt, item.height, still=item.kind == "image")
     if refusal is not None:
         raise InvalidInput(f"{item.name or Path(item.path).name}: {refusal}")
     return conversion
