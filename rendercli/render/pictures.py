@@ -65,8 +65,7 @@ class Command:
                 *output]
 
 
-def fit_filters(settings: RenderSettings, conversion: Conversion | None = None,
-                pix_fmt: str | None = None) -> str:
+def fit_filters(settings: RenderSettings, conversion: Conversion | None = None) -> str:
     """Scale to fit the preset keeping aspect ratio, converting from what the source is
     (``conversion``; None: RGB) into the working colour space, pad with black, square
     pixels, tagged."""
@@ -75,7 +74,7 @@ def fit_filters(settings: RenderSettings, conversion: Conversion | None = None,
         filter_spec("scale", w, h, force_original_aspect_ratio="decrease",
                     force_divisible_by=2, **colour.scale_in(conversion),
                     **colour.scale_out()),
-        filter_spec("format", pix_fmt or segment_pix_fmt(settings.fmt)),
+        filter_spec("format", segment_pix_fmt(settings.fmt)),
         filter_spec("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black"),
         filter_spec("setsar", 1),
         colour.tag(),
