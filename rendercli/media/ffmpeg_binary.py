@@ -300,11 +300,6 @@ def ffmpeg_path() -> str:
     return chosen().path
 
 
-def ffmpeg_source() -> str:
-    """Where ffmpeg_path() came from: RENDERCLI_FFMPEG, PATH or imageio-ffmpeg."""
-    return chosen().source
-
-
 def require_format(fmt: str) -> None:
     """Refuse, before anything renders, an output format the chosen ffmpeg cannot encode
     (webm needs libvpx-vp9 and libopus)."""
