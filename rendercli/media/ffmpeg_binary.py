@@ -137,6 +137,18 @@ def _names(listing: str, flags: re.Pattern[str]) -> frozenset[str]:
 
 
 def _detect(path: str) -> Features:
+    from rendercli.errors import RenderCliError
+
+    try:
+        return _run_detection(path)
+    except RenderCliError as exc:
+        why = getattr(exc, "reason", None) or exc.message  # RenderFailed: ffmpeg's line
+        raise OperationFailed(f"ffmpeg {path} does not run: {why}") from None
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise OperationFailed(f"ffmpeg {path} does not run: {exc}") from None
+
+
+def _run_detection(path: str) -> Features:
     from rendercli.render.runner import capture
 
     first = (capture([path, "-hide_banner", "-version"]).splitlines() or [""])[0]
@@ -242,17 +254,17 @@ def _describe(path: str, found: Features) -> str:
 @lru_cache(maxsize=8)
 def _choose(explicit: str | None, search_path: str | None) -> Choice:
     if explicit:
-        chosen = shutil.which(explicit)
-        if not chosen:
+        path = shutil.which(explicit)
+        if not path:
             raise OperationFailed(f"RENDERCLI_FFMPEG={explicit} is not an executable file")
-        found = features(chosen)
+        found = features(path)
         if found.missing():
-            raise _refusal(chosen, found, found.missing())
+            raise _refusal(path, found, found.missing())
         lacks = found.lacks()
         reason = "set by RENDERCLI_FFMPEG" + (
             f"; it lacks {', '.join(lacks)}: rendercli aligns text lines itself" if lacks
             else "")
-        return Choice(chosen, "RENDERCLI_FFMPEG", reason, found)
+        return Choice(path, "RENDERCLI_FFMPEG", reason, found)
     on_path = shutil.which("ffmpeg", path=search_path)
     bundled = _bundled()
     if on_path is None:
@@ -265,12 +277,12 @@ def _choose(explicit: str | None, search_path: str | None) -> Choice:
         return Choice(bundled, "imageio-ffmpeg", "no ffmpeg on PATH: the bundled one", found)
     try:
         found = features(on_path)
-    except (OperationFailed, OSError, subprocess.SubprocessError) as exc:
+    except (OperationFailed, OSError) as exc:
         if bundled is None:
             raise
         reason = getattr(exc, "message", None) or str(exc)
-        return Choice(bundled, "imageio-ffmpeg", f"the ffmpeg on PATH ({on_path}) does not "
-                      f"run ({reason}); the bundled one", features(bundled))
+        return Choice(bundled, "imageio-ffmpeg", f"{reason}; the bundled one",
+                      features(bundled))
     short = found.missing() + found.lacks()
     if not short:
         return Choice(on_path, "PATH", "the first ffmpeg on PATH has every feature "
