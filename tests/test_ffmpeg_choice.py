@@ -192,3 +192,21 @@ def test_without_text_align_rendercli_centres_each_line_itself(
     for left, right in bands:  # each centred on its own
         assert abs((left + right) / 2 - 854 / 2) <= 3, bands
     assert not any("text_align=" in call for call in _calls(script))
+
+
+def test_a_path_ffmpeg_that_does_not_run_gives_way_to_the_bundled_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "broken-bin"
+    folder.mkdir()
+    (folder / "ffmpeg").write_text("#!/bin/sh\necho 'error while loading shared libraries' >&2\n"
+                                   "exit 127\n")
+    (folder / "ffmpeg").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    choice = ffmpeg_binary.chosen()
+    assert os.path.realpath(choice.path) == os.path.realpath(bundled_ffmpeg())
+    assert f"ffmpeg {folder / 'ffmpeg'} does not run" in choice.reason
+    assert "shared libraries" in choice.reason
+
+    monkeypatch.setenv("RENDERCLI_FFMPEG", str(folder / "ffmpeg"))  # asked for: refused
+    with pytest.raises(OperationFailed, match="does not run: error while loading"):
+        ffmpeg_binary.chosen()
