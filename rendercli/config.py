@@ -95,8 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
             "the user config dir (`~/.config/rendercli`)"),
     Setting("RENDERCLI_TOKEN",
             "an API token; it takes precedence over the stored login (CI)", "unset"),
-    Setting("RENDERCLI_FFMPEG", "the ffmpeg binary to use",
-            "`ffmpeg` on PATH, else the `imageio-ffmpeg` binary"),
+    Setting("RENDERCLI_FFMPEG", "the ffmpeg binary to use (5.1 or newer)",
+            "`ffmpeg` on PATH if it has every feature rendercli uses, else the "
+            "`imageio-ffmpeg` binary (README, \"Which ffmpeg\")"),
     _numeric("RENDERCLI_JOB_TIMEOUT", int, DEFAULT_JOB_TIMEOUT, 10, 7 * 86400,
              "seconds one render may take in the farm"),
     _numeric("RENDERCLI_MAX_RETRIES", int, DEFAULT_MAX_RETRIES, 0, 20,

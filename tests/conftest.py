@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.farm import Farm
+from tests.ffmpegs import engine_ffmpegs
 from tests.memory_keyring import MemoryKeyring
 from tests.servers import PostgresServer, RedisServer
 
@@ -51,6 +52,20 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memory
     from rendercli.db.session import dispose_all
 
     dispose_all()
+
+
+_ENGINE_FFMPEGS = engine_ffmpegs()
+
+
+@pytest.fixture(params=[path for _id, path in _ENGINE_FFMPEGS],
+                ids=[name for name, _path in _ENGINE_FFMPEGS])
+def engine_ffmpeg(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                  isolated: MemoryKeyring) -> str:
+    """Run the test once per available ffmpeg (bundled, and the system's when installed),
+    chosen the way a user chooses one: RENDERCLI_FFMPEG. Engine test modules use it for
+    every test (``pytestmark = pytest.mark.usefixtures("engine_ffmpeg")``)."""
+    monkeypatch.setenv("RENDERCLI_FFMPEG", request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from rendercli.errors import InvalidInput
-from rendercli.media.ffmpeg_binary import ffmpeg_path
 from rendercli.render.cache import segment_key
 from rendercli.render.engine import render_timeline
 from rendercli.render.graph import escape_value, filter_spec
@@ -38,6 +37,7 @@ from rendercli.render.timeline import (
     validate_settings,
     validate_timeline,
 )
+from tests.ffmpegs import bundled_ffmpeg
 from tests.media_factory import make_audio, make_color_video, make_image, make_video, run_ffmpeg
 from tests.test_render_engine import FAST, item, pixels, probe
 
@@ -47,6 +47,9 @@ HOSTILE_TEXT = (
     "\tTabbed\r\nCRLF and a NUL-free control \x07 bell; "
     + "wrap " * 380  # 2,000 characters in all
 )[:2000]
+
+# Every test runs with each available ffmpeg: the bundled one and the system's (Debian).
+pytestmark = pytest.mark.usefixtures("engine_ffmpeg")
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +122,9 @@ def rms(values: list[float], start: float, end: float) -> float:
 
 
 def integrated_loudness(path: Path) -> float:
-    """EBU R128 integrated loudness of a file, measured by ffmpeg's ebur128 filter."""
-    proc = subprocess.run([ffmpeg_path(), "-nostdin", "-hide_banner", "-i", str(path),
+    """EBU R128 integrated loudness of a file, measured by the bundled ffmpeg's ebur128
+    filter (a measuring tool, whichever ffmpeg rendered the file)."""
+    proc = subprocess.run([bundled_ffmpeg(), "-nostdin", "-hide_banner", "-i", str(path),
                            "-filter_complex", "ebur128=framelog=quiet", "-f", "null", "-"],
                           capture_output=True, text=True, check=True)
     summary = proc.stderr[proc.stderr.rindex("Summary:"):]

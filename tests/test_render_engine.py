@@ -43,6 +43,9 @@ from tests.media_factory import (
     make_video,
 )
 
+# Every test runs with each available ffmpeg: the bundled one and the system's (Debian).
+pytestmark = pytest.mark.usefixtures("engine_ffmpeg")
+
 FAST = RenderSettings(preset="480p", fmt="mp4", fps=10, quality="draft")
 
 
@@ -282,6 +285,34 @@ def test_last_meaningful_line_skips_boilerplate() -> None:
         "[mov,mp4] moov atom not found")
     assert last_meaningful_line("") == "ffmpeg failed without a message"
     assert "\n" not in last_meaningful_line("x" * 1000)
+
+
+@pytest.mark.parametrize(("stderr", "cause"), [
+    # Debian 12's ffmpeg 5.1 on a drawtext option it does not know
+    ("[Parsed_drawtext_0 @ 0x56488010dd00] Option 'text_align' not found\n"
+     "[AVFilterGraph @ 0x56488010ca00] Error initializing filter 'drawtext' with args "
+     "'text=hi:text_align=C'\nError initializing complex filters.\nOption not found\n",
+     "[Parsed_drawtext_0] Option 'text_align' not found"),
+    # ffmpeg 7+ says it in one line, then a generic one
+    ("[fc#0 @ 0x5636fee14d00] Error applying option 'text_alig' to filter 'drawtext': "
+     "Option not found\nError : Option not found\n",
+     "[fc#0] Error applying option 'text_alig' to filter 'drawtext': Option not found"),
+    ("[AVFilterGraph @ 0x560b2d055b40] No such filter: 'nosuchfilter'\n"
+     "Error initializing complex filters.\nInvalid argument\n",
+     "[AVFilterGraph] No such filter: 'nosuchfilter'"),
+])
+def test_the_failure_line_is_the_one_naming_the_cause(stderr: str, cause: str) -> None:
+    assert last_meaningful_line(stderr) == cause
+
+
+def test_a_real_failure_quotes_the_line_naming_the_unknown_option(tmp_path: Path) -> None:
+    from rendercli.media.ffmpeg_binary import ffmpeg_path
+    from rendercli.render.runner import run
+
+    with pytest.raises(RenderFailed) as failure:
+        run([ffmpeg_path(), *GLOBAL_ARGS, "-f", "lavfi", "-i", "color=s=64x64:d=0.1",
+             "-vf", "drawtext=text=hi:no_such_option=C", "-f", "null", "-"], timeout=30)
+    assert "no_such_option" in failure.value.reason and "\n" not in failure.value.reason
 
 
 def test_progress_tracker_is_throttled_monotonic_and_ends_at_100() -> None:

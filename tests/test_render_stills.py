@@ -30,6 +30,9 @@ from rendercli.render.timeline import (
 from tests.media_factory import make_audio, make_color_video, make_image
 from tests.test_render_engine import item
 
+# Every test runs with each available ffmpeg: the bundled one and the system's (Debian).
+pytestmark = pytest.mark.usefixtures("engine_ffmpeg")
+
 SETTINGS = RenderSettings(preset="480p", fmt="mp4", fps=10, quality="high")
 
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from rendercli.media.colour import SourceColour
+
 # "font": a TTF/OTF file (media/fonts.py), which only titles and texts use.
 MediaKind = Literal["video", "image", "audio", "font"]
 
@@ -40,6 +42,9 @@ class MediaInfo:
     # formats.ffmpeg_input_args). Not stored with the asset. Defaulted so other code
     # may build MediaInfo without it.
     demuxer: str | None = None
+    # Picture sources: the colour tags of the first frame (allow-listed names). Not
+    # stored with the asset: the render engine reads them from the file it renders.
+    colour: SourceColour | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +72,9 @@ def remembered(data: object) -> MediaInfo | None:
     names = {f.name for f in fields(MediaInfo)}
     if not isinstance(data, dict) or set(data) != names:
         return None
+    colour = None if data["colour"] is None else SourceColour.from_dict(data["colour"])
+    if data["colour"] is not None and colour is None:
+        return None
     number = (int, float)
     checks = [
         data["kind"] in _KINDS,
@@ -83,4 +91,4 @@ def remembered(data: object) -> MediaInfo | None:
         *(data[key] is None or (isinstance(data[key], str) and _NAME.fullmatch(data[key]))
           for key in ("video_codec", "pix_fmt", "audio_codec")),
     ]
-    return MediaInfo(**data) if all(checks) else None
+    return MediaInfo(**{**data, "colour": colour}) if all(checks) else None

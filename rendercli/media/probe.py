@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import InvalidInput
+from rendercli.media.colour import SourceColour, hdr_refusal
 from rendercli.media.formats import (
     FD_PROTOCOL_WHITELIST,
     IMAGE_CONTAINERS,
@@ -33,6 +34,23 @@ if TYPE_CHECKING:
 # Demuxing stops after this many packets even if a wanted frame has not appeared yet:
 # a real file interleaves its streams far more tightly.
 MAX_PROBE_PACKETS = 3000
+
+
+def probe_colour(path: Path) -> tuple[SourceColour, str | None, int | None]:
+    """The colour tags, pixel format and height of the first frame of a picture file the
+    render engine is about to draw (already validated at ingest), opened the same
+    confined way as ``probe``. Raises InvalidInput if it has no decodable picture."""
+    fd, _size = open_regular_file(path, display_name=path.name)
+    try:
+        prober = _Prober(fd, path.name, float("inf"), 1 << 16)
+        with prober.open() as container:
+            video, _audio = prober.pick_streams(container)
+            if video is None:
+                raise prober.reject("no picture stream")
+            frame = prober.decode_start(container, video, None, want_two=False).first_video
+            return SourceColour.from_frame(frame), frame.format.name, frame.height
+    finally:
+        os.close(fd)
 
 
 def probe(path: Path, *, display_name: str, max_duration: float, max_dimension: int) -> MediaInfo:
@@ -291,7 +309,12 @@ class _Prober:
         width = height = None
         rotation = 0
         frame_rate = pix_fmt = video_codec = None
+        colour = None
         if video is not None and frame is not None:
+            colour = SourceColour.from_frame(frame)
+            refusal = hdr_refusal(colour)
+            if refusal is not None:
+                raise self.reject(refusal)
             # frame.rotation is FFmpeg's display-matrix angle, counter-clockwise in
             # [-180, 180]; MediaInfo wants the clockwise turn, snapped to a right angle.
             rotation = (-round(frame.rotation / 90) * 90) % 360
@@ -325,6 +348,7 @@ class _Prober:
             sample_rate=sample_rate,
             channels=channels,
             demuxer=demuxer,
+            colour=colour,
         )
 
 

@@ -31,7 +31,8 @@ from rendercli.render.timeline import (
 )
 
 # Bump when commands change in a way that changes output bytes: invalidates every entry.
-ENGINE_VERSION = "3"
+# A source's colour conversion is a function of its bytes (``source``) and this version.
+ENGINE_VERSION = "4"  # 4: one colour pipeline (BT.709 limited range, tagged)
 
 
 def _digest(payload: object) -> str:

@@ -39,6 +39,14 @@ def _own_input(path: Path, demuxer: str, **kwargs: Any) -> Any:
                            **kwargs)
 
 
+# Our segments are BT.709 limited range (render/colour.py): read them as exactly that.
+_WORKING_IN = {"in_range": "tv", "in_color_matrix": "bt709"}
+
+
+def _rgb(video: Any) -> Any:
+    return video.filter("scale", **_WORKING_IN, out_range="pc").filter("format", "rgb24")
+
+
 def write_concat_list(path: Path, segments: list[Path]) -> None:
     """An ffconcat list naming segments relative to the list (so the safe mode accepts it)."""
     lines = ["ffconcat version 1.0"]
@@ -66,7 +74,7 @@ def mux_command(concat_list: Path, audio: Path, settings: RenderSettings, out: P
 def palette_command(concat_list: Path, settings: RenderSettings, out: Path) -> list[str]:
     """gif pass 1: one optimised 256-colour palette for the whole animation."""
     gen, _ = gif_palette_options(settings.quality)
-    video = _segments_input(concat_list, settings)["v:0"].filter("palettegen", **gen)
+    video = _rgb(_segments_input(concat_list, settings)["v:0"]).filter("palettegen", **gen)
     return _compile(video.output(str(out), f="image2", update=1, **{"frames:v": 1}))
 
 
@@ -74,7 +82,7 @@ def gif_command(concat_list: Path, palette: Path, settings: RenderSettings,
                 out: Path) -> list[str]:
     """gif pass 2: map every frame onto the palette."""
     _, use = gif_palette_options(settings.quality)
-    video = _segments_input(concat_list, settings)["v:0"]
+    video = _rgb(_segments_input(concat_list, settings)["v:0"])
     pal = _own_input(palette, "png_pipe", f="png_pipe")["v:0"]
     stream = _ffmpeg().filter([video, pal], "paletteuse", **use)
     return _compile(stream.output(str(out), f="gif", loop=0))
@@ -84,5 +92,8 @@ def poster_command(segment: Path, at: float, settings: RenderSettings, out: Path
     """A JPEG still of the frame ``at`` seconds into one of our segments."""
     demuxer = FORMAT_SPECS[settings.fmt].segment_demuxer
     video = _own_input(segment, demuxer, ss=f"{at:.6f}")["v:0"]
-    video = video.filter("scale", out_range="full").filter("format", "yuv420p")
+    # JPEG's own colour space: full range BT.601 (what every viewer assumes).
+    video = video.filter("scale", **_WORKING_IN, out_range="pc",
+                         out_color_matrix="bt601").filter("format", "yuv420p")
+    video = video.filter("setparams", range="pc", colorspace="bt470bg")
     return _compile(video.output(str(out), f="mjpeg", **{"frames:v": 1, "q:v": 3}))

@@ -34,6 +34,7 @@ from pathlib import Path
 from rendercli import storage
 from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
+from rendercli.media.ffmpeg_binary import require_format
 from rendercli.render import commands, pictures, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
@@ -44,6 +45,7 @@ from rendercli.render.cache import (
     soundtrack_key,
     temp_sibling,
 )
+from rendercli.render.colour import with_colours
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.render.presets import FORMAT_SPECS
 from rendercli.render.progress import ProgressCallback, ProgressTracker
@@ -229,6 +231,7 @@ def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items)
+    items = with_colours(items)
     chunk_frames = None
     if chunk_seconds is not None and chunk_seconds > 0:
         chunk_frames = max(1, round(chunk_seconds * settings.fps))
@@ -250,6 +253,7 @@ def segment_step(prepared: PreparedRender, key: str, work_dir: Path) -> Step:
     """The ffmpeg step that encodes one segment into the cache (renamed into place)."""
     segment = prepared.segment(key)
     settings = prepared.settings
+    require_format(settings.fmt)  # before anything renders
     cache = prepared.cache
     final = cache.segment_path(key, settings.fmt)
     tmp = temp_sibling(final, prepared.storage_dir)
@@ -266,6 +270,7 @@ def soundtrack_steps(prepared: PreparedRender, work_dir: Path, audio: Path,
                      loudness: dict[str, float]) -> list[Step]:
     """The soundtrack into ``audio``: one step, or measure-then-normalise for a loudness
     target (``loudness`` then receives the measurement of the final mix)."""
+    require_format(prepared.settings.fmt)
     return _audio_steps(prepared.plan, prepared.settings, work_dir, audio, loudness)
 
 
@@ -278,6 +283,7 @@ def assemble_steps(prepared: PreparedRender, work_dir: Path, concat_list: Path,
     soundtrack's steps. Writes the concat list."""
     plan, settings = prepared.plan, prepared.settings
     fmt = settings.fmt
+    require_format(fmt)
     cache = prepared.cache
     deps = segment_deps or {}
     poster_index, poster_at = _poster_source(plan)
@@ -678,7 +684,7 @@ def render_frame(items: Sequence[TimelineItem], settings: RenderSettings, second
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items)
-    plan = plan_timeline(items, settings.fps)
+    plan = plan_timeline(with_colours(items), settings.fps)
     frame, index, offset = frame_at(plan, seconds)
     with _work_dir(Path(storage_dir)) as work_dir:
         runner.run(pictures.frame_command(plan.segments[index], offset, settings, out,
@@ -706,7 +712,7 @@ def render_storyboard(tiles: Sequence[SheetTile], settings: RenderSettings, out:
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items)
-    plan = plan_timeline(items, settings.fps)
+    plan = plan_timeline(with_colours(items), settings.fps)
     planned = iter(plan.visual)
     cells = [(next(planned) if tile.item.kind != "audio" else None, tile.caption, tile.name)
              for tile in tiles]

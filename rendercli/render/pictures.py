@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rendercli.media.colour import Conversion
+from rendercli.render import colour
 from rendercli.render.commands import GLOBAL_ARGS
 from rendercli.render.graph import Graph, chain, filter_spec
 from rendercli.render.inputs import INPUT_FORMAT_WHITELIST, image_demuxer
@@ -63,15 +65,19 @@ class Command:
                 *output]
 
 
-def fit_filters(settings: RenderSettings, pix_fmt: str | None = None) -> str:
-    """Scale to fit the preset keeping aspect ratio, pad with black, square pixels."""
+def fit_filters(settings: RenderSettings, conversion: Conversion | None = None) -> str:
+    """Scale to fit the preset keeping aspect ratio, converting from what the source is
+    (``conversion``; None: RGB) into the working colour space, pad with black, square
+    pixels, tagged."""
     w, h = settings.size
     return chain(
         filter_spec("scale", w, h, force_original_aspect_ratio="decrease",
-                    force_divisible_by=2),
+                    force_divisible_by=2, **colour.scale_in(conversion),
+                    **colour.scale_out()),
+        filter_spec("format", segment_pix_fmt(settings.fmt)),
         filter_spec("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black"),
         filter_spec("setsar", 1),
-        filter_spec("format", pix_fmt or segment_pix_fmt(settings.fmt)),
+        colour.tag(),
     )
 
 
@@ -134,7 +140,7 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         src = cmd.user_input(item.path, "-ss", f"{item.trim_start + first / fps:.6f}",
                              "-t", f"{(count + 1) / fps:.6f}")
         label = graph.add([src], chain(
-            "setpts=PTS-STARTPTS", filter_spec("fps", fps), fit_filters(settings),
+            "setpts=PTS-STARTPTS", filter_spec("fps", fps), fit_filters(settings, item.colour),
             filter_spec("tpad", stop=-1, stop_mode="clone"),
             filter_spec("trim", end_frame=count)))
     elif item.kind == "image":
@@ -142,7 +148,7 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         # "over black"), fit it, then repeat that single frame (or move over it).
         demuxer = image_demuxer(item.path)
         src = cmd.user_input(item.path, *(("-f", demuxer) if demuxer else ()))
-        still = chain(filter_spec("trim", end_frame=1), filter_spec("format", "rgba"),
+        still = chain(filter_spec("trim", end_frame=1), colour.to_rgb(item.colour),
                       filter_spec("premultiply", inplace=1))
         moving = chain(fit_filters(settings), filter_spec("loop", loop=-1, size=1, start=0),
                        filter_spec("settb", f"1/{fps}"), "setpts=N", filter_spec("fps", fps))
@@ -153,11 +159,14 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         assert item.title is not None
         w, h = settings.size
         card = item.title
+        # Drawn once in RGB (exact colours whatever the ffmpeg), converted like a still,
+        # then repeated.
         label = graph.add([], chain(
             filter_spec("color", c=parse_color(card.background), s=f"{w}x{h}", r=fps),
-            filter_spec("format", segment_pix_fmt(settings.fmt)),
-            title_filter(card, settings.size, work_dir),
-            filter_spec("trim", end_frame=count)))
+            filter_spec("trim", end_frame=1), filter_spec("format", "rgb24"),
+            title_filter(card, settings.size, work_dir), fit_filters(settings),
+            filter_spec("loop", loop=-1, size=1, start=0), filter_spec("settb", f"1/{fps}"),
+            "setpts=N", filter_spec("trim", end_frame=count)))
     # Item-local time, so fades and text timings hold in whichever range is rendered.
     effects = [filter_spec("settb", f"1/{fps}"), f"setpts=N+{first}"]
     overlays, fade_in, fade_out = visible_effects(planned, first, count, fps)
@@ -172,7 +181,7 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         start = max(0, planned.frames - 1 - frames_out)
         effects.append(filter_spec("fade", t="out", st=f"{start / fps:.6f}",
                                    d=f"{frames_out / fps:.6f}"))
-    effects.append(filter_spec("format", segment_pix_fmt(settings.fmt)))
+    effects += [filter_spec("format", segment_pix_fmt(settings.fmt)), colour.tag()]
     return graph.add([label], chain(*effects))
 
 
@@ -215,7 +224,7 @@ def _transition(cmd: Command, transition: PlannedTransition, settings: RenderSet
         filter_spec("xfade", transition=transition.kind, duration=f"{frames / fps:.6f}",
                     offset=0),
         filter_spec("trim", end_frame=frames),
-        filter_spec("format", segment_pix_fmt(settings.fmt))))
+        filter_spec("format", segment_pix_fmt(settings.fmt)), colour.tag()))
 
 
 def _still_output(out: Path) -> list[str]:
@@ -224,7 +233,7 @@ def _still_output(out: Path) -> list[str]:
 
 def _to_rgb(label: str, graph: Graph) -> str:
     # The segment's pixel format, then to RGB as a player would show it.
-    return graph.add([label], chain("setpts=PTS-STARTPTS", filter_spec("format", "rgb24")))
+    return graph.add([label], chain("setpts=PTS-STARTPTS", colour.working_to_rgb()))
 
 
 def frame_command(segment: Segment, frame: int, settings: RenderSettings, out: Path,
@@ -304,7 +313,8 @@ def sheet_command(tiles: Sequence[tuple[PlannedItem | None, str, str]],
             picture = item_frames(cmd, planned, planned.frames // 2, 1, settings, work_dir)
             picture = graph.add([picture], chain(
                 "setpts=PTS-STARTPTS",
-                filter_spec("scale", thumb_w, thumb_h, flags="bicubic"),
+                filter_spec("scale", thumb_w, thumb_h, flags="bicubic",
+                            **colour.scale_in(colour.WORKING), out_range="pc"),
                 filter_spec("setsar", 1), filter_spec("format", "rgb24"),
                 filter_spec("pad", tile_w, tile_h, f"({tile_w}-{thumb_w})/2", 0,
                             color=TILE_BACKGROUND)))

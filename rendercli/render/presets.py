@@ -60,20 +60,23 @@ def video_encoder_options(fmt: str, quality: str, fps: int) -> dict[str, object]
     encodes a segment to the same bytes; parallelism comes from encoding segments side
     by side (long items are cut into chunks)."""
     gop = gop_size(fps)
+    # Every segment carries the same colour tags (BT.709, limited range): see colour.py.
+    tags = {"color_range": "tv", "colorspace": "bt709", "color_primaries": "bt709",
+            "color_trc": "bt709"}
     if fmt == "mp4":
         preset, crf = {"draft": ("ultrafast", 28), "standard": ("veryfast", 23),
                        "high": ("slow", 18)}[quality]
         return {"c:v": "libx264", "preset": preset, "crf": crf, "pix_fmt": "yuv420p",
-                "g": gop, "flags": "+cgop", "threads": 1}
+                "g": gop, "flags": "+cgop", "threads": 1, **tags}
     if fmt == "webm":
         deadline, cpu, crf = {"draft": ("realtime", 8, 40), "standard": ("good", 5, 33),
                               "high": ("good", 2, 26)}[quality]
         return {"c:v": "libvpx-vp9", "deadline": deadline, "cpu-used": cpu, "crf": crf,
-                "b:v": 0, "pix_fmt": "yuv420p", "g": gop, "row-mt": 1}
+                "b:v": 0, "pix_fmt": "yuv420p", "g": gop, "row-mt": 1, **tags}
     if fmt == "gif":
         # Lossless intermediate: quantisation to 256 colours happens once, in the palette pass.
         return {"c:v": "libx264", "preset": "ultrafast", "qp": 0, "pix_fmt": "yuv444p",
-                "g": gop, "flags": "+cgop", "threads": 1}
+                "g": gop, "flags": "+cgop", "threads": 1, **tags}
     raise ValueError(fmt)
 
 

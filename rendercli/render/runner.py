@@ -42,6 +42,13 @@ KNOWN_NOISE = (
     re.compile(r"deprecated pixel format used, make sure you did set range correctly"),
     re.compile(r"^\s*Last message repeated \d+ times?\s*$"),
 )
+# Lines that name the cause itself (an unknown option, filter or encoder, a bad value);
+# ffmpeg prints a generic summary after them ("Option not found", "Invalid argument").
+_CAUSES = re.compile(
+    r"option '[^']*' not found|error applying option|no such filter|unrecognized option"
+    r"|unknown encoder|encoder not found|unknown decoder|invalid value|unable to parse"
+    r"|undefined constant|no such file or directory|permission denied|invalid data found"
+    r"|not allowed|doesn't support|does not support|matches no streams", re.IGNORECASE)
 _ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
 _GRAPH = re.compile(r" in filtergraph description .* (matches no streams)")
 
@@ -53,13 +60,16 @@ def without_noise(stderr: str) -> str:
 
 
 def last_meaningful_line(stderr: str) -> str:
-    """The last stderr line that says what went wrong, as one short line."""
+    """The stderr line that says what went wrong, as one short line: the last that names
+    a cause (an unknown option, filter or encoder, a bad value, a missing file), else
+    the last meaningful one."""
     lines = [line.strip() for line in without_noise(stderr).splitlines()]
     lines = [line for line in lines if line and not line.lower().startswith(_BOILERPLATE)]
     if not lines:
         return "ffmpeg failed without a message"
-    chosen = lines[-1]
-    if chosen.lower().startswith(_GENERIC):
+    causes = [line for line in lines if _CAUSES.search(line)]
+    chosen = causes[-1] if causes else lines[-1]
+    if not causes and chosen.lower().startswith(_GENERIC):
         chosen = next((line for line in reversed(lines)
                        if not line.lower().startswith(_GENERIC)), chosen)
     chosen = _GRAPH.sub(r" \1", _ADDRESS.sub("]", chosen))

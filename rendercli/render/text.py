@@ -279,11 +279,22 @@ def _y_expression(placement: str) -> str:
     return "max(h*0.05,h*0.90-text_h)"
 
 
-def _drawtext(layout: TextLayout, text_file: Path, font: Path, color: str, y: str,
-              *, box: bool, enable: str | None = None) -> str:
+def _text_align() -> bool:
+    """Whether the ffmpeg in use has drawtext's ``text_align`` (FFmpeg 6.1+)."""
+    from rendercli.media.ffmpeg_binary import chosen
+
+    return chosen().features.text_align
+
+
+def _drawtext(layout: TextLayout, work_dir: Path, font: Path, color: str, placement: str,
+              frame: tuple[int, int], *, box: bool, enable: str | None = None) -> str:
+    if not _text_align():
+        return _drawtext_lines(layout, work_dir, font, color, placement, frame, box=box,
+                               enable=enable)
+    y = _y_expression(placement)
     options: dict[str, object] = {
-        "fontfile": font, "textfile": text_file, "expansion": "none",
-        "fontsize": layout.size, "fontcolor": parse_color(color),
+        "fontfile": font, "textfile": write_text_file(work_dir, layout.text),
+        "expansion": "none", "fontsize": layout.size, "fontcolor": parse_color(color),
         "line_spacing": layout.line_spacing, "text_align": "C",
         "x": "(w-text_w)/2", "y": y,
     }
@@ -294,6 +305,35 @@ def _drawtext(layout: TextLayout, text_file: Path, font: Path, color: str, y: st
     return filter_spec("drawtext", **options)
 
 
+def _drawtext_lines(layout: TextLayout, work_dir: Path, font: Path, color: str,
+                    placement: str, frame: tuple[int, int], *, box: bool,
+                    enable: str | None) -> str:
+    """Centred lines on an ffmpeg without ``text_align``: one drawtext per line, placed
+    with the font's line height, and one box (drawbox) behind the whole block."""
+    w, h = frame
+    metrics = font_metrics(font)
+    pitch = metrics.line_px(layout.size) + layout.line_spacing
+    block = len(layout.lines) * pitch - layout.line_spacing
+    top = {"top": h * 0.06, "center": (h - block) / 2}.get(
+        placement, max(h * 0.05, h * 0.90 - block))
+    parts = []
+    if box:
+        border = layout.box_border
+        widest = max(metrics.width(line, layout.size) for line in layout.lines)
+        parts.append(filter_spec(
+            "drawbox", x=round((w - widest) / 2 - border), y=round(top - border),
+            w=round(widest + 2 * border), h=round(block + 2 * border), color=BOX_COLOR,
+            t="fill", enable=enable))
+    for n, line in enumerate(layout.lines):
+        if not line.strip():
+            continue
+        parts.append(filter_spec(
+            "drawtext", fontfile=font, textfile=write_text_file(work_dir, line),
+            expansion="none", fontsize=layout.size, fontcolor=parse_color(color),
+            x="(w-text_w)/2", y=f"{top + n * pitch:.2f}", enable=enable))
+    return ",".join(parts) or "null"
+
+
 def overlay_filter(overlay: TextOverlay, frame: tuple[int, int], work_dir: Path,
                    enable: str | None) -> str:
     """The drawtext filter drawing one overlay; writes its text file into ``work_dir``."""
@@ -302,8 +342,7 @@ def overlay_filter(overlay: TextOverlay, frame: tuple[int, int], work_dir: Path,
     font = overlay.font or DEFAULT_FONT
     layout = layout_text(overlay.text, font_metrics(font), frame,
                          OVERLAY_SIZES[overlay.size], box=overlay.box)
-    text_file = write_text_file(work_dir, layout.text)
-    return _drawtext(layout, text_file, font, overlay.color, _y_expression(overlay.placement),
+    return _drawtext(layout, work_dir, font, overlay.color, overlay.placement, frame,
                      box=overlay.box, enable=enable)
 
 
@@ -312,8 +351,7 @@ def title_filter(card: TitleCard, frame: tuple[int, int], work_dir: Path) -> str
     font = card.font or DEFAULT_FONT
     layout = layout_text(card.text, font_metrics(font), frame, TITLE_SIZES[card.size],
                          box=False)
-    text_file = write_text_file(work_dir, layout.text)
-    return _drawtext(layout, text_file, font, card.color, "(h-text_h)/2", box=False)
+    return _drawtext(layout, work_dir, font, card.color, "center", frame, box=False)
 
 
 def fit_line(text: str, metrics: FontMetrics, size: float, max_width: float) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from rendercli.errors import InvalidInput
+from rendercli.media.colour import Conversion
 from rendercli.render.presets import (
     AUDIO_RATE,
     FORMATS,
@@ -165,6 +166,9 @@ class TimelineItem:
     title: TitleCard | None = None  # kind "title" only
     duck: bool = False  # music only: lowered under clip sound (sidechain compression)
     name: str = ""  # how messages name the item (default: the file name, or "title")
+    # Video and image items: how their pictures are read (range and matrix), from the
+    # file's own tags; None until the engine reads them (render.colour.with_colours).
+    colour: Conversion | None = None
 
 
 def title_item(card: TitleCard, duration: float, **options: object) -> TimelineItem:
@@ -351,6 +355,11 @@ def _validate_item(n: int, item: TimelineItem) -> None:
         raise InvalidInput(f"{where}: rotation must be 0, 90, 180 or 270")
     if item.kind != "title" and not item.sha256:
         raise InvalidInput(f"{where}: missing content hash")
+    if item.colour is not None and not (
+            isinstance(item.colour, Conversion) and item.kind in ("video", "image")
+            and item.colour.range in ("tv", "pc")
+            and item.colour.matrix in ("bt709", "bt601", "bt2020", "fcc", "smpte240m")):
+        raise InvalidInput(f"{where}: invalid colour conversion {item.colour!r}")
     fade_in = _check_seconds(where, "fade-in", item.fade_in)
     fade_out = _check_seconds(where, "fade-out", item.fade_out)
     if fade_in + fade_out > item.duration + 1e-9:

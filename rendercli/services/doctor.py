@@ -129,20 +129,24 @@ def _storage(settings: Settings) -> Check:
 
 def _ffmpeg() -> Check:
     from rendercli.errors import RenderCliError
-    from rendercli.render.capabilities import REQUIRED_ENCODERS, ffmpeg_info
+    from rendercli.media.ffmpeg_binary import FIX
+    from rendercli.render.capabilities import exercise, ffmpeg_info
 
     try:
         info = ffmpeg_info()
     except (RenderCliError, OSError) as exc:
-        return Check("ffmpeg", False, f"not usable ({exc})",
+        return Check("ffmpeg", False, f"not usable ({getattr(exc, 'message', exc)})",
                      "install ffmpeg, set RENDERCLI_FFMPEG, or pip install imageio-ffmpeg")
     encoders = ", ".join(f"{name} {'yes' if ok else 'NO'}" for name, ok in info.encoders.items())
-    detail = f"{info.path} (from {info.source}), version {info.version}; encoders: {encoders}"
-    missing = [name for name in REQUIRED_ENCODERS if not info.encoders[name]]
-    if missing:
-        return Check("ffmpeg", False, detail,
-                     f"this ffmpeg lacks {', '.join(missing)}: use a full build "
-                     "(RENDERCLI_FFMPEG)")
+    features = ", ".join(f"{name} {'yes' if ok else 'no'}" for name, ok in info.features.items())
+    detail = (f"{info.path} (from {info.source}: {info.reason}), version {info.version}; "
+              f"encoders: {encoders}; features: {features}")
+    try:
+        took = exercise()
+    except (RenderCliError, OSError) as exc:
+        return Check("ffmpeg", False, f"{detail}; a test title render failed: "
+                     f"{getattr(exc, 'message', exc)}", FIX)
+    detail += f"; a test title render took {took:.2f} s"
     hint = None if all(info.encoders.values()) else "webm needs libvpx-vp9 and libopus"
     return Check("ffmpeg", True, detail, hint)
 
