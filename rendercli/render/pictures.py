@@ -18,7 +18,7 @@ from rendercli.render.commands import GLOBAL_ARGS
 from rendercli.render.graph import Graph, chain, filter_spec
 from rendercli.render.inputs import INPUT_FORMAT_WHITELIST, image_demuxer
 from rendercli.render.presets import FORMAT_SPECS, segment_pix_fmt, video_encoder_options
-from rendercli.render.text import overlay_filter, title_filter
+from rendercli.render.subtitles import text_filters
 from rendercli.render.timeline import (
     PlannedItem,
     PlannedTransition,
@@ -156,15 +156,11 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         label = graph.add([], chain(
             filter_spec("color", c=parse_color(card.background), s=f"{w}x{h}", r=fps),
             filter_spec("format", segment_pix_fmt(settings.fmt)),
-            title_filter(card, settings.size, work_dir),
             filter_spec("trim", end_frame=count)))
     # Item-local time, so fades and text timings hold in whichever range is rendered.
     effects = [filter_spec("settb", f"1/{fps}"), f"setpts=N+{first}"]
-    overlays, fade_in, fade_out = visible_effects(planned, first, count, fps)
-    for overlay in overlays:
-        s, e = overlay_range(overlay, planned.frames, fps)
-        enable = f"between(t,{(s - 0.5) / fps:.6f},{(e - 0.5) / fps:.6f})"
-        effects.append(overlay_filter(overlay, settings.size, work_dir, enable))
+    _overlays, fade_in, fade_out = visible_effects(planned, first, count, fps)
+    effects += text_filters(planned, first, count, fps, settings.size, work_dir)  # + title
     frames_in, frames_out = fade_ranges(planned, fps)
     if fade_in:
         effects.append(filter_spec("fade", t="in", st=0, d=f"{frames_in / fps:.6f}"))

@@ -1,10 +1,11 @@
-"""Text on pictures: the shipped font, measuring and wrapping, and drawtext filters.
+"""Text on pictures: the shipped font, reading fonts, measuring and wrapping.
 
-drawtext has no automatic wrapping, so lines are wrapped here, measured with the font's
-own advance widths (read from its ``cmap`` and ``hmtx`` tables: exact for the font in
-use, custom fonts included, and no extra dependency). Text that still does not fit is
-drawn smaller, and cut with an ellipsis only past a minimum size. The text reaches
-ffmpeg as a file (``textfile=``, ``expansion=none``): it is never part of the graph.
+Lines are wrapped here, measured with the font's own advance widths (read from its
+``cmap`` and ``hmtx`` tables: exact for the font in use, custom fonts and faces of
+``.ttc``/``.otc`` collections included, and no extra dependency). Text that still does
+not fit is drawn smaller, and cut with an ellipsis only past a minimum size. Titles and
+texts are drawn by libass (``subtitles.py``); storyboard labels by drawtext, whose text
+reaches ffmpeg as a file (``textfile=``, ``expansion=none``), never in the graph.
 """
 
 from __future__ import annotations
@@ -20,16 +21,13 @@ from pathlib import Path
 from rendercli.errors import InvalidInput
 from rendercli.render.graph import filter_spec
 from rendercli.render.timeline import (
-    PLACEMENTS,
-    TextOverlay,
     TimelineItem,
-    TitleCard,
     parse_color,
 )
 
 FONT_DIR = Path(__file__).with_name("fonts")
 DEFAULT_FONT = FONT_DIR / "NotoSans-Bold.ttf"
-MAX_FONT_BYTES = 20 * 1024 * 1024
+MAX_FONT_BYTES = 48 * 1024 * 1024  # CJK collections run to 20-30 MB
 
 # Font size as a fraction of the frame height.
 OVERLAY_SIZES = {"small": 1 / 24, "medium": 1 / 16, "large": 1 / 10}
@@ -49,6 +47,14 @@ class FontMetrics:
     line_height: int  # ascender - descender + line gap
     advances: dict[int, int]  # code point -> advance width
     default_advance: int  # for characters the font lacks (drawn as .notdef)
+    family: str = ""  # name ID 1, what libass selects the font by
+    weight: int = 400
+    italic: bool = False
+    ass_height: int = 0  # libass sizes a font by this (OS/2 win ascent + descent)
+    outlines: bool = True  # glyf or CFF: drawable by libass (not a bitmap-only font)
+
+    def covers(self, ch: str) -> bool:
+        return ord(ch) in self.advances
 
     def width(self, text: str, size: float) -> float:
         """Width in pixels of one line of ``text`` at ``size`` pixels per em."""
@@ -60,13 +66,48 @@ class FontMetrics:
         return self.line_height * size / self.units_per_em
 
 
-def _tables(data: bytes) -> dict[bytes, tuple[int, int]]:
-    if data[:4] not in (b"\x00\x01\x00\x00", b"OTTO", b"true"):
+MAX_FACES = 64  # faces in one collection (real ones hold a few to a few dozen)
+OUTLINE_TABLES = (b"glyf", b"CFF ", b"CFF2")
+
+
+def face_offset(data: bytes, face: int = 0) -> int:
+    """Where face ``face`` starts: 0 for a single font, else from the collection header
+    (``ttcf``: version, face count, one offset per face). Raises ValueError."""
+    if data[:4] != b"ttcf":
+        if face != 0:
+            raise ValueError(f"a single font has no face {face}")
+        return 0
+    try:
+        count = struct.unpack_from(">I", data, 8)[0]
+        if not 0 < count <= MAX_FACES:
+            raise ValueError(f"collection has {count} faces (at most {MAX_FACES} allowed)")
+        if not 0 <= face < count:
+            raise ValueError(f"collection has faces 0 to {count - 1}, not {face}")
+        offset = struct.unpack_from(">I", data, 12 + 4 * face)[0]
+    except struct.error as exc:
+        raise ValueError(f"truncated collection header: {exc}") from None
+    if not 12 <= offset < len(data):
+        raise ValueError(f"face {face} starts past the end of the file")
+    return offset
+
+
+def collection_faces(data: bytes) -> int:
+    """The number of faces in a font file (1 unless it is a collection)."""
+    if data[:4] != b"ttcf":
+        return 1
+    face_offset(data, 0)
+    return struct.unpack_from(">I", data, 8)[0]
+
+
+def _tables(data: bytes, base: int = 0) -> dict[bytes, tuple[int, int]]:
+    if data[base:base + 4] not in (b"\x00\x01\x00\x00", b"OTTO", b"true"):
         raise ValueError("not a TrueType or OpenType font")
-    (count,) = struct.unpack_from(">H", data, 4)
+    (count,) = struct.unpack_from(">H", data, base + 4)
+    if not 0 < count <= 512:
+        raise ValueError(f"implausible table count {count}")
     tables = {}
     for n in range(count):
-        tag, _checksum, offset, length = struct.unpack_from(">4sIII", data, 12 + 16 * n)
+        tag, _checksum, offset, length = struct.unpack_from(">4sIII", data, base + 12 + 16 * n)
         if offset + length > len(data):
             raise ValueError(f"table {tag!r} runs past the end of the file")
         tables[tag] = (offset, length)
@@ -129,10 +170,28 @@ def _cmap(data: bytes, offset: int) -> dict[int, int]:
     return mapping
 
 
-def parse_font(data: bytes) -> FontMetrics:
-    """Metrics from the bytes of a TTF/OTF font. Raises ValueError if it is not one."""
+def _family(data: bytes, offset: int, length: int) -> str:
+    """The family name (name ID 1), as libass matches it: Windows Unicode first."""
+    _fmt, count, strings = struct.unpack_from(">HHH", data, offset)
+    found: dict[int, str] = {}
+    for n in range(min(count, 2048)):
+        platform, encoding, lang, name_id, size, at = struct.unpack_from(
+            ">HHHHHH", data, offset + 6 + 12 * n)
+        if name_id != 1 or strings + at + size > length:
+            continue
+        raw = data[offset + strings + at: offset + strings + at + size]
+        if platform == 3 and encoding in (0, 1, 10):
+            found.setdefault(0 if lang == 0x409 else 1, raw.decode("utf-16-be", "replace"))
+        elif platform == 1 and encoding == 0:
+            found.setdefault(2, raw.decode("mac_roman", "replace"))
+    return found[min(found)].strip() if found else ""
+
+
+def parse_font(data: bytes, face: int = 0) -> FontMetrics:
+    """Metrics from the bytes of a TTF/OTF font, or of face ``face`` of a TTC/OTC
+    collection. Raises ValueError if it is not one."""
     try:
-        tables = _tables(data)
+        tables = _tables(data, face_offset(data, face))
         head = tables[b"head"][0]
         units = struct.unpack_from(">H", data, head + 18)[0]
         hhea = tables[b"hhea"][0]
@@ -143,26 +202,39 @@ def parse_font(data: bytes) -> FontMetrics:
             raise ValueError("corrupt font metrics")
         widths = [struct.unpack_from(">H", data, hmtx + 4 * g)[0] for g in range(metrics_count)]
         glyphs = _cmap(data, tables[b"cmap"][0])
+        weight, italic = 400, bool(struct.unpack_from(">H", data, head + 44)[0] & 2)
+        height = ascender - descender
+        if b"OS/2" in tables and tables[b"OS/2"][1] >= 78:
+            os2 = tables[b"OS/2"][0]
+            weight = struct.unpack_from(">H", data, os2 + 4)[0]
+            italic = bool(struct.unpack_from(">H", data, os2 + 62)[0] & 1)
+            win_ascent, win_descent = struct.unpack_from(">HH", data, os2 + 74)
+            height = win_ascent + win_descent or height
+        family = _family(data, *tables[b"name"]) if b"name" in tables else ""
     except struct.error as exc:
         raise ValueError(f"truncated or corrupt font: {exc}") from None
     last = widths[-1]
     advances = {cp: widths[g] if g < metrics_count else last for cp, g in glyphs.items()}
-    return FontMetrics(units, max(1, ascender - descender + gap), advances, widths[0])
+    return FontMetrics(units, max(1, ascender - descender + gap), advances, widths[0],
+                       family=family, weight=min(max(weight, 1), 1000), italic=italic,
+                       ass_height=max(1, height),
+                       outlines=any(t in tables for t in OUTLINE_TABLES))
 
 
-@functools.lru_cache(maxsize=8)
-def _load(path: str, _size: int, _mtime: float) -> FontMetrics:
-    return parse_font(Path(path).read_bytes())
+@functools.lru_cache(maxsize=16)
+def _load(path: str, face: int, _size: int, _mtime: float) -> FontMetrics:
+    return parse_font(Path(path).read_bytes(), face)
 
 
-def font_metrics(path: Path) -> FontMetrics:
-    """The metrics of a font file (cached per file version). Raises InvalidInput."""
+def font_metrics(path: Path, face: int = 0) -> FontMetrics:
+    """The metrics of a font file, or of one face of a collection (cached per file
+    version). Raises InvalidInput."""
     try:
         stat = path.stat()
         if not path.is_file() or stat.st_size > MAX_FONT_BYTES:
             raise InvalidInput(f"font {path.name!r} is not a regular file under "
                                f"{MAX_FONT_BYTES // 2**20} MiB")
-        return _load(str(path), stat.st_size, stat.st_mtime)
+        return _load(str(path), face, stat.st_size, stat.st_mtime)
     except OSError as exc:
         raise InvalidInput(f"cannot read font {path.name!r}: {exc.strerror}") from None
     except ValueError as exc:
@@ -170,14 +242,27 @@ def font_metrics(path: Path) -> FontMetrics:
 
 
 def check_fonts(items: Sequence[TimelineItem]) -> None:
-    """Raise InvalidInput unless every font the items name is a usable TTF/OTF file."""
-    for item in items:
-        fonts = [o.font for o in item.texts]
+    """Raise InvalidInput unless every font the items name is usable and every character
+    of every text is drawn by the text's font or a system font (a missing one would be
+    an empty box): the message names the characters and the fonts tried."""
+    from rendercli.render.coverage import check_coverage
+
+    for n, item in enumerate(items, 1):
+        texts: list[tuple[str, str, Path | None, int]] = [
+            (f"text {k}", o.text, o.font, o.font_face) for k, o in enumerate(item.texts, 1)]
         if item.title is not None:
-            fonts.append(item.title.font)
-        for font in fonts:
-            if font is not None:
-                font_metrics(Path(font))
+            texts.insert(0, ("title", item.title.text, item.title.font, item.title.font_face))
+        for what, text, font, face in texts:
+            path = font or DEFAULT_FONT
+            metrics = font_metrics(path, face)
+            if not metrics.family or "," in metrics.family:
+                raise InvalidInput(f"font {path.name!r} has no usable family name (libass "
+                                   "selects fonts by it); choose another font")
+            if not metrics.outlines:
+                raise InvalidInput(f"font {path.name!r} has no outlines (a bitmap-only font "
+                                   "cannot be drawn); choose another font")
+            check_coverage(clean_text(text), metrics, path.name,
+                           where=f"timeline item {n}, {what}")
 
 
 def clean_text(text: str) -> str:
@@ -268,52 +353,6 @@ def write_text_file(directory: Path, text: str) -> Path:
     if not path.exists():
         path.write_text(text, encoding="utf-8")
     return path
-
-
-def _y_expression(placement: str) -> str:
-    if placement == "top":
-        return "h*0.06"
-    if placement == "center":
-        return "(h-text_h)/2"
-    # the block's bottom at 90% of the height; a tall block grows upwards from there
-    return "max(h*0.05,h*0.90-text_h)"
-
-
-def _drawtext(layout: TextLayout, text_file: Path, font: Path, color: str, y: str,
-              *, box: bool, enable: str | None = None) -> str:
-    options: dict[str, object] = {
-        "fontfile": font, "textfile": text_file, "expansion": "none",
-        "fontsize": layout.size, "fontcolor": parse_color(color),
-        "line_spacing": layout.line_spacing, "text_align": "C",
-        "x": "(w-text_w)/2", "y": y,
-    }
-    if box:
-        options.update(box=1, boxcolor=BOX_COLOR, boxborderw=layout.box_border)
-    if enable is not None:
-        options["enable"] = enable
-    return filter_spec("drawtext", **options)
-
-
-def overlay_filter(overlay: TextOverlay, frame: tuple[int, int], work_dir: Path,
-                   enable: str | None) -> str:
-    """The drawtext filter drawing one overlay; writes its text file into ``work_dir``."""
-    if overlay.placement not in PLACEMENTS:
-        raise InvalidInput(f"unknown placement {overlay.placement!r}")
-    font = overlay.font or DEFAULT_FONT
-    layout = layout_text(overlay.text, font_metrics(font), frame,
-                         OVERLAY_SIZES[overlay.size], box=overlay.box)
-    text_file = write_text_file(work_dir, layout.text)
-    return _drawtext(layout, text_file, font, overlay.color, _y_expression(overlay.placement),
-                     box=overlay.box, enable=enable)
-
-
-def title_filter(card: TitleCard, frame: tuple[int, int], work_dir: Path) -> str:
-    """The drawtext filter drawing a title card's text, centred."""
-    font = card.font or DEFAULT_FONT
-    layout = layout_text(card.text, font_metrics(font), frame, TITLE_SIZES[card.size],
-                         box=False)
-    text_file = write_text_file(work_dir, layout.text)
-    return _drawtext(layout, text_file, font, card.color, "(h-text_h)/2", box=False)
 
 
 def fit_line(text: str, metrics: FontMetrics, size: float, max_width: float) -> str:
