@@ -223,7 +223,7 @@ def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
     """
     validate_settings(settings)
     validate_timeline(items, settings.fps)
-    check_fonts(items)
+    check_fonts(items, settings)
     chunk_frames = None
     if chunk_seconds is not None and chunk_seconds > 0:
         chunk_frames = max(1, round(chunk_seconds * settings.fps))
@@ -670,7 +670,7 @@ def render_frame(items: Sequence[TimelineItem], settings: RenderSettings, second
 
     validate_settings(settings)
     validate_timeline(items, settings.fps)
-    check_fonts(items)
+    check_fonts(items, settings)
     plan = plan_timeline(items, settings.fps)
     frame, index, offset = frame_at(plan, seconds)
     with _work_dir(Path(storage_dir)) as work_dir:
@@ -698,7 +698,7 @@ def render_storyboard(tiles: Sequence[SheetTile], settings: RenderSettings, out:
     items = [tile.item for tile in tiles]
     validate_settings(settings)
     validate_timeline(items, settings.fps)
-    check_fonts(items)
+    check_fonts(items, settings)
     plan = plan_timeline(items, settings.fps)
     planned = iter(plan.visual)
     cells = [(next(planned) if tile.item.kind != "audio" else None, tile.caption, tile.name)

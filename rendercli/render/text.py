@@ -21,6 +21,7 @@ from pathlib import Path
 from rendercli.errors import InvalidInput
 from rendercli.render.graph import filter_spec
 from rendercli.render.timeline import (
+    RenderSettings,
     TimelineItem,
     parse_color,
 )
@@ -241,10 +242,11 @@ def font_metrics(path: Path, face: int = 0) -> FontMetrics:
         raise InvalidInput(f"font {path.name!r} is not usable: {exc}") from None
 
 
-def check_fonts(items: Sequence[TimelineItem]) -> None:
+def check_fonts(items: Sequence[TimelineItem], settings: RenderSettings | None = None) -> None:
     """Raise InvalidInput unless every font the items name is usable and every character
     of every text is drawn by the text's font or a system font (a missing one would be
-    an empty box): the message names the characters and the fonts tried."""
+    an empty box): the message names the characters and the fonts tried. With
+    ``settings``, also unless texts shown together at one placement fit stacked."""
     from rendercli.render.coverage import check_coverage
 
     for n, item in enumerate(items, 1):
@@ -263,6 +265,16 @@ def check_fonts(items: Sequence[TimelineItem]) -> None:
                                    "cannot be drawn); choose another font")
             check_coverage(clean_text(text), metrics, path.name,
                            where=f"timeline item {n}, {what}")
+    if settings is not None:
+        from rendercli.render.subtitles import item_blocks
+        from rendercli.render.timeline import plan_timeline
+
+        for planned in plan_timeline(items, settings.fps).visual:
+            try:
+                item_blocks(planned, settings.fps, settings.size)
+            except InvalidInput as exc:
+                raise InvalidInput(f"timeline item {planned.item.name or ''}: "
+                                   f"{exc.message}") from None
 
 
 def clean_text(text: str) -> str:
