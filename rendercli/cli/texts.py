@@ -8,7 +8,13 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import ASSET_ARG, JSON_OPTION
-from rendercli.render.timeline import PLACEMENTS, TEXT_SIZES
+from rendercli.render.timeline import (
+    MAX_FONT_FACE,
+    MAX_TEXT_FADE_SECONDS,
+    PLACEMENTS,
+    TEXT_SIZES,
+    TEXT_STYLES,
+)
 
 if TYPE_CHECKING:
     from rendercli.services.texts import TextView
@@ -45,12 +51,23 @@ def add(
                              help="A translucent dark box behind the text."),
     font: str | None = typer.Option(None, "--font", metavar="ASSET",
                                     help="A font added to the project (asset id or file name)."),
+    face: int = typer.Option(0, "--face", metavar="N", min=0, max=MAX_FONT_FACE,
+                             help="The face of a .ttc/.otc font collection (0 = first)."),
+    style: str | None = typer.Option(None, "--style", metavar="STYLE",
+                                     help=", ".join(TEXT_STYLES) + " (default: box)."),
+    fade_in: float = typer.Option(0.0, "--fade-in", metavar="SECONDS", min=0.0,
+                                  max=MAX_TEXT_FADE_SECONDS, help="Seconds to fade in."),
+    fade_out: float = typer.Option(0.0, "--fade-out", metavar="SECONDS", min=0.0,
+                                   max=MAX_TEXT_FADE_SECONDS, help="Seconds to fade out."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Put text over a picture item (clip, still or title). Several per item.
 
-    The text is data: quotes, %, :, backslashes, newlines and emoji are drawn as typed,
-    and long text is wrapped to the frame. Put `--` before a text that starts with `-`.
+    The text is data: quotes, %, :, backslashes, braces and newlines are drawn as typed,
+    in any script (Arabic and Hebrew right to left, CJK, emoji as monochrome glyphs)
+    with fonts from the system for characters the font lacks; a character no font has
+    is refused. Long text is wrapped to the frame; texts shown together at one placement
+    are stacked. Put `--` before a text that starts with `-`.
 
     Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3
     """
@@ -59,7 +76,7 @@ def add(
     user = context.require_user()
     added = texts.add(context.uow(), user.id, asset, text, texts.TextEdits(
         start=at, duration=for_, placement=placement, size=size, color=color, box=box,
-        font=font))
+        font=font, font_face=face, style=style, fade_in=fade_in, fade_out=fade_out))
     output.result(added, json_output, f"Added text #{added.position} ({_when(added)}, "
                                       f"{added.placement}) [{added.id}]")
 

@@ -10,7 +10,15 @@ from sqlalchemy import func, select, update
 from rendercli.db.models import Asset, AssetText, Project
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput, NotFound
-from rendercli.render.timeline import PICTURE_KINDS, PLACEMENTS, TEXT_SIZES, parse_color
+from rendercli.render.timeline import (
+    MAX_FONT_FACE,
+    PICTURE_KINDS,
+    PLACEMENTS,
+    TEXT_SIZES,
+    TEXT_STYLES,
+    check_text_fades,
+    parse_color,
+)
 from rendercli.services.items import (
     TEXT_COLUMNS,
     TextView,
@@ -33,6 +41,10 @@ class TextEdits:
     color: str = "white"
     box: bool = True  # a translucent dark box behind the text
     font: str | None = None  # a font asset of the project (id or file name)
+    font_face: int = 0  # the face of a .ttc/.otc font collection
+    fade_in: float = 0.0  # seconds
+    fade_out: float = 0.0
+    style: str | None = None  # box | outline | shadow | none; None: as `box` says
 
 
 def _view(row: AssetText) -> TextView:
@@ -53,6 +65,16 @@ def _check(edits: TextEdits) -> None:
         parse_color(edits.color)
     except InvalidInput as exc:
         raise InvalidInput(f"--color: {exc.message}") from None
+    check_text_style(edits.style, edits.font_face)
+    check_text_fades("text", edits.fade_in, edits.fade_out, edits.duration)
+
+
+def check_text_style(style: str | None, face: int) -> None:
+    """--style is one of TEXT_STYLES; --face a face index in bounds."""
+    if style is not None and style not in TEXT_STYLES:
+        raise InvalidInput(f"unknown --style {style!r}; choose one of {', '.join(TEXT_STYLES)}")
+    if not 0 <= face <= MAX_FONT_FACE:
+        raise InvalidInput(f"--face must be from 0 to {MAX_FONT_FACE}, got {face}")
 
 
 def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
@@ -73,6 +95,8 @@ def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
             asset_id=asset.id, position=(last or 0) + 1, text=text, start=edits.start,
             duration=edits.duration, placement=edits.placement, size=edits.size,
             color=edits.color, box=edits.box, created_at=utcnow(),
+            font_face=edits.font_face, fade_in=edits.fade_in, fade_out=edits.fade_out,
+            style=edits.style or "",
             font_id=None if edits.font is None else resolve_font(uow, asset.project_id,
                                                                  edits.font),
         )

@@ -51,7 +51,9 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
         path, sha = font(row.font_id)
         return TextOverlay(text=row.text, start=row.start, duration=row.duration,
                            placement=row.placement, size=row.size, color=row.color,
-                           box=row.box, font=path, font_sha256=sha)
+                           box=row.box, font=path, font_sha256=sha,
+                           font_face=row.font_face, fade_in=row.fade_in,
+                           fade_out=row.fade_out, style=row.style)
 
     items = []
     timeline = sorted((a for a in assets if a.kind != "font"), key=lambda a: a.position or 0)
@@ -74,7 +76,9 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
             path, sha = font(card.font_id)
             items.append(title_item(
                 TitleCard(text=card.text, background=card.background, color=card.color,
-                          size=card.size, font=path, font_sha256=sha),
+                          size=card.size, font=path, font_sha256=sha,
+                          font_face=card.font_face, fade_in=card.fade_in,
+                          fade_out=card.fade_out, style=card.style),
                 timeline_duration(asset), **settings))
             continue
         if asset.storage_key is None or asset.sha256 is None:
