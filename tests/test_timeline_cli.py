@@ -366,9 +366,13 @@ def test_hostile_font_files_are_rejected(
     cases = {
         "garbage.ttf": (b"\x00\x01\x00\x00\x00\x04" + b"\xff" * 4000, "not a usable TTF/OTF"),
         "truncated.ttf": (real[:3000], "not a usable TTF/OTF"),
-        "fonts.ttc": (b"ttcf\x00\x01\x00\x00" + real[8:], "font collections (.ttc)"),
-        # the same signature, padded past the 20 MiB limit for fonts
-        "huge.otf": (b"OTTO\x00\x04" + b"\x00" * (21 * 2**20), "above the 21.0 MB limit"),
+        # a collection header naming one face past the end of the file
+        "fonts.ttc": (b"ttcf\x00\x01\x00\x00\x00\x00\x00\x01\x7f\xff\xff\xff" + real[16:],
+                      "not a usable TTC/OTC font collection (face 0 starts past the end"),
+        "many.ttc": (b"ttcf\x00\x01\x00\x00\x00\x01\x00\x00" + real[12:],
+                     "65536 faces (at most 64 allowed)"),
+        # the same signature, padded past the 48 MiB limit for fonts
+        "huge.otf": (b"OTTO\x00\x04" + b"\x00" * (49 * 2**20), "above the 50.3 MB limit"),
         # a QuickTime file whose first atom is 65,536 bytes long starts like a TrueType
         # font: it goes to the media probe (and its allow-list), not the font parser
         "atom.mov": (b"\x00\x01\x00\x00ftypqt  " + b"\x00" * 4000, "not a supported media"),
