@@ -631,3 +631,28 @@ def test_deleting_a_project_with_titles_texts_and_fonts(
     alice.ok("project", "delete", project, "--yes")
     assert [rows(database_url, model) for model in (Asset, AssetTitle, AssetText)] == [0, 0, 0]
     assert objects(storage) == []
+
+
+def test_collection_fonts_faces_styles_and_fades_from_the_cli(
+        alice: Account, project: str, media, tmp_path: Path) -> None:
+    wqy = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    if not wqy.is_file():
+        pytest.skip(f"{wqy} absent (Debian package fonts-wqy-microhei)")
+    clip, font = add(alice, project, media["clip"], wqy)
+    assert font["kind"] == "font" and font["container"] == "ttc"
+    text = json.loads(alice.ok("text", "add", clip["id"], "中文 Hi", "--font", font["id"],
+                               "--face", "1", "--style", "outline", "--fade-in", "0.2",
+                               "--fade-out", "0.1", "--json").stdout)
+    assert (text["font_face"], text["style"], text["fade_in"], text["fade_out"]) == (
+        1, "outline", 0.2, 0.1)
+    title = json.loads(alice.ok("title", "add", project, "Fin", "--style", "shadow",
+                                "--fade-in", "0.5", "--json").stdout)
+    assert title["title"]["style"] == "shadow" and title["title"]["fade_in"] == 0.5
+    for args, reason in [
+        (["--style", "glow"], "unknown --style 'glow'"),
+        (["--fade-in", "11"], "--fade-in"),
+        (["--face", "64"], "--face"),
+        (["--for", "0.5", "--fade-in", "0.4", "--fade-out", "0.4"], "exceed the 0.5 s"),
+    ]:
+        result = alice("text", "add", clip["id"], "x", *args)
+        assert result.exit_code == 2 and reason in result.stderr, (args, result.stderr)
