@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from rendercli.render.text import (
     TextLayout,
     font_metrics,
     layout_text,
+    standalone_face,
 )
 from rendercli.render.timeline import PlannedItem, TextOverlay, TitleCard, parse_color
 
@@ -79,6 +81,7 @@ class Block:
     font_key: str
     color: str
     style: str
+    face: int
     placement: str  # lower-third | center | top | title
     first: int  # item-local frames [first, end)
     end: int
@@ -107,11 +110,12 @@ def _pad(style: str, layout: TextLayout) -> int:
 
 
 def _block(name: str, text: str, font: Path | None, face: int, key: str, size: float,
-           frame: tuple[int, int], **kw: object) -> Block:
+           frame: tuple[int, int], max_height: float | None = None, **kw: object) -> Block:
     metrics = font_metrics(font or DEFAULT_FONT, face)
     style = str(kw["style"])
-    layout = layout_text(text, metrics, frame, size, box=style != "none")
-    block = Block(name, layout, metrics, font or DEFAULT_FONT, key, **kw)  # type: ignore[arg-type]
+    layout = layout_text(text, metrics, frame, size, box=style != "none",
+                         max_height=max_height)
+    block = Block(name, layout, metrics, font or DEFAULT_FONT, key, face=face, **kw)  # type: ignore[arg-type]
     block.pad = _pad(style, layout)
     return block
 
@@ -134,12 +138,21 @@ def item_blocks(planned: PlannedItem, fps: int, frame: tuple[int, int]) -> list[
             TITLE_SIZES[card.size], w_h, color=card.color, style=card.effective_style,
             placement="title", first=0, end=planned.frames,
             fade_in=_frames(card.fade_in, fps), fade_out=_frames(card.fade_out, fps)))
+    # On a title card, a lower third (or a top text) keeps to the room below (above) the
+    # card's own text instead of growing over it.
+    h, gap = frame[1], frame[1] * STACK_GAP
+    rooms: dict[str, float | None] = {}
+    if blocks:
+        card_top = (h - blocks[0].height) / 2
+        rooms = {"lower-third": h * 0.90 - (card_top + blocks[0].height) - gap,
+                 "top": card_top - h * 0.06 - gap}
     overlay: TextOverlay
     for k, overlay in enumerate(item.texts, 1):
         first, end = overlay_range(overlay, planned.frames, fps)
         blocks.append(_block(
             f"text {k}", overlay.text, overlay.font, overlay.font_face,
             overlay.font_sha256 or "builtin", OVERLAY_SIZES[overlay.size], w_h,
+            max_height=rooms.get(overlay.placement),
             color=overlay.color, style=overlay.effective_style,
             placement=overlay.placement, first=first, end=end,
             fade_in=_frames(overlay.fade_in, fps), fade_out=_frames(overlay.fade_out, fps)))
@@ -172,13 +185,19 @@ def _stack(blocks: list[Block], frame: tuple[int, int]) -> None:
                     block.top = (other.top - gap - block.height if upward
                                  else other.top + other.height + gap)
                     moved = True
-        if block.top < -0.5 or block.top + block.height > h + 0.5:
+        covers_title = any(
+            o.placement == "title" and block.placement in ("lower-third", "top")
+            and block.top < o.top + o.height and o.top < block.top + block.height
+            for o in placed)
+        if block.top < -0.5 or block.top + block.height > h + 0.5 or covers_title:
             others = [o.name for o in placed if o.placement == block.placement
                       and o.end > block.first and block.end > o.first]
+            if covers_title:
+                others.append("the title")
             raise InvalidInput(
-                f"{block.name} and {', '.join(others)} are shown at the same time at the "
-                f"{block.placement} and do not fit stacked in the frame; shorten a text, "
-                "or give it another time or placement")
+                f"{block.name} and {', '.join(others)} are shown at the same time and do "
+                f"not fit in the frame without overlapping ({block.placement}); shorten a "
+                "text, or give it another time or placement")
         placed.append(block)
 
 
@@ -193,7 +212,8 @@ def _style_line(n: int, block: Block) -> str:
     elif block.style == "shadow":
         shadow, back_colour = pad, ass_colour("black", SHADOW_ALPHA)
     primary = ass_colour(block.color)
-    return (f"Style: s{n},{m.family},{block.ass_size:.2f},{primary},{primary},"
+    return (f"Style: s{n},{family_name(block.font_key, block.face)},{block.ass_size:.2f},"
+            f"{primary},{primary},"
             f"{outline_colour},{back_colour},{m.weight},{-1 if m.italic else 0},0,0,100,100,"
             f"0,0,{border_style},{outline},{shadow},5,0,0,0,1")
 
@@ -231,17 +251,28 @@ def ass_document(blocks: list[Block], frame: tuple[int, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def family_name(font_key: str, face: int) -> str:
+    """The name the private copy of a font face is known by (see ``standalone_face``)."""
+    return f"rendercli {font_key[:16]} {face}"
+
+
 def _fonts_dir(blocks: list[Block], work_dir: Path) -> Path:
-    """A folder in ``work_dir`` holding copies of exactly the fonts ``blocks`` use."""
-    fonts = {b.font_key: b.font for b in blocks}
-    digest = hashlib.sha256("\n".join(sorted(fonts)).encode()).hexdigest()[:16]
+    """A folder in ``work_dir`` holding exactly the font faces ``blocks`` use, each a
+    font of its own under a name no other font has."""
+    fonts = {(b.font_key, b.face): b.font for b in blocks}
+    digest = hashlib.sha256(repr(sorted(fonts)).encode()).hexdigest()[:16]
     target = work_dir / f"fonts-{digest}"
     if target.is_dir():
         return target
     tmp = work_dir / f"fonts-{digest}.{os.getpid()}.{id(blocks)}.tmp"
     tmp.mkdir(parents=True)
-    for n, (_key, path) in enumerate(sorted(fonts.items())):
-        shutil.copyfile(path, tmp / f"font{n}{path.suffix.lower() or '.ttf'}")
+    for n, ((key, face), path) in enumerate(sorted(fonts.items())):
+        try:
+            data = standalone_face(path.read_bytes(), face, family_name(key, face))
+        except (OSError, ValueError, struct.error) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InvalidInput(f"font {path.name!r} is not usable: {exc}") from None
+        (tmp / f"font{n}.ttf").write_bytes(data)
     try:
         tmp.rename(target)
     except OSError:  # another segment of the same render made it first

@@ -222,6 +222,40 @@ def parse_font(data: bytes, face: int = 0) -> FontMetrics:
                        outlines=any(t in tables for t in OUTLINE_TABLES))
 
 
+def _name_table(family: str) -> bytes:
+    """A ``name`` table naming only the family (IDs 1, 2, 4 and 6), Windows Unicode."""
+    names = [(1, family), (2, "Regular"), (4, family), (6, family.replace(" ", "-"))]
+    records, strings = b"", b""
+    for name_id, text in names:
+        raw = text.encode("utf-16-be")
+        records += struct.pack(">HHHHHH", 3, 1, 0x409, name_id, len(raw), len(strings))
+        strings += raw
+    return struct.pack(">HHH", 0, len(names), 6 + len(records)) + records + strings
+
+
+def standalone_face(data: bytes, face: int, family: str) -> bytes:
+    """Face ``face`` of a font file as a font of its own, renamed to ``family`` (its other
+    tables as they are). libass selects fonts by family name, so a unique name makes it
+    draw exactly this face, never a system font or another face of the same name."""
+    base = face_offset(data, face)
+    tables = [(tag, data[offset:offset + length])
+              for tag, (offset, length) in _tables(data, base).items() if tag != b"name"]
+    tables = sorted([*tables, (b"name", _name_table(family))])
+    count = len(tables)
+    selector = count.bit_length() - 1
+    search = 16 << selector
+    header = data[base:base + 4] + struct.pack(">HHHH", count, search, selector,
+                                               16 * count - search)
+    directory, body = b"", b""
+    offset = 12 + 16 * count
+    for tag, table in tables:
+        padded = table + b"\0" * (-len(table) % 4)
+        checksum = sum(struct.unpack(f">{len(padded) // 4}I", padded)) & 0xFFFFFFFF
+        directory += struct.pack(">4sIII", tag, checksum, offset + len(body), len(table))
+        body += padded
+    return header + directory + body
+
+
 @functools.lru_cache(maxsize=16)
 def _load(path: str, face: int, _size: int, _mtime: float) -> FontMetrics:
     return parse_font(Path(path).read_bytes(), face)
@@ -257,9 +291,6 @@ def check_fonts(items: Sequence[TimelineItem], settings: RenderSettings | None =
         for what, text, font, face in texts:
             path = font or DEFAULT_FONT
             metrics = font_metrics(path, face)
-            if not metrics.family or "," in metrics.family:
-                raise InvalidInput(f"font {path.name!r} has no usable family name (libass "
-                                   "selects fonts by it); choose another font")
             if not metrics.outlines:
                 raise InvalidInput(f"font {path.name!r} has no outlines (a bitmap-only font "
                                    "cannot be drawn); choose another font")
@@ -267,8 +298,9 @@ def check_fonts(items: Sequence[TimelineItem], settings: RenderSettings | None =
                            where=f"timeline item {n}, {what}")
     if settings is not None:
         from rendercli.render.subtitles import item_blocks
-        from rendercli.render.timeline import plan_timeline
+        from rendercli.render.timeline import plan_timeline, validate_settings
 
+        validate_settings(settings)
         for planned in plan_timeline(items, settings.fps).visual:
             try:
                 item_blocks(planned, settings.fps, settings.size)
@@ -335,9 +367,10 @@ class TextLayout:
 
 
 def layout_text(text: str, metrics: FontMetrics, frame: tuple[int, int], fraction: float,
-                *, box: bool) -> TextLayout:
-    """Fit ``text`` into the frame: wrap at the requested size, shrink while it is too
-    tall, and past the minimum size keep the lines that fit and end with an ellipsis."""
+                *, box: bool, max_height: float | None = None) -> TextLayout:
+    """Fit ``text`` into the frame (or into ``max_height`` pixels of it): wrap at the
+    requested size, shrink while it is too tall, and past the minimum size keep the
+    lines that fit and end with an ellipsis."""
     w, h = frame
     size = max(MIN_FONT_PX, round(h * fraction))
     while True:
@@ -346,7 +379,7 @@ def layout_text(text: str, metrics: FontMetrics, frame: tuple[int, int], fractio
         max_width = (w * WIDTH_FILL - 2 * border) * SAFETY
         lines = wrap_text(text, metrics, size, max_width)
         line_px = metrics.line_px(size) + spacing
-        room = h * HEIGHT_FILL - 2 * border
+        room = (h * HEIGHT_FILL if max_height is None else max_height) - 2 * border
         if len(lines) * line_px <= room:
             return TextLayout(tuple(lines), size, spacing, border)
         if size <= MIN_FONT_PX:

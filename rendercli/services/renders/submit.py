@@ -136,7 +136,7 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
         )
     items = timeline_items(assets, get_settings().storage_dir)
     validate_timeline(items, request.fps)  # on the frame grid: transitions fit
-    check_fonts(items)
+    check_fonts(items, engine_settings(request))
 
 
 def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
