@@ -219,7 +219,8 @@ def test_title_add_update_remove(alice: Account, project: str, media, database_u
     assert title["kind"] == "title" and title["position"] == 1
     assert title["timeline_duration"] == 1.5 and title["sha256"] is None
     assert title["title"] == {"text": HOSTILE, "background": "navy", "color": "#FFD700",
-                              "size": "medium", "font_id": None}
+                              "size": "medium", "font_id": None, "font_face": 0,
+                              "fade_in": 0.0, "fade_out": 0.0, "style": "none"}
     assert "\n" not in title["display_name"] and title["display_name"].startswith("Quotes")
     timeline = listed(alice)
     assert [(a["kind"], a["position"]) for a in timeline["assets"]] == [
