@@ -657,3 +657,16 @@ def test_collection_fonts_faces_styles_and_fades_from_the_cli(
     ]:
         result = alice("text", "add", clip["id"], "x", *args)
         assert result.exit_code == 2 and reason in result.stderr, (args, result.stderr)
+
+
+def test_a_character_no_font_has_is_refused_when_the_text_is_added(
+        alice: Account, project: str, media) -> None:
+    [clip] = add(alice, project, media["clip"])
+    result = alice("text", "add", clip["id"], "Hi \U0010fffd")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: timeline item 1 (clip.mp4), text 1: no font "
+                                    "can draw U+10FFFD")
+    assert "NotoSans-Bold.ttf" in result.stderr and len(result.stderr.splitlines()) == 1
+    result = alice("title", "add", project, "\U0010fffd")
+    assert result.exit_code == 2 and "U+10FFFD" in result.stderr
+    assert json.loads(alice.ok("text", "list", clip["id"], "--json").stdout) == []

@@ -294,8 +294,9 @@ def check_fonts(items: Sequence[TimelineItem], settings: RenderSettings | None =
             if not metrics.outlines:
                 raise InvalidInput(f"font {path.name!r} has no outlines (a bitmap-only font "
                                    "cannot be drawn); choose another font")
+            named = f" ({item.name})" if item.name else ""
             check_coverage(clean_text(text), metrics, path.name,
-                           where=f"timeline item {n}, {what}")
+                           where=f"timeline item {n}{named}, {what}")
     if settings is not None:
         from rendercli.render.subtitles import item_blocks
         from rendercli.render.timeline import plan_timeline, validate_settings
@@ -305,8 +306,10 @@ def check_fonts(items: Sequence[TimelineItem], settings: RenderSettings | None =
             try:
                 item_blocks(planned, settings.fps, settings.size)
             except InvalidInput as exc:
-                raise InvalidInput(f"timeline item {planned.item.name or ''}: "
-                                   f"{exc.message}") from None
+                n = next((k for k, it in enumerate(items, 1) if it is planned.item),
+                         list(items).index(planned.item) + 1)
+                named = f" ({planned.item.name})" if planned.item.name else ""
+                raise InvalidInput(f"timeline item {n}{named}: {exc.message}") from None
 
 
 def clean_text(text: str) -> str:

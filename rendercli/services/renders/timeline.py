@@ -100,9 +100,13 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
 
 def check_timeline(uow: UnitOfWork, project_id: str) -> None:
     """Raise InvalidInput if the project's timeline, as changed so far in this unit of
-    work, is not one the engine accepts (checked in seconds; `render submit` checks it
-    again on the frame grid of the chosen fps)."""
+    work, is not one the engine accepts (checked in seconds, with every character of its
+    texts in some font; `render submit` checks it again on the frame grid of the chosen
+    fps, where texts must also fit stacked)."""
     uow.session.flush()
     uow.session.expire_all()
+    from rendercli.render.text import check_fonts
+
     items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir)
     validate_timeline(items, require_picture=False)
+    check_fonts(items)  # fonts readable, every character drawn by some font
