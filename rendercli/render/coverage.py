@@ -15,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from rendercli.errors import InvalidInput
@@ -119,8 +120,7 @@ def system_font_cmap(path: str, _size: int, _mtime: float) -> tuple[str, frozens
         return "", frozenset()
 
 
-def _system_fonts() -> list[tuple[str, frozenset[int]]]:
-    fonts = []
+def _system_fonts() -> Iterator[tuple[str, frozenset[int]]]:
     for path in system_font_files(os.environ.get("FONTCONFIG_FILE")):
         try:
             stat = os.stat(path)
@@ -129,27 +129,29 @@ def _system_fonts() -> list[tuple[str, frozenset[int]]]:
         if stat.st_size <= MAX_SYSTEM_FONT_BYTES:
             family, points = system_font_cmap(path, stat.st_size, stat.st_mtime)
             if points:
-                fonts.append((family or Path(path).name, points))
-    return fonts
+                yield family or Path(path).name, points
 
 
 def check_coverage(text: str, metrics, font_name: str, *, where: str) -> None:  # type: ignore[no-untyped-def]
     """Raise InvalidInput unless every character of ``text`` that needs a glyph is in
-    the text's font (``metrics``) or in some system font."""
-    missing = sorted({ch for ch in text if needs_glyph(ch) and not metrics.covers(ch)})
+    the text's font (``metrics``) or in some system font (read only as far as needed)."""
+    missing = {ch for ch in text if needs_glyph(ch) and not metrics.covers(ch)}
+    families: set[str] = set()
+    for family, points in _system_fonts() if missing else ():
+        families.add(family)
+        missing = {ch for ch in missing if ord(ch) not in points}
+        if not missing:
+            return
     if not missing:
         return
-    system = _system_fonts()
-    missing = [ch for ch in missing if not any(ord(ch) in points for _f, points in system)]
-    if not missing:
-        return
-    shown = ", ".join(f"U+{ord(ch):04X} {ch!r}" for ch in missing[:SHOWN_MISSING])
-    more = f" and {len(missing) - SHOWN_MISSING} more" if len(missing) > SHOWN_MISSING else ""
-    families = sorted({family for family, _points in system})
-    tried = f"{font_name!r} then {len(families)} system font famil" + (
-        "y" if len(families) == 1 else "ies")
-    if families:
-        tried += " (" + ", ".join(families[:6]) + (", ..." if len(families) > 6 else "") + ")"
+    ordered = sorted(missing)
+    shown = ", ".join(f"U+{ord(ch):04X} {ch!r}" for ch in ordered[:SHOWN_MISSING])
+    more = f" and {len(ordered) - SHOWN_MISSING} more" if len(ordered) > SHOWN_MISSING else ""
+    names = sorted(families)
+    tried = f"{font_name!r} then {len(names)} system font famil" + (
+        "y" if len(names) == 1 else "ies")
+    if names:
+        tried += " (" + ", ".join(names[:6]) + (", ..." if len(names) > 6 else "") + ")"
     raise InvalidInput(f"{where}: no font can draw {shown}{more}; tried {tried}. Add a font "
                        "that has them (asset add FONT, then --font) or install one on the "
                        "system")
