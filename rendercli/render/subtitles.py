@@ -194,6 +194,9 @@ def _stack(blocks: list[Block], frame: tuple[int, int]) -> None:
                       and o.end > block.first and block.end > o.first]
             if covers_title:
                 others.append("the title")
+            if not others:
+                raise InvalidInput(f"{block.name} does not fit in the frame "
+                                   f"({block.placement}); shorten it or make it smaller")
             raise InvalidInput(
                 f"{block.name} and {', '.join(others)} are shown at the same time and do "
                 f"not fit in the frame without overlapping ({block.placement}); shorten a "
