@@ -81,9 +81,11 @@ def add(
 ) -> None:
     """Add a title card to a project's timeline (last, or at --position).
 
-    The text is data: quotes, %, :, backslashes, newlines and emoji are drawn as typed,
-    and long text is wrapped to the frame. Put `--` before a text that starts with `-`.
-    Transitions and fades are set like on any item, with `rendercli asset update`.
+    The text is data: quotes, %, :, backslashes, braces and newlines are drawn as typed,
+    in any script (system fonts stand in for characters the font lacks; a character no
+    font has is refused), and long text is wrapped to the frame. Put `--` before a text
+    that starts with `-`. --fade-in/--fade-out fade the text over the card; transitions
+    and fades of the whole card are set like on any item, with `rendercli asset update`.
 
     Example: rendercli title add holiday 'Summer 2025' --duration 2 --position 1 --background navy
     """
