@@ -115,6 +115,32 @@ def test_override_tags_in_text_are_drawn_not_obeyed(tmp_path: Path) -> None:
     assert y1 - y0 < 2 * (py1 - py0)  # \N did not break the line, \fs did not grow it
 
 
+def test_a_face_becomes_a_renamed_font_of_its_own() -> None:
+    from rendercli.render.text import DEFAULT_FONT, collection_faces, parse_font, standalone_face
+
+    data = DEFAULT_FONT.read_bytes()
+    copy = parse_font(standalone_face(data, 0, "rendercli builtin 0"))
+    original = parse_font(data)
+    assert copy.family == "rendercli builtin 0" and original.family == "Noto Sans"
+    assert copy.advances == original.advances and copy.weight == original.weight == 700
+    # a collection of two faces: header, offsets, each face read on its own
+    head = b"ttcf\x00\x01\x00\x00" + (2).to_bytes(4, "big")
+    offsets = (20).to_bytes(4, "big") * 2  # both faces are the font after the header
+    sfnt = bytearray(data)
+    count = int.from_bytes(sfnt[4:6], "big")
+    for n in range(count):  # table offsets of a collection count from the file's start
+        at = 12 + 16 * n + 8
+        sfnt[at:at + 4] = (int.from_bytes(sfnt[at:at + 4], "big") + 20).to_bytes(4, "big")
+    collection = head + offsets + bytes(sfnt)
+    assert collection_faces(collection) == 2
+    assert parse_font(collection, 1).advances == original.advances
+    assert parse_font(standalone_face(collection, 1, "x y")).family == "x y"
+    with pytest.raises(ValueError, match="faces 0 to 1, not 2"):
+        parse_font(collection, 2)
+    with pytest.raises(ValueError, match="at most 64"):
+        parse_font(head[:8] + (65).to_bytes(4, "big") + offsets + bytes(sfnt))
+
+
 # --------------------------------------------------------------------------- scripts
 
 
