@@ -670,3 +670,27 @@ def test_a_character_no_font_has_is_refused_when_the_text_is_added(
     result = alice("title", "add", project, "\U0010fffd")
     assert result.exit_code == 2 and "U+10FFFD" in result.stderr
     assert json.loads(alice.ok("text", "list", clip["id"], "--json").stdout) == []
+
+
+def test_text_update_changes_only_what_is_given(
+        alice: Account, bob: Account, project: str, media) -> None:
+    [clip] = add(alice, project, media["clip"])
+    text = json.loads(alice.ok("text", "add", clip["id"], "Ana", "--at", "0.5", "--for", "1",
+                               "--color", "gold", "--json").stdout)
+    updated = json.loads(alice.ok("text", "update", text["id"], "--style", "shadow",
+                                  "--fade-in", "0.3", "--json").stdout)
+    assert (updated["style"], updated["fade_in"], updated["text"], updated["start"],
+            updated["duration"], updated["color"]) == ("shadow", 0.3, "Ana", 0.5, 1.0, "gold")
+    renamed = json.loads(alice.ok("text", "update", text["id"], "Ana Lima", "--json").stdout)
+    assert renamed["text"] == "Ana Lima" and renamed["style"] == "shadow"
+    for args, reason in [
+        ([], "nothing to change"),
+        (["--fade-out", "0.8"], "exceed the 1 s"),
+        (["--style", "glow"], "unknown --style"),
+        (["\U0010fffd"], "U+10FFFD"),
+    ]:
+        result = alice("text", "update", text["id"], *args)
+        assert result.exit_code == 2 and reason in result.stderr, (args, result.stderr)
+    assert bob("text", "update", text["id"], "--style", "none").exit_code == 3
+    [row] = json.loads(alice.ok("text", "list", clip["id"], "--json").stdout)
+    assert (row["text"], row["style"], row["fade_in"]) == ("Ana Lima", "shadow", 0.3)
