@@ -65,7 +65,7 @@ def probe_font(path: Path, *, display_name: str) -> MediaInfo:
             data = fh.read(MAX_FONT_BYTES + 1)
     finally:
         os.close(fd)
-    from rendercli.render.text import collection_faces
+    from rendercli.render.sfnt import collection_faces
 
     try:
         # a collection (.ttc/.otc): its header, then every face (at most MAX_FACES), as

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rendercli.errors import InvalidInput
+from rendercli.render.sfnt import OUTLINE_TABLES, read_cmap, read_family
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
@@ -75,8 +76,6 @@ def _read(fh, offset: int, size: int) -> bytes:  # type: ignore[no-untyped-def]
 
 
 def _face_cmap(fh, base: int) -> tuple[str, frozenset[int]]:  # type: ignore[no-untyped-def]
-    from rendercli.render.text import OUTLINE_TABLES, _cmap, _family
-
     count = struct.unpack(">H", _read(fh, base + 4, 2))[0]
     if not 0 < count <= 512:
         raise ValueError("implausible table count")
@@ -94,10 +93,10 @@ def _face_cmap(fh, base: int) -> tuple[str, frozenset[int]]:  # type: ignore[no-
     if b"name" in tables and tables[b"name"][1] <= MAX_CMAP_BYTES:
         name_at, name_len = tables[b"name"]
         try:
-            family = _family(_read(fh, name_at, name_len), 0, name_len)
+            family = read_family(_read(fh, name_at, name_len), 0, name_len)
         except (ValueError, struct.error):
             family = ""
-    return family, frozenset(_cmap(_read(fh, offset, length), 0))
+    return family, frozenset(read_cmap(_read(fh, offset, length), 0))
 
 
 @functools.lru_cache(maxsize=MAX_SYSTEM_FONTS)

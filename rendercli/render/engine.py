@@ -44,7 +44,7 @@ from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOu
 from rendercli.render.presets import FORMAT_SPECS
 from rendercli.render.progress import ProgressCallback, ProgressTracker
 from rendercli.render.scheduler import Step, run_steps
-from rendercli.render.text import check_fonts
+from rendercli.render.subtitles import check_fonts
 from rendercli.render.timeline import (
     RenderSettings,
     Segment,

@@ -18,7 +18,7 @@ from rendercli.render.commands import GLOBAL_ARGS
 from rendercli.render.graph import Graph, chain, filter_spec
 from rendercli.render.inputs import INPUT_FORMAT_WHITELIST, image_demuxer
 from rendercli.render.presets import FORMAT_SPECS, segment_pix_fmt, video_encoder_options
-from rendercli.render.subtitles import text_filters
+from rendercli.render.subtitles import overlay_range, text_filters
 from rendercli.render.timeline import (
     PlannedItem,
     PlannedTransition,
@@ -91,14 +91,6 @@ def _motion_filters(planned: PlannedItem, first: int, settings: RenderSettings) 
     return filter_spec("perspective", x0=x, y0=y, x1=f"{x}+{cw}", y1=y, x2=x, y2=f"{y}+{ch}",
                        x3=f"{x}+{cw}", y3=f"{y}+{ch}", interpolation="cubic",
                        sense="source", eval="frame")
-
-
-def overlay_range(overlay: TextOverlay, frames: int, fps: int) -> tuple[int, int]:
-    """The item-local frames [start, end) an overlay is shown on."""
-    start = _round_frames(overlay.start, fps)
-    end = frames if overlay.duration is None else _round_frames(
-        overlay.start + overlay.duration, fps)
-    return min(start, frames), min(max(end, start + 1), frames)
 
 
 def fade_ranges(planned: PlannedItem, fps: int) -> tuple[int, int]:

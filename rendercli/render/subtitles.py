@@ -19,22 +19,33 @@ import hashlib
 import os
 import shutil
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rendercli.errors import InvalidInput
+from rendercli.render.coverage import check_coverage
 from rendercli.render.graph import filter_spec
+from rendercli.render.sfnt import FontMetrics, standalone_face
 from rendercli.render.text import (
     DEFAULT_FONT,
     OVERLAY_SIZES,
     TITLE_SIZES,
-    FontMetrics,
     TextLayout,
+    clean_text,
     font_metrics,
     layout_text,
-    standalone_face,
 )
-from rendercli.render.timeline import PlannedItem, TextOverlay, TitleCard, parse_color
+from rendercli.render.timeline import (
+    PlannedItem,
+    RenderSettings,
+    TextOverlay,
+    TimelineItem,
+    TitleCard,
+    parse_color,
+    plan_timeline,
+    validate_settings,
+)
 
 BOX_ALPHA = 0x73  # black at 55 % opacity behind the text
 SHADOW_ALPHA = 0x40
@@ -124,11 +135,16 @@ def _frames(seconds: float, fps: int) -> int:
     return int(seconds * fps + 0.5)
 
 
+def overlay_range(overlay: TextOverlay, frames: int, fps: int) -> tuple[int, int]:
+    """The item-local frames [start, end) an overlay is shown on."""
+    start = _frames(overlay.start, fps)
+    end = frames if overlay.duration is None else _frames(overlay.start + overlay.duration, fps)
+    return min(start, frames), min(max(end, start + 1), frames)
+
+
 def item_blocks(planned: PlannedItem, fps: int, frame: tuple[int, int]) -> list[Block]:
     """The item's title and texts as blocks, stacked so that texts shown at the same
     time at the same placement never overlap. Raises InvalidInput when they cannot."""
-    from rendercli.render.pictures import overlay_range
-
     item, w_h = planned.item, frame
     blocks = []
     card: TitleCard | None = item.title
@@ -307,8 +323,6 @@ def text_filters(planned: PlannedItem, first: int, count: int, fps: int,
 def stack_key(planned: PlannedItem, fps: int) -> list[object]:
     """What, besides a segment's own visible texts, decides where they are drawn: the
     item's other texts, when any two share a placement and a time."""
-    from rendercli.render.pictures import overlay_range
-
     texts = planned.item.texts
     ranges = [overlay_range(o, planned.frames, fps) for o in texts]
     for a in range(len(texts)):
@@ -318,3 +332,34 @@ def stack_key(planned: PlannedItem, fps: int) -> list[object]:
                 return [[o.text, o.placement, o.size, o.effective_style, o.font_sha256,
                          o.font_face, *r] for o, r in zip(texts, ranges, strict=True)]
     return []
+
+
+def check_fonts(items: Sequence[TimelineItem], settings: RenderSettings | None = None) -> None:
+    """Raise InvalidInput unless every font the items name is usable and every character
+    of every text is drawn by the text's font or a system font (a missing one would be
+    an empty box): the message names the characters and the fonts tried. With
+    ``settings``, also unless texts shown together at one placement fit stacked."""
+    for n, item in enumerate(items, 1):
+        texts: list[tuple[str, str, Path | None, int]] = [
+            (f"text {k}", o.text, o.font, o.font_face) for k, o in enumerate(item.texts, 1)]
+        if item.title is not None:
+            texts.insert(0, ("title", item.title.text, item.title.font, item.title.font_face))
+        for what, text, font, face in texts:
+            path = font or DEFAULT_FONT
+            metrics = font_metrics(path, face)
+            if not metrics.outlines:
+                raise InvalidInput(f"font {path.name!r} has no outlines (a bitmap-only font "
+                                   "cannot be drawn); choose another font")
+            named = f" ({item.name})" if item.name else ""
+            check_coverage(clean_text(text), metrics, path.name,
+                           where=f"timeline item {n}{named}, {what}")
+    if settings is not None:
+        validate_settings(settings)
+        for planned in plan_timeline(items, settings.fps).visual:
+            try:
+                item_blocks(planned, settings.fps, settings.size)
+            except InvalidInput as exc:
+                n = next((k for k, it in enumerate(items, 1) if it is planned.item),
+                         list(items).index(planned.item) + 1)
+                named = f" ({planned.item.name})" if planned.item.name else ""
+                raise InvalidInput(f"timeline item {n}{named}: {exc.message}") from None

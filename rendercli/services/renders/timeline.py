@@ -105,7 +105,7 @@ def check_timeline(uow: UnitOfWork, project_id: str) -> None:
     fps, where texts must also fit stacked)."""
     uow.session.flush()
     uow.session.expire_all()
-    from rendercli.render.text import check_fonts
+    from rendercli.render.subtitles import check_fonts
 
     items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir)
     validate_timeline(items, require_picture=False)
