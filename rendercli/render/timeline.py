@@ -99,9 +99,10 @@ def format_transition(transition: Transition) -> str:
 class TextOverlay:
     """Text drawn over a picture item for a time range within it (item-local seconds).
 
-    ``text`` is data: any Unicode, written to a file that drawtext reads, never put into
-    the filter graph. Lines too long for the frame are wrapped. ``font`` is a TTF/OTF
-    file (None: the font shipped with rendercli) and ``font_sha256`` its content hash.
+    ``text`` is data: any Unicode, written (escaped) to an .ass file that libass reads,
+    never put into the filter graph. Lines too long for the frame are wrapped. ``font``
+    is a TTF/OTF file or a TTC/OTC collection (``font_face`` picks the face; None: the
+    font shipped with rendercli) and ``font_sha256`` its content hash.
     """
 
     text: str
