@@ -424,10 +424,12 @@ def test_export_then_apply_recreates_an_equal_project(
     alice.ok("asset", "add", "handmade", str(folder / "intro.mp4"), "--mute")
     alice.ok("asset", "add", "handmade", str(folder / "song.mp3"), "--duck", "--fade-in", "1")
     alice.ok("title", "add", "handmade", "Literal {{ braces }} and 100%", "--position", "1",
-             "--background", "#102030", "--font", font["id"])
+             "--background", "#102030", "--font", font["id"], "--style", "outline",
+             "--fade-in", "0.3")
     alice.ok("text", "add", clip["id"], "Lower third", "--at", "0.5", "--for", "1",
              "--placement", "top", "--color", "yellow", "--no-box", "--font", font["id"])
-    alice.ok("text", "add", clip["id"], "Second line")
+    alice.ok("text", "add", clip["id"], "Second line", "--style", "shadow", "--fade-in",
+             "0.2", "--fade-out", "0.1")
     original = listed(alice, "handmade")
 
     spec = tmp_path / "out" / "handmade.yaml"
@@ -438,6 +440,7 @@ def test_export_then_apply_recreates_an_equal_project(
         "Brand.ttf", "intro.mp4", "photo.png", "song.mp3"]
     text = spec.read_text(encoding="utf-8")
     assert "Literal {{{{ braces }} and 100%" in text  # an escape, not a placeholder
+    assert "style: outline" in text and "text_fade_in: 0.3" in text and "style: shadow" in text
     # Applied as another project: equal items, texts and settings.
     alice.ok("apply", str(spec), "--project", "copy")
     copy = listed(alice, "copy")

@@ -2,9 +2,9 @@
 disk), the bundled binary preferred over a PATH one that lacks a feature, a binary that
 cannot render refused before anything renders, and `doctor` saying which and why.
 
-An "old ffmpeg" is Debian 12's real 5.1 when installed (it lacks drawtext's text_align);
-else a two-line wrapper around the bundled binary that reports version 4.4 -- a real
-binary either way."""
+An ffmpeg lacking a feature is the bundled binary behind a small wrapper script that
+reports an old version or hides a filter -- a real binary either way; Debian's packaged
+5.1, when installed, must be complete."""
 
 from __future__ import annotations
 
@@ -46,14 +46,16 @@ def _calls(script: Path) -> list[str]:
 
 
 def _old_ffmpeg(tmp_path: Path) -> tuple[Path, str]:
-    """(a folder whose `ffmpeg` is an old one, what it lacks as the choice names it)."""
-    system = system_ffmpeg()
-    if system is not None and not ffmpeg_binary.features(system).text_align:
-        folder = tmp_path / "old-bin"
-        folder.mkdir()
-        (folder / "ffmpeg").symlink_to(system)
-        return folder, "drawtext's text_align option"
-    return _wrapper(tmp_path / "old-bin").parent, "version 5.1 or newer"
+    """(a folder whose `ffmpeg` is one built without libass, what it lacks as the choice
+    names it): the bundled binary behind a wrapper that leaves `ass` out of its filter
+    list, as a build without --enable-libass does."""
+    script = _wrapper(tmp_path / "old-bin", version="6.0")
+    script.write_text(script.read_text().replace(
+        f'exec "{bundled_ffmpeg()}" "$@"\n',
+        'if [ "$2" = "-filters" ]; then\n'
+        f'  "{bundled_ffmpeg()}" "$@" | grep -v " ass " ; exit 0\n'
+        f'fi\nexec "{bundled_ffmpeg()}" "$@"\n'))
+    return script.parent, "the ass filter"
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +118,7 @@ def test_features_are_detected_once_per_binary_and_remembered_on_disk(
     script = _wrapper(tmp_path / "bin", version="7.1.1")
     first = ffmpeg_binary.features(str(script))
     detections = len(_calls(script))
-    assert detections == 4 and first.version == "7.1.1" and first.text_align
+    assert detections == 3 and first.version == "7.1.1" and first.libass
     assert not first.missing() and "xfade" in first.filters and "libx264" in first.encoders
     ffmpeg_binary._features.cache_clear()  # a new process: the answer comes from disk
     assert ffmpeg_binary.features(str(script)) == first
@@ -140,58 +142,32 @@ def test_features_are_detected_once_per_binary_and_remembered_on_disk(
     assert len(_calls(script)) == 3 * detections
 
 
-def _white_bands(png: Path) -> list[tuple[int, int]]:
-    """(leftmost, rightmost) x of near-white pixels in each horizontal band of rows that
-    has any (one band per line of text)."""
-    import av
-
-    with av.open(str(png)) as container:
-        frame = next(container.decode(video=0)).reformat(format="rgb24")
-    w, h = frame.width, frame.height
-    plane = frame.planes[0]
-    data, stride = bytes(plane), plane.line_size
-    bands: list[tuple[int, int]] = []
-    inside = False
-    for y in range(h):
-        row = data[y * stride: y * stride + 3 * w]
-        xs = [x for x in range(w) if min(row[3 * x: 3 * x + 3]) > 200]
-        if xs and not inside:
-            bands.append((xs[0], xs[-1]))
-        elif xs:
-            left, right = bands[-1]
-            bands[-1] = (min(left, xs[0]), max(right, xs[-1]))
-        inside = bool(xs)
-    return bands
-
-
-def test_without_text_align_rendercli_centres_each_line_itself(
+def test_the_systems_packaged_ffmpeg_is_complete_and_used_from_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    script = _wrapper(tmp_path / "bin", version="5.1.9-0+deb12u1")
-    # The same binary, but its drawtext reports no text_align option (as 5.1's does).
-    text = script.read_text().replace(
-        f'exec "{bundled_ffmpeg()}" "$@"\n',
-        'if [ "$3" = "filter=drawtext" ]; then\n'
-        f'  "{bundled_ffmpeg()}" "$@" | grep -v text_align; exit 0\n'
-        f'fi\nexec "{bundled_ffmpeg()}" "$@"\n')
-    script.write_text(text)
-    monkeypatch.setenv("RENDERCLI_FFMPEG", str(script))
+    """Debian 12's ffmpeg (5.1, the stated minimum) has every feature: first on PATH, it
+    is the one used, and it draws a title."""
+    system = system_ffmpeg()
+    if system is None:
+        pytest.skip("no packaged ffmpeg installed (CI installs Debian's)")
+    folder = tmp_path / "system-bin"
+    folder.mkdir()
+    (folder / "ffmpeg").symlink_to(system)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     choice = ffmpeg_binary.chosen()
-    assert not choice.features.text_align
-    assert "rendercli aligns text lines itself" in choice.reason
+    assert choice.source == "PATH" and not choice.features.missing(), choice
+    assert choice.features.version_number >= ffmpeg_binary.MIN_VERSION
 
     from rendercli.render.engine import render_frame
 
-    items = [title_item(TitleCard("short\na much longer line", size="medium"), 1.0)]
     out = tmp_path / "frame.png"
-    settings = RenderSettings(preset="480p", fps=10, quality="draft")
-    render_frame(items, settings, 0.5, out, storage_dir=tmp_path / "storage")
-    bands = _white_bands(out)
-    assert len(bands) == 2, bands
-    widths = [right - left for left, right in bands]
-    assert widths[1] > 2 * widths[0]  # two lines, as laid out
-    for left, right in bands:  # each centred on its own
-        assert abs((left + right) / 2 - 854 / 2) <= 3, bands
-    assert not any("text_align=" in call for call in _calls(script))
+    render_frame([title_item(TitleCard("hello"), 1.0)],
+                 RenderSettings(preset="480p", fps=10, quality="draft"), 0.5, out,
+                 storage_dir=tmp_path / "storage")
+    import av
+
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0)).reformat(format="gray")
+    assert max(bytes(frame.planes[0])) > 200  # white ink drawn
 
 
 def test_a_path_ffmpeg_that_does_not_run_gives_way_to_the_bundled_one(

@@ -432,8 +432,8 @@ def test_text_renders_without_any_system_font(
                              texts=(TextOverlay("Jane Doe", size="large"),))],
                     storage=tmp_path / "b")
     assert region_diff(texted.path, bare.path, 5, (330, 360, 525, 440)) > 20
-    assert all("fontfile=" in " ".join(argv) for argv in texted.commands
-               if "drawtext" in " ".join(argv))
+    drawn = [" ".join(argv) for argv in texted.commands if "ass=" in " ".join(argv)]
+    assert drawn and all("fontsdir=" in argv for argv in drawn)
 
 
 @pytest.mark.slow

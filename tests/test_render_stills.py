@@ -71,9 +71,12 @@ def timeline(tmp_path_factory: pytest.TempPathFactory) -> list:
     still = make_image(d / "still.png")
     music = make_audio(d / "music.wav", duration=2.0)
     return [
-        title_item(TitleCard("Opening"), 1.0, transition=Transition("fade", 0.5)),
-        # a clip with text over it, then a wipe into a moving still
-        replace(item(red_blue, duration=2.0), texts=(TextOverlay("Under the title", start=0.2),),
+        title_item(TitleCard("Opening", fade_in=0.4, style="outline"), 1.0,
+                   transition=Transition("fade", 0.5)),
+        # a clip with two texts over it (fading in, stacked), then a wipe into a moving still
+        replace(item(red_blue, duration=2.0), texts=(
+            TextOverlay("Under the title", start=0.2, fade_in=0.3),
+            TextOverlay("Stacked above", start=0.3, style="shadow")),
                 transition=Transition("wipeleft", 0.5)),
         replace(item(still, "image", 1.5), motion="zoom-in"),
         item(music, "audio", 2.0),
@@ -86,8 +89,9 @@ def test_a_frame_is_the_frame_the_render_shows(timeline: list, tmp_path: Path) -
     video = rgb_frames(result.path)
     plan = plan_timeline(timeline, SETTINGS.fps)
     assert len(video) == plan.total_frames == 35  # 10 + 20 + 15 - 5 - 5
-    # in the fade, under the text, in the wipe, on the moving still, the last frame
-    for frame in (7, 12, 27, 30, 34):
+    # the title's text fading in, in the fade (texts fading in there too), under the
+    # texts, in the wipe, on the moving still, the last frame
+    for frame in (2, 7, 9, 12, 27, 30, 34):
         out = tmp_path / f"frame-{frame}.png"
         shown = render_frame(timeline, SETTINGS, frame / SETTINGS.fps + 0.01, out,
                              storage_dir=storage)

@@ -135,7 +135,8 @@ timeline:
         "quote it to make it text)",
         "s.yaml:9:15: expected a number above 0, got -2",
         "s.yaml:10:5: unknown key 'mute': expected one of title, duration, background, color, "
-        "size, font, transition, fade_in, fade_out, text",
+        "size, font, face, style, text_fade_in, text_fade_out, transition, fade_in, fade_out, "
+        "text",
     ]
 
 

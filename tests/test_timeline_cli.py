@@ -219,7 +219,8 @@ def test_title_add_update_remove(alice: Account, project: str, media, database_u
     assert title["kind"] == "title" and title["position"] == 1
     assert title["timeline_duration"] == 1.5 and title["sha256"] is None
     assert title["title"] == {"text": HOSTILE, "background": "navy", "color": "#FFD700",
-                              "size": "medium", "font_id": None}
+                              "size": "medium", "font_id": None, "font_face": 0,
+                              "fade_in": 0.0, "fade_out": 0.0, "style": "none"}
     assert "\n" not in title["display_name"] and title["display_name"].startswith("Quotes")
     timeline = listed(alice)
     assert [(a["kind"], a["position"]) for a in timeline["assets"]] == [
@@ -366,9 +367,13 @@ def test_hostile_font_files_are_rejected(
     cases = {
         "garbage.ttf": (b"\x00\x01\x00\x00\x00\x04" + b"\xff" * 4000, "not a usable TTF/OTF"),
         "truncated.ttf": (real[:3000], "not a usable TTF/OTF"),
-        "fonts.ttc": (b"ttcf\x00\x01\x00\x00" + real[8:], "font collections (.ttc)"),
-        # the same signature, padded past the 20 MiB limit for fonts
-        "huge.otf": (b"OTTO\x00\x04" + b"\x00" * (21 * 2**20), "above the 21.0 MB limit"),
+        # a collection header naming one face past the end of the file
+        "fonts.ttc": (b"ttcf\x00\x01\x00\x00\x00\x00\x00\x01\x7f\xff\xff\xff" + real[16:],
+                      "not a usable TTC/OTC font collection (face 0 starts past the end"),
+        "many.ttc": (b"ttcf\x00\x01\x00\x00\x00\x01\x00\x00" + real[12:],
+                     "65536 faces (at most 64 allowed)"),
+        # the same signature, padded past the 48 MiB limit for fonts
+        "huge.otf": (b"OTTO\x00\x04" + b"\x00" * (49 * 2**20), "above the 50.3 MB limit"),
         # a QuickTime file whose first atom is 65,536 bytes long starts like a TrueType
         # font: it goes to the media probe (and its allow-list), not the font parser
         "atom.mov": (b"\x00\x01\x00\x00ftypqt  " + b"\x00" * 4000, "not a supported media"),
@@ -627,3 +632,65 @@ def test_deleting_a_project_with_titles_texts_and_fonts(
     alice.ok("project", "delete", project, "--yes")
     assert [rows(database_url, model) for model in (Asset, AssetTitle, AssetText)] == [0, 0, 0]
     assert objects(storage) == []
+
+
+def test_collection_fonts_faces_styles_and_fades_from_the_cli(
+        alice: Account, project: str, media, tmp_path: Path) -> None:
+    wqy = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    if not wqy.is_file():
+        pytest.skip(f"{wqy} absent (Debian package fonts-wqy-microhei)")
+    clip, font = add(alice, project, media["clip"], wqy)
+    assert font["kind"] == "font" and font["container"] == "ttc"
+    text = json.loads(alice.ok("text", "add", clip["id"], "中文 Hi", "--font", font["id"],
+                               "--face", "1", "--style", "outline", "--fade-in", "0.2",
+                               "--fade-out", "0.1", "--json").stdout)
+    assert (text["font_face"], text["style"], text["fade_in"], text["fade_out"]) == (
+        1, "outline", 0.2, 0.1)
+    title = json.loads(alice.ok("title", "add", project, "Fin", "--style", "shadow",
+                                "--fade-in", "0.5", "--json").stdout)
+    assert title["title"]["style"] == "shadow" and title["title"]["fade_in"] == 0.5
+    for args, reason in [
+        (["--style", "glow"], "unknown --style 'glow'"),
+        (["--fade-in", "11"], "--fade-in"),
+        (["--face", "64"], "--face"),
+        (["--for", "0.5", "--fade-in", "0.4", "--fade-out", "0.4"], "exceed the 0.5 s"),
+    ]:
+        result = alice("text", "add", clip["id"], "x", *args)
+        assert result.exit_code == 2 and reason in result.stderr, (args, result.stderr)
+
+
+def test_a_character_no_font_has_is_refused_when_the_text_is_added(
+        alice: Account, project: str, media) -> None:
+    [clip] = add(alice, project, media["clip"])
+    result = alice("text", "add", clip["id"], "Hi \U0010fffd")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: timeline item 1 (clip.mp4), text 1: no font "
+                                    "can draw U+10FFFD")
+    assert "NotoSans-Bold.ttf" in result.stderr and len(result.stderr.splitlines()) == 1
+    result = alice("title", "add", project, "\U0010fffd")
+    assert result.exit_code == 2 and "U+10FFFD" in result.stderr
+    assert json.loads(alice.ok("text", "list", clip["id"], "--json").stdout) == []
+
+
+def test_text_update_changes_only_what_is_given(
+        alice: Account, bob: Account, project: str, media) -> None:
+    [clip] = add(alice, project, media["clip"])
+    text = json.loads(alice.ok("text", "add", clip["id"], "Ana", "--at", "0.5", "--for", "1",
+                               "--color", "gold", "--json").stdout)
+    updated = json.loads(alice.ok("text", "update", text["id"], "--style", "shadow",
+                                  "--fade-in", "0.3", "--json").stdout)
+    assert (updated["style"], updated["fade_in"], updated["text"], updated["start"],
+            updated["duration"], updated["color"]) == ("shadow", 0.3, "Ana", 0.5, 1.0, "gold")
+    renamed = json.loads(alice.ok("text", "update", text["id"], "Ana Lima", "--json").stdout)
+    assert renamed["text"] == "Ana Lima" and renamed["style"] == "shadow"
+    for args, reason in [
+        ([], "nothing to change"),
+        (["--fade-out", "0.8"], "exceed the 1 s"),
+        (["--style", "glow"], "unknown --style"),
+        (["\U0010fffd"], "U+10FFFD"),
+    ]:
+        result = alice("text", "update", text["id"], *args)
+        assert result.exit_code == 2 and reason in result.stderr, (args, result.stderr)
+    assert bob("text", "update", text["id"], "--style", "none").exit_code == 3
+    [row] = json.loads(alice.ok("text", "list", clip["id"], "--json").stdout)
+    assert (row["text"], row["style"], row["fade_in"]) == ("Ana Lima", "shadow", 0.3)

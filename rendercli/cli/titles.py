@@ -8,7 +8,13 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
-from rendercli.render.timeline import DEFAULT_TITLE_SECONDS, TEXT_SIZES
+from rendercli.render.timeline import (
+    DEFAULT_TITLE_SECONDS,
+    MAX_FONT_FACE,
+    MAX_TEXT_FADE_SECONDS,
+    TEXT_SIZES,
+    TEXT_STYLES,
+)
 
 if TYPE_CHECKING:
     from rendercli.services.items import AssetView
@@ -32,14 +38,24 @@ SIZE = typer.Option(None, "--size", metavar="SIZE",
                     help=f"Text size: {', '.join(TEXT_SIZES)} (default large).")
 FONT = typer.Option(None, "--font", metavar="ASSET",
                     help="A font added to the project (asset id or file name), or default.")
+FACE = typer.Option(None, "--face", metavar="N", min=0, max=MAX_FONT_FACE,
+                    help="The face of a .ttc/.otc font collection (default 0).")
+STYLE = typer.Option(None, "--style", metavar="STYLE",
+                     help=", ".join(TEXT_STYLES) + " (default none).")
+FADE_IN = typer.Option(None, "--fade-in", metavar="S", min=0.0, max=MAX_TEXT_FADE_SECONDS,
+                       help="Seconds the text fades in over the card (default 0).")
+FADE_OUT = typer.Option(None, "--fade-out", metavar="S", min=0.0, max=MAX_TEXT_FADE_SECONDS,
+                        help="Seconds the text fades out (default 0).")
 
 
 def _edits(duration: float | None, background: str | None, color: str | None,  # type: ignore[no-untyped-def]
-           size: str | None, font: str | None):
+           size: str | None, font: str | None, *styles: object):
     from rendercli.services.titles import TitleEdits
 
+    face, style, fade_in, fade_out = styles
     return TitleEdits(duration=duration, background=background, color=color, size=size,
-                      font=font)
+                      font=font, font_face=face, style=style, fade_in=fade_in,
+                      fade_out=fade_out)
 
 
 def _done(verb: str, title: AssetView) -> str:
@@ -57,13 +73,19 @@ def add(
     color: str | None = COLOR,
     size: str | None = SIZE,
     font: str | None = FONT,
+    face: int | None = FACE,
+    style: str | None = STYLE,
+    fade_in: float | None = FADE_IN,
+    fade_out: float | None = FADE_OUT,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Add a title card to a project's timeline (last, or at --position).
 
-    The text is data: quotes, %, :, backslashes, newlines and emoji are drawn as typed,
-    and long text is wrapped to the frame. Put `--` before a text that starts with `-`.
-    Transitions and fades are set like on any item, with `rendercli asset update`.
+    The text is data: quotes, %, :, backslashes, braces and newlines are drawn as typed,
+    in any script (system fonts stand in for characters the font lacks; a character no
+    font has is refused), and long text is wrapped to the frame. Put `--` before a text
+    that starts with `-`. --fade-in/--fade-out fade the text over the card; transitions
+    and fades of the whole card are set like on any item, with `rendercli asset update`.
 
     Example: rendercli title add holiday 'Summer 2025' --duration 2 --position 1 --background navy
     """
@@ -71,7 +93,8 @@ def add(
 
     user = context.require_user()
     added = titles.add(context.uow(), user.id, project, text,
-                       _edits(duration, background, color, size, font), position=position)
+                       _edits(duration, background, color, size, font, face, style,
+                              fade_in, fade_out), position=position)
     output.result(added, json_output, _done("Added", added))
 
 
@@ -85,6 +108,10 @@ def update(
     color: str | None = COLOR,
     size: str | None = SIZE,
     font: str | None = FONT,
+    face: int | None = FACE,
+    style: str | None = STYLE,
+    fade_in: float | None = FADE_IN,
+    fade_out: float | None = FADE_OUT,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Change a title card: its text, duration, place, colours, size or font.
@@ -97,5 +124,6 @@ def update(
 
     user = context.require_user()
     updated = titles.update(context.uow(), user.id, item, text,
-                            _edits(duration, background, color, size, font), position=position)
+                            _edits(duration, background, color, size, font, face, style,
+                              fade_in, fade_out), position=position)
     output.result(updated, json_output, _done("Updated", updated))

@@ -209,6 +209,10 @@ class AssetTitle(Base):
     size: Mapped[str] = mapped_column(String(8), default="large")
     # A font asset of the same project; None: the font shipped with rendercli.
     font_id: Mapped[str | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    font_face: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fade_in: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    fade_out: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    style: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
 
 
 class AssetText(Base):
@@ -228,6 +232,10 @@ class AssetText(Base):
     color: Mapped[str] = mapped_column(String(16), default="white")
     box: Mapped[bool] = mapped_column(Boolean, default=True)
     font_id: Mapped[str | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    font_face: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fade_in: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    fade_out: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    style: Mapped[str] = mapped_column(String(8), default="", server_default="")  # "": by box
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (Index(None, "asset_id", "position"), *id_shape())

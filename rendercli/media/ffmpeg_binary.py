@@ -4,11 +4,12 @@ The choice: RENDERCLI_FFMPEG when set (used as given; a binary lacking a feature
 engine cannot do without is refused before anything renders); else the first ``ffmpeg``
 on PATH when it has every feature the engine uses; else the bundled binary
 (imageio-ffmpeg) when the one on PATH lacks something the bundled one has; else the
-one on PATH, with what it lacks done another way (drawtext without ``text_align``:
-rendercli aligns the lines itself).
+one on PATH, refused (one line naming what it lacks and the fix) when it still lacks
+a feature. Titles and texts are drawn by libass (the ``ass`` filter), so no drawtext
+option newer than the minimum version is needed.
 
-Features are detected once per binary (``-version``, ``-filters``, ``-encoders``,
-``-h filter=drawtext``) and remembered on disk under ``<data dir>/cache/ffmpeg``, keyed
+Features are detected once per binary (``-version``, ``-filters``, ``-encoders``) and
+remembered on disk under ``<data dir>/cache/ffmpeg``, keyed
 by the binary's path, size and modification time. The minimum version is MIN_VERSION
 (Debian 12's ffmpeg).
 """
@@ -32,15 +33,13 @@ MIN_VERSION_TEXT = "5.1"
 # Filters the engine's graphs use: without any of them nothing (or no sound) renders.
 REQUIRED_FILTERS = (
     "scale", "format", "pad", "setsar", "setparams", "fps", "tpad", "trim", "loop", "settb",
-    "setpts", "premultiply", "perspective", "color", "drawtext", "fade", "xfade", "concat",
+    "setpts", "premultiply", "perspective", "color", "drawtext", "ass", "fade", "xfade", "concat",
     "tile", "palettegen", "paletteuse", "acrossfade", "afade", "aformat", "amix",
     "anullsrc", "apad", "aresample", "asplit", "atrim", "volume", "sidechaincompress",
     "loudnorm",
 )
 REQUIRED_ENCODERS = ("libx264", "aac")  # mp4 (and gif's intermediates)
 WEBM_ENCODERS = ("libvpx-vp9", "libopus")
-# Used when present, done another way (or not needed yet) when not.
-TEXT_ALIGN = "text_align"  # drawtext option (FFmpeg 6.1+): rendercli aligns lines itself
 LIBASS_FILTERS = ("ass", "subtitles")
 FIX = (f"install ffmpeg {MIN_VERSION_TEXT} or newer built with libx264 (Debian 12: "
        "apt-get install ffmpeg), or unset RENDERCLI_FFMPEG to use the bundled one "
@@ -48,7 +47,7 @@ FIX = (f"install ffmpeg {MIN_VERSION_TEXT} or newer built with libx264 (Debian 1
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MAX_NAMES = 5000
-_FORMAT = 1  # layout of the remembered answer
+_FORMAT = 2  # layout of the remembered answer
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,6 @@ class Features:
     version: str
     filters: frozenset[str]
     encoders: frozenset[str]
-    drawtext_options: frozenset[str]
 
     @property
     def version_number(self) -> tuple[int, int] | None:
@@ -79,21 +77,12 @@ class Features:
         return out
 
     @property
-    def text_align(self) -> bool:
-        return TEXT_ALIGN in self.drawtext_options
-
-    @property
     def libass(self) -> bool:
         return all(name in self.filters for name in LIBASS_FILTERS)
 
-    def lacks(self) -> list[str]:
-        """Features the engine uses when present and works around when not."""
-        return [] if self.text_align else [f"drawtext's {TEXT_ALIGN} option"]
-
     def to_json(self) -> dict[str, object]:
         return {"version": self.version, "filters": sorted(self.filters),
-                "encoders": sorted(self.encoders),
-                "drawtext_options": sorted(self.drawtext_options)}
+                "encoders": sorted(self.encoders)}
 
     @classmethod
     def from_json(cls, data: object) -> Features | None:
@@ -105,7 +94,7 @@ class Features:
                 and version.isprintable()):
             return None
         sets = []
-        for key in ("filters", "encoders", "drawtext_options"):
+        for key in ("filters", "encoders"):
             names = data.get(key)
             if not (isinstance(names, list) and len(names) <= _MAX_NAMES and all(
                     isinstance(n, str) and _NAME.fullmatch(n) for n in names)):
@@ -158,12 +147,7 @@ def _run_detection(path: str) -> Features:
     filters = _names(capture([path, "-hide_banner", "-filters"]), re.compile(r"[TSC.]{2,3}"))
     encoders = _names(capture([path, "-hide_banner", "-encoders"]),
                       re.compile(r"[VASFXBD.]{6}"))
-    drawtext = frozenset()
-    if "drawtext" in filters:
-        options = capture([path, "-hide_banner", "-h", "filter=drawtext"])
-        drawtext = frozenset(m.group(1) for m in re.finditer(
-            r"^\s{2,}([a-z][a-z0-9_]{0,63})\s+<", options, re.MULTILINE))
-    return Features(version, filters, encoders, drawtext)
+    return Features(version, filters, encoders)
 
 
 def _cache_file(path: str) -> Path:
@@ -175,7 +159,7 @@ def _cache_file(path: str) -> Path:
 
 def features(path: str) -> Features:
     """What the ffmpeg at ``path`` can do: remembered on disk per path, size and
-    modification time, detected (four quick runs) when not."""
+    modification time, detected (three quick runs) when not."""
     stat = os.stat(path)
     key = {"format": _FORMAT, "path": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     return _features(path, stat.st_size, stat.st_mtime_ns, json.dumps(key, sort_keys=True))
@@ -260,11 +244,7 @@ def _choose(explicit: str | None, search_path: str | None) -> Choice:
         found = features(path)
         if found.missing():
             raise _refusal(path, found, found.missing())
-        lacks = found.lacks()
-        reason = "set by RENDERCLI_FFMPEG" + (
-            f"; it lacks {', '.join(lacks)}: rendercli aligns text lines itself" if lacks
-            else "")
-        return Choice(path, "RENDERCLI_FFMPEG", reason, found)
+        return Choice(path, "RENDERCLI_FFMPEG", "set by RENDERCLI_FFMPEG", found)
     on_path = shutil.which("ffmpeg", path=search_path)
     bundled = _bundled()
     if on_path is None:
@@ -283,20 +263,17 @@ def _choose(explicit: str | None, search_path: str | None) -> Choice:
         reason = getattr(exc, "message", None) or str(exc)
         return Choice(bundled, "imageio-ffmpeg", f"{reason}; the bundled one",
                       features(bundled))
-    short = found.missing() + found.lacks()
+    short = found.missing()
     if not short:
         return Choice(on_path, "PATH", "the first ffmpeg on PATH has every feature "
                       "rendercli uses", found)
     if bundled is not None and os.path.realpath(bundled) != os.path.realpath(on_path):
         other = features(bundled)
-        if not other.missing() and len(other.missing() + other.lacks()) < len(short):
+        if not other.missing():
             return Choice(bundled, "imageio-ffmpeg",
                           f"the ffmpeg on PATH ({_describe(on_path, found)}) lacks "
                           f"{', '.join(short)}; the bundled one has it", other)
-    if found.missing():
-        raise _refusal(on_path, found, found.missing())
-    return Choice(on_path, "PATH", f"the first ffmpeg on PATH; it lacks {', '.join(short)}: "
-                  "rendercli aligns text lines itself", found)
+    raise _refusal(on_path, found, short)
 
 
 def chosen() -> Choice:

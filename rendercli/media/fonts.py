@@ -9,6 +9,7 @@ Everything else goes to the media probe and its allow-list exactly as before.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 from rendercli.errors import InvalidInput
@@ -49,8 +50,9 @@ def read_head(path: Path, display_name: str) -> bytes:
 def probe_font(path: Path, *, display_name: str) -> MediaInfo:
     """Check a font file as the text engine will read it; its facts as an asset.
 
-    Raises InvalidInput naming ``display_name`` unless it is a single TTF/OTF font of at
-    most ``MAX_FONT_BYTES`` with the tables text layout needs (cmap, hmtx, ...).
+    Raises InvalidInput naming ``display_name`` unless it is a TTF/OTF font, or a
+    TTC/OTC collection whose every face is one, of at most ``MAX_FONT_BYTES`` with the
+    tables text layout needs (cmap, hmtx, ...).
     """
     from rendercli.render.text import MAX_FONT_BYTES, parse_font
 
@@ -63,15 +65,21 @@ def probe_font(path: Path, *, display_name: str) -> MediaInfo:
             data = fh.read(MAX_FONT_BYTES + 1)
     finally:
         os.close(fd)
-    if data[:4] == COLLECTION_SIGNATURE:
-        raise InvalidInput(f"{display_name}: font collections (.ttc) are not supported; "
-                           "add a single TTF or OTF font")
+    from rendercli.render.sfnt import collection_faces
+
     try:
-        parse_font(data)
-    except ValueError as exc:
-        raise InvalidInput(f"{display_name}: not a usable TTF/OTF font ({exc})") from None
+        # a collection (.ttc/.otc): its header, then every face (at most MAX_FACES), as
+        # texts choose one by index (--face)
+        for face in range(collection_faces(data)):
+            parse_font(data, face)
+    except (ValueError, struct.error) as exc:
+        kind = "TTC/OTC font collection" if data[:4] == COLLECTION_SIGNATURE else "TTF/OTF font"
+        raise InvalidInput(f"{display_name}: not a usable {kind} ({exc})") from None
+    container = "otf" if data[:4] == OPENTYPE_SIGNATURE else "ttf"
+    if data[:4] == COLLECTION_SIGNATURE:
+        container = "ttc"
     return MediaInfo(
         kind="font", duration=None, width=None, height=None, frame_rate=None, rotation=0,
-        container="otf" if data[:4] == OPENTYPE_SIGNATURE else "ttf", video_codec=None,
+        container=container, video_codec=None,
         pix_fmt=None, has_audio=False, audio_codec=None, sample_rate=None, channels=None,
     )

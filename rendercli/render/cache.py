@@ -19,6 +19,7 @@ from pathlib import Path
 from rendercli import storage
 from rendercli.render.pictures import fade_ranges, visible_effects
 from rendercli.render.presets import BACKGROUND_GAIN, FORMAT_SPECS
+from rendercli.render.subtitles import stack_key
 from rendercli.render.timeline import (
     BED_FADE_OUT,
     PlannedItem,
@@ -32,7 +33,7 @@ from rendercli.render.timeline import (
 
 # Bump when commands change in a way that changes output bytes: invalidates every entry.
 # A source's colour conversion is a function of its bytes (``source``) and this version.
-ENGINE_VERSION = "4"  # 4: one colour pipeline (BT.709 limited range, tagged)
+ENGINE_VERSION = "5"  # 4: one colour pipeline (BT.709 limited range, tagged); 5: text by libass
 
 
 def _digest(payload: object) -> str:
@@ -53,8 +54,9 @@ def _overlay_payload(overlay: TextOverlay) -> dict[str, object]:
     return {"text": overlay.text, "start": round(overlay.start, 6),
             "duration": None if overlay.duration is None else round(overlay.duration, 6),
             "placement": overlay.placement, "size": overlay.size,
-            "color": parse_color(overlay.color), "box": overlay.box,
-            "font": _font(overlay.font, overlay.font_sha256)}
+            "color": parse_color(overlay.color), "style": overlay.effective_style,
+            "font": _font(overlay.font, overlay.font_sha256), "face": overlay.font_face,
+            "fade": [round(overlay.fade_in, 6), round(overlay.fade_out, 6)]}
 
 
 def picture_payload(planned: PlannedItem, first: int, count: int,
@@ -78,7 +80,10 @@ def picture_payload(planned: PlannedItem, first: int, count: int,
         "title": None if card is None else {
             "text": card.text, "background": parse_color(card.background),
             "color": parse_color(card.color), "size": card.size,
-            "font": _font(card.font, card.font_sha256)},
+            "font": _font(card.font, card.font_sha256), "face": card.font_face,
+            "style": card.effective_style,
+            "fade": [round(card.fade_in, 6), round(card.fade_out, 6)]},
+        "stack": stack_key(planned, fps),
     }
 
 

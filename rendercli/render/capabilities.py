@@ -25,7 +25,7 @@ class FfmpegInfo:
     reason: str  # why this binary
     version: str
     encoders: dict[str, bool]  # the ones rendercli uses -> available
-    features: dict[str, bool]  # text_align, libass, xfade, sidechaincompress, loudnorm
+    features: dict[str, bool]  # libass, xfade, sidechaincompress, loudnorm
 
 
 def ffmpeg_info() -> FfmpegInfo:
@@ -37,7 +37,6 @@ def ffmpeg_info() -> FfmpegInfo:
     features = {"xfade": "xfade" in found.filters,
                 "sidechaincompress": "sidechaincompress" in found.filters,
                 "loudnorm": "loudnorm" in found.filters,
-                "drawtext text_align": found.text_align,
                 f"libass ({'/'.join(LIBASS_FILTERS)})": found.libass}
     return FfmpegInfo(path=choice.path, source=choice.source, reason=choice.reason,
                       version=found.version,
@@ -47,7 +46,7 @@ def ffmpeg_info() -> FfmpegInfo:
 
 def exercise(timeout: float = 60.0) -> float:
     """Render one frame of a tiny timeline with the engine's own graph code -- two
-    two-line title cards joined by a fade (drawtext, line alignment, xfade, the colour
+    two-line title cards joined by a fade (libass, line layout, xfade, the colour
     pipeline) -- and return the seconds it took. Raises RenderFailed (with ffmpeg's
     line) or RenderTimedOut."""
     from rendercli.render import pictures, runner

@@ -50,7 +50,7 @@ from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOu
 from rendercli.render.presets import FORMAT_SPECS
 from rendercli.render.progress import ProgressCallback, ProgressTracker
 from rendercli.render.scheduler import Step, run_steps
-from rendercli.render.text import check_fonts
+from rendercli.render.subtitles import check_fonts
 from rendercli.render.timeline import (
     RenderSettings,
     Segment,
@@ -230,7 +230,7 @@ def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
     """
     validate_settings(settings)
     validate_timeline(items, settings.fps)
-    check_fonts(items)
+    check_fonts(items, settings)
     items = with_colours(items)
     chunk_frames = None
     if chunk_seconds is not None and chunk_seconds > 0:
@@ -683,7 +683,7 @@ def render_frame(items: Sequence[TimelineItem], settings: RenderSettings, second
 
     validate_settings(settings)
     validate_timeline(items, settings.fps)
-    check_fonts(items)
+    check_fonts(items, settings)
     plan = plan_timeline(with_colours(items), settings.fps)
     frame, index, offset = frame_at(plan, seconds)
     with _work_dir(Path(storage_dir)) as work_dir:
@@ -711,7 +711,7 @@ def render_storyboard(tiles: Sequence[SheetTile], settings: RenderSettings, out:
     items = [tile.item for tile in tiles]
     validate_settings(settings)
     validate_timeline(items, settings.fps)
-    check_fonts(items)
+    check_fonts(items, settings)
     plan = plan_timeline(with_colours(items), settings.fps)
     planned = iter(plan.visual)
     cells = [(next(planned) if tile.item.kind != "audio" else None, tile.caption, tile.name)

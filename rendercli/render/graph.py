@@ -6,8 +6,8 @@ graph parser splits filters on ``[],;`` and the filter's option parser then spli
 and quotes, and trims unescaped whitespace at both ends. So a value is escaped twice,
 once per pass, with a backslash before every character that is not plainly safe.
 
-Values that must carry user text never go through here (drawtext reads them from a
-file); this is for paths and our own expressions.
+Values that must carry user text never go through here (libass and drawtext read them
+from a file); this is for paths and our own expressions.
 """
 
 from __future__ import annotations

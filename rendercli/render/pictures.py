@@ -20,7 +20,7 @@ from rendercli.render.commands import GLOBAL_ARGS
 from rendercli.render.graph import Graph, chain, filter_spec
 from rendercli.render.inputs import INPUT_FORMAT_WHITELIST, image_demuxer
 from rendercli.render.presets import FORMAT_SPECS, segment_pix_fmt, video_encoder_options
-from rendercli.render.text import overlay_filter, title_filter
+from rendercli.render.subtitles import overlay_range, text_filters
 from rendercli.render.timeline import (
     PlannedItem,
     PlannedTransition,
@@ -99,14 +99,6 @@ def _motion_filters(planned: PlannedItem, first: int, settings: RenderSettings) 
                        sense="source", eval="frame")
 
 
-def overlay_range(overlay: TextOverlay, frames: int, fps: int) -> tuple[int, int]:
-    """The item-local frames [start, end) an overlay is shown on."""
-    start = _round_frames(overlay.start, fps)
-    end = frames if overlay.duration is None else _round_frames(
-        overlay.start + overlay.duration, fps)
-    return min(start, frames), min(max(end, start + 1), frames)
-
-
 def fade_ranges(planned: PlannedItem, fps: int) -> tuple[int, int]:
     """Frames of fade from black at the start and to black at the end (0: none)."""
     item = planned.item
@@ -164,16 +156,12 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         label = graph.add([], chain(
             filter_spec("color", c=parse_color(card.background), s=f"{w}x{h}", r=fps),
             filter_spec("trim", end_frame=1), filter_spec("format", "rgb24"),
-            title_filter(card, settings.size, work_dir), fit_filters(settings),
-            filter_spec("loop", loop=-1, size=1, start=0), filter_spec("settb", f"1/{fps}"),
-            "setpts=N", filter_spec("trim", end_frame=count)))
+            fit_filters(settings), filter_spec("loop", loop=-1, size=1, start=0),
+            filter_spec("settb", f"1/{fps}"), "setpts=N", filter_spec("trim", end_frame=count)))
     # Item-local time, so fades and text timings hold in whichever range is rendered.
     effects = [filter_spec("settb", f"1/{fps}"), f"setpts=N+{first}"]
-    overlays, fade_in, fade_out = visible_effects(planned, first, count, fps)
-    for overlay in overlays:
-        s, e = overlay_range(overlay, planned.frames, fps)
-        enable = f"between(t,{(s - 0.5) / fps:.6f},{(e - 0.5) / fps:.6f})"
-        effects.append(overlay_filter(overlay, settings.size, work_dir, enable))
+    _overlays, fade_in, fade_out = visible_effects(planned, first, count, fps)
+    effects += text_filters(planned, first, count, fps, settings.size, work_dir)  # + title
     frames_in, frames_out = fade_ranges(planned, fps)
     if fade_in:
         effects.append(filter_spec("fade", t="in", st=0, d=f"{frames_in / fps:.6f}"))

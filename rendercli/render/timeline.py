@@ -37,6 +37,9 @@ TRANSITIONS = ("none", "fade", "fadeblack", "wipeleft", "wiperight", "slideleft"
 MOTIONS = ("zoom-in", "zoom-out", "pan-left", "pan-right")
 PLACEMENTS = ("lower-third", "center", "top")
 TEXT_SIZES = ("small", "medium", "large")
+TEXT_STYLES = ("box", "outline", "shadow", "none")
+MAX_TEXT_FADE_SECONDS = 10.0
+MAX_FONT_FACE = 63
 MAX_VOLUME = 4.0  # linear gain, about +12 dB
 MAX_TEXT_CHARS = 2000
 MIN_LOUDNESS, MAX_LOUDNESS = -70.0, -5.0  # LUFS targets loudnorm accepts
@@ -107,9 +110,10 @@ def format_transition(transition: Transition) -> str:
 class TextOverlay:
     """Text drawn over a picture item for a time range within it (item-local seconds).
 
-    ``text`` is data: any Unicode, written to a file that drawtext reads, never put into
-    the filter graph. Lines too long for the frame are wrapped. ``font`` is a TTF/OTF
-    file (None: the font shipped with rendercli) and ``font_sha256`` its content hash.
+    ``text`` is data: any Unicode, written (escaped) to an .ass file that libass reads,
+    never put into the filter graph. Lines too long for the frame are wrapped. ``font``
+    is a TTF/OTF file or a TTC/OTC collection (``font_face`` picks the face; None: the
+    font shipped with rendercli) and ``font_sha256`` its content hash.
     """
 
     text: str
@@ -122,6 +126,14 @@ class TextOverlay:
     font: Path | None = None
     font_sha256: str = ""
     font_name: str = ""  # the font asset's name, for messages
+    font_face: int = 0  # the face of a .ttc/.otc collection
+    fade_in: float = 0.0  # seconds the text takes to appear (0: at once)
+    fade_out: float = 0.0
+    style: str = ""  # box | outline | shadow | none; "" follows ``box``
+
+    @property
+    def effective_style(self) -> str:
+        return self.style or ("box" if self.box else "none")
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,14 @@ class TitleCard:
     font: Path | None = None
     font_sha256: str = ""
     font_name: str = ""  # the font asset's name, for messages
+    font_face: int = 0
+    fade_in: float = 0.0  # the text fades in over the card (the card itself: item fades)
+    fade_out: float = 0.0
+    style: str = "none"  # box | outline | shadow | none
+
+    @property
+    def effective_style(self) -> str:
+        return self.style or "none"
 
 
 @dataclass(frozen=True)
@@ -332,9 +352,34 @@ def _check_choice(where: str, what: str, value: object, choices: Sequence[str]) 
                            f"{', '.join(choices)}")
 
 
-def _check_font(where: str, font: Path | None, sha: str) -> None:
+def _check_font(where: str, font: Path | None, sha: str, face: object = 0) -> None:
     if font is not None and not sha:
         raise InvalidInput(f"{where}: a font file needs its content hash")
+    if not isinstance(face, int) or isinstance(face, bool) or not 0 <= face <= MAX_FONT_FACE:
+        raise InvalidInput(f"{where}: font face must be a whole number from 0 to "
+                           f"{MAX_FONT_FACE}, got {face!r}")
+
+
+def check_text_fades(where: str, fade_in: object, fade_out: object,
+                     shown: float | None) -> None:
+    """Text fades are 0..MAX_TEXT_FADE_SECONDS each and fit, together, in the time the
+    text is shown (``shown``; None: not known here)."""
+    total = 0.0
+    for what, value in (("fade-in", fade_in), ("fade-out", fade_out)):
+        seconds = _check_seconds(where, f"text {what}", value)
+        if seconds > MAX_TEXT_FADE_SECONDS:
+            raise InvalidInput(f"{where}: text {what} is {seconds:g} s; at most "
+                               f"{MAX_TEXT_FADE_SECONDS:g} s")
+        total += seconds
+    if shown is not None and total > shown + 1e-9:
+        raise InvalidInput(f"{where}: text fade-in and fade-out ({total:g} s together) "
+                           f"exceed the {shown:g} s the text is shown")
+
+
+def _check_style(where: str, style: object, *, allow_default: bool) -> None:
+    if allow_default and style == "":
+        return
+    _check_choice(where, "text style", style, TEXT_STYLES)
 
 
 def _name(item: TimelineItem) -> str:
@@ -405,7 +450,12 @@ def _validate_item(n: int, item: TimelineItem) -> None:
         _check_choice(at, "placement", overlay.placement, PLACEMENTS)
         _check_choice(at, "text size", overlay.size, TEXT_SIZES)
         parse_color(overlay.color)
-        _check_font(at, overlay.font, overlay.font_sha256)
+        _check_font(at, overlay.font, overlay.font_sha256, overlay.font_face)
+        _check_style(at, overlay.style, allow_default=True)
+        shown = (overlay.duration if overlay.duration is not None
+                 else item.duration - start)
+        check_text_fades(at, overlay.fade_in, overlay.fade_out,
+                         min(shown, item.duration - start))
     if item.kind == "title":
         card = item.title
         if not isinstance(card, TitleCard):
@@ -414,7 +464,9 @@ def _validate_item(n: int, item: TimelineItem) -> None:
         parse_color(card.background)
         parse_color(card.color)
         _check_choice(where, "title size", card.size, TEXT_SIZES)
-        _check_font(where, card.font, card.font_sha256)
+        _check_font(where, card.font, card.font_sha256, card.font_face)
+        _check_style(where, card.style, allow_default=True)
+        check_text_fades(where, card.fade_in, card.fade_out, item.duration)
     elif item.title is not None:
         raise InvalidInput(f"{where}: only title items carry a title card")
 

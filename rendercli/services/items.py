@@ -42,6 +42,10 @@ class TitleView:
     color: str
     size: str
     font_id: str | None  # a font asset of the project; None: the shipped font
+    font_face: int = 0
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    style: str = "none"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ class TextView:
     box: bool
     font_id: str | None
     created_at: datetime
+    font_face: int = 0
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    style: str = ""  # box | outline | shadow | none; "": as `box` says
 
 
 @dataclass(frozen=True)

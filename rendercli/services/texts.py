@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 
 from rendercli.db.models import Asset, AssetText, Project
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput, NotFound
-from rendercli.render.timeline import PICTURE_KINDS, PLACEMENTS, TEXT_SIZES, parse_color
+from rendercli.render.timeline import (
+    MAX_FONT_FACE,
+    PICTURE_KINDS,
+    PLACEMENTS,
+    TEXT_SIZES,
+    TEXT_STYLES,
+    check_text_fades,
+    parse_color,
+)
 from rendercli.services.items import (
     TEXT_COLUMNS,
     TextView,
@@ -33,6 +42,10 @@ class TextEdits:
     color: str = "white"
     box: bool = True  # a translucent dark box behind the text
     font: str | None = None  # a font asset of the project (id or file name)
+    font_face: int = 0  # the face of a .ttc/.otc font collection
+    fade_in: float = 0.0  # seconds
+    fade_out: float = 0.0
+    style: str | None = None  # box | outline | shadow | none; None: as `box` says
 
 
 def _view(row: AssetText) -> TextView:
@@ -53,6 +66,16 @@ def _check(edits: TextEdits) -> None:
         parse_color(edits.color)
     except InvalidInput as exc:
         raise InvalidInput(f"--color: {exc.message}") from None
+    check_text_style(edits.style, edits.font_face)
+    check_text_fades("text", edits.fade_in, edits.fade_out, edits.duration)
+
+
+def check_text_style(style: str | None, face: int) -> None:
+    """--style is one of TEXT_STYLES; --face a face index in bounds."""
+    if style is not None and style not in TEXT_STYLES:
+        raise InvalidInput(f"unknown --style {style!r}; choose one of {', '.join(TEXT_STYLES)}")
+    if not 0 <= face <= MAX_FONT_FACE:
+        raise InvalidInput(f"--face must be from 0 to {MAX_FONT_FACE}, got {face}")
 
 
 def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
@@ -73,6 +96,8 @@ def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
             asset_id=asset.id, position=(last or 0) + 1, text=text, start=edits.start,
             duration=edits.duration, placement=edits.placement, size=edits.size,
             color=edits.color, box=edits.box, created_at=utcnow(),
+            font_face=edits.font_face, fade_in=edits.fade_in, fade_out=edits.fade_out,
+            style=edits.style or "",
             font_id=None if edits.font is None else resolve_font(uow, asset.project_id,
                                                                  edits.font),
         )
@@ -110,8 +135,71 @@ def remove(uow: UnitOfWork, user_id: str, text_id: str) -> TextView:
         uow.session.delete(row)
         uow.session.flush()
         uow.session.execute(
-            update(AssetText).where(AssetText.asset_id == row.asset_id,
+            sql_update(AssetText).where(AssetText.asset_id == row.asset_id,
                                     AssetText.position > view.position)
             .values(position=AssetText.position - 1))
+        uow.commit()
+        return view
+
+
+@dataclass(frozen=True)
+class TextChanges:
+    """Options of `text update`. None means "keep"."""
+
+    start: float | None = None
+    duration: float | None = None
+    placement: str | None = None
+    size: str | None = None
+    color: str | None = None
+    box: bool | None = None
+    font: str | None = None  # a font asset of the project, or "default"
+    font_face: int | None = None
+    fade_in: float | None = None
+    fade_out: float | None = None
+    style: str | None = None
+
+
+def update(uow: UnitOfWork, user_id: str, text_id: str, text: str | None,
+           changes: TextChanges) -> TextView:
+    """Change a text overlay: its text, time, place, look, font or fades. The result is
+    checked like a new text (bounds, fades within the time shown, characters in fonts)."""
+    if text is None and changes == TextChanges():
+        raise InvalidInput("nothing to change: give a new text or an option")
+    if text is not None and not text.strip():
+        raise InvalidInput("the text must not be empty")
+    with uow:
+        row = uow.session.scalars(
+            select(AssetText).join(Asset, AssetText.asset_id == Asset.id).join(Project)
+            .where(AssetText.id == text_id, Project.owner_id == user_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"text not found: {text_id}")
+        asset = uow.session.get(Asset, row.asset_id)
+        assert asset is not None
+        lock_project(uow, asset.project)
+        merged = TextEdits(
+            start=row.start if changes.start is None else changes.start,
+            duration=row.duration if changes.duration is None else changes.duration,
+            placement=changes.placement or row.placement, size=changes.size or row.size,
+            color=changes.color or row.color,
+            box=row.box if changes.box is None else changes.box,
+            font_face=row.font_face if changes.font_face is None else changes.font_face,
+            fade_in=row.fade_in if changes.fade_in is None else changes.fade_in,
+            fade_out=row.fade_out if changes.fade_out is None else changes.fade_out,
+            style=(row.style or None) if changes.style is None else changes.style)
+        _check(merged)
+        if text is not None:
+            row.text = text
+        row.start, row.duration = merged.start, merged.duration
+        row.placement, row.size, row.color, row.box = (merged.placement, merged.size,
+                                                       merged.color, merged.box)
+        row.font_face, row.fade_in, row.fade_out = (merged.font_face, merged.fade_in,
+                                                    merged.fade_out)
+        row.style = merged.style or ""
+        if changes.font is not None:
+            row.font_id = (None if changes.font == "default"
+                           else resolve_font(uow, asset.project_id, changes.font))
+        check_timeline(uow, asset.project_id)
+        view = _view(row)
         uow.commit()
         return view

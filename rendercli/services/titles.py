@@ -35,6 +35,10 @@ class TitleEdits:
     color: str | None = None  # text colour
     size: str | None = None  # small | medium | large
     font: str | None = None  # a font asset of the project (id or file name), or "default"
+    font_face: int | None = None  # the face of a .ttc/.otc font collection
+    fade_in: float | None = None  # seconds the text takes to fade in over the card
+    fade_out: float | None = None
+    style: str | None = None  # box | outline | shadow | none
 
 
 def _check(text: str | None, edits: TitleEdits) -> None:
@@ -50,6 +54,11 @@ def _check(text: str | None, edits: TitleEdits) -> None:
         raise InvalidInput(f"unknown --size {edits.size!r}; choose one of {', '.join(TEXT_SIZES)}")
     if text is not None and not text.strip():
         raise InvalidInput("the title text must not be empty")
+    from rendercli.render.timeline import check_text_fades
+    from rendercli.services.texts import check_text_style
+
+    check_text_style(edits.style, edits.font_face or 0)
+    check_text_fades("title", edits.fade_in or 0.0, edits.fade_out or 0.0, None)
 
 
 def _apply(uow: UnitOfWork, asset: Asset, text: str | None, edits: TitleEdits) -> None:
@@ -68,6 +77,9 @@ def _apply(uow: UnitOfWork, asset: Asset, text: str | None, edits: TitleEdits) -
         card.size = edits.size
     if edits.font is not None:
         card.font_id = resolve_font(uow, asset.project_id, edits.font)
+    for name in ("font_face", "fade_in", "fade_out", "style"):
+        if getattr(edits, name) is not None:
+            setattr(card, name, getattr(edits, name))
 
 
 def add(

@@ -25,14 +25,17 @@ from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
     DEFAULT_TITLE_SECONDS,
     DEFAULT_TRANSITION_SECONDS,
+    MAX_FONT_FACE,
     MAX_LOUDNESS,
     MAX_TEXT_CHARS,
+    MAX_TEXT_FADE_SECONDS,
     MAX_TRANSITION_SECONDS,
     MAX_VOLUME,
     MIN_LOUDNESS,
     MOTIONS,
     PLACEMENTS,
     TEXT_SIZES,
+    TEXT_STYLES,
     TRANSITIONS,
 )
 from rendercli.render.timeline import NUMBER_PATTERN as _NUMBER
@@ -100,6 +103,8 @@ def check_file_name(text: str) -> str:
 
 
 SECONDS = Num(minimum=0)
+TEXT_FADE = Num(minimum=0, maximum=MAX_TEXT_FADE_SECONDS)
+FONT_FACE = Num(minimum=0, maximum=MAX_FONT_FACE, integer=True)
 POSITIVE_SECONDS = Num(above=0)
 COLOR = Str(pattern=COLOR_PATTERN, expected="a colour: #RRGGBB or " + ", ".join(COLOR_NAMES))
 TEXT = Str(template=True, max_length=MAX_TEXT_CHARS)
@@ -167,12 +172,22 @@ class TextOverlay:
     box: bool = spec_field(Bool(), "A translucent dark box behind the text.", default=True)
     font: str | None = spec_field(FONT_PATH, "A TTF/OTF font file, relative to the spec file. "
                                   "Default: the font shipped with rendercli.", default=None)
+    face: int = spec_field(FONT_FACE, "The face of a .ttc/.otc font collection (--face).",
+                           default=0)
+    style: str | None = spec_field(Str(enum=TEXT_STYLES), "box, outline, shadow or none "
+                                   "(--style). Default: box, or none with box: false.",
+                                   default=None)
+    fade_in: float = spec_field(TEXT_FADE, "Seconds the text fades in (--fade-in).",
+                                default=0.0)
+    fade_out: float = spec_field(TEXT_FADE, "Seconds the text fades out (--fade-out).",
+                                 default=0.0)
 
 
 TEXT_ENTRY = OneOf(
     (Str(template=True, max_length=MAX_TEXT_CHARS, convert=lambda s: TextOverlay(text=s)),
      Obj(TextOverlay)),
-    expected="a text overlay: TEXT, or {text, at, for, placement, size, color, box, font}",
+    expected="a text overlay: TEXT, or {text, at, for, placement, size, color, box, font, "
+             "face, style, fade_in, fade_out}",
 )
 TEXTS_FIELD = spec_field(ListOf(TEXT_ENTRY), "Text overlays on this item.", default=())
 
@@ -236,6 +251,14 @@ class TitleCard:
     size: str = spec_field(Str(enum=TEXT_SIZES), "Text size (--size).", default="large")
     font: str | None = spec_field(FONT_PATH, "A TTF/OTF font file, relative to the spec file.",
                                   default=None)
+    face: int = spec_field(FONT_FACE, "The face of a .ttc/.otc font collection (--face).",
+                           default=0)
+    style: str = spec_field(Str(enum=TEXT_STYLES), "box, outline, shadow or none (--style).",
+                            default="none")
+    text_fade_in: float = spec_field(TEXT_FADE, "Seconds the card's text fades in over the "
+                                     "card (title --fade-in).", default=0.0)
+    text_fade_out: float = spec_field(TEXT_FADE, "Seconds the card's text fades out "
+                                      "(title --fade-out).", default=0.0)
     transition: Transition | None = TRANSITION_FIELD
     fade_in: float = FADE_IN
     fade_out: float = FADE_OUT

@@ -123,7 +123,7 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
                    assets: Sequence[Asset | ItemRow] | None = None) -> None:
     """InvalidInput unless the project's timeline renders as the engine will render it
     (``assets``: its items, ``load_items`` or ``read_items``, if already loaded)."""
-    from rendercli.render.text import check_fonts
+    from rendercli.render.subtitles import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
     from rendercli.services.items import read_items
     from rendercli.services.renders.timeline import timeline_items
@@ -137,7 +137,7 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
         )
     items = timeline_items(assets, get_settings().storage_dir)
     validate_timeline(items, request.fps)  # on the frame grid: transitions fit
-    check_fonts(items)
+    check_fonts(items, engine_settings(request))
 
 
 def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,

@@ -86,7 +86,9 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
         path, sha, name = font(row.font_id)
         return TextOverlay(text=row.text, start=row.start, duration=row.duration,
                            placement=row.placement, size=row.size, color=row.color,
-                           box=row.box, font=path, font_sha256=sha, font_name=name)
+                           box=row.box, font=path, font_sha256=sha, font_name=name,
+                           font_face=row.font_face, fade_in=row.fade_in,
+                           fade_out=row.fade_out, style=row.style)
 
     items = []
     timeline = sorted((a for a in assets if a.kind != "font"), key=lambda a: a.position or 0)
@@ -109,7 +111,9 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
             path, sha, name = font(card.font_id)
             items.append(title_item(
                 TitleCard(text=card.text, background=card.background, color=card.color,
-                          size=card.size, font=path, font_sha256=sha, font_name=name),
+                          size=card.size, font=path, font_sha256=sha, font_name=name,
+                          font_face=card.font_face, fade_in=card.fade_in,
+                          fade_out=card.fade_out, style=card.style),
                 timeline_duration(asset), **settings))
             continue
         if asset.storage_key is None:
@@ -132,9 +136,13 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
 
 def check_timeline(uow: UnitOfWork, project_id: str) -> None:
     """Raise InvalidInput if the project's timeline, as changed so far in this unit of
-    work, is not one the engine accepts (checked in seconds; `render submit` checks it
-    again on the frame grid of the chosen fps)."""
+    work, is not one the engine accepts (checked in seconds, with every character of its
+    texts in some font; `render submit` checks it again on the frame grid of the chosen
+    fps, where texts must also fit stacked)."""
     uow.session.flush()
     uow.session.expire_all()
+    from rendercli.render.subtitles import check_fonts
+
     items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir)
     validate_timeline(items, require_picture=False)
+    check_fonts(items)  # fonts readable, every character drawn by some font

@@ -117,6 +117,10 @@ def _texts(asset: Asset, font: Callable[[str | None], str | None]) -> list[Any]:
         _put(entry, "color", t.color, "white")
         _put(entry, "box", t.box, True)
         _put(entry, "font", font(t.font_id), None)
+        _put(entry, "face", t.font_face, 0)
+        _put(entry, "style", t.style or None, None)
+        _put(entry, "fade_in", t.fade_in, 0.0)
+        _put(entry, "fade_out", t.fade_out, 0.0)
         texts.append(entry["text"] if len(entry) == 1 else entry)
     return texts
 
@@ -135,6 +139,10 @@ def _picture(asset: Asset, ref: Callable[[Asset], str],
         _put(out, "color", card.color, "white")
         _put(out, "size", card.size, "large")
         _put(out, "font", font(card.font_id), None)
+        _put(out, "face", card.font_face, 0)
+        _put(out, "style", card.style, "none")
+        _put(out, "text_fade_in", card.fade_in, 0.0)
+        _put(out, "text_fade_out", card.fade_out, 0.0)
     else:
         out = {"media": ref(asset)}
         if asset.kind == "image":

@@ -97,7 +97,9 @@ def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[st
     def texts(at: tuple[Any, ...], overlays: Sequence[TextOverlay]) -> list[dict[str, Any]]:
         return [{"text": o.text, "at": seconds(o.at), "for": seconds(o.for_),
                  "placement": o.placement, "size": o.size, "color": o.color, "box": o.box,
-                 "font": font((*at, "text", k, "font"), o.font)}
+                 "font": font((*at, "text", k, "font"), o.font), "face": int(o.face),
+                 "style": o.style or "", "text_fade": [seconds(o.fade_in),
+                                                       seconds(o.fade_out)]}
                 for k, o in enumerate(overlays)]
 
     timeline: list[Item] = []
@@ -120,7 +122,10 @@ def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[st
 
 def _title_item(entry: TitleCard, common: dict[str, Any], font_sha: str | None) -> Item:
     settings = {"duration": seconds(entry.duration), "background": entry.background,
-                "color": entry.color, "size": entry.size, "font": font_sha, **common}
+                "color": entry.color, "size": entry.size, "font": font_sha,
+                "face": int(entry.face), "style": entry.style,
+                "text_fade": [seconds(entry.text_fade_in), seconds(entry.text_fade_out)],
+                **common}
     return Item(("title", entry.title), "title", _one_line(entry.title), settings,
                 source=entry.title)
 
@@ -184,7 +189,9 @@ def _row_item(asset: Asset, font_sha: Mapping[str, str | None]) -> Item:
         "fade_in": seconds(asset.fade_in), "fade_out": seconds(asset.fade_out),
         "texts": [{"text": t.text, "at": seconds(t.start), "for": seconds(t.duration),
                    "placement": t.placement, "size": t.size, "color": t.color, "box": t.box,
-                   "font": font(t.font_id)} for t in asset.texts],
+                   "font": font(t.font_id), "face": t.font_face, "style": t.style,
+                   "text_fade": [seconds(t.fade_in), seconds(t.fade_out)]}
+                  for t in asset.texts],
     }
     kind = asset.kind
     settings: dict[str, Any]
@@ -195,7 +202,11 @@ def _row_item(asset: Asset, font_sha: Mapping[str, str | None]) -> Item:
                     "background": card.background if card else None,
                     "color": card.color if card else None,
                     "size": card.size if card else None,
-                    "font": font(card.font_id) if card else None, **common}
+                    "font": font(card.font_id) if card else None,
+                    "face": card.font_face if card else 0,
+                    "style": card.style if card else "none",
+                    "text_fade": ([seconds(card.fade_in), seconds(card.fade_out)] if card
+                                  else [0.0, 0.0]), **common}
         return Item(("title", text), kind, asset.display_name, settings, row_id=asset.id)
     if kind == "image":
         settings = {"duration": seconds(asset.still_duration or DEFAULT_STILL_SECONDS),
@@ -241,6 +252,8 @@ def write(asset: Asset, item: Item, font_id: Callable[[str | None], str | None])
         card.text = text
         card.background, card.color, card.size = s["background"], s["color"], s["size"]
         card.font_id = font_id(s["font"])
+        card.font_face, card.style = s["face"], s["style"]
+        card.fade_in, card.fade_out = s["text_fade"]
         asset.display_name = item.name
     if kind in PICTURE_KINDS:
         wanted = s["texts"]
@@ -249,17 +262,20 @@ def write(asset: Asset, item: Item, font_id: Callable[[str | None], str | None])
             asset.texts = [
                 AssetText(position=k, text=w["text"], start=w["at"], duration=w["for"],
                           placement=w["placement"], size=w["size"], color=w["color"],
-                          box=w["box"], font_id=font_id(w["font"]), created_at=utcnow())
+                          box=w["box"], font_id=font_id(w["font"]), created_at=utcnow(),
+                          font_face=w["face"], style=w["style"], fade_in=w["text_fade"][0],
+                          fade_out=w["text_fade"][1])
                 for k, w in enumerate(wanted, 1)]
     asset.updated_at = utcnow()
 
 
 def _text_settings(row: Any, font_id: Callable[[str | None], str | None]) -> tuple[Any, ...]:
     return (row.text, seconds(row.start), seconds(row.duration), row.placement, row.size,
-            row.color, row.box, row.font_id)
+            row.color, row.box, row.font_id, row.font_face, row.style,
+            [seconds(row.fade_in), seconds(row.fade_out)])
 
 
 def _text_settings_from(w: Mapping[str, Any], font_id: Callable[[str | None], str | None]
                         ) -> tuple[Any, ...]:
     return (w["text"], w["at"], w["for"], w["placement"], w["size"], w["color"], w["box"],
-            font_id(w["font"]))
+            font_id(w["font"]), w["face"], w["style"], list(w["text_fade"]))
