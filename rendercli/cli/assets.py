@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help=(
         "Add media (and fonts) to a project's timeline, arrange it, and set transitions, "
         "fades, sound and motion.\n\n"

@@ -19,6 +19,8 @@ from rendercli.cli.options import (
 from rendercli.errors import Conflict, InvalidInput
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",
     no_args_is_help=True,
 )

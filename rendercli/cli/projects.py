@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from rendercli.services.projects import ProjectView
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help="Create and manage projects.\n\nExample: rendercli project create holiday",
     no_args_is_help=True,
 )

@@ -36,6 +36,8 @@ FPS_OPTION = typer.Option(30, "--fps", metavar="FPS", help="Output frame rate (g
                           min=MIN_FPS, max=MAX_FPS)
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help="Render projects to video.\n\nExample: rendercli render submit holiday --wait",
     no_args_is_help=True,
 )

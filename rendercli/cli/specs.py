@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from rendercli.spec.problems import Problem
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help=(
         "Timelines as files: check a spec file, or print its JSON Schema.\n\n"
         "Example: rendercli spec validate video.yaml"

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from rendercli.services.texts import TextView
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help=(
         "Text over clips, stills and titles: a name in the lower third, a caption.\n\n"
         "Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3"
