@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from rendercli.cli.output import error_line
-from rendercli.cli.parameters import adopt, param_name
+from rendercli.cli.parameters import adopt, adopt_param, param_name
 from rendercli.errors import ExitStatus, RenderCliError
 
 # Click's exceptions, reached from the one Typer exports (Click documents the chain
@@ -100,7 +100,8 @@ class LazyCommands(Mapping[str, Any]):
     (a noun with sub-commands) or a function (a command of its own).
     """
 
-    def __init__(self, table: Mapping[str, tuple[str, str]]) -> None:
+    def __init__(self, root: Any, table: Mapping[str, tuple[str, str]]) -> None:
+        self.root = root
         self.table = table
         self.loaded: dict[str, Any] = {}
 
@@ -113,7 +114,11 @@ class LazyCommands(Mapping[str, Any]):
                 single = typer.Typer(add_completion=False, rich_markup_mode=None)
                 single.command(name)(obj)
                 obj = single
-            self.loaded[name] = adopt(typer.main.get_command(obj))
+            command = typer.main.get_command(obj)
+            root = typer.Context(self.root, info_name=self.root.name,
+                                 **self.root.context_settings)
+            self.loaded[name] = adopt(command, typer.Context(command, info_name=name,
+                                                             parent=root))
         return self.loaded[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -145,8 +150,15 @@ class RenderCliGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        adopt(self)  # the root's own options (commands are adopted as they load)
-        self.commands = LazyCommands(self.table)
+        self.commands = LazyCommands(self, self.table)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        # The root's own options, with the completion options Typer appends after
+        # making the group, and --help (commands are adopted as they load).
+        params = super().get_params(ctx)
+        for param in params:
+            adopt_param(param)
+        return params
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The command list from the table's help, without importing any command."""

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import typer
 from typer.core import TyperArgument, TyperOption
 
 from rendercli.cli import completion
@@ -231,13 +232,19 @@ class RenderArgument(TyperArgument):
         return [f"{self._name()}{many}" if self.required else f"[{self._name()}]{many}"]
 
 
-def adopt(command: Any) -> Any:
-    """Give `command`'s parameters, and its sub-commands', rendercli's classes."""
-    for param in command.params:
-        if type(param) is TyperOption:
-            param.__class__ = RenderOption
-        elif type(param) is TyperArgument:
-            param.__class__ = RenderArgument
-    for sub in getattr(command, "commands", {}).values():
-        adopt(sub)
+def adopt_param(param: Any) -> None:
+    """Give one of Typer's parameters rendercli's class (same layout, Typer's data kept)."""
+    if type(param) is TyperOption:
+        param.__class__ = RenderOption
+    elif type(param) is TyperArgument:
+        param.__class__ = RenderArgument
+
+
+def adopt(command: Any, ctx: Any) -> Any:
+    """Give `command`'s parameters, its --help option (made for `ctx`, a context of
+    `command`, and kept by Click) and its sub-commands', rendercli's classes."""
+    for param in command.get_params(ctx):
+        adopt_param(param)
+    for name, sub in getattr(command, "commands", {}).items():
+        adopt(sub, typer.Context(sub, info_name=name, parent=ctx))
     return command
