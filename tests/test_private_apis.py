@@ -34,10 +34,10 @@ def test_no_module_uses_typer_private_api() -> None:
 
 def test_typer_classes_are_left_as_typer_made_them() -> None:
     from typer.core import TyperArgument, TyperOption
+    from typer.main import get_command
 
     from rendercli.cli import parameters
     from rendercli.cli.main import app
-    from typer.main import get_command
 
     before = {cls: dict(vars(cls)) for cls in (TyperOption, TyperArgument)}
     get_command(app).get_command(None, "render")  # a noun loads: its parameters adopted

@@ -47,10 +47,9 @@ def test_help_is_plain_text() -> None:
 
 
 def _typer_params():
-    from typer.main import get_command
-
     from typer import Context
     from typer.core import TyperArgument, TyperOption
+    from typer.main import get_command
 
     from rendercli.cli.main import app
 

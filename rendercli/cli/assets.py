@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,10 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
+from rendercli.media.info import stored_fields
 from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
+from rendercli.services import assets
+from rendercli.services.assets import Edits
 
 if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
@@ -81,7 +85,6 @@ def _transition(asset: AssetView) -> str:
 
 
 def _volume(asset: AssetView) -> str:
-    import math
 
     if asset.volume == 0:
         return "0 (-inf dB)"
@@ -120,7 +123,6 @@ def _edits(  # type: ignore[no-untyped-def]
     duck: bool | None = None,
     motion: str | None = None,
 ):
-    from rendercli.services.assets import Edits
 
     return Edits(duration=duration, trim_start=trim_start, trim_end=trim_end,
                  transition=transition, fade_in=fade_in, fade_out=fade_out, volume=volume,
@@ -153,7 +155,6 @@ def add(
 
     Example: rendercli asset add holiday intro.mp4 beach.jpg --duration 4 --transition fade
     """
-    from rendercli.services import assets
 
     user = context.require_user()
     added = assets.add(
@@ -190,7 +191,6 @@ def list_(
 
     Example: rendercli asset list holiday
     """
-    from rendercli.services import assets
 
     user = context.require_user()
     timeline = assets.list_assets(context.uow(), user.id, project)
@@ -257,7 +257,6 @@ def _settings(asset: AssetView) -> list[tuple[str, object]]:
 
 
 def _show(asset: AssetView) -> None:
-    from rendercli.media.info import stored_fields
 
     probed = []
     if asset.kind != "title":
@@ -294,7 +293,6 @@ def show(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli asset show k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
-    from rendercli.services import assets
 
     user = context.require_user()
     found = assets.get(context.uow(), user.id, asset)
@@ -327,7 +325,6 @@ def update(
 
     Example: rendercli asset update k2x9c0c0p1q8r7s6t5u4v3w2 --transition fade:0.5 --volume -6dB
     """
-    from rendercli.services import assets
 
     user = context.require_user()
     updated = assets.update_asset(
@@ -353,7 +350,6 @@ def remove(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli asset remove k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services import assets
 
     user = context.require_user_recovering()
     removed = assets.remove(context.uow(), user.id, asset)

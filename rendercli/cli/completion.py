@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rendercli.cli import context
+from rendercli.render.presets import FORMATS, PRESETS, QUALITIES
+from rendercli.render.timeline import MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
+from rendercli.services import identity
+from rendercli.services.completion import candidates
+
 
 def _choices() -> dict[str, tuple[str, ...]]:
-    from rendercli.render.presets import FORMATS, PRESETS, QUALITIES
-    from rendercli.render.timeline import MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
 
     return {
         "--preset": tuple(PRESETS),
@@ -49,9 +53,6 @@ def complete(param: Any, incomplete: str) -> list[tuple[str, str]] | None:
 
 
 def _from_database(kind: str, prefix: str) -> list[tuple[str, str]]:
-    from rendercli.cli import context
-    from rendercli.services import identity
-    from rendercli.services.completion import candidates
 
     user = identity.authenticate(context.uow(), context.current_token())
     return candidates(context.uow(), user.id, kind, prefix)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rendercli.cli import context, output, watching
+from rendercli.cli import context, output, output_file, stills, watching
 from rendercli.cli.options import (
     BATCH_OPTION,
     FORCE_OPTION,
@@ -16,7 +16,9 @@ from rendercli.cli.options import (
     TIMEOUT_OPTION,
     output_option,
 )
-from rendercli.errors import Conflict, InvalidInput
+from rendercli.cli.renders import follow
+from rendercli.errors import Conflict, InvalidInput, NotFound
+from rendercli.services.renders import submit, views
 
 app = typer.Typer(
     add_completion=False,
@@ -56,7 +58,6 @@ def list_(
 
     Example: rendercli jobs list --status failed --json
     """
-    from rendercli.services.renders import views
 
     user = context.require_user_recovering()
     rows = views.list_jobs(context.uow(), user.id, project_ref=project, status=status,
@@ -78,7 +79,6 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs status k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
-    from rendercli.services.renders import views
 
     user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
@@ -119,7 +119,6 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs logs k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services.renders import views
 
     user = context.require_user_recovering()
     entry = views.logs(context.uow(), user.id, job)
@@ -161,8 +160,6 @@ def download(
 
     Example: rendercli jobs download k2x9c0c0p1q8r7s6t5u4v3w2 -o holiday.mp4 --open
     """
-    from rendercli.cli import output_file, stills
-    from rendercli.services.renders import views
 
     user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
@@ -215,8 +212,6 @@ def cancel(
 
 def _batch_jobs(user_id: str, batch: str):  # type: ignore[no-untyped-def]
     """Every job of one of the user's batches; NotFound if there is none."""
-    from rendercli.errors import NotFound
-    from rendercli.services.renders import views
 
     found = views.list_jobs(context.uow(), user_id, batch_id=batch, limit=1000)
     if not found:
@@ -230,8 +225,6 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs retry k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.cli.renders import follow
-    from rendercli.services.renders import submit
 
     user = context.require_user_recovering()
     started = submit.start_retry(context.uow(), user.id, job)
@@ -257,7 +250,6 @@ def watch(
 
     Example: rendercli jobs watch --project holiday --timeout 600
     """
-    from rendercli.services.renders import views
 
     user = context.require_user_recovering()
     ids = list(job_ids or [])

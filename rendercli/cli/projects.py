@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from rendercli.cli import context, output
+from rendercli.cli import context, output, output_file, stills
 from rendercli.cli.options import (
     FORCE_OPTION,
     JSON_OPTION,
@@ -18,6 +20,9 @@ from rendercli.cli.options import (
     output_option,
 )
 from rendercli.errors import InvalidInput
+from rendercli.services import projects
+from rendercli.services.renders import previews
+from rendercli.services.specs import export as exporting
 
 if TYPE_CHECKING:
     from rendercli.services.projects import ProjectView
@@ -55,7 +60,6 @@ def create(
 
     Example: rendercli project create "summer trip"
     """
-    from rendercli.services import projects
 
     user = context.require_user()
     project = projects.create(context.uow(), user.id, name)
@@ -68,7 +72,6 @@ def list_(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli project list --json
     """
-    from rendercli.services import projects
 
     user = context.require_user()
     rows = projects.list_projects(context.uow(), user.id)
@@ -89,7 +92,6 @@ def show(project: str = PROJECT_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli project show "summer trip"
     """
-    from rendercli.services import projects
 
     user = context.require_user()
     _show(projects.get(context.uow(), user.id, project), json_output)
@@ -105,7 +107,6 @@ def rename(
 
     Example: rendercli project rename "summer trip" "summer 2026"
     """
-    from rendercli.services import projects
 
     user = context.require_user()
     renamed = projects.rename(context.uow(), user.id, project, new_name)
@@ -124,7 +125,6 @@ def delete(
 
     Example: rendercli project delete "summer trip" --yes
     """
-    from rendercli.services import projects
 
     user = context.require_user_recovering()
     if not yes:
@@ -156,8 +156,6 @@ def storyboard(
 
     Example: rendercli project storyboard holiday -o holiday-board.png --open
     """
-    from rendercli.cli import stills
-    from rendercli.services.renders import previews
 
     user = context.require_user()
     target = stills.target(output_path, user.id, project, "-storyboard.png", force)
@@ -199,11 +197,7 @@ def export(
 
     Example: rendercli project export holiday -o holiday.yaml
     """
-    import os
-    import tempfile
 
-    from rendercli.cli import output_file
-    from rendercli.services.specs import export as exporting
 
     stdout = output_path is not None and str(output_path) == "-"
     if stdout and not by_hash:

@@ -15,6 +15,7 @@ from rendercli.render.timeline import (
     TEXT_SIZES,
     TEXT_STYLES,
 )
+from rendercli.services.items import one_line
 
 if TYPE_CHECKING:
     from rendercli.services.texts import TextView
@@ -136,7 +137,6 @@ def list_(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
     Example: rendercli text list k2x9c0c0p1q8r7s6t5u4v3w2
     """
     from rendercli.services import texts
-    from rendercli.services.items import one_line
 
     user = context.require_user()
     found = texts.list_texts(context.uow(), user.id, asset)
