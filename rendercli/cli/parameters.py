@@ -50,7 +50,6 @@ from typing import Any
 import typer
 from typer.core import TyperArgument, TyperOption
 
-from rendercli.cli import completion
 from rendercli.errors import InvalidInput
 
 
@@ -182,6 +181,8 @@ def _help_record(param: Any, ctx: Any, typers: Any) -> tuple[str, str] | None:
 def _completions(param: Any, incomplete: str, typers: list[Any]) -> list[Any]:
     if typers:
         return typers
+    from rendercli.cli import completion  # only a shell completing loads it (and services)
+
     values = completion.complete(param, incomplete)
     if values is None:
         return typers
