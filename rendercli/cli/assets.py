@@ -155,7 +155,6 @@ def add(
 
     Example: rendercli asset add holiday intro.mp4 beach.jpg --duration 4 --transition fade
     """
-
     user = context.require_user()
     added = assets.add(
         context.uow(),
@@ -191,7 +190,6 @@ def list_(
 
     Example: rendercli asset list holiday
     """
-
     user = context.require_user()
     timeline = assets.list_assets(context.uow(), user.id, project)
     if json_output:
@@ -293,7 +291,6 @@ def show(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli asset show k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
-
     user = context.require_user()
     found = assets.get(context.uow(), user.id, asset)
     if json_output:
@@ -325,7 +322,6 @@ def update(
 
     Example: rendercli asset update k2x9c0c0p1q8r7s6t5u4v3w2 --transition fade:0.5 --volume -6dB
     """
-
     user = context.require_user()
     updated = assets.update_asset(
         context.uow(), user.id, asset,
@@ -350,7 +346,6 @@ def remove(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli asset remove k2x9c0c0p1q8r7s6t5u4v3w2
     """
-
     user = context.require_user_recovering()
     removed = assets.remove(context.uow(), user.id, asset)
     where = "" if removed.position is None else f" (was #{removed.position})"

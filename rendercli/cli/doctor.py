@@ -16,7 +16,6 @@ def doctor(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli doctor --json
     """
-
     checks = run_checks()
     healthy = all(c.ok for c in checks if c.required)
     if json_output:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rendercli.cli import context, output, output_file, stills, watching
+from rendercli.cli import context, output, output_file, watching
 from rendercli.cli.options import (
     BATCH_OPTION,
     FORCE_OPTION,
@@ -16,9 +16,8 @@ from rendercli.cli.options import (
     TIMEOUT_OPTION,
     output_option,
 )
-from rendercli.cli.renders import follow
 from rendercli.errors import Conflict, InvalidInput, NotFound
-from rendercli.services.renders import submit, views
+from rendercli.services.renders import views
 
 app = typer.Typer(
     add_completion=False,
@@ -58,7 +57,6 @@ def list_(
 
     Example: rendercli jobs list --status failed --json
     """
-
     user = context.require_user_recovering()
     rows = views.list_jobs(context.uow(), user.id, project_ref=project, status=status,
                            limit=limit, batch_id=batch)
@@ -79,7 +77,6 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs status k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
-
     user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
     if json_output:
@@ -119,7 +116,6 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs logs k2x9c0c0p1q8r7s6t5u4v3w2
     """
-
     user = context.require_user_recovering()
     entry = views.logs(context.uow(), user.id, job)
     if json_output:
@@ -160,7 +156,7 @@ def download(
 
     Example: rendercli jobs download k2x9c0c0p1q8r7s6t5u4v3w2 -o holiday.mp4 --open
     """
-
+    from rendercli.cli import stills  # opening a picture: only for --open
     user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
     if view.status != "completed":
@@ -225,6 +221,9 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs retry k2x9c0c0p1q8r7s6t5u4v3w2
     """
+    # The render noun and its submit service load only here (~40 ms `jobs list` skips).
+    from rendercli.cli.renders import follow
+    from rendercli.services.renders import submit
 
     user = context.require_user_recovering()
     started = submit.start_retry(context.uow(), user.id, job)
@@ -250,7 +249,6 @@ def watch(
 
     Example: rendercli jobs watch --project holiday --timeout 600
     """
-
     user = context.require_user_recovering()
     ids = list(job_ids or [])
     if project is not None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from rendercli.cli import context, output, output_file, stills
+from rendercli.cli import context, output, output_file
 from rendercli.cli.options import (
     FORCE_OPTION,
     JSON_OPTION,
@@ -21,8 +21,6 @@ from rendercli.cli.options import (
 )
 from rendercli.errors import InvalidInput
 from rendercli.services import projects
-from rendercli.services.renders import previews
-from rendercli.services.specs import export as exporting
 
 if TYPE_CHECKING:
     from rendercli.services.projects import ProjectView
@@ -60,7 +58,6 @@ def create(
 
     Example: rendercli project create "summer trip"
     """
-
     user = context.require_user()
     project = projects.create(context.uow(), user.id, name)
     output.result(project, json_output, f"Created project {project.name} ({project.id}).")
@@ -72,7 +69,6 @@ def list_(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli project list --json
     """
-
     user = context.require_user()
     rows = projects.list_projects(context.uow(), user.id)
     if json_output:
@@ -92,7 +88,6 @@ def show(project: str = PROJECT_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli project show "summer trip"
     """
-
     user = context.require_user()
     _show(projects.get(context.uow(), user.id, project), json_output)
 
@@ -107,7 +102,6 @@ def rename(
 
     Example: rendercli project rename "summer trip" "summer 2026"
     """
-
     user = context.require_user()
     renamed = projects.rename(context.uow(), user.id, project, new_name)
     output.result(renamed, json_output, f"Renamed to {renamed.name}.")
@@ -125,7 +119,6 @@ def delete(
 
     Example: rendercli project delete "summer trip" --yes
     """
-
     user = context.require_user_recovering()
     if not yes:
         if not context.stdin_is_tty():
@@ -156,6 +149,10 @@ def storyboard(
 
     Example: rendercli project storyboard holiday -o holiday-board.png --open
     """
+    # Drawing and exporting load only for their own command (~30 ms a `project list`
+    # need not pay).
+    from rendercli.cli import stills
+    from rendercli.services.renders import previews
 
     user = context.require_user()
     target = stills.target(output_path, user.id, project, "-storyboard.png", force)
@@ -197,6 +194,8 @@ def export(
 
     Example: rendercli project export holiday -o holiday.yaml
     """
+    from rendercli.services.specs import export as exporting
+
 
 
     stdout = output_path is not None and str(output_path) == "-"

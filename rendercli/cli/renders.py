@@ -181,7 +181,6 @@ def submit(
 
     Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
     """
-
     if spec is None and project is None:
         raise InvalidInput("give a PROJECT to render, or --spec FILE")
     if spec is None and allow_outside:
@@ -230,7 +229,6 @@ def follow(
     is pending; then follow the job to its end and `finish` (`wait`), or print it as it
     is queued. Returns the job's last view.
     """
-
     job = started.job
     if started.inline:
         job = run_inline(job.id, json_output)
@@ -309,7 +307,6 @@ def frame(
 
     Example: rendercli render frame holiday --at 12.5 --preset 1080p -o check.png --open
     """
-
     user = context.require_user()
     target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
     with stills.scratch() as scratch:
@@ -374,7 +371,6 @@ def batch(
 
     Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
     """
-
     if not 1 <= concurrency <= 16:
         raise InvalidInput("--concurrency must be between 1 and 16")
     if output_dir is not None and not output_dir.is_dir():

@@ -42,7 +42,6 @@ def schema() -> None:
 
     Example: rendercli spec schema > spec.schema.json
     """
-
     sys.stdout.write(schema_text())
 
 

@@ -23,7 +23,6 @@ def worker(
 
     Example: RENDERCLI_REDIS_URL=redis://redis:6379/0 rendercli worker
     """
-
     from rendercli.worker import RenderWorker
 
     settings = get_settings()
