@@ -1,7 +1,7 @@
 """Shell completion of values: fixed choices by option name, and the user's own
 projects, assets and jobs (from the database) by metavar.
 
-typer_internals routes every parameter without a completion of its own here, so a
+cli/parameters.py routes every parameter Typer has no completion for here, so a
 new command gets this by naming its parameters PROJECT / ASSET / JOB or --preset etc.
 Anything that goes wrong (not logged in, database down) completes nothing: a shell
 must never show an error in the middle of a command line.
