@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command
 
 from rendercli.cli.output import error_line
 from rendercli.cli.parameters import adopt, adopt_param, param_name
@@ -24,6 +25,7 @@ UsageError: type[Exception] = BadParameter.__base__
 ClickException: type[Exception] = UsageError.__base__
 
 _UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # as storage.py says
+
 
 def _debug() -> bool:
     return os.environ.get("RENDERCLI_DEBUG") not in (None, "", "0", "false")
@@ -114,7 +116,7 @@ class LazyCommands(Mapping[str, Any]):
                 single = typer.Typer(add_completion=False, rich_markup_mode=None)
                 single.command(name)(obj)
                 obj = single
-            command = typer.main.get_command(obj)
+            command = get_command(obj)
             root = typer.Context(self.root, info_name=self.root.name,
                                  **self.root.context_settings)
             self.loaded[name] = adopt(command, typer.Context(command, info_name=name,
