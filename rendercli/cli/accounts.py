@@ -96,7 +96,6 @@ def login(
 def no_keyring_advice(reason: str) -> str:
     """What to do without an OS keyring: steps that work from this machine, logged in or
     not (a fresh machine cannot create an API token before it has logged in once)."""
-
     return (
         f"cannot store the session token: {reason}. Here, run `rendercli login "
         f"--insecure-storage` to keep it in a 0600 file ({credentials.credentials_path()}). "
@@ -107,7 +106,6 @@ def no_keyring_advice(reason: str) -> str:
 
 def _token_owner(token: str) -> str:
     """Whose a token is, in a few words (for notes about RENDERCLI_TOKEN)."""
-
     try:
         return f"a token of {identity.authenticate(context.uow(), token).email}"
     except RenderCliError as exc:

@@ -38,7 +38,6 @@ PROJECT_OPTION = typer.Option(
 @contextmanager
 def spec_problems() -> Iterator[None]:
     """Print every problem of an invalid spec (FILE:LINE:COL: message), exit 2."""
-
     try:
         yield
     except SpecInvalid as exc:
@@ -54,7 +53,6 @@ def spec_problems() -> Iterator[None]:
 
 def set_values(items: list[str] | None) -> dict[str, str]:
     """``--set FIELD=VALUE`` options as placeholder values (exit 2 for a bad shape)."""
-
     return parse_assignments(items)
 
 
@@ -62,7 +60,6 @@ def prepare(file: Path, project: str | None, allow_outside: bool, user_id: str,
             values: dict[str, str] | None = None) -> Prepared:
     """A spec file read, filled from ``values``, checked and hashed (the hash cache in
     the data directory)."""
-
     cache = default_cache()
     try:
         with spec_problems():
@@ -77,7 +74,6 @@ def apply_spec(file: Path, project: str | None, allow_outside: bool, *, dry_run:
                user_id: str, values: dict[str, str] | None = None
                ) -> tuple[Prepared, Applied]:
     """Prepare a spec file and apply it to the user's project (see services.specs)."""
-
     prepared = prepare(file, project, allow_outside, user_id, values)
     return prepared, apply_prepared(context.uow(), user_id, prepared, dry_run=dry_run)
 

@@ -45,7 +45,6 @@ def current_token() -> str:
 
 def require_user() -> UserView:
     """The logged-in user, or AuthRequired (exit 4)."""
-
     return identity.authenticate(uow(), current_token())
 
 
@@ -109,5 +108,4 @@ def prompt_password(*, from_stdin: bool, confirm: bool, label: str = "Password")
 def maintenance() -> None:
     """Upkeep any command may do (rendercli.services.upkeep): recover jobs whose worker or
     inline render is gone, sweep storage leftovers, dispatch jobs Redis never saw."""
-
     upkeep.for_command(uow())

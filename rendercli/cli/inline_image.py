@@ -66,7 +66,6 @@ def escape_sequence(png: bytes, kind: str, columns: int) -> str:
 
 def show(path: Path, stream: TextIO | None = None) -> bool:
     """Draw the PNG at `path` on `stream` (stdout) when the terminal can; True if drawn."""
-
     stream = stream or sys.stdout
     kind = protocol(os.environ, stream.isatty(), get_settings().inline_images)
     if kind is None:

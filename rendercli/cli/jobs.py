@@ -208,7 +208,6 @@ def cancel(
 
 def _batch_jobs(user_id: str, batch: str):  # type: ignore[no-untyped-def]
     """Every job of one of the user's batches; NotFound if there is none."""
-
     found = views.list_jobs(context.uow(), user_id, batch_id=batch, limit=1000)
     if not found:
         raise NotFound(f"batch not found: {batch}")

@@ -151,6 +151,5 @@ def _put_in_place(tmp: Path, target: Path, *, force: bool) -> None:
 def default_name(name: str, suffix: str) -> Path:
     """A file name in the current directory made from a project's name (user text: only
     letters, digits, `.`, `_` and `-` are kept) and `suffix`, e.g. `holiday-2.5s.png`."""
-
     stem = re.sub(r"[^\w.-]+", "-", name, flags=re.ASCII).strip("-.") or "project"
     return Path(f"{stem[:80]}{suffix}")

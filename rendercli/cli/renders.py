@@ -250,7 +250,6 @@ def follow(
 
 def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
     """Follow a farm job (progress on stderr) until it ends; return its final view."""
-
     watching.watch(
         lambda: [views.get(context.uow(), user_id, job_id)],
         interval=1.0,
@@ -519,8 +518,6 @@ def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str,
                 timeout: float | None) -> bool:
     """Follow a farm batch until every job has ended (True) or ``timeout`` seconds have
     passed (False)."""
-
-
     started = time.monotonic()
     pending = set(job_ids)
     while pending:

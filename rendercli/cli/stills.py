@@ -36,7 +36,6 @@ def publish(source: Path, destination: Path, force: bool) -> None:
 
 def print_path(path: Path) -> None:
     """The PNG's path on stdout; on a terminal that can show images, the picture too."""
-
     output.say(str(path))
     inline_image.show(path)
 
