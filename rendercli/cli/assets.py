@@ -31,7 +31,8 @@ POSITION = typer.Option(None, "--position", help="1-based place in the timeline.
 TRANSITION = typer.Option(
     None, "--transition", metavar="KIND[:SECONDS]",
     help=f"Picture items: into the next picture item. KIND: {', '.join(TRANSITIONS)} "
-    f"(none: a cut); {DEFAULT_TRANSITION_SECONDS:g} s unless SECONDS is given (fade:0.5).",
+    f"(none: a cut; crossfade = fade, a smooth blend; dissolve: a grainy pixel dissolve); "
+    f"{DEFAULT_TRANSITION_SECONDS:g} s unless SECONDS is given (crossfade:0.5).",
 )
 FADE_IN = typer.Option(
     None, "--fade-in", metavar="S", min=0.0,

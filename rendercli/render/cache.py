@@ -27,6 +27,7 @@ from rendercli.render.timeline import (
     TextOverlay,
     TimelineItem,
     TimelinePlan,
+    effective_fit,
     parse_color,
 )
 
@@ -71,6 +72,7 @@ def picture_payload(planned: PlannedItem, first: int, count: int,
         "first": first,
         "count": count,
         "motion": item.motion if item.kind == "image" else None,
+        "fit": effective_fit(item),
         "fade_in": frames_in if fade_in else 0,
         "fade_out": frames_out if fade_out else 0,
         "texts": [_overlay_payload(o) for o in overlays],
