@@ -20,11 +20,11 @@ from rendercli.render.inputs import INPUT_FORMAT_WHITELIST, image_demuxer
 from rendercli.render.presets import FORMAT_SPECS, segment_pix_fmt, video_encoder_options
 from rendercli.render.text import overlay_filter, title_filter
 from rendercli.render.timeline import (
+    XFADE_KINDS,
     PlannedItem,
     PlannedTransition,
     RenderSettings,
     Segment,
-    XFADE_KINDS,
     TextOverlay,
     effective_fit,
     parse_color,

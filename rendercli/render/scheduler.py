@@ -36,9 +36,17 @@ class Step:
     exact_frames: bool = False  # fail unless exactly total_frames were written
     # Called with ffmpeg's stderr after success (e.g. to read a measurement from it).
     on_success: Callable[[str], None] | None = None
-    # Builds argv just before the step starts, from what earlier steps found.
-    prepare: Callable[[], list[str]] | None = None
+    # Builds argv just before the step starts, from what earlier steps found; None: the
+    # step is not needed after all (it counts as done, its outputs already in place).
+    prepare: Callable[[], list[str] | None] | None = None
     on_done: Callable[[], None] | None = None  # after the outputs are in place
+
+
+def _finish(step: Step) -> None:
+    for tmp, final in step.outputs:
+        os.replace(tmp, final)
+    if step.on_done is not None:
+        step.on_done()
 
 
 def run_steps(
@@ -90,28 +98,35 @@ def run_steps(
                         f"source?)", f"$ {shlex.join(step.argv)}\n{stderr}")
                 if step.on_success is not None:
                     step.on_success(stderr)
-                for tmp, final in step.outputs:
-                    os.replace(tmp, final)
-                if step.on_done is not None:
-                    step.on_done()
+                _finish(step)
                 fractions[name] = 1.0
                 done.add(name)
                 if log and stderr.strip():
                     log(f"{name}: {stderr.strip()}")
+            skipped = False
             for step in list(pending):
                 if len(running) >= jobs:
                     break
                 if all(dep in done for dep in step.deps):
                     pending.remove(step)
                     if step.prepare is not None:
-                        step.argv = step.prepare()
+                        argv = step.prepare()
+                        if argv is None:  # not needed
+                            _finish(step)
+                            fractions[step.name] = 1.0
+                            done.add(step.name)
+                            skipped = True
+                            if log:
+                                log(f"{step.name}: not needed")
+                            continue
+                        step.argv = argv
                     if log:
                         log(f"{step.name}: $ {shlex.join(step.argv)}")
                     proc = FfmpegProcess(step.argv, total_frames=step.total_frames,
                                          total_us=step.total_us, exited=wake)
                     running[step.name] = (step, proc)
                     proc.start()
-            if pending and not running:
+            if pending and not running and not skipped:
                 raise RuntimeError(f"unsatisfiable step dependencies: {pending}")
             tracker.update(fractions)
             if running:

