@@ -182,7 +182,7 @@ def test_migrations_0005_0006_add_batch_ids_and_spec_origins(
                 "'completed', 100, '480p', 'mp4', 10, 'draft', true, 1, CURRENT_TIMESTAMP, "
                 "CURRENT_TIMESTAMP)"))
         upgrade(engine)
-        assert current_revision(engine) == HEAD_REVISION == "0006"
+        assert current_revision(engine) == HEAD_REVISION
         with engine.connect() as conn:
             assert conn.execute(text("SELECT batch_id FROM render_jobs")).scalar_one() is None
             # 0006: existing projects were not made by a batch.

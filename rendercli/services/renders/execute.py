@@ -140,6 +140,7 @@ def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, st
 
 
 def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-untyped-def]
+    from rendercli.render.timeline import DEFAULT_FIT, FITS
     from rendercli.services.renders.submit import engine_settings, request_of
     from rendercli.services.renders.timeline import timeline_items
 
@@ -148,7 +149,9 @@ def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-unty
         job = uow.session.get(RenderJob, job_id)
         assert job is not None
         assets = uow.session.scalars(select(Asset).where(Asset.project_id == job.project_id))
-        items = timeline_items(list(assets), settings.storage_dir)
+        fit = uow.session.scalar(select(Project.fit).where(Project.id == job.project_id))
+        items = timeline_items(list(assets), settings.storage_dir,
+                               fit if fit in FITS else DEFAULT_FIT)
         render_settings = engine_settings(request_of(job))
         return items, render_settings
 

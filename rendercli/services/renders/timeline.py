@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
+    DEFAULT_FIT,
+    FITS,
     TextOverlay,
     TimelineItem,
     TitleCard,
@@ -25,12 +27,22 @@ from rendercli.services.items import ItemRow, read_items, timeline_duration
 
 if TYPE_CHECKING:
     from rendercli.db.models import Asset
+    from rendercli.db.rows import Rows
     from rendercli.services.unit_of_work import UnitOfWork
 
 
-def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list[TimelineItem]:
+def project_fit(rows: Rows, project_id: str) -> str:
+    """The project's default fit for clips and stills (contain unless it says)."""
+    found = rows.all("SELECT fit FROM projects WHERE id = :id", id=project_id)
+    fit = found[0]["fit"] if found else None
+    return fit if fit in FITS else DEFAULT_FIT
+
+
+def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path,
+                   default_fit: str = DEFAULT_FIT) -> list[TimelineItem]:
     """Timeline items in position order (fonts are not items; titles and texts name
-    theirs), reading files from content-addressed storage.
+    theirs), reading files from content-addressed storage. Clips and stills without a
+    fit of their own get ``default_fit`` (the project's: ``project_fit``).
 
     Paths are built only through storage's validated key functions, and a font must be
     one of these rows (the project's own), so a row cannot point the render elsewhere.
@@ -64,6 +76,8 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
             "mute": asset.mute,
             "duck": asset.duck,
             "motion": asset.motion,
+            "fit": (asset.fit or default_fit) if asset.kind in ("video", "image")
+            else DEFAULT_FIT,
             "texts": tuple(overlay(t) for t in asset.texts),
             "name": asset.display_name,
         }
@@ -100,5 +114,6 @@ def check_timeline(uow: UnitOfWork, project_id: str) -> None:
     again on the frame grid of the chosen fps)."""
     uow.session.flush()
     uow.session.expire_all()
-    items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir)
+    items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir,
+                           project_fit(uow.rows, project_id))
     validate_timeline(items, require_picture=False)
