@@ -33,6 +33,7 @@ from rendercli.render.timeline import (
 
 # Bump when commands change in a way that changes output bytes: invalidates every entry.
 ENGINE_VERSION = "3"
+LOUDNESS_METHOD = "measured-output"  # render/loudness.py: renders with a loudness target
 
 
 def _digest(payload: object) -> str:
@@ -124,7 +125,9 @@ def render_key(plan: TimelinePlan, segment_keys: list[str], settings: RenderSett
         "background": background,
         "background_gain": BACKGROUND_GAIN,
         "bed_fade_out": BED_FADE_OUT,
-        "loudness": settings.loudness,
+        # with the method: renders normalised the old way are not served for the new
+        "loudness": None if settings.loudness is None else [settings.loudness,
+                                                            LOUDNESS_METHOD],
         **_settings_payload(settings),
     })
 

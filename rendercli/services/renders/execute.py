@@ -32,6 +32,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.db.session import SessionFactory
+    from rendercli.render.engine import RenderResult
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,21 @@ def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
 def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, str]:
     """(reason, ffmpeg's log) of a render that failed for good."""
     return getattr(exc, "reason", None) or exc.message, getattr(exc, "log", "") or ""
+
+
+def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> float | None:
+    """The output's measured loudness for the job (None without a target or for a
+    silent soundtrack); a miss beyond the tolerance is a warning in the job's log."""
+    from rendercli.render.loudness import TOLERANCE, loudness_miss
+
+    miss = loudness_miss(result.loudness, target)
+    if miss is None or result.loudness is None:
+        return None
+    measured = round(result.loudness["output_i"], 2)
+    if abs(miss) > TOLERANCE:
+        lines.append(f"warning: the output measures {measured:.1f} LUFS, {abs(miss):.1f} LU "
+                     f"off the {target:g} LUFS target")
+    return measured
 
 
 def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-untyped-def]
@@ -252,6 +268,7 @@ def execute(
         output_duration=result.duration,
         output_sha256=result.sha256,
         cache_hit=result.cache_hit,
+        loudness_lufs=_loudness(result, render_settings.loudness, lines),
         # Each ffmpeg command is in `lines` once, with the step it ran for.
         log="\n".join(lines) + "\n",
     )
@@ -383,6 +400,7 @@ def execute_task(task_id: str, *, worker_name: str,
         raise
     if tc.kind != "assemble":
         return "completed" if tasks.complete(tc, argvs, sessions=sessions) else "cancelled"
+    measured = _loudness(result, render_settings.loudness, lines)
     published = tasks.complete_job(
         tc, argvs, "\n".join(lines) + "\n",
         sessions=sessions,
@@ -392,6 +410,7 @@ def execute_task(task_id: str, *, worker_name: str,
         output_duration=result.duration,
         output_sha256=result.sha256,
         cache_hit=False,
+        loudness_lufs=measured,
     )
     if not published:
         Path(result.path).unlink(missing_ok=True)
