@@ -156,3 +156,76 @@ def test_crossfade_is_a_uniform_blend_and_dissolve_is_noise(media: dict[str, Pat
     assert red_spread < 3 and blue_spread < 3  # the same blend everywhere
     _red, red_spread, _blue, blue_spread = middle("dissolve")
     assert red_spread > 30 and blue_spread > 30  # grain: pixels either red or blue
+
+
+# --------------------------------------------------------------------------- loudness
+
+
+def speechlike(path: Path, seconds: float) -> Path:
+    """A clip whose sound is speech-like: bursts of broadband noise at syllable rate
+    (bright, so an encoder's low-pass takes loudness off it) over a quiet tone."""
+    noise = (f"anoisesrc=c=white:a=0.5:d={seconds}:r=44100,"
+             "volume='if(lt(mod(t,0.5),0.15),1,0.05)':eval=frame")
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
+               "-f", "lavfi", "-i", noise,
+               "-f", "lavfi", "-i", f"sine=frequency=220:sample_rate=44100:duration={seconds}",
+               "-filter_complex", "[1:a][2:a]amix=inputs=2:normalize=0[a]",
+               "-map", "0:v", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
+               "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k", "-ac", "2", "-shortest",
+               str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("voices")
+    return {"speech": speechlike(d / "speech.mp4", 6.0),
+            "music": make_audio_noise(d / "bed.wav", 12.0)}
+
+
+def make_audio_noise(path: Path, seconds: float) -> Path:
+    """A music-like bed: a tone with pink noise under it."""
+    run_ffmpeg("-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}",
+               "-f", "lavfi", "-i", f"anoisesrc=c=pink:a=0.1:d={seconds}:r=48000",
+               "-filter_complex", "[0:a][1:a]amix=inputs=2:normalize=0", "-ac", "2",
+               str(path))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seconds", [3, 12])
+@pytest.mark.parametrize("target", [-14.0, -23.0])
+def test_loudness_target_is_met_on_the_output(voices: dict[str, Path], storage: Path,
+                                              seconds: int, target: float) -> None:
+    """ebur128 on the decoded output reads the target within 0.5 LU, and the result
+    reports that same measurement (old code: a single linear gain before the encoder,
+    which took up to 0.6 LU off this bright sound)."""
+    from tests.test_render_effects import integrated_loudness
+
+    half = seconds / 2
+    items = [item(voices["speech"], duration=half), item(voices["speech"], duration=half)]
+    if seconds > 3:
+        items.append(item(voices["music"], "audio", seconds))
+    result = render_timeline(items, replace(FAST, loudness=target), storage_dir=storage)
+    measured = integrated_loudness(result.path)
+    assert abs(measured - target) <= 0.5, (seconds, target, measured, result.loudness)
+    assert result.loudness is not None
+    assert result.loudness["output_i"] == pytest.approx(measured, abs=0.11)
+    info = probe(result.path)
+    assert info["video"]["frames"] == seconds * 10
+    assert abs(info["audio"]["end"] - seconds) < 0.1 and info["audio"]["gaps"] == 0
+
+
+def test_ebur128_summary_is_parsed() -> None:
+    from rendercli.render.soundtrack import parse_ebur128
+
+    stderr = ("[Parsed_ebur128_0 @ 0x1] t: 1 M: -20 S: -20 I: -19.0 LUFS\n"
+              "[Parsed_ebur128_0 @ 0x55d] Summary:\n\n  Integrated loudness:\n"
+              "    I:         -14.3 LUFS\n    Threshold: -24.5 LUFS\n\n  Loudness range:\n"
+              "    LRA:         2.1 LU\n    Threshold: -34.0 LUFS\n\n  True peak:\n"
+              "    Peak:       -1.7 dBFS\n")
+    assert parse_ebur128(stderr) == {"i": -14.3, "lra": 2.1, "tp": -1.7}
+    silent = stderr.replace("-14.3", "-70.0").replace("-1.7 dBFS", "-inf dBFS")
+    assert parse_ebur128(silent)["i"] == -70.0
+    with pytest.raises(ValueError, match="no loudness"):
+        parse_ebur128("Summary: nothing")
