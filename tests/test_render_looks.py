@@ -229,3 +229,85 @@ def test_ebur128_summary_is_parsed() -> None:
     assert parse_ebur128(silent)["i"] == -70.0
     with pytest.raises(ValueError, match="no loudness"):
         parse_ebur128("Summary: nothing")
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_fit_through_the_cli_and_spec_files(alice, media: dict[str, Path],  # type: ignore[no-untyped-def]
+                                            tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    def listed(project: str) -> dict[str, dict]:
+        found = json.loads(alice.ok("asset", "list", project, "--json").stdout)["assets"]
+        return {a["display_name"]: a for a in found}
+
+    created = json.loads(alice.ok("project", "create", "reel", "--fit", "contain-blur",
+                                  "--json").stdout)
+    assert created["fit"] == "blur"
+    alice.ok("asset", "add", "reel", str(media["red"]), "--fit", "cover")
+    alice.ok("asset", "add", "reel", str(media["wide"]), str(media["blue_clip"]))
+    items = listed("reel")
+    assert items["red.png"]["fit"] == "cover" and items["wide.mp4"]["fit"] is None
+    assert "fit cover" in alice.ok("asset", "list", "reel").stdout
+    bad = alice("asset", "update", items["wide.mp4"]["id"], "--fit", "stretch")
+    assert bad.exit_code == 2 and "unknown fit 'stretch'" in bad.stderr, bad.stderr
+    assert alice("project", "fit", "reel", "fill").exit_code == 2
+    alice.ok("asset", "update", items["blue.mp4"]["id"], "--fit", "contain")
+
+    # The project's default reaches the render: the 16:9 clip fills a vertical frame.
+    alice.ok("project", "fit", "reel", "cover")
+    frame = tmp_path / "frame.png"
+    alice.ok("render", "frame", "reel", "--at", "3.5", "--preset", "vertical", "-o", str(frame))
+    w, h, px = pixels(frame, 0)
+    assert (w, h) == (1080, 1920) and px(w // 2, 0)[1] > 150 and px(w // 2, h - 1)[1] > 150
+    alice.ok("asset", "update", items["wide.mp4"]["id"], "--fit", "contain")
+    alice.ok("render", "frame", "reel", "--at", "3.5", "--preset", "vertical", "-o", str(frame),
+             "--force")
+    assert pixels(frame, 0)[2](w // 2, 0) == (0, 0, 0)  # its own fit wins: letterboxed
+    alice.ok("asset", "update", items["wide.mp4"]["id"], "--fit", "default")
+    assert listed("reel")["wide.mp4"]["fit"] is None
+
+    # Exported: the project's default at the top, an item's own fit where it differs.
+    spec = tmp_path / "out" / "reel.yaml"
+    spec.parent.mkdir()
+    alice.ok("project", "export", "reel", "-o", str(spec))
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    assert data["fit"] == "cover"
+    assert [entry.get("fit") for entry in data["timeline"]] == [None, None, "contain"]
+    assert alice.ok("apply", str(spec), "--project", "reel").stdout.startswith("no changes")
+    alice.ok("apply", str(spec), "--project", "copy")
+    # a new project contains by default: its items say cover where they need it
+    assert [a["fit"] for a in listed("copy").values()] == ["cover", "cover", None]
+    data["timeline"][0]["fit"] = "fill"
+    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    invalid = alice("spec", "validate", str(spec))
+    assert invalid.exit_code == 2 and "fill" in invalid.stdout + invalid.stderr
+
+
+@pytest.mark.slow
+def test_render_submit_prints_the_measured_loudness(alice, voices: dict[str, Path]  # type: ignore[no-untyped-def]
+                                                    ) -> None:
+    alice.ok("project", "create", "talk")
+    alice.ok("asset", "add", "talk", str(voices["speech"]), "--trim-end", "3")
+    result = alice.ok("render", "submit", "talk", "--preset", "480p", "--fps", "10",
+                      "--quality", "draft", "--loudness", "-23")
+    line = next(x for x in result.stdout.splitlines() if x.startswith("Loudness: "))
+    measured = float(line.split()[1])
+    assert abs(measured + 23) <= 0.5 and line.endswith("LUFS (target -23)"), line
+    assert "warning" not in result.stderr
+
+
+def test_a_loudness_miss_is_a_warning_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from rendercli.cli.renders import _warn_loudness
+
+    _warn_loudness(SimpleNamespace(id="j1", loudness=-9.0, loudness_lufs=-9.7))
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the output measures -9.7 LUFS, 0.7 LU below the -9 LUFS")
+    _warn_loudness(SimpleNamespace(id="j1", loudness=-14.0, loudness_lufs=-14.4))
+    _warn_loudness(SimpleNamespace(id="j1", loudness=None, loudness_lufs=None))
+    assert capsys.readouterr().err == ""
