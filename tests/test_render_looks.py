@@ -311,3 +311,30 @@ def test_a_loudness_miss_is_a_warning_on_stderr(capsys: pytest.CaptureFixture[st
     _warn_loudness(SimpleNamespace(id="j1", loudness=-14.0, loudness_lufs=-14.4))
     _warn_loudness(SimpleNamespace(id="j1", loudness=None, loudness_lufs=None))
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_loudness_on_target_when_a_farm_splits_the_render(voices: dict[str, Path],
+                                                          storage: Path) -> None:
+    """The farm's pieces (segments, soundtrack, assemble) meet the target too, and the
+    soundtrack waits in the cache with its measurement."""
+    from rendercli.render.engine import (
+        assemble,
+        encode_segment,
+        prepare_render,
+        render_soundtrack,
+    )
+    from tests.test_render_effects import integrated_loudness
+
+    items = [item(voices["speech"], duration=3.0), item(voices["music"], "audio", 3.0)]
+    prepared = prepare_render(items, replace(FAST, loudness=-16.0), storage_dir=storage)
+    for key, _segment in prepared.pending_segments():
+        encode_segment(prepared, key)
+    commands = render_soundtrack(prepared)
+    assert commands and all(commands)  # steps that were not needed left no empty argv
+    assert not prepared.soundtrack_pending()
+    result = assemble(prepared, name="farm")
+    measured = integrated_loudness(result.path)
+    assert abs(measured + 16) <= 0.5
+    assert result.loudness is not None
+    assert result.loudness["output_i"] == pytest.approx(measured, abs=0.11)
