@@ -338,3 +338,20 @@ def test_loudness_on_target_when_a_farm_splits_the_render(voices: dict[str, Path
     assert abs(measured + 16) <= 0.5
     assert result.loudness is not None
     assert result.loudness["output_i"] == pytest.approx(measured, abs=0.11)
+
+
+def test_spec_files_take_crossfade_and_fit_and_suggest_them() -> None:
+    from rendercli.spec.loader import load_text
+    from rendercli.spec.problems import SpecInvalid
+
+    good = ("version: 1\nfit: contain-blur\ntimeline:\n"
+            "  - {media: a.mp4, transition: crossfade:0.5, fit: cover}\n  - media: b.png\n")
+    spec = load_text(good, "s.yaml", base_dir=Path("/x")).spec
+    assert spec.fit == "contain-blur" and spec.timeline[0].fit == "cover"
+    assert spec.timeline[0].transition.kind == "crossfade"
+    bad = ("version: 1\ntimeline:\n"
+           "  - {media: a.mp4, transition: crosfade, fit: cuver}\n  - media: b.png\n")
+    with pytest.raises(SpecInvalid) as caught:
+        load_text(bad, "s.yaml", base_dir=Path("/x"))
+    found = " ".join(str(p) for p in caught.value.problems)
+    assert "did you mean 'crossfade'?" in found and "did you mean 'cover'?" in found, found
