@@ -3,7 +3,7 @@
 Pipeline: the picture is cut into cached, video-only segments of exact frame counts --
 each picture item's body, and each transition (the tail of one item crossed with the
 head of the next) -- so items encode independently; the whole soundtrack is rendered
-in one pass (plus a measuring pass for a loudness target); segments are joined by
+in one pass (plus measuring passes for a loudness target: loudness.py); segments are joined by
 stream copy (concat demuxer) and muxed with the soundtrack (mp4/webm) or turned into a
 palette gif. Independent steps run in parallel, bounded by ``jobs``.
 
@@ -198,7 +198,7 @@ class PreparedRender:
     @property
     def soundtrack_weight(self) -> float:
         per_pass = self.plan.total_frames * 0.03
-        return per_pass * (2 if self.settings.loudness is not None else 1)
+        return per_pass * (3 if self.settings.loudness is not None else 1)  # mix, encode, check
 
     @property
     def assemble_weight(self) -> float:
