@@ -37,6 +37,9 @@ DEFAULT_ORPHAN_GRACE = 15 * 60  # seconds an object may sit unreferenced (an add
 DEFAULT_INGEST_GUARD_WAIT = 60.0  # seconds an add waits for a storage sweep to finish
 DEFAULT_LOG_LIMIT = 64 * 1024  # characters of render log kept per job
 DEFAULT_COMMAND_LIMIT = 16 * 1024  # characters of ffmpeg commands kept per task
+# seconds a PostgreSQL statement waits for a lock before it gives up: another session
+# holding a table lock (even a hostile client's LOCK TABLE) delays others this long at most
+DEFAULT_LOCK_TIMEOUT = 5.0
 FARM_SPLIT_MODES = ("auto", "always", "never")
 INLINE_IMAGE_MODES = ("auto", "never", "kitty", "iterm")
 RENDER_QUEUE = "render-video"
@@ -125,7 +128,8 @@ SETTINGS: tuple[Setting, ...] = (
              "(`jobs watch`, `render submit --wait`)"),
     _numeric("RENDERCLI_ORPHAN_SWEEP_INTERVAL", int, DEFAULT_ORPHAN_SWEEP_INTERVAL, 0,
              7 * 86400, "seconds between walks of storage for objects no asset uses (one "
-             "process at a time does it, during upkeep); `0`: at every upkeep"),
+             "process at a time does it, during upkeep: workers' on PostgreSQL, any "
+             "command's on SQLite); `0`: at every upkeep"),
     _numeric("RENDERCLI_ORPHAN_GRACE", int, DEFAULT_ORPHAN_GRACE, 0, 30 * 86400,
              "seconds an object no asset uses is kept before that walk removes it (on "
              "filesystems without locks, all that protects an `asset add` in flight)",
@@ -138,8 +142,13 @@ SETTINGS: tuple[Setting, ...] = (
     _numeric("RENDERCLI_COMMAND_LIMIT", int, DEFAULT_COMMAND_LIMIT, 1024, 10**7,
              "characters of ffmpeg commands kept per task of a render split over the farm",
              "16 KiB"),
+    _numeric("RENDERCLI_LOCK_TIMEOUT", float, DEFAULT_LOCK_TIMEOUT, 0.1, 600,
+             "seconds a statement on PostgreSQL waits for a lock another session holds "
+             "before the command stops (exit 1; a worker retries)"),
     _numeric("RENDERCLI_MAX_DURATION", float, DEFAULT_MAX_DURATION, 0.1, 7 * 86400,
-             "longest media accepted, seconds", "4 h"),
+             "longest media accepted, seconds; also the most any time on a timeline (a "
+             "still's or title's duration, a trim, a fade, a text's start and length) and "
+             "the whole timeline may last", "4 h"),
     _numeric("RENDERCLI_MAX_FILE_SIZE", int, DEFAULT_MAX_FILE_SIZE, 1, 10**14,
              "largest file accepted, bytes", "20 GB"),
     _numeric("RENDERCLI_MAX_DIMENSION", int, DEFAULT_MAX_DIMENSION, 16, 16384,
@@ -245,6 +254,7 @@ class Settings:
     ingest_guard_wait: float
     log_limit: int
     command_limit: int
+    lock_timeout: float  # seconds (PostgreSQL lock_timeout of every session)
     inline_images: str  # auto | never | kitty | iterm
 
     @property
@@ -269,6 +279,12 @@ def _redis_url() -> str | None:
             f"RENDERCLI_REDIS_URL must start with redis://, rediss:// or unix://, got {url!r}"
         )
     return url
+
+
+def lock_timeout() -> float:
+    """RENDERCLI_LOCK_TIMEOUT alone (checked), for code that opens database connections
+    and needs no other setting."""
+    return float(_number("RENDERCLI_LOCK_TIMEOUT"))
 
 
 def use_worker_database() -> None:
@@ -334,5 +350,6 @@ def get_settings() -> Settings:
         ingest_guard_wait=_number("RENDERCLI_INGEST_GUARD_WAIT"),
         log_limit=int(_number("RENDERCLI_LOG_LIMIT")),
         command_limit=int(_number("RENDERCLI_COMMAND_LIMIT")),
+        lock_timeout=_number("RENDERCLI_LOCK_TIMEOUT"),
         inline_images=_choice("RENDERCLI_INLINE_IMAGES"),
     )

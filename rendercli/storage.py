@@ -11,6 +11,7 @@ rendercli open, write or delete a file elsewhere (:class:`UnsafePath`)::
     cache/segments/<key>.<ext>  render cache (see rendercli.render.cache), with <key>.json
     cache/renders/<key>.<ext>   beside each entry recording its SHA-256
     tmp/                        work in progress; see rendercli.owner_lock for who owns what
+    deletions.log               one JSON line per object deleted, and why (append-only)
 
 Objects carry no extension on purpose: FFmpeg would pick the ``image2`` demuxer for
 ``.png``/``.jpg`` names (which the format whitelist refuses), and content-only detection
@@ -55,6 +56,7 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _STEM_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # job ids and the engine's own names
 _INGEST_LOCK = "objects.lock"
 _DATABASE_MARK = ".database"
+DELETIONS_LOG = "deletions.log"  # one JSON line per deleted object (record_deletion)
 
 
 class UnsafePath(OperationFailed, ValueError):
@@ -173,7 +175,41 @@ def temp_name(storage_dir: Path, prefix: str, suffix: str = "") -> str:
     ``<prefix><tag>-<random><suffix>``. See rendercli.owner_lock."""
     from rendercli.owner_lock import owner_tag
 
-    return f"{prefix}{owner_tag(tmp_dir(storage_dir))}-{secrets.token_hex(5)}{suffix}"
+    tmp = tmp_dir(storage_dir)
+    try:
+        tag = owner_tag(tmp)
+    except OSError as exc:
+        raise storage_write_failed(exc, tmp) from None
+    return f"{prefix}{tag}-{secrets.token_hex(5)}{suffix}"
+
+
+# A storage that cannot take writes at all: full, over quota, mounted read-only.
+UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def storage_write_failed(exc: OSError, path: Path) -> OperationFailed:
+    """The one-line error for a write the storage refused (same shape for every cause)."""
+    return OperationFailed(f"cannot write to storage: {exc.strerror or exc}: {path}")
+
+
+def check_writable(storage_dir: Path) -> None:
+    """Write, sync and remove a small file in ``tmp/``: OperationFailed (one line) when the
+    storage is full, over quota, read-only or not writable, before anything is created
+    that a failed write would leave behind (a job row)."""
+    tmp = tmp_dir(storage_dir)
+    probe = tmp / temp_name(storage_dir, TMP_PREFIX, ".probe")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, b"rendercli\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise storage_write_failed(exc, tmp) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 @dataclass(frozen=True)
@@ -281,7 +317,7 @@ def _write_all(fd: int, data: bytes, path: Path) -> None:
         try:
             written = os.write(fd, view)
         except OSError as exc:
-            raise OperationFailed(f"cannot write to storage: {exc.strerror}: {path}") from None
+            raise storage_write_failed(exc, path) from None
         view = view[written:]
 
 
@@ -299,8 +335,10 @@ def commit_staged(staged: StagedFile) -> StoredFile:
     # decides who may read it).
     os.chmod(staged.path, os.stat(staged.path).st_mode & 0o555)
     created = _link_no_clobber(staged.path, final)
-    if not created and final.stat().st_size != staged.size:
-        # A damaged object (e.g. cut short by a crash before fsync existed): replace it.
+    if not created and (final.stat().st_size != staged.size
+                        or file_sha256(final) != staged.sha256):
+        # A damaged object (cut short by a crash before fsync existed, or changed in
+        # storage, which renders refuse): the staged copy has the right bytes.
         os.replace(staged.path, final)
     else:
         with contextlib.suppress(FileNotFoundError):
@@ -363,20 +401,56 @@ def store_file(
         raise
 
 
-def remove_object(storage_dir: Path, key: str) -> bool:
+def remove_object(storage_dir: Path, key: str, *, reason: str) -> bool:
     """Delete the object ``key``; True if it existed. The caller checks references first.
 
-    The object itself may be a symlink (removing the link is harmless); the directory it
-    is removed from must be inside storage."""
+    Every deletion is recorded first, with ``reason``, in ``deletions.log`` and the
+    log (:func:`record_deletion`): an object whose deletion cannot be recorded is kept
+    (OSError). The object itself may be a symlink (removing the link is harmless);
+    the directory it is removed from must be inside storage."""
     check_digest(key)
     path = Path(storage_dir) / OBJECTS_DIR / key[:2] / key
     confine(storage_dir, path.parent)
+    try:
+        size = path.lstat().st_size
+    except FileNotFoundError:
+        return False
+    record_deletion(storage_dir, key, reason, size)
     try:
         path.unlink()
     except FileNotFoundError:
         return False
     _fsync_dir(path.parent)
     return True
+
+
+def record_deletion(storage_dir: Path, key: str, reason: str, size: int) -> None:
+    """Append one JSON line to ``<storage>/deletions.log`` (time, key, bytes, reason, host,
+    pid, uid) and fsync it, and log it (INFO). Raises OSError when it cannot be written."""
+    import json
+    import logging
+    import socket
+
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "key": key, "bytes": size, "reason": reason,
+        "host": socket.gethostname(), "pid": os.getpid(), "uid": os.getuid(),
+    }
+    line = (json.dumps(record, ensure_ascii=True) + "\n").encode("ascii")
+    path = Path(storage_dir) / DELETIONS_LOG
+    # O_APPEND: writers on this host never interleave within a line; O_NOFOLLOW: a
+    # symlink put in its place makes this fail (and the object stay) rather than
+    # append to a file elsewhere.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o666)
+    try:
+        if os.write(fd, line) != len(line):  # a line is far below any short-write size
+            raise OSError(errno.EIO, "short write", str(path))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    logging.getLogger(__name__).info("deleting stored object %s (%d bytes): %s", key, size,
+                                     reason)
 
 
 _TAGGED_RE = re.compile(r"(?:^stage-|^render-|^\.concat-|\.tmp-)([0-9a-f]{16})-[0-9a-f]{10}")
@@ -577,8 +651,10 @@ def sweep_orphan_objects(
     """Delete objects no asset references that are older than ``grace`` seconds
     (RENDERCLI_ORPHAN_GRACE: an ingest may be placing them).
 
-    ``referenced(keys)`` returns the keys some asset row uses. Returns how many were
-    removed, or None when an ingest is in flight (nothing is done then).
+    ``referenced(keys)`` returns the keys some asset row uses, or raises when it cannot
+    tell. Every old object is asked about before any is deleted, so an error on any
+    of them deletes nothing (it propagates). Returns how many were removed, or None when
+    an ingest is in flight (nothing is done then).
     """
     if not (Path(storage_dir) / OBJECTS_DIR).is_dir():
         return 0
@@ -591,13 +667,16 @@ def sweep_orphan_objects(
             with contextlib.suppress(FileNotFoundError):
                 if entry.stat(follow_symlinks=False).st_mtime <= cutoff:
                     old.append(key)
-        removed = 0
+        unused: list[str] = []
         for start in range(0, len(old), 500):
             chunk = old[start : start + 500]
             used = set(referenced(chunk))
-            for key in chunk:
-                if key not in used and remove_object(storage_dir, key):
-                    removed += 1
+            unused += [key for key in chunk if key not in used]
+        reason = f"orphan sweep: no asset references it, placed over {grace:g} s ago"
+        removed = 0
+        for key in unused:
+            if remove_object(storage_dir, key, reason=reason):
+                removed += 1
         return removed
 
 

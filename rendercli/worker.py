@@ -56,11 +56,12 @@ def preload() -> None:
 
 
 def farm_maintenance(connection: Any = None) -> None:
-    """Recover jobs from dead workers, sweep storage, dispatch queued rows without an RQ
-    job (rendercli.services.upkeep, the same call commands make)."""
+    """Recover jobs from dead workers, sweep storage (unreferenced objects too: workers
+    are who sweeps them), dispatch queued rows without an RQ job
+    (rendercli.services.upkeep, the call commands make)."""
     from rendercli.services import upkeep
 
-    upkeep.run(connection)
+    upkeep.run(connection, worker=True)
 
 
 class RenderWorker(Worker):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -222,9 +223,10 @@ def test_a_video_not_copied_into_the_output_dir_fails_its_row(
             "j2": SimpleNamespace(number=2, name="Bo", output_name="bo.mp4"),
             "j3": SimpleNamespace(number=3, name="Cy", output_name="cy.mp4")}
     tally = _BatchTally("b", 3, rows, out, True, False)
+    digest = hashlib.sha256(b"video").hexdigest()  # what the render recorded
     for job_id, path in (("j1", rendered), ("j2", None), ("j3", rendered)):
         tally.finished(SimpleNamespace(id=job_id, status="completed", output_path=path,
-                                       error=None))
+                                       output_sha256=path and digest, error=None))
     assert (tally.done, tally.failed) == (1, 2)
     assert (out / "ana.mp4").read_bytes() == b"someone else's"
     assert (out / "cy.mp4").read_bytes() == b"video"

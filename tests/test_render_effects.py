@@ -7,6 +7,7 @@ frame counts, stream durations, pixels where an effect is visible, and audio lev
 from __future__ import annotations
 
 import array
+import hashlib
 import itertools
 import json
 import math
@@ -444,10 +445,11 @@ def test_render_under_hostile_directory_names(fx: dict[str, Path], tmp_path: Pat
     fonts.mkdir()
     font = fonts / "my font, v2.ttf"
     shutil.copy(DEFAULT_FONT, font)
-    overlay = TextOverlay("Hello", font=font, font_sha256="f" * 64, size="large")
+    sha = hashlib.sha256(font.read_bytes()).hexdigest()
+    overlay = TextOverlay("Hello", font=font, font_sha256=sha, size="large")
     items = [replace(item(fx["wide"], size=(854, 480)), texts=(overlay,),
                      transition=fade(0.3)),
-             title_item(TitleCard("Bye", font=font, font_sha256="f" * 64), 0.5)]
+             title_item(TitleCard("Bye", font=font, font_sha256=sha), 0.5)]
     bare = render([item(fx["wide"], size=(854, 480))], storage=tmp_path / "plain")
     result = render(items, storage=storage)
     assert result.path.parent == storage / "renders"

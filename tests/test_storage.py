@@ -147,6 +147,16 @@ def test_damaged_existing_object_is_replaced(storage: Path, clip: Path) -> None:
     assert again.path.read_bytes() == clip.read_bytes()
 
 
+def test_an_existing_object_with_other_bytes_of_the_same_size_is_repaired(
+        storage: Path, clip: Path) -> None:
+    stored = store_file(clip, storage)
+    stored.path.chmod(0o644)
+    stored.path.write_bytes(bytes(len(clip.read_bytes())))
+    again = store_file(clip, storage)
+    assert not again.created
+    assert again.path.read_bytes() == clip.read_bytes()
+
+
 def test_staged_copy_is_discarded_and_nothing_is_left(storage: Path, clip: Path) -> None:
     staged = stage_file(clip, storage)
     assert staged.path.parent == storage / TMP_DIR
@@ -208,9 +218,9 @@ def test_object_path_refuses_malformed_keys(storage: Path) -> None:
 
 def test_remove_object(storage: Path, clip: Path) -> None:
     stored = store_file(clip, storage)
-    assert remove_object(storage, stored.key) is True
+    assert remove_object(storage, stored.key, reason="test") is True
     assert not stored.path.exists()
-    assert remove_object(storage, stored.key) is False
+    assert remove_object(storage, stored.key, reason="test") is False
 
 
 def test_clean_temp_files_removes_only_stale_ones(storage: Path) -> None:

@@ -43,6 +43,11 @@ def relative_to_renders(target: Path) -> str:
     return os.path.relpath(target, storage_dir() / "renders")
 
 
+def relative_to_objects(target: Path) -> str:
+    """``target`` as seen from an object's folder, storage/objects/ab."""
+    return os.path.relpath(target, storage_dir() / "objects" / "ab")
+
+
 def project_with_asset(alice: Account, clip: Path, name: str = "film") -> str:
     alice.ok("project", "create", name)
     alice.ok("asset", "add", name, str(clip))
@@ -102,10 +107,12 @@ def test_asset_remove_refuses_a_hostile_storage_key(
     alice: Account, database_url: str, clip: Path, victim: Path, key: str
 ) -> None:
     name = project_with_asset(alice, clip)
-    hostile = str(victim / "a.mp4") if key == "escape" else key
+    # (a path that climbs out of storage: the hash column, which must equal the key,
+    # holds 64 characters)
+    hostile = relative_to_objects(victim / "a.mp4") if key == "escape" else key
     with session(database_url) as s:
         asset_id = s.scalars(select(Asset.id)).one()
-        s.execute(update(Asset).values(storage_key=hostile))
+        s.execute(update(Asset).values(storage_key=hostile, sha256=hostile))
         s.commit()
 
     result = alice("asset", "remove", asset_id)
@@ -121,7 +128,8 @@ def test_project_delete_refuses_a_hostile_storage_key(
 ) -> None:
     name = project_with_asset(alice, clip)
     with session(database_url) as s:
-        s.execute(update(Asset).values(storage_key=str(victim / "a.mp4")))
+        hostile = relative_to_objects(victim / "a.mp4")
+        s.execute(update(Asset).values(storage_key=hostile, sha256=hostile))
         s.commit()
     result = alice("project", "delete", name, "--yes")
     assert result.exit_code == 1
@@ -141,7 +149,7 @@ def test_render_never_reads_outside_storage(
     with session(database_url) as s:
         asset = s.scalars(select(Asset)).one()
         if how == "key":
-            asset.storage_key = relative_to_renders(target)
+            asset.storage_key = asset.sha256 = relative_to_renders(target)
         else:
             obj = storage_dir() / "objects" / asset.storage_key[:2] / asset.storage_key
             obj.unlink()

@@ -166,13 +166,21 @@ def test_a_dead_owner_on_this_host_is_swept_at_once(tmp_path: Path) -> None:
 # --- unreferenced objects ------------------------------------------------------------------
 
 
+def as_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connect as a render worker does: on PostgreSQL only the worker role may ask which
+    objects any account uses, so only workers sweep them."""
+    url = os.environ.get("RENDERCLI_WORKER_DATABASE_URL")
+    if url is not None:
+        monkeypatch.setenv("RENDERCLI_DATABASE_URL", url)
+
+
 def backdate(path: Path, seconds: float = 2 * DEFAULT_ORPHAN_GRACE) -> None:
     when = time.time() - seconds
     os.utime(path, (when, when))
 
 
 def test_unreferenced_objects_are_swept_after_a_grace(
-    alice: Account, database_url: str, tmp_path: Path
+    alice: Account, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clip = make_video(tmp_path / "a.mp4", duration=0.5)
     alice.ok("project", "create", "film")
@@ -186,14 +194,19 @@ def test_unreferenced_objects_are_swept_after_a_grace(
     (storage_dir() / "tmp" / housekeeping._STAMP).unlink(missing_ok=True)
 
     alice.ok("jobs", "list")
+    if not database_url.startswith("sqlite"):
+        assert orphan.exists()  # a client never sweeps objects on PostgreSQL: workers do
+        as_worker(monkeypatch)
+        housekeeping.sweep_storage(worker=True)
 
     assert not orphan.exists()
     assert used.exists() and young.exists()  # referenced; inside the grace
 
 
 def test_no_object_is_swept_while_an_ingest_is_in_flight(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    as_worker(monkeypatch)
     orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
     storage.mark_database(storage_dir(),
                           housekeeping.database_fingerprint(get_settings().database_url))
@@ -205,8 +218,9 @@ def test_no_object_is_swept_while_an_ingest_is_in_flight(
 
 
 def test_a_storage_of_another_database_keeps_its_objects(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    as_worker(monkeypatch)
     orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
     backdate(orphan)
     # Unmarked, with objects this database does not know: maybe a farm's storage.

@@ -398,8 +398,12 @@ def test_definer_functions_reveal_nothing_of_alice(tenants: Tenants) -> None:
     # hashes), which the shared storage directory shows anyway.
     assert t.run("SELECT * FROM rendercli_storage_keys_in_use(ARRAY[%s])",
                  ("a" * 64,)) == [("a" * 64,)]
-    assert t.run("SELECT * FROM rendercli_storage_keys_in_use(ARRAY[%s])", ("a" * 64,),
-                 token="rcli_made-up") == []
+    # Without a live token it cannot answer for every account, and says so (an empty
+    # answer would read as "unused" and get every object deleted).
+    for token in ("rcli_made-up", None, ""):
+        with pytest.raises(errors.InvalidAuthorizationSpecification):
+            t.run("SELECT * FROM rendercli_storage_keys_in_use(ARRAY[%s])", ("a" * 64,),
+                  token=token)
     # Titles have no stored file: a NULL key is never "in use", nor does it hide real ones.
     assert t.run("SELECT * FROM rendercli_storage_keys_in_use(ARRAY[NULL, %s])",
                  ("a" * 64,)) == [("a" * 64,)]
@@ -647,3 +651,43 @@ def test_every_new_session_factory_carries_the_token(tenants: Tenants) -> None:
         with get_session_factory(tenants.client_url)() as session:
             assert session.execute(text("SELECT rendercli_current_user_id()")).scalar() == (
                 tenants.ids["bob_user"])
+
+
+def test_storage_key_answers_are_complete_or_an_error(tenants: Tenants) -> None:
+    """What the orphan sweep and `asset remove` act on (issue 19): never a short answer."""
+    t = tenants
+    alice_key = "a" * 64
+    many = [alice_key] + [f"{i:064x}" for i in range(10_000)]
+    in_use = "SELECT * FROM rendercli_storage_keys_in_use(%s::text[])"
+    referenced = "SELECT * FROM rendercli_storage_keys_referenced(%s::text[])"
+    assert t.run(in_use, (many[:10_000],)) == [(alice_key,)]
+    with pytest.raises(errors.InvalidParameterValue):
+        t.run(in_use, (many,))  # 10001 keys: an error, not "none in use"
+    with pytest.raises(errors.InvalidParameterValue):
+        t.run(in_use, (None,))
+    # The sweep's question is the worker role's alone; it needs no token.
+    assert t.run(referenced, (many[:10_000],), token=None, url=t.worker_url) == [
+        (alice_key,)]
+    assert sorted(t.run(referenced, ([None, "b" * 64, alice_key],), token=None,
+                        url=t.worker_url)) == [(alice_key,), ("b" * 64,)]
+    with pytest.raises(errors.InvalidParameterValue):
+        t.run(referenced, (many,), token=None, url=t.worker_url)
+    for token in ("bob", None):  # a client, with or without a token, may not ask
+        with pytest.raises(errors.InsufficientPrivilege):
+            t.run(referenced, ([alice_key],), token=token)
+
+
+def test_storage_keys_are_asked_in_bounded_calls(tenants: Tenants,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """rendercli asks about any number of keys in calls the functions accept."""
+    from rendercli.db import tenancy
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    keys = [f"{i:064x}" for i in range(12_000)] + ["a" * 64]
+    tenancy.use_token(tenants.bob_token)
+    with UnitOfWork() as uow:
+        assert tenancy.storage_keys_in_use(uow.session, keys) == {"a" * 64}
+    tenancy.use_token(None)
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", tenants.worker_url)
+    with UnitOfWork() as uow:
+        assert tenancy.storage_keys_referenced(uow.session, keys) == {"a" * 64}

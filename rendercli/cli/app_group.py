@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any
@@ -18,6 +19,8 @@ from rendercli.cli.typer_internals import (
     click_message,
 )
 from rendercli.errors import ExitStatus, RenderCliError
+
+_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # as storage.py says
 
 typer_internals.install()  # omitted options skip pydantic (see typer_internals)
 
@@ -48,6 +51,16 @@ def report(message: str, code: int, *, as_json: bool) -> None:
     sys.stderr.write(json.dumps({"error": first, "exit_code": int(code)},
                                 ensure_ascii=False) + "\n")
     sys.stderr.flush()
+
+
+_LOCKED = ("the database is busy: another session has held a lock on data this command "
+           "needs for longer than RENDERCLI_LOCK_TIMEOUT; try again")
+
+
+def _lock_timed_out(exc: BaseException) -> bool:
+    from rendercli.db.rows import lock_timed_out
+
+    return lock_timed_out(exc)
 
 
 class RenderCliGroup(TyperGroup):
@@ -93,6 +106,14 @@ class RenderCliGroup(TyperGroup):
             if _debug():
                 raise
             code = ExitStatus.FAILED
-            report(f"unexpected {type(exc).__name__}: {exc} (set RENDERCLI_DEBUG=1 for a "
-                   "traceback)", code, as_json=as_json)
+            if _lock_timed_out(exc):
+                report(_LOCKED, code, as_json=as_json)
+                sys.exit(int(code))
+            if isinstance(exc, OSError) and exc.errno in _UNWRITABLE:
+                # A full, over-quota or read-only disk is no surprise: say which one.
+                where = f": {exc.filename}" if exc.filename else ""
+                report(f"cannot write: {exc.strerror}{where}", code, as_json=as_json)
+            else:
+                report(f"unexpected {type(exc).__name__}: {exc} (set RENDERCLI_DEBUG=1 for "
+                       "a traceback)", code, as_json=as_json)
         sys.exit(int(code or 0))

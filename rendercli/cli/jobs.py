@@ -154,6 +154,8 @@ def download(
     Prints the file's path.
 
     Exit 5 when the job has not completed or the file exists (--force replaces it).
+    Exit 1, writing nothing, when the video in storage no longer matches the SHA-256
+    recorded when it was rendered.
 
     Example: rendercli jobs download k2x9c0c0p1q8r7s6t5u4v3w2 -o holiday.mp4 --open
     """
@@ -173,7 +175,7 @@ def download(
     )
     if not Path(view.output_path).is_file():
         raise Conflict(f"job {view.id}'s output is no longer in storage ({view.output_path})")
-    output_file.publish(view.output_path, target, force=force)
+    output_file.publish_output(view, target, force=force)
     if json_output:
         output.print_json({**output.jsonable(view), "path": str(target.resolve())})
     else:

@@ -14,9 +14,9 @@ import contextlib
 import errno
 import os
 import secrets
-import shutil
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from rendercli.errors import Conflict, InvalidInput, OperationFailed
 
@@ -75,12 +75,13 @@ def check_target(path: Path, *, force: bool = False) -> Path:
 
 
 def publish(source: str | Path | None, target: Path, *, force: bool = False,
-            kept: bool = True) -> None:
+            kept: bool = True, sha256: str | None = None) -> None:
     """Copy the file at `source` (a finished render, a frame) to `target`: write a new
     file next to it, check the target is still absent or (with `force`) a regular file,
     then put the copy in its place (no-replace when it was absent, so a file, FIFO or
     symlink appearing meanwhile is not overwritten either). `kept`: the source stays
-    where it is (the failure message says so)."""
+    where it is (the failure message says so). `sha256`: the bytes copied must hash to
+    it, else OperationFailed and nothing is written."""
     if not source:
         raise OperationFailed("the job has no output file to copy")
     _refuse_special(target, when=" (it changed while rendering)")
@@ -90,7 +91,11 @@ def publish(source: str | Path | None, target: Path, *, force: bool = False,
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out, 1024 * 1024)
+            copied = _copy_hashing(src, out)
+        if sha256 is not None and copied != sha256:
+            raise OperationFailed(
+                f"{source} does not match the SHA-256 recorded when it was made: it was "
+                "changed in storage since (nothing was written; render it again)")
         _refuse_special(target, when=" (it changed while rendering)")
         _put_in_place(tmp, target, force=force)
     except OSError as exc:
@@ -101,6 +106,26 @@ def publish(source: str | Path | None, target: Path, *, force: bool = False,
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def publish_output(job, target: Path, *, force: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Copy a completed job's output (a JobView) to `target`, checked against the
+    output's SHA-256 recorded by the render. OperationFailed (nothing written) if it has
+    none or the bytes differ."""
+    if job.output_path and not job.output_sha256:
+        raise OperationFailed(f"job {job.id} has no recorded SHA-256 for its output, so it "
+                              "cannot be checked (nothing was written)")
+    publish(job.output_path, target, force=force, sha256=job.output_sha256)
+
+
+def _copy_hashing(src: BinaryIO, out: BinaryIO) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    while chunk := src.read(1024 * 1024):
+        digest.update(chunk)
+        out.write(chunk)
+    return digest.hexdigest()
 
 
 def _put_in_place(tmp: Path, target: Path, *, force: bool) -> None:

@@ -259,7 +259,9 @@ def export(
             output_file.check_target(target.parent / relative, force=force)
     for relative, source in files.items():
         (target.parent / relative).parent.mkdir(parents=True, exist_ok=True)
-        output_file.publish(str(source), target.parent / relative, force=force)
+        # An object's name is its SHA-256: what is copied out must still be that content.
+        output_file.publish(str(source), target.parent / relative, force=force,
+                            sha256=source.name)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent,
                                      prefix=f".{target.name}.", delete=False) as tmp:
         tmp.write(exporting.to_yaml(built.spec))

@@ -264,7 +264,7 @@ def finish(job, target: Path | None, json_output: bool, *, force: bool = False) 
     if job.status == "completed" and target is not None:
         from rendercli.cli import output_file
 
-        output_file.publish(job.output_path, target, force=force)
+        output_file.publish_output(job, target, force=force)
     if json_output:
         output.print_json(job)
     elif job.status == "completed":
@@ -478,7 +478,7 @@ class _BatchTally:
 
                 target = self.output_dir / row.output_name
                 try:
-                    output_file.publish(job.output_path, target, force=self.force)
+                    output_file.publish_output(job, target, force=self.force)
                     path = str(target)
                 except RenderCliError as exc:
                     # Rendered but not where it was asked for: the row failed (exit 1).

@@ -14,7 +14,9 @@ Three roles (SQLite, one user's own file, has none of this):
   the job-state columns; reads projects that have render jobs, and assets (fonts among
   them), title cards and text overlays only of projects with a job in progress; inserts
   analytics events. Splits a job in progress into render tasks (insert), reads every
-  task and updates the task-state columns. Nothing of users or tokens.
+  task and updates the task-state columns. Nothing of users or tokens. Runs the orphan
+  sweep of the shared storage: only it may ask which storage keys any account uses
+  (rendercli_storage_keys_referenced).
 
 A client reads the render tasks of its own jobs (`jobs status`, `jobs logs`) and updates
 their state columns only as its commands need to: cancelling a job cancels its tasks, the
@@ -74,6 +76,12 @@ CLIENT_FUNCTIONS = (
     "rendercli_revoke_token(text)",
     "rendercli_change_password(text, text, text)",
     "rendercli_storage_keys_in_use(text[])",
+)
+
+# The orphan sweep's view of every account's storage keys: workers only (clients never
+# delete an object another account might use; see rendercli.services.housekeeping).
+WORKER_FUNCTIONS = (
+    "rendercli_storage_keys_referenced(text[])",
 )
 
 USER_COLUMNS = "id, email, created_at"
@@ -173,6 +181,7 @@ def worker_grants(s: str, role: str) -> list[str]:
         f"GRANT SELECT ON {s}.asset_titles TO {role}",
         f"GRANT SELECT ON {s}.asset_texts TO {role}",
         f"GRANT INSERT ON {s}.analytics_events TO {role}",
+        *(f"GRANT EXECUTE ON FUNCTION {s}.{f} TO {role}" for f in WORKER_FUNCTIONS),
     ]
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from rendercli.db.ids import new_id
+from rendercli.db.ids import id_check, new_id
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES, JOB_STATUSES  # noqa: F401
 from rendercli.db.types import UTCDateTime, utcnow
 
@@ -47,6 +47,15 @@ TASK_STATES = ("queued", "processing", "completed", "failed", "cancelled")
 ID = String(32)
 
 
+def id_shape(column: str = "id") -> tuple[CheckConstraint, CheckConstraint]:
+    """The database refuses an id rendercli would not make (migration 0009): one CHECK
+    per dialect, since SQLite has no regex and PostgreSQL no GLOB."""
+    return tuple(  # type: ignore[return-value]
+        CheckConstraint(id_check(column, dialect), name=f"{column}_shape").ddl_if(
+            dialect=dialect)
+        for dialect in ("postgresql", "sqlite"))
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -62,6 +71,8 @@ class User(Base):
     password_salt: Mapped[str] = mapped_column(String(29))
     password_verifier: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = id_shape()
 
 
 class LoginSecret(Base):
@@ -90,7 +101,7 @@ class AuthToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (CheckConstraint("kind IN ('session', 'api')", name="kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('session', 'api')", name="kind"), *id_shape())
 
 
 class Project(Base):
@@ -112,7 +123,7 @@ class Project(Base):
         back_populates="project", order_by="Asset.position", passive_deletes=True
     )
 
-    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    __table_args__ = (UniqueConstraint("owner_id", "name"), *id_shape())
 
 
 class Asset(Base):
@@ -178,6 +189,13 @@ class Asset(Base):
         # Fonts, and only fonts, are off the timeline; titles, and only titles, have no file.
         CheckConstraint("(kind = 'font') = (position IS NULL)", name="position"),
         CheckConstraint("(kind = 'title') = (storage_key IS NULL)", name="stored"),
+        # Storage is content-addressed: the recorded hash is the key of the object the
+        # render reads, never a second value a client could set apart (migration 0008).
+        # (Spelt out for NULLs: a CHECK whose expression is NULL passes.)
+        CheckConstraint("(sha256 IS NULL AND storage_key IS NULL) OR (sha256 IS NOT NULL "
+                        "AND storage_key IS NOT NULL AND sha256 = storage_key)",
+                        name="hash_is_key"),
+        *id_shape(),
     )
 
 
@@ -216,7 +234,7 @@ class AssetText(Base):
     font_id: Mapped[str | None] = mapped_column(ForeignKey("assets.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = (Index(None, "asset_id", "position"),)
+    __table_args__ = (Index(None, "asset_id", "position"), *id_shape())
 
 
 class RenderJob(Base):
@@ -276,6 +294,8 @@ class RenderJob(Base):
             postgresql_where=text("status IN ('queued', 'processing')"),
         ),
         Index(None, "status", "heartbeat_at"),
+        *id_shape(),
+        *id_shape("batch_id"),
     )
 
 
@@ -316,6 +336,7 @@ class RenderTask(Base):
         ),
         Index(None, "job_id", "seq"),
         Index(None, "state", "heartbeat_at"),
+        *id_shape(),
     )
 
 
@@ -330,4 +351,4 @@ class AnalyticsEvent(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    __table_args__ = (Index(None, "name", "created_at"),)
+    __table_args__ = (Index(None, "name", "created_at"), *id_shape())

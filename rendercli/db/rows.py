@@ -224,6 +224,11 @@ def pg_rows(url: str, head_revision: str) -> PgRows | None:
         except Exception:
             _unreachable.add(url)
             return None
+        try:
+            set_lock_timeout(connection)
+        except Exception:
+            connection.close()
+            return None
     try:
         found = connection.execute("SELECT version_num FROM alembic_version").fetchall()
         connection.rollback()
@@ -233,6 +238,30 @@ def pg_rows(url: str, head_revision: str) -> PgRows | None:
         connection.close()
         return None
     return PgRows(connection, url)
+
+
+def set_lock_timeout(connection: Any) -> None:
+    """Make a new PostgreSQL connection wait at most RENDERCLI_LOCK_TIMEOUT for any lock.
+
+    Any client login can take a strong table lock (LOCK TABLE needs only UPDATE or
+    DELETE on the table) and hold it; with this, everyone else's statements fail with
+    `lock_timed_out` errors after seconds instead of hanging. Session-wide (committed),
+    so it holds for every later transaction on the connection."""
+    from rendercli.config import lock_timeout
+
+    milliseconds = max(1, round(lock_timeout() * 1000))
+    cursor = connection.cursor()
+    cursor.execute("SELECT set_config('lock_timeout', %(v)s, false)",
+                   {"v": f"{milliseconds}ms"})
+    cursor.close()
+    connection.commit()
+
+
+def lock_timed_out(exc: BaseException) -> bool:
+    """True when a PostgreSQL statement gave up waiting for a lock (SQLSTATE 55P03),
+    whether the driver's error is bare or wrapped by SQLAlchemy."""
+    orig = getattr(exc, "orig", None) or exc
+    return str(getattr(orig, "sqlstate", None) or "") == "55P03"
 
 
 def close_idle() -> None:

@@ -74,13 +74,23 @@ def _migrating(engine: Engine) -> Iterator[tuple[Config, Connection]]:
             # inside a transaction, so it is set before the migration's and reset after.
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             conn.commit()
+            # pysqlite opens a transaction only before DML, so a migration's CREATE TABLE
+            # would commit on its own and a failed upgrade leave half a schema behind.
+            # With the driver's own handling off and an explicit BEGIN, every migration of
+            # the upgrade commits or rolls back as one.
+            dbapi = conn.connection.dbapi_connection
+            isolation = dbapi.isolation_level
+            dbapi.isolation_level = None
         try:
             with conn.begin():
+                if sqlite:
+                    conn.exec_driver_sql("BEGIN")
                 cfg.attributes["connection"] = conn
                 yield cfg, conn
         finally:
             if sqlite:
                 conn.rollback()
+                dbapi.isolation_level = isolation
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
 

@@ -47,7 +47,15 @@ def _create(url: str) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
     # pre_ping: a worker outlives a PostgreSQL restart by reconnecting transparently.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    event.listen(engine, "connect", _on_postgres_connect)
+    return engine
+
+
+def _on_postgres_connect(dbapi_connection: Any, _record: Any) -> None:
+    from rendercli.db.rows import set_lock_timeout
+
+    set_lock_timeout(dbapi_connection)
 
 
 def get_engine(url: str) -> Engine:

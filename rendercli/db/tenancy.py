@@ -42,20 +42,44 @@ def install(factory: Any) -> None:
     event.listen(factory, "after_begin", _after_begin)
 
 
+# Keys per database call: the definer functions refuse (raise on) more than 10000.
+KEYS_PER_CALL = 5000
+
+
 def storage_keys_in_use(session: Any, keys: list[str]) -> set[str]:
-    """Which of these stored objects any asset, of any account, still uses.
+    """Which of these stored objects any asset, of any account, still uses, asked with
+    the caller's token (a client freeing its own objects).
 
     On PostgreSQL row security hides other accounts' assets, so a plain query would
     call a shared object unused and delete it under another account's asset; a definer
-    function answers for every account instead (only for keys the caller names).
+    function answers for every account instead (only for keys the caller names). It
+    raises, never answers "none", without a live token: callers delete nothing then.
     """
+    return _keys(session, keys, "rendercli_storage_keys_in_use")
+
+
+def storage_keys_referenced(session: Any, keys: list[str]) -> set[str]:
+    """Which of these stored objects any asset uses, for the orphan sweep. On PostgreSQL
+    only the worker role may ask (anyone else gets an error, so sweeps nothing)."""
+    return _keys(session, keys, "rendercli_storage_keys_referenced")
+
+
+def _keys(session: Any, keys: list[str], function: str) -> set[str]:
     from sqlalchemy import select, text
 
-    if session.get_bind().dialect.name == "postgresql":
-        return set(session.execute(
-            text("SELECT * FROM rendercli_storage_keys_in_use(CAST(:keys AS text[]))"),
-            {"keys": list(keys)},
-        ).scalars())
-    from rendercli.db.models import Asset
+    asked = list(keys)
+    used: set[str] = set()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    size = KEYS_PER_CALL if postgres else 500  # old SQLite builds bind at most 999 values
+    for start in range(0, len(asked), size):
+        chunk = asked[start:start + size]
+        if postgres:
+            found = session.execute(
+                text(f"SELECT * FROM {function}(CAST(:keys AS text[]))"), {"keys": chunk},
+            ).scalars()
+        else:
+            from rendercli.db.models import Asset
 
-    return set(session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(keys))))
+            found = session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(chunk)))
+        used.update(found)
+    return used & set(asked)

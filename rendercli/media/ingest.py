@@ -8,6 +8,7 @@ goes to the media probe.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from rendercli.storage import (
     remove_object,
     stage_file,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,4 +118,8 @@ def rollback_created(stored: Sequence[StoredFile]) -> None:
     """
     for item in stored:
         if item.created:
-            remove_object(item.storage_dir, item.key)
+            try:
+                remove_object(item.storage_dir, item.key,
+                              reason="ingest failed before its asset rows were written")
+            except OSError as exc:  # unreferenced: the orphan sweep removes it later
+                log.warning("could not remove stored object %s: %s", item.key, exc)

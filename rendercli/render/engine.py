@@ -12,6 +12,10 @@ The same pieces serve a render farm that splits one render over many machines:
 are cut into chunks), ``encode_segment`` encodes one segment into the cache,
 ``render_soundtrack`` the soundtrack into a directory, and ``assemble`` joins, muxes,
 makes the poster and publishes. ``render_timeline`` runs all of them in one process.
+
+Cache keys name stored inputs by their content hash, and every step that reads stored
+files checks them against it before it runs and before its output is published
+(``render/verify.py``), so a cache entry is only ever made from the bytes its key says.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from rendercli.render.timeline import (
     validate_settings,
     validate_timeline,
 )
+from rendercli.render.verify import SourceCheck, segment_sources, soundtrack_sources
 
 __all__ = [
     "ENGINE_VERSION",
@@ -251,7 +256,8 @@ def segment_step(prepared: PreparedRender, key: str, work_dir: Path) -> Step:
                 pictures.segment_command(segment, settings, tmp, work_dir),
                 _segment_weight(segment, settings), total_frames=segment.frames,
                 outputs=[(tmp, final)], exact_frames=True,
-                on_done=functools.partial(cache.record_segment, key, settings.fmt))
+                on_done=functools.partial(cache.record_segment, key, settings.fmt),
+                sources=SourceCheck(segment_sources(segment)))
 
 
 def soundtrack_steps(prepared: PreparedRender, work_dir: Path, audio: Path,
@@ -601,10 +607,11 @@ def _audio_steps(plan: TimelinePlan, settings: RenderSettings, work_dir: Path, a
     """The soundtrack: one step, or measure-then-normalise for a loudness target."""
     total_us = plan.duration * 1e6
     weight = plan.total_frames * 0.03
+    sources = SourceCheck(soundtrack_sources(plan))  # the step that reads them checks them
     if settings.loudness is None:
         return [Step("audio", soundtrack.audio_command(plan, settings, audio), weight,
-                     total_us=total_us)]
-    return loudness_steps(plan, settings, work_dir, audio, loudness)
+                     total_us=total_us, sources=sources)]
+    return loudness_steps(plan, settings, work_dir, audio, loudness, sources)
 
 
 # ---- stills: one frame, and a contact sheet -----------------------------------------------

@@ -30,6 +30,7 @@ from rendercli.render import soundtrack
 from rendercli.render.errors import RenderFailed
 from rendercli.render.scheduler import Step
 from rendercli.render.timeline import RenderSettings, TimelinePlan
+from rendercli.render.verify import SourceCheck
 
 CORRECTIONS = 2  # at most this many corrected encodes
 MAX_STEP = 6.0  # dB: the most one correction changes the gain
@@ -46,9 +47,10 @@ def _measure(what: str, stderr: str) -> dict[str, float]:
 
 
 def loudness_steps(plan: TimelinePlan, settings: RenderSettings, work_dir: Path, audio: Path,
-                   report: dict[str, float]) -> list[Step]:
+                   report: dict[str, float], sources: SourceCheck | None = None) -> list[Step]:
     """The steps that render the soundtrack into ``audio`` at ``settings.loudness``;
-    ``report`` receives the measurements as they come."""
+    ``report`` receives the measurements as they come. ``sources`` checks the stored
+    files the mix reads (only the first step reads them; the others read the mix)."""
     assert settings.loudness is not None
     target = settings.loudness
     total_us = plan.duration * 1e6
@@ -96,7 +98,7 @@ def loudness_steps(plan: TimelinePlan, settings: RenderSettings, work_dir: Path,
 
     steps = [
         Step("audio-measure", soundtrack.measure_command(plan, settings, mix), weight,
-             total_us=total_us, on_success=measured),
+             total_us=total_us, on_success=measured, sources=sources),
         Step("audio", [], weight, deps=("audio-measure",), total_us=total_us,
              prepare=normalise),
         Step("audio-check", [], weight * 0.5, deps=("audio",), total_us=total_us,

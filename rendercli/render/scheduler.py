@@ -13,11 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rendercli.render.cache import remove_quietly
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.render.progress import ProgressTracker
 from rendercli.render.runner import FfmpegProcess, last_meaningful_line, stop_all, without_noise
+
+if TYPE_CHECKING:
+    from rendercli.render.verify import SourceCheck
 
 CANCEL_POLL_INTERVAL = 0.2  # seconds between should_cancel() calls
 
@@ -40,6 +44,9 @@ class Step:
     # step is not needed after all (it counts as done, its outputs already in place).
     prepare: Callable[[], list[str] | None] | None = None
     on_done: Callable[[], None] | None = None  # after the outputs are in place
+    # The stored files it reads (render/verify.SourceCheck): checked before it starts and
+    # again before its outputs are published.
+    sources: SourceCheck | None = None
 
 
 def _finish(step: Step) -> None:
@@ -98,6 +105,8 @@ def run_steps(
                         f"source?)", f"$ {shlex.join(step.argv)}\n{stderr}")
                 if step.on_success is not None:
                     step.on_success(stderr)
+                if step.sources is not None:
+                    step.sources.after()
                 _finish(step)
                 fractions[name] = 1.0
                 done.add(name)
@@ -109,6 +118,8 @@ def run_steps(
                     break
                 if all(dep in done for dep in step.deps):
                     pending.remove(step)
+                    if step.sources is not None:
+                        step.sources.before()
                     if step.prepare is not None:
                         argv = step.prepare()
                         if argv is None:  # not needed

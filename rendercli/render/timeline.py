@@ -53,6 +53,16 @@ MAX_TRANSITION_SECONDS = 60.0
 DEFAULT_STILL_SECONDS = 3.0  # how long a still image is shown unless told
 DEFAULT_TITLE_SECONDS = 3.0  # how long a title card is shown unless told
 DURATION_TOLERANCE = 0.001  # seconds; probed durations are rounded by containers
+# Hard ceilings whatever the caller or the settings (a row read from the database may hold
+# anything): no time value and no timeline is longer than a week (the highest
+# RENDERCLI_MAX_DURATION; the services check the configured, lower one), a timeline has
+# at most MAX_ITEMS items and each at most MAX_TEXTS_PER_ITEM texts, and a render is cut
+# into at most MAX_SEGMENTS pieces (longer chunks beyond that). So a plan never holds
+# more than MAX_SEGMENTS entries, however long a row says an item is.
+MAX_SECONDS = 7 * 86400.0
+MAX_ITEMS = 1000
+MAX_TEXTS_PER_ITEM = 100
+MAX_SEGMENTS = 10_000
 NUMBER_PATTERN = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"  # plain decimal seconds, no sign
 
 
@@ -118,6 +128,7 @@ class TextOverlay:
     box: bool = True  # a translucent dark box behind the text, for legibility
     font: Path | None = None
     font_sha256: str = ""
+    font_name: str = ""  # the font asset's name, for messages
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,7 @@ class TitleCard:
     size: str = "large"  # small | medium | large
     font: Path | None = None
     font_sha256: str = ""
+    font_name: str = ""  # the font asset's name, for messages
 
 
 @dataclass(frozen=True)
@@ -237,11 +249,46 @@ def _finite(value: object) -> bool:
             and math.isfinite(value))
 
 
-def _check_seconds(where: str, what: str, value: object, *, positive: bool = False) -> float:
+def _check_seconds(where: str, what: str, value: object, *, positive: bool = False,
+                   limit: float = MAX_SECONDS) -> float:
     if not _finite(value) or value < 0 or (positive and value <= 0):  # type: ignore[operator]
         need = "a positive number" if positive else "zero or more"
         raise InvalidInput(f"{where}: {what} must be {need} seconds, got {value!r}")
+    if value > limit:  # type: ignore[operator]
+        raise InvalidInput(f"{where}: {what} is {value:g} s, over the limit of {limit:g} s")
     return float(value)  # type: ignore[arg-type]
+
+
+def check_lengths(items: Sequence[TimelineItem], max_seconds: float,
+                  limit_name: str = "") -> None:
+    """Raise InvalidInput unless every time value of every item (its length, trim start,
+    fades, texts' start and length) and the picture timeline as a whole are at most
+    ``max_seconds`` (``limit_name``: the setting that says so, for the message)."""
+    named = f" ({limit_name})" if limit_name else ""
+    if len(items) > MAX_ITEMS:
+        raise InvalidInput(f"the timeline has {len(items)} items; at most {MAX_ITEMS} are "
+                           "allowed")
+    for n, item in enumerate(items, 1):
+        where = f"timeline item {n} ({_name(item)})"
+        try:
+            _check_seconds(where, "duration", item.duration, positive=True, limit=max_seconds)
+            _check_seconds(where, "trim start", item.trim_start, limit=max_seconds)
+            _check_seconds(where, "fade-in", item.fade_in, limit=max_seconds)
+            _check_seconds(where, "fade-out", item.fade_out, limit=max_seconds)
+            if len(item.texts) > MAX_TEXTS_PER_ITEM:
+                raise InvalidInput(f"{where}: {len(item.texts)} texts; at most "
+                                   f"{MAX_TEXTS_PER_ITEM} per item are allowed")
+            for k, overlay in enumerate(item.texts, 1):
+                _check_seconds(f"{where}, text {k}", "start", overlay.start, limit=max_seconds)
+                if overlay.duration is not None:
+                    _check_seconds(f"{where}, text {k}", "duration", overlay.duration,
+                                   positive=True, limit=max_seconds)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message + named) from None
+    total = sum(item.duration for item in items if item.kind in PICTURE_KINDS)
+    if total > max_seconds:
+        raise InvalidInput(f"the timeline's items last {total:g} s together, over the limit "
+                           f"of {max_seconds:g} s{named}")
 
 
 def parse_volume(text: str) -> float:
@@ -325,6 +372,8 @@ def _validate_item(n: int, item: TimelineItem) -> None:
         raise InvalidInput(f"{where}: duration must be a positive number of seconds")
     if not (_finite(item.trim_start) and item.trim_start >= 0):
         raise InvalidInput(f"{where}: trim start must be zero or more seconds")
+    _check_seconds(where, "duration", item.duration)
+    _check_seconds(where, "trim start", item.trim_start)
     if item.rotation not in (0, 90, 180, 270):
         raise InvalidInput(f"{where}: rotation must be 0, 90, 180 or 270")
     if item.kind != "title" and not item.sha256:
@@ -345,7 +394,8 @@ def _validate_item(n: int, item: TimelineItem) -> None:
     if not isinstance(transition, Transition):
         raise InvalidInput(f"{where}: invalid transition {transition!r}")
     _check_choice(where, "transition", transition.kind, TRANSITIONS)
-    _check_seconds(where, "transition length", transition.seconds)
+    _check_seconds(where, "transition length", transition.seconds,
+                   limit=MAX_TRANSITION_SECONDS)
     if transition.kind != "none" and transition.seconds <= 0:
         raise InvalidInput(f"{where}: a {transition.kind} transition needs a length in seconds")
     if item.kind == "audio" and transition != NO_TRANSITION:
@@ -359,6 +409,9 @@ def _validate_item(n: int, item: TimelineItem) -> None:
             raise InvalidInput(f"{where}: motion applies to still images only")
     if item.texts and item.kind == "audio":
         raise InvalidInput(f"{where}: text is drawn over picture items, not music")
+    if len(item.texts) > MAX_TEXTS_PER_ITEM:
+        raise InvalidInput(f"{where}: {len(item.texts)} texts; at most "
+                           f"{MAX_TEXTS_PER_ITEM} per item are allowed")
     for k, overlay in enumerate(item.texts, 1):
         at = f"{where}, text {k}"
         if not isinstance(overlay, TextOverlay):
@@ -398,8 +451,15 @@ def validate_timeline(items: Sequence[TimelineItem], fps: int | None = None, *,
     if require_picture and not any(item.kind in PICTURE_KINDS for item in items):
         raise InvalidInput("the timeline has no video or image items and no titles: "
                            "nothing to render")
+    if len(items) > MAX_ITEMS:
+        raise InvalidInput(f"the timeline has {len(items)} items; at most {MAX_ITEMS} are "
+                           "allowed")
     for n, item in enumerate(items, 1):
         _validate_item(n, item)
+    total = sum(item.duration for item in items if item.kind in PICTURE_KINDS)
+    if total > MAX_SECONDS:
+        raise InvalidInput(f"the timeline's items last {total:g} s together, over the limit "
+                           f"of {MAX_SECONDS:g} s")
     if fps is not None:
         plan_timeline(items, fps)
         return
@@ -560,6 +620,10 @@ def plan_timeline(items: Sequence[TimelineItem], fps: int, *,
         start += count - tail
     transitions: list[PlannedTransition] = []
     segments: list[Segment] = []
+    if chunk_frames is not None and chunk_frames > 0:
+        # However long the timeline, at most about MAX_SEGMENTS chunks (plus one per item
+        # and transition): the plan's size is bounded, not the chunk length.
+        chunk_frames = max(chunk_frames, -(-start // MAX_SEGMENTS))
     for k, planned in enumerate(visual):
         if planned.body > 0:
             body_start = planned.start_frame + planned.head

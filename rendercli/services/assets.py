@@ -282,7 +282,8 @@ def add(
             return views
     except BaseException:
         ingest.discard_all(staged)
-        remove_unreferenced_objects(uow, [obj.key for obj in stored if obj.created])
+        remove_unreferenced_objects(uow, [obj.key for obj in stored if obj.created],
+                                    reason="asset add failed before its rows were committed")
         raise
 
 
@@ -386,5 +387,5 @@ def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
         uow.session.flush()
         close_gap(uow, asset.project_id, view.position)
         uow.commit()
-    remove_unreferenced_objects(uow, [key])
+    remove_unreferenced_objects(uow, [key], reason="asset remove: no asset uses it any more")
     return view

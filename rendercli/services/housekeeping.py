@@ -4,6 +4,7 @@ objects no asset uses any more, and the files of deleted assets and renders."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,21 +20,30 @@ log = logging.getLogger(__name__)
 _STAMP = "orphans-swept"
 
 
-def sweep_storage(*, force_orphans: bool = False) -> int:
+def sweep_storage(*, worker: bool = False, force_orphans: bool = False) -> int:
     """Remove temp files whose process is gone (at once on this host; after the job
     timeout plus an hour for other hosts' and untagged ones) and, every few minutes,
-    objects no asset references. Returns how many were removed."""
+    objects no asset references, where this process may sweep them (`sweeps_orphans`).
+    Returns how many were removed. Storage or database trouble never raises here."""
     from rendercli.storage import clean_temp_files
 
     settings = get_settings()
     grace = settings.job_timeout + 3600
     removed = clean_temp_files(settings.storage_dir, older_than=grace)
-    if force_orphans or _orphan_sweep_due(settings.storage_dir,
-                                          settings.orphan_sweep_interval):
+    if sweeps_orphans(settings, worker=worker) and (
+            force_orphans or _orphan_sweep_due(settings.storage_dir,
+                                               settings.orphan_sweep_interval)):
         removed += sweep_orphans(settings) or 0
     if removed:
         log.info("removed %d leftover files from storage", removed)
     return removed
+
+
+def sweeps_orphans(settings: Settings, *, worker: bool) -> bool:
+    """Who deletes objects no asset references: on SQLite (one user's own file, every
+    row visible) any command; on PostgreSQL only workers, whose role alone may ask about
+    every account's assets. A client sees only its own, so it never sweeps there."""
+    return settings.is_sqlite or worker
 
 
 def _orphan_sweep_due(storage_dir: Path, interval: float) -> bool:
@@ -53,52 +63,82 @@ def _orphan_sweep_due(storage_dir: Path, interval: float) -> bool:
 
 
 def database_fingerprint(database_url: str) -> str:
-    """Which database a storage directory belongs to: the URL without its password
+    """Which database a storage directory belongs to: the server and database name,
+    never the login (clients, workers and people each have their own), nor the password
     (SQLite: the database file's absolute path)."""
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return f"sqlite:{Path(url.database or '').resolve()}"
-    return (f"{url.get_backend_name()}://{url.username or ''}@{url.host or ''}:"
-            f"{url.port or ''}/{url.database or ''}")
+    return f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+
+
+# Marks written before the login was left out: `backend://login@host:port/name`.
+_LOGIN_IN_MARK = re.compile(r"^([a-z][a-z0-9+.-]*://)[^@/]*@")
+
+
+def same_database(mark: str, fingerprint: str) -> bool:
+    """Whether a storage's mark names this database (marks of older versions, which
+    named a login too, count for every login of the same database)."""
+    return _LOGIN_IN_MARK.sub(r"\1", mark) == fingerprint
 
 
 def sweep_orphans(settings: Settings | None = None) -> int | None:
     """Delete objects that no asset row references and that are older than
-    RENDERCLI_ORPHAN_GRACE. Skipped (None) while an ingest is in flight, or when the storage
-    directory was first used with another database: then every object would look
-    unreferenced."""
+    RENDERCLI_ORPHAN_GRACE; returns how many, or None when nothing was swept.
+
+    Fails closed: nothing is deleted unless every old object's references were answered
+    for every account (on PostgreSQL only the worker role gets that answer; any error,
+    a client's login or a dead token included, keeps everything). Skipped too while an
+    ingest is in flight, or when the storage directory was first used with another
+    database: then every object would look unreferenced. Never raises."""
+    settings = settings or get_settings()
+    try:
+        return _sweep_orphans(settings)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("orphan sweep of %s skipped, every object kept: %s",
+                    settings.storage_dir, first)
+        return None
+
+
+def _sweep_orphans(settings: Settings) -> int | None:
     from rendercli import storage
-    from rendercli.db.tenancy import storage_keys_in_use
+    from rendercli.db.tenancy import storage_keys_referenced
     from rendercli.services.unit_of_work import UnitOfWork
 
-    settings = settings or get_settings()
     directory = settings.storage_dir
 
     def referenced(keys: list[str]) -> Iterable[str]:
-        # Any account's assets: under row security a client sees only its own.
         with UnitOfWork() as uow:
-            return storage_keys_in_use(uow.session, keys)
+            return storage_keys_referenced(uow.session, keys)
 
     fingerprint = database_fingerprint(settings.database_url)
     if storage.database_mark(directory) is None:
         # Unmarked (made by an older version): claim it only if this database uses it.
         sample = storage.object_keys(directory, 500)
-        if sample and not list(referenced(sample)):
+        if sample and not referenced(sample):
             return None
         storage.mark_database(directory, fingerprint)
-    if storage.database_mark(directory) != fingerprint:
+    if not same_database(storage.database_mark(directory) or "", fingerprint):
         log.warning("storage %s belongs to another database: unreferenced objects are kept",
                     directory)
         return None
-    return storage.sweep_orphan_objects(directory, referenced, grace=settings.orphan_grace)
+    removed = storage.sweep_orphan_objects(directory, referenced, grace=settings.orphan_grace)
+    if removed:
+        log.info("orphan sweep removed %d unreferenced objects from %s (see %s)", removed,
+                    directory, directory / storage.DELETIONS_LOG)
+    return removed
 
 
-def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None]) -> None:
-    """Delete stored objects that no asset row refers to (best effort: what is left, the
-    orphan sweep removes later). Malformed keys are never turned into paths; titles
-    have no key (None) and no object."""
+def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
+                                reason: str) -> None:
+    """Delete stored objects that no asset row refers to any more, asked with the
+    caller's token (best effort, fail closed: when the database does not answer, a dead
+    token included, every object is kept and the orphan sweep removes it later).
+    Malformed keys are never turned into paths; titles have no key (None) and no
+    object. ``reason`` goes into the deletion log."""
     from rendercli import storage
 
     keys = [k for k in keys if k is not None and storage.is_digest(k)]
@@ -116,11 +156,13 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None]) -> None
 
                 # Any account's assets: under row security a client sees only its own.
                 used = storage_keys_in_use(uow.session, keys)
-        except Exception:
-            return  # cannot tell: keeping a file is safer than losing one
-        for key in set(keys) - used:
+        except Exception as exc:
+            # Cannot tell: keeping a file is safer than losing one.
+            log.info("stored objects kept (left to the orphan sweep): %s", exc)
+            return
+        for key in sorted(set(keys) - used):
             try:
-                storage.remove_object(directory, key)
+                storage.remove_object(directory, key, reason=reason)
             except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
                 log.warning("could not remove stored object %s: %s", key, exc)
 

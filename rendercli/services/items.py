@@ -21,6 +21,8 @@ from rendercli.errors import InvalidInput, NotFound
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
     DEFAULT_TITLE_SECONDS,
+    MAX_ITEMS,
+    MAX_TEXTS_PER_ITEM,
     PICTURE_KINDS,
 )
 from rendercli.services.unit_of_work import UnitOfWork
@@ -165,15 +167,28 @@ class ItemRow:
 def read_items(rows: Rows, project_id: str) -> list[ItemRow]:
     """Every item of a project (timeline order, then fonts) with titles and texts, in
     three plain-SQL queries: what `asset list`, `render frame` and the render read."""
+    # Rows are read up to one past their limit (a hand-written project may hold millions):
+    # more than that is refused here, before anything is built from them.
+    found = rows.all(ITEMS_SQL + " LIMIT :limit", project_id=project_id, limit=MAX_ITEMS + 1)
+    if len(found) > MAX_ITEMS:
+        raise InvalidInput(f"the project has more than {MAX_ITEMS} items; at most "
+                           f"{MAX_ITEMS} are allowed")
+    most_texts = MAX_ITEMS * MAX_TEXTS_PER_ITEM
     cards = {row["asset_id"]: TitleView(**{c: row[c] for c in TITLE_COLUMNS})
-             for row in rows.all(TITLES_SQL, project_id=project_id)}
+             for row in rows.all(TITLES_SQL + " LIMIT :limit", project_id=project_id,
+                                 limit=MAX_ITEMS + 1)}
     texts: dict[str, list[TextView]] = {}
-    for row in rows.all(TEXTS_SQL, project_id=project_id):
+    text_rows = rows.all(TEXTS_SQL + " LIMIT :limit", project_id=project_id,
+                         limit=most_texts + 1)
+    if len(text_rows) > most_texts:
+        raise InvalidInput(f"the project has more than {most_texts} texts; at most "
+                           f"{MAX_TEXTS_PER_ITEM} per item are allowed")
+    for row in text_rows:
         texts.setdefault(row["asset_id"], []).append(
             TextView(**_typed(TextView, row, TEXT_COLUMNS)))
     items = [ItemRow({**_typed(AssetView, row, _VIEW_COLUMNS), "storage_key": row["storage_key"]},
                      cards.get(row["id"]), texts.get(row["id"], []))
-             for row in rows.all(ITEMS_SQL, project_id=project_id)]
+             for row in found]
     return sorted(items, key=_order)
 
 

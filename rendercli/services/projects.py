@@ -226,6 +226,6 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
         uow.session.delete(project)
         uow.record_event("project.deleted", user_id, project_id=project.id)
         uow.commit()
-    remove_unreferenced_objects(uow, keys)
+    remove_unreferenced_objects(uow, keys, reason="project delete: no asset uses it any more")
     remove_renders(job_ids)
     return view

@@ -42,8 +42,9 @@ def due(rows: Rows) -> bool:
         "t.heartbeat_at < :cutoff LIMIT 1", cutoff=cutoff))
 
 
-def run(connection: Any = None) -> None:
-    """Everything, unconditionally (an idle worker's sweep)."""
+def run(connection: Any = None, *, worker: bool = False) -> None:
+    """Everything, unconditionally (an idle worker's sweep, ``worker=True``: it alone
+    sweeps unreferenced objects on PostgreSQL, see housekeeping.sweeps_orphans)."""
     from rendercli.config import get_settings
     from rendercli.services import housekeeping
     from rendercli.services.renders import lifecycle
@@ -52,7 +53,7 @@ def run(connection: Any = None) -> None:
     if recovery.requeued or recovery.failed:
         log.warning("recovered stale jobs: requeued %s, failed %s", recovery.requeued,
                     recovery.failed)
-    housekeeping.sweep_storage()
+    _sweep(housekeeping, worker=worker)
     if get_settings().redis_url is not None:
         from rendercli.services.renders import dispatch
 
@@ -61,9 +62,18 @@ def run(connection: Any = None) -> None:
             log.info("dispatched queued jobs: %s", dispatched)
 
 
+def _sweep(housekeeping: Any, *, worker: bool) -> None:
+    # Storage trouble never stops recovery or dispatch.
+    try:
+        housekeeping.sweep_storage(worker=worker)
+    except Exception as exc:
+        log.warning("storage sweep failed: %s", exc)
+
+
 def for_command(uow: UnitOfWork) -> None:
-    """What any command that reads or changes jobs does first: sweep storage, and run the
-    rest when `due` says so. Failures here never fail the command."""
+    """What any command that reads or changes jobs does first: sweep storage (never
+    objects on PostgreSQL: that is the workers'), and run the rest when `due` says so.
+    Failures here never fail the command."""
     try:
         with uow:
             needed = due(uow.rows)
@@ -72,6 +82,6 @@ def for_command(uow: UnitOfWork) -> None:
         else:
             from rendercli.services import housekeeping
 
-            housekeeping.sweep_storage()
+            _sweep(housekeeping, worker=False)
     except Exception as exc:
         log.debug("upkeep skipped: %s", exc)

@@ -241,10 +241,16 @@ def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
+    from rendercli.db.ids import is_valid_id
     from rendercli.services.renders import tasks
 
     with UnitOfWork(sessions) as uow:
         queued = tasks.queued_tasks(uow.session)
+    bad = [t for t in queued if not (is_valid_id(t[0]) and is_valid_id(t[1]))]
+    for task_id, job_id, _kind, _at in bad:  # only a worker writes tasks: not expected
+        log.warning("task %r of job %r has an id rendercli does not make; skipped",
+                    task_id[:100], job_id[:100])
+    queued = [t for t in queued if t not in bad]
     if not queued:
         return []
     # One pipelined read for all of them, however many tasks wait.
@@ -277,6 +283,7 @@ def reconcile(
     """
     from sqlalchemy import select
 
+    from rendercli.db.ids import is_valid_id
     from rendercli.db.models import RenderJob
 
     with UnitOfWork(sessions) as uow:
@@ -287,9 +294,33 @@ def reconcile(
     conn = connection or redis_connection()
     dispatched = reconcile_tasks(conn, sessions=sessions)
     for job_id, dispatched_at in queued:
-        if dispatched_at is not None and _rq_status(job_id, conn) in LIVE_RQ_STATES:
+        # One bad row (written by hand: the database refuses such ids since 0009) is
+        # failed on its own; it never stops the rows after it.
+        if not is_valid_id(job_id):
+            _refuse(job_id, "its id is not one rendercli makes", sessions)
             continue
-        if enqueue(job_id, conn, replace_started=dispatched_at is None,
-                   sessions=sessions) is None:
+        try:
+            if dispatched_at is not None and _rq_status(job_id, conn) in LIVE_RQ_STATES:
+                continue
+            pending = enqueue(job_id, conn, replace_started=dispatched_at is None,
+                              sessions=sessions)
+        except (ValueError, TypeError) as exc:  # RQ refused this job (not Redis being down)
+            _refuse(job_id, f"the queue refused it ({' '.join(str(exc).split())[:200]})",
+                    sessions)
+            continue
+        if pending is None:
             dispatched.append(job_id)
     return dispatched
+
+
+def _refuse(job_id: str, why: str, sessions: SessionFactory | None) -> None:
+    """Fail a queued job that cannot be dispatched, with the reason (plain SQL, the id
+    only as a parameter), and log it with the id shown safely."""
+    log.warning("job %r cannot be dispatched: %s; failing it", job_id[:100], why)
+    now = utcnow()
+    with UnitOfWork(sessions) as uow:
+        uow.rows.run("UPDATE render_jobs SET status = 'failed', error = :error, "
+                     "finished_at = :now, updated_at = :now "
+                     "WHERE id = :id AND status = 'queued'",
+                     id=job_id, now=now, error=f"could not be dispatched: {why}")
+        uow.commit()

@@ -19,13 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from rendercli.config import get_settings
-from rendercli.db.models import Asset, Project, RenderJob
+from rendercli.db.models import Project, RenderJob
 from rendercli.db.types import utcnow
 from rendercli.errors import InvalidInput
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, tasks
-from rendercli.services.renders.claims import Claim
+from rendercli.services.renders.claims import Claim, with_db_retry
 from rendercli.services.renders.tasks import TaskClaim
 from rendercli.services.renders.views import JobView, job_view, task_summaries
 from rendercli.services.unit_of_work import UnitOfWork
@@ -156,18 +156,18 @@ def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> f
 
 
 def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-untyped-def]
-    from rendercli.render.timeline import DEFAULT_FIT, FITS
+    from rendercli.services.items import read_items
     from rendercli.services.renders.submit import engine_settings, request_of
-    from rendercli.services.renders.timeline import timeline_items
+    from rendercli.services.renders.timeline import project_fit, timeline_items
 
     settings = get_settings()
     with UnitOfWork(sessions) as uow:
         job = uow.session.get(RenderJob, job_id)
         assert job is not None
-        assets = uow.session.scalars(select(Asset).where(Asset.project_id == job.project_id))
-        fit = uow.session.scalar(select(Project.fit).where(Project.id == job.project_id))
-        items = timeline_items(list(assets), settings.storage_dir,
-                               fit if fit in FITS else DEFAULT_FIT)
+        # Bounded reads (read_items refuses a project past its limits), then every
+        # number checked (timeline_items) before a plan is made: the rows are untrusted.
+        items = timeline_items(read_items(uow.rows, job.project_id), settings.storage_dir,
+                               project_fit(uow.rows, job.project_id))
         render_settings = engine_settings(request_of(job))
         return items, render_settings
 
@@ -208,7 +208,7 @@ def execute(
     )
     lines: list[str] = []
     try:
-        items, render_settings = _load(job_id, sessions)
+        items, render_settings = with_db_retry(lambda: _load(job_id, sessions))
         if _split(claim, items, render_settings, sessions):
             return _view(job_id, sessions)
         with JobMonitor(claim, settings.heartbeat_interval, sessions) as monitor:
@@ -361,7 +361,7 @@ def execute_task(task_id: str, *, worker_name: str,
     lines: list[str] = []
     argvs: list[list[str]] = []
     try:
-        items, render_settings = _load(tc.job_id, sessions)
+        items, render_settings = with_db_retry(lambda: _load(tc.job_id, sessions))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
         with TaskMonitor(tc, settings.heartbeat_interval, sessions) as monitor:

@@ -64,6 +64,7 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     partial unique index is what guarantees one active job per project under races.
     """
     validate_request(request)
+    check_render_storage()
     with uow:
         project_id, project_name = owned_project(uow.rows, user_id, project_ref)
         check_timeline(uow, project_id, project_name, request)
@@ -175,6 +176,17 @@ class Started:
     job: JobView
     inline: bool  # embedded default: the caller runs it now (execute.execute)
     dispatch_pending: str | None = None  # farm: why it is not on the queue yet, if so
+
+
+def check_render_storage() -> None:
+    """Embedded (this process renders): a storage that cannot take writes (full, over
+    quota, read-only) is one clear error before any job row exists, instead of a job
+    that fails at its first write. A farm's workers write, not the submitting client."""
+    settings = get_settings()
+    if settings.is_embedded:
+        from rendercli import storage
+
+        storage.check_writable(settings.storage_dir)
 
 
 def start(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderRequest,

@@ -7,6 +7,7 @@ The rows are ORM `Asset` rows or the plain-SQL `ItemRow`s of `services.items.rea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,10 +17,13 @@ from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_FIT,
     FITS,
+    MAX_ITEMS,
+    MAX_TEXTS_PER_ITEM,
     TextOverlay,
     TimelineItem,
     TitleCard,
     Transition,
+    check_lengths,
     title_item,
     validate_timeline,
 )
@@ -31,11 +35,41 @@ if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
 
 
+# Number columns of an item row and of a text row; a row written by hand may hold
+# anything in them (SQLite even text), so each is checked before any arithmetic.
+_ITEM_NUMBERS = ("duration", "trim_start", "trim_end", "still_duration", "transition_seconds",
+                 "fade_in", "fade_out", "volume")
+_TEXT_NUMBERS = ("start", "duration")
+
+
+def _check_numbers(asset: Any) -> None:
+    if len(asset.texts) > MAX_TEXTS_PER_ITEM:
+        raise InvalidInput(f"{asset.display_name}: {len(asset.texts)} texts; at most "
+                           f"{MAX_TEXTS_PER_ITEM} per item are allowed")
+    for row, names in ((asset, _ITEM_NUMBERS), *((t, _TEXT_NUMBERS) for t in asset.texts)):
+        for name in names:
+            value = getattr(row, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, int | float) or not math.isfinite(value)):
+                raise InvalidInput(f"{asset.display_name}: {name} is not a number of "
+                                   f"seconds ({str(value)[:40]!r})")
+
+
+def stored_fit(fit: object) -> str:
+    """A project's default fit as read from its row: contain when NULL; a value
+    rendercli does not know (a row written by hand) is refused."""
+    if fit is None:
+        return DEFAULT_FIT
+    if fit not in FITS:
+        raise InvalidInput(f"the project's fit {str(fit)[:20]!r} is not one of "
+                           f"{', '.join(FITS)}: set it with `rendercli project fit`")
+    return str(fit)
+
+
 def project_fit(rows: Rows, project_id: str) -> str:
     """The project's default fit for clips and stills (contain unless it says)."""
     found = rows.all("SELECT fit FROM projects WHERE id = :id", id=project_id)
-    fit = found[0]["fit"] if found else None
-    return fit if fit in FITS else DEFAULT_FIT
+    return stored_fit(found[0]["fit"] if found else None)
 
 
 def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path,
@@ -46,24 +80,35 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path,
 
     Paths are built only through storage's validated key functions, and a font must be
     one of these rows (the project's own), so a row cannot point the render elsewhere.
+    Each file's content hash is its storage key, the name of the object that is
+    encoded (cache keys are made from it, and the engine checks the bytes against it),
+    never the row's separate `sha256` column.
+    Rows are untrusted: the number of items and texts, and every length in seconds, are
+    checked against their limits (RENDERCLI_MAX_DURATION for time, whether an item's or
+    the whole timeline's) before anything is planned, at input and at render time alike.
     """
     from rendercli.storage import object_path
 
+    if len(assets) > MAX_ITEMS:
+        raise InvalidInput(f"the project has {len(assets)} items; at most {MAX_ITEMS} are "
+                           "allowed")
+    for asset in assets:
+        _check_numbers(asset)
     fonts = {a.id: a for a in assets if a.kind == "font"}
 
-    def font(font_id: str | None) -> tuple[Path | None, str]:
+    def font(font_id: str | None) -> tuple[Path | None, str, str]:
         if font_id is None:
-            return None, ""
+            return None, "", ""
         row = fonts.get(font_id)
-        if row is None or row.storage_key is None or row.sha256 is None:
+        if row is None or row.storage_key is None:
             raise InvalidInput(f"a font of this timeline is missing: {font_id}")
-        return object_path(storage_dir, row.storage_key), row.sha256
+        return object_path(storage_dir, row.storage_key), row.storage_key, row.display_name
 
     def overlay(row: Any) -> TextOverlay:  # an AssetText row or a TextView
-        path, sha = font(row.font_id)
+        path, sha, name = font(row.font_id)
         return TextOverlay(text=row.text, start=row.start, duration=row.duration,
                            placement=row.placement, size=row.size, color=row.color,
-                           box=row.box, font=path, font_sha256=sha)
+                           box=row.box, font=path, font_sha256=sha, font_name=name)
 
     items = []
     timeline = sorted((a for a in assets if a.kind != "font"), key=lambda a: a.position or 0)
@@ -85,17 +130,17 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path,
             card = asset.title
             if card is None:
                 raise InvalidInput(f"title item {asset.id} has no card")
-            path, sha = font(card.font_id)
+            path, sha, name = font(card.font_id)
             items.append(title_item(
                 TitleCard(text=card.text, background=card.background, color=card.color,
-                          size=card.size, font=path, font_sha256=sha),
+                          size=card.size, font=path, font_sha256=sha, font_name=name),
                 timeline_duration(asset), **settings))
             continue
-        if asset.storage_key is None or asset.sha256 is None:
+        if asset.storage_key is None:
             raise InvalidInput(f"{asset.display_name}: the item has no stored file")
         items.append(TimelineItem(
             path=object_path(storage_dir, asset.storage_key),
-            sha256=asset.sha256,
+            sha256=asset.storage_key,  # the key names what is encoded (and is checked)
             kind=asset.kind,  # type: ignore[arg-type]
             duration=timeline_duration(asset),
             trim_start=asset.trim_start or 0.0 if asset.kind != "image" else 0.0,
@@ -105,6 +150,7 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path,
             rotation=asset.rotation,
             **settings,  # type: ignore[arg-type]
         ))
+    check_lengths(items, get_settings().max_duration, "RENDERCLI_MAX_DURATION")
     return items
 
 

@@ -351,13 +351,14 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
             storage.discard_staged(item)
         created = [s for s in stored if s.created]
         if created:
-            remove_unreferenced_objects(uow, [s.key for s in created])
+            remove_unreferenced_objects(uow, [s.key for s in created],
+                                        reason="apply failed before its rows were committed")
         raise
     staged_bytes = sum(s.size for s in stored if s.created)
     for result, _ in done[:1]:
         result.staged_bytes = staged_bytes  # counted once, on the first
     if freed:
-        remove_unreferenced_objects(uow, freed)
+        remove_unreferenced_objects(uow, freed, reason="apply replaced the last asset using it")
     return done
 
 

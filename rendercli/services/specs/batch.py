@@ -193,10 +193,11 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
     row back: nothing is applied and nothing is queued.
     """
     from rendercli.db.ids import new_id
-    from rendercli.services.renders.submit import Started, validate_request
+    from rendercli.services.renders.submit import Started, check_render_storage, validate_request
 
     for row in batch.rows:
         validate_request(row.request)
+    check_render_storage()
     uow = uow_factory()
     plans = _check_projects(uow, user_id, batch, replace=replace)
     batch_id = new_id()

@@ -1,7 +1,7 @@
 """Fit modes and the measured loudness of a render (issue 20)
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-07
 
 assets.fit: how a clip or still meets the frame (contain, cover, blur); NULL: the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0006"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
