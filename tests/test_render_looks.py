@@ -355,3 +355,25 @@ def test_spec_files_take_crossfade_and_fit_and_suggest_them() -> None:
         load_text(bad, "s.yaml", base_dir=Path("/x"))
     found = " ".join(str(p) for p in caught.value.problems)
     assert "did you mean 'crossfade'?" in found and "did you mean 'cover'?" in found, found
+
+
+def test_a_fit_written_by_hand_is_refused(alice, database_url: str,  # type: ignore[no-untyped-def]
+                                          media: dict[str, Path], tmp_path: Path) -> None:
+    """Rows are untrusted: a fit no one could set through rendercli stops the render
+    with one line, for an item's and for the project's."""
+    from sqlalchemy import create_engine, text
+
+    alice.ok("project", "create", "raw")
+    alice.ok("asset", "add", "raw", str(media["red"]))
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE assets SET fit = 'x;y' WHERE display_name = 'red.png'"))
+    frame = tmp_path / "f.png"
+    bad = alice("render", "frame", "raw", "--at", "0.5", "-o", str(frame))
+    assert bad.exit_code == 2 and "unknown fit 'x;y'" in bad.stderr, bad.stderr
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE assets SET fit = NULL"))
+        conn.execute(text("UPDATE projects SET fit = 'huge' WHERE name = 'raw'"))
+    bad = alice("render", "submit", "raw", "--preset", "480p", "--fps", "10")
+    assert bad.exit_code == 2 and "the project's fit 'huge'" in bad.stderr, bad.stderr
+    engine.dispose()
