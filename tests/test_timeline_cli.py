@@ -541,7 +541,7 @@ def test_a_project_using_every_option_renders_exactly(
     alice.ok("asset", "update", opening["id"], "--transition", "fade:0.5", "--fade-in", "0.3")
     clip, still, red = add(alice, project, media["clip"], media["still"], media["red"],
                            "--duration", "1.5")
-    alice.ok("asset", "update", clip["id"], "--transition", "dissolve:0.4", "--volume",
+    alice.ok("asset", "update", clip["id"], "--transition", "crossfade:0.4", "--volume",
              "-3dB", "--fade-out", "0.5")
     alice.ok("asset", "update", still["id"], "--motion", "zoom-in", "--transition", "wipeleft:0.3")
     alice.ok("text", "add", clip["id"], "Ana Lima — director", "--at", "0.2", "--for", "1",
@@ -558,6 +558,9 @@ def test_a_project_using_every_option_renders_exactly(
     job = json.loads(alice.ok("render", "submit", project, *FAST, "--loudness", "-16",
                               "--json").stdout)
     assert job["status"] == "completed" and job["loudness"] == -16.0
+    measured_i = integrated_loudness(Path(job["output_path"]))
+    assert job["loudness_lufs"] == pytest.approx(measured_i, abs=0.11)  # as ebur128 reads it
+    assert abs(measured_i + 16) <= 0.5
     info = probe(Path(job["output_path"]))
     assert info["video"]["frames"] == expected == 53
     assert abs(info["audio"]["end"] - expected / fps) < 1 / fps and info["audio"]["gaps"] == 0

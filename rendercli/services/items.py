@@ -106,6 +106,7 @@ class AssetView:
     mute: bool
     duck: bool
     motion: str | None
+    fit: str | None  # clips and stills: contain | cover | blur; None: the project's default
     text_count: int  # text overlays on this item (`rendercli text list ASSET`)
     title: TitleView | None  # title items: the card
     created_at: datetime
