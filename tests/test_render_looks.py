@@ -99,7 +99,9 @@ def test_blur_fills_the_bars_with_the_picture_not_black(media: dict[str, Path],
         assert contain_px(x, h // 2) == (0, 0, 0)
         r, g, b = blur_px(x, h // 2)
         assert r > 150 and g < 60 and b < 60, (x, (r, g, b))
-    assert blur_px(w // 2, h // 2) == contain_px(w // 2, h // 2)  # the picture itself
+    # the picture itself (blur scales in RGB and converts once after the overlay: +-2)
+    assert all(abs(a - b) <= 2 for a, b in zip(blur_px(w // 2, h // 2),
+                                               contain_px(w // 2, h // 2), strict=True))
 
 
 @pytest.mark.usefixtures("engine_ffmpeg")  # bundled and packaged ffmpeg
