@@ -122,7 +122,8 @@ def fit_picture(graph: Graph, label: str, settings: RenderSettings, fit: str,
         filter_spec("scale", w, h, force_original_aspect_ratio="decrease",
                     force_divisible_by=2), filter_spec("setsar", 1)))
     return graph.add([back, front], chain(
-        filter_spec("overlay", "(W-w)/2", "(H-h)/2"),
+        # format=rgb: overlay would otherwise blend in yuv420, converted its own way
+        filter_spec("overlay", "(W-w)/2", "(H-h)/2", format="rgb"),
         filter_spec("scale", **colour.scale_out()), done))
 
 
