@@ -1,0 +1,83 @@
+"""Outages under a running farm: real `rendercli worker` processes, a real Redis shut down
+and brought back on the same socket, a real PostgreSQL stopped and started. A worker
+waits an outage out, whatever its length, and carries on."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Account
+from tests.farm import Farm, wait_for
+from tests.media_factory import make_image, make_video
+from tests.test_farm_parallel import job_tasks, probe, start_workers, status
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
+
+FAST = ["--preset", "480p", "--fps", "10", "--quality", "draft"]
+SLOW = ["--preset", "720p", "--fps", "30", "--quality", "high", "--no-cache"]
+OUTAGE_SECONDS = 6  # how long the server stays down (the outage itself, not a render)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("outage-media")
+    return {
+        "a": make_video(d / "a.mp4", duration=1.0),
+        "still": make_image(d / "still.png"),
+        "slow": make_video(d / "slow.mp4", duration=12.0, size=(640, 360), fps=30),
+    }
+
+
+def _render_elsewhere(alice: Account, media, farm: Farm, workers: set[str]) -> None:
+    """A new job after the outage is rendered by these (still living) workers."""
+    alice.ok("project", "create", "after")
+    alice.ok("asset", "add", "after", str(media["a"]), str(media["still"]), "--duration", "1")
+    job_id = alice.ok("render", "submit", "after", *FAST).stdout.strip()
+    watched = alice("jobs", "watch", job_id, "--interval", "0.3", "--timeout", "120")
+    assert watched.exit_code == 0, (watched.stdout, farm.logs())
+    assert status(alice, job_id)["worker_name"] in workers
+
+
+def test_busy_workers_wait_out_a_redis_outage(alice: Account, media, farm: Farm,
+                                              monkeypatch) -> None:
+    """Two workers mid-task on a split render; Redis shuts down (losing every queued RQ
+    job) and is back 6 s later: the tasks that were running finish and are recorded, the
+    workers reconnect and finish the job, and take the next one."""
+    if farm.redis.external:
+        pytest.skip("needs a Redis the tests can stop")
+    monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "3")
+    alice.ok("project", "create", "slow")
+    alice.ok("asset", "add", "slow", str(media["slow"]))
+    procs = start_workers(farm, "r1", "r2")
+    job_id = alice.ok("render", "submit", "slow", *SLOW).stdout.strip()
+
+    def both_encoding() -> list[dict] | None:
+        busy = [t for t in job_tasks(alice, job_id)
+                if t["state"] == "processing" and t["progress"] > 0]
+        return busy if {t["worker_name"] for t in busy} == {"r1", "r2"} else None
+
+    running = wait_for(both_encoding, 90, "both workers to be mid-task")
+    farm.redis.stop()  # a clean shutdown, like `redis-cli shutdown` (and nothing saved)
+    time.sleep(OUTAGE_SECONDS)
+    farm.redis.start()
+    watched = alice("jobs", "watch", job_id, "--interval", "0.5", "--timeout", "150")
+    assert watched.exit_code == 0, (watched.stdout, farm.logs())
+    tasks = {t["id"]: t for t in job_tasks(alice, job_id)}
+    assert all(t["state"] == "completed" for t in tasks.values())
+    for task in running:  # finished by the worker that had it, not redone
+        assert tasks[task["id"]]["attempts"] == 1
+        assert tasks[task["id"]]["worker_name"] == task["worker_name"]
+    assert probe(Path(status(alice, job_id)["output_path"]))[0] == 12 * 30
+    assert [p.poll() for p in procs] == [None, None], farm.logs()
+    _render_elsewhere(alice, media, farm, {"r1", "r2"})
+    assert [p.poll() for p in procs] == [None, None], farm.logs()
+    logs = farm.logs()
+    assert "unhandled exception" not in logs, logs
+    for name in ("r1", "r2"):  # once per outage, not once per retry
+        mine = (farm.log_dir / f"worker-{name}.log").read_text()
+        assert mine.count(f"Worker {name}: Redis is unreachable") == 1, mine
+        assert mine.count(f"Worker {name}: Redis is reachable again") == 1, mine
