@@ -121,6 +121,10 @@ def make_patient(connection: Redis, outage: Outage) -> None:
             raise TypeError(f"cannot make a {type(pool).__name__} wait out outages")
         pool.__class__ = type(f"Patient{type(pool).__name__}", (PatientPool, type(pool)), {})
     pool.outage = outage  # type: ignore[attr-defined]
-    # Retries forever, except when stopping; `is_retryable` also logs the outage once.
+
+    def retryable(error: Exception) -> bool:  # a function: each connection deep-copies
+        return outage.failed(error)           # its Retry, and must share the outage
+
+    # Retries forever, except when stopping; `retryable` also logs the outage once.
     connection.set_retry(Retry(ExponentialBackoff(cap=MAX_WAIT, base=FIRST_WAIT), -1,
-                               supported_errors=OUTAGE_ERRORS, is_retryable=outage.failed))
+                               supported_errors=OUTAGE_ERRORS, is_retryable=retryable))
