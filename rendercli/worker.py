@@ -83,6 +83,7 @@ class RenderWorker(Worker):
         self._current_task: str | None = None  # the task a horse is running, if any
         self._stopping = False  # a SIGTERM or Ctrl-C came: stop waiting for Redis
         self._rejoin = False  # Redis came back: register again (it may have lost us)
+        self._sweep_failing = False  # the last sweep failed (logged once per streak)
         self._outage = redis_outage.Outage(
             "Worker", log, give_up=lambda: self._stopping, on_end=self._after_outage)
         connection = kwargs.get("connection") or next(
@@ -301,4 +302,12 @@ class RenderWorker(Worker):
         try:
             farm_maintenance(self.connection)
         except Exception as exc:  # never let housekeeping kill the worker
-            log.warning("farm maintenance failed: %s", exc)
+            # Once per streak: an outage of the database fails every sweep until it ends.
+            if not self._sweep_failing:
+                log.warning("farm maintenance failed: %s (said once until it works again)",
+                            " ".join(str(exc).split()))
+            self._sweep_failing = True
+        else:
+            if self._sweep_failing:
+                log.warning("farm maintenance works again")
+            self._sweep_failing = False

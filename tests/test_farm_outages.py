@@ -4,14 +4,18 @@ waits an outage out, whatever its length, and carries on."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Account
+from tests.conftest import EXISTING_POSTGRES, Account, Cli, make_account
 from tests.farm import Farm, wait_for
 from tests.media_factory import make_image, make_video
+from tests.servers import PostgresServer
 from tests.test_farm_parallel import job_tasks, probe, start_workers, status
 
 pytestmark = [pytest.mark.slow,
@@ -81,3 +85,44 @@ def test_busy_workers_wait_out_a_redis_outage(alice: Account, media, farm: Farm,
         mine = (farm.log_dir / f"worker-{name}.log").read_text()
         assert mine.count(f"Worker {name}: Redis is unreachable") == 1, mine
         assert mine.count(f"Worker {name}: Redis is reachable again") == 1, mine
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test's own (the suite's is shared: it cannot stop)."""
+    if EXISTING_POSTGRES:
+        pytest.skip("needs a PostgreSQL server the tests start")
+    data_dir = Path(tempfile.mkdtemp(prefix="rc-pg-outage-"))
+    server = PostgresServer.start(data_dir)
+    server.create_template()
+    yield server
+    server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_an_idle_worker_waits_out_a_postgres_outage(cli: Cli, media, farm: Farm,
+                                                    own_postgres: PostgresServer,
+                                                    monkeypatch) -> None:
+    """PostgreSQL stops for a while under an idle worker that sweeps every 2 s: the
+    failing sweeps do not stop it, and it renders the next job once the database is
+    back."""
+    from rendercli.db.session import dispose_all
+
+    url = own_postgres.create_database()
+    monkeypatch.setenv("RENDERCLI_DATABASE_URL", own_postgres.client_url(url))
+    monkeypatch.setenv("RENDERCLI_WORKER_DATABASE_URL", own_postgres.worker_url(url))
+    monkeypatch.setenv("RENDERCLI_WORKER_SWEEP_INTERVAL", "2")
+    dispose_all()
+    alice = make_account(cli, "alice@example.com")
+    (proc,) = start_workers(farm, "idle")
+    wait_for(lambda: "Worker idle: cleaning registries" in farm.logs(), 30, "a first sweep")
+    own_postgres.pause()
+    wait_for(lambda: "farm maintenance failed" in farm.logs(), 30, "a sweep to fail")
+    time.sleep(OUTAGE_SECONDS)  # more sweeps fail meanwhile
+    own_postgres.resume()
+    assert proc.poll() is None, farm.logs()
+    _render_elsewhere(alice, media, farm, {"idle"})
+    assert proc.poll() is None, farm.logs()
+    logs = farm.logs()
+    assert logs.count("farm maintenance failed") == 1, logs  # once, not once a sweep
+    assert "farm maintenance works again" in logs
