@@ -119,9 +119,16 @@ class RenderWorker(Worker):
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None,
                                      max_idle_time: int | None = None) -> Any:
+        from redis.exceptions import RedisError
+        from rq.exceptions import StopRequested
+
         while True:
             try:
                 return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except RedisError:
+                if self._stopping:  # told to stop while Redis is away: stop
+                    raise StopRequested() from None
+                raise
             except Exception as exc:
                 # RQ tags errors fetching a dequeued job with its id and queue. Without
                 # this, one malformed job hash in Redis would stop the worker.
@@ -285,6 +292,7 @@ class RenderWorker(Worker):
         return time.monotonic() - self._last_sweep >= self._sweep_interval - 1
 
     def run_maintenance_tasks(self) -> None:
+        from rq.exceptions import StopRequested
         from rq.utils import now
 
         self._last_sweep = time.monotonic()
@@ -296,11 +304,15 @@ class RenderWorker(Worker):
                 log.warning("could not register again in Redis: %s", rq_guard.shown(str(exc)))
         try:
             super().run_maintenance_tasks()
+        except StopRequested:  # SIGTERM while idle: RQ's signal handler raised it here
+            raise
         except Exception as exc:  # e.g. a malformed job in a registry: keep serving
             log.warning("RQ registry maintenance failed: %s", rq_guard.shown(str(exc)))
             self.last_cleaned_at = now()
         try:
             farm_maintenance(self.connection)
+        except StopRequested:
+            raise
         except Exception as exc:  # never let housekeeping kill the worker
             # Once per streak: an outage of the database fails every sweep until it ends.
             if not self._sweep_failing:

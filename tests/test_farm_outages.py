@@ -4,7 +4,9 @@ waits an outage out, whatever its length, and carries on."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -126,3 +128,48 @@ def test_an_idle_worker_waits_out_a_postgres_outage(cli: Cli, media, farm: Farm,
     logs = farm.logs()
     assert logs.count("farm maintenance failed") == 1, logs  # once, not once a sweep
     assert "farm maintenance works again" in logs
+
+
+def test_an_assemble_task_left_waiting_on_lost_rq_jobs_is_released(
+        alice: Account, media, farm: Farm) -> None:
+    """Redis lost the RQ jobs of a split render's tasks (a restart), and their workers
+    recorded them done in the database only: the assemble task, deferred on RQ jobs that
+    will never finish, is put on the queue by the next sweep."""
+    from rq.job import Job
+    from sqlalchemy import text
+
+    from rendercli.services.renders import dispatch
+    from rendercli.services.unit_of_work import UnitOfWork
+    from tests.test_farm_parallel import _split_job, worker_sessions
+
+    job_id = _split_job(alice, media, 2, "lost")
+    conn = dispatch.redis_connection()
+    assert dispatch.enqueue_tasks(job_id, conn, sessions=worker_sessions()) is None
+    *segments, assemble = job_tasks(alice, job_id)
+    for task in segments:
+        Job.fetch(task["id"], connection=conn).delete()
+    with UnitOfWork(worker_sessions()) as uow:
+        uow.session.execute(text("UPDATE render_tasks SET state = 'completed' "
+                                 "WHERE job_id = :j AND kind = 'segment'"), {"j": job_id})
+        uow.commit()
+    assert Job.fetch(assemble["id"], connection=conn).get_status() == "deferred"
+    assert dispatch.reconcile(conn, sessions=worker_sessions()) == [assemble["id"]]
+    assert Job.fetch(assemble["id"], connection=conn).get_status() == "queued"
+    assert assemble["id"] in dispatch.render_queue(conn).job_ids
+    assert dispatch.reconcile(conn, sessions=worker_sessions()) == []  # and only once
+
+
+def test_a_worker_told_to_stop_while_redis_is_away_stops(farm: Farm) -> None:
+    """An idle worker waiting for Redis still obeys SIGTERM (`docker stop`)."""
+    if farm.redis.external:
+        pytest.skip("needs a Redis the tests can stop")
+    (proc,) = start_workers(farm, "leaving")
+    farm.redis.stop()
+    try:
+        wait_for(lambda: "Worker leaving: Redis is unreachable" in farm.logs(), 30,
+                 "the worker to notice the outage")
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(20) == 0, farm.logs()
+    finally:
+        farm.redis.start()
+    assert "unhandled exception" not in farm.logs()
