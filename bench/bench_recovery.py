@@ -55,6 +55,7 @@ def now_utc() -> datetime:
 class Farm:
     def __init__(self, work: Path, clip: Path) -> None:
         self.work = work
+        (work / "servers").mkdir()
         self.servers = FarmServers(work / "servers")
         self.env = dict(self.servers.env)
         for name in [n for n in self.env if n.startswith("RENDERCLI_")]:
