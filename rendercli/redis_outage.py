@@ -54,7 +54,8 @@ class Outage:
         self.give_up = give_up
         self.on_end = on_end
         self._since: float | None = None
-        self._lock = threading.Lock()
+        # Re-entrant: RQ's signal handlers talk to Redis, and may run in the middle of this.
+        self._lock = threading.RLock()
 
     @property
     def ongoing(self) -> bool:
@@ -86,7 +87,7 @@ class Outage:
     def forget(self) -> None:
         """Start afresh (in a new process: the outage state of the parent is not ours)."""
         self._since = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
 
 class PatientPool(ConnectionPool):
