@@ -163,6 +163,7 @@ RQ_INTERNALS: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("rq.worker.Worker", "main_work_horse", ("self", "job", "queue")),
     ("rq.worker.Worker", "serialize", ("self",)),
     ("rq.worker.Worker", "request_force_stop", ("self", "signum", "frame")),
+    ("rq.worker.Worker", "work", None),  # documented; overridden (listed like the rest)
     ("rq.worker.Worker", "request_stop", ("self", "signum", "frame")),
     ("rq.worker.Worker", "maintain_heartbeats", ("self", "job", "execution")),
     ("rq.worker.Worker", "_pubsub_exception_handler",
