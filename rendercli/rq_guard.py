@@ -142,7 +142,7 @@ class GuardedJob(Job):
         return None
 
 
-# (class, attribute, parameters it must have) for everything this module and
+# (class or module, attribute, parameters it must have) for everything this module and
 # rendercli.worker.RenderWorker override or call that RQ does not document.
 RQ_INTERNALS: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("rq.job.Job", "_deserialize_data", ("self",)),

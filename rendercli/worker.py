@@ -2,8 +2,9 @@
 
 `RenderWorker` runs only rendercli's own job functions, `render` (a job) and
 `render_task` (one task of a job split over the farm) (see rendercli.rq_guard: a Redis
-writer cannot make it import, call or unpickle anything else), and keeps the farm healthy
-while idle (recovering jobs of dead workers, dispatching rows Redis never saw).
+writer cannot make it import, call or unpickle anything else), keeps the farm healthy
+while idle (recovering jobs of dead workers, dispatching rows Redis never saw), and waits
+out Redis outages of any length (rendercli.redis_outage).
 
 Run a worker with `rendercli worker`, which is the same as
     rq worker -w rendercli.worker.RenderWorker -S rq.serializers.JSONSerializer render-video
