@@ -79,6 +79,15 @@ def test_busy_workers_wait_out_a_redis_outage(alice: Account, media, farm: Farm,
         assert tasks[task["id"]]["worker_name"] == task["worker_name"]
     assert probe(Path(status(alice, job_id)["output_path"]))[0] == 12 * 30
     assert [p.poll() for p in procs] == [None, None], farm.logs()
+    # Redis lost the workers' registrations too: they registered again.
+    from rq import Worker
+
+    from rendercli.services.renders.dispatch import redis_connection, render_queue
+
+    conn = redis_connection()
+    wait_for(lambda: sorted(w.name for w in Worker.all(connection=conn,
+                                                       queue=render_queue(conn))) == ["r1", "r2"],
+             60, "both workers to be registered again")
     _render_elsewhere(alice, media, farm, {"r1", "r2"})
     assert [p.poll() for p in procs] == [None, None], farm.logs()
     logs = farm.logs()
