@@ -16,7 +16,7 @@ from rendercli.db.models import Asset, AssetText, AssetTitle, RenderJob
 from rendercli.db.session import get_session_factory
 from rendercli.render.text import DEFAULT_FONT
 from tests.conftest import Account
-from tests.hostile_media import write_bytes
+from tests.hostile_media import font_with_garbage_glyf, font_without_maxp, write_bytes
 from tests.media_factory import make_audio, make_color_video, make_image, make_video
 from tests.test_render_effects import integrated_loudness
 from tests.test_render_engine import probe
@@ -385,6 +385,30 @@ def test_hostile_font_files_are_rejected(
         assert result.stderr.startswith(f"error: {name}: ") and reason in result.stderr, (
             result.stderr)
     assert listed(alice)["assets"] == [] and objects(storage) == []
+
+
+def test_fonts_freetype_cannot_load_are_rejected_at_add(
+        alice: Account, project: str, media, storage: Path, tmp_path: Path) -> None:
+    """Our table reader accepts these (the metrics are intact); FreeType does not. They
+    are refused when added, with one line, not at render time with an ffmpeg message."""
+    from rendercli.render.text import parse_font
+
+    cases = {
+        "nomaxp.ttf": font_without_maxp(media["font"], tmp_path / "nomaxp.ttf"),
+        "badglyf.ttf": font_with_garbage_glyf(media["font"], tmp_path / "badglyf.ttf"),
+    }
+    for name, path in cases.items():
+        parse_font(path.read_bytes())  # the metrics reader alone would let it in
+        result = alice("asset", "add", project, str(path))
+        assert result.exit_code == 2, (name, result.stdout, result.stderr)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error: font {name} cannot be loaded by FreeType: "), (
+            result.stderr)
+    assert listed(alice)["assets"] == [] and objects(storage) == []
+    # The real font still goes in (and is drawn by the same check).
+    [font] = add(alice, project, media["font"])
+    assert font["kind"] == "font"
 
 
 def test_overlapping_cmap_groups_are_refused() -> None:

@@ -472,3 +472,13 @@ def queued_tasks(session: Session) -> list[tuple[str, str, str, datetime | None]
         .where(RenderTask.state == "queued", _job_processing(RenderTask.job_id))
         .order_by(RenderTask.job_id, RenderTask.seq))]
 
+
+
+def ready_to_assemble(session: Session, job_ids: list[str]) -> set[str]:
+    """The jobs among `job_ids` whose tasks other than the assemble are all completed."""
+    if not job_ids:
+        return set()
+    unfinished = select(RenderTask.job_id).where(
+        RenderTask.job_id.in_(job_ids), RenderTask.kind != "assemble",
+        RenderTask.state != "completed")
+    return set(job_ids) - set(session.scalars(unfinished))
