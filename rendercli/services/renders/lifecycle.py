@@ -241,7 +241,9 @@ def recover_stale(
             select(RenderJob.id, RenderJob.attempts, RenderJob.worker_name).where(
                 RenderJob.status == "processing", RenderJob.heartbeat_at < cutoff,
                 ~exists().where(RenderTask.job_id == RenderJob.id),
-            )
+            # Rows another session holds (a client may lock its own) wait for a later
+            # sweep instead of stopping this one for every account.
+            ).with_for_update(skip_locked=True, of=RenderJob)
         ).all()
         for job_id, attempts, worker in stale:
             guard = update(RenderJob).where(

@@ -362,9 +362,13 @@ def mark_dispatched(task_ids: list[str], *, sessions: SessionFactory | None = No
     if not task_ids:
         return
     with UnitOfWork(sessions) as uow:
+        # Rows someone holds locked are skipped, not waited for (see rows.skip_locked).
+        free = (select(RenderTask.id)
+                .where(RenderTask.id.in_(task_ids), RenderTask.state == "queued")
+                .with_for_update(skip_locked=True))
         uow.session.execute(
             update(RenderTask)
-            .where(RenderTask.id.in_(task_ids), RenderTask.state == "queued")
+            .where(RenderTask.id.in_(free.scalar_subquery()))
             .values(dispatched_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -390,6 +394,9 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
                    RenderTask.worker_name, RenderTask.label)
             .where(RenderTask.state == "processing", RenderTask.heartbeat_at < cutoff,
                    _job_processing(RenderTask.job_id))
+            # Rows another session holds (a client may lock its own) wait for a later
+            # sweep instead of stopping this one for every account.
+            .with_for_update(skip_locked=True, of=RenderTask)
         ).all()
         for task_id, job_id, attempts, worker, label in stale:
             guard = update(RenderTask).where(
@@ -398,7 +405,10 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
             ).execution_options(synchronize_session=False)
             note = (f"[{now.isoformat()}] {label} attempt {attempts} lost: worker {worker} "
                     f"stopped heartbeating\n")
-            job = uow.session.get(RenderJob, job_id)
+            job = uow.session.scalars(select(RenderJob).where(RenderJob.id == job_id)
+                                      .with_for_update(skip_locked=True)).first()
+            if job is None:  # held by another session: a later sweep
+                continue
             if attempts < max_attempts:
                 result = uow.session.execute(guard.values(
                     state="queued", worker_name=None, heartbeat_at=None, progress=0.0,
