@@ -148,3 +148,45 @@ def test_bobs_locked_queued_job_does_not_stop_dispatch_of_alices(
     started = time.monotonic()
     dispatch.reconcile(connection, sessions=worker_sessions)
     assert time.monotonic() - started < 1.5
+
+
+def test_upkeep_reads_only_the_tail_of_a_huge_log(
+        tenants: Tenants, worker_sessions) -> None:  # noqa: F811
+    """bob writes 20 MB into the log and error of each of his stale jobs (three projects,
+    one active job each) and their tasks. The farm's recovery reads every account's stale
+    jobs: it must not fetch those columns whole (PostgreSQL takes up to 1 GB a value, so
+    a few rows would take a worker's memory). The old code loaded each row whole and kept
+    it for the whole sweep."""
+    import tracemalloc
+
+    from rendercli.services.renders import lifecycle
+
+    t = tenants
+    huge = 20_000_000
+    t.owner("DELETE FROM render_tasks WHERE id = %s", (t.ids["alice_task"],))
+    bob_jobs = [t.ids["bob_job"]]
+    for n in range(2):
+        t.run("INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES "
+              "(%s, %s, %s, now(), now())", (f"bobp{n}", t.ids["bob_user"], f"b{n}"))
+        t.run(STALE_JOB, (f"bobjob{n}", f"bobp{n}", "processing", "2026-01-01"))
+        bob_jobs.append(f"bobjob{n}")
+    t.run("UPDATE render_jobs SET status = 'processing', attempts = 1, worker_name = 'w9', "
+          "heartbeat_at = now() - interval '1 hour', log = repeat('x', %s), "
+          "error = repeat('y', %s)", (huge, huge))
+    # bob's first job is split: its stale task goes through the task recovery.
+    t.run("UPDATE render_tasks SET state = 'processing', worker_name = 'w9', "
+          "heartbeat_at = now() - interval '1 hour', error = repeat('z', %s)", (huge,))
+    tracemalloc.start()
+    try:
+        recovery = lifecycle.recover_stale(sessions=worker_sessions)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sorted(recovery.requeued) == sorted(bob_jobs[1:])
+    assert recovery.tasks_requeued == [t.ids["bob_task"]]
+    assert peak < 8_000_000, f"{peak / 1e6:.0f} MB for logs of {3 * huge / 1e6:.0f} MB"
+    from rendercli.config import get_settings
+
+    for job in bob_jobs:
+        (log,) = t.owner("SELECT log FROM render_jobs WHERE id = %s", (job,))[0]
+        assert len(log) <= get_settings().log_limit and "stopped heartbeating" in log
