@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
@@ -44,6 +44,21 @@ def with_db_retry(fn: Callable[[], T], *, attempts: int = 6, first_delay: float 
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
     raise AssertionError("unreachable")
+
+
+def log_tail(session: Any, job_id: str) -> str | None:
+    """A job's log as `append_log` keeps it (its newest RENDERCLI_LOG_LIMIT characters),
+    cut in the database: a raw-SQL client can write up to 1 GB into its own job's log,
+    and the farm's upkeep reads every account's stale jobs."""
+    from sqlalchemy import case, func, select
+
+    from rendercli.db.models import RenderJob
+
+    limit = get_settings().log_limit
+    length = func.length(RenderJob.log)
+    return session.scalar(select(case(
+        (length > limit, func.substr(RenderJob.log, length - limit + 1)),
+        else_=RenderJob.log)).where(RenderJob.id == job_id))
 
 
 def append_log(text: str, existing: str | None) -> str:

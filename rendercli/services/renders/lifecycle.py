@@ -23,7 +23,7 @@ from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob, RenderT
 from rendercli.db.types import utcnow
 from rendercli.errors import Conflict
 from rendercli.services.renders import dispatch, tasks
-from rendercli.services.renders.claims import Claim, append_log, with_db_retry
+from rendercli.services.renders.claims import Claim, append_log, log_tail, with_db_retry
 from rendercli.services.renders.views import JobView, job_view, owned_job
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -256,8 +256,7 @@ def recover_stale(
                 f"[{now:%Y-%m-%d %H:%M:%S} UTC] attempt {attempts} lost: worker {worker} stopped "
                 f"heartbeating\n"
             )
-            job = uow.session.get(RenderJob, job_id)
-            log_text = append_log(note, job.log if job else None)
+            log_text = append_log(note, log_tail(uow.session, job_id))
             # An inline render belonged to a CLI process that is gone: no farm resumes it.
             inline = (worker or "").startswith(INLINE_WORKER_PREFIX)
             if attempts < max_attempts and not inline:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 from rendercli.config import get_settings
 from rendercli.db.models import Project, RenderJob, RenderTask
 from rendercli.db.types import utcnow
-from rendercli.services.renders.claims import Claim, append_log, with_db_retry
+from rendercli.services.renders.claims import Claim, append_log, log_tail, with_db_retry
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -405,27 +405,31 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
             ).execution_options(synchronize_session=False)
             note = (f"[{now.isoformat()}] {label} attempt {attempts} lost: worker {worker} "
                     f"stopped heartbeating\n")
-            job = uow.session.scalars(select(RenderJob).where(RenderJob.id == job_id)
-                                      .with_for_update(skip_locked=True)).first()
-            if job is None:  # held by another session: a later sweep
+            # Only the job's status and its log's tail are read: a client may have
+            # written a huge log or error into its own job (see claims.log_tail).
+            status = uow.session.scalars(select(RenderJob.status).where(
+                RenderJob.id == job_id).with_for_update(skip_locked=True)).first()
+            if status is None:  # held by another session: a later sweep
                 continue
+            job_row = (update(RenderJob).where(RenderJob.id == job_id)
+                       .execution_options(synchronize_session=False))
             if attempts < max_attempts:
                 result = uow.session.execute(guard.values(
                     state="queued", worker_name=None, heartbeat_at=None, progress=0.0,
                     dispatched_at=None))
                 if result.rowcount == 1:
                     requeued.append(task_id)
-                    if job is not None:
-                        job.log = append_log(note, job.log)
+                    uow.session.execute(job_row.values(
+                        log=append_log(note, log_tail(uow.session, job_id))))
                 continue
             reason = (f"the worker stopped responding ({label}, {attempts} "
                       f"attempt{'s' if attempts != 1 else ''})")
             result = uow.session.execute(guard.values(state="failed", finished_at=now,
                                                       error=reason))
-            if result.rowcount == 1 and job is not None and job.status == "processing":
-                job.status, job.error = "failed", reason
-                job.finished_at = job.updated_at = now
-                job.log = append_log(note, job.log)
+            if result.rowcount == 1 and status == "processing":
+                uow.session.execute(job_row.values(
+                    status="failed", error=reason, finished_at=now, updated_at=now,
+                    log=append_log(note, log_tail(uow.session, job_id))))
                 _stop_siblings(uow.session, job_id, "cancelled", now)
                 failed.append(job_id)
         uow.commit()
