@@ -190,3 +190,27 @@ def test_upkeep_reads_only_the_tail_of_a_huge_log(
     for job in bob_jobs:
         (log,) = t.owner("SELECT log FROM render_jobs WHERE id = %s", (job,))[0]
         assert len(log) <= get_settings().log_limit and "stopped heartbeating" in log
+
+
+@pytest.mark.parametrize("locked", ["job", "task", "job of task"])
+def test_a_worker_does_not_wait_on_a_locked_row_it_is_handed(
+        tenants: Tenants, bob_locks, worker_sessions, locked: str) -> None:  # noqa: F811
+    """The reconciler keeps queueing bob's locked rows; a worker handed one must pass it
+    by at once, not spend its retries (the old code: six lock timeouts and the backoff
+    between them, about 30 s here and 45 s with the default timeout, per RQ job) while
+    every other account's jobs wait."""
+    from rendercli.services.renders import lifecycle, tasks
+
+    t = tenants
+    if locked == "job":
+        bob_locks("SELECT id FROM render_jobs WHERE id = %s FOR UPDATE", (t.ids["bob_job"],))
+        claim = lambda: lifecycle.claim(t.ids["bob_job"], "w1", sessions=worker_sessions)  # noqa: E731
+    else:
+        t.run("UPDATE render_jobs SET status = 'processing' WHERE id = %s", (t.ids["bob_job"],))
+        table, key = (("render_tasks", "bob_task") if locked == "task"
+                      else ("render_jobs", "bob_job"))
+        bob_locks(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE", (t.ids[key],))
+        claim = lambda: tasks.claim(t.ids["bob_task"], "w1", sessions=worker_sessions)  # noqa: E731
+    started = time.monotonic()
+    assert claim() is None
+    assert time.monotonic() - started < 1.5
