@@ -196,7 +196,7 @@ def test_upkeep_reads_only_the_tail_of_a_huge_log(
 def test_a_worker_does_not_wait_on_a_locked_row_it_is_handed(
         tenants: Tenants, bob_locks, worker_sessions, locked: str) -> None:  # noqa: F811
     """The reconciler keeps queueing bob's locked rows; a worker handed one must pass it
-    by at once, not spend its retries (the old code: six lock timeouts and the backoff
+    by within a second, not spend its retries (the old code: six lock timeouts and the backoff
     between them, about 30 s here and 45 s with the default timeout, per RQ job) while
     every other account's jobs wait."""
     from rendercli.services.renders import lifecycle, tasks
@@ -213,4 +213,4 @@ def test_a_worker_does_not_wait_on_a_locked_row_it_is_handed(
         claim = lambda: tasks.claim(t.ids["bob_task"], "w1", sessions=worker_sessions)  # noqa: E731
     started = time.monotonic()
     assert claim() is None
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3

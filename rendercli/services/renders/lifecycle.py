@@ -23,7 +23,13 @@ from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob, RenderT
 from rendercli.db.types import utcnow
 from rendercli.errors import Conflict
 from rendercli.services.renders import dispatch, tasks
-from rendercli.services.renders.claims import Claim, append_log, log_tail, with_db_retry
+from rendercli.services.renders.claims import (
+    Claim,
+    append_log,
+    claim_or_pass,
+    log_tail,
+    with_db_retry,
+)
 from rendercli.services.renders.views import JobView, job_view, owned_job
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -48,35 +54,34 @@ def claim(job_id: str, worker_name: str, *, sessions: SessionFactory | None = No
           ) -> Claim | None:
     """Move a queued job to processing for this worker; None if it is not claimable."""
 
-    def run() -> Claim | None:
+    def run(uow: UnitOfWork) -> Claim | None:
         now = utcnow()
-        with UnitOfWork(sessions) as uow:
-            result = uow.session.execute(
-                update(RenderJob)
-                .where(RenderJob.id == job_id, RenderJob.status == "queued")
-                .values(
-                    status="processing",
-                    worker_name=worker_name,
-                    started_at=now,
-                    heartbeat_at=now,
-                    updated_at=now,
-                    progress=0.0,
-                    eta_seconds=None,
-                    attempts=RenderJob.attempts + 1,
-                    error=None,
-                )
+        result = uow.session.execute(
+            update(RenderJob)
+            .where(RenderJob.id == job_id, RenderJob.status == "queued")
+            .values(
+                status="processing",
+                worker_name=worker_name,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+                progress=0.0,
+                eta_seconds=None,
+                attempts=RenderJob.attempts + 1,
+                error=None,
             )
-            if result.rowcount != 1:
-                return None
-            row = uow.session.execute(
-                select(RenderJob.attempts, Project.owner_id, RenderJob.project_id)
-                .join(Project)
-                .where(RenderJob.id == job_id)
-            ).one()
-            uow.commit()
-            return Claim(job_id, worker_name, row.attempts, row.owner_id, row.project_id)
+        )
+        if result.rowcount != 1:
+            return None
+        row = uow.session.execute(
+            select(RenderJob.attempts, Project.owner_id, RenderJob.project_id)
+            .join(Project)
+            .where(RenderJob.id == job_id)
+        ).one()
+        uow.commit()
+        return Claim(job_id, worker_name, row.attempts, row.owner_id, row.project_id)
 
-    return with_db_retry(run)
+    return claim_or_pass(run, sessions)
 
 
 def heartbeat(

@@ -27,7 +27,13 @@ from sqlalchemy.orm import aliased
 from rendercli.config import get_settings
 from rendercli.db.models import Project, RenderJob, RenderTask
 from rendercli.db.types import utcnow
-from rendercli.services.renders.claims import Claim, append_log, log_tail, with_db_retry
+from rendercli.services.renders.claims import (
+    Claim,
+    append_log,
+    claim_or_pass,
+    log_tail,
+    with_db_retry,
+)
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -130,40 +136,40 @@ def claim(task_id: str, worker_name: str, *, sessions: SessionFactory | None = N
     a sibling not completed yet)."""
     sibling = aliased(RenderTask)
 
-    def run() -> TaskClaim | None:
+    def run(uow: UnitOfWork) -> TaskClaim | None:
         now = utcnow()
-        with UnitOfWork(sessions) as uow:
-            siblings_done = ~exists().where(
-                sibling.job_id == RenderTask.job_id, sibling.id != RenderTask.id,
-                sibling.state != "completed")
-            result = uow.session.execute(
-                update(RenderTask)
-                .where(RenderTask.id == task_id, RenderTask.state == "queued",
-                       _job_processing(RenderTask.job_id),
-                       (RenderTask.kind != "assemble") | siblings_done)
-                .values(state="processing", worker_name=worker_name, started_at=now,
-                        heartbeat_at=now, progress=0.0, error=None, finished_at=None,
-                        attempts=RenderTask.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                return None
-            row = uow.session.execute(
-                select(RenderTask, Project.owner_id)
-                .join(RenderJob, RenderJob.id == RenderTask.job_id)
-                .join(Project, Project.id == RenderJob.project_id)
-                .where(RenderTask.id == task_id)
-            ).one()
-            task, owner = row
-            claimed = TaskClaim(task.id, task.job_id, task.kind, task.label, task.cache_key,
-                                worker_name, task.attempts, owner)
-            job = uow.session.get(RenderJob, task.job_id)
-            assert job is not None
-            job.heartbeat_at = now
-            uow.commit()
-            return claimed
+        siblings_done = ~exists().where(
+            sibling.job_id == RenderTask.job_id, sibling.id != RenderTask.id,
+            sibling.state != "completed")
+        result = uow.session.execute(
+            update(RenderTask)
+            .where(RenderTask.id == task_id, RenderTask.state == "queued",
+                   _job_processing(RenderTask.job_id),
+                   (RenderTask.kind != "assemble") | siblings_done)
+            .values(state="processing", worker_name=worker_name, started_at=now,
+                    heartbeat_at=now, progress=0.0, error=None, finished_at=None,
+                    attempts=RenderTask.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return None
+        row = uow.session.execute(
+            select(RenderTask, Project.owner_id)
+            .join(RenderJob, RenderJob.id == RenderTask.job_id)
+            .join(Project, Project.id == RenderJob.project_id)
+            .where(RenderTask.id == task_id)
+        ).one()
+        task, owner = row
+        claimed = TaskClaim(task.id, task.job_id, task.kind, task.label, task.cache_key,
+                            worker_name, task.attempts, owner)
+        # Not the whole row: a client may have written a huge log into its own job.
+        uow.session.execute(update(RenderJob).where(RenderJob.id == task.job_id)
+                            .values(heartbeat_at=now)
+                            .execution_options(synchronize_session=False))
+        uow.commit()
+        return claimed
 
-    return with_db_retry(run)
+    return claim_or_pass(run, sessions)
 
 
 def _fenced(tc: TaskClaim):  # type: ignore[no-untyped-def]
