@@ -214,3 +214,29 @@ def test_a_worker_does_not_wait_on_a_locked_row_it_is_handed(
     started = time.monotonic()
     assert claim() is None
     assert time.monotonic() - started < 3
+
+
+def test_a_client_command_still_recovers_its_own_jobs(tenants: Tenants) -> None:  # noqa: F811
+    """The row locks recovery takes are allowed to the client role too (its commands hand
+    back their own jobs and tasks), and reach no one else's."""
+    from rendercli.db import tenancy
+    from rendercli.db.session import get_session_factory
+    from rendercli.services.renders import lifecycle
+
+    t = tenants
+    t.owner("DELETE FROM render_tasks WHERE id = %s", (t.ids["bob_task"],))
+    for who in ("alice", "bob"):
+        t.owner("UPDATE render_jobs SET status = 'processing', attempts = 1, "
+                "worker_name = 'w9', heartbeat_at = now() - interval '1 hour' WHERE id = %s",
+                (t.ids[f"{who}_job"],))
+        t.owner("UPDATE render_tasks SET state = 'processing', attempts = 1, worker_name = "
+                "'w9', heartbeat_at = now() - interval '1 hour' WHERE job_id = %s",
+                (t.ids[f"{who}_job"],))
+    tenancy.use_token(t.bob_token)
+    try:
+        recovery = lifecycle.recover_stale(sessions=get_session_factory(t.client_url))
+    finally:
+        tenancy.use_token(None)
+    assert recovery.requeued == [t.ids["bob_job"]] and recovery.tasks_requeued == []
+    assert t.owner("SELECT state FROM render_tasks WHERE id = %s",
+                   (t.ids["alice_task"],)) == [("processing",)]
