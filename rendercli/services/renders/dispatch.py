@@ -126,10 +126,15 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
 def _mark_dispatched(job_ids: list[str], sessions: SessionFactory | None) -> None:
     """Note that these jobs, if still queued, are on the queue (one UPDATE, plain SQL:
     `render submit` loads no ORM for it)."""
+    from rendercli.db.rows import skip_locked
+
     params = {f"id{n}": job_id for n, job_id in enumerate(job_ids)}
     with UnitOfWork(sessions) as uow:
-        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now WHERE status = 'queued' "
-                     f"AND id IN ({', '.join(':' + name for name in params)})",
+        # A row someone holds locked is not waited for: unmarked, it is looked at again
+        # by the next sweep (its RQ job, already there, is then just marked).
+        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now WHERE id IN (SELECT id "
+                     "FROM render_jobs WHERE status = 'queued' AND id IN "
+                     f"({', '.join(':' + name for name in params)}){skip_locked(uow.rows)})",
                      now=utcnow(), **params)
         uow.commit()
 
