@@ -13,13 +13,12 @@ from typing import Any
 
 from rendercli.cli import context
 from rendercli.render.presets import FORMATS, PRESETS, QUALITIES
-from rendercli.render.timeline import MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
+from rendercli.render.timeline import FITS, MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
 from rendercli.services import identity
 from rendercli.services.completion import candidates
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
-
     return {
         "--preset": tuple(PRESETS),
         "--format": FORMATS,
@@ -27,6 +26,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "--status": JOB_STATUSES,  # tests check it is db.models.JOB_STATUSES
         "--transition": TRANSITIONS,
         "--motion": (*MOTIONS, "none"),
+        "--fit": (*FITS, "contain-blur", "default"),
         "--placement": PLACEMENTS,
         "--size": TEXT_SIZES,
     }

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("rendercli.cli.tokens:app", "Create, list and revoke API tokens for CI."),
     "project": ("rendercli.cli.projects:app", "Create and manage projects."),
     "asset": ("rendercli.cli.assets:app", "Add media (and fonts) to a project's timeline, "
-              "arrange it, and set transitions, fades, sound and motion."),
+              "arrange it, and set transitions, fades, sound, motion and fit."),
     "title": ("rendercli.cli.titles:app",
               "Title cards: centred text on a plain background, as a timeline item."),
     "text": ("rendercli.cli.texts:app",
