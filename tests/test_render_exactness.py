@@ -247,3 +247,36 @@ def test_every_segment_and_render_frame_pick_the_same_source_frames(tmp_path: Pa
         out = tmp_path / f"frame{frame}.png"
         render_frame(items, settings, (frame + 0.5) / FPS, out, storage_dir=tmp_path / "c")
         assert _indices(out) == [picks[frame]], f"render frame {frame}"
+
+
+# ------------------------------------------------------------- joins by stream copy
+
+
+@pytest.mark.parametrize("quality", ["draft", "standard", "high"])
+def test_a_short_first_segment_keeps_the_video_track_whole(
+        media: dict[str, Path], tmp_path: Path, quality: str) -> None:
+    """A project opening with a 2-frame segment (no B-frames: decode times equal to
+    presentation times) before segments with B-frames (decode times 2 frames early):
+    joined as they came, the muxer bumped colliding decode times by a tick and the
+    video track came out 2 frames short (1.0 s of 1.2 s)."""
+    import av
+
+    items = [replace(item(media["png"], "image", 0.4, size=(200, 300)),
+                     transition=_t("crossfade", 0.2)),
+             item(media["clip"], duration=1.0)]
+    settings = RenderSettings(preset="480p", fmt="mp4", fps=FPS, quality=quality)
+    result = render_timeline(items, settings, storage_dir=tmp_path / "st")
+    info = probe(result.path)
+    assert info["video"]["frames"] == result.frames == 12
+    assert info["video"]["duration"] == pytest.approx(1.2, abs=0.002)
+    assert abs(info["audio"]["duration"] - 1.2) < 1 / FPS
+    with av.open(str(result.path)) as container:
+        stream = container.streams.video[0]
+        packets = [p for p in container.demux(stream) if p.size]
+        tick = 1 / (FPS * stream.time_base)
+        assert [p.duration for p in packets] == [tick] * 12
+        dts = [p.dts for p in packets]
+        assert dts == sorted(dts) and all(p.pts >= p.dts for p in packets)
+    with av.open(str(result.path)) as container:
+        pts = sorted(float(f.pts * f.time_base) for f in container.decode(video=0))
+    assert pts == pytest.approx([n / FPS for n in range(12)])
