@@ -35,7 +35,8 @@ from rendercli.render.timeline import (
 # Bump when commands change in a way that changes output bytes: invalidates every entry.
 # A source's colour conversion is a function of its bytes (``source``) and this version.
 # 4: one colour pipeline (BT.709 limited range, tagged); 5: text by libass, fits
-ENGINE_VERSION = "5"
+# 6: clip frames picked on the item's grid in every segment
+ENGINE_VERSION = "6"
 LOUDNESS_METHOD = "measured-output"  # render/loudness.py: renders with a loudness target
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rendercli.render.inputs import INPUT_FORMAT_WHITELIST
-from rendercli.render.presets import FORMAT_SPECS, gif_palette_options
+from rendercli.render.presets import FORMAT_SPECS, gif_palette_options, reorder_delay
 from rendercli.render.timeline import RenderSettings
 
 GLOBAL_ARGS = ("-nostdin", "-y", "-hide_banner", "-loglevel", "warning", "-nostats",
@@ -66,7 +66,14 @@ def mux_command(concat_list: Path, audio: Path, settings: RenderSettings, out: P
     spec = FORMAT_SPECS[settings.fmt]
     video = _segments_input(concat_list, settings)["v:0"]
     sound = _own_input(audio, FORMAT_SPECS[settings.fmt].segment_demuxer)["a:0"]
-    extra = {"movflags": "+faststart"} if settings.fmt == "mp4" else {}
+    extra: dict[str, object] = {"movflags": "+faststart"} if settings.fmt == "mp4" else {}
+    delay = reorder_delay(settings.fmt, settings.quality)
+    if delay:
+        # Decode times renumbered: packet N at (N - delay) frames. Taken as they come, a
+        # short first segment (no B-frames: no delay) made later segments' decode times
+        # collide with it; the muxer bumped them by a tick, and the video track came out
+        # shorter than its frames by the delay.
+        extra["bsf:v"] = f"setts=pts=PTS:dts=(N-{delay})/({settings.fps}*TB)"
     stream = _ffmpeg().output(video, sound, str(out), c="copy", f=spec.output_muxer, **extra)
     return _compile(stream)
 

@@ -10,6 +10,7 @@ other commands) are cut from the same picture. Graphs are built as strings here
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,10 @@ from rendercli.render.timeline import (
     parse_color,
 )
 
+# Clip bodies read from this far before their first frame (whole frames), so the source
+# frame each output frame shows is the same in every segment and in ``render frame``
+# (a source with fewer than 1 / LOOKBACK_SECONDS frames a second may still differ).
+LOOKBACK_SECONDS = 0.5
 MOTION_ZOOM = 0.15  # Ken Burns: zoom from 1 to 1 + this (or back), or pan at this zoom
 # fit "blur": the background copy is blurred at 1/BLUR_SHRINK of the frame's size (cheap)
 # with a Gaussian of BLUR_SIGMA pixels there, then scaled up to fill the frame.
@@ -173,11 +178,17 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
     item, fps = planned.item, settings.fps
     graph = cmd.graph
     if item.kind == "video":
-        # Read one frame beyond the range so the fps filter has a frame to round towards;
-        # a source that ends early holds its last frame (tpad) instead of cutting short.
-        src = cmd.user_input(item.path, "-ss", f"{item.trim_start + first / fps:.6f}",
-                             "-t", f"{(count + 1) / fps:.6f}")
-        label = graph.add([src], chain("setpts=PTS-STARTPTS", filter_spec("fps", fps)))
+        # Source frames are picked on the item's own frame grid whichever range is read:
+        # reading starts a few whole frames early (times stay relative to that point, on
+        # the grid: no PTS-STARTPTS, which would slide the grid to the first source frame
+        # after the seek), so a frame whose pick lies before ``first`` gets it, and the
+        # early frames are dropped. One frame beyond the range gives the fps filter a
+        # frame to round towards; a source that ends early holds its last frame (tpad).
+        early = min(first, math.ceil(LOOKBACK_SECONDS * fps))
+        src = cmd.user_input(item.path, "-ss", f"{item.trim_start + (first - early) / fps:.6f}",
+                             "-t", f"{(early + count + 1) / fps:.6f}")
+        label = graph.add([src], chain(filter_spec("fps", fps, start_time=0),
+                                       filter_spec("trim", start_frame=early)))
         label = graph.add([fit_picture(graph, label, settings, effective_fit(item),
                                        item.colour)], chain(
             filter_spec("tpad", stop=-1, stop_mode="clone"),

@@ -80,6 +80,15 @@ def video_encoder_options(fmt: str, quality: str, fps: int) -> dict[str, object]
     raise ValueError(fmt)
 
 
+def reorder_delay(fmt: str, quality: str) -> int:
+    """Frames by which an encoded segment's decode times can run ahead of its
+    presentation times: x264 with B-frames in a pyramid (veryfast, slow) reorders by up
+    to 2; ultrafast has no B-frames; VP9 never reorders. A segment of 1 or 2 frames has
+    no B-frames whatever the preset, so segments joined by the concat demuxer disagree:
+    the mux (commands.mux_command) gives the whole stream this one delay."""
+    return 2 if fmt == "mp4" and quality != "draft" else 0
+
+
 def segment_pix_fmt(fmt: str) -> str:
     """The pixel format segments are converted to before encoding."""
     return "yuv444p" if fmt == "gif" else "yuv420p"
