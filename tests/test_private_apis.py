@@ -14,32 +14,46 @@ import rendercli
 
 SOURCE = Path(rendercli.__file__).parent
 # Dependencies whose internals we touch must have an upper bound in pyproject.
-# (rq: RenderWorker overrides Worker internals; its bound comes with the farm hardening.)
+# (typer: cli/parameters.py reads `type_descriptor`, undocumented and new in Typer 0.29;
+# rq: RenderWorker overrides Worker internals.)
 BOUNDED = ["typer", "rq"]
 
 
-def test_typer_private_names_are_where_typer_internals_expects() -> None:
-    from rendercli.cli import typer_internals
-
-    for name in typer_internals.__all__:
-        assert getattr(typer_internals, name) is not None, name
-    assert issubclass(typer_internals.UsageError, typer_internals.ClickException)
-    assert issubclass(typer_internals.NoArgsIsHelpError, typer_internals.UsageError)
-    assert typer_internals.install()
-    assert typer_internals.TyperParameter.process_value is typer_internals._process_value
-    typers = typer_internals._typer_process_value  # the method the patch wraps
-    assert typers is not typer_internals._process_value
-    assert list(inspect.signature(typers).parameters) == ["self", "ctx", "value"]
-
-
-def test_no_other_module_touches_typer_internals() -> None:
-    private = re.compile(r"typer\._click|typer\.core import _|typer\.core\._")
+def test_no_module_uses_typer_private_api() -> None:
+    """Typer through its public doors: no `typer._click`, no private Typer names, no
+    assignment to a Typer class's attributes (rendercli/cli/parameters.py subclasses)."""
+    private = re.compile(r"typer\._|typer\.core import _|typer\.core\._|"
+                         r"\b(Typer\w*|_TyperParameter)\.\w+\s*=[^=]")
     offenders = [
         str(path.relative_to(SOURCE))
         for path in SOURCE.rglob("*.py")
-        if path.name != "typer_internals.py" and private.search(path.read_text())
+        if private.search(path.read_text())
     ]
-    assert offenders == [], "use rendercli/cli/typer_internals.py for Typer's private API"
+    assert offenders == []
+
+
+def test_typer_classes_are_left_as_typer_made_them() -> None:
+    from typer.core import TyperArgument, TyperOption
+    from typer.main import get_command
+
+    from rendercli.cli import parameters
+    from rendercli.cli.main import app
+
+    before = {cls: dict(vars(cls)) for cls in (TyperOption, TyperArgument)}
+    get_command(app).get_command(None, "render")  # a noun loads: its parameters adopted
+    assert {cls: dict(vars(cls)) for cls in (TyperOption, TyperArgument)} == before
+    assert issubclass(parameters.RenderOption, TyperOption)
+    assert issubclass(parameters.RenderArgument, TyperArgument)
+
+
+def test_click_exceptions_reached_from_typers_public_one() -> None:
+    """Click's documented chain BadParameter -> UsageError -> ClickException, which
+    app_group.py follows from `typer.BadParameter` to catch Click's errors."""
+    from rendercli.cli import app_group
+
+    assert app_group.UsageError.__name__ == "UsageError"
+    assert app_group.ClickException.__name__ == "ClickException"
+    assert issubclass(app_group.BadParameter, app_group.UsageError)
 
 
 @pytest.mark.parametrize("package", BOUNDED)

@@ -2,8 +2,9 @@
 
 - Help is plain Click text: Typer's rich help imports rich, markdown-it and pygments,
   which was most of the start-up time. rich loads only to draw a table.
-- Omitted options skip Typer's pydantic coercion (rendercli/cli/typer_internals.py), so
+- Omitted options skip Typer's pydantic coercion (rendercli/cli/parameters.py), so
   `rendercli project --help` does not import pydantic.
+- The root group loads a noun's module only when that noun runs (cli/app_group.py).
 
 test_cli_conventions checks the database and queue libraries; this checks the rest.
 """
@@ -28,8 +29,8 @@ NOT_AT_START = ["rich", "markdown_it", "pygments", "pydantic", "socket", "yaml",
 def test_help_and_version_load_no_help_renderer_nor_pydantic(argv: list[str]) -> None:
     loaded = modules_loaded_by(argv, NOT_AT_START)
     assert loaded == [], (
-        "a slow import is back at start-up: keep rich_markup_mode=None on the root app, "
-        "typer_internals.install() in app_group, and import rich/socket inside the functions "
+        "a slow import is back at start-up: keep rich_markup_mode=None on every app, "
+        "parameters.adopt() on loaded commands, and import rich/socket inside the functions "
         "that use them (yaml and the spec loader: inside the spec commands)"
     )
 
@@ -46,20 +47,29 @@ def test_help_is_plain_text() -> None:
 
 
 def _typer_params():
+    from typer import Context
+    from typer.core import TyperArgument, TyperOption
     from typer.main import get_command
 
     from rendercli.cli.main import app
-    from rendercli.cli.typer_internals import Context, TyperParameter
 
     def walk(command, parent):
         ctx = Context(command, info_name=command.name, parent=parent, resilient_parsing=False)
         for param in command.get_params(ctx):  # includes the lazily made --help option
-            if isinstance(param, TyperParameter):
+            if isinstance(param, TyperOption | TyperArgument):
                 yield ctx, param
         for sub in getattr(command, "commands", {}).values():
             yield from walk(sub, ctx)
 
     return list(walk(get_command(app), None))
+
+
+def _typers(param, ctx, value):
+    """Typer's own process_value, which rendercli's parameter classes override."""
+    from typer.core import TyperArgument, TyperOption
+
+    typers = TyperOption if isinstance(param, TyperOption) else TyperArgument
+    return typers.process_value(param, ctx, value)
 
 
 def _outcome(call):
@@ -70,16 +80,13 @@ def _outcome(call):
 
 
 def test_omitted_values_are_processed_exactly_as_typer_does() -> None:
-    from rendercli.cli import typer_internals
-
-    assert typer_internals.install()
     params = _typer_params()
     assert len(params) > 30
     kinds = set()
     for ctx, param in params:
         ours = _outcome(lambda ctx=ctx, param=param: param.process_value(ctx, None))
         typers = _outcome(
-            lambda ctx=ctx, param=param: typer_internals.typer_process_value(param, ctx, None)
+            lambda ctx=ctx, param=param: _typers(param, ctx, None)
         )
         assert ours == typers, f"{ctx.command_path} {param.name}: {ours} != {typers}"
         kinds.add(ours[0])
@@ -87,28 +94,24 @@ def test_omitted_values_are_processed_exactly_as_typer_does() -> None:
 
 
 def test_given_strings_and_defaults_are_processed_exactly_as_typer_does() -> None:
-    from rendercli.cli import typer_internals
-
-    assert typer_internals.install()
     seen = 0
     for ctx, param in _typer_params():
         for value in ("holiday", "", "-x", "k2x9c0c0p1q8r7s6t5u4v3w2", param.default):
             ours = _outcome(lambda ctx=ctx, param=param, v=value: param.process_value(ctx, v))
             typers = _outcome(lambda ctx=ctx, param=param, v=value:
-                              typer_internals.typer_process_value(param, ctx, v))
+                              _typers(param, ctx, v))
             assert ours == typers, f"{ctx.command_path} {param.name} {value!r}: {ours} != {typers}"
             seen += 1
     assert seen > 100
 
 
 def test_given_numbers_and_paths_are_processed_exactly_as_typer_does(tmp_path: Path) -> None:
-    """`--at 2.5`, `--limit 50`, `-o frame.png` skip pydantic (typer_internals point 2):
+    """`--at 2.5`, `--limit 50`, `-o frame.png` skip pydantic (parameters.py point 1):
     the outcome must be Typer's own for every parameter, including texts that are not
     plain numbers, and paths that exist, do not, or are directories."""
-    from rendercli.cli import typer_internals
+    from rendercli.cli.parameters import check_range
     from rendercli.errors import InvalidInput
 
-    assert typer_internals.install()
     existing = tmp_path / "spec.yaml"
     existing.write_text("version: 1\n")
     values = ["2.5", "7", "0", "-1", "1e3", "+3", "007", "1_000", " 2", "2.", "nan", "inf",
@@ -117,12 +120,12 @@ def test_given_numbers_and_paths_are_processed_exactly_as_typer_does(tmp_path: P
     for ctx, param in _typer_params():
         for value in values:
             try:
-                typer_internals._check_range(param, value)
+                check_range(param, value)
             except InvalidInput:
                 continue  # out of range: our own message, before Typer's (test below)
             ours = _outcome(lambda ctx=ctx, param=param, v=value: param.process_value(ctx, v))
             typers = _outcome(lambda ctx=ctx, param=param, v=value:
-                              typer_internals.typer_process_value(param, ctx, v))
+                              _typers(param, ctx, v))
             assert repr(ours) == repr(typers), (  # repr: nan != nan
                 f"{ctx.command_path} {param.name} {value!r}: {ours} != {typers}")
             if ours[0] == "value" and not isinstance(ours[1], str):

@@ -6,9 +6,11 @@ import contextlib
 
 import typer
 
+from rendercli import credentials
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION
-from rendercli.errors import AuthRequired, OperationFailed, RenderCliError
+from rendercli.errors import AuthRequired, InvalidInput, OperationFailed, RenderCliError
+from rendercli.services import identity
 
 EMAIL_OPTION = typer.Option(None, "--email", "-e", help="Account email (asked if omitted).")
 PASSWORD_STDIN = typer.Option(
@@ -49,7 +51,6 @@ def login(
 
     Example: printf '%s\\n' "$PASSWORD" | rendercli login --email ana@example.com --password-stdin
     """
-    from rendercli import credentials
     from rendercli.services import accounts
 
     url = context.database_url()
@@ -95,8 +96,6 @@ def login(
 def no_keyring_advice(reason: str) -> str:
     """What to do without an OS keyring: steps that work from this machine, logged in or
     not (a fresh machine cannot create an API token before it has logged in once)."""
-    from rendercli import credentials
-
     return (
         f"cannot store the session token: {reason}. Here, run `rendercli login "
         f"--insecure-storage` to keep it in a 0600 file ({credentials.credentials_path()}). "
@@ -107,8 +106,6 @@ def no_keyring_advice(reason: str) -> str:
 
 def _token_owner(token: str) -> str:
     """Whose a token is, in a few words (for notes about RENDERCLI_TOKEN)."""
-    from rendercli.services import identity
-
     try:
         return f"a token of {identity.authenticate(context.uow(), token).email}"
     except RenderCliError as exc:
@@ -124,7 +121,6 @@ def logout(
 
     Example: rendercli logout --all
     """
-    from rendercli import credentials
     from rendercli.services import accounts
 
     url = context.database_url()
@@ -159,7 +155,6 @@ def passwd(
 
     Example: printf '%s\\n%s\\n' "$OLD" "$NEW" | rendercli passwd --password-stdin
     """
-    from rendercli.errors import InvalidInput
     from rendercli.services import accounts
 
     token = context.current_token()
@@ -187,7 +182,6 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli whoami --json
     """
-    from rendercli import credentials
     from rendercli.db.session import display_url
     from rendercli.services import accounts
 

@@ -1,28 +1,30 @@
-"""The root command group: maps every failure to one stderr line and a documented exit code."""
+"""The root command group: loads each noun's commands only when that noun runs, and maps
+every failure to one stderr line and a documented exit code."""
 
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command
 
-from rendercli.cli import typer_internals
 from rendercli.cli.output import error_line
-from rendercli.cli.typer_internals import (
-    ClickException,
-    NoArgsIsHelpError,
-    UsageError,
-    click_message,
-)
+from rendercli.cli.parameters import adopt, adopt_param, param_name
 from rendercli.errors import ExitStatus, RenderCliError
 
-_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # as storage.py says
+# Click's exceptions, reached from the one Typer exports (Click documents the chain
+# BadParameter -> UsageError -> ClickException); tests/test_private_apis.py checks it.
+BadParameter = typer.BadParameter
+UsageError: type[Exception] = BadParameter.__base__
+ClickException: type[Exception] = UsageError.__base__
 
-typer_internals.install()  # omitted options skip pydantic (see typer_internals)
+_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # as storage.py says
 
 
 def _debug() -> bool:
@@ -53,6 +55,85 @@ def report(message: str, code: int, *, as_json: bool) -> None:
     sys.stderr.flush()
 
 
+# ---- Click's own messages, in the tool's style -------------------------------------------
+
+_PYDANTIC = (
+    ("Input should be a valid integer", "must be a whole number"),
+    ("Input should be a valid number", "must be a number"),
+    ("Input should be a valid boolean", "must be true or false"),
+)
+
+
+def click_message(exc: Any) -> str:
+    """A Click error as one `error: ...` message: lower-case, no trailing period, the
+    parameter named as the user typed it."""
+    if isinstance(exc, BadParameter) and exc.param is not None:
+        if type(exc).__name__ == "MissingParameter":  # Click's BadParameter subclass
+            kind = "option" if exc.param.param_type_name == "option" else "argument"
+            return f"missing {kind} {param_name(exc.param)}"
+        message = exc.message
+        for start, replacement in _PYDANTIC:
+            if message.startswith(start):
+                message = replacement
+                break
+        return f"invalid value for {param_name(exc.param)}: {_lower(message)}"
+    return _lower(exc.format_message())  # type: ignore[attr-defined]
+
+
+def _lower(text: str) -> str:
+    text = text.strip().rstrip(".")
+    if text[:1].isupper() and not text[1:2].isupper():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _no_args_is_help(exc: Any) -> bool:
+    """Click's NoArgsIsHelpError (a group given no command): its message is the help."""
+    return exc.ctx is not None and exc.message == exc.ctx.get_help()
+
+
+# ---- the nouns, loaded when used ---------------------------------------------------------
+
+
+class LazyCommands(Mapping[str, Any]):
+    """Name -> command, importing a command's module the first time it is looked up.
+
+    `table` maps each name to (`module:attribute`, help): the attribute is a Typer app
+    (a noun with sub-commands) or a function (a command of its own).
+    """
+
+    def __init__(self, root: Any, table: Mapping[str, tuple[str, str]]) -> None:
+        self.root = root
+        self.table = table
+        self.loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.loaded:
+            target, _help = self.table[name]  # KeyError: not a command
+            module, attribute = target.split(":")
+            obj = getattr(importlib.import_module(module), attribute)
+            if not isinstance(obj, typer.Typer):
+                single = typer.Typer(add_completion=False, rich_markup_mode=None)
+                single.command(name)(obj)
+                obj = single
+            command = get_command(obj)
+            root = typer.Context(self.root, info_name=self.root.name,
+                                 **self.root.context_settings)
+            self.loaded[name] = adopt(command, typer.Context(command, info_name=name,
+                                                             parent=root))
+        return self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def summary(self, name: str) -> Any:
+        """A stand-in command that has only `name`'s help, for the root's command list."""
+        return TyperCommand(name=name, help=self.table[name][1])
+
+
 _LOCKED = ("the database is busy: another session has held a lock on data this command "
            "needs for longer than RENDERCLI_LOCK_TIMEOUT; try again")
 
@@ -64,7 +145,31 @@ def _lock_timed_out(exc: BaseException) -> bool:
 
 
 class RenderCliGroup(TyperGroup):
-    """Runs Click non-standalone and does its own reporting, so output is one line."""
+    """The root: commands from `table` (main.py), each loaded on first use; runs Click
+    non-standalone and does its own reporting, so output is one line."""
+
+    table: Mapping[str, tuple[str, str]] = {}  # name -> (`module:attribute`, help)
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(self, self.table)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        # The root's own options, with the completion options Typer appends after
+        # making the group, and --help (commands are adopted as they load).
+        params = super().get_params(ctx)
+        for param in params:
+            adopt_param(param)
+        return params
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list from the table's help, without importing any command."""
+        commands = self.commands
+        assert isinstance(commands, LazyCommands)
+        limit = formatter.width - 6 - max(len(name) for name in commands)
+        rows = [(name, commands.summary(name).get_short_help_str(limit)) for name in commands]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(
         self,
@@ -79,15 +184,14 @@ class RenderCliGroup(TyperGroup):
         as_json = wants_json(args)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except NoArgsIsHelpError as exc:
-            assert exc.ctx is not None
-            typer.echo(exc.ctx.get_help())
-            code = ExitStatus.INVALID_INPUT
         except ClickException as exc:
+            if isinstance(exc, UsageError) and _no_args_is_help(exc):
+                typer.echo(exc.ctx.get_help())  # type: ignore[attr-defined]
+                sys.exit(int(ExitStatus.INVALID_INPUT))
             hint = ""
             if exc.ctx is not None and isinstance(exc, UsageError):
                 hint = f" (see '{exc.ctx.command_path} --help')"
-            code = exc.exit_code
+            code = exc.exit_code  # type: ignore[attr-defined]
             report(click_message(exc) + hint, code, as_json=as_json)
         except typer.Abort:
             code = ExitStatus.INTERRUPTED

@@ -13,6 +13,12 @@ import typer
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION, SET_OPTION
 from rendercli.errors import ExitStatus
+from rendercli.services.specs.apply import apply as apply_prepared
+from rendercli.services.specs.apply import prepare as prepare_spec
+from rendercli.services.specs.apply import stored_lookup
+from rendercli.services.specs.files import default_cache
+from rendercli.spec.problems import SpecInvalid
+from rendercli.spec.template import parse_assignments
 
 if TYPE_CHECKING:
     from rendercli.services.specs.apply import Applied, Prepared
@@ -32,8 +38,6 @@ PROJECT_OPTION = typer.Option(
 @contextmanager
 def spec_problems() -> Iterator[None]:
     """Print every problem of an invalid spec (FILE:LINE:COL: message), exit 2."""
-    from rendercli.spec.problems import SpecInvalid
-
     try:
         yield
     except SpecInvalid as exc:
@@ -49,8 +53,6 @@ def spec_problems() -> Iterator[None]:
 
 def set_values(items: list[str] | None) -> dict[str, str]:
     """``--set FIELD=VALUE`` options as placeholder values (exit 2 for a bad shape)."""
-    from rendercli.spec.template import parse_assignments
-
     return parse_assignments(items)
 
 
@@ -58,10 +60,6 @@ def prepare(file: Path, project: str | None, allow_outside: bool, user_id: str,
             values: dict[str, str] | None = None) -> Prepared:
     """A spec file read, filled from ``values``, checked and hashed (the hash cache in
     the data directory)."""
-    from rendercli.services.specs.apply import prepare as prepare_spec
-    from rendercli.services.specs.apply import stored_lookup
-    from rendercli.services.specs.files import default_cache
-
     cache = default_cache()
     try:
         with spec_problems():
@@ -76,8 +74,6 @@ def apply_spec(file: Path, project: str | None, allow_outside: bool, *, dry_run:
                user_id: str, values: dict[str, str] | None = None
                ) -> tuple[Prepared, Applied]:
     """Prepare a spec file and apply it to the user's project (see services.specs)."""
-    from rendercli.services.specs.apply import apply as apply_prepared
-
     prepared = prepare(file, project, allow_outside, user_id, values)
     return prepared, apply_prepared(context.uow(), user_id, prepared, dry_run=dry_run)
 

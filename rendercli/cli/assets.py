@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,17 +10,17 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
-from rendercli.render.timeline import (
-    DEFAULT_TRANSITION_SECONDS,
-    MAX_VOLUME,
-    MOTIONS,
-    TRANSITIONS,
-)
+from rendercli.media.info import stored_fields
+from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
+from rendercli.services import assets
+from rendercli.services.assets import Edits
 
 if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help=(
         "Add media (and fonts) to a project's timeline, arrange it, and set transitions, "
         "fades, sound, motion and fit.\n\n"
@@ -92,7 +93,6 @@ def _transition(asset: AssetView) -> str:
 
 
 def _volume(asset: AssetView) -> str:
-    import math
 
     if asset.volume == 0:
         return "0 (-inf dB)"
@@ -134,7 +134,6 @@ def _edits(  # type: ignore[no-untyped-def]
     motion: str | None = None,
     fit: str | None = None,
 ):
-    from rendercli.services.assets import Edits
 
     return Edits(duration=duration, trim_start=trim_start, trim_end=trim_end,
                  transition=transition, fade_in=fade_in, fade_out=fade_out, volume=volume,
@@ -170,8 +169,6 @@ def add(
 
     Example: rendercli asset add reel wide.mp4 photo.jpg --fit blur
     """
-    from rendercli.services import assets
-
     user = context.require_user()
     added = assets.add(
         context.uow(),
@@ -208,8 +205,6 @@ def list_(
 
     Example: rendercli asset list holiday
     """
-    from rendercli.services import assets
-
     user = context.require_user()
     timeline = assets.list_assets(context.uow(), user.id, project)
     if json_output:
@@ -277,7 +272,6 @@ def _settings(asset: AssetView) -> list[tuple[str, object]]:
 
 
 def _show(asset: AssetView) -> None:
-    from rendercli.media.info import stored_fields
 
     probed = []
     if asset.kind != "title":
@@ -314,8 +308,6 @@ def show(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli asset show k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
-    from rendercli.services import assets
-
     user = context.require_user()
     found = assets.get(context.uow(), user.id, asset)
     if json_output:
@@ -350,8 +342,6 @@ def update(
 
     Example: rendercli asset update k2x9c0c0p1q8r7s6t5u4v3w2 --fit cover
     """
-    from rendercli.services import assets
-
     user = context.require_user()
     updated = assets.update_asset(
         context.uow(), user.id, asset,
@@ -376,8 +366,6 @@ def remove(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli asset remove k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services import assets
-
     user = context.require_user_recovering()
     removed = assets.remove(context.uow(), user.id, asset)
     where = "" if removed.position is None else f" (was #{removed.position})"

@@ -1,7 +1,7 @@
 """Shell completion of values: fixed choices by option name, and the user's own
 projects, assets and jobs (from the database) by metavar.
 
-typer_internals routes every parameter without a completion of its own here, so a
+cli/parameters.py routes every parameter Typer has no completion for here, so a
 new command gets this by naming its parameters PROJECT / ASSET / JOB or --preset etc.
 Anything that goes wrong (not logged in, database down) completes nothing: a shell
 must never show an error in the middle of a command line.
@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rendercli.cli import context
+from rendercli.render.presets import FORMATS, PRESETS, QUALITIES
+from rendercli.render.timeline import FITS, MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
+from rendercli.services import identity
+from rendercli.services.completion import candidates
+
 
 def _choices() -> dict[str, tuple[str, ...]]:
-    from rendercli.render.presets import FORMATS, PRESETS, QUALITIES
-    from rendercli.render.timeline import FITS, MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
-
     return {
         "--preset": tuple(PRESETS),
         "--format": FORMATS,
@@ -50,9 +53,6 @@ def complete(param: Any, incomplete: str) -> list[tuple[str, str]] | None:
 
 
 def _from_database(kind: str, prefix: str) -> list[tuple[str, str]]:
-    from rendercli.cli import context
-    from rendercli.services import identity
-    from rendercli.services.completion import candidates
 
     user = identity.authenticate(context.uow(), context.current_token())
     return candidates(context.uow(), user.id, kind, prefix)

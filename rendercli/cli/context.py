@@ -5,7 +5,15 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+import typer
+
+from rendercli.cli.output import error_line
+from rendercli.config import get_settings
+from rendercli.credentials import load_token
 from rendercli.errors import AuthRequired, InvalidInput
+from rendercli.services import identity, upkeep
+from rendercli.services.passwords import check_password_rule
+from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.services.identity import UserView
@@ -18,19 +26,16 @@ NOT_LOGGED_IN = (
 
 
 def uow() -> UnitOfWork:
-    from rendercli.services.unit_of_work import UnitOfWork
 
     return UnitOfWork()
 
 
 def database_url() -> str:
-    from rendercli.config import get_settings
 
     return get_settings().database_url
 
 
 def current_token() -> str:
-    from rendercli.credentials import load_token
 
     stored = load_token(database_url())
     if stored is None:
@@ -40,8 +45,6 @@ def current_token() -> str:
 
 def require_user() -> UserView:
     """The logged-in user, or AuthRequired (exit 4)."""
-    from rendercli.services import identity
-
     return identity.authenticate(uow(), current_token())
 
 
@@ -70,7 +73,6 @@ def prompt_email(email: str | None) -> str:
         return email
     if not stdin_is_tty():
         raise InvalidInput("no email given: use --email (there is no terminal to ask on)")
-    import typer
 
     return str(typer.prompt("Email"))
 
@@ -86,12 +88,9 @@ def prompt_password(*, from_stdin: bool, confirm: bool, label: str = "Password")
         return read_secret_from_stdin()
     if not stdin_is_tty():
         raise InvalidInput("no terminal to ask for a password: pipe it with --password-stdin")
-    import typer
 
     if not confirm:
         return str(typer.prompt(label, hide_input=True))
-    from rendercli.cli.output import error_line
-    from rendercli.services.passwords import check_password_rule
 
     for _ in range(NEW_PASSWORD_TRIES):
         first = str(typer.prompt(label, hide_input=True))
@@ -109,6 +108,4 @@ def prompt_password(*, from_stdin: bool, confirm: bool, label: str = "Password")
 def maintenance() -> None:
     """Upkeep any command may do (rendercli.services.upkeep): recover jobs whose worker or
     inline render is gone, sweep storage leftovers, dispatch jobs Redis never saw."""
-    from rendercli.services import upkeep
-
     upkeep.for_command(uow())

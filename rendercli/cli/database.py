@@ -8,6 +8,8 @@ from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help="Database schema migrations.\n\nExample: rendercli db upgrade",
     no_args_is_help=True,
 )

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from rendercli.cli import context, output
 from rendercli.cli.options import FORCE_OPTION, JSON_OPTION, output_option
+from rendercli.cli.renders import check_output, follow
+from rendercli.render.samples import make_samples
+from rendercli.services.renders import submit as renders
 
 
 def demo(
@@ -20,10 +23,7 @@ def demo(
 
     Example: rendercli demo --output demo.mp4
     """
-    from rendercli.cli.renders import check_output, follow
-    from rendercli.render.samples import make_samples
     from rendercli.services import demo as demo_service
-    from rendercli.services.renders import submit as renders
 
     target = check_output(output_path, waiting=True, force=force)
     if not json_output:

@@ -6,6 +6,7 @@ import typer
 
 from rendercli.cli import output
 from rendercli.cli.options import JSON_OPTION
+from rendercli.services.doctor import run_checks
 
 
 def doctor(json_output: bool = JSON_OPTION) -> None:
@@ -15,8 +16,6 @@ def doctor(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli doctor --json
     """
-    from rendercli.services.doctor import run_checks
-
     checks = run_checks()
     healthy = all(c.ok for c in checks if c.required)
     if json_output:

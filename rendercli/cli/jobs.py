@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rendercli.cli import context, output, watching
+from rendercli.cli import context, output, output_file, watching
 from rendercli.cli.options import (
     BATCH_OPTION,
     FORCE_OPTION,
@@ -16,9 +16,12 @@ from rendercli.cli.options import (
     TIMEOUT_OPTION,
     output_option,
 )
-from rendercli.errors import Conflict, InvalidInput
+from rendercli.errors import Conflict, InvalidInput, NotFound
+from rendercli.services.renders import views
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",
     no_args_is_help=True,
 )
@@ -54,8 +57,6 @@ def list_(
 
     Example: rendercli jobs list --status failed --json
     """
-    from rendercli.services.renders import views
-
     user = context.require_user_recovering()
     rows = views.list_jobs(context.uow(), user.id, project_ref=project, status=status,
                            limit=limit, batch_id=batch)
@@ -76,8 +77,6 @@ def status(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs status k2x9c0c0p1q8r7s6t5u4v3w2 --json
     """
-    from rendercli.services.renders import views
-
     user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
     if json_output:
@@ -117,8 +116,6 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs logs k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services.renders import views
-
     user = context.require_user_recovering()
     entry = views.logs(context.uow(), user.id, job)
     if json_output:
@@ -159,9 +156,7 @@ def download(
 
     Example: rendercli jobs download k2x9c0c0p1q8r7s6t5u4v3w2 -o holiday.mp4 --open
     """
-    from rendercli.cli import output_file, stills
-    from rendercli.services.renders import views
-
+    from rendercli.cli import stills  # opening a picture: only for --open
     user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
     if view.status != "completed":
@@ -213,9 +208,6 @@ def cancel(
 
 def _batch_jobs(user_id: str, batch: str):  # type: ignore[no-untyped-def]
     """Every job of one of the user's batches; NotFound if there is none."""
-    from rendercli.errors import NotFound
-    from rendercli.services.renders import views
-
     found = views.list_jobs(context.uow(), user_id, batch_id=batch, limit=1000)
     if not found:
         raise NotFound(f"batch not found: {batch}")
@@ -228,6 +220,7 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli jobs retry k2x9c0c0p1q8r7s6t5u4v3w2
     """
+    # The render noun and its submit service load only here (~40 ms `jobs list` skips).
     from rendercli.cli.renders import follow
     from rendercli.services.renders import submit
 
@@ -255,8 +248,6 @@ def watch(
 
     Example: rendercli jobs watch --project holiday --timeout 600
     """
-    from rendercli.services.renders import views
-
     user = context.require_user_recovering()
     ids = list(job_ids or [])
     if project is not None:

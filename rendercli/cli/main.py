@@ -1,31 +1,58 @@
-"""The root `rendercli` command. Sub-apps are small modules; heavy libraries load per command."""
+"""The root `rendercli` command. Each command's module loads only when that command runs;
+heavy libraries (database, queue, media) load inside the functions that need them."""
 
 from __future__ import annotations
 
 import typer
 
 from rendercli import __version__
-from rendercli.cli import (
-    accounts,
-    apply,
-    assets,
-    database,
-    demo,
-    doctor,
-    jobs,
-    projects,
-    renders,
-    specs,
-    stats,
-    texts,
-    titles,
-    tokens,
-    worker,
-)
 from rendercli.cli.app_group import RenderCliGroup
 
+# name -> (`module:attribute`, help): a Typer app (a noun) or a function (a command).
+# The help is the command's own first paragraph (tests/test_cli_lazy.py checks it), so
+# `rendercli --help` lists every command without importing one.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("rendercli.cli.demo:demo", "Render a demo video: sample clips, a still and music, "
+             "with a live progress bar."),
+    "doctor": ("rendercli.cli.doctor:doctor", "Check configuration, database, Redis and "
+               "workers, storage, ffmpeg, keyring and login."),
+    "register": ("rendercli.cli.accounts:register",
+                 "Create an account (8+ characters, at most 72 bytes of password)."),
+    "login": ("rendercli.cli.accounts:login",
+              "Log in and keep a session token in the OS keyring (30 days)."),
+    "logout": ("rendercli.cli.accounts:logout",
+               "Log out: revoke the session token and remove it from this machine."),
+    "passwd": ("rendercli.cli.accounts:passwd", "Change your password."),
+    "whoami": ("rendercli.cli.accounts:whoami",
+               "Show the logged-in account and where its token is kept."),
+    "apply": ("rendercli.cli.apply:apply", "Make a project match a spec file: create it if "
+              "missing, then add, update, move and remove its items."),
+    "stats": ("rendercli.cli.stats:stats", "Show your renders by status, success rate, render "
+              "times, output minutes and busiest projects."),
+    "worker": ("rendercli.cli.worker:worker",
+               "Run a render worker: takes jobs from the `render-video` queue until stopped."),
+    "token": ("rendercli.cli.tokens:app", "Create, list and revoke API tokens for CI."),
+    "project": ("rendercli.cli.projects:app", "Create and manage projects."),
+    "asset": ("rendercli.cli.assets:app", "Add media (and fonts) to a project's timeline, "
+              "arrange it, and set transitions, fades, sound, motion and fit."),
+    "title": ("rendercli.cli.titles:app",
+              "Title cards: centred text on a plain background, as a timeline item."),
+    "text": ("rendercli.cli.texts:app",
+             "Text over clips, stills and titles: a name in the lower third, a caption."),
+    "render": ("rendercli.cli.renders:app", "Render projects to video."),
+    "jobs": ("rendercli.cli.jobs:app", "Follow and manage render jobs."),
+    "spec": ("rendercli.cli.specs:app",
+             "Timelines as files: check a spec file, or print its JSON Schema."),
+    "db": ("rendercli.cli.database:app", "Database schema migrations."),
+}
+
+
+class RootGroup(RenderCliGroup):
+    table = COMMANDS
+
+
 app = typer.Typer(
-    cls=RenderCliGroup,
+    cls=RootGroup,
     name="rendercli",
     help=(
         "Render manager for video projects: accounts, projects, media assets and ffmpeg "
@@ -56,27 +83,6 @@ def root(
     ),
 ) -> None:
     """Render manager for video projects."""
-
-
-app.command("demo")(demo.demo)
-app.command("doctor")(doctor.doctor)
-app.command("register")(accounts.register)
-app.command("login")(accounts.login)
-app.command("logout")(accounts.logout)
-app.command("passwd")(accounts.passwd)
-app.command("whoami")(accounts.whoami)
-app.add_typer(tokens.app, name="token")
-app.add_typer(projects.app, name="project")
-app.add_typer(assets.app, name="asset")
-app.add_typer(titles.app, name="title")
-app.add_typer(texts.app, name="text")
-app.add_typer(renders.app, name="render")
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(specs.app, name="spec")
-app.command("apply")(apply.apply)
-app.command("stats")(stats.stats)
-app.command("worker")(worker.worker)
-app.add_typer(database.app, name="db")
 
 
 def run() -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -119,7 +121,6 @@ def publish_output(job, target: Path, *, force: bool = False) -> None:  # type: 
 
 
 def _copy_hashing(src: BinaryIO, out: BinaryIO) -> str:
-    import hashlib
 
     digest = hashlib.sha256()
     while chunk := src.read(1024 * 1024):
@@ -150,7 +151,5 @@ def _put_in_place(tmp: Path, target: Path, *, force: bool) -> None:
 def default_name(name: str, suffix: str) -> Path:
     """A file name in the current directory made from a project's name (user text: only
     letters, digits, `.`, `_` and `-` are kept) and `suffix`, e.g. `holiday-2.5s.png`."""
-    import re
-
     stem = re.sub(r"[^\w.-]+", "-", name, flags=re.ASCII).strip("-.") or "project"
     return Path(f"{stem[:80]}{suffix}")

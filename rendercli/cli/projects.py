@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from rendercli.cli import context, output
+from rendercli.cli import context, output, output_file
 from rendercli.cli.options import (
     FORCE_OPTION,
     JSON_OPTION,
@@ -18,11 +20,14 @@ from rendercli.cli.options import (
     output_option,
 )
 from rendercli.errors import InvalidInput
+from rendercli.services import projects
 
 if TYPE_CHECKING:
     from rendercli.services.projects import ProjectView
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help="Create and manage projects.\n\nExample: rendercli project create holiday",
     no_args_is_help=True,
 )
@@ -62,8 +67,6 @@ def create(
 
     Example: rendercli project create reel --fit blur
     """
-    from rendercli.services import projects
-
     user = context.require_user()
     project = projects.create(context.uow(), user.id, name, fit)
     output.result(project, json_output, f"Created project {project.name} ({project.id}).")
@@ -75,8 +78,6 @@ def list_(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli project list --json
     """
-    from rendercli.services import projects
-
     user = context.require_user()
     rows = projects.list_projects(context.uow(), user.id)
     if json_output:
@@ -96,8 +97,6 @@ def show(project: str = PROJECT_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli project show "summer trip"
     """
-    from rendercli.services import projects
-
     user = context.require_user()
     _show(projects.get(context.uow(), user.id, project), json_output)
 
@@ -112,8 +111,6 @@ def rename(
 
     Example: rendercli project rename "summer trip" "summer 2026"
     """
-    from rendercli.services import projects
-
     user = context.require_user()
     renamed = projects.rename(context.uow(), user.id, project, new_name)
     output.result(renamed, json_output, f"Renamed to {renamed.name}.")
@@ -153,8 +150,6 @@ def delete(
 
     Example: rendercli project delete "summer trip" --yes
     """
-    from rendercli.services import projects
-
     user = context.require_user_recovering()
     if not yes:
         if not context.stdin_is_tty():
@@ -185,6 +180,8 @@ def storyboard(
 
     Example: rendercli project storyboard holiday -o holiday-board.png --open
     """
+    # Drawing and exporting load only for their own command (~30 ms a `project list`
+    # need not pay).
     from rendercli.cli import stills
     from rendercli.services.renders import previews
 
@@ -228,11 +225,9 @@ def export(
 
     Example: rendercli project export holiday -o holiday.yaml
     """
-    import os
-    import tempfile
-
-    from rendercli.cli import output_file
     from rendercli.services.specs import export as exporting
+
+
 
     stdout = output_path is not None and str(output_path) == "-"
     if stdout and not by_hash:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from rendercli.cli import context, output, watching
-from rendercli.cli.apply import ALLOW_OUTSIDE_OPTION
+from rendercli.cli import context, output, output_file, stills, watching
+from rendercli.cli.apply import ALLOW_OUTSIDE_OPTION, set_values, spec_problems
 from rendercli.cli.options import (
     FORCE_OPTION,
     FORMAT_OPTION,
@@ -25,8 +28,14 @@ from rendercli.cli.options import (
     TIMEOUT_OPTION,
     output_option,
 )
+from rendercli.config import get_settings
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
+from rendercli.services.renders import previews, views
+from rendercli.services.renders import submit as renders
+from rendercli.services.specs import batch as batches
+from rendercli.services.specs.apply import stored_lookup
+from rendercli.services.specs.files import default_cache
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
@@ -36,6 +45,8 @@ FPS_OPTION = typer.Option(30, "--fps", metavar="FPS", help="Output frame rate (g
                           min=MIN_FPS, max=MAX_FPS)
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help="Render projects to video.\n\nExample: rendercli render submit holiday --wait",
     no_args_is_help=True,
 )
@@ -46,7 +57,6 @@ def check_output(path: Path | None, *, waiting: bool, force: bool = False) -> Pa
         return None
     if not waiting:
         raise InvalidInput("--output needs --wait in farm mode (the render finishes later)")
-    from rendercli.cli import output_file
 
     return output_file.check_target(path, force=force)
 
@@ -89,7 +99,6 @@ def _progress_bar():  # type: ignore[no-untyped-def]
 
 def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
     import socket
-    import time
 
     from rendercli.services.renders import execute
     from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
@@ -172,16 +181,12 @@ def submit(
 
     Example: rendercli render submit holiday --preset 1080p --output holiday.mp4
     """
-    from rendercli.config import get_settings
-    from rendercli.services.renders import submit as renders
-
     if spec is None and project is None:
         raise InvalidInput("give a PROJECT to render, or --spec FILE")
     if spec is None and allow_outside:
         raise InvalidInput("--allow-outside applies to --spec")
     if spec is None and set_:
         raise InvalidInput("--set applies to --spec")
-    from rendercli.cli.apply import set_values
 
     values = set_values(set_)
     target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
@@ -224,8 +229,6 @@ def follow(
     is pending; then follow the job to its end and `finish` (`wait`), or print it as it
     is queued. Returns the job's last view.
     """
-    from rendercli.services.renders import views
-
     job = started.job
     if started.inline:
         job = run_inline(job.id, json_output)
@@ -247,8 +250,6 @@ def follow(
 
 def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
     """Follow a farm job (progress on stderr) until it ends; return its final view."""
-    from rendercli.services.renders import views
-
     watching.watch(
         lambda: [views.get(context.uow(), user_id, job_id)],
         interval=1.0,
@@ -321,9 +322,6 @@ def frame(
 
     Example: rendercli render frame holiday --at 12.5 --preset 1080p -o check.png --open
     """
-    from rendercli.cli import stills
-    from rendercli.services.renders import previews
-
     user = context.require_user()
     target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
     with stills.scratch() as scratch:
@@ -388,12 +386,6 @@ def batch(
 
     Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
     """
-    from rendercli.cli.apply import spec_problems
-    from rendercli.config import get_settings
-    from rendercli.services.specs import batch as batches
-    from rendercli.services.specs.apply import stored_lookup
-    from rendercli.services.specs.files import default_cache
-
     if not 1 <= concurrency <= 16:
         raise InvalidInput("--concurrency must be between 1 and 16")
     if output_dir is not None and not output_dir.is_dir():
@@ -456,8 +448,6 @@ class _BatchTally:
 
     def __init__(self, batch_id: str, total: int, rows: dict, output_dir: Path | None,
                  json_output: bool, force: bool) -> None:
-        import threading
-        import time
 
         self.batch_id, self.total, self.rows = batch_id, total, rows
         self.output_dir, self.json_output, self.force = output_dir, json_output, force
@@ -466,7 +456,6 @@ class _BatchTally:
         self.lock = threading.Lock()
 
     def finished(self, job) -> None:  # type: ignore[no-untyped-def]
-        import time
 
         row = self.rows[job.id]
         path = job.output_path
@@ -516,7 +505,6 @@ def _run_batch_inline(job_ids: list[str], concurrency: int, tally: _BatchTally,
                       user_id: str) -> None:
     """Render the batch's jobs here, ``concurrency`` at a time; Ctrl-C cancels the rest."""
     import socket
-    from concurrent.futures import ThreadPoolExecutor
 
     from rendercli.services.renders import execute, lifecycle, views
     from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
@@ -546,10 +534,6 @@ def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str,
                 timeout: float | None) -> bool:
     """Follow a farm batch until every job has ended (True) or ``timeout`` seconds have
     passed (False)."""
-    import time
-
-    from rendercli.services.renders import views
-
     started = time.monotonic()
     pending = set(job_ids)
     while pending:

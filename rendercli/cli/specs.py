@@ -11,12 +11,19 @@ import typer
 from rendercli.cli import output
 from rendercli.cli.options import JSON_OPTION, SET_OPTION
 from rendercli.errors import ExitStatus, InvalidInput
+from rendercli.spec.media import Prober
+from rendercli.spec.problems import SpecInvalid, display_path
+from rendercli.spec.rows import DataRows, load_rows
+from rendercli.spec.schema import schema_text
+from rendercli.spec.template import parse_assignments
 
 if TYPE_CHECKING:
     from rendercli.spec.check import FileReport
     from rendercli.spec.problems import Problem
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help=(
         "Timelines as files: check a spec file, or print its JSON Schema.\n\n"
         "Example: rendercli spec validate video.yaml"
@@ -35,8 +42,6 @@ def schema() -> None:
 
     Example: rendercli spec schema > spec.schema.json
     """
-    from rendercli.spec.schema import schema_text
-
     sys.stdout.write(schema_text())
 
 
@@ -63,10 +68,6 @@ def validate(
     Example: rendercli spec validate video.yaml --data rows.csv
     """
     from rendercli.spec.check import FileReport, validate_file
-    from rendercli.spec.media import Prober
-    from rendercli.spec.problems import SpecInvalid, display_path
-    from rendercli.spec.rows import DataRows, load_rows
-    from rendercli.spec.template import parse_assignments
 
     values = parse_assignments(set_) if set_ else None
     if values is not None and data is not None:

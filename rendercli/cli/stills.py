@@ -9,7 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from rendercli.cli import context, output, output_file
+from rendercli.cli import context, inline_image, output, output_file
+from rendercli.cli.opener import open_file
 
 
 def target(path: Path | None, user_id: str, project: str, suffix: str, force: bool) -> Path:
@@ -35,13 +36,10 @@ def publish(source: Path, destination: Path, force: bool) -> None:
 
 def print_path(path: Path) -> None:
     """The PNG's path on stdout; on a terminal that can show images, the picture too."""
-    from rendercli.cli import inline_image
-
     output.say(str(path))
     inline_image.show(path)
 
 
 def open_it(path: Path) -> None:
-    from rendercli.cli.opener import open_file
 
     output.note(open_file(path))

@@ -15,11 +15,14 @@ from rendercli.render.timeline import (
     TEXT_SIZES,
     TEXT_STYLES,
 )
+from rendercli.services.items import one_line
 
 if TYPE_CHECKING:
     from rendercli.services.texts import TextView
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help=(
         "Text over clips, stills and titles: a name in the lower third, a caption.\n\n"
         "Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3"
@@ -134,7 +137,6 @@ def list_(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
     Example: rendercli text list k2x9c0c0p1q8r7s6t5u4v3w2
     """
     from rendercli.services import texts
-    from rendercli.services.items import one_line
 
     user = context.require_user()
     found = texts.list_texts(context.uow(), user.id, asset)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from rendercli.services.items import AssetView
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help=(
         "Title cards: centred text on a plain background, as a timeline item.\n\n"
         "Example: rendercli title add holiday 'Summer 2025' --duration 2 --position 1"

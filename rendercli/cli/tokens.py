@@ -9,6 +9,8 @@ from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import InvalidInput
 
 app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
     help="Create, list and revoke API tokens for CI.\n\nExample: rendercli token create --name ci",
     no_args_is_help=True,
 )

@@ -102,7 +102,6 @@ def _line(job: JobView) -> str:
 
 
 def _farm_mode() -> bool:
-    from rendercli.config import get_settings
 
     return get_settings().redis_url is not None
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
-from rendercli.errors import InvalidInput
+from rendercli.config import get_settings
+from rendercli.errors import InvalidInput, OperationFailed
+from rendercli.services.renders import dispatch
 
 
 def worker(
@@ -19,10 +23,6 @@ def worker(
 
     Example: RENDERCLI_REDIS_URL=redis://redis:6379/0 rendercli worker
     """
-    import logging
-
-    from rendercli.config import get_settings
-    from rendercli.services.renders import dispatch
     from rendercli.worker import RenderWorker
 
     settings = get_settings()
@@ -34,7 +34,6 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from redis.exceptions import RedisError
 
-    from rendercli.errors import OperationFailed
 
     connection = dispatch.redis_connection()
     try:
