@@ -39,6 +39,7 @@ from rendercli.render.timeline import (
 )
 from tests.ffmpegs import bundled_ffmpeg
 from tests.media_factory import make_audio, make_color_video, make_image, make_video, run_ffmpeg
+from tests.system_fonts import need_fonts_for
 from tests.test_render_engine import FAST, item, pixels, probe
 
 HOSTILE_TEXT = (
@@ -406,6 +407,7 @@ def test_lower_third_differs_from_the_bare_clip_only_where_and_when_shown(
 
 @pytest.mark.slow
 def test_hostile_text_renders_as_data(fx: dict[str, Path], storage: Path) -> None:
+    need_fonts_for(HOSTILE_TEXT)
     overlays = (TextOverlay(HOSTILE_TEXT, size="large"),
                 TextOverlay("100% %{pts} \\ ' : [x]", placement="top", box=False))
     items = [replace(item(fx["wide"], size=(854, 480)), texts=overlays),
@@ -626,6 +628,7 @@ def test_loudness_target_is_met_and_recorded(
 @pytest.mark.parametrize("fmt", ["mp4", "webm"])
 def test_fifteen_items_mixing_every_feature_stay_exact(
         fx: dict[str, Path], storage: Path, fmt: str) -> None:
+    need_fonts_for(HOSTILE_TEXT[:300])
     f = fx
     caption = (TextOverlay("Jane Doe — Director", start=0.1, duration=0.3),)
     items = [

@@ -18,6 +18,7 @@ from rendercli.render.text import DEFAULT_FONT
 from tests.conftest import Account
 from tests.hostile_media import font_with_garbage_glyf, font_without_maxp, write_bytes
 from tests.media_factory import make_audio, make_color_video, make_image, make_video
+from tests.system_fonts import need_fonts_for
 from tests.test_render_effects import integrated_loudness
 from tests.test_render_engine import probe
 
@@ -211,7 +212,9 @@ def test_loudness_is_validated_before_a_job_exists(
 HOSTILE = "Quotes ' \" and 100% %{pts} : ; \\ {} [in]\nLine two: 😀 עברית"
 
 
+
 def test_title_add_update_remove(alice: Account, project: str, media, database_url) -> None:
+    need_fonts_for(HOSTILE)
     [clip] = add(alice, project, media["clip"])
     title = json.loads(alice.ok("title", "add", project, HOSTILE, "--duration", "1.5",
                                 "--position", "1", "--background", "navy", "--color",
@@ -277,6 +280,7 @@ def test_title_add_update_remove(alice: Account, project: str, media, database_u
 
 
 def test_text_add_list_remove(alice: Account, project: str, media, database_url) -> None:
+    need_fonts_for(HOSTILE)
     clip, song = add(alice, project, media["clip"], media["song"])
     first = json.loads(alice.ok("text", "add", clip["id"], "Ana Lima, director", "--at", "0.5",
                                 "--for", "1", "--json").stdout)
