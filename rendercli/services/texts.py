@@ -119,18 +119,25 @@ def list_texts(uow: UnitOfWork, user_id: str, asset_id: str) -> list[TextView]:
         return [_view(r) for r in rows]
 
 
+def _owned_text(uow: UnitOfWork, user_id: str, text_id: str) -> tuple[AssetText, Asset]:
+    """The caller's text overlay and its item, the project locked for the change (else
+    not found)."""
+    row = uow.session.scalars(
+        select(AssetText).join(Asset, AssetText.asset_id == Asset.id).join(Project)
+        .where(AssetText.id == text_id, Project.owner_id == user_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"text not found: {text_id}")
+    asset = uow.session.get(Asset, row.asset_id)
+    assert asset is not None
+    lock_project(uow, asset.project)
+    return row, asset
+
+
 def remove(uow: UnitOfWork, user_id: str, text_id: str) -> TextView:
     """Remove a text overlay; the item's other texts keep their order."""
     with uow:
-        row = uow.session.scalars(
-            select(AssetText).join(Asset, AssetText.asset_id == Asset.id).join(Project)
-            .where(AssetText.id == text_id, Project.owner_id == user_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"text not found: {text_id}")
-        asset = uow.session.get(Asset, row.asset_id)
-        assert asset is not None
-        lock_project(uow, asset.project)
+        row, _asset = _owned_text(uow, user_id, text_id)
         view = _view(row)
         uow.session.delete(row)
         uow.session.flush()
@@ -168,15 +175,7 @@ def update(uow: UnitOfWork, user_id: str, text_id: str, text: str | None,
     if text is not None and not text.strip():
         raise InvalidInput("the text must not be empty")
     with uow:
-        row = uow.session.scalars(
-            select(AssetText).join(Asset, AssetText.asset_id == Asset.id).join(Project)
-            .where(AssetText.id == text_id, Project.owner_id == user_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"text not found: {text_id}")
-        asset = uow.session.get(Asset, row.asset_id)
-        assert asset is not None
-        lock_project(uow, asset.project)
+        row, asset = _owned_text(uow, user_id, text_id)
         merged = TextEdits(
             start=row.start if changes.start is None else changes.start,
             duration=row.duration if changes.duration is None else changes.duration,
