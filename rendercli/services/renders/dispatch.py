@@ -9,6 +9,7 @@ live RQ job, and a duplicate RQ job finds the row already claimed and does nothi
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from rendercli.config import RENDER_QUEUE, get_settings
@@ -108,6 +109,54 @@ def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: i
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
     return None
+
+
+def dispatch_undispatched(limit: int, *, older_than: timedelta,
+                          connection: Redis | None = None,
+                          sessions: SessionFactory | None = None) -> list[str]:
+    """Dispatch up to `limit` of the oldest queued rows never dispatched (Redis was down
+    at submit, or a handed-back job whose dispatch failed) that are older than
+    `older_than`: one SELECT with LIMIT, one pipelined read of their RQ jobs, one
+    pipeline to enqueue, one UPDATE. Returns the ids dispatched; [] when Redis is
+    unreachable (the rows wait for the next try or a worker's sweep)."""
+    from redis.exceptions import RedisError
+    from rq import Queue
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from rendercli.db.ids import is_valid_id
+
+    with UnitOfWork(sessions) as uow:
+        found = uow.rows.all(
+            "SELECT id FROM render_jobs WHERE status = 'queued' AND dispatched_at IS NULL "
+            "AND created_at < :before ORDER BY created_at LIMIT :limit",
+            before=utcnow() - older_than, limit=max(0, int(limit)))
+    # A row with an id rendercli does not make is left to the workers' reconcile.
+    ids = [row["id"] for row in found if is_valid_id(row["id"])]
+    if not ids:
+        return []
+    try:
+        conn = connection or redis_connection()
+        queue = render_queue(conn)
+        existing = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
+        # Never dispatched: a "started" RQ job can only be a dead worker's attempt.
+        waiting = {job.id for job in existing if job is not None and str(getattr(
+            job.get_status(refresh=False), "value", "")) in WAITING_RQ_STATES}
+        old = [job for job in existing if job is not None and job.id not in waiting]
+        new = [job_id for job_id in ids if job_id not in waiting]
+        with conn.pipeline() as pipe:
+            for job in old:
+                job.delete(pipeline=pipe)
+            pipe.execute()
+        with conn.pipeline() as pipe:
+            queue.enqueue_many([render_job_data(Queue, i) for i in new],  # type: ignore[misc]
+                               pipeline=pipe)
+            pipe.execute()
+    except (RedisError, ValueError, TypeError) as exc:  # down, or a job RQ cannot read
+        log.debug("dispatch of queued jobs skipped: %s", exc)
+        return []
+    _mark_dispatched(ids, sessions)
+    return ids
 
 
 def _rq_status(job_id: str, connection: Redis) -> str | None:
