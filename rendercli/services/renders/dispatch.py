@@ -324,8 +324,8 @@ def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
 def reconcile(
     connection: Redis | None = None, *, sessions: SessionFactory | None = None
 ) -> list[str]:
-    """Dispatch queued rows (and queued tasks of split jobs) that have no live RQ job.
-    Returns the ids dispatched.
+    """Dispatch queued rows (and queued tasks of split jobs) that have no live RQ job
+    (the workers' sweep; RQ jobs are read 500 per round trip). Returns the ids dispatched.
 
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
@@ -342,6 +342,8 @@ def reconcile(
         ).all()
     conn = connection or redis_connection()
     dispatched = reconcile_tasks(conn, sessions=sessions)
+    live = _live([job_id for job_id, at in queued if at is not None and is_valid_id(job_id)],
+                 conn)
     for job_id, dispatched_at in queued:
         # One bad row (written by hand: the database refuses such ids since 0009) is
         # failed on its own; it never stops the rows after it.
@@ -349,7 +351,9 @@ def reconcile(
             _refuse(job_id, "its id is not one rendercli makes", sessions)
             continue
         try:
-            if dispatched_at is not None and _rq_status(job_id, conn) in LIVE_RQ_STATES:
+            if dispatched_at is not None and (
+                    live[job_id] if job_id in live
+                    else _rq_status(job_id, conn) in LIVE_RQ_STATES):
                 continue
             pending = enqueue(job_id, conn, replace_started=dispatched_at is None,
                               sessions=sessions)
@@ -360,6 +364,26 @@ def reconcile(
         if pending is None:
             dispatched.append(job_id)
     return dispatched
+
+
+def _live(job_ids: list[str], connection: Redis, chunk: int = 500) -> dict[str, bool]:
+    """Whether each job's RQ job is live, read ``chunk`` ids per pipelined round trip.
+    A chunk RQ cannot read (a malformed job among them) is left out: the caller then
+    asks for each of its jobs on its own."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    live: dict[str, bool] = {}
+    for start in range(0, len(job_ids), chunk):
+        ids = job_ids[start:start + chunk]
+        try:
+            found = Job.fetch_many(ids, connection=connection, serializer=JSONSerializer)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            continue
+        for job_id, job in zip(ids, found, strict=True):
+            live[job_id] = job is not None and str(getattr(
+                job.get_status(refresh=False), "value", "")) in LIVE_RQ_STATES
+    return live
 
 
 def _refuse(job_id: str, why: str, sessions: SessionFactory | None) -> None:
