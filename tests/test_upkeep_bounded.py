@@ -20,6 +20,7 @@ from redis import Redis
 from tests.conftest import Account
 from tests.farm import Farm
 from tests.queue_fill import fill_queue
+from tests.test_render_tasks import split_job  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -150,3 +151,30 @@ def test_a_dead_render_is_handed_back_and_requeued_by_jobs_status_alone(
     assert cost["redis"] <= 20, cost
     assert "attempt 1 lost: worker gone stopped heartbeating" in alice.ok(
         "jobs", "logs", dead).stdout
+
+
+def test_a_dead_task_is_handed_back_and_requeued_by_jobs_status_alone(
+        alice: Account, farm: Farm, database_url: str, sessions,  # type: ignore[no-untyped-def]
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A split render's task whose worker died, while its job's own heartbeat is fresh
+    and 2,000 jobs are queued: `jobs status` alone hands the task back and queues it."""
+    from rendercli.services.renders import tasks
+    from rendercli.services.renders.dispatch import RENDER_QUEUE
+
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_TIMEOUT", "60")
+    redis = Redis.from_url(farm.redis.url)
+    user, job_id, created = request.getfixturevalue("split_job")
+    fill_queue(database_url, user, 2000)
+    lost = tasks.claim(created[0].id, "doomed", sessions=sessions)
+    assert lost is not None
+    with psycopg.connect(database_url.replace("+psycopg", "")) as owner:
+        owner.execute("UPDATE render_tasks SET heartbeat_at = now() - interval '61 seconds' "
+                      "WHERE id = %s", [lost.task_id])
+    _stamp(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+    _stamp(tmp_path).touch()
+    alice.ok("jobs", "status", job_id)
+    [view] = [v for v in tasks.task_views(sessions(), job_id) if v.id == lost.task_id]
+    assert view.state == "queued" and view.attempts == 1
+    assert lost.task_id in [i.decode() for i in redis.lrange(f"rq:queue:{RENDER_QUEUE}", 0, -1)]
+    assert not tasks.heartbeat(lost, progress=50, sessions=sessions)  # fenced
