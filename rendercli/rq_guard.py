@@ -142,7 +142,7 @@ class GuardedJob(Job):
         return None
 
 
-# (class, attribute, parameters it must have) for everything this module and
+# (class or module, attribute, parameters it must have) for everything this module and
 # rendercli.worker.RenderWorker override or call that RQ does not document.
 RQ_INTERNALS: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("rq.job.Job", "_deserialize_data", ("self",)),
@@ -163,6 +163,14 @@ RQ_INTERNALS: list[tuple[str, str, tuple[str, ...] | None]] = [
     ("rq.worker.Worker", "main_work_horse", ("self", "job", "queue")),
     ("rq.worker.Worker", "serialize", ("self",)),
     ("rq.worker.Worker", "request_force_stop", ("self", "signum", "frame")),
+    ("rq.worker.Worker", "work", None),  # documented; overridden (listed like the rest)
+    ("rq.worker.Worker", "request_stop", ("self", "signum", "frame")),
+    ("rq.worker.Worker", "maintain_heartbeats", ("self", "job", "execution")),
+    ("rq.worker.Worker", "_pubsub_exception_handler",
+     ("self", "exc", "pubsub", "pubsub_thread")),
+    ("rq.worker.Worker", "horse_pid", None),
+    ("rq.worker.Worker", "heartbeat", ("self", "timeout", "pipeline")),
+    ("rq.worker_registration", "register", ("worker", "pipeline")),
     ("rq.queue.Queue", "intermediate_queue_key", None),
     ("rq.queue.Queue", "failed_job_registry", None),
     ("rq.results.Result", "create_failure", None),

@@ -2,8 +2,9 @@
 
 `RenderWorker` runs only rendercli's own job functions, `render` (a job) and
 `render_task` (one task of a job split over the farm) (see rendercli.rq_guard: a Redis
-writer cannot make it import, call or unpickle anything else), and keeps the farm healthy
-while idle (recovering jobs of dead workers, dispatching rows Redis never saw).
+writer cannot make it import, call or unpickle anything else), keeps the farm healthy
+while idle (recovering jobs of dead workers, dispatching rows Redis never saw), and waits
+out Redis outages of any length (rendercli.redis_outage).
 
 Run a worker with `rendercli worker`, which is the same as
     rq worker -w rendercli.worker.RenderWorker -S rq.serializers.JSONSerializer render-video
@@ -20,7 +21,7 @@ from typing import Any
 
 from rq import Worker
 
-from rendercli import rq_guard
+from rendercli import redis_outage, rq_guard
 from rendercli.job_functions import render, render_task
 
 __all__ = ["RenderWorker", "farm_maintenance", "render", "render_task"]
@@ -81,6 +82,18 @@ class RenderWorker(Worker):
         self._sweep_interval = interval
         self._last_sweep: float | None = None
         self._current_task: str | None = None  # the task a horse is running, if any
+        self._stopping = False  # a SIGTERM or Ctrl-C came: stop waiting for Redis
+        self._rejoin = False  # Redis came back: register again (it may have lost us)
+        self._sweep_failing = False  # the last sweep failed (logged once per streak)
+        self._outage = redis_outage.Outage(
+            "Worker", log, give_up=lambda: self._stopping, on_end=self._after_outage)
+        connection = kwargs.get("connection") or next(
+            (q.connection for q in (args[0] if args else kwargs.get("queues", []))
+             if getattr(q, "connection", None) is not None), None)
+        if connection is None:
+            raise TypeError("RenderWorker needs a Redis connection")
+        kwargs["connection"] = connection
+        redis_outage.make_patient(connection, self._outage)
         # Wake a little more often than the sweep interval, so a sweep is never a whole
         # interval late. `rq worker` passes its own defaults (600 s, 420 s): cap them.
         wake = max(1, interval - 1)
@@ -95,6 +108,7 @@ class RenderWorker(Worker):
         kwargs["job_class"] = rq_guard.GuardedJob
         kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)
+        self._outage.who = f"Worker {self.name}"
         for queue in self.queues:  # `rq worker` builds the queues itself
             queue.job_class = rq_guard.GuardedJob
             queue.serializer = JSONSerializer
@@ -106,9 +120,16 @@ class RenderWorker(Worker):
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None,
                                      max_idle_time: int | None = None) -> Any:
+        from redis.exceptions import RedisError
+        from rq.exceptions import StopRequested
+
         while True:
             try:
                 return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except RedisError:
+                if self._stopping:  # told to stop while Redis is away: stop
+                    raise StopRequested() from None
+                raise
             except Exception as exc:
                 # RQ tags errors fetching a dequeued job with its id and queue. Without
                 # this, one malformed job hash in Redis would stop the worker.
@@ -119,7 +140,24 @@ class RenderWorker(Worker):
                             rq_guard.shown(job_id), queue.name, rq_guard.shown(str(exc)))
                 self.connection.lrem(queue.intermediate_queue_key, 1, job_id)
 
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop; Redis outages are waited out (rendercli.redis_outage), and a
+        worker told to stop while Redis is away stops without it."""
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(super().work(*args, **kwargs))
+        except RedisError as exc:
+            if not self._stopping:
+                raise
+            log.warning("Worker %s: stopped while Redis was unreachable (%s); its entry "
+                        "there expires on its own", self.name, rq_guard.shown(str(exc)))
+            return False
+
     def execute_job(self, job: Any, queue: Any) -> None:
+        from redis.exceptions import RedisError
+        from rq.exceptions import StopRequested
+
         # In this process, before any fork: nothing of a refused job is imported or run.
         try:
             rq_guard.check_job(job)
@@ -131,14 +169,66 @@ class RenderWorker(Worker):
         self._current_task = job.id if job.func_name == TASK_FUNCTION else None
         try:
             super().execute_job(job, queue)
+        except RedisError:
+            if not self._stopping:  # only a stopping worker stops waiting for Redis
+                raise
         finally:
             self._current_task = None
+        if self._stopping:  # a warm shutdown came while the horse ran: take no other job
+            raise StopRequested()
+
+    def maintain_heartbeats(self, job: Any, execution: Any) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            super().maintain_heartbeats(job, execution)
+        except RedisError:  # stopping while Redis is away: the horse still finishes
+            log.debug("Worker %s: no heartbeat in Redis (stopping, Redis away)", self.name)
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        # The first SIGTERM or Ctrl-C (warm shutdown). RQ asks Redis whether a job is
+        # running: if Redis is away, we know it ourselves.
+        from redis.exceptions import RedisError
+        from rq.exceptions import StopRequested
+
+        self._stopping = True
+        try:
+            super().request_stop(signum, frame)
+        except RedisError:
+            if not self.horse_pid:
+                raise StopRequested() from None
+            # Busy: execute_job stops the worker once the horse has finished.
+
+    def _pubsub_exception_handler(self, exc: Exception, pubsub: Any,
+                                  pubsub_thread: Any) -> None:
+        # RQ logs every retry of its command listener; the outage is logged once.
+        if isinstance(exc, redis_outage.OUTAGE_ERRORS) and self._outage.failed(exc):
+            time.sleep(redis_outage.MAX_WAIT / 5)
+            return
+        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
+
+    def _after_outage(self) -> None:
+        """Redis is back: it may have lost the queue and this worker's registration
+        (a restart without persistence), so sweep (re-dispatch queued rows and tasks
+        Redis lost) and register again at the next idle moment."""
+        self._last_sweep = None
+        self._rejoin = True
+
+    def _register_again(self) -> None:
+        from rq import worker_registration
+
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipe)
+            self.heartbeat(pipeline=pipe)  # and its expiry
+            pipe.execute()
 
     def request_force_stop(self, signum: int, frame: Any) -> None:
         # A second SIGTERM or Ctrl-C (cold shutdown): RQ kills the work horse and its
         # ffmpeg, then exits. (The first one is a warm shutdown: the horse finishes its
         # task and the worker takes no other.) The task it was running goes back to the
         # queue now, not after the heartbeat timeout.
+        self._stopping = True
         task_id = self._current_task
         try:
             super().request_force_stop(signum, frame)
@@ -187,6 +277,10 @@ class RenderWorker(Worker):
         from rendercli.render.parent_death import die_with_parent
 
         die_with_parent(self._parent_pid)
+        # The horse waits for Redis too (to record the job in RQ), and says so as itself.
+        self._outage.forget()
+        self._outage.who = f"Work horse of {job.id}"
+        self._outage.on_end = None
         from rendercli.db.session import after_fork
 
         after_fork()  # the worker's own database connections stay the worker's
@@ -199,15 +293,34 @@ class RenderWorker(Worker):
         return time.monotonic() - self._last_sweep >= self._sweep_interval - 1
 
     def run_maintenance_tasks(self) -> None:
+        from rq.exceptions import StopRequested
         from rq.utils import now
 
         self._last_sweep = time.monotonic()
+        if self._rejoin:
+            self._rejoin = False
+            try:
+                self._register_again()
+            except Exception as exc:
+                log.warning("could not register again in Redis: %s", rq_guard.shown(str(exc)))
         try:
             super().run_maintenance_tasks()
+        except StopRequested:  # SIGTERM while idle: RQ's signal handler raised it here
+            raise
         except Exception as exc:  # e.g. a malformed job in a registry: keep serving
             log.warning("RQ registry maintenance failed: %s", rq_guard.shown(str(exc)))
             self.last_cleaned_at = now()
         try:
             farm_maintenance(self.connection)
+        except StopRequested:
+            raise
         except Exception as exc:  # never let housekeeping kill the worker
-            log.warning("farm maintenance failed: %s", exc)
+            # Once per streak: an outage of the database fails every sweep until it ends.
+            if not self._sweep_failing:
+                log.warning("farm maintenance failed: %s (said once until it works again)",
+                            " ".join(str(exc).split()))
+            self._sweep_failing = True
+        else:
+            if self._sweep_failing:
+                log.warning("farm maintenance works again")
+            self._sweep_failing = False

@@ -132,3 +132,28 @@ class OpenWatch:
     def opened(self) -> bool:
         """True if the file was opened (or read) since the last call."""
         return any(mask & (IN_OPEN | IN_ACCESS) for mask in self.events())
+
+
+def _font_tables(data: bytes) -> dict[bytes, tuple[int, int, int]]:
+    """tag -> (table directory entry offset, table offset, length) of a TTF/OTF font."""
+    (count,) = struct.unpack_from(">H", data, 4)
+    return {bytes(data[12 + 16 * n: 16 + 16 * n]):
+            (12 + 16 * n, *struct.unpack_from(">II", data, 20 + 16 * n))
+            for n in range(count)}
+
+
+def font_without_maxp(font: Path, dst: Path) -> Path:
+    """A copy of `font` whose `maxp` table is gone (its directory entry renamed): our
+    metrics reader does not need it, FreeType does."""
+    data = bytearray(font.read_bytes())
+    entry, _offset, _length = _font_tables(bytes(data))[b"maxp"]
+    data[entry: entry + 4] = b"zzzz"
+    return write_bytes(dst, bytes(data))
+
+
+def font_with_garbage_glyf(font: Path, dst: Path) -> Path:
+    """A copy of `font` whose outlines (`glyf`) are all 0xFF bytes."""
+    data = bytearray(font.read_bytes())
+    _entry, offset, length = _font_tables(bytes(data))[b"glyf"]
+    data[offset: offset + length] = b"\xff" * length
+    return write_bytes(dst, bytes(data))

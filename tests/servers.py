@@ -60,6 +60,21 @@ class PostgresServer:
         pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata,  # type: ignore[attr-defined]
                user=server.system_user)  # type: ignore[attr-defined]
 
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: every connection is dropped); `resume` starts
+        it again with the same data and socket."""
+        if self._owned is None:
+            raise RuntimeError("cannot stop a server the tests did not start")
+        from pgserver._commands import pg_ctl
+
+        server = self._owned
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata,  # type: ignore[attr-defined]
+               user=server.system_user)  # type: ignore[attr-defined]
+
+    def resume(self) -> None:
+        assert self._owned is not None
+        self._owned.ensure_postgres_running()  # type: ignore[attr-defined]
+
     def url_for(self, database: str) -> str:
         url: URL = self.admin_url.set(database=database)
         return url.render_as_string(hide_password=False)

@@ -418,7 +418,8 @@ def test_export_then_apply_recreates_an_equal_project(
                                "--json").stdout)[0]
     clip = json.loads(alice.ok("asset", "add", "handmade", str(folder / "intro.mp4"),
                                "--trim-start", "0.5", "--trim-end", "3.5", "--volume", "-6dB",
-                               "--transition", "wipeleft:0.4", "--json").stdout)[0]
+                               "--transition", "wipeleft:0.4", "--fit", "blur",
+                               "--json").stdout)[0]
     alice.ok("asset", "add", "handmade", str(folder / "photo.png"), "--duration", "2",
              "--motion", "pan-left", "--fade-out", "0.5")
     alice.ok("asset", "add", "handmade", str(folder / "intro.mp4"), "--mute")

@@ -256,9 +256,10 @@ def test_probed_facts_have_one_definition(alice: Account, project: str, media) -
     assert list(shown)[:8] == ["id", "position", "kind", "name", "timeline duration",
                                "source duration", "trim", "size"]
     # then the timeline settings a clip has, then the probed facts in MediaInfo's order
-    assert list(shown)[8:14] == ["transition", "fade in", "fade out", "volume", "mute",
-                                 "texts"]
-    assert list(shown)[14:] == ["frame rate", "rotation", "container", "video codec",
+    assert list(shown)[8:15] == ["transition", "fade in", "fade out", "volume", "mute",
+                                 "fit", "texts"]
+    assert shown["fit"] == "default (the project's)"
+    assert list(shown)[15:] == ["frame rate", "rotation", "container", "video codec",
                                 "pixel format", "audio", "sample rate", "channels", "bytes",
                                 "sha256", "added"]
 

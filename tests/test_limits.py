@@ -117,3 +117,35 @@ def test_a_plan_has_a_bounded_number_of_segments_however_small_the_chunks() -> N
     assert plan.total_frames == 2 * 3600 * 30
     assert MAX_SEGMENTS // 2 < len(plan.segments) <= MAX_SEGMENTS
     assert sum(s.frames for s in plan.segments) == plan.total_frames
+
+
+def test_a_huge_text_written_into_the_database_is_never_read_whole(
+        database_url: str, alice: Account, sessions) -> None:  # type: ignore[no-untyped-def]
+    """A client may write any amount into its own row by hand; whoever reads the timeline
+    (a worker, or the inline render) reads a bounded prefix, and the render is refused as
+    too long instead of holding the whole value."""
+    from rendercli.db.rows import SessionRows, sqlite_rows
+    from rendercli.db.schema import HEAD_REVISION
+    from rendercli.services.items import MAX_READ_CHARS, read_items
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    alice.ok("project", "create", "film")
+    alice.ok("title", "add", "film", "Hello", "--duration", "2")
+    title = title_id(alice, "film")
+    huge = "x" * 3_000_000
+    as_client(database_url, alice, "UPDATE asset_titles SET text = %s WHERE asset_id = %s",
+              (huge, title))
+    as_client(database_url, alice,
+              "INSERT INTO asset_texts (id, asset_id, position, text, start, placement, "
+              "size, color, box, created_at) VALUES ('t1', %s, 1, %s, 0, 'center', "
+              "'small', 'white', false, CURRENT_TIMESTAMP)", (title, huge))
+    project = json.loads(alice.ok("project", "list", "--json").stdout)[0]["id"]
+    with UnitOfWork(sessions) as uow:
+        rows = (sqlite_rows(database_url, HEAD_REVISION) if database_url.startswith("sqlite")
+                else SessionRows(uow.session))
+        (item,) = read_items(rows, project)
+    assert len(item.title.text) == MAX_READ_CHARS + 1
+    assert len(item.texts[0].text) == MAX_READ_CHARS + 1
+    result = alice("render", "submit", "film")
+    assert result.exit_code == 2, result.stderr
+    assert "characters" in result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from rendercli.media.probe import probe
 from rendercli.render.cache import RenderCache
 from rendercli.render.engine import RenderSettings, TimelineItem, render_timeline
 from tests.ffmpegs import bundled_ffmpeg
-from tests.media_factory import PATCHES, make_patch_png, make_patch_source
+from tests.media_factory import PATCHES, make_patch_png, make_patch_source, run_ffmpeg
 
 pytestmark = pytest.mark.usefixtures("engine_ffmpeg")
 
@@ -163,3 +164,30 @@ def test_hdr_sources_are_refused_at_probe_and_before_rendering(sources, tmp_path
     with pytest.raises(InvalidInput, match=r"HDR video .* convert it to SDR"):
         render_timeline([_item(hdr, "video")], SETTINGS, storage_dir=storage)
     assert not list(storage.rglob("*.mp4"))  # nothing was encoded
+
+
+def test_a_sources_colour_is_remembered_by_content_and_a_tampered_memo_is_not_believed(
+        tmp_path: Path) -> None:
+    """An unchanged render (a cache hit) reads each source's conversion from the memo
+    under its content hash instead of opening the file; a memo of another shape is
+    ignored and the file probed again."""
+    from rendercli.render import colour
+
+    jpeg = tmp_path / "photo.jpg"
+    run_ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x48", "-frames:v", "1", str(jpeg))
+    sha = "ab" * 32
+    item = replace(_item(jpeg, "image"), sha256=sha)
+    colour._probed.cache_clear()
+    first = colour.source_conversion(item)
+    assert first == colour.Conversion(rgb=False, range="pc", matrix="bt601")
+    memo = colour._memo_file(sha, True)
+    assert memo is not None and memo.is_file()
+    # Remembered: the file itself is no longer needed.
+    jpeg.unlink()
+    colour._probed.cache_clear()
+    assert colour.source_conversion(item) == first
+    # Tampered: not believed (the file is gone, so the defaults for a still apply).
+    memo.write_text('{"rgb": false, "range": "pc", "matrix": "bt601; rm -rf /", '
+                    '"refusal": null}')
+    colour._probed.cache_clear()
+    assert colour._remembered(memo) is None

@@ -59,6 +59,10 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # a horizontal grey ramp: a pan shows as a steady change of the mean brightness
     run_ffmpeg("-f", "lavfi", "-i", "color=c=black:s=320x240,format=gray,"
                "geq=lum='40+X*175/W'", "-frames:v", "1", str(ramp))
+    centre = d / "centre.png"  # black, with a white square in the middle
+    run_ffmpeg("-f", "lavfi", "-i", "color=c=black:s=320x240,"
+               "drawbox=x=80:y=60:w=160:h=120:color=white:t=fill", "-frames:v", "1",
+               str(centre))
     white = d / "white.png"
     run_ffmpeg("-f", "lavfi", "-i", "color=c=white:s=320x240", "-frames:v", "1", str(white))
     return {
@@ -73,6 +77,7 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "image": make_image(d / "image.png"),
         "ramp": ramp,
         "white": white,
+        "centre": centre,
         "music": make_audio(d / "music.wav", duration=4.0, tone=660),
         "music2": make_audio(d / "music2.mp3", duration=1.5, tone=990),
     }
@@ -513,9 +518,10 @@ def _segment_file(storage: Path, key: str) -> Path:
     # a pan slides the grey ramp under a box in the middle: its mean changes steadily
     ("pan-right", "ramp", (300, 120, 560, 360), 1),
     ("pan-left", "ramp", (300, 120, 560, 360), -1),
-    # a zoom moves the white picture's edge across a box at the left, over the black bar
-    ("zoom-in", "white", (20, 120, 200, 360), 1),
-    ("zoom-out", "white", (20, 120, 200, 360), -1),
+    # a zoom (on the covered frame: no bars) moves the edge of a white square in the
+    # middle of the picture across a box at its left
+    ("zoom-in", "centre", (150, 120, 260, 360), 1),
+    ("zoom-out", "centre", (150, 120, 260, 360), -1),
 ])
 def test_motion_is_smooth(fx: dict[str, Path], storage: Path, motion: str, still: str,
                           box: tuple[int, int, int, int], sign: int) -> None:

@@ -54,7 +54,7 @@ def test_a_format_error_does_not_hide_media_errors(cli: Cli, folder: Path,
     assert lines == [
         "video.yaml:4:5: unknown key 'trim_ned' (did you mean 'trim_end'?): expected one of "
         "media, duration, trim_start, trim_end, transition, volume, fade_in, fade_out, mute, "
-        "motion, text",
+        "motion, fit, text",
         "video.yaml:5:12: no such file: 'missing.mp4'",
         "video.yaml:6:12: 'notes.txt': not a supported media file or it is damaged",
         "video.yaml:9:12: no such file: 'gone.mp3'",

@@ -126,9 +126,9 @@ timeline:
         "preset, format, fps, quality, loudness, name",
         "s.yaml:5:5: unknown key 'trim_ned' (did you mean 'trim_end'?): expected one of "
         "media, duration, trim_start, trim_end, transition, volume, fade_in, fade_out, mute, "
-        "motion, text",
+        "motion, fit, text",
         "s.yaml:6:17: unknown transition 'fdae' (did you mean 'fade'?): expected KIND or "
-        "KIND:SECONDS with a KIND from none, fade, fadeblack, wipeleft, wiperight, "
+        "KIND:SECONDS with a KIND from none, crossfade, fade, fadeblack, wipeleft, wiperight, "
         "slideleft, slideright, circleopen, dissolve",
         "s.yaml:7:13: expected a number from 0 to 4, got 9",
         "s.yaml:8:12: expected text, got a boolean (YAML reads yes/no/on/off as booleans: "
@@ -149,7 +149,7 @@ timeline:
         ("fade:61", "transition 'fade:61' is longer than 60 s"),
         ("Fade", "unknown transition 'Fade' (did you mean 'fade'?)"),
         ("{kind: fade, duration: 0}", "a fade transition needs a duration above 0 seconds"),
-        ("{kind: swirl}", "unknown value 'swirl': expected one of none, fade"),
+        ("{kind: swirl}", "unknown value 'swirl': expected one of none, crossfade, fade"),
         ("{duration: 1}", "missing key 'kind'"),
         ("3", "expected a transition: KIND[:SECONDS] (e.g. fade:0.5) or {kind, duration}, "
               "got a number"),
@@ -240,7 +240,8 @@ def test_version_and_empty_documents() -> None:
     assert problems("# only a comment\n") == [
         "s.yaml:1:1: the file is empty: expected a spec starting with version: 1"]
     assert problems("- a\n- b\n") == [
-        "s.yaml:1:1: expected a mapping (version, project, output, timeline, music), got a list"]
+        "s.yaml:1:1: expected a mapping (version, project, output, fit, timeline, music), got a "
+        "list"]
 
 
 def test_text_rules() -> None:
@@ -284,7 +285,7 @@ def test_json_specs_have_json_semantics_and_positions() -> None:
         "s.json:3:13: invalid JSON: a number too large",
         "s.json:3:20: unknown key 'medai' (did you mean 'media'?): expected one of media, "
         "duration, trim_start, trim_end, transition, volume, fade_in, fade_out, mute, motion, "
-        "text",
+        "fit, text",
         "s.json:3:41: invalid JSON: a string with an unpaired surrogate (\\ud800-\\udfff)",
     ]
     assert problems('{"version": 1,\n "timeline": [}', "json") == [

@@ -64,7 +64,7 @@ def test_problems_are_printed_as_file_line_column_and_exit_2(
         "(while parsing a flow sequence)\n"
         "typo.yaml:4:5: unknown key 'trim_ned' (did you mean 'trim_end'?): expected one of "
         "media, duration, trim_start, trim_end, transition, volume, fade_in, fade_out, mute, "
-        "motion, text\n"
+        "motion, fit, text\n"
         "2 problems found\n")
     assert result.stdout.startswith("video.yaml: valid")
 

@@ -16,7 +16,7 @@ from rendercli.db.models import Asset, AssetText, AssetTitle, RenderJob
 from rendercli.db.session import get_session_factory
 from rendercli.render.text import DEFAULT_FONT
 from tests.conftest import Account
-from tests.hostile_media import write_bytes
+from tests.hostile_media import font_with_garbage_glyf, font_without_maxp, write_bytes
 from tests.media_factory import make_audio, make_color_video, make_image, make_video
 from tests.test_render_effects import integrated_loudness
 from tests.test_render_engine import probe
@@ -387,6 +387,30 @@ def test_hostile_font_files_are_rejected(
     assert listed(alice)["assets"] == [] and objects(storage) == []
 
 
+def test_fonts_freetype_cannot_load_are_rejected_at_add(
+        alice: Account, project: str, media, storage: Path, tmp_path: Path) -> None:
+    """Our table reader accepts these (the metrics are intact); FreeType does not. They
+    are refused when added, with one line, not at render time with an ffmpeg message."""
+    from rendercli.render.text import parse_font
+
+    cases = {
+        "nomaxp.ttf": font_without_maxp(media["font"], tmp_path / "nomaxp.ttf"),
+        "badglyf.ttf": font_with_garbage_glyf(media["font"], tmp_path / "badglyf.ttf"),
+    }
+    for name, path in cases.items():
+        parse_font(path.read_bytes())  # the metrics reader alone would let it in
+        result = alice("asset", "add", project, str(path))
+        assert result.exit_code == 2, (name, result.stdout, result.stderr)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error: font {name} cannot be loaded by FreeType: "), (
+            result.stderr)
+    assert listed(alice)["assets"] == [] and objects(storage) == []
+    # The real font still goes in (and is drawn by the same check).
+    [font] = add(alice, project, media["font"])
+    assert font["kind"] == "font"
+
+
 def test_overlapping_cmap_groups_are_refused() -> None:
     """A font built to make the metrics reader loop over all of Unicode many times."""
     import struct
@@ -541,7 +565,7 @@ def test_a_project_using_every_option_renders_exactly(
     alice.ok("asset", "update", opening["id"], "--transition", "fade:0.5", "--fade-in", "0.3")
     clip, still, red = add(alice, project, media["clip"], media["still"], media["red"],
                            "--duration", "1.5")
-    alice.ok("asset", "update", clip["id"], "--transition", "dissolve:0.4", "--volume",
+    alice.ok("asset", "update", clip["id"], "--transition", "crossfade:0.4", "--volume",
              "-3dB", "--fade-out", "0.5")
     alice.ok("asset", "update", still["id"], "--motion", "zoom-in", "--transition", "wipeleft:0.3")
     alice.ok("text", "add", clip["id"], "Ana Lima — director", "--at", "0.2", "--for", "1",
@@ -558,6 +582,9 @@ def test_a_project_using_every_option_renders_exactly(
     job = json.loads(alice.ok("render", "submit", project, *FAST, "--loudness", "-16",
                               "--json").stdout)
     assert job["status"] == "completed" and job["loudness"] == -16.0
+    measured_i = integrated_loudness(Path(job["output_path"]))
+    assert job["loudness_lufs"] == pytest.approx(measured_i, abs=0.11)  # as ebur128 reads it
+    assert abs(measured_i + 16) <= 0.5
     info = probe(Path(job["output_path"]))
     assert info["video"]["frames"] == expected == 53
     assert abs(info["audio"]["end"] - expected / fps) < 1 / fps and info["audio"]["gaps"] == 0

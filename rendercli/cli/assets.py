@@ -9,7 +9,12 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
-from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
+from rendercli.render.timeline import (
+    DEFAULT_TRANSITION_SECONDS,
+    MAX_VOLUME,
+    MOTIONS,
+    TRANSITIONS,
+)
 
 if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
@@ -17,7 +22,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help=(
         "Add media (and fonts) to a project's timeline, arrange it, and set transitions, "
-        "fades, sound and motion.\n\n"
+        "fades, sound, motion and fit.\n\n"
         "Example: rendercli asset add holiday intro.mp4 beach.jpg song.mp3"
     ),
     no_args_is_help=True,
@@ -31,7 +36,8 @@ POSITION = typer.Option(None, "--position", help="1-based place in the timeline.
 TRANSITION = typer.Option(
     None, "--transition", metavar="KIND[:SECONDS]",
     help=f"Picture items: into the next picture item. KIND: {', '.join(TRANSITIONS)} "
-    f"(none: a cut); {DEFAULT_TRANSITION_SECONDS:g} s unless SECONDS is given (fade:0.5).",
+    f"(none: a cut; crossfade = fade, a smooth blend; dissolve: a grainy pixel dissolve); "
+    f"{DEFAULT_TRANSITION_SECONDS:g} s unless SECONDS is given (crossfade:0.5).",
 )
 FADE_IN = typer.Option(
     None, "--fade-in", metavar="S", min=0.0,
@@ -51,7 +57,14 @@ DUCK = typer.Option(
 )
 MOTION = typer.Option(
     None, "--motion", metavar="MOTION",
-    help=f"Stills: {', '.join(MOTIONS)} (a slow Ken Burns move), or none.",
+    help=f"Stills: {', '.join(MOTIONS)} (a slow Ken Burns move, which always fills the "
+    "frame), or none.",
+)
+FIT = typer.Option(
+    None, "--fit", metavar="FIT",
+    help="Clips and stills of another shape than the frame: contain (all of it, black "
+    "bars), cover (fill the frame, crop the overflow), blur (bars filled with a blurred "
+    "copy; contain-blur is the same), or default (the project's: project create --fit).",
 )
 
 
@@ -101,6 +114,8 @@ def _effects(asset: AssetView) -> str:
         parts.append("ducked")
     if asset.motion:
         parts.append(asset.motion)
+    if asset.fit:
+        parts.append(f"fit {asset.fit}")
     if asset.text_count:
         parts.append(f"{asset.text_count} text" + ("s" if asset.text_count > 1 else ""))
     return ", ".join(parts) or "-"
@@ -117,12 +132,13 @@ def _edits(  # type: ignore[no-untyped-def]
     mute: bool | None = None,
     duck: bool | None = None,
     motion: str | None = None,
+    fit: str | None = None,
 ):
     from rendercli.services.assets import Edits
 
     return Edits(duration=duration, trim_start=trim_start, trim_end=trim_end,
                  transition=transition, fade_in=fade_in, fade_out=fade_out, volume=volume,
-                 mute=mute, duck=duck, motion=motion)
+                 mute=mute, duck=duck, motion=motion, fit=fit)
 
 
 @app.command("add")
@@ -140,6 +156,7 @@ def add(
     mute: bool | None = MUTE,
     duck: bool | None = DUCK,
     motion: str | None = MOTION,
+    fit: str | None = FIT,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Add media files (video, images, audio) or TTF/OTF fonts to a project, all or nothing.
@@ -150,6 +167,8 @@ def add(
     timeline.
 
     Example: rendercli asset add holiday intro.mp4 beach.jpg --duration 4 --transition fade
+
+    Example: rendercli asset add reel wide.mp4 photo.jpg --fit blur
     """
     from rendercli.services import assets
 
@@ -160,7 +179,7 @@ def add(
         project,
         [Path(f) for f in files],
         _edits(duration, trim_start, trim_end, transition, fade_in, fade_out, volume, mute,
-               duck, motion),
+               duck, motion, fit),
         position=position,
     )
     if json_output:
@@ -184,7 +203,8 @@ def list_(
     """List a project's items in timeline order (then its fonts), with the total duration.
 
     Titles are listed like any other item (KIND title). TRANSITION is the one into the
-    next picture item; EFFECTS sums up fades, volume, mute, ducking, motion and texts.
+    next picture item; EFFECTS sums up fades, volume, mute, ducking, motion, fit and
+    texts.
 
     Example: rendercli asset list holiday
     """
@@ -249,6 +269,8 @@ def _settings(asset: AssetView) -> list[tuple[str, object]]:
         lines.append(("duck", asset.duck))
     if kind == "image":
         lines.append(("motion", asset.motion or "none"))
+    if kind in ("video", "image"):
+        lines.append(("fit", asset.fit or "default (the project's)"))
     if kind in ("video", "image", "title"):
         lines.append(("texts", asset.text_count))
     return lines
@@ -316,6 +338,7 @@ def update(
     mute: bool | None = MUTE,
     duck: bool | None = DUCK,
     motion: str | None = MOTION,
+    fit: str | None = FIT,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Move an item or change its settings; works on titles too.
@@ -324,6 +347,8 @@ def update(
     timeline is checked first: a transition must fit both items it joins.
 
     Example: rendercli asset update k2x9c0c0p1q8r7s6t5u4v3w2 --transition fade:0.5 --volume -6dB
+
+    Example: rendercli asset update k2x9c0c0p1q8r7s6t5u4v3w2 --fit cover
     """
     from rendercli.services import assets
 
@@ -331,7 +356,7 @@ def update(
     updated = assets.update_asset(
         context.uow(), user.id, asset,
         _edits(duration, trim_start, trim_end, transition, fade_in, fade_out, volume, mute,
-               duck, motion),
+               duck, motion, fit),
         position=position,
     )
     if json_output:

@@ -14,7 +14,7 @@ from typing import Any
 
 def _choices() -> dict[str, tuple[str, ...]]:
     from rendercli.render.presets import FORMATS, PRESETS, QUALITIES
-    from rendercli.render.timeline import MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
+    from rendercli.render.timeline import FITS, MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
 
     return {
         "--preset": tuple(PRESETS),
@@ -23,6 +23,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "--status": JOB_STATUSES,  # tests check it is db.models.JOB_STATUSES
         "--transition": TRANSITIONS,
         "--motion": (*MOTIONS, "none"),
+        "--fit": (*FITS, "contain-blur", "default"),
         "--placement": PLACEMENTS,
         "--size": TEXT_SIZES,
     }

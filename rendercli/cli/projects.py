@@ -1,4 +1,4 @@
-"""project create | list | show | rename | delete."""
+"""project create | list | show | rename | fit | delete."""
 
 from __future__ import annotations
 
@@ -38,25 +38,34 @@ def _show(project: ProjectView, json_output: bool) -> None:
             ("name", project.name),
             ("assets", project.asset_count),
             ("renders", project.render_count),
+            ("fit", project.fit),
             ("created", project.created_at),
             ("updated", project.updated_at),
         ]
     )
 
 
+FIT_HELP = ("How clips and stills of another shape than the frame fill it, unless an "
+            "item says (asset update --fit): contain (black bars), cover (fill and crop), "
+            "blur (bars filled with a blurred copy; contain-blur is the same).")
+
+
 @app.command("create")
 def create(
     name: str = typer.Argument(..., metavar="NAME", help="A name, unique among your projects."),
+    fit: str | None = typer.Option(None, "--fit", metavar="FIT", help=FIT_HELP),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Create a project.
 
     Example: rendercli project create "summer trip"
+
+    Example: rendercli project create reel --fit blur
     """
     from rendercli.services import projects
 
     user = context.require_user()
-    project = projects.create(context.uow(), user.id, name)
+    project = projects.create(context.uow(), user.id, name, fit)
     output.result(project, json_output, f"Created project {project.name} ({project.id}).")
 
 
@@ -108,6 +117,28 @@ def rename(
     user = context.require_user()
     renamed = projects.rename(context.uow(), user.id, project, new_name)
     output.result(renamed, json_output, f"Renamed to {renamed.name}.")
+
+
+@app.command("fit")
+def fit(
+    project: str = PROJECT_ARG,
+    value: str = typer.Argument(..., metavar="FIT", help=FIT_HELP),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Set the project's default fit: how its clips and stills meet the frame.
+
+    contain shows all of the picture (black bars), cover fills the frame and crops,
+    blur fills the bars with a blurred copy (the vertical-video look). An item's own
+    --fit wins; a still with --motion always fills the frame.
+
+    Example: rendercli project fit reel cover
+    """
+    from rendercli.services import projects
+
+    user = context.require_user()
+    changed = projects.set_fit(context.uow(), user.id, project, value)
+    output.result(changed, json_output, f"Project {changed.name} now fits pictures by "
+                  f"{changed.fit}.")
 
 
 @app.command("delete")

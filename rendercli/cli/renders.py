@@ -276,12 +276,28 @@ def finish(job, target: Path | None, json_output: bool, *, force: bool = False) 
             f"job {job.id}: {output.duration_text(job.output_duration or 0)} of "
             f"{job.format}, {job.preset}, {output.bytes_text(job.output_size or 0)}"
         )
+        if job.loudness is not None and job.loudness_lufs is not None:
+            output.say(f"Loudness: {job.loudness_lufs:.1f} LUFS (target {job.loudness:g})")
+    if job.status == "completed":
+        _warn_loudness(job)
     if job.status == "failed":
         raise OperationFailed(f"render {job.id} failed: {job.error}")
     if job.status == "cancelled":
         if job.error == "interrupted":
             raise typer.Exit(ExitStatus.INTERRUPTED)
         raise OperationFailed(f"render {job.id} was cancelled")
+
+
+def _warn_loudness(job) -> None:  # type: ignore[no-untyped-def]
+    from rendercli.render.loudness import TOLERANCE
+
+    if job.loudness is None or job.loudness_lufs is None:
+        return
+    miss = job.loudness_lufs - job.loudness
+    if abs(miss) > TOLERANCE:
+        output.note(f"warning: the output measures {job.loudness_lufs:.1f} LUFS, "
+                    f"{abs(miss):.1f} LU {'above' if miss > 0 else 'below'} the "
+                    f"{job.loudness:g} LUFS target (see `rendercli jobs logs {job.id}`)")
 
 
 @app.command("frame")

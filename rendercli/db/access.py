@@ -109,7 +109,7 @@ TASK_OF_JOB_IN_PROGRESS = (
 JOB_STATE_COLUMNS = (
     "status, progress, eta_seconds, output_url, poster_url, output_size, output_duration, "
     "output_sha256, cache_hit, error, log, attempts, worker_name, heartbeat_at, "
-    "dispatched_at, cancel_requested_at, started_at, finished_at, updated_at"
+    "dispatched_at, cancel_requested_at, started_at, finished_at, updated_at, loudness_lufs"
 )
 
 # (table, command, USING, WITH CHECK) for each role.
@@ -153,7 +153,7 @@ def client_grants(s: str, role: str) -> list[str]:
         f"GRANT SELECT ({USER_COLUMNS}) ON {s}.users TO {role}",
         f"GRANT SELECT ({TOKEN_COLUMNS}) ON {s}.auth_tokens TO {role}",
         f"GRANT SELECT, INSERT, DELETE ON {s}.projects TO {role}",
-        f"GRANT UPDATE (name, updated_at, spec_origin) ON {s}.projects TO {role}",
+        f"GRANT UPDATE (name, updated_at, spec_origin, fit) ON {s}.projects TO {role}",
         # Whole rows (new asset columns included); the policies keep them the caller's.
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.assets TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.asset_titles TO {role}",
@@ -176,7 +176,7 @@ def worker_grants(s: str, role: str) -> list[str]:
         f"GRANT UPDATE ({JOB_STATE_COLUMNS}) ON {s}.render_jobs TO {role}",
         f"GRANT SELECT, INSERT ON {s}.render_tasks TO {role}",
         f"GRANT UPDATE ({TASK_STATE_COLUMNS}) ON {s}.render_tasks TO {role}",
-        f"GRANT SELECT (id, owner_id, name) ON {s}.projects TO {role}",
+        f"GRANT SELECT (id, owner_id, name, fit) ON {s}.projects TO {role}",
         f"GRANT SELECT ON {s}.assets TO {role}",
         f"GRANT SELECT ON {s}.asset_titles TO {role}",
         f"GRANT SELECT ON {s}.asset_texts TO {role}",

@@ -115,6 +115,9 @@ class Project(Base):
     # Which spec file's `render batch` made it (services/specs/batch.spec_origin); None for
     # a project made by hand or by `apply`. A batch changes only projects it made.
     spec_origin: Mapped[str | None] = mapped_column(String(64), default=None)
+    # How clips and stills meet the frame unless an item says (contain, cover, blur);
+    # None: contain.
+    fit: Mapped[str | None] = mapped_column(String(8), default=None)
 
     assets: Mapped[list[Asset]] = relationship(
         back_populates="project", order_by="Asset.position", passive_deletes=True
@@ -165,6 +168,7 @@ class Asset(Base):
     mute: Mapped[bool] = mapped_column(Boolean, default=False)
     duck: Mapped[bool] = mapped_column(Boolean, default=False)  # music: under clip sound
     motion: Mapped[str | None] = mapped_column(String(16))  # stills: zoom-in, pan-left, ...
+    fit: Mapped[str | None] = mapped_column(String(8))  # clips, stills; None: the project's
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -259,6 +263,8 @@ class RenderJob(Base):
     quality: Mapped[str] = mapped_column(String(16))
     use_cache: Mapped[bool] = mapped_column(Boolean, default=True)
     loudness: Mapped[float | None] = mapped_column(Float)  # LUFS target; None: not normalised
+    # What the finished output measures (ebur128 integrated loudness), with a target.
+    loudness_lufs: Mapped[float | None] = mapped_column(Float)
     # The `render batch` this job belongs to (one job per data row); None: a single render.
     batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
     output_url: Mapped[str | None] = mapped_column(Text)

@@ -257,6 +257,18 @@ def set_lock_timeout(connection: Any) -> None:
     connection.commit()
 
 
+def skip_locked(rows: Rows) -> str:
+    """`FOR UPDATE SKIP LOCKED` on PostgreSQL, else nothing: upkeep takes the rows it
+    changes only if no other session holds them. A client may lock its own job and task
+    rows and sit on them; the farm's upkeep then skips those rows (a later sweep gets
+    them) instead of waiting and failing the step for every account."""
+    if isinstance(rows, PgRows):
+        return " FOR UPDATE SKIP LOCKED"
+    if isinstance(rows, SessionRows) and rows.session.get_bind().dialect.name == "postgresql":
+        return " FOR UPDATE SKIP LOCKED"
+    return ""
+
+
 def lock_timed_out(exc: BaseException) -> bool:
     """True when a PostgreSQL statement gave up waiting for a lock (SQLSTATE 55P03),
     whether the driver's error is bare or wrapped by SQLAlchemy."""

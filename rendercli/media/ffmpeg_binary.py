@@ -36,7 +36,7 @@ REQUIRED_FILTERS = (
     "setpts", "premultiply", "perspective", "color", "drawtext", "ass", "fade", "xfade", "concat",
     "tile", "palettegen", "paletteuse", "acrossfade", "afade", "aformat", "amix",
     "anullsrc", "apad", "aresample", "asplit", "atrim", "volume", "sidechaincompress",
-    "loudnorm",
+    "ebur128", "alimiter",
 )
 REQUIRED_ENCODERS = ("libx264", "aac")  # mp4 (and gif's intermediates)
 WEBM_ENCODERS = ("libvpx-vp9", "libopus")

@@ -1,8 +1,9 @@
 """Fonts as project assets: recognised by content, checked by the text engine's parser.
 
 A file whose first bytes are a TrueType or OpenType signature is a font candidate and
-never reaches the media probe (FFmpeg). It is accepted only if the render engine can
-read its metrics (``render.text.parse_font``) and it is within ``MAX_FONT_BYTES``.
+never reaches the media probe (FFmpeg). It is accepted only if it is within
+``MAX_FONT_BYTES``, the render engine can read its metrics (``render.text.parse_font``),
+and FreeType can draw with it (``render.font_check``: a few glyphs drawn by ffmpeg).
 Everything else goes to the media probe and its allow-list exactly as before.
 """
 
@@ -52,8 +53,9 @@ def probe_font(path: Path, *, display_name: str) -> MediaInfo:
 
     Raises InvalidInput naming ``display_name`` unless it is a TTF/OTF font, or a
     TTC/OTC collection whose every face is one, of at most ``MAX_FONT_BYTES`` with the
-    tables text layout needs (cmap, hmtx, ...).
+    tables text layout needs (cmap, hmtx, ...), that libass (FreeType) can draw with.
     """
+    from rendercli.render.font_check import FontUnusable, check_font_draws
     from rendercli.render.text import MAX_FONT_BYTES, parse_font
 
     fd, size = open_regular_file(path, display_name=display_name)
@@ -70,11 +72,14 @@ def probe_font(path: Path, *, display_name: str) -> MediaInfo:
     try:
         # a collection (.ttc/.otc): its header, then every face (at most MAX_FACES), as
         # texts choose one by index (--face)
-        for face in range(collection_faces(data)):
-            parse_font(data, face)
+        faces = [parse_font(data, face) for face in range(collection_faces(data))]
     except (ValueError, struct.error) as exc:
         kind = "TTC/OTC font collection" if data[:4] == COLLECTION_SIGNATURE else "TTF/OTF font"
         raise InvalidInput(f"{display_name}: not a usable {kind} ({exc})") from None
+    try:
+        check_font_draws(data, faces)
+    except FontUnusable as exc:
+        raise InvalidInput(f"font {display_name} cannot be loaded by FreeType: {exc}") from None
     container = "otf" if data[:4] == OPENTYPE_SIGNATURE else "ttf"
     if data[:4] == COLLECTION_SIGNATURE:
         container = "ttc"

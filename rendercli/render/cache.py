@@ -28,12 +28,15 @@ from rendercli.render.timeline import (
     TextOverlay,
     TimelineItem,
     TimelinePlan,
+    effective_fit,
     parse_color,
 )
 
 # Bump when commands change in a way that changes output bytes: invalidates every entry.
 # A source's colour conversion is a function of its bytes (``source``) and this version.
-ENGINE_VERSION = "5"  # 4: one colour pipeline (BT.709 limited range, tagged); 5: text by libass
+# 4: one colour pipeline (BT.709 limited range, tagged); 5: text by libass, fits
+ENGINE_VERSION = "5"
+LOUDNESS_METHOD = "measured-output"  # render/loudness.py: renders with a loudness target
 
 
 def _digest(payload: object) -> str:
@@ -74,6 +77,7 @@ def picture_payload(planned: PlannedItem, first: int, count: int,
         "first": first,
         "count": count,
         "motion": item.motion if item.kind == "image" else None,
+        "fit": effective_fit(item),
         "fade_in": frames_in if fade_in else 0,
         "fade_out": frames_out if fade_out else 0,
         "texts": [_overlay_payload(o) for o in overlays],
@@ -128,7 +132,9 @@ def render_key(plan: TimelinePlan, segment_keys: list[str], settings: RenderSett
         "background": background,
         "background_gain": BACKGROUND_GAIN,
         "bed_fade_out": BED_FADE_OUT,
-        "loudness": settings.loudness,
+        # with the method: renders normalised the old way are not served for the new
+        "loudness": None if settings.loudness is None else [settings.loudness,
+                                                            LOUDNESS_METHOD],
         **_settings_payload(settings),
     })
 

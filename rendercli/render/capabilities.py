@@ -25,7 +25,7 @@ class FfmpegInfo:
     reason: str  # why this binary
     version: str
     encoders: dict[str, bool]  # the ones rendercli uses -> available
-    features: dict[str, bool]  # libass, xfade, sidechaincompress, loudnorm
+    features: dict[str, bool]  # libass, xfade, sidechaincompress, ebur128
 
 
 def ffmpeg_info() -> FfmpegInfo:
@@ -36,7 +36,7 @@ def ffmpeg_info() -> FfmpegInfo:
     wanted = (*REQUIRED_ENCODERS, *WEBM_ENCODERS)
     features = {"xfade": "xfade" in found.filters,
                 "sidechaincompress": "sidechaincompress" in found.filters,
-                "loudnorm": "loudnorm" in found.filters,
+                "ebur128": "ebur128" in found.filters,
                 f"libass ({'/'.join(LIBASS_FILTERS)})": found.libass}
     return FfmpegInfo(path=choice.path, source=choice.source, reason=choice.reason,
                       version=found.version,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,12 +32,60 @@ from rendercli.render.timeline import TimelineItem
 WORKING = Conversion(rgb=False, range=OUTPUT_RANGE, matrix=OUTPUT_MATRIX)
 
 
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_MATRICES = frozenset(("bt709", "bt601", "bt2020", "fcc", "smpte240m"))
+
+
+def _memo_file(sha256: str, still: bool) -> Path | None:
+    """Where the answer for this content is remembered across processes (the content is
+    immutable under its hash, and checked against it before it is encoded), so a render
+    that hits the cache opens no file and loads no decoder."""
+    if not _DIGEST.fullmatch(sha256):
+        return None
+    from rendercli.config import get_settings
+
+    return (get_settings().data_dir / "cache" / "colour"
+            / f"{sha256}.{'still' if still else 'video'}.json")
+
+
+def _remembered(file: Path) -> tuple[Conversion, str | None] | None:
+    """A remembered answer, only in the shape this module writes (else None: probe)."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    rgb, in_range, matrix, refusal = (data.get(k) for k in ("rgb", "range", "matrix",
+                                                              "refusal"))
+    if not (isinstance(rgb, bool) and in_range in ("tv", "pc") and matrix in _MATRICES
+            and (refusal is None or (isinstance(refusal, str) and len(refusal) <= 500
+                                     and refusal.isprintable()))):
+        return None
+    return Conversion(rgb=rgb, range=in_range, matrix=matrix), refusal
+
+
 @functools.lru_cache(maxsize=256)
-def _probed(path: str, _sha256: str, still: bool) -> tuple[Conversion, str | None]:
+def _probed(path: str, sha256: str, still: bool) -> tuple[Conversion, str | None]:
+    file = _memo_file(sha256, still)
+    if file is not None and (found := _remembered(file)) is not None:
+        return found
     from rendercli.media.probe import probe_colour
 
     colour, pix_fmt, coded_height = probe_colour(Path(path))
-    return colour.conversion(pix_fmt, coded_height, still=still), hdr_refusal(colour)
+    answer = colour.conversion(pix_fmt, coded_height, still=still), hdr_refusal(colour)
+    if file is not None:
+        conversion, refusal = answer
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"rgb": conversion.rgb, "range": conversion.range,
+                                       "matrix": conversion.matrix, "refusal": refusal}),
+                           encoding="utf-8")
+            os.replace(tmp, file)
+        except OSError:
+            pass  # only a memo: probed again next time
+    return answer
 
 
 def source_conversion(item: TimelineItem) -> Conversion:

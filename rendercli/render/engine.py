@@ -3,7 +3,7 @@
 Pipeline: the picture is cut into cached, video-only segments of exact frame counts --
 each picture item's body, and each transition (the tail of one item crossed with the
 head of the next) -- so items encode independently; the whole soundtrack is rendered
-in one pass (plus a measuring pass for a loudness target); segments are joined by
+in one pass (plus measuring passes for a loudness target: loudness.py); segments are joined by
 stream copy (concat demuxer) and muxed with the soundtrack (mp4/webm) or turned into a
 palette gif. Independent steps run in parallel, bounded by ``jobs``.
 
@@ -47,6 +47,7 @@ from rendercli.render.cache import (
 )
 from rendercli.render.colour import with_colours
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
+from rendercli.render.loudness import loudness_line, loudness_steps
 from rendercli.render.presets import FORMAT_SPECS
 from rendercli.render.progress import ProgressCallback, ProgressTracker
 from rendercli.render.scheduler import Step, run_steps
@@ -111,16 +112,13 @@ class RenderResult:
     frames: int = 0
     render_key: str = ""
     elapsed: float = 0.0
-    # With a loudness target: loudnorm's report of the final mix (input_i, input_tp,
-    # input_lra, output_i, output_tp, ... in LUFS / dBTP / LU).
+    # With a loudness target: the measurements (loudness.py): input_i, input_tp,
+    # input_lra of the mix, output_i of the encoded soundtrack, ... in LUFS / dBTP / LU.
     loudness: dict[str, float] | None = None
 
 
 def _loudness_line(loudness: dict[str, float], settings: RenderSettings) -> str:
-    nan = float("nan")
-    return (f"loudness: measured {loudness.get('input_i', nan):.1f} LUFS "
-            f"(true peak {loudness.get('input_tp', nan):.1f} dBTP), normalised to "
-            f"{loudness.get('output_i', nan):.1f} LUFS (target {settings.loudness:g})")
+    return loudness_line(loudness, settings.loudness)
 
 
 def _segment_weight(segment: Segment, settings: RenderSettings) -> float:
@@ -207,7 +205,7 @@ class PreparedRender:
     @property
     def soundtrack_weight(self) -> float:
         per_pass = self.plan.total_frames * 0.03
-        return per_pass * (2 if self.settings.loudness is not None else 1)
+        return per_pass * (3 if self.settings.loudness is not None else 1)  # mix, encode, check
 
     @property
     def assemble_weight(self) -> float:
@@ -450,7 +448,8 @@ def render_timeline(
                        log=log)
 
     result = _published(prepared, out_path, poster_path, loudness, started,
-                        encoded=list(seg_steps), commands_run=[s.argv for s in steps], log=log)
+                        encoded=list(seg_steps), commands_run=[s.argv for s in steps if s.argv],
+                        log=log)
     tracker.finish()
     return result
 
@@ -555,7 +554,7 @@ def render_soundtrack(
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     tracker.finish()
-    return [s.argv for s in steps]
+    return [s.argv for s in steps if s.argv]
 
 
 def assemble(
@@ -603,7 +602,8 @@ def assemble(
         tracker = _run(steps, jobs=get_settings().render_jobs, on_progress=on_progress,
                        should_cancel=should_cancel, timeout=timeout, log=log)
     result = _published(prepared, out_path, poster_path, loudness, started, encoded=[],
-                        commands_run=[s.argv for s in steps], log=log, note_reused=False)
+                        commands_run=[s.argv for s in steps if s.argv], log=log,
+                        note_reused=False)
     tracker.finish()
     return result
 
@@ -617,31 +617,7 @@ def _audio_steps(plan: TimelinePlan, settings: RenderSettings, work_dir: Path, a
     if settings.loudness is None:
         return [Step("audio", soundtrack.audio_command(plan, settings, audio), weight,
                      total_us=total_us, sources=sources)]
-    mix = work_dir / "mix.wav"
-
-    def measured(stderr: str) -> None:
-        try:
-            loudness.update(soundtrack.parse_loudnorm(stderr))
-        except ValueError as exc:
-            raise RenderFailed(f"loudness measurement failed: {exc}", stderr) from None
-
-    def normalise() -> list[str]:
-        return soundtrack.normalise_command(plan, settings, mix, loudness, audio)
-
-    def result(stderr: str) -> None:
-        try:
-            final = soundtrack.parse_loudnorm(stderr)
-        except ValueError:  # a silent mix is not normalised: nothing was reported
-            return
-        loudness.update({k: v for k, v in final.items() if k.startswith("output_")})
-        loudness["linear"] = final["linear"]  # 1: a plain gain; 0: loudnorm's dynamic mode
-
-    return [
-        Step("audio-measure", soundtrack.measure_command(plan, settings, mix), weight,
-             total_us=total_us, on_success=measured, sources=sources),
-        Step("audio", [], weight, deps=("audio-measure",), total_us=total_us,
-             prepare=normalise, on_success=result),
-    ]
+    return loudness_steps(plan, settings, work_dir, audio, loudness, sources)
 
 
 # ---- stills: one frame, and a contact sheet -----------------------------------------------

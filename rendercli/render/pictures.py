@@ -22,15 +22,21 @@ from rendercli.render.inputs import INPUT_FORMAT_WHITELIST, image_demuxer
 from rendercli.render.presets import FORMAT_SPECS, segment_pix_fmt, video_encoder_options
 from rendercli.render.subtitles import overlay_range, text_filters
 from rendercli.render.timeline import (
+    XFADE_KINDS,
     PlannedItem,
     PlannedTransition,
     RenderSettings,
     Segment,
     TextOverlay,
+    effective_fit,
     parse_color,
 )
 
 MOTION_ZOOM = 0.15  # Ken Burns: zoom from 1 to 1 + this (or back), or pan at this zoom
+# fit "blur": the background copy is blurred at 1/BLUR_SHRINK of the frame's size (cheap)
+# with a Gaussian of BLUR_SIGMA pixels there, then scaled up to fill the frame.
+BLUR_SHRINK = 8
+BLUR_SIGMA = 6
 
 
 def _round_frames(seconds: float, fps: int) -> int:
@@ -79,6 +85,46 @@ def fit_filters(settings: RenderSettings, conversion: Conversion | None = None) 
         filter_spec("setsar", 1),
         colour.tag(),
     )
+
+
+def fit_picture(graph: Graph, label: str, settings: RenderSettings, fit: str,
+                conversion: Conversion | None = None) -> str:
+    """The picture ``label`` brought to the frame's size by ``fit``: ``contain`` (all of
+    it, black bars), ``cover`` (scaled to fill, centred, the overflow cropped) or
+    ``blur`` (all of it, over a blurred copy scaled to cover the frame), converted from
+    what the source is (``conversion``; None: RGB) into the working colour space.
+    Returns the label of the fitted stream (square pixels, the segment's pixel format,
+    tagged)."""
+    if fit == "contain":
+        return graph.add([label], fit_filters(settings, conversion))
+    w, h = settings.size
+    done = chain(filter_spec("setsar", 1), filter_spec("format", segment_pix_fmt(settings.fmt)),
+                 colour.tag())
+    if fit == "cover":
+        return graph.add([label], chain(
+            filter_spec("scale", w, h, force_original_aspect_ratio="increase",
+                        **colour.scale_in(conversion), **colour.scale_out()),
+            filter_spec("crop", w, h), done))
+    assert fit == "blur", fit
+    # Both layers in RGB (read from what the source is), joined, then converted once.
+    rgb = graph.add([label], chain(
+        filter_spec("scale", **colour.scale_in(conversion), out_range="pc")
+        if conversion is not None and not conversion.rgb else "",
+        filter_spec("format", "rgb24")))
+    front, back = graph.label(), graph.label()
+    graph.add([rgb], filter_spec("split", 2), [front, back])
+    sw, sh = max(2, w // BLUR_SHRINK), max(2, h // BLUR_SHRINK)
+    back = graph.add([back], chain(
+        filter_spec("scale", sw, sh, force_original_aspect_ratio="increase"),
+        filter_spec("crop", sw, sh), filter_spec("gblur", sigma=BLUR_SIGMA),
+        filter_spec("scale", w, h, flags="bicubic"), filter_spec("setsar", 1)))
+    front = graph.add([front], chain(
+        filter_spec("scale", w, h, force_original_aspect_ratio="decrease",
+                    force_divisible_by=2), filter_spec("setsar", 1)))
+    return graph.add([back, front], chain(
+        # format=rgb: overlay would otherwise blend in yuv420, converted its own way
+        filter_spec("overlay", "(W-w)/2", "(H-h)/2", format="rgb"),
+        filter_spec("scale", **colour.scale_out()), done))
 
 
 def _motion_filters(planned: PlannedItem, first: int, settings: RenderSettings) -> str:
@@ -131,8 +177,9 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         # a source that ends early holds its last frame (tpad) instead of cutting short.
         src = cmd.user_input(item.path, "-ss", f"{item.trim_start + first / fps:.6f}",
                              "-t", f"{(count + 1) / fps:.6f}")
-        label = graph.add([src], chain(
-            "setpts=PTS-STARTPTS", filter_spec("fps", fps), fit_filters(settings, item.colour),
+        label = graph.add([src], chain("setpts=PTS-STARTPTS", filter_spec("fps", fps)))
+        label = graph.add([fit_picture(graph, label, settings, effective_fit(item),
+                                       item.colour)], chain(
             filter_spec("tpad", stop=-1, stop_mode="clone"),
             filter_spec("trim", end_frame=count)))
     elif item.kind == "image":
@@ -140,13 +187,19 @@ def item_frames(cmd: Command, planned: PlannedItem, first: int, count: int,
         # "over black"), fit it, then repeat that single frame (or move over it).
         demuxer = image_demuxer(item.path)
         src = cmd.user_input(item.path, *(("-f", demuxer) if demuxer else ()))
-        still = chain(filter_spec("trim", end_frame=1), colour.to_rgb(item.colour),
-                      filter_spec("premultiply", inplace=1))
-        moving = chain(fit_filters(settings), filter_spec("loop", loop=-1, size=1, start=0),
+        fit = effective_fit(item)
+        still = graph.add([src], chain(
+            filter_spec("trim", end_frame=1), colour.to_rgb(item.colour),
+            filter_spec("premultiply", inplace=1),
+            # over black, also where blur's overlay would read the alpha
+            filter_spec("format", "rgb24") if fit == "blur" else ""))
+        # A moving still covers the frame (effective_fit), so the move never shows bars.
+        still = fit_picture(graph, still, settings, fit)
+        moving = chain(filter_spec("loop", loop=-1, size=1, start=0),
                        filter_spec("settb", f"1/{fps}"), "setpts=N", filter_spec("fps", fps))
         if item.motion:
             moving = chain(moving, _motion_filters(planned, first, settings))
-        label = graph.add([src], chain(still, moving, filter_spec("trim", end_frame=count)))
+        label = graph.add([still], chain(moving, filter_spec("trim", end_frame=count)))
     else:
         assert item.title is not None
         w, h = settings.size
@@ -208,9 +261,9 @@ def _transition(cmd: Command, transition: PlannedTransition, settings: RenderSet
     head = graph.add([head], "setpts=PTS-STARTPTS")
     # xfade's progress runs from all-outgoing on frame 0 to nearly all-incoming on the
     # last frame; the incoming item's body starts on the frame after.
+    kind = XFADE_KINDS.get(transition.kind, transition.kind)
     return graph.add([tail, head], chain(
-        filter_spec("xfade", transition=transition.kind, duration=f"{frames / fps:.6f}",
-                    offset=0),
+        filter_spec("xfade", transition=kind, duration=f"{frames / fps:.6f}", offset=0),
         filter_spec("trim", end_frame=frames),
         filter_spec("format", segment_pix_fmt(settings.fmt)), colour.tag()))
 

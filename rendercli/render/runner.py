@@ -207,8 +207,9 @@ def stop_all(processes: Sequence[FfmpegProcess], grace: float | None = None) -> 
         proc.stop(grace=max(0.0, deadline - time.monotonic()))
 
 
-def run(argv: Sequence[str], *, timeout: float = 300.0) -> None:
+def run(argv: Sequence[str], *, timeout: float = 300.0) -> str:
     """Run one short ffmpeg command to completion; ffmpeg is stopped on any exit path.
+    Returns its stderr.
 
     Raises RenderFailed with the last meaningful stderr line if ffmpeg fails.
     """
@@ -232,6 +233,7 @@ def run(argv: Sequence[str], *, timeout: float = 300.0) -> None:
             raise RenderFailed(last_meaningful_line(process.stderr), process.stderr)
     finally:
         process.stop()
+    return process.stderr
 
 
 def capture(argv: Sequence[str], *, timeout: float = 15.0) -> str:

@@ -40,12 +40,20 @@ class Step:
     exact_frames: bool = False  # fail unless exactly total_frames were written
     # Called with ffmpeg's stderr after success (e.g. to read a measurement from it).
     on_success: Callable[[str], None] | None = None
-    # Builds argv just before the step starts, from what earlier steps found.
-    prepare: Callable[[], list[str]] | None = None
+    # Builds argv just before the step starts, from what earlier steps found; None: the
+    # step is not needed after all (it counts as done, its outputs already in place).
+    prepare: Callable[[], list[str] | None] | None = None
     on_done: Callable[[], None] | None = None  # after the outputs are in place
     # The stored files it reads (render/verify.SourceCheck): checked before it starts and
     # again before its outputs are published.
     sources: SourceCheck | None = None
+
+
+def _finish(step: Step) -> None:
+    for tmp, final in step.outputs:
+        os.replace(tmp, final)
+    if step.on_done is not None:
+        step.on_done()
 
 
 def run_steps(
@@ -99,14 +107,12 @@ def run_steps(
                     step.on_success(stderr)
                 if step.sources is not None:
                     step.sources.after()
-                for tmp, final in step.outputs:
-                    os.replace(tmp, final)
-                if step.on_done is not None:
-                    step.on_done()
+                _finish(step)
                 fractions[name] = 1.0
                 done.add(name)
                 if log and stderr.strip():
                     log(f"{name}: {stderr.strip()}")
+            skipped = False
             for step in list(pending):
                 if len(running) >= jobs:
                     break
@@ -115,14 +121,23 @@ def run_steps(
                     if step.sources is not None:
                         step.sources.before()
                     if step.prepare is not None:
-                        step.argv = step.prepare()
+                        argv = step.prepare()
+                        if argv is None:  # not needed
+                            _finish(step)
+                            fractions[step.name] = 1.0
+                            done.add(step.name)
+                            skipped = True
+                            if log:
+                                log(f"{step.name}: not needed")
+                            continue
+                        step.argv = argv
                     if log:
                         log(f"{step.name}: $ {shlex.join(step.argv)}")
                     proc = FfmpegProcess(step.argv, total_frames=step.total_frames,
                                          total_us=step.total_us, exited=wake)
                     running[step.name] = (step, proc)
                     proc.start()
-            if pending and not running:
+            if pending and not running and not skipped:
                 raise RuntimeError(f"unsatisfiable step dependencies: {pending}")
             tracker.update(fractions)
             if running:

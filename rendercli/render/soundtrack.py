@@ -1,4 +1,4 @@
-"""The sound of a render, in one ffmpeg pass (two more with a loudness target).
+"""The sound of a render, in one ffmpeg pass (more with a loudness target: loudness.py).
 
 Clip sound follows the picture item by item, every piece exactly as many samples as its
 item's frames; pieces joined by a transition overlap by the transition's samples and
@@ -10,8 +10,6 @@ ducked, and faded out over the last seconds when the timeline's end cuts it.
 from __future__ import annotations
 
 import itertools
-import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,6 @@ from rendercli.render.timeline import BED_FADE_OUT, RenderSettings, TimelineItem
 
 _LAYOUT = "stereo" if AUDIO_CHANNELS == 2 else "mono"
 TRUE_PEAK = -1.5  # dBTP ceiling of loudness normalisation
-LOUDNESS_RANGE = 20.0  # LU: wide, so normalisation stays a linear gain for most mixes
 # Ducking: clip sound above -40 dBFS pulls the bed down (about 10 dB under a -18 dBFS tone).
 DUCK = {"threshold": 0.01, "ratio": 20, "attack": 20, "release": 400, "makeup": 1}
 
@@ -168,72 +165,85 @@ def audio_command(plan: TimelinePlan, settings: RenderSettings, out: Path) -> li
 
 
 def measure_command(plan: TimelinePlan, settings: RenderSettings, mix: Path) -> list[str]:
-    """Loudness pass 1: the mix, kept losslessly, and its EBU R128 measurement (loudnorm
-    prints it as JSON on stderr, read by ``parse_loudnorm``)."""
+    """Loudness pass 1: the mix, kept losslessly, and its EBU R128 measurement (ebur128
+    prints a summary on stderr, read by ``parse_ebur128``)."""
     assert settings.loudness is not None
     cmd = Command()
     label = mix_graph(cmd, plan)
     keep, measure = cmd.graph.label(), cmd.graph.label()
     cmd.graph.add([label], filter_spec("asplit", 2), [keep, measure])
-    measured = cmd.graph.add([measure], _loudnorm(settings.loudness, print_format="json"))
+    measured = cmd.graph.add([measure], _EBUR128)
     argv = cmd.argv(["-map", f"[{keep}]", "-f", "wav", "-c:a", "pcm_f32le", str(mix),
                      "-map", f"[{measured}]", "-f", "null", "-"])
     return _info_level(argv)
 
 
 def normalise_command(plan: TimelinePlan, settings: RenderSettings, mix: Path,
-                      measured: dict[str, float], out: Path) -> list[str]:
-    """Loudness pass 2: apply the gain the measurement calls for (loudnorm's linear mode;
-    it falls back to its dynamic mode if the peaks would not fit) and encode."""
-    assert settings.loudness is not None
+                      gain_db: float, limit: bool, out: Path) -> list[str]:
+    """Loudness pass 2: the mix times ``gain_db`` (through a true-peak limiter at
+    TRUE_PEAK when ``limit``), encoded."""
     cmd = Command()
     src = cmd.input(mix, "-protocol_whitelist", "file", "-format_whitelist", "wav",
                     "-f", "wav", stream="a:0")
     total = plan.total_samples
-    needed = ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
-    # A silent mix has no loudness (-inf): there is nothing to normalise.
-    audible = all(math.isfinite(measured.get(k, math.nan)) for k in needed)
+    limiter = chain(
+        # 4x oversampled, so the limit holds between samples too (true peak), and
+        # delay-compensated, so picture and sound stay locked.
+        filter_spec("aresample", 4 * AUDIO_RATE),
+        filter_spec("alimiter", limit=f"{10 ** (TRUE_PEAK / 20):.6f}", attack=1, release=50,
+                    level=0, latency=1),
+    ) if limit else ""
     label = cmd.graph.add([src], chain(
-        _loudnorm(settings.loudness, print_format="json", linear="true",
-                  measured_I=measured["input_i"], measured_TP=measured["input_tp"],
-                  measured_LRA=measured["input_lra"],
-                  measured_thresh=measured["input_thresh"],
-                  offset=measured["target_offset"]) if audible else "",
-        filter_spec("aresample", AUDIO_RATE),  # loudnorm works (and outputs) at 192 kHz
+        filter_spec("volume", f"{gain_db:.4f}dB", precision="double"),
+        limiter,
+        filter_spec("aresample", AUDIO_RATE),
         filter_spec("aformat", sample_fmts="fltp", sample_rates=AUDIO_RATE,
                     channel_layouts=_LAYOUT),
         filter_spec("apad", whole_len=total), filter_spec("atrim", end_sample=total)))
-    return _info_level(cmd.argv(["-map", f"[{label}]", *_encode(settings, out)]))
+    return cmd.argv(["-map", f"[{label}]", *_encode(settings, out)])
 
 
-def _loudnorm(target: float, **options: object) -> str:
-    return filter_spec("loudnorm", I=f"{target:g}", TP=TRUE_PEAK, LRA=LOUDNESS_RANGE,
-                       **options)
+def check_command(settings: RenderSettings, audio: Path) -> list[str]:
+    """Loudness check: the encoded soundtrack decoded and measured as a player hears it
+    (the encoder's low-pass alone can take a dB or more off bright sound)."""
+    demuxer = FORMAT_SPECS[settings.fmt].segment_demuxer
+    cmd = Command()
+    src = cmd.input(audio, "-protocol_whitelist", "file", "-format_whitelist", demuxer,
+                    "-f", demuxer, stream="a:0")
+    label = cmd.graph.add([src], _EBUR128)
+    return _info_level(cmd.argv(["-map", f"[{label}]", "-f", "null", "-"]))
+
+
+# framelog as a number (AV_LOG_QUIET): ffmpeg 5.1 knows no "quiet" name for it
+_EBUR128 = filter_spec("ebur128", peak="true", framelog=-8)
 
 
 def _info_level(argv: list[str]) -> list[str]:
-    # loudnorm reports at the info level; everything else stays quiet
+    # ebur128 reports at the info level; everything else stays quiet
     at = argv.index("-loglevel")
     return [*argv[: at + 1], "info", *argv[at + 2:]]
 
 
-_JSON_BLOCK = re.compile(r"\[Parsed_loudnorm[^\]]*\]\s*(\{.*?\})", re.DOTALL)
+_SUMMARY = re.compile(r"\[Parsed_ebur128[^\]]*\]\s*Summary:")
+_NUMBER = r"(-?(?:[0-9]+(?:\.[0-9]*)?|inf))"
 
 
-def parse_loudnorm(stderr: str) -> dict[str, float]:
-    """The numbers of loudnorm's JSON report (the last one on ``stderr``).
+def parse_ebur128(stderr: str) -> dict[str, float]:
+    """Integrated loudness ``i`` (LUFS; -70 or below: silence), loudness range ``lra``
+    (LU) and true peak ``tp`` (dBTP) from ebur128's summary (the last on ``stderr``).
 
     Raises ValueError if there is none or it is malformed.
     """
-    blocks = _JSON_BLOCK.findall(stderr)
-    if not blocks:
+    starts = [m.end() for m in _SUMMARY.finditer(stderr)]
+    if not starts:
         raise ValueError("ffmpeg printed no loudness measurement")
-    raw = json.loads(blocks[-1])
+    summary = stderr[starts[-1]:]
     values = {}
-    for key, value in raw.items():
-        try:
-            values[key] = float(value)
-        except (TypeError, ValueError):
-            continue  # normalization_type: "linear" / "dynamic"
-    values["linear"] = 1.0 if raw.get("normalization_type") == "linear" else 0.0
+    for key, pattern in (("i", r"I:\s*" + _NUMBER + r"\s*LUFS"),
+                         ("lra", r"LRA:\s*" + _NUMBER + r"\s*LU\b"),
+                         ("tp", r"Peak:\s*" + _NUMBER + r"\s*dBFS")):
+        found = re.search(pattern, summary)
+        if found is None:
+            raise ValueError(f"ffmpeg's loudness summary has no {key.upper()}")
+        values[key] = float(found.group(1))
     return values

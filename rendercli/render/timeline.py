@@ -32,9 +32,17 @@ from rendercli.render.presets import (
 ItemKind = Literal["video", "image", "audio", "title"]
 PICTURE_KINDS = ("video", "image", "title")
 
-TRANSITIONS = ("none", "fade", "fadeblack", "wipeleft", "wiperight", "slideleft",
+# "crossfade" and "fade" are the same cross-dissolve (xfade's fade: a uniform blend);
+# "dissolve" is xfade's noise dissolve (each pixel switches over at a random moment).
+TRANSITIONS = ("none", "crossfade", "fade", "fadeblack", "wipeleft", "wiperight", "slideleft",
                "slideright", "circleopen", "dissolve")
+XFADE_KINDS = {"crossfade": "fade"}  # our kind -> xfade's, where the names differ
 MOTIONS = ("zoom-in", "zoom-out", "pan-left", "pan-right")
+# How a clip or still meets a frame of another shape: "contain" shows all of it (black
+# bars), "cover" fills the frame and crops, "blur" fills the bars with a blurred copy.
+FITS = ("contain", "cover", "blur")
+FIT_ALIASES = {"contain-blur": "blur"}  # editly's name
+DEFAULT_FIT = "contain"
 PLACEMENTS = ("lower-third", "center", "top")
 TEXT_SIZES = ("small", "medium", "large")
 TEXT_STYLES = ("box", "outline", "shadow", "none")
@@ -42,7 +50,7 @@ MAX_TEXT_FADE_SECONDS = 10.0
 MAX_FONT_FACE = 63
 MAX_VOLUME = 4.0  # linear gain, about +12 dB
 MAX_TEXT_CHARS = 2000
-MIN_LOUDNESS, MAX_LOUDNESS = -70.0, -5.0  # LUFS targets loudnorm accepts
+MIN_LOUDNESS, MAX_LOUDNESS = -70.0, -5.0  # LUFS targets (EBU R128)
 BED_FADE_OUT = 2.0  # seconds a music bed cut by the end of the timeline fades out over
 DEFAULT_TRANSITION_SECONDS = 1.0  # a transition given as a bare kind (`fade`)
 MAX_TRANSITION_SECONDS = 60.0
@@ -189,6 +197,25 @@ class TimelineItem:
     # Video and image items: how their pictures are read (range and matrix), from the
     # file's own tags; None until the engine reads them (render.colour.with_colours).
     colour: Conversion | None = None
+    fit: str = DEFAULT_FIT  # clips and stills: contain | cover | blur (see FITS)
+
+
+def parse_fit(text: str) -> str:
+    """A fit from a user (``contain``, ``cover``, ``blur`` or ``contain-blur``), as one of
+    FITS. Raises InvalidInput."""
+    fit = FIT_ALIASES.get(text, text)
+    if fit not in FITS:
+        raise InvalidInput(f"unknown fit {text!r}; choose one of {', '.join(FITS)} "
+                           f"(contain-blur is blur)")
+    return fit
+
+
+def effective_fit(item: TimelineItem) -> str:
+    """How the item's picture meets the frame: its fit, except that a moving still
+    always covers the frame (a zoom or pan never shows bars)."""
+    if item.kind == "image" and item.motion:
+        return "cover"
+    return item.fit if item.kind in ("video", "image") else DEFAULT_FIT
 
 
 def title_item(card: TitleCard, duration: float, **options: object) -> TimelineItem:
@@ -427,6 +454,9 @@ def _validate_item(n: int, item: TimelineItem) -> None:
         raise InvalidInput(f"{where}: a {transition.kind} transition needs a length in seconds")
     if item.kind == "audio" and transition != NO_TRANSITION:
         raise InvalidInput(f"{where}: transitions join picture items; this is music")
+    _check_choice(where, "fit", item.fit, FITS)
+    if item.fit != DEFAULT_FIT and item.kind not in ("video", "image"):
+        raise InvalidInput(f"{where}: fit applies to clips and stills")
     if item.motion is not None:
         _check_choice(where, "motion", item.motion, MOTIONS)
         if item.kind != "image":

@@ -23,6 +23,7 @@ from rendercli.render.timeline import (
     DURATION_TOLERANCE,
     MOTIONS,
     PICTURE_KINDS,
+    parse_fit,
     parse_transition,
     parse_volume,
 )
@@ -77,6 +78,7 @@ class Edits:
     mute: bool | None = None  # clips and music
     duck: bool | None = None  # music: lowered under clip sound
     motion: str | None = None  # stills: zoom-in | zoom-out | pan-left | pan-right | none
+    fit: str | None = None  # clips and stills: contain | cover | blur | default (the project's)
 
 
 # Which kinds each timeline setting fits, and how messages name it.
@@ -91,6 +93,7 @@ _FITS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "mute": (("video", "audio"), "--mute", "clips and music"),
     "duck": (("audio",), "--duck", "music (audio items)"),
     "motion": (("image",), "--motion", "still images"),
+    "fit": (("video", "image"), "--fit", "clips and stills"),
 }
 
 
@@ -155,6 +158,9 @@ def _apply_edits(asset: Asset, edits: Edits, *, adding: bool) -> None:
             raise InvalidInput(f"unknown --motion {motion!r}; choose one of "
                                f"{', '.join(MOTIONS)} or none")
         asset.motion = None if motion == "none" else motion
+    if "fit" in fits:
+        assert edits.fit is not None
+        asset.fit = None if edits.fit == "default" else parse_fit(edits.fit)
 
 
 def _apply_trims(asset: Asset, edits: Edits) -> None:
@@ -194,6 +200,8 @@ def _validate_edits_given(edits: Edits, settings: Settings) -> None:
     if edits.motion is not None and edits.motion != "none" and edits.motion not in MOTIONS:
         raise InvalidInput(f"unknown --motion {edits.motion!r}; choose one of "
                            f"{', '.join(MOTIONS)} or none")
+    if edits.fit is not None and edits.fit != "default":
+        parse_fit(edits.fit)
 
 
 def add(
@@ -333,14 +341,14 @@ def update_asset(
     uow: UnitOfWork, user_id: str, asset_id: str, edits: Edits, *, position: int | None = None
 ) -> AssetView:
     """Move an item and/or change its settings: trims (video, audio), duration (images,
-    titles), transition, fades, volume, mute, duck, motion. Checks the whole timeline
+    titles), transition, fades, volume, mute, duck, motion, fit. Checks the whole timeline
     as changed before committing."""
     settings = get_settings()
     _validate_edits_given(edits, settings)
     if position is None and edits == Edits():
         raise InvalidInput("nothing to update: give --position, --trim-start, --trim-end, "
                            "--duration, --transition, --fade-in, --fade-out, --volume, "
-                           "--mute, --duck or --motion")
+                           "--mute, --duck, --motion or --fit")
     with uow:
         asset = find_item(uow, user_id, asset_id)
         lock_project(uow, asset.project)

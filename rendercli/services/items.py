@@ -106,6 +106,7 @@ class AssetView:
     mute: bool
     duck: bool
     motion: str | None
+    fit: str | None  # clips and stills: contain | cover | blur; None: the project's default
     text_count: int  # text overlays on this item (`rendercli text list ASSET`)
     title: TitleView | None  # title items: the card
     created_at: datetime
@@ -130,15 +131,31 @@ _VIEW_COLUMNS = ASSET_COLUMNS[:-1]
 TITLE_COLUMNS = tuple(f.name for f in fields(TitleView))
 TEXT_COLUMNS = tuple(f.name for f in fields(TextView))
 
+# Text columns are read at most this long: no value rendercli accepts comes near it (texts
+# stop at 2,000 characters, names at a few hundred), and a client that writes a gigabyte
+# into its own row by hand must not make the reader (a worker) hold it; the checks then
+# refuse the shortened value as too long.
+MAX_READ_CHARS = 4096
+
+
+def _selected(view: type, names: Sequence[str], prefix: str = "") -> str:
+    """The select list for ``names`` of ``view``, text columns cut in the database."""
+    types = {f.name: str(f.type) for f in fields(view)}
+    return ", ".join(
+        f"substr({prefix}{name}, 1, {MAX_READ_CHARS + 1}) AS {name}"
+        if types.get(name, "").startswith("str") else f"{prefix}{name}" for name in names)
+
+
 # A project's items, their title cards and their texts, by project id. The project id
 # comes from `owned_project_id` (ownership is checked there, once).
-ITEMS_SQL = ("SELECT " + ", ".join(ASSET_COLUMNS) + " FROM assets WHERE project_id = :project_id")
+ITEMS_SQL = ("SELECT " + _selected(AssetView, _VIEW_COLUMNS) + ", storage_key FROM assets"
+             " WHERE project_id = :project_id")
 TITLES_SQL = (
-    "SELECT t.asset_id, " + ", ".join(f"t.{c}" for c in TITLE_COLUMNS) + " FROM asset_titles"
+    "SELECT t.asset_id, " + _selected(TitleView, TITLE_COLUMNS, "t.") + " FROM asset_titles"
     " AS t JOIN assets AS a ON a.id = t.asset_id WHERE a.project_id = :project_id"
 )
 TEXTS_SQL = (
-    "SELECT " + ", ".join(f"t.{c}" for c in TEXT_COLUMNS) + " FROM asset_texts AS t"
+    "SELECT " + _selected(TextView, TEXT_COLUMNS, "t.") + " FROM asset_texts AS t"
     " JOIN assets AS a ON a.id = t.asset_id WHERE a.project_id = :project_id"
     " ORDER BY t.asset_id, t.position"
 )

@@ -27,6 +27,7 @@ class ProjectView:
     render_count: int
     created_at: datetime
     updated_at: datetime
+    fit: str = "contain"  # how clips and stills without a fit of their own meet the frame
 
 
 def validate_name(name: str) -> str:
@@ -43,7 +44,7 @@ def validate_name(name: str) -> str:
 
 # The user's projects with their counts: ownership is the WHERE clause.
 PROJECTS_SQL = (
-    "SELECT p.id, p.name, p.created_at, p.updated_at, "
+    "SELECT p.id, p.name, p.created_at, p.updated_at, p.fit, "
     "(SELECT count(*) FROM assets AS a WHERE a.project_id = p.id) AS asset_count, "
     "(SELECT count(*) FROM render_jobs AS j WHERE j.project_id = p.id) AS render_count "
     "FROM projects AS p WHERE p.owner_id = :user_id"
@@ -85,6 +86,7 @@ def _view_of(row: Mapping[str, Any]) -> ProjectView:
         render_count=int(row["render_count"] or 0),
         created_at=as_datetime(row["created_at"]),  # type: ignore[arg-type]
         updated_at=as_datetime(row["updated_at"]),  # type: ignore[arg-type]
+        fit=row["fit"] or "contain",
     )
 
 
@@ -119,15 +121,27 @@ def _name_taken(name: str) -> Conflict:
     return Conflict(f"you already have a project named {name!r}")
 
 
-def create(uow: UnitOfWork, user_id: str, name: str) -> ProjectView:
-    """Create a project. Raises Conflict if the user already has one with that name."""
+def _fit(fit: str | None) -> str | None:
+    """A project's default fit as stored (None: contain); raises InvalidInput."""
+    from rendercli.render.timeline import DEFAULT_FIT, parse_fit
+
+    if fit is None:
+        return None
+    fit = parse_fit(fit)
+    return None if fit == DEFAULT_FIT else fit
+
+
+def create(uow: UnitOfWork, user_id: str, name: str, fit: str | None = None) -> ProjectView:
+    """Create a project (``fit``: its clips' and stills' default fit, contain unless
+    given). Raises Conflict if the user already has one with that name."""
     from sqlalchemy.exc import IntegrityError
 
     from rendercli.db.models import Project
 
     name = validate_name(name)
+    stored_fit = _fit(fit)
     with uow:
-        project = Project(owner_id=user_id, name=name)
+        project = Project(owner_id=user_id, name=name, fit=stored_fit)
         uow.session.add(project)
         try:
             uow.session.flush()
@@ -166,6 +180,19 @@ def rename(uow: UnitOfWork, user_id: str, ref: str, new_name: str) -> ProjectVie
             uow.session.flush()
         except IntegrityError:
             raise _name_taken(new_name) from None
+        view = _view(uow, project)
+        uow.commit()
+        return view
+
+
+def set_fit(uow: UnitOfWork, user_id: str, ref: str, fit: str) -> ProjectView:
+    """Set how the project's clips and stills meet the frame unless an item says
+    (contain, cover, blur; contain-blur is blur). Raises InvalidInput, NotFound."""
+    stored = _fit(fit)
+    with uow:
+        project = find_owned(uow, user_id, ref)
+        project.fit = stored
+        project.updated_at = utcnow()
         view = _view(uow, project)
         uow.commit()
         return view

@@ -25,6 +25,8 @@ from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
     DEFAULT_TITLE_SECONDS,
     DEFAULT_TRANSITION_SECONDS,
+    FIT_ALIASES,
+    FITS,
     MAX_FONT_FACE,
     MAX_LOUDNESS,
     MAX_TEXT_CHARS,
@@ -207,6 +209,14 @@ def _fit_checks(duration: float | None, fade_in: float, fade_out: float,
     return problems
 
 
+FIT_VALUES = (*FITS, *FIT_ALIASES)
+FIT_FIELD = spec_field(
+    Str(enum=FIT_VALUES),
+    "Clips and stills of another shape than the frame: contain (black bars), cover (fill "
+    "and crop), blur (bars filled with a blurred copy; contain-blur is the same) (--fit). "
+    "Default: the file's fit.", default=None)
+
+
 @dataclass(frozen=True, kw_only=True)
 class MediaItem:
     """A video clip or a still image on the timeline, by path relative to the spec file."""
@@ -227,6 +237,7 @@ class MediaItem:
     mute: bool = spec_field(Bool(), "Silence the clip's sound (--mute).", default=False)
     motion: str | None = spec_field(Str(enum=MOTIONS), "Stills: slow zoom or pan (--motion).",
                                     default=None)
+    fit: str | None = FIT_FIELD
     text: tuple[TextOverlay, ...] = TEXTS_FIELD
 
     @staticmethod
@@ -337,6 +348,10 @@ class Spec:
         "Name of the project this file describes (apply --project overrides it).", default=None)
     # frozen, so one shared default instance is safe
     output: Output = spec_field(Obj(Output), "Output settings.", default=DEFAULT_OUTPUT)  # noqa: RUF009
+    fit: str | None = spec_field(
+        Str(enum=FIT_VALUES),
+        "How the timeline's clips and stills meet the frame unless an item says: contain, "
+        "cover or blur (contain-blur). Default: contain.", default=None)
     timeline: tuple[TimelineEntry, ...] = spec_field(
         ListOf(OneOf((Obj(MediaItem, tag="media"), Obj(TitleCard, tag="title")),
                      expected="a timeline item: {media: PATH, ...} or {title: TEXT, ...}"),

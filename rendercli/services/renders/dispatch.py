@@ -175,10 +175,15 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
 def _mark_dispatched(job_ids: list[str], sessions: SessionFactory | None) -> None:
     """Note that these jobs, if still queued, are on the queue (one UPDATE, plain SQL:
     `render submit` loads no ORM for it)."""
+    from rendercli.db.rows import skip_locked
+
     params = {f"id{n}": job_id for n, job_id in enumerate(job_ids)}
     with UnitOfWork(sessions) as uow:
-        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now WHERE status = 'queued' "
-                     f"AND id IN ({', '.join(':' + name for name in params)})",
+        # A row someone holds locked is not waited for: unmarked, it is looked at again
+        # by the next sweep (its RQ job, already there, is then just marked).
+        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now WHERE id IN (SELECT id "
+                     "FROM render_jobs WHERE status = 'queued' AND id IN "
+                     f"({', '.join(':' + name for name in params)}){skip_locked(uow.rows)})",
                      now=utcnow(), **params)
         uow.commit()
 
@@ -302,11 +307,20 @@ def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
     queued = [t for t in queued if t not in bad]
     if not queued:
         return []
+    with UnitOfWork(sessions) as uow:
+        ready = tasks.ready_to_assemble(
+            uow.session, sorted({job_id for _t, job_id, kind, _d in queued
+                                 if kind == "assemble"}))
     # One pipelined read for all of them, however many tasks wait.
     found = Job.fetch_many([t[0] for t in queued], connection=connection,
                            serializer=JSONSerializer)
-    live = {job.id for job in found if job is not None and str(getattr(
-        job.get_status(refresh=False), "value", "")) in LIVE_RQ_STATES}
+    status = {job.id: str(getattr(job.get_status(refresh=False), "value", ""))
+              for job in found if job is not None}
+    # An assemble task still deferred when the database says its siblings are all done
+    # waits on RQ jobs that will never finish (Redis lost them, or their results): lost.
+    stuck = {t for t, job_id, kind, _d in queued if kind == "assemble" and job_id in ready
+             and status.get(t) == "deferred"}
+    live = {t for t, state in status.items() if state in LIVE_RQ_STATES and t not in stuck}
     by_job: dict[str, list[tuple[str, str]]] = {}
     for task_id, job_id, kind, dispatched_at in queued:
         if dispatched_at is not None and task_id in live:

@@ -32,6 +32,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.db.session import SessionFactory
+    from rendercli.render.engine import RenderResult
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +140,25 @@ def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, st
     return getattr(exc, "reason", None) or exc.message, getattr(exc, "log", "") or ""
 
 
+def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> float | None:
+    """The output's measured loudness for the job (None without a target or for a
+    silent soundtrack); a miss beyond the tolerance is a warning in the job's log."""
+    from rendercli.render.loudness import TOLERANCE, loudness_miss
+
+    miss = loudness_miss(result.loudness, target)
+    if miss is None or result.loudness is None:
+        return None
+    measured = round(result.loudness["output_i"], 2)
+    if abs(miss) > TOLERANCE:
+        lines.append(f"warning: the output measures {measured:.1f} LUFS, {abs(miss):.1f} LU "
+                     f"off the {target:g} LUFS target")
+    return measured
+
+
 def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-untyped-def]
     from rendercli.services.items import read_items
     from rendercli.services.renders.submit import engine_settings, request_of
-    from rendercli.services.renders.timeline import timeline_items
+    from rendercli.services.renders.timeline import project_fit, timeline_items
 
     settings = get_settings()
     with UnitOfWork(sessions) as uow:
@@ -150,7 +166,8 @@ def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-unty
         assert job is not None
         # Bounded reads (read_items refuses a project past its limits), then every
         # number checked (timeline_items) before a plan is made: the rows are untrusted.
-        items = timeline_items(read_items(uow.rows, job.project_id), settings.storage_dir)
+        items = timeline_items(read_items(uow.rows, job.project_id), settings.storage_dir,
+                               project_fit(uow.rows, job.project_id))
         render_settings = engine_settings(request_of(job))
         return items, render_settings
 
@@ -251,6 +268,7 @@ def execute(
         output_duration=result.duration,
         output_sha256=result.sha256,
         cache_hit=result.cache_hit,
+        loudness_lufs=_loudness(result, render_settings.loudness, lines),
         # Each ffmpeg command is in `lines` once, with the step it ran for.
         log="\n".join(lines) + "\n",
     )
@@ -382,6 +400,7 @@ def execute_task(task_id: str, *, worker_name: str,
         raise
     if tc.kind != "assemble":
         return "completed" if tasks.complete(tc, argvs, sessions=sessions) else "cancelled"
+    measured = _loudness(result, render_settings.loudness, lines)
     published = tasks.complete_job(
         tc, argvs, "\n".join(lines) + "\n",
         sessions=sessions,
@@ -391,6 +410,7 @@ def execute_task(task_id: str, *, worker_name: str,
         output_duration=result.duration,
         output_sha256=result.sha256,
         cache_hit=False,
+        loudness_lufs=measured,
     )
     if not published:
         Path(result.path).unlink(missing_ok=True)

@@ -23,7 +23,13 @@ from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob, RenderT
 from rendercli.db.types import utcnow
 from rendercli.errors import Conflict
 from rendercli.services.renders import dispatch, tasks
-from rendercli.services.renders.claims import Claim, append_log, with_db_retry
+from rendercli.services.renders.claims import (
+    Claim,
+    append_log,
+    claim_or_pass,
+    log_tail,
+    with_db_retry,
+)
 from rendercli.services.renders.views import JobView, job_view, owned_job
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -48,35 +54,34 @@ def claim(job_id: str, worker_name: str, *, sessions: SessionFactory | None = No
           ) -> Claim | None:
     """Move a queued job to processing for this worker; None if it is not claimable."""
 
-    def run() -> Claim | None:
+    def run(uow: UnitOfWork) -> Claim | None:
         now = utcnow()
-        with UnitOfWork(sessions) as uow:
-            result = uow.session.execute(
-                update(RenderJob)
-                .where(RenderJob.id == job_id, RenderJob.status == "queued")
-                .values(
-                    status="processing",
-                    worker_name=worker_name,
-                    started_at=now,
-                    heartbeat_at=now,
-                    updated_at=now,
-                    progress=0.0,
-                    eta_seconds=None,
-                    attempts=RenderJob.attempts + 1,
-                    error=None,
-                )
+        result = uow.session.execute(
+            update(RenderJob)
+            .where(RenderJob.id == job_id, RenderJob.status == "queued")
+            .values(
+                status="processing",
+                worker_name=worker_name,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+                progress=0.0,
+                eta_seconds=None,
+                attempts=RenderJob.attempts + 1,
+                error=None,
             )
-            if result.rowcount != 1:
-                return None
-            row = uow.session.execute(
-                select(RenderJob.attempts, Project.owner_id, RenderJob.project_id)
-                .join(Project)
-                .where(RenderJob.id == job_id)
-            ).one()
-            uow.commit()
-            return Claim(job_id, worker_name, row.attempts, row.owner_id, row.project_id)
+        )
+        if result.rowcount != 1:
+            return None
+        row = uow.session.execute(
+            select(RenderJob.attempts, Project.owner_id, RenderJob.project_id)
+            .join(Project)
+            .where(RenderJob.id == job_id)
+        ).one()
+        uow.commit()
+        return Claim(job_id, worker_name, row.attempts, row.owner_id, row.project_id)
 
-    return with_db_retry(run)
+    return claim_or_pass(run, sessions)
 
 
 def heartbeat(
@@ -241,7 +246,9 @@ def recover_stale(
             select(RenderJob.id, RenderJob.attempts, RenderJob.worker_name).where(
                 RenderJob.status == "processing", RenderJob.heartbeat_at < cutoff,
                 ~exists().where(RenderTask.job_id == RenderJob.id),
-            )
+            # Rows another session holds (a client may lock its own) wait for a later
+            # sweep instead of stopping this one for every account.
+            ).with_for_update(skip_locked=True, of=RenderJob)
         ).all()
         for job_id, attempts, worker in stale:
             guard = update(RenderJob).where(
@@ -254,8 +261,7 @@ def recover_stale(
                 f"[{now:%Y-%m-%d %H:%M:%S} UTC] attempt {attempts} lost: worker {worker} stopped "
                 f"heartbeating\n"
             )
-            job = uow.session.get(RenderJob, job_id)
-            log_text = append_log(note, job.log if job else None)
+            log_text = append_log(note, log_tail(uow.session, job_id))
             # An inline render belonged to a CLI process that is gone: no farm resumes it.
             inline = (worker or "").startswith(INLINE_WORKER_PREFIX)
             if attempts < max_attempts and not inline:

@@ -64,7 +64,7 @@ def _timeline(uow: UnitOfWork, user_id: str,
               project_ref: str) -> tuple[str, list[TimelineItem], list[tuple[int, str]]]:
     """The project's name, its engine timeline, and each item's (position, name), read
     over plain SQL like `asset list` (no ORM)."""
-    from rendercli.services.renders.timeline import timeline_items
+    from rendercli.services.renders.timeline import project_fit, timeline_items
 
     with uow:
         project_id, name = owned_project(uow.rows, user_id, project_ref)
@@ -74,7 +74,8 @@ def _timeline(uow: UnitOfWork, user_id: str,
                 f"project {name!r} has nothing to show yet: add media with "
                 "`rendercli asset add`"
             )
-        items = timeline_items(rows, get_settings().storage_dir)
+        items = timeline_items(rows, get_settings().storage_dir,
+                               project_fit(uow.rows, project_id))
         on_timeline = [a for a in rows if a.kind != "font"]  # read_items: timeline order
         return name, items, [(a.position, a.display_name) for a in on_timeline]
 

@@ -126,7 +126,7 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
     from rendercli.render.subtitles import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
     from rendercli.services.items import read_items
-    from rendercli.services.renders.timeline import timeline_items
+    from rendercli.services.renders.timeline import project_fit, timeline_items
 
     if assets is None:
         assets = read_items(uow.rows, project_id)  # the timeline load `render frame` uses
@@ -135,7 +135,8 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
             f"project {project_name!r} has no video or image assets (or titles) to "
             "render: add some with `rendercli asset add` or `rendercli title add`"
         )
-    items = timeline_items(assets, get_settings().storage_dir)
+    items = timeline_items(assets, get_settings().storage_dir,
+                           project_fit(uow.rows, project_id))
     validate_timeline(items, request.fps)  # on the frame grid: transitions fit
     check_fonts(items, engine_settings(request))
 

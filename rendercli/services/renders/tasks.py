@@ -27,7 +27,13 @@ from sqlalchemy.orm import aliased
 from rendercli.config import get_settings
 from rendercli.db.models import Project, RenderJob, RenderTask
 from rendercli.db.types import utcnow
-from rendercli.services.renders.claims import Claim, append_log, with_db_retry
+from rendercli.services.renders.claims import (
+    Claim,
+    append_log,
+    claim_or_pass,
+    log_tail,
+    with_db_retry,
+)
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -130,40 +136,40 @@ def claim(task_id: str, worker_name: str, *, sessions: SessionFactory | None = N
     a sibling not completed yet)."""
     sibling = aliased(RenderTask)
 
-    def run() -> TaskClaim | None:
+    def run(uow: UnitOfWork) -> TaskClaim | None:
         now = utcnow()
-        with UnitOfWork(sessions) as uow:
-            siblings_done = ~exists().where(
-                sibling.job_id == RenderTask.job_id, sibling.id != RenderTask.id,
-                sibling.state != "completed")
-            result = uow.session.execute(
-                update(RenderTask)
-                .where(RenderTask.id == task_id, RenderTask.state == "queued",
-                       _job_processing(RenderTask.job_id),
-                       (RenderTask.kind != "assemble") | siblings_done)
-                .values(state="processing", worker_name=worker_name, started_at=now,
-                        heartbeat_at=now, progress=0.0, error=None, finished_at=None,
-                        attempts=RenderTask.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                return None
-            row = uow.session.execute(
-                select(RenderTask, Project.owner_id)
-                .join(RenderJob, RenderJob.id == RenderTask.job_id)
-                .join(Project, Project.id == RenderJob.project_id)
-                .where(RenderTask.id == task_id)
-            ).one()
-            task, owner = row
-            claimed = TaskClaim(task.id, task.job_id, task.kind, task.label, task.cache_key,
-                                worker_name, task.attempts, owner)
-            job = uow.session.get(RenderJob, task.job_id)
-            assert job is not None
-            job.heartbeat_at = now
-            uow.commit()
-            return claimed
+        siblings_done = ~exists().where(
+            sibling.job_id == RenderTask.job_id, sibling.id != RenderTask.id,
+            sibling.state != "completed")
+        result = uow.session.execute(
+            update(RenderTask)
+            .where(RenderTask.id == task_id, RenderTask.state == "queued",
+                   _job_processing(RenderTask.job_id),
+                   (RenderTask.kind != "assemble") | siblings_done)
+            .values(state="processing", worker_name=worker_name, started_at=now,
+                    heartbeat_at=now, progress=0.0, error=None, finished_at=None,
+                    attempts=RenderTask.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return None
+        row = uow.session.execute(
+            select(RenderTask, Project.owner_id)
+            .join(RenderJob, RenderJob.id == RenderTask.job_id)
+            .join(Project, Project.id == RenderJob.project_id)
+            .where(RenderTask.id == task_id)
+        ).one()
+        task, owner = row
+        claimed = TaskClaim(task.id, task.job_id, task.kind, task.label, task.cache_key,
+                            worker_name, task.attempts, owner)
+        # Not the whole row: a client may have written a huge log into its own job.
+        uow.session.execute(update(RenderJob).where(RenderJob.id == task.job_id)
+                            .values(heartbeat_at=now)
+                            .execution_options(synchronize_session=False))
+        uow.commit()
+        return claimed
 
-    return with_db_retry(run)
+    return claim_or_pass(run, sessions)
 
 
 def _fenced(tc: TaskClaim):  # type: ignore[no-untyped-def]
@@ -362,9 +368,13 @@ def mark_dispatched(task_ids: list[str], *, sessions: SessionFactory | None = No
     if not task_ids:
         return
     with UnitOfWork(sessions) as uow:
+        # Rows someone holds locked are skipped, not waited for (see rows.skip_locked).
+        free = (select(RenderTask.id)
+                .where(RenderTask.id.in_(task_ids), RenderTask.state == "queued")
+                .with_for_update(skip_locked=True))
         uow.session.execute(
             update(RenderTask)
-            .where(RenderTask.id.in_(task_ids), RenderTask.state == "queued")
+            .where(RenderTask.id.in_(free.scalar_subquery()))
             .values(dispatched_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -390,6 +400,9 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
                    RenderTask.worker_name, RenderTask.label)
             .where(RenderTask.state == "processing", RenderTask.heartbeat_at < cutoff,
                    _job_processing(RenderTask.job_id))
+            # Rows another session holds (a client may lock its own) wait for a later
+            # sweep instead of stopping this one for every account.
+            .with_for_update(skip_locked=True, of=RenderTask)
         ).all()
         for task_id, job_id, attempts, worker, label in stale:
             guard = update(RenderTask).where(
@@ -398,24 +411,31 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
             ).execution_options(synchronize_session=False)
             note = (f"[{now.isoformat()}] {label} attempt {attempts} lost: worker {worker} "
                     f"stopped heartbeating\n")
-            job = uow.session.get(RenderJob, job_id)
+            # Only the job's status and its log's tail are read: a client may have
+            # written a huge log or error into its own job (see claims.log_tail).
+            status = uow.session.scalars(select(RenderJob.status).where(
+                RenderJob.id == job_id).with_for_update(skip_locked=True)).first()
+            if status is None:  # held by another session: a later sweep
+                continue
+            job_row = (update(RenderJob).where(RenderJob.id == job_id)
+                       .execution_options(synchronize_session=False))
             if attempts < max_attempts:
                 result = uow.session.execute(guard.values(
                     state="queued", worker_name=None, heartbeat_at=None, progress=0.0,
                     dispatched_at=None))
                 if result.rowcount == 1:
                     requeued.append(task_id)
-                    if job is not None:
-                        job.log = append_log(note, job.log)
+                    uow.session.execute(job_row.values(
+                        log=append_log(note, log_tail(uow.session, job_id))))
                 continue
             reason = (f"the worker stopped responding ({label}, {attempts} "
                       f"attempt{'s' if attempts != 1 else ''})")
             result = uow.session.execute(guard.values(state="failed", finished_at=now,
                                                       error=reason))
-            if result.rowcount == 1 and job is not None and job.status == "processing":
-                job.status, job.error = "failed", reason
-                job.finished_at = job.updated_at = now
-                job.log = append_log(note, job.log)
+            if result.rowcount == 1 and status == "processing":
+                uow.session.execute(job_row.values(
+                    status="failed", error=reason, finished_at=now, updated_at=now,
+                    log=append_log(note, log_tail(uow.session, job_id))))
                 _stop_siblings(uow.session, job_id, "cancelled", now)
                 failed.append(job_id)
         uow.commit()
@@ -472,3 +492,13 @@ def queued_tasks(session: Session) -> list[tuple[str, str, str, datetime | None]
         .where(RenderTask.state == "queued", _job_processing(RenderTask.job_id))
         .order_by(RenderTask.job_id, RenderTask.seq))]
 
+
+
+def ready_to_assemble(session: Session, job_ids: list[str]) -> set[str]:
+    """The jobs among `job_ids` whose tasks other than the assemble are all completed."""
+    if not job_ids:
+        return set()
+    unfinished = select(RenderTask.job_id).where(
+        RenderTask.job_id.in_(job_ids), RenderTask.kind != "assemble",
+        RenderTask.state != "completed")
+    return set(job_ids) - set(session.scalars(unfinished))

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
+    DEFAULT_FIT,
+    FITS,
     MAX_ITEMS,
     MAX_TEXTS_PER_ITEM,
     TextOverlay,
@@ -29,6 +31,7 @@ from rendercli.services.items import ItemRow, read_items, timeline_duration
 
 if TYPE_CHECKING:
     from rendercli.db.models import Asset
+    from rendercli.db.rows import Rows
     from rendercli.services.unit_of_work import UnitOfWork
 
 
@@ -52,9 +55,28 @@ def _check_numbers(asset: Any) -> None:
                                    f"seconds ({str(value)[:40]!r})")
 
 
-def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list[TimelineItem]:
+def stored_fit(fit: object) -> str:
+    """A project's default fit as read from its row: contain when NULL; a value
+    rendercli does not know (a row written by hand) is refused."""
+    if fit is None:
+        return DEFAULT_FIT
+    if fit not in FITS:
+        raise InvalidInput(f"the project's fit {str(fit)[:20]!r} is not one of "
+                           f"{', '.join(FITS)}: set it with `rendercli project fit`")
+    return str(fit)
+
+
+def project_fit(rows: Rows, project_id: str) -> str:
+    """The project's default fit for clips and stills (contain unless it says)."""
+    found = rows.all("SELECT fit FROM projects WHERE id = :id", id=project_id)
+    return stored_fit(found[0]["fit"] if found else None)
+
+
+def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path,
+                   default_fit: str = DEFAULT_FIT) -> list[TimelineItem]:
     """Timeline items in position order (fonts are not items; titles and texts name
-    theirs), reading files from content-addressed storage.
+    theirs), reading files from content-addressed storage. Clips and stills without a
+    fit of their own get ``default_fit`` (the project's: ``project_fit``).
 
     Paths are built only through storage's validated key functions, and a font must be
     one of these rows (the project's own), so a row cannot point the render elsewhere.
@@ -101,6 +123,8 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path) -> list
             "mute": asset.mute,
             "duck": asset.duck,
             "motion": asset.motion,
+            "fit": (asset.fit or default_fit) if asset.kind in ("video", "image")
+            else DEFAULT_FIT,
             "texts": tuple(overlay(t) for t in asset.texts),
             "name": asset.display_name,
         }
@@ -143,6 +167,7 @@ def check_timeline(uow: UnitOfWork, project_id: str) -> None:
     uow.session.expire_all()
     from rendercli.render.subtitles import check_fonts
 
-    items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir)
+    items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir,
+                           project_fit(uow.rows, project_id))
     validate_timeline(items, require_picture=False)
     check_fonts(items)  # fonts readable, every character drawn by some font

@@ -37,6 +37,7 @@ class JobView:
     quality: str
     use_cache: bool
     loudness: float | None  # LUFS target of the mix; None: not normalised
+    loudness_lufs: float | None  # what the output measures (ebur128), with a target
     output_url: str | None
     output_path: str | None
     poster_url: str | None
@@ -132,7 +133,7 @@ def _render_file(job_id: str, url: str | None) -> str | None:
 # The render_jobs columns a view is made of, in the order of JOB_SQL's select list.
 VIEW_COLUMNS = (
     "id", "project_id", "status", "progress", "eta_seconds", "preset", "format", "fps",
-    "quality", "use_cache", "loudness", "output_url", "poster_url", "output_size",
+    "quality", "use_cache", "loudness", "loudness_lufs", "output_url", "poster_url", "output_size",
     "output_duration", "output_sha256", "cache_hit", "error", "attempts", "worker_name",
     "dispatched_at", "created_at", "started_at", "finished_at", "heartbeat_at",
 )
@@ -170,6 +171,7 @@ def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView
         quality=row["quality"],
         use_cache=bool(row["use_cache"]),
         loudness=row["loudness"],
+        loudness_lufs=row["loudness_lufs"],
         output_url=row["output_url"],
         output_path=output_path,
         poster_url=row["poster_url"],

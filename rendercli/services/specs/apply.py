@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import Conflict, InvalidInput
+from rendercli.render.timeline import DEFAULT_FIT
 from rendercli.services.specs import state
 from rendercli.services.specs.export import HASH_PREFIX
 from rendercli.services.specs.files import FileFacts, HashCache, file_facts, open_validated
@@ -246,7 +247,8 @@ def plan_for(uow: UnitOfWork, project: Project | None, prepared: Prepared) -> Pl
     from rendercli.services.items import load_items
 
     rows = load_items(uow, project.id) if project is not None else []
-    return make_plan(prepared.project, project.id if project else None, state.current(rows),
+    return make_plan(prepared.project, project.id if project else None,
+                     state.current(rows, (project.fit if project else None) or DEFAULT_FIT),
                      prepared.desired)
 
 
@@ -254,11 +256,14 @@ def plan(uow: UnitOfWork, user_id: str, prepared: Prepared) -> Plan:
     """What applying would change (reads only, plain SQL like `asset list`: an unchanged
     spec loads no ORM on the embedded default)."""
     from rendercli.services.items import read_items
+    from rendercli.services.renders.timeline import project_fit
 
     with uow:
         project_id = project_named(uow.rows, user_id, prepared.project)
         rows = read_items(uow.rows, project_id) if project_id is not None else []
-        return make_plan(prepared.project, project_id, state.current(rows), prepared.desired)
+        fit = project_fit(uow.rows, project_id) if project_id is not None else DEFAULT_FIT
+        return make_plan(prepared.project, project_id, state.current(rows, fit),
+                         prepared.desired)
 
 
 # ---------------------------------------------------------------- apply
@@ -434,7 +439,7 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
             claim(project, False)
     rows = [] if created else load_items(uow, project.id)
     again = make_plan(prepared.project, None if created else project.id,
-                      state.current(rows), prepared.desired)
+                      state.current(rows, project.fit or DEFAULT_FIT), prepared.desired)
     if not again.changed:
         return Applied(again, project.id, applied=False), project, []
     if any(op.op == "remove" for op in again.ops):
@@ -502,7 +507,7 @@ def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
             if pair.current.key != pair.desired.key and pair.desired.kind != "title":
                 freed.append(row.storage_key)
                 _set_file(row, pair.desired, info_for(pair.desired))
-            state.write(row, pair.desired, font_id)
+            state.write(row, pair.desired, font_id, project.fit)
     for op in plan.ops:
         if op.op != "add" or op.list == "fonts":
             continue
@@ -514,7 +519,7 @@ def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
             row = _new_file_row(project, item, info_for(item), new_id())
         row.position = offset[op.list] + op.position
         session.add(row)
-        state.write(row, item, font_id)
+        state.write(row, item, font_id, project.fit)
     if removed_fonts:  # once the rows using them point elsewhere
         session.flush()
         for row in removed_fonts:

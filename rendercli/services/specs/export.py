@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import InvalidInput
-from rendercli.render.timeline import DEFAULT_STILL_SECONDS, DEFAULT_TITLE_SECONDS, PICTURE_KINDS
+from rendercli.render.timeline import (
+    DEFAULT_FIT,
+    DEFAULT_STILL_SECONDS,
+    DEFAULT_TITLE_SECONDS,
+    PICTURE_KINDS,
+)
 from rendercli.services.specs.plan import same
 from rendercli.services.specs.state import transition_text
 from rendercli.services.unit_of_work import UnitOfWork
@@ -67,13 +72,16 @@ def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | N
         def font(font_id: str | None) -> str | None:
             return None if font_id is None else ref(fonts[font_id])
 
-        timeline = [_picture(a, ref, font) for a in rows if a.kind in PICTURE_KINDS]
+        default_fit = project.fit or DEFAULT_FIT
+        timeline = [_picture(a, ref, font, default_fit) for a in rows
+                    if a.kind in PICTURE_KINDS]
         if not timeline:
             raise InvalidInput(f"project {project.name} has no clips, stills or titles: a "
                                "spec needs at least one timeline item")
         music = [_music(a, ref) for a in rows if a.kind == "audio"]
-        spec: dict[str, Any] = {"version": 1, "project": escape(project.name),
-                                "timeline": timeline}
+        spec: dict[str, Any] = {"version": 1, "project": escape(project.name)}
+        _put(spec, "fit", default_fit, DEFAULT_FIT)
+        spec["timeline"] = timeline
         if music:
             spec["music"] = music
         export.spec = spec
@@ -126,7 +134,8 @@ def _texts(asset: Asset, font: Callable[[str | None], str | None]) -> list[Any]:
 
 
 def _picture(asset: Asset, ref: Callable[[Asset], str],
-             font: Callable[[str | None], str | None]) -> dict[str, Any]:
+             font: Callable[[str | None], str | None],
+             default_fit: str = DEFAULT_FIT) -> dict[str, Any]:
     out: dict[str, Any]
     if asset.kind == "title":
         card = asset.title
@@ -154,6 +163,7 @@ def _picture(asset: Asset, ref: Callable[[Asset], str],
             _put(out, "trim_end", asset.trim_end, None)
             _put(out, "volume", asset.volume, 1.0)
             _put(out, "mute", asset.mute, False)
+        _put(out, "fit", asset.fit or default_fit, default_fit)
     if transition_text(asset.transition, asset.transition_seconds) != "none":
         out["transition"] = {"kind": asset.transition, "duration": asset.transition_seconds}
     _put(out, "fade_in", asset.fade_in, 0.0)

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.render.timeline import (
+    DEFAULT_FIT,
     DEFAULT_STILL_SECONDS,
     DEFAULT_TITLE_SECONDS,
     DURATION_TOLERANCE,
+    FIT_ALIASES,
     PICTURE_KINDS,
 )
 from rendercli.services.specs.plan import Item
@@ -115,6 +117,8 @@ def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[st
         if isinstance(entry, TitleCard):
             timeline.append(_title_item(entry, common, font((*at, "font"), entry.font)))
             continue
+        fit = entry.fit or spec.fit or DEFAULT_FIT
+        common["fit"] = FIT_ALIASES.get(fit, fit)
         timeline.append(_media_item(entry, files[(*at, "media")], common))
     music = [_music_item(m, files[("music", k, "media")]) for k, m in enumerate(spec.music)]
     return {"timeline": timeline, "music": music, "fonts": list(fonts.values())}
@@ -168,19 +172,22 @@ def _one_line(text: str, limit: int = 80) -> str:
 # ---------------------------------------------------------------- the project's side
 
 
-def current(rows: Sequence[Asset]) -> dict[str, list[Item]]:
-    """The items of a project's rows (loaded with their titles and texts)."""
+def current(rows: Sequence[Asset], default_fit: str = DEFAULT_FIT) -> dict[str, list[Item]]:
+    """The items of a project's rows (loaded with their titles and texts); a clip or
+    still without a fit of its own has the project's ``default_fit``."""
     font_sha = {a.id: a.sha256 for a in rows if a.kind == "font"}
     ordered = sorted((a for a in rows if a.position is not None), key=lambda a: a.position)
     return {
-        "timeline": [_row_item(a, font_sha) for a in ordered if a.kind in PICTURE_KINDS],
+        "timeline": [_row_item(a, font_sha, default_fit) for a in ordered
+                     if a.kind in PICTURE_KINDS],
         "music": [_row_item(a, font_sha) for a in ordered if a.kind == "audio"],
         "fonts": [Item(("font", a.sha256), "font", a.display_name, {}, row_id=a.id)
                   for a in rows if a.kind == "font"],
     }
 
 
-def _row_item(asset: Asset, font_sha: Mapping[str, str | None]) -> Item:
+def _row_item(asset: Asset, font_sha: Mapping[str, str | None],
+              default_fit: str = DEFAULT_FIT) -> Item:
     def font(font_id: str | None) -> str | None:
         return None if font_id is None else font_sha.get(font_id, f"missing:{font_id}")
 
@@ -208,6 +215,8 @@ def _row_item(asset: Asset, font_sha: Mapping[str, str | None]) -> Item:
                     "text_fade": ([seconds(card.fade_in), seconds(card.fade_out)] if card
                                   else [0.0, 0.0]), **common}
         return Item(("title", text), kind, asset.display_name, settings, row_id=asset.id)
+    if kind in ("image", "video"):
+        common["fit"] = asset.fit or default_fit
     if kind == "image":
         settings = {"duration": seconds(asset.still_duration or DEFAULT_STILL_SECONDS),
                     "motion": asset.motion, **common}
@@ -227,8 +236,10 @@ def _row_item(asset: Asset, font_sha: Mapping[str, str | None]) -> Item:
 # ---------------------------------------------------------------- settings to columns
 
 
-def write(asset: Asset, item: Item, font_id: Callable[[str | None], str | None]) -> None:
-    """Set an item row's timeline settings (and title card, and texts) from ``item``."""
+def write(asset: Asset, item: Item, font_id: Callable[[str | None], str | None],
+          default_fit: str | None = None) -> None:
+    """Set an item row's timeline settings (and title card, and texts) from ``item``; a
+    fit equal to the project's ``default_fit`` is stored as "the project's" (None)."""
     from rendercli.db.models import AssetText, AssetTitle
     from rendercli.db.types import utcnow
 
@@ -241,6 +252,9 @@ def write(asset: Asset, item: Item, font_id: Callable[[str | None], str | None])
         asset.volume, asset.mute = s["volume"], s["mute"]
     asset.duck = bool(s.get("duck", False))
     asset.motion = s.get("motion")
+    if kind in ("image", "video"):
+        fit = s.get("fit") or DEFAULT_FIT
+        asset.fit = None if fit == (default_fit or DEFAULT_FIT) else fit
     asset.fade_in, asset.fade_out = s["fade_in"], s["fade_out"]
     asset.transition, asset.transition_seconds = parse_transition_text(
         s.get("transition", "none"))

@@ -1,7 +1,7 @@
 """Text styles (issue 20): fades, box/outline/shadow, the face of a font collection
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07
 
 Columns with server defaults, so existing texts keep their look: no fade, the style
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
