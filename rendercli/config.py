@@ -109,7 +109,8 @@ SETTINGS: tuple[Setting, ...] = (
              "heartbeat interval"),
     _numeric("RENDERCLI_WORKER_SWEEP_INTERVAL", int, DEFAULT_WORKER_SWEEP_INTERVAL, 1, 3600,
              "seconds between an idle worker's sweeps (recover dead workers' jobs, "
-             "dispatch undispatched ones)"),
+             "dispatch undispatched ones), and at least between two job commands' "
+             "dispatches of undispatched jobs on one machine"),
     _numeric("RENDERCLI_CHUNK_SECONDS", float, DEFAULT_CHUNK_SECONDS, 0, 86400,
              "item bodies longer than this (seconds) are cut into chunks at exact frames "
              "that encode side by side, inline and across the farm; `0`: no chunks"),

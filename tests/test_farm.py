@@ -170,8 +170,11 @@ def test_redis_down_at_submit_is_dispatched_later(alice: Account, film: str, far
     assert job["status"] == "queued" and job["dispatch_pending"] is True
     farm.redis.start()
     farm.start_worker("w5")
-    alice.ok("jobs", "list")  # the reconciler runs in any jobs command
-    alice.ok("jobs", "list")  # ...and running it twice must not duplicate anything
+    # The worker's first sweep dispatches it (a command only dispatches rows older than
+    # upkeep.DISPATCH_GRACE: tests/test_upkeep_bounded.py); commands meanwhile must not
+    # duplicate anything.
+    alice.ok("jobs", "list")
+    alice.ok("jobs", "list")
     watched = alice("jobs", "watch", job["id"], "--interval", "0.2", "--timeout", "120")
     assert watched.exit_code == 0, farm.logs()
     listed = json.loads(alice.ok("jobs", "list", "--json").stdout)

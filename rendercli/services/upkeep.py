@@ -1,45 +1,54 @@
-"""Farm upkeep, one call for commands and workers alike.
+"""Farm upkeep: the workers' full sweep, and the bounded check every job command makes.
 
-Hand back (or fail) jobs whose worker or inline render stopped heartbeating, sweep what
-killed processes left in storage, and, in farm mode, dispatch queued jobs Redis never
-saw. `for_command` first asks the database, in one light query, whether any of that is
-due, so the commands people run most stay fast when nothing is.
+Workers (`run`, every idle sweep) hand back or fail jobs and tasks whose worker or inline
+render stopped heartbeating, sweep storage, and, in farm mode, dispatch every queued row
+that has no live RQ job. A command (`for_command`) does work that does not grow with the
+queue: one indexed probe for stale heartbeats (recovering only those it finds, and
+dispatching only what it recovered), and, at most once per RENDERCLI_WORKER_SWEEP_INTERVAL
+on this machine, up to DISPATCH_LIMIT queued rows Redis never saw that are older than
+DISPATCH_GRACE. Queued rows whose RQ job vanished later are the workers' to find.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
 
 if TYPE_CHECKING:
     from rendercli.db.rows import Rows
+    from rendercli.services.renders.lifecycle import Recovery
     from rendercli.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
+DISPATCH_LIMIT = 50  # queued rows one command dispatches at most
+DISPATCH_GRACE = timedelta(seconds=60)  # younger rows may still be on their way to Redis
+DISPATCH_STAMP = "dispatch-checked"  # in the data directory: when a command last looked
+
 
 def due(rows: Rows) -> bool:
-    """True when a job, or a task of a job split over the farm, may need recovering or
-    dispatching (the same cutoff as lifecycle.recover_stale uses for both; a queued job
-    in farm mode may lack its RQ job). A task's worker can die while its siblings keep
-    the job's own heartbeat fresh, so tasks are asked about separately."""
+    """True when a job, or a task of a job split over the farm, stopped heartbeating
+    (the same cutoff as lifecycle.recover_stale uses), or on the embedded default a
+    queued job outlived its submitting process. One statement, read through the
+    (status, heartbeat_at) indexes: how many jobs are queued does not matter. A task's
+    worker can die while its siblings keep the job's own heartbeat fresh, so tasks are
+    asked about too."""
     from rendercli.config import get_settings
 
     settings = get_settings()
     cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
-    queued = "j.status = 'queued' AND j.created_at < :cutoff" if settings.is_embedded \
-        else "j.status = 'queued'"
-    found = rows.all(
-        "SELECT 1 AS due FROM render_jobs AS j WHERE (j.status = 'processing' AND "
-        f"j.heartbeat_at < :cutoff) OR ({queued}) LIMIT 1", cutoff=cutoff)
-    if found:
-        return True
+    orphaned = (" OR (j.status = 'queued' AND j.created_at < :cutoff)"
+                if settings.is_embedded else "")
     return bool(rows.all(
-        "SELECT 1 AS due FROM render_tasks AS t WHERE t.state = 'processing' AND "
-        "t.heartbeat_at < :cutoff LIMIT 1", cutoff=cutoff))
+        "SELECT 1 AS due FROM (SELECT 1 AS one FROM render_jobs AS j WHERE "
+        f"(j.status = 'processing' AND j.heartbeat_at < :cutoff){orphaned} "
+        "UNION ALL SELECT 1 AS one FROM render_tasks AS t WHERE t.state = 'processing' "
+        "AND t.heartbeat_at < :cutoff) AS stale LIMIT 1", cutoff=cutoff))
 
 
 def run(connection: Any = None, *, worker: bool = False) -> None:
@@ -49,10 +58,7 @@ def run(connection: Any = None, *, worker: bool = False) -> None:
     from rendercli.services import housekeeping
     from rendercli.services.renders import lifecycle
 
-    recovery = lifecycle.recover_stale()
-    if recovery.requeued or recovery.failed:
-        log.warning("recovered stale jobs: requeued %s, failed %s", recovery.requeued,
-                    recovery.failed)
+    _logged(lifecycle.recover_stale())
     _sweep(housekeeping, worker=worker)
     if get_settings().redis_url is not None:
         from rendercli.services.renders import dispatch
@@ -60,6 +66,13 @@ def run(connection: Any = None, *, worker: bool = False) -> None:
         dispatched = dispatch.reconcile(connection)
         if dispatched:
             log.info("dispatched queued jobs: %s", dispatched)
+
+
+def _logged(recovery: Recovery) -> Recovery:
+    if recovery.requeued or recovery.failed:
+        log.warning("recovered stale jobs: requeued %s, failed %s", recovery.requeued,
+                    recovery.failed)
+    return recovery
 
 
 def _sweep(housekeeping: Any, *, worker: bool) -> None:
@@ -71,17 +84,73 @@ def _sweep(housekeeping: Any, *, worker: bool) -> None:
 
 
 def for_command(uow: UnitOfWork) -> None:
-    """What any command that reads or changes jobs does first: sweep storage (never
-    objects on PostgreSQL: that is the workers'), and run the rest when `due` says so.
-    Failures here never fail the command."""
+    """What any command that reads or changes jobs does first, in a bounded amount of
+    work however many jobs are queued: recover what `due` finds stale (and dispatch
+    just that), sweep storage leftovers (never objects on PostgreSQL: that is the
+    workers'), and now and then dispatch a few queued rows Redis never saw
+    (`dispatch_some`). Failures here never fail the command."""
+    from rendercli.config import get_settings
+
     try:
         with uow:
-            needed = due(uow.rows)
-        if needed:
-            run()
-        else:
-            from rendercli.services import housekeeping
+            stale = due(uow.rows)
+        if stale:
+            _recover_for_command()
+        from rendercli.services import housekeeping
 
-            _sweep(housekeeping, worker=False)
+        _sweep(housekeeping, worker=False)
+        if get_settings().redis_url is not None:
+            dispatch_some()
     except Exception as exc:
         log.debug("upkeep skipped: %s", exc)
+
+
+def _recover_for_command() -> None:
+    """Hand back what stopped heartbeating, and put exactly that back on the queue."""
+    from rendercli.config import get_settings
+    from rendercli.services.renders import dispatch, lifecycle
+
+    recovery = _logged(lifecycle.recover_stale())
+    if get_settings().redis_url is None or not (recovery.requeued
+                                                or recovery.tasks_requeued):
+        return
+    connection = dispatch.redis_connection()
+    for job_id in recovery.requeued:
+        dispatch.enqueue(job_id, connection, replace_started=True)
+    if recovery.tasks_requeued:
+        dispatch.reconcile_tasks(connection)
+
+
+def dispatch_some(*, limit: int = DISPATCH_LIMIT) -> list[str]:
+    """At most once per RENDERCLI_WORKER_SWEEP_INTERVAL on this machine (a timestamp
+    file in the data directory), dispatch up to `limit` of the oldest queued rows Redis
+    never saw (Redis was down at submit), older than DISPATCH_GRACE. Returns their ids."""
+    from rendercli.config import get_settings
+
+    settings = get_settings()
+    if not _stamp_due(settings.data_dir / DISPATCH_STAMP, settings.worker_sweep_interval):
+        return []
+    from rendercli.services.renders import dispatch
+
+    dispatched = dispatch.dispatch_undispatched(limit, older_than=DISPATCH_GRACE)
+    if dispatched:
+        log.info("dispatched queued jobs: %s", dispatched)
+    return dispatched
+
+
+def _stamp_due(stamp: Path, interval: float) -> bool:
+    """True (and the stamp renewed) when `stamp` is older than `interval` seconds or
+    missing; False when it is fresh or cannot be read or written."""
+    try:
+        if time.time() - stamp.stat().st_mtime < interval:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError:
+        return False
+    return True

@@ -9,6 +9,7 @@ live RQ job, and a duplicate RQ job finds the row already claimed and does nothi
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from rendercli.config import RENDER_QUEUE, get_settings
@@ -108,6 +109,54 @@ def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: i
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
     return None
+
+
+def dispatch_undispatched(limit: int, *, older_than: timedelta,
+                          connection: Redis | None = None,
+                          sessions: SessionFactory | None = None) -> list[str]:
+    """Dispatch up to `limit` of the oldest queued rows never dispatched (Redis was down
+    at submit, or a handed-back job whose dispatch failed) that are older than
+    `older_than`: one SELECT with LIMIT, one pipelined read of their RQ jobs, one
+    pipeline to enqueue, one UPDATE. Returns the ids dispatched; [] when Redis is
+    unreachable (the rows wait for the next try or a worker's sweep)."""
+    from redis.exceptions import RedisError
+    from rq import Queue
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from rendercli.db.ids import is_valid_id
+
+    with UnitOfWork(sessions) as uow:
+        found = uow.rows.all(
+            "SELECT id FROM render_jobs WHERE status = 'queued' AND dispatched_at IS NULL "
+            "AND created_at < :before ORDER BY created_at LIMIT :limit",
+            before=utcnow() - older_than, limit=max(0, int(limit)))
+    # A row with an id rendercli does not make is left to the workers' reconcile.
+    ids = [row["id"] for row in found if is_valid_id(row["id"])]
+    if not ids:
+        return []
+    try:
+        conn = connection or redis_connection()
+        queue = render_queue(conn)
+        existing = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
+        # Never dispatched: a "started" RQ job can only be a dead worker's attempt.
+        waiting = {job.id for job in existing if job is not None and str(getattr(
+            job.get_status(refresh=False), "value", "")) in WAITING_RQ_STATES}
+        old = [job for job in existing if job is not None and job.id not in waiting]
+        new = [job_id for job_id in ids if job_id not in waiting]
+        with conn.pipeline() as pipe:
+            for job in old:
+                job.delete(pipeline=pipe)
+            pipe.execute()
+        with conn.pipeline() as pipe:
+            queue.enqueue_many([render_job_data(Queue, i) for i in new],  # type: ignore[misc]
+                               pipeline=pipe)
+            pipe.execute()
+    except (RedisError, ValueError, TypeError) as exc:  # down, or a job RQ cannot read
+        log.debug("dispatch of queued jobs skipped: %s", exc)
+        return []
+    _mark_dispatched(ids, sessions)
+    return ids
 
 
 def _rq_status(job_id: str, connection: Redis) -> str | None:
@@ -289,8 +338,8 @@ def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
 def reconcile(
     connection: Redis | None = None, *, sessions: SessionFactory | None = None
 ) -> list[str]:
-    """Dispatch queued rows (and queued tasks of split jobs) that have no live RQ job.
-    Returns the ids dispatched.
+    """Dispatch queued rows (and queued tasks of split jobs) that have no live RQ job
+    (the workers' sweep; RQ jobs are read 500 per round trip). Returns the ids dispatched.
 
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
@@ -307,6 +356,8 @@ def reconcile(
         ).all()
     conn = connection or redis_connection()
     dispatched = reconcile_tasks(conn, sessions=sessions)
+    live = _live([job_id for job_id, at in queued if at is not None and is_valid_id(job_id)],
+                 conn)
     for job_id, dispatched_at in queued:
         # One bad row (written by hand: the database refuses such ids since 0009) is
         # failed on its own; it never stops the rows after it.
@@ -314,7 +365,9 @@ def reconcile(
             _refuse(job_id, "its id is not one rendercli makes", sessions)
             continue
         try:
-            if dispatched_at is not None and _rq_status(job_id, conn) in LIVE_RQ_STATES:
+            if dispatched_at is not None and (
+                    live[job_id] if job_id in live
+                    else _rq_status(job_id, conn) in LIVE_RQ_STATES):
                 continue
             pending = enqueue(job_id, conn, replace_started=dispatched_at is None,
                               sessions=sessions)
@@ -325,6 +378,26 @@ def reconcile(
         if pending is None:
             dispatched.append(job_id)
     return dispatched
+
+
+def _live(job_ids: list[str], connection: Redis, chunk: int = 500) -> dict[str, bool]:
+    """Whether each job's RQ job is live, read ``chunk`` ids per pipelined round trip.
+    A chunk RQ cannot read (a malformed job among them) is left out: the caller then
+    asks for each of its jobs on its own."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    live: dict[str, bool] = {}
+    for start in range(0, len(job_ids), chunk):
+        ids = job_ids[start:start + chunk]
+        try:
+            found = Job.fetch_many(ids, connection=connection, serializer=JSONSerializer)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            continue
+        for job_id, job in zip(ids, found, strict=True):
+            live[job_id] = job is not None and str(getattr(
+                job.get_status(refresh=False), "value", "")) in LIVE_RQ_STATES
+    return live
 
 
 def _refuse(job_id: str, why: str, sessions: SessionFactory | None) -> None:
