@@ -65,6 +65,9 @@ def farm_maintenance(connection: Any = None) -> None:
     upkeep.run(connection, worker=True)
 
 
+PUBSUB_WAKE = 0.5  # seconds: how long a stopping worker may wait for its listener thread
+
+
 class RenderWorker(Worker):
     """An RQ worker that runs only `rendercli.worker.render(job id)` and
     `rendercli.worker.render_task(task id)`, and sweeps the farm
@@ -198,6 +201,19 @@ class RenderWorker(Worker):
             if not self.horse_pid:
                 raise StopRequested() from None
             # Busy: execute_job stops the worker once the horse has finished.
+
+    def subscribe(self) -> None:
+        # RQ's own, but the listener thread wakes every PUBSUB_WAKE seconds instead of
+        # 60: redis-py 8.2's PubSubWorkerThread.stop() joins the thread, which, once
+        # unsubscribed, waits out that time for a subscription that never comes, so a
+        # stopping worker hung for up to a minute after "unsubscribing".
+        self.log.info("Worker %s: subscribing to channel %s", self.name,
+                      self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_WAKE, daemon=True,
+            exception_handler=self._pubsub_exception_handler)
 
     def _pubsub_exception_handler(self, exc: Exception, pubsub: Any,
                                   pubsub_thread: Any) -> None:

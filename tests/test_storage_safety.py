@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from rendercli.config import get_settings
 from rendercli.db.ids import new_id
@@ -89,7 +90,19 @@ def test_project_delete_refuses_a_hostile_job_id(
     other = renders / f"{new_id()}.mp4"
     other.write_bytes(b"someone else's render")
     job_id = relative_to_renders(victim) + "/*" if hostile == "escape" else hostile
-    insert_job(database_url, name, job_id)
+    # The database refuses such an id (migration 0009)...
+    with pytest.raises(IntegrityError):
+        insert_job(database_url, name, job_id)
+    # ...so only its owner, with the check taken off, can make one: the files are still
+    # confined if one gets there.
+    with session(database_url) as s:
+        s.execute(text("PRAGMA ignore_check_constraints = ON") if database_url.startswith(
+            "sqlite") else text("ALTER TABLE render_jobs DROP CONSTRAINT "
+                                "ck_render_jobs_id_shape"))
+        s.add(RenderJob(id=job_id, project_id=project_id(database_url, name),
+                        status="completed", preset="480p", format="mp4", fps=10,
+                        quality="draft"))
+        s.commit()
 
     result = alice("project", "delete", name, "--yes")
 

@@ -152,7 +152,8 @@ class RenderCliGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = LazyCommands(self, self.table)
+        if self.table:  # without a table: the commands Typer registered, as usual
+            self.commands = LazyCommands(self, self.table)
 
     def get_params(self, ctx: Any) -> list[Any]:
         # The root's own options, with the completion options Typer appends after
@@ -165,7 +166,9 @@ class RenderCliGroup(TyperGroup):
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The command list from the table's help, without importing any command."""
         commands = self.commands
-        assert isinstance(commands, LazyCommands)
+        if not isinstance(commands, LazyCommands):
+            super().format_commands(ctx, formatter)
+            return
         limit = formatter.width - 6 - max(len(name) for name in commands)
         rows = [(name, commands.summary(name).get_short_help_str(limit)) for name in commands]
         with formatter.section("Commands"):
