@@ -47,7 +47,12 @@ def sweeps_orphans(settings: Settings, *, worker: bool) -> bool:
 
 
 def _orphan_sweep_due(storage_dir: Path, interval: float) -> bool:
-    stamp = storage_dir / "tmp" / _STAMP
+    return stamp_due(storage_dir / "tmp" / _STAMP, interval)
+
+
+def stamp_due(stamp: Path, interval: float) -> bool:
+    """True (and the stamp renewed) when `stamp` is older than `interval` seconds or
+    missing; False when it is fresh or cannot be read or written."""
     try:
         if time.time() - stamp.stat().st_mtime < interval:
             return False
@@ -56,6 +61,7 @@ def _orphan_sweep_due(storage_dir: Path, interval: float) -> bool:
     except OSError:
         return False
     try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.touch()
     except OSError:
         return False

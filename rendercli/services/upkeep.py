@@ -12,9 +12,7 @@ DISPATCH_GRACE. Queued rows whose RQ job vanished later are the workers' to find
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
@@ -126,9 +124,10 @@ def dispatch_some(*, limit: int = DISPATCH_LIMIT) -> list[str]:
     file in the data directory), dispatch up to `limit` of the oldest queued rows Redis
     never saw (Redis was down at submit), older than DISPATCH_GRACE. Returns their ids."""
     from rendercli.config import get_settings
+    from rendercli.services.housekeeping import stamp_due
 
     settings = get_settings()
-    if not _stamp_due(settings.data_dir / DISPATCH_STAMP, settings.worker_sweep_interval):
+    if not stamp_due(settings.data_dir / DISPATCH_STAMP, settings.worker_sweep_interval):
         return []
     from rendercli.services.renders import dispatch
 
@@ -136,21 +135,3 @@ def dispatch_some(*, limit: int = DISPATCH_LIMIT) -> list[str]:
     if dispatched:
         log.info("dispatched queued jobs: %s", dispatched)
     return dispatched
-
-
-def _stamp_due(stamp: Path, interval: float) -> bool:
-    """True (and the stamp renewed) when `stamp` is older than `interval` seconds or
-    missing; False when it is fresh or cannot be read or written."""
-    try:
-        if time.time() - stamp.stat().st_mtime < interval:
-            return False
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return False
-    try:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.touch()
-    except OSError:
-        return False
-    return True
