@@ -186,3 +186,26 @@ def test_a_path_ffmpeg_that_does_not_run_gives_way_to_the_bundled_one(
     monkeypatch.setenv("RENDERCLI_FFMPEG", str(folder / "ffmpeg"))  # asked for: refused
     with pytest.raises(OperationFailed, match="does not run: error while loading"):
         ffmpeg_binary.chosen()
+
+
+def test_with_no_ffmpeg_on_path_the_bundled_one_renders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh machine has no ffmpeg at all: the bundled binary is chosen, and draws."""
+    empty = tmp_path / "no-ffmpeg-here"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    choice = ffmpeg_binary.chosen()
+    assert os.path.realpath(choice.path) == os.path.realpath(bundled_ffmpeg())
+    assert choice.source == "imageio-ffmpeg" and "no ffmpeg on PATH" in choice.reason
+
+    from rendercli.render.engine import render_frame
+
+    out = tmp_path / "frame.png"
+    render_frame([title_item(TitleCard("hello"), 1.0)],
+                 RenderSettings(preset="480p", fps=10, quality="draft"), 0.5, out,
+                 storage_dir=tmp_path / "storage")
+    import av
+
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0)).reformat(format="gray")
+    assert max(bytes(frame.planes[0])) > 200  # white ink drawn
