@@ -33,15 +33,55 @@ _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 class Rows(Protocol):
-    """What a read query needs from a connection."""
+    """One transaction's connection, for the data access modules (rendercli.repositories).
+
+    `all` returns every row as a dict, `one` the first row or None, `scalar` the first
+    column of the first row or None, `run` the number of rows a change touched.
+    `postgres` says which SQL dialect is on the other end."""
+
+    postgres: bool
 
     def all(self, sql: str, **params: Any) -> list[dict[str, Any]]: ...
 
     def run(self, sql: str, **params: Any) -> int: ...
 
+    def one(self, sql: str, **params: Any) -> dict[str, Any] | None: ...
 
-class SqliteRows:
+    def scalar(self, sql: str, **params: Any) -> Any: ...
+
+
+class _Reads:
+    """`one` and `scalar`, written once over `all`."""
+
+    def all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def one(self, sql: str, **params: Any) -> dict[str, Any] | None:
+        found = self.all(sql, **params)
+        return found[0] if found else None
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        row = self.one(sql, **params)
+        return None if row is None else next(iter(row.values()))
+
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def insert(rows: Rows, table: str, values: Mapping[str, Any]) -> int:
+    """INSERT one row: `table` and the keys of `values` are names written in our code
+    (checked), the values are parameters."""
+    names = list(values)
+    if not _NAME.fullmatch(table) or not all(_NAME.fullmatch(n) for n in names):
+        raise ValueError(f"not a table or column name: {table} {names}")
+    return rows.run(f"INSERT INTO {table} ({', '.join(names)}) "
+                    f"VALUES ({', '.join(':' + n for n in names)})", **values)
+
+
+class SqliteRows(_Reads):
     """A bare sqlite3 connection (the embedded default, schema current)."""
+
+    postgres = False
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
@@ -62,11 +102,12 @@ class SqliteRows:
         self.connection.close()
 
 
-class SessionRows:
+class SessionRows(_Reads):
     """The connection of an ORM session: same statements, same transaction."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
+        self.postgres = session.get_bind().dialect.name == "postgresql"
 
     def _execute(self, sql: str, params: Mapping[str, Any]) -> Any:
         connection = self.session.connection()
@@ -81,10 +122,12 @@ class SessionRows:
         return int(self._execute(sql, params).rowcount or 0)
 
 
-class PgRows:
+class PgRows(_Reads):
     """A bare psycopg connection (PostgreSQL, schema current). Like an ORM session's
     transactions (rendercli.db.tenancy), each transaction starts by setting the token
     this process acts with, so row-level security sees the same caller."""
+
+    postgres = True
 
     def __init__(self, connection: Any, url: str) -> None:
         self.connection = connection
@@ -262,11 +305,7 @@ def skip_locked(rows: Rows) -> str:
     changes only if no other session holds them. A client may lock its own job and task
     rows and sit on them; the farm's upkeep then skips those rows (a later sweep gets
     them) instead of waiting and failing the step for every account."""
-    if isinstance(rows, PgRows):
-        return " FOR UPDATE SKIP LOCKED"
-    if isinstance(rows, SessionRows) and rows.session.get_bind().dialect.name == "postgresql":
-        return " FOR UPDATE SKIP LOCKED"
-    return ""
+    return " FOR UPDATE SKIP LOCKED" if rows.postgres else ""
 
 
 def lock_timed_out(exc: BaseException) -> bool:
