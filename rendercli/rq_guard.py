@@ -23,13 +23,12 @@ from typing import Any
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
-from rendercli import job_functions
+from rendercli.services.renders import execute
+from rendercli.services.renders.dispatch import RENDER_FUNCTION, TASK_FUNCTION
 
-RENDER_FUNCTION = "rendercli.worker.render"  # a whole render job (or its split)
-TASK_FUNCTION = "rendercli.worker.render_task"  # one task of a split render job
 FUNCTIONS = (RENDER_FUNCTION, TASK_FUNCTION)  # the only functions a render worker runs
 # What those names call (rendercli.worker re-exports the same functions under them).
-_CALLABLES = {RENDER_FUNCTION: job_functions.render, TASK_FUNCTION: job_functions.render_task}
+_CALLABLES = {RENDER_FUNCTION: execute.render, TASK_FUNCTION: execute.render_task}
 MAX_PAYLOAD_BYTES = 4096  # a real payload is about 60 bytes
 # The shape of rendercli.db.ids.new_id(): a cuid2 of 24 characters, starting with a letter.
 JOB_ID = re.compile(r"[a-z][a-z0-9]{23}")

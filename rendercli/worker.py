@@ -22,7 +22,7 @@ from typing import Any
 from rq import Worker
 
 from rendercli import redis_outage, rq_guard
-from rendercli.job_functions import render, render_task
+from rendercli.services.renders.execute import render, render_task
 
 __all__ = ["RenderWorker", "farm_maintenance", "render", "render_task"]
 

@@ -154,7 +154,7 @@ def test_an_assemble_task_left_waiting_on_lost_rq_jobs_is_released(
 
     job_id = _split_job(alice, media, 2, "lost")
     conn = dispatch.redis_connection()
-    assert dispatch.enqueue_tasks(job_id, conn, sessions=worker_sessions()) is None
+    assert dispatch.enqueue_tasks(job_id, conn, uow=UnitOfWork(worker_sessions())) is None
     *segments, assemble = job_tasks(alice, job_id)
     for task in segments:
         Job.fetch(task["id"], connection=conn).delete()
@@ -163,10 +163,10 @@ def test_an_assemble_task_left_waiting_on_lost_rq_jobs_is_released(
                                  "WHERE job_id = :j AND kind = 'segment'"), {"j": job_id})
         uow.commit()
     assert Job.fetch(assemble["id"], connection=conn).get_status() == "deferred"
-    assert dispatch.reconcile(conn, sessions=worker_sessions()) == [assemble["id"]]
+    assert dispatch.reconcile(conn, uow=UnitOfWork(worker_sessions())) == [assemble["id"]]
     assert Job.fetch(assemble["id"], connection=conn).get_status() == "queued"
     assert assemble["id"] in dispatch.render_queue(conn).job_ids
-    assert dispatch.reconcile(conn, sessions=worker_sessions()) == []  # and only once
+    assert dispatch.reconcile(conn, uow=UnitOfWork(worker_sessions())) == []  # and only once
 
 
 def test_a_worker_told_to_stop_while_redis_is_away_stops(farm: Farm) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rendercli.media.ffmpeg_binary import ffmpeg_path
+from rendercli.services.unit_of_work import UnitOfWork
 from tests.conftest import Account
 from tests.farm import Farm, wait_for
 from tests.media_factory import make_image, make_video
@@ -372,7 +373,7 @@ def test_enqueueing_tasks_takes_the_same_redis_round_trips_for_200_as_for_5(
         conn.ping()
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
         sent.clear()
-        assert dispatch.enqueue_tasks(job_id, conn, sessions=worker_sessions()) is None
+        assert dispatch.enqueue_tasks(job_id, conn, uow=UnitOfWork(worker_sessions())) is None
         trips[count] = len(sent)
         monkeypatch.setattr(AbstractConnection, "send_packed_command", real_send)
         views = job_tasks(alice, job_id)
@@ -392,7 +393,7 @@ def test_tasks_are_queued_longest_first(alice: Account, media, farm: Farm) -> No
 
     job_id = _split_job(alice, media, 5, "longest", weights=[1.0, 5.0, 2.5, 5.0, 0.3])
     conn = dispatch.redis_connection()
-    assert dispatch.enqueue_tasks(job_id, conn, sessions=worker_sessions()) is None
+    assert dispatch.enqueue_tasks(job_id, conn, uow=UnitOfWork(worker_sessions())) is None
     views = job_tasks(alice, job_id)
     by_seq = [t["id"] for t in views]
     queue = dispatch.render_queue(conn)

@@ -116,7 +116,7 @@ def test_the_graph_sees_every_kind_of_import() -> None:
     graph = import_graph()
     renders = "rendercli.services.renders"
     # module level: `from pkg import module` and `from module import name`
-    assert {f"{renders}.claims", f"{renders}.dispatch", f"{renders}.tasks",
+    assert {"rendercli.repositories.jobs", f"{renders}.dispatch", f"{renders}.tasks",
             f"{renders}.views"} <= graph[f"{renders}.lifecycle"]
     # inside a function (views loads tasks only for `jobs logs`)
     assert f"{renders}.tasks" in graph[f"{renders}.views"]

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from rendercli.render.timeline import TitleCard, plan_timeline, title_item
+from rendercli.services.unit_of_work import UnitOfWork
 from tests.conftest import Account
 from tests.farm import Farm
 from tests.test_tenancy import libpq
@@ -86,7 +87,7 @@ def test_a_length_written_into_the_database_fails_the_render_with_the_reason(
               (50000.0, title_id(alice, "film")))
     worker_url = os.environ.get("RENDERCLI_WORKER_DATABASE_URL", database_url)
     started = time.monotonic()
-    view = execute(job_id, worker_name="w1", sessions=get_session_factory(worker_url))
+    view = execute(job_id, worker_name="w1", uow=UnitOfWork(get_session_factory(worker_url)))
     assert view is not None and view.status == "failed"
     assert view.error is not None and "duration is 50000 s" in view.error
     assert LIMIT_MESSAGE in view.error

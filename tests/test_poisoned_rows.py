@@ -16,6 +16,7 @@ import pytest
 from psycopg import errors
 from sqlalchemy import create_engine, text
 
+from rendercli.services.unit_of_work import UnitOfWork
 from tests.conftest import TEST_PASSWORD, Account, Cli
 from tests.farm import Farm
 from tests.servers import PostgresServer
@@ -108,7 +109,7 @@ def test_one_poisoned_row_does_not_stop_dispatch(
     bad, good = poisoned
     worker = get_session_factory(os.environ.get("RENDERCLI_WORKER_DATABASE_URL", database_url))
     connection = dispatch.redis_connection()
-    assert dispatch.reconcile(connection, sessions=worker) == [good]
+    assert dispatch.reconcile(connection, uow=UnitOfWork(worker)) == [good]
     assert Job.exists(good, connection=connection)
     engine = create_engine(database_url)
     with engine.connect() as conn:
@@ -118,7 +119,7 @@ def test_one_poisoned_row_does_not_stop_dispatch(
     engine.dispose()
     assert rows == {bad: "failed", good: "queued"}
     assert error.startswith("could not be dispatched: its id is not one rendercli makes")
-    assert dispatch.reconcile(connection, sessions=worker) == []  # and nothing twice
+    assert dispatch.reconcile(connection, uow=UnitOfWork(worker)) == []  # and nothing twice
 
 
 def test_a_login_session_lasts_at_most_365_days(tenants: Tenants) -> None:  # noqa: F811
@@ -206,8 +207,8 @@ def test_a_worker_waits_out_a_table_lock_and_renders(
     release.start()
     try:
         with caplog.at_level(logging.WARNING):
-            view = execute(job_id, worker_name="w1", sessions=get_session_factory(
-                os.environ["RENDERCLI_WORKER_DATABASE_URL"]))
+            view = execute(job_id, worker_name="w1", uow=UnitOfWork(get_session_factory(
+                os.environ["RENDERCLI_WORKER_DATABASE_URL"])))
     finally:
         release.cancel()
         holder.rollback()

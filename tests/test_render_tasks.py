@@ -38,22 +38,22 @@ def split_job(alice: Account, tmp_path: Path, sessions: SessionFactory):  # type
                                                         size=(64 + 16 * n, 64))))
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
     job = submit.submit(UnitOfWork(sessions), user_id, "film", submit.RenderRequest())
-    claim = lifecycle.claim(job.id, "planner", sessions=sessions)
+    claim = lifecycle.claim(job.id, "planner", uow=UnitOfWork(sessions))
     assert claim is not None
     with UnitOfWork(sessions) as uow:
         assets = uow.session.scalars(select(Asset)).all()
         items = timeline_items(list(assets), get_settings().storage_dir)
     prepared = prepare_render(items, submit.engine_settings(submit.RenderRequest()),
                               storage_dir=tmp_path / "storage")
-    created = tasks.split(claim, prepared, sessions=sessions)
+    created = tasks.split(claim, prepared, uow=UnitOfWork(sessions))
     assert [t.kind for t in created] == ["segment"] * 3 + ["soundtrack", "assemble"]
-    assert tasks.split(claim, prepared, sessions=sessions) == []  # once only
+    assert tasks.split(claim, prepared, uow=UnitOfWork(sessions)) == []  # once only
     return user_id, job.id, created
 
 
 def _views(sessions: SessionFactory, job_id: str) -> list[tasks.TaskView]:
-    with sessions() as session:
-        return tasks.task_views(session, job_id)
+    with UnitOfWork(sessions) as uow:
+        return tasks.task_views(uow.rows, job_id)
 
 
 def _job(sessions: SessionFactory, job_id: str) -> RenderJob:
@@ -66,23 +66,23 @@ def _job(sessions: SessionFactory, job_id: str) -> RenderJob:
 def test_one_worker_claims_a_task_and_the_assemble_waits_for_all(split_job, sessions) -> None:
     _user, job_id, created = split_job
     first = created[0].id
-    claims = run_together(8, lambda i: tasks.claim(first, f"w{i}", sessions=sessions))
+    claims = run_together(8, lambda i: tasks.claim(first, f"w{i}", uow=UnitOfWork(sessions)))
     won = [c for c in claims if c is not None]
     assert len(won) == 1 and won[0].attempt == 1
     assemble = created[-1].id
-    assert tasks.claim(assemble, "early", sessions=sessions) is None
-    others = [tasks.claim(t.id, "w9", sessions=sessions) for t in created[1:-1]]
+    assert tasks.claim(assemble, "early", uow=UnitOfWork(sessions)) is None
+    others = [tasks.claim(t.id, "w9", uow=UnitOfWork(sessions)) for t in created[1:-1]]
     assert all(others)
-    assert tasks.heartbeat(won[0], progress=50.0, sessions=sessions)
+    assert tasks.heartbeat(won[0], progress=50.0, uow=UnitOfWork(sessions))
     job = _job(sessions, job_id)
     assert 0 < job.progress < 100  # the tasks' progress, weighted by cost
     for claim in [won[0], *others]:
         assert claim is not None and tasks.complete(claim, [["ffmpeg", "-i", "x"]],
-                                                    sessions=sessions)
+                                                    uow=UnitOfWork(sessions))
     assert _job(sessions, job_id).progress > 90
-    last = tasks.claim(assemble, "finisher", sessions=sessions)
+    last = tasks.claim(assemble, "finisher", uow=UnitOfWork(sessions))
     assert last is not None
-    assert tasks.complete_job(last, [], "published\n", sessions=sessions, output_size=1)
+    assert tasks.complete_job(last, [], "published\n", uow=UnitOfWork(sessions), output_size=1)
     job = _job(sessions, job_id)
     assert job.status == "completed" and job.progress == 100 and job.output_size == 1
     views = _views(sessions, job_id)
@@ -93,10 +93,10 @@ def test_one_worker_claims_a_task_and_the_assemble_waits_for_all(split_job, sess
 def test_a_dead_workers_task_alone_is_handed_back_and_its_claim_fenced(
         split_job, sessions, monkeypatch) -> None:
     _user, job_id, created = split_job
-    done = tasks.claim(created[0].id, "steady", sessions=sessions)
-    assert done is not None and tasks.complete(done, [], sessions=sessions)
-    lost = tasks.claim(created[1].id, "doomed", sessions=sessions)
-    alive = tasks.claim(created[2].id, "steady", sessions=sessions)
+    done = tasks.claim(created[0].id, "steady", uow=UnitOfWork(sessions))
+    assert done is not None and tasks.complete(done, [], uow=UnitOfWork(sessions))
+    lost = tasks.claim(created[1].id, "doomed", uow=UnitOfWork(sessions))
+    alive = tasks.claim(created[2].id, "steady", uow=UnitOfWork(sessions))
     assert lost is not None and alive is not None
     monkeypatch.setenv("RENDERCLI_HEARTBEAT_TIMEOUT", "60")
     # Only the doomed worker went silent; the other one keeps heartbeating.
@@ -117,16 +117,16 @@ def test_a_dead_workers_task_alone_is_handed_back_and_its_claim_fenced(
 
     with UnitOfWork(sessions) as uow:
         assert upkeep.due(uow.rows)
-    recovery = lifecycle.recover_stale(sessions=sessions)
+    recovery = lifecycle.recover_stale(uow=UnitOfWork(sessions))
     assert recovery.tasks_requeued == [lost.task_id] and recovery.requeued == []
     with UnitOfWork(sessions) as uow:
         assert not upkeep.due(uow.rows)  # nothing left to recover
     assert _job(sessions, job_id).status == "processing"  # the job lives on
     # The doomed worker, if it were still running somewhere, can do nothing more.
-    assert not tasks.heartbeat(lost, progress=90, sessions=sessions)
-    assert not tasks.complete(lost, [], sessions=sessions)
-    assert not tasks.fail(lost, "late", sessions=sessions)
-    again = tasks.claim(lost.task_id, "survivor", sessions=sessions)
+    assert not tasks.heartbeat(lost, progress=90, uow=UnitOfWork(sessions))
+    assert not tasks.complete(lost, [], uow=UnitOfWork(sessions))
+    assert not tasks.fail(lost, "late", uow=UnitOfWork(sessions))
+    again = tasks.claim(lost.task_id, "survivor", uow=UnitOfWork(sessions))
     assert again is not None and again.attempt == 2
     states = {v.id: (v.state, v.attempts) for v in _views(sessions, job_id)}
     assert states[done.task_id] == ("completed", 1)  # never redone
@@ -136,25 +136,25 @@ def test_a_dead_workers_task_alone_is_handed_back_and_its_claim_fenced(
 
 def test_a_failed_task_fails_the_job_once_and_cancels_the_rest(split_job, sessions) -> None:
     _user, job_id, created = split_job
-    a = tasks.claim(created[0].id, "w1", sessions=sessions)
-    b = tasks.claim(created[1].id, "w2", sessions=sessions)
+    a = tasks.claim(created[0].id, "w1", uow=UnitOfWork(sessions))
+    b = tasks.claim(created[1].id, "w2", uow=UnitOfWork(sessions))
     assert a is not None and b is not None
-    assert tasks.fail(a, "corrupt source", sessions=sessions)
-    assert not tasks.fail(b, "another reason", sessions=sessions)  # fenced: the job ended
-    assert not tasks.still_ours(b, sessions=sessions)  # its worker stops its ffmpeg
+    assert tasks.fail(a, "corrupt source", uow=UnitOfWork(sessions))
+    assert not tasks.fail(b, "another reason", uow=UnitOfWork(sessions))  # fenced: the job ended
+    assert not tasks.still_ours(b, uow=UnitOfWork(sessions))  # its worker stops its ffmpeg
     job = _job(sessions, job_id)
     assert job.status == "failed" and job.error == "corrupt source" and job.attempts == 1
     states = [v.state for v in _views(sessions, job_id)]
     assert states == ["failed", "cancelled", "cancelled", "cancelled", "cancelled"]
-    assert tasks.claim(created[2].id, "w3", sessions=sessions) is None
+    assert tasks.claim(created[2].id, "w3", uow=UnitOfWork(sessions)) is None
 
 
 def test_cancel_stops_every_task(split_job, sessions) -> None:
     user_id, job_id, created = split_job
-    running = tasks.claim(created[0].id, "w1", sessions=sessions)
-    assert running is not None and tasks.still_ours(running, sessions=sessions)
+    running = tasks.claim(created[0].id, "w1", uow=UnitOfWork(sessions))
+    assert running is not None and tasks.still_ours(running, uow=UnitOfWork(sessions))
     lifecycle.cancel(UnitOfWork(sessions), user_id, job_id)
-    assert not tasks.still_ours(running, sessions=sessions)
-    assert not tasks.heartbeat(running, sessions=sessions)
+    assert not tasks.still_ours(running, uow=UnitOfWork(sessions))
+    assert not tasks.heartbeat(running, uow=UnitOfWork(sessions))
     assert {v.state for v in _views(sessions, job_id)} == {"cancelled"}
-    assert tasks.claim(created[1].id, "w2", sessions=sessions) is None
+    assert tasks.claim(created[1].id, "w2", uow=UnitOfWork(sessions)) is None

@@ -114,7 +114,7 @@ def test_cancel_poll_must_be_less_than_the_heartbeat_timeout(cli: Cli) -> None:
 def test_tunables_are_read_when_used_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
     """A setting changed after the modules were imported takes effect (workers and tests
     see the environment they run with)."""
-    from rendercli.services.renders.claims import append_log
+    from rendercli.repositories.jobs import append_log
 
     assert append_log("x" * 70_000, None) == "x" * 64 * 1024  # the default: 64 KiB
     monkeypatch.setenv("RENDERCLI_LOG_LIMIT", "2000")

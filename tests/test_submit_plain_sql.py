@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from sqlalchemy import select
 
 from rendercli.db.models import AnalyticsEvent, RenderJob
 from rendercli.db.session import get_session_factory
+from rendercli.repositories.jobs import NEW_JOB_COLUMNS, new_job_row
 from rendercli.services.analytics import EVENT_COLUMNS, event_row
-from rendercli.services.renders.submit import NEW_JOB_COLUMNS, RenderRequest, new_job_row
+from rendercli.services.renders.submit import RenderRequest
 from tests.conftest import Account, Cli, make_account
 from tests.farm import Farm
 from tests.imports import modules_loaded_by
@@ -38,7 +40,7 @@ def _matches_model(model: type, columns: tuple[str, ...], row: dict[str, object]
 
 def test_a_new_job_row_is_what_the_model_would_insert() -> None:
     request = RenderRequest(preset="480p", fps=10, use_cache=False, loudness=-14.0)
-    row = new_job_row("p1", request, batch_id="b1")
+    row = new_job_row("p1", **asdict(request), batch_id="b1")
     _matches_model(RenderJob, NEW_JOB_COLUMNS, row)
     assert (row["preset"], row["fps"], row["use_cache"], row["loudness"], row["batch_id"]) \
         == ("480p", 10, False, -14.0, "b1")

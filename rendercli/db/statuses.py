@@ -1,7 +1,33 @@
-"""Render job statuses (no SQLAlchemy here: the light read path uses them too)."""
+"""Render job statuses and task states (no SQLAlchemy here: the light read path uses them).
+
+Both are `str` enums: a member equals its value (`JobStatus.QUEUED == "queued"`) and
+formats as it (`f"'{JobStatus.QUEUED}'"` is SQL text `'queued'`).
+"""
 
 from __future__ import annotations
 
-JOB_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
-ACTIVE_JOB_STATUSES = ("queued", "processing")
-FINISHED_STATUSES = ("completed", "failed", "cancelled")
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class TaskState(StrEnum):
+    """A task's state: the same five words as a job's status."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# Plain strings (their repr is SQL text, as the schema's CHECK and some queries use them).
+JOB_STATUSES = tuple(s.value for s in JobStatus)
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
+FINISHED_STATUSES = tuple(s for s in JOB_STATUSES if s not in ACTIVE_JOB_STATUSES)

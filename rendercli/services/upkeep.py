@@ -37,16 +37,11 @@ def due(rows: Rows) -> bool:
     worker can die while its siblings keep the job's own heartbeat fresh, so tasks are
     asked about too."""
     from rendercli.config import get_settings
+    from rendercli.repositories.jobs import stale_probe
 
     settings = get_settings()
     cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
-    orphaned = (" OR (j.status = 'queued' AND j.created_at < :cutoff)"
-                if settings.is_embedded else "")
-    return bool(rows.all(
-        "SELECT 1 AS due FROM (SELECT 1 AS one FROM render_jobs AS j WHERE "
-        f"(j.status = 'processing' AND j.heartbeat_at < :cutoff){orphaned} "
-        "UNION ALL SELECT 1 AS one FROM render_tasks AS t WHERE t.state = 'processing' "
-        "AND t.heartbeat_at < :cutoff) AS stale LIMIT 1", cutoff=cutoff))
+    return stale_probe(rows, cutoff, orphaned_queued=settings.is_embedded)
 
 
 def run(connection: Any = None, *, worker: bool = False) -> None:

@@ -14,17 +14,19 @@ from typing import TYPE_CHECKING
 
 from rendercli.config import RENDER_QUEUE, get_settings
 from rendercli.db.clock import utcnow
+from rendercli.db.statuses import TaskState
+from rendercli.repositories import jobs
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
 
-    from rendercli.db.session import SessionFactory
-
 log = logging.getLogger(__name__)
 
-RENDER_FUNCTION = "rendercli.worker.render"  # the two workers run: rendercli.rq_guard
+# The RQ function names (the contract in Redis): rendercli.rq_guard maps them to
+# execute.render and execute.render_task, the only functions a render worker runs.
+RENDER_FUNCTION = "rendercli.worker.render"
 TASK_FUNCTION = "rendercli.worker.render_task"
 WAITING_RQ_STATES = ("queued", "deferred", "scheduled")
 LIVE_RQ_STATES = (*WAITING_RQ_STATES, "started")
@@ -50,7 +52,7 @@ def render_queue(connection: Redis) -> Queue:
 
 
 def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bool = False,
-            sessions: SessionFactory | None = None) -> str | None:
+            uow: UnitOfWork | None = None) -> str | None:
     """Put the job on the queue. Returns None on success, or why dispatch is pending.
 
     An RQ job already waiting under this id is kept. `replace_started` also replaces one
@@ -59,36 +61,36 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
     """
     from redis.exceptions import RedisError
 
-    settings = get_settings()
     try:
         conn = connection or redis_connection()
         queue = render_queue(conn)
         existing = _rq_status(job_id, conn)
         if existing in WAITING_RQ_STATES or (existing == "started" and not replace_started):
-            _mark_dispatched([job_id], sessions)
+            _mark_dispatched([job_id], uow)
             return None
         if existing is not None:
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
-        queue.enqueue(RENDER_FUNCTION, job_id, job_id=job_id,
-                      job_timeout=settings.job_timeout + 60, result_ttl=24 * 3600,
-                      failure_ttl=7 * 24 * 3600, description=f"render {job_id}")
+        queue.enqueue_many([render_job_data(type(queue), job_id)])
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
-    _mark_dispatched([job_id], sessions)
+    _mark_dispatched([job_id], uow)
     return None
 
 
+def rq_options() -> dict[str, int]:
+    """The timeouts of every RQ job rendercli enqueues (a job or a task)."""
+    return {"timeout": get_settings().job_timeout + 60, "result_ttl": 24 * 3600,
+            "failure_ttl": 7 * 24 * 3600}
+
+
 def render_job_data(queue_cls: type[Queue], job_id: str) -> object:
-    """RQ's enqueue data for a render job: the same job `enqueue` makes (the payload
-    rendercli.rq_guard accepts, the same timeouts and description)."""
-    settings = get_settings()
+    """RQ's enqueue data for a render job (the payload rendercli.rq_guard accepts)."""
     return queue_cls.prepare_data(RENDER_FUNCTION, [job_id], job_id=job_id,
-                                  timeout=settings.job_timeout + 60, result_ttl=24 * 3600,
-                                  failure_ttl=7 * 24 * 3600, description=f"render {job_id}")
+                                  description=f"render {job_id}", **rq_options())
 
 
 def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: int = 500,
-                sessions: SessionFactory | None = None) -> str | None:
+                uow: UnitOfWork | None = None) -> str | None:
     """Put jobs just created (no RQ job can exist under their ids yet) on the queue:
     ``chunk`` at a time, each chunk in one Redis pipeline, then marked dispatched with
     one UPDATE. Returns None, or why dispatch is pending (the reconciler dispatches
@@ -105,7 +107,7 @@ def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: i
                 queue.enqueue_many([render_job_data(Queue, i) for i in ids],  # type: ignore[misc]
                                    pipeline=pipe)
                 pipe.execute()
-            _mark_dispatched(ids, sessions)
+            _mark_dispatched(ids, uow)
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
     return None
@@ -113,7 +115,7 @@ def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: i
 
 def dispatch_undispatched(limit: int, *, older_than: timedelta,
                           connection: Redis | None = None,
-                          sessions: SessionFactory | None = None) -> list[str]:
+                          uow: UnitOfWork | None = None) -> list[str]:
     """Dispatch up to `limit` of the oldest queued rows never dispatched (Redis was down
     at submit, or a handed-back job whose dispatch failed) that are older than
     `older_than`: one SELECT with LIMIT, one pipelined read of their RQ jobs, one
@@ -126,13 +128,11 @@ def dispatch_undispatched(limit: int, *, older_than: timedelta,
 
     from rendercli.db.ids import is_valid_id
 
-    with UnitOfWork(sessions) as uow:
-        found = uow.rows.all(
-            "SELECT id FROM render_jobs WHERE status = 'queued' AND dispatched_at IS NULL "
-            "AND created_at < :before ORDER BY created_at LIMIT :limit",
-            before=utcnow() - older_than, limit=max(0, int(limit)))
+    unit = uow or UnitOfWork()
+    with unit:
+        found = jobs.undispatched_jobs(unit.rows, utcnow() - older_than, limit)
     # A row with an id rendercli does not make is left to the workers' reconcile.
-    ids = [row["id"] for row in found if is_valid_id(row["id"])]
+    ids = [job_id for job_id in found if is_valid_id(job_id)]
     if not ids:
         return []
     try:
@@ -155,7 +155,7 @@ def dispatch_undispatched(limit: int, *, older_than: timedelta,
     except (RedisError, ValueError, TypeError) as exc:  # down, or a job RQ cannot read
         log.debug("dispatch of queued jobs skipped: %s", exc)
         return []
-    _mark_dispatched(ids, sessions)
+    _mark_dispatched(ids, uow)
     return ids
 
 
@@ -172,24 +172,16 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
     return None if status is None else str(getattr(status, "value", status))
 
 
-def _mark_dispatched(job_ids: list[str], sessions: SessionFactory | None) -> None:
-    """Note that these jobs, if still queued, are on the queue (one UPDATE, plain SQL:
-    `render submit` loads no ORM for it)."""
-    from rendercli.db.rows import skip_locked
-
-    params = {f"id{n}": job_id for n, job_id in enumerate(job_ids)}
-    with UnitOfWork(sessions) as uow:
-        # A row someone holds locked is not waited for: unmarked, it is looked at again
-        # by the next sweep (its RQ job, already there, is then just marked).
-        uow.rows.run("UPDATE render_jobs SET dispatched_at = :now WHERE id IN (SELECT id "
-                     "FROM render_jobs WHERE status = 'queued' AND id IN "
-                     f"({', '.join(':' + name for name in params)}){skip_locked(uow.rows)})",
-                     now=utcnow(), **params)
+def _mark_dispatched(job_ids: list[str], uow: UnitOfWork | None) -> None:
+    """Note that these jobs, if still queued, are on the queue (one UPDATE)."""
+    uow = uow or UnitOfWork()
+    with uow:
+        jobs.mark_jobs_dispatched(uow.rows, job_ids)
         uow.commit()
 
 
 def forget(job_id: str, *, tasks: bool = False,
-           sessions: SessionFactory | None = None) -> None:
+           uow: UnitOfWork | None = None) -> None:
     """Take a cancelled (or failed) job off the queue, and with `tasks` its tasks that
     have not started (best effort: a worker would skip them anyway)."""
     if get_settings().redis_url is None:
@@ -201,13 +193,9 @@ def forget(job_id: str, *, tasks: bool = False,
         conn = redis_connection()
         ids = [job_id]
         if tasks:
-            from sqlalchemy import select
-
-            from rendercli.db.models import RenderTask
-
-            with UnitOfWork(sessions) as uow:
-                ids += list(uow.session.scalars(
-                    select(RenderTask.id).where(RenderTask.job_id == job_id)))
+            unit = uow or UnitOfWork()
+            with unit:
+                ids += jobs.task_ids(unit.rows, job_id)
         found = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
         with conn.pipeline() as pipe:
             for job in found:
@@ -221,7 +209,7 @@ def forget(job_id: str, *, tasks: bool = False,
 
 def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool = False,
                   only: list[str] | None = None,
-                  sessions: SessionFactory | None = None) -> str | None:
+                  uow: UnitOfWork | None = None) -> str | None:
     """Put a split job's queued tasks on the queue, and its assemble task behind them
     (an RQ dependency on every task not completed yet). Returns None on success, or why
     dispatch is pending.
@@ -235,25 +223,21 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     from rq import Queue
     from rq.job import Dependency, Job
     from rq.serializers import JSONSerializer
-    from sqlalchemy import select
 
-    from rendercli.db.models import RenderTask
-
-    settings = get_settings()
-    with UnitOfWork(sessions) as uow:
-        rows = uow.session.execute(
-            select(RenderTask.id, RenderTask.kind, RenderTask.state, RenderTask.weight)
-            .where(RenderTask.job_id == job_id).order_by(RenderTask.seq)
-        ).all()
+    unit = uow or UnitOfWork()
+    with unit:
+        rows = [(r["id"], r["kind"], r["state"], r["weight"])
+                for r in jobs.tasks_of(unit.rows, job_id)]
     # Longest first: the last tasks to start are the short ones, so no worker sits idle
     # long at the end while another finishes a long task (ties keep timeline order).
     work = [t for t, kind, state, _w in sorted(rows, key=lambda r: -max(0.0, r[3] or 0.0))
-            if kind != "assemble" and state == "queued" and (only is None or t in only)]
-    assemble = [t for t, kind, state, _w in rows if kind == "assemble" and state == "queued"]
+            if kind != "assemble" and state == TaskState.QUEUED
+            and (only is None or t in only)]
+    assemble = [t for t, kind, state, _w in rows
+                if kind == "assemble" and state == TaskState.QUEUED]
     waiting_on = [t for t, kind, state, _w in rows
-                  if kind != "assemble" and state != "completed"]
-    options = {"timeout": settings.job_timeout + 60, "result_ttl": 24 * 3600,
-               "failure_ttl": 7 * 24 * 3600}
+                  if kind != "assemble" and state != TaskState.COMPLETED]
+    options = rq_options()
     try:
         conn = connection or redis_connection()
         queue = render_queue(conn)
@@ -276,19 +260,19 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
                     pipe.sadd(Job.dependents_key_for(t), assemble[0])
             pipe.execute()
         for t in assemble:
-            queue.enqueue(TASK_FUNCTION, t, job_id=t, description=f"task {t}",
-                          job_timeout=options["timeout"], result_ttl=options["result_ttl"],
-                          failure_ttl=options["failure_ttl"],
-                          depends_on=Dependency(jobs=waiting_on) if waiting_on else None)
+            queue.enqueue_call(TASK_FUNCTION, [t], job_id=t, description=f"task {t}",
+                               depends_on=Dependency(jobs=waiting_on) if waiting_on else None,
+                               **options)
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
-    from rendercli.services.renders import tasks
-
-    tasks.mark_dispatched([*work, *assemble], sessions=sessions)
+    unit = uow or UnitOfWork()
+    with unit:
+        jobs.mark_tasks_dispatched(unit.rows, [*work, *assemble])
+        unit.commit()
     return None
 
 
-def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
+def reconcile_tasks(connection: Redis, *, uow: UnitOfWork | None = None
                     ) -> list[str]:
     """Dispatch queued tasks (of processing jobs) that have no live RQ job: never
     dispatched, or handed back after their worker died. Returns the task ids."""
@@ -296,10 +280,10 @@ def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
     from rq.serializers import JSONSerializer
 
     from rendercli.db.ids import is_valid_id
-    from rendercli.services.renders import tasks
 
-    with UnitOfWork(sessions) as uow:
-        queued = tasks.queued_tasks(uow.session)
+    unit = uow or UnitOfWork()
+    with unit:
+        queued = jobs.queued_tasks(unit.rows)
     bad = [t for t in queued if not (is_valid_id(t[0]) and is_valid_id(t[1]))]
     for task_id, job_id, _kind, _at in bad:  # only a worker writes tasks: not expected
         log.warning("task %r of job %r has an id rendercli does not make; skipped",
@@ -307,10 +291,10 @@ def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
     queued = [t for t in queued if t not in bad]
     if not queued:
         return []
-    with UnitOfWork(sessions) as uow:
-        ready = tasks.ready_to_assemble(
-            uow.session, sorted({job_id for _t, job_id, kind, _d in queued
-                                 if kind == "assemble"}))
+    with unit:
+        ready = jobs.ready_to_assemble(
+            unit.rows, sorted({job_id for _t, job_id, kind, _d in queued
+                               if kind == "assemble"}))
     # One pipelined read for all of them, however many tasks wait.
     found = Job.fetch_many([t[0] for t in queued], connection=connection,
                            serializer=JSONSerializer)
@@ -330,13 +314,13 @@ def reconcile_tasks(connection: Redis, *, sessions: SessionFactory | None = None
     for job_id, lost in by_job.items():
         work = [t for t, kind in lost if kind != "assemble"]
         if enqueue_tasks(job_id, connection, replace=True, only=work,
-                         sessions=sessions) is None:
+                         uow=uow) is None:
             dispatched += [t for t, _kind in lost]
     return dispatched
 
 
 def reconcile(
-    connection: Redis | None = None, *, sessions: SessionFactory | None = None
+    connection: Redis | None = None, *, uow: UnitOfWork | None = None
 ) -> list[str]:
     """Dispatch queued rows (and queued tasks of split jobs) that have no live RQ job
     (the workers' sweep; RQ jobs are read 500 per round trip). Returns the ids dispatched.
@@ -344,25 +328,20 @@ def reconcile(
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
     """
-    from sqlalchemy import select
-
     from rendercli.db.ids import is_valid_id
-    from rendercli.db.models import RenderJob
 
-    with UnitOfWork(sessions) as uow:
-        queued = uow.session.execute(
-            select(RenderJob.id, RenderJob.dispatched_at).where(RenderJob.status == "queued")
-            .order_by(RenderJob.created_at)
-        ).all()
+    unit = uow or UnitOfWork()
+    with unit:
+        queued = [(r["id"], r["dispatched_at"]) for r in jobs.queued_jobs(unit.rows)]
     conn = connection or redis_connection()
-    dispatched = reconcile_tasks(conn, sessions=sessions)
+    dispatched = reconcile_tasks(conn, uow=uow)
     live = _live([job_id for job_id, at in queued if at is not None and is_valid_id(job_id)],
                  conn)
     for job_id, dispatched_at in queued:
         # One bad row (written by hand: the database refuses such ids since 0009) is
         # failed on its own; it never stops the rows after it.
         if not is_valid_id(job_id):
-            _refuse(job_id, "its id is not one rendercli makes", sessions)
+            _refuse(job_id, "its id is not one rendercli makes", uow)
             continue
         try:
             if dispatched_at is not None and (
@@ -370,10 +349,10 @@ def reconcile(
                     else _rq_status(job_id, conn) in LIVE_RQ_STATES):
                 continue
             pending = enqueue(job_id, conn, replace_started=dispatched_at is None,
-                              sessions=sessions)
+                              uow=uow)
         except (ValueError, TypeError) as exc:  # RQ refused this job (not Redis being down)
             _refuse(job_id, f"the queue refused it ({' '.join(str(exc).split())[:200]})",
-                    sessions)
+                    uow)
             continue
         if pending is None:
             dispatched.append(job_id)
@@ -400,14 +379,11 @@ def _live(job_ids: list[str], connection: Redis, chunk: int = 500) -> dict[str, 
     return live
 
 
-def _refuse(job_id: str, why: str, sessions: SessionFactory | None) -> None:
+def _refuse(job_id: str, why: str, uow: UnitOfWork | None) -> None:
     """Fail a queued job that cannot be dispatched, with the reason (plain SQL, the id
     only as a parameter), and log it with the id shown safely."""
     log.warning("job %r cannot be dispatched: %s; failing it", job_id[:100], why)
-    now = utcnow()
-    with UnitOfWork(sessions) as uow:
-        uow.rows.run("UPDATE render_jobs SET status = 'failed', error = :error, "
-                     "finished_at = :now, updated_at = :now "
-                     "WHERE id = :id AND status = 'queued'",
-                     id=job_id, now=now, error=f"could not be dispatched: {why}")
+    uow = uow or UnitOfWork()
+    with uow:
+        jobs.refuse_job(uow.rows, job_id, f"could not be dispatched: {why}")
         uow.commit()

@@ -9,30 +9,30 @@ another worker, and then the engine kills its ffmpeg and publishes nothing.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
-
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rendercli.config import get_settings
-from rendercli.db.models import Project, RenderJob
-from rendercli.db.types import utcnow
+from rendercli.db.clock import utcnow
+from rendercli.db.statuses import TaskState
 from rendercli.errors import InvalidInput
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
+from rendercli.repositories import jobs
+from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
 from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, tasks
-from rendercli.services.renders.claims import Claim, with_db_retry
-from rendercli.services.renders.tasks import TaskClaim
-from rendercli.services.renders.views import JobView, job_view, task_summaries
+from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.session import SessionFactory
     from rendercli.render.engine import RenderResult
+    from rendercli.render.timeline import RenderSettings, TimelineItem
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,11 @@ ProgressCallback = Callable[[float, float | None], None]
 class JobMonitor:
     """Heartbeats for a claimed job and watches for it being taken away."""
 
-    def __init__(
-        self, claim: Claim, heartbeat_interval: float, sessions: SessionFactory | None = None
-    ) -> None:
+    def __init__(self, claim: JobClaim, heartbeat_interval: float, uow: UnitOfWork) -> None:
         self.claim = claim
-        self.sessions = sessions
+        # The monitor's thread and the render's progress calls write at the same time:
+        # each call has its own unit of work on the same database.
+        self.sessions = uow.session_factory
         self.heartbeat_interval = heartbeat_interval
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -73,8 +73,10 @@ class JobMonitor:
                     last_beat = time.monotonic()
                 elif not self._still_ours():
                     self.lost.set()
-            except OperationalError as exc:  # a database blip: keep rendering, try again
-                log.warning("heartbeat for %s failed: %s", self._name, exc.orig)
+            except Exception as exc:  # a database blip: keep rendering, try again
+                if not database_away(exc):
+                    raise
+                log.warning("heartbeat for %s failed: %s", self._name, exc)
 
     @property
     def _name(self) -> str:
@@ -82,57 +84,54 @@ class JobMonitor:
 
     def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
         return lifecycle.heartbeat(self.claim, progress=percent, eta_seconds=eta,
-                                   sessions=self.sessions)
+                                   uow=UnitOfWork(self.sessions))
 
     def _still_ours(self) -> bool:
-        return lifecycle.still_ours(self.claim, sessions=self.sessions)
+        return lifecycle.still_ours(self.claim, uow=UnitOfWork(self.sessions))
 
     def report(self, percent: float, eta: float | None) -> None:
         try:
             if not self._beat(percent, eta):
                 self.lost.set()
-        except OperationalError as exc:
-            log.warning("progress for %s not saved: %s", self._name, exc.orig)
+        except Exception as exc:
+            if not database_away(exc):
+                raise
+            log.warning("progress for %s not saved: %s", self._name, exc)
 
 
 class TaskMonitor(JobMonitor):
     """The same for one task of a split job: its heartbeat also moves the job's progress,
     and the task is lost when it or its job stops being processed under this claim."""
 
-    def __init__(self, claim: TaskClaim, heartbeat_interval: float,
-                 sessions: SessionFactory | None = None) -> None:
+    def __init__(self, claim: TaskClaim, heartbeat_interval: float, uow: UnitOfWork) -> None:
         self.task_claim = claim
-        super().__init__(Claim(claim.job_id, claim.worker_name, claim.attempt, claim.owner_id,
-                               ""), heartbeat_interval, sessions)
+        super().__init__(JobClaim(claim.job_id, claim.worker_name, claim.attempt,
+                                  claim.owner_id, ""), heartbeat_interval, uow)
 
     @property
     def _name(self) -> str:
         return f"{self.task_claim.job_id} {self.task_claim.label}"
 
     def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
-        return tasks.heartbeat(self.task_claim, progress=percent, sessions=self.sessions)
+        return tasks.heartbeat(self.task_claim, progress=percent, uow=UnitOfWork(self.sessions))
 
     def _still_ours(self) -> bool:
-        return tasks.still_ours(self.task_claim, sessions=self.sessions)
+        return tasks.still_ours(self.task_claim, uow=UnitOfWork(self.sessions))
 
 
 _Claimed = TypeVar("_Claimed")
 
 
 def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
-           sessions: SessionFactory | None, skipped: str
-           ) -> tuple[_Claimed | None, SessionFactory]:
+           uow: UnitOfWork | None, skipped: str) -> tuple[_Claimed | None, UnitOfWork]:
     """Claim a job or a task (`claim` is lifecycle.claim or tasks.claim) for
-    `worker_name` in `sessions` (default: the configured database). Returns the claim,
-    or None (logged with `skipped`) if it is not claimable, and the sessions."""
-    if sessions is None:
-        from rendercli.db.session import default_session_factory
-
-        sessions = default_session_factory()
-    claimed = claim(key, worker_name, sessions=sessions)
+    `worker_name` in `uow` (default: the configured database). Returns the claim, or
+    None (logged with `skipped`) if it is not claimable, and the unit of work."""
+    uow = uow or UnitOfWork()
+    claimed = claim(key, worker_name, uow=uow)
     if claimed is None:
         log.info(skipped, key)
-    return claimed, sessions
+    return claimed, uow
 
 
 def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, str]:
@@ -155,29 +154,30 @@ def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> f
     return measured
 
 
-def _load(job_id: str, sessions: SessionFactory | None):  # type: ignore[no-untyped-def]
+def load(job_id: str, uow: UnitOfWork) -> tuple[list[TimelineItem], RenderSettings]:
+    """A job's timeline and render settings, in a few statements however many items
+    (the job's row, the project's fit, and `read_items`'s three)."""
     from rendercli.services.items import read_items
     from rendercli.services.renders.submit import engine_settings, request_of
     from rendercli.services.renders.timeline import project_fit, timeline_items
 
     settings = get_settings()
-    with UnitOfWork(sessions) as uow:
-        job = uow.session.get(RenderJob, job_id)
+    with uow:
+        job = jobs.job_row(uow.rows, job_id)
         assert job is not None
+        job["use_cache"] = bool(job["use_cache"])
         # Bounded reads (read_items refuses a project past its limits), then every
         # number checked (timeline_items) before a plan is made: the rows are untrusted.
-        items = timeline_items(read_items(uow.rows, job.project_id), settings.storage_dir,
-                               project_fit(uow.rows, job.project_id))
-        render_settings = engine_settings(request_of(job))
-        return items, render_settings
+        items = timeline_items(read_items(uow.rows, job["project_id"]), settings.storage_dir,
+                               project_fit(uow.rows, job["project_id"]))
+        return items, engine_settings(request_of(SimpleNamespace(**job)))
 
 
-def _view(job_id: str, sessions: SessionFactory | None) -> JobView:
-    with UnitOfWork(sessions) as uow:
-        job, name = uow.session.execute(
-            select(RenderJob, Project.name).join(Project).where(RenderJob.id == job_id)
-        ).one()
-        return job_view(job, name, task_summaries(uow.rows, [job_id]).get(job_id))
+def _view(job_id: str, uow: UnitOfWork) -> JobView:
+    with uow:
+        row = jobs.view_row(uow.rows, job_id)
+        assert row is not None
+        return view_of(row, task_summaries(uow.rows, [job_id]).get(job_id))
 
 
 def execute(
@@ -185,16 +185,16 @@ def execute(
     *,
     worker_name: str,
     on_progress: ProgressCallback | None = None,
-    sessions: SessionFactory | None = None,
+    uow: UnitOfWork | None = None,
 ) -> JobView | None:
     """Render a queued job as `worker_name`. Returns its final view, or None if the job
     was not claimable (already taken, cancelled or finished).
 
-    `sessions` picks the database (default: the configured one).
+    `uow` picks the database (default: the configured one).
     """
     from rendercli.render.engine import render_timeline
 
-    claim, sessions = _claim(lifecycle.claim, job_id, worker_name, sessions,
+    claim, uow = _claim(lifecycle.claim, job_id, worker_name, uow,
                              "job %s is not queued any more; skipping")
     if claim is None:
         return None
@@ -204,14 +204,14 @@ def execute(
         job_id,
         f"[{utcnow():%Y-%m-%d %H:%M:%S} UTC] attempt {claim.attempt} started on worker "
         f"{worker_name}\n",
-        sessions=sessions,
+        uow=uow,
     )
     lines: list[str] = []
     try:
-        items, render_settings = with_db_retry(lambda: _load(job_id, sessions))
-        if _split(claim, items, render_settings, sessions):
-            return _view(job_id, sessions)
-        with JobMonitor(claim, settings.heartbeat_interval, sessions) as monitor:
+        items, render_settings = with_db_retry(lambda: load(job_id, uow))
+        if _split(claim, items, render_settings, uow):
+            return _view(job_id, uow)
+        with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
 
             def progress(percent: float, eta: float | None) -> None:
                 monitor.report(percent, eta)
@@ -231,37 +231,36 @@ def execute(
             )
     except RenderCancelled:
         lifecycle.record_log(
-            job_id, "render stopped: the job was cancelled or reassigned\n", sessions=sessions
+            job_id, "render stopped: the job was cancelled or reassigned\n", uow=uow
         )
-        return _view(job_id, sessions)
+        return _view(job_id, uow)
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
         reason, detail = _failure(exc)
-        lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, sessions=sessions)
+        lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, uow=uow)
         analytics.record(
-            sessions,
+            uow.session_factory,
             "render.failed",
             claim.owner_id,
             job_id=job_id,
             seconds=round(time.monotonic() - started, 3),
             reason=reason,
         )
-        return _view(job_id, sessions)
+        return _view(job_id, uow)
     except KeyboardInterrupt:
-        lifecycle.interrupted(claim, sessions=sessions)
-        analytics.record(sessions, "render.cancelled", claim.owner_id, job_id=job_id,
+        lifecycle.interrupted(claim, uow=uow)
+        analytics.record(uow.session_factory, "render.cancelled", claim.owner_id, job_id=job_id,
                          was="processing", seconds=round(time.monotonic() - started, 3),
                          reason="interrupted")
         raise
-    except OperationalError:
+    except BaseException as exc:
         # The database went away for longer than our retries: leave the job to the
         # stale-heartbeat recovery, which re-queues it as a transient failure.
-        raise
-    except BaseException as exc:
-        lifecycle.fail(claim, _one_line(exc), "\n".join(lines), sessions=sessions)
+        if not database_away(exc):
+            lifecycle.fail(claim, _one_line(exc), "\n".join(lines), uow=uow)
         raise
     published = lifecycle.complete(
         claim,
-        sessions=sessions,
+        uow=uow,
         output_url=Path(result.path).resolve().as_uri(),
         poster_url=Path(result.poster_path).resolve().as_uri(),
         output_size=result.size,
@@ -276,9 +275,9 @@ def execute(
         # Cancelled (or handed over) at the last moment: keep no output.
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
-        return _view(job_id, sessions)
+        return _view(job_id, uow)
     analytics.record(
-        sessions,
+        uow.session_factory,
         "render.completed",
         claim.owner_id,
         job_id=job_id,
@@ -286,7 +285,7 @@ def execute(
         output_seconds=result.duration,
         cache_hit=result.cache_hit,
     )
-    return _view(job_id, sessions)
+    return _view(job_id, uow)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -303,8 +302,8 @@ def _live_workers() -> int:
     return int(Worker.count(connection=conn, queue=dispatch.render_queue(conn)))
 
 
-def _split(claim: Claim, items, render_settings,  # type: ignore[no-untyped-def]
-           sessions: SessionFactory | None) -> bool:
+def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-def]
+           uow: UnitOfWork) -> bool:
     """Farm mode: split the claimed job into tasks for many workers and dispatch them.
     True if it was split (the tasks now carry it), False to render it here in one piece:
     embedded mode, a cached render, fewer than two pieces of work, RENDERCLI_FARM_SPLIT
@@ -328,20 +327,20 @@ def _split(claim: Claim, items, render_settings,  # type: ignore[no-untyped-def]
         except Exception as exc:  # Redis trouble: render here, as a lone worker would
             log.warning("could not count workers: %s", exc)
             return False
-    created = tasks.split(claim, prepared, sessions=sessions)
+    created = tasks.split(claim, prepared, uow=uow)
     if not created:
-        return tasks.has_tasks(claim.job_id, sessions=sessions)
+        return tasks.has_tasks(claim.job_id, uow=uow)
     from rendercli.services.renders import dispatch
 
-    pending = dispatch.enqueue_tasks(claim.job_id, sessions=sessions)
+    pending = dispatch.enqueue_tasks(claim.job_id, uow=uow)
     if pending is not None:
         lifecycle.record_log(claim.job_id, f"task dispatch is pending: {pending}\n",
-                             sessions=sessions)
+                             uow=uow)
     return True
 
 
 def execute_task(task_id: str, *, worker_name: str,
-                 sessions: SessionFactory | None = None) -> str | None:
+                 uow: UnitOfWork | None = None) -> str | None:
     """Run one task of a split job as `worker_name`. Returns the task's final state, or
     None if it was not claimable (taken, finished, its job stopped, or -- the assemble
     task -- its siblings not all completed)."""
@@ -352,7 +351,7 @@ def execute_task(task_id: str, *, worker_name: str,
         render_soundtrack,
     )
 
-    tc, sessions = _claim(tasks.claim, task_id, worker_name, sessions,
+    tc, uow = _claim(tasks.claim, task_id, worker_name, uow,
                           "task %s is not claimable; skipping")
     if tc is None:
         return None
@@ -361,10 +360,10 @@ def execute_task(task_id: str, *, worker_name: str,
     lines: list[str] = []
     argvs: list[list[str]] = []
     try:
-        items, render_settings = with_db_retry(lambda: _load(tc.job_id, sessions))
+        items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
-        with TaskMonitor(tc, settings.heartbeat_interval, sessions) as monitor:
+        with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
             options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
                        "timeout": settings.job_timeout, "log": lines.append}
             if tc.kind == "segment":
@@ -380,30 +379,31 @@ def execute_task(task_id: str, *, worker_name: str,
                 result = assemble(prepared, name=tc.job_id, **options)
                 argvs = result.commands
     except RenderCancelled:
-        return "cancelled"
+        return TaskState.CANCELLED
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
         reason, detail = _failure(exc)
-        if tasks.fail(tc, reason, "\n".join(lines) + "\n" + detail, sessions=sessions):
+        if tasks.fail(tc, reason, "\n".join(lines) + "\n" + detail, uow=uow):
             from rendercli.services.renders import dispatch
 
-            dispatch.forget(tc.job_id, tasks=True, sessions=sessions)
-            analytics.record(sessions, "render.failed", tc.owner_id, job_id=tc.job_id,
+            dispatch.forget(tc.job_id, tasks=True, uow=uow)
+            analytics.record(uow.session_factory, "render.failed", tc.owner_id, job_id=tc.job_id,
                              seconds=round(time.monotonic() - started, 3), reason=reason)
-        return "failed"
+        return TaskState.FAILED
     except KeyboardInterrupt:
-        tasks.hand_back(tc.task_id, tc.worker_name, sessions=sessions)
+        tasks.hand_back(tc.task_id, tc.worker_name, uow=uow)
         raise
-    except OperationalError:
-        raise  # the stale-heartbeat recovery hands the task to another worker
     except BaseException as exc:
-        tasks.fail(tc, _one_line(exc), "\n".join(lines), sessions=sessions)
+        # The database went away: the stale-heartbeat recovery hands the task on.
+        if not database_away(exc):
+            tasks.fail(tc, _one_line(exc), "\n".join(lines), uow=uow)
         raise
     if tc.kind != "assemble":
-        return "completed" if tasks.complete(tc, argvs, sessions=sessions) else "cancelled"
+        return (TaskState.COMPLETED if tasks.complete(tc, argvs, uow=uow)
+                else TaskState.CANCELLED)
     measured = _loudness(result, render_settings.loudness, lines)
     published = tasks.complete_job(
         tc, argvs, "\n".join(lines) + "\n",
-        sessions=sessions,
+        uow=uow,
         output_url=Path(result.path).resolve().as_uri(),
         poster_url=Path(result.poster_path).resolve().as_uri(),
         output_size=result.size,
@@ -415,8 +415,42 @@ def execute_task(task_id: str, *, worker_name: str,
     if not published:
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
-        return "cancelled"
-    analytics.record(sessions, "render.completed", tc.owner_id, job_id=tc.job_id,
+        return TaskState.CANCELLED
+    analytics.record(uow.session_factory, "render.completed", tc.owner_id, job_id=tc.job_id,
                      seconds=round(time.monotonic() - started, 3),
                      output_seconds=result.duration, cache_hit=False)
-    return "completed"
+    return TaskState.COMPLETED
+
+
+# --- the functions RQ jobs on the render queue call ----------------------------------------
+# Their RQ names are dispatch.RENDER_FUNCTION and dispatch.TASK_FUNCTION (rendercli.worker
+# re-exports them under those names; rendercli.rq_guard maps the names to them).
+
+def _worker_name() -> str:
+    from rq import get_current_job
+
+    job = get_current_job()
+    name = getattr(job, "worker_name", None) if job is not None else None
+    return name or f"{socket.gethostname()}.{os.getpid()}"
+
+
+def render(job_id: str) -> dict[str, Any]:
+    """RQ job function: render one job (the RQ job id is the render job id)."""
+    from rendercli.config import use_worker_database
+
+    use_worker_database()  # plain `rq worker` without RenderWorker
+    try:
+        lifecycle.recover_stale()
+    except Exception as exc:  # upkeep must never stop a render
+        log.warning("stale-job recovery failed: %s", exc)
+    view = execute(job_id, worker_name=_worker_name())
+    return {"job_id": job_id, "status": view.status if view else "skipped"}
+
+
+def render_task(task_id: str) -> dict[str, Any]:
+    """RQ job function: run one task of a split render (the RQ job id is the task id)."""
+    from rendercli.config import use_worker_database
+
+    use_worker_database()  # plain `rq worker` without RenderWorker
+    state = execute_task(task_id, worker_name=_worker_name())
+    return {"task_id": task_id, "state": state or "skipped"}

@@ -4,17 +4,19 @@ and hand it on (the farm queue, or the caller runs it inline on the embedded def
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from rendercli.config import get_settings
-from rendercli.errors import Conflict, InvalidInput
+from rendercli.db.statuses import JobStatus
+from rendercli.errors import Conflict
+from rendercli.repositories import jobs
 from rendercli.services.projects import active_job_row, owned_project
-from rendercli.services.renders.views import JobView, owned_job, owned_views
+from rendercli.services.renders.views import JobView, owned_job, owned_views, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Asset, Project, RenderJob
+    from rendercli.db.rows import Rows
     from rendercli.services.items import ItemRow
 
 
@@ -28,8 +30,8 @@ class RenderRequest:
     loudness: float | None = None  # integrated loudness target, LUFS (EBU R128); None: off
 
 
-def request_of(job: RenderJob) -> RenderRequest:
-    """The settings a job was submitted with."""
+def request_of(job: Any) -> RenderRequest:
+    """The settings a job (a JobView or a row object) was submitted with."""
     return RenderRequest(preset=job.preset, format=job.format, fps=job.fps,
                          quality=job.quality, use_cache=job.use_cache,
                          loudness=job.loudness)
@@ -67,10 +69,8 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     check_render_storage()
     with uow:
         project_id, project_name = owned_project(uow.rows, user_id, project_ref)
-        check_timeline(uow, project_id, project_name, request)
-        row = new_job_row(project_id, request, batch_id=batch_id)
         try:
-            uow.rows.run(INSERT_JOB_SQL, **row)
+            row = _insert_job(uow.rows, project_id, project_name, request, batch_id=batch_id)
         except Exception as exc:
             from rendercli.db.rows import integrity_error
 
@@ -95,72 +95,45 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
         return view
 
 
-# A new render_jobs row: the columns `new_job_row` sets, every other one is NULL (a test
-# checks this against the model's columns and defaults, rendercli.db.models.RenderJob).
-NEW_JOB_COLUMNS = ("id", "project_id", "status", "progress", "preset", "format", "fps",
-                   "quality", "use_cache", "loudness", "batch_id", "attempts", "created_at",
-                   "updated_at")
-INSERT_JOB_SQL = (f"INSERT INTO render_jobs ({', '.join(NEW_JOB_COLUMNS)}) "
-                  f"VALUES ({', '.join(':' + c for c in NEW_JOB_COLUMNS)})")
+def _insert_job(rows: Rows, project_id: str, project_name: str, request: RenderRequest, *,
+                batch_id: str | None, items: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Check the timeline (`timeline.check_timeline` on the request's frame grid) and
+    insert the queued job (an integrity error if the project has an active one: the
+    database's partial unique index decides under races)."""
+    from rendercli.services.renders.timeline import check_timeline
+
+    check_timeline(rows, project_id, settings=engine_settings(request),
+                   project_name=project_name, items=items)
+    row = jobs.new_job_row(project_id, **asdict(request), batch_id=batch_id)
+    jobs.insert_job(rows, row)
+    return row
 
 
-def new_job_row(project_id: str, request: RenderRequest, *,
-                batch_id: str | None = None) -> dict[str, Any]:
-    """The values of a new queued job's row, as the model's defaults would make it."""
-    from rendercli.db.clock import utcnow
-    from rendercli.db.ids import new_id
+def new_job(uow: UnitOfWork, project: Any, request: RenderRequest, *,
+            batch_id: str | None = None, assets: Sequence[ItemRow] | None = None) -> JobView:
+    """A queued job for ``project`` (its ``id`` and ``name``), inserted in the caller's
+    transaction once its timeline is checked: what `render batch` creates in the apply's
+    transaction. Call it with a validated ``request`` (`validate_request`); ``assets``:
+    the project's items, if already loaded."""
+    try:
+        row = _insert_job(uow.rows, project.id, project.name, request, batch_id=batch_id,
+                          items=assets)
+    except Exception as exc:
+        from rendercli.db.rows import integrity_error
 
-    now = utcnow()
-    return {"id": new_id(), "project_id": project_id, "status": "queued", "progress": 0.0,
-            "preset": request.preset, "format": request.format, "fps": request.fps,
-            "quality": request.quality, "use_cache": request.use_cache,
-            "loudness": request.loudness, "batch_id": batch_id, "attempts": 0,
-            "created_at": now, "updated_at": now}
-
-
-def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
-                   request: RenderRequest,
-                   assets: Sequence[Asset | ItemRow] | None = None) -> None:
-    """InvalidInput unless the project's timeline renders as the engine will render it
-    (``assets``: its items, ``load_items`` or ``read_items``, if already loaded)."""
-    from rendercli.render.subtitles import check_fonts
-    from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
-    from rendercli.services.items import read_items
-    from rendercli.services.renders.timeline import project_fit, timeline_items
-
-    if assets is None:
-        assets = read_items(uow.rows, project_id)  # the timeline load `render frame` uses
-    if not any(a.kind in PICTURE_KINDS for a in assets):
-        raise InvalidInput(
-            f"project {project_name!r} has no video or image assets (or titles) to "
-            "render: add some with `rendercli asset add` or `rendercli title add`"
-        )
-    items = timeline_items(assets, get_settings().storage_dir,
-                           project_fit(uow.rows, project_id))
-    validate_timeline(items, request.fps)  # on the frame grid: transitions fit
-    check_fonts(items, engine_settings(request))
-
-
-def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
-            batch_id: str | None = None,
-            assets: Sequence[Asset | ItemRow] | None = None) -> RenderJob:
-    """A queued job for ``project`` added to the ORM session (not flushed), once its
-    timeline is checked (`check_timeline`): what `render batch` creates in the apply's
-    transaction. Call it with a validated ``request`` (`validate_request`). The row is
-    `new_job_row`'s, as `submit` inserts it."""
-    from rendercli.db.models import RenderJob
-
-    check_timeline(uow, project.id, project.name, request, assets)
-    job = RenderJob(**new_job_row(project.id, request, batch_id=batch_id))
-    uow.session.add(job)
-    return job
+        if not integrity_error(exc):
+            raise
+        raise Conflict(f"project {project.name!r} got a render meanwhile: nothing was "
+                       "changed; run the batch again once it ends") from None
+    view_row = {c: row.get(c) for c in jobs.VIEW_COLUMNS}
+    return view_of({**view_row, "project_name": project.name})
 
 
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """Submit a failed or cancelled job again, as a new job with the same settings."""
     with uow:
-        job, _ = owned_job(uow, user_id, job_id)
-        if job.status not in ("failed", "cancelled"):
+        job = owned_job(uow.rows, user_id, job_id)
+        if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise Conflict(
                 f"only failed or cancelled jobs can be retried; {job.id} is {job.status}"
             )

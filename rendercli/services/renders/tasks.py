@@ -15,48 +15,26 @@ completed tasks are never redone.
 
 from __future__ import annotations
 
-import logging
 import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.orm import aliased
-
 from rendercli.config import get_settings
-from rendercli.db.models import Project, RenderJob, RenderTask
-from rendercli.db.types import utcnow
-from rendercli.services.renders.claims import (
-    Claim,
-    append_log,
-    claim_or_pass,
-    log_tail,
-    with_db_retry,
-)
+from rendercli.db.clock import utcnow
+from rendercli.db.rows import as_datetime
+from rendercli.db.statuses import JobStatus, TaskState
+from rendercli.repositories import jobs
+from rendercli.repositories.jobs import JobClaim, TaskClaim, with_db_retry
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from rendercli.db.session import SessionFactory
+    from rendercli.db.rows import Rows
     from rendercli.render.engine import PreparedRender
 
-log = logging.getLogger(__name__)
-
-LIVE_TASK_STATES = ("queued", "processing")
-
-
-@dataclass(frozen=True)
-class TaskClaim:
-    task_id: str
-    job_id: str
-    kind: str
-    label: str
-    cache_key: str | None
-    worker_name: str
-    attempt: int
-    owner_id: str
+__all__ = ["NewTask", "TaskClaim", "TaskRecovery", "TaskView", "claim", "complete",
+           "complete_job", "fail", "hand_back", "has_tasks", "heartbeat", "mark_dispatched",
+           "recover_stale", "split", "still_ours", "task_views"]
 
 
 @dataclass(frozen=True)
@@ -65,319 +43,180 @@ class NewTask:
     kind: str
 
 
-def split(claim: Claim, prepared: PreparedRender, *,
-          sessions: SessionFactory | None = None) -> list[NewTask]:
+def split(claim: JobClaim, prepared: PreparedRender, *,
+          uow: UnitOfWork | None = None) -> list[NewTask]:
     """Create the task rows of a claimed job (in one transaction): its pending segments
     in timeline order, the soundtrack (unless cached), then the assemble task. Returns
     them; [] if the job is no longer ours or already split (nothing is written then)."""
-    from rendercli.db.ids import new_id
-
     pending = prepared.pending_segments()
     soundtrack = prepared.soundtrack_pending()  # none for gif, or when it is cached
+    planned: list[tuple[str, str, str | None, float]] = [
+        ("segment", segment.label, key, prepared.segment_weight(key))
+        for key, segment in pending]
+    if soundtrack:
+        planned.append(("soundtrack", "soundtrack", None, prepared.soundtrack_weight))
+    planned.append(("assemble", "assemble", None, prepared.assemble_weight))
+    unit = uow or UnitOfWork()
 
     def run() -> list[NewTask]:
         now = utcnow()
-        with UnitOfWork(sessions) as uow:
-            session = uow.session
-            if session.scalar(select(RenderTask.id).where(RenderTask.job_id == claim.job_id)
-                              .limit(1)) is not None:
+        with unit:
+            rows = unit.rows
+            if jobs.has_tasks(rows, claim.job_id) or not jobs.update_claimed_job(
+                    rows, claim, heartbeat_at=now, updated_at=now):
                 return []
-            ours = session.execute(
-                update(RenderJob)
-                .where(RenderJob.id == claim.job_id, RenderJob.status == "processing",
-                       RenderJob.worker_name == claim.worker_name,
-                       RenderJob.attempts == claim.attempt)
-                .values(heartbeat_at=now, updated_at=now)
-            )
-            if ours.rowcount != 1:
-                return []
-            rows = [RenderTask(id=new_id(), job_id=claim.job_id, seq=n, kind="segment",
-                               label=segment.label, cache_key=key,
-                               weight=prepared.segment_weight(key), created_at=now)
-                    for n, (key, segment) in enumerate(pending)]
-            if soundtrack:
-                rows.append(RenderTask(id=new_id(), job_id=claim.job_id, seq=len(rows),
-                                       kind="soundtrack", label="soundtrack",
-                                       weight=prepared.soundtrack_weight, created_at=now))
-            rows.append(RenderTask(id=new_id(), job_id=claim.job_id, seq=len(rows),
-                                   kind="assemble", label="assemble",
-                                   weight=prepared.assemble_weight, created_at=now))
-            for row in rows:
-                row.state, row.progress, row.attempts = "queued", 0.0, 0
-            session.add_all(rows)
-            job = session.get(RenderJob, claim.job_id)
-            assert job is not None
-            job.log = append_log(
-                f"[{now.isoformat()}] split into {len(rows)} tasks: {len(pending)} segments"
-                f"{', the soundtrack' if soundtrack else ''} and the assemble; "
-                f"{len(prepared.unique_keys) - len(pending)} segments already cached\n",
-                job.log)
-            result = [NewTask(r.id, r.kind) for r in rows]
-            uow.commit()
-            return result
+            made = jobs.insert_tasks(rows, claim.job_id, planned, now)
+            jobs.add_to_log(rows, claim.job_id,
+                            f"[{now.isoformat()}] split into {len(made)} tasks: "
+                            f"{len(pending)} segments"
+                            f"{', the soundtrack' if soundtrack else ''} and the assemble; "
+                            f"{len(prepared.unique_keys) - len(pending)} segments already "
+                            "cached\n")
+            unit.commit()
+            return [NewTask(task_id, kind) for task_id, kind in made]
 
     return with_db_retry(run)
 
 
-def has_tasks(job_id: str, *, sessions: SessionFactory | None = None) -> bool:
-    with UnitOfWork(sessions) as uow:
-        return uow.session.scalar(
-            select(RenderTask.id).where(RenderTask.job_id == job_id).limit(1)) is not None
+def has_tasks(job_id: str, *, uow: UnitOfWork | None = None) -> bool:
+    uow = uow or UnitOfWork()
+    with uow:
+        return jobs.has_tasks(uow.rows, job_id)
 
 
-def _job_processing(job_id_column):  # type: ignore[no-untyped-def]
-    return exists().where(RenderJob.id == job_id_column, RenderJob.status == "processing")
-
-
-def claim(task_id: str, worker_name: str, *, sessions: SessionFactory | None = None
+def claim(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None
           ) -> TaskClaim | None:
     """Move a queued task of a processing job to processing for this worker; None if it
     is not claimable (taken, finished, its job not processing, or -- the assemble task --
     a sibling not completed yet)."""
-    sibling = aliased(RenderTask)
-
-    def run(uow: UnitOfWork) -> TaskClaim | None:
-        now = utcnow()
-        siblings_done = ~exists().where(
-            sibling.job_id == RenderTask.job_id, sibling.id != RenderTask.id,
-            sibling.state != "completed")
-        result = uow.session.execute(
-            update(RenderTask)
-            .where(RenderTask.id == task_id, RenderTask.state == "queued",
-                   _job_processing(RenderTask.job_id),
-                   (RenderTask.kind != "assemble") | siblings_done)
-            .values(state="processing", worker_name=worker_name, started_at=now,
-                    heartbeat_at=now, progress=0.0, error=None, finished_at=None,
-                    attempts=RenderTask.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
-            return None
-        row = uow.session.execute(
-            select(RenderTask, Project.owner_id)
-            .join(RenderJob, RenderJob.id == RenderTask.job_id)
-            .join(Project, Project.id == RenderJob.project_id)
-            .where(RenderTask.id == task_id)
-        ).one()
-        task, owner = row
-        claimed = TaskClaim(task.id, task.job_id, task.kind, task.label, task.cache_key,
-                            worker_name, task.attempts, owner)
-        # Not the whole row: a client may have written a huge log into its own job.
-        uow.session.execute(update(RenderJob).where(RenderJob.id == task.job_id)
-                            .values(heartbeat_at=now)
-                            .execution_options(synchronize_session=False))
-        uow.commit()
-        return claimed
-
-    return claim_or_pass(run, sessions)
-
-
-def _fenced(tc: TaskClaim):  # type: ignore[no-untyped-def]
-    return update(RenderTask).where(
-        RenderTask.id == tc.task_id, RenderTask.state == "processing",
-        RenderTask.worker_name == tc.worker_name, RenderTask.attempts == tc.attempt,
-        _job_processing(RenderTask.job_id),
-    ).execution_options(synchronize_session=False)
-
-
-def _aggregate(session: Session, job_id: str, now: datetime) -> None:
-    """The job's progress: its tasks' progress weighted by cost; its heartbeat: now."""
-    rows = session.execute(select(RenderTask.weight, RenderTask.progress, RenderTask.state)
-                           .where(RenderTask.job_id == job_id)).all()
-    total = sum(max(0.0, w) for w, _p, _s in rows)
-    if total <= 0:
-        return
-    done = sum(max(0.0, w) * (100.0 if s == "completed" else min(100.0, max(0.0, p)))
-               for w, p, s in rows) / total
-    job = session.get(RenderJob, job_id)
-    if job is None or job.status != "processing":
-        return
-    percent = min(99.9, done)
-    job.heartbeat_at = now
-    if percent > job.progress:
-        job.progress = round(percent, 1)
-        if job.started_at is not None and percent >= 1.0:
-            elapsed = (now - job.started_at).total_seconds()
-            job.eta_seconds = round(elapsed * (100.0 - percent) / percent, 1)
+    return jobs.claim_or_pass(lambda rows: jobs.claim_task(rows, task_id, worker_name),
+                              uow or UnitOfWork())
 
 
 def heartbeat(tc: TaskClaim, *, progress: float | None = None,
-              sessions: SessionFactory | None = None) -> bool:
+              uow: UnitOfWork | None = None) -> bool:
     """Record that the task's worker is alive (and its progress), and update the job's
     overall progress. False: the task is no longer ours (or its job stopped)."""
     now = utcnow()
     values: dict[str, object] = {"heartbeat_at": now}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
-    with UnitOfWork(sessions) as uow:
-        result = uow.session.execute(_fenced(tc).values(**values))
-        if result.rowcount != 1:
+    uow = uow or UnitOfWork()
+    with uow:
+        if not jobs.update_claimed_task(uow.rows, tc, **values):
             return False
-        _aggregate(uow.session, tc.job_id, now)
+        jobs.aggregate_progress(uow.rows, tc.job_id, now)
         uow.commit()
         return True
 
 
-def still_ours(tc: TaskClaim, *, sessions: SessionFactory | None = None) -> bool:
+def still_ours(tc: TaskClaim, *, uow: UnitOfWork | None = None) -> bool:
     """True while the task is processing under this claim and its job is processing."""
-    with UnitOfWork(sessions) as uow:
-        row = uow.session.execute(
-            select(RenderTask.state, RenderTask.worker_name, RenderTask.attempts,
-                   RenderJob.status)
-            .join(RenderJob, RenderJob.id == RenderTask.job_id)
-            .where(RenderTask.id == tc.task_id)
-        ).first()
-    return row is not None and tuple(row) == ("processing", tc.worker_name, tc.attempt,
-                                              "processing")
+    uow = uow or UnitOfWork()
+    with uow:
+        return jobs.task_still_claimed(uow.rows, tc)
 
 
 def _commands(argvs: list[list[str]]) -> str:
     return "".join("$ " + shlex.join(a) + "\n" for a in argvs if a)[:get_settings().command_limit]
 
 
+def _done(rows: Rows, tc: TaskClaim, argvs: list[list[str]], now: datetime) -> bool:
+    return jobs.update_claimed_task(rows, tc, state=TaskState.COMPLETED.value, progress=100.0,
+                                    finished_at=now, heartbeat_at=now,
+                                    command=_commands(argvs))
+
+
 def complete(tc: TaskClaim, argvs: list[list[str]], *,
-             sessions: SessionFactory | None = None) -> bool:
+             uow: UnitOfWork | None = None) -> bool:
     """Mark the task done (with the commands it ran). False if it stopped being ours."""
+    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with UnitOfWork(sessions) as uow:
-            result = uow.session.execute(_fenced(tc).values(
-                state="completed", progress=100.0, finished_at=now, heartbeat_at=now,
-                command=_commands(argvs)))
-            if result.rowcount != 1:
+        with unit:
+            if not _done(unit.rows, tc, argvs, now):
                 return False
-            _aggregate(uow.session, tc.job_id, now)
-            uow.commit()
+            jobs.aggregate_progress(unit.rows, tc.job_id, now)
+            unit.commit()
             return True
 
     return with_db_retry(run)
 
 
 def complete_job(tc: TaskClaim, argvs: list[list[str]], log_text: str, *,
-                 sessions: SessionFactory | None = None, **fields: object) -> bool:
+                 uow: UnitOfWork | None = None, **fields: object) -> bool:
     """The assemble task published the render: complete it and its job in one
     transaction. False (nothing written) if the task or the job stopped being ours."""
+    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with UnitOfWork(sessions) as uow:
-            done = uow.session.execute(_fenced(tc).values(
-                state="completed", progress=100.0, finished_at=now, heartbeat_at=now,
-                command=_commands(argvs)))
-            if done.rowcount != 1:
+        with unit:
+            if not _done(unit.rows, tc, argvs, now) or not jobs.finish_processing_job(
+                    unit.rows, tc.job_id, JobStatus.COMPLETED, log_text, progress=100.0,
+                    eta_seconds=0.0, heartbeat_at=now, **fields):
+                unit.rollback()
                 return False
-            current_log = uow.session.scalar(
-                select(RenderJob.log).where(RenderJob.id == tc.job_id))
-            job = uow.session.execute(
-                update(RenderJob)
-                .where(RenderJob.id == tc.job_id, RenderJob.status == "processing")
-                .values(status="completed", progress=100.0, eta_seconds=0.0,
-                        heartbeat_at=now, finished_at=now, updated_at=now,
-                        log=append_log(log_text, current_log), **fields)
-            )
-            if job.rowcount != 1:
-                uow.rollback()
-                return False
-            uow.commit()
+            unit.commit()
             return True
 
     return with_db_retry(run)
-
-
-def _stop_siblings(session: Session, job_id: str, state: str, now: datetime) -> None:
-    session.execute(
-        update(RenderTask)
-        .where(RenderTask.job_id == job_id, RenderTask.state.in_(LIVE_TASK_STATES))
-        .values(state=state, finished_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def fail(tc: TaskClaim, reason: str, log_text: str = "", *,
-         sessions: SessionFactory | None = None) -> bool:
+         uow: UnitOfWork | None = None) -> bool:
     """A task failed for good (bad input, ffmpeg error): fail the task and its job with
     the reason, and cancel the job's other tasks, in one transaction. False (nothing
     written) if the task stopped being ours -- so a job fails once, for one reason."""
+    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with UnitOfWork(sessions) as uow:
-            mine = uow.session.execute(_fenced(tc).values(
-                state="failed", finished_at=now, error=reason[:2000]))
-            if mine.rowcount != 1:
+        with unit:
+            if not jobs.update_claimed_task(unit.rows, tc, state=TaskState.FAILED.value,
+                                            finished_at=now, error=reason[:2000]):
                 return False
-            current_log = uow.session.scalar(
-                select(RenderJob.log).where(RenderJob.id == tc.job_id))
             note = f"{tc.label} failed on worker {tc.worker_name}: {reason}\n{log_text}"
-            uow.session.execute(
-                update(RenderJob)
-                .where(RenderJob.id == tc.job_id, RenderJob.status == "processing")
-                .values(status="failed", error=reason, eta_seconds=None, finished_at=now,
-                        updated_at=now, log=append_log(note, current_log))
-            )
-            _stop_siblings(uow.session, tc.job_id, "cancelled", now)
-            uow.commit()
+            jobs.finish_processing_job(unit.rows, tc.job_id, JobStatus.FAILED, note,
+                                       error=reason, eta_seconds=None)
+            jobs.stop_job_tasks(unit.rows, tc.job_id, now)
+            unit.commit()
             return True
 
     return with_db_retry(run)
 
 
-def hand_back(task_id: str, worker_name: str, *,
-              sessions: SessionFactory | None = None) -> str | None:
+def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None) -> str | None:
     """The worker `worker_name` stopped mid-task (a cold shutdown: its work horse and
     ffmpeg were killed): put the task back in the queue at once, for another worker,
     rather than after the heartbeat timeout. Returns the task's job id (the caller
     dispatches the task again), or None if the task was not processing for this worker
     (a live worker's name is unique). No retries: the process is on its way out."""
     now = utcnow()
-    with UnitOfWork(sessions) as uow:
-        row = uow.session.execute(
-            select(RenderTask.job_id, RenderTask.label, RenderTask.attempts)
-            .where(RenderTask.id == task_id)).first()
+    uow = uow or UnitOfWork()
+    with uow:
+        row = jobs.task_of(uow.rows, task_id)
         if row is None:
             return None
-        job_id, label, attempts = row
-        result = uow.session.execute(_fenced(TaskClaim(
-            task_id, job_id, "", label, None, worker_name, attempts, "")).values(
-            state="queued", worker_name=None, heartbeat_at=None, progress=0.0,
-            dispatched_at=None))
-        if result.rowcount != 1:
+        job_id, label, attempts = row["job_id"], row["label"], row["attempts"]
+        if not jobs.update_claimed_task(
+                uow.rows, TaskClaim(task_id, job_id, "", label, None, worker_name, attempts, ""),
+                state=TaskState.QUEUED.value, worker_name=None, heartbeat_at=None,
+                progress=0.0, dispatched_at=None):
             return None
-        job = uow.session.get(RenderJob, job_id)
-        assert job is not None
-        job.log = append_log(f"[{now.isoformat()}] {label} attempt {attempts} handed back: "
-                             f"worker {worker_name} stopped\n", job.log)
+        jobs.add_to_log(uow.rows, job_id, f"[{now.isoformat()}] {label} attempt {attempts} "
+                        f"handed back: worker {worker_name} stopped\n")
         uow.commit()
         return job_id
 
 
-def stop_job_tasks(session: Session, job_id: str, now: datetime) -> int:
-    """Cancel a job's queued and processing tasks (inside the caller's transaction):
-    their workers see it within a second and stop their ffmpeg."""
-    result = session.execute(
-        update(RenderTask)
-        .where(RenderTask.job_id == job_id, RenderTask.state.in_(LIVE_TASK_STATES))
-        .values(state="cancelled", finished_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
-
-
-def mark_dispatched(task_ids: list[str], *, sessions: SessionFactory | None = None) -> None:
+def mark_dispatched(task_ids: list[str], *, uow: UnitOfWork | None = None) -> None:
     if not task_ids:
         return
-    with UnitOfWork(sessions) as uow:
-        # Rows someone holds locked are skipped, not waited for (see rows.skip_locked).
-        free = (select(RenderTask.id)
-                .where(RenderTask.id.in_(task_ids), RenderTask.state == "queued")
-                .with_for_update(skip_locked=True))
-        uow.session.execute(
-            update(RenderTask)
-            .where(RenderTask.id.in_(free.scalar_subquery()))
-            .values(dispatched_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+    uow = uow or UnitOfWork()
+    with uow:
+        jobs.mark_tasks_dispatched(uow.rows, task_ids)
         uow.commit()
 
 
@@ -388,55 +227,40 @@ class TaskRecovery:
 
 
 def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
-                  sessions: SessionFactory | None = None) -> TaskRecovery:
+                  uow: UnitOfWork | None = None) -> TaskRecovery:
     """Hand back processing tasks of processing jobs whose worker stopped heartbeating
     before `cutoff`: re-queued (for any worker) while they have attempts left, else their
     job fails. Each transition is guarded by the attempt seen."""
     requeued: list[str] = []
     failed: list[str] = []
-    with UnitOfWork(sessions) as uow:
-        stale = uow.session.execute(
-            select(RenderTask.id, RenderTask.job_id, RenderTask.attempts,
-                   RenderTask.worker_name, RenderTask.label)
-            .where(RenderTask.state == "processing", RenderTask.heartbeat_at < cutoff,
-                   _job_processing(RenderTask.job_id))
-            # Rows another session holds (a client may lock its own) wait for a later
-            # sweep instead of stopping this one for every account.
-            .with_for_update(skip_locked=True, of=RenderTask)
-        ).all()
-        for task_id, job_id, attempts, worker, label in stale:
-            guard = update(RenderTask).where(
-                RenderTask.id == task_id, RenderTask.state == "processing",
-                RenderTask.attempts == attempts, RenderTask.heartbeat_at < cutoff,
-            ).execution_options(synchronize_session=False)
-            note = (f"[{now.isoformat()}] {label} attempt {attempts} lost: worker {worker} "
-                    f"stopped heartbeating\n")
+    uow = uow or UnitOfWork()
+    with uow:
+        rows = uow.rows
+        for stale in jobs.stale_tasks(rows, cutoff):
+            task_id, job_id, attempts = stale["id"], stale["job_id"], stale["attempts"]
+            label = stale["label"]
+            note = (f"[{now.isoformat()}] {label} attempt {attempts} lost: worker "
+                    f"{stale['worker_name']} stopped heartbeating\n")
             # Only the job's status and its log's tail are read: a client may have
-            # written a huge log or error into its own job (see claims.log_tail).
-            status = uow.session.scalars(select(RenderJob.status).where(
-                RenderJob.id == job_id).with_for_update(skip_locked=True)).first()
+            # written a huge log or error into its own job (see jobs.log_tail).
+            status = jobs.locked_job_status(rows, job_id)
             if status is None:  # held by another session: a later sweep
                 continue
-            job_row = (update(RenderJob).where(RenderJob.id == job_id)
-                       .execution_options(synchronize_session=False))
             if attempts < max_attempts:
-                result = uow.session.execute(guard.values(
-                    state="queued", worker_name=None, heartbeat_at=None, progress=0.0,
-                    dispatched_at=None))
-                if result.rowcount == 1:
+                if jobs.hand_back_stale_task(rows, task_id, attempts, cutoff,
+                                             state=TaskState.QUEUED.value, worker_name=None,
+                                             heartbeat_at=None, progress=0.0,
+                                             dispatched_at=None):
                     requeued.append(task_id)
-                    uow.session.execute(job_row.values(
-                        log=append_log(note, log_tail(uow.session, job_id))))
+                    jobs.add_to_log(rows, job_id, note)
                 continue
             reason = (f"the worker stopped responding ({label}, {attempts} "
                       f"attempt{'s' if attempts != 1 else ''})")
-            result = uow.session.execute(guard.values(state="failed", finished_at=now,
-                                                      error=reason))
-            if result.rowcount == 1 and status == "processing":
-                uow.session.execute(job_row.values(
-                    status="failed", error=reason, finished_at=now, updated_at=now,
-                    log=append_log(note, log_tail(uow.session, job_id))))
-                _stop_siblings(uow.session, job_id, "cancelled", now)
+            if jobs.hand_back_stale_task(rows, task_id, attempts, cutoff,
+                                         state=TaskState.FAILED.value, finished_at=now,
+                                         error=reason) and status == JobStatus.PROCESSING:
+                jobs.finish_processing_job(rows, job_id, JobStatus.FAILED, note, error=reason)
+                jobs.stop_job_tasks(rows, job_id, now)
                 failed.append(job_id)
         uow.commit()
     return TaskRecovery(requeued, failed)
@@ -467,38 +291,10 @@ class TaskView:
         return round((self.finished_at - self.started_at).total_seconds(), 3)
 
 
-def task_views(session: Session, job_id: str) -> list[TaskView]:
+def task_views(rows: Rows, job_id: str) -> list[TaskView]:
     """A job's tasks in order (none for a job rendered in one piece)."""
-    rows = session.scalars(select(RenderTask).where(RenderTask.job_id == job_id)
-                           .order_by(RenderTask.seq)).all()
-    return [TaskView(t.id, t.seq, t.kind, t.label, t.state, round(t.progress, 1), t.weight,
-                     t.attempts, t.worker_name, t.command, t.error, t.created_at,
-                     t.started_at, t.finished_at) for t in rows]
-
-
-def unfinished_dependencies(session: Session, job_id: str) -> list[str]:
-    """Ids of a job's non-assemble tasks that have not completed."""
-    return list(session.scalars(
-        select(RenderTask.id).where(RenderTask.job_id == job_id,
-                                    RenderTask.kind != "assemble",
-                                    RenderTask.state != "completed")
-        .order_by(RenderTask.seq)))
-
-
-def queued_tasks(session: Session) -> list[tuple[str, str, str, datetime | None]]:
-    """(task id, job id, kind, dispatched_at) of queued tasks of processing jobs."""
-    return [tuple(r) for r in session.execute(  # type: ignore[misc]
-        select(RenderTask.id, RenderTask.job_id, RenderTask.kind, RenderTask.dispatched_at)
-        .where(RenderTask.state == "queued", _job_processing(RenderTask.job_id))
-        .order_by(RenderTask.job_id, RenderTask.seq))]
-
-
-
-def ready_to_assemble(session: Session, job_ids: list[str]) -> set[str]:
-    """The jobs among `job_ids` whose tasks other than the assemble are all completed."""
-    if not job_ids:
-        return set()
-    unfinished = select(RenderTask.job_id).where(
-        RenderTask.job_id.in_(job_ids), RenderTask.kind != "assemble",
-        RenderTask.state != "completed")
-    return set(job_ids) - set(session.scalars(unfinished))
+    return [TaskView(t["id"], t["seq"], t["kind"], t["label"], t["state"],
+                     round(t["progress"], 1), t["weight"], t["attempts"], t["worker_name"],
+                     t["command"], t["error"], as_datetime(t["created_at"]),  # type: ignore[arg-type]
+                     as_datetime(t["started_at"]), as_datetime(t["finished_at"]))
+            for t in jobs.tasks_of(rows, job_id)]

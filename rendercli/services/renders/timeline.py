@@ -1,5 +1,6 @@
-"""Turn a project's item rows into the render engine's timeline items, and the timeline
-check every item change runs before it commits.
+"""Turn a project's item rows into the render engine's timeline items, and the one
+timeline check (`check_timeline`): every item change runs it before it commits, and
+`render submit` on the chosen frame grid.
 
 The rows are ORM `Asset` rows or the plain-SQL `ItemRow`s of `services.items.read_items`
 (the same attributes; titles and texts likewise), so this module never loads the ORM.
@@ -32,6 +33,7 @@ from rendercli.services.items import ItemRow, read_items, timeline_duration
 if TYPE_CHECKING:
     from rendercli.db.models import Asset
     from rendercli.db.rows import Rows
+    from rendercli.render.timeline import RenderSettings
     from rendercli.services.unit_of_work import UnitOfWork
 
 
@@ -158,16 +160,35 @@ def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path,
     return items
 
 
-def check_timeline(uow: UnitOfWork, project_id: str) -> None:
-    """Raise InvalidInput if the project's timeline, as changed so far in this unit of
-    work, is not one the engine accepts (checked in seconds, with every character of its
-    texts in some font; `render submit` checks it again on the frame grid of the chosen
-    fps, where texts must also fit stacked)."""
-    uow.session.flush()
-    uow.session.expire_all()
-    from rendercli.render.subtitles import check_fonts
+def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
+                   settings: RenderSettings | None = None, project_name: str = "",
+                   items: Sequence[Any] | None = None) -> None:
+    """Raise InvalidInput unless the project's timeline is one the engine accepts.
 
-    items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir,
-                           project_fit(uow.rows, project_id))
-    validate_timeline(items, require_picture=False)
-    check_fonts(items)  # fonts readable, every character drawn by some font
+    Without ``settings`` (every item change, before it commits): checked in seconds, as
+    changed so far in this unit of work, with every character of its texts in some
+    font. With a render's ``settings`` (`render submit`, `render batch`): on the frame
+    grid of its fps, where texts must also fit stacked, and with a picture to render.
+    ``items``: the project's item rows, if already loaded."""
+    from rendercli.render.subtitles import check_fonts
+    from rendercli.render.timeline import PICTURE_KINDS
+
+    rows = getattr(source, "rows", source)
+    if rows is not source:  # a unit of work: its ORM changes so far must show (items.py)
+        source.session.flush()  # type: ignore[union-attr]
+        source.session.expire_all()  # type: ignore[union-attr]
+        rows = source.rows  # type: ignore[union-attr]
+    if items is None:
+        items = read_items(rows, project_id)
+    if settings is not None and not any(a.kind in PICTURE_KINDS for a in items):
+        raise InvalidInput(
+            f"project {project_name!r} has no video or image assets (or titles) to "
+            "render: add some with `rendercli asset add` or `rendercli title add`"
+        )
+    timeline = timeline_items(items, get_settings().storage_dir, project_fit(rows, project_id))
+    if settings is None:
+        validate_timeline(timeline, require_picture=False)
+        check_fonts(timeline)  # fonts readable, every character drawn by some font
+    else:
+        validate_timeline(timeline, settings.fps)  # on the frame grid: transitions fit
+        check_fonts(timeline, settings)

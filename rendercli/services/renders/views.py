@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, as_bool, as_datetime
-from rendercli.db.statuses import ACTIVE_JOB_STATUSES, FINISHED_STATUSES, JOB_STATUSES
+from rendercli.db.statuses import ACTIVE_JOB_STATUSES, FINISHED_STATUSES, JOB_STATUSES, JobStatus
 from rendercli.errors import InvalidInput, NotFound
+from rendercli.repositories import jobs
 from rendercli.services.projects import owned_project_id
 
 if TYPE_CHECKING:
-    from rendercli.db.models import RenderJob
     from rendercli.services.renders.tasks import TaskView
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -87,27 +87,18 @@ class TaskSummary:
     workers: list[str]
 
 
-# Only for job ids already found among the caller's jobs (ownership is checked there).
-TASKS_SQL = ("SELECT job_id, state, worker_name FROM render_tasks WHERE job_id IN ({ids}) "
-             "ORDER BY job_id, started_at, seq")
-
-
 def task_summaries(rows: Rows, job_ids: list[str]) -> dict[str, TaskSummary]:
     """Tasks done / in all and the workers involved, for the split jobs among these
-    (one query, plain SQL like JOBS_SQL)."""
-    ids = list(dict.fromkeys(job_ids))
-    if not ids:
+    (one query)."""
+    if not job_ids:
         return {}
-    params = {f"job{n}": job_id for n, job_id in enumerate(ids)}
-    found = rows.all(TASKS_SQL.format(ids=", ".join(f":{name}" for name in params)),
-                     **params)
     out: dict[str, TaskSummary] = {}
-    for row in found:
+    for row in jobs.task_rows_of_jobs(rows, job_ids):
         summary = out.setdefault(row["job_id"], TaskSummary(0, 0, []))
         worker = row["worker_name"]
         if worker and worker not in summary.workers:
             summary.workers.append(worker)
-        out[row["job_id"]] = TaskSummary(summary.done + (row["state"] == "completed"),
+        out[row["job_id"]] = TaskSummary(summary.done + (row["state"] == JobStatus.COMPLETED),
                                          summary.total + 1, summary.workers)
     return out
 
@@ -130,30 +121,17 @@ def _render_file(job_id: str, url: str | None) -> str | None:
         return None
 
 
-# The render_jobs columns a view is made of, in the order of JOB_SQL's select list.
-VIEW_COLUMNS = (
-    "id", "project_id", "status", "progress", "eta_seconds", "preset", "format", "fps",
-    "quality", "use_cache", "loudness", "loudness_lufs", "output_url", "poster_url", "output_size",
-    "output_duration", "output_sha256", "cache_hit", "error", "attempts", "worker_name",
-    "dispatched_at", "created_at", "started_at", "finished_at", "heartbeat_at",
-)
-# The user's jobs: ownership is the join on the project's owner.
-JOBS_SQL = (
-    "SELECT " + ", ".join(f"j.{c}" for c in VIEW_COLUMNS) + ", p.name AS project_name "
-    "FROM render_jobs AS j JOIN projects AS p ON p.id = j.project_id "
-    "WHERE p.owner_id = :user_id"
-)
-
-
-def job_view(job: RenderJob, project_name: str, tasks: TaskSummary | None = None) -> JobView:
-    """The view of an ORM job row (services that just changed it)."""
-    return view_of({**{c: getattr(job, c) for c in VIEW_COLUMNS}, "project_name": project_name},
-                   tasks)
+def job_view(job: object, project_name: str, tasks: TaskSummary | None = None) -> JobView:
+    """The view of a job row held as an object (`render batch`); a JobView is itself."""
+    if isinstance(job, JobView):
+        return job
+    return view_of({**{c: getattr(job, c) for c in jobs.VIEW_COLUMNS},
+                    "project_name": project_name}, tasks)
 
 
 def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView:
-    """The view of a job row read by JOBS_SQL (or built from an ORM row), with its
-    task summary if it was split over the farm."""
+    """The view of a job row (jobs.VIEW_COLUMNS and project_name), with its task
+    summary if it was split over the farm."""
     started, finished = as_datetime(row["started_at"]), as_datetime(row["finished_at"])
     output_path = _render_file(row["id"], row["output_url"])
     elapsed = None if started is None else ((finished or utcnow()) - started).total_seconds()
@@ -184,7 +162,7 @@ def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView
                                else None),
         attempts=row["attempts"],
         worker_name=row["worker_name"],
-        dispatch_pending=row["status"] == "queued" and row["dispatched_at"] is None,
+        dispatch_pending=row["status"] == JobStatus.QUEUED and row["dispatched_at"] is None,
         created_at=as_datetime(row["created_at"]),  # type: ignore[arg-type]
         started_at=started,
         finished_at=finished,
@@ -197,11 +175,7 @@ def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView
 
 def owned_views(rows: Rows, user_id: str, job_ids: list[str]) -> dict[str, JobView]:
     """The views of those of these job ids that are the user's jobs."""
-    found: dict[str, dict[str, Any]] = {}
-    for job_id in dict.fromkeys(job_ids):
-        for row in rows.all(JOBS_SQL + " AND j.id = :job_id", user_id=user_id, job_id=job_id):
-            found[row["id"]] = row
-    return _views(rows, list(found.values()))
+    return _views(rows, jobs.owned_job_rows(rows, user_id, job_ids))
 
 
 def _views(rows: Rows, found: list[dict[str, Any]]) -> dict[str, JobView]:
@@ -209,16 +183,12 @@ def _views(rows: Rows, found: list[dict[str, Any]]) -> dict[str, JobView]:
     return {row["id"]: view_of(row, summaries.get(row["id"])) for row in found}
 
 
-def owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> tuple[RenderJob, str]:
-    """The user's job and its project's name; NotFound for a missing or foreign job."""
-    from rendercli.db.models import RenderJob
-
-    session = uow.session  # this transaction's rows, for the change that follows
-    found = owned_views(uow.rows, user_id, [job_id]).get(job_id)
-    job = session.get(RenderJob, job_id) if found is not None else None
-    if found is None or job is None:
+def owned_job(rows: Rows, user_id: str, job_id: str) -> JobView:
+    """The user's job; NotFound for a missing or foreign job."""
+    found = owned_views(rows, user_id, [job_id]).get(job_id)
+    if found is None:
         raise NotFound(f"job not found: {job_id}")
-    return job, found.project_name
+    return found
 
 
 def get(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
@@ -255,18 +225,11 @@ def list_jobs(
         raise InvalidInput(f"unknown status {status!r}; choose one of {', '.join(JOB_STATUSES)}")
     if not 1 <= limit <= 1000:
         raise InvalidInput("--limit must be between 1 and 1000")
-    sql, params = JOBS_SQL, {"user_id": user_id, "limit": limit}
     with uow:
-        if project_ref is not None:
-            sql += " AND j.project_id = :project_id"
-            params["project_id"] = owned_project_id(uow.rows, user_id, project_ref)
-        if status is not None:
-            sql += " AND j.status = :status"
-            params["status"] = status
-        if batch_id is not None:
-            sql += " AND j.batch_id = :batch_id"
-            params["batch_id"] = batch_id
-        found = uow.rows.all(sql + " ORDER BY j.created_at DESC, j.id LIMIT :limit", **params)
+        project_id = (None if project_ref is None
+                      else owned_project_id(uow.rows, user_id, project_ref))
+        found = jobs.job_rows(uow.rows, user_id, project_id=project_id, status=status,
+                              batch_id=batch_id, limit=limit)
         return list(_views(uow.rows, found).values())
 
 
@@ -276,13 +239,13 @@ def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
     from rendercli.services.renders.tasks import task_views
 
     with uow:
-        job, _ = owned_job(uow, user_id, job_id)
+        job = owned_job(uow.rows, user_id, job_id)
         return JobLog(
             id=job.id,
             status=job.status,
             attempts=job.attempts,
             worker_name=job.worker_name,
             error=job.error,
-            log=job.log or "",
-            tasks=task_views(uow.session, job.id),
+            log=jobs.job_log(uow.rows, job.id),
+            tasks=task_views(uow.rows, job.id),
         )
