@@ -17,18 +17,56 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
+import os
 import re
+import socket
 from typing import Any
 
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
-from rendercli.services.renders import execute
-from rendercli.services.renders.dispatch import RENDER_FUNCTION, TASK_FUNCTION
+from rendercli.services.renders import RENDER_FUNCTION, TASK_FUNCTION
+
+log = logging.getLogger(__name__)
 
 FUNCTIONS = (RENDER_FUNCTION, TASK_FUNCTION)  # the only functions a render worker runs
-# What those names call (rendercli.worker re-exports the same functions under them).
-_CALLABLES = {RENDER_FUNCTION: execute.render, TASK_FUNCTION: execute.render_task}
+
+
+def _worker_name() -> str:
+    from rq import get_current_job
+
+    job = get_current_job()
+    name = getattr(job, "worker_name", None) if job is not None else None
+    return name or f"{socket.gethostname()}.{os.getpid()}"
+
+
+def render(job_id: str) -> dict[str, Any]:
+    """RQ job function: render one job (the RQ job id is the render job id)."""
+    from rendercli.config import use_worker_database
+    from rendercli.services.renders import execute, lifecycle
+
+    use_worker_database()  # plain `rq worker` without RenderWorker
+    try:
+        lifecycle.recover_stale()
+    except Exception as exc:  # upkeep must never stop a render
+        log.warning("stale-job recovery failed: %s", exc)
+    view = execute.execute(job_id, worker_name=_worker_name())
+    return {"job_id": job_id, "status": view.status if view else "skipped"}
+
+
+def render_task(task_id: str) -> dict[str, Any]:
+    """RQ job function: run one task of a split render (the RQ job id is the task id)."""
+    from rendercli.config import use_worker_database
+    from rendercli.services.renders import execute
+
+    use_worker_database()  # plain `rq worker` without RenderWorker
+    state = execute.execute_task(task_id, worker_name=_worker_name())
+    return {"task_id": task_id, "state": state or "skipped"}
+
+
+# What those names call.
+_CALLABLES = {RENDER_FUNCTION: render, TASK_FUNCTION: render_task}
 MAX_PAYLOAD_BYTES = 4096  # a real payload is about 60 bytes
 # The shape of rendercli.db.ids.new_id(): a cuid2 of 24 characters, starting with a letter.
 JOB_ID = re.compile(r"[a-z][a-z0-9]{23}")

@@ -22,7 +22,7 @@ from typing import Any
 from rq import Worker
 
 from rendercli import redis_outage, rq_guard
-from rendercli.services.renders.execute import render, render_task
+from rendercli.rq_guard import render, render_task
 
 __all__ = ["RenderWorker", "farm_maintenance", "render", "render_task"]
 
@@ -167,9 +167,7 @@ class RenderWorker(Worker):
         except rq_guard.RefusedJob as exc:
             self._refuse(job, queue, str(exc))
             return
-        from rendercli.services.renders.dispatch import TASK_FUNCTION
-
-        self._current_task = job.id if job.func_name == TASK_FUNCTION else None
+        self._current_task = job.id if job.func_name == rq_guard.TASK_FUNCTION else None
         try:
             super().execute_job(job, queue)
         except RedisError:

@@ -89,10 +89,12 @@ def test_a_guarded_task_job_runs_only_render_task_with_its_own_id(redis: Redis) 
 
 
 def test_dispatch_enqueues_what_the_guard_accepts() -> None:
-    from rendercli.services.renders.dispatch import RENDER_FUNCTION, TASK_FUNCTION
+    from rq import Queue
 
-    assert RENDER_FUNCTION == rq_guard.RENDER_FUNCTION
-    assert TASK_FUNCTION == rq_guard.TASK_FUNCTION
+    from rendercli.services.renders import dispatch
+
+    data = dispatch.render_job_data(Queue, JOB)
+    assert (data.func, list(data.args)) == (rq_guard.RENDER_FUNCTION, [JOB])  # type: ignore[attr-defined]
     assert all(rq_guard.JOB_ID.fullmatch(new_id()) for _ in range(200))
 
 

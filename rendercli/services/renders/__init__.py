@@ -7,13 +7,21 @@
   inline renders both call it).
 - `lifecycle`: every change of a job's state: claim, heartbeat, complete, fail, leave
   processing, cancel, and recovery of jobs whose worker died.
-- `claims`: what job and task transitions share: the claim (its attempt fences the
-  worker), the log kept to RENDERCLI_LOG_LIMIT, retrying while the database is away.
 - `tasks`: a render split over the farm: its task rows and their state changes.
 - `dispatch`: the RQ queue side (farm mode): enqueue, forget, reconcile.
 - `views`: what a job looks like to callers, and the read queries (get, list, logs).
-- `timeline`: turns a project's asset rows into the engine's timeline items.
+- `timeline`: turns a project's item rows into the engine's timeline items, and the one
+  timeline check.
+- `previews`: one frame, or a storyboard sheet, drawn before rendering.
+
+Their rows (jobs, tasks, claims) are read and written by rendercli.repositories.jobs.
 
 The modules are imported one by one (`from rendercli.services.renders import views`):
 nothing here loads the render engine, RQ or Redis until a function needs them.
 """
+
+# The RQ names of the only two functions a render worker runs (the contract in Redis):
+# `dispatch` enqueues them, rendercli.rq_guard maps them to its `render` and
+# `render_task`, and rendercli.worker re-exports those under these names.
+RENDER_FUNCTION = "rendercli.worker.render"  # a whole render job (or its split)
+TASK_FUNCTION = "rendercli.worker.render_task"  # one task of a split render job

@@ -16,6 +16,7 @@ from rendercli.config import RENDER_QUEUE, get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.statuses import TaskState
 from rendercli.repositories import jobs
+from rendercli.services.renders import RENDER_FUNCTION, TASK_FUNCTION
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The RQ function names (the contract in Redis): rendercli.rq_guard maps them to
-# execute.render and execute.render_task, the only functions a render worker runs.
-RENDER_FUNCTION = "rendercli.worker.render"
-TASK_FUNCTION = "rendercli.worker.render_task"
 WAITING_RQ_STATES = ("queued", "deferred", "scheduled")
 LIVE_RQ_STATES = (*WAITING_RQ_STATES, "started")
 

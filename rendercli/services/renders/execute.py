@@ -9,14 +9,12 @@ another worker, and then the engine kills its ffmpeg and publishes nothing.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
@@ -421,36 +419,3 @@ def execute_task(task_id: str, *, worker_name: str,
                      output_seconds=result.duration, cache_hit=False)
     return TaskState.COMPLETED
 
-
-# --- the functions RQ jobs on the render queue call ----------------------------------------
-# Their RQ names are dispatch.RENDER_FUNCTION and dispatch.TASK_FUNCTION (rendercli.worker
-# re-exports them under those names; rendercli.rq_guard maps the names to them).
-
-def _worker_name() -> str:
-    from rq import get_current_job
-
-    job = get_current_job()
-    name = getattr(job, "worker_name", None) if job is not None else None
-    return name or f"{socket.gethostname()}.{os.getpid()}"
-
-
-def render(job_id: str) -> dict[str, Any]:
-    """RQ job function: render one job (the RQ job id is the render job id)."""
-    from rendercli.config import use_worker_database
-
-    use_worker_database()  # plain `rq worker` without RenderWorker
-    try:
-        lifecycle.recover_stale()
-    except Exception as exc:  # upkeep must never stop a render
-        log.warning("stale-job recovery failed: %s", exc)
-    view = execute(job_id, worker_name=_worker_name())
-    return {"job_id": job_id, "status": view.status if view else "skipped"}
-
-
-def render_task(task_id: str) -> dict[str, Any]:
-    """RQ job function: run one task of a split render (the RQ job id is the task id)."""
-    from rendercli.config import use_worker_database
-
-    use_worker_database()  # plain `rq worker` without RenderWorker
-    state = execute_task(task_id, worker_name=_worker_name())
-    return {"task_id": task_id, "state": state or "skipped"}
