@@ -58,12 +58,9 @@ class TaskClaim:
 # --- transactions a worker retries ------------------------------------------------------
 
 def database_away(exc: BaseException) -> bool:
-    """True for a dropped or refused database connection (either driver, bare or wrapped
-    by SQLAlchemy): worth retrying, unlike a lock wait that timed out."""
-    from rendercli.db.rows import lock_timed_out
-
-    return (any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
-            and not lock_timed_out(exc))
+    """True for an operational error of either driver, bare or wrapped by SQLAlchemy: a
+    dropped or refused connection, or a lock wait that timed out (worth retrying)."""
+    return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
 def with_db_retry(fn: Callable[[], T], *, attempts: int = 6, first_delay: float = 0.5) -> T:
