@@ -181,9 +181,11 @@ JOB_SETTINGS = ("id", "project_id", "status", "preset", "format", "fps", "qualit
 
 
 def job_row(rows: Rows, job_id: str) -> dict[str, Any] | None:
-    """A job's settings and state (never its log: see `log_tail`)."""
-    return rows.one(f"SELECT {', '.join(JOB_SETTINGS)} FROM render_jobs WHERE id = :id",
-                    id=job_id)
+    """A job's settings and state (never its log: see `log_tail`), and its project's
+    default fit (`project_fit`)."""
+    return rows.one(f"SELECT {', '.join('j.' + c for c in JOB_SETTINGS)}, "
+                    "p.fit AS project_fit FROM render_jobs AS j "
+                    "JOIN projects AS p ON p.id = j.project_id WHERE j.id = :id", id=job_id)
 
 
 def claim_job(rows: Rows, job_id: str, worker_name: str) -> JobClaim | None:

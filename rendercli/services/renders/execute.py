@@ -153,11 +153,11 @@ def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> f
 
 
 def load(job_id: str, uow: UnitOfWork) -> tuple[list[TimelineItem], RenderSettings]:
-    """A job's timeline and render settings, in a few statements however many items
-    (the job's row, the project's fit, and `read_items`'s three)."""
+    """A job's timeline and render settings, in four statements however many items
+    (the job's row with its project's fit, and `read_items`'s three)."""
     from rendercli.services.items import read_items
     from rendercli.services.renders.submit import engine_settings, request_of
-    from rendercli.services.renders.timeline import project_fit, timeline_items
+    from rendercli.services.renders.timeline import stored_fit, timeline_items
 
     settings = get_settings()
     with uow:
@@ -167,7 +167,7 @@ def load(job_id: str, uow: UnitOfWork) -> tuple[list[TimelineItem], RenderSettin
         # Bounded reads (read_items refuses a project past its limits), then every
         # number checked (timeline_items) before a plan is made: the rows are untrusted.
         items = timeline_items(read_items(uow.rows, job["project_id"]), settings.storage_dir,
-                               project_fit(uow.rows, job["project_id"]))
+                               stored_fit(job["project_fit"]))
         return items, engine_settings(request_of(SimpleNamespace(**job)))
 
 
