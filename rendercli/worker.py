@@ -24,7 +24,7 @@ from rq import Worker
 from rendercli import redis_outage, rq_guard
 from rendercli.rq_guard import render, render_task
 
-__all__ = ["RenderWorker", "farm_maintenance", "render", "render_task"]
+__all__ = ["RenderWorker", "farm_upkeep", "render", "render_task"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def preload() -> None:
         importlib.import_module(name)
 
 
-def farm_maintenance(connection: Any = None) -> None:
+def farm_upkeep(connection: Any = None) -> None:
     """Recover jobs from dead workers, sweep storage (unreferenced objects too: workers
     are who sweeps them), dispatch queued rows without an RQ job
     (rendercli.services.upkeep, the call commands make)."""
@@ -325,16 +325,16 @@ class RenderWorker(Worker):
             log.warning("RQ registry maintenance failed: %s", rq_guard.shown(str(exc)))
             self.last_cleaned_at = now()
         try:
-            farm_maintenance(self.connection)
+            farm_upkeep(self.connection)
         except StopRequested:
             raise
-        except Exception as exc:  # never let housekeeping kill the worker
+        except Exception as exc:  # never let upkeep kill the worker
             # Once per streak: an outage of the database fails every sweep until it ends.
             if not self._sweep_failing:
-                log.warning("farm maintenance failed: %s (said once until it works again)",
+                log.warning("farm upkeep failed: %s (said once until it works again)",
                             " ".join(str(exc).split()))
             self._sweep_failing = True
         else:
             if self._sweep_failing:
-                log.warning("farm maintenance works again")
+                log.warning("farm upkeep works again")
             self._sweep_failing = False

@@ -128,16 +128,16 @@ def test_an_idle_worker_waits_out_a_postgres_outage(cli: Cli, media, farm: Farm,
     (proc,) = start_workers(farm, "idle")
     wait_for(lambda: "Worker idle: cleaning registries" in farm.logs(), 30, "a first sweep")
     own_postgres.pause()
-    wait_for(lambda: "farm maintenance failed" in farm.logs(), 30, "a sweep to fail")
+    wait_for(lambda: "farm upkeep failed" in farm.logs(), 30, "a sweep to fail")
     time.sleep(OUTAGE_SECONDS)  # more sweeps fail meanwhile
     own_postgres.resume()
     assert proc.poll() is None, farm.logs()
     _render_elsewhere(alice, media, farm, {"idle"})
     assert proc.poll() is None, farm.logs()
     # said at the first sweep that works (the job may have been rendered before it)
-    wait_for(lambda: "farm maintenance works again" in farm.logs(), 30, "a sweep to work")
+    wait_for(lambda: "farm upkeep works again" in farm.logs(), 30, "a sweep to work")
     logs = farm.logs()
-    assert logs.count("farm maintenance failed") == 1, logs  # once, not once a sweep
+    assert logs.count("farm upkeep failed") == 1, logs  # once, not once a sweep
 
 
 def test_an_assemble_task_left_waiting_on_lost_rq_jobs_is_released(

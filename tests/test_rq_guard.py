@@ -64,7 +64,7 @@ def test_the_task_payload_is_accepted_with_the_same_shape() -> None:
     (payload(rq_guard.TASK_FUNCTION, None, [JOB, JOB], {}), "not one job id"),
     (payload(rq_guard.TASK_FUNCTION, None, [], {"task_id": JOB}), "keyword arguments"),
     (payload(rq_guard.TASK_FUNCTION, None, [new_id()], {}), "is not the RQ job's id"),
-    (payload("rendercli.worker.farm_maintenance", None, [JOB], {}), "is not"),
+    (payload("rendercli.worker.farm_upkeep", None, [JOB], {}), "is not"),
     (payload("rendercli.worker.render_task ", None, [JOB], {}), "is not"),
 ])
 def test_task_calls_of_any_other_shape_are_refused(raw: object, reason: str) -> None:

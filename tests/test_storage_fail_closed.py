@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from rendercli import storage
 from rendercli.config import DEFAULT_ORPHAN_GRACE, get_settings
-from rendercli.services import housekeeping
+from rendercli.services.upkeep import sweeps
 from tests.conftest import TEST_PASSWORD, Account, Cli
 from tests.farm import Farm, wait_for
 from tests.media_factory import make_image, make_video
@@ -48,7 +48,7 @@ def deletions() -> list[dict]:
 
 
 def sweep_due() -> None:
-    (storage_dir() / "tmp" / housekeeping._STAMP).unlink(missing_ok=True)
+    (storage_dir() / "tmp" / sweeps._STAMP).unlink(missing_ok=True)
 
 
 def session_of(email: str) -> str:
@@ -125,11 +125,11 @@ def test_a_dead_token_deletes_no_one_s_media(
     # running its upkeep with it, the orphan sweep due.
     tenancy.use_token(dead)
     try:
-        housekeeping.sweep_storage(force_orphans=True)
+        sweeps.sweep_storage(force_orphans=True)
         assert {alice_key, bob_key} <= objects()
         # Freeing objects with a dead token: on PostgreSQL nothing can be answered, so
         # nothing is deleted (alice's key and the orphan alike).
-        housekeeping.remove_unreferenced_objects(UnitOfWork(), [alice_key, orphan],
+        sweeps.remove_unreferenced_objects(UnitOfWork(), [alice_key, orphan],
                                                  reason="test")
     finally:
         tenancy.use_token(None)
@@ -147,7 +147,7 @@ def test_a_dead_token_deletes_no_one_s_media(
     # The workers' sweep removes what nobody uses, and says so.
     as_worker(monkeypatch)
     sweep_due()
-    housekeeping.sweep_storage(worker=True)
+    sweeps.sweep_storage(worker=True)
     assert orphan not in objects() and {alice_key, bob_key} <= objects()
     [record] = [d for d in deletions() if d["key"] == orphan]
     assert record["reason"].startswith("orphan sweep") and record["pid"] == os.getpid()
@@ -161,9 +161,9 @@ def test_a_client_never_sweeps_objects_on_postgresql(
     other = storage.store_file(make_video(tmp_path / "a.mp4", duration=0.5),
                                storage_dir()).key
     storage.mark_database(storage_dir(),
-                          housekeeping.database_fingerprint(get_settings().database_url))
+                          sweeps.database_fingerprint(get_settings().database_url))
     backdate_objects()
-    assert housekeeping.sweeps_orphans(get_settings(), worker=False) == (
+    assert sweeps.sweeps_orphans(get_settings(), worker=False) == (
         database_url.startswith("sqlite"))
     sweep_due()
     alice.ok("jobs", "list")
@@ -172,7 +172,7 @@ def test_a_client_never_sweeps_objects_on_postgresql(
     else:
         assert objects() == {orphan, other}
         # Asked directly, the client's login is refused the answer: nothing is deleted.
-        assert housekeeping.sweep_orphans() is None
+        assert sweeps.sweep_orphans() is None
         assert objects() == {orphan, other} and deletions() == []
 
 
@@ -188,23 +188,23 @@ def test_a_storage_marked_by_one_login_is_swept_by_another(
                                 storage_dir()).key
     backdate_objects()
     as_worker(monkeypatch)
-    assert housekeeping.database_fingerprint(get_settings().database_url) == mark
-    assert housekeeping.sweep_orphans() == 1 and orphan not in objects()
+    assert sweeps.database_fingerprint(get_settings().database_url) == mark
+    assert sweeps.sweep_orphans() == 1 and orphan not in objects()
     assert len(objects()) == 1
 
 
 def test_fingerprints_leave_the_login_out() -> None:
-    fingerprint = housekeeping.database_fingerprint
+    fingerprint = sweeps.database_fingerprint
     a = fingerprint("postgresql+psycopg://alice:pw1@db.example:5432/farm")
     b = fingerprint("postgresql+psycopg://render_worker:pw2@db.example:5432/farm")
     assert a == b == "postgresql://db.example:5432/farm"
     assert fingerprint("postgresql://alice@db.example:5432/other") != a
     assert fingerprint("postgresql://alice@elsewhere:5432/farm") != a
     # Marks written by older versions name a login: any login of that database matches.
-    assert housekeeping.same_database("postgresql://alice@db.example:5432/farm", a)
-    assert housekeeping.same_database("postgresql://db.example:5432/farm", a)
-    assert not housekeeping.same_database("postgresql://alice@db.example:5432/farm2", a)
-    assert not housekeeping.same_database("", a)
+    assert sweeps.same_database("postgresql://alice@db.example:5432/farm", a)
+    assert sweeps.same_database("postgresql://db.example:5432/farm", a)
+    assert not sweeps.same_database("postgresql://alice@db.example:5432/farm2", a)
+    assert not sweeps.same_database("", a)
 
 
 def test_a_mark_that_cannot_be_read_or_differs_never_fails_upkeep(
@@ -217,11 +217,11 @@ def test_a_mark_that_cannot_be_read_or_differs_never_fails_upkeep(
     for content in (b"postgresql://someone@elsewhere:5432/farm\n", b"\xff\xfe"):
         mark.write_bytes(content)
         sweep_due()
-        housekeeping.sweep_storage(worker=True)  # no exception
-        assert housekeeping.sweep_orphans() is None and orphan in objects()
+        sweeps.sweep_storage(worker=True)  # no exception
+        assert sweeps.sweep_orphans() is None and orphan in objects()
     mark.unlink()
     mark.mkdir()  # unreadable as a file
-    assert housekeeping.sweep_orphans() is None and orphan in objects()
+    assert sweeps.sweep_orphans() is None and orphan in objects()
 
 
 def test_an_object_whose_deletion_cannot_be_logged_is_kept(tmp_path: Path) -> None:
@@ -258,7 +258,7 @@ def test_bob_s_watch_outlives_his_session_and_alice_s_media_stays(
            "RENDERCLI_WATCH_SWEEP_INTERVAL": "1"}
     watch = subprocess.Popen([rendercli_executable(), "jobs", "watch", job, "--interval",
                               "0.2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stamp = storage_dir() / "tmp" / housekeeping._STAMP
+    stamp = storage_dir() / "tmp" / sweeps._STAMP
     try:
         assert watch.stdout is not None
         assert b" queued " in watch.stdout.readline()  # after its first upkeep
@@ -317,7 +317,7 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     from redis import Redis
 
     from rendercli.db import tenancy
-    from rendercli.worker import farm_maintenance
+    from rendercli.worker import farm_upkeep
 
     alice.ok("project", "create", "film")
     alice.ok("asset", "add", "film", str(make_video(tmp_path / "a.mp4", duration=0.5)))
@@ -335,7 +335,7 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     else:
         tenancy.use_token(alice.token)  # the client's login: sees alice's job only
 
-    farm_maintenance()
+    farm_upkeep()
 
     queued = Redis.from_url(farm.redis.url).lrange("rq:queue:render-video", 0, -1)
     assert job.encode() in queued

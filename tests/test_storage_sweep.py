@@ -17,7 +17,7 @@ import pytest
 
 from rendercli import storage
 from rendercli.config import DEFAULT_ORPHAN_GRACE, get_settings
-from rendercli.services import housekeeping
+from rendercli.services.upkeep import sweeps
 from tests.conftest import Account
 from tests.media_factory import make_image, make_video
 from tests.terminal import rendercli_executable
@@ -94,7 +94,7 @@ def test_a_killed_asset_add_is_swept_by_the_next_command(
                           "the copy to start")[0]
         proc.send_signal(signal.SIGSTOP)  # frozen mid-copy, but alive
         assert 0 < staged.stat().st_size < big.stat().st_size
-        housekeeping.sweep_storage(force_orphans=True)
+        sweeps.sweep_storage(force_orphans=True)
         assert staged.exists(), "a live process's staged copy was swept"
     finally:
         kill(proc)
@@ -118,7 +118,7 @@ def test_a_killed_render_is_swept_by_the_next_command(
         work = wait_for(lambda: in_tmp("render-"), "the render to start")[0]
         wait_for(lambda: [p for p in temp_leftovers() if ".tmp-" in p.name],
                  "a segment being encoded")
-        housekeeping.sweep_storage(force_orphans=True)
+        sweeps.sweep_storage(force_orphans=True)
         assert work.is_dir(), "a live render's work directory was swept"
         assert [p for p in temp_leftovers() if ".tmp-" in p.name]
     finally:
@@ -191,13 +191,13 @@ def test_unreferenced_objects_are_swept_after_a_grace(
                                storage_dir()).path
     backdate(used)
     backdate(orphan)
-    (storage_dir() / "tmp" / housekeeping._STAMP).unlink(missing_ok=True)
+    (storage_dir() / "tmp" / sweeps._STAMP).unlink(missing_ok=True)
 
     alice.ok("jobs", "list")
     if not database_url.startswith("sqlite"):
         assert orphan.exists()  # a client never sweeps objects on PostgreSQL: workers do
         as_worker(monkeypatch)
-        housekeeping.sweep_storage(worker=True)
+        sweeps.sweep_storage(worker=True)
 
     assert not orphan.exists()
     assert used.exists() and young.exists()  # referenced; inside the grace
@@ -209,12 +209,12 @@ def test_no_object_is_swept_while_an_ingest_is_in_flight(
     as_worker(monkeypatch)
     orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
     storage.mark_database(storage_dir(),
-                          housekeeping.database_fingerprint(get_settings().database_url))
+                          sweeps.database_fingerprint(get_settings().database_url))
     backdate(orphan)
     with storage.ingest_guard(storage_dir()):
-        assert housekeeping.sweep_orphans() is None
+        assert sweeps.sweep_orphans() is None
     assert orphan.exists()
-    assert housekeeping.sweep_orphans() == 1 and not orphan.exists()
+    assert sweeps.sweep_orphans() == 1 and not orphan.exists()
 
 
 def test_a_storage_of_another_database_keeps_its_objects(
@@ -224,12 +224,12 @@ def test_a_storage_of_another_database_keeps_its_objects(
     orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
     backdate(orphan)
     # Unmarked, with objects this database does not know: maybe a farm's storage.
-    assert housekeeping.sweep_orphans() is None and orphan.exists()
+    assert sweeps.sweep_orphans() is None and orphan.exists()
     (storage_dir() / ".database").write_text("postgresql://someone@elsewhere:/farm\n")
-    assert housekeeping.sweep_orphans() is None and orphan.exists()
+    assert sweeps.sweep_orphans() is None and orphan.exists()
     (storage_dir() / ".database").write_text(
-        housekeeping.database_fingerprint(get_settings().database_url) + "\n")
-    assert housekeeping.sweep_orphans() == 1 and not orphan.exists()
+        sweeps.database_fingerprint(get_settings().database_url) + "\n")
+    assert sweeps.sweep_orphans() == 1 and not orphan.exists()
 
 
 @pytest.mark.slow
@@ -243,7 +243,7 @@ def test_an_add_killed_while_waiting_for_the_database_leaves_no_object(
     monkeypatch.setenv("RENDERCLI_ORPHAN_GRACE", "0")
     alice.ok("project", "create", "film")
     storage.mark_database(storage_dir(),
-                          housekeeping.database_fingerprint(get_settings().database_url))
+                          sweeps.database_fingerprint(get_settings().database_url))
     clip = make_video(tmp_path / "a.mp4", duration=0.5)
     obj = storage.object_path(storage_dir(), storage.file_sha256(clip))
     writer = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
@@ -252,11 +252,11 @@ def test_an_add_killed_while_waiting_for_the_database_leaves_no_object(
     try:
         wait_for(obj.exists, "the object to be placed")
         assert proc.poll() is None
-        assert housekeeping.sweep_orphans() is None and obj.exists()
+        assert sweeps.sweep_orphans() is None and obj.exists()
     finally:
         kill(proc)
         writer.execute("ROLLBACK")
         writer.close()
     assert obj.exists()  # what the kill left: an object no asset references
-    assert housekeeping.sweep_orphans() == 1
+    assert sweeps.sweep_orphans() == 1
     assert not obj.exists()

@@ -79,7 +79,7 @@ CLIENT_FUNCTIONS = (
 )
 
 # The orphan sweep's view of every account's storage keys: workers only (clients never
-# delete an object another account might use; see rendercli.services.housekeeping).
+# delete an object another account might use; see rendercli.services.upkeep.sweeps).
 WORKER_FUNCTIONS = (
     "rendercli_storage_keys_referenced(text[])",
 )

@@ -4,7 +4,7 @@ Adding is all-or-nothing: every file is staged and probed before anything is sto
 objects are placed in storage, and only then are the rows inserted in one transaction.
 If that transaction fails, objects nobody references are removed again. From placing the
 objects until the rows are committed the add holds storage's ingest guard, so the orphan
-sweep (services.housekeeping) never takes an object whose row is on its way; if the
+sweep (services.upkeep.sweeps) never takes an object whose row is on its way; if the
 process is killed in between, that sweep removes the object later.
 """
 
@@ -27,7 +27,6 @@ from rendercli.render.timeline import (
     parse_transition,
     parse_volume,
 )
-from rendercli.services.housekeeping import remove_unreferenced_objects
 from rendercli.services.items import (
     AssetView,
     TimelineView,
@@ -47,6 +46,7 @@ from rendercli.services.items import (
 from rendercli.services.projects import ensure_not_rendering, find_owned, owned_project
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
+from rendercli.services.upkeep.sweeps import remove_unreferenced_objects
 
 if TYPE_CHECKING:  # the ORM loads only in the functions that change rows
     from rendercli.db.models import Asset
@@ -223,7 +223,7 @@ def add(
     """
     from rendercli import storage
     from rendercli.media import ingest
-    from rendercli.services.housekeeping import database_fingerprint
+    from rendercli.services.upkeep.sweeps import database_fingerprint
 
     settings = get_settings()
     edits = edits or Edits()

@@ -206,7 +206,7 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
 
     from rendercli import storage
     from rendercli.db.models import Asset, RenderJob
-    from rendercli.services.housekeeping import remove_renders, remove_unreferenced_objects
+    from rendercli.services.upkeep.sweeps import remove_renders, remove_unreferenced_objects
 
     with uow:
         project = find_owned(uow, user_id, ref)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
-from rendercli.db.statuses import TaskState
+from rendercli.db.statuses import JobStatus, TaskState
 from rendercli.errors import InvalidInput
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.repositories import jobs
@@ -246,9 +246,9 @@ def execute(
         return _view(job_id, uow)
     except KeyboardInterrupt:
         lifecycle.interrupted(claim, uow=uow)
-        analytics.record(uow.session_factory, "render.cancelled", claim.owner_id, job_id=job_id,
-                         was="processing", seconds=round(time.monotonic() - started, 3),
-                         reason="interrupted")
+        analytics.record(uow.session_factory, "render.cancelled", claim.owner_id,
+                         job_id=job_id, was=JobStatus.PROCESSING.value,
+                         seconds=round(time.monotonic() - started, 3), reason="interrupted")
         raise
     except BaseException as exc:
         # The database went away for longer than our retries: leave the job to the

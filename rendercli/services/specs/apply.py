@@ -314,7 +314,7 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
     from rendercli.config import get_settings
     from rendercli.media import ingest
     from rendercli.services.assets import remove_unreferenced_objects
-    from rendercli.services.housekeeping import database_fingerprint
+    from rendercli.services.upkeep.sweeps import database_fingerprint
 
     settings = get_settings()
     limits = ingest.Limits(max_file_size=settings.max_file_size,

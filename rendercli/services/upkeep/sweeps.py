@@ -1,5 +1,5 @@
-"""Storage upkeep, the one home of clean-up: what killed renders and ingests left behind,
-objects no asset uses any more, and the files of deleted assets and renders."""
+"""The storage sweeps of upkeep, the one home of clean-up: what killed renders and ingests
+left behind, objects no asset uses any more, and the files of deleted assets and renders."""
 
 from __future__ import annotations
 

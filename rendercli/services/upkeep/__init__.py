@@ -1,4 +1,6 @@
-"""Farm upkeep: the workers' full sweep, and the bounded check every job command makes.
+"""Upkeep: what keeps the farm and storage healthy, in sweeps -- the workers' full sweep
+(`run`), and the bounded check every job command makes (`for_command`). The storage
+sweeps are `upkeep.sweeps`.
 
 Workers (`run`, every idle sweep) hand back or fail jobs and tasks whose worker or inline
 render stopped heartbeating, sweep storage, and, in farm mode, dispatch every queued row
@@ -46,13 +48,12 @@ def due(rows: Rows) -> bool:
 
 def run(connection: Any = None, *, worker: bool = False) -> None:
     """Everything, unconditionally (an idle worker's sweep, ``worker=True``: it alone
-    sweeps unreferenced objects on PostgreSQL, see housekeeping.sweeps_orphans)."""
+    sweeps unreferenced objects on PostgreSQL, see sweeps.sweeps_orphans)."""
     from rendercli.config import get_settings
-    from rendercli.services import housekeeping
     from rendercli.services.renders import lifecycle
 
     _logged(lifecycle.recover_stale())
-    _sweep(housekeeping, worker=worker)
+    _sweep(worker=worker)
     if get_settings().redis_url is not None:
         from rendercli.services.renders import dispatch
 
@@ -68,10 +69,12 @@ def _logged(recovery: Recovery) -> Recovery:
     return recovery
 
 
-def _sweep(housekeeping: Any, *, worker: bool) -> None:
+def _sweep(*, worker: bool) -> None:
+    from rendercli.services.upkeep import sweeps
+
     # Storage trouble never stops recovery or dispatch.
     try:
-        housekeeping.sweep_storage(worker=worker)
+        sweeps.sweep_storage(worker=worker)
     except Exception as exc:
         log.warning("storage sweep failed: %s", exc)
 
@@ -89,9 +92,7 @@ def for_command(uow: UnitOfWork) -> None:
             stale = due(uow.rows)
         if stale:
             _recover_for_command()
-        from rendercli.services import housekeeping
-
-        _sweep(housekeeping, worker=False)
+        _sweep(worker=False)
         if get_settings().redis_url is not None:
             dispatch_some()
     except Exception as exc:
@@ -119,7 +120,7 @@ def dispatch_some(*, limit: int = DISPATCH_LIMIT) -> list[str]:
     file in the data directory), dispatch up to `limit` of the oldest queued rows Redis
     never saw (Redis was down at submit), older than DISPATCH_GRACE. Returns their ids."""
     from rendercli.config import get_settings
-    from rendercli.services.housekeeping import stamp_due
+    from rendercli.services.upkeep.sweeps import stamp_due
 
     settings = get_settings()
     if not stamp_due(settings.data_dir / DISPATCH_STAMP, settings.worker_sweep_interval):
