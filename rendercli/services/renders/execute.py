@@ -23,7 +23,6 @@ from rendercli.errors import InvalidInput
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
-from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, tasks
 from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
@@ -40,11 +39,12 @@ ProgressCallback = Callable[[float, float | None], None]
 class JobMonitor:
     """Heartbeats for a claimed job and watches for it being taken away."""
 
-    def __init__(self, claim: JobClaim, heartbeat_interval: float, uow: UnitOfWork) -> None:
+    def __init__(self, claim: JobClaim, heartbeat_interval: float,
+                 units: Callable[[], UnitOfWork]) -> None:
         self.claim = claim
         # The monitor's thread and the render's progress calls write at the same time:
         # each call has its own unit of work on the same database.
-        self.sessions = uow.session_factory
+        self.units = units
         self.heartbeat_interval = heartbeat_interval
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -82,10 +82,10 @@ class JobMonitor:
 
     def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
         return lifecycle.heartbeat(self.claim, progress=percent, eta_seconds=eta,
-                                   uow=UnitOfWork(self.sessions))
+                                   uow=self.units())
 
     def _still_ours(self) -> bool:
-        return lifecycle.still_ours(self.claim, uow=UnitOfWork(self.sessions))
+        return lifecycle.still_ours(self.claim, uow=self.units())
 
     def report(self, percent: float, eta: float | None) -> None:
         try:
@@ -101,23 +101,43 @@ class TaskMonitor(JobMonitor):
     """The same for one task of a split job: its heartbeat also moves the job's progress,
     and the task is lost when it or its job stops being processed under this claim."""
 
-    def __init__(self, claim: TaskClaim, heartbeat_interval: float, uow: UnitOfWork) -> None:
+    def __init__(self, claim: TaskClaim, heartbeat_interval: float,
+                 units: Callable[[], UnitOfWork]) -> None:
         self.task_claim = claim
         super().__init__(JobClaim(claim.job_id, claim.worker_name, claim.attempt,
-                                  claim.owner_id, ""), heartbeat_interval, uow)
+                                  claim.owner_id, ""), heartbeat_interval, units)
 
     @property
     def _name(self) -> str:
         return f"{self.task_claim.job_id} {self.task_claim.label}"
 
     def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
-        return tasks.heartbeat(self.task_claim, progress=percent, uow=UnitOfWork(self.sessions))
+        return tasks.heartbeat(self.task_claim, progress=percent, uow=self.units())
 
     def _still_ours(self) -> bool:
-        return tasks.still_ours(self.task_claim, uow=UnitOfWork(self.sessions))
+        return tasks.still_ours(self.task_claim, uow=self.units())
 
 
 _Claimed = TypeVar("_Claimed")
+
+
+def _units(uow: UnitOfWork | None) -> Callable[[], UnitOfWork]:
+    """New units of work on `uow`'s database (None: the configured one)."""
+    if uow is None:
+        return UnitOfWork
+    factory = uow.session_factory
+    return lambda: UnitOfWork(factory)
+
+
+def _record(unit: UnitOfWork, name: str, user_id: str, **properties: object) -> None:
+    """Write one analytics event in a transaction of its own (never fails the render)."""
+    try:
+        with unit:
+            unit.rows  # noqa: B018  (the event then goes over this unit's connection)
+            unit.record_event(name, user_id, **properties)
+            unit.commit()
+    except Exception as exc:
+        log.warning("analytics event %s not written: %s", name, exc)
 
 
 def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
@@ -192,6 +212,7 @@ def execute(
     """
     from rendercli.render.engine import render_timeline
 
+    units = _units(uow)
     claim, uow = _claim(lifecycle.claim, job_id, worker_name, uow,
                              "job %s is not queued any more; skipping")
     if claim is None:
@@ -209,7 +230,7 @@ def execute(
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
         if _split(claim, items, render_settings, uow):
             return _view(job_id, uow)
-        with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
+        with JobMonitor(claim, settings.heartbeat_interval, units) as monitor:
 
             def progress(percent: float, eta: float | None) -> None:
                 monitor.report(percent, eta)
@@ -235,8 +256,8 @@ def execute(
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
         reason, detail = _failure(exc)
         lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, uow=uow)
-        analytics.record(
-            uow.session_factory,
+        _record(
+            units(),
             "render.failed",
             claim.owner_id,
             job_id=job_id,
@@ -246,7 +267,7 @@ def execute(
         return _view(job_id, uow)
     except KeyboardInterrupt:
         lifecycle.interrupted(claim, uow=uow)
-        analytics.record(uow.session_factory, "render.cancelled", claim.owner_id,
+        _record(units(), "render.cancelled", claim.owner_id,
                          job_id=job_id, was=JobStatus.PROCESSING.value,
                          seconds=round(time.monotonic() - started, 3), reason="interrupted")
         raise
@@ -274,8 +295,8 @@ def execute(
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
         return _view(job_id, uow)
-    analytics.record(
-        uow.session_factory,
+    _record(
+        units(),
         "render.completed",
         claim.owner_id,
         job_id=job_id,
@@ -349,6 +370,7 @@ def execute_task(task_id: str, *, worker_name: str,
         render_soundtrack,
     )
 
+    units = _units(uow)
     tc, uow = _claim(tasks.claim, task_id, worker_name, uow,
                           "task %s is not claimable; skipping")
     if tc is None:
@@ -361,7 +383,7 @@ def execute_task(task_id: str, *, worker_name: str,
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
-        with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
+        with TaskMonitor(tc, settings.heartbeat_interval, units) as monitor:
             options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
                        "timeout": settings.job_timeout, "log": lines.append}
             if tc.kind == "segment":
@@ -384,7 +406,7 @@ def execute_task(task_id: str, *, worker_name: str,
             from rendercli.services.renders import dispatch
 
             dispatch.forget(tc.job_id, tasks=True, uow=uow)
-            analytics.record(uow.session_factory, "render.failed", tc.owner_id, job_id=tc.job_id,
+            _record(units(), "render.failed", tc.owner_id, job_id=tc.job_id,
                              seconds=round(time.monotonic() - started, 3), reason=reason)
         return TaskState.FAILED
     except KeyboardInterrupt:
@@ -414,7 +436,7 @@ def execute_task(task_id: str, *, worker_name: str,
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
         return TaskState.CANCELLED
-    analytics.record(uow.session_factory, "render.completed", tc.owner_id, job_id=tc.job_id,
+    _record(units(), "render.completed", tc.owner_id, job_id=tc.job_id,
                      seconds=round(time.monotonic() - started, 3),
                      output_seconds=result.duration, cache_hit=False)
     return TaskState.COMPLETED
