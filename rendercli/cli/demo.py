@@ -8,7 +8,7 @@ from rendercli.cli import context, output
 from rendercli.cli.options import FORCE_OPTION, JSON_OPTION, output_option
 from rendercli.cli.renders import check_output, follow
 from rendercli.render.samples import make_samples
-from rendercli.services.renders import submit as renders
+from rendercli.services.renders import submit
 
 
 def demo(
@@ -30,11 +30,11 @@ def demo(
         output.note(f"Making sample media in {demo_service.samples_dir()} ...")
     samples = make_samples(demo_service.samples_dir())
     prepared = demo_service.prepare(context.uow(), samples)
-    started = renders.start(
+    started = submit.start(
         context.uow(),
         prepared.user.id,
         prepared.project_id,
-        renders.RenderRequest(preset="720p", format="mp4", fps=30),
+        submit.RenderRequest(preset="720p", format="mp4", fps=30),
     )
     job = follow(started, prepared.user.id, wait=True, target=target, json_output=json_output,
                  force=force)

@@ -32,7 +32,7 @@ from rendercli.config import get_settings
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
 from rendercli.services.renders import previews, views
-from rendercli.services.renders import submit as renders
+from rendercli.services.renders import submit as submit_service
 from rendercli.services.specs import batch as batches
 from rendercli.services.specs.apply import stored_lookup
 from rendercli.services.specs.files import default_cache
@@ -210,12 +210,12 @@ def submit(
         unset = source is None or source.name == "DEFAULT" or value is None
         return getattr(out, field) if unset else value
 
-    request = renders.RenderRequest(
+    request = submit_service.RenderRequest(
         preset=given("preset", preset, "preset"), format=given("fmt", fmt, "format"),
         fps=given("fps", fps, "fps"), quality=given("quality", quality, "quality"),
         use_cache=not no_cache, loudness=given("loudness", loudness, "loudness"),
     )
-    follow(renders.start(context.uow(), user.id, project, request), user.id,
+    follow(submit_service.start(context.uow(), user.id, project, request), user.id,
            wait=wait, target=target, json_output=json_output, force=force)
 
 
