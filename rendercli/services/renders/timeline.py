@@ -31,7 +31,6 @@ from rendercli.render.timeline import (
 from rendercli.services.items import ItemRow, read_items, timeline_duration
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Asset
     from rendercli.db.rows import Rows
     from rendercli.render.timeline import RenderSettings
     from rendercli.services.unit_of_work import UnitOfWork
@@ -74,7 +73,7 @@ def project_fit(rows: Rows, project_id: str) -> str:
     return stored_fit(found[0]["fit"] if found else None)
 
 
-def timeline_items(assets: Sequence[Asset | ItemRow], storage_dir: Path,
+def timeline_items(assets: Sequence[ItemRow], storage_dir: Path,
                    default_fit: str = DEFAULT_FIT) -> list[TimelineItem]:
     """Timeline items in position order (fonts are not items; titles and texts name
     theirs), reading files from content-addressed storage. Clips and stills without a
