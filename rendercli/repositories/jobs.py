@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -136,10 +136,13 @@ def add_to_log(rows: Rows, job_id: str, text: str) -> None:
              log=append_log(text, log_tail(rows, job_id)))
 
 
-def _set(values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """`a = :set_a, ...` and its parameters (names written in our code)."""
-    return (", ".join(f"{name} = :set_{name}" for name in values),
-            {f"set_{name}": value for name, value in values.items()})
+def _update(rows: Rows, table: str, values: Mapping[str, Any], where: str,
+            **params: Any) -> bool:
+    """UPDATE `table` SET `values` WHERE `where` (names written in our code, values as
+    parameters): True when one row changed."""
+    sets = {f"set_{name}": value for name, value in values.items()}
+    return rows.run(f"UPDATE {table} SET {', '.join(f'{n} = :set_{n}' for n in values)} "
+                    f"WHERE {where}", **sets, **params) == 1
 
 
 def _in(prefix: str, ids: list[str]) -> tuple[str, dict[str, str]]:
@@ -175,14 +178,11 @@ def insert_job(rows: Rows, row: Mapping[str, Any]) -> None:
     insert(rows, "render_jobs", {c: row[c] for c in NEW_JOB_COLUMNS})
 
 
-JOB_SETTINGS = ("id", "project_id", "status", "preset", "format", "fps", "quality",
-                "use_cache", "loudness", "attempts", "worker_name", "error",
-                "started_at", "created_at")
+JOB_SETTINGS = ("project_id", "preset", "format", "fps", "quality", "use_cache", "loudness")
 
 
 def job_row(rows: Rows, job_id: str) -> dict[str, Any] | None:
-    """A job's settings and state (never its log: see `log_tail`), and its project's
-    default fit (`project_fit`)."""
+    """A job's render settings, and its project's default fit (`project_fit`)."""
     return rows.one(f"SELECT {', '.join('j.' + c for c in JOB_SETTINGS)}, "
                     "p.fit AS project_fit FROM render_jobs AS j "
                     "JOIN projects AS p ON p.id = j.project_id WHERE j.id = :id", id=job_id)
@@ -204,34 +204,33 @@ def claim_job(rows: Rows, job_id: str, worker_name: str) -> JobClaim | None:
     return JobClaim(job_id, worker_name, row["attempts"], row["owner_id"], row["project_id"])
 
 
-_JOB_FENCE = (f"id = :job_id AND status = '{PROCESSING}' AND worker_name = :worker "
+# A claim's fence (its fields are the parameters): processing under this worker and attempt.
+_JOB_FENCE = (f"id = :job_id AND status = '{PROCESSING}' AND worker_name = :worker_name "
               "AND attempts = :attempt")
-
-
-def _job_fence(claim: JobClaim) -> dict[str, Any]:
-    return {"job_id": claim.job_id, "worker": claim.worker_name, "attempt": claim.attempt}
 
 
 def update_claimed_job(rows: Rows, claim: JobClaim, **values: Any) -> bool:
     """Change the job while it is processing under this claim; False if it is not."""
-    sets, params = _set(values)
-    return rows.run(f"UPDATE render_jobs SET {sets} WHERE {_JOB_FENCE}",
-                    **params, **_job_fence(claim)) == 1
+    return _update(rows, "render_jobs", values, _JOB_FENCE, **asdict(claim))
 
 
 def job_still_claimed(rows: Rows, claim: JobClaim) -> bool:
     """True while the job is processing under this claim (not cancelled, not handed over)."""
     return rows.one(f"SELECT 1 AS ours FROM render_jobs WHERE {_JOB_FENCE}",
-                    **_job_fence(claim)) is not None
+                    **asdict(claim)) is not None
 
 
-def leave_processing(rows: Rows, claim: JobClaim, status: JobStatus, log_text: str,
-                     **values: Any) -> bool:
-    """Move the claimed job to `status`, appending to its log; False if not ours."""
+def finish_job(rows: Rows, job_id: str, status: JobStatus, note: str,
+               claim: JobClaim | None = None, **values: Any) -> bool:
+    """Move a processing job (under `claim`, if given) to `status`, appending `note` to
+    its log; False if it is not (or no longer ours)."""
     now = utcnow()
-    return update_claimed_job(rows, claim, status=status.value, finished_at=now,
-                              updated_at=now, **values,
-                              log=append_log(log_text, log_tail(rows, claim.job_id)))
+    values = {"status": status.value, "finished_at": now, "updated_at": now, **values,
+              "log": append_log(note, log_tail(rows, job_id))}
+    if claim is not None:
+        return update_claimed_job(rows, claim, **values)
+    return _update(rows, "render_jobs", values, f"id = :id AND status = '{PROCESSING}'",
+                   id=job_id)
 
 
 def cancel_job(rows: Rows, job_id: str, now: datetime) -> bool:
@@ -260,14 +259,14 @@ def stale_jobs(rows: Rows, cutoff: datetime) -> list[dict[str, Any]]:
         cutoff=cutoff)
 
 
-def hand_back_stale_job(rows: Rows, job_id: str, attempts: int, cutoff: datetime,
-                        **values: Any) -> bool:
-    """Change a stale job if it is still as seen (processing, same attempt, stale)."""
-    sets, params = _set(values)
-    return rows.run(
-        f"UPDATE render_jobs SET {sets} WHERE id = :id AND status = '{PROCESSING}' "
-        "AND attempts = :attempts AND heartbeat_at < :cutoff",
-        id=job_id, attempts=attempts, cutoff=cutoff, **params) == 1
+def update_if_stale(rows: Rows, table: str, row_id: str, attempts: int, cutoff: datetime,
+                    **values: Any) -> bool:
+    """Change a stale job or task (`table`) if it is still as seen: processing, the same
+    attempt, its heartbeat older than `cutoff`."""
+    state = "status" if table == "render_jobs" else "state"
+    return _update(rows, table, values, f"id = :id AND {state} = '{PROCESSING}' AND "
+                   "attempts = :attempts AND heartbeat_at < :cutoff",
+                   id=row_id, attempts=attempts, cutoff=cutoff)
 
 
 def queued_jobs(rows: Rows) -> list[dict[str, Any]]:
@@ -319,12 +318,8 @@ def stale_probe(rows: Rows, cutoff: datetime, *, orphaned_queued: bool) -> bool:
 
 _JOB_PROCESSING = (f"EXISTS (SELECT 1 FROM render_jobs AS pj WHERE pj.id = render_tasks.job_id"
                    f" AND pj.status = '{PROCESSING}')")
-_TASK_FENCE = (f"id = :task_id AND state = '{TaskState.PROCESSING}' AND worker_name = :worker"
-               f" AND attempts = :attempt AND {_JOB_PROCESSING}")
-
-
-def _task_fence(tc: TaskClaim) -> dict[str, Any]:
-    return {"task_id": tc.task_id, "worker": tc.worker_name, "attempt": tc.attempt}
+_TASK_FENCE = (f"id = :task_id AND state = '{TaskState.PROCESSING}' AND "
+               f"worker_name = :worker_name AND attempts = :attempt AND {_JOB_PROCESSING}")
 
 
 def has_tasks(rows: Rows, job_id: str) -> bool:
@@ -378,14 +373,12 @@ def claim_task(rows: Rows, task_id: str, worker_name: str) -> TaskClaim | None:
 
 def update_claimed_task(rows: Rows, tc: TaskClaim, **values: Any) -> bool:
     """Change the task while it (and its job) is processing under this claim."""
-    sets, params = _set(values)
-    return rows.run(f"UPDATE render_tasks SET {sets} WHERE {_TASK_FENCE}",
-                    **params, **_task_fence(tc)) == 1
+    return _update(rows, "render_tasks", values, _TASK_FENCE, **asdict(tc))
 
 
 def task_still_claimed(rows: Rows, tc: TaskClaim) -> bool:
     return rows.one(f"SELECT 1 AS ours FROM render_tasks WHERE {_TASK_FENCE}",
-                    **_task_fence(tc)) is not None
+                    **asdict(tc)) is not None
 
 
 def aggregate_progress(rows: Rows, job_id: str, now: datetime) -> None:
@@ -410,18 +403,7 @@ def aggregate_progress(rows: Rows, job_id: str, now: datetime) -> None:
         if started is not None and percent >= 1.0:
             elapsed = (now - started).total_seconds()
             values["eta_seconds"] = round(elapsed * (100.0 - percent) / percent, 1)
-    sets, params = _set(values)
-    rows.run(f"UPDATE render_jobs SET {sets} WHERE id = :id", id=job_id, **params)
-
-
-def finish_processing_job(rows: Rows, job_id: str, status: JobStatus, note: str,
-                          **values: Any) -> bool:
-    """Move a processing job (split into tasks) to `status`, appending `note` to its log."""
-    now = utcnow()
-    sets, params = _set({"status": status.value, "finished_at": now, "updated_at": now,
-                         **values, "log": append_log(note, log_tail(rows, job_id))})
-    return rows.run(f"UPDATE render_jobs SET {sets} WHERE id = :id "
-                    f"AND status = '{PROCESSING}'", id=job_id, **params) == 1
+    _update(rows, "render_jobs", values, "id = :id", id=job_id)
 
 
 def stop_job_tasks(rows: Rows, job_id: str, now: datetime,
@@ -460,26 +442,12 @@ def locked_job_status(rows: Rows, job_id: str) -> str | None:
                        id=job_id)
 
 
-def hand_back_stale_task(rows: Rows, task_id: str, attempts: int, cutoff: datetime,
-                         **values: Any) -> bool:
-    sets, params = _set(values)
-    return rows.run(
-        f"UPDATE render_tasks SET {sets} WHERE id = :id AND state = '{TaskState.PROCESSING}'"
-        " AND attempts = :attempts AND heartbeat_at < :cutoff",
-        id=task_id, attempts=attempts, cutoff=cutoff, **params) == 1
-
-
 def tasks_of(rows: Rows, job_id: str) -> list[dict[str, Any]]:
     """A job's task rows in order."""
     return rows.all(
         "SELECT id, seq, kind, label, state, progress, weight, attempts, worker_name, "
         "command, error, created_at, started_at, finished_at, dispatched_at "
         "FROM render_tasks WHERE job_id = :id ORDER BY seq", id=job_id)
-
-
-def task_ids(rows: Rows, job_id: str) -> list[str]:
-    return [r["id"] for r in rows.all("SELECT id FROM render_tasks WHERE job_id = :id",
-                                      id=job_id)]
 
 
 def queued_tasks(rows: Rows) -> list[tuple[str, str, str, datetime | None]]:

@@ -192,7 +192,7 @@ def forget(job_id: str, *, tasks: bool = False,
         if tasks:
             unit = uow or UnitOfWork()
             with unit:
-                ids += jobs.task_ids(unit.rows, job_id)
+                ids += [task["id"] for task in jobs.tasks_of(unit.rows, job_id)]
         found = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
         with conn.pipeline() as pipe:
             for job in found:

@@ -79,7 +79,7 @@ def leave_processing(
 
     def run() -> bool:
         with unit:
-            left = jobs.leave_processing(unit.rows, claim, status, log_text, **values)
+            left = jobs.finish_job(unit.rows, claim.job_id, status, log_text, claim, **values)
             unit.commit()
             return left
 
@@ -187,13 +187,15 @@ def recover_stale(*, now_offset: float = 0.0, uow: UnitOfWork | None = None) -> 
             # An inline render belonged to a CLI process that is gone: no farm resumes it.
             inline = (worker or "").startswith(INLINE_WORKER_PREFIX)
             if attempts < max_attempts and not inline:
-                if jobs.hand_back_stale_job(
-                        uow.rows, job_id, attempts, cutoff, status=JobStatus.QUEUED.value,
+                if jobs.update_if_stale(
+                        uow.rows, "render_jobs", job_id, attempts, cutoff,
+                        status=JobStatus.QUEUED.value,
                         worker_name=None, heartbeat_at=None, progress=0.0, eta_seconds=None,
                         dispatched_at=None, updated_at=now, log=log_text):
                     requeued.append(job_id)
-            elif jobs.hand_back_stale_job(
-                    uow.rows, job_id, attempts, cutoff, status=JobStatus.FAILED.value,
+            elif jobs.update_if_stale(
+                    uow.rows, "render_jobs", job_id, attempts, cutoff,
+                    status=JobStatus.FAILED.value,
                     finished_at=now, updated_at=now, log=log_text,
                     error=_lost_reason(attempts, inline)):
                 failed.append(job_id)

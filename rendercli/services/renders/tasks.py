@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from rendercli.render.engine import PreparedRender
 
 __all__ = ["NewTask", "TaskClaim", "TaskRecovery", "TaskView", "claim", "complete",
-           "complete_job", "fail", "hand_back", "has_tasks", "heartbeat", "mark_dispatched",
-           "recover_stale", "split", "still_ours", "task_views"]
+           "complete_job", "fail", "hand_back", "has_tasks", "heartbeat", "recover_stale",
+           "split", "still_ours", "task_views"]
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def complete_job(tc: TaskClaim, argvs: list[list[str]], log_text: str, *,
     def run() -> bool:
         now = utcnow()
         with unit:
-            if not _done(unit.rows, tc, argvs, now) or not jobs.finish_processing_job(
+            if not _done(unit.rows, tc, argvs, now) or not jobs.finish_job(
                     unit.rows, tc.job_id, JobStatus.COMPLETED, log_text, progress=100.0,
                     eta_seconds=0.0, heartbeat_at=now, **fields):
                 unit.rollback()
@@ -178,7 +178,7 @@ def fail(tc: TaskClaim, reason: str, log_text: str = "", *,
                                             finished_at=now, error=reason[:2000]):
                 return False
             note = f"{tc.label} failed on worker {tc.worker_name}: {reason}\n{log_text}"
-            jobs.finish_processing_job(unit.rows, tc.job_id, JobStatus.FAILED, note,
+            jobs.finish_job(unit.rows, tc.job_id, JobStatus.FAILED, note,
                                        error=reason, eta_seconds=None)
             jobs.stop_job_tasks(unit.rows, tc.job_id, now)
             unit.commit()
@@ -211,15 +211,6 @@ def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None) 
         return job_id
 
 
-def mark_dispatched(task_ids: list[str], *, uow: UnitOfWork | None = None) -> None:
-    if not task_ids:
-        return
-    uow = uow or UnitOfWork()
-    with uow:
-        jobs.mark_tasks_dispatched(uow.rows, task_ids)
-        uow.commit()
-
-
 @dataclass(frozen=True)
 class TaskRecovery:
     requeued: list[str]
@@ -247,19 +238,18 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
             if status is None:  # held by another session: a later sweep
                 continue
             if attempts < max_attempts:
-                if jobs.hand_back_stale_task(rows, task_id, attempts, cutoff,
-                                             state=TaskState.QUEUED.value, worker_name=None,
-                                             heartbeat_at=None, progress=0.0,
-                                             dispatched_at=None):
+                if jobs.update_if_stale(rows, "render_tasks", task_id, attempts, cutoff,
+                                        state=TaskState.QUEUED.value, worker_name=None,
+                                        heartbeat_at=None, progress=0.0, dispatched_at=None):
                     requeued.append(task_id)
                     jobs.add_to_log(rows, job_id, note)
                 continue
             reason = (f"the worker stopped responding ({label}, {attempts} "
                       f"attempt{'s' if attempts != 1 else ''})")
-            if jobs.hand_back_stale_task(rows, task_id, attempts, cutoff,
-                                         state=TaskState.FAILED.value, finished_at=now,
-                                         error=reason) and status == JobStatus.PROCESSING:
-                jobs.finish_processing_job(rows, job_id, JobStatus.FAILED, note, error=reason)
+            if jobs.update_if_stale(rows, "render_tasks", task_id, attempts, cutoff,
+                                    state=TaskState.FAILED.value, finished_at=now,
+                                    error=reason) and status == JobStatus.PROCESSING:
+                jobs.finish_job(rows, job_id, JobStatus.FAILED, note, error=reason)
                 jobs.stop_job_tasks(rows, job_id, now)
                 failed.append(job_id)
         uow.commit()
