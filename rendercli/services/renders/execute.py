@@ -122,10 +122,15 @@ _Claimed = TypeVar("_Claimed")
 
 
 def _units(uow: UnitOfWork | None) -> Callable[[], UnitOfWork]:
-    """New units of work on `uow`'s database (None: the configured one)."""
+    """New units of work on `uow`'s database (None: the configured one, resolved now,
+    once: its schema checked later, during a database outage, would fail the render
+    instead of waiting for the database like every other step)."""
     if uow is None:
-        return UnitOfWork
-    factory = uow.session_factory
+        from rendercli.db.session import default_session_factory
+
+        factory = default_session_factory()
+    else:
+        factory = uow.session_factory
     return lambda: UnitOfWork(factory)
 
 
@@ -141,11 +146,10 @@ def _record(unit: UnitOfWork, name: str, user_id: str, **properties: object) -> 
 
 
 def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
-           uow: UnitOfWork | None, skipped: str) -> tuple[_Claimed | None, UnitOfWork]:
+           uow: UnitOfWork, skipped: str) -> tuple[_Claimed | None, UnitOfWork]:
     """Claim a job or a task (`claim` is lifecycle.claim or tasks.claim) for
-    `worker_name` in `uow` (default: the configured database). Returns the claim, or
-    None (logged with `skipped`) if it is not claimable, and the unit of work."""
-    uow = uow or UnitOfWork()
+    `worker_name` in `uow`. Returns the claim, or None (logged with `skipped`) if it is
+    not claimable, and the unit of work."""
     claimed = claim(key, worker_name, uow=uow)
     if claimed is None:
         log.info(skipped, key)
@@ -213,7 +217,7 @@ def execute(
     from rendercli.render.engine import render_timeline
 
     units = _units(uow)
-    claim, uow = _claim(lifecycle.claim, job_id, worker_name, uow,
+    claim, uow = _claim(lifecycle.claim, job_id, worker_name, units(),
                              "job %s is not queued any more; skipping")
     if claim is None:
         return None
@@ -371,7 +375,7 @@ def execute_task(task_id: str, *, worker_name: str,
     )
 
     units = _units(uow)
-    tc, uow = _claim(tasks.claim, task_id, worker_name, uow,
+    tc, uow = _claim(tasks.claim, task_id, worker_name, units(),
                           "task %s is not claimable; skipping")
     if tc is None:
         return None
