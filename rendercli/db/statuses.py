@@ -17,14 +17,7 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class TaskState(StrEnum):
-    """A task's state: the same five words as a job's status."""
-
-    QUEUED = "queued"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+TaskState = JobStatus  # a task's state: the same five words as a job's status
 
 
 # Plain strings (their repr is SQL text, as the schema's CHECK and some queries use them).

@@ -1,14 +1,11 @@
 """render_jobs and render_tasks rows: the one home of their SQL.
 
 A worker's hold on a job (`JobClaim`) or a task (`TaskClaim`) is taken by one guarded
-UPDATE; its attempt number fences the worker out once the row is taken away, so every
-worker-side change here is guarded by (status, worker, attempt). A job's log is kept to
-the newest RENDERCLI_LOG_LIMIT characters (`append_log`), and read cut in the database
-(`log_tail`): a raw-SQL client can write up to 1 GB into its own job's log.
-
-Ownership: these functions act on ids a service already checked (`views.owned_views`
-reads only the caller's jobs) or on a worker's claim; status and state words are
-`rendercli.db.statuses`'s.
+UPDATE; its attempt number fences the worker out once the row is taken away. A job's
+log is kept to the newest RENDERCLI_LOG_LIMIT characters, and read cut in the database
+(`log_tail`): a raw-SQL client can write up to 1 GB into its own job's log. Ownership:
+the caller's jobs are read through JOBS_SQL; other functions act on ids a service
+already checked, or on a worker's claim.
 """
 
 from __future__ import annotations
@@ -406,12 +403,11 @@ def aggregate_progress(rows: Rows, job_id: str, now: datetime) -> None:
     _update(rows, "render_jobs", values, "id = :id", id=job_id)
 
 
-def stop_job_tasks(rows: Rows, job_id: str, now: datetime,
-                   state: TaskState = TaskState.CANCELLED) -> int:
-    """End a job's queued and processing tasks (inside the caller's transaction):
+def stop_job_tasks(rows: Rows, job_id: str, now: datetime) -> int:
+    """Cancel a job's queued and processing tasks (inside the caller's transaction):
     their workers see it within a second and stop their ffmpeg."""
     return rows.run(
-        f"UPDATE render_tasks SET state = '{state}', finished_at = :now WHERE job_id = :id "
+        f"UPDATE render_tasks SET state = '{CANCELLED}', finished_at = :now WHERE job_id = :id "
         f"AND state IN ('{TaskState.QUEUED}', '{TaskState.PROCESSING}')", id=job_id, now=now)
 
 
@@ -521,6 +517,3 @@ def task_rows_of_jobs(rows: Rows, job_ids: list[str]) -> list[dict[str, Any]]:
     return rows.all(f"SELECT job_id, state, worker_name FROM render_tasks WHERE job_id IN "
                     f"({ids}) ORDER BY job_id, started_at, seq", **params)
 
-
-def job_log(rows: Rows, job_id: str) -> str:
-    return rows.scalar("SELECT log FROM render_jobs WHERE id = :id", id=job_id) or ""

@@ -23,11 +23,13 @@ from rendercli.errors import InvalidInput
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
+from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, tasks
 from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from rendercli.db.session import SessionFactory
     from rendercli.render.engine import RenderResult
     from rendercli.render.timeline import RenderSettings, TimelineItem
 
@@ -40,11 +42,11 @@ class JobMonitor:
     """Heartbeats for a claimed job and watches for it being taken away."""
 
     def __init__(self, claim: JobClaim, heartbeat_interval: float,
-                 units: Callable[[], UnitOfWork]) -> None:
+                 sessions: SessionFactory) -> None:
         self.claim = claim
         # The monitor's thread and the render's progress calls write at the same time:
         # each call has its own unit of work on the same database.
-        self.units = units
+        self.sessions = sessions
         self.heartbeat_interval = heartbeat_interval
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -82,10 +84,10 @@ class JobMonitor:
 
     def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
         return lifecycle.heartbeat(self.claim, progress=percent, eta_seconds=eta,
-                                   uow=self.units())
+                                   uow=UnitOfWork(self.sessions))
 
     def _still_ours(self) -> bool:
-        return lifecycle.still_ours(self.claim, uow=self.units())
+        return lifecycle.still_ours(self.claim, uow=UnitOfWork(self.sessions))
 
     def report(self, percent: float, eta: float | None) -> None:
         try:
@@ -102,47 +104,34 @@ class TaskMonitor(JobMonitor):
     and the task is lost when it or its job stops being processed under this claim."""
 
     def __init__(self, claim: TaskClaim, heartbeat_interval: float,
-                 units: Callable[[], UnitOfWork]) -> None:
+                 sessions: SessionFactory) -> None:
         self.task_claim = claim
         super().__init__(JobClaim(claim.job_id, claim.worker_name, claim.attempt,
-                                  claim.owner_id, ""), heartbeat_interval, units)
+                                  claim.owner_id, ""), heartbeat_interval, sessions)
 
     @property
     def _name(self) -> str:
         return f"{self.task_claim.job_id} {self.task_claim.label}"
 
     def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
-        return tasks.heartbeat(self.task_claim, progress=percent, uow=self.units())
+        return tasks.heartbeat(self.task_claim, progress=percent, uow=UnitOfWork(self.sessions))
 
     def _still_ours(self) -> bool:
-        return tasks.still_ours(self.task_claim, uow=self.units())
+        return tasks.still_ours(self.task_claim, uow=UnitOfWork(self.sessions))
 
 
 _Claimed = TypeVar("_Claimed")
 
 
-def _units(uow: UnitOfWork | None) -> Callable[[], UnitOfWork]:
-    """New units of work on `uow`'s database (None: the configured one, resolved now,
-    once: its schema checked later, during a database outage, would fail the render
-    instead of waiting for the database like every other step)."""
-    if uow is None:
-        from rendercli.db.session import default_session_factory
+def _sessions(uow: UnitOfWork | None) -> SessionFactory:
+    """`uow`'s database; None: the configured one, resolved now, once (its schema
+    checked later, during a database outage, would fail the render instead of waiting
+    for the database like every other step)."""
+    if uow is not None:
+        return uow.session_factory
+    from rendercli.db.session import default_session_factory
 
-        factory = default_session_factory()
-    else:
-        factory = uow.session_factory
-    return lambda: UnitOfWork(factory)
-
-
-def _record(unit: UnitOfWork, name: str, user_id: str, **properties: object) -> None:
-    """Write one analytics event in a transaction of its own (never fails the render)."""
-    try:
-        with unit:
-            unit.rows  # noqa: B018  (the event then goes over this unit's connection)
-            unit.record_event(name, user_id, **properties)
-            unit.commit()
-    except Exception as exc:
-        log.warning("analytics event %s not written: %s", name, exc)
+    return default_session_factory()
 
 
 def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
@@ -216,8 +205,8 @@ def execute(
     """
     from rendercli.render.engine import render_timeline
 
-    units = _units(uow)
-    claim, uow = _claim(lifecycle.claim, job_id, worker_name, units(),
+    sessions = _sessions(uow)
+    claim, uow = _claim(lifecycle.claim, job_id, worker_name, UnitOfWork(sessions),
                              "job %s is not queued any more; skipping")
     if claim is None:
         return None
@@ -234,7 +223,7 @@ def execute(
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
         if _split(claim, items, render_settings, uow):
             return _view(job_id, uow)
-        with JobMonitor(claim, settings.heartbeat_interval, units) as monitor:
+        with JobMonitor(claim, settings.heartbeat_interval, sessions) as monitor:
 
             def progress(percent: float, eta: float | None) -> None:
                 monitor.report(percent, eta)
@@ -260,8 +249,8 @@ def execute(
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
         reason, detail = _failure(exc)
         lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, uow=uow)
-        _record(
-            units(),
+        analytics.record(
+            sessions,
             "render.failed",
             claim.owner_id,
             job_id=job_id,
@@ -271,7 +260,7 @@ def execute(
         return _view(job_id, uow)
     except KeyboardInterrupt:
         lifecycle.interrupted(claim, uow=uow)
-        _record(units(), "render.cancelled", claim.owner_id,
+        analytics.record(sessions, "render.cancelled", claim.owner_id,
                          job_id=job_id, was=JobStatus.PROCESSING.value,
                          seconds=round(time.monotonic() - started, 3), reason="interrupted")
         raise
@@ -299,8 +288,8 @@ def execute(
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
         return _view(job_id, uow)
-    _record(
-        units(),
+    analytics.record(
+        sessions,
         "render.completed",
         claim.owner_id,
         job_id=job_id,
@@ -374,8 +363,8 @@ def execute_task(task_id: str, *, worker_name: str,
         render_soundtrack,
     )
 
-    units = _units(uow)
-    tc, uow = _claim(tasks.claim, task_id, worker_name, units(),
+    sessions = _sessions(uow)
+    tc, uow = _claim(tasks.claim, task_id, worker_name, UnitOfWork(sessions),
                           "task %s is not claimable; skipping")
     if tc is None:
         return None
@@ -387,7 +376,7 @@ def execute_task(task_id: str, *, worker_name: str,
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
-        with TaskMonitor(tc, settings.heartbeat_interval, units) as monitor:
+        with TaskMonitor(tc, settings.heartbeat_interval, sessions) as monitor:
             options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
                        "timeout": settings.job_timeout, "log": lines.append}
             if tc.kind == "segment":
@@ -410,7 +399,7 @@ def execute_task(task_id: str, *, worker_name: str,
             from rendercli.services.renders import dispatch
 
             dispatch.forget(tc.job_id, tasks=True, uow=uow)
-            _record(units(), "render.failed", tc.owner_id, job_id=tc.job_id,
+            analytics.record(sessions, "render.failed", tc.owner_id, job_id=tc.job_id,
                              seconds=round(time.monotonic() - started, 3), reason=reason)
         return TaskState.FAILED
     except KeyboardInterrupt:
@@ -440,7 +429,7 @@ def execute_task(task_id: str, *, worker_name: str,
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
         return TaskState.CANCELLED
-    _record(units(), "render.completed", tc.owner_id, job_id=tc.job_id,
+    analytics.record(sessions, "render.completed", tc.owner_id, job_id=tc.job_id,
                      seconds=round(time.monotonic() - started, 3),
                      output_seconds=result.duration, cache_hit=False)
     return TaskState.COMPLETED

@@ -246,6 +246,6 @@ def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
             attempts=job.attempts,
             worker_name=job.worker_name,
             error=job.error,
-            log=jobs.job_log(uow.rows, job.id),
+            log=jobs.log_tail(uow.rows, job.id) or "",
             tasks=task_views(uow.rows, job.id),
         )
