@@ -1,8 +1,5 @@
-"""Render job statuses and task states (no SQLAlchemy here: the light read path uses them).
-
-Both are `str` enums: a member equals its value (`JobStatus.QUEUED == "queued"`) and
-formats as it (`f"'{JobStatus.QUEUED}'"` is SQL text `'queued'`).
-"""
+"""Render job statuses and task states, `str` enums: a member equals its value and formats
+as it (`f"'{JobStatus.QUEUED}'"` is SQL text `'queued'`). No SQLAlchemy here."""
 
 from __future__ import annotations
 

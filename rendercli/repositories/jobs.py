@@ -55,8 +55,8 @@ class TaskClaim:
 # --- transactions a worker retries ------------------------------------------------------
 
 def database_away(exc: BaseException) -> bool:
-    """True for an operational error of either driver, bare or wrapped by SQLAlchemy: a
-    dropped or refused connection, or a lock wait that timed out (worth retrying)."""
+    """True for an operational error of either driver, bare or wrapped by SQLAlchemy (a
+    dropped or refused connection, a lock wait that timed out): worth retrying."""
     return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
@@ -135,8 +135,7 @@ def add_to_log(rows: Rows, job_id: str, text: str) -> None:
 
 def _update(rows: Rows, table: str, values: Mapping[str, Any], where: str,
             **params: Any) -> bool:
-    """UPDATE `table` SET `values` WHERE `where` (names written in our code, values as
-    parameters): True when one row changed."""
+    """UPDATE `table` SET `values` WHERE `where` (names ours): True when one row changed."""
     sets = {f"set_{name}": value for name, value in values.items()}
     return rows.run(f"UPDATE {table} SET {', '.join(f'{n} = :set_{n}' for n in values)} "
                     f"WHERE {where}", **sets, **params) == 1
@@ -156,17 +155,15 @@ NEW_JOB_COLUMNS = ("id", "project_id", "status", "progress", "preset", "format",
                    "updated_at")
 
 
-def new_job_row(project_id: str, *, preset: str, format: str, fps: int, quality: str,
-                use_cache: bool, loudness: float | None,
-                batch_id: str | None = None) -> dict[str, Any]:
-    """The values of a new queued job's row, as the model's defaults would make it."""
+def new_job_row(project_id: str, *, batch_id: str | None = None,
+                **settings: Any) -> dict[str, Any]:
+    """A new queued job's row, as the model's defaults would make it; `settings`: a
+    RenderRequest's preset, format, fps, quality, use_cache and loudness."""
     from rendercli.db.ids import new_id
 
     now = utcnow()
-    return {"id": new_id(), "project_id": project_id, "status": QUEUED.value,
-            "progress": 0.0, "preset": preset, "format": format, "fps": fps,
-            "quality": quality, "use_cache": use_cache, "loudness": loudness,
-            "batch_id": batch_id, "attempts": 0, "created_at": now, "updated_at": now}
+    return {"id": new_id(), "project_id": project_id, "status": QUEUED.value, "progress": 0.0,
+            **settings, "batch_id": batch_id, "attempts": 0, "created_at": now, "updated_at": now}
 
 
 def insert_job(rows: Rows, row: Mapping[str, Any]) -> None:

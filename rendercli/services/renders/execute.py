@@ -123,26 +123,23 @@ class TaskMonitor(JobMonitor):
 _Claimed = TypeVar("_Claimed")
 
 
-def _sessions(uow: UnitOfWork | None) -> SessionFactory:
-    """`uow`'s database; None: the configured one, resolved now, once (its schema
-    checked later, during a database outage, would fail the render instead of waiting
-    for the database like every other step)."""
-    if uow is not None:
-        return uow.session_factory
-    from rendercli.db.session import default_session_factory
-
-    return default_session_factory()
-
-
 def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
-           uow: UnitOfWork, skipped: str) -> tuple[_Claimed | None, UnitOfWork]:
+           uow: UnitOfWork | None, skipped: str
+           ) -> tuple[_Claimed | None, SessionFactory]:
     """Claim a job or a task (`claim` is lifecycle.claim or tasks.claim) for
-    `worker_name` in `uow`. Returns the claim, or None (logged with `skipped`) if it is
-    not claimable, and the unit of work."""
-    claimed = claim(key, worker_name, uow=uow)
+    `worker_name` on `uow`'s database, or the configured one, resolved now, once (its
+    schema checked later, during an outage, would fail the render instead of waiting).
+    Returns the claim, or None (logged with `skipped`), and the database's sessions."""
+    if uow is not None:
+        sessions = uow.session_factory
+    else:
+        from rendercli.db.session import default_session_factory
+
+        sessions = default_session_factory()
+    claimed = claim(key, worker_name, uow=UnitOfWork(sessions))
     if claimed is None:
         log.info(skipped, key)
-    return claimed, uow
+    return claimed, sessions
 
 
 def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, str]:
@@ -205,11 +202,11 @@ def execute(
     """
     from rendercli.render.engine import render_timeline
 
-    sessions = _sessions(uow)
-    claim, uow = _claim(lifecycle.claim, job_id, worker_name, UnitOfWork(sessions),
+    claim, sessions = _claim(lifecycle.claim, job_id, worker_name, uow,
                              "job %s is not queued any more; skipping")
     if claim is None:
         return None
+    uow = UnitOfWork(sessions)
     settings = get_settings()
     started = time.monotonic()
     lifecycle.record_log(
@@ -341,7 +338,8 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
             return False
     created = tasks.split(claim, prepared, uow=uow)
     if not created:
-        return tasks.has_tasks(claim.job_id, uow=uow)
+        with uow:
+            return jobs.has_tasks(uow.rows, claim.job_id)
     from rendercli.services.renders import dispatch
 
     pending = dispatch.enqueue_tasks(claim.job_id, uow=uow)
@@ -363,11 +361,11 @@ def execute_task(task_id: str, *, worker_name: str,
         render_soundtrack,
     )
 
-    sessions = _sessions(uow)
-    tc, uow = _claim(tasks.claim, task_id, worker_name, UnitOfWork(sessions),
+    tc, sessions = _claim(tasks.claim, task_id, worker_name, uow,
                           "task %s is not claimable; skipping")
     if tc is None:
         return None
+    uow = UnitOfWork(sessions)
     settings = get_settings()
     started = time.monotonic()
     lines: list[str] = []

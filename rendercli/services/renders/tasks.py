@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rendercli.render.engine import PreparedRender
 
 __all__ = ["NewTask", "TaskClaim", "TaskRecovery", "TaskView", "claim", "complete",
-           "complete_job", "fail", "hand_back", "has_tasks", "heartbeat", "recover_stale",
+           "complete_job", "fail", "hand_back", "heartbeat", "recover_stale",
            "split", "still_ours", "task_views"]
 
 
@@ -76,12 +76,6 @@ def split(claim: JobClaim, prepared: PreparedRender, *,
             return [NewTask(task_id, kind) for task_id, kind in made]
 
     return with_db_retry(run)
-
-
-def has_tasks(job_id: str, *, uow: UnitOfWork | None = None) -> bool:
-    uow = uow or UnitOfWork()
-    with uow:
-        return jobs.has_tasks(uow.rows, job_id)
 
 
 def claim(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None

@@ -162,12 +162,10 @@ def timeline_items(assets: Sequence[ItemRow], storage_dir: Path,
 def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
                    settings: RenderSettings | None = None, project_name: str = "",
                    items: Sequence[Any] | None = None) -> None:
-    """Raise InvalidInput unless the project's timeline is one the engine accepts.
-
-    Without ``settings`` (every item change, before it commits): checked in seconds, as
-    changed so far in this unit of work, with every character of its texts in some
-    font. With a render's ``settings`` (`render submit`, `render batch`): on the frame
-    grid of its fps, where texts must also fit stacked, and with a picture to render.
+    """InvalidInput unless the project's timeline is one the engine accepts: without
+    ``settings`` (every item change, before it commits) in seconds, every character of
+    its texts in some font; with a render's ``settings`` (`render submit`, `render
+    batch`) on the frame grid of its fps, texts stacked, with a picture to render.
     ``items``: the project's item rows, if already loaded."""
     from rendercli.render.subtitles import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS
@@ -176,7 +174,6 @@ def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
     if rows is not source:  # a unit of work: its ORM changes so far must show (items.py)
         source.session.flush()  # type: ignore[union-attr]
         source.session.expire_all()  # type: ignore[union-attr]
-        rows = source.rows  # type: ignore[union-attr]
     if items is None:
         items = read_items(rows, project_id)
     if settings is not None and not any(a.kind in PICTURE_KINDS for a in items):

@@ -176,7 +176,6 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
 def remove_renders(job_ids: list[str]) -> None:
     """Delete the rendered videos and posters of deleted jobs (named by job id)."""
     from rendercli import storage
-    from rendercli.config import get_settings
 
     storage_dir = get_settings().storage_dir
     for job_id in job_ids:
