@@ -52,8 +52,6 @@ class TaskClaim:
     owner_id: str
 
 
-# --- transactions a worker retries ------------------------------------------------------
-
 def database_away(exc: BaseException) -> bool:
     """True for an operational error of either driver, bare or wrapped by SQLAlchemy (a
     dropped or refused connection, a lock wait that timed out): worth retrying."""
@@ -145,8 +143,6 @@ def _in(prefix: str, ids: list[str]) -> tuple[str, dict[str, str]]:
     params = {f"{prefix}{n}": value for n, value in enumerate(ids)}
     return ", ".join(f":{name}" for name in params) or "NULL", params
 
-
-# --- jobs ---------------------------------------------------------------------------------
 
 # A new render_jobs row: the columns `new_job_row` sets, every other one is NULL (a test
 # checks this against the model's columns and defaults, rendercli.db.models.RenderJob).
@@ -308,8 +304,6 @@ def stale_probe(rows: Rows, cutoff: datetime, *, orphaned_queued: bool) -> bool:
         cutoff=cutoff))
 
 
-# --- tasks --------------------------------------------------------------------------------
-
 _JOB_PROCESSING = (f"EXISTS (SELECT 1 FROM render_jobs AS pj WHERE pj.id = render_tasks.job_id"
                    f" AND pj.status = '{PROCESSING}')")
 _TASK_FENCE = (f"id = :task_id AND state = '{TaskState.PROCESSING}' AND "
@@ -462,8 +456,6 @@ def ready_to_assemble(rows: Rows, job_ids: list[str]) -> set[str]:
         f"AND state != '{TaskState.COMPLETED}'", **params)
     return set(job_ids) - {r["job_id"] for r in unfinished}
 
-
-# --- views ------------------------------------------------------------------------------
 
 # The render_jobs columns a view is made of, in the order of JOBS_SQL's select list.
 VIEW_COLUMNS = (

@@ -125,8 +125,7 @@ def dispatch_undispatched(limit: int, *, older_than: timedelta,
 
     from rendercli.db.ids import is_valid_id
 
-    unit = uow or UnitOfWork()
-    with unit:
+    with (unit := uow or UnitOfWork()):
         found = jobs.undispatched_jobs(unit.rows, utcnow() - older_than, limit)
     # A row with an id rendercli does not make is left to the workers' reconcile.
     ids = [job_id for job_id in found if is_valid_id(job_id)]
@@ -171,8 +170,7 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
 
 def _mark_dispatched(job_ids: list[str], uow: UnitOfWork | None) -> None:
     """Note that these jobs, if still queued, are on the queue (one UPDATE)."""
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         jobs.mark_jobs_dispatched(uow.rows, job_ids)
         uow.commit()
 
@@ -190,8 +188,7 @@ def forget(job_id: str, *, tasks: bool = False,
         conn = redis_connection()
         ids = [job_id]
         if tasks:
-            unit = uow or UnitOfWork()
-            with unit:
+            with (unit := uow or UnitOfWork()):
                 ids += [task["id"] for task in jobs.tasks_of(unit.rows, job_id)]
         found = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
         with conn.pipeline() as pipe:
@@ -221,8 +218,7 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     from rq.job import Dependency, Job
     from rq.serializers import JSONSerializer
 
-    unit = uow or UnitOfWork()
-    with unit:
+    with (unit := uow or UnitOfWork()):
         rows = [(r["id"], r["kind"], r["state"], r["weight"])
                 for r in jobs.tasks_of(unit.rows, job_id)]
     # Longest first: the last tasks to start are the short ones, so no worker sits idle
@@ -262,8 +258,7 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
                                **options)
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
-    unit = uow or UnitOfWork()
-    with unit:
+    with (unit := uow or UnitOfWork()):
         jobs.mark_tasks_dispatched(unit.rows, [*work, *assemble])
         unit.commit()
     return None
@@ -278,8 +273,7 @@ def reconcile_tasks(connection: Redis, *, uow: UnitOfWork | None = None
 
     from rendercli.db.ids import is_valid_id
 
-    unit = uow or UnitOfWork()
-    with unit:
+    with (unit := uow or UnitOfWork()):
         queued = jobs.queued_tasks(unit.rows)
     bad = [t for t in queued if not (is_valid_id(t[0]) and is_valid_id(t[1]))]
     for task_id, job_id, _kind, _at in bad:  # only a worker writes tasks: not expected
@@ -327,8 +321,7 @@ def reconcile(
     """
     from rendercli.db.ids import is_valid_id
 
-    unit = uow or UnitOfWork()
-    with unit:
+    with (unit := uow or UnitOfWork()):
         queued = [(r["id"], r["dispatched_at"]) for r in jobs.queued_jobs(unit.rows)]
     conn = connection or redis_connection()
     dispatched = reconcile_tasks(conn, uow=uow)
@@ -380,7 +373,6 @@ def _refuse(job_id: str, why: str, uow: UnitOfWork | None) -> None:
     """Fail a queued job that cannot be dispatched, with the reason (plain SQL, the id
     only as a parameter), and log it with the id shown safely."""
     log.warning("job %r cannot be dispatched: %s; failing it", job_id[:100], why)
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         jobs.refuse_job(uow.rows, job_id, f"could not be dispatched: {why}")
         uow.commit()

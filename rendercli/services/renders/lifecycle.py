@@ -22,7 +22,7 @@ from rendercli.errors import Conflict
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, with_db_retry
 from rendercli.services.renders import dispatch, tasks
-from rendercli.services.renders.views import JobView, owned_views
+from rendercli.services.renders.views import JobView, owned_job, owned_views
 from rendercli.services.unit_of_work import UnitOfWork
 
 INLINE_WORKER_PREFIX = "inline@"  # worker name of renders run inside `render submit`
@@ -47,8 +47,7 @@ def heartbeat(
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
         values["eta_seconds"] = eta_seconds
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         ours = jobs.update_claimed_job(uow.rows, claim, **values)
         uow.commit()
         return ours
@@ -56,8 +55,7 @@ def heartbeat(
 
 def still_ours(claim: JobClaim, *, uow: UnitOfWork | None = None) -> bool:
     """True while the job is processing under this claim (not cancelled, not handed over)."""
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         return jobs.job_still_claimed(uow.rows, claim)
 
 
@@ -114,12 +112,8 @@ def interrupted(claim: JobClaim, *, uow: UnitOfWork | None = None) -> bool:
 
 def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """Cancel a queued or processing job. The worker stops its ffmpeg and keeps no output."""
-    from rendercli.errors import NotFound
-
     with uow:
-        job = owned_views(uow.rows, user_id, [job_id]).get(job_id)
-        if job is None:
-            raise NotFound(f"job not found: {job_id}")
+        job = owned_job(uow.rows, user_id, job_id)
         if job.status not in ACTIVE_JOB_STATUSES:
             raise Conflict(f"job {job.id} has already finished ({job.status})")
         now = utcnow()
@@ -138,8 +132,7 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
 
 def record_log(job_id: str, text: str, *, uow: UnitOfWork | None = None) -> None:
     """Append to a job's log regardless of its state."""
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         jobs.add_to_log(uow.rows, job_id, text)
         uow.commit()
 

@@ -82,14 +82,8 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
             raise Conflict(
                 f"project {project_name!r} already has an active render{detail}"
             ) from None
-        uow.record_event(
-            "render.submitted",
-            user_id,
-            job_id=row["id"],
-            project_id=project_id,
-            preset=request.preset,
-            format=request.format,
-        )
+        uow.record_event("render.submitted", user_id, job_id=row["id"],
+                         project_id=project_id, preset=request.preset, format=request.format)
         view = owned_views(uow.rows, user_id, [row["id"]])[row["id"]]
         uow.commit()
         return view
@@ -125,8 +119,7 @@ def new_job(uow: UnitOfWork, project: Any, request: RenderRequest, *,
             raise
         raise Conflict(f"project {project.name!r} got a render meanwhile: nothing was "
                        "changed; run the batch again once it ends") from None
-    view_row = {c: row.get(c) for c in jobs.VIEW_COLUMNS}
-    return view_of({**view_row, "project_name": project.name})
+    return view_of({**dict.fromkeys(jobs.VIEW_COLUMNS), **row, "project_name": project.name})
 
 
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:

@@ -95,8 +95,7 @@ def heartbeat(tc: TaskClaim, *, progress: float | None = None,
     values: dict[str, object] = {"heartbeat_at": now}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         if not jobs.update_claimed_task(uow.rows, tc, **values):
             return False
         jobs.aggregate_progress(uow.rows, tc.job_id, now)
@@ -106,8 +105,7 @@ def heartbeat(tc: TaskClaim, *, progress: float | None = None,
 
 def still_ours(tc: TaskClaim, *, uow: UnitOfWork | None = None) -> bool:
     """True while the task is processing under this claim and its job is processing."""
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         return jobs.task_still_claimed(uow.rows, tc)
 
 
@@ -188,8 +186,7 @@ def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None) 
     dispatches the task again), or None if the task was not processing for this worker
     (a live worker's name is unique). No retries: the process is on its way out."""
     now = utcnow()
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         row = jobs.task_of(uow.rows, task_id)
         if row is None:
             return None
@@ -218,8 +215,7 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
     job fails. Each transition is guarded by the attempt seen."""
     requeued: list[str] = []
     failed: list[str] = []
-    uow = uow or UnitOfWork()
-    with uow:
+    with (uow := uow or UnitOfWork()):
         rows = uow.rows
         for stale in jobs.stale_tasks(rows, cutoff):
             task_id, job_id, attempts = stale["id"], stale["job_id"], stale["attempts"]
