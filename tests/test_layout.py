@@ -150,3 +150,20 @@ def test_no_import_circles() -> None:
         report += [f"    {a} imports {b}" for a in component for b in sorted(graph[a])
                    if b in component]
     assert not found, "modules that import each other:\n" + "\n".join(report)
+
+
+def test_services_and_data_never_reach_into_this_machine() -> None:
+    """The keyring and the credentials file are the CLI's: a service or a data module
+    that read them would act on whatever this machine holds, not on what it is given."""
+    graph = import_graph()
+    lower = [m for m in graph if m.startswith(("rendercli.services", "rendercli.repositories",
+                                                "rendercli.db"))]
+    reaching = sorted(m for m in lower if "rendercli.credentials" in graph[m])
+    assert not reaching, f"import rendercli.credentials: {reaching}"
+
+
+def test_repositories_sit_below_the_services() -> None:
+    graph = import_graph()
+    upward = sorted(f"{m} imports {t}" for m in graph if m.startswith("rendercli.repositories")
+                    for t in graph[m] if t.startswith(("rendercli.services", "rendercli.cli")))
+    assert not upward, "\n".join(upward)
