@@ -83,14 +83,10 @@ class UnitOfWork:
         if self._light is not None:
             self._light.commit()
         events, self._events = self._events, []
-        if events and self._session is None and self._light is not None:
-            from rendercli.services.analytics import write_event_rows
-
-            write_event_rows(self._light, events)
-        elif events:
+        if events:
             from rendercli.services.analytics import write_events
 
-            write_events(self.session_factory, events)
+            write_events(self.rows, events)
 
     def rollback(self) -> None:
         if self._session is not None:
