@@ -8,7 +8,10 @@ start of every session transaction on PostgreSQL. SQLite ignores all of this.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rendercli.db.rows import Rows
 
 # Process-wide, not a context variable: a render's heartbeat thread acts for the same
 # caller as the command that started it.
@@ -46,7 +49,7 @@ def install(factory: Any) -> None:
 KEYS_PER_CALL = 5000
 
 
-def storage_keys_in_use(session: Any, keys: list[str]) -> set[str]:
+def storage_keys_in_use(rows: Rows, keys: list[str]) -> set[str]:
     """Which of these stored objects any asset, of any account, still uses, asked with
     the caller's token (a client freeing its own objects).
 
@@ -55,31 +58,27 @@ def storage_keys_in_use(session: Any, keys: list[str]) -> set[str]:
     function answers for every account instead (only for keys the caller names). It
     raises, never answers "none", without a live token: callers delete nothing then.
     """
-    return _keys(session, keys, "rendercli_storage_keys_in_use")
+    return _keys(rows, keys, "rendercli_storage_keys_in_use")
 
 
-def storage_keys_referenced(session: Any, keys: list[str]) -> set[str]:
+def storage_keys_referenced(rows: Rows, keys: list[str]) -> set[str]:
     """Which of these stored objects any asset uses, for the orphan sweep. On PostgreSQL
     only the worker role may ask (anyone else gets an error, so sweeps nothing)."""
-    return _keys(session, keys, "rendercli_storage_keys_referenced")
+    return _keys(rows, keys, "rendercli_storage_keys_referenced")
 
 
-def _keys(session: Any, keys: list[str], function: str) -> set[str]:
-    from sqlalchemy import select, text
-
+def _keys(rows: Rows, keys: list[str], function: str) -> set[str]:
     asked = list(keys)
     used: set[str] = set()
-    postgres = session.get_bind().dialect.name == "postgresql"
-    size = KEYS_PER_CALL if postgres else 500  # old SQLite builds bind at most 999 values
+    size = KEYS_PER_CALL if rows.postgres else 500  # old SQLite builds bind at most 999 values
     for start in range(0, len(asked), size):
         chunk = asked[start:start + size]
-        if postgres:
-            found = session.execute(
-                text(f"SELECT * FROM {function}(CAST(:keys AS text[]))"), {"keys": chunk},
-            ).scalars()
+        if rows.postgres:
+            found = rows.all(f"SELECT * FROM {function}(CAST(:keys AS text[])) AS k(key)",
+                             keys=chunk)
         else:
-            from rendercli.db.models import Asset
-
-            found = session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(chunk)))
-        used.update(found)
+            names = {f"k{i}": key for i, key in enumerate(chunk)}
+            found = rows.all("SELECT storage_key AS key FROM assets WHERE storage_key IN "
+                             f"({', '.join(':' + n for n in names)})", **names)
+        used.update(row["key"] for row in found)
     return used & set(asked)
