@@ -103,3 +103,17 @@ def storage_keys_of(rows: Rows, project_id: str) -> list[str]:
 def delete_project(rows: Rows, project_id: str) -> None:
     """Delete a project; its items, jobs and tasks go with it (ON DELETE CASCADE)."""
     rows.run("DELETE FROM projects WHERE id = :id", id=project_id)
+
+
+def render_history(rows: Rows, user_id: str) -> list[dict[str, Any]]:
+    """Every render job of the user's projects (status, started_at, finished_at,
+    output_duration) with its project's id and name, for statistics."""
+    found = rows.all(
+        "SELECT j.status, j.started_at, j.finished_at, j.output_duration, "
+        "p.id AS project_id, p.name AS project_name FROM render_jobs AS j "
+        "JOIN projects AS p ON p.id = j.project_id WHERE p.owner_id = :user_id",
+        user_id=user_id)
+    for row in found:
+        row["started_at"] = as_datetime(row["started_at"])
+        row["finished_at"] = as_datetime(row["finished_at"])
+    return found
