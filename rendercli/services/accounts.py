@@ -11,7 +11,7 @@ from typing import Any
 
 from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
-from rendercli.db.rows import as_datetime, integrity_error
+from rendercli.db.rows import integrity_error
 from rendercli.errors import AuthRequired, Conflict, InvalidInput, NotFound
 from rendercli.repositories import accounts as repo
 from rendercli.services import passwords
@@ -78,11 +78,6 @@ def normalize_email(email: str) -> str:
 _call = call_definer
 
 
-def _one(found: list[dict[str, Any]]) -> Any:
-    """The first column of the first row a definer function returned."""
-    return next(iter(found[0].values()))
-
-
 def _bcrypt_cost(uow: UnitOfWork) -> int:
     """The cost of new passwords: the database's on PostgreSQL (recorded by `db upgrade`,
     so every account and every fake salt has it), RENDERCLI_BCRYPT_ROUNDS on SQLite."""
@@ -95,7 +90,7 @@ def login_salt(uow: UnitOfWork, email: str) -> str:
     """The bcrypt salt of an account, or a stable fake one shaped the same for an email
     without an account (so the answer never tells which emails exist)."""
     if uow.rows.postgres:
-        return str(_one(_call(uow, "SELECT rendercli_login_salt(:e)", e=email)))
+        return str(_call(uow, "SELECT rendercli_login_salt(:e) AS v", e=email)[0]["v"])
     user = repo.user(uow.rows, email=email, password=True)
     if user is not None:
         return str(user["password_salt"])
@@ -119,8 +114,7 @@ def register(uow: UnitOfWork, email: str, password: str) -> UserView:
             except Conflict:
                 raise taken from None
             uow.commit()  # the function recorded user.registered
-            return UserView(id=row["id"], email=row["email"],
-                            created_at=as_datetime(row["created_at"]))  # type: ignore[arg-type]
+            return _user_view(row)
         try:
             user = repo.insert_user(uow.rows, email, salt, verifier)
         except Exception as exc:
@@ -169,10 +163,8 @@ def login(uow: UnitOfWork, email: str, password: str, *, session_name: str) -> I
             row = found[0]
             return IssuedToken(
                 token=row["token"], id=row["token_id"], name=session_name,
-                expires_at=as_datetime(row["expires_at"]),
-                user=UserView(id=row["user_id"], email=row["email"],
-                              created_at=as_datetime(row["user_created_at"])),  # type: ignore[arg-type]
-            )
+                expires_at=row["expires_at"], user=UserView(
+                    id=row["user_id"], email=row["email"], created_at=row["user_created_at"]))
         user = repo.user(uow.rows, email=email, password=True)
         if user is None or proof is None or not hmac.compare_digest(
             passwords.verifier(proof), user["password_verifier"]
@@ -217,8 +209,8 @@ def logout(uow: UnitOfWork, token: str, *, all_sessions: bool = False) -> int:
             pg = checked_on_postgres(uow, token)
             if pg.kind == "api" and not all_sessions:
                 raise _api_token_refused(pg.name, pg.token_id)
-            count = int(_one(_call(uow, "SELECT rendercli_logout(:t, :a)", t=token,
-                                   a=all_sessions)))
+            count = int(_call(uow, "SELECT rendercli_logout(:t, :a) AS v", t=token,
+                              a=all_sessions)[0]["v"])
             uow.commit()
             return count
         row = live_token(uow.rows, token)
@@ -258,7 +250,7 @@ def create_api_token(
                           n=name, d=expires_in_days)
             uow.commit()  # the function recorded token.created
             return IssuedToken(token=row["token"], id=row["token_id"], name=name,
-                               expires_at=as_datetime(row["expires_at"]), user=_user_view(user))
+                               expires_at=row["expires_at"], user=_user_view(user))
         issued = _issue(uow, user, "api", name, expires_at)
         uow.record_event("token.created", user_id, expires_in_days=expires_in_days)
         uow.commit()
@@ -281,7 +273,7 @@ def revoke_token(uow: UnitOfWork, user_id: str, token_id: str) -> TokenView:
     with uow:
         if uow.rows.postgres:
             found = _call(uow, "SELECT * FROM rendercli_revoke_token(:i)", i=token_id)
-            row = repo.timed(found[0]) if found else None
+            row = found[0] if found else None
         else:
             row = repo.revoke_token(uow.rows, user_id, token_id, utcnow())
         if row is None:
@@ -310,8 +302,8 @@ def change_password(uow: UnitOfWork, token: str, current: str, new: str) -> Pass
     wrong = AuthRequired("the current password is incorrect")
     with uow:
         if uow.rows.postgres:
-            changed = _one(_call(uow, "SELECT rendercli_change_password(:o, :s, :v)",
-                                 o=old_proof or "!", s=new_salt, v=new_verifier))
+            changed = _call(uow, "SELECT rendercli_change_password(:o, :s, :v) AS v",
+                            o=old_proof or "!", s=new_salt, v=new_verifier)[0]["v"]
             if not changed:
                 raise wrong
         else:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
-from rendercli.db.rows import Rows, as_datetime
+from rendercli.db.rows import Rows
 from rendercli.errors import AuthRequired
 from rendercli.repositories import accounts as repo
 
@@ -86,10 +86,10 @@ def definer_error(exc: BaseException) -> Exception | None:
 
 
 def call_definer(uow: UnitOfWork, sql: str, **params: object) -> list[dict[str, Any]]:
-    """PostgreSQL: run a definer function over `uow.rows`, its rows back; its SQLSTATEs
-    become our errors."""
+    """PostgreSQL: run a definer function over `uow.rows`, its rows back (timestamps in
+    UTC, whatever the server's zone); its SQLSTATEs become our errors."""
     try:
-        return uow.rows.all(sql, **params)
+        return [repo.timed(row) for row in uow.rows.all(sql, **params)]  # type: ignore[misc]
     except Exception as exc:
         mapped = definer_error(exc)
         if mapped is not None:
@@ -108,8 +108,6 @@ def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
     row = SimpleNamespace(**found[0])
     if row.status == "revoked":
         raise revoked(row.kind, row.name)
-    row.expires_at = as_datetime(row.expires_at)  # in UTC, whatever the server's zone
-    row.user_created_at = as_datetime(row.user_created_at)
     if row.status == "expired":
         raise expired(row.expires_at)
     return row

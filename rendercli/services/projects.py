@@ -10,10 +10,12 @@ from typing import Any
 from rendercli.db.rows import Rows, integrity_error
 from rendercli.errors import Conflict, InvalidInput, NotFound
 from rendercli.repositories import projects as repo
+from rendercli.repositories.projects import active_job as active_job_row
 from rendercli.repositories.projects import owned_project, owned_project_id
 from rendercli.services.unit_of_work import UnitOfWork
 
-__all__ = ["owned_project", "owned_project_id"]  # re-exported: callers import them here
+# Re-exported: callers import them here.
+__all__ = ["active_job_row", "owned_project", "owned_project_id"]
 
 MAX_NAME_LENGTH = 200
 
@@ -68,11 +70,6 @@ def _view_of(row: Mapping[str, Any]) -> ProjectView:
 def _view(rows: Rows, user_id: str, project_id: str) -> ProjectView:
     [row] = repo.projects_of(rows, user_id, project_id)
     return _view_of(row)
-
-
-def active_job_row(rows: Rows, project_id: str) -> dict[str, Any] | None:
-    """The id and status of the project's queued or processing job, if any."""
-    return repo.active_job(rows, project_id)
 
 
 def ensure_not_rendering(uow: UnitOfWork, project: Any, action: str) -> None:
