@@ -8,10 +8,7 @@ start of every session transaction on PostgreSQL. SQLite ignores all of this.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from rendercli.db.rows import Rows
+from typing import Any
 
 # Process-wide, not a context variable: a render's heartbeat thread acts for the same
 # caller as the command that started it.
@@ -49,7 +46,8 @@ def install(factory: Any) -> None:
 KEYS_PER_CALL = 5000
 
 
-def storage_keys_in_use(rows: Rows, keys: list[str]) -> set[str]:
+# `rows`: a rendercli.db.rows.Rows (not imported: rows imports this module for the token).
+def storage_keys_in_use(rows: Any, keys: list[str]) -> set[str]:
     """Which of these stored objects any asset, of any account, still uses, asked with
     the caller's token (a client freeing its own objects).
 
@@ -61,13 +59,13 @@ def storage_keys_in_use(rows: Rows, keys: list[str]) -> set[str]:
     return _keys(rows, keys, "rendercli_storage_keys_in_use")
 
 
-def storage_keys_referenced(rows: Rows, keys: list[str]) -> set[str]:
+def storage_keys_referenced(rows: Any, keys: list[str]) -> set[str]:
     """Which of these stored objects any asset uses, for the orphan sweep. On PostgreSQL
     only the worker role may ask (anyone else gets an error, so sweeps nothing)."""
     return _keys(rows, keys, "rendercli_storage_keys_referenced")
 
 
-def _keys(rows: Rows, keys: list[str], function: str) -> set[str]:
+def _keys(rows: Any, keys: list[str], function: str) -> set[str]:
     asked = list(keys)
     used: set[str] = set()
     size = KEYS_PER_CALL if rows.postgres else 500  # old SQLite builds bind at most 999 values

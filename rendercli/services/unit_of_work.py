@@ -16,7 +16,7 @@ class UnitOfWork:
 
     `session_factory` picks the database; by default it is the configured one
     (`rendercli.db.session.default_session_factory`, which also checks its schema).
-    Analytics events noted with `record_event` are handed to `analytics.write_events`
+    Analytics events noted with `record_event` are handed to `events.write_events`
     after a successful commit; the unit of work itself only holds them until then.
 
     The ORM session is opened on first use. `rows` runs plain SQL (rendercli.db.rows): on
@@ -84,7 +84,7 @@ class UnitOfWork:
             self._light.commit()
         events, self._events = self._events, []
         if events:
-            from rendercli.services.analytics import write_events
+            from rendercli.repositories.events import write_events
 
             write_events(self.rows, events)
 
