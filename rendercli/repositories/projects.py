@@ -88,16 +88,12 @@ def update_project(rows: Rows, project_id: str, **values: Any) -> None:
              now=utcnow(), id=project_id, **values)
 
 
-def job_ids_of(rows: Rows, project_id: str) -> list[str]:
-    found = rows.all("SELECT id FROM render_jobs WHERE project_id = :id", id=project_id)
-    return [row["id"] for row in found]
-
-
-def storage_keys_of(rows: Rows, project_id: str) -> list[str]:
-    """The stored objects the project's items use (titles have none)."""
-    found = rows.all("SELECT storage_key FROM assets WHERE project_id = :id "
-                     "AND storage_key IS NOT NULL", id=project_id)
-    return [row["storage_key"] for row in found]
+def files_of(rows: Rows, project_id: str) -> tuple[list[str], list[str]]:
+    """The ids of the project's render jobs and the stored objects its items use."""
+    jobs = rows.all("SELECT id FROM render_jobs WHERE project_id = :id", id=project_id)
+    keys = rows.all("SELECT storage_key FROM assets WHERE project_id = :id "
+                    "AND storage_key IS NOT NULL", id=project_id)  # titles have none
+    return [r["id"] for r in jobs], [r["storage_key"] for r in keys]
 
 
 def delete_project(rows: Rows, project_id: str) -> None:

@@ -168,8 +168,7 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
         project = owned_project(uow.rows, user_id, ref)
         ensure_not_rendering(uow, project, "delete it")
         view = _view(uow.rows, user_id, project.id)
-        job_ids = repo.job_ids_of(uow.rows, project.id)
-        keys = repo.storage_keys_of(uow.rows, project.id)
+        job_ids, keys = repo.files_of(uow.rows, project.id)
         for job_id in job_ids:
             storage.check_job_id(job_id)
         for key in keys:
