@@ -167,3 +167,26 @@ def test_repositories_sit_below_the_services() -> None:
     upward = sorted(f"{m} imports {t}" for m in graph if m.startswith("rendercli.repositories")
                     for t in graph[m] if t.startswith(("rendercli.services", "rendercli.cli")))
     assert not upward, "\n".join(upward)
+
+
+def _external_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_one_data_path_for_accounts_projects_and_events() -> None:
+    """These are read and written in plain SQL over `Rows` (rendercli.repositories), not
+    through the ORM: SQLAlchemy stays for the schema."""
+    modules = all_modules()
+    graph = import_graph()
+    plain = [m for m in modules if m.startswith("rendercli.repositories")] + [
+        f"rendercli.services.{m}" for m in ("accounts", "identity", "stats", "demo",
+                                            "analytics")]
+    orm = sorted(m for m in plain if "rendercli.db.models" in graph[m]
+                 or "sqlalchemy" in _external_imports(modules[m]))
+    assert not orm, f"use the ORM: {orm}"
