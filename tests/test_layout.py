@@ -150,3 +150,11 @@ def test_no_import_circles() -> None:
         report += [f"    {a} imports {b}" for a in component for b in sorted(graph[a])
                    if b in component]
     assert not found, "modules that import each other:\n" + "\n".join(report)
+
+
+def test_storage_judges_no_media() -> None:
+    """Storage keeps bytes; checking and probing input files is the media layer's job
+    (rendercli.media imports storage, never the other way)."""
+    media = sorted(m for m in import_graph()["rendercli.storage"]
+                   if m.startswith("rendercli.media"))
+    assert media == [], f"rendercli.storage imports {media}"
