@@ -1,0 +1,1 @@
+"""Data access: one module per record kind, plain SQL over `rendercli.db.rows.Rows`."""
