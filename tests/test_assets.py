@@ -330,3 +330,42 @@ def test_plain_sql_items_match_the_orm(
     assert views[still["id"]].text_count == 2 and views[plain[0].id].title is not None
     assert [t.box for t in plain[2].texts] == [False, True]
     assert plain[2].texts[0].created_at.tzinfo is not None
+
+
+def test_several_timelines_are_read_in_three_statements(
+    alice: Account, project: str, media, sessions
+) -> None:
+    """`read_items_of` (a batch's chunk) reads any number of projects in the same three
+    statements as one, and gives each project what `read_items` gives it."""
+    from dataclasses import asdict
+
+    from rendercli.repositories.items import read_items, read_items_of
+    from rendercli.services.items import asset_view
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    _clip, still = add(alice, project, media["clip"], media["still"])
+    alice.ok("text", "add", still["id"], "Hello")
+    other = json.loads(alice.ok("project", "create", "other", "--json").stdout)["id"]
+    alice.ok("title", "add", other, "Card")
+    add(alice, other, media["song"])
+
+    class Counted:
+        def __init__(self, rows) -> None:  # type: ignore[no-untyped-def]
+            self.rows, self.postgres, self.statements = rows, rows.postgres, 0
+
+        def all(self, sql: str, **params: object) -> list[dict]:
+            self.statements += 1
+            return self.rows.all(sql, **params)
+
+    with UnitOfWork(sessions) as uow:
+        counted = Counted(uow.rows)
+        both = read_items_of(counted, [project, other, "nosuchproject"])  # type: ignore[arg-type]
+        assert counted.statements == 3
+        assert both["nosuchproject"] == []
+        for pid, kinds in ((project, ["video", "image"]), (other, ["title", "audio"])):
+            assert [i.kind for i in both[pid]] == kinds
+            one = read_items(uow.rows, pid)
+            assert [asdict(asset_view(i)) for i in both[pid]] == [
+                asdict(asset_view(i)) for i in one]
+        assert [t.text for t in both[project][1].texts] == ["Hello"]
+        assert both[other][0].title is not None and both[other][0].title.text == "Card"
