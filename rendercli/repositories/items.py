@@ -162,7 +162,7 @@ _TITLES_SQL = ("SELECT t.asset_id, " + _selected(TitleView, TITLE_COLUMNS, "t.")
 _TEXTS_SQL = ("SELECT " + _selected(TextView, TEXT_COLUMNS, "t.") + " FROM asset_texts AS t"
               " JOIN assets AS a ON a.id = t.asset_id WHERE ")
 # The one ownership rule of items: the item's project is the caller's.
-_OWNED = ("a.project_id IN (SELECT id FROM projects WHERE owner_id = :user_id)")
+_OWNED = "a.project_id IN (SELECT id FROM projects WHERE owner_id = :user_id)"
 
 
 def _read(rows: Rows, where: str, params: Mapping[str, Any], projects: int) -> list[ItemRow]:
@@ -253,11 +253,12 @@ def count_positions(rows: Rows, project_id: str) -> int:
 def shift_positions(rows: Rows, project_id: str, from_position: int, by: int,
                     to_position: int | None = None) -> None:
     """Move the items at ``from_position``..``to_position`` (inclusive) by ``by`` places."""
-    upto = "" if to_position is None else " AND position <= :to_position"
-    rows.run("UPDATE assets SET position = position + :by WHERE project_id = :project_id"
-             " AND position >= :from_position" + upto, by=by, project_id=project_id,
-             from_position=from_position, **({} if to_position is None
-                                             else {"to_position": to_position}))
+    sql = ("UPDATE assets SET position = position + :by WHERE project_id = :project_id"
+           " AND position >= :from_position")
+    params: dict[str, Any] = {"by": by, "project_id": project_id, "from_position": from_position}
+    if to_position is not None:
+        sql, params["to_position"] = sql + " AND position <= :to_position", to_position
+    rows.run(sql, **params)
 
 
 def check_position(position: int | None, count: int, adding: int) -> int:
