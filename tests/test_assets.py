@@ -287,7 +287,8 @@ def test_plain_sql_items_match_the_orm(
     from rendercli.db.models import Asset, AssetText, AssetTitle
     from rendercli.db.rows import SessionRows, sqlite_rows
     from rendercli.db.schema import HEAD_REVISION
-    from rendercli.services import items
+    from rendercli.repositories import items
+    from rendercli.services.items import asset_view
     from rendercli.services.renders.timeline import timeline_items
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -325,7 +326,7 @@ def test_plain_sql_items_match_the_orm(
         plain = items.read_items(rows, project)
         assert [shape(a) for a in plain] == [shape(a) for a in orm]
         assert timeline_items(plain, storage_dir) == orm_timeline
-    views = {v.id: v for v in map(items.asset_view, plain)}
+    views = {v.id: v for v in map(asset_view, plain)}
     assert views[clip["id"]].mute is True and views[song["id"]].duck is True
     assert views[still["id"]].text_count == 2 and views[plain[0].id].title is not None
     assert [t.box for t in plain[2].texts] == [False, True]

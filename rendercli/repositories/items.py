@@ -9,6 +9,7 @@ inserts, updates and deletes. A project id given here was checked by the caller
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -159,8 +160,8 @@ _ITEMS_SQL = ("SELECT " + _selected(AssetView, _VIEW_COLUMNS, "a.") + ", a.stora
               " FROM assets AS a WHERE ")
 _TITLES_SQL = ("SELECT t.asset_id, " + _selected(TitleView, TITLE_COLUMNS, "t.")
                + " FROM asset_titles AS t JOIN assets AS a ON a.id = t.asset_id WHERE ")
-_TEXTS_SQL = ("SELECT " + _selected(TextView, TEXT_COLUMNS, "t.") + " FROM asset_texts AS t"
-              " JOIN assets AS a ON a.id = t.asset_id WHERE ")
+_TEXTS_SQL = ("SELECT " + _selected(TextView, TEXT_COLUMNS, "t.") + ", a.project_id"
+              " FROM asset_texts AS t JOIN assets AS a ON a.id = t.asset_id WHERE ")
 # The one ownership rule of items: the item's project is the caller's.
 _OWNED = "a.project_id IN (SELECT id FROM projects WHERE owner_id = :user_id)"
 
@@ -171,9 +172,7 @@ def _read(rows: Rows, where: str, params: Mapping[str, Any], projects: int) -> l
     hold millions): more than that is refused here, before anything is built from them."""
     most_items = projects * MAX_ITEMS
     found = rows.all(_ITEMS_SQL + where + " LIMIT :limit", **params, limit=most_items + 1)
-    counts: dict[str, int] = {}
-    for row in found:
-        counts[row["project_id"]] = counts.get(row["project_id"], 0) + 1
+    counts = Counter(row["project_id"] for row in found)
     if len(found) > most_items or any(n > MAX_ITEMS for n in counts.values()):
         raise InvalidInput(f"the project has more than {MAX_ITEMS} items; at most "
                            f"{MAX_ITEMS} are allowed")
@@ -228,13 +227,14 @@ def owned_item(rows: Rows, user_id: str, item_id: str, *, what: str = "asset") -
     return found[0]
 
 
-def owned_text(rows: Rows, user_id: str, text_id: str) -> TextView:
-    """One of the caller's text overlays by id; another's is not found."""
-    found = rows.all(_TEXTS_SQL + "t.id = :text_id AND " + _OWNED, text_id=text_id,
+def owned_text(rows: Rows, user_id: str, text_id: str) -> tuple[TextView, str]:
+    """One of the caller's text overlays by id, and its item's project; another's is
+    not found."""
+    found = rows.one(_TEXTS_SQL + "t.id = :text_id AND " + _OWNED, text_id=text_id,
                      user_id=user_id)
-    if not found:
+    if found is None:
         raise NotFound(f"text not found: {text_id}")
-    return TextView(**_typed(TextView, found[0], TEXT_COLUMNS))
+    return TextView(**_typed(TextView, found, TEXT_COLUMNS)), found["project_id"]
 
 
 def lock_project(rows: Rows, project_id: str) -> None:

@@ -22,11 +22,6 @@ from rendercli.render.timeline import (
 from rendercli.repositories import items as repo
 from rendercli.repositories.items import (
     _VIEW_COLUMNS,
-    ASSET_COLUMNS,
-    DEFAULT_FONT,
-    MAX_READ_CHARS,
-    TEXT_COLUMNS,
-    TITLE_COLUMNS,
     AssetView,
     ItemRow,
     TextView,
@@ -39,8 +34,7 @@ if TYPE_CHECKING:
     from rendercli.db.models import Asset, Project
     from rendercli.services.unit_of_work import UnitOfWork
 
-__all__ = ["ASSET_COLUMNS", "DEFAULT_FONT", "MAX_READ_CHARS", "TEXT_COLUMNS", "TITLE_COLUMNS",
-           "AssetView", "ItemRow", "TextView", "TimelineView", "TitleView", "asset_view",
+__all__ = ["AssetView", "ItemRow", "TextView", "TimelineView", "TitleView", "asset_view",
            "picture_duration", "read_items", "read_items_of", "timeline_duration"]
 
 
@@ -98,23 +92,11 @@ def load_items(uow: UnitOfWork, project_id: str) -> list[Asset]:
     return sorted(rows, key=repo.timeline_order)
 
 
-# transition: removed when services/specs/batch.py is converted (read_items_of)
-def load_items_of(uow: UnitOfWork, project_ids: list[str]) -> dict[str, list[Asset]]:
-    """``load_items`` for several projects in one query (a batch's chunk)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from rendercli.db.models import Asset
-
-    rows = uow.session.scalars(
-        select(Asset)
-        .where(Asset.project_id.in_(project_ids))
-        .options(selectinload(Asset.title), selectinload(Asset.texts))
-    ).all()
-    found: dict[str, list[Asset]] = {pid: [] for pid in project_ids}
-    for row in rows:
-        found[row.project_id].append(row)
-    return {pid: sorted(items, key=repo.timeline_order) for pid, items in found.items()}
+# transition: removed when services/specs/batch.py is converted (to read_items_of)
+def load_items_of(uow: UnitOfWork, project_ids: list[str]) -> dict[str, list[ItemRow]]:
+    """``read_items_of`` after the ORM changes of this unit of work so far."""
+    uow.session.flush()
+    return read_items_of(uow.rows, project_ids)
 
 
 # transition: removed when services/specs/apply.py is converted

@@ -99,8 +99,7 @@ def list_texts(uow: UnitOfWork, user_id: str, asset_id: str) -> list[TextView]:
 def _owned_text(uow: UnitOfWork, user_id: str, text_id: str) -> tuple[TextView, str]:
     """The caller's text overlay and its item's project, locked for the change (else
     not found)."""
-    row = repo.owned_text(uow.rows, user_id, text_id)
-    project_id = repo.owned_item(uow.rows, user_id, row.asset_id).project_id
+    row, project_id = repo.owned_text(uow.rows, user_id, text_id)
     repo.lock_project(uow.rows, project_id)
     return row, project_id
 
