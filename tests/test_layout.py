@@ -190,3 +190,28 @@ def test_one_data_path_for_accounts_projects_and_events() -> None:
     orm = sorted(m for m in plain if "rendercli.db.models" in graph[m]
                  or "sqlalchemy" in _external_imports(modules[m]))
     assert not orm, f"use the ORM: {orm}"
+
+
+def test_storage_judges_no_media() -> None:
+    """Storage keeps bytes; checking and probing input files is the media layer's job
+    (rendercli.media imports storage, never the other way)."""
+    media = sorted(m for m in import_graph()["rendercli.storage"]
+                   if m.startswith("rendercli.media"))
+    assert media == [], f"rendercli.storage imports {media}"
+
+
+def test_timeline_services_use_plain_sql_only() -> None:
+    """Items, titles and texts are read and written in plain SQL through
+    rendercli.repositories.items: their services hold no ORM session, model or query."""
+    root = Path(__file__).parents[1] / "rendercli"
+    for name in ("services/assets.py", "services/titles.py", "services/texts.py",
+                 "repositories/items.py"):
+        source = (root / name).read_text()
+        tree = ast.parse(source)
+        imported = {node.module for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for alias in node.names}
+        assert not {m for m in imported if m.startswith("sqlalchemy")
+                    or m == "rendercli.db.models"}, name
+        assert ".session" not in source and "select(" not in source, name

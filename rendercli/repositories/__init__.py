@@ -1,1 +1,1 @@
-"""Data access: each record kind read and written in one module, in plain SQL over Rows."""
+"""Data access: one module per record kind, plain SQL over `rendercli.db.rows.Rows`."""

@@ -1,8 +1,9 @@
 """Turn a project's item rows into the render engine's timeline items, and the timeline
 check every item change runs before it commits.
 
-The rows are ORM `Asset` rows or the plain-SQL `ItemRow`s of `services.items.read_items`
-(the same attributes; titles and texts likewise), so this module never loads the ORM.
+The rows are the plain-SQL `ItemRow`s of `repositories.items.read_items` (or ORM `Asset`
+rows with the same attributes, until their last callers go), so this module never loads
+the ORM.
 """
 
 from __future__ import annotations
@@ -163,8 +164,9 @@ def check_timeline(uow: UnitOfWork, project_id: str) -> None:
     work, is not one the engine accepts (checked in seconds, with every character of its
     texts in some font; `render submit` checks it again on the frame grid of the chosen
     fps, where texts must also fit stacked)."""
-    uow.session.flush()
-    uow.session.expire_all()
+    if uow._session is not None:  # transition: until services/specs/apply.py writes plain SQL
+        uow.session.flush()
+        uow.session.expire_all()
     from rendercli.render.subtitles import check_fonts
 
     items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir,
