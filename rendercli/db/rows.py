@@ -129,17 +129,16 @@ class PgRows(_Reads):
 
     postgres = True
 
-    def __init__(self, connection: Any, url: str) -> None:
+    def __init__(self, connection: Any, url: str, token: str | None = None) -> None:
         self.connection = connection
         self.url = url
+        self.token = token  # the caller; set at the start of each transaction
 
     def _execute(self, sql: str, params: Mapping[str, Any]) -> Any:
         from psycopg.pq import TransactionStatus
 
         if self.connection.info.transaction_status == TransactionStatus.IDLE:
-            from rendercli.db import tenancy
-
-            token = tenancy.current_token()
+            token = self.token
             if token is not None:  # is_local: ends with the transaction
                 self.connection.execute(
                     "SELECT set_config('rendercli.token', %(t)s, true)", {"t": token})
@@ -250,7 +249,7 @@ def _psycopg_params(url: str) -> dict[str, Any] | None:
     return params
 
 
-def pg_rows(url: str, head_revision: str) -> PgRows | None:
+def pg_rows(url: str, head_revision: str, token: str | None = None) -> PgRows | None:
     """A bare psycopg connection to a PostgreSQL database whose schema is
     `head_revision`, or None (another URL, unreachable, another schema): use the ORM
     session, which says why. The schema is asked on every use (one indexed read), so a
@@ -280,7 +279,7 @@ def pg_rows(url: str, head_revision: str) -> PgRows | None:
     if found != [(head_revision,)]:
         connection.close()
         return None
-    return PgRows(connection, url)
+    return PgRows(connection, url, token)
 
 
 def set_lock_timeout(connection: Any) -> None:
@@ -324,11 +323,48 @@ def close_idle() -> None:
         _let_go(pid, connection)
 
 
-def light_rows(url: str, head_revision: str) -> SqliteRows | PgRows | None:
-    """Plain SQL without SQLAlchemy on the configured database, when it is current."""
+def light_rows(url: str, head_revision: str,
+               token: str | None = None) -> SqliteRows | PgRows | None:
+    """Plain SQL without SQLAlchemy on the configured database, when it is current;
+    on PostgreSQL each transaction carries `token` (the caller)."""
     if url.startswith("sqlite"):
         return sqlite_rows(url, head_revision)
-    return pg_rows(url, head_revision)
+    return pg_rows(url, head_revision, token)
+
+
+def connect(url: str, head_revision: str, token: str | None = None) -> SqliteRows | PgRows:
+    """A connection to the database at `url`, whose schema is `head_revision`, for one
+    unit of work; on PostgreSQL its transactions carry `token`.
+
+    The common case costs one indexed read and never imports SQLAlchemy. Otherwise
+    SQLAlchemy reads the URL and checks the schema once per process
+    (rendercli.db.session): the embedded SQLite default is created or upgraded there,
+    and anything else that is not current or not reachable raises OperationFailed (or
+    InvalidInput for a malformed URL) saying why."""
+    rows = light_rows(url, head_revision, token)
+    if rows is not None:
+        return rows
+    from rendercli.db.session import get_engine, get_session_factory
+
+    get_session_factory(url)  # raises, saying why, unless the schema is current
+    _unreachable.discard(url)
+    rows = light_rows(url, head_revision, token)
+    if rows is not None:
+        return rows
+    # A URL the plain readers don't take apart (query options, a driver's own
+    # spelling): connect as SQLAlchemy's dialect would, to the same database.
+    engine = get_engine(url)
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    if engine.dialect.name == "sqlite":
+        connection = sqlite3.connect(*args, **{**kwargs, "isolation_level": "DEFERRED"})
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA busy_timeout=30000")
+        return SqliteRows(connection)
+    import psycopg
+
+    connection = psycopg.connect(*args, **kwargs)
+    set_lock_timeout(connection)
+    return PgRows(connection, url, token)
 
 
 def integrity_error(exc: BaseException) -> bool:

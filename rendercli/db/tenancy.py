@@ -26,7 +26,7 @@ def current_token() -> str | None:
 
 
 def _after_begin(session: Any, transaction: Any, connection: Any) -> None:
-    token = _token
+    token = session.info.get("rendercli_token", _token)
     if token is not None and connection.dialect.name == "postgresql":
         # is_local=true: the setting ends with the transaction, so a pooled connection
         # never carries one caller's token into another's transaction.
