@@ -8,13 +8,13 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command
 
+from rendercli.cli.command_app import command_scope
 from rendercli.cli.output import error_line
 from rendercli.cli.parameters import adopt, adopt_param, param_name
 from rendercli.errors import ExitStatus, RenderCliError
@@ -24,26 +24,6 @@ from rendercli.errors import ExitStatus, RenderCliError
 BadParameter = typer.BadParameter
 UsageError: type[Exception] = BadParameter.__base__
 ClickException: type[Exception] = UsageError.__base__
-
-if TYPE_CHECKING:
-    from rendercli.app import App
-
-# The running command's application object (rendercli.app): made on first use inside the
-# command and dropped when the command ends, so two commands run in one process (tests,
-# completion) never share settings or a caller.
-_command_app: ContextVar[App | None] = ContextVar("rendercli_command_app", default=None)
-
-
-def command_app() -> App:
-    """The application object of the command being run (built on first use)."""
-    current = _command_app.get()
-    if current is None:
-        from rendercli.app import App
-
-        current = App.from_environment()
-        _command_app.set(current)
-    return current
-
 
 _UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # as storage.py says
 
@@ -203,11 +183,8 @@ class RenderCliGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        scope = _command_app.set(None)
-        try:
+        with command_scope():
             return self._main(args, prog_name, complete_var, standalone_mode, **extra)
-        finally:
-            _command_app.reset(scope)
 
     def _main(self, args: Any, prog_name: Any, complete_var: Any, standalone_mode: bool,
               **extra: Any) -> Any:

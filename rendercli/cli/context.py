@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from rendercli.cli.app_group import command_app
+from rendercli.cli.command_app import command_app
 from rendercli.cli.output import error_line
 from rendercli.credentials import load_token
 from rendercli.errors import AuthRequired, InvalidInput
