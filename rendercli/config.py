@@ -1,14 +1,17 @@
 """Settings read from RENDERCLI_* environment variables, with platformdirs defaults.
 
-Settings are read afresh on every call (it is cheap), so tests and long-running
-workers see the environment they were started with, and nothing is cached at import.
+`read_settings` reads and checks them all at once, from the environment or from any
+mapping (tests build settings without touching the environment). The application object
+(rendercli.app) reads them once per command or worker and hands them down; nothing is
+cached at import, and nothing here writes the environment.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 APP_NAME = "rendercli"
@@ -173,8 +176,11 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
+Environ = Mapping[str, str]
+
+
+def _env(name: str, environ: Environ | None = None) -> str | None:
+    value = (os.environ if environ is None else environ).get(name)
     return value if value not in (None, "") else None
 
 
@@ -184,10 +190,10 @@ def _invalid(message: str) -> Exception:
     return InvalidInput(message)
 
 
-def _number(name: str) -> float:
+def _number(name: str, environ: Environ | None = None) -> float:
     """A numeric setting, checked against its declared type and range (exit 2 if not)."""
     setting = _BY_NAME[name]
-    raw = _env(name)
+    raw = _env(name, environ)
     if raw is None:
         return setting.value
     try:
@@ -200,10 +206,10 @@ def _number(name: str) -> float:
     return int(value) if setting.kind is int else value
 
 
-def _choice(name: str) -> str:
+def _choice(name: str, environ: Environ | None = None) -> str:
     """A word setting, one of its declared choices (any case; exit 2 if not)."""
     setting = _BY_NAME[name]
-    raw = _env(name)
+    raw = _env(name, environ)
     if raw is None:
         return setting.default.strip("`")
     value = raw.strip().lower()
@@ -229,6 +235,7 @@ class Settings:
     config_dir: Path
     database_url: str
     database_url_source: str  # "RENDERCLI_DATABASE_URL" or "default"
+    worker_database_url: str  # what `rendercli worker` connects with
     storage_dir: Path
     token: str | None
     redis_url: str | None
@@ -268,12 +275,17 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def for_worker(self) -> Settings:
+        """These settings as a render worker uses them: connected with the worker role's
+        login (RENDERCLI_WORKER_DATABASE_URL) when one is set."""
+        return replace(self, database_url=self.worker_database_url)
+
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-def _redis_url() -> str | None:
-    url = _env("RENDERCLI_REDIS_URL")
+def _redis_url(environ: Environ | None = None) -> str | None:
+    url = _env("RENDERCLI_REDIS_URL", environ)
     if url is not None and not url.startswith(REDIS_SCHEMES):
         from rendercli.errors import InvalidInput
 
@@ -290,30 +302,44 @@ def lock_timeout() -> float:
 
 
 def use_worker_database() -> None:
-    """Make this process (a render worker) connect with RENDERCLI_WORKER_DATABASE_URL, the
-    worker role's login, when it is set; otherwise RENDERCLI_DATABASE_URL is used as is."""
+    """Transition (removed when the worker hands its App down): connect this process with
+    RENDERCLI_WORKER_DATABASE_URL when it is set."""
     url = _env("RENDERCLI_WORKER_DATABASE_URL")
     if url is not None:
         os.environ["RENDERCLI_DATABASE_URL"] = url
 
 
 def get_settings() -> Settings:
-    """Read the current settings from the environment."""
+    """The settings in the environment now (code not yet handed an application object)."""
+    return read_settings()
+
+
+def read_settings(environ: Environ | None = None) -> Settings:
+    """Every setting, read from `environ` (default: the environment) and checked once.
+
+    Raises InvalidInput (exit 2) naming the first variable out of its range."""
     import platformdirs
 
-    data_dir = Path(_env("RENDERCLI_DATA_DIR") or platformdirs.user_data_dir(APP_NAME))
-    config_dir = Path(_env("RENDERCLI_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
-    url = _env("RENDERCLI_DATABASE_URL")
-    storage = _env("RENDERCLI_STORAGE_DIR")
-    heartbeat_interval = _number("RENDERCLI_HEARTBEAT_INTERVAL")
-    heartbeat_timeout = _number("RENDERCLI_HEARTBEAT_TIMEOUT")
+    def number(name: str) -> float:
+        return _number(name, environ)
+
+    def env(name: str) -> str | None:
+        return _env(name, environ)
+
+    data_dir = Path(env("RENDERCLI_DATA_DIR") or platformdirs.user_data_dir(APP_NAME))
+    config_dir = Path(env("RENDERCLI_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
+    url = env("RENDERCLI_DATABASE_URL")
+    database_url = url or f"sqlite:///{data_dir / 'rendercli.db'}"
+    storage = env("RENDERCLI_STORAGE_DIR")
+    heartbeat_interval = number("RENDERCLI_HEARTBEAT_INTERVAL")
+    heartbeat_timeout = number("RENDERCLI_HEARTBEAT_TIMEOUT")
     if heartbeat_timeout <= heartbeat_interval:
         raise _invalid(
             f"RENDERCLI_HEARTBEAT_TIMEOUT ({heartbeat_timeout:g} s) must be more than "
             f"RENDERCLI_HEARTBEAT_INTERVAL ({heartbeat_interval:g} s), or live jobs are "
             "taken for dead"
         )
-    cancel_poll_interval = _number("RENDERCLI_CANCEL_POLL_INTERVAL")
+    cancel_poll_interval = number("RENDERCLI_CANCEL_POLL_INTERVAL")
     if cancel_poll_interval >= heartbeat_timeout:
         raise _invalid(
             f"RENDERCLI_CANCEL_POLL_INTERVAL ({cancel_poll_interval:g} s) must be less than "
@@ -323,35 +349,36 @@ def get_settings() -> Settings:
     return Settings(
         data_dir=data_dir,
         config_dir=config_dir,
-        database_url=url or f"sqlite:///{data_dir / 'rendercli.db'}",
+        database_url=database_url,
         database_url_source="RENDERCLI_DATABASE_URL" if url else "default",
+        worker_database_url=env("RENDERCLI_WORKER_DATABASE_URL") or database_url,
         storage_dir=Path(storage) if storage else data_dir / "storage",
-        token=_env("RENDERCLI_TOKEN"),
-        redis_url=_redis_url(),
-        debug=_env("RENDERCLI_DEBUG") not in (None, "0", "false"),
-        ffmpeg=_env("RENDERCLI_FFMPEG"),
-        bcrypt_rounds=int(_number("RENDERCLI_BCRYPT_ROUNDS")),
-        keyring_timeout=_number("RENDERCLI_KEYRING_TIMEOUT"),
-        token_days=int(_number("RENDERCLI_TOKEN_DAYS")),
-        max_duration=_number("RENDERCLI_MAX_DURATION"),
-        max_file_size=int(_number("RENDERCLI_MAX_FILE_SIZE")),
-        max_dimension=int(_number("RENDERCLI_MAX_DIMENSION")),
-        job_timeout=int(_number("RENDERCLI_JOB_TIMEOUT")),
-        max_retries=int(_number("RENDERCLI_MAX_RETRIES")),
+        token=env("RENDERCLI_TOKEN"),
+        redis_url=_redis_url(environ),
+        debug=env("RENDERCLI_DEBUG") not in (None, "0", "false"),
+        ffmpeg=env("RENDERCLI_FFMPEG"),
+        bcrypt_rounds=int(number("RENDERCLI_BCRYPT_ROUNDS")),
+        keyring_timeout=number("RENDERCLI_KEYRING_TIMEOUT"),
+        token_days=int(number("RENDERCLI_TOKEN_DAYS")),
+        max_duration=number("RENDERCLI_MAX_DURATION"),
+        max_file_size=int(number("RENDERCLI_MAX_FILE_SIZE")),
+        max_dimension=int(number("RENDERCLI_MAX_DIMENSION")),
+        job_timeout=int(number("RENDERCLI_JOB_TIMEOUT")),
+        max_retries=int(number("RENDERCLI_MAX_RETRIES")),
         heartbeat_interval=heartbeat_interval,
         heartbeat_timeout=heartbeat_timeout,
-        worker_sweep_interval=int(_number("RENDERCLI_WORKER_SWEEP_INTERVAL")),
-        chunk_seconds=_number("RENDERCLI_CHUNK_SECONDS"),
-        farm_split=_choice("RENDERCLI_FARM_SPLIT"),
-        render_jobs=int(_number("RENDERCLI_RENDER_JOBS")),
+        worker_sweep_interval=int(number("RENDERCLI_WORKER_SWEEP_INTERVAL")),
+        chunk_seconds=number("RENDERCLI_CHUNK_SECONDS"),
+        farm_split=_choice("RENDERCLI_FARM_SPLIT", environ),
+        render_jobs=int(number("RENDERCLI_RENDER_JOBS")),
         cancel_poll_interval=cancel_poll_interval,
-        ffmpeg_stop_grace=_number("RENDERCLI_FFMPEG_STOP_GRACE"),
-        watch_sweep_interval=_number("RENDERCLI_WATCH_SWEEP_INTERVAL"),
-        orphan_sweep_interval=int(_number("RENDERCLI_ORPHAN_SWEEP_INTERVAL")),
-        orphan_grace=int(_number("RENDERCLI_ORPHAN_GRACE")),
-        ingest_guard_wait=_number("RENDERCLI_INGEST_GUARD_WAIT"),
-        log_limit=int(_number("RENDERCLI_LOG_LIMIT")),
-        command_limit=int(_number("RENDERCLI_COMMAND_LIMIT")),
-        lock_timeout=_number("RENDERCLI_LOCK_TIMEOUT"),
-        inline_images=_choice("RENDERCLI_INLINE_IMAGES"),
+        ffmpeg_stop_grace=number("RENDERCLI_FFMPEG_STOP_GRACE"),
+        watch_sweep_interval=number("RENDERCLI_WATCH_SWEEP_INTERVAL"),
+        orphan_sweep_interval=int(number("RENDERCLI_ORPHAN_SWEEP_INTERVAL")),
+        orphan_grace=int(number("RENDERCLI_ORPHAN_GRACE")),
+        ingest_guard_wait=number("RENDERCLI_INGEST_GUARD_WAIT"),
+        log_limit=int(number("RENDERCLI_LOG_LIMIT")),
+        command_limit=int(number("RENDERCLI_COMMAND_LIMIT")),
+        lock_timeout=number("RENDERCLI_LOCK_TIMEOUT"),
+        inline_images=_choice("RENDERCLI_INLINE_IMAGES", environ),
     )

@@ -219,6 +219,22 @@ RQ_INTERNALS: list[tuple[str, str, tuple[str, ...] | None]] = [
 RQ_JOB_FIELDS = ("_data", "_func_name", "_success_callback_name", "_failure_callback_name",
                  "_stopped_callback_name", "webhooks")
 
+# Worker fields RQ sets in Worker.__init__ that rendercli.worker.RenderWorker reads or
+# writes (last_cleaned_at: when the maintenance tasks last ran; the pubsub pair: the
+# listener a stopping worker closes). Checked on the worker itself as it starts.
+RQ_WORKER_FIELDS = ("last_cleaned_at", "pubsub", "pubsub_thread", "key", "queues")
+
+
+def check_worker_fields(worker: object) -> None:
+    """Raise RuntimeError naming the fields this RQ's Worker no longer sets."""
+    missing = [name for name in RQ_WORKER_FIELDS if not hasattr(worker, name)]
+    if missing:
+        import rq
+
+        raise RuntimeError(
+            f"rendercli's render worker does not support rq {rq.VERSION} (see "
+            f"pyproject.toml): rq.worker.Worker().{', '.join(missing)} gone")
+
 
 def check_rq_internals() -> None:
     """Raise RuntimeError naming what changed if this RQ no longer has what we override."""

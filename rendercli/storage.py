@@ -17,8 +17,9 @@ Objects carry no extension on purpose: FFmpeg would pick the ``image2`` demuxer 
 ``.png``/``.jpg`` names (which the format whitelist refuses), and content-only detection
 is what the probe validated.
 
-Ingest is stage -> probe -> commit: ``stage_file`` reads the source exactly once, copying
-it into ``tmp/`` while hashing; the caller probes the staged copy, then ``commit_staged``
+Ingest is stage -> probe -> commit (rendercli.media.ingest checks the source and probes;
+storage only keeps bytes): ``stage_open_file`` reads the source exactly once, copying it
+into ``tmp/`` while hashing; the caller probes the staged copy, then ``commit_staged``
 moves it into place (or ``discard_staged`` drops it). ``StoredFile.created`` says whether
 this call created the object, so a caller whose database commit fails removes only the
 objects it added. From the first commit until the asset rows are committed, the caller
@@ -42,7 +43,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from rendercli.errors import InvalidInput, OperationFailed
-from rendercli.media.validate import format_size, open_regular_file, safe_display_name
 
 CHUNK_SIZE = 1024 * 1024
 OBJECTS_DIR = "objects"
@@ -165,6 +165,16 @@ def file_sha256(path: Path, buffer_size: int = CHUNK_SIZE) -> str:
     return digest.hexdigest()
 
 
+def format_size(size: int) -> str:
+    """A human size in decimal units: ``1.5 GB``."""
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
 def tmp_dir(storage_dir: Path) -> Path:
     """``tmp/``, created if missing."""
     return _ensure_dir(Path(storage_dir) / TMP_DIR)
@@ -238,34 +248,14 @@ class StoredFile:
     storage_dir: Path
 
 
-def stage_file(
-    src: Path,
-    storage_dir: Path,
-    *,
-    display_name: str | None = None,
-    max_file_size: int | None = None,
-) -> StagedFile:
-    """Copy ``src`` into ``storage_dir/tmp`` while hashing it; the source is read once.
-
-    Rejections (missing, directory, unreadable, empty, above ``max_file_size``, or grown
-    past it while copying) raise InvalidInput naming ``display_name`` (default: the
-    sanitised base name). Storage I/O failures raise OperationFailed. No temporary file
-    is left behind on any failure.
-    """
-    name = display_name if display_name is not None else safe_display_name(src)
-    src_fd, _size = open_regular_file(src, display_name=name, max_file_size=max_file_size)
-    try:
-        return stage_open_file(src_fd, storage_dir, display_name=name,
-                               max_file_size=max_file_size)
-    finally:
-        os.close(src_fd)
-
-
 def stage_open_file(
     src_fd: int, storage_dir: Path, *, display_name: str, max_file_size: int | None = None
 ) -> StagedFile:
-    """Like :func:`stage_file`, from a descriptor the caller opened and checked (and
-    closes): the copy is of exactly the file that was checked."""
+    """Copy an open source into ``storage_dir/tmp`` while hashing it, reading it once:
+    the caller opened and checked it (media.ingest.stage_file) and closes it, so the
+    copy is of exactly the file that was checked. A source that grows past
+    ``max_file_size`` while copying raises InvalidInput naming ``display_name``; storage
+    I/O failures raise OperationFailed. No temporary file is left behind on failure."""
     tmp_path = tmp_dir(storage_dir) / temp_name(storage_dir, TMP_PREFIX)
     try:
         sha256, size = _copy_and_hash(src_fd, tmp_path, display_name, max_file_size)
@@ -383,22 +373,6 @@ def discard_staged(staged: StagedFile) -> None:
     """Delete a staged copy (after a rejection). Safe to call twice."""
     with contextlib.suppress(FileNotFoundError):
         staged.path.unlink()
-
-
-def store_file(
-    src: Path,
-    storage_dir: Path,
-    *,
-    display_name: str | None = None,
-    max_file_size: int | None = None,
-) -> StoredFile:
-    """Stage and commit ``src`` in one step (no probe in between)."""
-    staged = stage_file(src, storage_dir, display_name=display_name, max_file_size=max_file_size)
-    try:
-        return commit_staged(staged)
-    except BaseException:
-        discard_staged(staged)
-        raise
 
 
 def remove_object(storage_dir: Path, key: str, *, reason: str) -> bool:

@@ -111,6 +111,7 @@ class RenderWorker(Worker):
         kwargs["job_class"] = rq_guard.GuardedJob
         kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)
+        rq_guard.check_worker_fields(self)
         self._outage.who = f"Worker {self.name}"
         for queue in self.queues:  # `rq worker` builds the queues itself
             queue.job_class = rq_guard.GuardedJob

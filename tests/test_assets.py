@@ -284,12 +284,11 @@ def test_plain_sql_items_match_the_orm(
     """`read_items` (plain SQL: `asset list`, `render frame`, the timeline check) reads
     every column of the model, and gives the same views and the same engine timeline as
     the ORM rows on both databases: fonts, titles, texts, booleans and timestamps."""
-    from dataclasses import asdict
-
     from rendercli.db.models import Asset, AssetText, AssetTitle
     from rendercli.db.rows import SessionRows, sqlite_rows
     from rendercli.db.schema import HEAD_REVISION
-    from rendercli.services import items
+    from rendercli.repositories import items
+    from rendercli.services.items import asset_view
     from rendercli.services.renders.timeline import timeline_items
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -307,9 +306,17 @@ def test_plain_sql_items_match_the_orm(
     alice.ok("text", "add", still["id"], "One", "--no-box", "--font", "Brand Sans.ttf")
     alice.ok("text", "add", still["id"], "Two")
     storage_dir = tmp_path / "data" / "storage"
+    def shape(row) -> tuple:  # type: ignore[no-untyped-def]
+        card = row.title
+        return ({c: getattr(row, c) for c in items.ASSET_COLUMNS},
+                None if card is None else {c: getattr(card, c) for c in items.TITLE_COLUMNS},
+                [{c: getattr(t, c) for c in items.TEXT_COLUMNS} for t in row.texts])
+
     with UnitOfWork(sessions) as uow:
-        orm = items.load_items(uow, project)
-        orm_views = [items.asset_view(a) for a in orm]
+        from sqlalchemy import select
+
+        orm = sorted(uow.session.scalars(select(Asset).where(Asset.project_id == project)),
+                     key=lambda a: (a.position is None, a.position or 0))
         orm_timeline = timeline_items(orm, storage_dir)
         if database_url.startswith("sqlite"):
             rows = sqlite_rows(database_url, HEAD_REVISION)
@@ -317,10 +324,49 @@ def test_plain_sql_items_match_the_orm(
         else:
             rows = SessionRows(uow.session)
         plain = items.read_items(rows, project)
-        assert [asdict(items.asset_view(a)) for a in plain] == [asdict(v) for v in orm_views]
+        assert [shape(a) for a in plain] == [shape(a) for a in orm]
         assert timeline_items(plain, storage_dir) == orm_timeline
-    views = {v.id: v for v in orm_views}
+    views = {v.id: v for v in map(asset_view, plain)}
     assert views[clip["id"]].mute is True and views[song["id"]].duck is True
-    assert views[still["id"]].text_count == 2 and orm_views[0].title is not None
+    assert views[still["id"]].text_count == 2 and views[plain[0].id].title is not None
     assert [t.box for t in plain[2].texts] == [False, True]
     assert plain[2].texts[0].created_at.tzinfo is not None
+
+
+def test_several_timelines_are_read_in_three_statements(
+    alice: Account, project: str, media, sessions
+) -> None:
+    """`read_items_of` (a batch's chunk) reads any number of projects in the same three
+    statements as one, and gives each project what `read_items` gives it."""
+    from dataclasses import asdict
+
+    from rendercli.repositories.items import read_items, read_items_of
+    from rendercli.services.items import asset_view
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    _clip, still = add(alice, project, media["clip"], media["still"])
+    alice.ok("text", "add", still["id"], "Hello")
+    other = json.loads(alice.ok("project", "create", "other", "--json").stdout)["id"]
+    alice.ok("title", "add", other, "Card")
+    add(alice, other, media["song"])
+
+    class Counted:
+        def __init__(self, rows) -> None:  # type: ignore[no-untyped-def]
+            self.rows, self.postgres, self.statements = rows, rows.postgres, 0
+
+        def all(self, sql: str, **params: object) -> list[dict]:
+            self.statements += 1
+            return self.rows.all(sql, **params)
+
+    with UnitOfWork(sessions) as uow:
+        counted = Counted(uow.rows)
+        both = read_items_of(counted, [project, other, "nosuchproject"])  # type: ignore[arg-type]
+        assert counted.statements == 3
+        assert both["nosuchproject"] == []
+        for pid, kinds in ((project, ["video", "image"]), (other, ["title", "audio"])):
+            assert [i.kind for i in both[pid]] == kinds
+            one = read_items(uow.rows, pid)
+            assert [asdict(asset_view(i)) for i in both[pid]] == [
+                asdict(asset_view(i)) for i in one]
+        assert [t.text for t in both[project][1].texts] == ["Hello"]
+        assert both[other][0].title is not None and both[other][0].title.text == "Card"

@@ -150,3 +150,68 @@ def test_no_import_circles() -> None:
         report += [f"    {a} imports {b}" for a in component for b in sorted(graph[a])
                    if b in component]
     assert not found, "modules that import each other:\n" + "\n".join(report)
+
+
+def test_services_and_data_never_reach_into_this_machine() -> None:
+    """The keyring and the credentials file are the CLI's: a service or a data module
+    that read them would act on whatever this machine holds, not on what it is given."""
+    graph = import_graph()
+    lower = [m for m in graph if m.startswith(("rendercli.services", "rendercli.repositories",
+                                                "rendercli.db"))]
+    reaching = sorted(m for m in lower if "rendercli.credentials" in graph[m])
+    assert not reaching, f"import rendercli.credentials: {reaching}"
+
+
+def test_repositories_sit_below_the_services() -> None:
+    graph = import_graph()
+    upward = sorted(f"{m} imports {t}" for m in graph if m.startswith("rendercli.repositories")
+                    for t in graph[m] if t.startswith(("rendercli.services", "rendercli.cli")))
+    assert not upward, "\n".join(upward)
+
+
+def _external_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_one_data_path_for_accounts_projects_and_events() -> None:
+    """These are read and written in plain SQL over `Rows` (rendercli.repositories), not
+    through the ORM: SQLAlchemy stays for the schema."""
+    modules = all_modules()
+    graph = import_graph()
+    plain = [m for m in modules if m.startswith("rendercli.repositories")] + [
+        f"rendercli.services.{m}" for m in ("accounts", "identity", "stats", "demo",
+                                            "analytics")]
+    orm = sorted(m for m in plain if "rendercli.db.models" in graph[m]
+                 or "sqlalchemy" in _external_imports(modules[m]))
+    assert not orm, f"use the ORM: {orm}"
+
+
+def test_storage_judges_no_media() -> None:
+    """Storage keeps bytes; checking and probing input files is the media layer's job
+    (rendercli.media imports storage, never the other way)."""
+    media = sorted(m for m in import_graph()["rendercli.storage"]
+                   if m.startswith("rendercli.media"))
+    assert media == [], f"rendercli.storage imports {media}"
+
+
+def test_timeline_services_use_plain_sql_only() -> None:
+    """Items, titles and texts are read and written in plain SQL through
+    rendercli.repositories.items: their services hold no ORM session, model or query."""
+    root = Path(__file__).parents[1] / "rendercli"
+    for name in ("services/assets.py", "services/titles.py", "services/texts.py",
+                 "repositories/items.py"):
+        source = (root / name).read_text()
+        tree = ast.parse(source)
+        imported = {node.module for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for alias in node.names}
+        assert not {m for m in imported if m.startswith("sqlalchemy")
+                    or m == "rendercli.db.models"}, name
+        assert ".session" not in source and "select(" not in source, name

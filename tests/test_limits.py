@@ -127,7 +127,7 @@ def test_a_huge_text_written_into_the_database_is_never_read_whole(
     too long instead of holding the whole value."""
     from rendercli.db.rows import SessionRows, sqlite_rows
     from rendercli.db.schema import HEAD_REVISION
-    from rendercli.services.items import MAX_READ_CHARS, read_items
+    from rendercli.repositories.items import MAX_READ_CHARS, read_items
     from rendercli.services.unit_of_work import UnitOfWork
 
     alice.ok("project", "create", "film")

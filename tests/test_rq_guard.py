@@ -49,6 +49,19 @@ def test_the_internals_check_names_what_is_missing(monkeypatch) -> None:
         rq_guard.check_rq_internals()
 
 
+def test_a_render_worker_checks_the_worker_fields_it_writes(redis: Redis) -> None:
+    from rq import Queue
+
+    from rendercli.worker import RenderWorker
+
+    worker = RenderWorker([Queue("render-video", connection=redis)], connection=redis)
+    rq_guard.check_worker_fields(worker)  # the real worker has them all
+    assert "last_cleaned_at" in rq_guard.RQ_WORKER_FIELDS  # worker.py writes it
+    del worker.last_cleaned_at  # an RQ that no longer sets it
+    with pytest.raises(RuntimeError, match=r"Worker\(\)\.last_cleaned_at gone"):
+        rq_guard.check_worker_fields(worker)
+
+
 def test_the_one_accepted_payload() -> None:
     assert rq_guard.parse_payload(payload(rq_guard.RENDER_FUNCTION, None, [JOB], {}), JOB) == JOB
 

@@ -18,6 +18,8 @@ from rendercli.media.ingest import (
     rollback_created,
     stage_and_probe,
     stage_and_probe_all,
+    stage_file,
+    store_file,
 )
 from rendercli.storage import (
     OBJECTS_DIR,
@@ -29,8 +31,6 @@ from rendercli.storage import (
     discard_staged,
     object_path,
     remove_object,
-    stage_file,
-    store_file,
 )
 from tests.hostile_media import IN_OPEN, OpenWatch, hls_playlist, write_bytes
 from tests.media_factory import make_image, make_video
@@ -177,10 +177,10 @@ def test_size_limit_is_enforced_while_staging(
     storage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file that passes the size check and then grows is stopped by the copy itself."""
-    import rendercli.storage
+    import rendercli.media.ingest
 
     growing = write_bytes(tmp_path / "growing.mp4", b"x" * 900)
-    checked = rendercli.storage.open_regular_file
+    checked = rendercli.media.ingest.open_regular_file
 
     def check_then_grow(path: Path, **kwargs: object) -> tuple[int, int]:
         opened = checked(path, **kwargs)  # type: ignore[arg-type]
@@ -188,7 +188,7 @@ def test_size_limit_is_enforced_while_staging(
             f.write(b"y" * 5000)
         return opened
 
-    monkeypatch.setattr(rendercli.storage, "open_regular_file", check_then_grow)
+    monkeypatch.setattr(rendercli.media.ingest, "open_regular_file", check_then_grow)
     larger = r"^growing\.mp4: file is larger than the 1\.0 kB limit$"
     with pytest.raises(InvalidInput, match=larger):
         stage_file(growing, storage, max_file_size=1000)

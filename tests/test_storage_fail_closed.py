@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from rendercli import storage
 from rendercli.config import DEFAULT_ORPHAN_GRACE, get_settings
+from rendercli.media import ingest
 from rendercli.services.upkeep import sweeps
 from tests.conftest import TEST_PASSWORD, Account, Cli
 from tests.farm import Farm, wait_for
@@ -113,7 +114,7 @@ def test_a_dead_token_deletes_no_one_s_media(
 
     alice_key, bob_key = two_accounts(alice, bob, tmp_path)
     dead = kill_token(how, cli, database_url, "bob@example.com")
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png", size=(40, 40)),
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png", size=(40, 40)),
                                 storage_dir()).key
     backdate_objects()
     monkeypatch.setenv("RENDERCLI_ORPHAN_SWEEP_INTERVAL", "0")
@@ -157,8 +158,8 @@ def test_a_client_never_sweeps_objects_on_postgresql(
     alice: Account, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Even with a live token: a client sees only its own account's assets."""
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).key
-    other = storage.store_file(make_video(tmp_path / "a.mp4", duration=0.5),
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).key
+    other = ingest.store_file(make_video(tmp_path / "a.mp4", duration=0.5),
                                storage_dir()).key
     storage.mark_database(storage_dir(),
                           sweeps.database_fingerprint(get_settings().database_url))
@@ -184,7 +185,7 @@ def test_a_storage_marked_by_one_login_is_swept_by_another(
     alice.ok("asset", "add", "film", str(make_image(tmp_path / "a.png")))  # marks storage
     mark = storage.database_mark(storage_dir())
     assert mark is not None and "rc_test" not in mark and "@" not in mark
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png", size=(40, 40)),
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png", size=(40, 40)),
                                 storage_dir()).key
     backdate_objects()
     as_worker(monkeypatch)
@@ -210,7 +211,7 @@ def test_fingerprints_leave_the_login_out() -> None:
 def test_a_mark_that_cannot_be_read_or_differs_never_fails_upkeep(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).key
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).key
     backdate_objects()
     as_worker(monkeypatch)
     mark = storage_dir() / ".database"
@@ -225,7 +226,7 @@ def test_a_mark_that_cannot_be_read_or_differs_never_fails_upkeep(
 
 
 def test_an_object_whose_deletion_cannot_be_logged_is_kept(tmp_path: Path) -> None:
-    stored = storage.store_file(make_image(tmp_path / "x.png"), tmp_path / "s")
+    stored = ingest.store_file(make_image(tmp_path / "x.png"), tmp_path / "s")
     (tmp_path / "s" / storage.DELETIONS_LOG).symlink_to(tmp_path / "elsewhere.log")
     with pytest.raises(OSError):
         storage.remove_object(tmp_path / "s", stored.key, reason="test")
@@ -250,7 +251,7 @@ def test_bob_s_watch_outlives_his_session_and_alice_s_media_stays(
     alice_key, bob_key = two_accounts(alice, bob, tmp_path)
     session = session_of("bob@example.com")
     job = bob.ok("render", "submit", "mine", "--preset", "480p").stdout.strip()  # no worker
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png", size=(40, 40)),
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png", size=(40, 40)),
                                 storage_dir()).key
     backdate_objects()
     sweep_due()
@@ -324,7 +325,7 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     alice_key = next(iter(objects()))
     job = alice.ok("render", "submit", "film", "--preset", "480p").stdout.strip()
     farm.redis.flush()  # Redis lost it: the next sweep dispatches it again
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).key
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).key
     backdate_objects()
     sweep_due()
     if login == "worker-unmarked":

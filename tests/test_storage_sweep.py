@@ -17,6 +17,7 @@ import pytest
 
 from rendercli import storage
 from rendercli.config import DEFAULT_ORPHAN_GRACE, get_settings
+from rendercli.media import ingest
 from rendercli.services.upkeep import sweeps
 from tests.conftest import Account
 from tests.media_factory import make_image, make_video
@@ -186,8 +187,8 @@ def test_unreferenced_objects_are_swept_after_a_grace(
     alice.ok("project", "create", "film")
     alice.ok("asset", "add", "film", str(clip))
     used = storage.object_path(storage_dir(), storage.file_sha256(clip))
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
-    young = storage.store_file(make_image(tmp_path / "young.png", size=(64, 64)),
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
+    young = ingest.store_file(make_image(tmp_path / "young.png", size=(64, 64)),
                                storage_dir()).path
     backdate(used)
     backdate(orphan)
@@ -207,7 +208,7 @@ def test_no_object_is_swept_while_an_ingest_is_in_flight(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     as_worker(monkeypatch)
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
     storage.mark_database(storage_dir(),
                           sweeps.database_fingerprint(get_settings().database_url))
     backdate(orphan)
@@ -221,7 +222,7 @@ def test_a_storage_of_another_database_keeps_its_objects(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     as_worker(monkeypatch)
-    orphan = storage.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
+    orphan = ingest.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
     backdate(orphan)
     # Unmarked, with objects this database does not know: maybe a farm's storage.
     assert sweeps.sweep_orphans() is None and orphan.exists()

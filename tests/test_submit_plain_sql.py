@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from rendercli.db.models import AnalyticsEvent, RenderJob
 from rendercli.db.session import get_session_factory
+from rendercli.repositories.events import event_row
 from rendercli.repositories.jobs import NEW_JOB_COLUMNS, new_job_row
-from rendercli.services.analytics import EVENT_COLUMNS, event_row
 from rendercli.services.renders.submit import RenderRequest
 from tests.conftest import Account, Cli, make_account
 from tests.farm import Farm
@@ -50,7 +50,7 @@ def test_a_new_job_row_is_what_the_model_would_insert() -> None:
 
 def test_an_event_row_is_what_the_model_would_insert() -> None:
     row = event_row("render.submitted", "u1", {"job_id": "j1"})
-    _matches_model(AnalyticsEvent, EVENT_COLUMNS, row)
+    _matches_model(AnalyticsEvent, tuple(row), row)
     assert json.loads(row["properties"]) == {"job_id": "j1"}  # type: ignore[arg-type]
 
 

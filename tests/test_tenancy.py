@@ -686,8 +686,8 @@ def test_storage_keys_are_asked_in_bounded_calls(tenants: Tenants,
     keys = [f"{i:064x}" for i in range(12_000)] + ["a" * 64]
     tenancy.use_token(tenants.bob_token)
     with UnitOfWork() as uow:
-        assert tenancy.storage_keys_in_use(uow.session, keys) == {"a" * 64}
+        assert tenancy.storage_keys_in_use(uow.rows, keys) == {"a" * 64}
     tenancy.use_token(None)
     monkeypatch.setenv("RENDERCLI_DATABASE_URL", tenants.worker_url)
     with UnitOfWork() as uow:
-        assert tenancy.storage_keys_referenced(uow.session, keys) == {"a" * 64}
+        assert tenancy.storage_keys_referenced(uow.rows, keys) == {"a" * 64}

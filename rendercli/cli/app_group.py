@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command
 
+from rendercli.cli.command_app import command_scope
 from rendercli.cli.output import error_line
 from rendercli.cli.parameters import adopt, adopt_param, param_name
 from rendercli.errors import ExitStatus, RenderCliError
@@ -182,6 +183,11 @@ class RenderCliGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        with command_scope():
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+
+    def _main(self, args: Any, prog_name: Any, complete_var: Any, standalone_mode: bool,
+              **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         as_json = wants_json(args)

@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from rendercli.cli.command_app import command_app
 from rendercli.cli.output import error_line
-from rendercli.config import get_settings
 from rendercli.credentials import load_token
 from rendercli.errors import AuthRequired, InvalidInput
 from rendercli.services import identity, upkeep
 from rendercli.services.passwords import check_password_rule
-from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from rendercli.app import App
+    from rendercli.config import Settings
     from rendercli.services.identity import UserView
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -25,18 +26,26 @@ NOT_LOGGED_IN = (
 )
 
 
-def uow() -> UnitOfWork:
+def app() -> App:
+    """This command's application object: built on first use (settings read and
+    checked once) and dropped when the command ends (rendercli.cli.app_group)."""
+    return command_app()
 
-    return UnitOfWork()
+
+def uow() -> UnitOfWork:
+    """A unit of work on this command's database, acting as the logged-in caller."""
+    return app().unit_of_work()
+
+
+def settings() -> Settings:
+    return app().settings
 
 
 def database_url() -> str:
-
-    return get_settings().database_url
+    return app().settings.database_url
 
 
 def current_token() -> str:
-
     stored = load_token(database_url())
     if stored is None:
         raise AuthRequired(NOT_LOGGED_IN)
@@ -44,8 +53,12 @@ def current_token() -> str:
 
 
 def require_user() -> UserView:
-    """The logged-in user, or AuthRequired (exit 4)."""
-    return identity.authenticate(uow(), current_token())
+    """The logged-in user, or AuthRequired (exit 4). From here on this command's units of
+    work carry the caller's token."""
+    token = current_token()
+    user = identity.authenticate(uow(), token)
+    app().acting_as(token)
+    return user
 
 
 def require_user_recovering() -> UserView:

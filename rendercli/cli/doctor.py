@@ -16,7 +16,12 @@ def doctor(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli doctor --json
     """
-    checks = run_checks()
+    from rendercli.config import get_settings
+    from rendercli.credentials import keyring_backend_name, load_token
+
+    stored = load_token(get_settings().database_url)
+    checks = run_checks(keyring_backend_name(), stored.token if stored else None,
+                        stored.source if stored else "")
     healthy = all(c.ok for c in checks if c.required)
     if json_output:
         output.print_json({"ok": healthy, "checks": checks})

@@ -129,17 +129,16 @@ class PgRows(_Reads):
 
     postgres = True
 
-    def __init__(self, connection: Any, url: str) -> None:
+    def __init__(self, connection: Any, url: str, token: str | None = None) -> None:
         self.connection = connection
         self.url = url
+        self.token = token  # the caller; set at the start of each transaction
 
     def _execute(self, sql: str, params: Mapping[str, Any]) -> Any:
         from psycopg.pq import TransactionStatus
 
         if self.connection.info.transaction_status == TransactionStatus.IDLE:
-            from rendercli.db import tenancy
-
-            token = tenancy.current_token()
+            token = self.token
             if token is not None:  # is_local: ends with the transaction
                 self.connection.execute(
                     "SELECT set_config('rendercli.token', %(t)s, true)", {"t": token})
@@ -250,7 +249,7 @@ def _psycopg_params(url: str) -> dict[str, Any] | None:
     return params
 
 
-def pg_rows(url: str, head_revision: str) -> PgRows | None:
+def pg_rows(url: str, head_revision: str, token: str | None = None) -> PgRows | None:
     """A bare psycopg connection to a PostgreSQL database whose schema is
     `head_revision`, or None (another URL, unreachable, another schema): use the ORM
     session, which says why. The schema is asked on every use (one indexed read), so a
@@ -280,7 +279,12 @@ def pg_rows(url: str, head_revision: str) -> PgRows | None:
     if found != [(head_revision,)]:
         connection.close()
         return None
-    return PgRows(connection, url)
+    return PgRows(connection, url, token)
+
+
+def forget_unreachable(url: str) -> None:
+    """Try the plain connection to `url` again (its schema was just found current)."""
+    _unreachable.discard(url)
 
 
 def set_lock_timeout(connection: Any) -> None:
@@ -324,11 +328,13 @@ def close_idle() -> None:
         _let_go(pid, connection)
 
 
-def light_rows(url: str, head_revision: str) -> SqliteRows | PgRows | None:
-    """Plain SQL without SQLAlchemy on the configured database, when it is current."""
+def light_rows(url: str, head_revision: str,
+               token: str | None = None) -> SqliteRows | PgRows | None:
+    """Plain SQL without SQLAlchemy on the configured database, when it is current;
+    on PostgreSQL each transaction carries `token` (the caller)."""
     if url.startswith("sqlite"):
         return sqlite_rows(url, head_revision)
-    return pg_rows(url, head_revision)
+    return pg_rows(url, head_revision, token)
 
 
 def integrity_error(exc: BaseException) -> bool:

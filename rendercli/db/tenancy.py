@@ -26,7 +26,7 @@ def current_token() -> str | None:
 
 
 def _after_begin(session: Any, transaction: Any, connection: Any) -> None:
-    token = _token
+    token = session.info.get("rendercli_token", _token)
     if token is not None and connection.dialect.name == "postgresql":
         # is_local=true: the setting ends with the transaction, so a pooled connection
         # never carries one caller's token into another's transaction.
@@ -46,7 +46,8 @@ def install(factory: Any) -> None:
 KEYS_PER_CALL = 5000
 
 
-def storage_keys_in_use(session: Any, keys: list[str]) -> set[str]:
+# `rows`: a rendercli.db.rows.Rows (not imported: rows imports this module for the token).
+def storage_keys_in_use(rows: Any, keys: list[str]) -> set[str]:
     """Which of these stored objects any asset, of any account, still uses, asked with
     the caller's token (a client freeing its own objects).
 
@@ -55,31 +56,27 @@ def storage_keys_in_use(session: Any, keys: list[str]) -> set[str]:
     function answers for every account instead (only for keys the caller names). It
     raises, never answers "none", without a live token: callers delete nothing then.
     """
-    return _keys(session, keys, "rendercli_storage_keys_in_use")
+    return _keys(rows, keys, "rendercli_storage_keys_in_use")
 
 
-def storage_keys_referenced(session: Any, keys: list[str]) -> set[str]:
+def storage_keys_referenced(rows: Any, keys: list[str]) -> set[str]:
     """Which of these stored objects any asset uses, for the orphan sweep. On PostgreSQL
     only the worker role may ask (anyone else gets an error, so sweeps nothing)."""
-    return _keys(session, keys, "rendercli_storage_keys_referenced")
+    return _keys(rows, keys, "rendercli_storage_keys_referenced")
 
 
-def _keys(session: Any, keys: list[str], function: str) -> set[str]:
-    from sqlalchemy import select, text
-
+def _keys(rows: Any, keys: list[str], function: str) -> set[str]:
     asked = list(keys)
     used: set[str] = set()
-    postgres = session.get_bind().dialect.name == "postgresql"
-    size = KEYS_PER_CALL if postgres else 500  # old SQLite builds bind at most 999 values
+    size = KEYS_PER_CALL if rows.postgres else 500  # old SQLite builds bind at most 999 values
     for start in range(0, len(asked), size):
         chunk = asked[start:start + size]
-        if postgres:
-            found = session.execute(
-                text(f"SELECT * FROM {function}(CAST(:keys AS text[]))"), {"keys": chunk},
-            ).scalars()
+        if rows.postgres:
+            found = rows.all(f"SELECT * FROM {function}(CAST(:keys AS text[])) AS k(key)",
+                             keys=chunk)
         else:
-            from rendercli.db.models import Asset
-
-            found = session.scalars(select(Asset.storage_key).where(Asset.storage_key.in_(chunk)))
-        used.update(found)
+            names = {f"k{i}": key for i, key in enumerate(chunk)}
+            found = rows.all("SELECT storage_key AS key FROM assets WHERE storage_key IN "
+                             f"({', '.join(':' + n for n in names)})", **names)
+        used.update(row["key"] for row in found)
     return used & set(asked)

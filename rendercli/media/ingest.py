@@ -9,6 +9,7 @@ goes to the media probe.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +17,14 @@ from pathlib import Path
 from rendercli.media.fonts import looks_like_font, probe_font, read_head
 from rendercli.media.info import MediaInfo
 from rendercli.media.probe import probe
-from rendercli.media.validate import safe_display_name
+from rendercli.media.validate import open_regular_file, safe_display_name
 from rendercli.storage import (
     StagedFile,
     StoredFile,
     commit_staged,
     discard_staged,
     remove_object,
-    stage_file,
+    stage_open_file,
 )
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,35 @@ class Limits:
     max_file_size: int
     max_duration: float
     max_dimension: int
+
+
+def stage_file(src: Path, storage_dir: Path, *, display_name: str | None = None,
+               max_file_size: int | None = None) -> StagedFile:
+    """Check ``src`` and copy it into storage's ``tmp/`` while hashing it, reading it once.
+
+    Rejections (missing, directory, unreadable, empty, above ``max_file_size``, or grown
+    past it while copying) raise InvalidInput naming ``display_name`` (default: the
+    sanitised base name). Storage I/O failures raise OperationFailed. No temporary file
+    is left behind on any failure.
+    """
+    name = display_name if display_name is not None else safe_display_name(src)
+    src_fd, _size = open_regular_file(src, display_name=name, max_file_size=max_file_size)
+    try:
+        return stage_open_file(src_fd, storage_dir, display_name=name,
+                               max_file_size=max_file_size)
+    finally:
+        os.close(src_fd)
+
+
+def store_file(src: Path, storage_dir: Path, *, display_name: str | None = None,
+               max_file_size: int | None = None) -> StoredFile:
+    """Stage and commit ``src`` in one step (no probe in between)."""
+    staged = stage_file(src, storage_dir, display_name=display_name, max_file_size=max_file_size)
+    try:
+        return commit_staged(staged)
+    except BaseException:
+        discard_staged(staged)
+        raise
 
 
 def stage_and_probe(src: Path, storage_dir: Path, limits: Limits) -> StagedMedia:

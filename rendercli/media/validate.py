@@ -13,6 +13,7 @@ import unicodedata
 from pathlib import Path
 
 from rendercli.errors import InvalidInput
+from rendercli.storage import format_size
 
 MAX_DISPLAY_NAME = 200  # characters
 # Unicode categories that must not reach a terminal or a log line: controls, format
@@ -37,16 +38,6 @@ def safe_display_name(path: Path | str | bytes) -> str:
     if len(cleaned) > MAX_DISPLAY_NAME:
         cleaned = cleaned[: MAX_DISPLAY_NAME - 1] + "\u2026"
     return cleaned
-
-
-def format_size(size: int) -> str:
-    """A human size in decimal units: ``1.5 GB``."""
-    value = float(size)
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def open_regular_file(

@@ -1,1 +1,1 @@
-"""Data access: one module per record kind, the one home of its SQL and ownership rules."""
+"""Data access: one module per record kind, plain SQL over `rendercli.db.rows.Rows`."""

@@ -9,13 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
-
 from rendercli.config import get_settings
-from rendercli.db.models import AuthToken, LoginSecret, User
-from rendercli.db.types import utcnow
+from rendercli.db.clock import utcnow
+from rendercli.db.rows import integrity_error
 from rendercli.errors import AuthRequired, Conflict, InvalidInput, NotFound
+from rendercli.repositories import accounts as repo
 from rendercli.services import passwords
 from rendercli.services.identity import (
     UserView,
@@ -57,20 +55,12 @@ class IssuedToken:
     user: UserView
 
 
-def _user_view(user: User) -> UserView:
-    return UserView(id=user.id, email=user.email, created_at=user.created_at)
+def _user_view(row: dict[str, Any]) -> UserView:
+    return UserView(id=row["id"], email=row["email"], created_at=row["created_at"])
 
 
-def _token_view(token: Any) -> TokenView:
-    return TokenView(
-        id=token.id,
-        name=token.name,
-        kind=token.kind,
-        created_at=token.created_at,
-        expires_at=token.expires_at,
-        last_used_at=token.last_used_at,
-        revoked_at=token.revoked_at,
-    )
+def _token_view(row: dict[str, Any]) -> TokenView:
+    return TokenView(**{name: row[name] for name in TokenView.__dataclass_fields__})
 
 
 def normalize_email(email: str) -> str:
@@ -83,34 +73,29 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def _on_postgres(uow: UnitOfWork) -> bool:
-    """PostgreSQL: accounts and tokens change only through the definer functions of
-    migration 0002, which enforce the same rules for callers that skip this code."""
-    return uow.session.get_bind().dialect.name == "postgresql"
-
-
+# On PostgreSQL (`uow.rows.postgres`) accounts and tokens change only through the definer
+# functions of migration 0002, which enforce the same rules for callers that skip this code.
 _call = call_definer
 
 
 def _bcrypt_cost(uow: UnitOfWork) -> int:
     """The cost of new passwords: the database's on PostgreSQL (recorded by `db upgrade`,
     so every account and every fake salt has it), RENDERCLI_BCRYPT_ROUNDS on SQLite."""
-    if _on_postgres(uow):
-        return int(uow.session.execute(text("SELECT rendercli_bcrypt_cost()")).scalar_one())
+    if uow.rows.postgres:
+        return int(uow.rows.scalar("SELECT rendercli_bcrypt_cost()"))
     return get_settings().bcrypt_rounds
 
 
 def login_salt(uow: UnitOfWork, email: str) -> str:
     """The bcrypt salt of an account, or a stable fake one shaped the same for an email
     without an account (so the answer never tells which emails exist)."""
-    if _on_postgres(uow):
-        return str(_call(uow, "SELECT rendercli_login_salt(:e)", e=email).scalar_one())
-    salt = uow.session.scalars(select(User.password_salt).where(User.email == email)).first()
-    if salt is not None:
-        return salt
-    secret = uow.session.get(LoginSecret, 1)
-    assert secret is not None  # written by migration 0002
-    return passwords.fake_salt(secret.hmac_key, get_settings().bcrypt_rounds, email)
+    if uow.rows.postgres:
+        return str(_call(uow, "SELECT rendercli_login_salt(:e) AS v", e=email)[0]["v"])
+    user = repo.user(uow.rows, email=email, password=True)
+    if user is not None:
+        return str(user["password_salt"])
+    key = repo.login_secret_key(uow.rows)
+    return passwords.fake_salt(key, get_settings().bcrypt_rounds, email)
 
 
 def register(uow: UnitOfWork, email: str, password: str) -> UserView:
@@ -122,36 +107,33 @@ def register(uow: UnitOfWork, email: str, password: str) -> UserView:
     salt, verifier = passwords.register_secrets(password, cost)
     taken = Conflict(f"an account with email {email} already exists")
     with uow:
-        if _on_postgres(uow):
+        if uow.rows.postgres:
             try:
-                row = _call(uow, "SELECT * FROM rendercli_register(:e, :s, :v)",
-                            e=email, s=salt, v=verifier).one()
+                [row] = _call(uow, "SELECT * FROM rendercli_register(:e, :s, :v)",
+                              e=email, s=salt, v=verifier)
             except Conflict:
                 raise taken from None
             uow.commit()  # the function recorded user.registered
-            return UserView(id=row.id, email=row.email, created_at=row.created_at)
-        user = User(email=email, password_salt=salt, password_verifier=verifier)
-        uow.session.add(user)
+            return _user_view(row)
         try:
-            uow.session.flush()
-        except IntegrityError:
-            raise taken from None
-        uow.record_event("user.registered", user.id)
+            user = repo.insert_user(uow.rows, email, salt, verifier)
+        except Exception as exc:
+            if integrity_error(exc):
+                raise taken from None
+            raise
+        uow.record_event("user.registered", user["id"])
         uow.commit()
         return _user_view(user)
 
 
 def _issue(
-    uow: UnitOfWork, user: User, kind: str, name: str, expires_at: datetime | None
+    uow: UnitOfWork, user: dict[str, Any], kind: str, name: str, expires_at: datetime | None
 ) -> IssuedToken:
+    """SQLite: a new token for the account `user` (the secret is returned, its hash kept)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)  # 256 bits of randomness
-    row = AuthToken(
-        user_id=user.id, token_hash=hash_token(token), kind=kind, name=name, expires_at=expires_at
-    )
-    uow.session.add(row)
-    uow.session.flush()
+    token_id = repo.insert_token(uow.rows, user["id"], hash_token(token), kind, name, expires_at)
     return IssuedToken(
-        token=token, id=row.id, name=name, expires_at=expires_at, user=_user_view(user)
+        token=token, id=token_id, name=name, expires_at=expires_at, user=_user_view(user)
     )
 
 
@@ -172,25 +154,26 @@ def login(uow: UnitOfWork, email: str, password: str, *, session_name: str) -> I
         salt = login_salt(uow, email)
     proof = passwords.proof(password, salt)  # the one bcrypt, outside any transaction
     with uow:
-        if _on_postgres(uow):
-            row = _call(uow, "SELECT * FROM rendercli_login(:e, :p, :n, :d)",
-                        e=email, p=proof or "!", n=session_name, d=settings.token_days).first()
-            if row is None:
+        if uow.rows.postgres:
+            found = _call(uow, "SELECT * FROM rendercli_login(:e, :p, :n, :d)",
+                          e=email, p=proof or "!", n=session_name, d=settings.token_days)
+            if not found:
                 raise AuthRequired(LOGIN_FAILED)
             uow.commit()  # the function recorded user.logged_in
+            row = found[0]
             return IssuedToken(
-                token=row.token, id=row.token_id, name=session_name, expires_at=row.expires_at,
-                user=UserView(id=row.user_id, email=row.email, created_at=row.user_created_at),
-            )
-        user = uow.session.scalars(select(User).where(User.email == email)).first()
+                token=row["token"], id=row["token_id"], name=session_name,
+                expires_at=row["expires_at"], user=UserView(
+                    id=row["user_id"], email=row["email"], created_at=row["user_created_at"]))
+        user = repo.user(uow.rows, email=email, password=True)
         if user is None or proof is None or not hmac.compare_digest(
-            passwords.verifier(proof), user.password_verifier
+            passwords.verifier(proof), user["password_verifier"]
         ):
             raise AuthRequired(LOGIN_FAILED)
         issued = _issue(
             uow, user, "session", session_name, utcnow() + timedelta(days=settings.token_days)
         )
-        uow.record_event("user.logged_in", user.id)
+        uow.record_event("user.logged_in", user["id"])
         uow.commit()
         return issued
 
@@ -200,23 +183,15 @@ def start_session(uow: UnitOfWork, user_id: str, name: str, lifetime: timedelta)
     such as `rendercli demo` for its own demo account). SQLite only: on PostgreSQL no
     client may start a session without the password."""
     with uow:
-        if _on_postgres(uow):
+        if uow.rows.postgres:
             raise InvalidInput("sessions without a password exist only on the embedded database")
-        user = uow.session.get(User, user_id)
+        user = repo.user(uow.rows, user_id=user_id)
         if user is None:
             raise NotFound(f"user not found: {user_id}")
         issued = _issue(uow, user, "session", name, utcnow() + lifetime)
         uow.record_event("user.logged_in", user_id, via=name)
         uow.commit()
         return issued
-
-
-def _active_token(uow: UnitOfWork, token: str) -> AuthToken:
-    """SQLite: the live token as an ORM row to change (the rules: identity.live_token)."""
-    session = uow.session  # this transaction's rows, for the change that follows
-    row = session.get(AuthToken, live_token(uow.rows, token)["id"])
-    assert row is not None
-    return row
 
 
 def _api_token_refused(name: str, token_id: str) -> InvalidInput:
@@ -230,29 +205,19 @@ def logout(uow: UnitOfWork, token: str, *, all_sessions: bool = False) -> int:
     """Revoke this login session (or, with all_sessions, every login session of the user).
     API tokens are never revoked here (see `revoke_token`). Returns the count revoked."""
     with uow:
-        if _on_postgres(uow):
-            row = checked_on_postgres(uow, token)
-            if row.kind == "api" and not all_sessions:
-                raise _api_token_refused(row.name, row.token_id)
-            count = int(_call(uow, "SELECT rendercli_logout(:t, :a)", t=token,
-                              a=all_sessions).scalar_one())
+        if uow.rows.postgres:
+            pg = checked_on_postgres(uow, token)
+            if pg.kind == "api" and not all_sessions:
+                raise _api_token_refused(pg.name, pg.token_id)
+            count = int(_call(uow, "SELECT rendercli_logout(:t, :a) AS v", t=token,
+                              a=all_sessions)[0]["v"])
             uow.commit()
             return count
-        row = _active_token(uow, token)
-        if row.kind == "api" and not all_sessions:
-            raise _api_token_refused(row.name, row.id)
-        now = utcnow()
-        if all_sessions:
-            result = uow.session.execute(
-                update(AuthToken)
-                .where(AuthToken.user_id == row.user_id, AuthToken.revoked_at.is_(None))
-                .where(AuthToken.kind == "session")
-                .values(revoked_at=now)
-            )
-            count = result.rowcount or 0
-        else:
-            row.revoked_at = now
-            count = 1
+        row = live_token(uow.rows, token)
+        if row["kind"] == "api" and not all_sessions:
+            raise _api_token_refused(row["name"], row["id"])
+        count = repo.revoke_sessions(uow.rows, row["user_id"], utcnow(),
+                                     only=None if all_sessions else row["id"])
         uow.commit()
         return count
 
@@ -277,26 +242,19 @@ def create_api_token(
         raise InvalidInput("--expires-in must be between 1 and 3650 days")
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     with uow:
-        user = uow.session.execute(
-            select(User.id, User.email, User.created_at).where(User.id == user_id)
-        ).first()
+        user = repo.user(uow.rows, user_id=user_id)
         if user is None:
             raise AuthRequired("your account no longer exists")
-        view = UserView(id=user.id, email=user.email, created_at=user.created_at)
-        if _on_postgres(uow):
-            row = _call(uow, "SELECT * FROM rendercli_create_token(:n, :d)",
-                        n=name, d=expires_in_days).one()
+        if uow.rows.postgres:
+            [row] = _call(uow, "SELECT * FROM rendercli_create_token(:n, :d)",
+                          n=name, d=expires_in_days)
             uow.commit()  # the function recorded token.created
-            return IssuedToken(token=row.token, id=row.token_id, name=name,
-                               expires_at=row.expires_at, user=view)
-        issued = _issue(uow, uow.session.get(User, user_id), "api", name, expires_at)  # type: ignore[arg-type]
+            return IssuedToken(token=row["token"], id=row["token_id"], name=name,
+                               expires_at=row["expires_at"], user=_user_view(user))
+        issued = _issue(uow, user, "api", name, expires_at)
         uow.record_event("token.created", user_id, expires_in_days=expires_in_days)
         uow.commit()
         return issued
-
-
-TOKEN_VIEW_COLUMNS = (AuthToken.id, AuthToken.name, AuthToken.kind, AuthToken.created_at,
-                      AuthToken.expires_at, AuthToken.last_used_at, AuthToken.revoked_at)
 
 
 def list_tokens(
@@ -305,31 +263,21 @@ def list_tokens(
     """The user's sessions and API tokens, newest first (active ones unless include_inactive).
     Never the hashes: the client role may not even read that column."""
     with uow:
-        query = select(*TOKEN_VIEW_COLUMNS).where(AuthToken.user_id == user_id)
-        if not include_inactive:
-            query = query.where(AuthToken.revoked_at.is_(None)).where(
-                (AuthToken.expires_at.is_(None)) | (AuthToken.expires_at > utcnow())
-            )
-        rows = uow.session.execute(query.order_by(AuthToken.created_at.desc())).all()
-        return [_token_view(r) for r in rows]
+        found = repo.tokens_of(uow.rows, user_id,
+                               live_at=None if include_inactive else utcnow())
+        return [_token_view(row) for row in found]
 
 
 def revoke_token(uow: UnitOfWork, user_id: str, token_id: str) -> TokenView:
     """Revoke one of the user's own tokens by id. Someone else's is "not found"."""
     with uow:
-        if _on_postgres(uow):
-            found = _call(uow, "SELECT * FROM rendercli_revoke_token(:i)", i=token_id).first()
-            if found is None:
-                raise NotFound(f"token not found: {token_id}")
-            uow.commit()
-            return _token_view(found)
-        row = uow.session.scalars(
-            select(AuthToken).where(AuthToken.id == token_id, AuthToken.user_id == user_id)
-        ).first()
+        if uow.rows.postgres:
+            found = _call(uow, "SELECT * FROM rendercli_revoke_token(:i)", i=token_id)
+            row = found[0] if found else None
+        else:
+            row = repo.revoke_token(uow.rows, user_id, token_id, utcnow())
         if row is None:
             raise NotFound(f"token not found: {token_id}")
-        if row.revoked_at is None:
-            row.revoked_at = utcnow()
         uow.commit()
         return _token_view(row)
 
@@ -346,31 +294,26 @@ def change_password(uow: UnitOfWork, token: str, current: str, new: str) -> Pass
     with uow:
         salt = login_salt(uow, user.email)
         cost = _bcrypt_cost(uow)
-        in_use = (checked_on_postgres(uow, token).token_id if _on_postgres(uow)
-                  else _active_token(uow, token).id)
+        in_use = (checked_on_postgres(uow, token).token_id if uow.rows.postgres
+                  else live_token(uow.rows, token)["id"])
     others = [t for t in list_tokens(uow, user.id) if t.id != in_use]
     old_proof = passwords.proof(current, salt)
     new_salt, new_verifier = passwords.register_secrets(new, cost)
     wrong = AuthRequired("the current password is incorrect")
     with uow:
-        if _on_postgres(uow):
-            changed = _call(uow, "SELECT rendercli_change_password(:o, :s, :v)",
-                            o=old_proof or "!", s=new_salt, v=new_verifier).scalar_one()
+        if uow.rows.postgres:
+            changed = _call(uow, "SELECT rendercli_change_password(:o, :s, :v) AS v",
+                            o=old_proof or "!", s=new_salt, v=new_verifier)[0]["v"]
             if not changed:
                 raise wrong
         else:
-            row = uow.session.get(User, user.id)
+            row = repo.user(uow.rows, user_id=user.id, password=True)
             if row is None or old_proof is None or not hmac.compare_digest(
-                passwords.verifier(old_proof), row.password_verifier
+                passwords.verifier(old_proof), row["password_verifier"]
             ):
                 raise wrong
-            row.password_salt, row.password_verifier = new_salt, new_verifier
-            uow.session.execute(
-                update(AuthToken)
-                .where(AuthToken.user_id == user.id, AuthToken.kind == "session")
-                .where(AuthToken.revoked_at.is_(None), AuthToken.id != in_use)
-                .values(revoked_at=utcnow())
-            )
+            repo.set_password(uow.rows, user.id, new_salt, new_verifier)
+            repo.revoke_sessions(uow.rows, user.id, utcnow(), keep=in_use)
         uow.record_event("user.password_changed", user.id)
         uow.commit()
     return PasswordChange(

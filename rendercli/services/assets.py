@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from rendercli.config import Settings, get_settings
-from rendercli.db.clock import utcnow
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
@@ -27,29 +27,23 @@ from rendercli.render.timeline import (
     parse_transition,
     parse_volume,
 )
+from rendercli.repositories import items as repo
+from rendercli.repositories.items import ItemRow
 from rendercli.services.items import (
     AssetView,
     TimelineView,
     asset_view,
-    check_position,
-    close_gap,
-    count_positions,
-    find_item,
-    font_users,
-    lock_project,
-    move,
     picture_duration,
     read_items,
-    shift_positions,
     timeline_duration,
 )
-from rendercli.services.projects import ensure_not_rendering, find_owned, owned_project
+from rendercli.services.projects import ensure_not_rendering, owned_project, owned_project_id
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
 from rendercli.services.upkeep.sweeps import remove_unreferenced_objects
 
-if TYPE_CHECKING:  # the ORM loads only in the functions that change rows
-    from rendercli.db.models import Asset
+if TYPE_CHECKING:
+    from rendercli.media.ingest import StagedMedia
     from rendercli.storage import StoredFile
 
 __all__ = ["AssetView", "Edits", "TimelineView", "add", "get", "list_assets", "remove",
@@ -110,7 +104,7 @@ def _check_number(name: str, value: float | None, settings: Settings) -> None:
         raise InvalidInput(f"{name} is above the {settings.max_duration:g} s limit")
 
 
-def _apply_edits(asset: Asset, edits: Edits, *, adding: bool) -> None:
+def _apply_edits(asset: ItemRow, edits: Edits, *, adding: bool) -> None:
     """Validate edits against the item and apply them; errors name the item.
 
     When adding several files, settings that do not fit this item's kind are skipped
@@ -163,7 +157,7 @@ def _apply_edits(asset: Asset, edits: Edits, *, adding: bool) -> None:
         asset.fit = None if edits.fit == "default" else parse_fit(edits.fit)
 
 
-def _apply_trims(asset: Asset, edits: Edits) -> None:
+def _apply_trims(asset: ItemRow, edits: Edits) -> None:
     name = asset.display_name
     length = asset.duration or 0.0
     start = edits.trim_start if edits.trim_start is not None else asset.trim_start
@@ -231,7 +225,7 @@ def add(
     if not paths:
         raise InvalidInput("no files given")
     with uow:
-        find_owned(uow, user_id, project_ref)  # fail fast before copying anything
+        owned_project_id(uow.rows, user_id, project_ref)  # fail fast before copying anything
     limits = ingest.Limits(
         max_file_size=settings.max_file_size,
         max_duration=settings.max_duration,
@@ -253,30 +247,30 @@ def add(
         storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
         with storage.ingest_guard(settings.storage_dir), uow:
             stored = ingest.commit_all(staged)
-            project = find_owned(uow, user_id, project_ref)
-            lock_project(uow, project)
+            project_id = owned_project_id(uow.rows, user_id, project_ref)
+            repo.lock_project(uow.rows, project_id)
             placed = [r for r in rows if r.kind != "font"]
             if position is not None and not placed:
                 raise InvalidInput("--position does not apply to fonts: they are not on "
                                    "the timeline")
-            first = check_position(position, count_positions(uow, project.id),
-                                   adding=len(placed))
-            shift_positions(uow, project.id, first, len(placed))
+            first = repo.check_position(position, repo.count_positions(uow.rows, project_id),
+                                        adding=len(placed))
+            repo.shift_positions(uow.rows, project_id, first, len(placed))
             for offset, row in enumerate(placed):
                 row.position = first + offset
             for row, obj in zip(rows, stored, strict=True):
-                row.project_id = project.id
+                row.project_id = project_id
                 row.storage_key = obj.key
-                uow.session.add(row)
+                repo.insert_item(uow.rows, row)
                 uow.record_event(
                     "asset.added",
                     user_id,
-                    project_id=project.id,
+                    project_id=project_id,
                     kind=row.kind,
                     size_bytes=row.size_bytes,
                     duration=row.duration,
                 )
-            check_timeline(uow, project.id)
+            check_timeline(uow, project_id)
             views = [asset_view(r) for r in rows]
             uow.commit()
             return views
@@ -287,22 +281,12 @@ def add(
         raise
 
 
-def _row_for(item) -> Asset:  # type: ignore[no-untyped-def]
-    from rendercli.db.models import Asset
-
-    now = utcnow()
-    return Asset(
-        **item.info.columns(),
-        display_name=item.display_name,
-        sha256=item.staged.sha256,
-        size_bytes=item.staged.size,
-        texts=[],
-        created_at=now,
-        updated_at=now,
-    )
+def _row_for(item: StagedMedia) -> ItemRow:
+    return repo.new_item({**item.info.columns(), "display_name": item.display_name,
+                          "sha256": item.staged.sha256, "size_bytes": item.staged.size})
 
 
-def _check_edits_fit(rows: list[Asset], edits: Edits) -> None:
+def _check_edits_fit(rows: list[ItemRow], edits: Edits) -> None:
     kinds = {r.kind for r in rows}
     for setting in _given(edits):
         fits, option, what = _FITS[setting]
@@ -334,7 +318,7 @@ def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView
 def get(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     """One of the user's items by id."""
     with uow:
-        return asset_view(find_item(uow, user_id, asset_id))
+        return asset_view(repo.owned_item(uow.rows, user_id, asset_id))
 
 
 def update_asset(
@@ -350,16 +334,15 @@ def update_asset(
                            "--duration, --transition, --fade-in, --fade-out, --volume, "
                            "--mute, --duck, --motion or --fit")
     with uow:
-        asset = find_item(uow, user_id, asset_id)
-        lock_project(uow, asset.project)
+        asset = repo.owned_item(uow.rows, user_id, asset_id)
+        repo.lock_project(uow.rows, asset.project_id)
         _apply_edits(asset, edits, adding=False)
         if position is not None:
-            move(uow, asset, position)
-        asset.updated_at = utcnow()
+            repo.move_item(uow.rows, asset, position)
+        repo.update_item(uow.rows, asset)
         check_timeline(uow, asset.project_id)
-        view = asset_view(asset)
         uow.commit()
-        return view
+        return asset_view(asset)
 
 
 def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
@@ -368,13 +351,17 @@ def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     from rendercli import storage
 
     with uow:
-        asset = find_item(uow, user_id, asset_id)
-        ensure_not_rendering(uow, asset.project, "remove its assets")
+        rows = uow.rows
+        asset = repo.owned_item(rows, user_id, asset_id)
+        project_id, name = owned_project(rows, user_id, asset.project_id)
+        # transition: the lead settles ensure_not_rendering's signature (services/projects.py)
+        project = SimpleNamespace(id=project_id, name=name)
+        ensure_not_rendering(uow, project, "remove its assets")  # type: ignore[arg-type]
         if asset.storage_key is not None:
             storage.check_digest(asset.storage_key)  # a tampered row: refuse, remove nothing
-        lock_project(uow, asset.project)
+        repo.lock_project(rows, project_id)
         if asset.kind == "font":
-            titles, texts = font_users(uow, asset.id)
+            titles, texts = repo.font_users(rows, asset.id)
             if titles or texts:
                 raise Conflict(
                     f"font {asset.display_name} is used by {titles} title(s) and {texts} "
@@ -382,10 +369,9 @@ def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
                     "or remove them first"
                 )
         view = asset_view(asset)
-        key = asset.storage_key
-        uow.session.delete(asset)
-        uow.session.flush()
-        close_gap(uow, asset.project_id, view.position)
+        repo.delete_item(rows, asset.id)
+        repo.close_gap(rows, project_id, view.position)
         uow.commit()
-    remove_unreferenced_objects(uow, [key], reason="asset remove: no asset uses it any more")
+    remove_unreferenced_objects(uow, [asset.storage_key],
+                                reason="asset remove: no asset uses it any more")
     return view

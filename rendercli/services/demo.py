@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-
 from rendercli.config import get_settings
-from rendercli.db.models import Project, User
+from rendercli.errors import NotFound
+from rendercli.repositories import accounts as account_rows
 from rendercli.services import accounts, assets, projects
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -28,12 +27,8 @@ class Demo:
 
 def _demo_user_id(uow: UnitOfWork) -> str | None:
     with uow:
-        return uow.session.scalars(select(User.id).where(User.email == DEMO_EMAIL)).first()
-
-
-def _on_postgres(uow: UnitOfWork) -> bool:
-    with uow:
-        return uow.session.get_bind().dialect.name == "postgresql"
+        found = account_rows.user(uow.rows, email=DEMO_EMAIL)
+        return None if found is None else str(found["id"])
 
 
 def _postgres_demo_session(uow: UnitOfWork) -> str:
@@ -50,7 +45,9 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
     """Create (or reuse) the demo account and start it a session; create the demo project
     from `samples` (clips, a still and a music track, in timeline order), or reuse it as
     it is, so earlier demo renders stay where they were printed."""
-    if _on_postgres(uow):
+    with uow:
+        on_postgres = uow.rows.postgres
+    if on_postgres:
         token = _postgres_demo_session(uow)
         user_id = accounts.authenticate(uow, token).id
     else:
@@ -60,11 +57,10 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
             user_id = accounts.register(uow, DEMO_EMAIL, secrets.token_urlsafe(24)).id
         token = accounts.start_session(uow, user_id, "demo", timedelta(days=1)).token
     session_user = accounts.authenticate(uow, token)
-    with uow:
-        project_id = uow.session.scalars(
-            select(Project.id).where(Project.owner_id == user_id, Project.name == DEMO_PROJECT)
-        ).first()
-    if project_id is None:
+    try:
+        with uow:
+            project_id = projects.owned_project_id(uow.rows, session_user.id, DEMO_PROJECT)
+    except NotFound:
         project_id = projects.create(uow, session_user.id, DEMO_PROJECT).id
     timeline = assets.list_assets(uow, session_user.id, project_id)
     if not any(a.kind in ("video", "image") for a in timeline.assets):

@@ -151,42 +151,40 @@ def _ffmpeg() -> Check:
     return Check("ffmpeg", True, detail, hint)
 
 
-def _keyring() -> Check:
-    from rendercli.credentials import keyring_backend_name
-
-    name = keyring_backend_name()
+def _keyring(name: str) -> Check:
     if name.startswith("unavailable"):
         return Check("keyring", False, name, "log in with --insecure-storage, or use "
                      "RENDERCLI_TOKEN", required=False)
     return Check("keyring", True, name, required=False)
 
 
-def _login(settings: Settings, authenticate: Callable[[str], str]) -> Check:
-    from rendercli.credentials import load_token
+def _login(token: str | None, source: str, authenticate: Callable[[str], str]) -> Check:
     from rendercli.errors import RenderCliError
 
-    stored = load_token(settings.database_url)
-    if stored is None:
+    if token is None:
         return Check("login", False, "not logged in", "run `rendercli login`, or set "
                      "RENDERCLI_TOKEN", required=False)
     try:
-        email = authenticate(stored.token)
+        email = authenticate(token)
     except RenderCliError as exc:
         return Check("login", False, exc.message, required=False)
-    return Check("login", True, f"{email} (token from {stored.source})", required=False)
+    return Check("login", True, f"{email} (token from {source})", required=False)
 
 
-def run_checks() -> list[Check]:
-    """Run every check; none of them raises."""
+def run_checks(keyring_backend: str, token: str | None, token_source: str = "") -> list[Check]:
+    """Run every check; none of them raises. What this machine's keyring and credentials
+    hold is the caller's to find (`keyring_backend`: its description; `token`: the token
+    in use, None when not logged in, found in `token_source`)."""
     from rendercli.services import accounts
     from rendercli.services.unit_of_work import UnitOfWork
 
     settings = get_settings()
     checks = [_configuration(settings), database := _database(settings)]
     checks += _redis_and_workers(settings)
-    checks += [_storage(settings), _ffmpeg(), _keyring()]
+    checks += [_storage(settings), _ffmpeg(), _keyring(keyring_backend)]
     if database.ok:
-        checks.append(_login(settings, lambda t: accounts.authenticate(UnitOfWork(), t).email))
+        checks.append(_login(token, token_source,
+                             lambda t: accounts.authenticate(UnitOfWork(), t).email))
     else:
         checks.append(Check("login", False, "skipped: the database is not reachable",
                             required=False))

@@ -14,20 +14,15 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
-from rendercli.db.rows import PgRows, Rows, SessionRows, as_datetime
+from rendercli.db.rows import Rows
 from rendercli.errors import AuthRequired
+from rendercli.repositories import accounts as repo
 
 if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # don't write on every single command
 INVALID_TOKEN = "the token is not valid for this database: run `rendercli login`"
-# The token with its account; whether it is live is decided in live_token().
-TOKEN_SQL = (
-    "SELECT t.id, t.user_id, t.kind, t.name, t.expires_at, t.revoked_at, t.last_used_at, "
-    "u.email, u.created_at AS user_created_at "
-    "FROM auth_tokens AS t JOIN users AS u ON u.id = t.user_id WHERE t.token_hash = :token_hash"
-)
 
 
 @dataclass(frozen=True)
@@ -62,13 +57,12 @@ def revoked(kind: str, name: str) -> AuthRequired:
 def live_token(rows: Rows, token: str) -> dict[str, Any]:
     """The token's row (with its account's email), if it is known, not revoked and not
     expired; AuthRequired saying which otherwise. SQLite only (see the module docstring)."""
-    found = rows.all(TOKEN_SQL, token_hash=hash_token(token))
-    if not found:
+    row = repo.token_by_hash(rows, hash_token(token))
+    if row is None:
         raise AuthRequired(INVALID_TOKEN)
-    row = found[0]
     if row["revoked_at"] is not None:
         raise revoked(row["kind"], row["name"])
-    expires_at = as_datetime(row["expires_at"])
+    expires_at = row["expires_at"]
     if expires_at is not None and expires_at <= utcnow():
         raise expired(expires_at)
     return row
@@ -91,14 +85,12 @@ def definer_error(exc: BaseException) -> Exception | None:
     return None
 
 
-def call_definer(uow: UnitOfWork, sql: str, **params: object) -> Any:
-    """PostgreSQL: run a definer function; its SQLSTATEs become our errors."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
+def call_definer(uow: UnitOfWork, sql: str, **params: object) -> list[dict[str, Any]]:
+    """PostgreSQL: run a definer function over `uow.rows`, its rows back (timestamps in
+    UTC, whatever the server's zone); its SQLSTATEs become our errors."""
     try:
-        return uow.session.execute(text(sql), params)
-    except DBAPIError as exc:
+        return [repo.timed(row) for row in uow.rows.all(sql, **params)]  # type: ignore[misc]
+    except Exception as exc:
         mapped = definer_error(exc)
         if mapped is not None:
             raise mapped from None
@@ -107,33 +99,18 @@ def call_definer(uow: UnitOfWork, sql: str, **params: object) -> Any:
 
 def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
     """PostgreSQL: the definer function's verdict on a token (the same rules and messages
-    as live_token on SQLite), over `uow.rows` (its session's connection if it has one)."""
+    as live_token on SQLite)."""
     from types import SimpleNamespace
 
-    try:
-        found = uow.rows.all("SELECT * FROM rendercli_authenticate(:t)", t=token)
-    except Exception as exc:
-        mapped = definer_error(exc)
-        if mapped is not None:
-            raise mapped from None
-        raise
+    found = call_definer(uow, "SELECT * FROM rendercli_authenticate(:t)", t=token)
     if not found:
         raise AuthRequired(INVALID_TOKEN)
     row = SimpleNamespace(**found[0])
     if row.status == "revoked":
         raise revoked(row.kind, row.name)
-    row.expires_at = as_datetime(row.expires_at)  # in UTC, whatever the server's zone
-    row.user_created_at = as_datetime(row.user_created_at)
     if row.status == "expired":
         raise expired(row.expires_at)
     return row
-
-
-def _on_postgres(rows: Rows) -> bool:
-    if isinstance(rows, PgRows):
-        return True
-    return isinstance(rows, SessionRows) and (
-        rows.session.get_bind().dialect.name == "postgresql")
 
 
 def authenticate(uow: UnitOfWork, token: str) -> UserView:
@@ -146,18 +123,16 @@ def authenticate(uow: UnitOfWork, token: str) -> UserView:
 
     with uow:
         rows = uow.rows
-        if _on_postgres(rows):
+        if rows.postgres:
             pg = checked_on_postgres(uow, token)
             uow.commit()  # last_used_at
             tenancy.use_token(token)
             return UserView(id=pg.user_id, email=pg.email, created_at=pg.user_created_at)
         row = live_token(rows, token)
         now = utcnow()
-        last_used = as_datetime(row["last_used_at"])
+        last_used = row["last_used_at"]
         if last_used is None or now - last_used > LAST_USED_RESOLUTION:
-            rows.run("UPDATE auth_tokens SET last_used_at = :now WHERE id = :id",
-                     now=now, id=row["id"])
+            repo.touch_token(rows, row["id"], now)
             uow.commit()
         tenancy.use_token(token)
-        return UserView(id=row["user_id"], email=row["email"],
-                        created_at=as_datetime(row["user_created_at"]))  # type: ignore[arg-type]
+        return UserView(id=row["user_id"], email=row["email"], created_at=row["user_created_at"])

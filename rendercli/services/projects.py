@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rendercli.db.clock import utcnow
-from rendercli.db.rows import Rows, as_datetime
-from rendercli.db.statuses import ACTIVE_JOB_STATUSES
+from rendercli.db.rows import Rows, integrity_error
 from rendercli.errors import Conflict, InvalidInput, NotFound
+from rendercli.repositories import projects as repo
+from rendercli.repositories.projects import active_job as active_job_row
+from rendercli.repositories.projects import owned_project, owned_project_id
 from rendercli.services.unit_of_work import UnitOfWork
 
-if TYPE_CHECKING:  # the ORM loads only in the functions that change rows
-    from rendercli.db.models import Project
+# Re-exported: callers import them here.
+__all__ = ["active_job_row", "owned_project", "owned_project_id"]
 
 MAX_NAME_LENGTH = 200
 
@@ -42,33 +43,9 @@ def validate_name(name: str) -> str:
     return name
 
 
-# The user's projects with their counts: ownership is the WHERE clause.
-PROJECTS_SQL = (
-    "SELECT p.id, p.name, p.created_at, p.updated_at, p.fit, "
-    "(SELECT count(*) FROM assets AS a WHERE a.project_id = p.id) AS asset_count, "
-    "(SELECT count(*) FROM render_jobs AS j WHERE j.project_id = p.id) AS render_count "
-    "FROM projects AS p WHERE p.owner_id = :user_id"
-)
-
-
-def owned_project(rows: Rows, user_id: str, ref: str) -> tuple[str, str]:
-    """The id and name of the user's project named `ref` (an id or an exact name), or
-    NotFound. An id match wins over a project that happens to be named like another's id."""
-    found = rows.all(
-        "SELECT id, name FROM projects WHERE owner_id = :user_id AND (id = :ref OR name = :ref) "
-        "ORDER BY CASE WHEN id = :ref THEN 0 ELSE 1 END, id", user_id=user_id, ref=ref)
-    if not found:
-        raise NotFound(f"project not found: {ref}")
-    return found[0]["id"], found[0]["name"]
-
-
-def owned_project_id(rows: Rows, user_id: str, ref: str) -> str:
-    """The id of the user's project named `ref` (see `owned_project`)."""
-    return owned_project(rows, user_id, ref)[0]
-
-
-def find_owned(uow: UnitOfWork, user_id: str, ref: str) -> Project:
-    """The user's project by id or exact name, as an ORM row to change."""
+def find_owned(uow: UnitOfWork, user_id: str, ref: str) -> Any:
+    """The user's project as an ORM row to change. Only for the services still on the ORM
+    (assets, titles, specs export); the rest use `owned_project`."""
     from rendercli.db.models import Project
 
     session = uow.session  # this transaction's rows, for the change that follows
@@ -84,32 +61,21 @@ def _view_of(row: Mapping[str, Any]) -> ProjectView:
         name=row["name"],
         asset_count=int(row["asset_count"] or 0),
         render_count=int(row["render_count"] or 0),
-        created_at=as_datetime(row["created_at"]),  # type: ignore[arg-type]
-        updated_at=as_datetime(row["updated_at"]),  # type: ignore[arg-type]
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         fit=row["fit"] or "contain",
     )
 
 
-def _view(uow: UnitOfWork, project: Project) -> ProjectView:
-    uow.session.flush()
-    [row] = uow.rows.all(PROJECTS_SQL + " AND p.id = :id", user_id=project.owner_id,
-                         id=project.id)
+def _view(rows: Rows, user_id: str, project_id: str) -> ProjectView:
+    [row] = repo.projects_of(rows, user_id, project_id)
     return _view_of(row)
 
 
-ACTIVE_JOB_SQL = ("SELECT id, status FROM render_jobs WHERE project_id = :project_id AND "
-                  f"status IN ({', '.join(repr(s) for s in ACTIVE_JOB_STATUSES)}) LIMIT 1")
-
-
-def active_job_row(rows: Rows, project_id: str) -> dict[str, Any] | None:
-    """The id and status of the project's queued or processing job, if any (plain SQL)."""
-    found = rows.all(ACTIVE_JOB_SQL, project_id=project_id)
-    return found[0] if found else None
-
-
-def ensure_not_rendering(uow: UnitOfWork, project: Project, action: str) -> None:
-    """Raise Conflict if the project has a queued or processing render."""
-    active = active_job_row(uow.rows, project.id)
+def ensure_not_rendering(uow: UnitOfWork, project: Any, action: str) -> None:
+    """Raise Conflict if the project (anything with its `id` and `name`) has a queued or
+    processing render."""
+    active = repo.active_job(uow.rows, project.id)
     if active is not None:
         raise Conflict(
             f"cannot {action} while project {project.name!r} is rendering ({active['id']}, "
@@ -131,24 +97,26 @@ def _fit(fit: str | None) -> str | None:
     return None if fit == DEFAULT_FIT else fit
 
 
+def _unless_taken(name: str, change: Any) -> Any:
+    """Run `change`; a broken unique constraint says the name is taken."""
+    try:
+        return change()
+    except Exception as exc:
+        if integrity_error(exc):
+            raise _name_taken(name) from None
+        raise
+
+
 def create(uow: UnitOfWork, user_id: str, name: str, fit: str | None = None) -> ProjectView:
     """Create a project (``fit``: its clips' and stills' default fit, contain unless
     given). Raises Conflict if the user already has one with that name."""
-    from sqlalchemy.exc import IntegrityError
-
-    from rendercli.db.models import Project
-
     name = validate_name(name)
     stored_fit = _fit(fit)
     with uow:
-        project = Project(owner_id=user_id, name=name, fit=stored_fit)
-        uow.session.add(project)
-        try:
-            uow.session.flush()
-        except IntegrityError:
-            raise _name_taken(name) from None
-        uow.record_event("project.created", user_id, project_id=project.id)
-        view = _view(uow, project)
+        project_id = _unless_taken(
+            name, lambda: repo.insert_project(uow.rows, user_id, name, fit=stored_fit))
+        uow.record_event("project.created", user_id, project_id=project_id)
+        view = _view(uow.rows, user_id, project_id)
         uow.commit()
         return view
 
@@ -156,31 +124,23 @@ def create(uow: UnitOfWork, user_id: str, name: str, fit: str | None = None) -> 
 def list_projects(uow: UnitOfWork, user_id: str) -> list[ProjectView]:
     """The user's projects, most recently updated first."""
     with uow:
-        found = uow.rows.all(PROJECTS_SQL + " ORDER BY p.updated_at DESC, p.name",
-                             user_id=user_id)
-        return [_view_of(row) for row in found]
+        return [_view_of(row) for row in repo.projects_of(uow.rows, user_id)]
 
 
 def get(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
     """One of the user's projects by id or name."""
     with uow:
-        return _view(uow, find_owned(uow, user_id, ref))
+        return _view(uow.rows, user_id, owned_project_id(uow.rows, user_id, ref))
 
 
 def rename(uow: UnitOfWork, user_id: str, ref: str, new_name: str) -> ProjectView:
     """Rename a project. Raises Conflict if the new name is taken."""
-    from sqlalchemy.exc import IntegrityError
-
     new_name = validate_name(new_name)
     with uow:
-        project = find_owned(uow, user_id, ref)
-        project.name = new_name
-        project.updated_at = utcnow()
-        try:
-            uow.session.flush()
-        except IntegrityError:
-            raise _name_taken(new_name) from None
-        view = _view(uow, project)
+        project_id = owned_project_id(uow.rows, user_id, ref)
+        _unless_taken(new_name,
+                      lambda: repo.update_project(uow.rows, project_id, name=new_name))
+        view = _view(uow.rows, user_id, project_id)
         uow.commit()
         return view
 
@@ -190,10 +150,9 @@ def set_fit(uow: UnitOfWork, user_id: str, ref: str, fit: str) -> ProjectView:
     (contain, cover, blur; contain-blur is blur). Raises InvalidInput, NotFound."""
     stored = _fit(fit)
     with uow:
-        project = find_owned(uow, user_id, ref)
-        project.fit = stored
-        project.updated_at = utcnow()
-        view = _view(uow, project)
+        project_id = owned_project_id(uow.rows, user_id, ref)
+        repo.update_project(uow.rows, project_id, fit=stored)
+        view = _view(uow.rows, user_id, project_id)
         uow.commit()
         return view
 
@@ -202,30 +161,21 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
     """Delete a project with its assets and render history (database cascade), then the
     files nothing else uses. A job id or storage key that is not well formed (a tampered
     row) refuses the whole delete before anything is removed."""
-    from sqlalchemy import select
-
     from rendercli import storage
-    from rendercli.db.models import Asset, RenderJob
     from rendercli.services.upkeep.sweeps import remove_renders, remove_unreferenced_objects
 
     with uow:
-        project = find_owned(uow, user_id, ref)
+        project = owned_project(uow.rows, user_id, ref)
         ensure_not_rendering(uow, project, "delete it")
-        view = _view(uow, project)
-        job_ids = list(
-            uow.session.scalars(select(RenderJob.id).where(RenderJob.project_id == project.id))
-        )
-        keys = list(
-            uow.session.scalars(select(Asset.storage_key).where(
-                Asset.project_id == project.id, Asset.storage_key.is_not(None)))  # not titles
-        )
+        view = _view(uow.rows, user_id, project.id)
+        job_ids, keys = repo.files_of(uow.rows, project.id)
         for job_id in job_ids:
             storage.check_job_id(job_id)
         for key in keys:
             storage.check_digest(key)
-        uow.session.delete(project)
+        repo.delete_project(uow.rows, project.id)
         uow.record_event("project.deleted", user_id, project_id=project.id)
         uow.commit()
-    remove_unreferenced_objects(uow, keys, reason="project delete: no asset uses it any more")
+    remove_unreferenced_objects(uow, [*keys], reason="project delete: no asset uses it any more")
     remove_renders(job_ids)
     return view

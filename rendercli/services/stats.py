@@ -6,9 +6,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from rendercli.db.models import JOB_STATUSES, Project, RenderJob
+from rendercli.db.statuses import JOB_STATUSES
+from rendercli.repositories.projects import render_history
 from rendercli.services.unit_of_work import UnitOfWork
 
 BUSIEST = 5
@@ -46,18 +45,17 @@ def percentile(values: list[float], pct: float) -> float | None:
 def for_user(uow: UnitOfWork, user_id: str) -> RenderStats:
     """The user's renders by status, success rate, render times, output and busiest projects."""
     with uow:
-        rows = uow.session.execute(
-            select(RenderJob.status, RenderJob.started_at, RenderJob.finished_at,
-                   RenderJob.output_duration, Project.id, Project.name)
-            .join(Project).where(Project.owner_id == user_id)
-        ).all()
+        rows = render_history(uow.rows, user_id)
     by_status = {status: 0 for status in JOB_STATUSES}
     durations: list[float] = []
     output_seconds = 0.0
     per_project: Counter[tuple[str, str]] = Counter()
     completed_per_project: Counter[str] = Counter()
     minutes_per_project: Counter[str] = Counter()
-    for status, started, finished, output_duration, project_id, name in rows:
+    for row in rows:
+        status, started, finished = row["status"], row["started_at"], row["finished_at"]
+        output_duration, project_id, name = (row["output_duration"], row["project_id"],
+                                             row["project_name"])
         by_status[status] += 1
         per_project[(project_id, name)] += 1
         if status == "completed":

@@ -3,14 +3,9 @@ within it. Several per item, drawn in the order they were added."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import func, select
-from sqlalchemy import update as sql_update
-
-from rendercli.db.models import Asset, AssetText, Project
-from rendercli.db.types import utcnow
-from rendercli.errors import InvalidInput, NotFound
+from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
     MAX_FONT_FACE,
     PICTURE_KINDS,
@@ -20,13 +15,8 @@ from rendercli.render.timeline import (
     check_text_fades,
     parse_color,
 )
-from rendercli.services.items import (
-    TEXT_COLUMNS,
-    TextView,
-    find_item,
-    lock_project,
-    resolve_font,
-)
+from rendercli.repositories import items as repo
+from rendercli.repositories.items import TextView
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -46,10 +36,6 @@ class TextEdits:
     fade_in: float = 0.0  # seconds
     fade_out: float = 0.0
     style: str | None = None  # box | outline | shadow | none; None: as `box` says
-
-
-def _view(row: AssetText) -> TextView:
-    return TextView(**{name: getattr(row, name) for name in TEXT_COLUMNS})
 
 
 def _check(edits: TextEdits) -> None:
@@ -85,26 +71,21 @@ def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
     edits = edits or TextEdits()
     _check(edits)
     with uow:
-        asset = find_item(uow, user_id, asset_id)
+        rows = uow.rows
+        asset = repo.owned_item(rows, user_id, asset_id)
         if asset.kind not in PICTURE_KINDS:
             raise InvalidInput(f"{asset.display_name}: text is drawn over picture items "
                                f"(video, images, titles), not over a {asset.kind} item")
-        lock_project(uow, asset.project)
-        last = uow.session.scalar(
-            select(func.max(AssetText.position)).where(AssetText.asset_id == asset.id))
-        row = AssetText(
-            asset_id=asset.id, position=(last or 0) + 1, text=text, start=edits.start,
-            duration=edits.duration, placement=edits.placement, size=edits.size,
-            color=edits.color, box=edits.box, created_at=utcnow(),
-            font_face=edits.font_face, fade_in=edits.fade_in, fade_out=edits.fade_out,
-            style=edits.style or "",
-            font_id=None if edits.font is None else resolve_font(uow, asset.project_id,
-                                                                 edits.font),
-        )
-        uow.session.add(row)
+        repo.lock_project(rows, asset.project_id)
+        view = repo.insert_text(rows, asset.id, {
+            "text": text, "start": edits.start, "duration": edits.duration,
+            "placement": edits.placement, "size": edits.size, "color": edits.color,
+            "box": edits.box, "font_face": edits.font_face, "fade_in": edits.fade_in,
+            "fade_out": edits.fade_out, "style": edits.style or "",
+            "font_id": None if edits.font is None else repo.resolve_font(
+                rows, asset.project_id, edits.font)})
         check_timeline(uow, asset.project_id)
         uow.record_event("text.added", user_id, project_id=asset.project_id, chars=len(text))
-        view = _view(row)
         uow.commit()
         return view
 
@@ -112,41 +93,24 @@ def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
 def list_texts(uow: UnitOfWork, user_id: str, asset_id: str) -> list[TextView]:
     """The text overlays of one of the user's items, in drawing order."""
     with uow:
-        asset = find_item(uow, user_id, asset_id)
-        rows = uow.session.scalars(
-            select(AssetText).where(AssetText.asset_id == asset.id)
-            .order_by(AssetText.position)).all()
-        return [_view(r) for r in rows]
+        return repo.owned_item(uow.rows, user_id, asset_id).texts
 
 
-def _owned_text(uow: UnitOfWork, user_id: str, text_id: str) -> tuple[AssetText, Asset]:
-    """The caller's text overlay and its item, the project locked for the change (else
+def _owned_text(uow: UnitOfWork, user_id: str, text_id: str) -> tuple[TextView, str]:
+    """The caller's text overlay and its item's project, locked for the change (else
     not found)."""
-    row = uow.session.scalars(
-        select(AssetText).join(Asset, AssetText.asset_id == Asset.id).join(Project)
-        .where(AssetText.id == text_id, Project.owner_id == user_id)
-    ).first()
-    if row is None:
-        raise NotFound(f"text not found: {text_id}")
-    asset = uow.session.get(Asset, row.asset_id)
-    assert asset is not None
-    lock_project(uow, asset.project)
-    return row, asset
+    row, project_id = repo.owned_text(uow.rows, user_id, text_id)
+    repo.lock_project(uow.rows, project_id)
+    return row, project_id
 
 
 def remove(uow: UnitOfWork, user_id: str, text_id: str) -> TextView:
     """Remove a text overlay; the item's other texts keep their order."""
     with uow:
-        row, _asset = _owned_text(uow, user_id, text_id)
-        view = _view(row)
-        uow.session.delete(row)
-        uow.session.flush()
-        uow.session.execute(
-            sql_update(AssetText).where(AssetText.asset_id == row.asset_id,
-                                    AssetText.position > view.position)
-            .values(position=AssetText.position - 1))
+        row, _project_id = _owned_text(uow, user_id, text_id)
+        repo.delete_text(uow.rows, row)
         uow.commit()
-        return view
+        return row
 
 
 @dataclass(frozen=True)
@@ -175,7 +139,7 @@ def update(uow: UnitOfWork, user_id: str, text_id: str, text: str | None,
     if text is not None and not text.strip():
         raise InvalidInput("the text must not be empty")
     with uow:
-        row, asset = _owned_text(uow, user_id, text_id)
+        row, project_id = _owned_text(uow, user_id, text_id)
         merged = TextEdits(
             start=row.start if changes.start is None else changes.start,
             duration=row.duration if changes.duration is None else changes.duration,
@@ -187,18 +151,15 @@ def update(uow: UnitOfWork, user_id: str, text_id: str, text: str | None,
             fade_out=row.fade_out if changes.fade_out is None else changes.fade_out,
             style=(row.style or None) if changes.style is None else changes.style)
         _check(merged)
-        if text is not None:
-            row.text = text
-        row.start, row.duration = merged.start, merged.duration
-        row.placement, row.size, row.color, row.box = (merged.placement, merged.size,
-                                                       merged.color, merged.box)
-        row.font_face, row.fade_in, row.fade_out = (merged.font_face, merged.fade_in,
-                                                    merged.fade_out)
-        row.style = merged.style or ""
-        if changes.font is not None:
-            row.font_id = (None if changes.font == "default"
-                           else resolve_font(uow, asset.project_id, changes.font))
-        check_timeline(uow, asset.project_id)
-        view = _view(row)
+        font_id = row.font_id if changes.font is None else repo.resolve_font(
+            uow.rows, project_id, changes.font)
+        view = replace(
+            row, text=row.text if text is None else text, start=merged.start,
+            duration=merged.duration, placement=merged.placement, size=merged.size,
+            color=merged.color, box=merged.box, font_face=merged.font_face,
+            fade_in=merged.fade_in, fade_out=merged.fade_out, style=merged.style or "",
+            font_id=font_id)
+        repo.update_text(uow.rows, view)
+        check_timeline(uow, project_id)
         uow.commit()
         return view

@@ -3,25 +3,15 @@ on a plain background. `asset update` / `asset remove` work on them like on any 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rendercli.db.models import Asset, AssetTitle
-from rendercli.db.types import utcnow
+from rendercli.db.rows import Rows
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import DEFAULT_TITLE_SECONDS, TEXT_SIZES, parse_color
-from rendercli.services.items import (
-    AssetView,
-    asset_view,
-    check_position,
-    count_positions,
-    find_item,
-    lock_project,
-    move,
-    one_line,
-    resolve_font,
-    shift_positions,
-)
-from rendercli.services.projects import find_owned
+from rendercli.repositories import items as repo
+from rendercli.repositories.items import ItemRow, TitleView
+from rendercli.services.items import AssetView, asset_view, one_line
+from rendercli.services.projects import owned_project_id
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -61,25 +51,20 @@ def _check(text: str | None, edits: TitleEdits) -> None:
     check_text_fades("title", edits.fade_in or 0.0, edits.fade_out or 0.0, None)
 
 
-def _apply(uow: UnitOfWork, asset: Asset, text: str | None, edits: TitleEdits) -> None:
-    card = asset.title
-    assert card is not None
+def _apply(rows: Rows, item: ItemRow, text: str | None, edits: TitleEdits) -> None:
+    """Set the given edits on a title item and its card (written by the caller)."""
+    assert item.title is not None
+    changed = {name: getattr(edits, name) for name in ("background", "color", "size",
+                                                      "font_face", "fade_in", "fade_out",
+                                                      "style") if getattr(edits, name) is not None}
     if text is not None:
-        card.text = text
-        asset.display_name = one_line(text)
-    if edits.duration is not None:
-        asset.still_duration = edits.duration
-    if edits.background is not None:
-        card.background = edits.background
-    if edits.color is not None:
-        card.color = edits.color
-    if edits.size is not None:
-        card.size = edits.size
+        changed["text"] = text
+        item.display_name = one_line(text)
     if edits.font is not None:
-        card.font_id = resolve_font(uow, asset.project_id, edits.font)
-    for name in ("font_face", "fade_in", "fade_out", "style"):
-        if getattr(edits, name) is not None:
-            setattr(card, name, getattr(edits, name))
+        changed["font_id"] = repo.resolve_font(rows, item.project_id, edits.font)
+    if edits.duration is not None:
+        item.still_duration = edits.duration
+    item.title = replace(item.title, **changed)
 
 
 def add(
@@ -99,24 +84,22 @@ def add(
     edits = edits or TitleEdits()
     _check(text, edits)
     with uow:
-        project = find_owned(uow, user_id, project_ref)
-        lock_project(uow, project)
-        first = check_position(position, count_positions(uow, project.id), adding=1)
-        shift_positions(uow, project.id, first, 1)
-        now = utcnow()
-        asset = Asset(
-            project_id=project.id, position=first, kind="title", display_name=one_line(text),
-            still_duration=DEFAULT_TITLE_SECONDS, rotation=0, has_audio=False,
-            title=AssetTitle(text=text, background="black", color="white", size="large"),
-            texts=[], created_at=now, updated_at=now,
-        )
-        uow.session.add(asset)
-        _apply(uow, asset, text, edits)
-        uow.record_event("title.added", user_id, project_id=project.id, chars=len(text))
-        check_timeline(uow, project.id)
-        view = asset_view(asset)
+        rows = uow.rows
+        project_id = owned_project_id(rows, user_id, project_ref)
+        repo.lock_project(rows, project_id)
+        first = repo.check_position(position, repo.count_positions(rows, project_id), adding=1)
+        repo.shift_positions(rows, project_id, first, 1)
+        item = repo.new_item(
+            {"project_id": project_id, "position": first, "kind": "title",
+             "display_name": one_line(text), "still_duration": DEFAULT_TITLE_SECONDS},
+            TitleView(text=text, background="black", color="white", size="large",
+                      font_id=None))
+        _apply(rows, item, text, edits)
+        repo.insert_item(rows, item)
+        uow.record_event("title.added", user_id, project_id=project_id, chars=len(text))
+        check_timeline(uow, project_id)
         uow.commit()
-        return view
+        return asset_view(item)
 
 
 def update(
@@ -135,16 +118,16 @@ def update(
         raise InvalidInput("nothing to update: give a new TEXT, --duration, --position, "
                            "--background, --color, --size or --font")
     with uow:
-        asset = find_item(uow, user_id, item_id, what="title")
-        if asset.kind != "title":
-            raise InvalidInput(f"{asset.display_name} is a {asset.kind} item, not a title: "
+        rows = uow.rows
+        item = repo.owned_item(rows, user_id, item_id, what="title")
+        if item.kind != "title":
+            raise InvalidInput(f"{item.display_name} is a {item.kind} item, not a title: "
                                "use `rendercli asset update`")
-        lock_project(uow, asset.project)
-        _apply(uow, asset, text, edits)
+        repo.lock_project(rows, item.project_id)
+        _apply(rows, item, text, edits)
         if position is not None:
-            move(uow, asset, position)
-        asset.updated_at = utcnow()
-        check_timeline(uow, asset.project_id)
-        view = asset_view(asset)
+            repo.move_item(rows, item, position)
+        repo.update_item(rows, item)
+        check_timeline(uow, item.project_id)
         uow.commit()
-        return view
+        return asset_view(item)

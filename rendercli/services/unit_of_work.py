@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Self
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rendercli.config import Settings
     from rendercli.db.rows import PgRows, Rows, SqliteRows
     from rendercli.db.session import SessionFactory
 
@@ -16,7 +17,7 @@ class UnitOfWork:
 
     `session_factory` picks the database; by default it is the configured one
     (`rendercli.db.session.default_session_factory`, which also checks its schema).
-    Analytics events noted with `record_event` are handed to `analytics.write_events`
+    Analytics events noted with `record_event` are handed to `events.write_events`
     after a successful commit; the unit of work itself only holds them until then.
 
     The ORM session is opened on first use. `rows` runs plain SQL (rendercli.db.rows): on
@@ -26,18 +27,40 @@ class UnitOfWork:
     in a unit of work that only used `rows` are written over that connection too.
     """
 
-    def __init__(self, session_factory: SessionFactory | None = None) -> None:
+    def __init__(self, session_factory: SessionFactory | None = None, *,
+                 settings: Settings | None = None, token: str | None = None) -> None:
         self._session_factory = session_factory
+        self._settings = settings
+        self._token = token
         self._events: list[tuple[str, str | None, dict[str, Any]]] = []
         self._session: Session | None = None
         self._light: SqliteRows | PgRows | None = None
 
     @property
+    def settings(self) -> Settings:
+        """The settings of the application this unit of work belongs to (read from the
+        environment once, when it was made without an application)."""
+        if self._settings is None:
+            from rendercli.config import get_settings
+
+            self._settings = get_settings()
+        return self._settings
+
+    @property
+    def token(self) -> str | None:
+        """The caller this unit of work acts for (PostgreSQL row-level security)."""
+        if self._token is None:
+            from rendercli.db import tenancy  # transition: the process-wide caller
+
+            return tenancy.current_token()
+        return self._token
+
+    @property
     def session_factory(self) -> SessionFactory:
         if self._session_factory is None:
-            from rendercli.db.session import default_session_factory
+            from rendercli.db.session import get_session_factory
 
-            self._session_factory = default_session_factory()
+            self._session_factory = get_session_factory(self.settings.database_url)
         return self._session_factory
 
     @property
@@ -47,6 +70,7 @@ class UnitOfWork:
             if self._light is not None:
                 raise RuntimeError("this unit of work already reads over plain SQL")
             self._session = self.session_factory()
+            self._session.info["rendercli_token"] = self.token
         return self._session
 
     @property
@@ -55,11 +79,10 @@ class UnitOfWork:
         from rendercli.db.rows import SessionRows
 
         if self._session is None and self._light is None and self._session_factory is None:
-            from rendercli.config import get_settings
             from rendercli.db.rows import light_rows
             from rendercli.db.schema import HEAD_REVISION
 
-            self._light = light_rows(get_settings().database_url, HEAD_REVISION)
+            self._light = light_rows(self.settings.database_url, HEAD_REVISION, self.token)
         if self._light is not None:
             return self._light
         return SessionRows(self.session)
@@ -83,14 +106,10 @@ class UnitOfWork:
         if self._light is not None:
             self._light.commit()
         events, self._events = self._events, []
-        if events and self._session is None and self._light is not None:
-            from rendercli.services.analytics import write_event_rows
+        if events:
+            from rendercli.repositories.events import write_events
 
-            write_event_rows(self._light, events)
-        elif events:
-            from rendercli.services.analytics import write_events
-
-            write_events(self.session_factory, events)
+            write_events(self.rows, events)
 
     def rollback(self) -> None:
         if self._session is not None:

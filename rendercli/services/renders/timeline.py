@@ -2,8 +2,9 @@
 timeline check (`check_timeline`): every item change runs it before it commits, and
 `render submit` on the chosen frame grid.
 
-The rows are ORM `Asset` rows or the plain-SQL `ItemRow`s of `services.items.read_items`
-(the same attributes; titles and texts likewise), so this module never loads the ORM.
+The rows are the plain-SQL `ItemRow`s of `repositories.items.read_items` (or ORM `Asset`
+rows with the same attributes, until their last callers go), so this module never loads
+the ORM.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
     from rendercli.render.timeline import PICTURE_KINDS
 
     rows = getattr(source, "rows", source)
-    if rows is not source:  # a unit of work: its ORM changes so far must show (items.py)
+    # A unit of work: its ORM changes so far must show (until services/specs/apply.py
+    # writes plain SQL).
+    if rows is not source and source._session is not None:  # type: ignore[union-attr]
         source.session.flush()  # type: ignore[union-attr]
         source.session.expire_all()  # type: ignore[union-attr]
     if items is None:

@@ -118,7 +118,7 @@ def _sweep_orphans(settings: Settings) -> int | None:
 
     def referenced(keys: list[str]) -> Iterable[str]:
         with UnitOfWork() as uow:
-            return storage_keys_referenced(uow.session, keys)
+            return storage_keys_referenced(uow.rows, keys)
 
     fingerprint = database_fingerprint(settings.database_url)
     if storage.database_mark(directory) is None:
@@ -161,7 +161,7 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
                 from rendercli.db.tenancy import storage_keys_in_use
 
                 # Any account's assets: under row security a client sees only its own.
-                used = storage_keys_in_use(uow.session, keys)
+                used = storage_keys_in_use(uow.rows, keys)
         except Exception as exc:
             # Cannot tell: keeping a file is safer than losing one.
             log.info("stored objects kept (left to the orphan sweep): %s", exc)
