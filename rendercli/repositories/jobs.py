@@ -15,14 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, as_datetime, insert, skip_locked
 from rendercli.db.statuses import JobStatus, TaskState
-
-if TYPE_CHECKING:
-    from rendercli.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,39 +69,6 @@ def with_db_retry(fn: Callable[[], T], *, attempts: int = 6, first_delay: float 
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
     raise AssertionError("unreachable")
-
-
-# How long a claim waits for a row lock before passing the job or task by. Rendercli's
-# own transactions hold rows for milliseconds; a client may lock its own rows and sit
-# on them, and a worker must not spend its retries (minutes) on each such hand-out.
-CLAIM_LOCK_WAIT = 1.0  # seconds (or RENDERCLI_LOCK_TIMEOUT if shorter)
-
-
-def claim_or_pass(run: Callable[[Rows], T | None], uow: UnitOfWork) -> T | None:
-    """Run a claim's transaction (``run(rows)``, which commits) waiting at most
-    CLAIM_LOCK_WAIT for a row lock (PostgreSQL); a row held longer is passed by (None),
-    and the reconciler hands it out again later. Dropped connections are retried."""
-    from rendercli.config import lock_timeout
-    from rendercli.db.rows import lock_timed_out
-
-    wait = max(1, round(min(lock_timeout(), CLAIM_LOCK_WAIT) * 1000))
-
-    def attempt() -> T | None:
-        with uow:
-            if uow.rows.postgres:
-                uow.rows.run(f"SET LOCAL lock_timeout = {wait}")
-            try:
-                found = run(uow.rows)
-                uow.commit()
-                return found
-            except Exception as exc:
-                if not lock_timed_out(exc):
-                    raise
-        log.warning("passed by a row another session has held locked for over %d ms "
-                    "(left for a later hand-out)", wait)
-        return None
-
-    return with_db_retry(attempt)
 
 
 def append_log(text: str, existing: str | None) -> str:

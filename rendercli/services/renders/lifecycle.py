@@ -31,7 +31,7 @@ INLINE_WORKER_PREFIX = "inline@"  # worker name of renders run inside `render su
 def claim(job_id: str, worker_name: str, *, uow: UnitOfWork | None = None
           ) -> JobClaim | None:
     """Move a queued job to processing for this worker; None if it is not claimable."""
-    return jobs.claim_or_pass(lambda rows: jobs.claim_job(rows, job_id, worker_name),
+    return tasks.claim_or_pass(lambda rows: jobs.claim_job(rows, job_id, worker_name),
                               uow or UnitOfWork())
 
 

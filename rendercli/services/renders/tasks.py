@@ -15,10 +15,12 @@ completed tasks are never redone.
 
 from __future__ import annotations
 
+import logging
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
@@ -32,9 +34,45 @@ if TYPE_CHECKING:
     from rendercli.db.rows import Rows
     from rendercli.render.engine import PreparedRender
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 __all__ = ["NewTask", "TaskClaim", "TaskRecovery", "TaskView", "claim", "complete",
            "complete_job", "fail", "hand_back", "heartbeat", "recover_stale",
            "split", "still_ours", "task_views"]
+
+
+# How long a claim waits for a row lock before passing the job or task by. Rendercli's
+# own transactions hold rows for milliseconds; a client may lock its own rows and sit
+# on them, and a worker must not spend its retries (minutes) on each such hand-out.
+CLAIM_LOCK_WAIT = 1.0  # seconds (or RENDERCLI_LOCK_TIMEOUT if shorter)
+
+
+def claim_or_pass(run: Callable[[Rows], T | None], uow: UnitOfWork) -> T | None:
+    """Run a claim's transaction (``run(rows)``, which commits) waiting at most
+    CLAIM_LOCK_WAIT for a row lock (PostgreSQL); a row held longer is passed by (None),
+    and the reconciler hands it out again later. Dropped connections are retried."""
+    from rendercli.config import lock_timeout
+    from rendercli.db.rows import lock_timed_out
+
+    wait = max(1, round(min(lock_timeout(), CLAIM_LOCK_WAIT) * 1000))
+
+    def attempt() -> T | None:
+        with uow:
+            if uow.rows.postgres:
+                uow.rows.run(f"SET LOCAL lock_timeout = {wait}")
+            try:
+                found = run(uow.rows)
+                uow.commit()
+                return found
+            except Exception as exc:
+                if not lock_timed_out(exc):
+                    raise
+        log.warning("passed by a row another session has held locked for over %d ms "
+                    "(left for a later hand-out)", wait)
+        return None
+
+    return with_db_retry(attempt)
 
 
 @dataclass(frozen=True)
@@ -83,7 +121,7 @@ def claim(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None
     """Move a queued task of a processing job to processing for this worker; None if it
     is not claimable (taken, finished, its job not processing, or -- the assemble task --
     a sibling not completed yet)."""
-    return jobs.claim_or_pass(lambda rows: jobs.claim_task(rows, task_id, worker_name),
+    return claim_or_pass(lambda rows: jobs.claim_task(rows, task_id, worker_name),
                               uow or UnitOfWork())
 
 
