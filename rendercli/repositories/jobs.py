@@ -127,8 +127,7 @@ def new_job_row(project_id: str, *, batch_id: str | None = None,
 
 
 def insert_job(rows: Rows, row: Mapping[str, Any]) -> None:
-    """Insert a `new_job_row` (the database's unique index refuses a second active job
-    of a project: an integrity error)."""
+    """Insert a `new_job_row` (a project's second active job: an integrity error)."""
     insert(rows, "render_jobs", {c: row[c] for c in NEW_JOB_COLUMNS})
 
 
@@ -256,8 +255,7 @@ def refuse_job(rows: Rows, job_id: str, error: str) -> None:
 
 def stale_probe(rows: Rows, cutoff: datetime, *, orphaned_queued: bool) -> bool:
     """True when a job or a task stopped heartbeating before `cutoff` (or, with
-    `orphaned_queued`, a queued job is older than it). One statement over the
-    (status, heartbeat_at) indexes."""
+    `orphaned_queued`, a queued job is older): one statement, through the indexes."""
     orphaned = (f" OR (j.status = '{QUEUED}' AND j.created_at < :cutoff)"
                 if orphaned_queued else "")
     return bool(rows.all(
@@ -297,9 +295,7 @@ def insert_tasks(rows: Rows, job_id: str, tasks: list[tuple[str, str, str | None
 
 
 def claim_task(rows: Rows, task_id: str, worker_name: str) -> TaskClaim | None:
-    """Move a queued task of a processing job to processing for this worker; None if it
-    is not claimable (taken, finished, its job not processing, or -- the assemble task --
-    a sibling not completed yet)."""
+    """Move a queued task of a processing job to processing (see tasks.claim)."""
     now = utcnow()
     taken = rows.run(
         f"UPDATE render_tasks SET state = '{TaskState.PROCESSING}', worker_name = :worker, "

@@ -21,7 +21,6 @@ nothing here loads the render engine, RQ or Redis until a function needs them.
 """
 
 # The RQ names of the only two functions a render worker runs (the contract in Redis):
-# `dispatch` enqueues them, rendercli.rq_guard maps them to its `render` and
-# `render_task`, and rendercli.worker re-exports those under these names.
+# `dispatch` enqueues them; rendercli.rq_guard defines them (rendercli.worker re-exports).
 RENDER_FUNCTION = "rendercli.worker.render"  # a whole render job (or its split)
 TASK_FUNCTION = "rendercli.worker.render_task"  # one task of a split render job

@@ -44,9 +44,7 @@ class JobMonitor:
     def __init__(self, claim: JobClaim, heartbeat_interval: float,
                  sessions: SessionFactory) -> None:
         self.claim = claim
-        # The monitor's thread and the render's progress calls write at the same time:
-        # each call has its own unit of work on the same database.
-        self.sessions = sessions
+        self.sessions = sessions  # a unit of work per call: the thread and progress race
         self.heartbeat_interval = heartbeat_interval
         self.lost = threading.Event()
         self._stop = threading.Event()

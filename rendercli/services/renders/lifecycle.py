@@ -117,12 +117,14 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
         if job.status not in ACTIVE_JOB_STATUSES:
             raise Conflict(f"job {job.id} has already finished ({job.status})")
         now = utcnow()
+        # Tasks first, then the job: the order a task's heartbeat takes them in (the
+        # other order deadlocks with it on PostgreSQL).
+        split = jobs.stop_job_tasks(uow.rows, job_id, now) > 0
         if not jobs.cancel_job(uow.rows, job_id, now):
             raise Conflict(f"job {job.id} has already finished")
         since = job.started_at or job.created_at
         uow.record_event("render.cancelled", user_id, job_id=job.id, was=job.status,
                          seconds=round((now - since).total_seconds(), 3))
-        split = jobs.stop_job_tasks(uow.rows, job_id, now) > 0
         view = owned_views(uow.rows, user_id, [job_id])[job_id]
         uow.commit()
     if job.status == JobStatus.QUEUED or split:

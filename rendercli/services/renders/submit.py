@@ -105,10 +105,9 @@ def _insert_job(rows: Rows, project_id: str, project_name: str, request: RenderR
 
 def new_job(uow: UnitOfWork, project: Any, request: RenderRequest, *,
             batch_id: str | None = None, assets: Sequence[ItemRow] | None = None) -> JobView:
-    """A queued job for ``project`` (its ``id`` and ``name``), inserted in the caller's
-    transaction once its timeline is checked: what `render batch` creates in the apply's
-    transaction. Call it with a validated ``request`` (`validate_request`); ``assets``:
-    the project's items, if already loaded."""
+    """A queued job for ``project`` (its ``id``, ``name``) in the caller's transaction,
+    once its timeline is checked (`render batch`); ``request`` validated, ``assets``: the
+    project's items, if already loaded."""
     try:
         row = _insert_job(uow.rows, project.id, project.name, request, batch_id=batch_id,
                           items=assets)

@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-__all__ = ["NewTask", "TaskClaim", "TaskRecovery", "TaskView", "claim", "complete",
-           "complete_job", "fail", "hand_back", "heartbeat", "recover_stale",
-           "split", "still_ours", "task_views"]
-
 
 # How long a claim waits for a row lock before passing the job or task by. Rendercli's
 # own transactions hold rows for milliseconds; a client may lock its own rows and sit
@@ -208,9 +204,9 @@ def fail(tc: TaskClaim, reason: str, log_text: str = "", *,
                                             finished_at=now, error=reason[:2000]):
                 return False
             note = f"{tc.label} failed on worker {tc.worker_name}: {reason}\n{log_text}"
-            jobs.finish_job(unit.rows, tc.job_id, JobStatus.FAILED, note,
-                                       error=reason, eta_seconds=None)
-            jobs.stop_job_tasks(unit.rows, tc.job_id, now)
+            jobs.stop_job_tasks(unit.rows, tc.job_id, now)  # tasks before the job (cancel)
+            jobs.finish_job(unit.rows, tc.job_id, JobStatus.FAILED, note, error=reason,
+                            eta_seconds=None)
             unit.commit()
             return True
 

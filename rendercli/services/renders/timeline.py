@@ -21,6 +21,7 @@ from rendercli.render.timeline import (
     FITS,
     MAX_ITEMS,
     MAX_TEXTS_PER_ITEM,
+    PICTURE_KINDS,
     TextOverlay,
     TimelineItem,
     TitleCard,
@@ -169,8 +170,6 @@ def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
     batch`) on the frame grid of its fps, texts stacked, with a picture to render.
     ``items``: the project's item rows, if already loaded."""
     from rendercli.render.subtitles import check_fonts
-    from rendercli.render.timeline import PICTURE_KINDS
-
     rows = getattr(source, "rows", source)
     # A unit of work: its ORM changes so far must show (until services/specs/apply.py
     # writes plain SQL).
