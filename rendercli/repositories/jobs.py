@@ -50,8 +50,7 @@ class TaskClaim:
 
 
 def database_away(exc: BaseException) -> bool:
-    """True for an operational error of either driver, bare or wrapped by SQLAlchemy (a
-    dropped or refused connection, a lock wait that timed out): worth retrying."""
+    """An operational error (either driver, bare or wrapped): worth retrying."""
     return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 

@@ -14,10 +14,9 @@
   timeline check.
 - `previews`: one frame, or a storyboard sheet, drawn before rendering.
 
-Their rows (jobs, tasks, claims) are read and written by rendercli.repositories.jobs.
-
-The modules are imported one by one (`from rendercli.services.renders import views`):
-nothing here loads the render engine, RQ or Redis until a function needs them.
+Their rows are rendercli.repositories.jobs's. The modules are imported one by one
+(`from rendercli.services.renders import views`): nothing here loads the render engine,
+RQ or Redis until a function needs them.
 """
 
 # The RQ names of the only two functions a render worker runs (the contract in Redis):

@@ -161,8 +161,7 @@ def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> f
 
 
 def load(job_id: str, uow: UnitOfWork) -> tuple[list[TimelineItem], RenderSettings]:
-    """A job's timeline and render settings, in four statements however many items
-    (the job's row with its project's fit, and `read_items`'s three)."""
+    """A job's timeline and render settings: four statements, however many items."""
     from rendercli.services.items import read_items
     from rendercli.services.renders.submit import engine_settings, request_of
     from rendercli.services.renders.timeline import stored_fit, timeline_items

@@ -32,12 +32,10 @@ DISPATCH_STAMP = "dispatch-checked"  # in the data directory: when a command las
 
 
 def due(rows: Rows) -> bool:
-    """True when a job, or a task of a job split over the farm, stopped heartbeating
-    (the same cutoff as lifecycle.recover_stale uses), or on the embedded default a
-    queued job outlived its submitting process. One statement, read through the
-    (status, heartbeat_at) indexes: how many jobs are queued does not matter. A task's
-    worker can die while its siblings keep the job's own heartbeat fresh, so tasks are
-    asked about too."""
+    """True when a job, or a task of a job split over the farm (its siblings may keep
+    the job's heartbeat fresh), stopped heartbeating (lifecycle.recover_stale's cutoff),
+    or on the embedded default a queued job outlived its submitting process. One
+    statement through the indexes: how many jobs are queued does not matter."""
     from rendercli.config import get_settings
     from rendercli.repositories.jobs import stale_probe
 
