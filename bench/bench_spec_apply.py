@@ -119,7 +119,7 @@ def main() -> None:
                                       for _ in range(args.runs))
         rehash = []
         for _ in range(args.runs):
-            (work / "data" / "hash-cache.sqlite3").unlink()
+            (work / "data" / "file-hashes.sqlite3").unlink()
             rehash.append(run(env, "apply", str(big / "big.yaml")))
         print(f"media file: {size / 1e9:.2f} GB rawvideo AVI")
         print(f"first apply (hash, copy into storage, probe): {first:.2f} s")

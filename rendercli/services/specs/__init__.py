@@ -1,5 +1,5 @@
 """Timelines as files, against the database: apply a spec to a project, export one, and
-render batches from data rows (the format itself is rendercli.spec; no database there).
+render batches from data rows (the format itself is rendercli.specfile; no database there).
 
 - ``files``: the files a spec names, opened as validated and hashed once while unchanged.
 - ``plan``: what must change for a project to match a spec (pure: alignment and diff).

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import Conflict, InvalidInput
+from rendercli.media.hash_memo import HashMemo
 from rendercli.render.timeline import DEFAULT_FIT
 from rendercli.services.specs import state
 from rendercli.services.specs.export import HASH_PREFIX
-from rendercli.services.specs.files import FileFacts, HashCache, file_facts, open_validated
+from rendercli.services.specs.files import FileFacts, file_facts, open_validated
 from rendercli.services.specs.plan import Item, Plan, make_plan
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -37,9 +38,9 @@ if TYPE_CHECKING:
     from rendercli.db.rows import Rows
     from rendercli.media.info import MediaInfo
     from rendercli.media.ingest import Limits
-    from rendercli.spec.loader import LoadedSpec
-    from rendercli.spec.media import Prober
-    from rendercli.spec.model import Spec
+    from rendercli.specfile.loader import LoadedSpec
+    from rendercli.specfile.media import Prober
+    from rendercli.specfile.model import Spec
     from rendercli.storage import StagedFile, StoredFile
 
 FieldPath = tuple[Any, ...]
@@ -70,20 +71,20 @@ Stored = Callable[[str], "tuple[int, str] | None"]
 
 
 def prepare(path: Path, *, project: str | None = None, allow_outside: bool = False,
-            prober: Prober | None = None, cache: HashCache | None = None,
+            prober: Prober | None = None, cache: HashMemo | None = None,
             stored: Stored | None = None, values: Mapping[str, str] | None = None
             ) -> Prepared:
     """Read, check and hash the spec at ``path``, its placeholders filled from ``values``
     (``--set FIELD=VALUE``, the same substitution as a batch's rows); SpecInvalid with
     every problem."""
-    from rendercli.spec.loader import load_spec
-    from rendercli.spec.problems import SpecInvalid
+    from rendercli.specfile.loader import load_spec
+    from rendercli.specfile.problems import SpecInvalid
 
     try:
         loaded = load_spec(path)
     except SpecInvalid as exc:  # with the media problems of what did parse
-        from rendercli.spec.check import with_media_problems
-        from rendercli.spec.media import Prober
+        from rendercli.specfile.check import with_media_problems
+        from rendercli.specfile.media import Prober
 
         raise with_media_problems(exc, allow_outside, prober or Prober()) from None
     return prepare_loaded(loaded, values or {}, project=project,
@@ -93,7 +94,7 @@ def prepare(path: Path, *, project: str | None = None, allow_outside: bool = Fal
 
 def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
                    project: str | None = None, allow_outside: bool = False,
-                   prober: Prober | None = None, cache: HashCache | None = None,
+                   prober: Prober | None = None, cache: HashMemo | None = None,
                    stored: Stored | None = None, row_problem: Any = None,
                    sites: list[Any] | None = None) -> Prepared:
     """A loaded spec filled from ``values`` (a data row, or ``{}``), checked and hashed.
@@ -104,10 +105,10 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
     spec file (or through ``row_problem(where, message)``, for a batch's rows) and raised
     together as SpecInvalid.
     """
-    from rendercli.spec import media
-    from rendercli.spec.check import unknown_fields, with_set_hint
-    from rendercli.spec.fill import fill, template_sites
-    from rendercli.spec.problems import Problem, SpecInvalid
+    from rendercli.specfile import media
+    from rendercli.specfile.check import unknown_fields, with_set_hint
+    from rendercli.specfile.fill import fill, template_sites
+    from rendercli.specfile.problems import Problem, SpecInvalid
 
     prober = prober or media.Prober(memory=cache)
     problems: list[Problem] = []
@@ -144,7 +145,7 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
         raise SpecInvalid(sorted(set(problems)))
     facts: dict[Path, FileFacts] = {path: known[0] for path, known in by_hash.items()}
     hashed = 0
-    cache = cache or HashCache(None)
+    cache = cache or HashMemo(None)
     for where, path in resolved.items():
         if path in facts:
             continue
@@ -185,6 +186,21 @@ def _stored_path(sha: str, stored: Stored | None,
     return path
 
 
+def apply_file(uow: UnitOfWork, user_id: str, path: Path, *, project: str | None = None,
+               allow_outside: bool = False, values: Mapping[str, str] | None = None,
+               dry_run: bool = False, cache: HashMemo | None = None
+               ) -> tuple[Prepared, Applied]:
+    """``rendercli apply``: read, check and hash the spec file at ``path`` (the machine's
+    hash memo unless ``cache``; SpecInvalid with every problem), then make the user's
+    project match it (:func:`apply`)."""
+    from rendercli.media.hash_memo import default_memo
+
+    prepared = prepare(path, project=project, allow_outside=allow_outside,
+                       cache=cache or default_memo(), stored=stored_lookup(uow, user_id),
+                       values=values)
+    return prepared, apply(uow, user_id, prepared, dry_run=dry_run)
+
+
 def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
     """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256."""
     def size_of(sha: str) -> tuple[int, str] | None:
@@ -203,7 +219,7 @@ def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
 def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) -> None:
     """Font files must be fonts (media are probed by ``check_media``)."""
     from rendercli.media.fonts import looks_like_font, probe_font, read_head
-    from rendercli.spec.media import spec_text
+    from rendercli.specfile.media import spec_text
 
     seen: dict[Path, str | None] = {}
     for where, path in resolved.items():

@@ -11,8 +11,10 @@ and then every row's render is submitted with one batch id. Rows that share part
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +25,13 @@ from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.db.models import Project
+    from rendercli.media.hash_memo import HashMemo
     from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.renders.views import JobView
-    from rendercli.services.specs.files import HashCache
     from rendercli.services.specs.plan import Plan
-    from rendercli.spec.loader import LoadedSpec
-    from rendercli.spec.problems import Problem
-    from rendercli.spec.rows import DataRows
+    from rendercli.specfile.batch_rows import DataRows
+    from rendercli.specfile.loader import LoadedSpec
+    from rendercli.specfile.problems import Problem
 
 MAX_NAME_CHARS = 200
 
@@ -62,16 +64,16 @@ def spec_origin(spec_path: Path) -> str:
 
 
 def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
-                  allow_outside: bool = False, cache: HashCache | None = None,
+                  allow_outside: bool = False, cache: HashMemo | None = None,
                   stored: Stored | None = None,
                   use_cache: bool = True) -> Batch:
     """Check and hash a spec and every data row; SpecInvalid with every problem."""
     from rendercli.services.renders.submit import RenderRequest
-    from rendercli.spec import check
-    from rendercli.spec.fill import template_sites
-    from rendercli.spec.media import Prober
-    from rendercli.spec.problems import Problem, SpecInvalid
-    from rendercli.spec.rows import load_rows
+    from rendercli.specfile import check
+    from rendercli.specfile.batch_rows import load_rows
+    from rendercli.specfile.fill import template_sites
+    from rendercli.specfile.media import Prober
+    from rendercli.specfile.problems import Problem, SpecInvalid
 
     prober = Prober()
     early: list[Problem] = []  # the spec's and the data file's format problems, together
@@ -128,9 +130,9 @@ def _row_names(loaded: LoadedSpec, rows: DataRows, name_field: str | None,
     name), by row number. Problems (an empty or long name, names two rows share) are
     added to ``problems``; a row whose names need a missing value is left to the
     placeholder checks, which report it."""
-    from rendercli.spec.model import check_file_name
-    from rendercli.spec.template import MissingValue, TemplateError, has_placeholders
-    from rendercli.spec.template import substitute as fill_text
+    from rendercli.specfile.model import check_file_name
+    from rendercli.specfile.template import MissingValue, TemplateError, has_placeholders
+    from rendercli.specfile.template import substitute as fill_text
 
     spec = loaded.spec
     templated = spec.project is not None and has_placeholders(spec.project)
@@ -223,6 +225,120 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
 
     pending = dispatch.enqueue_new([view.id for view in views], chunk=CHUNK)
     return batch_id, [Started(view, inline=False, dispatch_pending=pending) for view in views]
+
+
+@dataclass
+class BatchRun:
+    """A submitted batch: its rows (each with its job id) and how it was handed on."""
+
+    batch_id: str
+    batch: Batch
+    started: list[Started] = field(default_factory=list)
+    inline: bool = True  # rendered here (embedded default), else queued in the farm
+    ended: bool = False  # every row's render ended (False: queued, or --wait timed out)
+
+    @property
+    def dispatch_pending(self) -> str | None:
+        return next((s.dispatch_pending for s in self.started if s.dispatch_pending), None)
+
+
+def render_batch(user_id: str, spec_path: Path, data_path: Path, *,
+                 name_field: str | None = None, allow_outside: bool = False,
+                 use_cache: bool = True, replace: bool = False, concurrency: int = 1,
+                 wait: bool = False, timeout: float | None = None,
+                 checked: Callable[[Batch], None] | None = None,
+                 submitted: Callable[[BatchRun], None] | None = None,
+                 finished: Callable[[BatchRow, JobView], None] | None = None,
+                 upkeep: Callable[[], None] | None = None,
+                 uow_factory: Callable[[], UnitOfWork] = UnitOfWork) -> BatchRun:
+    """``rendercli render batch``: check every row (SpecInvalid with every problem), apply
+    and submit them all (:func:`submit_batch`), then follow them to their end.
+
+    Embedded default: the rows render here, ``concurrency`` at a time; an interrupt
+    (KeyboardInterrupt) cancels the rest and is raised again. Farm: the batch is queued;
+    with ``wait`` it is followed (``upkeep`` first, then its jobs, once a second) until
+    every row ended or ``timeout`` seconds passed (then ``ended`` is False).
+    ``checked`` hears the batch before anything changes (it may refuse by raising),
+    ``submitted`` the submitted batch, ``finished`` each row as its render ends.
+    """
+    from rendercli.media.hash_memo import default_memo
+    from rendercli.services.specs.apply import stored_lookup
+
+    batch = prepare_batch(spec_path, data_path, name_field=name_field,
+                          allow_outside=allow_outside, cache=default_memo(),
+                          stored=stored_lookup(uow_factory(), user_id), use_cache=use_cache)
+    if checked is not None:
+        checked(batch)
+    batch_id, started = submit_batch(uow_factory, user_id, batch, replace=replace)
+    run = BatchRun(batch_id, batch, started, inline=get_settings().is_embedded)
+    if submitted is not None:
+        submitted(run)
+    rows = {row.job_id: row for row in batch.rows}
+
+    def ended(job: JobView) -> None:
+        if finished is not None:
+            finished(rows[job.id], job)
+
+    job_ids = [s.job.id for s in started]
+    if run.inline:
+        _render_here(uow_factory, user_id, job_ids, concurrency, ended)
+        run.ended = True
+    elif wait:
+        run.ended = _wait_for(uow_factory, user_id, job_ids, ended, timeout, upkeep)
+    return run
+
+
+def _render_here(uow_factory: Callable[[], UnitOfWork], user_id: str, job_ids: list[str],
+                 concurrency: int, ended: Callable[[JobView], None]) -> None:
+    """Render the batch's jobs in this process, ``concurrency`` at a time; an interrupt
+    cancels the rest."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rendercli.services.renders import execute, lifecycle, views
+    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+
+    name = f"{INLINE_WORKER_PREFIX}{socket.gethostname()}"
+
+    def one(job_id: str) -> None:
+        view = execute.execute(job_id, worker_name=name, on_progress=lambda *_: None)
+        ended(view if view is not None else views.get(uow_factory(), user_id, job_id))
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(one, job_id) for job_id in job_ids]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            for job_id in job_ids:
+                with contextlib.suppress(Exception):
+                    lifecycle.cancel(uow_factory(), user_id, job_id)
+            raise
+
+
+def _wait_for(uow_factory: Callable[[], UnitOfWork], user_id: str, job_ids: list[str],
+              ended: Callable[[JobView], None], timeout: float | None,
+              upkeep: Callable[[], None] | None) -> bool:
+    """Follow farm jobs until every one has ended (True) or ``timeout`` seconds have
+    passed (False)."""
+    from rendercli.services.renders import views
+
+    started = time.monotonic()
+    pending = set(job_ids)
+    while pending:
+        if upkeep is not None:
+            upkeep()
+        for job in views.get_many(uow_factory(), user_id, sorted(pending)):
+            if job.finished:
+                pending.discard(job.id)
+                ended(job)
+        if pending:
+            if timeout is not None and time.monotonic() - started >= timeout:
+                return False
+            time.sleep(1.0)
+    return True
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:

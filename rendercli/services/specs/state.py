@@ -27,7 +27,7 @@ from rendercli.services.specs.plan import Item
 if TYPE_CHECKING:
     from rendercli.db.models import Asset
     from rendercli.media.info import MediaInfo
-    from rendercli.spec.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
+    from rendercli.specfile.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
 
 
 def seconds(value: float | None) -> float | None:
@@ -84,7 +84,7 @@ class MediaSource:
 def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[str, list[Item]]:
     """The items a (filled-in) spec asks for. ``files`` maps each path field of the spec
     (``("timeline", 1, "media")``) to its file."""
-    from rendercli.spec.model import TitleCard
+    from rendercli.specfile.model import TitleCard
 
     fonts: dict[str, Item] = {}
 
