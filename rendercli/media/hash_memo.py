@@ -99,8 +99,11 @@ class HashMemo:
             found = self._row("SELECT size, mtime_ns, ctime_ns, probed_with, info "
                               "FROM file_probes WHERE device = ? AND inode = ?", before)
         if found is not None and tuple(found[:4]) == (*before[2:], _probed_with()):
+            known = None
             with contextlib.suppress(ValueError):
-                return remembered(json.loads(str(found[4])))  # a file: checked as input
+                known = remembered(json.loads(str(found[4])))  # a file: checked as input
+            if known is not None:
+                return known
         answer = probe(path)
         if not isinstance(answer, str):
             with contextlib.suppress(OSError), self._lock:

@@ -14,7 +14,7 @@ from rendercli.services.renders.views import JobView, owned_job, owned_views
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Asset, Project, RenderJob
+    from rendercli.db.models import Asset, RenderJob
     from rendercli.services.items import ItemRow
 
 
@@ -139,21 +139,6 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
                            project_fit(uow.rows, project_id))
     validate_timeline(items, request.fps)  # on the frame grid: transitions fit
     check_fonts(items, engine_settings(request))
-
-
-def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
-            batch_id: str | None = None,
-            assets: Sequence[Asset | ItemRow] | None = None) -> RenderJob:
-    """A queued job for ``project`` added to the ORM session (not flushed), once its
-    timeline is checked (`check_timeline`): what `render batch` creates in the apply's
-    transaction. Call it with a validated ``request`` (`validate_request`). The row is
-    `new_job_row`'s, as `submit` inserts it."""
-    from rendercli.db.models import RenderJob
-
-    check_timeline(uow, project.id, project.name, request, assets)
-    job = RenderJob(**new_job_row(project.id, request, batch_id=batch_id))
-    uow.session.add(job)
-    return job
 
 
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:

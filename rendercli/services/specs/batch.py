@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,11 +24,11 @@ from rendercli.services.specs.apply import Applied, Prepared, Stored, apply_many
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Project
     from rendercli.media.hash_memo import HashMemo
     from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.renders.views import JobView
     from rendercli.services.specs.plan import Plan
+    from rendercli.services.specs.queries import ProjectRow
     from rendercli.specfile.batch_rows import DataRows
     from rendercli.specfile.loader import LoadedSpec
     from rendercli.specfile.problems import Problem
@@ -179,7 +179,7 @@ def _order(problem: Problem) -> tuple[object, ...]:
     return (problem.row or 0, problem.line, problem.column, problem.message)
 
 
-CHUNK = 500  # rows per query, per flush of job rows, and per Redis pipeline
+CHUNK = 500  # jobs per Redis pipeline
 
 
 def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Batch,
@@ -205,14 +205,14 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
     batch_id = new_id()
     views: list[JobView] = []
 
-    def claim(project: Project, created: bool) -> None:
+    def claim(project: ProjectRow, created: bool) -> None:
         if created or replace:
             project.spec_origin = batch.origin
         elif project.spec_origin != batch.origin:
             raise Conflict(f"project {project.name!r} was made meanwhile, not by this spec's "
                            "batches: nothing was changed (--replace takes it over)")
 
-    def submit_jobs(uow: UnitOfWork, done: list[tuple[Applied, Project]]) -> None:
+    def submit_jobs(uow: UnitOfWork, done: list[tuple[Applied, ProjectRow]]) -> None:
         views.extend(_create_jobs(uow, user_id, batch, done, batch_id))
 
     apply_many(uow, user_id, [row.prepared for row in batch.rows], plans, claim=claim,
@@ -341,26 +341,16 @@ def _wait_for(uow_factory: Callable[[], UnitOfWork], user_id: str, job_ids: list
     return True
 
 
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
-
-
 def _check_projects(uow: UnitOfWork, user_id: str, batch: Batch, *,
                     replace: bool) -> list[Plan]:
     """Each row's plan, after refusing (Conflict, nothing changed) projects the batch
     may not change: not made by this spec (unless ``replace``), or rendering."""
-    from sqlalchemy import select
-
-    from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob
+    from rendercli.services.specs import queries
     from rendercli.services.specs.apply import plan_for
 
     names = [row.prepared.project for row in batch.rows]
     with uow:
-        existing: dict[str, Project] = {}
-        for chunk in _chunks(names):
-            existing.update((p.name, p) for p in uow.session.scalars(
-                select(Project).where(Project.owner_id == user_id, Project.name.in_(chunk))))
+        existing = queries.projects_named(uow.rows, user_id, names)
         rows_of = {row.prepared.project: row.number for row in batch.rows}
         if not replace:
             foreign = [p.name for p in existing.values() if p.spec_origin != batch.origin]
@@ -368,17 +358,13 @@ def _check_projects(uow: UnitOfWork, user_id: str, batch: Batch, *,
                 raise Conflict(_listed(
                     foreign, rows_of, "not made by a batch of this spec",
                     "give the rows other names, or --replace to take the projects over"))
-        rendering: list[str] = []
         by_id = {p.id: p.name for p in existing.values()}
-        for chunk in _chunks(list(by_id)):
-            rendering += [by_id[pid] for pid in uow.session.scalars(
-                select(RenderJob.project_id).where(RenderJob.project_id.in_(chunk),
-                                                   RenderJob.status.in_(ACTIVE_JOB_STATUSES)))]
+        rendering = [by_id[pid] for pid in queries.rendering_projects(uow.rows, list(by_id))]
         if rendering:
             raise Conflict(_listed(sorted(set(rendering), key=rows_of.__getitem__), rows_of,
                                    "rendering",
                                    "wait for them, or `rendercli jobs cancel` their jobs"))
-        return [plan_for(uow, existing.get(row.prepared.project), row.prepared)
+        return [plan_for(uow.rows, existing.get(row.prepared.project), row.prepared)
                 for row in batch.rows]
 
 
@@ -393,26 +379,25 @@ def _listed(names: list[str], rows_of: dict[str, int], what: str, fix: str) -> s
 
 
 def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
-                 done: list[tuple[Applied, Project]], batch_id: str) -> list[JobView]:
-    """Every row's queued job, in the apply's transaction, flushed in chunks."""
-    from sqlalchemy.exc import IntegrityError
+                 done: list[tuple[Applied, ProjectRow]], batch_id: str) -> list[JobView]:
+    """Every row's queued job, in the apply's transaction (each timeline checked)."""
+    from rendercli.db.rows import integrity_error
+    from rendercli.services.renders.submit import INSERT_JOB_SQL, check_timeline, new_job_row
+    from rendercli.services.renders.views import VIEW_COLUMNS, view_of
 
-    from rendercli.services.items import load_items_of
-    from rendercli.services.renders.submit import new_job
-    from rendercli.services.renders.views import job_view
-
-    jobs = []
-    for chunk in _chunks(list(zip(batch.rows, done, strict=True))):
-        items = load_items_of(uow, [project.id for _row, (_applied, project) in chunk])
-        for row, (_applied, project) in chunk:
-            jobs.append((new_job(uow, project, row.request, batch_id=batch_id,
-                                 assets=items[project.id]), project))
+    views = []
+    for row, (_applied, project) in zip(batch.rows, done, strict=True):
+        check_timeline(uow, project.id, project.name, row.request)
+        job = new_job_row(project.id, row.request, batch_id=batch_id)
         try:
-            uow.session.flush()
-        except IntegrityError:
+            uow.rows.run(INSERT_JOB_SQL, **job)
+        except Exception as exc:
+            if not integrity_error(exc):
+                raise
             raise Conflict("a project of this batch got a render meanwhile: nothing was "
                            "changed; run the batch again once it ends") from None
-    for job, project in jobs:
-        uow.record_event("render.submitted", user_id, job_id=job.id, project_id=project.id,
-                         preset=job.preset, format=job.format, batch_id=batch_id)
-    return [job_view(job, project.name) for job, project in jobs]
+        uow.record_event("render.submitted", user_id, job_id=job["id"], project_id=project.id,
+                         preset=job["preset"], format=job["format"], batch_id=batch_id)
+        views.append(view_of({**dict.fromkeys(VIEW_COLUMNS), **job,
+                              "project_name": project.name}))
+    return views
