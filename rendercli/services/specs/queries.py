@@ -31,15 +31,11 @@ class ProjectRow:
 _PROJECT_SQL = "SELECT id, name, fit, spec_origin FROM projects WHERE owner_id = :user_id"
 
 
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
-
-
-def _in(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-    """``(:prefix0, :prefix1, ...)`` and its parameters."""
-    params = {f"{prefix}{k}": value for k, value in enumerate(values)}
-    return "(" + ", ".join(":" + name for name in params) + ")", params
+def _in_lists(values: Sequence[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(:v0, :v1, ...)`` and its parameters, CHUNK values at a time."""
+    for start in range(0, len(values), CHUNK):
+        params = {f"v{k}": value for k, value in enumerate(values[start:start + CHUNK])}
+        yield "(" + ", ".join(":" + name for name in params) + ")", params
 
 
 # ---------------------------------------------------------------- projects
@@ -48,15 +44,13 @@ def _in(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
 def project_named(rows: Rows, user_id: str, name: str) -> ProjectRow | None:
     """projects: the user's project with exactly this name (a spec names its project by
     name only), if any."""
-    found = rows.one(_PROJECT_SQL + " AND name = :name", user_id=user_id, name=name)
-    return None if found is None else ProjectRow(**found)
+    return projects_named(rows, user_id, [name]).get(name)
 
 
 def projects_named(rows: Rows, user_id: str, names: Sequence[str]) -> dict[str, ProjectRow]:
     """projects: the user's projects with these names, by name."""
     found: dict[str, ProjectRow] = {}
-    for chunk in _chunks(names):
-        listed, params = _in("n", chunk)
+    for listed, params in _in_lists(names):
         for row in rows.all(_PROJECT_SQL + f" AND name IN {listed}", user_id=user_id,
                             **params):
             found[row["name"]] = ProjectRow(**row)
@@ -90,8 +84,7 @@ def set_spec_origin(rows: Rows, project_id: str, origin: str | None) -> None:
 def rendering_projects(rows: Rows, project_ids: Sequence[str]) -> list[str]:
     """render_jobs: which of these projects have a queued or processing job."""
     found: list[str] = []
-    for chunk in _chunks(project_ids):
-        listed, params = _in("p", chunk)
+    for listed, params in _in_lists(project_ids):
         found += [row["project_id"] for row in rows.all(
             "SELECT DISTINCT project_id FROM render_jobs WHERE status IN "
             f"({', '.join(repr(s) for s in ACTIVE_JOB_STATUSES)}) AND project_id IN {listed}",

@@ -8,7 +8,7 @@ settings are the render's, except the options the caller gave.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,14 +35,10 @@ def request_for(prepared: Prepared, given: Mapping[str, Any], *,
     ``given`` (field -> value, None: not given) standing in for them."""
     from rendercli.services.renders.submit import RenderRequest
 
-    unknown = set(given) - set(OUTPUT_FIELDS)
-    if unknown:
-        raise ValueError(f"not output settings: {sorted(unknown)}")
     out = prepared.spec.output
-    spec_side = {name: getattr(out, name) for name in OUTPUT_FIELDS}
-    chosen = {name: spec_side[name] if given.get(name) is None else given[name]
-              for name in OUTPUT_FIELDS}
-    return replace(RenderRequest(use_cache=use_cache), **chosen)
+    return RenderRequest(use_cache=use_cache, **{
+        name: getattr(out, name) if given.get(name) is None else given[name]
+        for name in OUTPUT_FIELDS})
 
 
 def submit_spec(user_id: str, spec_path: Path, *, project: str | None = None,
