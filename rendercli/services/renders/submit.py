@@ -120,9 +120,11 @@ def new_job_row(project_id: str, request: RenderRequest, *,
 
 def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
                    request: RenderRequest,
-                   assets: Sequence[Asset | ItemRow] | None = None) -> None:
+                   assets: Sequence[Asset | ItemRow] | None = None,
+                   default_fit: str | None = None) -> None:
     """InvalidInput unless the project's timeline renders as the engine will render it
-    (``assets``: its items, ``load_items`` or ``read_items``, if already loaded)."""
+    (``assets``: its items, ``load_items`` or ``read_items``, and ``default_fit``: the
+    project's ``project_fit``, if already read)."""
     from rendercli.render.subtitles import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
     from rendercli.services.items import read_items
@@ -136,7 +138,7 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
             "render: add some with `rendercli asset add` or `rendercli title add`"
         )
     items = timeline_items(assets, get_settings().storage_dir,
-                           project_fit(uow.rows, project_id))
+                           default_fit or project_fit(uow.rows, project_id))
     validate_timeline(items, request.fps)  # on the frame grid: transitions fit
     check_fonts(items, engine_settings(request))
 

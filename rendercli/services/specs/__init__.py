@@ -6,5 +6,8 @@ render batches from data rows (the format itself is rendercli.specfile; no datab
 - ``state``: both sides of a plan (a spec's entries, a project's rows) and back to columns.
 - ``apply``: prepare (check and hash), plan, stage, and one locked transaction.
 - ``export``: a project as a spec (files next to it, or by content hash).
-- ``batch``: one project and one render per data row, all checked before any is queued.
+- ``submit``: ``render submit --spec``: apply, then render with the spec's output settings.
+- ``batch``: one project and one render per data row, all checked before any is queued;
+  then rendered here or followed in the farm (``render_batch``).
+- ``queries``: their SQL (projects, items, jobs), over ``uow.rows``.
 """

@@ -322,12 +322,20 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
                 stored.append(storage.commit_staged(staged[0]))
                 staged.pop(0)
             with uow:
+                rows = uow.rows
+                found = queries.projects_named(rows, user_id, [p.project for p in prepared])
+                queries.lock_projects(rows, [p.id for p in found.values()])
+                items = queries.read_items_of(rows, [p.id for p in found.values()])
+                new = queries.Inserts(rows)
                 done = []
                 for one in prepared:
-                    result, project, gone = _apply_locked(uow, user_id, one, infos, claim,
-                                                          check=then is None)
+                    project = found.get(one.project)
+                    result, project, gone = _apply_locked(
+                        uow, user_id, one, project, items.get(project.id, []) if project
+                        else [], infos, new, claim, check=then is None)
                     done.append((result, project))
                     freed += gone
+                _flush(new)
                 if then is not None:
                     then(uow, done)
                 if then is not None or any(result.applied for result, _ in done):
@@ -397,47 +405,57 @@ def _probe_stored(path: Path, shown: str, limits: Limits) -> MediaInfo:
 
 
 def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
-                  infos: Mapping[str, MediaInfo], claim: Claim | None = None,
-                  check: bool = True) -> tuple[Applied, ProjectRow, list[str | None]]:
+                  project: ProjectRow | None, items: list[ItemRow],
+                  infos: Mapping[str, MediaInfo], new: queries.Inserts,
+                  claim: Claim | None = None, check: bool = True
+                  ) -> tuple[Applied, ProjectRow, list[str | None]]:
+    """Apply one spec to its project (``project`` and its ``items`` as read under the
+    lock; None: made here). New rows go to ``new``, written by the caller."""
     from rendercli.db.ids import new_id
-    from rendercli.db.rows import integrity_error
-    from rendercli.services.items import read_items
     from rendercli.services.projects import ensure_not_rendering
 
     rows = uow.rows
-    project = queries.project_named(rows, user_id, prepared.project)
     created = project is None
     if project is None:
         project = ProjectRow(new_id(), prepared.project)
         if claim is not None:
             claim(project, True)
-        try:
-            queries.insert_project(rows, user_id, project)
-        except Exception as exc:
-            if not integrity_error(exc):
-                raise
-            raise Conflict(f"project {prepared.project!r} was created by another command "
-                           "meanwhile: run the command again") from None
+        queries.insert_project(new, user_id, project)
         uow.record_event("project.created", user_id, project_id=project.id)
     else:
-        queries.lock_project(rows, project.id)
         origin = project.spec_origin
         if claim is not None:
             claim(project, False)
         if project.spec_origin != origin:
             queries.set_spec_origin(rows, project.id, project.spec_origin)
-    items = [] if created else read_items(rows, project.id)
     again = make_plan(prepared.project, None if created else project.id,
                       state.current(items, project.fit or DEFAULT_FIT), prepared.desired)
     if not again.changed:
         return Applied(again, project.id, applied=False), project, []
     if any(op.op == "remove" for op in again.ops):
         ensure_not_rendering(uow, project, "remove its items")  # type: ignore[arg-type]
-    freed = _execute(rows, project, items, again, infos, len(prepared.desired["timeline"]))
+    freed = _execute(rows, new, project, items, again, infos,
+                     len(prepared.desired["timeline"]))
     if check:  # else the caller checks it (a batch: on the frame grid, as it submits)
+        _flush(new)
         check_timeline(rows, project.id)
     uow.record_event("spec.applied", user_id, project_id=project.id, **again.counts())
     return Applied(again, project.id, applied=True, stats=again.counts()), project, freed
+
+
+def _flush(new: queries.Inserts) -> None:
+    """Write the new rows; a project name taken meanwhile is a Conflict."""
+    from rendercli.db.rows import integrity_error
+
+    created = [project["name"] for project in new.pending.get("projects", [])]
+    try:
+        new.flush()
+    except Exception as exc:
+        if not integrity_error(exc) or not created:
+            raise
+        names = ", ".join(repr(name) for name in created[:5])
+        raise Conflict(f"project {names} was created by another command meanwhile: run "
+                       "the command again") from None
 
 
 def check_timeline(rows: Rows, project_id: str) -> None:
@@ -455,10 +473,11 @@ def check_timeline(rows: Rows, project_id: str) -> None:
     check_fonts(items)
 
 
-def _execute(rows: Rows, project: ProjectRow, items: list[ItemRow], plan: Plan,
-             infos: Mapping[str, MediaInfo], timeline_count: int) -> list[str | None]:
-    """Carry out ``plan`` on the locked project's ``items``; the storage keys it stops
-    using."""
+def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[ItemRow],
+             plan: Plan, infos: Mapping[str, MediaInfo], timeline_count: int
+             ) -> list[str | None]:
+    """Carry out ``plan`` on the locked project's ``items`` (new rows to ``new``); the
+    storage keys it stops using."""
     from rendercli import storage
 
     by_id = {row.id: row for row in items}
@@ -479,8 +498,10 @@ def _execute(rows: Rows, project: ProjectRow, items: list[ItemRow], plan: Plan,
     for op in plan.ops:
         if op.list == "fonts" and op.op == "add":
             assert op.item is not None
-            font_ids[op.item.key[1]] = _add_row(rows, project, op.item, info_for(op.item),
+            font_ids[op.item.key[1]] = _add_row(new, project, op.item, info_for(op.item),
                                                 None)
+    if any(op.op != "add" for op in plan.ops):
+        _flush(new)  # rows changed below may point to the new fonts
 
     def font_id(sha: str | None) -> str | None:
         return None if sha is None else font_ids[sha]
@@ -518,8 +539,10 @@ def _execute(rows: Rows, project: ProjectRow, items: list[ItemRow], plan: Plan,
         assert op.item is not None and op.position is not None
         item = op.item
         info = None if item.kind == "title" else info_for(item)
-        _add_row(rows, project, item, info, offset[op.list] + op.position, font_id)
-    for row in removed_fonts:  # once the rows using them point elsewhere
+        _add_row(new, project, item, info, offset[op.list] + op.position, font_id)
+    if removed_fonts:  # once the rows using them point elsewhere
+        _flush(new)
+    for row in removed_fonts:
         freed.append(row.storage_key)
         queries.delete_item(rows, row.id)
     return freed
@@ -552,7 +575,7 @@ def _file_columns(item: Item, info: MediaInfo | Mapping[str, Any]) -> dict[str, 
             "display_name": item.name}
 
 
-def _add_row(rows: Rows, project: ProjectRow, item: Item,
+def _add_row(new: queries.Inserts, project: ProjectRow, item: Item,
              info: MediaInfo | Mapping[str, Any] | None, position: int | None,
              font_id: Callable[[str | None], str | None] | None = None) -> str:
     """A new item row (a font: no settings; a title: no file); its id."""
@@ -566,10 +589,10 @@ def _add_row(rows: Rows, project: ProjectRow, item: Item,
         assert info is not None
         values = _file_columns(item, info)
     change = None if font_id is None else state.changes(None, item, font_id, project.fit)
-    queries.insert_item(rows, {"id": row_id, "project_id": project.id, "position": position,
-                               **values, **(change.columns if change else {})})
+    queries.insert_item(new, {"id": row_id, "project_id": project.id, "position": position,
+                              **values, **(change.columns if change else {})})
     if change is not None and change.card is not None:
-        queries.put_title(rows, row_id, change.card, exists=False)
+        queries.put_title(new.rows, row_id, change.card, exists=False, new=new)
     if change is not None and change.texts:
-        queries.replace_texts(rows, row_id, change.texts)
+        queries.replace_texts(new.rows, row_id, change.texts, new=new)
     return row_id

@@ -382,22 +382,28 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
                  done: list[tuple[Applied, ProjectRow]], batch_id: str) -> list[JobView]:
     """Every row's queued job, in the apply's transaction (each timeline checked)."""
     from rendercli.db.rows import integrity_error
-    from rendercli.services.renders.submit import INSERT_JOB_SQL, check_timeline, new_job_row
+    from rendercli.services.renders.submit import check_timeline, new_job_row
+    from rendercli.services.renders.timeline import stored_fit
     from rendercli.services.renders.views import VIEW_COLUMNS, view_of
+    from rendercli.services.specs import queries
 
+    items = queries.read_items_of(uow.rows, [project.id for _applied, project in done])
+    jobs = queries.Inserts(uow.rows)
     views = []
     for row, (_applied, project) in zip(batch.rows, done, strict=True):
-        check_timeline(uow, project.id, project.name, row.request)
+        check_timeline(uow, project.id, project.name, row.request, items[project.id],
+                       stored_fit(project.fit))
         job = new_job_row(project.id, row.request, batch_id=batch_id)
-        try:
-            uow.rows.run(INSERT_JOB_SQL, **job)
-        except Exception as exc:
-            if not integrity_error(exc):
-                raise
-            raise Conflict("a project of this batch got a render meanwhile: nothing was "
-                           "changed; run the batch again once it ends") from None
+        jobs.add("render_jobs", job)
         uow.record_event("render.submitted", user_id, job_id=job["id"], project_id=project.id,
                          preset=job["preset"], format=job["format"], batch_id=batch_id)
         views.append(view_of({**dict.fromkeys(VIEW_COLUMNS), **job,
                               "project_name": project.name}))
+    try:
+        jobs.flush()
+    except Exception as exc:
+        if not integrity_error(exc):
+            raise
+        raise Conflict("a project of this batch got a render meanwhile: nothing was "
+                       "changed; run the batch again once it ends") from None
     return views

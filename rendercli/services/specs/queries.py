@@ -7,15 +7,21 @@ clause; column names in built statements are checked against the schema's known 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, insert
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES
 
+if TYPE_CHECKING:
+    from rendercli.services.items import ItemRow
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 CHUNK = 500  # names or ids per IN (...) list
+MAX_PARAMS = 30_000  # per statement: PostgreSQL takes 65,535, SQLite (3.32+) 32,766
 
 
 @dataclass
@@ -38,6 +44,47 @@ def _in_lists(values: Sequence[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "(" + ", ".join(":" + name for name in params) + ")", params
 
 
+def insert_many(rows: Rows, table: str, values: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT rows of ``table`` (names written in our code), as few statements as the
+    parameter limit allows: a batch of 10,000 rows is not 10,000 round trips."""
+    by_columns: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in values:
+        by_columns.setdefault(tuple(row), []).append(row)
+    for names, group in by_columns.items():
+        if len(group) == 1:
+            insert(rows, table, group[0])
+            continue
+        if not _NAME.fullmatch(table) or not all(_NAME.fullmatch(n) for n in names):
+            raise ValueError(f"not a table or column name: {table} {names}")
+        per = max(1, MAX_PARAMS // len(names))
+        for start in range(0, len(group), per):
+            params: dict[str, Any] = {}
+            tuples = []
+            for k, row in enumerate(group[start:start + per]):
+                params.update((f"r{k}_{n}", row[n]) for n in names)
+                tuples.append("(" + ", ".join(f":r{k}_{n}" for n in names) + ")")
+            rows.run(f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join(tuples)}",
+                     **params)
+
+
+class Inserts:
+    """New rows held back and written together (``flush``), parents before children."""
+
+    ORDER = ("projects", "assets", "asset_titles", "asset_texts", "render_jobs")
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+        self.pending: dict[str, list[Mapping[str, Any]]] = {}
+
+    def add(self, table: str, values: Mapping[str, Any]) -> None:
+        self.pending.setdefault(table, []).append(values)
+
+    def flush(self) -> None:
+        for table in self.ORDER:
+            insert_many(self.rows, table, self.pending.pop(table, []))
+        assert not self.pending, self.pending
+
+
 # ---------------------------------------------------------------- projects
 
 
@@ -57,19 +104,20 @@ def projects_named(rows: Rows, user_id: str, names: Sequence[str]) -> dict[str, 
     return found
 
 
-def insert_project(rows: Rows, user_id: str, project: ProjectRow) -> None:
+def insert_project(rows: Rows | Inserts, user_id: str, project: ProjectRow) -> None:
     """projects: a new project (the model's defaults written out)."""
     now = utcnow()
-    insert(rows, "projects", {"id": project.id, "owner_id": user_id, "name": project.name,
+    _insert(rows, "projects", {"id": project.id, "owner_id": user_id, "name": project.name,
                               "created_at": now, "updated_at": now,
                               "spec_origin": project.spec_origin, "fit": project.fit})
 
 
-def lock_project(rows: Rows, project_id: str) -> None:
-    """projects: take the project's row lock (PostgreSQL) or the write lock (SQLite)
-    before reading its items, so changes to one timeline serialise."""
-    rows.run("UPDATE projects SET updated_at = :now WHERE id = :id", now=utcnow(),
-             id=project_id)
+def lock_projects(rows: Rows, project_ids: Sequence[str]) -> None:
+    """projects: take the projects' row locks (PostgreSQL) or the write lock (SQLite)
+    before reading their items, so changes to one timeline serialise."""
+    for listed, params in _in_lists(project_ids):
+        rows.run(f"UPDATE projects SET updated_at = :now WHERE id IN {listed}", now=utcnow(),
+                 **params)
 
 
 def set_spec_origin(rows: Rows, project_id: str, origin: str | None) -> None:
@@ -111,13 +159,13 @@ def _columns() -> frozenset[str]:
     return frozenset(ASSET_COLUMNS)
 
 
-def insert_item(rows: Rows, values: Mapping[str, Any]) -> None:
+def insert_item(rows: Rows | Inserts, values: Mapping[str, Any]) -> None:
     """assets: a new item (``values`` as the model's defaults would complete them)."""
     now = utcnow()
     defaults = {"rotation": 0, "has_audio": False, "transition": "none",
                 "transition_seconds": 0.0, "fade_in": 0.0, "fade_out": 0.0, "volume": 1.0,
                 "mute": False, "duck": False, "created_at": now, "updated_at": now}
-    insert(rows, "assets", {**defaults, **values})
+    _insert(rows, "assets", {**defaults, **values})
 
 
 def update_item(rows: Rows, item_id: str, values: Mapping[str, Any]) -> None:
@@ -137,7 +185,8 @@ def delete_item(rows: Rows, item_id: str) -> None:
     rows.run("DELETE FROM assets WHERE id = :id", id=item_id)
 
 
-def put_title(rows: Rows, item_id: str, card: Mapping[str, Any], *, exists: bool) -> None:
+def put_title(rows: Rows, item_id: str, card: Mapping[str, Any], *, exists: bool,
+              new: Inserts | None = None) -> None:
     """asset_titles: set (or make) a title item's card."""
     from rendercli.services.items import TITLE_COLUMNS
 
@@ -147,14 +196,52 @@ def put_title(rows: Rows, item_id: str, card: Mapping[str, Any], *, exists: bool
         rows.run(f"UPDATE asset_titles SET {', '.join(f'{c} = :{c}' for c in card)} "
                  "WHERE asset_id = :asset_id", asset_id=item_id, **card)
     else:
-        insert(rows, "asset_titles", {"asset_id": item_id, **card})
+        _insert(new or rows, "asset_titles", {"asset_id": item_id, **card})
 
 
-def replace_texts(rows: Rows, item_id: str, texts: Sequence[Mapping[str, Any]]) -> None:
-    """asset_texts: an item's texts become ``texts`` (in drawing order)."""
+def replace_texts(rows: Rows, item_id: str, texts: Sequence[Mapping[str, Any]], *,
+                  new: Inserts | None = None) -> None:
+    """asset_texts: an item's texts become ``texts`` (in drawing order; ``new``: a new
+    item's, added to these inserts)."""
     from rendercli.db.ids import new_id
 
-    rows.run("DELETE FROM asset_texts WHERE asset_id = :id", id=item_id)
+    if new is None:
+        rows.run("DELETE FROM asset_texts WHERE asset_id = :id", id=item_id)
     for position, text in enumerate(texts, 1):
-        insert(rows, "asset_texts", {"id": new_id(), "asset_id": item_id,
+        _insert(new or rows, "asset_texts", {"id": new_id(), "asset_id": item_id,
                                      "position": position, "created_at": utcnow(), **text})
+
+
+def read_items_of(rows: Rows, project_ids: Sequence[str]) -> dict[str, list[ItemRow]]:
+    """items: ``read_items`` for many projects, three queries per CHUNK of them."""
+    from rendercli.services import items as it
+
+    found: dict[str, list[it.ItemRow]] = {pid: [] for pid in project_ids}
+    select = it._selected(it.AssetView, it._VIEW_COLUMNS)
+    for listed, params in _in_lists(project_ids):
+        cards = {row["asset_id"]: it.TitleView(**{c: row[c] for c in it.TITLE_COLUMNS})
+                 for row in rows.all(
+                     "SELECT t.asset_id, " + it._selected(it.TitleView, it.TITLE_COLUMNS, "t.")
+                     + " FROM asset_titles AS t JOIN assets AS a ON a.id = t.asset_id"
+                     f" WHERE a.project_id IN {listed}", **params)}
+        texts: dict[str, list[it.TextView]] = {}
+        for row in rows.all("SELECT " + it._selected(it.TextView, it.TEXT_COLUMNS, "t.")
+                            + " FROM asset_texts AS t JOIN assets AS a ON a.id = t.asset_id"
+                            f" WHERE a.project_id IN {listed} ORDER BY t.asset_id, t.position",
+                            **params):
+            texts.setdefault(row["asset_id"], []).append(
+                it.TextView(**it._typed(it.TextView, row, it.TEXT_COLUMNS)))
+        for row in rows.all(f"SELECT {select}, storage_key FROM assets "
+                            f"WHERE project_id IN {listed}", **params):
+            found[row["project_id"]].append(it.ItemRow(
+                {**it._typed(it.AssetView, row, it._VIEW_COLUMNS),
+                 "storage_key": row["storage_key"]},
+                cards.get(row["id"]), texts.get(row["id"], [])))
+    return {pid: sorted(items, key=it._order) for pid, items in found.items()}
+
+
+def _insert(rows: Rows | Inserts, table: str, values: Mapping[str, Any]) -> None:
+    if isinstance(rows, Inserts):
+        rows.add(table, values)
+    else:
+        insert(rows, table, values)
