@@ -86,3 +86,38 @@ def test_render_batch_runs_without_the_cli(
     assert heard[-1] == "Ana completed"
     with pytest.raises(InvalidInput):
         render_batch(user.id, tmp_path / "video.yaml", tmp_path / "missing.csv")
+
+
+def test_a_batch_of_50_rows_sends_as_many_statements_as_one_of_5(
+        alice: Account, tmp_path: Path, database_url: str, sessions) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    from rendercli.services import accounts
+    from rendercli.services.specs.batch import prepare_batch, submit_batch
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    user = accounts.authenticate(UnitOfWork(), alice.token)
+    make_batch_media(tmp_path)
+    (tmp_path / "video.yaml").write_text(SPEC, encoding="utf-8")
+    engine = sessions().get_bind()
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "events" not in statement:  # analytics, written after the commit
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        counts = []
+        for first, rows in ((0, 5), (5, 50)):
+            (tmp_path / "rows.csv").write_text(
+                "name\n" + "".join(f"guest{first + k}\n" for k in range(rows)),
+                encoding="utf-8")
+            batch = prepare_batch(tmp_path / "video.yaml", tmp_path / "rows.csv",
+                                  name_field="name")
+            sent.clear()
+            submit_batch(lambda: UnitOfWork(sessions), user.id, batch)
+            counts.append(len(sent))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert counts[0] == counts[1] and counts[0] < 30, counts
