@@ -123,7 +123,7 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
                    assets: Sequence[Asset | ItemRow] | None = None,
                    default_fit: str | None = None) -> None:
     """InvalidInput unless the project's timeline renders as the engine will render it
-    (``assets``: its items, ``load_items`` or ``read_items``, and ``default_fit``: the
+    (``assets``: its items, ``read_items``, and ``default_fit``: the
     project's ``project_fit``, if already read)."""
     from rendercli.render.subtitles import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS, validate_timeline

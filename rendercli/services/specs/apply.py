@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.media.hash_memo import HashMemo
 from rendercli.render.timeline import DEFAULT_FIT
+from rendercli.repositories.items import delete_item
 from rendercli.services.specs import queries, state
 from rendercli.services.specs.export import HASH_PREFIX
 from rendercli.services.specs.files import FileFacts, file_facts, open_validated
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from rendercli.db.rows import Rows
     from rendercli.media.info import MediaInfo
     from rendercli.media.ingest import Limits
-    from rendercli.services.items import ItemRow
+    from rendercli.repositories.items import ItemRow
     from rendercli.specfile.loader import LoadedSpec
     from rendercli.specfile.media import Prober
     from rendercli.specfile.model import Spec
@@ -237,7 +238,7 @@ def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) ->
 
 def plan_for(rows: Rows, project: ProjectRow | None, prepared: Prepared) -> Plan:
     """What applying ``prepared`` to ``project`` (None: a new one) would change."""
-    from rendercli.services.items import read_items
+    from rendercli.repositories.items import read_items
 
     items = read_items(rows, project.id) if project is not None else []
     return make_plan(prepared.project, project.id if project else None,
@@ -325,7 +326,7 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
                 rows = uow.rows
                 found = queries.projects_named(rows, user_id, [p.project for p in prepared])
                 queries.lock_projects(rows, [p.id for p in found.values()])
-                items = queries.read_items_of(rows, [p.id for p in found.values()])
+                items = queries.items_of(rows, [p.id for p in found.values()])
                 new = queries.Inserts(rows)
                 done = []
                 for one in prepared:
@@ -464,7 +465,7 @@ def check_timeline(rows: Rows, project_id: str) -> None:
     from rendercli.config import get_settings
     from rendercli.render.subtitles import check_fonts
     from rendercli.render.timeline import validate_timeline
-    from rendercli.services.items import read_items
+    from rendercli.repositories.items import read_items
     from rendercli.services.renders.timeline import project_fit, timeline_items
 
     items = timeline_items(read_items(rows, project_id), get_settings().storage_dir,
@@ -517,7 +518,7 @@ def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[
             removed_fonts.append(row)
             continue
         freed.append(row.storage_key)
-        queries.delete_item(rows, row.id)
+        delete_item(rows, row.id)
     offset = {"timeline": 0, "music": timeline_count}
     changed = {op.id for op in plan.ops if op.op in ("update", "move")}
     for name in ("timeline", "music"):
@@ -544,7 +545,7 @@ def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[
         _flush(new)
     for row in removed_fonts:
         freed.append(row.storage_key)
-        queries.delete_item(rows, row.id)
+        delete_item(rows, row.id)
     return freed
 
 

@@ -387,7 +387,7 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
     from rendercli.services.renders.views import VIEW_COLUMNS, view_of
     from rendercli.services.specs import queries
 
-    items = queries.read_items_of(uow.rows, [project.id for _applied, project in done])
+    items = queries.items_of(uow.rows, [project.id for _applied, project in done])
     jobs = queries.Inserts(uow.rows)
     views = []
     for row, (_applied, project) in zip(batch.rows, done, strict=True):

@@ -27,7 +27,7 @@ from rendercli.services.specs.state import transition_text
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.services.items import ItemRow
+    from rendercli.repositories.items import ItemRow
 
 HASH_PREFIX = "sha256:"
 
@@ -47,7 +47,7 @@ def escape(text: str) -> str:
 def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | None) -> Export:
     """The spec of the user's project; media as paths under ``media_dir`` (relative to
     the spec), or by hash when ``media_dir`` is None."""
-    from rendercli.services.items import read_items
+    from rendercli.repositories.items import read_items
     from rendercli.services.projects import owned_project
     from rendercli.services.renders.timeline import project_fit
 

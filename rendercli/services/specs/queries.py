@@ -10,14 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, insert
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES
-
-if TYPE_CHECKING:
-    from rendercli.services.items import ItemRow
+from rendercli.repositories.items import ASSET_COLUMNS, TITLE_COLUMNS, ItemRow, read_items_of
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 CHUNK = 500  # names or ids per IN (...) list
@@ -153,12 +151,6 @@ def stored_content(rows: Rows, user_id: str, sha256: str) -> tuple[int, str] | N
     return int(found["size_bytes"]), str(found["display_name"])
 
 
-def _columns() -> frozenset[str]:
-    from rendercli.services.items import ASSET_COLUMNS
-
-    return frozenset(ASSET_COLUMNS)
-
-
 def insert_item(rows: Rows | Inserts, values: Mapping[str, Any]) -> None:
     """assets: a new item (``values`` as the model's defaults would complete them)."""
     now = utcnow()
@@ -170,7 +162,7 @@ def insert_item(rows: Rows | Inserts, values: Mapping[str, Any]) -> None:
 
 def update_item(rows: Rows, item_id: str, values: Mapping[str, Any]) -> None:
     """assets: set these columns of one item."""
-    unknown = set(values) - _columns()
+    unknown = set(values) - set(ASSET_COLUMNS)
     if unknown or "id" in values:
         raise ValueError(f"not columns of an item: {sorted(unknown)}")
     if values:
@@ -178,18 +170,9 @@ def update_item(rows: Rows, item_id: str, values: Mapping[str, Any]) -> None:
                  "WHERE id = :item_id", item_id=item_id, **values)
 
 
-def delete_item(rows: Rows, item_id: str) -> None:
-    """assets: remove an item with its title card and texts."""
-    rows.run("DELETE FROM asset_texts WHERE asset_id = :id", id=item_id)
-    rows.run("DELETE FROM asset_titles WHERE asset_id = :id", id=item_id)
-    rows.run("DELETE FROM assets WHERE id = :id", id=item_id)
-
-
 def put_title(rows: Rows, item_id: str, card: Mapping[str, Any], *, exists: bool,
               new: Inserts | None = None) -> None:
     """asset_titles: set (or make) a title item's card."""
-    from rendercli.services.items import TITLE_COLUMNS
-
     if set(card) - set(TITLE_COLUMNS):
         raise ValueError(f"not columns of a title card: {sorted(set(card) - set(TITLE_COLUMNS))}")
     if exists:
@@ -212,32 +195,12 @@ def replace_texts(rows: Rows, item_id: str, texts: Sequence[Mapping[str, Any]], 
                                      "position": position, "created_at": utcnow(), **text})
 
 
-def read_items_of(rows: Rows, project_ids: Sequence[str]) -> dict[str, list[ItemRow]]:
-    """items: ``read_items`` for many projects, three queries per CHUNK of them."""
-    from rendercli.services import items as it
-
-    found: dict[str, list[it.ItemRow]] = {pid: [] for pid in project_ids}
-    select = it._selected(it.AssetView, it._VIEW_COLUMNS)
-    for listed, params in _in_lists(project_ids):
-        cards = {row["asset_id"]: it.TitleView(**{c: row[c] for c in it.TITLE_COLUMNS})
-                 for row in rows.all(
-                     "SELECT t.asset_id, " + it._selected(it.TitleView, it.TITLE_COLUMNS, "t.")
-                     + " FROM asset_titles AS t JOIN assets AS a ON a.id = t.asset_id"
-                     f" WHERE a.project_id IN {listed}", **params)}
-        texts: dict[str, list[it.TextView]] = {}
-        for row in rows.all("SELECT " + it._selected(it.TextView, it.TEXT_COLUMNS, "t.")
-                            + " FROM asset_texts AS t JOIN assets AS a ON a.id = t.asset_id"
-                            f" WHERE a.project_id IN {listed} ORDER BY t.asset_id, t.position",
-                            **params):
-            texts.setdefault(row["asset_id"], []).append(
-                it.TextView(**it._typed(it.TextView, row, it.TEXT_COLUMNS)))
-        for row in rows.all(f"SELECT {select}, storage_key FROM assets "
-                            f"WHERE project_id IN {listed}", **params):
-            found[row["project_id"]].append(it.ItemRow(
-                {**it._typed(it.AssetView, row, it._VIEW_COLUMNS),
-                 "storage_key": row["storage_key"]},
-                cards.get(row["id"]), texts.get(row["id"], [])))
-    return {pid: sorted(items, key=it._order) for pid, items in found.items()}
+def items_of(rows: Rows, project_ids: Sequence[str]) -> dict[str, list[ItemRow]]:
+    """items: ``read_items_of`` CHUNK projects at a time (a batch may hold 10,000)."""
+    found: dict[str, list[ItemRow]] = {}
+    for start in range(0, len(project_ids), CHUNK):
+        found.update(read_items_of(rows, project_ids[start:start + CHUNK]))
+    return found
 
 
 def _insert(rows: Rows | Inserts, table: str, values: Mapping[str, Any]) -> None:

@@ -26,7 +26,7 @@ from rendercli.services.specs.plan import Item
 
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
-    from rendercli.services.items import ItemRow
+    from rendercli.repositories.items import ItemRow
     from rendercli.specfile.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
 
 
