@@ -414,6 +414,7 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
     lock; None: made here). New rows go to ``new``, written by the caller."""
     from rendercli.db.ids import new_id
     from rendercli.services.projects import ensure_not_rendering
+    from rendercli.services.renders.timeline import check_timeline
 
     rows = uow.rows
     created = project is None
@@ -439,7 +440,7 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
                      len(prepared.desired["timeline"]))
     if check:  # else the caller checks it (a batch: on the frame grid, as it submits)
         _flush(new)
-        check_timeline(rows, project.id)
+        check_timeline(uow, project.id)
     uow.record_event("spec.applied", user_id, project_id=project.id, **again.counts())
     return Applied(again, project.id, applied=True, stats=again.counts()), project, freed
 
@@ -457,21 +458,6 @@ def _flush(new: queries.Inserts) -> None:
         names = ", ".join(repr(name) for name in created[:5])
         raise Conflict(f"project {names} was created by another command meanwhile: run "
                        "the command again") from None
-
-
-def check_timeline(rows: Rows, project_id: str) -> None:
-    """InvalidInput unless the project's timeline, as changed so far in this transaction,
-    is one the engine accepts (in seconds, every character of its texts in some font)."""
-    from rendercli.config import get_settings
-    from rendercli.render.subtitles import check_fonts
-    from rendercli.render.timeline import validate_timeline
-    from rendercli.repositories.items import read_items
-    from rendercli.services.renders.timeline import project_fit, timeline_items
-
-    items = timeline_items(read_items(rows, project_id), get_settings().storage_dir,
-                           project_fit(rows, project_id))
-    validate_timeline(items, require_picture=False)
-    check_fonts(items)
 
 
 def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[ItemRow],
@@ -533,7 +519,7 @@ def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[
             if pair.current.key != pair.desired.key and pair.desired.kind != "title":
                 freed.append(row.storage_key)
                 values.update(_file_columns(pair.desired, info_for(pair.desired)))
-            _write(rows, row.id, row, pair.desired, font_id, project.fit, values)
+            _write(new, row, pair.desired, font_id, project.fit, values)
     for op in plan.ops:
         if op.op != "add" or op.list == "fonts":
             continue
@@ -549,17 +535,16 @@ def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[
     return freed
 
 
-def _write(rows: Rows, row_id: str, row: ItemRow | None, item: Item,
+def _write(new: queries.Inserts, row: ItemRow, item: Item,
            font_id: Callable[[str | None], str | None], default_fit: str | None,
            values: Mapping[str, Any]) -> None:
-    """Set an item's columns, card and texts from ``item`` (``row``: as it was read)."""
+    """Set a row's columns, card and texts from ``item``."""
     change = state.changes(row, item, font_id, default_fit)
-    queries.update_item(rows, row_id, {**values, **change.columns})
+    queries.update_item(new.rows, row.id, {**values, **change.columns})
     if change.card is not None:
-        queries.put_title(rows, row_id, change.card,
-                          exists=row is not None and row.title is not None)
+        queries.put_title(new, row.id, change.card, exists=row.title is not None)
     if change.texts is not None:
-        queries.replace_texts(rows, row_id, change.texts)
+        queries.replace_texts(new, row.id, change.texts)
 
 
 def _probed_columns() -> list[str]:
@@ -583,17 +568,13 @@ def _add_row(new: queries.Inserts, project: ProjectRow, item: Item,
     from rendercli.db.ids import new_id
 
     row_id = new_id()
-    if item.kind == "title":
-        values: dict[str, Any] = {"kind": "title", "display_name": item.name, "rotation": 0,
-                                  "has_audio": False}
-    else:
-        assert info is not None
-        values = _file_columns(item, info)
+    values = ({"kind": "title", "display_name": item.name} if info is None
+              else _file_columns(item, info))
     change = None if font_id is None else state.changes(None, item, font_id, project.fit)
     queries.insert_item(new, {"id": row_id, "project_id": project.id, "position": position,
                               **values, **(change.columns if change else {})})
     if change is not None and change.card is not None:
-        queries.put_title(new.rows, row_id, change.card, exists=False, new=new)
+        queries.put_title(new, row_id, change.card, exists=False)
     if change is not None and change.texts:
-        queries.replace_texts(new.rows, row_id, change.texts, new=new)
+        queries.replace_texts(new, row_id, change.texts, had=False)
     return row_id

@@ -1,8 +1,6 @@
-"""The SQL of the spec use cases (apply, batch, export), over ``uow.rows``.
-
-Kept together so they can move into rendercli.repositories (projects, items, jobs):
-each function says which record kind it reads or writes. Ownership is in the WHERE
-clause; column names in built statements are checked against the schema's known names.
+"""The SQL of the spec use cases (apply, batch), over ``uow.rows``: to move into
+rendercli.repositories (each function says which record kind it reads or writes).
+New rows go through :class:`Inserts`, so a batch's are a few multi-row INSERTs.
 """
 
 from __future__ import annotations
@@ -13,9 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from rendercli.db.clock import utcnow
+from rendercli.db.ids import new_id
 from rendercli.db.rows import Rows, insert
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES
-from rendercli.repositories.items import ASSET_COLUMNS, TITLE_COLUMNS, ItemRow, read_items_of
+from rendercli.repositories.items import (
+    ASSET_COLUMNS,
+    TITLE_COLUMNS,
+    ItemRow,
+    new_item,
+    read_items_of,
+)
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 CHUNK = 500  # names or ids per IN (...) list
@@ -102,17 +107,16 @@ def projects_named(rows: Rows, user_id: str, names: Sequence[str]) -> dict[str, 
     return found
 
 
-def insert_project(rows: Rows | Inserts, user_id: str, project: ProjectRow) -> None:
+def insert_project(new: Inserts, user_id: str, project: ProjectRow) -> None:
     """projects: a new project (the model's defaults written out)."""
     now = utcnow()
-    _insert(rows, "projects", {"id": project.id, "owner_id": user_id, "name": project.name,
+    new.add("projects", {"id": project.id, "owner_id": user_id, "name": project.name,
                               "created_at": now, "updated_at": now,
                               "spec_origin": project.spec_origin, "fit": project.fit})
 
 
 def lock_projects(rows: Rows, project_ids: Sequence[str]) -> None:
-    """projects: take the projects' row locks (PostgreSQL) or the write lock (SQLite)
-    before reading their items, so changes to one timeline serialise."""
+    """projects: ``lock_project`` for many (one statement per CHUNK)."""
     for listed, params in _in_lists(project_ids):
         rows.run(f"UPDATE projects SET updated_at = :now WHERE id IN {listed}", now=utcnow(),
                  **params)
@@ -151,13 +155,10 @@ def stored_content(rows: Rows, user_id: str, sha256: str) -> tuple[int, str] | N
     return int(found["size_bytes"]), str(found["display_name"])
 
 
-def insert_item(rows: Rows | Inserts, values: Mapping[str, Any]) -> None:
-    """assets: a new item (``values`` as the model's defaults would complete them)."""
-    now = utcnow()
-    defaults = {"rotation": 0, "has_audio": False, "transition": "none",
-                "transition_seconds": 0.0, "fade_in": 0.0, "fade_out": 0.0, "volume": 1.0,
-                "mute": False, "duck": False, "created_at": now, "updated_at": now}
-    _insert(rows, "assets", {**defaults, **values})
+def insert_item(new: Inserts, values: Mapping[str, Any]) -> None:
+    """assets: a new item, ``values`` over the schema's defaults (``new_item``)."""
+    item = new_item(values)
+    new.add("assets", {name: getattr(item, name) for name in ASSET_COLUMNS})
 
 
 def update_item(rows: Rows, item_id: str, values: Mapping[str, Any]) -> None:
@@ -170,29 +171,26 @@ def update_item(rows: Rows, item_id: str, values: Mapping[str, Any]) -> None:
                  "WHERE id = :item_id", item_id=item_id, **values)
 
 
-def put_title(rows: Rows, item_id: str, card: Mapping[str, Any], *, exists: bool,
-              new: Inserts | None = None) -> None:
+def put_title(new: Inserts, item_id: str, card: Mapping[str, Any], *, exists: bool) -> None:
     """asset_titles: set (or make) a title item's card."""
     if set(card) - set(TITLE_COLUMNS):
-        raise ValueError(f"not columns of a title card: {sorted(set(card) - set(TITLE_COLUMNS))}")
+        raise ValueError(f"not columns of a title card: {sorted(card)}")
     if exists:
-        rows.run(f"UPDATE asset_titles SET {', '.join(f'{c} = :{c}' for c in card)} "
-                 "WHERE asset_id = :asset_id", asset_id=item_id, **card)
+        new.rows.run(f"UPDATE asset_titles SET {', '.join(f'{c} = :{c}' for c in card)} "
+                     "WHERE asset_id = :asset_id", asset_id=item_id, **card)
     else:
-        _insert(new or rows, "asset_titles", {"asset_id": item_id, **card})
+        new.add("asset_titles", {"asset_id": item_id, **card})
 
 
-def replace_texts(rows: Rows, item_id: str, texts: Sequence[Mapping[str, Any]], *,
-                  new: Inserts | None = None) -> None:
-    """asset_texts: an item's texts become ``texts`` (in drawing order; ``new``: a new
-    item's, added to these inserts)."""
-    from rendercli.db.ids import new_id
-
-    if new is None:
-        rows.run("DELETE FROM asset_texts WHERE asset_id = :id", id=item_id)
+def replace_texts(new: Inserts, item_id: str, texts: Sequence[Mapping[str, Any]], *,
+                  had: bool = True) -> None:
+    """asset_texts: an item's texts become ``texts``, in drawing order (``had``: it
+    may have some)."""
+    if had:
+        new.rows.run("DELETE FROM asset_texts WHERE asset_id = :id", id=item_id)
     for position, text in enumerate(texts, 1):
-        _insert(new or rows, "asset_texts", {"id": new_id(), "asset_id": item_id,
-                                     "position": position, "created_at": utcnow(), **text})
+        new.add("asset_texts", {"id": new_id(), "asset_id": item_id, "position": position,
+                                "created_at": utcnow(), **text})
 
 
 def items_of(rows: Rows, project_ids: Sequence[str]) -> dict[str, list[ItemRow]]:
@@ -201,10 +199,3 @@ def items_of(rows: Rows, project_ids: Sequence[str]) -> dict[str, list[ItemRow]]
     for start in range(0, len(project_ids), CHUNK):
         found.update(read_items_of(rows, project_ids[start:start + CHUNK]))
     return found
-
-
-def _insert(rows: Rows | Inserts, table: str, values: Mapping[str, Any]) -> None:
-    if isinstance(rows, Inserts):
-        rows.add(table, values)
-    else:
-        insert(rows, table, values)
