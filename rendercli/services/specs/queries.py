@@ -12,7 +12,7 @@ from typing import Any
 
 from rendercli.db.clock import utcnow
 from rendercli.db.ids import new_id
-from rendercli.db.rows import Rows, insert
+from rendercli.db.rows import Rows
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES
 from rendercli.repositories.items import (
     ASSET_COLUMNS,
@@ -54,9 +54,6 @@ def insert_many(rows: Rows, table: str, values: Sequence[Mapping[str, Any]]) -> 
     for row in values:
         by_columns.setdefault(tuple(row), []).append(row)
     for names, group in by_columns.items():
-        if len(group) == 1:
-            insert(rows, table, group[0])
-            continue
         if not _NAME.fullmatch(table) or not all(_NAME.fullmatch(n) for n in names):
             raise ValueError(f"not a table or column name: {table} {names}")
         per = max(1, MAX_PARAMS // len(names))
