@@ -57,7 +57,7 @@ class Prepared:
     project: str  # the project's name
     desired: dict[str, list[Item]]
     files: dict[Path, FileFacts]
-    hashed_bytes: int = 0  # bytes read to hash (files not in the hash cache)
+    hashed_bytes: int = 0  # bytes read to hash (files not in the hash memo)
 
 
 def project_name(given: str | None, spec: Spec, spec_file: str) -> str:
