@@ -14,7 +14,7 @@ from rendercli.services.renders.views import JobView, owned_job, owned_views
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Asset, Project, RenderJob
+    from rendercli.db.models import Asset, RenderJob
     from rendercli.services.items import ItemRow
 
 
@@ -120,9 +120,11 @@ def new_job_row(project_id: str, request: RenderRequest, *,
 
 def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
                    request: RenderRequest,
-                   assets: Sequence[Asset | ItemRow] | None = None) -> None:
+                   assets: Sequence[Asset | ItemRow] | None = None,
+                   default_fit: str | None = None) -> None:
     """InvalidInput unless the project's timeline renders as the engine will render it
-    (``assets``: its items, ``load_items`` or ``read_items``, if already loaded)."""
+    (``assets``: its items, ``read_items``, and ``default_fit``: the
+    project's ``project_fit``, if already read)."""
     from rendercli.render.subtitles import check_fonts
     from rendercli.render.timeline import PICTURE_KINDS, validate_timeline
     from rendercli.services.items import read_items
@@ -136,24 +138,9 @@ def check_timeline(uow: UnitOfWork, project_id: str, project_name: str,
             "render: add some with `rendercli asset add` or `rendercli title add`"
         )
     items = timeline_items(assets, get_settings().storage_dir,
-                           project_fit(uow.rows, project_id))
+                           default_fit or project_fit(uow.rows, project_id))
     validate_timeline(items, request.fps)  # on the frame grid: transitions fit
     check_fonts(items, engine_settings(request))
-
-
-def new_job(uow: UnitOfWork, project: Project, request: RenderRequest, *,
-            batch_id: str | None = None,
-            assets: Sequence[Asset | ItemRow] | None = None) -> RenderJob:
-    """A queued job for ``project`` added to the ORM session (not flushed), once its
-    timeline is checked (`check_timeline`): what `render batch` creates in the apply's
-    transaction. Call it with a validated ``request`` (`validate_request`). The row is
-    `new_job_row`'s, as `submit` inserts it."""
-    from rendercli.db.models import RenderJob
-
-    check_timeline(uow, project.id, project.name, request, assets)
-    job = RenderJob(**new_job_row(project.id, request, batch_id=batch_id))
-    uow.session.add(job)
-    return job
 
 
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:

@@ -164,9 +164,6 @@ def check_timeline(uow: UnitOfWork, project_id: str) -> None:
     work, is not one the engine accepts (checked in seconds, with every character of its
     texts in some font; `render submit` checks it again on the frame grid of the chosen
     fps, where texts must also fit stacked)."""
-    if uow._session is not None:  # transition: until services/specs/apply.py writes plain SQL
-        uow.session.flush()
-        uow.session.expire_all()
     from rendercli.render.subtitles import check_fonts
 
     items = timeline_items(read_items(uow.rows, project_id), get_settings().storage_dir,
