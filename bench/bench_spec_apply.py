@@ -119,12 +119,12 @@ def main() -> None:
                                       for _ in range(args.runs))
         rehash = []
         for _ in range(args.runs):
-            (work / "data" / "hash-cache.sqlite3").unlink()
+            (work / "data" / "file-hashes.sqlite3").unlink()
             rehash.append(run(env, "apply", str(big / "big.yaml")))
         print(f"media file: {size / 1e9:.2f} GB rawvideo AVI")
         print(f"first apply (hash, copy into storage, probe): {first:.2f} s")
         print(f"unchanged re-apply, hashes remembered (median): {unchanged:.2f} s")
-        print(f"unchanged re-apply, hash cache removed (median): {statistics.median(rehash):.2f} s"
+        print(f"unchanged re-apply, hash memo removed (median): {statistics.median(rehash):.2f} s"
               f" -> hashing costs {statistics.median(rehash) - unchanged:.2f} s, "
               f"{size / 1e6 / max(statistics.median(rehash) - unchanged, 1e-9):.0f} MB/s")
         shutil.rmtree(big)

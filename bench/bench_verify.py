@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rendercli.render.verify import HashMemo, Source, SourceCheck
+from rendercli.media.hash_memo import HashMemo
+from rendercli.render.verify import Source, SourceCheck
 
 
 def main() -> None:

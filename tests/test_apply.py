@@ -129,12 +129,12 @@ def test_an_unchanged_apply_loads_no_orm_and_no_decoder(
 def test_probes_are_remembered_while_the_file_and_the_limits_are_unchanged(
     tmp_path: Path, media: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rendercli.services.specs.files import HashCache
-    from rendercli.spec.media import _probe
+    from rendercli.media.hash_memo import HashMemo
+    from rendercli.specfile.media import _probe
 
     clip = tmp_path / "clip.mp4"
     shutil.copy(media / "intro.mp4", clip)
-    cache = HashCache(tmp_path / "cache.sqlite3")
+    cache = HashMemo(tmp_path / "cache.sqlite3")
     calls: list[Path] = []
 
     def probe(path: Path):  # type: ignore[no-untyped-def]
@@ -170,9 +170,9 @@ def test_a_remembered_probe_is_used_only_in_the_shape_a_probe_gives(
     import json
     import sqlite3
 
+    from rendercli.media.hash_memo import HashMemo
     from rendercli.media.info import remembered
-    from rendercli.services.specs.files import HashCache
-    from rendercli.spec.media import _probe
+    from rendercli.specfile.media import _probe
 
     clip = tmp_path / "clip.mp4"
     shutil.copy(media / "intro.mp4", clip)
@@ -182,14 +182,14 @@ def test_a_remembered_probe_is_used_only_in_the_shape_a_probe_gives(
         calls.append(path)
         return _probe(path)
 
-    cache = HashCache(tmp_path / "cache.sqlite3")
+    cache = HashMemo(tmp_path / "cache.sqlite3")
     first = cache.probed(clip, probe)
     assert not isinstance(first, str) and remembered(first.to_dict()) == first
     cache.close()
     with sqlite3.connect(tmp_path / "cache.sqlite3") as db:  # edited behind our back
         db.execute("UPDATE file_probes SET info = ?", (json.dumps({**first.to_dict(),
                                                                     **tamper}),))
-    cache = HashCache(tmp_path / "cache.sqlite3")
+    cache = HashMemo(tmp_path / "cache.sqlite3")
     assert cache.probed(clip, probe) == first and len(calls) == 2  # probed again
     cache.close()
 

@@ -222,11 +222,13 @@ def test_a_video_not_copied_into_the_output_dir_fails_its_row(
     rows = {"j1": SimpleNamespace(number=1, name="Ana", output_name="ana.mp4"),
             "j2": SimpleNamespace(number=2, name="Bo", output_name="bo.mp4"),
             "j3": SimpleNamespace(number=3, name="Cy", output_name="cy.mp4")}
-    tally = _BatchTally("b", 3, rows, out, True, False)
+    tally = _BatchTally(out, True, False)
+    tally.batch_id, tally.total = "b", 3
     digest = hashlib.sha256(b"video").hexdigest()  # what the render recorded
     for job_id, path in (("j1", rendered), ("j2", None), ("j3", rendered)):
-        tally.finished(SimpleNamespace(id=job_id, status="completed", output_path=path,
-                                       output_sha256=path and digest, error=None))
+        tally.finished(rows[job_id], SimpleNamespace(id=job_id, status="completed",
+                                                     output_path=path,
+                                                     output_sha256=path and digest, error=None))
     assert (tally.done, tally.failed) == (1, 2)
     assert (out / "ana.mp4").read_bytes() == b"someone else's"
     assert (out / "cy.mp4").read_bytes() == b"video"

@@ -23,8 +23,9 @@ from sqlalchemy.engine import make_url
 
 from rendercli import storage
 from rendercli.config import get_settings
+from rendercli.media.hash_memo import HashMemo
 from rendercli.render.errors import RenderFailed
-from rendercli.render.verify import HashMemo, Source, SourceCheck
+from rendercli.render.verify import Source, SourceCheck
 from tests.conftest import Account
 from tests.farm import Farm, wait_for
 from tests.media_factory import make_color_video

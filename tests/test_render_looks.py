@@ -349,8 +349,8 @@ def test_loudness_on_target_when_a_farm_splits_the_render(voices: dict[str, Path
 
 
 def test_spec_files_take_crossfade_and_fit_and_suggest_them() -> None:
-    from rendercli.spec.loader import load_text
-    from rendercli.spec.problems import SpecInvalid
+    from rendercli.specfile.loader import load_text
+    from rendercli.specfile.problems import SpecInvalid
 
     good = ("version: 1\nfit: contain-blur\ntimeline:\n"
             "  - {media: a.mp4, transition: crossfade:0.5, fit: cover}\n  - media: b.png\n")

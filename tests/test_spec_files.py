@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from rendercli.errors import InvalidInput
+from rendercli.media.hash_memo import HashMemo
 from rendercli.services.specs import files
-from rendercli.services.specs.files import HashCache, file_facts, open_validated
+from rendercli.services.specs.files import file_facts, open_validated
 
 
 def test_an_unchanged_file_is_not_hashed_again(tmp_path: Path, monkeypatch) -> None:
     clip = tmp_path / "clip.bin"
     clip.write_bytes(b"x" * 100_000)
-    cache = HashCache(tmp_path / "cache" / "hashes.sqlite3")
+    cache = HashMemo(tmp_path / "cache" / "hashes.sqlite3")
     first = file_facts(clip, "clip.bin", cache)
     assert first.hashed and first.sha256 == hashlib.sha256(b"x" * 100_000).hexdigest()
     reads: list[int] = []
@@ -26,14 +27,14 @@ def test_an_unchanged_file_is_not_hashed_again(tmp_path: Path, monkeypatch) -> N
     assert (again.hashed, again.sha256, reads) == (False, first.sha256, [])
     # A new process (a new cache connection) remembers it too.
     cache.close()
-    assert not file_facts(clip, "clip.bin", HashCache(tmp_path / "cache" / "hashes.sqlite3")).hashed
+    assert not file_facts(clip, "clip.bin", HashMemo(tmp_path / "cache" / "hashes.sqlite3")).hashed
     assert (os.stat(tmp_path / "cache").st_mode & 0o777) == 0o700
 
 
 def test_a_rewritten_file_is_hashed_even_with_its_old_size_and_mtime(tmp_path: Path) -> None:
     clip = tmp_path / "clip.bin"
     clip.write_bytes(b"a" * 1000)
-    cache = HashCache(tmp_path / "hashes.sqlite3")
+    cache = HashMemo(tmp_path / "hashes.sqlite3")
     before = os.stat(clip)
     old = file_facts(clip, "clip.bin", cache).sha256
     clip.write_bytes(b"b" * 1000)  # same size
@@ -47,7 +48,7 @@ def test_a_broken_cache_only_means_hashing(tmp_path: Path) -> None:
     clip = tmp_path / "clip.bin"
     clip.write_bytes(b"c" * 10)
     (tmp_path / "cache").write_text("not a directory")
-    cache = HashCache(tmp_path / "cache" / "hashes.sqlite3")
+    cache = HashMemo(tmp_path / "cache" / "hashes.sqlite3")
     assert file_facts(clip, "clip.bin", cache).hashed
     assert file_facts(clip, "clip.bin", cache).hashed
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rendercli.spec.fill import fill, template_sites
-from rendercli.spec.loader import load_text
-from rendercli.spec.model import TextOverlay
+from rendercli.specfile.fill import fill, template_sites
+from rendercli.specfile.loader import load_text
+from rendercli.specfile.model import TextOverlay
 
 SPEC = """\
 version: 1

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from rendercli.spec.loader import load_spec, load_text
-from rendercli.spec.model import MediaItem, MusicItem, Output, TextOverlay, TitleCard, Transition
-from rendercli.spec.problems import SpecInvalid
+from rendercli.specfile.loader import load_spec, load_text
+from rendercli.specfile.model import (
+    MediaItem,
+    MusicItem,
+    Output,
+    TextOverlay,
+    TitleCard,
+    Transition,
+)
+from rendercli.specfile.problems import SpecInvalid
 
 # The example from issue 12, exactly as written there.
 ISSUE_EXAMPLE = """\

@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 import yaml
 
-from rendercli.spec.loader import load_text
-from rendercli.spec.problems import SpecInvalid
-from rendercli.spec.schema import schema_text, spec_schema
+from rendercli.specfile.loader import load_text
+from rendercli.specfile.problems import SpecInvalid
+from rendercli.specfile.schema import schema_text, spec_schema
 from tests.test_spec_loader import ISSUE_EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rendercli.spec.template import (
+from rendercli.specfile.template import (
     MissingValue,
     TemplateError,
     field_names,

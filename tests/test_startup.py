@@ -18,7 +18,7 @@ import pytest
 from tests.imports import modules_loaded_by
 
 NOT_AT_START = ["rich", "markdown_it", "pygments", "pydantic", "socket", "yaml",
-                "rendercli.spec.loader"]
+                "rendercli.specfile.loader"]
 
 
 @pytest.mark.parametrize(

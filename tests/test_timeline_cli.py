@@ -641,7 +641,7 @@ def test_the_timeline_vocabulary_is_defined_once() -> None:
     kind reaches every surface at once."""
     import rendercli
     from rendercli.render import timeline
-    from rendercli.spec import model
+    from rendercli.specfile import model
 
     for name in ("TRANSITIONS", "MOTIONS", "PLACEMENTS", "TEXT_SIZES", "COLOR_NAMES",
                  "MAX_VOLUME", "MIN_LOUDNESS", "MAX_LOUDNESS", "MAX_TEXT_CHARS",

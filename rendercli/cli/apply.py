@@ -13,15 +13,12 @@ import typer
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION, SET_OPTION
 from rendercli.errors import ExitStatus
-from rendercli.services.specs.apply import apply as apply_prepared
-from rendercli.services.specs.apply import prepare as prepare_spec
-from rendercli.services.specs.apply import stored_lookup
-from rendercli.services.specs.files import default_cache
-from rendercli.spec.problems import SpecInvalid
-from rendercli.spec.template import parse_assignments
+from rendercli.services.specs.apply import apply_file
+from rendercli.specfile.problems import SpecInvalid
+from rendercli.specfile.template import parse_assignments
 
 if TYPE_CHECKING:
-    from rendercli.services.specs.apply import Applied, Prepared
+    from rendercli.services.specs.apply import Applied
     from rendercli.services.specs.plan import Op, Plan
 
 MAX_PRINTED = 200  # problems printed; the rest are counted
@@ -56,28 +53,6 @@ def set_values(items: list[str] | None) -> dict[str, str]:
     return parse_assignments(items)
 
 
-def prepare(file: Path, project: str | None, allow_outside: bool, user_id: str,
-            values: dict[str, str] | None = None) -> Prepared:
-    """A spec file read, filled from ``values``, checked and hashed (the hash cache in
-    the data directory)."""
-    cache = default_cache()
-    try:
-        with spec_problems():
-            return prepare_spec(file, project=project, allow_outside=allow_outside,
-                                cache=cache, stored=stored_lookup(context.uow(), user_id),
-                                values=values)
-    finally:
-        cache.close()
-
-
-def apply_spec(file: Path, project: str | None, allow_outside: bool, *, dry_run: bool,
-               user_id: str, values: dict[str, str] | None = None
-               ) -> tuple[Prepared, Applied]:
-    """Prepare a spec file and apply it to the user's project (see services.specs)."""
-    prepared = prepare(file, project, allow_outside, user_id, values)
-    return prepared, apply_prepared(context.uow(), user_id, prepared, dry_run=dry_run)
-
-
 def plan_note(applied: Applied) -> None:
     """One line on stderr about what an apply did (for commands that go on to render)."""
     plan = applied.plan
@@ -110,8 +85,9 @@ def apply(
     """
     values = set_values(set_)
     user = context.require_user()
-    _, result = apply_spec(file, project, allow_outside, dry_run=dry_run, user_id=user.id,
-                           values=values)
+    with spec_problems():
+        _, result = apply_file(context.uow(), user.id, file, project=project,
+                               allow_outside=allow_outside, values=values, dry_run=dry_run)
     if json_output:
         output.print_json({**result.plan.to_json(), "project_id": result.project_id,
                            "dry_run": dry_run, "applied": result.applied,

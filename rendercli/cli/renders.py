@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,8 +33,6 @@ from rendercli.render.presets import MAX_FPS, MIN_FPS
 from rendercli.services.renders import previews, views
 from rendercli.services.renders import submit as submit_service
 from rendercli.services.specs import batch as batches
-from rendercli.services.specs.apply import stored_lookup
-from rendercli.services.specs.files import default_cache
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
@@ -191,32 +188,26 @@ def submit(
     values = set_values(set_)
     target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
-    out = None  # the spec's output settings (the spec package loads only for --spec)
-    if spec is not None:
-        from rendercli.cli.apply import apply_spec, plan_note
+    if spec is None:
+        assert project is not None
+        request = submit_service.RenderRequest(preset=preset, format=fmt, fps=fps,
+                                               quality=quality, use_cache=not no_cache,
+                                               loudness=loudness)
+        started = submit_service.start(context.uow(), user.id, project, request)
+    else:
+        from rendercli.cli.apply import plan_note
+        from rendercli.services.specs.submit import submit_spec
 
-        prepared, applied = apply_spec(spec, project, allow_outside, dry_run=False,
-                                       user_id=user.id, values=values)
-        plan_note(applied)
-        out = prepared.spec.output
-        project = applied.project_id
-    assert project is not None
-
-    def given(name: str, value, field: str):  # type: ignore[no-untyped-def]
         # The spec's output settings stand in for options left at their defaults.
-        if out is None:
-            return value
-        source = ctx.get_parameter_source(name)
-        unset = source is None or source.name == "DEFAULT" or value is None
-        return getattr(out, field) if unset else value
-
-    request = submit_service.RenderRequest(
-        preset=given("preset", preset, "preset"), format=given("fmt", fmt, "format"),
-        fps=given("fps", fps, "fps"), quality=given("quality", quality, "quality"),
-        use_cache=not no_cache, loudness=given("loudness", loudness, "loudness"),
-    )
-    follow(submit_service.start(context.uow(), user.id, project, request), user.id,
-           wait=wait, target=target, json_output=json_output, force=force)
+        options = {"preset": ("preset", preset), "format": ("fmt", fmt), "fps": ("fps", fps),
+                   "quality": ("quality", quality), "loudness": ("loudness", loudness)}
+        given = {field: value for field, (name, value) in options.items()
+                 if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
+        with spec_problems():
+            started = submit_spec(user.id, spec, project=project, allow_outside=allow_outside,
+                                  values=values, given=given, use_cache=not no_cache,
+                                  on_applied=plan_note, uow=context.uow()).started
+    follow(started, user.id, wait=wait, target=target, json_output=json_output, force=force)
 
 
 def follow(
@@ -396,48 +387,55 @@ def batch(
     if timeout is not None and (inline or not wait):
         raise InvalidInput("--timeout applies to --wait in farm mode")
     user = context.require_user_recovering()
-    cache = default_cache()
-    try:
-        with spec_problems():
-            prepared = batches.prepare_batch(
-                spec, data, name_field=name_field, allow_outside=allow_outside, cache=cache,
-                stored=stored_lookup(context.uow(), user.id), use_cache=not no_cache)
-    finally:
-        cache.close()
-    if output_dir is not None:
-        from rendercli.cli import output_file
+    tally = _BatchTally(output_dir, json_output, force)
 
-        for row in prepared.rows:  # exit 5 for a file that is there, before any change
-            output_file.check_target(output_dir / row.output_name, force=force)
-    count = len(prepared.rows)
-    output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
-    batch_id, started = batches.submit_batch(context.uow, user.id, prepared, replace=replace)
-    pending = next((s.dispatch_pending for s in started if s.dispatch_pending), None)
-    if pending:
-        output.note(f"note: the batch is queued, but dispatch is pending: {pending}. It is "
-                    "dispatched automatically once Redis is back.")
-    output.note(f"batch {batch_id}: {count} render{'s' * (count != 1)} "
-                f"{'to run' if inline else 'queued'}")
-    rows = {row.job_id: row for row in prepared.rows}
-    if not inline and not wait:
+    def checked(prepared: batches.Batch) -> None:
+        if output_dir is not None:
+            for row in prepared.rows:  # exit 5 for a file that is there, before any change
+                output_file.check_target(output_dir / row.output_name, force=force)
+        count = len(prepared.rows)
+        output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
+
+    def submitted(run: batches.BatchRun) -> None:
+        tally.batch_id, tally.total = run.batch_id, len(run.batch.rows)
+        tally.started = time.monotonic()
+        if run.dispatch_pending:
+            output.note(f"note: the batch is queued, but dispatch is pending: "
+                        f"{run.dispatch_pending}. It is dispatched automatically once Redis "
+                        "is back.")
+        count = tally.total
+        output.note(f"batch {run.batch_id}: {count} render{'s' * (count != 1)} "
+                    f"{'to run' if inline else 'queued'}")
+        if inline or wait:
+            return
         if json_output:
-            for row in prepared.rows:
-                output.print_json_line({"batch_id": batch_id, "row": row.number,
+            for row in run.batch.rows:
+                output.print_json_line({"batch_id": run.batch_id, "row": row.number,
                                         "name": row.name, "job_id": row.job_id,
                                         "status": "queued", "output_path": None})
         else:
-            output.say(batch_id)
+            output.say(run.batch_id)
+
+    try:
+        with spec_problems(), _interrupt_on_termination() if inline else \
+                contextlib.nullcontext():
+            run = batches.render_batch(
+                user.id, spec, data, name_field=name_field, allow_outside=allow_outside,
+                use_cache=not no_cache, replace=replace, concurrency=concurrency, wait=wait,
+                timeout=timeout, checked=checked, submitted=submitted,
+                finished=tally.finished, upkeep=context.maintenance, uow_factory=context.uow)
+    except KeyboardInterrupt:
+        if inline and tally.batch_id:
+            output.note(f"interrupted: batch {tally.batch_id} stopped and its jobs cancelled")
+        raise
+    if not inline and not wait:
         return
-    tally = _BatchTally(batch_id, count, rows, output_dir, json_output, force)
-    if inline:
-        _run_batch_inline([s.job.id for s in started], concurrency, tally, user.id)
-    elif not _wait_batch([s.job.id for s in started], tally, user.id, timeout):
-        tally.summary()
+    tally.summary()
+    if not run.ended:
         output.error_line(f"timed out after {timeout:g} s; {tally.total - tally.ended} rows "
                           f"still running (follow them: rendercli jobs watch --batch "
-                          f"{batch_id})")
+                          f"{run.batch_id})")
         raise typer.Exit(ExitStatus.TIMEOUT)
-    tally.summary()
     if tally.failed:
         raise typer.Exit(ExitStatus.FAILED)
 
@@ -446,25 +444,19 @@ class _BatchTally:
     """One progress view over a batch: rows done and failed, an ETA, one line (or one
     JSON line) per finished row, outputs copied to --output-dir."""
 
-    def __init__(self, batch_id: str, total: int, rows: dict, output_dir: Path | None,
-                 json_output: bool, force: bool) -> None:
-
-        self.batch_id, self.total, self.rows = batch_id, total, rows
+    def __init__(self, output_dir: Path | None, json_output: bool, force: bool) -> None:
+        self.batch_id, self.total = "", 0  # known once the batch is submitted
         self.output_dir, self.json_output, self.force = output_dir, json_output, force
         self.done = self.failed = 0
         self.started = time.monotonic()
         self.lock = threading.Lock()
 
-    def finished(self, job) -> None:  # type: ignore[no-untyped-def]
-
-        row = self.rows[job.id]
+    def finished(self, row, job) -> None:  # type: ignore[no-untyped-def]
         path = job.output_path
         error = job.error
         with self.lock:
             delivered = job.status == "completed"
             if delivered and self.output_dir is not None:
-                from rendercli.cli import output_file
-
                 target = self.output_dir / row.output_name
                 try:
                     output_file.publish_output(job, target, force=self.force)
@@ -499,51 +491,3 @@ class _BatchTally:
         if not self.json_output:
             output.note(f"batch {self.batch_id}: {self.done} completed, {self.failed} failed "
                         f"of {self.total}")
-
-
-def _run_batch_inline(job_ids: list[str], concurrency: int, tally: _BatchTally,
-                      user_id: str) -> None:
-    """Render the batch's jobs here, ``concurrency`` at a time; Ctrl-C cancels the rest."""
-    import socket
-
-    from rendercli.services.renders import execute, lifecycle, views
-    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
-
-    name = f"{INLINE_WORKER_PREFIX}{socket.gethostname()}"
-
-    def one(job_id: str) -> None:
-        view = execute.execute(job_id, worker_name=name, on_progress=lambda *_: None)
-        tally.finished(view if view is not None else views.get(context.uow(), user_id, job_id))
-
-    with _interrupt_on_termination(), ThreadPoolExecutor(concurrency) as pool:
-        futures = [pool.submit(one, job_id) for job_id in job_ids]
-        try:
-            for future in futures:
-                future.result()
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
-            for job_id in job_ids:
-                with contextlib.suppress(Exception):
-                    lifecycle.cancel(context.uow(), user_id, job_id)
-            output.note(f"interrupted: batch {tally.batch_id} stopped and its jobs cancelled")
-            raise
-
-
-def _wait_batch(job_ids: list[str], tally: _BatchTally, user_id: str,
-                timeout: float | None) -> bool:
-    """Follow a farm batch until every job has ended (True) or ``timeout`` seconds have
-    passed (False)."""
-    started = time.monotonic()
-    pending = set(job_ids)
-    while pending:
-        context.maintenance()
-        for job in views.get_many(context.uow(), user_id, sorted(pending)):
-            if job.finished:
-                pending.discard(job.id)
-                tally.finished(job)
-        if pending:
-            if timeout is not None and time.monotonic() - started >= timeout:
-                return False
-            time.sleep(1.0)
-    return True

@@ -11,15 +11,15 @@ import typer
 from rendercli.cli import output
 from rendercli.cli.options import JSON_OPTION, SET_OPTION
 from rendercli.errors import ExitStatus, InvalidInput
-from rendercli.spec.media import Prober
-from rendercli.spec.problems import SpecInvalid, display_path
-from rendercli.spec.rows import DataRows, load_rows
-from rendercli.spec.schema import schema_text
-from rendercli.spec.template import parse_assignments
+from rendercli.specfile.batch_rows import DataRows, load_rows
+from rendercli.specfile.media import Prober
+from rendercli.specfile.problems import SpecInvalid, display_path
+from rendercli.specfile.schema import schema_text
+from rendercli.specfile.template import parse_assignments
 
 if TYPE_CHECKING:
-    from rendercli.spec.check import FileReport
-    from rendercli.spec.problems import Problem
+    from rendercli.specfile.check import FileReport
+    from rendercli.specfile.problems import Problem
 
 app = typer.Typer(
     add_completion=False,
@@ -67,7 +67,7 @@ def validate(
 
     Example: rendercli spec validate video.yaml --data rows.csv
     """
-    from rendercli.spec.check import FileReport, validate_file
+    from rendercli.specfile.check import FileReport, validate_file
 
     values = parse_assignments(set_) if set_ else None
     if values is not None and data is not None:

@@ -9,38 +9,23 @@ before the step's output is published, each file must still be the one checked (
 device, inode, size, mtime and ctime). A mismatch fails the step and nothing is
 published.
 
-Hashing costs about a second per gigabyte, so a file's hash is remembered under its
-identity (device, inode, size, mtime_ns, ctime_ns) in a small SQLite file in the data
-directory, as `apply` remembers hashes: an unchanged object is read once per machine.
-Any write changes mtime and ctime, and ctime cannot be set back by a user. The memo is
-only an accelerator: if it cannot be opened, files are hashed.
+A file's hash is remembered under its identity (rendercli.media.hash_memo, shared with
+`apply`): an unchanged object is read once per machine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rendercli.media.hash_memo import HashMemo, Identity, default_memo, identity
 from rendercli.render.errors import RenderFailed
 from rendercli.render.timeline import PlannedItem, Segment, TimelineItem, TimelinePlan
 
-MEMO_FILE = "verified-objects.sqlite3"
 CHUNK_SIZE = 1024 * 1024
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS verified (device INTEGER, inode INTEGER, "
-           "size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, sha256 TEXT, "
-           "PRIMARY KEY (device, inode))")
-
-Identity = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
-
-
-def identity(st: os.stat_result) -> Identity:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -51,68 +36,6 @@ class Source:
     path: Path
     sha256: str
     name: str
-
-
-class HashMemo:
-    """Remembered hashes by file identity: in memory, and in an SQLite file when given.
-    Never raises for memo trouble: a broken memo only means more hashing."""
-
-    def __init__(self, file: Path | None) -> None:
-        self._known: dict[Identity, str] = {}
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-        if file is None:
-            return
-        try:
-            from rendercli.fsmodes import ensure_private_dir, ensure_private_file
-
-            ensure_private_dir(file.parent)
-            ensure_private_file(file)
-            self._db = sqlite3.connect(file, timeout=5, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute(_SCHEMA)
-        except (OSError, sqlite3.Error):
-            self._db = None
-
-    def get(self, ident: Identity) -> str | None:
-        with self._lock:
-            known = self._known.get(ident)
-            if known is not None or self._db is None:
-                return known
-            try:
-                row = self._db.execute(
-                    "SELECT size, mtime_ns, ctime_ns, sha256 FROM verified "
-                    "WHERE device = ? AND inode = ?", ident[:2]).fetchone()
-            except sqlite3.Error:
-                return None
-            if row is None or tuple(row[:3]) != ident[2:]:
-                return None
-            self._known[ident] = str(row[3])
-            return str(row[3])
-
-    def put(self, ident: Identity, sha256: str) -> None:
-        with self._lock:
-            self._known[ident] = sha256
-            if self._db is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?, ?, ?)",
-                                     (*ident, sha256))
-
-
-_memos: dict[Path, HashMemo] = {}
-_memos_lock = threading.Lock()
-
-
-def default_memo() -> HashMemo:
-    """This process's memo for the configured data directory."""
-    from rendercli.config import get_settings
-
-    file = get_settings().data_dir / MEMO_FILE
-    with _memos_lock:
-        memo = _memos.get(file)
-        if memo is None:
-            memo = _memos[file] = HashMemo(file)
-        return memo
 
 
 def _hash(path: Path) -> tuple[str, Identity, Identity]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
@@ -29,10 +28,6 @@ from rendercli.repositories.items import (
     read_items,
     read_items_of,
 )
-
-if TYPE_CHECKING:
-    from rendercli.db.models import Asset, Project
-    from rendercli.services.unit_of_work import UnitOfWork
 
 __all__ = ["AssetView", "ItemRow", "TextView", "TimelineView", "TitleView", "asset_view",
            "picture_duration", "read_items", "read_items_of", "timeline_duration"]
@@ -73,36 +68,6 @@ def picture_duration(rows: Sequence[ItemRow]) -> float:
     total = sum(timeline_duration(a) for a in pictures)
     overlaps = sum(a.transition_seconds for a in pictures[:-1] if a.transition != "none")
     return max(0.0, total - overlaps)
-
-
-# transition: removed when services/specs/export.py and services/specs/apply.py are converted
-def load_items(uow: UnitOfWork, project_id: str) -> list[Asset]:
-    """Every item of a project as ORM rows to change, timeline order then fonts, with
-    titles and texts loaded (`read_items` reads them without the ORM)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from rendercli.db.models import Asset
-
-    rows = uow.session.scalars(
-        select(Asset)
-        .where(Asset.project_id == project_id)
-        .options(selectinload(Asset.title), selectinload(Asset.texts))
-    ).all()
-    return sorted(rows, key=repo.timeline_order)
-
-
-# transition: removed when services/specs/batch.py is converted (to read_items_of)
-def load_items_of(uow: UnitOfWork, project_ids: list[str]) -> dict[str, list[ItemRow]]:
-    """``read_items_of`` after the ORM changes of this unit of work so far."""
-    uow.session.flush()
-    return read_items_of(uow.rows, project_ids)
-
-
-# transition: removed when services/specs/apply.py is converted
-def lock_project(uow: UnitOfWork, project: Project) -> None:
-    """`repositories.items.lock_project` for a caller holding an ORM project."""
-    repo.lock_project(uow.rows, project.id)
 
 
 def one_line(text: str, limit: int = 80) -> str:

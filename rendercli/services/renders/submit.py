@@ -3,7 +3,6 @@ and hand it on (the farm queue, or the caller runs it inline on the embedded def
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +11,11 @@ from rendercli.db.statuses import JobStatus
 from rendercli.errors import Conflict
 from rendercli.repositories import jobs
 from rendercli.services.projects import active_job_row, owned_project
-from rendercli.services.renders.views import JobView, owned_job, owned_views, view_of
+from rendercli.services.renders.views import JobView, owned_job, owned_views
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.db.rows import Rows
-    from rendercli.services.items import ItemRow
 
 
 @dataclass(frozen=True)
@@ -90,35 +88,17 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
 
 
 def _insert_job(rows: Rows, project_id: str, project_name: str, request: RenderRequest, *,
-                batch_id: str | None, items: Sequence[Any] | None = None) -> dict[str, Any]:
+                batch_id: str | None) -> dict[str, Any]:
     """Check the timeline (`timeline.check_timeline` on the request's frame grid) and
     insert the queued job (an integrity error if the project has an active one: the
     database's partial unique index decides under races)."""
     from rendercli.services.renders.timeline import check_timeline
 
     check_timeline(rows, project_id, settings=engine_settings(request),
-                   project_name=project_name, items=items)
+                   project_name=project_name)
     row = jobs.new_job_row(project_id, **asdict(request), batch_id=batch_id)
     jobs.insert_job(rows, row)
     return row
-
-
-def new_job(uow: UnitOfWork, project: Any, request: RenderRequest, *,
-            batch_id: str | None = None, assets: Sequence[ItemRow] | None = None) -> JobView:
-    """A queued job for ``project`` (its ``id``, ``name``) in the caller's transaction,
-    once its timeline is checked (`render batch`); ``request`` validated, ``assets``: the
-    project's items, if already loaded."""
-    try:
-        row = _insert_job(uow.rows, project.id, project.name, request, batch_id=batch_id,
-                          items=assets)
-    except Exception as exc:
-        from rendercli.db.rows import integrity_error
-
-        if not integrity_error(exc):
-            raise
-        raise Conflict(f"project {project.name!r} got a render meanwhile: nothing was "
-                       "changed; run the batch again once it ends") from None
-    return view_of({**dict.fromkeys(jobs.VIEW_COLUMNS), **row, "project_name": project.name})
 
 
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:

@@ -163,19 +163,14 @@ def timeline_items(assets: Sequence[ItemRow], storage_dir: Path,
 
 def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
                    settings: RenderSettings | None = None, project_name: str = "",
-                   items: Sequence[Any] | None = None) -> None:
+                   items: Sequence[Any] | None = None, default_fit: str | None = None) -> None:
     """InvalidInput unless the project's timeline is one the engine accepts: without
     ``settings`` (every item change, before it commits) in seconds, every character of
     its texts in some font; with a render's ``settings`` (`render submit`, `render
     batch`) on the frame grid of its fps, texts stacked, with a picture to render.
-    ``items``: the project's item rows, if already loaded."""
+    ``items``, ``default_fit``: the project's item rows and fit, if already read."""
     from rendercli.render.subtitles import check_fonts
-    rows = getattr(source, "rows", source)
-    # A unit of work: its ORM changes so far must show (until services/specs/apply.py
-    # writes plain SQL).
-    if rows is not source and source._session is not None:  # type: ignore[union-attr]
-        source.session.flush()  # type: ignore[union-attr]
-        source.session.expire_all()  # type: ignore[union-attr]
+    rows = getattr(source, "rows", source)  # a unit of work: its transaction's rows
     if items is None:
         items = read_items(rows, project_id)
     if settings is not None and not any(a.kind in PICTURE_KINDS for a in items):
@@ -183,7 +178,8 @@ def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
             f"project {project_name!r} has no video or image assets (or titles) to "
             "render: add some with `rendercli asset add` or `rendercli title add`"
         )
-    timeline = timeline_items(items, get_settings().storage_dir, project_fit(rows, project_id))
+    timeline = timeline_items(items, get_settings().storage_dir,
+                              default_fit or project_fit(rows, project_id))
     if settings is None:
         validate_timeline(timeline, require_picture=False)
         check_fonts(timeline)  # fonts readable, every character drawn by some font

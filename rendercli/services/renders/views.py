@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
 
 __all__ = ["FINISHED_STATUSES", "JobLog", "JobView", "TaskSummary", "get", "get_many",
-           "job_view", "list_jobs", "logs", "owned_job", "owned_views", "task_summaries"]
+           "list_jobs", "logs", "owned_job", "owned_views", "task_summaries"]
 
 
 @dataclass(frozen=True)
@@ -119,14 +119,6 @@ def _render_file(job_id: str, url: str | None) -> str | None:
         return str(storage.render_file_from_url(get_settings().storage_dir, url, job_id))
     except storage.UnsafePath:
         return None
-
-
-def job_view(job: object, project_name: str, tasks: TaskSummary | None = None) -> JobView:
-    """The view of a job row held as an object (`render batch`); a JobView is itself."""
-    if isinstance(job, JobView):
-        return job
-    return view_of({**{c: getattr(job, c) for c in jobs.VIEW_COLUMNS},
-                    "project_name": project_name}, tasks)
 
 
 def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView:

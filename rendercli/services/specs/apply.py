@@ -25,21 +25,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import Conflict, InvalidInput
+from rendercli.media.hash_memo import HashMemo
 from rendercli.render.timeline import DEFAULT_FIT
-from rendercli.services.specs import state
+from rendercli.repositories.items import delete_item
+from rendercli.services.specs import queries, state
 from rendercli.services.specs.export import HASH_PREFIX
-from rendercli.services.specs.files import FileFacts, HashCache, file_facts, open_validated
+from rendercli.services.specs.files import FileFacts, file_facts, open_validated
 from rendercli.services.specs.plan import Item, Plan, make_plan
+from rendercli.services.specs.queries import ProjectRow
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Asset, Project
     from rendercli.db.rows import Rows
     from rendercli.media.info import MediaInfo
     from rendercli.media.ingest import Limits
-    from rendercli.spec.loader import LoadedSpec
-    from rendercli.spec.media import Prober
-    from rendercli.spec.model import Spec
+    from rendercli.repositories.items import ItemRow
+    from rendercli.specfile.loader import LoadedSpec
+    from rendercli.specfile.media import Prober
+    from rendercli.specfile.model import Spec
     from rendercli.storage import StagedFile, StoredFile
 
 FieldPath = tuple[Any, ...]
@@ -54,7 +57,7 @@ class Prepared:
     project: str  # the project's name
     desired: dict[str, list[Item]]
     files: dict[Path, FileFacts]
-    hashed_bytes: int = 0  # bytes read to hash (files not in the hash cache)
+    hashed_bytes: int = 0  # bytes read to hash (files not in the hash memo)
 
 
 def project_name(given: str | None, spec: Spec, spec_file: str) -> str:
@@ -70,20 +73,20 @@ Stored = Callable[[str], "tuple[int, str] | None"]
 
 
 def prepare(path: Path, *, project: str | None = None, allow_outside: bool = False,
-            prober: Prober | None = None, cache: HashCache | None = None,
+            prober: Prober | None = None, cache: HashMemo | None = None,
             stored: Stored | None = None, values: Mapping[str, str] | None = None
             ) -> Prepared:
     """Read, check and hash the spec at ``path``, its placeholders filled from ``values``
     (``--set FIELD=VALUE``, the same substitution as a batch's rows); SpecInvalid with
     every problem."""
-    from rendercli.spec.loader import load_spec
-    from rendercli.spec.problems import SpecInvalid
+    from rendercli.specfile.loader import load_spec
+    from rendercli.specfile.problems import SpecInvalid
 
     try:
         loaded = load_spec(path)
     except SpecInvalid as exc:  # with the media problems of what did parse
-        from rendercli.spec.check import with_media_problems
-        from rendercli.spec.media import Prober
+        from rendercli.specfile.check import with_media_problems
+        from rendercli.specfile.media import Prober
 
         raise with_media_problems(exc, allow_outside, prober or Prober()) from None
     return prepare_loaded(loaded, values or {}, project=project,
@@ -93,7 +96,7 @@ def prepare(path: Path, *, project: str | None = None, allow_outside: bool = Fal
 
 def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
                    project: str | None = None, allow_outside: bool = False,
-                   prober: Prober | None = None, cache: HashCache | None = None,
+                   prober: Prober | None = None, cache: HashMemo | None = None,
                    stored: Stored | None = None, row_problem: Any = None,
                    sites: list[Any] | None = None) -> Prepared:
     """A loaded spec filled from ``values`` (a data row, or ``{}``), checked and hashed.
@@ -104,10 +107,10 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
     spec file (or through ``row_problem(where, message)``, for a batch's rows) and raised
     together as SpecInvalid.
     """
-    from rendercli.spec import media
-    from rendercli.spec.check import unknown_fields, with_set_hint
-    from rendercli.spec.fill import fill, template_sites
-    from rendercli.spec.problems import Problem, SpecInvalid
+    from rendercli.specfile import media
+    from rendercli.specfile.check import unknown_fields, with_set_hint
+    from rendercli.specfile.fill import fill, template_sites
+    from rendercli.specfile.problems import Problem, SpecInvalid
 
     prober = prober or media.Prober(memory=cache)
     problems: list[Problem] = []
@@ -144,7 +147,7 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
         raise SpecInvalid(sorted(set(problems)))
     facts: dict[Path, FileFacts] = {path: known[0] for path, known in by_hash.items()}
     hashed = 0
-    cache = cache or HashCache(None)
+    cache = cache or HashMemo(None)
     for where, path in resolved.items():
         if path in facts:
             continue
@@ -185,25 +188,33 @@ def _stored_path(sha: str, stored: Stored | None,
     return path
 
 
+def apply_file(uow: UnitOfWork, user_id: str, path: Path, *, project: str | None = None,
+               allow_outside: bool = False, values: Mapping[str, str] | None = None,
+               dry_run: bool = False, cache: HashMemo | None = None
+               ) -> tuple[Prepared, Applied]:
+    """``rendercli apply``: read, check and hash the spec file at ``path`` (the machine's
+    hash memo unless ``cache``; SpecInvalid with every problem), then make the user's
+    project match it (:func:`apply`)."""
+    from rendercli.media.hash_memo import default_memo
+
+    prepared = prepare(path, project=project, allow_outside=allow_outside,
+                       cache=cache or default_memo(), stored=stored_lookup(uow, user_id),
+                       values=values)
+    return prepared, apply(uow, user_id, prepared, dry_run=dry_run)
+
+
 def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
     """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256."""
     def size_of(sha: str) -> tuple[int, str] | None:
-        from sqlalchemy import select
-
-        from rendercli.db.models import Asset, Project
-
         with uow:
-            row = uow.session.execute(
-                select(Asset.size_bytes, Asset.display_name).join(Project)
-                .where(Project.owner_id == user_id, Asset.sha256 == sha).limit(1)).first()
-            return None if row is None or row[0] is None else (int(row[0]), str(row[1]))
+            return queries.stored_content(uow.rows, user_id, sha)
     return size_of
 
 
 def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) -> None:
     """Font files must be fonts (media are probed by ``check_media``)."""
     from rendercli.media.fonts import looks_like_font, probe_font, read_head
-    from rendercli.spec.media import spec_text
+    from rendercli.specfile.media import spec_text
 
     seen: dict[Path, str | None] = {}
     for where, path in resolved.items():
@@ -225,45 +236,21 @@ def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) ->
 # ---------------------------------------------------------------- plan
 
 
-def project_named(rows: Rows, user_id: str, name: str) -> str | None:
-    """The id of the user's project with exactly this name (a spec names its project by
-    name only), if any."""
-    found = rows.all("SELECT id FROM projects WHERE owner_id = :user_id AND name = :name",
-                     user_id=user_id, name=name)
-    return found[0]["id"] if found else None
-
-
-def find_project(uow: UnitOfWork, user_id: str, name: str) -> Project | None:
-    """The user's project with exactly this name, if any, as an ORM row to change."""
-    from rendercli.db.models import Project
-
-    session = uow.session  # this transaction's rows, for the change that follows
-    project_id = project_named(uow.rows, user_id, name)
-    return None if project_id is None else session.get(Project, project_id)
-
-
-def plan_for(uow: UnitOfWork, project: Project | None, prepared: Prepared) -> Plan:
+def plan_for(rows: Rows, project: ProjectRow | None, prepared: Prepared) -> Plan:
     """What applying ``prepared`` to ``project`` (None: a new one) would change."""
-    from rendercli.services.items import load_items
+    from rendercli.repositories.items import read_items
 
-    rows = load_items(uow, project.id) if project is not None else []
+    items = read_items(rows, project.id) if project is not None else []
     return make_plan(prepared.project, project.id if project else None,
-                     state.current(rows, (project.fit if project else None) or DEFAULT_FIT),
+                     state.current(items, (project.fit if project else None) or DEFAULT_FIT),
                      prepared.desired)
 
 
 def plan(uow: UnitOfWork, user_id: str, prepared: Prepared) -> Plan:
-    """What applying would change (reads only, plain SQL like `asset list`: an unchanged
-    spec loads no ORM on the embedded default)."""
-    from rendercli.services.items import read_items
-    from rendercli.services.renders.timeline import project_fit
-
+    """What applying would change (reads only: an unchanged spec writes nothing)."""
     with uow:
-        project_id = project_named(uow.rows, user_id, prepared.project)
-        rows = read_items(uow.rows, project_id) if project_id is not None else []
-        fit = project_fit(uow.rows, project_id) if project_id is not None else DEFAULT_FIT
-        return make_plan(prepared.project, project_id, state.current(rows, fit),
-                         prepared.desired)
+        return plan_for(uow.rows, queries.project_named(uow.rows, user_id, prepared.project),
+                        prepared)
 
 
 # ---------------------------------------------------------------- apply
@@ -294,15 +281,15 @@ def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
 
 
 # Called with each project as it is found (or made, not yet written) under the lock, and
-# True if this apply makes it: may refuse (raise) or mark it.
-Claim = Callable[["Project", bool], None]
+# True if this apply makes it: may refuse (raise) or set its spec_origin.
+Claim = Callable[[ProjectRow, bool], None]
 # Called in the same transaction once every project is applied, before the commit.
-Then = Callable[[UnitOfWork, "list[tuple[Applied, Project]]"], None]
+Then = Callable[[UnitOfWork, "list[tuple[Applied, ProjectRow]]"], None]
 
 
 def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
                plans: Sequence[Plan], *, claim: Claim | None = None,
-               then: Then | None = None) -> list[tuple[Applied, Project]]:
+               then: Then | None = None) -> list[tuple[Applied, ProjectRow]]:
     """Apply several specs (``plans``: what ``plan`` gave for each) in one transaction:
     every project changes, or none does (``render batch``'s rows).
 
@@ -336,12 +323,20 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
                 stored.append(storage.commit_staged(staged[0]))
                 staged.pop(0)
             with uow:
+                rows = uow.rows
+                found = queries.projects_named(rows, user_id, [p.project for p in prepared])
+                queries.lock_projects(rows, [p.id for p in found.values()])
+                items = queries.items_of(rows, [p.id for p in found.values()])
+                new = queries.Inserts(rows)
                 done = []
                 for one in prepared:
-                    result, project, gone = _apply_locked(uow, user_id, one, infos, claim,
-                                                          check=then is None)
+                    project = found.get(one.project)
+                    result, project, gone = _apply_locked(
+                        uow, user_id, one, project, items.get(project.id, []) if project
+                        else [], infos, new, claim, check=then is None)
                     done.append((result, project))
                     freed += gone
+                _flush(new)
                 if then is not None:
                     then(uow, done)
                 if then is not None or any(result.applied for result, _ in done):
@@ -411,61 +406,75 @@ def _probe_stored(path: Path, shown: str, limits: Limits) -> MediaInfo:
 
 
 def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
-                  infos: Mapping[str, MediaInfo], claim: Claim | None = None,
-                  check: bool = True) -> tuple[Applied, Project, list[str | None]]:
-    from sqlalchemy.exc import IntegrityError
-
-    from rendercli.db.models import Project
-    from rendercli.services.items import load_items, lock_project
+                  project: ProjectRow | None, items: list[ItemRow],
+                  infos: Mapping[str, MediaInfo], new: queries.Inserts,
+                  claim: Claim | None = None, check: bool = True
+                  ) -> tuple[Applied, ProjectRow, list[str | None]]:
+    """Apply one spec to its project (``project`` and its ``items`` as read under the
+    lock; None: made here). New rows go to ``new``, written by the caller."""
+    from rendercli.db.ids import new_id
     from rendercli.services.projects import ensure_not_rendering
     from rendercli.services.renders.timeline import check_timeline
 
-    project = find_project(uow, user_id, prepared.project)
+    rows = uow.rows
     created = project is None
     if project is None:
-        project = Project(owner_id=user_id, name=prepared.project)
+        project = ProjectRow(new_id(), prepared.project)
         if claim is not None:
             claim(project, True)
-        uow.session.add(project)
-        try:
-            uow.session.flush()
-        except IntegrityError:
-            raise Conflict(f"project {prepared.project!r} was created by another command "
-                           "meanwhile: run the command again") from None
+        queries.insert_project(new, user_id, project)
         uow.record_event("project.created", user_id, project_id=project.id)
     else:
-        lock_project(uow, project)
+        origin = project.spec_origin
         if claim is not None:
             claim(project, False)
-    rows = [] if created else load_items(uow, project.id)
+        if project.spec_origin != origin:
+            queries.set_spec_origin(rows, project.id, project.spec_origin)
     again = make_plan(prepared.project, None if created else project.id,
-                      state.current(rows, project.fit or DEFAULT_FIT), prepared.desired)
+                      state.current(items, project.fit or DEFAULT_FIT), prepared.desired)
     if not again.changed:
         return Applied(again, project.id, applied=False), project, []
     if any(op.op == "remove" for op in again.ops):
-        ensure_not_rendering(uow, project, "remove its items")
-    freed = _execute(uow, project, rows, again, infos, len(prepared.desired["timeline"]))
+        ensure_not_rendering(uow, project, "remove its items")  # type: ignore[arg-type]
+    freed = _execute(rows, new, project, items, again, infos,
+                     len(prepared.desired["timeline"]))
     if check:  # else the caller checks it (a batch: on the frame grid, as it submits)
+        _flush(new)
         check_timeline(uow, project.id)
     uow.record_event("spec.applied", user_id, project_id=project.id, **again.counts())
     return Applied(again, project.id, applied=True, stats=again.counts()), project, freed
 
 
-def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
-             infos: Mapping[str, MediaInfo], timeline_count: int) -> list[str | None]:
-    """Carry out ``plan`` on the locked ``rows``; the storage keys it stops using."""
-    from rendercli import storage
-    from rendercli.db.ids import new_id
+def _flush(new: queries.Inserts) -> None:
+    """Write the new rows; a project name taken meanwhile is a Conflict."""
+    from rendercli.db.rows import integrity_error
 
-    by_id = {row.id: row for row in rows}
-    session = uow.session
+    created = [project["name"] for project in new.pending.get("projects", [])]
+    try:
+        new.flush()
+    except Exception as exc:
+        if not integrity_error(exc) or not created:
+            raise
+        names = ", ".join(repr(name) for name in created[:5])
+        raise Conflict(f"project {names} was created by another command meanwhile: run "
+                       "the command again") from None
+
+
+def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[ItemRow],
+             plan: Plan, infos: Mapping[str, MediaInfo], timeline_count: int
+             ) -> list[str | None]:
+    """Carry out ``plan`` on the locked project's ``items`` (new rows to ``new``); the
+    storage keys it stops using."""
+    from rendercli import storage
+
+    by_id = {row.id: row for row in items}
     freed: list[str | None] = []
 
     def info_for(item: Item) -> MediaInfo | dict[str, Any]:
         sha = item.key[1]
         if sha in infos:
             return infos[sha]
-        for row in rows:  # the plan changed under the lock: a row may hold the facts
+        for row in items:  # the plan changed under the lock: a row may hold the facts
             if row.sha256 == sha and row.kind == item.kind:
                 return {c: getattr(row, c) for c in _probed_columns()}
         raise Conflict("the project changed while this apply was running: run it again")
@@ -476,10 +485,10 @@ def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
     for op in plan.ops:
         if op.list == "fonts" and op.op == "add":
             assert op.item is not None
-            row = _new_file_row(project, op.item, info_for(op.item), new_id())
-            row.position = None
-            session.add(row)
-            font_ids[op.item.key[1]] = row.id
+            font_ids[op.item.key[1]] = _add_row(new, project, op.item, info_for(op.item),
+                                                None)
+    if any(op.op != "add" for op in plan.ops):
+        _flush(new)  # rows changed below may point to the new fonts
 
     def font_id(sha: str | None) -> str | None:
         return None if sha is None else font_ids[sha]
@@ -495,38 +504,47 @@ def _execute(uow: UnitOfWork, project: Project, rows: list[Asset], plan: Plan,
             removed_fonts.append(row)
             continue
         freed.append(row.storage_key)
-        session.delete(row)
+        delete_item(rows, row.id)
     offset = {"timeline": 0, "music": timeline_count}
     changed = {op.id for op in plan.ops if op.op in ("update", "move")}
     for name in ("timeline", "music"):
         for pair in plan.pairs[name]:
             row = by_id[pair.current.row_id]  # type: ignore[index]
-            row.position = offset[name] + pair.new_position
+            position = offset[name] + pair.new_position
             if row.id not in changed:
+                if row.position != position:
+                    queries.update_item(rows, row.id, {"position": position})
                 continue
+            values: dict[str, Any] = {"position": position}
             if pair.current.key != pair.desired.key and pair.desired.kind != "title":
                 freed.append(row.storage_key)
-                _set_file(row, pair.desired, info_for(pair.desired))
-            state.write(row, pair.desired, font_id, project.fit)
+                values.update(_file_columns(pair.desired, info_for(pair.desired)))
+            _write(new, row, pair.desired, font_id, project.fit, values)
     for op in plan.ops:
         if op.op != "add" or op.list == "fonts":
             continue
         assert op.item is not None and op.position is not None
         item = op.item
-        if item.kind == "title":
-            row = _new_title_row(project, item)
-        else:
-            row = _new_file_row(project, item, info_for(item), new_id())
-        row.position = offset[op.list] + op.position
-        session.add(row)
-        state.write(row, item, font_id, project.fit)
+        info = None if item.kind == "title" else info_for(item)
+        _add_row(new, project, item, info, offset[op.list] + op.position, font_id)
     if removed_fonts:  # once the rows using them point elsewhere
-        session.flush()
-        for row in removed_fonts:
-            freed.append(row.storage_key)
-            session.delete(row)
-    session.flush()
+        _flush(new)
+    for row in removed_fonts:
+        freed.append(row.storage_key)
+        delete_item(rows, row.id)
     return freed
+
+
+def _write(new: queries.Inserts, row: ItemRow, item: Item,
+           font_id: Callable[[str | None], str | None], default_fit: str | None,
+           values: Mapping[str, Any]) -> None:
+    """Set a row's columns, card and texts from ``item``."""
+    change = state.changes(row, item, font_id, default_fit)
+    queries.update_item(new.rows, row.id, {**values, **change.columns})
+    if change.card is not None:
+        queries.put_title(new, row.id, change.card, exists=row.title is not None)
+    if change.texts is not None:
+        queries.replace_texts(new, row.id, change.texts)
 
 
 def _probed_columns() -> list[str]:
@@ -535,36 +553,28 @@ def _probed_columns() -> list[str]:
     return [f.name for f in stored_fields()]
 
 
-def _columns(info: MediaInfo | Mapping[str, Any]) -> dict[str, Any]:
-    return dict(info) if isinstance(info, Mapping) else info.columns()
-
-
-def _set_file(row: Asset, item: Item, info: MediaInfo | Mapping[str, Any]) -> None:
-    for name, value in _columns(info).items():
-        setattr(row, name, value)
+def _file_columns(item: Item, info: MediaInfo | Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of an item's file: what the probe found, the content, its name."""
     sha = item.key[1]
-    row.sha256 = row.storage_key = sha
-    row.size_bytes = item.source.size
-    row.display_name = item.name
+    columns = dict(info) if isinstance(info, Mapping) else info.columns()
+    return {**columns, "sha256": sha, "storage_key": sha, "size_bytes": item.source.size,
+            "display_name": item.name}
 
 
-def _new_file_row(project: Project, item: Item, info: MediaInfo | Mapping[str, Any],
-                  row_id: str) -> Asset:
-    from rendercli.db.models import Asset
-    from rendercli.db.types import utcnow
-
-    now = utcnow()
-    row = Asset(id=row_id, project_id=project.id, texts=[], created_at=now, updated_at=now,
-                **_columns(info))
-    _set_file(row, item, info)
-    return row
-
-
-def _new_title_row(project: Project, item: Item) -> Asset:
+def _add_row(new: queries.Inserts, project: ProjectRow, item: Item,
+             info: MediaInfo | Mapping[str, Any] | None, position: int | None,
+             font_id: Callable[[str | None], str | None] | None = None) -> str:
+    """A new item row (a font: no settings; a title: no file); its id."""
     from rendercli.db.ids import new_id
-    from rendercli.db.models import Asset
-    from rendercli.db.types import utcnow
 
-    now = utcnow()
-    return Asset(id=new_id(), project_id=project.id, kind="title", display_name=item.name,
-                 rotation=0, has_audio=False, texts=[], created_at=now, updated_at=now)
+    row_id = new_id()
+    values = ({"kind": "title", "display_name": item.name} if info is None
+              else _file_columns(item, info))
+    change = None if font_id is None else state.changes(None, item, font_id, project.fit)
+    queries.insert_item(new, {"id": row_id, "project_id": project.id, "position": position,
+                              **values, **(change.columns if change else {})})
+    if change is not None and change.card is not None:
+        queries.put_title(new, row_id, change.card, exists=False)
+    if change is not None and change.texts:
+        queries.replace_texts(new, row_id, change.texts, had=False)
+    return row_id

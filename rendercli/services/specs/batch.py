@@ -11,8 +11,10 @@ and then every row's render is submitted with one batch id. Rows that share part
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +24,14 @@ from rendercli.services.specs.apply import Applied, Prepared, Stored, apply_many
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Project
+    from rendercli.media.hash_memo import HashMemo
     from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.renders.views import JobView
-    from rendercli.services.specs.files import HashCache
     from rendercli.services.specs.plan import Plan
-    from rendercli.spec.loader import LoadedSpec
-    from rendercli.spec.problems import Problem
-    from rendercli.spec.rows import DataRows
+    from rendercli.services.specs.queries import ProjectRow
+    from rendercli.specfile.batch_rows import DataRows
+    from rendercli.specfile.loader import LoadedSpec
+    from rendercli.specfile.problems import Problem
 
 MAX_NAME_CHARS = 200
 
@@ -62,16 +64,16 @@ def spec_origin(spec_path: Path) -> str:
 
 
 def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
-                  allow_outside: bool = False, cache: HashCache | None = None,
+                  allow_outside: bool = False, cache: HashMemo | None = None,
                   stored: Stored | None = None,
                   use_cache: bool = True) -> Batch:
     """Check and hash a spec and every data row; SpecInvalid with every problem."""
     from rendercli.services.renders.submit import RenderRequest
-    from rendercli.spec import check
-    from rendercli.spec.fill import template_sites
-    from rendercli.spec.media import Prober
-    from rendercli.spec.problems import Problem, SpecInvalid
-    from rendercli.spec.rows import load_rows
+    from rendercli.specfile import check
+    from rendercli.specfile.batch_rows import load_rows
+    from rendercli.specfile.fill import template_sites
+    from rendercli.specfile.media import Prober
+    from rendercli.specfile.problems import Problem, SpecInvalid
 
     prober = Prober()
     early: list[Problem] = []  # the spec's and the data file's format problems, together
@@ -128,9 +130,9 @@ def _row_names(loaded: LoadedSpec, rows: DataRows, name_field: str | None,
     name), by row number. Problems (an empty or long name, names two rows share) are
     added to ``problems``; a row whose names need a missing value is left to the
     placeholder checks, which report it."""
-    from rendercli.spec.model import check_file_name
-    from rendercli.spec.template import MissingValue, TemplateError, has_placeholders
-    from rendercli.spec.template import substitute as fill_text
+    from rendercli.specfile.model import check_file_name
+    from rendercli.specfile.template import MissingValue, TemplateError, has_placeholders
+    from rendercli.specfile.template import substitute as fill_text
 
     spec = loaded.spec
     templated = spec.project is not None and has_placeholders(spec.project)
@@ -177,7 +179,7 @@ def _order(problem: Problem) -> tuple[object, ...]:
     return (problem.row or 0, problem.line, problem.column, problem.message)
 
 
-CHUNK = 500  # rows per query, per flush of job rows, and per Redis pipeline
+CHUNK = 500  # jobs per Redis pipeline
 
 
 def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Batch,
@@ -203,14 +205,14 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
     batch_id = new_id()
     views: list[JobView] = []
 
-    def claim(project: Project, created: bool) -> None:
+    def claim(project: ProjectRow, created: bool) -> None:
         if created or replace:
             project.spec_origin = batch.origin
         elif project.spec_origin != batch.origin:
             raise Conflict(f"project {project.name!r} was made meanwhile, not by this spec's "
                            "batches: nothing was changed (--replace takes it over)")
 
-    def submit_jobs(uow: UnitOfWork, done: list[tuple[Applied, Project]]) -> None:
+    def submit_jobs(uow: UnitOfWork, done: list[tuple[Applied, ProjectRow]]) -> None:
         views.extend(_create_jobs(uow, user_id, batch, done, batch_id))
 
     apply_many(uow, user_id, [row.prepared for row in batch.rows], plans, claim=claim,
@@ -225,26 +227,130 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
     return batch_id, [Started(view, inline=False, dispatch_pending=pending) for view in views]
 
 
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
+@dataclass
+class BatchRun:
+    """A submitted batch: its rows (each with its job id) and how it was handed on."""
+
+    batch_id: str
+    batch: Batch
+    started: list[Started] = field(default_factory=list)
+    inline: bool = True  # rendered here (embedded default), else queued in the farm
+    ended: bool = False  # every row's render ended (False: queued, or --wait timed out)
+
+    @property
+    def dispatch_pending(self) -> str | None:
+        return next((s.dispatch_pending for s in self.started if s.dispatch_pending), None)
+
+
+def render_batch(user_id: str, spec_path: Path, data_path: Path, *,
+                 name_field: str | None = None, allow_outside: bool = False,
+                 use_cache: bool = True, replace: bool = False, concurrency: int = 1,
+                 wait: bool = False, timeout: float | None = None,
+                 checked: Callable[[Batch], None] | None = None,
+                 submitted: Callable[[BatchRun], None] | None = None,
+                 finished: Callable[[BatchRow, JobView], None] | None = None,
+                 upkeep: Callable[[], None] | None = None,
+                 uow_factory: Callable[[], UnitOfWork] = UnitOfWork) -> BatchRun:
+    """``rendercli render batch``: check every row (SpecInvalid with every problem), apply
+    and submit them all (:func:`submit_batch`), then follow them to their end.
+
+    Embedded default: the rows render here, ``concurrency`` at a time; an interrupt
+    (KeyboardInterrupt) cancels the rest and is raised again. Farm: the batch is queued;
+    with ``wait`` it is followed (``upkeep`` first, then its jobs, once a second) until
+    every row ended or ``timeout`` seconds passed (then ``ended`` is False).
+    ``checked`` hears the batch before anything changes (it may refuse by raising),
+    ``submitted`` the submitted batch, ``finished`` each row as its render ends.
+    """
+    from rendercli.media.hash_memo import default_memo
+    from rendercli.services.specs.apply import stored_lookup
+
+    batch = prepare_batch(spec_path, data_path, name_field=name_field,
+                          allow_outside=allow_outside, cache=default_memo(),
+                          stored=stored_lookup(uow_factory(), user_id), use_cache=use_cache)
+    if checked is not None:
+        checked(batch)
+    batch_id, started = submit_batch(uow_factory, user_id, batch, replace=replace)
+    run = BatchRun(batch_id, batch, started, inline=get_settings().is_embedded)
+    if submitted is not None:
+        submitted(run)
+    rows = {row.job_id: row for row in batch.rows}
+
+    def ended(job: JobView) -> None:
+        if finished is not None:
+            finished(rows[job.id], job)
+
+    job_ids = [s.job.id for s in started]
+    if run.inline:
+        _render_here(uow_factory, user_id, job_ids, concurrency, ended)
+        run.ended = True
+    elif wait:
+        run.ended = _wait_for(uow_factory, user_id, job_ids, ended, timeout, upkeep)
+    return run
+
+
+def _render_here(uow_factory: Callable[[], UnitOfWork], user_id: str, job_ids: list[str],
+                 concurrency: int, ended: Callable[[JobView], None]) -> None:
+    """Render the batch's jobs in this process, ``concurrency`` at a time; an interrupt
+    cancels the rest."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rendercli.services.renders import execute, lifecycle, views
+    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+
+    name = f"{INLINE_WORKER_PREFIX}{socket.gethostname()}"
+
+    def one(job_id: str) -> None:
+        view = execute.execute(job_id, worker_name=name, on_progress=lambda *_: None)
+        ended(view if view is not None else views.get(uow_factory(), user_id, job_id))
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(one, job_id) for job_id in job_ids]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            for job_id in job_ids:
+                with contextlib.suppress(Exception):
+                    lifecycle.cancel(uow_factory(), user_id, job_id)
+            raise
+
+
+def _wait_for(uow_factory: Callable[[], UnitOfWork], user_id: str, job_ids: list[str],
+              ended: Callable[[JobView], None], timeout: float | None,
+              upkeep: Callable[[], None] | None) -> bool:
+    """Follow farm jobs until every one has ended (True) or ``timeout`` seconds have
+    passed (False)."""
+    from rendercli.services.renders import views
+
+    started = time.monotonic()
+    pending = set(job_ids)
+    while pending:
+        if upkeep is not None:
+            upkeep()
+        for job in views.get_many(uow_factory(), user_id, sorted(pending)):
+            if job.finished:
+                pending.discard(job.id)
+                ended(job)
+        if pending:
+            if timeout is not None and time.monotonic() - started >= timeout:
+                return False
+            time.sleep(1.0)
+    return True
 
 
 def _check_projects(uow: UnitOfWork, user_id: str, batch: Batch, *,
                     replace: bool) -> list[Plan]:
     """Each row's plan, after refusing (Conflict, nothing changed) projects the batch
     may not change: not made by this spec (unless ``replace``), or rendering."""
-    from sqlalchemy import select
-
-    from rendercli.db.models import ACTIVE_JOB_STATUSES, Project, RenderJob
+    from rendercli.services.specs import queries
     from rendercli.services.specs.apply import plan_for
 
     names = [row.prepared.project for row in batch.rows]
     with uow:
-        existing: dict[str, Project] = {}
-        for chunk in _chunks(names):
-            existing.update((p.name, p) for p in uow.session.scalars(
-                select(Project).where(Project.owner_id == user_id, Project.name.in_(chunk))))
+        existing = queries.projects_named(uow.rows, user_id, names)
         rows_of = {row.prepared.project: row.number for row in batch.rows}
         if not replace:
             foreign = [p.name for p in existing.values() if p.spec_origin != batch.origin]
@@ -252,17 +358,13 @@ def _check_projects(uow: UnitOfWork, user_id: str, batch: Batch, *,
                 raise Conflict(_listed(
                     foreign, rows_of, "not made by a batch of this spec",
                     "give the rows other names, or --replace to take the projects over"))
-        rendering: list[str] = []
         by_id = {p.id: p.name for p in existing.values()}
-        for chunk in _chunks(list(by_id)):
-            rendering += [by_id[pid] for pid in uow.session.scalars(
-                select(RenderJob.project_id).where(RenderJob.project_id.in_(chunk),
-                                                   RenderJob.status.in_(ACTIVE_JOB_STATUSES)))]
+        rendering = [by_id[pid] for pid in queries.rendering_projects(uow.rows, list(by_id))]
         if rendering:
             raise Conflict(_listed(sorted(set(rendering), key=rows_of.__getitem__), rows_of,
                                    "rendering",
                                    "wait for them, or `rendercli jobs cancel` their jobs"))
-        return [plan_for(uow, existing.get(row.prepared.project), row.prepared)
+        return [plan_for(uow.rows, existing.get(row.prepared.project), row.prepared)
                 for row in batch.rows]
 
 
@@ -277,26 +379,35 @@ def _listed(names: list[str], rows_of: dict[str, int], what: str, fix: str) -> s
 
 
 def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
-                 done: list[tuple[Applied, Project]], batch_id: str) -> list[JobView]:
-    """Every row's queued job, in the apply's transaction, flushed in chunks."""
-    from sqlalchemy.exc import IntegrityError
+                 done: list[tuple[Applied, ProjectRow]], batch_id: str) -> list[JobView]:
+    """Every row's queued job, in the apply's transaction (each timeline checked)."""
+    from dataclasses import asdict
 
-    from rendercli.services.items import load_items_of
-    from rendercli.services.renders.submit import new_job
-    from rendercli.services.renders.views import job_view
+    from rendercli.db.rows import integrity_error
+    from rendercli.repositories.jobs import VIEW_COLUMNS, new_job_row
+    from rendercli.services.renders.submit import engine_settings
+    from rendercli.services.renders.timeline import check_timeline, stored_fit
+    from rendercli.services.renders.views import view_of
+    from rendercli.services.specs import queries
 
-    jobs = []
-    for chunk in _chunks(list(zip(batch.rows, done, strict=True))):
-        items = load_items_of(uow, [project.id for _row, (_applied, project) in chunk])
-        for row, (_applied, project) in chunk:
-            jobs.append((new_job(uow, project, row.request, batch_id=batch_id,
-                                 assets=items[project.id]), project))
-        try:
-            uow.session.flush()
-        except IntegrityError:
-            raise Conflict("a project of this batch got a render meanwhile: nothing was "
-                           "changed; run the batch again once it ends") from None
-    for job, project in jobs:
-        uow.record_event("render.submitted", user_id, job_id=job.id, project_id=project.id,
-                         preset=job.preset, format=job.format, batch_id=batch_id)
-    return [job_view(job, project.name) for job, project in jobs]
+    items = queries.items_of(uow.rows, [project.id for _applied, project in done])
+    jobs = queries.Inserts(uow.rows)
+    views = []
+    for row, (_applied, project) in zip(batch.rows, done, strict=True):
+        check_timeline(uow, project.id, settings=engine_settings(row.request),
+                       project_name=project.name, items=items[project.id],
+                       default_fit=stored_fit(project.fit))
+        job = new_job_row(project.id, **asdict(row.request), batch_id=batch_id)
+        jobs.add("render_jobs", job)
+        uow.record_event("render.submitted", user_id, job_id=job["id"], project_id=project.id,
+                         preset=job["preset"], format=job["format"], batch_id=batch_id)
+        views.append(view_of({**dict.fromkeys(VIEW_COLUMNS), **job,
+                              "project_name": project.name}))
+    try:
+        jobs.flush()
+    except Exception as exc:
+        if not integrity_error(exc):
+            raise
+        raise Conflict("a project of this batch got a render meanwhile: nothing was "
+                       "changed; run the batch again once it ends") from None
+    return views

@@ -27,7 +27,7 @@ from rendercli.services.specs.state import transition_text
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Asset
+    from rendercli.repositories.items import ItemRow
 
 HASH_PREFIX = "sha256:"
 
@@ -47,16 +47,17 @@ def escape(text: str) -> str:
 def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | None) -> Export:
     """The spec of the user's project; media as paths under ``media_dir`` (relative to
     the spec), or by hash when ``media_dir`` is None."""
-    from rendercli.services.items import load_items
-    from rendercli.services.projects import find_owned
+    from rendercli.repositories.items import read_items
+    from rendercli.services.projects import owned_project
+    from rendercli.services.renders.timeline import project_fit
 
     with uow:
-        project = find_owned(uow, user_id, project_ref)
-        rows = load_items(uow, project.id)
-        export = Export(project.name, {})
+        project_id, project_name = owned_project(uow.rows, user_id, project_ref)
+        rows = read_items(uow.rows, project_id)
+        export = Export(project_name, {})
         names: dict[str, str] = {}  # storage key -> spec path
 
-        def ref(asset: Asset) -> str:
+        def ref(asset: ItemRow) -> str:
             key = asset.storage_key
             if key is None or asset.sha256 is None:
                 raise InvalidInput(f"{asset.display_name}: the item has no stored file")
@@ -72,14 +73,14 @@ def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | N
         def font(font_id: str | None) -> str | None:
             return None if font_id is None else ref(fonts[font_id])
 
-        default_fit = project.fit or DEFAULT_FIT
+        default_fit = project_fit(uow.rows, project_id)
         timeline = [_picture(a, ref, font, default_fit) for a in rows
                     if a.kind in PICTURE_KINDS]
         if not timeline:
-            raise InvalidInput(f"project {project.name} has no clips, stills or titles: a "
+            raise InvalidInput(f"project {project_name} has no clips, stills or titles: a "
                                "spec needs at least one timeline item")
         music = [_music(a, ref) for a in rows if a.kind == "audio"]
-        spec: dict[str, Any] = {"version": 1, "project": escape(project.name)}
+        spec: dict[str, Any] = {"version": 1, "project": escape(project_name)}
         _put(spec, "fit", default_fit, DEFAULT_FIT)
         spec["timeline"] = timeline
         if music:
@@ -114,7 +115,7 @@ def _put(out: dict[str, Any], key: str, value: Any, default: Any) -> None:
         out[key] = value
 
 
-def _texts(asset: Asset, font: Callable[[str | None], str | None]) -> list[Any]:
+def _texts(asset: ItemRow, font: Callable[[str | None], str | None]) -> list[Any]:
     texts = []
     for t in asset.texts:
         entry: dict[str, Any] = {"text": escape(t.text)}
@@ -133,7 +134,7 @@ def _texts(asset: Asset, font: Callable[[str | None], str | None]) -> list[Any]:
     return texts
 
 
-def _picture(asset: Asset, ref: Callable[[Asset], str],
+def _picture(asset: ItemRow, ref: Callable[[ItemRow], str],
              font: Callable[[str | None], str | None],
              default_fit: str = DEFAULT_FIT) -> dict[str, Any]:
     out: dict[str, Any]
@@ -174,7 +175,7 @@ def _picture(asset: Asset, ref: Callable[[Asset], str],
     return out
 
 
-def _music(asset: Asset, ref: Callable[[Asset], str]) -> dict[str, Any]:
+def _music(asset: ItemRow, ref: Callable[[ItemRow], str]) -> dict[str, Any]:
     out: dict[str, Any] = {"media": ref(asset)}
     _put(out, "trim_start", asset.trim_start or None, None)
     _put(out, "trim_end", asset.trim_end, None)

@@ -4,7 +4,7 @@ entries (``desired``) and a project's rows (``current``).
 Settings are compared as the database keeps them, so each side is normalised the same
 way: a trim at the clip's end is no trim, a still shown
 for the default time says so, a transition is ``KIND:SECONDS`` or ``none``, fonts are
-their SHA-256. ``write`` turns an item's settings back into columns.
+their SHA-256. ``changes`` turns an item's settings back into columns.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from rendercli.render.timeline import (
 from rendercli.services.specs.plan import Item
 
 if TYPE_CHECKING:
-    from rendercli.db.models import Asset
     from rendercli.media.info import MediaInfo
-    from rendercli.spec.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
+    from rendercli.repositories.items import ItemRow
+    from rendercli.specfile.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
 
 
 def seconds(value: float | None) -> float | None:
@@ -84,7 +84,7 @@ class MediaSource:
 def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[str, list[Item]]:
     """The items a (filled-in) spec asks for. ``files`` maps each path field of the spec
     (``("timeline", 1, "media")``) to its file."""
-    from rendercli.spec.model import TitleCard
+    from rendercli.specfile.model import TitleCard
 
     fonts: dict[str, Item] = {}
 
@@ -172,7 +172,7 @@ def _one_line(text: str, limit: int = 80) -> str:
 # ---------------------------------------------------------------- the project's side
 
 
-def current(rows: Sequence[Asset], default_fit: str = DEFAULT_FIT) -> dict[str, list[Item]]:
+def current(rows: Sequence[ItemRow], default_fit: str = DEFAULT_FIT) -> dict[str, list[Item]]:
     """The items of a project's rows (loaded with their titles and texts); a clip or
     still without a fit of its own has the project's ``default_fit``."""
     font_sha = {a.id: a.sha256 for a in rows if a.kind == "font"}
@@ -186,7 +186,7 @@ def current(rows: Sequence[Asset], default_fit: str = DEFAULT_FIT) -> dict[str, 
     }
 
 
-def _row_item(asset: Asset, font_sha: Mapping[str, str | None],
+def _row_item(asset: ItemRow, font_sha: Mapping[str, str | None],
               default_fit: str = DEFAULT_FIT) -> Item:
     def font(font_id: str | None) -> str | None:
         return None if font_id is None else font_sha.get(font_id, f"missing:{font_id}")
@@ -236,56 +236,62 @@ def _row_item(asset: Asset, font_sha: Mapping[str, str | None],
 # ---------------------------------------------------------------- settings to columns
 
 
-def write(asset: Asset, item: Item, font_id: Callable[[str | None], str | None],
-          default_fit: str | None = None) -> None:
-    """Set an item row's timeline settings (and title card, and texts) from ``item``; a
-    fit equal to the project's ``default_fit`` is stored as "the project's" (None)."""
-    from rendercli.db.models import AssetText, AssetTitle
-    from rendercli.db.types import utcnow
+@dataclass(frozen=True)
+class RowChanges:
+    """What an item's rows become (``changes``)."""
+
+    columns: dict[str, Any]  # of its assets row
+    card: dict[str, Any] | None  # a title's card (asset_titles columns), else None
+    texts: list[dict[str, Any]] | None  # its texts in order (asset_texts); None: unchanged
+
+
+def changes(row: Any | None, item: Item, font_id: Callable[[str | None], str | None],
+            default_fit: str | None = None) -> RowChanges:
+    """An item row's timeline settings (and title card, and texts) from ``item``, over
+    ``row`` as read (None: a new row); a fit equal to the project's ``default_fit`` is
+    stored as "the project's" (None)."""
+    from rendercli.db.clock import utcnow
 
     s = item.settings
     kind = item.kind
+    columns: dict[str, Any] = {}
     if kind in ("image", "title"):
-        asset.still_duration = s["duration"]
+        columns["still_duration"] = s["duration"]
     if kind in ("video", "audio"):
-        asset.trim_start, asset.trim_end = s["trim_start"], s["trim_end"]
-        asset.volume, asset.mute = s["volume"], s["mute"]
-    asset.duck = bool(s.get("duck", False))
-    asset.motion = s.get("motion")
+        columns.update(trim_start=s["trim_start"], trim_end=s["trim_end"],
+                       volume=s["volume"], mute=s["mute"])
+    columns["duck"] = bool(s.get("duck", False))
+    columns["motion"] = s.get("motion")
     if kind in ("image", "video"):
         fit = s.get("fit") or DEFAULT_FIT
-        asset.fit = None if fit == (default_fit or DEFAULT_FIT) else fit
-    asset.fade_in, asset.fade_out = s["fade_in"], s["fade_out"]
-    asset.transition, asset.transition_seconds = parse_transition_text(
+        columns["fit"] = None if fit == (default_fit or DEFAULT_FIT) else fit
+    columns["fade_in"], columns["fade_out"] = s["fade_in"], s["fade_out"]
+    columns["transition"], columns["transition_seconds"] = parse_transition_text(
         s.get("transition", "none"))
+    card = None
     if kind == "title":
-        text = str(item.source)
-        if asset.title is None:
-            asset.title = AssetTitle(text=text)
-        card = asset.title
-        card.text = text
-        card.background, card.color, card.size = s["background"], s["color"], s["size"]
-        card.font_id = font_id(s["font"])
-        card.font_face, card.style = s["face"], s["style"]
-        card.fade_in, card.fade_out = s["text_fade"]
-        asset.display_name = item.name
+        card = {"text": str(item.source), "background": s["background"], "color": s["color"],
+                "size": s["size"], "font_id": font_id(s["font"]), "font_face": s["face"],
+                "style": s["style"], "fade_in": s["text_fade"][0],
+                "fade_out": s["text_fade"][1]}
+        columns["display_name"] = item.name
+    texts = None
     if kind in PICTURE_KINDS:
         wanted = s["texts"]
-        if [_text_settings(t, font_id) for t in asset.texts] != [
-                _text_settings_from(w, font_id) for w in wanted]:
-            asset.texts = [
-                AssetText(position=k, text=w["text"], start=w["at"], duration=w["for"],
-                          placement=w["placement"], size=w["size"], color=w["color"],
-                          box=w["box"], font_id=font_id(w["font"]), created_at=utcnow(),
-                          font_face=w["face"], style=w["style"], fade_in=w["text_fade"][0],
-                          fade_out=w["text_fade"][1])
-                for k, w in enumerate(wanted, 1)]
-    asset.updated_at = utcnow()
+        had = [] if row is None else [_text_settings(t) for t in row.texts]
+        if had != [_text_settings_from(w, font_id) for w in wanted]:
+            texts = [{"text": w["text"], "start": w["at"], "duration": w["for"],
+                      "placement": w["placement"], "size": w["size"], "color": w["color"],
+                      "box": w["box"], "font_id": font_id(w["font"]), "font_face": w["face"],
+                      "style": w["style"], "fade_in": w["text_fade"][0],
+                      "fade_out": w["text_fade"][1]} for w in wanted]
+    columns["updated_at"] = utcnow()
+    return RowChanges(columns, card, texts)
 
 
-def _text_settings(row: Any, font_id: Callable[[str | None], str | None]) -> tuple[Any, ...]:
+def _text_settings(row: Any) -> tuple[Any, ...]:
     return (row.text, seconds(row.start), seconds(row.duration), row.placement, row.size,
-            row.color, row.box, row.font_id, row.font_face, row.style,
+            row.color, bool(row.box), row.font_id, row.font_face, row.style,
             [seconds(row.fade_in), seconds(row.fade_out)])
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rendercli.spec.problems import SpecInvalid
-from rendercli.spec.rows import load_rows
+from rendercli.specfile.batch_rows import load_rows
+from rendercli.specfile.problems import SpecInvalid
 
 
 def problems(path: Path) -> list[str]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rendercli.spec.model import VERSION, Spec
-from rendercli.spec.shapes import (
+from rendercli.specfile.model import VERSION, Spec
+from rendercli.specfile.shapes import (
     Bool,
     Const,
     ListOf,

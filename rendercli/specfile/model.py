@@ -42,8 +42,8 @@ from rendercli.render.timeline import (
 )
 from rendercli.render.timeline import NUMBER_PATTERN as _NUMBER
 from rendercli.render.timeline import parse_transition as parse_cli_transition
-from rendercli.spec.problems import suggest
-from rendercli.spec.shapes import (
+from rendercli.specfile.problems import suggest
+from rendercli.specfile.shapes import (
     Bool,
     Const,
     ListOf,

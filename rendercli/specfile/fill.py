@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rendercli.spec import template
-from rendercli.spec.loader import FieldPath, LoadedSpec
-from rendercli.spec.model import Spec
-from rendercli.spec.shapes import Nullable, OneOf, Shape, Str, spec_fields
+from rendercli.specfile import template
+from rendercli.specfile.loader import FieldPath, LoadedSpec
+from rendercli.specfile.model import Spec
+from rendercli.specfile.shapes import Nullable, OneOf, Shape, Str, spec_fields
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Timelines as files: the v1 spec format, its JSON Schema, loading with positions,
+"""The spec file format (timelines as files; the use cases against the database are
+rendercli.services.specs): the v1 spec format, its JSON Schema, loading with positions,
 placeholders, data rows for batches, and the media path rules.
 
 Modules, each with one job:
@@ -10,7 +11,7 @@ Modules, each with one job:
 - ``loader``: that tree checked against ``model``, every problem collected.
 - ``template``: ``{{ field }}`` placeholders.
 - ``fill``: a loaded spec filled in from one data row (final texts).
-- ``rows``: data rows (CSV, JSON, NDJSON) for batches.
+- ``batch_rows``: data rows (CSV, JSON, NDJSON) for batches (not ``rendercli.db.rows``).
 - ``media``: where media paths may point, and probing them with the ``asset add`` gate.
 - ``check``: all of the above for ``rendercli spec validate``.
 - ``problems``: a problem with its file, line and column; reading a source file.

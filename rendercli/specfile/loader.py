@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rendercli.spec import template
-from rendercli.spec.model import Spec
-from rendercli.spec.nodes import INVALID, Node, decode, parse_text
-from rendercli.spec.problems import (
+from rendercli.specfile import template
+from rendercli.specfile.model import Spec
+from rendercli.specfile.nodes import INVALID, Node, decode, parse_text
+from rendercli.specfile.problems import (
     Position,
     Problem,
     SpecInvalid,
@@ -28,7 +28,7 @@ from rendercli.spec.problems import (
     read_source,
     suggest,
 )
-from rendercli.spec.shapes import (
+from rendercli.specfile.shapes import (
     Bool,
     Const,
     ListOf,

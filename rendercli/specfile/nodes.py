@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rendercli.spec.problems import Problem
+from rendercli.specfile.problems import Problem
 
 MAX_DEPTH = 64  # a spec nests 5 levels; deeper is a mistake or an attack on the parser
 MAX_NODES = 200_000  # YAML aliases can repeat a subtree: stop a "billion laughs" early

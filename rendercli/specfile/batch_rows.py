@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rendercli.spec.nodes import INVALID, Node, decode, parse_text
-from rendercli.spec.problems import Problem, SpecInvalid, display_path, read_source
+from rendercli.specfile.nodes import INVALID, Node, decode, parse_text
+from rendercli.specfile.problems import Problem, SpecInvalid, display_path, read_source
 
 MAX_DATA_BYTES = 200 * 1000**2
 MAX_ROWS = 100_000

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import DURATION_TOLERANCE
-from rendercli.spec.model import DEFAULT_STILL_SECONDS, MediaItem, MusicItem, Spec, TitleCard
-from rendercli.spec.shapes import Str, spec_fields
-from rendercli.spec.template import has_placeholders, substitute
+from rendercli.specfile.model import DEFAULT_STILL_SECONDS, MediaItem, MusicItem, Spec, TitleCard
+from rendercli.specfile.shapes import Str, spec_fields
+from rendercli.specfile.template import has_placeholders, substitute
 
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
@@ -97,7 +97,7 @@ def resolve_all(spec: Spec, base_dir: Path, report: Report, *,
 
 
 class ProbeMemory(Protocol):
-    """Probe answers remembered across runs (services.specs.files.HashCache)."""
+    """Probe answers remembered across runs (rendercli.media.hash_memo.HashMemo)."""
 
     def probed(self, path: Path, probe: Callable[[Path], MediaInfo | str]) -> MediaInfo | str:
         ...

@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rendercli.spec import fill as filling
-from rendercli.spec import media
-from rendercli.spec.loader import FieldPath, LoadedSpec, PartialSpec, load_spec
-from rendercli.spec.problems import Problem, SpecInvalid
-from rendercli.spec.rows import DataRows, Row
-from rendercli.spec.template import has_placeholders, substitute
+from rendercli.specfile import fill as filling
+from rendercli.specfile import media
+from rendercli.specfile.batch_rows import DataRows, Row
+from rendercli.specfile.loader import FieldPath, LoadedSpec, PartialSpec, load_spec
+from rendercli.specfile.problems import Problem, SpecInvalid
+from rendercli.specfile.template import has_placeholders, substitute
 
 
 @dataclass
