@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rendercli.db.rows import Inserts, Rows
+from rendercli.db.rows import Inserts, Rows, integrity_error
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.media.hash_memo import HashMemo
 from rendercli.render.timeline import DEFAULT_FIT
@@ -445,8 +445,6 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
 
 def _flush(new: Inserts) -> None:
     """Write the new rows; a project name taken meanwhile is a Conflict."""
-    from rendercli.db.rows import integrity_error
-
     created = [project["name"] for project in new.pending.get("projects", [])]
     try:
         new.flush()
