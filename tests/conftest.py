@@ -99,6 +99,26 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _parametrized_names(marker: pytest.Mark) -> list[str]:
+    names = marker.args[0]
+    return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests of what a person sees (terminal drawing, messages, output files) marked
+    `any_database` run on the embedded SQLite default only: the database under them
+    changes nothing they check, and each database's own behaviour is tested elsewhere
+    on both."""
+    definition = metafunc.definition
+    if ("database_url" in metafunc.fixturenames
+            and definition.get_closest_marker("any_database") is not None
+            and not any("database_url" in _parametrized_names(m)
+                        for m in definition.iter_markers("parametrize"))):
+        # As a marker, so pytest's own hooks take it as the test's parametrization.
+        definition.add_marker(pytest.mark.parametrize("database_url", ["sqlite"], indirect=True))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

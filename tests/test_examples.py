@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import Account
 
+pytestmark = pytest.mark.any_database  # see tests/conftest.py
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "greetings"
 
 

@@ -16,6 +16,8 @@ from tests.conftest import Account
 from tests.media_factory import make_image
 from tests.terminal import Terminal, rendercli_executable
 
+pytestmark = pytest.mark.any_database  # see tests/conftest.py
+
 KITTY_PART = re.compile(r"\x1b_G([^;\x1b]*);([A-Za-z0-9+/=]*)\x1b\\")
 ITERM = re.compile(r"\x1b\]1337;File=([^:\x07]*):([A-Za-z0-9+/=]*)\x07")
 

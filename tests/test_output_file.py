@@ -18,6 +18,8 @@ from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.media_factory import make_image
 
+pytestmark = pytest.mark.any_database  # see tests/conftest.py
+
 FAST = ["--preset", "480p", "--fps", "10", "--quality", "draft"]
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from tests.terminal import Terminal, rendercli_executable
 
+pytestmark = pytest.mark.any_database  # see tests/conftest.py
+
 
 @pytest.fixture
 def env(database_url: str) -> dict[str, str]:

@@ -172,7 +172,6 @@ def test_plain_postgres_rows_carry_the_callers_token_in_every_transaction(
     """PgRows (bare psycopg, the client role): each transaction, including the ones after
     a commit and on a kept connection, acts as the token's owner under row security."""
     from rendercli.config import get_settings
-    from rendercli.db import tenancy
     from rendercli.db.rows import PgRows, close_idle, light_rows
     from rendercli.db.schema import HEAD_REVISION
 
@@ -184,15 +183,13 @@ def test_plain_postgres_rows_carry_the_callers_token_in_every_transaction(
     seen = []
     try:
         for token in (alice.token, bob.token, None):
-            tenancy.use_token(token)
-            rows = light_rows(url, HEAD_REVISION)
+            rows = light_rows(url, HEAD_REVISION, token)
             assert isinstance(rows, PgRows)
             for _ in range(2):  # a second transaction on the same connection
                 seen.append([r["name"] for r in rows.all("SELECT name FROM projects")])
                 rows.commit()
             rows.close()  # kept for the next one
     finally:
-        tenancy.use_token(None)
         close_idle()
     assert seen == [["alices"], ["alices"], ["bobs"], ["bobs"], [], []]
 

@@ -13,6 +13,8 @@ import pytest
 
 from tests.terminal import Terminal, rendercli_executable
 
+pytestmark = pytest.mark.any_database  # see tests/conftest.py
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 LONG_NAME = "our summer holiday in the mountains, the director's cut"
 ISO_OR_FULL = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")

@@ -17,6 +17,8 @@ from tests.conftest import Account, Cli
 from tests.media_factory import make_color_video, make_image
 from tests.terminal import rendercli_executable
 
+pytestmark = pytest.mark.any_database  # see tests/conftest.py
+
 FAST = ["--preset", "480p", "--fps", "10", "--quality", "draft"]
 
 

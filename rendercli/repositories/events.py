@@ -32,11 +32,10 @@ def _end(rows: Rows, commit: bool) -> None:
 
 def write_events(rows: Rows, events: list[Event]) -> None:
     """Insert events over `rows`, whose last transaction just committed, in a
-    transaction of their own; swallow and log any failure (analytics never breaks a
-    command)."""
+    transaction of their own (multi-row INSERTs); swallow and log any failure
+    (analytics never breaks a command)."""
     try:
-        for name, user_id, properties in events:
-            insert(rows, "analytics_events", event_row(name, user_id, properties))
+        insert(rows, "analytics_events", *(event_row(*event) for event in events))
         _end(rows, commit=True)
     except Exception as exc:
         log.debug("analytics: could not record %s: %s", [e[0] for e in events], exc)

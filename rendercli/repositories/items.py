@@ -17,7 +17,7 @@ from typing import Any
 
 from rendercli.db.clock import utcnow
 from rendercli.db.ids import new_id
-from rendercli.db.rows import Rows, as_bool, as_datetime, insert
+from rendercli.db.rows import Rows, as_bool, as_datetime, in_lists, insert
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.render.timeline import MAX_ITEMS, MAX_TEXTS_PER_ITEM
 
@@ -207,15 +207,23 @@ def read_items(rows: Rows, project_id: str) -> list[ItemRow]:
 
 
 def read_items_of(rows: Rows, project_ids: Sequence[str]) -> dict[str, list[ItemRow]]:
-    """`read_items` for several projects in the same three statements (a batch's chunk)."""
+    """`read_items` for several projects: the same three statements for each CHUNK of
+    them (a batch may hold 10,000)."""
     found: dict[str, list[ItemRow]] = {pid: [] for pid in project_ids}
-    if not found:
-        return found
-    params = {f"p{i}": pid for i, pid in enumerate(found)}
-    where = f"a.project_id IN ({', '.join(':' + name for name in params)})"
-    for item in _read(rows, where, params, len(found)):
-        found[item.project_id].append(item)
+    for listed, params in in_lists(list(found)):
+        for item in _read(rows, f"a.project_id IN {listed}", params, len(params)):
+            found[item.project_id].append(item)
     return found
+
+
+def stored_content(rows: Rows, user_id: str, sha256: str) -> tuple[int, str] | None:
+    """The size and name of content with this SHA-256 in the user's projects, if any."""
+    found = rows.one("SELECT a.size_bytes, a.display_name FROM assets AS a WHERE "
+                     "a.sha256 = :sha AND " + _OWNED + " LIMIT 1", user_id=user_id,
+                     sha=sha256)
+    if found is None or found["size_bytes"] is None:
+        return None
+    return int(found["size_bytes"]), str(found["display_name"])
 
 
 def owned_item(rows: Rows, user_id: str, item_id: str, *, what: str = "asset") -> ItemRow:
@@ -237,11 +245,13 @@ def owned_text(rows: Rows, user_id: str, text_id: str) -> tuple[TextView, str]:
     return TextView(**_typed(TextView, found, TEXT_COLUMNS)), found["project_id"]
 
 
-def lock_project(rows: Rows, project_id: str) -> None:
-    """Serialise changes to one timeline: writing first takes the row lock (PostgreSQL)
-    or the write lock (SQLite) before positions are read, so concurrent edits of one
-    timeline wait for each other instead of colliding."""
-    rows.run("UPDATE projects SET updated_at = :now WHERE id = :id", now=utcnow(), id=project_id)
+def lock_projects(rows: Rows, *project_ids: str) -> None:
+    """Serialise changes to these timelines: writing first takes the row locks
+    (PostgreSQL) or the write lock (SQLite) before positions are read, so concurrent
+    edits of one timeline wait for each other instead of colliding."""
+    for listed, params in in_lists(project_ids):
+        rows.run(f"UPDATE projects SET updated_at = :now WHERE id IN {listed}", now=utcnow(),
+                 **params)
 
 
 def count_positions(rows: Rows, project_id: str) -> int:
@@ -334,7 +344,7 @@ def new_item(values: Mapping[str, Any], title: TitleView | None = None) -> ItemR
 
 
 def insert_item(rows: Rows, item: ItemRow) -> None:
-    """Write a new item (from `new_item`) and its card."""
+    """Write a new item (from `new_item`) and its card (over `Inserts`: when it flushes)."""
     insert(rows, "assets", {name: getattr(item, name) for name in ASSET_COLUMNS})
     if item.title is not None:
         insert(rows, "asset_titles", {"asset_id": item.id, **asdict(item.title)})
@@ -346,20 +356,39 @@ _SETTINGS = ("position", "display_name", "trim_start", "trim_end", "still_durati
              "duck", "motion", "fit", "updated_at")
 
 
-def update_item(rows: Rows, item: ItemRow) -> None:
-    """Write an item's settings (and its card) as `item` holds them now, stamped now."""
-    item.updated_at = utcnow()
-    rows.run("UPDATE assets SET " + ", ".join(f"{n} = :{n}" for n in _SETTINGS)
-             + " WHERE id = :id", id=item.id, **{n: getattr(item, n) for n in _SETTINGS})
+def update_item(rows: Rows, item: ItemRow, values: Mapping[str, Any] | None = None) -> None:
+    """Write an item as `item` holds it, with `values` (columns of assets: a spec may
+    give it another file) set on it first: its settings, those columns and its card
+    (made if missing), stamped now."""
+    values = dict(values or {})
+    if not set(values) <= set(ASSET_COLUMNS) - {"id"}:
+        raise ValueError(f"not columns of an item to change: {sorted(values)}")
+    item.__dict__.update(values, updated_at=utcnow())
+    names = dict.fromkeys((*_SETTINGS, *values))
+    rows.run("UPDATE assets SET " + ", ".join(f"{n} = :{n}" for n in names)
+             + " WHERE id = :id", id=item.id, **{n: getattr(item, n) for n in names})
     if item.title is not None:
         card = asdict(item.title)
-        rows.run("UPDATE asset_titles SET " + ", ".join(f"{n} = :{n}" for n in card)
-                 + " WHERE asset_id = :asset_id", asset_id=item.id, **card)
+        if not rows.run("UPDATE asset_titles SET " + ", ".join(f"{n} = :{n}" for n in card)
+                        + " WHERE asset_id = :asset_id", asset_id=item.id, **card):
+            insert(rows, "asset_titles", {"asset_id": item.id, **card})
 
 
 def delete_item(rows: Rows, item_id: str) -> None:
     """Delete an item; its card and texts go with it (ON DELETE CASCADE)."""
     rows.run("DELETE FROM assets WHERE id = :id", id=item_id)
+
+
+def replace_texts(rows: Rows, item_id: str, texts: Sequence[Mapping[str, Any]], *,
+                  had: bool = True) -> None:
+    """An item's texts become `texts` (each its settings' columns), in drawing order
+    (`had`: it may have some already; over `Inserts`, the new ones wait for its flush)."""
+    if had:
+        rows.run("DELETE FROM asset_texts WHERE asset_id = :id", id=item_id)
+    now = utcnow()
+    insert(rows, "asset_texts", *({"id": new_id(), "asset_id": item_id, "position": position,
+                                   "created_at": now, **text}
+                                  for position, text in enumerate(texts, 1)))
 
 
 def insert_text(rows: Rows, asset_id: str, values: Mapping[str, Any]) -> TextView:

@@ -6,11 +6,12 @@ missing one (NotFound either way).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from rendercli.db.clock import utcnow
-from rendercli.db.ids import new_id
-from rendercli.db.rows import Rows, as_datetime, insert
+from rendercli.db.rows import Rows, as_datetime, in_lists, insert
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES
 from rendercli.errors import NotFound
 
@@ -22,6 +23,17 @@ class OwnedProject(NamedTuple):
     name: str
 
 
+@dataclass
+class ProjectRow:
+    """A project as a spec apply reads or makes it (a batch's claim may set
+    ``spec_origin``: which spec's batches made it)."""
+
+    id: str
+    name: str
+    fit: str | None = None
+    spec_origin: str | None = None
+
+
 # The user's projects with their counts.
 _PROJECTS_SQL = (
     "SELECT p.id, p.name, p.created_at, p.updated_at, p.fit, "
@@ -29,8 +41,8 @@ _PROJECTS_SQL = (
     "(SELECT count(*) FROM render_jobs AS j WHERE j.project_id = p.id) AS render_count "
     "FROM projects AS p WHERE p.owner_id = :user_id"
 )
-_ACTIVE_JOB_SQL = ("SELECT id, status FROM render_jobs WHERE project_id = :project_id AND "
-                   f"status IN ({', '.join(repr(s) for s in ACTIVE_JOB_STATUSES)}) LIMIT 1")
+_ACTIVE_JOBS_SQL = ("SELECT project_id, id, status FROM render_jobs WHERE status IN "
+                    f"({', '.join(repr(s) for s in ACTIVE_JOB_STATUSES)}) AND project_id IN ")
 
 
 def owned_project(rows: Rows, user_id: str, ref: str) -> OwnedProject:
@@ -49,6 +61,18 @@ def owned_project_id(rows: Rows, user_id: str, ref: str) -> str:
     return owned_project(rows, user_id, ref).id
 
 
+def projects_named(rows: Rows, user_id: str, names: Sequence[str]) -> dict[str, ProjectRow]:
+    """The user's projects with exactly these names (a spec names its project by name
+    only), by name."""
+    found: dict[str, ProjectRow] = {}
+    for listed, params in in_lists(names):
+        for row in rows.all("SELECT id, name, fit, spec_origin FROM projects WHERE "
+                            f"owner_id = :user_id AND name IN {listed}", user_id=user_id,
+                            **params):
+            found[row["name"]] = ProjectRow(**row)
+    return found
+
+
 def projects_of(rows: Rows, user_id: str, project_id: str | None = None
                 ) -> list[dict[str, Any]]:
     """The user's projects (or the one with `project_id`) with their asset and render
@@ -63,20 +87,28 @@ def projects_of(rows: Rows, user_id: str, project_id: str | None = None
     return found
 
 
+def active_jobs(rows: Rows, project_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The id and status of the queued or processing job of each of these projects
+    that has one, by project id."""
+    found: dict[str, dict[str, Any]] = {}
+    for listed, params in in_lists(project_ids):
+        for row in rows.all(_ACTIVE_JOBS_SQL + listed, **params):
+            found.setdefault(row.pop("project_id"), row)
+    return found
+
+
 def active_job(rows: Rows, project_id: str) -> dict[str, Any] | None:
-    """The id and status of the project's queued or processing job, if any."""
-    return rows.one(_ACTIVE_JOB_SQL, project_id=project_id)
+    """`active_jobs` of one project."""
+    return active_jobs(rows, [project_id]).get(project_id)
 
 
-def insert_project(rows: Rows, owner_id: str, name: str, *, fit: str | None = None,
-                   spec_origin: str | None = None) -> str:
-    """A new project; returns its id. A name the owner already uses breaks the unique
-    constraint (the caller says so)."""
-    project_id, now = new_id(), utcnow()
-    insert(rows, "projects", {"id": project_id, "owner_id": owner_id, "name": name,
-                              "created_at": now, "updated_at": now, "spec_origin": spec_origin,
-                              "fit": fit})
-    return project_id
+def insert_project(rows: Rows, owner_id: str, project: ProjectRow) -> None:
+    """A new project (over `Inserts`: when it flushes). A name the owner already uses
+    breaks the unique constraint (the caller says so)."""
+    now = utcnow()
+    insert(rows, "projects", {"id": project.id, "owner_id": owner_id, "name": project.name,
+                              "created_at": now, "updated_at": now,
+                              "spec_origin": project.spec_origin, "fit": project.fit})
 
 
 def update_project(rows: Rows, project_id: str, **values: Any) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from rendercli.config import Settings, get_settings
@@ -248,7 +247,7 @@ def add(
         with storage.ingest_guard(settings.storage_dir), uow:
             stored = ingest.commit_all(staged)
             project_id = owned_project_id(uow.rows, user_id, project_ref)
-            repo.lock_project(uow.rows, project_id)
+            repo.lock_projects(uow.rows, project_id)
             placed = [r for r in rows if r.kind != "font"]
             if position is not None and not placed:
                 raise InvalidInput("--position does not apply to fonts: they are not on "
@@ -335,7 +334,7 @@ def update_asset(
                            "--mute, --duck, --motion or --fit")
     with uow:
         asset = repo.owned_item(uow.rows, user_id, asset_id)
-        repo.lock_project(uow.rows, asset.project_id)
+        repo.lock_projects(uow.rows, asset.project_id)
         _apply_edits(asset, edits, adding=False)
         if position is not None:
             repo.move_item(uow.rows, asset, position)
@@ -354,12 +353,10 @@ def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
         rows = uow.rows
         asset = repo.owned_item(rows, user_id, asset_id)
         project_id, name = owned_project(rows, user_id, asset.project_id)
-        # transition: the lead settles ensure_not_rendering's signature (services/projects.py)
-        project = SimpleNamespace(id=project_id, name=name)
-        ensure_not_rendering(uow, project, "remove its assets")  # type: ignore[arg-type]
+        ensure_not_rendering(rows, project_id, name, "remove its assets")
         if asset.storage_key is not None:
             storage.check_digest(asset.storage_key)  # a tampered row: refuse, remove nothing
-        repo.lock_project(rows, project_id)
+        repo.lock_projects(rows, project_id)
         if asset.kind == "font":
             titles, texts = repo.font_users(rows, asset.id)
             if titles or texts:

@@ -19,18 +19,10 @@ from rendercli.render.timeline import (
     PICTURE_KINDS,
 )
 from rendercli.repositories import items as repo
-from rendercli.repositories.items import (
-    _VIEW_COLUMNS,
-    AssetView,
-    ItemRow,
-    TextView,
-    TitleView,
-    read_items,
-    read_items_of,
-)
+from rendercli.repositories.items import _VIEW_COLUMNS, AssetView, ItemRow, read_items
 
-__all__ = ["AssetView", "ItemRow", "TextView", "TimelineView", "TitleView", "asset_view",
-           "picture_duration", "read_items", "read_items_of", "timeline_duration"]
+__all__ = ["AssetView", "ItemRow", "TimelineView", "asset_view", "picture_duration",
+           "read_items", "timeline_duration"]
 
 
 @dataclass(frozen=True)

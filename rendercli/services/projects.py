@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rendercli.db.ids import new_id
 from rendercli.db.rows import Rows, integrity_error
-from rendercli.errors import Conflict, InvalidInput, NotFound
+from rendercli.errors import Conflict, InvalidInput
 from rendercli.repositories import projects as repo
 from rendercli.repositories.projects import active_job as active_job_row
 from rendercli.repositories.projects import owned_project, owned_project_id
@@ -43,18 +44,6 @@ def validate_name(name: str) -> str:
     return name
 
 
-def find_owned(uow: UnitOfWork, user_id: str, ref: str) -> Any:
-    """The user's project as an ORM row to change. Only for the services still on the ORM
-    (assets, titles, specs export); the rest use `owned_project`."""
-    from rendercli.db.models import Project
-
-    session = uow.session  # this transaction's rows, for the change that follows
-    project = session.get(Project, owned_project_id(uow.rows, user_id, ref))
-    if project is None:
-        raise NotFound(f"project not found: {ref}")
-    return project
-
-
 def _view_of(row: Mapping[str, Any]) -> ProjectView:
     return ProjectView(
         id=row["id"],
@@ -72,13 +61,12 @@ def _view(rows: Rows, user_id: str, project_id: str) -> ProjectView:
     return _view_of(row)
 
 
-def ensure_not_rendering(uow: UnitOfWork, project: Any, action: str) -> None:
-    """Raise Conflict if the project (anything with its `id` and `name`) has a queued or
-    processing render."""
-    active = repo.active_job(uow.rows, project.id)
+def ensure_not_rendering(rows: Rows, project_id: str, name: str, action: str) -> None:
+    """Raise Conflict if the project has a queued or processing render."""
+    active = repo.active_job(rows, project_id)
     if active is not None:
         raise Conflict(
-            f"cannot {action} while project {project.name!r} is rendering ({active['id']}, "
+            f"cannot {action} while project {name!r} is rendering ({active['id']}, "
             f"{active['status']}): wait for it, or `rendercli jobs cancel {active['id']}`"
         )
 
@@ -112,11 +100,11 @@ def create(uow: UnitOfWork, user_id: str, name: str, fit: str | None = None) -> 
     given). Raises Conflict if the user already has one with that name."""
     name = validate_name(name)
     stored_fit = _fit(fit)
+    project = repo.ProjectRow(new_id(), name, fit=stored_fit)
     with uow:
-        project_id = _unless_taken(
-            name, lambda: repo.insert_project(uow.rows, user_id, name, fit=stored_fit))
-        uow.record_event("project.created", user_id, project_id=project_id)
-        view = _view(uow.rows, user_id, project_id)
+        _unless_taken(name, lambda: repo.insert_project(uow.rows, user_id, project))
+        uow.record_event("project.created", user_id, project_id=project.id)
+        view = _view(uow.rows, user_id, project.id)
         uow.commit()
         return view
 
@@ -166,7 +154,7 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
 
     with uow:
         project = owned_project(uow.rows, user_id, ref)
-        ensure_not_rendering(uow, project, "delete it")
+        ensure_not_rendering(uow.rows, project.id, project.name, "delete it")
         view = _view(uow.rows, user_id, project.id)
         job_ids, keys = repo.files_of(uow.rows, project.id)
         for job_id in job_ids:

@@ -76,7 +76,7 @@ def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
         if asset.kind not in PICTURE_KINDS:
             raise InvalidInput(f"{asset.display_name}: text is drawn over picture items "
                                f"(video, images, titles), not over a {asset.kind} item")
-        repo.lock_project(rows, asset.project_id)
+        repo.lock_projects(rows, asset.project_id)
         view = repo.insert_text(rows, asset.id, {
             "text": text, "start": edits.start, "duration": edits.duration,
             "placement": edits.placement, "size": edits.size, "color": edits.color,
@@ -100,7 +100,7 @@ def _owned_text(uow: UnitOfWork, user_id: str, text_id: str) -> tuple[TextView, 
     """The caller's text overlay and its item's project, locked for the change (else
     not found)."""
     row, project_id = repo.owned_text(uow.rows, user_id, text_id)
-    repo.lock_project(uow.rows, project_id)
+    repo.lock_projects(uow.rows, project_id)
     return row, project_id
 
 

@@ -86,7 +86,7 @@ def add(
     with uow:
         rows = uow.rows
         project_id = owned_project_id(rows, user_id, project_ref)
-        repo.lock_project(rows, project_id)
+        repo.lock_projects(rows, project_id)
         first = repo.check_position(position, repo.count_positions(rows, project_id), adding=1)
         repo.shift_positions(rows, project_id, first, 1)
         item = repo.new_item(
@@ -123,7 +123,7 @@ def update(
         if item.kind != "title":
             raise InvalidInput(f"{item.display_name} is a {item.kind} item, not a title: "
                                "use `rendercli asset update`")
-        repo.lock_project(rows, item.project_id)
+        repo.lock_projects(rows, item.project_id)
         _apply(rows, item, text, edits)
         if position is not None:
             repo.move_item(rows, item, position)

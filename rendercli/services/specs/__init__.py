@@ -9,5 +9,4 @@ render batches from data rows (the format itself is rendercli.specfile; no datab
 - ``submit``: ``render submit --spec``: apply, then render with the spec's output settings.
 - ``batch``: one project and one render per data row, all checked before any is queued;
   then rendered here or followed in the farm (``render_batch``).
-- ``queries``: their SQL (projects, items, jobs), over ``uow.rows``.
 """

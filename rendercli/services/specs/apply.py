@@ -24,19 +24,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rendercli.db.rows import Inserts, Rows, integrity_error
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.media.hash_memo import HashMemo
 from rendercli.render.timeline import DEFAULT_FIT
-from rendercli.repositories.items import delete_item
-from rendercli.services.specs import queries, state
+from rendercli.repositories import items as item_rows
+from rendercli.repositories import projects as project_rows
+from rendercli.repositories.items import TitleView
+from rendercli.repositories.projects import ProjectRow
+from rendercli.services.specs import state
 from rendercli.services.specs.export import HASH_PREFIX
 from rendercli.services.specs.files import FileFacts, file_facts, open_validated
 from rendercli.services.specs.plan import Item, Plan, make_plan
-from rendercli.services.specs.queries import ProjectRow
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.rows import Rows
     from rendercli.media.info import MediaInfo
     from rendercli.media.ingest import Limits
     from rendercli.repositories.items import ItemRow
@@ -207,7 +209,7 @@ def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
     """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256."""
     def size_of(sha: str) -> tuple[int, str] | None:
         with uow:
-            return queries.stored_content(uow.rows, user_id, sha)
+            return item_rows.stored_content(uow.rows, user_id, sha)
     return size_of
 
 
@@ -238,9 +240,7 @@ def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) ->
 
 def plan_for(rows: Rows, project: ProjectRow | None, prepared: Prepared) -> Plan:
     """What applying ``prepared`` to ``project`` (None: a new one) would change."""
-    from rendercli.repositories.items import read_items
-
-    items = read_items(rows, project.id) if project is not None else []
+    items = item_rows.read_items(rows, project.id) if project is not None else []
     return make_plan(prepared.project, project.id if project else None,
                      state.current(items, (project.fit if project else None) or DEFAULT_FIT),
                      prepared.desired)
@@ -249,8 +249,8 @@ def plan_for(rows: Rows, project: ProjectRow | None, prepared: Prepared) -> Plan
 def plan(uow: UnitOfWork, user_id: str, prepared: Prepared) -> Plan:
     """What applying would change (reads only: an unchanged spec writes nothing)."""
     with uow:
-        return plan_for(uow.rows, queries.project_named(uow.rows, user_id, prepared.project),
-                        prepared)
+        found = project_rows.projects_named(uow.rows, user_id, [prepared.project])
+        return plan_for(uow.rows, found.get(prepared.project), prepared)
 
 
 # ---------------------------------------------------------------- apply
@@ -323,11 +323,10 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
                 stored.append(storage.commit_staged(staged[0]))
                 staged.pop(0)
             with uow:
-                rows = uow.rows
-                found = queries.projects_named(rows, user_id, [p.project for p in prepared])
-                queries.lock_projects(rows, [p.id for p in found.values()])
-                items = queries.items_of(rows, [p.id for p in found.values()])
-                new = queries.Inserts(rows)
+                new = Inserts(uow.rows)
+                found = project_rows.projects_named(new, user_id, [p.project for p in prepared])
+                item_rows.lock_projects(new, *(p.id for p in found.values()))
+                items = item_rows.read_items_of(new, [p.id for p in found.values()])
                 done = []
                 for one in prepared:
                     project = found.get(one.project)
@@ -407,7 +406,7 @@ def _probe_stored(path: Path, shown: str, limits: Limits) -> MediaInfo:
 
 def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
                   project: ProjectRow | None, items: list[ItemRow],
-                  infos: Mapping[str, MediaInfo], new: queries.Inserts,
+                  infos: Mapping[str, MediaInfo], new: Inserts,
                   claim: Claim | None = None, check: bool = True
                   ) -> tuple[Applied, ProjectRow, list[str | None]]:
     """Apply one spec to its project (``project`` and its ``items`` as read under the
@@ -416,27 +415,26 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
     from rendercli.services.projects import ensure_not_rendering
     from rendercli.services.renders.timeline import check_timeline
 
-    rows = uow.rows
     created = project is None
     if project is None:
         project = ProjectRow(new_id(), prepared.project)
         if claim is not None:
             claim(project, True)
-        queries.insert_project(new, user_id, project)
+        project_rows.insert_project(new, user_id, project)
         uow.record_event("project.created", user_id, project_id=project.id)
     else:
         origin = project.spec_origin
         if claim is not None:
             claim(project, False)
         if project.spec_origin != origin:
-            queries.set_spec_origin(rows, project.id, project.spec_origin)
+            project_rows.update_project(new, project.id, spec_origin=project.spec_origin)
     again = make_plan(prepared.project, None if created else project.id,
                       state.current(items, project.fit or DEFAULT_FIT), prepared.desired)
     if not again.changed:
         return Applied(again, project.id, applied=False), project, []
     if any(op.op == "remove" for op in again.ops):
-        ensure_not_rendering(uow, project, "remove its items")  # type: ignore[arg-type]
-    freed = _execute(rows, new, project, items, again, infos,
+        ensure_not_rendering(new, project.id, project.name, "remove its items")
+    freed = _execute(new, project, items, again, infos,
                      len(prepared.desired["timeline"]))
     if check:  # else the caller checks it (a batch: on the frame grid, as it submits)
         _flush(new)
@@ -445,10 +443,8 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
     return Applied(again, project.id, applied=True, stats=again.counts()), project, freed
 
 
-def _flush(new: queries.Inserts) -> None:
+def _flush(new: Inserts) -> None:
     """Write the new rows; a project name taken meanwhile is a Conflict."""
-    from rendercli.db.rows import integrity_error
-
     created = [project["name"] for project in new.pending.get("projects", [])]
     try:
         new.flush()
@@ -460,11 +456,10 @@ def _flush(new: queries.Inserts) -> None:
                        "the command again") from None
 
 
-def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[ItemRow],
-             plan: Plan, infos: Mapping[str, MediaInfo], timeline_count: int
-             ) -> list[str | None]:
-    """Carry out ``plan`` on the locked project's ``items`` (new rows to ``new``); the
-    storage keys it stops using."""
+def _execute(new: Inserts, project: ProjectRow, items: list[ItemRow], plan: Plan,
+             infos: Mapping[str, MediaInfo], timeline_count: int) -> list[str | None]:
+    """Carry out ``plan`` on the locked project's ``items`` (new rows wait in ``new``);
+    the storage keys it stops using."""
     from rendercli import storage
 
     by_id = {row.id: row for row in items}
@@ -504,7 +499,7 @@ def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[
             removed_fonts.append(row)
             continue
         freed.append(row.storage_key)
-        delete_item(rows, row.id)
+        item_rows.delete_item(new, row.id)
     offset = {"timeline": 0, "music": timeline_count}
     changed = {op.id for op in plan.ops if op.op in ("update", "move")}
     for name in ("timeline", "music"):
@@ -513,7 +508,7 @@ def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[
             position = offset[name] + pair.new_position
             if row.id not in changed:
                 if row.position != position:
-                    queries.update_item(rows, row.id, {"position": position})
+                    item_rows.update_item(new, row, {"position": position})
                 continue
             values: dict[str, Any] = {"position": position}
             if pair.current.key != pair.desired.key and pair.desired.kind != "title":
@@ -531,20 +526,20 @@ def _execute(rows: Rows, new: queries.Inserts, project: ProjectRow, items: list[
         _flush(new)
     for row in removed_fonts:
         freed.append(row.storage_key)
-        delete_item(rows, row.id)
+        item_rows.delete_item(new, row.id)
     return freed
 
 
-def _write(new: queries.Inserts, row: ItemRow, item: Item,
+def _write(new: Inserts, row: ItemRow, item: Item,
            font_id: Callable[[str | None], str | None], default_fit: str | None,
            values: Mapping[str, Any]) -> None:
     """Set a row's columns, card and texts from ``item``."""
     change = state.changes(row, item, font_id, default_fit)
-    queries.update_item(new.rows, row.id, {**values, **change.columns})
     if change.card is not None:
-        queries.put_title(new, row.id, change.card, exists=row.title is not None)
+        row.title = TitleView(**change.card)
+    item_rows.update_item(new, row, {**values, **change.columns})
     if change.texts is not None:
-        queries.replace_texts(new, row.id, change.texts)
+        item_rows.replace_texts(new, row.id, change.texts)
 
 
 def _probed_columns() -> list[str]:
@@ -561,20 +556,17 @@ def _file_columns(item: Item, info: MediaInfo | Mapping[str, Any]) -> dict[str, 
             "display_name": item.name}
 
 
-def _add_row(new: queries.Inserts, project: ProjectRow, item: Item,
+def _add_row(new: Inserts, project: ProjectRow, item: Item,
              info: MediaInfo | Mapping[str, Any] | None, position: int | None,
              font_id: Callable[[str | None], str | None] | None = None) -> str:
     """A new item row (a font: no settings; a title: no file); its id."""
-    from rendercli.db.ids import new_id
-
-    row_id = new_id()
     values = ({"kind": "title", "display_name": item.name} if info is None
               else _file_columns(item, info))
     change = None if font_id is None else state.changes(None, item, font_id, project.fit)
-    queries.insert_item(new, {"id": row_id, "project_id": project.id, "position": position,
-                              **values, **(change.columns if change else {})})
-    if change is not None and change.card is not None:
-        queries.put_title(new, row_id, change.card, exists=False)
+    row = item_rows.new_item({"project_id": project.id, "position": position, **values,
+                              **(change.columns if change else {})},
+                             TitleView(**change.card) if change and change.card else None)
+    item_rows.insert_item(new, row)
     if change is not None and change.texts:
-        queries.replace_texts(new, row_id, change.texts, had=False)
-    return row_id
+        item_rows.replace_texts(new, row.id, change.texts, had=False)
+    return row.id

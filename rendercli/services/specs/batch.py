@@ -25,10 +25,10 @@ from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.media.hash_memo import HashMemo
+    from rendercli.repositories.projects import ProjectRow
     from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.renders.views import JobView
     from rendercli.services.specs.plan import Plan
-    from rendercli.services.specs.queries import ProjectRow
     from rendercli.specfile.batch_rows import DataRows
     from rendercli.specfile.loader import LoadedSpec
     from rendercli.specfile.problems import Problem
@@ -345,12 +345,12 @@ def _check_projects(uow: UnitOfWork, user_id: str, batch: Batch, *,
                     replace: bool) -> list[Plan]:
     """Each row's plan, after refusing (Conflict, nothing changed) projects the batch
     may not change: not made by this spec (unless ``replace``), or rendering."""
-    from rendercli.services.specs import queries
+    from rendercli.repositories.projects import active_jobs, projects_named
     from rendercli.services.specs.apply import plan_for
 
     names = [row.prepared.project for row in batch.rows]
     with uow:
-        existing = queries.projects_named(uow.rows, user_id, names)
+        existing = projects_named(uow.rows, user_id, names)
         rows_of = {row.prepared.project: row.number for row in batch.rows}
         if not replace:
             foreign = [p.name for p in existing.values() if p.spec_origin != batch.origin]
@@ -359,7 +359,7 @@ def _check_projects(uow: UnitOfWork, user_id: str, batch: Batch, *,
                     foreign, rows_of, "not made by a batch of this spec",
                     "give the rows other names, or --replace to take the projects over"))
         by_id = {p.id: p.name for p in existing.values()}
-        rendering = [by_id[pid] for pid in queries.rendering_projects(uow.rows, list(by_id))]
+        rendering = [by_id[pid] for pid in active_jobs(uow.rows, list(by_id))]
         if rendering:
             raise Conflict(_listed(sorted(set(rendering), key=rows_of.__getitem__), rows_of,
                                    "rendering",
@@ -383,28 +383,28 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
     """Every row's queued job, in the apply's transaction (each timeline checked)."""
     from dataclasses import asdict
 
-    from rendercli.db.rows import integrity_error
+    from rendercli.db.rows import insert, integrity_error
+    from rendercli.repositories.items import read_items_of
     from rendercli.repositories.jobs import VIEW_COLUMNS, new_job_row
     from rendercli.services.renders.submit import engine_settings
     from rendercli.services.renders.timeline import check_timeline, stored_fit
     from rendercli.services.renders.views import view_of
-    from rendercli.services.specs import queries
 
-    items = queries.items_of(uow.rows, [project.id for _applied, project in done])
-    jobs = queries.Inserts(uow.rows)
+    items = read_items_of(uow.rows, [project.id for _applied, project in done])
+    jobs: list[dict[str, Any]] = []
     views = []
     for row, (_applied, project) in zip(batch.rows, done, strict=True):
         check_timeline(uow, project.id, settings=engine_settings(row.request),
                        project_name=project.name, items=items[project.id],
                        default_fit=stored_fit(project.fit))
         job = new_job_row(project.id, **asdict(row.request), batch_id=batch_id)
-        jobs.add("render_jobs", job)
+        jobs.append(job)
         uow.record_event("render.submitted", user_id, job_id=job["id"], project_id=project.id,
                          preset=job["preset"], format=job["format"], batch_id=batch_id)
         views.append(view_of({**dict.fromkeys(VIEW_COLUMNS), **job,
                               "project_name": project.name}))
     try:
-        jobs.flush()
+        insert(uow.rows, "render_jobs", *jobs)
     except Exception as exc:
         if not integrity_error(exc):
             raise

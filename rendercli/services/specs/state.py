@@ -250,8 +250,6 @@ def changes(row: Any | None, item: Item, font_id: Callable[[str | None], str | N
     """An item row's timeline settings (and title card, and texts) from ``item``, over
     ``row`` as read (None: a new row); a fit equal to the project's ``default_fit`` is
     stored as "the project's" (None)."""
-    from rendercli.db.clock import utcnow
-
     s = item.settings
     kind = item.kind
     columns: dict[str, Any] = {}
@@ -285,7 +283,6 @@ def changes(row: Any | None, item: Item, font_id: Callable[[str | None], str | N
                       "box": w["box"], "font_id": font_id(w["font"]), "font_face": w["face"],
                       "style": w["style"], "fade_in": w["text_fade"][0],
                       "fade_out": w["text_fade"][1]} for w in wanted]
-    columns["updated_at"] = utcnow()
     return RowChanges(columns, card, texts)
 
 
