@@ -149,7 +149,7 @@ def main() -> None:
         print("\nclient plan (--limit 1000):\n" + plan)
         assert "InitPlan" in plan
     finally:
-        from rendercli.db.session import dispose_all
+        from rendercli.db.engines import dispose_all
 
         dispose_all()
         pg.stop()

@@ -301,14 +301,6 @@ def lock_timeout() -> float:
     return float(_number("RENDERCLI_LOCK_TIMEOUT"))
 
 
-def use_worker_database() -> None:
-    """Transition (removed when the worker hands its App down): connect this process with
-    RENDERCLI_WORKER_DATABASE_URL when it is set."""
-    url = _env("RENDERCLI_WORKER_DATABASE_URL")
-    if url is not None:
-        os.environ["RENDERCLI_DATABASE_URL"] = url
-
-
 def get_settings() -> Settings:
     """The settings in the environment now (code not yet handed an application object)."""
     return read_settings()

@@ -72,7 +72,7 @@ def database_key(database_url: str) -> str:
     plain = _plain_pg_key(database_url)
     if plain is not None:
         return plain
-    from rendercli.db.session import display_url
+    from rendercli.db.engines import display_url
 
     return display_url(database_url)
 

@@ -43,25 +43,25 @@ def _worker_name() -> str:
 
 def render(job_id: str) -> dict[str, Any]:
     """RQ job function: render one job (the RQ job id is the render job id)."""
-    from rendercli.config import use_worker_database
+    from rendercli.app import App
     from rendercli.services.renders import execute, lifecycle
 
-    use_worker_database()  # plain `rq worker` without RenderWorker
+    uow = App.for_worker().unit_of_work()  # `rq worker` without RenderWorker too
     try:
-        lifecycle.recover_stale()
+        lifecycle.recover_stale(uow=uow)
     except Exception as exc:  # upkeep must never stop a render
         log.warning("stale-job recovery failed: %s", exc)
-    view = execute.execute(job_id, worker_name=_worker_name())
+    view = execute.execute(job_id, worker_name=_worker_name(), uow=uow)
     return {"job_id": job_id, "status": view.status if view else "skipped"}
 
 
 def render_task(task_id: str) -> dict[str, Any]:
     """RQ job function: run one task of a split render (the RQ job id is the task id)."""
-    from rendercli.config import use_worker_database
+    from rendercli.app import App
     from rendercli.services.renders import execute
 
-    use_worker_database()  # plain `rq worker` without RenderWorker
-    state = execute.execute_task(task_id, worker_name=_worker_name())
+    uow = App.for_worker().unit_of_work()  # `rq worker` without RenderWorker too
+    state = execute.execute_task(task_id, worker_name=_worker_name(), uow=uow)
     return {"task_id": task_id, "state": state or "skipped"}
 
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rq import Worker
 
 from rendercli import redis_outage, rq_guard
 from rendercli.rq_guard import render, render_task
+
+if TYPE_CHECKING:
+    from rendercli.services.unit_of_work import UnitOfWork
 
 __all__ = ["RenderWorker", "farm_upkeep", "render", "render_task"]
 
@@ -56,13 +59,14 @@ def preload() -> None:
         importlib.import_module(name)
 
 
-def farm_upkeep(connection: Any = None) -> None:
+def farm_upkeep(connection: Any = None, uow: UnitOfWork | None = None) -> None:
     """Recover jobs from dead workers, sweep storage (unreferenced objects too: workers
     are who sweeps them), dispatch queued rows without an RQ job
-    (rendercli.services.upkeep, the call commands make)."""
+    (rendercli.services.upkeep), on `uow`'s database: by default the worker's."""
+    from rendercli.app import App
     from rendercli.services import upkeep
 
-    upkeep.run(connection, worker=True)
+    upkeep.run(connection, worker=True, uow=uow or App.for_worker().unit_of_work())
 
 
 PUBSUB_WAKE = 0.5  # seconds: how long a stopping worker may wait for its listener thread
@@ -76,12 +80,12 @@ class RenderWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from rq.serializers import JSONSerializer
 
-        from rendercli.config import get_settings, use_worker_database
+        from rendercli.app import App
 
         rq_guard.check_rq_internals()
-        use_worker_database()
+        self._app = App.for_worker()  # the worker role's login, when one is set
         preload()
-        interval = get_settings().worker_sweep_interval
+        interval = self._app.settings.worker_sweep_interval
         self._sweep_interval = interval
         self._last_sweep: float | None = None
         self._current_task: str | None = None  # the task a horse is running, if any
@@ -296,7 +300,7 @@ class RenderWorker(Worker):
         self._outage.forget()
         self._outage.who = f"Work horse of {job.id}"
         self._outage.on_end = None
-        from rendercli.db.session import after_fork
+        from rendercli.db.engines import after_fork
 
         after_fork()  # the worker's own database connections stay the worker's
         super().main_work_horse(job, queue)
@@ -326,7 +330,7 @@ class RenderWorker(Worker):
             log.warning("RQ registry maintenance failed: %s", rq_guard.shown(str(exc)))
             self.last_cleaned_at = now()
         try:
-            farm_upkeep(self.connection)
+            farm_upkeep(self.connection, self._app.unit_of_work())
         except StopRequested:
             raise
         except Exception as exc:  # never let upkeep kill the worker

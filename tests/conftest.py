@@ -20,7 +20,7 @@ from tests.memory_keyring import MemoryKeyring
 from tests.servers import PostgresServer, RedisServer
 
 if TYPE_CHECKING:
-    from rendercli.db.session import SessionFactory
+    from tests.orm import SessionFactory
 
 # Read before the isolation fixture clears RENDERCLI_* variables.
 EXISTING_POSTGRES = os.environ.get("RENDERCLI_TEST_DATABASE_URL")
@@ -43,13 +43,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memory
     previous = keyring.get_keyring()
     memory = MemoryKeyring()
     keyring.set_keyring(memory)
-    from rendercli.db import tenancy
-
-    tenancy.use_token(None)
     yield memory
-    tenancy.use_token(None)
     keyring.set_keyring(previous)
-    from rendercli.db.session import dispose_all
+    from rendercli.db.engines import dispose_all
 
     dispose_all()
 
@@ -89,8 +85,8 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied per test (faster than migrating each time)."""
+    from rendercli.db.engines import get_engine
     from rendercli.db.schema import upgrade
-    from rendercli.db.session import get_engine
 
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
     engine = get_engine(f"sqlite:///{path}")
@@ -142,7 +138,7 @@ def database_url(
     monkeypatch.setenv("RENDERCLI_DATABASE_URL", server.client_url(url))
     monkeypatch.setenv("RENDERCLI_WORKER_DATABASE_URL", server.worker_url(url))
     yield url
-    from rendercli.db.session import dispose_all
+    from rendercli.db.engines import dispose_all
 
     dispose_all()
     server.drop_url(url)
@@ -151,7 +147,7 @@ def database_url(
 @pytest.fixture
 def sessions(database_url: str) -> SessionFactory:
     """A session factory for the test's database, to hand to services explicitly."""
-    from rendercli.db.session import get_session_factory
+    from tests.orm import get_session_factory
 
     return get_session_factory(database_url)
 
@@ -239,9 +235,8 @@ def make_account(cli: Cli, email: str) -> Account:
     user = accounts.register(UnitOfWork(), email, TEST_PASSWORD)
     session = accounts.login(UnitOfWork(), email, TEST_PASSWORD, session_name="test setup")
     accounts.authenticate(UnitOfWork(), session.token)
-    issued = accounts.create_api_token(UnitOfWork(), user.id, "test", 30)
-    accounts.logout(UnitOfWork(), session.token)
-    accounts.authenticate(UnitOfWork(), issued.token)  # later service calls act as this user
+    issued = accounts.create_api_token(UnitOfWork(token=session.token), user.id, "test", 30)
+    accounts.logout(UnitOfWork(token=session.token), session.token)
     return Account(email=email, token=issued.token, cli=cli)
 
 

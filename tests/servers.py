@@ -111,8 +111,8 @@ class PostgresServer:
 
     def create_template(self) -> None:
         from rendercli.db.access import set_bcrypt_cost
+        from rendercli.db.engines import get_engine
         from rendercli.db.schema import upgrade
-        from rendercli.db.session import get_engine
 
         self.drop(TEMPLATE_DB)
         owner = ""

@@ -14,9 +14,9 @@ from keyring.backends import fail
 from sqlalchemy import func, select, update
 
 from rendercli.db.models import AuthToken, User
-from rendercli.db.session import get_session_factory
 from tests.conftest import TEST_PASSWORD, Cli
 from tests.memory_keyring import HangingKeyring, MemoryKeyring
+from tests.orm import get_session_factory
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -97,7 +97,7 @@ def test_unknown_email_costs_the_same_bcrypt_work_as_a_wrong_password(
     new_cost = 6
     if database_url.startswith("postgresql"):  # there the cost is the database's
         from rendercli.db.access import set_bcrypt_cost
-        from rendercli.db.session import get_engine
+        from rendercli.db.engines import get_engine
 
         with get_engine(database_url).begin() as conn:
             set_bcrypt_cost(conn, new_cost)
@@ -120,7 +120,7 @@ def test_default_bcrypt_cost_is_12(cli: Cli, database_url: str, monkeypatch) -> 
         # PostgreSQL: the database's cost, 12 unless `db upgrade` ran with an explicit
         # RENDERCLI_BCRYPT_ROUNDS (the suite's template records 4).
         from rendercli.db.access import set_bcrypt_cost
-        from rendercli.db.session import get_engine
+        from rendercli.db.engines import get_engine
 
         with get_engine(database_url).begin() as conn:
             set_bcrypt_cost(conn, 12)
@@ -439,7 +439,7 @@ def test_database_key_is_the_masked_url_without_loading_sqlalchemy_for_plain_pat
     import string
 
     from rendercli.credentials import database_key
-    from rendercli.db.session import display_url
+    from rendercli.db.engines import display_url
 
     urls = [f"sqlite:////tmp/x{ch}y.db" for ch in " /._~+-" + string.ascii_letters]
     urls += ["sqlite:////tmp/ünï/x.db", "sqlite:////tmp/x.db?mode=ro", "sqlite:////t/%41.db",

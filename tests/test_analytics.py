@@ -7,8 +7,8 @@ import json
 from sqlalchemy import select, text
 
 from rendercli.db.models import AnalyticsEvent, Project, User
-from rendercli.db.session import get_session_factory
 from tests.conftest import Cli, make_account
+from tests.orm import get_session_factory
 
 
 def _events(url: str) -> list[tuple[str, str | None]]:
@@ -52,7 +52,7 @@ def test_a_units_events_are_written_in_multi_row_inserts(sessions) -> None:  # t
             self.inserts += sql.startswith("INSERT")
             return self.rows.run(sql, **params)
 
-    with UnitOfWork(sessions) as uow:
+    with UnitOfWork(sessions.url) as uow:
         counted = Counted(uow.rows)
         write_events(counted, [("batch.row", None, {"n": n}) for n in range(10_000)])  # type: ignore[arg-type]
         assert counted.inserts == 2

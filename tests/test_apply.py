@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from rendercli.db.models import Project, RenderJob
-from rendercli.db.session import get_session_factory
 from rendercli.render.text import DEFAULT_FONT
 from tests.conftest import Account
 from tests.media_factory import make_audio, make_corrupt, make_image, make_video
+from tests.orm import get_session_factory
 
 SPEC = """\
 version: 1

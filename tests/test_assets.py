@@ -285,8 +285,6 @@ def test_plain_sql_items_match_the_orm(
     every column of the model, and gives the same views and the same engine timeline as
     the ORM rows on both databases: fonts, titles, texts, booleans and timestamps."""
     from rendercli.db.models import Asset, AssetText, AssetTitle
-    from rendercli.db.rows import SessionRows, sqlite_rows
-    from rendercli.db.schema import HEAD_REVISION
     from rendercli.repositories import items
     from rendercli.services.items import asset_view
     from rendercli.services.renders.timeline import timeline_items
@@ -312,18 +310,13 @@ def test_plain_sql_items_match_the_orm(
                 None if card is None else {c: getattr(card, c) for c in items.TITLE_COLUMNS},
                 [{c: getattr(t, c) for c in items.TEXT_COLUMNS} for t in row.texts])
 
-    with UnitOfWork(sessions) as uow:
-        from sqlalchemy import select
+    from sqlalchemy import select
 
-        orm = sorted(uow.session.scalars(select(Asset).where(Asset.project_id == project)),
+    with sessions() as session, UnitOfWork(sessions.url) as uow:
+        orm = sorted(session.scalars(select(Asset).where(Asset.project_id == project)),
                      key=lambda a: (a.position is None, a.position or 0))
         orm_timeline = timeline_items(orm, storage_dir)
-        if database_url.startswith("sqlite"):
-            rows = sqlite_rows(database_url, HEAD_REVISION)
-            assert rows is not None
-        else:
-            rows = SessionRows(uow.session)
-        plain = items.read_items(rows, project)
+        plain = items.read_items(uow.rows, project)
         assert [shape(a) for a in plain] == [shape(a) for a in orm]
         assert timeline_items(plain, storage_dir) == orm_timeline
     views = {v.id: v for v in map(asset_view, plain)}
@@ -358,7 +351,7 @@ def test_several_timelines_are_read_in_three_statements(
             self.statements += 1
             return self.rows.all(sql, **params)
 
-    with UnitOfWork(sessions) as uow:
+    with UnitOfWork(sessions.url) as uow:
         counted = Counted(uow.rows)
         both = read_items_of(counted, [project, other, "nosuchproject"])  # type: ignore[arg-type]
         assert counted.statements == 3

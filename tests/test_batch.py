@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from rendercli.db.models import Project, RenderJob
-from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.farm import Farm
 from tests.media_factory import make_audio, make_video
+from tests.orm import get_session_factory
 
 SPEC = """\
 version: 1
@@ -159,8 +159,8 @@ def test_migrations_0005_0006_add_batch_ids_and_spec_origins(
         database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from sqlalchemy import inspect, text
 
+    from rendercli.db.engines import get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision, downgrade, upgrade
-    from rendercli.db.session import get_engine
 
     if database_url.startswith("sqlite"):
         url, server = f"sqlite:///{tmp_path / 'old.db'}", None
@@ -199,7 +199,7 @@ def test_migrations_0005_0006_add_batch_ids_and_spec_origins(
         engine.dispose()
     finally:
         if server is not None:
-            from rendercli.db.session import dispose_all
+            from rendercli.db.engines import dispose_all
 
             dispose_all()
             server.drop_url(url)

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from rendercli.db.models import Project, RenderJob
-from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.farm import Farm
+from tests.orm import get_session_factory
 from tests.test_batch import SPEC, counts, make_batch_media
 
 

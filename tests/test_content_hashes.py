@@ -166,8 +166,8 @@ def test_upgrading_sets_a_disagreeing_hash_to_the_storage_key(
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
+    from rendercli.db.engines import get_engine
     from rendercli.db.schema import upgrade
-    from rendercli.db.session import get_engine
 
     url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
            else postgres.create_database(from_template=False))
@@ -332,7 +332,8 @@ def test_a_changed_output_is_not_downloaded(alice: Account, media: dict[str, Pat
 
     user = authenticate(UnitOfWork(), alice.token)
     with pytest.raises(OperationFailed, match="does not match the SHA-256 recorded"):
-        finish(views.get(UnitOfWork(), user.id, job["id"]), out / "submitted.mp4", False)
+        view = views.get(UnitOfWork(token=alice.token), user.id, job["id"])
+        finish(view, out / "submitted.mp4", False)
     assert list(out.iterdir()) == []
 
 

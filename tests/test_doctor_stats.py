@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from rendercli.db.models import AnalyticsEvent, Project, RenderJob
-from rendercli.db.session import get_session_factory
 from rendercli.db.types import utcnow
 from tests.conftest import Account, Cli
 from tests.farm import Farm
 from tests.media_factory import make_image, make_video
+from tests.orm import get_session_factory
 
 
 def checks(result) -> dict[str, dict]:  # type: ignore[no-untyped-def]
@@ -135,7 +135,7 @@ def test_events_cover_the_product(alice: Account, database_url: str, tmp_path: P
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    queued = submit.submit(UnitOfWork(), user_id, "ev", submit.RenderRequest())
+    queued = submit.submit(UnitOfWork(token=alice.token), user_id, "ev", submit.RenderRequest())
     alice.ok("jobs", "cancel", queued.id)
     clip = make_video(tmp_path / "c.mp4", duration=1.0)
     alice.ok("asset", "add", "ev", str(clip))

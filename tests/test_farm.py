@@ -228,9 +228,10 @@ def test_an_idle_worker_sweeps_up_a_dead_workers_job(
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
     # Read the row through the service directly: no CLI command, so no CLI maintenance.
-    wait_for(lambda: views.get(UnitOfWork(), user_id, job_id).worker_name == "sweeper",
+    as_alice = UnitOfWork(token=alice.token)
+    wait_for(lambda: views.get(as_alice, user_id, job_id).worker_name == "sweeper",
              60, "the idle worker's sweep to re-queue and take the job", interval=0.5)
-    assert views.get(UnitOfWork(), user_id, job_id).attempts == 2
+    assert views.get(UnitOfWork(token=alice.token), user_id, job_id).attempts == 2
     alice.ok("jobs", "cancel", job_id)  # no need to finish the slow render
 
 

@@ -117,7 +117,7 @@ def test_an_idle_worker_waits_out_a_postgres_outage(cli: Cli, media, farm: Farm,
     """PostgreSQL stops for a while under an idle worker that sweeps every 2 s: the
     failing sweeps do not stop it, and it renders the next job once the database is
     back."""
-    from rendercli.db.session import dispose_all
+    from rendercli.db.engines import dispose_all
 
     url = own_postgres.create_database()
     monkeypatch.setenv("RENDERCLI_DATABASE_URL", own_postgres.client_url(url))
@@ -146,7 +146,6 @@ def test_an_assemble_task_left_waiting_on_lost_rq_jobs_is_released(
     recorded them done in the database only: the assemble task, deferred on RQ jobs that
     will never finish, is put on the queue by the next sweep."""
     from rq.job import Job
-    from sqlalchemy import text
 
     from rendercli.services.renders import dispatch
     from rendercli.services.unit_of_work import UnitOfWork
@@ -159,8 +158,8 @@ def test_an_assemble_task_left_waiting_on_lost_rq_jobs_is_released(
     for task in segments:
         Job.fetch(task["id"], connection=conn).delete()
     with UnitOfWork(worker_sessions()) as uow:
-        uow.session.execute(text("UPDATE render_tasks SET state = 'completed' "
-                                 "WHERE job_id = :j AND kind = 'segment'"), {"j": job_id})
+        uow.rows.run("UPDATE render_tasks SET state = 'completed' "
+                     "WHERE job_id = :j AND kind = 'segment'", j=job_id)
         uow.commit()
     assert Job.fetch(assemble["id"], connection=conn).get_status() == "deferred"
     assert dispatch.reconcile(conn, uow=UnitOfWork(worker_sessions())) == [assemble["id"]]

@@ -86,9 +86,7 @@ def video_stream_sha(path: Path) -> str:
 def inline_render(account: Account, project: str, settings: list[str], tmp_path: Path,
                   chunk_seconds: float) -> Path:
     """The same project rendered in one process, with its own empty cache."""
-    from sqlalchemy import select
 
-    from rendercli.db.models import Asset, Project
     from rendercli.render.engine import render_timeline
     from rendercli.services.renders.submit import RenderRequest, engine_settings
     from rendercli.services.renders.timeline import timeline_items
@@ -98,10 +96,11 @@ def inline_render(account: Account, project: str, settings: list[str], tmp_path:
     request = RenderRequest(preset=opts["--preset"], fps=int(opts["--fps"]),
                             quality=opts["--quality"])
     storage = tmp_path / "data" / "storage"
-    with UnitOfWork() as uow:
-        project_id = uow.session.scalar(select(Project.id).where(Project.name == project))
-        assets = uow.session.scalars(select(Asset).where(Asset.project_id == project_id)).all()
-        items = timeline_items(list(assets), storage)
+    from rendercli.repositories.items import read_items
+
+    with UnitOfWork(os.environ.get("RENDERCLI_WORKER_DATABASE_URL")) as uow:
+        project_id = uow.rows.scalar("SELECT id FROM projects WHERE name = :n", n=project)
+        items = timeline_items(read_items(uow.rows, project_id), storage)
     result = render_timeline(items, engine_settings(request), storage_dir=tmp_path / "inline",
                              chunk_seconds=chunk_seconds)
     return result.path
@@ -314,15 +313,12 @@ def test_a_failing_segment_fails_the_job_once_and_cancels_its_siblings(
     assert wait_until_gone(str(tmp_path / "data" / "storage"), 5.0) == []
 
 
-def worker_sessions():  # type: ignore[no-untyped-def]
-    """Sessions as the worker role on PostgreSQL (only a worker splits a job into tasks);
-    None (the default database) on SQLite."""
+def worker_sessions() -> str | None:
+    """The worker role's database URL on PostgreSQL (only a worker splits a job into
+    tasks); None (the default database) on SQLite."""
     import os
 
-    from rendercli.db.session import get_session_factory
-
-    url = os.environ.get("RENDERCLI_WORKER_DATABASE_URL")
-    return get_session_factory(url) if url else None
+    return os.environ.get("RENDERCLI_WORKER_DATABASE_URL")
 
 
 def _split_job(alice: Account, media, count: int, name: str,
@@ -330,23 +326,26 @@ def _split_job(alice: Account, media, count: int, name: str,
     """A processing job with `count` queued segment tasks (of these weights, else 1 each)
     and an assemble task, as a worker's split leaves it (rows written directly: no render
     is needed here)."""
-    from sqlalchemy import update
 
-    from rendercli.db.models import RenderJob, RenderTask
     from rendercli.services.unit_of_work import UnitOfWork
 
     alice.ok("project", "create", name)
     alice.ok("asset", "add", name, str(media["a"]))
     job_id = alice.ok("render", "submit", name, *FAST).stdout.strip()
+    from rendercli.db.clock import utcnow
+    from rendercli.db.ids import new_id
+    from rendercli.db.rows import insert
+
     with UnitOfWork(worker_sessions()) as uow:  # what a worker's claim and split write
-        uow.session.execute(update(RenderJob).where(RenderJob.id == job_id)
-                            .values(status="processing", worker_name="planner", attempts=1))
+        uow.rows.run("UPDATE render_jobs SET status = 'processing', worker_name = 'planner', "
+                     "attempts = 1 WHERE id = :id", id=job_id)
         for n in range(count + 1):
             kind = "assemble" if n == count else "segment"
             weight = weights[n] if weights is not None and n < count else 1.0
-            uow.session.add(RenderTask(job_id=job_id, seq=n, kind=kind, label=f"{kind} {n}",
-                                       cache_key=None, weight=weight, state="queued",
-                                       progress=0.0, attempts=0))
+            insert(uow.rows, "render_tasks", {
+                "id": new_id(), "job_id": job_id, "seq": n, "kind": kind,
+                "label": f"{kind} {n}", "cache_key": None, "weight": weight,
+                "state": "queued", "progress": 0.0, "attempts": 0, "created_at": utcnow()})
         uow.commit()
     return job_id
 

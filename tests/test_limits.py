@@ -76,7 +76,6 @@ def test_a_length_written_into_the_database_fails_the_render_with_the_reason(
     """The issue's attack: a client writes a huge duration into its own row with raw SQL
     after submitting. The worker reading the row fails the job at once with the reason;
     the old code planned one entry per chunk (1e9 s: a worker at 16 GB in 90 s)."""
-    from rendercli.db.session import get_session_factory
     from rendercli.services.renders.execute import execute
 
     monkeypatch.setenv("RENDERCLI_JOB_TIMEOUT", "10")  # old code: a render, cut short
@@ -87,7 +86,7 @@ def test_a_length_written_into_the_database_fails_the_render_with_the_reason(
               (50000.0, title_id(alice, "film")))
     worker_url = os.environ.get("RENDERCLI_WORKER_DATABASE_URL", database_url)
     started = time.monotonic()
-    view = execute(job_id, worker_name="w1", uow=UnitOfWork(get_session_factory(worker_url)))
+    view = execute(job_id, worker_name="w1", uow=UnitOfWork(worker_url))
     assert view is not None and view.status == "failed"
     assert view.error is not None and "duration is 50000 s" in view.error
     assert LIMIT_MESSAGE in view.error
@@ -125,8 +124,6 @@ def test_a_huge_text_written_into_the_database_is_never_read_whole(
     """A client may write any amount into its own row by hand; whoever reads the timeline
     (a worker, or the inline render) reads a bounded prefix, and the render is refused as
     too long instead of holding the whole value."""
-    from rendercli.db.rows import SessionRows, sqlite_rows
-    from rendercli.db.schema import HEAD_REVISION
     from rendercli.repositories.items import MAX_READ_CHARS, read_items
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -141,10 +138,8 @@ def test_a_huge_text_written_into_the_database_is_never_read_whole(
               "size, color, box, created_at) VALUES ('t1', %s, 1, %s, 0, 'center', "
               "'small', 'white', false, CURRENT_TIMESTAMP)", (title, huge))
     project = json.loads(alice.ok("project", "list", "--json").stdout)[0]["id"]
-    with UnitOfWork(sessions) as uow:
-        rows = (sqlite_rows(database_url, HEAD_REVISION) if database_url.startswith("sqlite")
-                else SessionRows(uow.session))
-        (item,) = read_items(rows, project)
+    with UnitOfWork(sessions.url) as uow:
+        (item,) = read_items(uow.rows, project)
     assert len(item.title.text) == MAX_READ_CHARS + 1
     assert len(item.texts[0].text) == MAX_READ_CHARS + 1
     result = alice("render", "submit", "film")

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from rendercli.db.models import RenderJob
-from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.media_factory import make_image
+from tests.orm import get_session_factory
 
 pytestmark = pytest.mark.any_database  # see tests/conftest.py
 

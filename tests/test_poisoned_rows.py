@@ -103,13 +103,13 @@ def test_one_poisoned_row_does_not_stop_dispatch(
     ValueError and dispatched nothing, every sweep."""
     from rq.job import Job
 
-    from rendercli.db.session import get_session_factory
     from rendercli.services.renders import dispatch
+    from tests.orm import get_session_factory
 
     bad, good = poisoned
     worker = get_session_factory(os.environ.get("RENDERCLI_WORKER_DATABASE_URL", database_url))
     connection = dispatch.redis_connection()
-    assert dispatch.reconcile(connection, uow=UnitOfWork(worker)) == [good]
+    assert dispatch.reconcile(connection, uow=UnitOfWork(worker.url)) == [good]
     assert Job.exists(good, connection=connection)
     engine = create_engine(database_url)
     with engine.connect() as conn:
@@ -119,7 +119,7 @@ def test_one_poisoned_row_does_not_stop_dispatch(
     engine.dispose()
     assert rows == {bad: "failed", good: "queued"}
     assert error.startswith("could not be dispatched: its id is not one rendercli makes")
-    assert dispatch.reconcile(connection, uow=UnitOfWork(worker)) == []  # and nothing twice
+    assert dispatch.reconcile(connection, uow=UnitOfWork(worker.url)) == []  # and nothing twice
 
 
 def test_a_login_session_lasts_at_most_365_days(tenants: Tenants) -> None:  # noqa: F811
@@ -153,7 +153,7 @@ def test_a_table_lock_held_by_another_login_fails_a_command_within_seconds(
     sits on it. Alice's command stops after RENDERCLI_LOCK_TIMEOUT with one line (exit 1)
     instead of hanging for as long as the lock is held (the old code: until the holder
     let go, here after 30 s)."""
-    from rendercli.db.session import dispose_all
+    from rendercli.db.engines import dispose_all
 
     t = tenants
     alice = {"RENDERCLI_TOKEN": t.alice_token}
@@ -190,7 +190,7 @@ def test_a_worker_waits_out_a_table_lock_and_renders(
     import json
     import logging
 
-    from rendercli.db.session import dispose_all, get_session_factory
+    from rendercli.db.engines import dispose_all
     from rendercli.services.renders.execute import execute
 
     if database_url.startswith("sqlite"):
@@ -207,8 +207,8 @@ def test_a_worker_waits_out_a_table_lock_and_renders(
     release.start()
     try:
         with caplog.at_level(logging.WARNING):
-            view = execute(job_id, worker_name="w1", uow=UnitOfWork(get_session_factory(
-                os.environ["RENDERCLI_WORKER_DATABASE_URL"])))
+            view = execute(job_id, worker_name="w1", uow=UnitOfWork(
+                os.environ["RENDERCLI_WORKER_DATABASE_URL"]))
     finally:
         release.cancel()
         holder.rollback()
@@ -223,8 +223,8 @@ def test_an_upgrade_over_a_poisoned_row_stops_and_deletes_nothing(
         backend: str, postgres: PostgresServer, tmp_path: Path) -> None:
     """A database that already holds a hand-made id is not changed by the upgrade that adds
     the check: it stops naming the table, and the admin decides about the row."""
+    from rendercli.db.engines import dispose_all, get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision, upgrade
-    from rendercli.db.session import dispose_all, get_engine
 
     url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
            else postgres.create_database(from_template=False))

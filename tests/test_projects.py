@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from rendercli.db.models import Asset, AuthToken, Project, RenderJob, User
-from rendercli.db.session import get_session_factory
 from tests.conftest import Account, Cli
+from tests.orm import get_session_factory
 
 
 def test_project_lifecycle(alice: Account) -> None:

@@ -232,7 +232,7 @@ def test_control_characters_in_stored_names_never_reach_the_terminal(
     from sqlalchemy import update
 
     from rendercli.db.models import AuthToken
-    from rendercli.db.session import get_session_factory
+    from tests.orm import get_session_factory
 
     run("register", "--email", "e@example.com", "--password-stdin", env=env, input="password1\n")
     run("login", "--email", "e@example.com", "--password-stdin", "--insecure-storage", env=env,

@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import select
 
 from rendercli.db.models import Asset, RenderJob
-from rendercli.db.session import get_session_factory
 from rendercli.db.types import utcnow
 from tests.conftest import Account
 from tests.farm import wait_for
 from tests.media_factory import make_video
+from tests.orm import get_session_factory
 from tests.processes import processes_with, wait_until_gone
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from rendercli.db.models import RenderJob
-from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.media_factory import make_image, make_video
+from tests.orm import get_session_factory
 
 FAST = ["--preset", "480p", "--fps", "10", "--quality", "draft"]
 
@@ -98,7 +98,7 @@ def test_active_job_is_a_conflict(alice: Account, project: str, database_url: st
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    queued = submit.submit(UnitOfWork(), user_id, project, submit.RenderRequest())
+    queued = submit.submit(UnitOfWork(token=alice.token), user_id, project, submit.RenderRequest())
     result = alice("render", "submit", project)
     assert result.exit_code == 5
     assert result.stderr == (
@@ -136,7 +136,7 @@ def test_cancel_and_retry_rules(alice: Account, project: str) -> None:
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    queued = submit.submit(UnitOfWork(), user_id, project, submit.RenderRequest(
+    queued = submit.submit(UnitOfWork(token=alice.token), user_id, project, submit.RenderRequest(
         preset="480p", fps=10, quality="draft"))
     assert alice("jobs", "retry", queued.id).exit_code == 5  # only failed/cancelled
     cancelled = json.loads(alice.ok("jobs", "cancel", queued.id, "--json").stdout)
@@ -176,7 +176,7 @@ def test_watch_finished_jobs(alice: Account, project: str, database_url: str) ->
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    queued = submit.submit(UnitOfWork(), user_id, project, submit.RenderRequest())
+    queued = submit.submit(UnitOfWork(token=alice.token), user_id, project, submit.RenderRequest())
     timed_out = alice("jobs", "watch", queued.id, "--timeout", "0.3", "--interval", "0.1")
     assert timed_out.exit_code == 124 and "timed out" in timed_out.stderr
     alice.ok("jobs", "cancel", queued.id)
@@ -190,7 +190,8 @@ def _queued(alice: Account, project: str):  # type: ignore[no-untyped-def]
     from rendercli.services.unit_of_work import UnitOfWork
 
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    return user_id, submit.submit(UnitOfWork(), user_id, project, submit.RenderRequest())
+    return user_id, submit.submit(UnitOfWork(token=alice.token), user_id, project,
+                                  submit.RenderRequest())
 
 
 def test_no_delete_or_asset_removal_while_rendering(alice: Account, project: str) -> None:

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from rendercli.db.models import RenderJob
-from rendercli.db.session import SessionFactory
 from rendercli.db.types import utcnow
 from rendercli.errors import Conflict
 from rendercli.services.renders import lifecycle, submit, views
 from rendercli.services.unit_of_work import UnitOfWork
 from tests.conftest import Account
 from tests.media_factory import make_image
+from tests.orm import SessionFactory
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def project(alice: Account, tmp_path: Path) -> tuple[str, str]:
 @pytest.fixture
 def uow(sessions: SessionFactory):  # type: ignore[no-untyped-def]
     """A fresh unit of work on the test's database, passed to services explicitly."""
-    return lambda: UnitOfWork(sessions)
+    return lambda: UnitOfWork(sessions.url)
 
 
 def run_together(count: int, fn) -> list:  # type: ignore[no-untyped-def]
@@ -77,10 +77,11 @@ def test_twenty_concurrent_submits_make_one_job(project, uow, sessions) -> None:
 def test_only_one_worker_can_claim_a_job(project, uow, sessions) -> None:
     user_id, name = project
     job = submit.submit(uow(), user_id, name, submit.RenderRequest())
-    claims = run_together(10, lambda i: lifecycle.claim(job.id, f"w{i}", uow=UnitOfWork(sessions)))
+    claims = run_together(
+        10, lambda i: lifecycle.claim(job.id, f"w{i}", uow=UnitOfWork(sessions.url)))
     won = [c for c in claims if c is not None]
     assert len(won) == 1 and not any(isinstance(c, Exception) for c in claims)
-    assert lifecycle.claim(job.id, "late", uow=UnitOfWork(sessions)) is None
+    assert lifecycle.claim(job.id, "late", uow=UnitOfWork(sessions.url)) is None
     view = views.get(uow(), user_id, job.id)
     assert view.status == "processing" and view.worker_name == won[0].worker_name
 
@@ -89,7 +90,7 @@ def test_a_cancelled_job_cannot_be_claimed(project, uow, sessions) -> None:
     user_id, name = project
     job = submit.submit(uow(), user_id, name, submit.RenderRequest())
     lifecycle.cancel(uow(), user_id, job.id)
-    assert lifecycle.claim(job.id, "w", uow=UnitOfWork(sessions)) is None
+    assert lifecycle.claim(job.id, "w", uow=UnitOfWork(sessions.url)) is None
 
 
 def _age_heartbeat(sessions: SessionFactory, job_id: str, seconds: float) -> None:
@@ -107,18 +108,18 @@ def test_stale_jobs_recovered_within_two_minutes_by_default(project, uow, sessio
     """
     user_id, name = project
     job = submit.submit(uow(), user_id, name, submit.RenderRequest())
-    first = lifecycle.claim(job.id, "dead-worker", uow=UnitOfWork(sessions))
+    first = lifecycle.claim(job.id, "dead-worker", uow=UnitOfWork(sessions.url))
     assert first is not None
     _age_heartbeat(sessions, job.id, 50)
-    assert lifecycle.recover_stale(uow=UnitOfWork(sessions)).requeued == []
+    assert lifecycle.recover_stale(uow=UnitOfWork(sessions.url)).requeued == []
     _age_heartbeat(sessions, job.id, 61)
-    assert lifecycle.recover_stale(uow=UnitOfWork(sessions)).requeued == [job.id]
+    assert lifecycle.recover_stale(uow=UnitOfWork(sessions.url)).requeued == [job.id]
     view = views.get(uow(), user_id, job.id)
     assert view.status == "queued" and view.attempts == 1 and view.worker_name is None
     # The dead worker's claim is fenced off: it can neither heartbeat nor publish.
-    assert lifecycle.heartbeat(first, progress=50, uow=UnitOfWork(sessions)) is False
-    assert lifecycle.complete(first, output_url="file:///x", uow=UnitOfWork(sessions)) is False
-    assert lifecycle.fail(first, "late", uow=UnitOfWork(sessions)) is False
+    assert lifecycle.heartbeat(first, progress=50, uow=UnitOfWork(sessions.url)) is False
+    assert lifecycle.complete(first, output_url="file:///x", uow=UnitOfWork(sessions.url)) is False
+    assert lifecycle.fail(first, "late", uow=UnitOfWork(sessions.url)) is False
     assert views.get(uow(), user_id, job.id).status == "queued"
 
 
@@ -127,10 +128,10 @@ def test_attempts_run_out_and_the_job_fails(project, uow, sessions, monkeypatch)
     user_id, name = project
     job = submit.submit(uow(), user_id, name, submit.RenderRequest())
     for attempt in (1, 2):
-        claim = lifecycle.claim(job.id, f"w{attempt}", uow=UnitOfWork(sessions))
+        claim = lifecycle.claim(job.id, f"w{attempt}", uow=UnitOfWork(sessions.url))
         assert claim is not None and claim.attempt == attempt
         _age_heartbeat(sessions, job.id, 3600)
-        recovery = lifecycle.recover_stale(uow=UnitOfWork(sessions))
+        recovery = lifecycle.recover_stale(uow=UnitOfWork(sessions.url))
     assert recovery.failed == [job.id]
     view = views.get(uow(), user_id, job.id)
     assert view.status == "failed" and view.attempts == 2
@@ -142,11 +143,11 @@ def test_attempts_run_out_and_the_job_fails(project, uow, sessions, monkeypatch)
 def test_cancel_reaches_a_processing_claim(project, uow, sessions) -> None:
     user_id, name = project
     job = submit.submit(uow(), user_id, name, submit.RenderRequest())
-    claim = lifecycle.claim(job.id, "w", uow=UnitOfWork(sessions))
-    assert claim is not None and lifecycle.still_ours(claim, uow=UnitOfWork(sessions))
+    claim = lifecycle.claim(job.id, "w", uow=UnitOfWork(sessions.url))
+    assert claim is not None and lifecycle.still_ours(claim, uow=UnitOfWork(sessions.url))
     lifecycle.cancel(uow(), user_id, job.id)
-    assert not lifecycle.still_ours(claim, uow=UnitOfWork(sessions))
-    assert lifecycle.complete(claim, output_url="file:///x", uow=UnitOfWork(sessions)) is False
+    assert not lifecycle.still_ours(claim, uow=UnitOfWork(sessions.url))
+    assert lifecycle.complete(claim, output_url="file:///x", uow=UnitOfWork(sessions.url)) is False
     assert views.get(uow(), user_id, job.id).status == "cancelled"
 
 
@@ -155,15 +156,15 @@ def test_an_interrupted_render_leaves_processing_only_under_its_claim(
 ) -> None:
     user_id, name = project
     job = submit.submit(uow(), user_id, name, submit.RenderRequest())
-    first = lifecycle.claim(job.id, "w1", uow=UnitOfWork(sessions))
+    first = lifecycle.claim(job.id, "w1", uow=UnitOfWork(sessions.url))
     assert first is not None
     _age_heartbeat(sessions, job.id, 3600)
-    assert lifecycle.recover_stale(uow=UnitOfWork(sessions)).requeued == [job.id]
-    second = lifecycle.claim(job.id, "w2", uow=UnitOfWork(sessions))
+    assert lifecycle.recover_stale(uow=UnitOfWork(sessions.url)).requeued == [job.id]
+    second = lifecycle.claim(job.id, "w2", uow=UnitOfWork(sessions.url))
     assert second is not None
-    assert lifecycle.interrupted(first, uow=UnitOfWork(sessions)) is False  # fenced off
+    assert lifecycle.interrupted(first, uow=UnitOfWork(sessions.url)) is False  # fenced off
     assert views.get(uow(), user_id, job.id).status == "processing"
-    assert lifecycle.interrupted(second, uow=UnitOfWork(sessions)) is True
+    assert lifecycle.interrupted(second, uow=UnitOfWork(sessions.url)) is True
     view = views.get(uow(), user_id, job.id)
     assert (view.status, view.error, view.worker_name) == ("cancelled", "interrupted", "w2")
     assert view.finished_at is not None

@@ -47,7 +47,8 @@ def bob_locks(tenants: Tenants) -> Iterator[callable]:  # noqa: F811
 
 @pytest.fixture
 def worker_sessions(tenants: Tenants, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
-    from rendercli.db.session import dispose_all, get_session_factory
+    from rendercli.db.engines import dispose_all
+    from tests.orm import get_session_factory
 
     dispose_all()  # new connections read RENDERCLI_LOCK_TIMEOUT when they open
     monkeypatch.setenv("RENDERCLI_LOCK_TIMEOUT", "2")
@@ -67,7 +68,7 @@ def test_bobs_locked_stale_job_does_not_stop_alices_recovery(
           "heartbeat_at = now() - interval '1 hour' WHERE id = %s", (t.ids["bob_job"],))
     bob_locks("SELECT id FROM render_jobs WHERE id = %s FOR UPDATE", (t.ids["bob_job"],))
     started = time.monotonic()
-    recovery = lifecycle.recover_stale(uow=UnitOfWork(worker_sessions))
+    recovery = lifecycle.recover_stale(uow=UnitOfWork(worker_sessions.url))
     assert time.monotonic() - started < 1.5  # never waits on bob's lock
     assert t.ids["alice_job"] in recovery.requeued
     assert t.owner("SELECT status FROM render_jobs WHERE id = %s",
@@ -91,7 +92,7 @@ def test_bobs_locked_stale_task_does_not_stop_alices_task_recovery(
     # bob locks his task, and in another transaction his job (its log is appended to).
     bob_locks("SELECT id FROM render_tasks WHERE id = %s FOR UPDATE", (t.ids["bob_task"],))
     started = time.monotonic()
-    recovery = lifecycle.recover_stale(uow=UnitOfWork(worker_sessions))
+    recovery = lifecycle.recover_stale(uow=UnitOfWork(worker_sessions.url))
     assert time.monotonic() - started < 1.5
     assert t.ids["alice_task"] in recovery.tasks_requeued
     assert t.owner("SELECT state FROM render_tasks WHERE id = %s",
@@ -111,7 +112,7 @@ def test_bobs_locked_job_row_under_a_stale_task_does_not_stop_alices(
                 (t.ids[f"{who}_task"],))
     bob_locks("SELECT id FROM render_jobs WHERE id = %s FOR UPDATE", (t.ids["bob_job"],))
     started = time.monotonic()
-    recovery = lifecycle.recover_stale(uow=UnitOfWork(worker_sessions))
+    recovery = lifecycle.recover_stale(uow=UnitOfWork(worker_sessions.url))
     assert time.monotonic() - started < 1.5
     assert t.ids["alice_task"] in recovery.tasks_requeued
 
@@ -139,7 +140,7 @@ def test_bobs_locked_queued_job_does_not_stop_dispatch_of_alices(
     bob_locks("SELECT id FROM render_jobs WHERE id = 'bobfirst' FOR UPDATE", ())
     connection = Redis.from_url(redis_server.url)
     started = time.monotonic()
-    dispatched = dispatch.reconcile(connection, uow=UnitOfWork(worker_sessions))
+    dispatched = dispatch.reconcile(connection, uow=UnitOfWork(worker_sessions.url))
     assert time.monotonic() - started < 1.5
     assert t.ids["alice_job"] in dispatched
     assert Job.fetch(t.ids["alice_job"], connection=connection, serializer=JSONSerializer)
@@ -147,7 +148,7 @@ def test_bobs_locked_queued_job_does_not_stop_dispatch_of_alices(
                    (t.ids["alice_job"],)) == [(True,)]
     # A second sweep while bob still holds his row: no wait either.
     started = time.monotonic()
-    dispatch.reconcile(connection, uow=UnitOfWork(worker_sessions))
+    dispatch.reconcile(connection, uow=UnitOfWork(worker_sessions.url))
     assert time.monotonic() - started < 1.5
 
 
@@ -179,7 +180,7 @@ def test_upkeep_reads_only_the_tail_of_a_huge_log(
           "heartbeat_at = now() - interval '1 hour', error = repeat('z', %s)", (huge,))
     tracemalloc.start()
     try:
-        recovery = lifecycle.recover_stale(uow=UnitOfWork(worker_sessions))
+        recovery = lifecycle.recover_stale(uow=UnitOfWork(worker_sessions.url))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -205,13 +206,13 @@ def test_a_worker_does_not_wait_on_a_locked_row_it_is_handed(
     t = tenants
     if locked == "job":
         bob_locks("SELECT id FROM render_jobs WHERE id = %s FOR UPDATE", (t.ids["bob_job"],))
-        claim = lambda: lifecycle.claim(t.ids["bob_job"], "w1", uow=UnitOfWork(worker_sessions))  # noqa: E731
+        claim = lambda: lifecycle.claim(t.ids["bob_job"], "w1", uow=UnitOfWork(worker_sessions.url))  # noqa: E731
     else:
         t.run("UPDATE render_jobs SET status = 'processing' WHERE id = %s", (t.ids["bob_job"],))
         table, key = (("render_tasks", "bob_task") if locked == "task"
                       else ("render_jobs", "bob_job"))
         bob_locks(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE", (t.ids[key],))
-        claim = lambda: tasks.claim(t.ids["bob_task"], "w1", uow=UnitOfWork(worker_sessions))  # noqa: E731
+        claim = lambda: tasks.claim(t.ids["bob_task"], "w1", uow=UnitOfWork(worker_sessions.url))  # noqa: E731
     started = time.monotonic()
     assert claim() is None
     assert time.monotonic() - started < 3
@@ -220,8 +221,6 @@ def test_a_worker_does_not_wait_on_a_locked_row_it_is_handed(
 def test_a_client_command_still_recovers_its_own_jobs(tenants: Tenants) -> None:  # noqa: F811
     """The row locks recovery takes are allowed to the client role too (its commands hand
     back their own jobs and tasks), and reach no one else's."""
-    from rendercli.db import tenancy
-    from rendercli.db.session import get_session_factory
     from rendercli.services.renders import lifecycle
 
     t = tenants
@@ -233,11 +232,7 @@ def test_a_client_command_still_recovers_its_own_jobs(tenants: Tenants) -> None:
         t.owner("UPDATE render_tasks SET state = 'processing', attempts = 1, worker_name = "
                 "'w9', heartbeat_at = now() - interval '1 hour' WHERE job_id = %s",
                 (t.ids[f"{who}_job"],))
-    tenancy.use_token(t.bob_token)
-    try:
-        recovery = lifecycle.recover_stale(uow=UnitOfWork(get_session_factory(t.client_url)))
-    finally:
-        tenancy.use_token(None)
+    recovery = lifecycle.recover_stale(uow=UnitOfWork(t.client_url, token=t.bob_token))
     assert recovery.requeued == [t.ids["bob_job"]] and recovery.tasks_requeued == []
     assert t.owner("SELECT state FROM render_tasks WHERE id = %s",
                    (t.ids["alice_task"],)) == [("processing",)]

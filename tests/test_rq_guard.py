@@ -23,6 +23,7 @@ from rendercli.db.ids import new_id
 from tests.servers import RedisServer
 
 JOB = "k2x9c0c0p1q8r7s6t5u4v3w2"
+OTHER = "ya9ibd8hylwhynbmqlgmt89a"  # another id (fixed: xdist workers collect alike)
 
 
 def payload(*value: object) -> bytes:
@@ -76,7 +77,7 @@ def test_the_task_payload_is_accepted_with_the_same_shape() -> None:
     (payload(rq_guard.TASK_FUNCTION, None, ["../../etc/passwd"], {}), "not one job id"),
     (payload(rq_guard.TASK_FUNCTION, None, [JOB, JOB], {}), "not one job id"),
     (payload(rq_guard.TASK_FUNCTION, None, [], {"task_id": JOB}), "keyword arguments"),
-    (payload(rq_guard.TASK_FUNCTION, None, [new_id()], {}), "is not the RQ job's id"),
+    (payload(rq_guard.TASK_FUNCTION, None, [OTHER], {}), "is not the RQ job's id"),
     (payload("rendercli.worker.farm_upkeep", None, [JOB], {}), "is not"),
     (payload("rendercli.worker.render_task ", None, [JOB], {}), "is not"),
 ])
@@ -119,7 +120,7 @@ def test_dispatch_enqueues_what_the_guard_accepts() -> None:
     (payload(rq_guard.RENDER_FUNCTION, None, [JOB.upper()], {}), "not one job id"),
     (payload(rq_guard.RENDER_FUNCTION, None, [], {"job_id": JOB}), "keyword arguments"),
     (payload(rq_guard.RENDER_FUNCTION, "x", [JOB], {}), "an instance"),
-    (payload(rq_guard.RENDER_FUNCTION, None, [new_id()], {}), "is not the RQ job's id"),
+    (payload(rq_guard.RENDER_FUNCTION, None, [OTHER], {}), "is not the RQ job's id"),
     (payload(rq_guard.RENDER_FUNCTION), "not an RQ job in JSON"),
     (b'{"a": NaN}', "not JSON"),
     (pickle.dumps(("os.system", None, ("id",), {})), "not JSON"),

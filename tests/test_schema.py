@@ -9,10 +9,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from rendercli.db.engines import get_engine
 from rendercli.db.models import Base, Project, RenderJob, User
 from rendercli.db.schema import HEAD_REVISION, alembic_config, current_revision, upgrade
-from rendercli.db.session import get_engine, get_session_factory
 from tests.conftest import Cli, make_account
+from tests.orm import get_session_factory
 from tests.servers import PostgresServer
 
 
@@ -110,7 +111,7 @@ def test_out_of_date_postgres_asks_for_db_upgrade(
         with engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
         from rendercli.db import schema
-        from rendercli.db.session import forget_schema_checks
+        from rendercli.db.engines import forget_schema_checks
 
         forget_schema_checks()
         newer = cli("project", "list", env={"RENDERCLI_TOKEN": "rcli_x"})
@@ -134,7 +135,7 @@ def test_out_of_date_postgres_asks_for_db_upgrade(
         make_account(cli, "a@example.com")
         assert cli("db", "current", "--json").exit_code == 0
     finally:
-        from rendercli.db.session import dispose_all
+        from rendercli.db.engines import dispose_all
 
         dispose_all()
         postgres.drop_url(url)
@@ -150,7 +151,7 @@ def test_db_upgrade_command(cli: Cli, postgres: PostgresServer, monkeypatch) -> 
         assert current_revision(get_engine(url)) == HEAD_REVISION
         cli.ok("db", "upgrade")  # idempotent
     finally:
-        from rendercli.db.session import dispose_all
+        from rendercli.db.engines import dispose_all
 
         dispose_all()
         postgres.drop_url(url)

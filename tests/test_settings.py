@@ -51,7 +51,7 @@ def test_register_and_login_refuse_bad_account_settings(
     from sqlalchemy import func, select
 
     from rendercli.db.models import AuthToken, User
-    from rendercli.db.session import get_session_factory
+    from tests.orm import get_session_factory
 
     cli.ok("register", "--email", "s@example.com", "--password-stdin", input=TEST_PASSWORD + "\n")
     for argv in (["register", "--email", "t@example.com", "--password-stdin"],

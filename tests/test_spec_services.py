@@ -71,8 +71,9 @@ def test_render_batch_runs_without_the_cli(
     (tmp_path / "video.yaml").write_text(SPEC, encoding="utf-8")
     (tmp_path / "rows.csv").write_text("name\nAna\n", encoding="utf-8")
     heard: list[str] = []
+    as_alice = lambda: UnitOfWork(token=alice.token)  # noqa: E731
     run = render_batch(user.id, tmp_path / "video.yaml", tmp_path / "rows.csv",
-                       name_field="name",
+                       name_field="name", uow_factory=as_alice,
                        checked=lambda batch: heard.append(f"checked {len(batch.rows)}"),
                        submitted=lambda run: heard.append(f"submitted {run.batch_id}"),
                        finished=lambda row, job: heard.append(f"{row.name} {job.status}"))
@@ -82,10 +83,12 @@ def test_render_batch_runs_without_the_cli(
     (tmp_path / "rows.csv").write_text("name\n\n", encoding="utf-8")  # no name: refused
     with pytest.raises(SpecInvalid):
         render_batch(user.id, tmp_path / "video.yaml", tmp_path / "rows.csv",
-                     name_field="name", checked=lambda batch: heard.append("again"))
+                     name_field="name", checked=lambda batch: heard.append("again"),
+                     uow_factory=as_alice)
     assert heard[-1] == "Ana completed"
     with pytest.raises(InvalidInput):
-        render_batch(user.id, tmp_path / "video.yaml", tmp_path / "missing.csv")
+        render_batch(user.id, tmp_path / "video.yaml", tmp_path / "missing.csv",
+                     uow_factory=as_alice)
 
 
 def test_a_batch_of_50_rows_sends_as_many_statements_as_one_of_5(
@@ -116,7 +119,7 @@ def test_a_batch_of_50_rows_sends_as_many_statements_as_one_of_5(
             batch = prepare_batch(tmp_path / "video.yaml", tmp_path / "rows.csv",
                                   name_field="name")
             sent.clear()
-            submit_batch(lambda: UnitOfWork(sessions), user.id, batch)
+            submit_batch(lambda: UnitOfWork(sessions.url, token=alice.token), user.id, batch)
             counts.append(len(sent))
     finally:
         event.remove(engine, "before_cursor_execute", count)

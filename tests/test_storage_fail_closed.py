@@ -76,7 +76,7 @@ def kill_token(how: str, cli: Cli, database_url: str, email: str) -> str:
         cli.ok("token", "revoke", issued["id"], env=env)
         doomed = issued["token"]
     elif how == "expired":
-        from rendercli.db.session import get_engine
+        from rendercli.db.engines import get_engine
         from rendercli.services.identity import hash_token
 
         with get_engine(database_url).begin() as conn:  # the owner: time passing
@@ -109,7 +109,6 @@ def test_a_dead_token_deletes_no_one_s_media(
     alice: Account, bob: Account, cli: Cli, database_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, how: str,
 ) -> None:
-    from rendercli.db import tenancy
     from rendercli.services.unit_of_work import UnitOfWork
 
     alice_key, bob_key = two_accounts(alice, bob, tmp_path)
@@ -124,16 +123,12 @@ def test_a_dead_token_deletes_no_one_s_media(
     assert cli("jobs", "list", env={"RENDERCLI_TOKEN": dead}).exit_code == 4
     # One started before the token died (`jobs watch`, `render submit --wait`) keeps
     # running its upkeep with it, the orphan sweep due.
-    tenancy.use_token(dead)
-    try:
-        sweeps.sweep_storage(force_orphans=True)
-        assert {alice_key, bob_key} <= objects()
-        # Freeing objects with a dead token: on PostgreSQL nothing can be answered, so
-        # nothing is deleted (alice's key and the orphan alike).
-        sweeps.remove_unreferenced_objects(UnitOfWork(), [alice_key, orphan],
-                                                 reason="test")
-    finally:
-        tenancy.use_token(None)
+    sweeps.sweep_storage(force_orphans=True, uow=UnitOfWork(token=dead))
+    assert {alice_key, bob_key} <= objects()
+    # Freeing objects with a dead token: on PostgreSQL nothing can be answered, so
+    # nothing is deleted (alice's key and the orphan alike).
+    sweeps.remove_unreferenced_objects(UnitOfWork(token=dead), [alice_key, orphan],
+                                       reason="test")
 
     assert {alice_key, bob_key} <= objects()
     removed = [d["key"] for d in deletions()]
@@ -317,7 +312,7 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     login: the queued job Redis lost is dispatched all the same."""
     from redis import Redis
 
-    from rendercli.db import tenancy
+    from rendercli.services.unit_of_work import UnitOfWork
     from rendercli.worker import farm_upkeep
 
     alice.ok("project", "create", "film")
@@ -331,12 +326,9 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     if login == "worker-unmarked":
         (storage_dir() / ".database").unlink()  # as an older version left it
     if login.startswith("worker"):
-        as_worker(monkeypatch)
-        tenancy.use_token(None)
-    else:
-        tenancy.use_token(alice.token)  # the client's login: sees alice's job only
-
-    farm_upkeep()
+        farm_upkeep()  # the worker role's login
+    else:  # a worker misconfigured with the client's login: sees alice's job only
+        farm_upkeep(uow=UnitOfWork(token=alice.token))
 
     queued = Redis.from_url(farm.redis.url).lrange("rq:queue:render-video", 0, -1)
     assert job.encode() in queued

@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from rendercli.config import get_settings
 from rendercli.db.ids import new_id
 from rendercli.db.models import Asset, Project, RenderJob
-from rendercli.db.session import get_session_factory
 from tests.conftest import Account
 from tests.hostile_media import OpenWatch
 from tests.media_factory import make_video
+from tests.orm import get_session_factory
 
 
 def session(database_url: str):  # type: ignore[no-untyped-def]
@@ -206,7 +206,7 @@ def test_a_hostile_output_url_is_never_shown_or_downloaded(
     user = authenticate(UnitOfWork(), alice.token)
     with OpenWatch(victim / "a.mp4") as watch:
         with pytest.raises(OperationFailed):
-            finish(views.get(UnitOfWork(), user.id, job_id), target, False)
+            finish(views.get(UnitOfWork(token=alice.token), user.id, job_id), target, False)
         assert not watch.opened()
     assert not target.exists()
 

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from rendercli.db.models import AnalyticsEvent, RenderJob
-from rendercli.db.session import get_session_factory
 from rendercli.repositories.events import event_row
 from rendercli.repositories.jobs import NEW_JOB_COLUMNS, new_job_row
 from rendercli.services.renders.submit import RenderRequest
@@ -20,6 +19,7 @@ from tests.conftest import Account, Cli, make_account
 from tests.farm import Farm
 from tests.imports import modules_loaded_by
 from tests.media_factory import make_image
+from tests.orm import get_session_factory
 
 FAST = ["--preset", "480p", "--fps", "10", "--quality", "draft"]
 
@@ -94,7 +94,7 @@ def test_a_stored_logins_key_is_sqlalchemys_rendering_without_loading_it() -> No
     """credentials.database_key makes plain PostgreSQL URLs' keys itself: they must be
     exactly the keys SQLAlchemy makes, or a stored login would no longer be found."""
     from rendercli.credentials import _plain_pg_key, database_key
-    from rendercli.db.session import display_url
+    from rendercli.db.engines import display_url
 
     made_here = 0
     for url in ["postgresql+psycopg://client:secret@/db1?host=/tmp/pg.x/sock",
@@ -211,7 +211,7 @@ def test_a_forked_child_leaves_its_parents_kept_connection_alone(database_url: s
     if child == 0:  # pragma: no cover - the child reports through its exit status
         code = 1
         try:
-            from rendercli.db.session import after_fork
+            from rendercli.db.engines import after_fork
 
             after_fork()  # what a forked worker does first
             mine = light_rows(url, HEAD_REVISION)

@@ -533,8 +533,8 @@ def test_existing_passwords_keep_working_after_the_migration(
     import bcrypt
     from sqlalchemy import text
 
+    from rendercli.db.engines import get_engine
     from rendercli.db.schema import upgrade
-    from rendercli.db.session import get_engine
     from rendercli.services import accounts
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -622,35 +622,14 @@ def test_change_password_on_both_databases(database_url: str) -> None:
 
 def test_migration_0002_downgrades_and_upgrades_again(database_url: str) -> None:
 
+    from rendercli.db.engines import get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision, downgrade, upgrade
-    from rendercli.db.session import get_engine
 
     engine = get_engine(database_url)
     downgrade(engine, "0001")
     assert current_revision(engine) == "0001"
     upgrade(engine)
     assert current_revision(engine) == HEAD_REVISION
-
-
-def test_every_new_session_factory_carries_the_token(tenants: Tenants) -> None:
-    """Engines and factories are rebuilt (tests, forked workers): each new factory's
-    transactions must still carry the token. (sqlalchemy's event.contains() answers True
-    for a fresh sessionmaker, so guarding the hook with it left new factories unhooked.)"""
-    import gc
-
-    from sqlalchemy import text
-
-    from rendercli.db import tenancy
-    from rendercli.db.session import dispose_all, get_session_factory
-
-    tenancy.use_token(tenants.bob_token)
-    for attempt in range(40):  # freed factories' addresses get reused: try a few times
-        dispose_all()
-        if attempt % 2:
-            gc.collect()
-        with get_session_factory(tenants.client_url)() as session:
-            assert session.execute(text("SELECT rendercli_current_user_id()")).scalar() == (
-                tenants.ids["bob_user"])
 
 
 def test_storage_key_answers_are_complete_or_an_error(tenants: Tenants) -> None:
@@ -684,10 +663,7 @@ def test_storage_keys_are_asked_in_bounded_calls(tenants: Tenants,
     from rendercli.services.unit_of_work import UnitOfWork
 
     keys = [f"{i:064x}" for i in range(12_000)] + ["a" * 64]
-    tenancy.use_token(tenants.bob_token)
-    with UnitOfWork() as uow:
+    with UnitOfWork(token=tenants.bob_token) as uow:
         assert tenancy.storage_keys_in_use(uow.rows, keys) == {"a" * 64}
-    tenancy.use_token(None)
-    monkeypatch.setenv("RENDERCLI_DATABASE_URL", tenants.worker_url)
-    with UnitOfWork() as uow:
+    with UnitOfWork(tenants.worker_url) as uow:
         assert tenancy.storage_keys_referenced(uow.rows, keys) == {"a" * 64}

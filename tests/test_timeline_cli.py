@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 
 from rendercli.db.models import Asset, AssetText, AssetTitle, RenderJob
-from rendercli.db.session import get_session_factory
 from rendercli.render.text import DEFAULT_FONT
 from tests.conftest import Account
 from tests.hostile_media import font_with_garbage_glyf, font_without_maxp, write_bytes
 from tests.media_factory import make_audio, make_color_video, make_image, make_video
+from tests.orm import get_session_factory
 from tests.system_fonts import need_fonts_for
 from tests.test_render_effects import integrated_loudness
 from tests.test_render_engine import probe
@@ -478,8 +478,8 @@ def test_migration_adds_the_settings_to_existing_assets(
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
+    from rendercli.db.engines import dispose_all, get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision, downgrade, upgrade
-    from rendercli.db.session import dispose_all, get_engine
 
     if database_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'old.db'}"

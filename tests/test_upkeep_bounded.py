@@ -167,7 +167,7 @@ def test_a_dead_task_is_handed_back_and_requeued_by_jobs_status_alone(
     redis = Redis.from_url(farm.redis.url)
     user, job_id, created = request.getfixturevalue("split_job")
     fill_queue(database_url, user, 2000)
-    lost = tasks.claim(created[0].id, "doomed", uow=UnitOfWork(sessions))
+    lost = tasks.claim(created[0].id, "doomed", uow=UnitOfWork(sessions.url))
     assert lost is not None
     with psycopg.connect(database_url.replace("+psycopg", "")) as owner:
         owner.execute("UPDATE render_tasks SET heartbeat_at = now() - interval '61 seconds' "
@@ -175,8 +175,8 @@ def test_a_dead_task_is_handed_back_and_requeued_by_jobs_status_alone(
     _stamp(tmp_path).parent.mkdir(parents=True, exist_ok=True)
     _stamp(tmp_path).touch()
     alice.ok("jobs", "status", job_id)
-    with UnitOfWork(sessions) as uow:
+    with UnitOfWork(sessions.url) as uow:
         [view] = [v for v in tasks.task_views(uow.rows, job_id) if v.id == lost.task_id]
     assert view.state == "queued" and view.attempts == 1
     assert lost.task_id in [i.decode() for i in redis.lrange(f"rq:queue:{RENDER_QUEUE}", 0, -1)]
-    assert not tasks.heartbeat(lost, progress=50, uow=UnitOfWork(sessions))  # fenced
+    assert not tasks.heartbeat(lost, progress=50, uow=UnitOfWork(sessions.url))  # fenced

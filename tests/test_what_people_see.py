@@ -178,7 +178,7 @@ def test_status_shows_files_and_download_copies_the_video(
 def test_only_a_completed_job_can_be_downloaded(alice: Account, project: str,
                                                 database_url: str, tmp_path: Path) -> None:
     from rendercli.db.models import RenderJob
-    from rendercli.db.session import get_session_factory
+    from tests.orm import get_session_factory
 
     job = json.loads(alice.ok("render", "submit", project, *FAST, "--json").stdout)
     with get_session_factory(database_url)() as session:

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import event, select
 
 from rendercli.db.models import Asset, AssetText, AssetTitle
-from rendercli.db.session import SessionFactory
 from rendercli.services.renders import execute, submit
 from rendercli.services.unit_of_work import UnitOfWork
 from tests.conftest import Account
+from tests.orm import SessionFactory
 
 
 @contextmanager
@@ -41,7 +41,7 @@ def test_the_worker_loads_a_timeline_in_at_most_five_statements(
     alice.ok("project", "create", "film")
     alice.ok("title", "add", "film", "Card 1", "--duration", "1")
     user_id = json.loads(alice.ok("whoami", "--json").stdout)["id"]
-    job = submit.submit(UnitOfWork(sessions), user_id, "film", submit.RenderRequest())
+    job = submit.submit(UnitOfWork(sessions.url), user_id, "film", submit.RenderRequest())
     with sessions() as session:  # the other items, each a title card with a caption
         first = session.scalars(select(Asset)).one()
         for n in range(2, count + 1):
@@ -51,7 +51,7 @@ def test_the_worker_loads_a_timeline_in_at_most_five_statements(
             item.texts = [AssetText(position=1, text=f"caption {n}")]
             session.add(item)
         session.commit()
-    uow = UnitOfWork(sessions)
+    uow = UnitOfWork(sessions.url)
     with statements(sessions) as sent:
         items, settings = execute.load(job.id, uow)
     assert len(items) == count and [i.name for i in items[:2]] == ["Card 1", "Card 2"]

@@ -182,7 +182,7 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli whoami --json
     """
-    from rendercli.db.session import display_url
+    from rendercli.db.engines import display_url
     from rendercli.services import accounts
 
     url = context.database_url()

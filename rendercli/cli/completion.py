@@ -14,7 +14,6 @@ from typing import Any
 from rendercli.cli import context
 from rendercli.render.presets import FORMATS, PRESETS, QUALITIES
 from rendercli.render.timeline import FITS, MOTIONS, PLACEMENTS, TEXT_SIZES, TRANSITIONS
-from rendercli.services import identity
 from rendercli.services.completion import candidates
 
 
@@ -54,5 +53,5 @@ def complete(param: Any, incomplete: str) -> list[tuple[str, str]] | None:
 
 def _from_database(kind: str, prefix: str) -> list[tuple[str, str]]:
 
-    user = identity.authenticate(context.uow(), context.current_token())
+    user = context.require_user()
     return candidates(context.uow(), user.id, kind, prefix)

@@ -23,8 +23,8 @@ def upgrade() -> None:
     """
     from sqlalchemy.exc import OperationalError
 
+    from rendercli.db.engines import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, upgrade
-    from rendercli.db.session import display_url, get_engine
     from rendercli.errors import OperationFailed
 
     url = context.database_url()
@@ -79,7 +79,7 @@ def roles(
     Example: rendercli db roles | psql "$ADMIN_URL"
     """
     from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements
-    from rendercli.db.session import checked_url, get_engine
+    from rendercli.db.engines import checked_url, get_engine
     from rendercli.errors import InvalidInput
 
     url = context.database_url()
@@ -115,8 +115,8 @@ def current(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli db current
     """
+    from rendercli.db.engines import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision
-    from rendercli.db.session import display_url, get_engine
 
     url = context.database_url()
     revision = current_revision(get_engine(url))

@@ -30,6 +30,7 @@ def demo(
         output.note(f"Making sample media in {demo_service.samples_dir()} ...")
     samples = make_samples(demo_service.samples_dir())
     prepared = demo_service.prepare(context.uow(), samples)
+    context.app().acting_as(prepared.token)
     started = submit.start(
         context.uow(),
         prepared.user.id,

@@ -14,15 +14,15 @@ def connect(url: str, head_revision: str, token: str | None = None) -> SqliteRow
 
     The common case costs one indexed read and never imports SQLAlchemy. Otherwise
     SQLAlchemy reads the URL and checks the schema once per process
-    (rendercli.db.session): the embedded SQLite default is created or upgraded there,
+    (rendercli.db.engines): the embedded SQLite default is created or upgraded there,
     and anything else that is not current or not reachable raises OperationFailed (or
     InvalidInput for a malformed URL) saying why."""
     rows = rows_module.light_rows(url, head_revision, token)
     if rows is not None:
         return rows
-    from rendercli.db.session import get_engine, get_session_factory
+    from rendercli.db.engines import check_schema, get_engine
 
-    get_session_factory(url)  # raises, saying why, unless the schema is current
+    check_schema(url)  # raises, saying why, unless the schema is current
     rows_module.forget_unreachable(url)
     rows = rows_module.light_rows(url, head_revision, token)
     if rows is not None:

@@ -1,21 +1,16 @@
-"""Plain SQL over a DB-API connection: the read path of the commands people run most.
+"""Plain SQL over a DB-API connection: the one way rendercli reads and writes rows.
 
-`jobs status`, `jobs list` and `project list` ask one or two indexed questions. Importing
-SQLAlchemy's ORM and declaring the models costs several times more than asking them, so
-these queries are written once in SQL (ownership in the WHERE clause, as everywhere) and
-run through `Rows`:
+A unit of work (rendercli.services.unit_of_work) runs its statements through `Rows`:
 
-- on the embedded SQLite default, over a bare `sqlite3` connection, when the database
-  file exists and its schema is current (`sqlite_rows`); SQLAlchemy is never imported;
-- on PostgreSQL, over a bare psycopg connection when its schema is current (`pg_rows`):
-  each transaction carries the caller's token as an ORM session's does
-  (rendercli.db.tenancy), so row-level security is in force the same way;
-- otherwise over the connection of the unit of work's ORM session (`SessionRows`), in
-  the same transaction (and a database that is not current or not reachable gets the
-  session's checks and messages).
+- on SQLite (the embedded default), over a bare `sqlite3` connection (`SqliteRows`);
+- on PostgreSQL, over a bare psycopg connection (`PgRows`): each transaction first sets
+  the caller's token (rendercli.db.tenancy), so row-level security sees the caller.
 
-Statements use `:name` parameters (and never a `::` cast); values come back as Python
-values with timestamps as aware UTC datetimes on both databases.
+rendercli.db.connect opens them (SQLAlchemy is imported only to check or create the
+schema, or to read an unusual URL). The queries themselves live in rendercli.repositories,
+each written once, with ownership in the WHERE clause. Statements use `:name` parameters
+(and never a `::` cast); values come back as Python values with timestamps as aware UTC
+datetimes on both databases.
 """
 
 from __future__ import annotations
@@ -147,26 +142,6 @@ class SqliteRows(_Reads):
     def close(self) -> None:
         self.connection.rollback()
         self.connection.close()
-
-
-class SessionRows(_Reads):
-    """The connection of an ORM session: same statements, same transaction."""
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-        self.postgres = session.get_bind().dialect.name == "postgresql"
-
-    def _execute(self, sql: str, params: Mapping[str, Any]) -> Any:
-        connection = self.session.connection()
-        if connection.dialect.name == "sqlite":
-            return connection.exec_driver_sql(sql, _sqlite_params(params))
-        return connection.exec_driver_sql(_pg_sql(sql), dict(params))
-
-    def all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        return [dict(row._mapping) for row in self._execute(sql, params)]
-
-    def run(self, sql: str, **params: Any) -> int:
-        return int(self._execute(sql, params).rowcount or 0)
 
 
 class PgRows(_Reads):

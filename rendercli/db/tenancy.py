@@ -1,46 +1,15 @@
-"""The caller's identity inside PostgreSQL: every transaction carries the caller's token.
+"""The caller's identity inside PostgreSQL, and the questions only it may answer.
 
 Row-level security (rendercli/db/access.py) compares row owners with the user of the
-token in the transaction-local setting `rendercli.token`. This module holds the token the
-process acts with (set once the CLI has found it, see `use_token`) and sets it at the
-start of every session transaction on PostgreSQL. SQLite ignores all of this.
+token in the transaction-local setting `rendercli.token`, which every transaction of a
+unit of work sets first (rendercli.db.rows.PgRows; the token travels in the unit of
+work). Which stored objects are still used is asked here, for every account at once,
+through definer functions. SQLite ignores the token.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-# Process-wide, not a context variable: a render's heartbeat thread acts for the same
-# caller as the command that started it.
-_token: str | None = None
-
-
-def use_token(token: str | None) -> None:
-    """Act as the owner of `token` in every later transaction of this process."""
-    global _token
-    _token = token
-
-
-def current_token() -> str | None:
-    return _token
-
-
-def _after_begin(session: Any, transaction: Any, connection: Any) -> None:
-    token = session.info.get("rendercli_token", _token)
-    if token is not None and connection.dialect.name == "postgresql":
-        # is_local=true: the setting ends with the transaction, so a pooled connection
-        # never carries one caller's token into another's transaction.
-        connection.exec_driver_sql(
-            "SELECT set_config('rendercli.token', %(t)s, true)", {"t": token}
-        )
-
-
-def install(factory: Any) -> None:
-    """Hook a new session factory so its transactions carry the token (call once)."""
-    from sqlalchemy import event
-
-    event.listen(factory, "after_begin", _after_begin)
-
 
 # Keys per database call: the definer functions refuse (raise on) more than 10000.
 KEYS_PER_CALL = 5000

@@ -291,6 +291,7 @@ def change_password(uow: UnitOfWork, token: str, current: str, new: str) -> Pass
     if new == current:
         raise InvalidInput("the new password is the same as the current one")
     user = authenticate(uow, token)
+    uow = uow.acting_as(token)
     with uow:
         salt = login_salt(uow, user.email)
         cost = _bcrypt_cost(uow)

@@ -8,23 +8,15 @@ written); the render worker calls `record` directly.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rendercli.services.unit_of_work import UnitOfWork
-
-if TYPE_CHECKING:
-    from rendercli.db.session import SessionFactory
 
 log = logging.getLogger(__name__)
 
 
-def record(uow: UnitOfWork | SessionFactory | None, name: str, user_id: str | None,
-           **properties: Any) -> None:
-    """Record one event outside any transaction (e.g. from the render worker); `uow`
-    None: the configured database; a session factory: its database (callers not moved
-    to a unit of work yet)."""
-    if not isinstance(uow, UnitOfWork):
-        uow = UnitOfWork(uow)
+def record(uow: UnitOfWork, name: str, user_id: str | None, **properties: Any) -> None:
+    """Record one event in a transaction of its own (e.g. from the render worker)."""
     try:
         with uow:
             uow.record_event(name, user_id, **properties)

@@ -57,6 +57,7 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
             user_id = accounts.register(uow, DEMO_EMAIL, secrets.token_urlsafe(24)).id
         token = accounts.start_session(uow, user_id, "demo", timedelta(days=1)).token
     session_user = accounts.authenticate(uow, token)
+    uow = uow.acting_as(token)
     try:
         with uow:
             project_id = projects.owned_project_id(uow.rows, session_user.id, DEMO_PROJECT)

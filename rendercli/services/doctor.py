@@ -34,8 +34,8 @@ def _configuration(settings: Settings) -> Check:
 def _database(settings: Settings) -> Check:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from rendercli.db.engines import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision
-    from rendercli.db.session import display_url, get_engine
 
     where = display_url(settings.database_url)
     try:

@@ -116,17 +116,15 @@ def checked_on_postgres(uow: UnitOfWork, token: str) -> Any:
 def authenticate(uow: UnitOfWork, token: str) -> UserView:
     """The user a token belongs to. Raises AuthRequired if unknown, revoked or expired.
 
-    From here on, this process acts as that user: on PostgreSQL every transaction carries
-    the token, and row-level security shows only that user's rows.
+    The caller then acts as that user by making units of work with the token
+    (rendercli.app.App.acting_as): on PostgreSQL every transaction carries it, and
+    row-level security shows only that user's rows.
     """
-    from rendercli.db import tenancy
-
     with uow:
         rows = uow.rows
         if rows.postgres:
             pg = checked_on_postgres(uow, token)
             uow.commit()  # last_used_at
-            tenancy.use_token(token)
             return UserView(id=pg.user_id, email=pg.email, created_at=pg.user_created_at)
         row = live_token(rows, token)
         now = utcnow()
@@ -134,5 +132,4 @@ def authenticate(uow: UnitOfWork, token: str) -> UserView:
         if last_used is None or now - last_used > LAST_USED_RESOLUTION:
             repo.touch_token(rows, row["id"], now)
             uow.commit()
-        tenancy.use_token(token)
         return UserView(id=row["user_id"], email=row["email"], created_at=row["user_created_at"])

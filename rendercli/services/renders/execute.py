@@ -29,7 +29,6 @@ from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.session import SessionFactory
     from rendercli.render.engine import RenderResult
     from rendercli.render.timeline import RenderSettings, TimelineItem
 
@@ -41,10 +40,9 @@ ProgressCallback = Callable[[float, float | None], None]
 class JobMonitor:
     """Heartbeats for a claimed job and watches for it being taken away."""
 
-    def __init__(self, claim: JobClaim, heartbeat_interval: float,
-                 sessions: SessionFactory) -> None:
+    def __init__(self, claim: JobClaim, heartbeat_interval: float, uow: UnitOfWork) -> None:
         self.claim = claim
-        self.sessions = sessions  # a unit of work per call: the thread and progress race
+        self.uow = uow  # a fresh unit of work per call: the thread and progress race
         self.heartbeat_interval = heartbeat_interval
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -62,7 +60,7 @@ class JobMonitor:
 
     def _run(self) -> None:
         last_beat = time.monotonic()
-        poll = get_settings().cancel_poll_interval
+        poll = self.uow.settings.cancel_poll_interval
         while not self._stop.wait(poll):
             try:
                 if time.monotonic() - last_beat >= self.heartbeat_interval:
@@ -82,10 +80,10 @@ class JobMonitor:
 
     def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
         return lifecycle.heartbeat(self.claim, progress=percent, eta_seconds=eta,
-                                   uow=UnitOfWork(self.sessions))
+                                   uow=self.uow.fresh())
 
     def _still_ours(self) -> bool:
-        return lifecycle.still_ours(self.claim, uow=UnitOfWork(self.sessions))
+        return lifecycle.still_ours(self.claim, uow=self.uow.fresh())
 
     def report(self, percent: float, eta: float | None) -> None:
         try:
@@ -101,43 +99,37 @@ class TaskMonitor(JobMonitor):
     """The same for one task of a split job: its heartbeat also moves the job's progress,
     and the task is lost when it or its job stops being processed under this claim."""
 
-    def __init__(self, claim: TaskClaim, heartbeat_interval: float,
-                 sessions: SessionFactory) -> None:
+    def __init__(self, claim: TaskClaim, heartbeat_interval: float, uow: UnitOfWork) -> None:
         self.task_claim = claim
         super().__init__(JobClaim(claim.job_id, claim.worker_name, claim.attempt,
-                                  claim.owner_id, ""), heartbeat_interval, sessions)
+                                  claim.owner_id, ""), heartbeat_interval, uow)
 
     @property
     def _name(self) -> str:
         return f"{self.task_claim.job_id} {self.task_claim.label}"
 
     def _beat(self, percent: float | None = None, eta: float | None = None) -> bool:
-        return tasks.heartbeat(self.task_claim, progress=percent, uow=UnitOfWork(self.sessions))
+        return tasks.heartbeat(self.task_claim, progress=percent, uow=self.uow.fresh())
 
     def _still_ours(self) -> bool:
-        return tasks.still_ours(self.task_claim, uow=UnitOfWork(self.sessions))
+        return tasks.still_ours(self.task_claim, uow=self.uow.fresh())
 
 
 _Claimed = TypeVar("_Claimed")
 
 
 def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
-           uow: UnitOfWork | None, skipped: str
-           ) -> tuple[_Claimed | None, SessionFactory]:
+           uow: UnitOfWork | None, skipped: str) -> tuple[_Claimed | None, UnitOfWork]:
     """Claim a job or a task (`claim` is lifecycle.claim or tasks.claim) for
-    `worker_name` on `uow`'s database, or the configured one, resolved now, once (its
-    schema checked later, during an outage, would fail the render instead of waiting).
-    Returns the claim, or None (logged with `skipped`), and the database's sessions."""
-    if uow is not None:
-        sessions = uow.session_factory
-    else:
-        from rendercli.db.session import default_session_factory
-
-        sessions = default_session_factory()
-    claimed = claim(key, worker_name, uow=UnitOfWork(sessions))
+    `worker_name` on `uow`'s database, or the configured one. Its schema is checked by
+    this first connection, once (checked later, during an outage, it would fail the
+    render instead of waiting). Returns the claim, or None (logged with `skipped`), and
+    the unit of work the render goes on with."""
+    uow = uow if uow is not None else UnitOfWork()
+    claimed = claim(key, worker_name, uow=uow)
     if claimed is None:
         log.info(skipped, key)
-    return claimed, sessions
+    return claimed, uow
 
 
 def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, str]:
@@ -199,12 +191,11 @@ def execute(
     """
     from rendercli.render.engine import render_timeline
 
-    claim, sessions = _claim(lifecycle.claim, job_id, worker_name, uow,
-                             "job %s is not queued any more; skipping")
+    claim, uow = _claim(lifecycle.claim, job_id, worker_name, uow,
+                        "job %s is not queued any more; skipping")
     if claim is None:
         return None
-    uow = UnitOfWork(sessions)
-    settings = get_settings()
+    settings = uow.settings
     started = time.monotonic()
     lifecycle.record_log(
         job_id,
@@ -217,7 +208,7 @@ def execute(
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
         if _split(claim, items, render_settings, uow):
             return _view(job_id, uow)
-        with JobMonitor(claim, settings.heartbeat_interval, sessions) as monitor:
+        with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
 
             def progress(percent: float, eta: float | None) -> None:
                 monitor.report(percent, eta)
@@ -244,7 +235,7 @@ def execute(
         reason, detail = _failure(exc)
         lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, uow=uow)
         analytics.record(
-            sessions,
+            uow.fresh(),
             "render.failed",
             claim.owner_id,
             job_id=job_id,
@@ -254,7 +245,7 @@ def execute(
         return _view(job_id, uow)
     except KeyboardInterrupt:
         lifecycle.interrupted(claim, uow=uow)
-        analytics.record(sessions, "render.cancelled", claim.owner_id,
+        analytics.record(uow.fresh(), "render.cancelled", claim.owner_id,
                          job_id=job_id, was=JobStatus.PROCESSING.value,
                          seconds=round(time.monotonic() - started, 3), reason="interrupted")
         raise
@@ -283,7 +274,7 @@ def execute(
         Path(result.poster_path).unlink(missing_ok=True)
         return _view(job_id, uow)
     analytics.record(
-        sessions,
+        uow.fresh(),
         "render.completed",
         claim.owner_id,
         job_id=job_id,
@@ -358,12 +349,11 @@ def execute_task(task_id: str, *, worker_name: str,
         render_soundtrack,
     )
 
-    tc, sessions = _claim(tasks.claim, task_id, worker_name, uow,
-                          "task %s is not claimable; skipping")
+    tc, uow = _claim(tasks.claim, task_id, worker_name, uow,
+                     "task %s is not claimable; skipping")
     if tc is None:
         return None
-    uow = UnitOfWork(sessions)
-    settings = get_settings()
+    settings = uow.settings
     started = time.monotonic()
     lines: list[str] = []
     argvs: list[list[str]] = []
@@ -371,7 +361,7 @@ def execute_task(task_id: str, *, worker_name: str,
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
-        with TaskMonitor(tc, settings.heartbeat_interval, sessions) as monitor:
+        with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
             options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
                        "timeout": settings.job_timeout, "log": lines.append}
             if tc.kind == "segment":
@@ -394,7 +384,7 @@ def execute_task(task_id: str, *, worker_name: str,
             from rendercli.services.renders import dispatch
 
             dispatch.forget(tc.job_id, tasks=True, uow=uow)
-            analytics.record(sessions, "render.failed", tc.owner_id, job_id=tc.job_id,
+            analytics.record(uow.fresh(), "render.failed", tc.owner_id, job_id=tc.job_id,
                              seconds=round(time.monotonic() - started, 3), reason=reason)
         return TaskState.FAILED
     except KeyboardInterrupt:
@@ -424,7 +414,7 @@ def execute_task(task_id: str, *, worker_name: str,
         Path(result.path).unlink(missing_ok=True)
         Path(result.poster_path).unlink(missing_ok=True)
         return TaskState.CANCELLED
-    analytics.record(sessions, "render.completed", tc.owner_id, job_id=tc.job_id,
+    analytics.record(uow.fresh(), "render.completed", tc.owner_id, job_id=tc.job_id,
                      seconds=round(time.monotonic() - started, 3),
                      output_seconds=result.duration, cache_hit=False)
     return TaskState.COMPLETED

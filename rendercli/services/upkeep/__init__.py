@@ -44,18 +44,20 @@ def due(rows: Rows) -> bool:
     return stale_probe(rows, cutoff, orphaned_queued=settings.is_embedded)
 
 
-def run(connection: Any = None, *, worker: bool = False) -> None:
-    """Everything, unconditionally (an idle worker's sweep, ``worker=True``: it alone
-    sweeps unreferenced objects on PostgreSQL, see sweeps.sweeps_orphans)."""
-    from rendercli.config import get_settings
+def run(connection: Any = None, *, worker: bool = False, uow: UnitOfWork | None = None) -> None:
+    """Everything, unconditionally, on `uow`'s database (an idle worker's sweep,
+    ``worker=True``: it alone sweeps unreferenced objects on PostgreSQL, see
+    sweeps.sweeps_orphans)."""
     from rendercli.services.renders import lifecycle
+    from rendercli.services.unit_of_work import UnitOfWork
 
-    _logged(lifecycle.recover_stale())
-    _sweep(worker=worker)
-    if get_settings().redis_url is not None:
+    uow = uow or UnitOfWork()
+    _logged(lifecycle.recover_stale(uow=uow))
+    _sweep(uow, worker=worker)
+    if uow.settings.redis_url is not None:
         from rendercli.services.renders import dispatch
 
-        dispatched = dispatch.reconcile(connection)
+        dispatched = dispatch.reconcile(connection, uow=uow)
         if dispatched:
             log.info("dispatched queued jobs: %s", dispatched)
 
@@ -67,12 +69,12 @@ def _logged(recovery: Recovery) -> Recovery:
     return recovery
 
 
-def _sweep(*, worker: bool) -> None:
+def _sweep(uow: UnitOfWork, *, worker: bool) -> None:
     from rendercli.services.upkeep import sweeps
 
     # Storage trouble never stops recovery or dispatch.
     try:
-        sweeps.sweep_storage(worker=worker)
+        sweeps.sweep_storage(worker=worker, uow=uow)
     except Exception as exc:
         log.warning("storage sweep failed: %s", exc)
 
@@ -83,49 +85,45 @@ def for_command(uow: UnitOfWork) -> None:
     just that), sweep storage leftovers (never objects on PostgreSQL: that is the
     workers'), and now and then dispatch a few queued rows Redis never saw
     (`dispatch_some`). Failures here never fail the command."""
-    from rendercli.config import get_settings
-
     try:
         with uow:
             stale = due(uow.rows)
         if stale:
-            _recover_for_command()
-        _sweep(worker=False)
-        if get_settings().redis_url is not None:
-            dispatch_some()
+            _recover_for_command(uow)
+        _sweep(uow, worker=False)
+        if uow.settings.redis_url is not None:
+            dispatch_some(uow)
     except Exception as exc:
         log.debug("upkeep skipped: %s", exc)
 
 
-def _recover_for_command() -> None:
+def _recover_for_command(uow: UnitOfWork) -> None:
     """Hand back what stopped heartbeating, and put exactly that back on the queue."""
-    from rendercli.config import get_settings
     from rendercli.services.renders import dispatch, lifecycle
 
-    recovery = _logged(lifecycle.recover_stale())
-    if get_settings().redis_url is None or not (recovery.requeued
-                                                or recovery.tasks_requeued):
+    recovery = _logged(lifecycle.recover_stale(uow=uow))
+    if uow.settings.redis_url is None or not (recovery.requeued
+                                              or recovery.tasks_requeued):
         return
-    connection = dispatch.redis_connection()
+    connection = dispatch.redis_connection(uow.settings.redis_url)
     for job_id in recovery.requeued:
-        dispatch.enqueue(job_id, connection, replace_started=True)
+        dispatch.enqueue(job_id, connection, replace_started=True, uow=uow)
     if recovery.tasks_requeued:
-        dispatch.reconcile_tasks(connection)
+        dispatch.reconcile_tasks(connection, uow=uow)
 
 
-def dispatch_some(*, limit: int = DISPATCH_LIMIT) -> list[str]:
+def dispatch_some(uow: UnitOfWork, *, limit: int = DISPATCH_LIMIT) -> list[str]:
     """At most once per RENDERCLI_WORKER_SWEEP_INTERVAL on this machine (a timestamp
     file in the data directory), dispatch up to `limit` of the oldest queued rows Redis
     never saw (Redis was down at submit), older than DISPATCH_GRACE. Returns their ids."""
-    from rendercli.config import get_settings
     from rendercli.services.upkeep.sweeps import stamp_due
 
-    settings = get_settings()
+    settings = uow.settings
     if not stamp_due(settings.data_dir / DISPATCH_STAMP, settings.worker_sweep_interval):
         return []
     from rendercli.services.renders import dispatch
 
-    dispatched = dispatch.dispatch_undispatched(limit, older_than=DISPATCH_GRACE)
+    dispatched = dispatch.dispatch_undispatched(limit, older_than=DISPATCH_GRACE, uow=uow)
     if dispatched:
         log.info("dispatched queued jobs: %s", dispatched)
     return dispatched

@@ -20,20 +20,21 @@ log = logging.getLogger(__name__)
 _STAMP = "orphans-swept"
 
 
-def sweep_storage(*, worker: bool = False, force_orphans: bool = False) -> int:
+def sweep_storage(*, worker: bool = False, force_orphans: bool = False,
+                  uow: UnitOfWork | None = None) -> int:
     """Remove temp files whose process is gone (at once on this host; after the job
     timeout plus an hour for other hosts' and untagged ones) and, every few minutes,
     objects no asset references, where this process may sweep them (`sweeps_orphans`).
     Returns how many were removed. Storage or database trouble never raises here."""
     from rendercli.storage import clean_temp_files
 
-    settings = get_settings()
+    settings = uow.settings if uow is not None else get_settings()
     grace = settings.job_timeout + 3600
     removed = clean_temp_files(settings.storage_dir, older_than=grace)
     if sweeps_orphans(settings, worker=worker) and (
             force_orphans or _orphan_sweep_due(settings.storage_dir,
                                                settings.orphan_sweep_interval)):
-        removed += sweep_orphans(settings) or 0
+        removed += sweep_orphans(settings, uow) or 0
     if removed:
         log.info("removed %d leftover files from storage", removed)
     return removed
@@ -90,7 +91,8 @@ def same_database(mark: str, fingerprint: str) -> bool:
     return _LOGIN_IN_MARK.sub(r"\1", mark) == fingerprint
 
 
-def sweep_orphans(settings: Settings | None = None) -> int | None:
+def sweep_orphans(settings: Settings | None = None,
+                  uow: UnitOfWork | None = None) -> int | None:
     """Delete objects that no asset row references and that are older than
     RENDERCLI_ORPHAN_GRACE; returns how many, or None when nothing was swept.
 
@@ -99,9 +101,9 @@ def sweep_orphans(settings: Settings | None = None) -> int | None:
     a client's login or a dead token included, keeps everything). Skipped too while an
     ingest is in flight, or when the storage directory was first used with another
     database: then every object would look unreferenced. Never raises."""
-    settings = settings or get_settings()
+    settings = settings or (uow.settings if uow is not None else get_settings())
     try:
-        return _sweep_orphans(settings)
+        return _sweep_orphans(settings, uow)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.warning("orphan sweep of %s skipped, every object kept: %s",
@@ -109,16 +111,17 @@ def sweep_orphans(settings: Settings | None = None) -> int | None:
         return None
 
 
-def _sweep_orphans(settings: Settings) -> int | None:
+def _sweep_orphans(settings: Settings, uow: UnitOfWork | None) -> int | None:
     from rendercli import storage
     from rendercli.db.tenancy import storage_keys_referenced
     from rendercli.services.unit_of_work import UnitOfWork
 
     directory = settings.storage_dir
+    template = uow or UnitOfWork(settings=settings)
 
     def referenced(keys: list[str]) -> Iterable[str]:
-        with UnitOfWork() as uow:
-            return storage_keys_referenced(uow.rows, keys)
+        with template.fresh() as asking:
+            return storage_keys_referenced(asking.rows, keys)
 
     fingerprint = database_fingerprint(settings.database_url)
     if storage.database_mark(directory) is None:

@@ -1,9 +1,7 @@
-"""Engines and session factories, built lazily (never at import) and cached per URL.
-
-A session factory is only handed out for a database whose schema is current: the first
-`get_session_factory(url)` in a process checks it (see `rendercli.db.schema`); later ones
-reuse that answer. Engines alone (`get_engine`) are not checked: `db upgrade` and
-`doctor` need them on databases that are not current yet.
+"""SQLAlchemy engines, built lazily (never at import) and cached per URL: what reads a
+database URL, checks or migrates the schema (`check_schema`, rendercli.db.schema), and
+serves `db upgrade` and `doctor`. Units of work run plain SQL over their own connection
+(rendercli.db.connect); no ORM session is used at run time.
 """
 
 from __future__ import annotations
@@ -14,14 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
-_factories: dict[str, sessionmaker[Session]] = {}
 _checked_urls: set[str] = set()
-
-SessionFactory = sessionmaker[Session]
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -102,33 +96,17 @@ def _create_checked(url: str) -> Engine:
         ) from None
 
 
-def get_session_factory(url: str) -> SessionFactory:
-    """A session factory bound to the URL's engine, once its schema is known to be current.
+def check_schema(url: str) -> None:
+    """Make sure the schema at `url` is current, once per URL per process.
 
     Raises OperationFailed when the database is unreachable or its schema is not current
-    (the embedded SQLite default upgrades itself instead).
-    """
-    if url not in _checked_urls:
-        from rendercli.db.schema import ensure_current
+    (the embedded SQLite default creates or upgrades itself instead)."""
+    if url in _checked_urls:
+        return
+    from rendercli.db.schema import ensure_current
 
-        ensure_current(get_engine(url))
-        _checked_urls.add(url)
-    with _lock:
-        if url not in _factories:
-            _factories[url] = sessionmaker(bind=None, expire_on_commit=False)
-            from rendercli.db.tenancy import install
-
-            install(_factories[url])  # PostgreSQL: each transaction carries the caller's token
-        factory = _factories[url]
-    factory.configure(bind=get_engine(url))
-    return factory
-
-
-def default_session_factory() -> SessionFactory:
-    """The session factory for the configured database (RENDERCLI_DATABASE_URL)."""
-    from rendercli.config import get_settings
-
-    return get_session_factory(get_settings().database_url)
+    ensure_current(get_engine(url))
+    _checked_urls.add(url)
 
 
 def forget_schema_checks() -> None:
@@ -151,7 +129,6 @@ def dispose_all() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
-        _factories.clear()
         _checked_urls.clear()
 
 
