@@ -129,6 +129,7 @@ def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
                     job_id,
                     worker_name=f"{INLINE_WORKER_PREFIX}{socket.gethostname()}",
                     on_progress=update,
+                    uow=context.uow(),
                 )
             except KeyboardInterrupt:
                 if progress is not None:

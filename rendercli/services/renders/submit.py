@@ -142,17 +142,17 @@ def start(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReques
     `start_retry` is the same for `jobs retry`. `batch_id` groups the jobs of a
     `render batch`.
     """
-    return _hand_on(submit(uow, user_id, project_ref, request, batch_id=batch_id))
+    return _hand_on(uow, submit(uow, user_id, project_ref, request, batch_id=batch_id))
 
 
 def start_retry(uow: UnitOfWork, user_id: str, job_id: str) -> Started:
     """Retry a failed or cancelled job (see `retry`) and hand the new job on like `start`."""
-    return _hand_on(retry(uow, user_id, job_id))
+    return _hand_on(uow, retry(uow, user_id, job_id))
 
 
-def _hand_on(job: JobView) -> Started:
-    if get_settings().is_embedded:
+def _hand_on(uow: UnitOfWork, job: JobView) -> Started:
+    if uow.settings.is_embedded:
         return Started(job, inline=True)
     from rendercli.services.renders import dispatch
 
-    return Started(job, inline=False, dispatch_pending=dispatch.enqueue(job.id))
+    return Started(job, inline=False, dispatch_pending=dispatch.enqueue(job.id, uow=uow))

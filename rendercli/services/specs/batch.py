@@ -223,7 +223,7 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
         return batch_id, [Started(view, inline=True) for view in views]
     from rendercli.services.renders import dispatch
 
-    pending = dispatch.enqueue_new([view.id for view in views], chunk=CHUNK)
+    pending = dispatch.enqueue_new([view.id for view in views], chunk=CHUNK, uow=uow)
     return batch_id, [Started(view, inline=False, dispatch_pending=pending) for view in views]
 
 
@@ -301,7 +301,8 @@ def _render_here(uow_factory: Callable[[], UnitOfWork], user_id: str, job_ids: l
     name = f"{INLINE_WORKER_PREFIX}{socket.gethostname()}"
 
     def one(job_id: str) -> None:
-        view = execute.execute(job_id, worker_name=name, on_progress=lambda *_: None)
+        view = execute.execute(job_id, worker_name=name, on_progress=lambda *_: None,
+                               uow=uow_factory())
         ended(view if view is not None else views.get(uow_factory(), user_id, job_id))
 
     with ThreadPoolExecutor(concurrency) as pool:
