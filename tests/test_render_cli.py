@@ -229,13 +229,15 @@ def test_embedded_dead_render_is_failed_not_requeued(alice: Account, project: st
 
     from rendercli.db.types import utcnow
     from rendercli.services.renders import lifecycle
+    from rendercli.services.unit_of_work import UnitOfWork
 
     _, job = _queued(alice, project)
-    assert lifecycle.claim(job.id, "inline@gone") is not None
+    as_alice = UnitOfWork(token=alice.token)
+    assert lifecycle.claim(job.id, "inline@gone", uow=as_alice) is not None
     with get_session_factory(database_url)() as session:
         session.execute(update(RenderJob).values(heartbeat_at=utcnow() - timedelta(hours=1)))
         session.commit()
-    assert lifecycle.recover_stale().failed == [job.id]
+    assert lifecycle.recover_stale(uow=as_alice).failed == [job.id]
     status = json.loads(alice.ok("jobs", "status", job.id, "--json").stdout)
     assert status["status"] == "failed" and "stopped before it finished" in status["error"]
     alice.ok("render", "submit", project, *FAST)  # the project is free again
