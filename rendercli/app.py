@@ -10,7 +10,7 @@ environment. Tests build one with any database, storage or Redis:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rendercli.config import Environ, Settings, read_settings
@@ -59,8 +59,3 @@ class App:
 
             self._redis = redis_connection(self.settings.redis_url)
         return self._redis
-
-    def with_settings(self, **changes: Any) -> App:
-        """A copy with some settings changed (tests, and `worker --database-url`-like
-        overrides)."""
-        return App(replace(self.settings, **changes), self.token)

@@ -107,13 +107,6 @@ def parse_transition(text: str) -> Transition:
     return Transition(kind, value)
 
 
-def format_transition(transition: Transition) -> str:
-    """The ``KIND[:SECONDS]`` form of a transition (``none`` for a cut)."""
-    if transition.kind == "none" or transition.seconds <= 0:
-        return "none"
-    return f"{transition.kind}:{transition.seconds:g}"
-
-
 @dataclass(frozen=True)
 class TextOverlay:
     """Text drawn over a picture item for a time range within it (item-local seconds).
