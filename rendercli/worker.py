@@ -259,11 +259,12 @@ class RenderWorker(Worker):
     def _hand_back(self, task_id: str) -> None:
         from rendercli.services.renders import dispatch, tasks
 
+        uow = self._app.unit_of_work()
         try:
-            job_id = tasks.hand_back(task_id, self.name)
+            job_id = tasks.hand_back(task_id, self.name, uow=uow)
             if job_id is not None:
                 pending = dispatch.enqueue_tasks(job_id, self.connection, replace=True,
-                                                 only=[task_id])
+                                                 only=[task_id], uow=uow)
                 log.warning("task %s handed back%s", task_id,
                             f" (dispatch is pending: {pending})" if pending else "")
         except Exception as exc:  # the heartbeat recovery hands it back later

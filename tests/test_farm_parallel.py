@@ -98,7 +98,7 @@ def inline_render(account: Account, project: str, settings: list[str], tmp_path:
     storage = tmp_path / "data" / "storage"
     from rendercli.repositories.items import read_items
 
-    with UnitOfWork(os.environ.get("RENDERCLI_WORKER_DATABASE_URL")) as uow:
+    with UnitOfWork(token=account.token) as uow:
         project_id = uow.rows.scalar("SELECT id FROM projects WHERE name = :n", n=project)
         items = timeline_items(read_items(uow.rows, project_id), storage)
     result = render_timeline(items, engine_settings(request), storage_dir=tmp_path / "inline",

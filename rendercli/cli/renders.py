@@ -424,7 +424,8 @@ def batch(
                 user.id, spec, data, name_field=name_field, allow_outside=allow_outside,
                 use_cache=not no_cache, replace=replace, concurrency=concurrency, wait=wait,
                 timeout=timeout, checked=checked, submitted=submitted,
-                finished=tally.finished, upkeep=context.maintenance, uow_factory=context.uow)
+                finished=tally.finished, upkeep=context.maintenance,
+                uow_factory=context.app().unit_of_work)
     except KeyboardInterrupt:
         if inline and tally.batch_id:
             output.note(f"interrupted: batch {tally.batch_id} stopped and its jobs cancelled")

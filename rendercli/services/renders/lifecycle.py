@@ -128,7 +128,7 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
         view = owned_views(uow.rows, user_id, [job_id])[job_id]
         uow.commit()
     if job.status == JobStatus.QUEUED or split:
-        dispatch.forget(job_id, tasks=split)
+        dispatch.forget(job_id, tasks=split, uow=uow)
     return view
 
 
