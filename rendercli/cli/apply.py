@@ -13,7 +13,6 @@ import typer
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION, SET_OPTION
 from rendercli.errors import ExitStatus
-from rendercli.services.specs.apply import apply_file
 from rendercli.specfile.problems import SpecInvalid
 from rendercli.specfile.template import parse_assignments
 
@@ -86,6 +85,8 @@ def apply(
     values = set_values(set_)
     user = context.require_user()
     with spec_problems():
+        from rendercli.services.specs.apply import apply_file
+
         _, result = apply_file(context.uow(), user.id, file, project=project,
                                allow_outside=allow_outside, values=values, dry_run=dry_run)
     if json_output:

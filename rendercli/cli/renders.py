@@ -32,11 +32,11 @@ from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCl
 from rendercli.render.presets import MAX_FPS, MIN_FPS
 from rendercli.services.renders import previews, views
 from rendercli.services.renders import submit as submit_service
-from rendercli.services.specs import batch as batches
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
     from rendercli.services.renders.views import JobView
+    from rendercli.services.specs import batch as batches
 
 FPS_OPTION = typer.Option(30, "--fps", metavar="FPS", help="Output frame rate (gif: at most 50).",
                           min=MIN_FPS, max=MAX_FPS)
@@ -387,6 +387,8 @@ def batch(
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
     if timeout is not None and (inline or not wait):
         raise InvalidInput("--timeout applies to --wait in farm mode")
+    from rendercli.services.specs import batch as batches
+
     user = context.require_user_recovering()
     tally = _BatchTally(output_dir, json_output, force)
 
