@@ -30,8 +30,8 @@ from rendercli.cli.options import (
 from rendercli.config import get_settings
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
-from rendercli.services.renders import previews, views
 from rendercli.services.renders import submit as submit_service
+from rendercli.services.renders import views
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
@@ -316,6 +316,8 @@ def frame(
     """
     user = context.require_user()
     target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
+    from rendercli.services.renders import previews
+
     with stills.scratch() as scratch:
         view = previews.frame(context.uow(), user.id, project, at, scratch / "frame.png",
                               preset=preset)
