@@ -302,6 +302,9 @@ class RenderJob(Base):
             postgresql_where=text("status IN ('queued', 'processing')"),
         ),
         Index(None, "status", "heartbeat_at"),
+        # `jobs list`: an account's newest jobs, read backwards in order and stopped at
+        # the limit (without it, every job of the account was read and sorted).
+        Index(None, "created_at", "id"),
         *id_shape(),
         *id_shape("batch_id"),
     )

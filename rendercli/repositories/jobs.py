@@ -447,7 +447,7 @@ def job_rows(rows: Rows, user_id: str, *, project_id: str | None = None,
         if value is not None:
             sql += f" AND j.{name} = :{name}"
             params[name] = str(value)
-    return rows.all(sql + " ORDER BY j.created_at DESC, j.id LIMIT :limit", **params)
+    return rows.all(sql + " ORDER BY j.created_at DESC, j.id DESC LIMIT :limit", **params)
 
 
 def view_row(rows: Rows, job_id: str) -> dict[str, Any] | None:
