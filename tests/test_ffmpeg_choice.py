@@ -157,17 +157,7 @@ def test_the_systems_packaged_ffmpeg_is_complete_and_used_from_path(
     assert choice.source == "PATH" and not choice.features.missing(), choice
     assert choice.features.version_number >= ffmpeg_binary.MIN_VERSION
 
-    from rendercli.render.engine import render_frame
-
-    out = tmp_path / "frame.png"
-    render_frame([title_item(TitleCard("hello"), 1.0)],
-                 RenderSettings(preset="480p", fps=10, quality="draft"), 0.5, out,
-                 storage_dir=tmp_path / "storage")
-    import av
-
-    with av.open(str(out)) as container:
-        frame = next(container.decode(video=0)).reformat(format="gray")
-    assert max(bytes(frame.planes[0])) > 200  # white ink drawn
+    assert_title_drawn(tmp_path)
 
 
 def test_a_path_ffmpeg_that_does_not_run_gives_way_to_the_bundled_one(
@@ -198,14 +188,19 @@ def test_with_no_ffmpeg_on_path_the_bundled_one_renders(
     assert os.path.realpath(choice.path) == os.path.realpath(bundled_ffmpeg())
     assert choice.source == "imageio-ffmpeg" and "no ffmpeg on PATH" in choice.reason
 
+    assert_title_drawn(tmp_path)
+
+
+def assert_title_drawn(tmp_path: Path) -> None:
+    """Render a title card's frame with the chosen ffmpeg and check its white ink."""
+    import av
+
     from rendercli.render.engine import render_frame
 
     out = tmp_path / "frame.png"
     render_frame([title_item(TitleCard("hello"), 1.0)],
                  RenderSettings(preset="480p", fps=10, quality="draft"), 0.5, out,
                  storage_dir=tmp_path / "storage")
-    import av
-
     with av.open(str(out)) as container:
         frame = next(container.decode(video=0)).reformat(format="gray")
     assert max(bytes(frame.planes[0])) > 200  # white ink drawn

@@ -145,9 +145,9 @@ class SqliteRows(_Reads):
 
 
 class PgRows(_Reads):
-    """A bare psycopg connection (PostgreSQL, schema current). Like an ORM session's
-    transactions (rendercli.db.tenancy), each transaction starts by setting the token
-    this process acts with, so row-level security sees the same caller."""
+    """A bare psycopg connection (PostgreSQL, schema current). Each transaction starts
+    by setting the unit of work's token (rendercli.db.tenancy), so row-level security
+    sees its caller."""
 
     postgres = True
 
@@ -232,14 +232,14 @@ def _reuse(url: str) -> Any:
 # after one statement).
 _PSYCOPG_ARGUMENTS = frozenset({"autocommit", "prepare_threshold", "row_factory",
                                 "cursor_factory", "context", "conninfo"})
-# URLs that could not be reached in this process: asked once, then the session path
-# (which says why) is used directly, so a dead server costs one timeout, not two.
+# URLs that could not be reached in this process: asked once, then SQLAlchemy's check
+# (rendercli.db.connect, which says why) runs directly: a dead server costs one timeout.
 _unreachable: set[str] = set()
 
 
 def _psycopg_params(url: str) -> dict[str, Any] | None:
     """psycopg.connect's arguments for a `postgresql+psycopg://` URL, as SQLAlchemy's
-    psycopg dialect passes them; None for any other or unusual URL (the session path
+    psycopg dialect passes them; None for any other or unusual URL (rendercli.db.connect
     then reads it, and rejects it if it must)."""
     from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -273,9 +273,10 @@ def _psycopg_params(url: str) -> dict[str, Any] | None:
 
 def pg_rows(url: str, head_revision: str, token: str | None = None) -> PgRows | None:
     """A bare psycopg connection to a PostgreSQL database whose schema is
-    `head_revision`, or None (another URL, unreachable, another schema): use the ORM
-    session, which says why. The schema is asked on every use (one indexed read), so a
-    kept connection whose server went away is never handed out."""
+    `head_revision`, or None (another URL, unreachable, another schema):
+    rendercli.db.connect then asks SQLAlchemy, which says why. The schema is asked on
+    every use (one indexed read), so a kept connection whose server went away is never
+    handed out."""
     connection = _reuse(url)
     if connection is None:
         params = _psycopg_params(url)
@@ -370,7 +371,8 @@ def integrity_error(exc: BaseException) -> bool:
 
 def sqlite_rows(url: str, head_revision: str) -> SqliteRows | None:
     """A bare connection to an embedded SQLite database whose schema is `head_revision`,
-    or None (not SQLite, no file yet, an older or newer schema): use the ORM session."""
+    or None (not SQLite, no file yet, an older or newer schema): rendercli.db.connect
+    then checks it with SQLAlchemy."""
     prefix = "sqlite:///"
     if not url.startswith(prefix) or "?" in url:
         return None

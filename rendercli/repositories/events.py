@@ -23,11 +23,9 @@ def event_row(name: str, user_id: str | None, properties: dict[str, Any]) -> dic
 
 
 def _end(rows: Rows, commit: bool) -> None:
-    """Commit or roll back the transaction of `rows`: its ORM session's, or its
-    connection's (a unit of work holds the one or the other)."""
-    holder = getattr(rows, "session", None) or getattr(rows, "connection", None)
-    if holder is not None:
-        holder.commit() if commit else holder.rollback()
+    """Commit or roll back the transaction of `rows` (a unit of work's connection)."""
+    connection = rows.connection  # type: ignore[attr-defined]
+    connection.commit() if commit else connection.rollback()
 
 
 def write_events(rows: Rows, events: list[Event]) -> None:
