@@ -65,10 +65,11 @@ def seed(owner_url: str) -> list[tuple[str, str]]:
                 cur.execute("INSERT INTO projects VALUES (%s, %s, %s, now(), now())",
                             (f"p{a:05d}_{p}", uid, f"project {p}"))
         cur.execute(
-            "INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
-            "quality, use_cache, attempts, created_at, updated_at) "
+            "INSERT INTO render_jobs (id, project_id, owner_id, status, progress, preset, "
+            "format, fps, quality, use_cache, attempts, created_at, updated_at) "
             "SELECT 'job' || g, 'p' || lpad((g %% %(a)s)::text, 5, '0') || '_' || "
-            "((g / %(a)s) %% %(p)s), CASE WHEN g %% 50 = 0 THEN 'failed' ELSE 'completed' END, "
+            "((g / %(a)s) %% %(p)s), 'user' || lpad((g %% %(a)s)::text, 5, '0'), "
+            "CASE WHEN g %% 50 = 0 THEN 'failed' ELSE 'completed' END, "
             "100, '720p', 'mp4', 30, 'standard', true, 1, now() - g * interval '1 minute', now() "
             "FROM generate_series(1, %(n)s) AS g",
             {"a": ACCOUNTS, "p": PROJECTS_PER_ACCOUNT, "n": JOBS},

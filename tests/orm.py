@@ -20,3 +20,12 @@ def get_session_factory(url: str) -> SessionFactory:
     factory = SessionFactory(bind=get_engine(url), expire_on_commit=False)
     factory.url = url
     return factory
+
+
+def job_in(session: Session, project_id: str, **values: object) -> object:
+    """A RenderJob of that project, owned as the product makes it (its project's owner)."""
+    from rendercli.db.models import Project, RenderJob
+
+    project = session.get(Project, project_id)
+    assert project is not None, project_id
+    return RenderJob(project_id=project_id, owner_id=project.owner_id, **values)

@@ -28,10 +28,10 @@ def fill_queue(owner_url: str, user_id: str, count: int, *, dispatched: bool = T
             "SELECT p, %(user)s, n, %(at)s, %(at)s FROM unnest(%(p)s::text[], %(n)s::text[]) "
             "AS x(p, n)", {"user": user_id, "at": created, "p": projects, "n": names})
         conn.execute(
-            "INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
-            "quality, use_cache, attempts, dispatched_at, created_at, updated_at) "
-            "SELECT j, p, 'queued', 0, '480p', 'mp4', 10, 'draft', true, 0, %(sent)s, "
-            "%(at)s, %(at)s FROM unnest(%(j)s::text[], %(p)s::text[]) AS x(j, p)",
-            {"sent": created if dispatched else None, "at": created, "j": jobs,
-             "p": projects})
+            "INSERT INTO render_jobs (id, project_id, owner_id, status, progress, preset, "
+            "format, fps, quality, use_cache, attempts, dispatched_at, created_at, updated_at) "
+            "SELECT j, p, %(user)s, 'queued', 0, '480p', 'mp4', 10, 'draft', true, 0, "
+            "%(sent)s, %(at)s, %(at)s FROM unnest(%(j)s::text[], %(p)s::text[]) AS x(j, p)",
+            {"user": user_id, "sent": created if dispatched else None, "at": created,
+             "j": jobs, "p": projects})
     return jobs

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from rendercli.db.models import Project, RenderJob
+from rendercli.db.models import Project
 from rendercli.render.text import DEFAULT_FONT
 from tests.conftest import Account
 from tests.media_factory import make_audio, make_corrupt, make_image, make_video
-from tests.orm import get_session_factory
+from tests.orm import get_session_factory, job_in
 
 SPEC = """\
 version: 1
@@ -272,7 +272,7 @@ def test_a_failure_inside_the_transaction_rolls_back_and_unstores_new_files(
     items, state, stored = listed(alice), project_row(database_url), objects(tmp_path)
     project_id = state[0]
     with get_session_factory(database_url)() as session:  # a render in progress
-        session.add(RenderJob(project_id=project_id, status="processing", preset="480p",
+        session.add(job_in(session, project_id, status="processing", preset="480p",
                               format="mp4", fps=10, quality="draft"))
         session.commit()
     make_video(folder / "new.mp4", duration=1.0, size=(160, 120))

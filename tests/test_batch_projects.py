@@ -84,7 +84,7 @@ def test_a_row_that_cannot_be_applied_leaves_every_other_row_as_it_was(
     assert first.exit_code == 0
     # Row 2's render is still queued (no worker); row 1's is done with.
     with get_session_factory(database_url)() as session:
-        for job in session.scalars(select(RenderJob).join(Project)
+        for job in session.scalars(select(RenderJob).join(RenderJob.project)
                                    .where(Project.name != "video-Bo")):
             job.status = "cancelled"
         session.commit()

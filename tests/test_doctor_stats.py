@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from rendercli.db.models import AnalyticsEvent, Project, RenderJob
+from rendercli.db.models import AnalyticsEvent, Project
 from rendercli.db.types import utcnow
 from tests.conftest import Account, Cli
 from tests.farm import Farm
 from tests.media_factory import make_image, make_video
-from tests.orm import get_session_factory
+from tests.orm import get_session_factory, job_in
 
 
 def checks(result) -> dict[str, dict]:  # type: ignore[no-untyped-def]
@@ -93,8 +93,8 @@ def _job(url: str, project_id: str, status: str, seconds: float | None,
          output: float | None = None) -> None:
     now = utcnow()
     with get_session_factory(url)() as session:
-        session.add(RenderJob(
-            project_id=project_id, status=status, preset="720p", format="mp4", fps=30,
+        session.add(job_in(
+            session, project_id, status=status, preset="720p", format="mp4", fps=30,
             quality="standard", started_at=None if seconds is None else now,
             finished_at=None if seconds is None else now + timedelta(seconds=seconds),
             output_duration=output))

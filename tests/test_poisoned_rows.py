@@ -23,9 +23,13 @@ from tests.servers import PostgresServer
 from tests.test_tenancy import Tenants, libpq, tenants  # noqa: F401  (the fixture)
 
 POISON = "../../victim/x"
-JOB_SQL = ("INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
-           "quality, use_cache, attempts, created_at, updated_at) VALUES (%s, %s, 'queued', 0, "
-           "'720p', 'mp4', 30, 'standard', true, 0, %s, %s)")
+# (id, project, owner, created, updated); OLD_JOB_SQL: before jobs named their owner (0013).
+JOB_SQL = ("INSERT INTO render_jobs (id, project_id, owner_id, status, progress, preset, format, "
+           "fps, quality, use_cache, attempts, created_at, updated_at) VALUES (%s, %s, %s, "
+           "'queued', 0, '720p', 'mp4', 30, 'standard', true, 0, %s, %s)")
+OLD_JOB_SQL = ("INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
+               "quality, use_cache, attempts, created_at, updated_at) VALUES (%s, %s, 'queued', "
+               "0, '720p', 'mp4', 30, 'standard', true, 0, %s, %s)")
 
 
 @pytest.mark.parametrize("bad", [POISON, "", "Abc", "1abc", "ab-c", "ab_c", "ab c", "ab\u00e9c"])
@@ -37,9 +41,9 @@ def test_the_database_refuses_ids_rendercli_does_not_make(
     project, asset = t.ids["bob_project"], t.ids["bob_asset"]
     done = JOB_SQL.replace("'queued'", "'completed'").replace("%s, %s)", "now(), now())")
     statements = [
-        (done, (bad, project)),
+        (done, (bad, project, t.ids["bob_user"])),
         (done.replace("(id, ", "(batch_id, id, ").replace("(%s, ", "(%s, %s, "),
-         (bad, "okbatchjob", project)),
+         (bad, "okbatchjob", project, t.ids["bob_user"])),
         ("INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES "
          "(%s, %s, 'x', now(), now())", (bad, t.ids["bob_user"])),
         ("INSERT INTO assets (id, project_id, position, kind, display_name, sha256, "
@@ -66,11 +70,12 @@ def test_sqlite_refuses_them_too(database_url: str, alice: Account) -> None:
         pytest.skip("the PostgreSQL side is test_the_database_refuses_ids_...")
     alice.ok("project", "create", "film")
     with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-        project = conn.execute("SELECT id FROM projects").fetchone()[0]
+        project, owner = conn.execute("SELECT id, owner_id FROM projects").fetchone()
         with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
-            conn.execute(JOB_SQL.replace("%s", "?"), (POISON, project, "2026-01-01",
+            conn.execute(JOB_SQL.replace("%s", "?"), (POISON, project, owner, "2026-01-01",
                                                      "2026-01-01"))
-        conn.execute(JOB_SQL.replace("%s", "?"), ("okjob", project, "2026-01-01", "2026-01-01"))
+        conn.execute(JOB_SQL.replace("%s", "?"),
+                     ("okjob", project, owner, "2026-01-01", "2026-01-01"))
 
 
 @pytest.fixture
@@ -83,6 +88,7 @@ def poisoned(database_url: str, alice: Account) -> Iterator[tuple[str, str]]:
     engine = create_engine(database_url)
     with engine.begin() as conn:
         ids = dict(conn.execute(text("SELECT name, id FROM projects")).all())
+        owner = conn.execute(text("SELECT owner_id FROM projects")).scalars().first()
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
         else:
@@ -90,8 +96,8 @@ def poisoned(database_url: str, alice: Account) -> Iterator[tuple[str, str]]:
                                  "ck_render_jobs_id_shape")
         for job, project, at in ((POISON, ids["film"], "2026-01-01 00:00:00"),
                                  ("goodjob1", ids["other"], "2026-01-02 00:00:00")):
-            conn.execute(text(JOB_SQL % (":id", ":project", ":at", ":at")),
-                         {"id": job, "project": project, "at": at})
+            conn.execute(text(JOB_SQL % (":id", ":project", ":owner", ":at", ":at")),
+                         {"id": job, "project": project, "owner": owner, "at": at})
     engine.dispose()
     yield POISON, "goodjob1"
 
@@ -238,7 +244,7 @@ def test_an_upgrade_over_a_poisoned_row_stops_and_deletes_nothing(
             conn.execute(text("INSERT INTO projects (id, owner_id, name, created_at, "
                               "updated_at) VALUES ('p', 'u', 'p', CURRENT_TIMESTAMP, "
                               "CURRENT_TIMESTAMP)"))
-            conn.execute(text(JOB_SQL % (":id", "'p'", "CURRENT_TIMESTAMP",
+            conn.execute(text(OLD_JOB_SQL % (":id", "'p'", "CURRENT_TIMESTAMP",
                                          "CURRENT_TIMESTAMP")), {"id": POISON})
         with pytest.raises(RuntimeError, match=r"render_jobs has 1 row\(s\) whose id is not"):
             upgrade(engine)

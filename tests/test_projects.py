@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 
 from rendercli.db.models import Asset, AuthToken, Project, RenderJob, User
 from tests.conftest import Account, Cli
-from tests.orm import get_session_factory
+from tests.orm import get_session_factory, job_in
 
 
 def test_project_lifecycle(alice: Account) -> None:
@@ -92,7 +92,7 @@ def _seed_asset_and_job(url: str, project_id: str) -> None:
         session.add(Asset(project_id=project_id, position=0, kind="image", display_name="a.png",
                           sha256="0" * 64, storage_key="0" * 64, size_bytes=1,
                           container="png"))
-        session.add(RenderJob(project_id=project_id, status="completed", preset="720p",
+        session.add(job_in(session, project_id, status="completed", preset="720p",
                               format="mp4", fps=30, quality="standard"))
         session.commit()
 

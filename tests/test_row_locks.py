@@ -22,10 +22,12 @@ from rendercli.services.unit_of_work import UnitOfWork
 from tests.servers import RedisServer
 from tests.test_tenancy import Tenants, libpq, tenants  # noqa: F401  (the fixture)
 
-STALE_JOB = ("INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
-             "quality, use_cache, attempts, worker_name, heartbeat_at, dispatched_at, "
-             "created_at, updated_at) VALUES (%s, %s, %s, 0, '720p', 'mp4', 30, 'standard', "
-             "true, 1, 'w-dead', now() - interval '1 hour', NULL, %s, now())")
+# (id, project, status, created): a job of the caller's (its owner: the project's).
+STALE_JOB = ("INSERT INTO render_jobs (id, project_id, owner_id, status, progress, preset, "
+             "format, fps, quality, use_cache, attempts, worker_name, heartbeat_at, "
+             "dispatched_at, created_at, updated_at) SELECT %s, p.id, p.owner_id, %s, 0, "
+             "'720p', 'mp4', 30, 'standard', true, 1, 'w-dead', now() - interval '1 hour', "
+             "NULL, %s, now() FROM projects AS p WHERE p.id = %s")
 
 
 @pytest.fixture
@@ -136,7 +138,7 @@ def test_bobs_locked_queued_job_does_not_stop_dispatch_of_alices(
     # bob's: queued, dated first, locked.
     t.run("INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES "
           "('bobsecond', %s, 'b2', now(), now())", (t.ids["bob_user"],))
-    t.run(STALE_JOB, ("bobfirst", "bobsecond", "queued", "1970-01-01"))
+    t.run(STALE_JOB, ("bobfirst", "queued", "1970-01-01", "bobsecond"))
     bob_locks("SELECT id FROM render_jobs WHERE id = 'bobfirst' FOR UPDATE", ())
     connection = Redis.from_url(redis_server.url)
     started = time.monotonic()
@@ -170,7 +172,7 @@ def test_upkeep_reads_only_the_tail_of_a_huge_log(
     for n in range(2):
         t.run("INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES "
               "(%s, %s, %s, now(), now())", (f"bobp{n}", t.ids["bob_user"], f"b{n}"))
-        t.run(STALE_JOB, (f"bobjob{n}", f"bobp{n}", "processing", "2026-01-01"))
+        t.run(STALE_JOB, (f"bobjob{n}", "processing", "2026-01-01", f"bobp{n}"))
         bob_jobs.append(f"bobjob{n}")
     t.run("UPDATE render_jobs SET status = 'processing', attempts = 1, worker_name = 'w9', "
           "heartbeat_at = now() - interval '1 hour', log = repeat('x', %s), "

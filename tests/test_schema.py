@@ -13,7 +13,7 @@ from rendercli.db.engines import get_engine
 from rendercli.db.models import Base, Project, RenderJob, User
 from rendercli.db.schema import HEAD_REVISION, alembic_config, current_revision, upgrade
 from tests.conftest import Cli, make_account
-from tests.orm import get_session_factory
+from tests.orm import get_session_factory, job_in
 from tests.servers import PostgresServer
 
 
@@ -60,7 +60,7 @@ def _project(url: str) -> str:
 
 def _job(url: str, project_id: str, status: str) -> None:
     with get_session_factory(url)() as session:
-        session.add(RenderJob(project_id=project_id, status=status, preset="720p",
+        session.add(job_in(session, project_id, status=status, preset="720p",
                               format="mp4", fps=30, quality="standard"))
         session.commit()
 
@@ -203,6 +203,8 @@ def test_upgrading_an_existing_database_keeps_every_row(
     with engine.connect() as conn:
         for table in ("users", "auth_tokens", "projects", "assets", "render_jobs"):
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1, table
+        # 0013: the job was given its project's owner.
+        assert conn.execute(text("SELECT owner_id FROM render_jobs")).scalar() == "u"
         if backend == "sqlite":  # and cascades work again on this connection afterwards
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     if backend == "postgresql":

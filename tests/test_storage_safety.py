@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError
 
 from rendercli.config import get_settings
 from rendercli.db.ids import new_id
-from rendercli.db.models import Asset, Project, RenderJob
+from rendercli.db.models import Asset, Project
 from tests.conftest import Account
 from tests.hostile_media import OpenWatch
 from tests.media_factory import make_video
-from tests.orm import get_session_factory
+from tests.orm import get_session_factory, job_in
 
 
 def session(database_url: str):  # type: ignore[no-untyped-def]
@@ -62,7 +62,7 @@ def project_id(database_url: str, name: str) -> str:
 
 def insert_job(database_url: str, project: str, job_id: str, **values: object) -> None:
     with session(database_url) as s:
-        s.add(RenderJob(id=job_id, project_id=project_id(database_url, project),
+        s.add(job_in(s, project_id(database_url, project), id=job_id,
                         status="completed", preset="480p", format="mp4", fps=10,
                         quality="draft", **values))
         s.commit()
@@ -99,7 +99,7 @@ def test_project_delete_refuses_a_hostile_job_id(
         s.execute(text("PRAGMA ignore_check_constraints = ON") if database_url.startswith(
             "sqlite") else text("ALTER TABLE render_jobs DROP CONSTRAINT "
                                 "ck_render_jobs_id_shape"))
-        s.add(RenderJob(id=job_id, project_id=project_id(database_url, name),
+        s.add(job_in(s, project_id(database_url, name), id=job_id,
                         status="completed", preset="480p", format="mp4", fps=10,
                         quality="draft"))
         s.commit()

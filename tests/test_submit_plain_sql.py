@@ -40,11 +40,11 @@ def _matches_model(model: type, columns: tuple[str, ...], row: dict[str, object]
 
 def test_a_new_job_row_is_what_the_model_would_insert() -> None:
     request = RenderRequest(preset="480p", fps=10, use_cache=False, loudness=-14.0)
-    row = new_job_row("p1", **asdict(request), batch_id="b1")
+    row = new_job_row("p1", "u1", **asdict(request), batch_id="b1")
     _matches_model(RenderJob, NEW_JOB_COLUMNS, row)
     assert (row["preset"], row["fps"], row["use_cache"], row["loudness"], row["batch_id"]) \
         == ("480p", 10, False, -14.0, "b1")
-    assert row["status"] == "queued" and row["project_id"] == "p1"
+    assert row["status"] == "queued" and (row["project_id"], row["owner_id"]) == ("p1", "u1")
     assert row["created_at"].tzinfo is not None  # type: ignore[union-attr]
 
 

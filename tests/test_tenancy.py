@@ -120,10 +120,10 @@ def tenants(postgres: PostgresServer, cli: Cli, monkeypatch: pytest.MonkeyPatch
                 "'lower-third', 'medium', 'white', true, %s, now())",
                 (t.ids[f"{who}_text"], asset, f"{who} secret caption", font))
         t.ids[f"{who}_job"] = job = f"{who}job0000000000000000000"[:24]
-        t.owner("INSERT INTO render_jobs (id, project_id, status, progress, preset, format, "
-                "fps, quality, use_cache, output_url, attempts, created_at, updated_at) VALUES "
-                "(%s, %s, 'queued', 0, '720p', 'mp4', 30, 'standard', true, %s, 0, now(), "
-                "now())", (job, project, f"file:///renders/{who}.mp4"))
+        t.owner("INSERT INTO render_jobs (id, project_id, owner_id, status, progress, preset, "
+                "format, fps, quality, use_cache, output_url, attempts, created_at, updated_at) "
+                "VALUES (%s, %s, %s, 'queued', 0, '720p', 'mp4', 30, 'standard', true, %s, 0, "
+                "now(), now())", (job, project, user_id, f"file:///renders/{who}.mp4"))
         t.ids[f"{who}_task"] = task = f"{who}task000000000000000000"[:24]
         t.owner(TASK_SQL, (task, job, 0))
         t.ids[f"{who}_token"] = t.owner(
@@ -210,6 +210,12 @@ def test_secret_columns_are_refused(tenants: Tenants, query: str) -> None:
         tenants.run(query)
 
 
+FORGED_JOB = ("INSERT INTO render_jobs (id, project_id, owner_id, status, progress, preset, "
+              "format, fps, quality, use_cache, attempts, created_at, updated_at) VALUES "
+              "('forgedjob', %s, %s, 'queued', 0, '720p', 'mp4', 30, 'standard', true, 0, "
+              "now(), now())")
+
+
 def test_bob_cannot_write_what_is_not_his(tenants: Tenants) -> None:
     t = tenants
     before = alice_snapshot(t)
@@ -223,10 +229,8 @@ def test_bob_cannot_write_what_is_not_his(tenants: Tenants) -> None:
         ("UPDATE users SET email = 'bob2@example.com' WHERE id = %s", (t.ids["bob_user"],)),
         ("UPDATE auth_tokens SET revoked_at = NULL", None),
         ("DELETE FROM auth_tokens", None),
-        ("INSERT INTO render_jobs (id, project_id, status, progress, preset, format, fps, "
-         "quality, use_cache, attempts, created_at, updated_at) VALUES ('forgedjob', %s, "
-         "'queued', 0, '720p', 'mp4', 30, 'standard', true, 0, now(), now())",
-         (t.ids["alice_project"],)),
+        (FORGED_JOB, (t.ids["alice_project"], t.ids["alice_user"])),
+        ("UPDATE render_jobs SET owner_id = %s", (t.ids["alice_user"],)),
         ("INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES "
          "('forgedproject', %s, 'x', now(), now())", (t.ids["alice_user"],)),
         ("INSERT INTO assets (id, project_id, position, kind, display_name, sha256, "
@@ -259,6 +263,11 @@ def test_bob_cannot_write_what_is_not_his(tenants: Tenants) -> None:
     for sql, params in refused:
         with pytest.raises((errors.InsufficientPrivilege, errors.WrongObjectType)):
             t.run(sql, params)
+    # A job in alice's project that names bob as its owner passes bob's policy, but the
+    # (project_id, owner_id) foreign key refuses it.
+    with pytest.raises(errors.ForeignKeyViolation):
+        t.run(FORGED_JOB.replace("'queued'", "'completed'"),
+              (t.ids["alice_project"], t.ids["bob_user"]))
     # Alice's rows are invisible to UPDATE and DELETE: nothing happens to them.
     for sql in (
         "UPDATE render_jobs SET status = 'cancelled' WHERE id = %(job)s",

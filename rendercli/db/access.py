@@ -46,6 +46,10 @@ ME = "(SELECT {s}.rendercli_current_user_id())"
 # `project_id = ANY (array)` then uses the project_id indexes (an IN (subquery) here would
 # scan every row of the table and filter it through a hashed subplan).
 IN_MY_PROJECTS = "project_id = ANY (CAST((SELECT {s}.rendercli_my_project_ids()) AS varchar[]))"
+# Render jobs name their owner, and the (project_id, owner_id) foreign key keeps it the
+# project's owner, so `owner_id = me` also means "in one of my projects" (for a new job
+# too): one column compared, and `jobs list` reads the (owner_id, created_at, id) index.
+MY_JOB = "owner_id = " + ME
 # Title cards and text overlays belong to an asset: the same array approach with the
 # caller's asset ids (`asset_id = ANY (array)` uses the asset_id indexes of both tables).
 MY_ASSETS = "CAST((SELECT {s}.rendercli_my_asset_ids()) AS varchar[])"
@@ -99,7 +103,7 @@ CLIENT_TASK_COLUMNS = (
 # Tasks of the caller's jobs: the job's project among the caller's projects.
 TASK_OF_MY_JOB = (
     "EXISTS (SELECT 1 FROM {s}.render_jobs AS j WHERE j.id = render_tasks.job_id AND j."
-    + IN_MY_PROJECTS + ")"
+    + MY_JOB + ")"
 )
 # A worker creates tasks only for a job in progress (the one it claimed).
 TASK_OF_JOB_IN_PROGRESS = (
@@ -120,9 +124,9 @@ CLIENT_POLICIES = [
     ("assets", "ALL", IN_MY_PROJECTS, IN_MY_PROJECTS),
     ("asset_titles", "ALL", ON_MY_ASSETS, ON_MY_ASSETS_WITH_MY_FONT),
     ("asset_texts", "ALL", ON_MY_ASSETS, ON_MY_ASSETS_WITH_MY_FONT),
-    ("render_jobs", "SELECT", IN_MY_PROJECTS, None),
-    ("render_jobs", "INSERT", None, IN_MY_PROJECTS),
-    ("render_jobs", "UPDATE", IN_MY_PROJECTS, IN_MY_PROJECTS),
+    ("render_jobs", "SELECT", MY_JOB, None),
+    ("render_jobs", "INSERT", None, MY_JOB),
+    ("render_jobs", "UPDATE", MY_JOB, MY_JOB),
     ("render_tasks", "SELECT", TASK_OF_MY_JOB, None),
     ("render_tasks", "UPDATE", TASK_OF_MY_JOB, TASK_OF_MY_JOB),
     ("analytics_events", "SELECT", "user_id = " + ME, None),

@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -123,7 +124,10 @@ class Project(Base):
         back_populates="project", order_by="Asset.position", passive_deletes=True
     )
 
-    __table_args__ = (UniqueConstraint("owner_id", "name"), *id_shape())
+    # (id, owner_id) is unique because id is: render jobs name both (their foreign key),
+    # so a job's owner_id is always its project's owner.
+    __table_args__ = (UniqueConstraint("owner_id", "name"), UniqueConstraint("id", "owner_id"),
+                      *id_shape())
 
 
 class Asset(Base):
@@ -254,6 +258,9 @@ class RenderJob(Base):
     project_id: Mapped[str] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
+    # The project's owner, kept equal to it by the (project_id, owner_id) foreign key:
+    # an account's jobs are read on one index, and row security compares one column.
+    owner_id: Mapped[str] = mapped_column(ID)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     eta_seconds: Mapped[float | None] = mapped_column(Float)
@@ -285,7 +292,7 @@ class RenderJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    project: Mapped[Project] = relationship()
+    project: Mapped[Project] = relationship(foreign_keys=[project_id])
 
     __table_args__ = (
         CheckConstraint(
@@ -302,9 +309,11 @@ class RenderJob(Base):
             postgresql_where=text("status IN ('queued', 'processing')"),
         ),
         Index(None, "status", "heartbeat_at"),
+        ForeignKeyConstraint(["project_id", "owner_id"], ["projects.id", "projects.owner_id"],
+                             name="fk_render_jobs_project_owner", ondelete="CASCADE"),
         # `jobs list`: an account's newest jobs, read backwards in order and stopped at
         # the limit (without it, every job of the account was read and sorted).
-        Index(None, "created_at", "id"),
+        Index(None, "owner_id", "created_at", "id"),
         *id_shape(),
         *id_shape("batch_id"),
     )

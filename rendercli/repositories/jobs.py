@@ -109,19 +109,20 @@ def _in(prefix: str, ids: list[str]) -> tuple[str, dict[str, str]]:
 
 # A new render_jobs row: the columns `new_job_row` sets, every other one is NULL (a test
 # checks this against the model's columns and defaults, rendercli.db.models.RenderJob).
-NEW_JOB_COLUMNS = ("id", "project_id", "status", "progress", "preset", "format", "fps",
-                   "quality", "use_cache", "loudness", "batch_id", "attempts", "created_at",
-                   "updated_at")
+NEW_JOB_COLUMNS = ("id", "project_id", "owner_id", "status", "progress", "preset", "format",
+                   "fps", "quality", "use_cache", "loudness", "batch_id", "attempts",
+                   "created_at", "updated_at")
 
 
-def new_job_row(project_id: str, *, batch_id: str | None = None,
+def new_job_row(project_id: str, owner_id: str, *, batch_id: str | None = None,
                 **settings: Any) -> dict[str, Any]:
     """A new queued job's row, as the model's defaults would make it; `settings`: a
     RenderRequest's preset, format, fps, quality, use_cache and loudness."""
     from rendercli.db.ids import new_id
 
     now = utcnow()
-    return {"id": new_id(), "project_id": project_id, "status": QUEUED.value, "progress": 0.0,
+    return {"id": new_id(), "project_id": project_id, "owner_id": owner_id,
+            "status": QUEUED.value, "progress": 0.0,
             **settings, "batch_id": batch_id, "attempts": 0, "created_at": now, "updated_at": now}
 
 
@@ -150,8 +151,8 @@ def claim_job(rows: Rows, job_id: str, worker_name: str) -> JobClaim | None:
         f"WHERE id = :id AND status = '{QUEUED}'", id=job_id, worker=worker_name, now=now)
     if taken != 1:
         return None
-    row = rows.one("SELECT j.attempts, p.owner_id, j.project_id FROM render_jobs AS j "
-                   "JOIN projects AS p ON p.id = j.project_id WHERE j.id = :id", id=job_id)
+    row = rows.one("SELECT attempts, owner_id, project_id FROM render_jobs WHERE id = :id",
+                   id=job_id)
     assert row is not None
     return JobClaim(job_id, worker_name, row["attempts"], row["owner_id"], row["project_id"])
 
@@ -304,9 +305,9 @@ def claim_task(rows: Rows, task_id: str, worker_name: str) -> TaskClaim | None:
     if taken != 1:
         return None
     row = rows.one(
-        "SELECT t.job_id, t.kind, t.label, t.cache_key, t.attempts, p.owner_id "
-        "FROM render_tasks AS t JOIN render_jobs AS j ON j.id = t.job_id "
-        "JOIN projects AS p ON p.id = j.project_id WHERE t.id = :id", id=task_id)
+        "SELECT t.job_id, t.kind, t.label, t.cache_key, t.attempts, j.owner_id "
+        "FROM render_tasks AS t JOIN render_jobs AS j ON j.id = t.job_id WHERE t.id = :id",
+        id=task_id)
     assert row is not None
     # Not the whole row: a client may have written a huge log into its own job.
     rows.run("UPDATE render_jobs SET heartbeat_at = :now WHERE id = :id",
@@ -424,7 +425,7 @@ VIEW_COLUMNS = (
 JOBS_SQL = (
     "SELECT " + ", ".join(f"j.{c}" for c in VIEW_COLUMNS) + ", p.name AS project_name "
     "FROM render_jobs AS j JOIN projects AS p ON p.id = j.project_id "
-    "WHERE p.owner_id = :user_id"
+    "WHERE j.owner_id = :user_id"
 )
 
 

@@ -139,7 +139,7 @@ def render_history(rows: Rows, user_id: str) -> list[dict[str, Any]]:
     found = rows.all(
         "SELECT j.status, j.started_at, j.finished_at, j.output_duration, "
         "p.id AS project_id, p.name AS project_name FROM render_jobs AS j "
-        "JOIN projects AS p ON p.id = j.project_id WHERE p.owner_id = :user_id",
+        "JOIN projects AS p ON p.id = j.project_id WHERE j.owner_id = :user_id",
         user_id=user_id)
     for row in found:
         row["started_at"] = as_datetime(row["started_at"])

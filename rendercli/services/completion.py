@@ -24,7 +24,7 @@ _SQL = {
               "ORDER BY a.created_at DESC LIMIT :limit"),
     "job": ("SELECT j.id AS value, j.status || ', ' || p.name AS description "
             "FROM render_jobs AS j JOIN projects AS p ON p.id = j.project_id "
-            "WHERE p.owner_id = :user_id AND substr(j.id, 1, :n) = :prefix "
+            "WHERE j.owner_id = :user_id AND substr(j.id, 1, :n) = :prefix "
             "ORDER BY j.created_at DESC LIMIT :limit"),
 }
 

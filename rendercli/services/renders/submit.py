@@ -68,7 +68,8 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     with uow:
         project_id, project_name = owned_project(uow.rows, user_id, project_ref)
         try:
-            row = _insert_job(uow.rows, project_id, project_name, request, batch_id=batch_id)
+            row = _insert_job(uow.rows, project_id, user_id, project_name, request,
+                              batch_id=batch_id)
         except Exception as exc:
             from rendercli.db.rows import integrity_error
 
@@ -87,8 +88,8 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
         return view
 
 
-def _insert_job(rows: Rows, project_id: str, project_name: str, request: RenderRequest, *,
-                batch_id: str | None) -> dict[str, Any]:
+def _insert_job(rows: Rows, project_id: str, owner_id: str, project_name: str,
+                request: RenderRequest, *, batch_id: str | None) -> dict[str, Any]:
     """Check the timeline (`timeline.check_timeline` on the request's frame grid) and
     insert the queued job (an integrity error if the project has an active one: the
     database's partial unique index decides under races)."""
@@ -96,7 +97,7 @@ def _insert_job(rows: Rows, project_id: str, project_name: str, request: RenderR
 
     check_timeline(rows, project_id, settings=engine_settings(request),
                    project_name=project_name)
-    row = jobs.new_job_row(project_id, **asdict(request), batch_id=batch_id)
+    row = jobs.new_job_row(project_id, owner_id, **asdict(request), batch_id=batch_id)
     jobs.insert_job(rows, row)
     return row
 

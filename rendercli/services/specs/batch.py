@@ -398,7 +398,7 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
         check_timeline(uow, project.id, settings=engine_settings(row.request),
                        project_name=project.name, items=items[project.id],
                        default_fit=stored_fit(project.fit))
-        job = new_job_row(project.id, **asdict(row.request), batch_id=batch_id)
+        job = new_job_row(project.id, user_id, **asdict(row.request), batch_id=batch_id)
         jobs.append(job)
         uow.record_event("render.submitted", user_id, job_id=job["id"], project_id=project.id,
                          preset=job["preset"], format=job["format"], batch_id=batch_id)
