@@ -232,7 +232,7 @@ def undispatched_jobs(rows: Rows, before: datetime, limit: int) -> list[str]:
     """Ids of the oldest queued jobs never dispatched, created before `before`."""
     return [r["id"] for r in rows.all(
         f"SELECT id FROM render_jobs WHERE status = '{QUEUED}' AND dispatched_at IS NULL "
-        "AND created_at < :before ORDER BY created_at LIMIT :limit",
+        "AND created_at < :before ORDER BY created_at, id LIMIT :limit",
         before=before, limit=max(0, int(limit)))]
 
 
