@@ -86,6 +86,37 @@ def test_jobs_list_and_status_cost_the_same_with_20_or_2000_queued_jobs(
     assert costs[2000][0]["sql"] <= 15, costs  # token, schema check, probe, list
 
 
+def _rows_read(plan: dict, table: str) -> int:  # type: ignore[type-arg]
+    """Rows the scans of `table` returned, over an EXPLAIN (ANALYZE, FORMAT JSON) plan."""
+    found = (plan.get("Actual Rows", 0) * plan.get("Actual Loops", 1)
+             if plan.get("Relation Name") == table else 0)
+    return found + sum(_rows_read(child, table) for child in plan.get("Plans", []))
+
+
+def test_jobs_list_reads_only_the_rows_it_shows_from_an_account_with_2000_projects(
+        alice: Account, bob: Account, database_url: str) -> None:
+    """As the client login under row security, after the planner has statistics:
+    listing the newest 20 of 2,000 jobs in 2,000 projects (one `render batch`'s worth)
+    reads 20 job rows, not 2,000 (it read and sorted them all when row security
+    matched jobs through the array of the account's project ids)."""
+    from rendercli.repositories.jobs import JOBS_SQL, job_rows
+
+    fill_queue(database_url, _user_id(bob), 500, prefix="bob")  # someone else's queue too
+    user = _user_id(alice)
+    fill_queue(database_url, user, 2000)
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as owner:
+        owner.execute("ANALYZE")
+    uow = UnitOfWork(token=alice.token)
+    with uow:
+        newest = job_rows(uow.rows, user, limit=20)
+        sql = (JOBS_SQL + " ORDER BY j.created_at DESC, j.id DESC LIMIT :limit")
+        plan = uow.rows.scalar("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, user_id=user, limit=20)
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    assert len(newest) == 20 and all(row["project_name"].startswith("queued-")
+                                     for row in newest)
+    assert _rows_read(plan[0]["Plan"], "render_jobs") <= 21, plan
+
+
 def test_rows_redis_never_saw_are_dispatched_by_commands_a_few_at_a_time(
         alice: Account, farm: Farm, database_url: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
