@@ -90,8 +90,10 @@ def test_killed_fetch_leaves_nothing_under_the_final_name(s3_storage: S3Storage,
     assert not final.exists()
     assert partial and all(p.name.startswith(f".{final.name}.tmp-") for p in partial)
     assert all(p.stat().st_size < len(data) for p in partial)
-    # The next fetch (its lock died with the process) gets the whole, verified object.
+    # The next fetch (its lock died with the process) gets the whole, verified object
+    # and removes the dead fetch's leftover.
     assert store_at(s3_storage, machine).localize(name).read_bytes() == data
+    assert [p.name for p in final.parent.iterdir()] == [final.name]
 
 
 def test_least_recently_used_go_first_but_not_in_use_or_unpublished(

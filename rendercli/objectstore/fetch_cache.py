@@ -2,8 +2,8 @@
 
 A fetched object is written to a temporary name beside its final path, verified against
 its hash, and only then renamed into place, so a partial or corrupt download is never
-visible under the final name (a killed fetch leaves a temporary file that the usual
-sweep of owner-tagged temporary files removes). A per-name lock file under
+visible under the final name (a killed fetch leaves a temporary file, which the next
+fetch of that object removes). A per-name lock file under
 ``cache/locks/`` serialises fetchers: two work horses on one machine wanting the same
 object download it once. Users of a file hold that lock shared (:meth:`FetchCache.held`)
 and eviction takes it exclusively without waiting, so an object in use is never evicted.
@@ -67,6 +67,7 @@ class FetchCache:
             fcntl.flock(fd, fcntl.LOCK_EX)  # not atomic: someone may fetch meanwhile
             if not final.is_file():
                 final.parent.mkdir(parents=True, exist_ok=True)
+                _remove_leftovers(final)
                 tmp = final.with_name(
                     storage.temp_name(self.storage_dir, f".{final.name}.tmp-"))
                 try:
@@ -145,6 +146,14 @@ class FetchCache:
             finally:
                 os.close(fd)
         return freed
+
+
+def _remove_leftovers(final: Path) -> None:
+    """Temporary files of earlier fetches of this object that died (a fetch holds the
+    object's lock exclusively, so with it held no fetch of it is alive here)."""
+    for leftover in final.parent.glob(f".{final.name}.tmp-*"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
 
 
 def _touch(path: Path) -> None:

@@ -21,13 +21,13 @@ from rendercli.objectstore.transfer import Progress
 
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 64 * MiB  # files this big or bigger go multipart
-MIN_PART_SIZE = 16 * MiB
+MIN_PART_SIZE = 8 * MiB  # as boto3's upload_file; S3's own minimum is 5 MiB
 MAX_PARTS = 10_000  # S3's limit
 PART_WORKERS = 8  # parts of one file uploaded at once
 
 
 def part_size(size: int) -> int:
-    """The part size for a file of ``size`` bytes (a whole number of MiB, at least 16)."""
+    """The part size for a file of ``size`` bytes (a whole number of MiB, at least 8)."""
     return max(MIN_PART_SIZE, math.ceil(size / MAX_PARTS / MiB) * MiB)
 
 
