@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import av
@@ -71,3 +72,29 @@ def test_replaced_object_fails_the_render_naming_the_asset(
     assert job["error"].startswith("a.mp4: the stored file does not match its hash")
     assert not (storage / "objects" / clip[8:10] / clip[8:]).exists()  # nothing cached
     assert not [p for p in (storage / "objects").rglob("*") if clip[8:] in p.name]
+
+
+def test_unreachable_bucket_during_a_render_is_an_outage_not_bad_input(
+        s3_storage: S3Storage, alice: Account, clips: dict[str, Path], farm,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that cannot reach the bucket leaves the job processing, for the stale
+    heartbeat recovery to hand on (as if the worker died), and does not fail it."""
+    from rendercli.app import App
+    from rendercli.errors import StoreUnavailable
+    from rendercli.services.renders import execute
+
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(clips["a"]), str(clips["still"]), "--duration", "1")
+    job = json.loads(alice.ok("render", "submit", "film", *FAST, "--json").stdout)
+    assert job["status"] == "queued"
+    forget_storage(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("RENDERCLI_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+
+    with pytest.raises(StoreUnavailable, match="cannot reach object storage"):
+        execute.execute(job["id"], worker_name="w-offline",
+                        uow=App.for_worker().unit_of_work())
+    status = json.loads(alice.ok("jobs", "status", job["id"], "--json").stdout)
+    assert status["status"] == "processing" and not status.get("error")
