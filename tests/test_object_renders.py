@@ -98,3 +98,21 @@ def test_unreachable_bucket_during_a_render_is_an_outage_not_bad_input(
                         uow=App.for_worker().unit_of_work())
     status = json.loads(alice.ok("jobs", "status", job["id"], "--json").stdout)
     assert status["status"] == "processing" and not status.get("error")
+
+
+def test_render_frame_and_storyboard_fetch_their_inputs(
+        s3_storage: S3Storage, alice: Account, clips: dict[str, Path], tmp_path: Path) -> None:
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(clips["a"]), str(clips["still"]), "--duration", "1")
+    storage = forget_storage(tmp_path)
+    frame, board = tmp_path / "frame.png", tmp_path / "board.png"
+    alice.ok("render", "frame", "film", "--at", "1.5", "-o", str(frame), "--preset", "480p")
+    alice.ok("project", "storyboard", "film", "-o", str(board), "--preset", "480p")
+    with av.open(str(frame)) as container:
+        picture = next(container.decode(video=0))
+        assert (picture.width, picture.height) == (854, 480)
+        pixels = bytes(picture.reformat(format="rgb24").planes[0])
+    assert len(set(pixels[::97])) > 10  # a picture, not a blank
+    with av.open(str(board)) as container:
+        assert next(container.decode(video=0)).width > 0
+    assert len([p for p in (storage / "objects").rglob("*") if p.is_file()]) == 2
