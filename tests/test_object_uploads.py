@@ -157,3 +157,37 @@ def test_upload_bar_on_a_terminal_only(s3_storage: S3Storage, alice: Account,
     piped = alice.ok("asset", "add", "trip", str(media / "photo.png"))
     assert "uploading" not in piped.stderr and "uploading" not in piped.stdout
     assert len(s3_storage.keys()) == 2
+
+
+def forget_storage(tmp_path: Path) -> None:
+    """This machine loses its storage dir (objects are read-only: make them removable)."""
+    storage = tmp_path / "data" / "storage"
+    for path in storage.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(storage, ignore_errors=True)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_export_and_apply_by_hash_fetch_from_the_bucket(
+        s3_storage: S3Storage, alice: Account, media: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "video"
+    folder.mkdir()
+    for name in ("intro.mp4", "photo.png"):
+        shutil.copy(media / name, folder / name)
+    (folder / "video.yaml").write_text(SPEC, encoding="utf-8")
+    alice.ok("apply", str(folder / "video.yaml"))
+    forget_storage(tmp_path)
+
+    out = tmp_path / "out" / "video.yaml"
+    out.parent.mkdir()
+    alice.ok("project", "export", "video", "-o", str(out))
+    for name in ("intro.mp4", "photo.png"):
+        assert (out.parent / "video-media" / name).read_bytes() == (media / name).read_bytes()
+    by_hash = tmp_path / "by-hash.yaml"
+    alice.ok("project", "export", "video", "-o", str(by_hash), "--by-hash")
+    forget_storage(tmp_path)
+    applied = json.loads(alice.ok("apply", str(by_hash), "--project", "again",
+                                  "--json").stdout)
+    assert applied["applied"] and applied["uploaded_bytes"] == 0
+    assert len(json.loads(alice.ok("asset", "list", "again", "--json").stdout)["assets"]) == 2
