@@ -191,3 +191,29 @@ def test_export_and_apply_by_hash_fetch_from_the_bucket(
                                   "--json").stdout)
     assert applied["applied"] and applied["uploaded_bytes"] == 0
     assert len(json.loads(alice.ok("asset", "list", "again", "--json").stdout)["assets"]) == 2
+
+
+BATCH_SPEC = """\
+version: 1
+output: {preset: 480p, fps: 10, quality: draft, name: "hello-{{ name }}.mp4"}
+timeline:
+  - title: "Hello {{ name }}"
+    duration: 1
+  - media: intro.mp4
+"""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_render_batch_uploads_its_files_once(s3_storage: S3Storage, alice: Account,
+                                             media: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "greetings"
+    folder.mkdir()
+    shutil.copy(media / "intro.mp4", folder / "intro.mp4")
+    (folder / "video.yaml").write_text(BATCH_SPEC, encoding="utf-8")
+    (folder / "rows.csv").write_text("name\nAna\nBo\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    alice.ok("render", "batch", str(folder / "video.yaml"), "--data", str(folder / "rows.csv"),
+             "--output-dir", str(tmp_path / "out"))
+    assert s3_storage.keys() == [f"objects/{sha(media / 'intro.mp4')}"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hello-Ana.mp4",
+                                                                   "hello-Bo.mp4"]
