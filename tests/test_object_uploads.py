@@ -19,6 +19,7 @@ from rendercli.services import assets, identity
 from rendercli.services.uploads import Uploaded
 from tests.conftest import Account, S3Storage
 from tests.media_factory import make_image, make_video
+from tests.servers import S3Server
 from tests.terminal import Terminal
 
 SPEC = """\
@@ -217,3 +218,28 @@ def test_render_batch_uploads_its_files_once(s3_storage: S3Storage, alice: Accou
     assert s3_storage.keys() == [f"objects/{sha(media / 'intro.mp4')}"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hello-Ana.mp4",
                                                                    "hello-Bo.mp4"]
+
+
+def test_access_denied_at_asset_add_names_bucket_and_permission(
+        alice: Account, media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that checks credentials (moto with IAM checks on after one request) and
+    keys it does not know: one line naming the bucket, the prefix and the permission."""
+    server = S3Server()
+    server.start_process({"INITIAL_NO_AUTH_ACTION_COUNT": "1"})
+    try:
+        bucket = server.create_bucket()  # the one request let through
+        storage = S3Storage(server, bucket, "farm/")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-creds"))
+        for name, value in storage.env().items():
+            monkeypatch.setenv(name, value)
+        alice.ok("project", "create", "trip")
+        result = alice("asset", "add", "trip", str(media / "intro.mp4"))
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"error: access denied to s3://{bucket}/farm/ at "
+                                        f"{server.url} (head_object objects/")
+        assert "s3:GetObject" in result.stderr and f"on {bucket}/farm/*" in result.stderr
+        assert result.stderr.count("\n") == 1
+        assert json.loads(alice.ok("asset", "list", "trip", "--json").stdout)["assets"] == []
+    finally:
+        server.stop()
