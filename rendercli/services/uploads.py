@@ -64,8 +64,12 @@ def publish_objects(settings: Settings, objects: Mapping[str, Path], *,
         progress.begin(len(objects), sum(sizes.values()))
 
     def one(sha: str) -> int:
-        sent = store.publish(object_name(sha), objects[sha],
-                             progress=progress.advance if progress is not None else None)
+        name = object_name(sha)
+        sent = 0
+        if not store.exists(name):
+            check_local(sha, objects[sha])
+            sent = store.publish(name, objects[sha],
+                                 progress=progress.advance if progress is not None else None)
         if sent == 0 and progress is not None:
             progress.advance(sizes[sha])  # already there: done without sending
         return sent
@@ -84,3 +88,25 @@ def publish_objects(settings: Settings, objects: Mapping[str, Path], *,
     finally:
         if progress is not None:
             progress.end(result)
+
+
+def check_local(sha: str, path: Path) -> None:
+    """The local object's bytes hash to ``sha`` (remembered by file identity, so an
+    unchanged object is read once): bytes put in the bucket under a hash name stay
+    there (creates never replace), so a damaged local copy must never go up."""
+    import os
+
+    from rendercli.errors import OperationFailed
+    from rendercli.media.hash_memo import default_memo, identity
+    from rendercli.storage import file_sha256
+
+    memo = default_memo()
+    before = identity(os.stat(path))
+    if memo.get(before) == sha:
+        return
+    digest = file_sha256(path)
+    if digest != sha or identity(os.stat(path)) != before:
+        raise OperationFailed(
+            f"stored object {sha[:12]}\u2026 ({path}) does not match its hash: not uploaded; "
+            "add the original file again to restore it")
+    memo.put(before, sha)
