@@ -50,12 +50,18 @@ class Uploaded:
 
 
 def publish_objects(settings: Settings, objects: Mapping[str, Path], *,
-                    progress: UploadProgress | None = None) -> Uploaded:
+                    progress: UploadProgress | None = None,
+                    just_hashed: bool = False) -> Uploaded:
     """Put every object (SHA-256 -> its canonical local path) in the bucket unless it is
-    already there; returns what was sent. Raises the first failure (StoreUnavailable,
-    StoreAccessDenied, ...) once the uploads in flight have stopped."""
+    already there; returns what was sent. Each is checked against its hash first
+    (:func:`check_local`), unless ``just_hashed``: the caller has just written (or
+    checked) these files and hashed their bytes, which the hash memo then remembers.
+    Raises the first failure (StoreUnavailable, StoreAccessDenied, ...) once the uploads
+    in flight have stopped."""
     if settings.storage_url is None or not objects:
         return Uploaded()
+    if just_hashed:
+        remember(objects)
     from rendercli.objectstore import object_name, open_store
 
     store = open_store(settings)
@@ -110,3 +116,14 @@ def check_local(sha: str, path: Path) -> None:
             f"stored object {sha[:12]}\u2026 ({path}) does not match its hash: not uploaded; "
             "add the original file again to restore it")
     memo.put(before, sha)
+
+
+def remember(objects: Mapping[str, Path]) -> None:
+    """Tell the hash memo these files (as they are now) hash to their keys."""
+    import os
+
+    from rendercli.media.hash_memo import default_memo, identity
+
+    memo = default_memo()
+    for sha, path in objects.items():
+        memo.put(identity(os.stat(path)), sha)
