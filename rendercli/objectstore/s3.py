@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from rendercli import storage
 from rendercli.errors import ObjectMissing
-from rendercli.objectstore.client import Bucket, calling, is_missing, make_bucket
+from rendercli.objectstore.client import Bucket, calling, head_size, is_missing, make_bucket
 from rendercli.objectstore.fetch_cache import FetchCache
 from rendercli.objectstore.names import check_name, local_path, name_digest
 from rendercli.objectstore.transfer import Progress, copy_verified, write_verified
@@ -38,17 +38,7 @@ class S3Store:
 
     def head(self, name: str) -> int | None:
         """The size of ``name`` in the bucket, or None if it is not there."""
-        from botocore.exceptions import ClientError
-
-        with calling(self.bucket, "head_object", name):
-            try:
-                answer = self.bucket.client.head_object(Bucket=self.bucket.name,
-                                                        Key=self.bucket.key(check_name(name)))
-            except ClientError as exc:
-                if is_missing(exc):
-                    return None
-                raise
-        return int(answer["ContentLength"])
+        return head_size(self.bucket, check_name(name))
 
     def exists(self, name: str) -> bool:
         return self.head(name) is not None
