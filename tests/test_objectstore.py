@@ -13,6 +13,7 @@ import pytest
 
 from rendercli.config import read_settings
 from rendercli.errors import ObjectCorrupt, ObjectMissing, StoreUnavailable
+from rendercli.media.hash_memo import default_memo, identity
 from rendercli.objectstore import local_path, object_name, open_store
 from rendercli.objectstore import upload as upload_module
 from rendercli.objectstore.s3 import S3Store
@@ -56,6 +57,8 @@ def test_published_object_is_fetched_on_another_machine(s3_storage: S3Storage,
     fetched = there.localize(name)
     assert fetched == local_path(tmp_path / "b", name)
     assert fetched.read_bytes() == data
+    # Checked while fetched: the hash memo knows it, so renders do not hash it again.
+    assert default_memo().get(identity(fetched.stat())) == hashlib.sha256(data).hexdigest()
     assert leftovers(tmp_path / "b") == [str(fetched.relative_to(tmp_path / "b"))]
 
 

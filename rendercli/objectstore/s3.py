@@ -30,7 +30,8 @@ class S3Store:
     def __init__(self, storage_dir: Path, bucket: Bucket, cache_limit: int) -> None:
         self.storage_dir = Path(storage_dir)
         self.bucket = bucket
-        self.cache = FetchCache(self.storage_dir, cache_limit, self._fetch, self._confirm)
+        self.cache = FetchCache(self.storage_dir, cache_limit, self._fetch, self._confirm,
+                                _remember)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
@@ -117,3 +118,14 @@ class S3Store:
                 "get_object", Params={"Bucket": self.bucket.name,
                                       "Key": self.bucket.key(check_name(name))},
                 ExpiresIn=expires))
+
+
+def _remember(path: Path, sha256: str) -> None:
+    """Tell the hash memo a fetched file's bytes were just checked: the engine's own
+    check before it reads them (rendercli.render.verify) then does not hash them again."""
+    import os
+
+    from rendercli.media.hash_memo import default_memo, identity
+
+    with contextlib.suppress(OSError):
+        default_memo().put(identity(os.stat(path)), sha256)
