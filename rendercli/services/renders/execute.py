@@ -209,8 +209,7 @@ def execute(
     held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
-        with JobMonitor(claim, settings.heartbeat_interval, uow):  # alive while fetching
-            held.enter_context(localized_inputs(settings, items))
+        held.enter_context(localized_inputs(settings, items))
         if _split(claim, items, render_settings, uow):
             return _view(job_id, uow)
         with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
@@ -373,8 +372,7 @@ def execute_task(task_id: str, *, worker_name: str,
     held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
-        with TaskMonitor(tc, settings.heartbeat_interval, uow):  # alive while fetching
-            held.enter_context(localized_inputs(settings, items))
+        held.enter_context(localized_inputs(settings, items))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
         with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
