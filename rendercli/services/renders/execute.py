@@ -8,6 +8,7 @@ another worker, and then the engine kills its ffmpeg and publishes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -19,12 +20,13 @@ from typing import TYPE_CHECKING, TypeVar
 from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.statuses import JobStatus, TaskState
-from rendercli.errors import InvalidInput
+from rendercli.errors import InvalidInput, StoreUnavailable
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
 from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, tasks
+from rendercli.services.renders.inputs import localized_inputs
 from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -204,8 +206,10 @@ def execute(
         uow=uow,
     )
     lines: list[str] = []
+    held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
+        held.enter_context(localized_inputs(settings, items))
         if _split(claim, items, render_settings, uow):
             return _view(job_id, uow)
         with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
@@ -250,11 +254,13 @@ def execute(
                          seconds=round(time.monotonic() - started, 3), reason="interrupted")
         raise
     except BaseException as exc:
-        # The database went away for longer than our retries: leave the job to the
-        # stale-heartbeat recovery, which re-queues it as a transient failure.
-        if not database_away(exc):
+        # The database (or the bucket) went away for longer than our retries: leave the
+        # job to the stale-heartbeat recovery, which re-queues it as a transient failure.
+        if not _transient(exc):
             lifecycle.fail(claim, _one_line(exc), "\n".join(lines), uow=uow)
         raise
+    finally:
+        held.close()
     published = lifecycle.complete(
         claim,
         uow=uow,
@@ -283,6 +289,12 @@ def execute(
         cache_hit=result.cache_hit,
     )
     return _view(job_id, uow)
+
+
+def _transient(exc: BaseException) -> bool:
+    """An outage worth retrying elsewhere, not a fault of the job: the database or the
+    bucket unreachable."""
+    return database_away(exc) or isinstance(exc, StoreUnavailable)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -357,8 +369,10 @@ def execute_task(task_id: str, *, worker_name: str,
     started = time.monotonic()
     lines: list[str] = []
     argvs: list[list[str]] = []
+    held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
+        held.enter_context(localized_inputs(settings, items))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
         with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
@@ -391,10 +405,13 @@ def execute_task(task_id: str, *, worker_name: str,
         tasks.hand_back(tc.task_id, tc.worker_name, uow=uow)
         raise
     except BaseException as exc:
-        # The database went away: the stale-heartbeat recovery hands the task on.
-        if not database_away(exc):
+        # The database (or the bucket) went away: the stale-heartbeat recovery hands the
+        # task on.
+        if not _transient(exc):
             tasks.fail(tc, _one_line(exc), "\n".join(lines), uow=uow)
         raise
+    finally:
+        held.close()
     if tc.kind != "assemble":
         return (TaskState.COMPLETED if tasks.complete(tc, argvs, uow=uow)
                 else TaskState.CANCELLED)
