@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -382,8 +383,8 @@ def batch(
     """
     if not 1 <= concurrency <= 16:
         raise InvalidInput("--concurrency must be between 1 and 16")
-    if output_dir is not None and not output_dir.is_dir():
-        raise InvalidInput(f"--output-dir: directory {output_dir} does not exist")
+    if output_dir is not None and os.path.lexists(output_dir) and not output_dir.is_dir():
+        raise output_file.not_a_directory(output_dir, "--output-dir")
     inline = get_settings().is_embedded
     if output_dir is not None and not (inline or wait):
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
@@ -396,8 +397,10 @@ def batch(
 
     def checked(prepared: batches.Batch) -> None:
         if output_dir is not None:
+            output_file.ensure_directory(output_dir, "--output-dir")
             for row in prepared.rows:  # exit 5 for a file that is there, before any change
-                output_file.check_target(output_dir / row.output_name, force=force)
+                output_file.check_target(output_dir / row.output_name, force=force,
+                                         option="--output-dir")
         count = len(prepared.rows)
         output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
 
@@ -465,7 +468,8 @@ class _BatchTally:
             if delivered and self.output_dir is not None:
                 target = self.output_dir / row.output_name
                 try:
-                    output_file.publish_output(job, target, force=self.force)
+                    output_file.publish_output(job, target, force=self.force,
+                                               option="--output-dir")
                     path = str(target)
                 except RenderCliError as exc:
                     # Rendered but not where it was asked for: the row failed (exit 1).
