@@ -23,6 +23,7 @@ from rendercli.errors import OperationFailed
 KEYRING_SERVICE = "rendercli"
 CREDENTIALS_FILE = "credentials.json"
 LOCAL_ACCOUNT_FILE = "local-account.json"  # in the private data dir, never the keyring
+LOCAL_ACCOUNT_SOURCE = "local account"  # how StoredToken.source starts for it
 
 T = TypeVar("T")
 
@@ -254,7 +255,7 @@ def load_local_token(database_url: str) -> StoredToken | None:
     from its 0600 file in the data dir, or None."""
     path = local_account_path()
     token = _read_file(path).get(database_key(database_url))
-    return StoredToken(token, f"local account ({path})") if token else None
+    return StoredToken(token, f"{LOCAL_ACCOUNT_SOURCE} ({path})") if token else None
 
 
 def save_local_token(database_url: str, token: str) -> None:

@@ -158,7 +158,11 @@ def passwd(
     """
     from rendercli.services import accounts
 
-    token = context.current_token()
+    stored = context.current_login()
+    if stored is None or stored.source.startswith(credentials.LOCAL_ACCOUNT_SOURCE):
+        raise AuthRequired("not logged in: the local account has no password (register "
+                           "an account and `rendercli login` to have one)")
+    token = stored.token
     if password_stdin:
         current = context.read_secret_from_stdin()
         new = context.read_secret_from_stdin()

@@ -235,6 +235,13 @@ def owned_item(rows: Rows, user_id: str, item_id: str, *, what: str = "asset") -
     return found[0]
 
 
+def owned_item_at(rows: Rows, user_id: str, project_id: str, position: int) -> ItemRow | None:
+    """The caller's item at a timeline position (1-based) of a project, or None."""
+    found = _read(rows, "a.project_id = :project_id AND a.position = :position AND " + _OWNED,
+                  {"project_id": project_id, "position": position, "user_id": user_id}, 1)
+    return found[0] if found else None
+
+
 def owned_text(rows: Rows, user_id: str, text_id: str) -> tuple[TextView, str]:
     """One of the caller's text overlays by id, and its item's project; another's is
     not found."""

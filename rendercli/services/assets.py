@@ -32,6 +32,7 @@ from rendercli.services.items import (
     AssetView,
     TimelineView,
     asset_view,
+    find_item,
     picture_duration,
     read_items,
     timeline_duration,
@@ -317,7 +318,7 @@ def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView
 def get(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     """One of the user's items by id."""
     with uow:
-        return asset_view(repo.owned_item(uow.rows, user_id, asset_id))
+        return asset_view(find_item(uow.rows, user_id, asset_id))
 
 
 def update_asset(
@@ -333,7 +334,7 @@ def update_asset(
                            "--duration, --transition, --fade-in, --fade-out, --volume, "
                            "--mute, --duck, --motion or --fit")
     with uow:
-        asset = repo.owned_item(uow.rows, user_id, asset_id)
+        asset = find_item(uow.rows, user_id, asset_id)
         repo.lock_projects(uow.rows, asset.project_id)
         _apply_edits(asset, edits, adding=False)
         if position is not None:
@@ -351,7 +352,7 @@ def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
 
     with uow:
         rows = uow.rows
-        asset = repo.owned_item(rows, user_id, asset_id)
+        asset = find_item(rows, user_id, asset_id)
         project_id, name = owned_project(rows, user_id, asset.project_id)
         ensure_not_rendering(rows, project_id, name, "remove its assets")
         if asset.storage_key is not None:
