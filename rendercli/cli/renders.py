@@ -151,7 +151,8 @@ def submit(
     spec: Path | None = typer.Option(
         None, "--spec", metavar="FILE",
         help="Apply this spec file first (as `rendercli apply` does), then render with its "
-        "output: settings (options given here win)."),
+        "output: settings (options given here win) into its output.name, if any, in the "
+        "current directory (--output wins)."),
     preset: str = PRESET_OPTION,
     fmt: str = FORMAT_OPTION,
     fps: int = FPS_OPTION,
@@ -205,10 +206,24 @@ def submit(
                    "quality": ("quality", quality), "loudness": ("loudness", loudness)}
         given = {field: value for field, (name, value) in options.items()
                  if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
+        following = get_settings().is_embedded or wait
+
+        def named_output(prepared) -> None:  # type: ignore[no-untyped-def]
+            nonlocal target
+            name = prepared.spec.output.name
+            if target is not None or name is None:
+                return
+            if following:  # the spec's output.name, here, as --output would be
+                target = output_file.check_target(Path(name), force=force)
+            else:
+                output.note(f"note: output.name ({name}) is copied out when the render is "
+                            "followed: add --wait, or `rendercli jobs download JOB` later")
+
         with spec_problems():
             started = submit_spec(user.id, spec, project=project, allow_outside=allow_outside,
                                   values=values, given=given, use_cache=not no_cache,
-                                  on_applied=plan_note, uow=context.uow()).started
+                                  on_applied=plan_note, before_start=named_output,
+                                  uow=context.uow()).started
     follow(started, user.id, wait=wait, target=target, json_output=json_output, force=force)
 
 

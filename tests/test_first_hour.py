@@ -1,0 +1,111 @@
+"""The first hour's friction (issue 23): a spec's output.name, output folders that do not
+exist yet, batch messages and rows in order, values as written, placeholders for colours
+and numbers, every row problem at once, and "did you mean" on the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rendercli.media.ffmpeg_binary import ffmpeg_path
+from tests.conftest import Account
+from tests.media_factory import make_audio, make_video
+
+pytestmark = pytest.mark.any_database
+
+SPEC = """\
+version: 1
+output: {preset: 480p, fps: 10, quality: draft, name: "greeting-{{ name }}.mp4"}
+timeline:
+  - title: "Hello {{ name }}"
+    duration: 1
+  - media: intro.mp4
+"""
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("first-hour-media")
+    make_video(folder / "intro.mp4", duration=1.0, size=(160, 120))
+    make_audio(folder / "song.mp3", duration=1.0)
+    return folder
+
+
+@pytest.fixture
+def folder(tmp_path: Path, media: Path) -> Path:
+    folder = tmp_path / "greetings"
+    shutil.copytree(media, folder)
+    (folder / "video.yaml").write_text(SPEC, encoding="utf-8")
+    (folder / "rows.csv").write_text("name\nCy\nAna\nBo\n", encoding="utf-8")
+    return folder
+
+
+def frames(path: Path) -> int:
+    out = subprocess.run(
+        [ffmpeg_path(), "-hide_banner", "-i", str(path), "-map", "0:v", "-f", "null", "-"],
+        capture_output=True, text=True, check=True).stderr
+    return int(out.rsplit("frame=", 1)[1].split()[0])
+
+
+def test_submit_spec_writes_the_specs_output_name(
+        alice: Account, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    done = alice.ok("render", "submit", "--spec", str(folder / "video.yaml"), "--set",
+                    "name=Ana")
+    assert done.stdout.strip().endswith("greeting-Ana.mp4")
+    assert frames(work / "greeting-Ana.mp4") == 20  # 1 s title + 1 s clip at 10 fps
+    # Again: the file is there, so exit 5 names --output and --force, before rendering.
+    again = alice("render", "submit", "--spec", str(folder / "video.yaml"), "--set",
+                  "name=Ana")
+    assert again.exit_code == 5
+    assert "add --force to replace it, or choose another name with --output" in again.stderr
+    # --output wins over the spec's name.
+    alice.ok("render", "submit", "--spec", str(folder / "video.yaml"), "--set", "name=Ana",
+             "--output", str(work / "mine.mp4"))
+    assert frames(work / "mine.mp4") == 20
+
+
+def test_output_dir_and_export_create_missing_folders(
+        alice: Account, folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "not" / "yet" / "there"
+    result = alice.ok("render", "batch", str(folder / "video.yaml"), "--data",
+                      str(folder / "rows.csv"), "--name-field", "name", "--output-dir",
+                      str(out), "--json")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "greeting-Ana.mp4", "greeting-Bo.mp4", "greeting-Cy.mp4"]
+    assert frames(out / "greeting-Bo.mp4") == 20
+    # The files are there now: exit 5 names the option render batch has.
+    again = alice("render", "batch", str(folder / "video.yaml"), "--data",
+                  str(folder / "rows.csv"), "--name-field", "name", "--output-dir", str(out))
+    assert again.exit_code == 5
+    assert "or choose another --output-dir (nothing was written)" in again.stderr
+    assert "--output " not in again.stderr.replace("--output-dir", "")
+    # jobs watch --batch: the rows in the data file's order, not by job id.
+    watched = alice.ok("jobs", "watch", "--batch", rows[0]["batch_id"], "--json")
+    names = [json.loads(line)["project_name"] for line in watched.stdout.splitlines()]
+    assert names == ["video-Cy", "video-Ana", "video-Bo"]
+    # project export -o into folders that do not exist yet.
+    spec = tmp_path / "exports" / "deep" / "cy.yaml"
+    alice.ok("project", "export", "video-Cy", "-o", str(spec))
+    assert spec.is_file() and (spec.parent / "cy-media" / "intro.mp4").is_file()
+
+
+def test_a_file_in_the_way_of_a_folder_is_refused(
+        alice: Account, folder: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    result = alice("render", "batch", str(folder / "video.yaml"), "--data",
+                   str(folder / "rows.csv"), "--output-dir", str(tmp_path / "file"))
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: --output-dir: {tmp_path / 'file'} is there and is not "
+                             "a directory (nothing was written)\n")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    result = alice("project", "export", "video", "-o", str(tmp_path / "dangling" / "x.yaml"))
+    assert result.exit_code == 2 and "is there and is not a directory" in result.stderr
+    assert not (tmp_path / "nowhere").exists()
