@@ -109,3 +109,25 @@ def test_a_file_in_the_way_of_a_folder_is_refused(
     result = alice("project", "export", "video", "-o", str(tmp_path / "dangling" / "x.yaml"))
     assert result.exit_code == 2 and "is there and is not a directory" in result.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_the_cli_suggests_a_transition_and_a_negative_loudness(
+        alice: Account, folder: Path) -> None:
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(folder / "intro.mp4"))
+    result = alice("asset", "update", "film:1", "--transition", "crosfade:0.5")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: unknown transition 'crosfade' (did you mean 'crossfade'?): expected KIND")
+    result = alice("render", "submit", "film", "--loudness", "14")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: loudness target must be from -70 to -5 LUFS, got 14.0 "
+                             "(did you mean -14?)\n")
+    result = alice("render", "submit", "film", "--loudness", "-99")
+    assert result.exit_code == 2 and "did you mean" not in result.stderr
+    # The spec check says the same, from the same helper.
+    spec = folder / "typo.yaml"
+    spec.write_text("version: 1\ntimeline:\n  - media: intro.mp4\n    transition: crosfade\n",
+                    encoding="utf-8")
+    checked = alice("spec", "validate", str(spec))
+    assert checked.exit_code == 2 and "(did you mean 'crossfade'?)" in checked.stderr

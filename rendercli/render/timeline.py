@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rendercli.errors import InvalidInput
+from rendercli.errors import InvalidInput, did_you_mean
 from rendercli.media.colour import Conversion
 from rendercli.render.presets import (
     AUDIO_RATE,
@@ -91,8 +91,9 @@ def parse_transition(text: str) -> Transition:
     ``fade:0.5``, ``none`` (a cut). Raises InvalidInput with the reason."""
     kind, colon, seconds = text.partition(":")
     if kind not in TRANSITIONS:
-        raise InvalidInput(f"unknown transition {kind!r}: expected KIND or KIND:SECONDS with a "
-                           f"KIND from {', '.join(TRANSITIONS)}")
+        raise InvalidInput(f"unknown transition {kind!r}{did_you_mean(kind, TRANSITIONS)}: "
+                           f"expected KIND or KIND:SECONDS with a KIND from "
+                           f"{', '.join(TRANSITIONS)}")
     if not colon:
         return NO_TRANSITION if kind == "none" else Transition(kind, DEFAULT_TRANSITION_SECONDS)
     if re.fullmatch(NUMBER_PATTERN, seconds) is None:
@@ -258,7 +259,16 @@ def validate_settings(settings: RenderSettings) -> None:
     if settings.loudness is not None and not (
             _finite(settings.loudness) and MIN_LOUDNESS <= settings.loudness <= MAX_LOUDNESS):
         raise InvalidInput(f"loudness target must be from {MIN_LOUDNESS:g} to "
-                           f"{MAX_LOUDNESS:g} LUFS, got {settings.loudness!r}")
+                           f"{MAX_LOUDNESS:g} LUFS, got {settings.loudness!r}"
+                           f"{loudness_hint(settings.loudness)}")
+
+
+def loudness_hint(value: object) -> str:
+    """`` (did you mean -14?)`` for a positive target whose negative is one: LUFS below
+    full scale are negative, and the minus sign is easy to leave out."""
+    if _finite(value) and MIN_LOUDNESS <= -value <= MAX_LOUDNESS:  # type: ignore[operator]
+        return f" (did you mean {-value:g}?)"  # type: ignore[operator]
+    return ""
 
 
 def _finite(value: object) -> bool:

@@ -42,7 +42,6 @@ from rendercli.render.timeline import (
 )
 from rendercli.render.timeline import NUMBER_PATTERN as _NUMBER
 from rendercli.render.timeline import parse_transition as parse_cli_transition
-from rendercli.specfile.problems import suggest
 from rendercli.specfile.shapes import (
     Bool,
     Const,
@@ -66,12 +65,9 @@ COLOR_PATTERN = "(?:#[0-9a-fA-F]{6}|" + "|".join(COLOR_NAMES) + ")"
 def parse_transition(text: str) -> Transition:
     """``KIND[:SECONDS]`` as on the command line: ``fade``, ``fade:0.5``, ``none``.
 
-    The command line's own parser decides; this adds a suggestion for a misspelt kind.
+    The command line's own parser decides (and suggests a kind for a misspelt one).
     """
     kind = text.partition(":")[0]
-    if kind not in TRANSITIONS:
-        raise ValueError(f"unknown transition {kind!r}{suggest(kind, TRANSITIONS)}: expected "
-                         f"KIND or KIND:SECONDS with a KIND from {', '.join(TRANSITIONS)}")
     try:
         parsed = parse_cli_transition(text)
     except InvalidInput as exc:
