@@ -131,3 +131,18 @@ def test_the_cli_suggests_a_transition_and_a_negative_loudness(
                     encoding="utf-8")
     checked = alice("spec", "validate", str(spec))
     assert checked.exit_code == 2 and "(did you mean 'crossfade'?)" in checked.stderr
+
+
+def test_a_row_reports_an_empty_value_and_a_missing_file_at_once(
+        alice: Account, folder: Path) -> None:
+    (folder / "video.yaml").write_text(
+        SPEC.replace("media: intro.mp4", "media: '{{ clip }}'"), encoding="utf-8")
+    (folder / "rows.csv").write_text("name,clip\nAna,intro.mp4\n,missing.mp4\n",
+                                     encoding="utf-8")
+    result = alice("render", "batch", str(folder / "video.yaml"), "--data",
+                   str(folder / "rows.csv"))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert any("row 2: no value for {{ name }}" in line for line in lines), lines
+    assert any("row 2: no such file: 'missing.mp4'" in line for line in lines), lines
+    assert lines[-1].endswith("problems found; nothing was changed")
