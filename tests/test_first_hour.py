@@ -146,3 +146,31 @@ def test_a_row_reports_an_empty_value_and_a_missing_file_at_once(
     assert any("row 2: no value for {{ name }}" in line for line in lines), lines
     assert any("row 2: no such file: 'missing.mp4'" in line for line in lines), lines
     assert lines[-1].endswith("problems found; nothing was changed")
+
+
+def _first_frame_rgb(path: Path) -> tuple[int, int, int]:
+    raw = subprocess.run(
+        [ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-frames:v",
+         "1", "-vf", "crop=8:8:0:0,scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True).stdout
+    return raw[0], raw[1], raw[2]
+
+
+def test_a_title_colour_comes_from_the_row(
+        alice: Account, folder: Path, tmp_path: Path) -> None:
+    (folder / "video.yaml").write_text(SPEC.replace(
+        "    duration: 1\n", "    duration: 1\n    background: '{{ bg }}'\n"), encoding="utf-8")
+    (folder / "rows.csv").write_text("name,bg\nAna,red\nBo,#0000ff\nCy,blurple\n",
+                                     encoding="utf-8")
+    args = ("render", "batch", str(folder / "video.yaml"), "--data", str(folder / "rows.csv"),
+            "--name-field", "name", "--output-dir", str(tmp_path / "out"))
+    bad = alice(*args)
+    assert bad.exit_code == 2
+    assert "row 3: background: expected a colour: #RRGGBB or black" in bad.stderr
+    assert "got 'blurple' once filled in" in bad.stderr
+    (folder / "rows.csv").write_text("name,bg\nAna,red\nBo,#0000ff\n", encoding="utf-8")
+    alice.ok(*args)
+    red = _first_frame_rgb(tmp_path / "out" / "greeting-Ana.mp4")
+    blue = _first_frame_rgb(tmp_path / "out" / "greeting-Bo.mp4")
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60, red
+    assert blue[2] > 200 and blue[0] < 60 and blue[1] < 60, blue

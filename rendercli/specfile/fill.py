@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rendercli.specfile import template
-from rendercli.specfile.loader import FieldPath, LoadedSpec
+from rendercli.specfile.loader import FieldPath, LoadedSpec, full_match
 from rendercli.specfile.model import Spec
-from rendercli.specfile.shapes import Nullable, OneOf, Shape, Str, spec_fields
+from rendercli.specfile.shapes import Nullable, OneOf, Shape, Str, describe, spec_fields
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ def check_text(shape: Str, text: str, key: object) -> str | None:
             shape.check(text)
         except ValueError as exc:
             return str(exc)
+    if shape.pattern is not None and not full_match(shape.pattern, text):
+        return f"{key}: expected {describe(shape)}, got {text!r} once filled in"
     return None
 
 

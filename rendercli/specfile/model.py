@@ -104,7 +104,9 @@ SECONDS = Num(minimum=0)
 TEXT_FADE = Num(minimum=0, maximum=MAX_TEXT_FADE_SECONDS)
 FONT_FACE = Num(minimum=0, maximum=MAX_FONT_FACE, integer=True)
 POSITIVE_SECONDS = Num(above=0)
-COLOR = Str(pattern=COLOR_PATTERN, expected="a colour: #RRGGBB or " + ", ".join(COLOR_NAMES))
+# A colour may come from a data row: its pattern is checked once the row filled it in.
+COLOR = Str(pattern=COLOR_PATTERN, expected="a colour: #RRGGBB or " + ", ".join(COLOR_NAMES),
+            template=True)
 TEXT = Str(template=True, max_length=MAX_TEXT_CHARS)
 MEDIA_PATH = Str(template=True, path=True, max_length=MAX_PATH_CHARS)
 FONT_PATH = Str(template=True, path=True, max_length=MAX_PATH_CHARS)
