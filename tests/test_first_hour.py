@@ -5,6 +5,7 @@ and numbers, every row problem at once, and "did you mean" on the CLI."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -174,3 +175,32 @@ def test_a_title_colour_comes_from_the_row(
     blue = _first_frame_rgb(tmp_path / "out" / "greeting-Bo.mp4")
     assert red[0] > 200 and red[1] < 60 and red[2] < 60, red
     assert blue[2] > 200 and blue[0] < 60 and blue[1] < 60, blue
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_volume_is_shown_and_exported_as_written(
+        alice: Account, folder: Path, tmp_path: Path, database_url: str) -> None:
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(folder / "intro.mp4"), str(folder / "song.mp3"))
+    alice.ok("asset", "update", "film:1", "--volume", "-3dB")
+    alice.ok("asset", "update", "film:2", "--volume", "0.5")
+    listed = alice.ok("asset", "list", "film").stdout
+    assert "volume -3dB" in listed and "volume 0.5" in listed and "0.708" not in listed
+    shown = json.loads(alice.ok("asset", "show", "film:1", "--json").stdout)
+    assert shown["volume_text"] == "-3dB" and shown["volume"] == pytest.approx(0.70794578)
+    assert re.search(r"volume: +-3dB \(gain 0.708\)", alice.ok("asset", "show", "film:1").stdout)
+    spec = tmp_path / "out" / "film.yaml"
+    alice.ok("project", "export", "film", "-o", str(spec))
+    text = spec.read_text(encoding="utf-8")
+    assert "volume: -3dB" in text and "volume: 0.5" in text and "0.7079" not in text
+    # Applied back as another project: the same text, and a second apply changes nothing.
+    again = json.loads(alice.ok("apply", str(spec), "--project", "copy", "--json").stdout)
+    assert again["create"] is True
+    copy = json.loads(alice.ok("asset", "show", "copy:1", "--json").stdout)
+    assert (copy["volume_text"], copy["volume"]) == ("-3dB", shown["volume"])
+    unchanged = json.loads(alice.ok("apply", str(spec), "--project", "copy", "--json").stdout)
+    assert unchanged["changed"] is False
+    # A plain gain given later replaces the decibels.
+    alice.ok("asset", "update", "film:1", "--volume", "0.25")
+    assert json.loads(alice.ok("asset", "show", "film:1", "--json").stdout)[
+        "volume_text"] is None

@@ -342,6 +342,21 @@ def parse_volume(text: str) -> float:
     return min(gain, MAX_VOLUME)
 
 
+MAX_VOLUME_TEXT = 16  # characters of a volume kept as written (assets.volume_text)
+_DECIBELS_WRITTEN = re.compile(r"([+-]?(?:" + NUMBER_PATTERN + r"|inf)) ?[dD][bB]")
+
+
+def volume_as_written(text: str) -> str | None:
+    """The volume as the person wrote it, to show and export, when it is decibels
+    (``-3dB``, ``+2 dB`` -> ``+2dB``); None for a plain gain (shown as its number) or a
+    form the spec format would not read back (``1e1dB``)."""
+    found = _DECIBELS_WRITTEN.fullmatch(text.strip())
+    if found is None:
+        return None
+    written = found.group(1) + "dB"
+    return written if len(written) <= MAX_VOLUME_TEXT else None
+
+
 _NAMED_COLORS = {
     "black": "000000", "white": "ffffff", "red": "ff0000", "green": "008000",
     "blue": "0000ff", "yellow": "ffff00", "cyan": "00ffff", "magenta": "ff00ff",

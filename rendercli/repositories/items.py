@@ -94,6 +94,7 @@ class AssetView:
     fade_in: float
     fade_out: float
     volume: float  # linear gain
+    volume_text: str | None  # the volume as written when in decibels ("-3dB"), else None
     mute: bool
     duck: bool
     motion: str | None
@@ -359,7 +360,8 @@ def insert_item(rows: Rows, item: ItemRow) -> None:
 
 # What `update_item` writes: the timeline settings and names a change may touch.
 _SETTINGS = ("position", "display_name", "trim_start", "trim_end", "still_duration",
-             "transition", "transition_seconds", "fade_in", "fade_out", "volume", "mute",
+             "transition", "transition_seconds", "fade_in", "fade_out", "volume",
+             "volume_text", "mute",
              "duck", "motion", "fit", "updated_at")
 
 

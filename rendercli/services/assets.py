@@ -25,6 +25,7 @@ from rendercli.render.timeline import (
     parse_fit,
     parse_transition,
     parse_volume,
+    volume_as_written,
 )
 from rendercli.repositories import items as repo
 from rendercli.repositories.items import ItemRow
@@ -142,6 +143,7 @@ def _apply_edits(asset: ItemRow, edits: Edits, *, adding: bool) -> None:
     if "volume" in fits:
         assert edits.volume is not None
         asset.volume = parse_volume(edits.volume)
+        asset.volume_text = volume_as_written(edits.volume)
     if "mute" in fits:
         asset.mute = bool(edits.mute)
     if "duck" in fits:

@@ -39,6 +39,7 @@ from rendercli.render.timeline import (
     TEXT_SIZES,
     TEXT_STYLES,
     TRANSITIONS,
+    volume_as_written,
 )
 from rendercli.render.timeline import NUMBER_PATTERN as _NUMBER
 from rendercli.render.timeline import parse_transition as parse_cli_transition
@@ -75,8 +76,21 @@ def parse_transition(text: str) -> Transition:
     return Transition(kind=kind, duration=parsed.seconds)
 
 
+class Decibels(float):
+    """A gain read from decibels that remembers how it was written (``-3dB``), so apply
+    stores and export writes it so (rendercli.render.timeline.volume_as_written)."""
+
+    written: str | None
+
+    def __new__(cls, gain: float, text: str) -> Decibels:
+        made = super().__new__(cls, gain)
+        made.written = volume_as_written(text)
+        return made
+
+
 def parse_decibels(text: str) -> float:
-    """``-6dB`` (``-inf dB``: silence) as a linear gain, at most ``MAX_VOLUME``."""
+    """``-6dB`` (``-inf dB``: silence) as a linear gain, at most ``MAX_VOLUME`` (a
+    `Decibels`, remembering the text)."""
     if re.fullmatch(DECIBELS_PATTERN, text) is None:
         raise ValueError(f"invalid volume {text!r}: expected a gain from 0 to "
                          f"{MAX_VOLUME:g} or decibels like -6dB")
@@ -86,7 +100,7 @@ def parse_decibels(text: str) -> float:
     if not gain <= MAX_VOLUME * (1 + 1e-9):
         raise ValueError(f"volume {text} is above the maximum of "
                          f"+{20 * math.log10(MAX_VOLUME):.1f}dB (a gain of {MAX_VOLUME:g})")
-    return min(gain, MAX_VOLUME)
+    return Decibels(min(gain, MAX_VOLUME), text)
 
 
 def check_file_name(text: str) -> str:
