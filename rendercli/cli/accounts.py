@@ -183,8 +183,9 @@ def passwd(
 
 
 def whoami(json_output: bool = JSON_OPTION) -> None:
-    """Show the account commands run as and where its token is kept (a login,
-    RENDERCLI_TOKEN, or on the embedded SQLite database the local account).
+    """Show the account commands run as and where its token is kept.
+
+    That is a login, RENDERCLI_TOKEN, or on a SQLite database the local account.
 
     Example: rendercli whoami --json
     """
