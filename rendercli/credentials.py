@@ -22,6 +22,8 @@ from rendercli.errors import OperationFailed
 
 KEYRING_SERVICE = "rendercli"
 CREDENTIALS_FILE = "credentials.json"
+LOCAL_ACCOUNT_FILE = "local-account.json"  # in the private data dir, never the keyring
+LOCAL_ACCOUNT_SOURCE = "local account"  # how StoredToken.source starts for it
 
 T = TypeVar("T")
 
@@ -79,6 +81,11 @@ def database_key(database_url: str) -> str:
 
 def credentials_path() -> Path:
     return get_settings().config_dir / CREDENTIALS_FILE
+
+
+def local_account_path() -> Path:
+    """Where the local account's token is kept (0600, in the 0700 data dir)."""
+    return get_settings().data_dir / LOCAL_ACCOUNT_FILE
 
 
 # ---- keyring ---------------------------------------------------------------------------
@@ -140,8 +147,15 @@ def _keyring_delete(key: str) -> None:
 
 
 def check_keyring() -> None:
-    """Raise KeyringUnavailable unless a usable keyring backend answers in time."""
-    _with_timeout(_backend)
+    """Raise KeyringUnavailable unless a usable keyring backend answers a read in time
+    (a backend that exists but cannot be reached, such as a secret service without a
+    D-Bus session, fails here rather than after a password was typed)."""
+    try:
+        _keyring_call(lambda b: b.get_password(KEYRING_SERVICE, "rendercli-probe"))  # type: ignore[attr-defined]
+    except KeyringUnavailable:
+        raise
+    except Exception as exc:  # a backend's own error types (D-Bus, Secret Service)
+        raise KeyringUnavailable(str(exc) or type(exc).__name__) from None
 
 
 def keyring_backend_name() -> str:
@@ -156,8 +170,8 @@ def keyring_backend_name() -> str:
 # ---- the 0600 file -----------------------------------------------------------------------
 
 
-def _read_file() -> dict[str, str]:
-    path = credentials_path()
+def _read_file(path: Path | None = None) -> dict[str, str]:
+    path = path or credentials_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -167,8 +181,8 @@ def _read_file() -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _write_file(entries: dict[str, str]) -> None:
-    path = credentials_path()
+def _write_file(entries: dict[str, str], path: Path | None = None) -> None:
+    path = path or credentials_path()
     from rendercli.fsmodes import ensure_private_dir
 
     ensure_private_dir(path.parent)
@@ -234,3 +248,19 @@ def forget_token(database_url: str) -> None:
     if entries.pop(key, None) is not None:
         _write_file(entries)
     _keyring_delete(key)
+
+
+def load_local_token(database_url: str) -> StoredToken | None:
+    """The local account's token for this database (rendercli.services.local_account),
+    from its 0600 file in the data dir, or None."""
+    path = local_account_path()
+    token = _read_file(path).get(database_key(database_url))
+    return StoredToken(token, f"{LOCAL_ACCOUNT_SOURCE} ({path})") if token else None
+
+
+def save_local_token(database_url: str, token: str) -> None:
+    """Keep the local account's token for this database in its 0600 file."""
+    path = local_account_path()
+    entries = _read_file(path)
+    entries[database_key(database_url)] = token
+    _write_file(entries, path)

@@ -126,7 +126,8 @@ def logout(
     url = context.database_url()
     stored = credentials.load_token(url)
     if stored is None:
-        output.say("Not logged in.")
+        local = " (commands here run as the local account)" if context.settings().is_sqlite else ""
+        output.say(f"Not logged in{local}.")
         return
     try:
         count = accounts.logout(context.uow(), stored.token, all_sessions=all_sessions)
@@ -157,7 +158,11 @@ def passwd(
     """
     from rendercli.services import accounts
 
-    token = context.current_token()
+    stored = context.current_login()
+    if stored is None or stored.source.startswith(credentials.LOCAL_ACCOUNT_SOURCE):
+        raise AuthRequired("not logged in: the local account has no password (register "
+                           "an account and `rendercli login` to have one)")
+    token = stored.token
     if password_stdin:
         current = context.read_secret_from_stdin()
         new = context.read_secret_from_stdin()
@@ -178,15 +183,18 @@ def passwd(
 
 
 def whoami(json_output: bool = JSON_OPTION) -> None:
-    """Show the logged-in account and where its token is kept.
+    """Show the account commands run as and where its token is kept.
+
+    That is a login, RENDERCLI_TOKEN, or on a SQLite database the local account.
 
     Example: rendercli whoami --json
     """
     from rendercli.db.engines import display_url
     from rendercli.services import accounts
+    from rendercli.services.local_account import is_local
 
     url = context.database_url()
-    stored = credentials.load_token(url)
+    stored = context.current_login()
     if stored is None:
         raise AuthRequired(context.NOT_LOGGED_IN)
     user = accounts.authenticate(context.uow(), stored.token)
@@ -200,16 +208,21 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
         "email": user.email,
         "created_at": user.created_at,
         "token_source": stored.source,
+        "local_account": is_local(user.email),
         "overrides_stored_login": overridden is not None,
         "database": display_url(url),
     }
     if json_output:
         output.print_json(info)
         return
-    shown = {k: v for k, v in info.items() if k != "overrides_stored_login"}
+    shown = {k: v for k, v in info.items() if k not in ("overrides_stored_login",
+                                                         "local_account")}
     if overridden is not None:
         shown["token_source"] = (f"RENDERCLI_TOKEN, which overrides the login stored in "
                                  f"{overridden.source} ({_token_owner(overridden.token)})")
     output.print_fields(list(shown.items()))
     if overridden is not None:
         output.note("note: `unset RENDERCLI_TOKEN` to act as the stored login.")
+    if info["local_account"]:
+        output.note("note: this is the local account of this SQLite database (no login "
+                    "needed); `rendercli login` to act as a registered account instead.")

@@ -95,6 +95,8 @@ def _transition(asset: AssetView) -> str:
 
 def _volume(asset: AssetView) -> str:
 
+    if asset.volume_text:  # as written: "-3dB (gain 0.708)"
+        return f"{asset.volume_text} (gain {asset.volume:.3g})"
     if asset.volume == 0:
         return "0 (-inf dB)"
     return f"{asset.volume:.3g} ({20 * math.log10(asset.volume):+.1f} dB)"
@@ -108,7 +110,7 @@ def _effects(asset: AssetView) -> str:
     if asset.fade_out:
         parts.append(f"fade out {asset.fade_out:g}s")
     if asset.volume != 1:
-        parts.append(f"volume {asset.volume:.3g}")
+        parts.append(f"volume {asset.volume_text or format(asset.volume, '.3g')}")
     if asset.mute:
         parts.append("muted")
     if asset.duck:

@@ -19,9 +19,10 @@ def doctor(json_output: bool = JSON_OPTION) -> None:
     Example: rendercli doctor --json
     """
     from rendercli.config import get_settings
-    from rendercli.credentials import keyring_backend_name, load_token
+    from rendercli.credentials import keyring_backend_name, load_local_token, load_token
 
-    stored = load_token(get_settings().database_url)
+    url = get_settings().database_url
+    stored = load_token(url) or (load_local_token(url) if get_settings().is_sqlite else None)
     checks = run_checks(keyring_backend_name(), stored.token if stored else None,
                         stored.source if stored else "")
     healthy = all(c.ok for c in checks if c.required)

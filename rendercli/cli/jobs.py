@@ -16,7 +16,7 @@ from rendercli.cli.options import (
     TIMEOUT_OPTION,
     output_option,
 )
-from rendercli.errors import Conflict, InvalidInput, NotFound
+from rendercli.errors import Conflict, InvalidInput
 from rendercli.services.renders import views
 
 app = typer.Typer(
@@ -207,11 +207,8 @@ def cancel(
 
 
 def _batch_jobs(user_id: str, batch: str):  # type: ignore[no-untyped-def]
-    """Every job of one of the user's batches; NotFound if there is none."""
-    found = views.list_jobs(context.uow(), user_id, batch_id=batch, limit=1000)
-    if not found:
-        raise NotFound(f"batch not found: {batch}")
-    return found
+    """Every job of one of the user's batches, in row order; NotFound if there is none."""
+    return views.batch_jobs(context.uow(), user_id, batch)
 
 
 @app.command("retry")

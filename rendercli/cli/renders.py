@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -151,7 +152,8 @@ def submit(
     spec: Path | None = typer.Option(
         None, "--spec", metavar="FILE",
         help="Apply this spec file first (as `rendercli apply` does), then render with its "
-        "output: settings (options given here win)."),
+        "output: settings (options given here win) into its output.name, if any, in the "
+        "current directory (--output wins)."),
     preset: str = PRESET_OPTION,
     fmt: str = FORMAT_OPTION,
     fps: int = FPS_OPTION,
@@ -205,10 +207,24 @@ def submit(
                    "quality": ("quality", quality), "loudness": ("loudness", loudness)}
         given = {field: value for field, (name, value) in options.items()
                  if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
+        following = get_settings().is_embedded or wait
+
+        def named_output(prepared) -> None:  # type: ignore[no-untyped-def]
+            nonlocal target
+            name = prepared.spec.output.name
+            if target is not None or name is None:
+                return
+            if following:  # the spec's output.name, here, as --output would be
+                target = output_file.check_target(Path(name), force=force)
+            else:
+                output.note(f"note: output.name ({name}) is copied out when the render is "
+                            "followed: add --wait, or `rendercli jobs download JOB` later")
+
         with spec_problems():
             started = submit_spec(user.id, spec, project=project, allow_outside=allow_outside,
                                   values=values, given=given, use_cache=not no_cache,
-                                  on_applied=plan_note, uow=context.uow(),
+                                  on_applied=plan_note, before_start=named_output,
+                                  uow=context.uow(),
                                   uploads=upload_bar(json_output=json_output)).started
     follow(started, user.id, wait=wait, target=target, json_output=json_output, force=force)
 
@@ -384,8 +400,8 @@ def batch(
     """
     if not 1 <= concurrency <= 16:
         raise InvalidInput("--concurrency must be between 1 and 16")
-    if output_dir is not None and not output_dir.is_dir():
-        raise InvalidInput(f"--output-dir: directory {output_dir} does not exist")
+    if output_dir is not None and os.path.lexists(output_dir) and not output_dir.is_dir():
+        raise output_file.not_a_directory(output_dir, "--output-dir")
     inline = get_settings().is_embedded
     if output_dir is not None and not (inline or wait):
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
@@ -398,8 +414,10 @@ def batch(
 
     def checked(prepared: batches.Batch) -> None:
         if output_dir is not None:
+            output_file.ensure_directory(output_dir, "--output-dir")
             for row in prepared.rows:  # exit 5 for a file that is there, before any change
-                output_file.check_target(output_dir / row.output_name, force=force)
+                output_file.check_target(output_dir / row.output_name, force=force,
+                                         option="--output-dir")
         count = len(prepared.rows)
         output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
 
@@ -468,7 +486,8 @@ class _BatchTally:
             if delivered and self.output_dir is not None:
                 target = self.output_dir / row.output_name
                 try:
-                    output_file.publish_output(job, target, force=self.force)
+                    output_file.publish_output(job, target, force=self.force,
+                                               option="--output-dir")
                     path = str(target)
                 except RenderCliError as exc:
                     # Rendered but not where it was asked for: the row failed (exit 1).

@@ -102,7 +102,9 @@ def add(
 
 @app.command("update")
 def update(
-    item: str = typer.Argument(..., metavar="ITEM", help="The title's id (see `asset list`)."),
+    item: str = typer.Argument(..., metavar="ITEM",
+                               help="The title's id, or PROJECT:N (its position; see "
+                               "`asset list`)."),
     text: str | None = typer.Argument(None, metavar="[TEXT]", help="New text for the card."),
     duration: float | None = DURATION,
     position: int | None = POSITION,

@@ -440,15 +440,18 @@ def owned_job_rows(rows: Rows, user_id: str, job_ids: list[str]) -> list[dict[st
 
 def job_rows(rows: Rows, user_id: str, *, project_id: str | None = None,
              status: str | None = None, batch_id: str | None = None,
-             limit: int = 20) -> list[dict[str, Any]]:
-    """The user's jobs, newest first, optionally for one project, status or batch."""
+             limit: int = 20, oldest_first: bool = False) -> list[dict[str, Any]]:
+    """The user's jobs, newest first (or oldest first: a batch's in row order),
+    optionally for one project, status or batch."""
     sql, params = JOBS_SQL, {"user_id": user_id, "limit": limit}
     for name, value in (("project_id", project_id), ("status", status),
                         ("batch_id", batch_id)):
         if value is not None:
             sql += f" AND j.{name} = :{name}"
             params[name] = str(value)
-    return rows.all(sql + " ORDER BY j.created_at DESC, j.id DESC LIMIT :limit", **params)
+    order = "ASC" if oldest_first else "DESC"
+    return rows.all(sql + f" ORDER BY j.created_at {order}, j.id {order} LIMIT :limit",
+                    **params)
 
 
 def view_row(rows: Rows, job_id: str) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from rendercli.render.timeline import (
     parse_fit,
     parse_transition,
     parse_volume,
+    volume_as_written,
 )
 from rendercli.repositories import items as repo
 from rendercli.repositories.items import ItemRow
@@ -32,6 +33,7 @@ from rendercli.services.items import (
     AssetView,
     TimelineView,
     asset_view,
+    find_item,
     picture_duration,
     read_items,
     timeline_duration,
@@ -142,6 +144,7 @@ def _apply_edits(asset: ItemRow, edits: Edits, *, adding: bool) -> None:
     if "volume" in fits:
         assert edits.volume is not None
         asset.volume = parse_volume(edits.volume)
+        asset.volume_text = volume_as_written(edits.volume)
     if "mute" in fits:
         asset.mute = bool(edits.mute)
     if "duck" in fits:
@@ -324,7 +327,7 @@ def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView
 def get(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     """One of the user's items by id."""
     with uow:
-        return asset_view(repo.owned_item(uow.rows, user_id, asset_id))
+        return asset_view(find_item(uow.rows, user_id, asset_id))
 
 
 def update_asset(
@@ -340,7 +343,7 @@ def update_asset(
                            "--duration, --transition, --fade-in, --fade-out, --volume, "
                            "--mute, --duck, --motion or --fit")
     with uow:
-        asset = repo.owned_item(uow.rows, user_id, asset_id)
+        asset = find_item(uow.rows, user_id, asset_id)
         repo.lock_projects(uow.rows, asset.project_id)
         _apply_edits(asset, edits, adding=False)
         if position is not None:
@@ -358,7 +361,7 @@ def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
 
     with uow:
         rows = uow.rows
-        asset = repo.owned_item(rows, user_id, asset_id)
+        asset = find_item(rows, user_id, asset_id)
         project_id, name = owned_project(rows, user_id, asset.project_id)
         ensure_not_rendering(rows, project_id, name, "remove its assets")
         if asset.storage_key is not None:

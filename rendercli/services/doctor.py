@@ -171,6 +171,9 @@ def _keyring(name: str) -> Check:
 def _login(token: str | None, source: str, authenticate: Callable[[str], str]) -> Check:
     from rendercli.errors import RenderCliError
 
+    if token is None and get_settings().is_sqlite:
+        return Check("login", True, "no login needed: the first command makes the local "
+                     "account", required=False)
     if token is None:
         return Check("login", False, "not logged in", "run `rendercli login`, or set "
                      "RENDERCLI_TOKEN", required=False)

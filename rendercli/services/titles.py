@@ -10,7 +10,7 @@ from rendercli.errors import InvalidInput
 from rendercli.render.timeline import DEFAULT_TITLE_SECONDS, TEXT_SIZES, parse_color
 from rendercli.repositories import items as repo
 from rendercli.repositories.items import ItemRow, TitleView
-from rendercli.services.items import AssetView, asset_view, one_line
+from rendercli.services.items import AssetView, asset_view, find_item, one_line
 from rendercli.services.projects import owned_project_id
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
@@ -119,7 +119,7 @@ def update(
                            "--background, --color, --size or --font")
     with uow:
         rows = uow.rows
-        item = repo.owned_item(rows, user_id, item_id, what="title")
+        item = find_item(rows, user_id, item_id, what="title")
         if item.kind != "title":
             raise InvalidInput(f"{item.display_name} is a {item.kind} item, not a title: "
                                "use `rendercli asset update`")

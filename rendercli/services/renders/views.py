@@ -202,6 +202,9 @@ def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]
     return [found[j] for j in job_ids]
 
 
+MAX_BATCH_LISTED = 1000  # jobs a batch command lists or follows
+
+
 def list_jobs(
     uow: UnitOfWork,
     user_id: str,
@@ -223,6 +226,19 @@ def list_jobs(
         found = jobs.job_rows(uow.rows, user_id, project_id=project_id, status=status,
                               batch_id=batch_id, limit=limit)
         return list(_views(uow.rows, found).values())
+
+
+def batch_jobs(uow: UnitOfWork, user_id: str, batch_id: str,
+               limit: int = MAX_BATCH_LISTED) -> list[JobView]:
+    """The jobs of one of the user's `render batch` runs in row order (the order of the
+    data file: `render batch` creates them so); NotFound when there are none."""
+    with uow:
+        found = jobs.job_rows(uow.rows, user_id, batch_id=batch_id, limit=limit,
+                              oldest_first=True)
+        listed = list(_views(uow.rows, found).values())
+    if not listed:
+        raise NotFound(f"batch not found: {batch_id}")
+    return listed
 
 
 def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:

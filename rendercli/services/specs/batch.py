@@ -387,6 +387,7 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
                  done: list[tuple[Applied, ProjectRow]], batch_id: str) -> list[JobView]:
     """Every row's queued job, in the apply's transaction (each timeline checked)."""
     from dataclasses import asdict
+    from datetime import timedelta
 
     from rendercli.db.rows import insert, integrity_error
     from rendercli.repositories.items import read_items_of
@@ -403,6 +404,9 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
                        project_name=project.name, items=items[project.id],
                        default_fit=stored_fit(project.fit))
         job = new_job_row(project.id, user_id, **asdict(row.request), batch_id=batch_id)
+        if jobs:  # row order is creation order, a microsecond apart (views.batch_jobs)
+            job["created_at"] = job["updated_at"] = jobs[-1]["created_at"] + timedelta(
+                microseconds=1)
         jobs.append(job)
         uow.record_event("render.submitted", user_id, job_id=job["id"], project_id=project.id,
                          preset=job["preset"], format=job["format"], batch_id=batch_id)

@@ -162,7 +162,7 @@ def _picture(asset: ItemRow, ref: Callable[[ItemRow], str],
         else:
             _put(out, "trim_start", asset.trim_start or None, None)
             _put(out, "trim_end", asset.trim_end, None)
-            _put(out, "volume", asset.volume, 1.0)
+            _put(out, "volume", asset.volume_text or asset.volume, 1.0)  # as written
             _put(out, "mute", asset.mute, False)
         _put(out, "fit", asset.fit or default_fit, default_fit)
     if transition_text(asset.transition, asset.transition_seconds) != "none":
@@ -179,7 +179,7 @@ def _music(asset: ItemRow, ref: Callable[[ItemRow], str]) -> dict[str, Any]:
     out: dict[str, Any] = {"media": ref(asset)}
     _put(out, "trim_start", asset.trim_start or None, None)
     _put(out, "trim_end", asset.trim_end, None)
-    _put(out, "volume", asset.volume, 1.0)
+    _put(out, "volume", asset.volume_text or asset.volume, 1.0)  # as written
     _put(out, "fade_in", asset.fade_in, 0.0)
     _put(out, "fade_out", asset.fade_out, 0.0)
     _put(out, "mute", asset.mute, False)

@@ -46,11 +46,14 @@ def submit_spec(user_id: str, spec_path: Path, *, project: str | None = None,
                 allow_outside: bool = False, values: Mapping[str, str] | None = None,
                 given: Mapping[str, Any] | None = None, use_cache: bool = True,
                 on_applied: Callable[[Applied], None] | None = None,
+                before_start: Callable[[Prepared], None] | None = None,
                 uow: UnitOfWork | None = None,
                 uploads: UploadProgress | None = None) -> SpecSubmitted:
     """Make the user's project match the spec at ``spec_path`` (``apply``; SpecInvalid
     with every problem), then submit its render (``renders.submit.start``).
-    ``on_applied`` hears what the apply did before the render is submitted."""
+    ``on_applied`` hears what the apply did before the render is submitted;
+    ``before_start`` sees the spec as filled in (its ``output.name``) and may refuse
+    (raise) before any job exists."""
     from rendercli.services.renders.submit import start
     from rendercli.services.specs.apply import apply_file
 
@@ -61,5 +64,7 @@ def submit_spec(user_id: str, spec_path: Path, *, project: str | None = None,
     if on_applied is not None:
         on_applied(applied)
     assert applied.project_id is not None  # applied for real: the project exists
+    if before_start is not None:
+        before_start(prepared)
     request = request_for(prepared, given or {}, use_cache=use_cache)
     return SpecSubmitted(prepared, applied, start(uow, user_id, applied.project_id, request))
