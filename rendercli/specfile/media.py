@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import DURATION_TOLERANCE
 from rendercli.specfile.model import DEFAULT_STILL_SECONDS, MediaItem, MusicItem, Spec, TitleCard
-from rendercli.specfile.shapes import Str, spec_fields
+from rendercli.specfile.shapes import Str, has_unfilled, spec_fields
 from rendercli.specfile.template import has_placeholders, substitute
 
 if TYPE_CHECKING:
@@ -138,7 +138,10 @@ def _probe(path: Path) -> MediaInfo | str:
 
 def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
                 report: Report) -> None:
-    """Probe every resolved media file, then check the spec against what they are."""
+    """Probe every resolved media file, then check the spec against what they are.
+
+    An item with a number left to the data row (``shapes.Unfilled``) is checked once a
+    row has filled it in (``check`` does, per row), as is a transition next to it."""
     infos: dict[FieldPath, MediaInfo] = {}
     for where, path in resolved.items():
         if where[-1] == "font":
@@ -151,6 +154,9 @@ def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
     lengths: list[float | None] = []
     for index, entry in enumerate(spec.timeline):
         at = ("timeline", index)
+        if has_unfilled(entry):
+            lengths.append(None)
+            continue
         if isinstance(entry, TitleCard):
             lengths.append(entry.duration)
             continue
@@ -158,7 +164,7 @@ def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
         lengths.append(None if info is None else _picture_item(entry, info, at, report))
     for index, music in enumerate(spec.music):
         info = infos.get(("music", index, "media"))
-        if info is not None:
+        if info is not None and not has_unfilled(music):
             _music_item(music, info, ("music", index), report)
     _transitions_fit(spec, lengths, report)
 
@@ -234,7 +240,7 @@ def _music_item(item: MusicItem, info: MediaInfo, at: FieldPath, report: Report)
 def _transitions_fit(spec: Spec, lengths: list[float | None], report: Report) -> None:
     for index, entry in enumerate(spec.timeline[:-1]):
         transition = entry.transition
-        if transition is None or transition.kind == "none":
+        if transition is None or transition.kind == "none" or has_unfilled(transition):
             continue
         for neighbour in (index, index + 1):
             length = lengths[neighbour]

@@ -94,6 +94,41 @@ class Nullable:
 
 Shape = Str | Num | Bool | Const | ListOf | Obj | OneOf | Nullable
 
+
+@dataclass(frozen=True)
+class Unfilled:
+    """A value left to a data row (or ``--set``): ``{{ field }}`` text where the spec wants
+    a number (``duration: "{{ seconds }}"``). The loaded spec holds this in place of the
+    value; filling the placeholders reads the text as ``shape`` with the loader's own
+    checks (``loader.read_filled``), and rules spanning fields wait until then."""
+
+    text: str
+    shape: Shape
+
+
+def has_unfilled(value: Any) -> bool:
+    """True if ``value`` (a model object, a tuple of them, or a field value) holds an
+    :class:`Unfilled` value anywhere."""
+    if isinstance(value, Unfilled):
+        return True
+    if isinstance(value, tuple):
+        return any(map(has_unfilled, value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(has_unfilled(getattr(value, f.attr)) for f in spec_fields(type(value)))
+    return False
+
+
+def takes_number(shape: Shape) -> bool:
+    """True if a number is one of the values ``shape`` accepts."""
+    match shape:
+        case Num():
+            return True
+        case Nullable(shape=inner):
+            return takes_number(inner)
+        case OneOf(options=options):
+            return any(map(takes_number, options))
+    return False
+
 REQUIRED = dataclasses.MISSING
 
 
