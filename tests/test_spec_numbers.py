@@ -179,3 +179,21 @@ def test_a_batch_varying_durations_renders_each_rows_length(
     # 10 fps: title seconds + clip seconds, in frames, per row.
     assert frames(out / "A.mp4") == 15
     assert frames(out / "B.mp4") == 45
+
+
+def test_a_transitions_seconds_or_whole_shorthand_can_come_from_the_row() -> None:
+    loaded = load("version: 1\ntimeline:\n  - {title: a, transition: 'fade:{{ t }}'}\n"
+                  "  - {title: b, transition: '{{ kind }}'}\n  - title: c\n")
+    sites = template_sites(loaded.spec)
+    spec = fill(loaded, sites, {"t": "0.25", "kind": "wipeleft:1"},
+                lambda *_: pytest.fail("no problem"))
+    assert spec is not None
+    assert (spec.timeline[0].transition.kind, spec.timeline[0].transition.duration) == (
+        "fade", 0.25)
+    assert (spec.timeline[1].transition.kind, spec.timeline[1].transition.duration) == (
+        "wipeleft", 1.0)
+    problems: list[str] = []
+    assert fill(loaded, sites, {"t": "x", "kind": "fdae"},
+                lambda _w, msg: problems.append(msg)) is None
+    assert len(problems) == 2 and all(m.startswith("transition: ") for m in problems)
+    assert any("did you mean 'fade'" in m for m in problems), problems

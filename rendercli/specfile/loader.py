@@ -42,10 +42,10 @@ from rendercli.specfile.shapes import (
     Unfilled,
     cross_checks,
     describe,
+    filled_later,
     has_unfilled,
     number_range,
     spec_fields,
-    takes_number,
 )
 
 MAX_SPEC_BYTES = 10 * 1000**2
@@ -207,7 +207,7 @@ class _Checker:
         if node.kind == "scalar" and node.value is INVALID:
             return INVALID  # already reported
         if (self.defer and node.kind == "scalar" and isinstance(node.value, str)
-                and "{{" in node.value and takes_number(shape)):
+                and "{{" in node.value and filled_later(shape)):
             try:
                 if template.field_names(node.value):
                     return Unfilled(node.value, shape)

@@ -157,7 +157,7 @@ class Transition:
 
 TRANSITION = OneOf(
     (Str(pattern=TRANSITION_PATTERN, expected="KIND[:SECONDS], e.g. fade:0.5",
-         convert=parse_transition),
+         convert=parse_transition, later=True),
      Obj(Transition)),
     expected="a transition: KIND[:SECONDS] (e.g. fade:0.5) or {kind, duration}",
 )

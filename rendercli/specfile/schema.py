@@ -78,7 +78,7 @@ def _shape(shape: Shape, defs: dict[str, Any]) -> dict[str, Any]:
             if shape.enum is not None:
                 out["enum"] = list(shape.enum)
             if shape.pattern is not None:  # or, where allowed, a {{ placeholder }}
-                either = r"|.*\{\{.*\}\}.*" if shape.template else ""
+                either = r"|.*\{\{.*\}\}.*" if shape.template or shape.later else ""
                 out["pattern"] = f"^(?:{shape.pattern}{either})$"
             if shape.min_length:
                 out["minLength"] = shape.min_length

@@ -35,6 +35,7 @@ class Str:
     path: bool = False  # a file path, relative to the spec file's folder
     convert: Callable[[str], Any] | None = None
     check: Callable[[str], object] | None = None
+    later: bool = False  # may be {{ field }} text, read (pattern, convert) once filled in
 
 
 @dataclass(frozen=True)
@@ -118,16 +119,21 @@ def has_unfilled(value: Any) -> bool:
     return False
 
 
-def takes_number(shape: Shape) -> bool:
-    """True if a number is one of the values ``shape`` accepts."""
+def filled_later(shape: Shape) -> bool:
+    """True if ``{{ field }}`` text in place of a value of ``shape`` is left to the data
+    row as an :class:`Unfilled` value: where a number goes, or text read into a value
+    (``Str(later=True)``, a transition's ``KIND:SECONDS``)."""
     match shape:
         case Num():
             return True
+        case Str(later=later):
+            return later
         case Nullable(shape=inner):
-            return takes_number(inner)
+            return filled_later(inner)
         case OneOf(options=options):
-            return any(map(takes_number, options))
+            return any(map(filled_later, options))
     return False
+
 
 REQUIRED = dataclasses.MISSING
 
