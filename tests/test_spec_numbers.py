@@ -195,5 +195,5 @@ def test_a_transitions_seconds_or_whole_shorthand_can_come_from_the_row() -> Non
     problems: list[str] = []
     assert fill(loaded, sites, {"t": "x", "kind": "fdae"},
                 lambda _w, msg: problems.append(msg)) is None
-    assert len(problems) == 2 and all(m.startswith("transition: ") for m in problems)
+    assert len(problems) == 2 and all(m.startswith("transition, once filled in: ") for m in problems)
     assert any("did you mean 'fade'" in m for m in problems), problems

@@ -161,7 +161,9 @@ def read_filled(shape: Shape, text: str, key: object) -> tuple[Any, str | None]:
     result = checker.check(Node("scalar", value, 1, 1), shape, ())
     if result is INVALID:
         message = checker.problems[0].message if checker.problems else "invalid"
-        return INVALID, f"{key}: {message} once filled in"
+        if message.startswith("expected "):  # "expected a number above 0, got 0"
+            return INVALID, f"{key}: {message} once filled in"
+        return INVALID, f"{key}, once filled in: {message}"
     return result, None
 
 
