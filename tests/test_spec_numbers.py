@@ -142,7 +142,7 @@ def frames(path: Path) -> int:
 def test_validate_without_data_says_numbers_are_filled_per_row(
         alice: Account, folder: Path) -> None:
     result = alice.ok("spec", "validate", str(folder / "video.yaml"))
-    assert "duration, trim_end: numbers filled per row, checked once filled" in result.stdout
+    assert "duration, trim_end filled per row, checked once filled" in result.stdout
     data = json.loads(alice.ok("spec", "validate", str(folder / "video.yaml"),
                                "--json").stdout)
     assert data["files"][0]["numbers_per_row"] == ["duration", "trim_end"]
@@ -195,5 +195,13 @@ def test_a_transitions_seconds_or_whole_shorthand_can_come_from_the_row() -> Non
     problems: list[str] = []
     assert fill(loaded, sites, {"t": "x", "kind": "fdae"},
                 lambda _w, msg: problems.append(msg)) is None
-    assert len(problems) == 2 and all(m.startswith("transition, once filled in: ") for m in problems)
+    assert len(problems) == 2
+    assert all(m.startswith("transition, once filled in: ") for m in problems)
     assert any("did you mean 'fade'" in m for m in problems), problems
+
+
+def test_validate_without_data_leaves_row_numbers_and_transitions_to_the_rows() -> None:
+    for text in (SPEC, SPEC.replace('{kind: fade, duration: "{{ cross }}"}', '"{{ cross }}"')):
+        report = validate_loaded(load(text), rows=None, allow_outside=False, prober=Prober())
+        assert report.problems == []
+        assert set(report.numbers_per_row) >= {"fps", "duration", "fade_in", "at"}

@@ -118,7 +118,7 @@ def _print_human(reports: list[FileReport], problems: list[Problem]) -> None:
             fields = ", ".join(report.placeholders)
             parts.append(f"placeholders {fields} not checked: give --data ROWS or --set")
             if report.numbers_per_row:
-                parts.append(f"{', '.join(report.numbers_per_row)}: numbers filled per row, "
+                parts.append(f"{', '.join(report.numbers_per_row)} filled per row, "
                              "checked once filled")
         output.say(f"{report.file}: valid ({'; '.join(parts)})")
     if problems:

@@ -240,7 +240,7 @@ def _music_item(item: MusicItem, info: MediaInfo, at: FieldPath, report: Report)
 def _transitions_fit(spec: Spec, lengths: list[float | None], report: Report) -> None:
     for index, entry in enumerate(spec.timeline[:-1]):
         transition = entry.transition
-        if transition is None or transition.kind == "none" or has_unfilled(transition):
+        if transition is None or has_unfilled(transition) or transition.kind == "none":
             continue
         for neighbour in (index, index + 1):
             length = lengths[neighbour]
