@@ -25,7 +25,6 @@ from rendercli.specfile.shapes import (
     Unfilled,
     cross_checks,
     describe,
-    has_unfilled,
     spec_fields,
 )
 
@@ -138,22 +137,30 @@ def fill(loaded: LoadedSpec, sites: list[Site], values: Mapping[str, str | None]
     that the filled-in values break (``trim_end`` before ``trim_start``, say).
     """
     replacements: dict[FieldPath, Any] = {}
+    failed: list[FieldPath] = []
     for site in sites:
         value = filled_value(site, values, report)
         if value is not INVALID:
             replacements[site.path] = value
-    # Rebuilt even when a site failed, so the objects whose values all came through are
-    # checked too: every problem of a row shows at once.
+        else:
+            failed.append(site.path)
     prefixes = {site.path[:n] for site in sites for n in range(len(site.path))}
+    # The objects holding a value that was not text (a number) get their rules spanning
+    # fields checked, unless one of their values failed (and was reported). The spec is
+    # rebuilt even then, so every problem of a row shows at once.
+    checked = {site.path[:n] for site in sites if not isinstance(site.shape, Str)
+               for n in range(len(site.path))}
+    checked.difference_update(path[:n] for path in failed for n in range(len(path)))
     broken: list[tuple[FieldPath, str]] = []
-    spec = _rebuild(loaded.spec, (), replacements, prefixes, broken)
+    spec = _rebuild(loaded.spec, (), replacements, prefixes, checked, broken)
     for where, message in broken:
         report(where, message)
     return None if broken or len(replacements) != len(sites) else spec
 
 
 def _rebuild(value: Any, path: FieldPath, replacements: Mapping[FieldPath, Any],
-             prefixes: set[FieldPath], broken: list[tuple[FieldPath, str]]) -> Any:
+             prefixes: set[FieldPath], checked: set[FieldPath],
+             broken: list[tuple[FieldPath, str]]) -> Any:
     changes = {}
     for f in spec_fields(type(value)):
         here = (*path, f.key)
@@ -163,17 +170,15 @@ def _rebuild(value: Any, path: FieldPath, replacements: Mapping[FieldPath, Any],
             item = getattr(value, f.attr)
             if isinstance(item, tuple):
                 changes[f.attr] = tuple(
-                    _rebuild(element, (*here, i), replacements, prefixes, broken)
+                    _rebuild(element, (*here, i), replacements, prefixes, checked, broken)
                     if (*here, i) in prefixes else element
                     for i, element in enumerate(item))
             else:
-                changes[f.attr] = _rebuild(item, here, replacements, prefixes, broken)
+                changes[f.attr] = _rebuild(item, here, replacements, prefixes, checked, broken)
     if not changes:
         return value
     rebuilt = dataclasses.replace(value, **changes)
-    if hasattr(type(value), "spec_checks") and not has_unfilled(rebuilt):
-        # (an object still holding an Unfilled value had it fail, and reported)
-        # The same rules the loader runs on an object written out in full.
+    if path in checked:  # the same rules the loader runs on an object written in full
         broken.extend(((*path, key), message)
                       for key, message in cross_checks(type(value), rebuilt))
     return rebuilt
