@@ -205,3 +205,15 @@ def test_validate_without_data_leaves_row_numbers_and_transitions_to_the_rows() 
         report = validate_loaded(load(text), rows=None, allow_outside=False, prober=Prober())
         assert report.problems == []
         assert set(report.numbers_per_row) >= {"fps", "duration", "fade_in", "at"}
+
+
+def test_an_unquoted_placeholder_is_one_problem_saying_to_quote_it() -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        load("version: 1\ntimeline:\n  - title: {{ name }}\n    duration: {{s}}\n"
+             "    fade_in: {{ a: 1 }: 2}\n")
+    assert [str(p) for p in caught.value.problems] == [
+        's.yaml:3:12: {{ name }} without quotes is a YAML mapping: quote it, as "{{ name }}"',
+        's.yaml:4:15: {{ s }} without quotes is a YAML mapping: quote it, as "{{ s }}"',
+        "s.yaml:5:14: expected a number >= 0, got a mapping",
+        "s.yaml:5:15: a key must be plain text, not a list or mapping",
+    ]
