@@ -217,3 +217,15 @@ def test_an_unquoted_placeholder_is_one_problem_saying_to_quote_it() -> None:
         "s.yaml:5:14: expected a number >= 0, got a mapping",
         "s.yaml:5:15: a key must be plain text, not a list or mapping",
     ]
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "1e999", "inf", "nan", "2s", "0x10", ""])
+def test_what_is_not_a_usable_number_is_one_clear_problem(value: str) -> None:
+    loaded = load("version: 1\ntimeline:\n  - {title: a, duration: '{{ s }}'}\n")
+    problems: list[str] = []
+    assert fill(loaded, template_sites(loaded.spec), {"s": value},
+                lambda _w, msg: problems.append(msg)) is None
+    assert len(problems) == 1
+    assert problems[0].startswith(("duration: expected a number above 0, got",
+                                   "no value for {{ s }}")), problems
+    assert len(problems[0]) < 200

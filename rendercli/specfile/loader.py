@@ -143,6 +143,7 @@ def _kind_of(value: Any) -> str:
 
 # How a number is written in a data row or --set value (JSON rows give numbers as JSON
 # writes them): decimal, optionally signed, with an optional exponent. No inf or nan.
+MAX_NUMBER_CHARS = 100  # longer is no number a spec needs (and int() refuses 4,300 digits)
 NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -153,10 +154,11 @@ def read_filled(shape: Shape, text: str, key: object) -> tuple[Any, str | None]:
     (``fill`` runs the objects' ``spec_checks`` once they are filled in)."""
     written = text.strip()
     value: Any = written
-    if NUMBER_TEXT.fullmatch(written):
+    if len(written) <= MAX_NUMBER_CHARS and NUMBER_TEXT.fullmatch(written):
         value = float(written) if any(c in written for c in ".eE") else int(written)
-    elif not _takes_text(shape):
-        return INVALID, f"{key}: expected {describe(shape)}, got {text!r} once filled in"
+    elif len(written) > MAX_NUMBER_CHARS or not _takes_text(shape):
+        shown = repr(written if len(written) <= 40 else written[:39] + "\u2026")
+        return INVALID, f"{key}: expected {describe(shape)}, got {shown} once filled in"
     checker = _Checker("", defer=False)
     result = checker.check(Node("scalar", value, 1, 1), shape, ())
     if result is INVALID:
