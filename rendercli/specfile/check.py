@@ -109,7 +109,8 @@ def validate_loaded(loaded: LoadedSpec, *, rows: DataRows | None, allow_outside:
         report.problems.append(loaded.problem(where, message))
 
     resolved = media.resolve_all(spec, loaded.base_dir, at_spec, allow_outside=allow_outside)
-    media.check_media(spec, resolved, prober, at_spec)
+    waiting = {site.path[:2] for site in sites if not isinstance(site.shape, Str)}
+    media.check_media(spec, resolved, prober, at_spec, waiting)
     if rows is not None:
         _check_rows(loaded, sites, rows, report, resolved, allow_outside, prober)
     elif values is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import DURATION_TOLERANCE
 from rendercli.specfile.model import DEFAULT_STILL_SECONDS, MediaItem, MusicItem, Spec, TitleCard
-from rendercli.specfile.shapes import Str, has_unfilled, spec_fields
+from rendercli.specfile.shapes import Str, spec_fields
 from rendercli.specfile.template import has_placeholders, substitute
 
 if TYPE_CHECKING:
@@ -137,11 +137,12 @@ def _probe(path: Path) -> MediaInfo | str:
 
 
 def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
-                report: Report) -> None:
+                report: Report, waiting: Collection[FieldPath] = ()) -> None:
     """Probe every resolved media file, then check the spec against what they are.
 
-    An item with a number left to the data row (``shapes.Unfilled``) is checked once a
-    row has filled it in (``check`` does, per row), as is a transition next to it."""
+    ``waiting``: items (``("timeline", 2)``, ``("music", 0)``) holding a number left to
+    the data rows (``shapes.Unfilled``), skipped here, with a transition next to them:
+    they are checked once a row has filled them in (``check`` does, per row)."""
     infos: dict[FieldPath, MediaInfo] = {}
     for where, path in resolved.items():
         if where[-1] == "font":
@@ -154,7 +155,7 @@ def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
     lengths: list[float | None] = []
     for index, entry in enumerate(spec.timeline):
         at = ("timeline", index)
-        if has_unfilled(entry):
+        if at in waiting:
             lengths.append(None)
             continue
         if isinstance(entry, TitleCard):
@@ -164,9 +165,9 @@ def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
         lengths.append(None if info is None else _picture_item(entry, info, at, report))
     for index, music in enumerate(spec.music):
         info = infos.get(("music", index, "media"))
-        if info is not None and not has_unfilled(music):
+        if info is not None and ("music", index) not in waiting:
             _music_item(music, info, ("music", index), report)
-    _transitions_fit(spec, lengths, report)
+    _transitions_fit(spec, lengths, report, waiting)
 
 
 def spec_text(spec: Spec, where: FieldPath) -> str:
@@ -237,10 +238,11 @@ def _music_item(item: MusicItem, info: MediaInfo, at: FieldPath, report: Report)
                                  f"{length:g} s")
 
 
-def _transitions_fit(spec: Spec, lengths: list[float | None], report: Report) -> None:
+def _transitions_fit(spec: Spec, lengths: list[float | None], report: Report,
+                     waiting: Collection[FieldPath]) -> None:
     for index, entry in enumerate(spec.timeline[:-1]):
         transition = entry.transition
-        if transition is None or has_unfilled(transition) or transition.kind == "none":
+        if ("timeline", index) in waiting or transition is None or transition.kind == "none":
             continue
         for neighbour in (index, index + 1):
             length = lengths[neighbour]
