@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rendercli.media.ffmpeg_binary import ffmpeg_path
 from rendercli.specfile.batch_rows import rows_from_text
@@ -20,6 +21,7 @@ from rendercli.specfile.problems import SpecInvalid
 from rendercli.specfile.shapes import Unfilled
 from tests.conftest import Account
 from tests.media_factory import make_video
+from tests.test_spec_schema import validator
 
 SPEC = """\
 version: 1
@@ -229,3 +231,17 @@ def test_what_is_not_a_usable_number_is_one_clear_problem(value: str) -> None:
     assert problems[0].startswith(("duration: expected a number above 0, got",
                                    "no value for {{ s }}")), problems
     assert len(problems[0]) < 200
+
+
+def test_the_docs_example_is_valid_for_the_schema_and_the_loader() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "spec.md").read_text(encoding="utf-8")
+    section = docs.split("### Numbers from a row", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert '"{{ seconds }}"' in example
+    assert list(validator().iter_errors(yaml.safe_load(example))) == []
+    loaded = load(example)
+    assert {s.path[-1] for s in template_sites(loaded.spec)} >= {
+        "duration", "transition", "trim_end", "volume"}
+    bad = yaml.safe_load(example)
+    bad["timeline"][0]["duration"] = "two seconds"
+    assert list(validator().iter_errors(bad)) != []
