@@ -95,12 +95,11 @@ def inline_render(account: Account, project: str, settings: list[str], tmp_path:
     opts = dict(zip(settings[::2], settings[1::2], strict=True))
     request = RenderRequest(preset=opts["--preset"], fps=int(opts["--fps"]),
                             quality=opts["--quality"])
-    storage = tmp_path / "data" / "storage"
     from rendercli.repositories.items import read_items
 
     with UnitOfWork(token=account.token) as uow:
         project_id = uow.rows.scalar("SELECT id FROM projects WHERE name = :n", n=project)
-        items = timeline_items(read_items(uow.rows, project_id), storage)
+        items = timeline_items(read_items(uow.rows, project_id), uow.settings)
     result = render_timeline(items, engine_settings(request), storage_dir=tmp_path / "inline",
                              chunk_seconds=chunk_seconds)
     return result.path

@@ -26,9 +26,10 @@ def demo(
     from rendercli.services import demo as demo_service
 
     target = check_output(output_path, waiting=True, force=force)
+    samples_dir = demo_service.samples_dir(context.settings().data_dir)
     if not json_output:
-        output.note(f"Making sample media in {demo_service.samples_dir()} ...")
-    samples = make_samples(demo_service.samples_dir())
+        output.note(f"Making sample media in {samples_dir} ...")
+    samples = make_samples(samples_dir)
     prepared = demo_service.prepare(context.uow(), samples)
     context.app().acting_as(prepared.token)
     started = submit.start(

@@ -16,12 +16,12 @@ def doctor(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli doctor --json
     """
-    from rendercli.config import get_settings
+    from rendercli.cli.context import app
     from rendercli.credentials import keyring_backend_name, load_token
 
-    stored = load_token(get_settings().database_url)
-    checks = run_checks(keyring_backend_name(), stored.token if stored else None,
-                        stored.source if stored else "")
+    stored = load_token(app().settings.database_url)
+    checks = run_checks(app().unit_of_work(), keyring_backend_name(),
+                        stored.token if stored else None, stored.source if stored else "")
     healthy = all(c.ok for c in checks if c.required)
     if json_output:
         output.print_json({"ok": healthy, "checks": checks})

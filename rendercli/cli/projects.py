@@ -245,7 +245,7 @@ def export(
     target = output_file.check_target(output_path, force=force)
     media_dir = None if by_hash else f"{target.stem}-media"
     built = exporting.build(context.uow(), user.id, project, media_dir=media_dir)
-    files = exporting.object_files(built)
+    files = exporting.object_files(built, context.settings().storage_dir)
     for relative in files:  # exit 5 for any file that is there, before writing one
         folder = (target.parent / relative).parent
         if os.path.lexists(folder) and not folder.is_dir():

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from rendercli.config import get_settings
 from rendercli.errors import NotFound
 from rendercli.repositories import accounts as account_rows
 from rendercli.services import accounts, assets, projects
@@ -72,7 +71,7 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
                 asset_count=len(timeline.assets))
 
 
-def samples_dir() -> Path:
+def samples_dir(data_dir: Path) -> Path:
     from rendercli.fsmodes import ensure_private_dir
 
-    return ensure_private_dir(get_settings().data_dir) / "demo-media"
+    return ensure_private_dir(data_dir) / "demo-media"

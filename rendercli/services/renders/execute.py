@@ -16,7 +16,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, TypeVar
 
-from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.statuses import JobStatus, TaskState
 from rendercli.errors import InvalidInput
@@ -119,17 +118,15 @@ _Claimed = TypeVar("_Claimed")
 
 
 def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
-           uow: UnitOfWork | None, skipped: str) -> tuple[_Claimed | None, UnitOfWork]:
+           uow: UnitOfWork, skipped: str) -> _Claimed | None:
     """Claim a job or a task (`claim` is lifecycle.claim or tasks.claim) for
-    `worker_name` on `uow`'s database, or the configured one. Its schema is checked by
-    this first connection, once (checked later, during an outage, it would fail the
-    render instead of waiting). Returns the claim, or None (logged with `skipped`), and
-    the unit of work the render goes on with."""
-    uow = uow if uow is not None else UnitOfWork()
+    `worker_name` on `uow`'s database. Its schema is checked by this first connection,
+    once (checked later, during an outage, it would fail the render instead of
+    waiting). Returns the claim, or None (logged with `skipped`)."""
     claimed = claim(key, worker_name, uow=uow)
     if claimed is None:
         log.info(skipped, key)
-    return claimed, uow
+    return claimed
 
 
 def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, str]:
@@ -158,14 +155,13 @@ def load(job_id: str, uow: UnitOfWork) -> tuple[list[TimelineItem], RenderSettin
     from rendercli.services.renders.submit import engine_settings, request_of
     from rendercli.services.renders.timeline import stored_fit, timeline_items
 
-    settings = get_settings()
     with uow:
         job = jobs.job_row(uow.rows, job_id)
         assert job is not None
         job["use_cache"] = bool(job["use_cache"])
         # Bounded reads (read_items refuses a project past its limits), then every
         # number checked (timeline_items) before a plan is made: the rows are untrusted.
-        items = timeline_items(read_items(uow.rows, job["project_id"]), settings.storage_dir,
+        items = timeline_items(read_items(uow.rows, job["project_id"]), uow.settings,
                                stored_fit(job["project_fit"]))
         return items, engine_settings(request_of(SimpleNamespace(**job)))
 
@@ -182,17 +178,17 @@ def execute(
     *,
     worker_name: str,
     on_progress: ProgressCallback | None = None,
-    uow: UnitOfWork | None = None,
+    uow: UnitOfWork,
 ) -> JobView | None:
     """Render a queued job as `worker_name`. Returns its final view, or None if the job
     was not claimable (already taken, cancelled or finished).
 
-    `uow` picks the database (default: the configured one).
+    `uow` picks the database and carries the settings.
     """
     from rendercli.render.engine import render_timeline
 
-    claim, uow = _claim(lifecycle.claim, job_id, worker_name, uow,
-                        "job %s is not queued any more; skipping")
+    claim = _claim(lifecycle.claim, job_id, worker_name, uow,
+                   "job %s is not queued any more; skipping")
     if claim is None:
         return None
     settings = uow.settings
@@ -290,12 +286,12 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def _live_workers() -> int:
+def _live_workers(redis_url: str | None) -> int:
     from rq import Worker
 
     from rendercli.services.renders import dispatch
 
-    conn = dispatch.redis_connection()
+    conn = dispatch.redis_connection(redis_url)
     return int(Worker.count(connection=conn, queue=dispatch.render_queue(conn)))
 
 
@@ -307,7 +303,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     "never", or ("auto") fewer than two workers on the queue."""
     from rendercli.render.engine import prepare_render
 
-    settings = get_settings()
+    settings = uow.settings
     if settings.is_embedded or settings.farm_split == "never":
         return False
     prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
@@ -319,7 +315,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
         return False
     if settings.farm_split == "auto":
         try:
-            if _live_workers() < 2:
+            if _live_workers(settings.redis_url) < 2:
                 return False
         except Exception as exc:  # Redis trouble: render here, as a lone worker would
             log.warning("could not count workers: %s", exc)
@@ -338,7 +334,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
 
 
 def execute_task(task_id: str, *, worker_name: str,
-                 uow: UnitOfWork | None = None) -> str | None:
+                 uow: UnitOfWork) -> str | None:
     """Run one task of a split job as `worker_name`. Returns the task's final state, or
     None if it was not claimable (taken, finished, its job stopped, or -- the assemble
     task -- its siblings not all completed)."""
@@ -349,8 +345,8 @@ def execute_task(task_id: str, *, worker_name: str,
         render_soundtrack,
     )
 
-    tc, uow = _claim(tasks.claim, task_id, worker_name, uow,
-                     "task %s is not claimable; skipping")
+    tc = _claim(tasks.claim, task_id, worker_name, uow,
+                "task %s is not claimable; skipping")
     if tc is None:
         return None
     settings = uow.settings

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import as_datetime
 from rendercli.db.statuses import JobStatus, TaskState
@@ -78,7 +77,7 @@ class NewTask:
 
 
 def split(claim: JobClaim, prepared: PreparedRender, *,
-          uow: UnitOfWork | None = None) -> list[NewTask]:
+          uow: UnitOfWork) -> list[NewTask]:
     """Create the task rows of a claimed job (in one transaction): its pending segments
     in timeline order, the soundtrack (unless cached), then the assemble task. Returns
     them; [] if the job is no longer ours or already split (nothing is written then)."""
@@ -90,12 +89,11 @@ def split(claim: JobClaim, prepared: PreparedRender, *,
     if soundtrack:
         planned.append(("soundtrack", "soundtrack", None, prepared.soundtrack_weight))
     planned.append(("assemble", "assemble", None, prepared.assemble_weight))
-    unit = uow or UnitOfWork()
 
     def run() -> list[NewTask]:
         now = utcnow()
-        with unit:
-            rows = unit.rows
+        with uow:
+            rows = uow.rows
             if jobs.has_tasks(rows, claim.job_id) or not jobs.update_claimed_job(
                     rows, claim, heartbeat_at=now, updated_at=now):
                 return []
@@ -106,30 +104,30 @@ def split(claim: JobClaim, prepared: PreparedRender, *,
                             f"{', the soundtrack' if soundtrack else ''} and the assemble; "
                             f"{len(prepared.unique_keys) - len(pending)} segments already "
                             "cached\n")
-            unit.commit()
+            uow.commit()
             return [NewTask(task_id, kind) for task_id, kind in made]
 
     return with_db_retry(run)
 
 
-def claim(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None
+def claim(task_id: str, worker_name: str, *, uow: UnitOfWork
           ) -> TaskClaim | None:
     """Move a queued task of a processing job to processing for this worker; None if it
     is not claimable (taken, finished, its job not processing, or -- the assemble task --
     a sibling not completed yet)."""
     return claim_or_pass(lambda rows: jobs.claim_task(rows, task_id, worker_name),
-                              uow or UnitOfWork())
+                              uow)
 
 
 def heartbeat(tc: TaskClaim, *, progress: float | None = None,
-              uow: UnitOfWork | None = None) -> bool:
+              uow: UnitOfWork) -> bool:
     """Record that the task's worker is alive (and its progress), and update the job's
     overall progress. False: the task is no longer ours (or its job stopped)."""
     now = utcnow()
     values: dict[str, object] = {"heartbeat_at": now}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
-    with (uow := uow or UnitOfWork()):
+    with uow:
         if not jobs.update_claimed_task(uow.rows, tc, **values):
             return False
         jobs.aggregate_progress(uow.rows, tc.job_id, now)
@@ -137,90 +135,84 @@ def heartbeat(tc: TaskClaim, *, progress: float | None = None,
         return True
 
 
-def still_ours(tc: TaskClaim, *, uow: UnitOfWork | None = None) -> bool:
+def still_ours(tc: TaskClaim, *, uow: UnitOfWork) -> bool:
     """True while the task is processing under this claim and its job is processing."""
-    with (uow := uow or UnitOfWork()):
+    with uow:
         return jobs.task_still_claimed(uow.rows, tc)
 
 
-def _commands(argvs: list[list[str]]) -> str:
-    return "".join("$ " + shlex.join(a) + "\n" for a in argvs if a)[:get_settings().command_limit]
-
-
-def _done(rows: Rows, tc: TaskClaim, argvs: list[list[str]], now: datetime) -> bool:
-    return jobs.update_claimed_task(rows, tc, state=TaskState.COMPLETED.value, progress=100.0,
+def _done(uow: UnitOfWork, tc: TaskClaim, argvs: list[list[str]], now: datetime) -> bool:
+    commands = "".join("$ " + shlex.join(a) + "\n" for a in argvs if a)
+    return jobs.update_claimed_task(uow.rows, tc, state=TaskState.COMPLETED.value, progress=100.0,
                                     finished_at=now, heartbeat_at=now,
-                                    command=_commands(argvs))
+                                    command=commands[:uow.settings.command_limit])
 
 
 def complete(tc: TaskClaim, argvs: list[list[str]], *,
-             uow: UnitOfWork | None = None) -> bool:
+             uow: UnitOfWork) -> bool:
     """Mark the task done (with the commands it ran). False if it stopped being ours."""
-    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with unit:
-            if not _done(unit.rows, tc, argvs, now):
+        with uow:
+            if not _done(uow, tc, argvs, now):
                 return False
-            jobs.aggregate_progress(unit.rows, tc.job_id, now)
-            unit.commit()
+            jobs.aggregate_progress(uow.rows, tc.job_id, now)
+            uow.commit()
             return True
 
     return with_db_retry(run)
 
 
 def complete_job(tc: TaskClaim, argvs: list[list[str]], log_text: str, *,
-                 uow: UnitOfWork | None = None, **fields: object) -> bool:
+                 uow: UnitOfWork, **fields: object) -> bool:
     """The assemble task published the render: complete it and its job in one
     transaction. False (nothing written) if the task or the job stopped being ours."""
-    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with unit:
-            if not _done(unit.rows, tc, argvs, now) or not jobs.finish_job(
-                    unit.rows, tc.job_id, JobStatus.COMPLETED, log_text, progress=100.0,
+        with uow:
+            if not _done(uow, tc, argvs, now) or not jobs.finish_job(
+                    uow.rows, tc.job_id, JobStatus.COMPLETED, log_text, progress=100.0,
                     eta_seconds=0.0, heartbeat_at=now, **fields):
-                unit.rollback()
+                uow.rollback()
                 return False
-            unit.commit()
+            uow.commit()
             return True
 
     return with_db_retry(run)
 
 
 def fail(tc: TaskClaim, reason: str, log_text: str = "", *,
-         uow: UnitOfWork | None = None) -> bool:
+         uow: UnitOfWork) -> bool:
     """A task failed for good (bad input, ffmpeg error): fail the task and its job with
     the reason, and cancel the job's other tasks, in one transaction. False (nothing
     written) if the task stopped being ours -- so a job fails once, for one reason."""
-    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with unit:
-            if not jobs.update_claimed_task(unit.rows, tc, state=TaskState.FAILED.value,
+        with uow:
+            if not jobs.update_claimed_task(uow.rows, tc, state=TaskState.FAILED.value,
                                             finished_at=now, error=reason[:2000]):
                 return False
             note = f"{tc.label} failed on worker {tc.worker_name}: {reason}\n{log_text}"
-            jobs.stop_job_tasks(unit.rows, tc.job_id, now)  # tasks before the job (cancel)
-            jobs.finish_job(unit.rows, tc.job_id, JobStatus.FAILED, note, error=reason,
+            jobs.stop_job_tasks(uow.rows, tc.job_id, now)  # tasks before the job (cancel)
+            jobs.finish_job(uow.rows, tc.job_id, JobStatus.FAILED, note, error=reason,
                             eta_seconds=None)
-            unit.commit()
+            uow.commit()
             return True
 
     return with_db_retry(run)
 
 
-def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None) -> str | None:
+def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork) -> str | None:
     """The worker `worker_name` stopped mid-task (a cold shutdown: its work horse and
     ffmpeg were killed): put the task back in the queue at once, for another worker,
     rather than after the heartbeat timeout. Returns the task's job id (the caller
     dispatches the task again), or None if the task was not processing for this worker
     (a live worker's name is unique). No retries: the process is on its way out."""
     now = utcnow()
-    with (uow := uow or UnitOfWork()):
+    with uow:
         row = jobs.task_of(uow.rows, task_id)
         if row is None:
             return None
@@ -243,13 +235,13 @@ class TaskRecovery:
 
 
 def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
-                  uow: UnitOfWork | None = None) -> TaskRecovery:
+                  uow: UnitOfWork) -> TaskRecovery:
     """Hand back processing tasks of processing jobs whose worker stopped heartbeating
     before `cutoff`: re-queued (for any worker) while they have attempts left, else their
     job fails. Each transition is guarded by the attempt seen."""
     requeued: list[str] = []
     failed: list[str] = []
-    with (uow := uow or UnitOfWork()):
+    with uow:
         rows = uow.rows
         for stale in jobs.stale_tasks(rows, cutoff):
             task_id, job_id, attempts = stale["id"], stale["job_id"], stale["attempts"]

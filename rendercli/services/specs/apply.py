@@ -71,7 +71,7 @@ def project_name(given: str | None, spec: Spec, spec_file: str) -> str:
 
 
 # SHA-256 -> (size, name) of content stored in the user's projects, or None
-Stored = Callable[[str], "tuple[int, str] | None"]
+Stored = Callable[[str], "tuple[Path, int, str] | None"]
 
 
 def prepare(path: Path, *, project: str | None = None, allow_outside: bool = False,
@@ -179,14 +179,11 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
 def _stored_path(sha: str, stored: Stored | None,
                  known: dict[Path, tuple[FileFacts, str]]) -> Path:
     """The storage object of content the user holds (``sha256:<hex>`` in a spec)."""
-    from rendercli import storage
-    from rendercli.config import get_settings
-
     found = stored(sha) if stored is not None else None
-    path = storage.object_path(get_settings().storage_dir, sha)
-    if found is None or not path.is_file():
+    if found is None or not found[0].is_file():
         raise ValueError(f"no stored file with content sha256:{sha[:12]}\u2026 in your projects")
-    known[path] = (FileFacts(path, sha, found[0], hashed=False), found[1])
+    path, size, name = found
+    known[path] = (FileFacts(path, sha, size, hashed=False), name)
     return path
 
 
@@ -206,10 +203,15 @@ def apply_file(uow: UnitOfWork, user_id: str, path: Path, *, project: str | None
 
 
 def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
-    """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256."""
-    def size_of(sha: str) -> tuple[int, str] | None:
+    """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256 (its
+    object in the unit of work's storage, size and name)."""
+    from rendercli import storage
+
+    def size_of(sha: str) -> tuple[Path, int, str] | None:
         with uow:
-            return item_rows.stored_content(uow.rows, user_id, sha)
+            found = item_rows.stored_content(uow.rows, user_id, sha)
+        return None if found is None else (
+            storage.object_path(uow.settings.storage_dir, sha), *found)
     return size_of
 
 
@@ -298,12 +300,11 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
     left for ``then`` to check (`render submit`'s checks, stricter than apply's).
     """
     from rendercli import storage
-    from rendercli.config import get_settings
     from rendercli.media import ingest
     from rendercli.services.assets import remove_unreferenced_objects
     from rendercli.services.upkeep.sweeps import database_fingerprint
 
-    settings = get_settings()
+    settings = uow.settings
     limits = ingest.Limits(max_file_size=settings.max_file_size,
                            max_duration=settings.max_duration,
                            max_dimension=settings.max_dimension)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rendercli.config import get_settings
 from rendercli.errors import Conflict
 from rendercli.services.specs.apply import Applied, Prepared, Stored, apply_many, prepare_loaded
 from rendercli.services.unit_of_work import UnitOfWork
@@ -199,8 +198,8 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
 
     for row in batch.rows:
         validate_request(row.request)
-    check_render_storage()
     uow = uow_factory()
+    check_render_storage(uow.settings)
     plans = _check_projects(uow, user_id, batch, replace=replace)
     batch_id = new_id()
     views: list[JobView] = []
@@ -219,7 +218,7 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
                then=submit_jobs)
     for row, view in zip(batch.rows, views, strict=True):
         row.job_id = view.id
-    if get_settings().is_embedded:
+    if uow.settings.is_embedded:
         return batch_id, [Started(view, inline=True) for view in views]
     from rendercli.services.renders import dispatch
 
@@ -250,7 +249,7 @@ def render_batch(user_id: str, spec_path: Path, data_path: Path, *,
                  submitted: Callable[[BatchRun], None] | None = None,
                  finished: Callable[[BatchRow, JobView], None] | None = None,
                  upkeep: Callable[[], None] | None = None,
-                 uow_factory: Callable[[], UnitOfWork] = UnitOfWork) -> BatchRun:
+                 uow_factory: Callable[[], UnitOfWork]) -> BatchRun:
     """``rendercli render batch``: check every row (SpecInvalid with every problem), apply
     and submit them all (:func:`submit_batch`), then follow them to their end.
 
@@ -270,7 +269,7 @@ def render_batch(user_id: str, spec_path: Path, data_path: Path, *,
     if checked is not None:
         checked(batch)
     batch_id, started = submit_batch(uow_factory, user_id, batch, replace=replace)
-    run = BatchRun(batch_id, batch, started, inline=get_settings().is_embedded)
+    run = BatchRun(batch_id, batch, started, inline=uow_factory().settings.is_embedded)
     if submitted is not None:
         submitted(run)
     rows = {row.job_id: row for row in batch.rows}

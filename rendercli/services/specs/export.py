@@ -194,11 +194,9 @@ def to_yaml(spec: dict[str, Any]) -> str:
     return header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
 
 
-def object_files(export: Export) -> dict[str, Path]:
-    """Where each exported file's content is in storage (keys checked and confined)."""
+def object_files(export: Export, storage_dir: Path) -> dict[str, Path]:
+    """Where each exported file's content is in `storage_dir` (keys checked and confined)."""
     from rendercli import storage
-    from rendercli.config import get_settings
 
-    storage_dir = get_settings().storage_dir
     return {relative: storage.object_path(storage_dir, storage.check_digest(key))
             for relative, key in export.files.items()}

@@ -45,14 +45,13 @@ def submit_spec(user_id: str, spec_path: Path, *, project: str | None = None,
                 allow_outside: bool = False, values: Mapping[str, str] | None = None,
                 given: Mapping[str, Any] | None = None, use_cache: bool = True,
                 on_applied: Callable[[Applied], None] | None = None,
-                uow: UnitOfWork | None = None) -> SpecSubmitted:
+                uow: UnitOfWork) -> SpecSubmitted:
     """Make the user's project match the spec at ``spec_path`` (``apply``; SpecInvalid
     with every problem), then submit its render (``renders.submit.start``).
     ``on_applied`` hears what the apply did before the render is submitted."""
     from rendercli.services.renders.submit import start
     from rendercli.services.specs.apply import apply_file
 
-    uow = uow or UnitOfWork()
     prepared, applied = apply_file(uow, user_id, spec_path, project=project,
                                    allow_outside=allow_outside, values=values)
     if on_applied is not None:
