@@ -47,14 +47,12 @@ def _record_bcrypt_cost(engine) -> None:  # type: ignore[no-untyped-def]
     passwords (and for the fake salts of unknown emails); otherwise it stays as it is."""
     import os
 
-    from rendercli.config import get_settings
-
     if engine.dialect.name != "postgresql" or not os.environ.get("RENDERCLI_BCRYPT_ROUNDS"):
         return
     from rendercli.db.access import set_bcrypt_cost
     from rendercli.services.passwords import MAX_PROOF_COST
 
-    rounds = get_settings().bcrypt_rounds
+    rounds = context.settings().bcrypt_rounds
     if not 4 <= rounds <= MAX_PROOF_COST:
         from rendercli.errors import InvalidInput
 

@@ -27,7 +27,6 @@ from rendercli.cli.options import (
     TIMEOUT_OPTION,
     output_option,
 )
-from rendercli.config import get_settings
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
 from rendercli.services.renders import submit as submit_service
@@ -187,7 +186,7 @@ def submit(
         raise InvalidInput("--set applies to --spec")
 
     values = set_values(set_)
-    target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
+    target = check_output(output_path, waiting=context.settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
     if spec is None:
         assert project is not None
@@ -384,7 +383,7 @@ def batch(
         raise InvalidInput("--concurrency must be between 1 and 16")
     if output_dir is not None and not output_dir.is_dir():
         raise InvalidInput(f"--output-dir: directory {output_dir} does not exist")
-    inline = get_settings().is_embedded
+    inline = context.settings().is_embedded
     if output_dir is not None and not (inline or wait):
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
     if timeout is not None and (inline or not wait):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rendercli.config import Settings, get_settings
+from rendercli.config import Settings
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
@@ -218,7 +218,7 @@ def add(
     from rendercli.media import ingest
     from rendercli.services.upkeep.sweeps import database_fingerprint
 
-    settings = get_settings()
+    settings = uow.settings
     edits = edits or Edits()
     _validate_edits_given(edits, settings)
     if not paths:
@@ -326,7 +326,7 @@ def update_asset(
     """Move an item and/or change its settings: trims (video, audio), duration (images,
     titles), transition, fades, volume, mute, duck, motion, fit. Checks the whole timeline
     as changed before committing."""
-    settings = get_settings()
+    settings = uow.settings
     _validate_edits_given(edits, settings)
     if position is None and edits == Edits():
         raise InvalidInput("nothing to update: give --position, --trim-start, --trim-end, "

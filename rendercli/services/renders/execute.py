@@ -170,7 +170,8 @@ def _view(job_id: str, uow: UnitOfWork) -> JobView:
     with uow:
         row = jobs.view_row(uow.rows, job_id)
         assert row is not None
-        return view_of(row, task_summaries(uow.rows, [job_id]).get(job_id))
+        return view_of(row, uow.settings.storage_dir,
+                       task_summaries(uow.rows, [job_id]).get(job_id))
 
 
 def execute(

@@ -75,7 +75,8 @@ def leave_processing(
 
     def run() -> bool:
         with uow:
-            left = jobs.finish_job(uow.rows, claim.job_id, status, log_text, claim, **values)
+            left = jobs.finish_job(uow.rows, claim.job_id, status, log_text, claim,
+                                   log_limit=uow.settings.log_limit, **values)
             uow.commit()
             return left
 
@@ -111,7 +112,7 @@ def interrupted(claim: JobClaim, *, uow: UnitOfWork) -> bool:
 def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """Cancel a queued or processing job. The worker stops its ffmpeg and keeps no output."""
     with uow:
-        job = owned_job(uow.rows, user_id, job_id)
+        job = owned_job(uow, user_id, job_id)
         if job.status not in ACTIVE_JOB_STATUSES:
             raise Conflict(f"job {job.id} has already finished ({job.status})")
         now = utcnow()
@@ -123,7 +124,7 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
         since = job.started_at or job.created_at
         uow.record_event("render.cancelled", user_id, job_id=job.id, was=job.status,
                          seconds=round((now - since).total_seconds(), 3))
-        view = owned_views(uow.rows, user_id, [job_id])[job_id]
+        view = owned_views(uow, user_id, [job_id])[job_id]
         uow.commit()
     if job.status == JobStatus.QUEUED or split:
         dispatch.forget(job_id, tasks=split, uow=uow)
@@ -133,7 +134,7 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
 def record_log(job_id: str, text: str, *, uow: UnitOfWork) -> None:
     """Append to a job's log regardless of its state."""
     with uow:
-        jobs.add_to_log(uow.rows, job_id, text)
+        jobs.add_to_log(uow.rows, job_id, text, uow.settings.log_limit)
         uow.commit()
 
 
@@ -175,7 +176,8 @@ def recover_stale(*, now_offset: float = 0.0, uow: UnitOfWork) -> Recovery:
                 f"[{now:%Y-%m-%d %H:%M:%S} UTC] attempt {attempts} lost: worker {worker} stopped "
                 f"heartbeating\n"
             )
-            log_text = jobs.append_log(note, jobs.log_tail(uow.rows, job_id))
+            limit = settings.log_limit
+            log_text = jobs.append_log(note, jobs.log_tail(uow.rows, job_id, limit), limit)
             # An inline render belonged to a CLI process that is gone: no farm resumes it.
             inline = (worker or "").startswith(INLINE_WORKER_PREFIX)
             if attempts < max_attempts and not inline:

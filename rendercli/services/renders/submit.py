@@ -81,7 +81,7 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
             ) from None
         uow.record_event("render.submitted", user_id, job_id=row["id"],
                          project_id=project_id, preset=request.preset, format=request.format)
-        view = owned_views(uow.rows, user_id, [row["id"]])[row["id"]]
+        view = owned_views(uow, user_id, [row["id"]])[row["id"]]
         uow.commit()
         return view
 
@@ -103,7 +103,7 @@ def _insert_job(uow: UnitOfWork, project_id: str, project_name: str, request: Re
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """Submit a failed or cancelled job again, as a new job with the same settings."""
     with uow:
-        job = owned_job(uow.rows, user_id, job_id)
+        job = owned_job(uow, user_id, job_id)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise Conflict(
                 f"only failed or cancelled jobs can be retried; {job.id} is {job.status}"

@@ -103,7 +103,7 @@ def split(claim: JobClaim, prepared: PreparedRender, *,
                             f"{len(pending)} segments"
                             f"{', the soundtrack' if soundtrack else ''} and the assemble; "
                             f"{len(prepared.unique_keys) - len(pending)} segments already "
-                            "cached\n")
+                            "cached\n", uow.settings.log_limit)
             uow.commit()
             return [NewTask(task_id, kind) for task_id, kind in made]
 
@@ -174,7 +174,8 @@ def complete_job(tc: TaskClaim, argvs: list[list[str]], log_text: str, *,
         with uow:
             if not _done(uow, tc, argvs, now) or not jobs.finish_job(
                     uow.rows, tc.job_id, JobStatus.COMPLETED, log_text, progress=100.0,
-                    eta_seconds=0.0, heartbeat_at=now, **fields):
+                    eta_seconds=0.0, heartbeat_at=now, log_limit=uow.settings.log_limit,
+                    **fields):
                 uow.rollback()
                 return False
             uow.commit()
@@ -198,7 +199,7 @@ def fail(tc: TaskClaim, reason: str, log_text: str = "", *,
             note = f"{tc.label} failed on worker {tc.worker_name}: {reason}\n{log_text}"
             jobs.stop_job_tasks(uow.rows, tc.job_id, now)  # tasks before the job (cancel)
             jobs.finish_job(uow.rows, tc.job_id, JobStatus.FAILED, note, error=reason,
-                            eta_seconds=None)
+                            eta_seconds=None, log_limit=uow.settings.log_limit)
             uow.commit()
             return True
 
@@ -223,7 +224,7 @@ def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork) -> str | None:
                 progress=0.0, dispatched_at=None):
             return None
         jobs.add_to_log(uow.rows, job_id, f"[{now.isoformat()}] {label} attempt {attempts} "
-                        f"handed back: worker {worker_name} stopped\n")
+                        f"handed back: worker {worker_name} stopped\n", uow.settings.log_limit)
         uow.commit()
         return job_id
 
@@ -241,6 +242,7 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
     job fails. Each transition is guarded by the attempt seen."""
     requeued: list[str] = []
     failed: list[str] = []
+    limit = uow.settings.log_limit
     with uow:
         rows = uow.rows
         for stale in jobs.stale_tasks(rows, cutoff):
@@ -258,14 +260,14 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
                                         state=TaskState.QUEUED.value, worker_name=None,
                                         heartbeat_at=None, progress=0.0, dispatched_at=None):
                     requeued.append(task_id)
-                    jobs.add_to_log(rows, job_id, note)
+                    jobs.add_to_log(rows, job_id, note, limit)
                 continue
             reason = (f"the worker stopped responding ({label}, {attempts} "
                       f"attempt{'s' if attempts != 1 else ''})")
             if jobs.update_if_stale(rows, "render_tasks", task_id, attempts, cutoff,
                                     state=TaskState.FAILED.value, finished_at=now,
                                     error=reason) and status == JobStatus.PROCESSING:
-                jobs.finish_job(rows, job_id, JobStatus.FAILED, note, error=reason)
+                jobs.finish_job(rows, job_id, JobStatus.FAILED, note, error=reason, log_limit=limit)
                 jobs.stop_job_tasks(rows, job_id, now)
                 failed.append(job_id)
         uow.commit()
