@@ -514,16 +514,12 @@ def _remove_entry(entry: os.DirEntry[str]) -> int:
 
 
 @contextlib.contextmanager
-def ingest_guard(storage_dir: Path, wait: float | None = None) -> Iterator[None]:
+def ingest_guard(storage_dir: Path, wait: float) -> Iterator[None]:
     """Hold while objects are committed and until their asset rows are committed (or
     the objects rolled back): :func:`sweep_orphan_objects` waits for no one and skips its
     run while any ingest holds this (a shared flock, released however the process ends).
-    Taking it waits ``wait`` seconds (RENDERCLI_INGEST_GUARD_WAIT by default) for a
-    running sweep to finish."""
-    if wait is None:
-        from rendercli.config import get_settings
-
-        wait = get_settings().ingest_guard_wait
+    Taking it waits ``wait`` seconds (RENDERCLI_INGEST_GUARD_WAIT) for a running sweep to
+    finish."""
     path = tmp_dir(storage_dir) / _INGEST_LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

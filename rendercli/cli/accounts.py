@@ -53,10 +53,10 @@ def login(
     """
     from rendercli.services import accounts
 
-    url = context.database_url()
+    settings = context.settings()
     if not insecure_storage:
         try:
-            credentials.check_keyring()
+            credentials.check_keyring(settings)
         except credentials.KeyringUnavailable as exc:
             raise OperationFailed(no_keyring_advice(str(exc))) from None
     import socket  # only `login` needs it; keeps `rendercli --help` lean
@@ -66,9 +66,9 @@ def login(
     issued = accounts.login(
         context.uow(), address, password, session_name=f"login on {socket.gethostname()}"
     )
-    previous = credentials.load_token(url)
+    previous = credentials.load_token(settings)
     try:
-        where = credentials.save_token(url, issued.token, insecure_file=insecure_storage)
+        where = credentials.save_token(settings, issued.token, insecure_file=insecure_storage)
     except credentials.KeyringUnavailable as exc:
         accounts.logout(context.uow(), issued.token)  # leave no orphan session behind
         raise OperationFailed(no_keyring_advice(str(exc))) from None
@@ -98,7 +98,8 @@ def no_keyring_advice(reason: str) -> str:
     not (a fresh machine cannot create an API token before it has logged in once)."""
     return (
         f"cannot store the session token: {reason}. Here, run `rendercli login "
-        f"--insecure-storage` to keep it in a 0600 file ({credentials.credentials_path()}). "
+        f"--insecure-storage` to keep it in a 0600 file "
+        f"({credentials.credentials_path(context.settings())}). "
         "For CI, make an API token once: log in that way, run `rendercli token create --name "
         "ci`, then `rendercli logout`, and set RENDERCLI_TOKEN to the token it printed"
     )
@@ -123,8 +124,8 @@ def logout(
     """
     from rendercli.services import accounts
 
-    url = context.database_url()
-    stored = credentials.load_token(url)
+    settings = context.settings()
+    stored = credentials.load_token(settings)
     if stored is None:
         output.say("Not logged in.")
         return
@@ -135,7 +136,7 @@ def logout(
     if stored.source == "RENDERCLI_TOKEN":
         output.note("note: the token came from RENDERCLI_TOKEN; unset it in your environment")
     else:
-        credentials.forget_token(url)
+        credentials.forget_token(settings)
     noun = "session" if count == 1 else "sessions"
     output.say(f"Logged out ({count} {noun} revoked).")
 
@@ -185,14 +186,14 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
     from rendercli.db.engines import display_url
     from rendercli.services import accounts
 
-    url = context.database_url()
-    stored = credentials.load_token(url)
+    settings = context.settings()
+    stored = credentials.load_token(settings)
     if stored is None:
         raise AuthRequired(context.NOT_LOGGED_IN)
     user = accounts.authenticate(context.uow(), stored.token)
     overridden = None
     if stored.source == "RENDERCLI_TOKEN":
-        saved = credentials.load_stored_token(url)
+        saved = credentials.load_stored_token(settings)
         if saved is not None and saved.token != stored.token:
             overridden = saved
     info = {
@@ -201,7 +202,7 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
         "created_at": user.created_at,
         "token_source": stored.source,
         "overrides_stored_login": overridden is not None,
-        "database": display_url(url),
+        "database": display_url(settings.database_url),
     }
     if json_output:
         output.print_json(info)

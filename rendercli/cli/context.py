@@ -46,7 +46,7 @@ def database_url() -> str:
 
 
 def current_token() -> str:
-    stored = load_token(database_url())
+    stored = load_token(settings())
     if stored is None:
         raise AuthRequired(NOT_LOGGED_IN)
     return stored.token

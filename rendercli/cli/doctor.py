@@ -19,8 +19,8 @@ def doctor(json_output: bool = JSON_OPTION) -> None:
     from rendercli.cli.context import app
     from rendercli.credentials import keyring_backend_name, load_token
 
-    stored = load_token(app().settings.database_url)
-    checks = run_checks(app().unit_of_work(), keyring_backend_name(),
+    stored = load_token(app().settings)
+    checks = run_checks(app().unit_of_work(), keyring_backend_name(app().settings),
                         stored.token if stored else None, stored.source if stored else "")
     healthy = all(c.ok for c in checks if c.required)
     if json_output:

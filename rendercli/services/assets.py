@@ -244,7 +244,7 @@ def add(
     stored: list[StoredFile] = []
     try:
         storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
-        with storage.ingest_guard(settings.storage_dir), uow:
+        with storage.ingest_guard(settings.storage_dir, settings.ingest_guard_wait), uow:
             stored = ingest.commit_all(staged)
             project_id = owned_project_id(uow.rows, user_id, project_ref)
             repo.lock_projects(uow.rows, project_id)

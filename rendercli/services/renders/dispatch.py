@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from rendercli.config import RENDER_QUEUE
+from rendercli.config import RENDER_QUEUE, Settings
 from rendercli.db.clock import utcnow
 from rendercli.db.statuses import TaskState
 from rendercli.repositories import jobs
@@ -67,23 +67,23 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
             return None
         if existing is not None:
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
-        queue.enqueue_many([render_job_data(type(queue), job_id, uow)])
+        queue.enqueue_many([render_job_data(type(queue), job_id, uow.settings)])
     except RedisError as exc:
         return f"Redis is unreachable ({' '.join(str(exc).split())})"
     _mark_dispatched([job_id], uow)
     return None
 
 
-def rq_options(uow: UnitOfWork) -> dict[str, int]:
+def rq_options(settings: Settings) -> dict[str, int]:
     """The timeouts of every RQ job rendercli enqueues (a job or a task)."""
-    return {"timeout": uow.settings.job_timeout + 60, "result_ttl": 24 * 3600,
+    return {"timeout": settings.job_timeout + 60, "result_ttl": 24 * 3600,
             "failure_ttl": 7 * 24 * 3600}
 
 
-def render_job_data(queue_cls: type[Queue], job_id: str, uow: UnitOfWork) -> object:
+def render_job_data(queue_cls: type[Queue], job_id: str, settings: Settings) -> object:
     """RQ's enqueue data for a render job (the payload rendercli.rq_guard accepts)."""
     return queue_cls.prepare_data(RENDER_FUNCTION, [job_id], job_id=job_id,
-                                  description=f"render {job_id}", **rq_options(uow))
+                                  description=f"render {job_id}", **rq_options(settings))
 
 
 def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: int = 500,
@@ -101,7 +101,7 @@ def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: i
         for start in range(0, len(job_ids), chunk):
             ids = job_ids[start:start + chunk]
             with conn.pipeline() as pipe:
-                queue.enqueue_many([render_job_data(Queue, i, uow) for i in ids],  # type: ignore[misc]
+                queue.enqueue_many([render_job_data(Queue, i, uow.settings) for i in ids],  # type: ignore[misc]
                                    pipeline=pipe)
                 pipe.execute()
             _mark_dispatched(ids, uow)
@@ -145,7 +145,7 @@ def dispatch_undispatched(limit: int, *, older_than: timedelta,
                 job.delete(pipeline=pipe)
             pipe.execute()
         with conn.pipeline() as pipe:
-            queue.enqueue_many([render_job_data(Queue, i, uow) for i in new],  # type: ignore[misc]
+            queue.enqueue_many([render_job_data(Queue, i, uow.settings) for i in new],  # type: ignore[misc]
                                pipeline=pipe)
             pipe.execute()
     except (RedisError, ValueError, TypeError) as exc:  # down, or a job RQ cannot read
@@ -230,7 +230,7 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
                 if kind == "assemble" and state == TaskState.QUEUED]
     waiting_on = [t for t, kind, state, _w in rows
                   if kind != "assemble" and state != TaskState.COMPLETED]
-    options = rq_options(uow)
+    options = rq_options(uow.settings)
     try:
         conn = connection or redis_connection(uow.settings.redis_url)
         queue = render_queue(conn)

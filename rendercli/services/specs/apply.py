@@ -318,7 +318,7 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
     stored: list[StoredFile] = []
     freed: list[str | None] = []
     try:
-        with storage.ingest_guard(settings.storage_dir):
+        with storage.ingest_guard(settings.storage_dir, settings.ingest_guard_wait):
             infos = _store_files(needed, settings.storage_dir, limits, staged)
             while staged:  # one by one, so a failure leaves `stored` exact for the cleanup
                 stored.append(storage.commit_staged(staged[0]))
