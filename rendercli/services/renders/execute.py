@@ -221,6 +221,7 @@ def execute(
                 timeout=settings.job_timeout,
                 log=lines.append,
                 name=job_id,
+                jobs=settings.render_jobs,
                 chunk_seconds=settings.chunk_seconds or None,
             )
     except RenderCancelled:
@@ -371,7 +372,7 @@ def execute_task(task_id: str, *, worker_name: str,
             elif tc.kind == "soundtrack":
                 argvs = render_soundtrack(prepared, **options)
             else:
-                result = assemble(prepared, name=tc.job_id, **options)
+                result = assemble(prepared, name=tc.job_id, jobs=settings.render_jobs, **options)
                 argvs = result.commands
     except RenderCancelled:
         return TaskState.CANCELLED
