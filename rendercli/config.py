@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rendercli.errors import InvalidInput
+
 APP_NAME = "rendercli"
 
 # Defaults for every tunable, in one place.
@@ -185,8 +187,6 @@ def _env(name: str, environ: Environ | None = None) -> str | None:
 
 
 def _invalid(message: str) -> Exception:
-    from rendercli.errors import InvalidInput
-
     return InvalidInput(message)
 
 

@@ -33,15 +33,18 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from rendercli.db.ids import is_valid_id
 from rendercli.errors import InvalidInput, OperationFailed
 
 CHUNK_SIZE = 1024 * 1024
@@ -83,8 +86,6 @@ def check_digest(value: object, what: str = "storage key") -> str:
 
 def check_job_id(value: object) -> str:
     """``value`` if it has the shape of a job id (cuid2), else UnsafePath."""
-    from rendercli.db.ids import is_valid_id
-
     if is_valid_id(value):
         return str(value)
     raise UnsafePath(f"refusing job id {_shown(value)} from the database: not a valid id")
@@ -401,7 +402,6 @@ def remove_object(storage_dir: Path, key: str, *, reason: str) -> bool:
 def record_deletion(storage_dir: Path, key: str, reason: str, size: int) -> None:
     """Append one JSON line to ``<storage>/deletions.log`` (time, key, bytes, reason, host,
     pid, uid) and fsync it, and log it (INFO). Raises OSError when it cannot be written."""
-    import json
     import logging
     import socket
 
@@ -501,8 +501,6 @@ def clean_temp_files(storage_dir: Path, *, older_than: float = 24 * 3600) -> int
 
 
 def _remove_entry(entry: os.DirEntry[str]) -> int:
-    import shutil
-
     if entry.is_dir(follow_symlinks=False):
         shutil.rmtree(entry.path)
     else:

@@ -10,7 +10,7 @@ from rendercli import credentials
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import AuthRequired, InvalidInput, OperationFailed, RenderCliError
-from rendercli.services import identity
+from rendercli.services import accounts, identity
 
 EMAIL_OPTION = typer.Option(None, "--email", "-e", help="Account email (asked if omitted).")
 PASSWORD_STDIN = typer.Option(
@@ -27,8 +27,6 @@ def register(
 
     Example: rendercli register --email ana@example.com
     """
-    from rendercli.services import accounts
-
     address = context.prompt_email(email)
     password = context.prompt_password(from_stdin=password_stdin, confirm=True)
     user = accounts.register(context.uow(), address, password)
@@ -51,8 +49,6 @@ def login(
 
     Example: printf '%s\\n' "$PASSWORD" | rendercli login --email ana@example.com --password-stdin
     """
-    from rendercli.services import accounts
-
     settings = context.settings()
     if not insecure_storage:
         try:
@@ -122,8 +118,6 @@ def logout(
 
     Example: rendercli logout --all
     """
-    from rendercli.services import accounts
-
     settings = context.settings()
     stored = credentials.load_token(settings)
     if stored is None:
@@ -156,8 +150,6 @@ def passwd(
 
     Example: printf '%s\\n%s\\n' "$OLD" "$NEW" | rendercli passwd --password-stdin
     """
-    from rendercli.services import accounts
-
     token = context.current_token()
     if password_stdin:
         current = context.read_secret_from_stdin()
@@ -184,7 +176,6 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
     Example: rendercli whoami --json
     """
     from rendercli.db.engines import display_url
-    from rendercli.services import accounts
 
     settings = context.settings()
     stored = credentials.load_token(settings)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION
+from rendercli.db.access import set_bcrypt_cost
+from rendercli.errors import InvalidInput, OperationFailed
+from rendercli.services.passwords import MAX_PROOF_COST
 
 app = typer.Typer(
     add_completion=False,
@@ -25,7 +30,6 @@ def upgrade() -> None:
 
     from rendercli.db.engines import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, upgrade
-    from rendercli.errors import OperationFailed
 
     url = context.database_url()
     engine = get_engine(url)
@@ -45,13 +49,8 @@ def upgrade() -> None:
 def _record_bcrypt_cost(engine) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL: an explicit RENDERCLI_BCRYPT_ROUNDS becomes the database's cost for new
     passwords (and for the fake salts of unknown emails); otherwise it stays as it is."""
-    import os
-
     if engine.dialect.name != "postgresql" or not os.environ.get("RENDERCLI_BCRYPT_ROUNDS"):
         return
-    from rendercli.db.access import set_bcrypt_cost
-    from rendercli.services.passwords import MAX_PROOF_COST
-
     rounds = context.settings().bcrypt_rounds
     if not 4 <= rounds <= MAX_PROOF_COST:
         from rendercli.errors import InvalidInput
@@ -78,7 +77,6 @@ def roles(
     """
     from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements
     from rendercli.db.engines import checked_url, get_engine
-    from rendercli.errors import InvalidInput
 
     url = context.database_url()
     parsed = checked_url(url)
@@ -94,8 +92,6 @@ def roles(
         )
         return
     from sqlalchemy.exc import DBAPIError
-
-    from rendercli.errors import OperationFailed
 
     try:
         with get_engine(url).begin() as conn:

@@ -21,6 +21,8 @@ from rendercli.cli.options import (
 )
 from rendercli.errors import InvalidInput
 from rendercli.services import projects
+from rendercli.services.renders import previews
+from rendercli.services.specs import export as exporting
 
 if TYPE_CHECKING:
     from rendercli.services.projects import ProjectView
@@ -130,8 +132,6 @@ def fit(
 
     Example: rendercli project fit reel cover
     """
-    from rendercli.services import projects
-
     user = context.require_user()
     changed = projects.set_fit(context.uow(), user.id, project, value)
     output.result(changed, json_output, f"Project {changed.name} now fits pictures by "
@@ -183,7 +183,6 @@ def storyboard(
     # Drawing and exporting load only for their own command (~30 ms a `project list`
     # need not pay).
     from rendercli.cli import stills
-    from rendercli.services.renders import previews
 
     user = context.require_user()
     target = stills.target(output_path, user.id, project, "-storyboard.png", force)
@@ -225,8 +224,6 @@ def export(
 
     Example: rendercli project export holiday -o holiday.yaml
     """
-    from rendercli.services.specs import export as exporting
-
 
 
     stdout = output_path is not None and str(output_path) == "-"

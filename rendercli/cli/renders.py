@@ -28,9 +28,12 @@ from rendercli.cli.options import (
     output_option,
 )
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
+from rendercli.render.loudness import TOLERANCE
 from rendercli.render.presets import MAX_FPS, MIN_FPS
+from rendercli.services.renders import execute, previews, views
 from rendercli.services.renders import submit as submit_service
-from rendercli.services.renders import views
+from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+from rendercli.services.specs import batch as batches
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
@@ -95,9 +98,6 @@ def _progress_bar():  # type: ignore[no-untyped-def]
 
 def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
     import socket
-
-    from rendercli.services.renders import execute
-    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
 
     show_bar = sys.stderr.isatty() and not json_output
     # rich's progress bar loads only for a terminal (~60 ms): CI logs get lines.
@@ -281,8 +281,6 @@ def finish(job, target: Path | None, json_output: bool, *, force: bool = False) 
 
 
 def _warn_loudness(job) -> None:  # type: ignore[no-untyped-def]
-    from rendercli.render.loudness import TOLERANCE
-
     if job.loudness is None or job.loudness_lufs is None:
         return
     miss = job.loudness_lufs - job.loudness
@@ -315,8 +313,6 @@ def frame(
     """
     user = context.require_user()
     target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
-    from rendercli.services.renders import previews
-
     with stills.scratch() as scratch:
         view = previews.frame(context.uow(), user.id, project, at, scratch / "frame.png",
                               preset=preset)
@@ -388,8 +384,6 @@ def batch(
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
     if timeout is not None and (inline or not wait):
         raise InvalidInput("--timeout applies to --wait in farm mode")
-    from rendercli.services.specs import batch as batches
-
     user = context.require_user_recovering()
     tally = _BatchTally(output_dir, json_output, force)
 

@@ -15,6 +15,7 @@ from rendercli.render.timeline import (
     TEXT_SIZES,
     TEXT_STYLES,
 )
+from rendercli.services import texts
 from rendercli.services.items import one_line
 
 if TYPE_CHECKING:
@@ -74,8 +75,6 @@ def add(
 
     Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3
     """
-    from rendercli.services import texts
-
     user = context.require_user()
     added = texts.add(context.uow(), user.id, asset, text, texts.TextEdits(
         start=at, duration=for_, placement=placement, size=size, color=color, box=box,
@@ -119,8 +118,6 @@ def update(
 
     Example: rendercli text update m1n2b3v4c5x6z7l8k9j0h1g2 --style outline --fade-in 0.5
     """
-    from rendercli.services import texts
-
     user = context.require_user()
     updated = texts.update(context.uow(), user.id, text_id, text, texts.TextChanges(
         start=at, duration=for_, placement=placement, size=size, color=color, box=box,
@@ -136,8 +133,6 @@ def list_(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli text list k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services import texts
-
     user = context.require_user()
     found = texts.list_texts(context.uow(), user.id, asset)
     if json_output:
@@ -160,8 +155,6 @@ def remove(
 
     Example: rendercli text remove m1n2b3v4c5x6z7l8k9j0h1g2
     """
-    from rendercli.services import texts
-
     user = context.require_user()
     removed = texts.remove(context.uow(), user.id, text_id)
     output.result(removed, json_output, f"Removed text #{removed.position} [{removed.id}].")

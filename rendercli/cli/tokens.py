@@ -7,6 +7,7 @@ import typer
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import InvalidInput
+from rendercli.services import accounts
 
 app = typer.Typer(
     add_completion=False,
@@ -30,8 +31,6 @@ def create(
 
     Example: rendercli token create --name ci --expires-in 90
     """
-    from rendercli.services import accounts
-
     if never_expires and expires_in is not None:
         raise InvalidInput("--expires-in and --never-expires contradict each other")
     user = context.require_user()
@@ -64,8 +63,6 @@ def list_(
 
     Example: rendercli token list --all
     """
-    from rendercli.services import accounts
-
     user = context.require_user()
     tokens = accounts.list_tokens(context.uow(), user.id, include_inactive=all_)
     if json_output:
@@ -100,8 +97,6 @@ def revoke(
 
     Example: rendercli token revoke k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services import accounts
-
     user = context.require_user()
     token = accounts.revoke_token(context.uow(), user.id, token_id)
     output.result(token, json_output, f"Revoked token {token.id} ({token.name}).")

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.media.colour import (
     OUTPUT_MATRIX,
@@ -25,6 +26,7 @@ from rendercli.media.colour import (
     SourceColour,
     hdr_refusal,
 )
+from rendercli.media.probe import probe_colour
 from rendercli.render.graph import filter_spec
 from rendercli.render.inputs import image_demuxer
 from rendercli.render.timeline import TimelineItem
@@ -42,8 +44,6 @@ def _memo_file(sha256: str, still: bool) -> Path | None:
     that hits the cache opens no file and loads no decoder."""
     if not _DIGEST.fullmatch(sha256):
         return None
-    from rendercli.config import get_settings
-
     return (get_settings().data_dir / "cache" / "colour"
             / f"{sha256}.{'still' if still else 'video'}.json")
 
@@ -70,8 +70,6 @@ def _probed(path: str, sha256: str, still: bool) -> tuple[Conversion, str | None
     file = _memo_file(sha256, still)
     if file is not None and (found := _remembered(file)) is not None:
         return found
-    from rendercli.media.probe import probe_colour
-
     colour, pix_fmt, coded_height = probe_colour(Path(path))
     answer = colour.conversion(pix_fmt, coded_height, still=still), hdr_refusal(colour)
     if file is not None:

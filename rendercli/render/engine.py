@@ -35,7 +35,7 @@ from rendercli import storage
 from rendercli.config import DEFAULT_RENDER_JOBS
 from rendercli.errors import InvalidInput
 from rendercli.media.ffmpeg_binary import require_format
-from rendercli.render import commands, pictures, soundtrack
+from rendercli.render import commands, pictures, runner, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
     RenderCache,
@@ -656,8 +656,6 @@ def render_frame(items: Sequence[TimelineItem], settings: RenderSettings, second
     frame number. Only that frame is drawn: the plan names the segment holding it, and
     ``pictures.frame_command`` draws it with the segment's own graph code (scaling,
     padding, rotation, transitions, text, motion). Raises InvalidInput or RenderFailed."""
-    from rendercli.render import runner
-
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items, settings)
@@ -683,8 +681,6 @@ def render_storyboard(tiles: Sequence[SheetTile], settings: RenderSettings, out:
     """A contact sheet of the timeline as one PNG at ``out``: each picture item's middle
     frame as the render draws it (fades, text, motion and all), music as a plain tile,
     in timeline order, captioned. Returns the sheet's layout (its size and grid)."""
-    from rendercli.render import runner
-
     items = [tile.item for tile in tiles]
     validate_settings(settings)
     validate_timeline(items, settings.fps)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from rendercli.db.clock import utcnow
+from rendercli.db.ids import new_id
 from rendercli.db.rows import Rows, as_datetime, insert, skip_locked
 from rendercli.db.statuses import JobStatus, TaskState
 
@@ -114,8 +115,6 @@ def new_job_row(project_id: str, *, batch_id: str | None = None,
                 **settings: Any) -> dict[str, Any]:
     """A new queued job's row, as the model's defaults would make it; `settings`: a
     RenderRequest's preset, format, fps, quality, use_cache and loudness."""
-    from rendercli.db.ids import new_id
-
     now = utcnow()
     return {"id": new_id(), "project_id": project_id, "status": QUEUED.value, "progress": 0.0,
             **settings, "batch_id": batch_id, "attempts": 0, "created_at": now, "updated_at": now}
@@ -276,8 +275,6 @@ def insert_tasks(rows: Rows, job_id: str, tasks: list[tuple[str, str, str | None
                  now: datetime) -> list[tuple[str, str]]:
     """Insert a job's tasks, (kind, label, cache_key, weight) in order, queued; returns
     their (id, kind)."""
-    from rendercli.db.ids import new_id
-
     made = [{"id": new_id(), "job_id": job_id, "seq": seq, "kind": kind, "label": label,
              "cache_key": cache_key, "weight": weight, "state": TaskState.QUEUED.value,
              "progress": 0.0, "attempts": 0, "created_at": now}

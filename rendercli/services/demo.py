@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from rendercli.errors import NotFound
+from rendercli.fsmodes import ensure_private_dir
 from rendercli.repositories import accounts as account_rows
 from rendercli.services import accounts, assets, projects
 from rendercli.services.unit_of_work import UnitOfWork
@@ -72,6 +73,4 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
 
 
 def samples_dir(data_dir: Path) -> Path:
-    from rendercli.fsmodes import ensure_private_dir
-
     return ensure_private_dir(data_dir) / "demo-media"

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rendercli.config import RENDER_QUEUE, Settings
+from rendercli.errors import RenderCliError
+from rendercli.media.ffmpeg_binary import FIX
+from rendercli.render.capabilities import exercise, ffmpeg_info
+from rendercli.services import accounts
 
 if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
@@ -131,10 +135,6 @@ def _storage(settings: Settings) -> Check:
 
 
 def _ffmpeg() -> Check:
-    from rendercli.errors import RenderCliError
-    from rendercli.media.ffmpeg_binary import FIX
-    from rendercli.render.capabilities import exercise, ffmpeg_info
-
     try:
         info = ffmpeg_info()
     except (RenderCliError, OSError) as exc:
@@ -162,8 +162,6 @@ def _keyring(name: str) -> Check:
 
 
 def _login(token: str | None, source: str, authenticate: Callable[[str], str]) -> Check:
-    from rendercli.errors import RenderCliError
-
     if token is None:
         return Check("login", False, "not logged in", "run `rendercli login`, or set "
                      "RENDERCLI_TOKEN", required=False)
@@ -180,8 +178,6 @@ def run_checks(uow: UnitOfWork, keyring_backend: str, token: str | None,
     machine's keyring and credentials hold is the caller's to find (`keyring_backend`:
     its description; `token`: the token in use, None when not logged in, found in
     `token_source`)."""
-    from rendercli.services import accounts
-
     settings = uow.settings
     checks = [_configuration(settings), database := _database(settings)]
     checks += _redis_and_workers(settings)

@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -358,6 +359,4 @@ def _scalar_fits(option: Shape, value: Any) -> bool:
 
 
 def _full_match(pattern: str, value: str) -> bool:
-    import re
-
     return re.fullmatch(pattern, value) is not None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from rendercli.config import RENDER_QUEUE, Settings
 from rendercli.db.clock import utcnow
+from rendercli.db.ids import is_valid_id
 from rendercli.db.statuses import TaskState
 from rendercli.repositories import jobs
 from rendercli.services.renders import RENDER_FUNCTION, TASK_FUNCTION
@@ -122,8 +123,6 @@ def dispatch_undispatched(limit: int, *, older_than: timedelta,
     from rq import Queue
     from rq.job import Job
     from rq.serializers import JSONSerializer
-
-    from rendercli.db.ids import is_valid_id
 
     with uow:
         found = jobs.undispatched_jobs(uow.rows, utcnow() - older_than, limit)
@@ -271,8 +270,6 @@ def reconcile_tasks(connection: Redis, *, uow: UnitOfWork
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
-    from rendercli.db.ids import is_valid_id
-
     with uow:
         queued = jobs.queued_tasks(uow.rows)
     bad = [t for t in queued if not (is_valid_id(t[0]) and is_valid_id(t[1]))]
@@ -319,8 +316,6 @@ def reconcile(
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
     """
-    from rendercli.db.ids import is_valid_id
-
     with uow:
         queued = [(r["id"], r["dispatched_at"]) for r in jobs.queued_jobs(uow.rows)]
     conn = connection or redis_connection(uow.settings.redis_url)

@@ -19,11 +19,16 @@ from typing import TYPE_CHECKING, TypeVar
 from rendercli.db.clock import utcnow
 from rendercli.db.statuses import JobStatus, TaskState
 from rendercli.errors import InvalidInput
+from rendercli.render.engine import prepare_render, render_timeline
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
+from rendercli.render.loudness import TOLERANCE, loudness_miss
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
 from rendercli.services import analytics
-from rendercli.services.renders import lifecycle, tasks
+from rendercli.services.items import read_items
+from rendercli.services.renders import dispatch, lifecycle, tasks
+from rendercli.services.renders.submit import engine_settings, request_of
+from rendercli.services.renders.timeline import stored_fit, timeline_items
 from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -137,8 +142,6 @@ def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, st
 def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> float | None:
     """The output's measured loudness for the job (None without a target or for a
     silent soundtrack); a miss beyond the tolerance is a warning in the job's log."""
-    from rendercli.render.loudness import TOLERANCE, loudness_miss
-
     miss = loudness_miss(result.loudness, target)
     if miss is None or result.loudness is None:
         return None
@@ -151,10 +154,6 @@ def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> f
 
 def load(job_id: str, uow: UnitOfWork) -> tuple[list[TimelineItem], RenderSettings]:
     """A job's timeline and render settings: four statements, however many items."""
-    from rendercli.services.items import read_items
-    from rendercli.services.renders.submit import engine_settings, request_of
-    from rendercli.services.renders.timeline import stored_fit, timeline_items
-
     with uow:
         job = jobs.job_row(uow.rows, job_id)
         assert job is not None
@@ -186,8 +185,6 @@ def execute(
 
     `uow` picks the database and carries the settings.
     """
-    from rendercli.render.engine import render_timeline
-
     claim = _claim(lifecycle.claim, job_id, worker_name, uow,
                    "job %s is not queued any more; skipping")
     if claim is None:
@@ -291,8 +288,6 @@ def _one_line(exc: BaseException) -> str:
 def _live_workers(redis_url: str | None) -> int:
     from rq import Worker
 
-    from rendercli.services.renders import dispatch
-
     conn = dispatch.redis_connection(redis_url)
     return int(Worker.count(connection=conn, queue=dispatch.render_queue(conn)))
 
@@ -303,8 +298,6 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     True if it was split (the tasks now carry it), False to render it here in one piece:
     embedded mode, a cached render, fewer than two pieces of work, RENDERCLI_FARM_SPLIT
     "never", or ("auto") fewer than two workers on the queue."""
-    from rendercli.render.engine import prepare_render
-
     settings = uow.settings
     if settings.is_embedded or settings.farm_split == "never":
         return False
@@ -326,8 +319,6 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     if not created:
         with uow:
             return jobs.has_tasks(uow.rows, claim.job_id)
-    from rendercli.services.renders import dispatch
-
     pending = dispatch.enqueue_tasks(claim.job_id, uow=uow)
     if pending is not None:
         lifecycle.record_log(claim.job_id, f"task dispatch is pending: {pending}\n",

@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rendercli.errors import InvalidInput
+from rendercli.render.engine import SheetTile, render_frame, render_storyboard
+from rendercli.render.timeline import RenderSettings, plan_timeline, validate_settings
 from rendercli.services.items import read_items
 from rendercli.services.projects import owned_project
+from rendercli.services.renders.timeline import project_fit, timeline_items
 
 if TYPE_CHECKING:
     from rendercli.render.timeline import RenderSettings, TimelineItem
@@ -52,8 +55,6 @@ class StoryboardView:
 
 
 def _settings(preset: str, fps: int) -> RenderSettings:
-    from rendercli.render.timeline import RenderSettings, validate_settings
-
     settings = RenderSettings(preset=preset, fmt="mp4", fps=fps)
     validate_settings(settings)
     return settings
@@ -63,8 +64,6 @@ def _timeline(uow: UnitOfWork, user_id: str,
               project_ref: str) -> tuple[str, list[TimelineItem], list[tuple[int, str]]]:
     """The project's name, its engine timeline, and each item's (position, name), read
     over plain SQL like `asset list` (no ORM)."""
-    from rendercli.services.renders.timeline import project_fit, timeline_items
-
     with uow:
         project_id, name = owned_project(uow.rows, user_id, project_ref)
         rows = read_items(uow.rows, project_id)
@@ -86,8 +85,6 @@ def frame(uow: UnitOfWork, user_id: str, project_ref: str, seconds: float, out: 
     Raises NotFound (not the user's project), InvalidInput (bad settings, an empty
     timeline, a time outside it) or RenderFailed.
     """
-    from rendercli.render.engine import render_frame
-
     settings = _settings(preset, fps)
     name, items, _rows = _timeline(uow, user_id, project_ref)
     shown = render_frame(items, settings, seconds, out, storage_dir=uow.settings.storage_dir)
@@ -99,9 +96,6 @@ def storyboard(uow: UnitOfWork, user_id: str, project_ref: str, out: Path, *,
                preset: str = "720p", fps: int = 30) -> StoryboardView:
     """Draw the project's contact sheet into ``out`` (PNG): one captioned thumbnail per
     timeline item, in order (music as a plain tile)."""
-    from rendercli.render.engine import SheetTile, render_storyboard
-    from rendercli.render.timeline import plan_timeline
-
     settings = _settings(preset, fps)
     name, items, rows = _timeline(uow, user_id, project_ref)
     plan = plan_timeline(items, fps)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from rendercli.config import lock_timeout
 from rendercli.db.clock import utcnow
-from rendercli.db.rows import as_datetime
+from rendercli.db.rows import as_datetime, lock_timed_out
 from rendercli.db.statuses import JobStatus, TaskState
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, with_db_retry
@@ -47,9 +48,6 @@ def claim_or_pass(run: Callable[[Rows], T | None], uow: UnitOfWork) -> T | None:
     """Run a claim's transaction (``run(rows)``, which commits) waiting at most
     CLAIM_LOCK_WAIT for a row lock (PostgreSQL); a row held longer is passed by (None),
     and the reconciler hands it out again later. Dropped connections are retried."""
-    from rendercli.config import lock_timeout
-    from rendercli.db.rows import lock_timed_out
-
     wait = max(1, round(min(lock_timeout(), CLAIM_LOCK_WAIT) * 1000))
 
     def attempt() -> T | None:

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rendercli import storage
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, as_bool, as_datetime
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES, FINISHED_STATUSES, JOB_STATUSES, JobStatus
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.repositories import jobs
 from rendercli.services.projects import owned_project_id
+from rendercli.services.renders.tasks import task_views
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -114,8 +116,6 @@ def _render_file(storage_dir: Path, job_id: str, url: str | None) -> str | None:
     download read elsewhere)."""
     if not url:
         return None
-    from rendercli import storage
-
     try:
         return str(storage.render_file_from_url(storage_dir, url, job_id))
     except storage.UnsafePath:
@@ -231,8 +231,6 @@ def list_jobs(
 def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
     """The render log: ffmpeg commands, the stderr tail on failure, attempts, worker;
     for a render split over the farm, each task's command, worker and time."""
-    from rendercli.services.renders.tasks import task_views
-
     with uow:
         job = owned_job(uow, user_id, job_id)
         return JobLog(

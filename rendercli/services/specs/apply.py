@@ -24,19 +24,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rendercli import storage
+from rendercli.db.ids import new_id
 from rendercli.db.rows import Inserts, Rows, integrity_error
 from rendercli.errors import Conflict, InvalidInput
-from rendercli.media.hash_memo import HashMemo
+from rendercli.media import ingest
+from rendercli.media.fonts import looks_like_font, probe_font, read_head
+from rendercli.media.hash_memo import HashMemo, default_memo
+from rendercli.media.info import stored_fields
+from rendercli.media.ingest import probe_copy
 from rendercli.render.timeline import DEFAULT_FIT
 from rendercli.repositories import items as item_rows
 from rendercli.repositories import projects as project_rows
 from rendercli.repositories.items import TitleView
 from rendercli.repositories.projects import ProjectRow
+from rendercli.services.assets import remove_unreferenced_objects
+from rendercli.services.projects import ensure_not_rendering, validate_name
+from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.specs import state
 from rendercli.services.specs.export import HASH_PREFIX
 from rendercli.services.specs.files import FileFacts, file_facts, open_validated
 from rendercli.services.specs.plan import Item, Plan, make_plan
 from rendercli.services.unit_of_work import UnitOfWork
+from rendercli.services.upkeep.sweeps import database_fingerprint
+from rendercli.specfile import media
+from rendercli.specfile.media import spec_text
+from rendercli.specfile.problems import Problem, SpecInvalid
 
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
@@ -64,8 +77,6 @@ class Prepared:
 
 def project_name(given: str | None, spec: Spec, spec_file: str) -> str:
     """--project, else the spec's ``project``, else the spec file's name without suffix."""
-    from rendercli.services.projects import validate_name
-
     name = given or spec.project or Path(spec_file).stem
     return validate_name(name)
 
@@ -82,7 +93,6 @@ def prepare(path: Path, *, project: str | None = None, allow_outside: bool = Fal
     (``--set FIELD=VALUE``, the same substitution as a batch's rows); SpecInvalid with
     every problem."""
     from rendercli.specfile.loader import load_spec
-    from rendercli.specfile.problems import SpecInvalid
 
     try:
         loaded = load_spec(path)
@@ -109,10 +119,8 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
     spec file (or through ``row_problem(where, message)``, for a batch's rows) and raised
     together as SpecInvalid.
     """
-    from rendercli.specfile import media
     from rendercli.specfile.check import unknown_fields, with_set_hint
     from rendercli.specfile.fill import fill, template_sites
-    from rendercli.specfile.problems import Problem, SpecInvalid
 
     prober = prober or media.Prober(memory=cache)
     problems: list[Problem] = []
@@ -194,8 +202,6 @@ def apply_file(uow: UnitOfWork, user_id: str, path: Path, *, project: str | None
     """``rendercli apply``: read, check and hash the spec file at ``path`` (the machine's
     hash memo unless ``cache``; SpecInvalid with every problem), then make the user's
     project match it (:func:`apply`)."""
-    from rendercli.media.hash_memo import default_memo
-
     prepared = prepare(path, project=project, allow_outside=allow_outside,
                        cache=cache or default_memo(), stored=stored_lookup(uow, user_id),
                        values=values)
@@ -205,8 +211,6 @@ def apply_file(uow: UnitOfWork, user_id: str, path: Path, *, project: str | None
 def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
     """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256 (its
     object in the unit of work's storage, size and name)."""
-    from rendercli import storage
-
     def size_of(sha: str) -> tuple[Path, int, str] | None:
         with uow:
             found = item_rows.stored_content(uow.rows, user_id, sha)
@@ -217,9 +221,6 @@ def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
 
 def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) -> None:
     """Font files must be fonts (media are probed by ``check_media``)."""
-    from rendercli.media.fonts import looks_like_font, probe_font, read_head
-    from rendercli.specfile.media import spec_text
-
     seen: dict[Path, str | None] = {}
     for where, path in resolved.items():
         if where[-1] != "font":
@@ -299,11 +300,6 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
     is committed even if nothing differed (``then`` writes too), and the timelines are
     left for ``then`` to check (`render submit`'s checks, stricter than apply's).
     """
-    from rendercli import storage
-    from rendercli.media import ingest
-    from rendercli.services.assets import remove_unreferenced_objects
-    from rendercli.services.upkeep.sweeps import database_fingerprint
-
     settings = uow.settings
     limits = ingest.Limits(max_file_size=settings.max_file_size,
                            max_duration=settings.max_duration,
@@ -374,8 +370,6 @@ def _store_files(needed: Mapping[str, Item], storage_dir: Path,
     """Make sure storage holds every needed file (staging the missing ones into
     ``staged``) and probe what is stored, as `asset add` does: the copy or the object,
     never the source. Call it holding storage's ingest guard."""
-    from rendercli import storage
-
     infos: dict[str, MediaInfo] = {}
     for sha, item in needed.items():
         source = item.source
@@ -400,8 +394,6 @@ def _store_files(needed: Mapping[str, Item], storage_dir: Path,
 
 
 def _probe_stored(path: Path, shown: str, limits: Limits) -> MediaInfo:
-    from rendercli.media.ingest import probe_copy
-
     return probe_copy(path, shown, limits)
 
 
@@ -412,10 +404,6 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
                   ) -> tuple[Applied, ProjectRow, list[str | None]]:
     """Apply one spec to its project (``project`` and its ``items`` as read under the
     lock; None: made here). New rows go to ``new``, written by the caller."""
-    from rendercli.db.ids import new_id
-    from rendercli.services.projects import ensure_not_rendering
-    from rendercli.services.renders.timeline import check_timeline
-
     created = project is None
     if project is None:
         project = ProjectRow(new_id(), prepared.project)
@@ -461,8 +449,6 @@ def _execute(new: Inserts, project: ProjectRow, items: list[ItemRow], plan: Plan
              infos: Mapping[str, MediaInfo], timeline_count: int) -> list[str | None]:
     """Carry out ``plan`` on the locked project's ``items`` (new rows wait in ``new``);
     the storage keys it stops using."""
-    from rendercli import storage
-
     by_id = {row.id: row for row in items}
     freed: list[str | None] = []
 
@@ -544,8 +530,6 @@ def _write(new: Inserts, row: ItemRow, item: Item,
 
 
 def _probed_columns() -> list[str]:
-    from rendercli.media.info import stored_fields
-
     return [f.name for f in stored_fields()]
 
 

@@ -9,11 +9,13 @@ their SHA-256. ``changes`` turns an item's settings back into columns.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rendercli.media.validate import safe_display_name
 from rendercli.render.timeline import (
     DEFAULT_FIT,
     DEFAULT_STILL_SECONDS,
@@ -23,6 +25,7 @@ from rendercli.render.timeline import (
     PICTURE_KINDS,
 )
 from rendercli.services.specs.plan import Item
+from rendercli.specfile.model import TitleCard
 
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
@@ -73,8 +76,6 @@ class MediaSource:
 
     @property
     def shown(self) -> str:
-        from rendercli.media.validate import safe_display_name
-
         return self.name or safe_display_name(Path(self.spec_text))
 
 
@@ -84,8 +85,6 @@ class MediaSource:
 def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[str, list[Item]]:
     """The items a (filled-in) spec asks for. ``files`` maps each path field of the spec
     (``("timeline", 1, "media")``) to its file."""
-    from rendercli.specfile.model import TitleCard
-
     fonts: dict[str, Item] = {}
 
     def font(where: tuple[Any, ...], given: str | None) -> str | None:
@@ -161,8 +160,6 @@ def _music_item(entry: MusicItem, source: MediaSource) -> Item:
 
 
 def _one_line(text: str, limit: int = 80) -> str:
-    import unicodedata
-
     cleaned = " ".join(
         "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
                 for ch in text).split())

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rendercli.services.renders.submit import RenderRequest, start
+from rendercli.services.specs.apply import apply_file
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -33,8 +35,6 @@ def request_for(prepared: Prepared, given: Mapping[str, Any], *,
                 use_cache: bool = True) -> RenderRequest:
     """The render request of a spec: its ``output:`` settings, with the options in
     ``given`` (field -> value, None: not given) standing in for them."""
-    from rendercli.services.renders.submit import RenderRequest
-
     out = prepared.spec.output
     return RenderRequest(use_cache=use_cache, **{
         name: getattr(out, name) if given.get(name) is None else given[name]
@@ -49,9 +49,6 @@ def submit_spec(user_id: str, spec_path: Path, *, project: str | None = None,
     """Make the user's project match the spec at ``spec_path`` (``apply``; SpecInvalid
     with every problem), then submit its render (``renders.submit.start``).
     ``on_applied`` hears what the apply did before the render is submitted."""
-    from rendercli.services.renders.submit import start
-    from rendercli.services.specs.apply import apply_file
-
     prepared, applied = apply_file(uow, user_id, spec_path, project=project,
                                    allow_outside=allow_outside, values=values)
     if on_applied is not None:
