@@ -26,8 +26,7 @@ from typing import Any
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
-from rendercli.app import App
-from rendercli.services.renders import RENDER_FUNCTION, TASK_FUNCTION, execute, lifecycle
+from rendercli.services.renders import RENDER_FUNCTION, TASK_FUNCTION
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +43,9 @@ def _worker_name() -> str:
 
 def render(job_id: str) -> dict[str, Any]:
     """RQ job function: render one job (the RQ job id is the render job id)."""
+    from rendercli.app import App
+    from rendercli.services.renders import execute, lifecycle
+
     uow = App.for_worker().unit_of_work()  # `rq worker` without RenderWorker too
     try:
         lifecycle.recover_stale(uow=uow)
@@ -55,6 +57,9 @@ def render(job_id: str) -> dict[str, Any]:
 
 def render_task(task_id: str) -> dict[str, Any]:
     """RQ job function: run one task of a split render (the RQ job id is the task id)."""
+    from rendercli.app import App
+    from rendercli.services.renders import execute
+
     uow = App.for_worker().unit_of_work()  # `rq worker` without RenderWorker too
     state = execute.execute_task(task_id, worker_name=_worker_name(), uow=uow)
     return {"task_id": task_id, "state": state or "skipped"}

@@ -22,11 +22,7 @@ from typing import TYPE_CHECKING, Any
 from rq import Worker
 
 from rendercli import redis_outage, rq_guard
-from rendercli.app import App
-from rendercli.render.parent_death import die_with_parent
 from rendercli.rq_guard import render, render_task
-from rendercli.services import upkeep
-from rendercli.services.renders import dispatch, tasks
 
 if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
@@ -67,6 +63,8 @@ def farm_upkeep(connection: Any, uow: UnitOfWork) -> None:
     """Recover jobs from dead workers, sweep storage (unreferenced objects too: workers
     are who sweeps them), dispatch queued rows without an RQ job
     (rendercli.services.upkeep), on `uow`'s database (a worker's: its App's)."""
+    from rendercli.services import upkeep
+
     upkeep.run(connection, worker=True, uow=uow)
 
 
@@ -80,6 +78,8 @@ class RenderWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from rq.serializers import JSONSerializer
+
+        from rendercli.app import App
 
         rq_guard.check_rq_internals()
         self._app = App.for_worker()  # the worker role's login, when one is set
@@ -256,6 +256,8 @@ class RenderWorker(Worker):
             raise
 
     def _hand_back(self, task_id: str) -> None:
+        from rendercli.services.renders import dispatch, tasks
+
         uow = self._app.unit_of_work()
         try:
             job_id = tasks.hand_back(task_id, self.name, uow=uow)
@@ -291,6 +293,8 @@ class RenderWorker(Worker):
 
     def main_work_horse(self, job: Any, queue: Any) -> None:
         # The horse (and through it, ffmpeg) dies with this worker, even by SIGKILL.
+        from rendercli.render.parent_death import die_with_parent
+
         die_with_parent(self._parent_pid)
         # The horse waits for Redis too (to record the job in RQ), and says so as itself.
         self._outage.forget()

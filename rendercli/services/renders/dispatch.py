@@ -9,6 +9,7 @@ live RQ job, and a duplicate RQ job finds the row already claimed and does nothi
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
+    from rq.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,32 @@ def render_queue(connection: Redis) -> Queue:
     return Queue(RENDER_QUEUE, connection=connection, serializer=JSONSerializer)
 
 
+def _fetch(ids: list[str], connection: Redis) -> list[Job | None]:
+    """These RQ jobs (None where there is none), in one pipelined read."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    return Job.fetch_many(ids, connection=connection, serializer=JSONSerializer)
+
+
+def _state(job: Job) -> str:
+    """An RQ job's status as stored (not read again)."""
+    return str(getattr(job.get_status(refresh=False), "value", ""))
+
+
+def _delete(connection: Redis, found: Iterable[Job | None]) -> None:
+    """Delete these RQ jobs in one pipeline."""
+    with connection.pipeline() as pipe:
+        for job in found:
+            if job is not None:
+                job.delete(pipeline=pipe)
+        pipe.execute()
+
+
+def _unreachable(exc: Exception) -> str:
+    return f"Redis is unreachable ({' '.join(str(exc).split())})"
+
+
 def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bool = False,
             uow: UnitOfWork) -> str | None:
     """Put the job on the queue. Returns None on success, or why dispatch is pending.
@@ -70,7 +98,7 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
         queue.enqueue_many([render_job_data(type(queue), job_id, uow.settings)])
     except RedisError as exc:
-        return f"Redis is unreachable ({' '.join(str(exc).split())})"
+        return _unreachable(exc)
     _mark_dispatched([job_id], uow)
     return None
 
@@ -107,7 +135,7 @@ def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: i
                 pipe.execute()
             _mark_dispatched(ids, uow)
     except RedisError as exc:
-        return f"Redis is unreachable ({' '.join(str(exc).split())})"
+        return _unreachable(exc)
     return None
 
 
@@ -121,8 +149,6 @@ def dispatch_undispatched(limit: int, *, older_than: timedelta,
     unreachable (the rows wait for the next try or a worker's sweep)."""
     from redis.exceptions import RedisError
     from rq import Queue
-    from rq.job import Job
-    from rq.serializers import JSONSerializer
 
     with uow:
         found = jobs.undispatched_jobs(uow.rows, utcnow() - older_than, limit)
@@ -133,16 +159,12 @@ def dispatch_undispatched(limit: int, *, older_than: timedelta,
     try:
         conn = connection or redis_connection(uow.settings.redis_url)
         queue = render_queue(conn)
-        existing = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
+        existing = _fetch(ids, conn)
         # Never dispatched: a "started" RQ job can only be a dead worker's attempt.
-        waiting = {job.id for job in existing if job is not None and str(getattr(
-            job.get_status(refresh=False), "value", "")) in WAITING_RQ_STATES}
-        old = [job for job in existing if job is not None and job.id not in waiting]
+        waiting = {job.id for job in existing
+                   if job is not None and _state(job) in WAITING_RQ_STATES}
+        _delete(conn, [job for job in existing if job is not None and job.id not in waiting])
         new = [job_id for job_id in ids if job_id not in waiting]
-        with conn.pipeline() as pipe:
-            for job in old:
-                job.delete(pipeline=pipe)
-            pipe.execute()
         with conn.pipeline() as pipe:
             queue.enqueue_many([render_job_data(Queue, i, uow.settings) for i in new],  # type: ignore[misc]
                                pipeline=pipe)
@@ -181,21 +203,13 @@ def forget(job_id: str, *, tasks: bool = False,
     if uow.settings.redis_url is None:
         return
     try:
-        from rq.job import Job
-        from rq.serializers import JSONSerializer
-
         conn = redis_connection(uow.settings.redis_url)
         ids = [job_id]
         if tasks:
             with uow:
                 ids += [task["id"] for task in jobs.tasks_of(uow.rows, job_id)]
-        found = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
-        with conn.pipeline() as pipe:
-            for job in found:
-                if job is not None and (job.id == job_id or str(getattr(
-                        job.get_status(refresh=False), "value", "")) in WAITING_RQ_STATES):
-                    job.delete(pipeline=pipe)
-            pipe.execute()
+        _delete(conn, [job for job in _fetch(ids, conn) if job is not None and (
+            job.id == job_id or _state(job) in WAITING_RQ_STATES)])
     except Exception as exc:  # not there, or Redis is down: nothing to undo
         log.debug("could not remove %s from the queue: %s", job_id, exc)
 
@@ -215,7 +229,6 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     from redis.exceptions import RedisError
     from rq import Queue
     from rq.job import Dependency, Job
-    from rq.serializers import JSONSerializer
 
     with uow:
         rows = [(r["id"], r["kind"], r["state"], r["weight"])
@@ -234,13 +247,7 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
         conn = connection or redis_connection(uow.settings.redis_url)
         queue = render_queue(conn)
         if replace:
-            old = Job.fetch_many([*work, *assemble], connection=conn,
-                                 serializer=JSONSerializer)
-            with conn.pipeline() as pipe:
-                for job in old:
-                    if job is not None:
-                        job.delete(pipeline=pipe)
-                pipe.execute()
+            _delete(conn, _fetch([*work, *assemble], conn))
         with conn.pipeline() as pipe:
             queue.enqueue_many(
                 # A task handed back is on the critical path: ahead of the others.
@@ -256,7 +263,7 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
                                depends_on=Dependency(jobs=waiting_on) if waiting_on else None,
                                **options)
     except RedisError as exc:
-        return f"Redis is unreachable ({' '.join(str(exc).split())})"
+        return _unreachable(exc)
     with uow:
         jobs.mark_tasks_dispatched(uow.rows, [*work, *assemble])
         uow.commit()
@@ -267,9 +274,6 @@ def reconcile_tasks(connection: Redis, *, uow: UnitOfWork
                     ) -> list[str]:
     """Dispatch queued tasks (of processing jobs) that have no live RQ job: never
     dispatched, or handed back after their worker died. Returns the task ids."""
-    from rq.job import Job
-    from rq.serializers import JSONSerializer
-
     with uow:
         queued = jobs.queued_tasks(uow.rows)
     bad = [t for t in queued if not (is_valid_id(t[0]) and is_valid_id(t[1]))]
@@ -284,10 +288,8 @@ def reconcile_tasks(connection: Redis, *, uow: UnitOfWork
             uow.rows, sorted({job_id for _t, job_id, kind, _d in queued
                                if kind == "assemble"}))
     # One pipelined read for all of them, however many tasks wait.
-    found = Job.fetch_many([t[0] for t in queued], connection=connection,
-                           serializer=JSONSerializer)
-    status = {job.id: str(getattr(job.get_status(refresh=False), "value", ""))
-              for job in found if job is not None}
+    status = {job.id: _state(job) for job in _fetch([t[0] for t in queued], connection)
+              if job is not None}
     # An assemble task still deferred when the database says its siblings are all done
     # waits on RQ jobs that will never finish (Redis lost them, or their results): lost.
     stuck = {t for t, job_id, kind, _d in queued if kind == "assemble" and job_id in ready
@@ -348,19 +350,15 @@ def _live(job_ids: list[str], connection: Redis, chunk: int = 500) -> dict[str, 
     """Whether each job's RQ job is live, read ``chunk`` ids per pipelined round trip.
     A chunk RQ cannot read (a malformed job among them) is left out: the caller then
     asks for each of its jobs on its own."""
-    from rq.job import Job
-    from rq.serializers import JSONSerializer
-
     live: dict[str, bool] = {}
     for start in range(0, len(job_ids), chunk):
         ids = job_ids[start:start + chunk]
         try:
-            found = Job.fetch_many(ids, connection=connection, serializer=JSONSerializer)
+            found = _fetch(ids, connection)
         except (ValueError, TypeError, AttributeError, KeyError):
             continue
         for job_id, job in zip(ids, found, strict=True):
-            live[job_id] = job is not None and str(getattr(
-                job.get_status(refresh=False), "value", "")) in LIVE_RQ_STATES
+            live[job_id] = job is not None and _state(job) in LIVE_RQ_STATES
     return live
 
 
