@@ -7,17 +7,12 @@ import os
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION
+from rendercli.cli.options import JSON_OPTION, noun_app
 from rendercli.db.access import set_bcrypt_cost
 from rendercli.errors import InvalidInput, OperationFailed
 from rendercli.services.passwords import MAX_PROOF_COST
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Database schema migrations.\n\nExample: rendercli db upgrade",
-    no_args_is_help=True,
-)
+app = noun_app("Database schema migrations.\n\nExample: rendercli db upgrade")
 
 
 @app.command("upgrade")

@@ -17,6 +17,7 @@ from rendercli.cli.options import (
     OPEN_OPTION,
     PRESET_OPTION,
     PROJECT_ARG,
+    noun_app,
     output_option,
 )
 from rendercli.errors import InvalidInput
@@ -27,12 +28,7 @@ from rendercli.services.specs import export as exporting
 if TYPE_CHECKING:
     from rendercli.services.projects import ProjectView
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Create and manage projects.\n\nExample: rendercli project create holiday",
-    no_args_is_help=True,
-)
+app = noun_app("Create and manage projects.\n\nExample: rendercli project create holiday")
 
 
 def _show(project: ProjectView, json_output: bool) -> None:

@@ -25,6 +25,7 @@ from rendercli.cli.options import (
     QUALITY_OPTION,
     SET_OPTION,
     TIMEOUT_OPTION,
+    noun_app,
     output_option,
 )
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
@@ -43,12 +44,7 @@ if TYPE_CHECKING:
 FPS_OPTION = typer.Option(30, "--fps", metavar="FPS", help="Output frame rate (gif: at most 50).",
                           min=MIN_FPS, max=MAX_FPS)
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Render projects to video.\n\nExample: rendercli render submit holiday --wait",
-    no_args_is_help=True,
-)
+app = noun_app("Render projects to video.\n\nExample: rendercli render submit holiday --wait")
 
 
 def check_output(path: Path | None, *, waiting: bool, force: bool = False) -> Path | None:

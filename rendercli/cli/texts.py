@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import ASSET_ARG, JSON_OPTION
+from rendercli.cli.options import ASSET_ARG, JSON_OPTION, noun_app
 from rendercli.render.timeline import (
     MAX_FONT_FACE,
     MAX_TEXT_FADE_SECONDS,
@@ -21,14 +21,9 @@ from rendercli.services.items import one_line
 if TYPE_CHECKING:
     from rendercli.services.texts import TextView
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help=(
-        "Text over clips, stills and titles: a name in the lower third, a caption.\n\n"
-        "Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3"
-    ),
-    no_args_is_help=True,
+app = noun_app(
+    "Text over clips, stills and titles: a name in the lower third, a caption.\n\n"
+    "Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3"
 )
 
 

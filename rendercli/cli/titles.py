@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
+from rendercli.cli.options import JSON_OPTION, PROJECT_ARG, noun_app
 from rendercli.render.timeline import (
     DEFAULT_TITLE_SECONDS,
     MAX_FONT_FACE,
@@ -21,14 +21,9 @@ from rendercli.services.titles import TitleEdits
 if TYPE_CHECKING:
     from rendercli.services.items import AssetView
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help=(
-        "Title cards: centred text on a plain background, as a timeline item.\n\n"
-        "Example: rendercli title add holiday 'Summer 2025' --duration 2 --position 1"
-    ),
-    no_args_is_help=True,
+app = noun_app(
+    "Title cards: centred text on a plain background, as a timeline item.\n\n"
+    "Example: rendercli title add holiday 'Summer 2025' --duration 2 --position 1"
 )
 DURATION = typer.Option(None, "--duration", metavar="S",
                         help=f"Seconds shown (default {DEFAULT_TITLE_SECONDS:g}).", min=0.0)

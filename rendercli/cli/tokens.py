@@ -5,15 +5,12 @@ from __future__ import annotations
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION
+from rendercli.cli.options import JSON_OPTION, noun_app
 from rendercli.errors import InvalidInput
 from rendercli.services import accounts
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Create, list and revoke API tokens for CI.\n\nExample: rendercli token create --name ci",
-    no_args_is_help=True,
+app = noun_app(
+    "Create, list and revoke API tokens for CI.\n\nExample: rendercli token create --name ci"
 )
 
 

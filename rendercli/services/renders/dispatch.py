@@ -196,8 +196,7 @@ def _mark_dispatched(job_ids: list[str], uow: UnitOfWork) -> None:
         uow.commit()
 
 
-def forget(job_id: str, *, tasks: bool = False,
-           uow: UnitOfWork) -> None:
+def forget(job_id: str, *, tasks: bool = False, uow: UnitOfWork) -> None:
     """Take a cancelled (or failed) job off the queue, and with `tasks` its tasks that
     have not started (best effort: a worker would skip them anyway)."""
     if uow.settings.redis_url is None:
@@ -270,8 +269,7 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     return None
 
 
-def reconcile_tasks(connection: Redis, *, uow: UnitOfWork
-                    ) -> list[str]:
+def reconcile_tasks(connection: Redis, *, uow: UnitOfWork) -> list[str]:
     """Dispatch queued tasks (of processing jobs) that have no live RQ job: never
     dispatched, or handed back after their worker died. Returns the task ids."""
     with uow:
@@ -309,9 +307,7 @@ def reconcile_tasks(connection: Redis, *, uow: UnitOfWork
     return dispatched
 
 
-def reconcile(
-    connection: Redis | None = None, *, uow: UnitOfWork
-) -> list[str]:
+def reconcile(connection: Redis | None = None, *, uow: UnitOfWork) -> list[str]:
     """Dispatch queued rows (and queued tasks of split jobs) that have no live RQ job
     (the workers' sweep; RQ jobs are read 500 per round trip). Returns the ids dispatched.
 

@@ -326,8 +326,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     return True
 
 
-def execute_task(task_id: str, *, worker_name: str,
-                 uow: UnitOfWork) -> str | None:
+def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | None:
     """Run one task of a split job as `worker_name`. Returns the task's final state, or
     None if it was not claimable (taken, finished, its job stopped, or -- the assemble
     task -- its siblings not all completed)."""

@@ -27,8 +27,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 INLINE_WORKER_PREFIX = "inline@"  # worker name of renders run inside `render submit`
 
 
-def claim(job_id: str, worker_name: str, *, uow: UnitOfWork
-          ) -> JobClaim | None:
+def claim(job_id: str, worker_name: str, *, uow: UnitOfWork) -> JobClaim | None:
     """Move a queued job to processing for this worker; None if it is not claimable."""
     return tasks.claim_or_pass(lambda rows: jobs.claim_job(rows, job_id, worker_name),
                               uow)
@@ -83,9 +82,7 @@ def leave_processing(
     return with_db_retry(run) if retry else run()
 
 
-def complete(
-    claim: JobClaim, *, log: str = "", uow: UnitOfWork, **fields: object
-) -> bool:
+def complete(claim: JobClaim, *, log: str = "", uow: UnitOfWork, **fields: object) -> bool:
     """Publish the result. False if the job stopped being ours (the output is then unused)."""
     return leave_processing(
         claim, JobStatus.COMPLETED, log, uow=uow, progress=100.0, eta_seconds=0.0,
@@ -93,8 +90,7 @@ def complete(
     )
 
 
-def fail(claim: JobClaim, reason: str, log_text: str = "", *,
-         uow: UnitOfWork) -> bool:
+def fail(claim: JobClaim, reason: str, log_text: str = "", *, uow: UnitOfWork) -> bool:
     """Mark the job failed with a one-line reason. False if it stopped being ours."""
     return leave_processing(claim, JobStatus.FAILED, log_text, uow=uow, error=reason,
                             eta_seconds=None)

@@ -74,8 +74,7 @@ class NewTask:
     kind: str
 
 
-def split(claim: JobClaim, prepared: PreparedRender, *,
-          uow: UnitOfWork) -> list[NewTask]:
+def split(claim: JobClaim, prepared: PreparedRender, *, uow: UnitOfWork) -> list[NewTask]:
     """Create the task rows of a claimed job (in one transaction): its pending segments
     in timeline order, the soundtrack (unless cached), then the assemble task. Returns
     them; [] if the job is no longer ours or already split (nothing is written then)."""
@@ -108,8 +107,7 @@ def split(claim: JobClaim, prepared: PreparedRender, *,
     return with_db_retry(run)
 
 
-def claim(task_id: str, worker_name: str, *, uow: UnitOfWork
-          ) -> TaskClaim | None:
+def claim(task_id: str, worker_name: str, *, uow: UnitOfWork) -> TaskClaim | None:
     """Move a queued task of a processing job to processing for this worker; None if it
     is not claimable (taken, finished, its job not processing, or -- the assemble task --
     a sibling not completed yet)."""
@@ -117,8 +115,7 @@ def claim(task_id: str, worker_name: str, *, uow: UnitOfWork
                               uow)
 
 
-def heartbeat(tc: TaskClaim, *, progress: float | None = None,
-              uow: UnitOfWork) -> bool:
+def heartbeat(tc: TaskClaim, *, progress: float | None = None, uow: UnitOfWork) -> bool:
     """Record that the task's worker is alive (and its progress), and update the job's
     overall progress. False: the task is no longer ours (or its job stopped)."""
     now = utcnow()
@@ -146,8 +143,7 @@ def _done(uow: UnitOfWork, tc: TaskClaim, argvs: list[list[str]], now: datetime)
                                     command=commands[:uow.settings.command_limit])
 
 
-def complete(tc: TaskClaim, argvs: list[list[str]], *,
-             uow: UnitOfWork) -> bool:
+def complete(tc: TaskClaim, argvs: list[list[str]], *, uow: UnitOfWork) -> bool:
     """Mark the task done (with the commands it ran). False if it stopped being ours."""
 
     def run() -> bool:
@@ -182,8 +178,7 @@ def complete_job(tc: TaskClaim, argvs: list[list[str]], log_text: str, *,
     return with_db_retry(run)
 
 
-def fail(tc: TaskClaim, reason: str, log_text: str = "", *,
-         uow: UnitOfWork) -> bool:
+def fail(tc: TaskClaim, reason: str, log_text: str = "", *, uow: UnitOfWork) -> bool:
     """A task failed for good (bad input, ffmpeg error): fail the task and its job with
     the reason, and cancel the job's other tasks, in one transaction. False (nothing
     written) if the task stopped being ours -- so a job fails once, for one reason."""

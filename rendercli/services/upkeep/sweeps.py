@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 _STAMP = "orphans-swept"
 
 
-def sweep_storage(*, worker: bool = False, force_orphans: bool = False,
-                  uow: UnitOfWork) -> int:
+def sweep_storage(*, worker: bool = False, force_orphans: bool = False, uow: UnitOfWork) -> int:
     """Remove temp files whose process is gone (at once on this host; after the job
     timeout plus an hour for other hosts' and untagged ones) and, every few minutes,
     objects no asset references, where this process may sweep them (`sweeps_orphans`).
