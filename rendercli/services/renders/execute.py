@@ -250,23 +250,10 @@ def execute(
         if not database_away(exc):
             lifecycle.fail(claim, _one_line(exc), "\n".join(lines), uow=uow)
         raise
-    published = lifecycle.complete(
-        claim,
-        uow=uow,
-        output_url=Path(result.path).resolve().as_uri(),
-        poster_url=Path(result.poster_path).resolve().as_uri(),
-        output_size=result.size,
-        output_duration=result.duration,
-        output_sha256=result.sha256,
-        cache_hit=result.cache_hit,
-        loudness_lufs=_loudness(result, render_settings.loudness, lines),
-        # Each ffmpeg command is in `lines` once, with the step it ran for.
-        log="\n".join(lines) + "\n",
-    )
-    if not published:
-        # Cancelled (or handed over) at the last moment: keep no output.
-        Path(result.path).unlink(missing_ok=True)
-        Path(result.poster_path).unlink(missing_ok=True)
+    outputs = _outputs(result, _loudness(result, render_settings.loudness, lines))
+    # Each ffmpeg command is in `lines` once, with the step it ran for.
+    if not lifecycle.complete(claim, uow=uow, log="\n".join(lines) + "\n", **outputs):
+        _discard(result)  # cancelled (or handed over) at the last moment: keep no output
         return _view(job_id, uow)
     analytics.record(
         uow.fresh(),
@@ -278,6 +265,21 @@ def execute(
         cache_hit=result.cache_hit,
     )
     return _view(job_id, uow)
+
+
+def _outputs(result: RenderResult, loudness_lufs: float | None) -> dict[str, object]:
+    """A published render's columns of its job."""
+    return {"output_url": Path(result.path).resolve().as_uri(),
+            "poster_url": Path(result.poster_path).resolve().as_uri(),
+            "output_size": result.size, "output_duration": result.duration,
+            "output_sha256": result.sha256, "cache_hit": result.cache_hit,
+            "loudness_lufs": loudness_lufs}
+
+
+def _discard(result: RenderResult) -> None:
+    """Keep no output of a render that stopped being ours at the last moment."""
+    Path(result.path).unlink(missing_ok=True)
+    Path(result.poster_path).unlink(missing_ok=True)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -386,21 +388,10 @@ def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | No
     if tc.kind != "assemble":
         return (TaskState.COMPLETED if tasks.complete(tc, argvs, uow=uow)
                 else TaskState.CANCELLED)
-    measured = _loudness(result, render_settings.loudness, lines)
-    published = tasks.complete_job(
-        tc, argvs, "\n".join(lines) + "\n",
-        uow=uow,
-        output_url=Path(result.path).resolve().as_uri(),
-        poster_url=Path(result.poster_path).resolve().as_uri(),
-        output_size=result.size,
-        output_duration=result.duration,
-        output_sha256=result.sha256,
-        cache_hit=False,
-        loudness_lufs=measured,
-    )
-    if not published:
-        Path(result.path).unlink(missing_ok=True)
-        Path(result.poster_path).unlink(missing_ok=True)
+    outputs = _outputs(result, _loudness(result, render_settings.loudness, lines))
+    if not tasks.complete_job(tc, argvs, "\n".join(lines) + "\n", uow=uow,
+                              **{**outputs, "cache_hit": False}):
+        _discard(result)
         return TaskState.CANCELLED
     analytics.record(uow.fresh(), "render.completed", tc.owner_id, job_id=tc.job_id,
                      seconds=round(time.monotonic() - started, 3),
