@@ -39,7 +39,6 @@ from rendercli.services.specs import batch as batches
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
     from rendercli.services.renders.views import JobView
-    from rendercli.services.specs import batch as batches
 
 FPS_OPTION = typer.Option(30, "--fps", metavar="FPS", help="Output frame rate (gif: at most 50).",
                           min=MIN_FPS, max=MAX_FPS)

@@ -19,7 +19,7 @@ from rendercli.services.projects import owned_project
 from rendercli.services.renders.timeline import project_fit, timeline_items
 
 if TYPE_CHECKING:
-    from rendercli.render.timeline import RenderSettings, TimelineItem
+    from rendercli.render.timeline import TimelineItem
     from rendercli.services.unit_of_work import UnitOfWork
 
 

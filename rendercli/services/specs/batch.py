@@ -47,6 +47,7 @@ from rendercli.services.specs.apply import (
     prepare_loaded,
     stored_lookup,
 )
+from rendercli.services.specs.submit import request_for
 from rendercli.services.unit_of_work import UnitOfWork
 from rendercli.specfile.batch_rows import load_rows
 from rendercli.specfile.media import Prober
@@ -58,12 +59,10 @@ from rendercli.specfile.template import substitute as fill_text
 if TYPE_CHECKING:
     from rendercli.media.hash_memo import HashMemo
     from rendercli.repositories.projects import ProjectRow
-    from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.renders.views import JobView
     from rendercli.services.specs.plan import Plan
     from rendercli.specfile.batch_rows import DataRows
     from rendercli.specfile.loader import LoadedSpec
-    from rendercli.specfile.problems import Problem
 
 MAX_NAME_CHARS = 200
 
@@ -139,11 +138,8 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
         except SpecInvalid as exc:
             problems.extend(exc.problems)
             continue
-        out = prepared.spec.output
-        request = RenderRequest(preset=out.preset, format=out.format, fps=out.fps,
-                                quality=out.quality, use_cache=use_cache,
-                                loudness=out.loudness)
-        batch.rows.append(BatchRow(row.number, name, output_name, prepared, request))
+        batch.rows.append(BatchRow(row.number, name, output_name, prepared,
+                                   request_for(prepared, {}, use_cache=use_cache)))
     if problems:
         raise SpecInvalid(sorted(set(problems), key=_order))
     return batch

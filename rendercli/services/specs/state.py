@@ -30,7 +30,7 @@ from rendercli.specfile.model import TitleCard
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
     from rendercli.repositories.items import ItemRow
-    from rendercli.specfile.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
+    from rendercli.specfile.model import MediaItem, MusicItem, Spec, TextOverlay
 
 
 def seconds(value: float | None) -> float | None:

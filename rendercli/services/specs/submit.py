@@ -17,7 +17,7 @@ from rendercli.services.specs.apply import apply_file
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.services.renders.submit import RenderRequest, Started
+    from rendercli.services.renders.submit import Started
     from rendercli.services.specs.apply import Applied, Prepared
 
 # The request's fields a spec's output: sets (the same names there).
