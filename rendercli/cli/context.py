@@ -38,11 +38,8 @@ def uow() -> UnitOfWork:
 
 
 def settings() -> Settings:
+    """This command's settings (read and checked once, by its application object)."""
     return app().settings
-
-
-def database_url() -> str:
-    return app().settings.database_url
 
 
 def current_token() -> str:

@@ -26,7 +26,7 @@ def upgrade() -> None:
     from rendercli.db.engines import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, upgrade
 
-    url = context.database_url()
+    url = context.settings().database_url
     engine = get_engine(url)
     try:
         warnings = upgrade(engine)
@@ -73,7 +73,7 @@ def roles(
     from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements
     from rendercli.db.engines import checked_url, get_engine
 
-    url = context.database_url()
+    url = context.settings().database_url
     parsed = checked_url(url)
     if parsed.get_backend_name() != "postgresql":
         raise InvalidInput("roles exist only on PostgreSQL: set RENDERCLI_DATABASE_URL to one")
@@ -107,7 +107,7 @@ def current(json_output: bool = JSON_OPTION) -> None:
     from rendercli.db.engines import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision
 
-    url = context.database_url()
+    url = context.settings().database_url
     revision = current_revision(get_engine(url))
     info = {
         "database": display_url(url),

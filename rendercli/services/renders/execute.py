@@ -229,20 +229,12 @@ def execute(
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
         reason, detail = _failure(exc)
         lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, uow=uow)
-        analytics.record(
-            uow.fresh(),
-            "render.failed",
-            claim.owner_id,
-            job_id=job_id,
-            seconds=round(time.monotonic() - started, 3),
-            reason=reason,
-        )
+        _record(uow, "render.failed", claim.owner_id, job_id, started, reason=reason)
         return _view(job_id, uow)
     except KeyboardInterrupt:
         lifecycle.interrupted(claim, uow=uow)
-        analytics.record(uow.fresh(), "render.cancelled", claim.owner_id,
-                         job_id=job_id, was=JobStatus.PROCESSING.value,
-                         seconds=round(time.monotonic() - started, 3), reason="interrupted")
+        _record(uow, "render.cancelled", claim.owner_id, job_id, started,
+                was=JobStatus.PROCESSING.value, reason="interrupted")
         raise
     except BaseException as exc:
         # The database went away for longer than our retries: leave the job to the
@@ -255,16 +247,16 @@ def execute(
     if not lifecycle.complete(claim, uow=uow, log="\n".join(lines) + "\n", **outputs):
         _discard(result)  # cancelled (or handed over) at the last moment: keep no output
         return _view(job_id, uow)
-    analytics.record(
-        uow.fresh(),
-        "render.completed",
-        claim.owner_id,
-        job_id=job_id,
-        seconds=round(time.monotonic() - started, 3),
-        output_seconds=result.duration,
-        cache_hit=result.cache_hit,
-    )
+    _record(uow, "render.completed", claim.owner_id, job_id, started,
+            output_seconds=result.duration, cache_hit=result.cache_hit)
     return _view(job_id, uow)
+
+
+def _record(uow: UnitOfWork, event: str, owner_id: str, job_id: str, started: float,
+            **fields: object) -> None:
+    """Note a render's end (analytics), with the seconds since `started` (monotonic)."""
+    analytics.record(uow.fresh(), event, owner_id, job_id=job_id,
+                     seconds=round(time.monotonic() - started, 3), **fields)
 
 
 def _outputs(result: RenderResult, loudness_lufs: float | None) -> dict[str, object]:
@@ -374,8 +366,7 @@ def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | No
             from rendercli.services.renders import dispatch
 
             dispatch.forget(tc.job_id, tasks=True, uow=uow)
-            analytics.record(uow.fresh(), "render.failed", tc.owner_id, job_id=tc.job_id,
-                             seconds=round(time.monotonic() - started, 3), reason=reason)
+            _record(uow, "render.failed", tc.owner_id, tc.job_id, started, reason=reason)
         return TaskState.FAILED
     except KeyboardInterrupt:
         tasks.hand_back(tc.task_id, tc.worker_name, uow=uow)
@@ -393,8 +384,7 @@ def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | No
                               **{**outputs, "cache_hit": False}):
         _discard(result)
         return TaskState.CANCELLED
-    analytics.record(uow.fresh(), "render.completed", tc.owner_id, job_id=tc.job_id,
-                     seconds=round(time.monotonic() - started, 3),
-                     output_seconds=result.duration, cache_hit=False)
+    _record(uow, "render.completed", tc.owner_id, tc.job_id, started,
+            output_seconds=result.duration, cache_hit=False)
     return TaskState.COMPLETED
 
