@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from rendercli.cli.context import app
 from rendercli.errors import InvalidInput, OperationFailed
 from rendercli.services.renders import dispatch
 
@@ -22,7 +23,6 @@ def worker(
 
     Example: RENDERCLI_REDIS_URL=redis://redis:6379/0 rendercli worker
     """
-    from rendercli.cli.context import app
     from rendercli.worker import RenderWorker
 
     settings = app().settings
