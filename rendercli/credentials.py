@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from rendercli.errors import OperationFailed
-from rendercli.fsmodes import ensure_private_dir
 
 if TYPE_CHECKING:
     from rendercli.config import Settings
@@ -169,6 +168,8 @@ def _read_file(path: Path) -> dict[str, str]:
 
 
 def _write_file(path: Path, entries: dict[str, str]) -> None:
+    from rendercli.fsmodes import ensure_private_dir
+
     ensure_private_dir(path.parent)
     if not entries:
         path.unlink(missing_ok=True)

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from rendercli.db.ids import is_valid_id
 from rendercli.errors import InvalidInput, OperationFailed
 
 CHUNK_SIZE = 1024 * 1024
@@ -86,6 +85,8 @@ def check_digest(value: object, what: str = "storage key") -> str:
 
 def check_job_id(value: object) -> str:
     """``value`` if it has the shape of a job id (cuid2), else UnsafePath."""
+    from rendercli.db.ids import is_valid_id
+
     if is_valid_id(value):
         return str(value)
     raise UnsafePath(f"refusing job id {_shown(value)} from the database: not a valid id")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from rendercli.cli import output
-from rendercli.cli.context import app
 from rendercli.cli.options import JSON_OPTION
 from rendercli.credentials import keyring_backend_name, load_token
 from rendercli.services.doctor import run_checks
@@ -18,6 +17,8 @@ def doctor(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli doctor --json
     """
+    from rendercli.cli.context import app
+
     stored = load_token(app().settings)
     checks = run_checks(app().unit_of_work(), keyring_backend_name(app().settings),
                         stored.token if stored else None, stored.source if stored else "")

@@ -18,7 +18,7 @@ from rendercli.cli.options import (
     output_option,
 )
 from rendercli.errors import Conflict, InvalidInput, NotFound
-from rendercli.services.renders import lifecycle, submit, views
+from rendercli.services.renders import views
 
 app = noun_app("Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday")
 
@@ -187,6 +187,8 @@ def cancel(
 
     Example: rendercli jobs cancel k2x9c0c0p1q8r7s6t5u4v3w2
     """
+    from rendercli.services.renders import lifecycle
+
     if (job is None) == (batch is None):
         raise InvalidInput("give a JOB or --batch ID")
     user = context.require_user_recovering()
@@ -216,6 +218,7 @@ def retry(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
     """
     # The render noun and its submit service load only here (~40 ms `jobs list` skips).
     from rendercli.cli.renders import follow
+    from rendercli.services.renders import submit
 
     user = context.require_user_recovering()
     started = submit.start_retry(context.uow(), user.id, job)

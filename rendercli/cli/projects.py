@@ -22,8 +22,6 @@ from rendercli.cli.options import (
 )
 from rendercli.errors import InvalidInput
 from rendercli.services import projects
-from rendercli.services.renders import previews
-from rendercli.services.specs import export as exporting
 
 if TYPE_CHECKING:
     from rendercli.services.projects import ProjectView
@@ -179,6 +177,7 @@ def storyboard(
     # Drawing and exporting load only for their own command (~30 ms a `project list`
     # need not pay).
     from rendercli.cli import stills
+    from rendercli.services.renders import previews
 
     user = context.require_user()
     target = stills.target(output_path, user.id, project, "-storyboard.png", force)
@@ -220,6 +219,8 @@ def export(
 
     Example: rendercli project export holiday -o holiday.yaml
     """
+    from rendercli.services.specs import export as exporting
+
 
 
     stdout = output_path is not None and str(output_path) == "-"

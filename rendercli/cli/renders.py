@@ -29,12 +29,9 @@ from rendercli.cli.options import (
     output_option,
 )
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
-from rendercli.render.loudness import TOLERANCE
 from rendercli.render.presets import MAX_FPS, MIN_FPS
-from rendercli.services.renders import execute, previews, views
 from rendercli.services.renders import submit as submit_service
-from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
-from rendercli.services.specs import batch as batches
+from rendercli.services.renders import views
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
@@ -93,6 +90,9 @@ def _progress_bar():  # type: ignore[no-untyped-def]
 
 def run_inline(job_id: str, json_output: bool):  # type: ignore[no-untyped-def]
     import socket
+
+    from rendercli.services.renders import execute
+    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
 
     show_bar = sys.stderr.isatty() and not json_output
     # rich's progress bar loads only for a terminal (~60 ms): CI logs get lines.
@@ -276,6 +276,8 @@ def finish(job, target: Path | None, json_output: bool, *, force: bool = False) 
 
 
 def _warn_loudness(job) -> None:  # type: ignore[no-untyped-def]
+    from rendercli.render.loudness import TOLERANCE
+
     if job.loudness is None or job.loudness_lufs is None:
         return
     miss = job.loudness_lufs - job.loudness
@@ -306,6 +308,8 @@ def frame(
 
     Example: rendercli render frame holiday --at 12.5 --preset 1080p -o check.png --open
     """
+    from rendercli.services.renders import previews
+
     user = context.require_user()
     target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
     with stills.scratch() as scratch:
@@ -370,6 +374,8 @@ def batch(
 
     Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
     """
+    from rendercli.services.specs import batch as batches
+
     if not 1 <= concurrency <= 16:
         raise InvalidInput("--concurrency must be between 1 and 16")
     if output_dir is not None and not output_dir.is_dir():

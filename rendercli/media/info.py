@@ -12,7 +12,6 @@ from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from rendercli.media.colour import SourceColour
-from rendercli.media.formats import DEMUXER_CONTAINERS
 
 # "font": a TTF/OTF file (media/fonts.py), which only titles and texts use.
 MediaKind = Literal["video", "image", "audio", "font"]
@@ -68,6 +67,8 @@ _INTEGERS = {"width": 65536, "height": 65536, "sample_rate": 10**7, "channels": 
 def remembered(data: object) -> MediaInfo | None:
     """A MediaInfo rebuilt from a stored probe answer (JSON that left this process and
     came back), or None unless every field has the shape a probe gives it."""
+    from rendercli.media.formats import DEMUXER_CONTAINERS
+
     names = {f.name for f in fields(MediaInfo)}
     if not isinstance(data, dict) or set(data) != names:
         return None

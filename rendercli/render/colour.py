@@ -26,7 +26,6 @@ from rendercli.media.colour import (
     SourceColour,
     hdr_refusal,
 )
-from rendercli.media.probe import probe_colour
 from rendercli.render.graph import filter_spec
 from rendercli.render.inputs import image_demuxer
 from rendercli.render.timeline import TimelineItem
@@ -67,6 +66,8 @@ def _remembered(file: Path) -> tuple[Conversion, str | None] | None:
 
 @functools.lru_cache(maxsize=256)
 def _probed(path: str, sha256: str, still: bool) -> tuple[Conversion, str | None]:
+    from rendercli.media.probe import probe_colour
+
     file = _memo_file(sha256, still)
     if file is not None and (found := _remembered(file)) is not None:
         return found

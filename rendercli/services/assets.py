@@ -15,10 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rendercli import storage
 from rendercli.config import Settings
 from rendercli.errors import Conflict, InvalidInput
-from rendercli.media import ingest
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
     DURATION_TOLERANCE,
@@ -216,6 +214,9 @@ def add(
     project for titles and texts. The timeline as changed is checked before anything
     is committed (transitions must fit their neighbours, and so on).
     """
+    from rendercli import storage
+    from rendercli.media import ingest
+
     settings = uow.settings
     edits = edits or Edits()
     _validate_edits_given(edits, settings)
@@ -345,6 +346,8 @@ def update_asset(
 def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     """Remove an item (media, title or font), renumber the rest, and delete its file if
     nothing else uses it. A font that titles or texts use cannot be removed."""
+    from rendercli import storage
+
     with uow:
         rows = uow.rows
         asset = repo.owned_item(rows, user_id, asset_id)

@@ -7,16 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rendercli import storage
 from rendercli.db.ids import new_id
 from rendercli.db.rows import Rows, integrity_error
 from rendercli.errors import Conflict, InvalidInput
-from rendercli.render.timeline import DEFAULT_FIT, parse_fit
 from rendercli.repositories import projects as repo
 from rendercli.repositories.projects import active_job as active_job_row
 from rendercli.repositories.projects import owned_project, owned_project_id
 from rendercli.services.unit_of_work import UnitOfWork
-from rendercli.services.upkeep.sweeps import remove_renders, remove_unreferenced_objects
 
 # Re-exported: callers import them here.
 __all__ = ["active_job_row", "owned_project", "owned_project_id"]
@@ -80,6 +77,8 @@ def _name_taken(name: str) -> Conflict:
 
 def _fit(fit: str | None) -> str | None:
     """A project's default fit as stored (None: contain); raises InvalidInput."""
+    from rendercli.render.timeline import DEFAULT_FIT, parse_fit
+
     if fit is None:
         return None
     fit = parse_fit(fit)
@@ -150,6 +149,9 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
     """Delete a project with its assets and render history (database cascade), then the
     files nothing else uses. A job id or storage key that is not well formed (a tampered
     row) refuses the whole delete before anything is removed."""
+    from rendercli import storage
+    from rendercli.services.upkeep.sweeps import remove_renders, remove_unreferenced_objects
+
     with uow:
         project = owned_project(uow.rows, user_id, ref)
         ensure_not_rendering(uow.rows, project.id, project.name, "delete it")

@@ -18,7 +18,6 @@ from rendercli.repositories.items import ItemRow, TitleView
 from rendercli.services.items import AssetView, asset_view, one_line
 from rendercli.services.projects import owned_project_id
 from rendercli.services.renders.timeline import check_timeline
-from rendercli.services.texts import check_text_style
 from rendercli.services.unit_of_work import UnitOfWork
 
 
@@ -38,6 +37,8 @@ class TitleEdits:
 
 
 def _check(text: str | None, edits: TitleEdits) -> None:
+    from rendercli.services.texts import check_text_style
+
     if edits.duration is not None and not (edits.duration > 0):
         raise InvalidInput("--duration must be more than 0 seconds")
     for option, value in (("--background", edits.background), ("--color", edits.color)):

@@ -22,10 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
-from rendercli.media.probe import probe
-from rendercli.media.validate import check_file
 from rendercli.render.timeline import DURATION_TOLERANCE
 from rendercli.specfile.model import DEFAULT_STILL_SECONDS, MediaItem, MusicItem, Spec, TitleCard
 from rendercli.specfile.shapes import Str, spec_fields
@@ -125,6 +122,10 @@ class Prober:
 
 
 def _probe(path: Path) -> MediaInfo | str:
+    from rendercli.config import get_settings
+    from rendercli.media.probe import probe
+    from rendercli.media.validate import check_file
+
     settings = get_settings()
     name = "file"  # the message is placed at the path in the spec, which names it
     try:

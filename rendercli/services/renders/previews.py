@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rendercli.errors import InvalidInput
-from rendercli.render.engine import SheetTile, render_frame, render_storyboard
 from rendercli.render.timeline import RenderSettings, plan_timeline, validate_settings
 from rendercli.services.items import read_items
 from rendercli.services.projects import owned_project
-from rendercli.services.renders.timeline import project_fit, timeline_items
 
 if TYPE_CHECKING:
     from rendercli.render.timeline import TimelineItem
@@ -64,6 +62,8 @@ def _timeline(uow: UnitOfWork, user_id: str,
               project_ref: str) -> tuple[str, list[TimelineItem], list[tuple[int, str]]]:
     """The project's name, its engine timeline, and each item's (position, name), read
     over plain SQL like `asset list` (no ORM)."""
+    from rendercli.services.renders.timeline import project_fit, timeline_items
+
     with uow:
         project_id, name = owned_project(uow.rows, user_id, project_ref)
         rows = read_items(uow.rows, project_id)
@@ -85,6 +85,8 @@ def frame(uow: UnitOfWork, user_id: str, project_ref: str, seconds: float, out: 
     Raises NotFound (not the user's project), InvalidInput (bad settings, an empty
     timeline, a time outside it) or RenderFailed.
     """
+    from rendercli.render.engine import render_frame
+
     settings = _settings(preset, fps)
     name, items, _rows = _timeline(uow, user_id, project_ref)
     shown = render_frame(items, settings, seconds, out, storage_dir=uow.settings.storage_dir)
@@ -96,6 +98,8 @@ def storyboard(uow: UnitOfWork, user_id: str, project_ref: str, out: Path, *,
                preset: str = "720p", fps: int = 30) -> StoryboardView:
     """Draw the project's contact sheet into ``out`` (PNG): one captioned thumbnail per
     timeline item, in order (music as a plain tile)."""
+    from rendercli.render.engine import SheetTile, render_storyboard
+
     settings = _settings(preset, fps)
     name, items, rows = _timeline(uow, user_id, project_ref)
     plan = plan_timeline(items, fps)

@@ -8,11 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from rendercli.db.statuses import JobStatus
 from rendercli.errors import Conflict
-from rendercli.render.timeline import RenderSettings, validate_settings
 from rendercli.repositories import jobs
 from rendercli.services.projects import active_job_row, owned_project
-from rendercli.services.renders import dispatch
-from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.renders.views import JobView, owned_job, owned_views
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -39,6 +36,8 @@ def request_of(job: Any) -> RenderRequest:
 
 def engine_settings(request: RenderRequest):  # type: ignore[no-untyped-def]
     """The render engine's settings for a request."""
+    from rendercli.render.timeline import RenderSettings
+
     return RenderSettings(
         preset=request.preset,
         fmt=request.format,
@@ -51,6 +50,8 @@ def engine_settings(request: RenderRequest):  # type: ignore[no-untyped-def]
 
 def validate_request(request: RenderRequest) -> None:
     """Raise InvalidInput for unknown presets, formats, qualities or frame rates."""
+    from rendercli.render.timeline import validate_settings
+
     validate_settings(engine_settings(request))
 
 
@@ -90,6 +91,8 @@ def _insert_job(uow: UnitOfWork, project_id: str, project_name: str, request: Re
     """Check the timeline (`timeline.check_timeline` on the request's frame grid) and
     insert the queued job (an integrity error if the project has an active one: the
     database's partial unique index decides under races)."""
+    from rendercli.services.renders.timeline import check_timeline
+
     check_timeline(uow, project_id, settings=engine_settings(request),
                    project_name=project_name)
     row = jobs.new_job_row(project_id, **asdict(request), batch_id=batch_id)
@@ -146,6 +149,8 @@ def start_retry(uow: UnitOfWork, user_id: str, job_id: str) -> Started:
 
 
 def _hand_on(uow: UnitOfWork, job: JobView) -> Started:
+    from rendercli.services.renders import dispatch
+
     if uow.settings.is_embedded:
         return Started(job, inline=True)
     return Started(job, inline=False, dispatch_pending=dispatch.enqueue(job.id, uow=uow))

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rendercli.errors import InvalidInput
-from rendercli.render.subtitles import check_fonts
 from rendercli.render.timeline import (
     DEFAULT_FIT,
     FITS,
@@ -31,7 +30,6 @@ from rendercli.render.timeline import (
     validate_timeline,
 )
 from rendercli.services.items import ItemRow, read_items, timeline_duration
-from rendercli.storage import object_path
 
 if TYPE_CHECKING:
     from rendercli.config import Settings
@@ -92,6 +90,8 @@ def timeline_items(assets: Sequence[ItemRow], app: Settings,
     checked against their limits (RENDERCLI_MAX_DURATION for time, whether an item's or
     the whole timeline's) before anything is planned, at input and at render time alike.
     """
+    from rendercli.storage import object_path
+
     if len(assets) > MAX_ITEMS:
         raise InvalidInput(f"the project has {len(assets)} items; at most {MAX_ITEMS} are "
                            "allowed")
@@ -169,6 +169,8 @@ def check_timeline(uow: UnitOfWork, project_id: str, *,
     its texts in some font; with a render's ``settings`` (`render submit`, `render
     batch`) on the frame grid of its fps, texts stacked, with a picture to render.
     ``items``, ``default_fit``: the project's item rows and fit, if already read."""
+    from rendercli.render.subtitles import check_fonts
+
     rows = uow.rows
     if items is None:
         items = read_items(rows, project_id)

@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rendercli import storage
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, as_bool, as_datetime
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES, FINISHED_STATUSES, JOB_STATUSES, JobStatus
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.repositories import jobs
 from rendercli.services.projects import owned_project_id
-from rendercli.services.renders.tasks import task_views
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -114,6 +112,8 @@ def _render_file(storage_dir: Path, job_id: str, url: str | None) -> str | None:
     """The job's output (or poster) file, only if its recorded URL names exactly one of
     the job's own files in this machine's storage (a tampered row must not make a
     download read elsewhere)."""
+    from rendercli import storage
+
     if not url:
         return None
     try:
@@ -231,6 +231,8 @@ def list_jobs(
 def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
     """The render log: ffmpeg commands, the stderr tail on failure, attempts, worker;
     for a render split over the farm, each task's command, worker and time."""
+    from rendercli.services.renders.tasks import task_views
+
     with uow:
         job = owned_job(uow, user_id, job_id)
         return JobLog(

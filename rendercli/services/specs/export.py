@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rendercli import storage
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_FIT,
@@ -23,9 +22,7 @@ from rendercli.render.timeline import (
     DEFAULT_TITLE_SECONDS,
     PICTURE_KINDS,
 )
-from rendercli.repositories.items import read_items
 from rendercli.services.projects import owned_project
-from rendercli.services.renders.timeline import project_fit
 from rendercli.services.specs.plan import same
 from rendercli.services.specs.state import transition_text
 from rendercli.services.unit_of_work import UnitOfWork
@@ -51,6 +48,9 @@ def escape(text: str) -> str:
 def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | None) -> Export:
     """The spec of the user's project; media as paths under ``media_dir`` (relative to
     the spec), or by hash when ``media_dir`` is None."""
+    from rendercli.repositories.items import read_items
+    from rendercli.services.renders.timeline import project_fit
+
     with uow:
         project_id, project_name = owned_project(uow.rows, user_id, project_ref)
         rows = read_items(uow.rows, project_id)
@@ -196,5 +196,7 @@ def to_yaml(spec: dict[str, Any]) -> str:
 
 def object_files(export: Export, storage_dir: Path) -> dict[str, Path]:
     """Where each exported file's content is in `storage_dir` (keys checked and confined)."""
+    from rendercli import storage
+
     return {relative: storage.object_path(storage_dir, storage.check_digest(key))
             for relative, key in export.files.items()}

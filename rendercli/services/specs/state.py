@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rendercli.media.validate import safe_display_name
 from rendercli.render.timeline import (
     DEFAULT_FIT,
     DEFAULT_STILL_SECONDS,
@@ -25,12 +24,11 @@ from rendercli.render.timeline import (
     PICTURE_KINDS,
 )
 from rendercli.services.specs.plan import Item
-from rendercli.specfile.model import TitleCard
 
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
     from rendercli.repositories.items import ItemRow
-    from rendercli.specfile.model import MediaItem, MusicItem, Spec, TextOverlay
+    from rendercli.specfile.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
 
 
 def seconds(value: float | None) -> float | None:
@@ -76,6 +74,8 @@ class MediaSource:
 
     @property
     def shown(self) -> str:
+        from rendercli.media.validate import safe_display_name
+
         return self.name or safe_display_name(Path(self.spec_text))
 
 
@@ -85,6 +85,8 @@ class MediaSource:
 def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[str, list[Item]]:
     """The items a (filled-in) spec asks for. ``files`` maps each path field of the spec
     (``("timeline", 1, "media")``) to its file."""
+    from rendercli.specfile.model import TitleCard
+
     fonts: dict[str, Item] = {}
 
     def font(where: tuple[Any, ...], given: str | None) -> str | None:
