@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from rendercli.config import lock_timeout
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import as_datetime, lock_timed_out
 from rendercli.db.statuses import JobStatus, TaskState
@@ -48,7 +47,7 @@ def claim_or_pass(run: Callable[[Rows], T | None], uow: UnitOfWork) -> T | None:
     """Run a claim's transaction (``run(rows)``, which commits) waiting at most
     CLAIM_LOCK_WAIT for a row lock (PostgreSQL); a row held longer is passed by (None),
     and the reconciler hands it out again later. Dropped connections are retried."""
-    wait = max(1, round(min(lock_timeout(), CLAIM_LOCK_WAIT) * 1000))
+    wait = max(1, round(min(uow.settings.lock_timeout, CLAIM_LOCK_WAIT) * 1000))
 
     def attempt() -> T | None:
         with uow:

@@ -122,6 +122,12 @@ def _render_file(storage_dir: Path, job_id: str, url: str | None) -> str | None:
         return None
 
 
+# The view's fields taken from the row as they are.
+_AS_STORED = ("id", "project_id", "project_name", "status", "eta_seconds", "preset", "format",
+              "fps", "quality", "loudness", "loudness_lufs", "output_url", "poster_url",
+              "output_size", "output_duration", "output_sha256", "attempts", "worker_name")
+
+
 def view_of(row: Mapping[str, Any], storage_dir: Path,
             tasks: TaskSummary | None = None) -> JobView:
     """The view of a job row (jobs.VIEW_COLUMNS and project_name), with its task
@@ -130,32 +136,15 @@ def view_of(row: Mapping[str, Any], storage_dir: Path,
     output_path = _render_file(storage_dir, row["id"], row["output_url"])
     elapsed = None if started is None else ((finished or utcnow()) - started).total_seconds()
     return JobView(
-        id=row["id"],
-        project_id=row["project_id"],
-        project_name=row["project_name"],
-        status=row["status"],
+        **{name: row[name] for name in _AS_STORED},
         progress=round(row["progress"], 1),
-        eta_seconds=row["eta_seconds"],
         elapsed_seconds=None if elapsed is None else round(elapsed, 2),
-        preset=row["preset"],
-        format=row["format"],
-        fps=row["fps"],
-        quality=row["quality"],
         use_cache=bool(row["use_cache"]),
-        loudness=row["loudness"],
-        loudness_lufs=row["loudness_lufs"],
-        output_url=row["output_url"],
         output_path=output_path,
-        poster_url=row["poster_url"],
         poster_path=_render_file(storage_dir, row["id"], row["poster_url"]),
-        output_size=row["output_size"],
-        output_duration=row["output_duration"],
-        output_sha256=row["output_sha256"],
         cache_hit=as_bool(row["cache_hit"]),
         error=row["error"] or (UNSAFE_OUTPUT if row["output_url"] and output_path is None
                                else None),
-        attempts=row["attempts"],
-        worker_name=row["worker_name"],
         dispatch_pending=row["status"] == JobStatus.QUEUED and row["dispatched_at"] is None,
         created_at=as_datetime(row["created_at"]),  # type: ignore[arg-type]
         started_at=started,
