@@ -178,10 +178,7 @@ def owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
 def get(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """One of the user's jobs."""
     with uow:
-        found = owned_views(uow, user_id, [job_id]).get(job_id)
-    if found is None:
-        raise NotFound(f"job not found: {job_id}")
-    return found
+        return owned_job(uow, user_id, job_id)
 
 
 def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]:
