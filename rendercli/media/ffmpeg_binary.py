@@ -150,7 +150,7 @@ def _run_detection(path: str) -> Features:
 
 def _cache_file(path: str) -> Path:
     digest = hashlib.sha256(path.encode()).hexdigest()[:32]
-    return get_settings().data_dir / "cache" / "ffmpeg" / f"{digest}.json"
+    return get_settings().data_dir / "cache" / "ffmpeg" / f"{digest}.json"  # no App: engine cache
 
 
 def features(path: str) -> Features:
@@ -275,7 +275,7 @@ def _choose(explicit: str | None, search_path: str | None) -> Choice:
 def chosen() -> Choice:
     """The ffmpeg rendercli runs and why. Raises OperationFailed (one line naming the
     binary, its version, what it lacks and the fix) when no usable one is found."""
-    return _choose(get_settings().ffmpeg, os.environ.get("PATH"))
+    return _choose(get_settings().ffmpeg, os.environ.get("PATH"))  # no App: the engine's ffmpeg
 
 
 def ffmpeg_path() -> str:

@@ -138,7 +138,7 @@ class HashMemo:
 def _probed_with() -> str:
     """What a probe's answer depends on besides the file: rendercli's version and the
     limits it checks."""
-    settings = get_settings()
+    settings = get_settings()  # no App here: the media layer's memo
     return (f"{__version__} {settings.max_file_size} {settings.max_duration} "
             f"{settings.max_dimension}")
 
@@ -150,7 +150,7 @@ _memos_lock = threading.Lock()
 def default_memo() -> HashMemo:
     """This process's memo for the configured data directory (kept open: a worker's
     steps and a command's files share it)."""
-    file = get_settings().data_dir / MEMO_FILE
+    file = get_settings().data_dir / MEMO_FILE  # no App: a process-wide memo
     with _memos_lock:
         memo = _memos.get(file)
         if memo is None:

@@ -43,7 +43,7 @@ def _memo_file(sha256: str, still: bool) -> Path | None:
     that hits the cache opens no file and loads no decoder."""
     if not _DIGEST.fullmatch(sha256):
         return None
-    return (get_settings().data_dir / "cache" / "colour"
+    return (get_settings().data_dir / "cache" / "colour"  # no App: the engine's memo
             / f"{sha256}.{'still' if still else 'video'}.json")
 
 
