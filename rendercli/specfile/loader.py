@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -360,6 +361,4 @@ def _scalar_fits(option: Shape, value: Any) -> bool:
 
 
 def full_match(pattern: str, value: str) -> bool:
-    import re
-
     return re.fullmatch(pattern, value) is not None
