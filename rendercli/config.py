@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rendercli.errors import InvalidInput
+
 APP_NAME = "rendercli"
 
 # Defaults for every tunable, in one place.
@@ -200,8 +202,6 @@ def _env(name: str, environ: Environ | None = None) -> str | None:
 
 
 def _invalid(message: str) -> Exception:
-    from rendercli.errors import InvalidInput
-
     return InvalidInput(message)
 
 
@@ -395,9 +395,6 @@ def read_settings(environ: Environ | None = None) -> Settings:
     Raises InvalidInput (exit 2) naming the first variable out of its range."""
     import platformdirs
 
-    def number(name: str) -> float:
-        return _number(name, environ)
-
     def env(name: str) -> str | None:
         return _env(name, environ)
 
@@ -406,15 +403,18 @@ def read_settings(environ: Environ | None = None) -> Settings:
     url = env("RENDERCLI_DATABASE_URL")
     database_url = url or f"sqlite:///{data_dir / 'rendercli.db'}"
     storage = env("RENDERCLI_STORAGE_DIR")
-    heartbeat_interval = number("RENDERCLI_HEARTBEAT_INTERVAL")
-    heartbeat_timeout = number("RENDERCLI_HEARTBEAT_TIMEOUT")
+    # Every number, checked against its declared range; named as its variable.
+    numbers = {s.name.removeprefix("RENDERCLI_").lower(): _number(s.name, environ)
+               for s in SETTINGS if s.kind is not str}
+    heartbeat_interval, heartbeat_timeout = (numbers["heartbeat_interval"],
+                                             numbers["heartbeat_timeout"])
     if heartbeat_timeout <= heartbeat_interval:
         raise _invalid(
             f"RENDERCLI_HEARTBEAT_TIMEOUT ({heartbeat_timeout:g} s) must be more than "
             f"RENDERCLI_HEARTBEAT_INTERVAL ({heartbeat_interval:g} s), or live jobs are "
             "taken for dead"
         )
-    cancel_poll_interval = number("RENDERCLI_CANCEL_POLL_INTERVAL")
+    cancel_poll_interval = numbers["cancel_poll_interval"]
     if cancel_poll_interval >= heartbeat_timeout:
         raise _invalid(
             f"RENDERCLI_CANCEL_POLL_INTERVAL ({cancel_poll_interval:g} s) must be less than "
@@ -432,29 +432,8 @@ def read_settings(environ: Environ | None = None) -> Settings:
         redis_url=_redis_url(environ),
         debug=env("RENDERCLI_DEBUG") not in (None, "0", "false"),
         ffmpeg=env("RENDERCLI_FFMPEG"),
-        bcrypt_rounds=int(number("RENDERCLI_BCRYPT_ROUNDS")),
-        keyring_timeout=number("RENDERCLI_KEYRING_TIMEOUT"),
-        token_days=int(number("RENDERCLI_TOKEN_DAYS")),
-        max_duration=number("RENDERCLI_MAX_DURATION"),
-        max_file_size=int(number("RENDERCLI_MAX_FILE_SIZE")),
-        max_dimension=int(number("RENDERCLI_MAX_DIMENSION")),
-        job_timeout=int(number("RENDERCLI_JOB_TIMEOUT")),
-        max_retries=int(number("RENDERCLI_MAX_RETRIES")),
-        heartbeat_interval=heartbeat_interval,
-        heartbeat_timeout=heartbeat_timeout,
-        worker_sweep_interval=int(number("RENDERCLI_WORKER_SWEEP_INTERVAL")),
-        chunk_seconds=number("RENDERCLI_CHUNK_SECONDS"),
         farm_split=_choice("RENDERCLI_FARM_SPLIT", environ),
-        render_jobs=int(number("RENDERCLI_RENDER_JOBS")),
-        cancel_poll_interval=cancel_poll_interval,
-        ffmpeg_stop_grace=number("RENDERCLI_FFMPEG_STOP_GRACE"),
-        watch_sweep_interval=number("RENDERCLI_WATCH_SWEEP_INTERVAL"),
-        orphan_sweep_interval=int(number("RENDERCLI_ORPHAN_SWEEP_INTERVAL")),
-        orphan_grace=int(number("RENDERCLI_ORPHAN_GRACE")),
-        ingest_guard_wait=number("RENDERCLI_INGEST_GUARD_WAIT"),
-        log_limit=int(number("RENDERCLI_LOG_LIMIT")),
-        command_limit=int(number("RENDERCLI_COMMAND_LIMIT")),
-        lock_timeout=number("RENDERCLI_LOCK_TIMEOUT"),
         inline_images=_choice("RENDERCLI_INLINE_IMAGES", environ),
         **_s3_settings(environ),  # type: ignore[arg-type]
+        **numbers,  # type: ignore[arg-type]  # each an int or a float, as its setting says
     )

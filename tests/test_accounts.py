@@ -230,9 +230,10 @@ def test_no_keyring_backend_names_both_ways_out(cli: Cli, database_url: str) -> 
 
 
 def cli_config_file():
+    from rendercli.app import App
     from rendercli.credentials import credentials_path
 
-    return credentials_path()
+    return credentials_path(App.from_environment().settings)
 
 
 def test_hanging_keyring_is_bounded(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
+from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG, noun_app
 from rendercli.cli.upload_bar import upload_bar
 from rendercli.media.info import stored_fields
 from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
@@ -19,15 +19,10 @@ from rendercli.services.assets import Edits
 if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help=(
-        "Add media (and fonts) to a project's timeline, arrange it, and set transitions, "
-        "fades, sound, motion and fit.\n\n"
-        "Example: rendercli asset add holiday intro.mp4 beach.jpg song.mp3"
-    ),
-    no_args_is_help=True,
+app = noun_app(
+    "Add media (and fonts) to a project's timeline, arrange it, and set transitions, "
+    "fades, sound, motion and fit.\n\n"
+    "Example: rendercli asset add holiday intro.mp4 beach.jpg song.mp3"
 )
 DURATION = typer.Option(
     None, "--duration", help="Images and titles: seconds shown (default 3).", min=0.0

@@ -38,29 +38,26 @@ def uow() -> UnitOfWork:
 
 
 def settings() -> Settings:
+    """This command's settings (read and checked once, by its application object)."""
     return app().settings
-
-
-def database_url() -> str:
-    return app().settings.database_url
 
 
 def current_login() -> StoredToken | None:
     """The token this command acts with: RENDERCLI_TOKEN, the stored login, or on the
     embedded SQLite database the local account's (made on first use); None when not
     logged in on PostgreSQL."""
-    url = database_url()
-    stored = load_token(url)
-    if stored is not None or not settings().is_sqlite:
+    current = settings()
+    stored = load_token(current)
+    if stored is not None or not current.is_sqlite:
         return stored
     from rendercli.credentials import load_local_token, save_local_token
     from rendercli.services import local_account
 
-    kept = load_local_token(url)
+    kept = load_local_token(current)
     signed_in = local_account.sign_in(uow(), kept.token if kept else None)
     if signed_in.issued:
-        save_local_token(url, signed_in.token)
-    return load_local_token(url)
+        save_local_token(current, signed_in.token)
+    return load_local_token(current)
 
 
 def current_token() -> str:

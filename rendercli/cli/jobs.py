@@ -14,17 +14,13 @@ from rendercli.cli.options import (
     JSON_OPTION,
     OPEN_OPTION,
     TIMEOUT_OPTION,
+    noun_app,
     output_option,
 )
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.services.renders import views
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",
-    no_args_is_help=True,
-)
+app = noun_app("Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday")
 
 
 def _row(job):  # type: ignore[no-untyped-def]

@@ -12,6 +12,14 @@ import typer
 
 from rendercli.render.presets import PRESETS, QUALITIES
 
+
+def noun_app(help: str) -> typer.Typer:
+    """A noun's Typer app (`rendercli NOUN ...`): plain Click help, as on the root
+    (main.py), and its help when run without a command."""
+    return typer.Typer(add_completion=False, rich_markup_mode=None, help=help,
+                       no_args_is_help=True)
+
+
 JSON_FLAG = "--json"  # also how the root group tells that errors should be JSON
 JSON_OPTION = typer.Option(False, JSON_FLAG, help="Print JSON instead of text.")
 PROJECT_ARG = typer.Argument(..., metavar="PROJECT", help="Project id or exact name.")

@@ -26,10 +26,10 @@ from rendercli.cli.options import (
     QUALITY_OPTION,
     SET_OPTION,
     TIMEOUT_OPTION,
+    noun_app,
     output_option,
 )
 from rendercli.cli.upload_bar import upload_bar
-from rendercli.config import get_settings
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
 from rendercli.services.renders import submit as submit_service
@@ -38,17 +38,11 @@ from rendercli.services.renders import views
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
     from rendercli.services.renders.views import JobView
-    from rendercli.services.specs import batch as batches
 
 FPS_OPTION = typer.Option(30, "--fps", metavar="FPS", help="Output frame rate (gif: at most 50).",
                           min=MIN_FPS, max=MAX_FPS)
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Render projects to video.\n\nExample: rendercli render submit holiday --wait",
-    no_args_is_help=True,
-)
+app = noun_app("Render projects to video.\n\nExample: rendercli render submit holiday --wait")
 
 
 def check_output(path: Path | None, *, waiting: bool, force: bool = False) -> Path | None:
@@ -190,7 +184,7 @@ def submit(
         raise InvalidInput("--set applies to --spec")
 
     values = set_values(set_)
-    target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
+    target = check_output(output_path, waiting=context.settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
     if spec is None:
         assert project is not None
@@ -207,7 +201,7 @@ def submit(
                    "quality": ("quality", quality), "loudness": ("loudness", loudness)}
         given = {field: value for field, (name, value) in options.items()
                  if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
-        following = get_settings().is_embedded or wait
+        following = context.settings().is_embedded or wait
 
         def named_output(prepared) -> None:  # type: ignore[no-untyped-def]
             nonlocal target
@@ -332,10 +326,10 @@ def frame(
 
     Example: rendercli render frame holiday --at 12.5 --preset 1080p -o check.png --open
     """
-    user = context.require_user()
-    target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
     from rendercli.services.renders import previews
 
+    user = context.require_user()
+    target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
     with stills.scratch() as scratch:
         view = previews.frame(context.uow(), user.id, project, at, scratch / "frame.png",
                               preset=preset)
@@ -398,17 +392,17 @@ def batch(
 
     Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
     """
+    from rendercli.services.specs import batch as batches
+
     if not 1 <= concurrency <= 16:
         raise InvalidInput("--concurrency must be between 1 and 16")
     if output_dir is not None and os.path.lexists(output_dir) and not output_dir.is_dir():
         raise output_file.not_a_directory(output_dir, "--output-dir")
-    inline = get_settings().is_embedded
+    inline = context.settings().is_embedded
     if output_dir is not None and not (inline or wait):
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
     if timeout is not None and (inline or not wait):
         raise InvalidInput("--timeout applies to --wait in farm mode")
-    from rendercli.services.specs import batch as batches
-
     user = context.require_user_recovering()
     tally = _BatchTally(output_dir, json_output, force)
 

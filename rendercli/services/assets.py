@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rendercli.config import Settings, get_settings
+from rendercli.config import Settings
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
@@ -41,7 +41,7 @@ from rendercli.services.items import (
 from rendercli.services.projects import ensure_not_rendering, owned_project, owned_project_id
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
-from rendercli.services.upkeep.sweeps import remove_unreferenced_objects
+from rendercli.services.upkeep.sweeps import database_fingerprint, remove_unreferenced_objects
 from rendercli.services.uploads import UploadProgress, publish_objects
 
 if TYPE_CHECKING:
@@ -223,9 +223,8 @@ def add(
     """
     from rendercli import storage
     from rendercli.media import ingest
-    from rendercli.services.upkeep.sweeps import database_fingerprint
 
-    settings = get_settings()
+    settings = uow.settings
     edits = edits or Edits()
     _validate_edits_given(edits, settings)
     if not paths:
@@ -251,7 +250,7 @@ def add(
     stored: list[StoredFile] = []
     try:
         storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
-        with storage.ingest_guard(settings.storage_dir), uow:
+        with storage.ingest_guard(settings.storage_dir, settings.ingest_guard_wait), uow:
             stored = ingest.commit_all(staged)
             # Copied while hashed (an object already there was checked): no second read.
             publish_objects(uow.settings, {obj.key: obj.path for obj in stored},
@@ -336,7 +335,7 @@ def update_asset(
     """Move an item and/or change its settings: trims (video, audio), duration (images,
     titles), transition, fades, volume, mute, duck, motion, fit. Checks the whole timeline
     as changed before committing."""
-    settings = get_settings()
+    settings = uow.settings
     _validate_edits_given(edits, settings)
     if position is None and edits == Edits():
         raise InvalidInput("nothing to update: give --position, --trim-start, --trim-end, "

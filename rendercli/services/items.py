@@ -11,6 +11,7 @@ starting after its item ends) is refused with the engine's own reason.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -93,8 +94,6 @@ def picture_duration(rows: Sequence[ItemRow]) -> float:
 def one_line(text: str, limit: int = 80) -> str:
     """Text as one printable line (for names and tables): breaks and controls become
     spaces, long text ends with an ellipsis."""
-    import unicodedata
-
     cleaned = " ".join(
         "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
                 for ch in text).split())

@@ -413,6 +413,4 @@ def _scalar_fits(option: Shape, value: Any) -> bool:
 
 
 def full_match(pattern: str, value: str) -> bool:
-    import re
-
     return re.fullmatch(pattern, value) is not None

@@ -22,11 +22,13 @@ from rendercli.render.timeline import (
     DEFAULT_TITLE_SECONDS,
     PICTURE_KINDS,
 )
+from rendercli.services.projects import owned_project
 from rendercli.services.specs.plan import same
 from rendercli.services.specs.state import transition_text
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from rendercli.config import Settings
     from rendercli.repositories.items import ItemRow
 
 HASH_PREFIX = "sha256:"
@@ -48,7 +50,6 @@ def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | N
     """The spec of the user's project; media as paths under ``media_dir`` (relative to
     the spec), or by hash when ``media_dir`` is None."""
     from rendercli.repositories.items import read_items
-    from rendercli.services.projects import owned_project
     from rendercli.services.renders.timeline import project_fit
 
     with uow:
@@ -194,13 +195,11 @@ def to_yaml(spec: dict[str, Any]) -> str:
     return header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
 
 
-def object_files(export: Export) -> dict[str, Path]:
-    """Where each exported file's content is in storage (keys checked and confined);
-    with a bucket, fetched (and verified) into the storage directory first."""
+def object_files(export: Export, settings: Settings) -> dict[str, Path]:
+    """Where each exported file's content is in the storage directory (keys checked and
+    confined); with a bucket, fetched (and verified) into it first."""
     from rendercli import storage
-    from rendercli.config import get_settings
 
-    settings = get_settings()
     keys = {relative: storage.check_digest(key) for relative, key in export.files.items()}
     if settings.storage_url is not None:
         from rendercli.objectstore import object_name, open_store

@@ -141,12 +141,14 @@ def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[st
 
 
 def _title_item(entry: TitleCard, common: dict[str, Any], font_sha: str | None) -> Item:
+    from rendercli.services.items import one_line
+
     settings = {"duration": seconds(entry.duration), "background": entry.background,
                 "color": entry.color, "size": entry.size, "font": font_sha,
                 "face": int(entry.face), "style": entry.style,
                 "text_fade": [seconds(entry.text_fade_in), seconds(entry.text_fade_out)],
                 **common}
-    return Item(("title", entry.title), "title", _one_line(entry.title), settings,
+    return Item(("title", entry.title), "title", one_line(entry.title), settings,
                 source=entry.title)
 
 
@@ -174,15 +176,6 @@ def _music_item(entry: MusicItem, source: MediaSource) -> Item:
                 "fade_out": seconds(entry.fade_out)}
     return Item(("media", source.sha256, "audio"), "audio", source.shown, settings,
                 source=source)
-
-
-def _one_line(text: str, limit: int = 80) -> str:
-    import unicodedata
-
-    cleaned = " ".join(
-        "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
-                for ch in text).split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "\u2026"
 
 
 # ---------------------------------------------------------------- the project's side

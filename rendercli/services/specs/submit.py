@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rendercli.services.renders.submit import RenderRequest, start
+from rendercli.services.specs.apply import apply_file
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.services.renders.submit import RenderRequest, Started
+    from rendercli.services.renders.submit import Started
     from rendercli.services.specs.apply import Applied, Prepared
     from rendercli.services.uploads import UploadProgress
 
@@ -34,8 +36,6 @@ def request_for(prepared: Prepared, given: Mapping[str, Any], *,
                 use_cache: bool = True) -> RenderRequest:
     """The render request of a spec: its ``output:`` settings, with the options in
     ``given`` (field -> value, None: not given) standing in for them."""
-    from rendercli.services.renders.submit import RenderRequest
-
     out = prepared.spec.output
     return RenderRequest(use_cache=use_cache, **{
         name: getattr(out, name) if given.get(name) is None else given[name]
@@ -47,17 +47,13 @@ def submit_spec(user_id: str, spec_path: Path, *, project: str | None = None,
                 given: Mapping[str, Any] | None = None, use_cache: bool = True,
                 on_applied: Callable[[Applied], None] | None = None,
                 before_start: Callable[[Prepared], None] | None = None,
-                uow: UnitOfWork | None = None,
+                uow: UnitOfWork,
                 uploads: UploadProgress | None = None) -> SpecSubmitted:
     """Make the user's project match the spec at ``spec_path`` (``apply``; SpecInvalid
     with every problem), then submit its render (``renders.submit.start``).
     ``on_applied`` hears what the apply did before the render is submitted;
     ``before_start`` sees the spec as filled in (its ``output.name``) and may refuse
     (raise) before any job exists."""
-    from rendercli.services.renders.submit import start
-    from rendercli.services.specs.apply import apply_file
-
-    uow = uow or UnitOfWork()
     prepared, applied = apply_file(uow, user_id, spec_path, project=project,
                                    allow_outside=allow_outside, values=values,
                                    uploads=uploads)
