@@ -224,7 +224,7 @@ def batch_jobs(uow: UnitOfWork, user_id: str, batch_id: str,
     with uow:
         found = jobs.job_rows(uow.rows, user_id, batch_id=batch_id, limit=limit,
                               oldest_first=True)
-        listed = list(_views(uow.rows, found).values())
+        listed = list(_views(uow, found).values())
     if not listed:
         raise NotFound(f"batch not found: {batch_id}")
     return listed
