@@ -16,7 +16,7 @@ from rendercli.cli.options import (
     TIMEOUT_OPTION,
     output_option,
 )
-from rendercli.errors import Conflict, InvalidInput, NotFound
+from rendercli.errors import InvalidInput, NotFound
 from rendercli.services.renders import views
 
 app = typer.Typer(
@@ -141,41 +141,44 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 def download(
     job: str = JOB_ARG,
     output_path: Path | None = output_option(
-        "Write the video to FILE (default: PROJECT.EXT here)."
+        "Write the video to FILE (default: PROJECT.EXT here; - writes it to stdout)."
     ),
     force: bool = FORCE_OPTION,
     open_file: bool = OPEN_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Copy a finished job's video out of storage, at any time after it completed.
-    Prints the file's path.
+    """Copy a finished job's video out of storage (the local directory or the bucket),
+    at any time after it completed. Prints the file's path; `-o -` writes the video to
+    stdout instead, once all of it is verified.
 
     Exit 5 when the job has not completed or the file exists (--force replaces it).
-    Exit 1, writing nothing, when the video in storage no longer matches the SHA-256
-    recorded when it was rendered.
+    Exit 1, writing nothing (a partial copy is deleted), when the video in storage no
+    longer matches the SHA-256 recorded when it was rendered.
 
     Example: rendercli jobs download k2x9c0c0p1q8r7s6t5u4v3w2 -o holiday.mp4 --open
     """
-    from rendercli.cli import stills  # opening a picture: only for --open
+    from rendercli.services.renders import outputs
+
     user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
-    if view.status != "completed":
-        raise Conflict(f"job {view.id} is {view.status}: only a completed job has a video "
-                       "to download")
-    if view.output_path is None:
-        raise Conflict(f"job {view.id} has no output file in storage: {view.error or 'gone'}")
+    outputs.check_fetchable(view)
+    if output_path is not None and str(output_path) == "-":
+        if open_file or json_output:
+            raise InvalidInput("--open and --json need a file, not -o -")
+        output_file.write_stdout(view)
+        return
     target = output_file.check_target(
         output_path or output_file.default_name(view.project_name, f".{view.format}"),
         force=force,
     )
-    if not Path(view.output_path).is_file():
-        raise Conflict(f"job {view.id}'s output is no longer in storage ({view.output_path})")
     output_file.publish_output(view, target, force=force)
     if json_output:
         output.print_json({**output.jsonable(view), "path": str(target.resolve())})
     else:
         output.say(str(target))
     if open_file:
+        from rendercli.cli import stills  # opening a picture: only for --open
+
         stills.open_it(target)
 
 
