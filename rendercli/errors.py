@@ -49,3 +49,23 @@ class AuthRequired(RenderCliError):
 
 class Conflict(RenderCliError):
     exit_status = ExitStatus.CONFLICT
+
+
+class StoreUnavailable(OperationFailed):
+    """The object store (an S3 bucket) cannot be reached, or answered with a server
+    error: one line, exit 1. On a worker it is a transient outage: the task is retried
+    like a worker loss, never failed as bad input."""
+
+
+class StoreAccessDenied(OperationFailed):
+    """The object store refused the credentials: the message names the bucket/prefix and
+    the permission that is missing (exit 1)."""
+
+
+class ObjectMissing(OperationFailed):
+    """An object is neither in the local storage directory nor in the bucket."""
+
+
+class ObjectCorrupt(OperationFailed):
+    """An object's bytes do not match the hash it is stored under (or that was recorded
+    for it): refused, nothing cached."""

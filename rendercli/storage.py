@@ -674,3 +674,8 @@ def _fsync_dir(path: Path) -> None:
         pass  # some filesystems refuse fsync on directories; the data file is synced
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Persist a directory entry change (a rename or unlink) across a crash."""
+    _fsync_dir(path)
