@@ -127,8 +127,10 @@ def publish_output(job, target: Path, *, force: bool = False) -> None:  # type: 
     from rendercli.cli import context
     from rendercli.services.renders import outputs
 
+    if not job.output_path:
+        raise OperationFailed("the job has no output file to copy")
     outputs.check_fetchable(job)
-    publish_with(lambda tmp: outputs.fetch(context.app().settings, job, tmp), target,
+    publish_with(lambda tmp: outputs.fetch(context.app().store(), job, tmp), target,
                  force=force)
 
 
@@ -147,7 +149,7 @@ def write_stdout(job) -> None:  # type: ignore[no-untyped-def]
     tmp = storage.tmp_dir(settings.storage_dir) / storage.temp_name(settings.storage_dir,
                                                                     "stage-", ".out")
     try:
-        outputs.fetch(settings, job, tmp)
+        outputs.fetch(context.app().store(), job, tmp)
         with open(tmp, "rb") as src:
             shutil.copyfileobj(src, sys.stdout.buffer, outputs.CHUNK)
         sys.stdout.buffer.flush()

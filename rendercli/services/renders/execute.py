@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, TypeVar
 from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.statuses import JobStatus, TaskState
-from rendercli.errors import InvalidInput
+from rendercli.errors import InvalidInput, StoreUnavailable
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
 from rendercli.services import analytics
-from rendercli.services.renders import lifecycle, tasks
+from rendercli.services.renders import lifecycle, outputs, tasks
 from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from rendercli.render.cache import RemoteCache
     from rendercli.render.engine import RenderResult
     from rendercli.render.timeline import RenderSettings, TimelineItem
 
@@ -206,7 +207,8 @@ def execute(
     lines: list[str] = []
     try:
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
-        if _split(claim, items, render_settings, uow):
+        store, remote = _shared(uow)
+        if _split(claim, items, render_settings, uow, remote):
             return _view(job_id, uow)
         with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
 
@@ -225,7 +227,10 @@ def execute(
                 log=lines.append,
                 name=job_id,
                 chunk_seconds=settings.chunk_seconds or None,
+                remote=remote,
             )
+            output_url, poster_url = outputs.publish_render(
+                store, settings, job_id, Path(result.path), Path(result.poster_path))
     except RenderCancelled:
         lifecycle.record_log(
             job_id, "render stopped: the job was cancelled or reassigned\n", uow=uow
@@ -250,16 +255,16 @@ def execute(
                          seconds=round(time.monotonic() - started, 3), reason="interrupted")
         raise
     except BaseException as exc:
-        # The database went away for longer than our retries: leave the job to the
-        # stale-heartbeat recovery, which re-queues it as a transient failure.
-        if not database_away(exc):
+        # The database or the bucket went away for longer than our retries: leave the
+        # job to the stale-heartbeat recovery, which re-queues it as a transient failure.
+        if not _transient(exc):
             lifecycle.fail(claim, _one_line(exc), "\n".join(lines), uow=uow)
         raise
     published = lifecycle.complete(
         claim,
         uow=uow,
-        output_url=Path(result.path).resolve().as_uri(),
-        poster_url=Path(result.poster_path).resolve().as_uri(),
+        output_url=output_url,
+        poster_url=poster_url,
         output_size=result.size,
         output_duration=result.duration,
         output_sha256=result.sha256,
@@ -285,6 +290,21 @@ def execute(
     return _view(job_id, uow)
 
 
+def _transient(exc: BaseException) -> bool:
+    """The database or the bucket is away: the render is retried like a worker loss
+    (left to the stale-heartbeat recovery), never failed as bad input."""
+    return database_away(exc) or isinstance(exc, StoreUnavailable)
+
+
+def _shared(uow: UnitOfWork):  # type: ignore[no-untyped-def]
+    """(the object store, the render cache's remote) for this worker's settings."""
+    from rendercli.objectstore import open_store
+    from rendercli.services.renders.shared_cache import remote_cache
+
+    store = open_store(uow.settings)
+    return store, remote_cache(store)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
@@ -300,7 +320,7 @@ def _live_workers() -> int:
 
 
 def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-def]
-           uow: UnitOfWork) -> bool:
+           uow: UnitOfWork, remote: RemoteCache | None = None) -> bool:
     """Farm mode: split the claimed job into tasks for many workers and dispatch them.
     True if it was split (the tasks now carry it), False to render it here in one piece:
     embedded mode, a cached render, fewer than two pieces of work, RENDERCLI_FARM_SPLIT
@@ -311,7 +331,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     if settings.is_embedded or settings.farm_split == "never":
         return False
     prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
-                              chunk_seconds=settings.chunk_seconds or None)
+                              chunk_seconds=settings.chunk_seconds or None, remote=remote)
     if prepared.has_cached_render():
         return False
     work = len(prepared.pending_segments()) + (1 if prepared.soundtrack_pending() else 0)
@@ -359,8 +379,9 @@ def execute_task(task_id: str, *, worker_name: str,
     argvs: list[list[str]] = []
     try:
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
+        store, remote = _shared(uow)
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
-                                  chunk_seconds=settings.chunk_seconds or None)
+                                  chunk_seconds=settings.chunk_seconds or None, remote=remote)
         with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
             options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
                        "timeout": settings.job_timeout, "log": lines.append}
@@ -376,6 +397,8 @@ def execute_task(task_id: str, *, worker_name: str,
             else:
                 result = assemble(prepared, name=tc.job_id, **options)
                 argvs = result.commands
+                output_url, poster_url = outputs.publish_render(
+                    store, settings, tc.job_id, Path(result.path), Path(result.poster_path))
     except RenderCancelled:
         return TaskState.CANCELLED
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
@@ -391,8 +414,9 @@ def execute_task(task_id: str, *, worker_name: str,
         tasks.hand_back(tc.task_id, tc.worker_name, uow=uow)
         raise
     except BaseException as exc:
-        # The database went away: the stale-heartbeat recovery hands the task on.
-        if not database_away(exc):
+        # The database or the bucket went away: the stale-heartbeat recovery hands the
+        # task on, like a worker loss.
+        if not _transient(exc):
             tasks.fail(tc, _one_line(exc), "\n".join(lines), uow=uow)
         raise
     if tc.kind != "assemble":
@@ -402,8 +426,8 @@ def execute_task(task_id: str, *, worker_name: str,
     published = tasks.complete_job(
         tc, argvs, "\n".join(lines) + "\n",
         uow=uow,
-        output_url=Path(result.path).resolve().as_uri(),
-        poster_url=Path(result.poster_path).resolve().as_uri(),
+        output_url=output_url,
+        poster_url=poster_url,
         output_size=result.size,
         output_duration=result.duration,
         output_sha256=result.sha256,

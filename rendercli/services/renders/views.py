@@ -15,6 +15,7 @@ from rendercli.repositories import jobs
 from rendercli.services.projects import owned_project_id
 
 if TYPE_CHECKING:
+    from rendercli.config import Settings
     from rendercli.services.renders.tasks import TaskView
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -107,18 +108,39 @@ UNSAFE_OUTPUT = "the output recorded for this job is not its file in storage: ig
 
 
 def _render_file(job_id: str, url: str | None) -> str | None:
-    """The job's output (or poster) file, only if its recorded URL names exactly one of
-    the job's own files in this machine's storage (a tampered row must not make a
-    download read elsewhere)."""
+    """Where the job's output (or poster) is: its file in this machine's storage, or
+    with a bucket its ``s3://`` URL; only if the recorded URL names exactly one of the
+    job's own files (a tampered row must not make a download read elsewhere)."""
     if not url:
         return None
     from rendercli import storage
     from rendercli.config import get_settings
 
+    settings = get_settings()
+    if url.startswith("s3://"):
+        return _bucket_file(settings, url, job_id)
     try:
-        return str(storage.render_file_from_url(get_settings().storage_dir, url, job_id))
+        return str(storage.render_file_from_url(settings.storage_dir, url, job_id))
     except storage.UnsafePath:
         return None
+
+
+def _bucket_file(settings: Settings, url: str, job_id: str) -> str | None:
+    """``url`` if it is ``s3://BUCKET/PREFIX/outputs/<job id>.<ext>`` in this farm's
+    bucket (RENDERCLI_STORAGE_URL), else None."""
+    from rendercli import storage
+    from rendercli.objectstore.names import output_name
+
+    if settings.storage_url is None:
+        return None
+    where = f"s3://{settings.s3_bucket}/{settings.s3_prefix}"
+    name = url[len(where):] if url.startswith(where) else ""
+    try:
+        if name != output_name(job_id, name.rpartition(".")[2]):
+            return None
+    except storage.UnsafePath:
+        return None
+    return url
 
 
 def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView:
