@@ -1,4 +1,4 @@
-"""jobs list | status | logs | download | cancel | retry | watch."""
+"""jobs list | status | logs | download | url | cancel | retry | watch."""
 
 from __future__ import annotations
 
@@ -180,6 +180,48 @@ def download(
         from rendercli.cli import stills  # opening a picture: only for --open
 
         stills.open_it(target)
+
+
+def _seconds(text: str) -> int:
+    """`--expires`: seconds, or a number with s, m, h or d (`90m`, `1h`, `7d`)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d{1,7})\s*([smhd]?)\s*", text)
+    if not match:
+        raise InvalidInput(f"--expires must be a duration such as 3600, 90m, 1h or 7d, "
+                           f"got {text!r}")
+    value = int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
+        match.group(2)]
+    if not 1 <= value <= 7 * 86400:
+        raise InvalidInput(f"--expires must be from 1 second to 7 days, got {text!r}")
+    return value
+
+
+@app.command("url")
+def url(
+    job: str = JOB_ARG,
+    expires: str = typer.Option("1h", "--expires", metavar="DURATION",
+                                help="How long the link works: 3600, 90m, 1h, 7d (at most)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Print a link to a finished job's video, for sharing: with a bucket
+    (RENDERCLI_STORAGE_URL) a presigned HTTPS link anyone holding it can download until
+    it expires; with a storage directory its file:// URI (--expires does not apply).
+
+    Exit 5 when the job has not completed.
+
+    Example: rendercli jobs url k2x9c0c0p1q8r7s6t5u4v3w2 --expires 1h
+    """
+    from rendercli.services.renders import outputs
+
+    seconds = _seconds(expires)
+    user = context.require_user_recovering()
+    view = views.get(context.uow(), user.id, job)
+    link = outputs.link(context.app().store(), view, expires=seconds)
+    if json_output:
+        output.print_json({"id": view.id, "url": link, "expires_in": seconds})
+    else:
+        output.say(link)
 
 
 @app.command("cancel")
