@@ -10,6 +10,7 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
+from rendercli.cli.upload_bar import upload_bar
 from rendercli.media.info import stored_fields
 from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
 from rendercli.services import assets
@@ -178,6 +179,7 @@ def add(
         _edits(duration, trim_start, trim_end, transition, fade_in, fade_out, volume, mute,
                duck, motion, fit),
         position=position,
+        uploads=upload_bar(json_output=json_output),
     )
     if json_output:
         output.print_json(added)

@@ -27,6 +27,7 @@ from rendercli.cli.options import (
     TIMEOUT_OPTION,
     output_option,
 )
+from rendercli.cli.upload_bar import upload_bar
 from rendercli.config import get_settings
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
@@ -207,7 +208,8 @@ def submit(
         with spec_problems():
             started = submit_spec(user.id, spec, project=project, allow_outside=allow_outside,
                                   values=values, given=given, use_cache=not no_cache,
-                                  on_applied=plan_note, uow=context.uow()).started
+                                  on_applied=plan_note, uow=context.uow(),
+                                  uploads=upload_bar(json_output=json_output)).started
     follow(started, user.id, wait=wait, target=target, json_output=json_output, force=force)
 
 
@@ -429,7 +431,8 @@ def batch(
                 use_cache=not no_cache, replace=replace, concurrency=concurrency, wait=wait,
                 timeout=timeout, checked=checked, submitted=submitted,
                 finished=tally.finished, upkeep=context.maintenance,
-                uow_factory=context.app().unit_of_work)
+                uow_factory=context.app().unit_of_work,
+                uploads=upload_bar(json_output=json_output))
     except KeyboardInterrupt:
         if inline and tally.batch_id:
             output.note(f"interrupted: batch {tally.batch_id} stopped and its jobs cancelled")

@@ -71,6 +71,8 @@ class FetchCache:
                     storage.temp_name(self.storage_dir, f".{final.name}.tmp-"))
                 try:
                     self._fetch(name, tmp, expected)
+                    if name.startswith("objects/"):
+                        os.chmod(tmp, 0o444)  # read-only, as storage keeps its objects
                     publish_into_place(tmp, final)
                 finally:
                     with contextlib.suppress(FileNotFoundError):

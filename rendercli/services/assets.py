@@ -40,6 +40,7 @@ from rendercli.services.projects import ensure_not_rendering, owned_project, own
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
 from rendercli.services.upkeep.sweeps import remove_unreferenced_objects
+from rendercli.services.uploads import UploadProgress, publish_objects
 
 if TYPE_CHECKING:
     from rendercli.media.ingest import StagedMedia
@@ -205,6 +206,7 @@ def add(
     edits: Edits | None = None,
     *,
     position: int | None = None,
+    uploads: UploadProgress | None = None,
 ) -> list[AssetView]:
     """Add files to a project, in the order given, all or nothing.
 
@@ -212,7 +214,9 @@ def add(
     naming it if it is not acceptable media or a usable TTF/OTF font. Media go on the
     timeline (at the 1-based `position`, else at the end); fonts are kept with the
     project for titles and texts. The timeline as changed is checked before anything
-    is committed (transitions must fit their neighbours, and so on).
+    is committed (transitions must fit their neighbours, and so on). With a bucket
+    (RENDERCLI_STORAGE_URL), objects it lacks are uploaded before any row is written
+    (`uploads` hears the progress): a failed upload leaves no asset.
     """
     from rendercli import storage
     from rendercli.media import ingest
@@ -246,6 +250,8 @@ def add(
         storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
         with storage.ingest_guard(settings.storage_dir), uow:
             stored = ingest.commit_all(staged)
+            publish_objects(uow.settings, {obj.key: obj.path for obj in stored},
+                            progress=uploads)
             project_id = owned_project_id(uow.rows, user_id, project_ref)
             repo.lock_projects(uow.rows, project_id)
             placed = [r for r in rows if r.kind != "font"]

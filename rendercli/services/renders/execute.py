@@ -8,6 +8,7 @@ another worker, and then the engine kills its ffmpeg and publishes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
 from rendercli.services import analytics
 from rendercli.services.renders import lifecycle, outputs, tasks
+from rendercli.services.renders.inputs import localized_inputs
 from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -205,8 +207,10 @@ def execute(
         uow=uow,
     )
     lines: list[str] = []
+    held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
+        held.enter_context(localized_inputs(settings, items))
         store, remote = _shared(uow)
         if _split(claim, items, render_settings, uow, remote):
             return _view(job_id, uow)
@@ -260,6 +264,8 @@ def execute(
         if not _transient(exc):
             lifecycle.fail(claim, _one_line(exc), "\n".join(lines), uow=uow)
         raise
+    finally:
+        held.close()
     published = lifecycle.complete(
         claim,
         uow=uow,
@@ -377,8 +383,10 @@ def execute_task(task_id: str, *, worker_name: str,
     started = time.monotonic()
     lines: list[str] = []
     argvs: list[list[str]] = []
+    held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
+        held.enter_context(localized_inputs(settings, items))
         store, remote = _shared(uow)
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None, remote=remote)
@@ -419,6 +427,8 @@ def execute_task(task_id: str, *, worker_name: str,
         if not _transient(exc):
             tasks.fail(tc, _one_line(exc), "\n".join(lines), uow=uow)
         raise
+    finally:
+        held.close()
     if tc.kind != "assemble":
         return (TaskState.COMPLETED if tasks.complete(tc, argvs, uow=uow)
                 else TaskState.CANCELLED)

@@ -37,6 +37,7 @@ from rendercli.services.specs.export import HASH_PREFIX
 from rendercli.services.specs.files import FileFacts, file_facts, open_validated
 from rendercli.services.specs.plan import Item, Plan, make_plan
 from rendercli.services.unit_of_work import UnitOfWork
+from rendercli.services.uploads import UploadProgress, publish_objects
 
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
@@ -192,8 +193,8 @@ def _stored_path(sha: str, stored: Stored | None,
 
 def apply_file(uow: UnitOfWork, user_id: str, path: Path, *, project: str | None = None,
                allow_outside: bool = False, values: Mapping[str, str] | None = None,
-               dry_run: bool = False, cache: HashMemo | None = None
-               ) -> tuple[Prepared, Applied]:
+               dry_run: bool = False, cache: HashMemo | None = None,
+               uploads: UploadProgress | None = None) -> tuple[Prepared, Applied]:
     """``rendercli apply``: read, check and hash the spec file at ``path`` (the machine's
     hash memo unless ``cache``; SpecInvalid with every problem), then make the user's
     project match it (:func:`apply`)."""
@@ -202,7 +203,7 @@ def apply_file(uow: UnitOfWork, user_id: str, path: Path, *, project: str | None
     prepared = prepare(path, project=project, allow_outside=allow_outside,
                        cache=cache or default_memo(), stored=stored_lookup(uow, user_id),
                        values=values)
-    return prepared, apply(uow, user_id, prepared, dry_run=dry_run)
+    return prepared, apply(uow, user_id, prepared, dry_run=dry_run, uploads=uploads)
 
 
 def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
@@ -262,11 +263,12 @@ class Applied:
     project_id: str | None  # None only for a dry run of a new project
     applied: bool  # False: a dry run, or nothing differed
     staged_bytes: int = 0  # bytes copied into storage
+    uploaded_bytes: int = 0  # bytes sent to the bucket (RENDERCLI_STORAGE_URL)
     stats: dict[str, int] = field(default_factory=dict)
 
 
 def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
-          dry_run: bool = False) -> Applied:
+          dry_run: bool = False, uploads: UploadProgress | None = None) -> Applied:
     """Make the user's project (created if missing) match ``prepared``.
 
     Nothing is written when nothing differs or on a dry run. Otherwise everything is
@@ -277,7 +279,7 @@ def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
     first = plan(uow, user_id, prepared)
     if dry_run or not first.changed:
         return Applied(first, first.project_id, applied=False)
-    return apply_many(uow, user_id, [prepared], [first])[0][0]
+    return apply_many(uow, user_id, [prepared], [first], uploads=uploads)[0][0]
 
 
 # Called with each project as it is found (or made, not yet written) under the lock, and
@@ -289,13 +291,16 @@ Then = Callable[[UnitOfWork, "list[tuple[Applied, ProjectRow]]"], None]
 
 def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
                plans: Sequence[Plan], *, claim: Claim | None = None,
-               then: Then | None = None) -> list[tuple[Applied, ProjectRow]]:
+               then: Then | None = None, uploads: UploadProgress | None = None
+               ) -> list[tuple[Applied, ProjectRow]]:
     """Apply several specs (``plans``: what ``plan`` gave for each) in one transaction:
     every project changes, or none does (``render batch``'s rows).
 
     Files are stored once however many specs use them. With ``then``, the transaction
     is committed even if nothing differed (``then`` writes too), and the timelines are
     left for ``then`` to check (`render submit`'s checks, stricter than apply's).
+    With a bucket (RENDERCLI_STORAGE_URL), every file the new rows use is uploaded
+    unless the bucket has it, before the transaction (``uploads`` hears the progress).
     """
     from rendercli import storage
     from rendercli.config import get_settings
@@ -322,6 +327,9 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
             while staged:  # one by one, so a failure leaves `stored` exact for the cleanup
                 stored.append(storage.commit_staged(staged[0]))
                 staged.pop(0)
+            uploaded = publish_objects(uow.settings, {
+                sha: storage.object_path(settings.storage_dir, sha) for sha in needed},
+                progress=uploads)
             with uow:
                 new = Inserts(uow.rows)
                 found = project_rows.projects_named(new, user_id, [p.project for p in prepared])
@@ -351,6 +359,7 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
     staged_bytes = sum(s.size for s in stored if s.created)
     for result, _ in done[:1]:
         result.staged_bytes = staged_bytes  # counted once, on the first
+        result.uploaded_bytes = uploaded.bytes
     if freed:
         remove_unreferenced_objects(uow, freed, reason="apply replaced the last asset using it")
     return done

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.renders.views import JobView
     from rendercli.services.specs.plan import Plan
+    from rendercli.services.uploads import UploadProgress
     from rendercli.specfile.batch_rows import DataRows
     from rendercli.specfile.loader import LoadedSpec
     from rendercli.specfile.problems import Problem
@@ -183,7 +184,8 @@ CHUNK = 500  # jobs per Redis pipeline
 
 
 def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Batch,
-                 *, replace: bool = False) -> tuple[str, list[Started]]:
+                 *, replace: bool = False, uploads: UploadProgress | None = None
+                 ) -> tuple[str, list[Started]]:
     """Apply every row's project and create every row's render job under one batch id,
     all in one transaction; then hand the jobs on (farm: queued in chunks, one Redis
     pipeline per chunk).
@@ -216,7 +218,7 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
         views.extend(_create_jobs(uow, user_id, batch, done, batch_id))
 
     apply_many(uow, user_id, [row.prepared for row in batch.rows], plans, claim=claim,
-               then=submit_jobs)
+               then=submit_jobs, uploads=uploads)
     for row, view in zip(batch.rows, views, strict=True):
         row.job_id = view.id
     if get_settings().is_embedded:
@@ -250,7 +252,8 @@ def render_batch(user_id: str, spec_path: Path, data_path: Path, *,
                  submitted: Callable[[BatchRun], None] | None = None,
                  finished: Callable[[BatchRow, JobView], None] | None = None,
                  upkeep: Callable[[], None] | None = None,
-                 uow_factory: Callable[[], UnitOfWork] = UnitOfWork) -> BatchRun:
+                 uow_factory: Callable[[], UnitOfWork] = UnitOfWork,
+                 uploads: UploadProgress | None = None) -> BatchRun:
     """``rendercli render batch``: check every row (SpecInvalid with every problem), apply
     and submit them all (:func:`submit_batch`), then follow them to their end.
 
@@ -269,7 +272,8 @@ def render_batch(user_id: str, spec_path: Path, data_path: Path, *,
                           stored=stored_lookup(uow_factory(), user_id), use_cache=use_cache)
     if checked is not None:
         checked(batch)
-    batch_id, started = submit_batch(uow_factory, user_id, batch, replace=replace)
+    batch_id, started = submit_batch(uow_factory, user_id, batch, replace=replace,
+                                     uploads=uploads)
     run = BatchRun(batch_id, batch, started, inline=get_settings().is_embedded)
     if submitted is not None:
         submitted(run)

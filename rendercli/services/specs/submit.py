@@ -17,6 +17,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.specs.apply import Applied, Prepared
+    from rendercli.services.uploads import UploadProgress
 
 # The request's fields a spec's output: sets (the same names there).
 OUTPUT_FIELDS = ("preset", "format", "fps", "quality", "loudness")
@@ -45,7 +46,8 @@ def submit_spec(user_id: str, spec_path: Path, *, project: str | None = None,
                 allow_outside: bool = False, values: Mapping[str, str] | None = None,
                 given: Mapping[str, Any] | None = None, use_cache: bool = True,
                 on_applied: Callable[[Applied], None] | None = None,
-                uow: UnitOfWork | None = None) -> SpecSubmitted:
+                uow: UnitOfWork | None = None,
+                uploads: UploadProgress | None = None) -> SpecSubmitted:
     """Make the user's project match the spec at ``spec_path`` (``apply``; SpecInvalid
     with every problem), then submit its render (``renders.submit.start``).
     ``on_applied`` hears what the apply did before the render is submitted."""
@@ -54,7 +56,8 @@ def submit_spec(user_id: str, spec_path: Path, *, project: str | None = None,
 
     uow = uow or UnitOfWork()
     prepared, applied = apply_file(uow, user_id, spec_path, project=project,
-                                   allow_outside=allow_outside, values=values)
+                                   allow_outside=allow_outside, values=values,
+                                   uploads=uploads)
     if on_applied is not None:
         on_applied(applied)
     assert applied.project_id is not None  # applied for real: the project exists
