@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Account, S3Storage
+from tests.farm import Farm, wait_for
 from tests.media_factory import make_image, make_video
+from tests.test_farm_parallel import probe
 
 FAST = ["--preset", "480p", "--fps", "10", "--quality", "draft"]
 
@@ -114,3 +117,136 @@ def test_without_a_bucket_the_link_is_the_files_uri(alice: Account,
     link = alice.ok("jobs", "url", job["id"]).stdout.strip()
     assert link == Path(job["output_path"]).resolve().as_uri()
     assert job["output_url"].startswith("file://")
+
+
+# ---- a farm: two workers and the CLI, three storage directories, one bucket -------------
+
+SPLIT = ["--preset", "480p", "--fps", "25", "--quality", "draft"]
+
+
+@pytest.fixture(scope="module")
+def farm_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("s3-farm-media")
+    return {
+        "a": make_video(d / "a.mp4", duration=1.0, tone=330),
+        "b": make_video(d / "b.mp4", duration=1.0, tone=550, pattern="testsrc"),
+        "still": make_image(d / "still.png"),
+        "long": make_video(d / "long.mp4", duration=4.0, size=(320, 240)),
+    }
+
+
+def s3_workers(farm: Farm, tmp_path: Path, *names: str, **env: str) -> dict[str, Path]:
+    """Start `rendercli worker`s, each with its own storage directory (returned by name),
+    and wait until RQ lists them all (so a render splits)."""
+    from rq import Worker
+
+    from rendercli.services.renders.dispatch import redis_connection, render_queue
+
+    dirs = {}
+    for name in names:
+        dirs[name] = tmp_path / f"machine-{name}" / "storage"
+        farm.start_worker(name, via="rendercli",
+                          env={"RENDERCLI_STORAGE_DIR": str(dirs[name]), **env})
+    conn = redis_connection()
+    wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) >= len(names),
+             60, f"{len(names)} workers to register")
+    return dirs
+
+
+def frame_sums(path: Path) -> list[str]:
+    """The MD5 of each decoded video frame (ffmpeg's framemd5)."""
+    from rendercli.media.ffmpeg_binary import ffmpeg_path
+
+    out = subprocess.run([ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-i", str(path),
+                          "-map", "0:v", "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines()
+            if line and not line.startswith("#")]
+
+
+def files_under(directory: Path, folder: str) -> list[Path]:
+    return sorted(p for p in (directory / folder).rglob("*") if p.is_file()) if (
+        directory / folder).is_dir() else []
+
+
+def watch_ok(account: Account, job_id: str, farm: Farm, timeout: int = 240) -> None:
+    watched = account("jobs", "watch", job_id, "--interval", "0.3", "--timeout", str(timeout))
+    assert watched.exit_code == 0, (watched.stdout, watched.stderr, farm.logs())
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.slow
+def test_a_split_render_on_machines_sharing_only_a_bucket_equals_a_shared_disk_farm(
+        s3_storage: S3Storage, alice: Account, farm_media: dict[str, Path], farm: Farm,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rendercli.config import get_settings
+
+    monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "1")
+    cli_dir = get_settings().storage_dir
+    alice.ok("project", "create", "split")
+    alice.ok("asset", "add", "split", str(farm_media["a"]), str(farm_media["long"]),
+             str(farm_media["still"]), str(farm_media["b"]), "--duration", "1")
+    dirs = s3_workers(farm, tmp_path, "east", "west")
+    assert len({cli_dir, *dirs.values()}) == 3
+    job_id = alice.ok("render", "submit", "split", *SPLIT).stdout.strip()
+    watch_ok(alice, job_id, farm)
+    job = status(alice, job_id)
+    assert job["tasks_done"] == job["tasks_total"] == 9
+    assert sorted(job["workers"]) == ["east", "west"], job["workers"]
+    assert job["output_url"] == f"{s3_storage.url}outputs/{job_id}.mp4"
+    # The assemble joined segments the other machine encoded: it fetched them.
+    tasks = json.loads(alice.ok("jobs", "logs", job_id, "--json").stdout)["tasks"]
+    assembler = next(t["worker_name"] for t in tasks if t["kind"] == "assemble")
+    encoded_elsewhere = [t for t in tasks if t["kind"] == "segment"
+                         and t["worker_name"] != assembler]
+    assert encoded_elsewhere, tasks
+    assert len(files_under(dirs[assembler], "cache/segments")) >= 2 * 7  # + sidecars
+    # Every machine has the inputs it rendered from, fetched once, and nothing else shared.
+    for directory in dirs.values():
+        objects = files_under(directory, "objects")
+        assert objects and all(p.name == hashlib.sha256(p.read_bytes()).hexdigest()
+                               for p in objects)
+    s3_out = tmp_path / "s3.mp4"
+    alice.ok("jobs", "download", job_id, "-o", str(s3_out))
+
+    # The same project on a farm sharing one storage directory (no bucket).
+    farm.stop_all()
+    monkeypatch.delenv("RENDERCLI_STORAGE_URL")
+    for name in ("north", "south"):
+        farm.start_worker(name, via="rendercli", env={"RENDERCLI_STORAGE_URL": ""})
+    shared_id = alice.ok("render", "submit", "split", *SPLIT, "--no-cache").stdout.strip()
+    watch_ok(alice, shared_id, farm)
+    shared = status(alice, shared_id)
+    assert shared["output_url"].startswith("file://")
+    shared_out = Path(shared["output_path"])
+    s3_frames, s3_duration = probe(s3_out)
+    assert s3_frames == 25 * 7 and (s3_frames, s3_duration) == probe(shared_out)
+    sums = frame_sums(s3_out)
+    assert len(sums) == 25 * 7 and sums == frame_sums(shared_out)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.slow
+def test_an_object_replaced_in_the_bucket_fails_the_render_naming_it(
+        s3_storage: S3Storage, alice: Account, farm_media: dict[str, Path], farm: Farm,
+        tmp_path: Path) -> None:
+    alice.ok("project", "create", "swap")
+    alice.ok("asset", "add", "swap", str(farm_media["a"]), str(farm_media["still"]),
+             "--duration", "1")
+    sha = hashlib.sha256(farm_media["still"].read_bytes()).hexdigest()
+    still_key = f"{s3_storage.prefix}objects/{sha}"
+    size = len(farm_media["still"].read_bytes())
+    s3_storage.client().put_object(Bucket=s3_storage.bucket, Key=still_key,
+                                   Body=b"\x89PNG" + bytes(size - 4))
+    dirs = s3_workers(farm, tmp_path, "east", "west")
+    job_id = alice.ok("render", "submit", "swap", *FAST).stdout.strip()
+    watched = alice("jobs", "watch", job_id, "--interval", "0.3", "--timeout", "120")
+    assert watched.exit_code == 1, (watched.stdout, farm.logs())
+    job = status(alice, job_id)
+    assert job["status"] == "failed" and job["output_url"] is None
+    assert "still.png" in job["error"] and "does not match its hash" in job["error"]
+    for directory in dirs.values():  # the bad bytes were cached nowhere
+        assert not [p for p in files_under(directory, "objects") if p.name == sha]
+        assert not files_under(directory, "renders")
+    in_bucket = s3_storage.keys()
+    assert not [k for k in in_bucket if k.startswith("outputs/")]
