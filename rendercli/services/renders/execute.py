@@ -210,10 +210,17 @@ def execute(
     held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
-        held.enter_context(localized_inputs(settings, items))
-        store, remote = _shared(uow)
-        if _split(claim, items, render_settings, uow, remote):
+        # Heartbeats go on while inputs are fetched from a bucket (a big one may take
+        # longer than the heartbeat timeout) and while the job is split.
+        with JobMonitor(claim, settings.heartbeat_interval, uow) as fetching:
+            held.enter_context(localized_inputs(settings, items))
+            store, remote = _shared(uow)
+            split = not fetching.lost.is_set() and _split(claim, items, render_settings,
+                                                          uow, remote)
+        if split:
             return _view(job_id, uow)
+        if fetching.lost.is_set():
+            raise RenderCancelled()
         with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
 
             def progress(percent: float, eta: float | None) -> None:
@@ -386,11 +393,14 @@ def execute_task(task_id: str, *, worker_name: str,
     held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
-        held.enter_context(localized_inputs(settings, items))
-        store, remote = _shared(uow)
-        prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
-                                  chunk_seconds=settings.chunk_seconds or None, remote=remote)
         with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
+            # Inside the monitor: heartbeats go on while inputs are fetched.
+            held.enter_context(localized_inputs(settings, items))
+            store, remote = _shared(uow)
+            prepared = prepare_render(items, render_settings,
+                                      storage_dir=settings.storage_dir,
+                                      chunk_seconds=settings.chunk_seconds or None,
+                                      remote=remote)
             options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
                        "timeout": settings.job_timeout, "log": lines.append}
             if tc.kind == "segment":
