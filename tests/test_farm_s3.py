@@ -250,3 +250,69 @@ def test_an_object_replaced_in_the_bucket_fails_the_render_naming_it(
         assert not files_under(directory, "renders")
     in_bucket = s3_storage.keys()
     assert not [k for k in in_bucket if k.startswith("outputs/")]
+
+
+def big_still(path: Path) -> Path:
+    """A 6000x4000 PNG of noise, stored uncompressed (~72 MB): a fetch long enough to be
+    caught half-way."""
+    from rendercli.media.ffmpeg_binary import ffmpeg_path
+
+    subprocess.run([ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-f", "rawvideo",
+                    "-pix_fmt", "rgb24", "-s", "6000x4000", "-i", "/dev/urandom",
+                    "-frames:v", "1", "-compression_level", "0", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.slow
+def test_a_worker_killed_mid_download_caches_nothing_and_the_render_finishes_elsewhere(
+        s3_storage: S3Storage, alice: Account, farm_media: dict[str, Path], farm: Farm,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from rendercli import storage
+    from rendercli.objectstore import local_path, object_name
+
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_INTERVAL", "0.5")
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_TIMEOUT", "3")
+    still = big_still(tmp_path / "big.png")
+    sha = hashlib.sha256(still.read_bytes()).hexdigest()
+    alice.ok("project", "create", "big")
+    alice.ok("asset", "add", "big", str(still), "--duration", "1")
+    in_bucket = s3_storage.keys()
+    assert f"objects/{sha}" in in_bucket
+    dirs = s3_workers(farm, tmp_path, "first", "second")
+    procs = dict(zip(dirs, farm.workers, strict=True))
+    final = {name: local_path(d, object_name(sha)) for name, d in dirs.items()}
+    job_id = alice.ok("render", "submit", "big", *FAST).stdout.strip()
+
+    def partial(name: str) -> list[Path]:  # a fetch under way: tmp/stage-...-fetch-<sha>
+        tmp = dirs[name] / "tmp"
+        return [p for p in tmp.iterdir() if p.name.endswith(f"-fetch-{sha}")] if (
+            tmp.is_dir()) else []
+
+    deadline = time.monotonic() + 60
+    fetching = None
+    while fetching is None and time.monotonic() < deadline:  # a tight watch, not a sleep
+        fetching = next((name for name in dirs if partial(name)), None)
+    assert fetching is not None, farm.logs()
+    farm.kill(procs[fetching])  # kill -9: the worker, its work horse, the download
+    assert not final[fetching].exists()  # nothing under the final name
+    leftovers = partial(fetching)
+    assert leftovers and all(p.stat().st_size < still.stat().st_size for p in leftovers)
+    # The dead process's partial download is owner-tagged: a sweep removes it once the
+    # kernel has released the dead processes' locks.
+    wait_for(lambda: storage.clean_temp_files(dirs[fetching]) and not partial(fetching), 20,
+             "the sweep to remove the partial download")
+
+    def handed_on() -> bool:
+        alice.ok("jobs", "list")  # a jobs command: runs the stale recovery and dispatch
+        return status(alice, job_id)["status"] in ("completed", "failed")
+
+    wait_for(handed_on, 120, "the render to finish on the other worker", interval=0.5)
+    job = status(alice, job_id)
+    assert job["status"] == "completed", (job, farm.logs())
+    survivor = next(name for name in dirs if name != fetching)
+    assert job["attempts"] == 2 and job["worker_name"] == survivor
+    assert final[survivor].read_bytes() == still.read_bytes()
+    assert not final[fetching].exists()
