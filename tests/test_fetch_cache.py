@@ -100,6 +100,7 @@ def test_killed_fetch_leaves_nothing_under_the_final_name(s3_storage: S3Storage,
     assert clean_temp_files(machine) >= 1 and not partial()
     # The next fetch (its lock died with the process) gets the whole, verified object.
     assert store_at(s3_storage, machine).localize(name).read_bytes() == data
+    assert [p.name for p in final.parent.iterdir()] == [final.name]
 
 
 def test_least_recently_used_go_first_but_not_in_use_or_unpublished(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import socket
 import threading
@@ -18,6 +19,7 @@ from rendercli.services import assets, identity
 from rendercli.services.uploads import Uploaded
 from tests.conftest import Account, S3Storage
 from tests.media_factory import make_image, make_video
+from tests.terminal import Terminal
 
 SPEC = """\
 version: 1
@@ -142,3 +144,16 @@ def test_unreachable_bucket_at_asset_add_leaves_no_asset(
     monkeypatch.setenv("RENDERCLI_S3_ENDPOINT_URL", str(s3_storage.server.url))
     assert json.loads(alice.ok("asset", "list", "trip", "--json").stdout)["assets"] == []
     assert local_objects(tmp_path) == [] and s3_storage.keys() == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_upload_bar_on_a_terminal_only(s3_storage: S3Storage, alice: Account,
+                                       media: Path) -> None:
+    alice.ok("project", "create", "trip")
+    term = Terminal("asset", "add", "trip", str(media / "intro.mp4"),
+                    env={**os.environ, "RENDERCLI_TOKEN": alice.token}, columns=100)
+    term.expect("uploading 1 file")
+    assert term.wait() == 0
+    piped = alice.ok("asset", "add", "trip", str(media / "photo.png"))
+    assert "uploading" not in piped.stderr and "uploading" not in piped.stdout
+    assert len(s3_storage.keys()) == 2

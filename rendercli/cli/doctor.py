@@ -10,9 +10,11 @@ from rendercli.services.doctor import run_checks
 
 
 def doctor(json_output: bool = JSON_OPTION) -> None:
-    """Check configuration, database, Redis and workers, storage, ffmpeg, keyring and login.
+    """Check configuration, database, Redis and workers, storage, the S3 bucket, ffmpeg,
+    keyring and login.
 
-    Exit 1 if a required check fails (database, Redis when configured, storage, ffmpeg).
+    Exit 1 if a required check fails (database, Redis when configured, storage, the bucket
+    when RENDERCLI_STORAGE_URL is set: reachable, credentials, a probe write, ffmpeg).
 
     Example: rendercli doctor --json
     """

@@ -118,7 +118,7 @@ def translate(exc: BaseException, bucket: Bucket, operation: str, name: str) -> 
         return StoreAccessDenied(
             f"access denied to {bucket.where} ({operation} {name}): the credentials need "
             f"{PERMISSIONS.get(operation, 's3:' + operation)} on {bucket.name}/{bucket.prefix}*")
-    if code == "NoSuchBucket":
+    if code == "NoSuchBucket" or (operation == "head_bucket" and code in _MISSING):
         return StoreUnavailable(f"bucket {bucket.name} does not exist ({bucket.where})")
     status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code in ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout") or (

@@ -68,6 +68,7 @@ class FetchCache:
             fcntl.flock(fd, fcntl.LOCK_EX)  # not atomic: someone may fetch meanwhile
             if not final.is_file():
                 final.parent.mkdir(parents=True, exist_ok=True)
+                _remove_leftovers(final)  # of fetches before fetches used tmp/
                 # In tmp/ as a `stage-` file, owner-tagged: a fetch killed half-way
                 # leaves it where the temp sweep looks (and removes it once we are dead).
                 tmp = storage.tmp_dir(self.storage_dir) / storage.temp_name(
@@ -148,6 +149,14 @@ class FetchCache:
             finally:
                 os.close(fd)
         return freed
+
+
+def _remove_leftovers(final: Path) -> None:
+    """Temporary files of earlier fetches of this object that died (a fetch holds the
+    object's lock exclusively, so with it held no fetch of it is alive here)."""
+    for leftover in final.parent.glob(f".{final.name}.tmp-*"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
 
 
 def _touch(path: Path) -> None:

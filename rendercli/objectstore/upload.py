@@ -11,23 +11,35 @@ the part's bytes) and sends the others.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from rendercli.objectstore.client import Bucket, calling, is_precondition_failed
+from rendercli.errors import OperationFailed
+from rendercli.objectstore.client import (
+    Bucket,
+    calling,
+    error_code,
+    is_missing,
+    is_precondition_failed,
+)
 from rendercli.objectstore.transfer import Progress
+
+log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 64 * MiB  # files this big or bigger go multipart
-MIN_PART_SIZE = 16 * MiB
+MIN_PART_SIZE = 8 * MiB  # as boto3's upload_file; S3's own minimum is 5 MiB
 MAX_PARTS = 10_000  # S3's limit
 PART_WORKERS = 8  # parts of one file uploaded at once
 
 
 def part_size(size: int) -> int:
-    """The part size for a file of ``size`` bytes (a whole number of MiB, at least 16)."""
+    """The part size for a file of ``size`` bytes (a whole number of MiB, at least 8)."""
     return max(MIN_PART_SIZE, math.ceil(size / MAX_PARTS / MiB) * MiB)
 
 
@@ -36,28 +48,51 @@ def upload_file(bucket: Bucket, name: str, path: Path, *,
     """Upload ``path`` as ``name`` unless it exists; returns the bytes sent."""
     size = path.stat().st_size
     if size >= MULTIPART_THRESHOLD:
-        return _multipart(bucket, name, path, size, progress)
-    key = bucket.key(name)
-    from botocore.exceptions import ClientError
-
+        try:
+            return _multipart(bucket, name, path, size, progress)
+        except OperationFailed as exc:
+            # Another uploader of the same content finished the upload we resumed
+            # (both found it pending): the object is there, which is all we wanted.
+            if error_code(exc.__cause__) == "NoSuchUpload" and _exists(bucket, name):
+                return 0
+            raise
     with open(path, "rb") as fh:
         data = fh.read()
     if len(data) != size:
         raise OSError(f"{path} changed size while it was read")
     try:
         with calling(bucket, "put_object", name):
-            try:
-                bucket.client.put_object(Bucket=bucket.name, Key=key, Body=data,
-                                         IfNoneMatch="*")
-            except ClientError as exc:
-                if is_precondition_failed(exc):
-                    return 0
-                raise
+            created = _create_only(bucket.client.put_object, Bucket=bucket.name,
+                                   Key=bucket.key(name), Body=data)
     finally:
         del data
+    if not created:
+        return 0
     if progress is not None:
         progress(size)
     return size
+
+
+def _create_only(call: Callable[..., Any], **kwargs: Any) -> bool:
+    """``call`` (put_object, complete_multipart_upload) with ``If-None-Match: *``; False
+    when the object was there first (then nothing was written). A server that does not
+    implement the condition (some S3-compatible ones answer 501) gets the plain call:
+    names are content hashes, so an object it replaces should hold the same bytes, and
+    every reader checks them."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call(IfNoneMatch="*", **kwargs)
+        return True
+    except ClientError as exc:
+        if is_precondition_failed(exc):
+            return False
+        if error_code(exc) not in ("NotImplemented", "501"):
+            raise
+    log.warning("the S3 server does not support If-None-Match on writes: %s is "
+                "written unconditionally", kwargs.get("Key"))
+    call(**kwargs)
+    return True
 
 
 def _read_part(path: Path, number: int, part: int, size: int) -> bytes:
@@ -97,7 +132,6 @@ def _pending(bucket: Bucket, name: str) -> tuple[str | None, dict[int, tuple[int
 
 def _multipart(bucket: Bucket, name: str, path: Path, size: int,
                progress: Progress | None) -> int:
-    from botocore.exceptions import ClientError
 
     key = bucket.key(name)
     part = part_size(size)
@@ -130,15 +164,25 @@ def _multipart(bucket: Bucket, name: str, path: Path, size: int,
         sent = sum(pool.map(send, range(1, count + 1)))
     parts = [{"PartNumber": n, "ETag": f'"{etags[n]}"'} for n in range(1, count + 1)]
     with calling(bucket, "complete_multipart_upload", name):
-        try:
-            bucket.client.complete_multipart_upload(
-                Bucket=bucket.name, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, IfNoneMatch="*")
-        except ClientError as exc:
-            if not is_precondition_failed(exc):
-                raise
-            # Another uploader created it first: theirs stays, ours is dropped.
+        created = _create_only(bucket.client.complete_multipart_upload, Bucket=bucket.name,
+                               Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    if not created:
+        # Another uploader created it first: theirs stays, ours is dropped.
+        with calling(bucket, "abort_multipart_upload", name):
             bucket.client.abort_multipart_upload(Bucket=bucket.name, Key=key,
                                                  UploadId=upload_id)
-            return 0
+        return 0
     return sent
+
+
+def _exists(bucket: Bucket, name: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    with calling(bucket, "head_object", name):
+        try:
+            bucket.client.head_object(Bucket=bucket.name, Key=bucket.key(name))
+        except ClientError as exc:
+            if is_missing(exc):
+                return False
+            raise
+    return True

@@ -26,9 +26,10 @@ def _configuration(settings: Settings) -> Check:
     source = ("RENDERCLI_DATABASE_URL" if settings.database_url_source != "default"
               else "the embedded default (SQLite)")
     mode = "farm (RENDERCLI_REDIS_URL)" if settings.redis_url else "embedded (renders inline)"
+    bucket = f" (a cache of {settings.storage_url})" if settings.storage_url else ""
     return Check("configuration", True,
                  f"database from {source}; mode {mode}; data dir {settings.data_dir}; "
-                 f"storage {settings.storage_dir}; config dir {settings.config_dir}")
+                 f"storage {settings.storage_dir}{bucket}; config dir {settings.config_dir}")
 
 
 def _database(settings: Settings) -> Check:
@@ -127,6 +128,15 @@ def _storage(settings: Settings) -> Check:
     return Check("storage", True, detail)
 
 
+def _bucket(settings: Settings) -> list[Check]:
+    """RENDERCLI_STORAGE_URL's bucket (rendercli.objectstore.health), when one is set."""
+    if settings.storage_url is None:
+        return []
+    from rendercli.objectstore.health import check_bucket
+
+    return [Check(f.name, f.ok, f.detail, f.hint, f.required) for f in check_bucket(settings)]
+
+
 def _ffmpeg() -> Check:
     from rendercli.errors import RenderCliError
     from rendercli.media.ffmpeg_binary import FIX
@@ -181,7 +191,7 @@ def run_checks(keyring_backend: str, token: str | None, token_source: str = "") 
     settings = get_settings()
     checks = [_configuration(settings), database := _database(settings)]
     checks += _redis_and_workers(settings)
-    checks += [_storage(settings), _ffmpeg(), _keyring(keyring_backend)]
+    checks += [_storage(settings), *_bucket(settings), _ffmpeg(), _keyring(keyring_backend)]
     if database.ok:
         checks.append(_login(token, token_source,
                              lambda t: accounts.authenticate(UnitOfWork(), t).email))
