@@ -4,6 +4,7 @@ outputs there; `jobs download` and `jobs url` read the output from it, verified.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -18,6 +19,7 @@ from tests.media_factory import make_image, make_video
 from tests.test_farm_parallel import probe
 
 FAST = ["--preset", "480p", "--fps", "10", "--quality", "draft"]
+SLOW = ["--preset", "720p", "--fps", "30", "--quality", "high", "--no-cache"]
 
 
 @pytest.fixture(scope="module")
@@ -316,3 +318,121 @@ def test_a_worker_killed_mid_download_caches_nothing_and_the_render_finishes_els
     assert job["attempts"] == 2 and job["worker_name"] == survivor
     assert final[survivor].read_bytes() == still.read_bytes()
     assert not final[fetching].exists()
+
+
+class Cable:
+    """A TCP forwarder between rendercli and the S3 server that a test can unplug (every
+    connection cut, new ones refused) and plug back on the same port: an outage of the
+    bucket as the network sees it."""
+
+    def __init__(self, upstream: str) -> None:
+        import socket
+        import threading
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname, parts.port)
+        probe_socket = socket.socket()
+        probe_socket.bind(("127.0.0.1", 0))
+        self.port = probe_socket.getsockname()[1]
+        probe_socket.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+
+    def plug(self) -> None:
+        import socket
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def unplug(self) -> None:
+        import socket
+
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._open.clear()
+
+    def _accept(self, listener) -> None:  # type: ignore[no-untyped-def]
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:  # type: ignore[no-untyped-def]
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(1)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.slow
+def test_a_bucket_outage_during_a_render_is_retried_like_a_worker_loss(
+        s3_storage: S3Storage, alice: Account, farm: Farm, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cable = Cable(str(s3_storage.server.url))
+    cable.plug()
+    monkeypatch.setenv("RENDERCLI_S3_ENDPOINT_URL", cable.url)
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_INTERVAL", "0.5")
+    monkeypatch.setenv("RENDERCLI_HEARTBEAT_TIMEOUT", "3")
+    monkeypatch.setenv("RENDERCLI_CHUNK_SECONDS", "3")
+    clip = make_video(tmp_path / "slow.mp4", duration=9.0, size=(640, 360), fps=30)
+    alice.ok("project", "create", "outage")
+    alice.ok("asset", "add", "outage", str(clip))
+    dirs = s3_workers(farm, tmp_path, "solo", RENDERCLI_FARM_SPLIT="never")
+    job_id = alice.ok("render", "submit", "outage", *SLOW).stdout.strip()
+    try:
+        wait_for(lambda: status(alice, job_id)["progress"] > 0, 120, "the render to start")
+        cable.unplug()  # the bucket is gone while segments encode (and wait to be published)
+        wait_for(lambda: "cannot reach object storage" in farm.logs(), 120,
+                 "the worker to meet the outage")
+        during = status(alice, job_id)
+        assert during["status"] in ("processing", "queued"), during  # not failed
+        assert not during["error"]
+    finally:
+        cable.plug()
+
+    def done() -> bool:
+        alice.ok("jobs", "list")  # a jobs command: runs the stale recovery and dispatch
+        return status(alice, job_id)["status"] in ("completed", "failed", "cancelled")
+
+    wait_for(done, 240, "the render to be retried and finish", interval=0.5)
+    job = status(alice, job_id)
+    assert job["status"] == "completed", (job, farm.logs())
+    assert job["attempts"] == 2 and not job["error"]
+    assert "attempt 1 lost: worker solo stopped" in alice.ok("jobs", "logs", job_id).stdout
+    out = tmp_path / "out.mp4"
+    alice.ok("jobs", "download", job_id, "-o", str(out))
+    assert probe(out)[0] == 9 * 30
+    assert (dirs["solo"] / "renders" / f"{job_id}.mp4").is_file()
