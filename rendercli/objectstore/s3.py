@@ -62,7 +62,10 @@ class S3Store:
         if kind not in KINDS or not 1 <= limit <= 1000:
             raise ValueError(f"bad listing: {kind!r}, {limit}")
         start = self.bucket.key(f"{kind}/")
-        options = {"StartAfter": self.bucket.key(check_name(after))} if after else {}
+        # `after` may be a key of any shape that an earlier page ended on: only bounded.
+        options = ({"StartAfter": self.bucket.key(after)}
+                   if after.startswith(f"{kind}/") and len(after) <= 1024
+                   and after.isprintable() else {})
         with calling(self.bucket, "list_objects_v2", f"{kind}/"):
             answer = self.bucket.client.list_objects_v2(
                 Bucket=self.bucket.name, Prefix=start, MaxKeys=limit, **options)
