@@ -18,6 +18,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _STAMP = "orphans-swept"
+_BUCKET_STAMP = "bucket-swept"
+
+
+def _bucket_step(settings: Settings, uow: UnitOfWork | None) -> int | None:
+    """One bounded step of the bucket's orphan sweep (workers only; see bucket_sweep)."""
+    from rendercli.objectstore import open_store
+    from rendercli.services.unit_of_work import UnitOfWork
+    from rendercli.services.upkeep.bucket_sweep import sweep_bucket_step
+
+    try:
+        store = open_store(settings)
+    except Exception as exc:
+        log.warning("bucket orphan sweep skipped: %s", exc)
+        return None
+    return sweep_bucket_step(settings, uow or UnitOfWork(settings=settings), store)
 
 
 def sweep_storage(*, worker: bool = False, force_orphans: bool = False,
@@ -35,6 +50,10 @@ def sweep_storage(*, worker: bool = False, force_orphans: bool = False,
             force_orphans or _orphan_sweep_due(settings.storage_dir,
                                                settings.orphan_sweep_interval)):
         removed += sweep_orphans(settings, uow) or 0
+    if worker and settings.storage_url is not None and (
+            force_orphans or stamp_due(settings.storage_dir / "tmp" / _BUCKET_STAMP,
+                                       settings.orphan_sweep_interval)):
+        removed += _bucket_step(settings, uow) or 0
     if removed:
         log.info("removed %d leftover files from storage", removed)
     return removed
@@ -174,15 +193,47 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
                 storage.remove_object(directory, key, reason=reason)
             except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
                 log.warning("could not remove stored object %s: %s", key, exc)
+        _remove_from_bucket(uow.settings, sorted(set(keys) - used), reason)
+
+
+def _remove_from_bucket(settings: Settings, keys: list[str], reason: str) -> None:
+    """The same objects from the bucket, if there is one (the caller asked the database
+    and no asset of any account uses them). Best effort: a credential without
+    s3:DeleteObject (clients' least-privilege policy) or an outage leaves them to the
+    workers' bucket sweep."""
+    if settings.storage_url is None or not keys:
+        return
+    from rendercli.errors import RenderCliError
+    from rendercli.objectstore import object_name, open_store
+
+    try:
+        store = open_store(settings)
+        for key in keys:
+            store.remove(object_name(key), reason=reason)
+    except (RenderCliError, OSError) as exc:
+        log.info("objects left in the bucket for the workers' sweep: %s", exc)
 
 
 def remove_renders(job_ids: list[str]) -> None:
     """Delete the rendered videos and posters of deleted jobs (named by job id)."""
     from rendercli import storage
 
-    storage_dir = get_settings().storage_dir
+    settings = get_settings()
     for job_id in job_ids:
         try:
-            storage.remove_job_renders(storage_dir, job_id)
+            storage.remove_job_renders(settings.storage_dir, job_id)
         except OSError as exc:  # the rows are gone; a stray file is harmless
             log.warning("could not remove renders of %s: %s", job_id, exc)
+    if settings.storage_url is None or not job_ids:
+        return
+    from rendercli.errors import RenderCliError
+    from rendercli.objectstore import open_store
+    from rendercli.objectstore.names import output_name
+
+    try:
+        store = open_store(settings)
+        for job_id in job_ids:
+            for ext in storage.RENDER_EXTS:
+                store.remove(output_name(job_id, ext), reason="job deleted")
+    except (RenderCliError, OSError, storage.UnsafePath) as exc:
+        log.info("job outputs left in the bucket: %s", exc)
