@@ -265,10 +265,39 @@ class S3Server:
         self._server = server
         self.url = f"http://{host}:{port}"
 
+    def start_process(self, env: dict[str, str] | None = None) -> None:
+        """moto_server in a process of its own (with ``env``, e.g. moto's
+        INITIAL_NO_AUTH_ACTION_COUNT to check credentials after that many requests)."""
+        import socket
+        import sys
+        import urllib.request
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        binary = Path(sys.executable).with_name("moto_server")
+        self._proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
+                                      env={**os.environ, **(env or {})},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("moto_server did not start")
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()  # type: ignore[attr-defined]
             self._server = None
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+            self._proc = None
 
     def client(self):  # -> a boto3 S3 client, for tests to look and tamper
         import boto3

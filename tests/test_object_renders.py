@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import av
@@ -72,3 +73,47 @@ def test_replaced_object_fails_the_render_naming_the_asset(
     assert job["error"].startswith("a.mp4: the stored file does not match its hash")
     assert not (storage / "objects" / clip[8:10] / clip[8:]).exists()  # nothing cached
     assert not [p for p in (storage / "objects").rglob("*") if clip[8:] in p.name]
+
+
+def test_unreachable_bucket_during_a_render_is_an_outage_not_bad_input(
+        s3_storage: S3Storage, alice: Account, clips: dict[str, Path], farm,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that cannot reach the bucket leaves the job processing, for the stale
+    heartbeat recovery to hand on (as if the worker died), and does not fail it."""
+    from rendercli.app import App
+    from rendercli.errors import StoreUnavailable
+    from rendercli.services.renders import execute
+
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(clips["a"]), str(clips["still"]), "--duration", "1")
+    job = json.loads(alice.ok("render", "submit", "film", *FAST, "--json").stdout)
+    assert job["status"] == "queued"
+    forget_storage(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("RENDERCLI_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+
+    with pytest.raises(StoreUnavailable, match="cannot reach object storage"):
+        execute.execute(job["id"], worker_name="w-offline",
+                        uow=App.for_worker().unit_of_work())
+    status = json.loads(alice.ok("jobs", "status", job["id"], "--json").stdout)
+    assert status["status"] == "processing" and not status.get("error")
+
+
+def test_render_frame_and_storyboard_fetch_their_inputs(
+        s3_storage: S3Storage, alice: Account, clips: dict[str, Path], tmp_path: Path) -> None:
+    alice.ok("project", "create", "film")
+    alice.ok("asset", "add", "film", str(clips["a"]), str(clips["still"]), "--duration", "1")
+    storage = forget_storage(tmp_path)
+    frame, board = tmp_path / "frame.png", tmp_path / "board.png"
+    alice.ok("render", "frame", "film", "--at", "1.5", "-o", str(frame), "--preset", "480p")
+    alice.ok("project", "storyboard", "film", "-o", str(board), "--preset", "480p")
+    with av.open(str(frame)) as container:
+        picture = next(container.decode(video=0))
+        assert (picture.width, picture.height) == (854, 480)
+        pixels = bytes(picture.reformat(format="rgb24").planes[0])
+    assert len(set(pixels[::97])) > 10  # a picture, not a blank
+    with av.open(str(board)) as container:
+        assert next(container.decode(video=0)).width > 0
+    assert len([p for p in (storage / "objects").rglob("*") if p.is_file()]) == 2

@@ -19,6 +19,7 @@ from rendercli.services import assets, identity
 from rendercli.services.uploads import Uploaded
 from tests.conftest import Account, S3Storage
 from tests.media_factory import make_image, make_video
+from tests.servers import S3Server
 from tests.terminal import Terminal
 
 SPEC = """\
@@ -157,3 +158,88 @@ def test_upload_bar_on_a_terminal_only(s3_storage: S3Storage, alice: Account,
     piped = alice.ok("asset", "add", "trip", str(media / "photo.png"))
     assert "uploading" not in piped.stderr and "uploading" not in piped.stdout
     assert len(s3_storage.keys()) == 2
+
+
+def forget_storage(tmp_path: Path) -> None:
+    """This machine loses its storage dir (objects are read-only: make them removable)."""
+    storage = tmp_path / "data" / "storage"
+    for path in storage.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(storage, ignore_errors=True)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_export_and_apply_by_hash_fetch_from_the_bucket(
+        s3_storage: S3Storage, alice: Account, media: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "video"
+    folder.mkdir()
+    for name in ("intro.mp4", "photo.png"):
+        shutil.copy(media / name, folder / name)
+    (folder / "video.yaml").write_text(SPEC, encoding="utf-8")
+    alice.ok("apply", str(folder / "video.yaml"))
+    forget_storage(tmp_path)
+
+    out = tmp_path / "out" / "video.yaml"
+    out.parent.mkdir()
+    alice.ok("project", "export", "video", "-o", str(out))
+    for name in ("intro.mp4", "photo.png"):
+        assert (out.parent / "video-media" / name).read_bytes() == (media / name).read_bytes()
+    by_hash = tmp_path / "by-hash.yaml"
+    alice.ok("project", "export", "video", "-o", str(by_hash), "--by-hash")
+    forget_storage(tmp_path)
+    applied = json.loads(alice.ok("apply", str(by_hash), "--project", "again",
+                                  "--json").stdout)
+    assert applied["applied"] and applied["uploaded_bytes"] == 0
+    assert len(json.loads(alice.ok("asset", "list", "again", "--json").stdout)["assets"]) == 2
+
+
+BATCH_SPEC = """\
+version: 1
+output: {preset: 480p, fps: 10, quality: draft, name: "hello-{{ name }}.mp4"}
+timeline:
+  - title: "Hello {{ name }}"
+    duration: 1
+  - media: intro.mp4
+"""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_render_batch_uploads_its_files_once(s3_storage: S3Storage, alice: Account,
+                                             media: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "greetings"
+    folder.mkdir()
+    shutil.copy(media / "intro.mp4", folder / "intro.mp4")
+    (folder / "video.yaml").write_text(BATCH_SPEC, encoding="utf-8")
+    (folder / "rows.csv").write_text("name\nAna\nBo\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    alice.ok("render", "batch", str(folder / "video.yaml"), "--data", str(folder / "rows.csv"),
+             "--output-dir", str(tmp_path / "out"))
+    assert s3_storage.keys() == [f"objects/{sha(media / 'intro.mp4')}"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hello-Ana.mp4",
+                                                                   "hello-Bo.mp4"]
+
+
+def test_access_denied_at_asset_add_names_bucket_and_permission(
+        alice: Account, media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that checks credentials (moto with IAM checks on after one request) and
+    keys it does not know: one line naming the bucket, the prefix and the permission."""
+    server = S3Server()
+    server.start_process({"INITIAL_NO_AUTH_ACTION_COUNT": "1"})
+    try:
+        bucket = server.create_bucket()  # the one request let through
+        storage = S3Storage(server, bucket, "farm/")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-creds"))
+        for name, value in storage.env().items():
+            monkeypatch.setenv(name, value)
+        alice.ok("project", "create", "trip")
+        result = alice("asset", "add", "trip", str(media / "intro.mp4"))
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"error: access denied to s3://{bucket}/farm/ at "
+                                        f"{server.url} (head_object objects/")
+        assert "s3:GetObject" in result.stderr and f"on {bucket}/farm/*" in result.stderr
+        assert result.stderr.count("\n") == 1
+        assert json.loads(alice.ok("asset", "list", "trip", "--json").stdout)["assets"] == []
+    finally:
+        server.stop()

@@ -10,11 +10,11 @@ from rendercli.services.doctor import run_checks
 
 
 def doctor(json_output: bool = JSON_OPTION) -> None:
-    """Check configuration, database, Redis and workers, storage, the S3 bucket, ffmpeg,
-    keyring and login.
+    """Check configuration, database, Redis and workers, storage, ffmpeg, keyring and login.
 
-    Exit 1 if a required check fails (database, Redis when configured, storage, the bucket
-    when RENDERCLI_STORAGE_URL is set: reachable, credentials, a probe write, ffmpeg).
+    With RENDERCLI_STORAGE_URL, the S3 bucket too: reachable, credentials accepted, a
+    probe object written, read back and deleted, clock skew. Exit 1 if a required check
+    fails (database, Redis when configured, storage, the bucket, ffmpeg).
 
     Example: rendercli doctor --json
     """

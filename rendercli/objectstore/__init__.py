@@ -47,7 +47,8 @@ class ObjectStore(Protocol):
         """The canonical local path of ``name``, fetched into the read-through cache if
         missing and verified (against ``sha256``, or the name itself for objects/) before
         it becomes visible: ObjectCorrupt on a mismatch (nothing cached), ObjectMissing
-        when it is nowhere."""
+        when it is nowhere. A name that promises no hash, given none (a segment's .json
+        sidecar), is not checked: its caller validates what it reads."""
         ...
 
     def localized(self, wanted: Mapping[str, str | None]

@@ -10,8 +10,9 @@ machine wanting the same object download it once. Users of a file hold that lock
 object in use is never evicted.
 
 The limit (RENDERCLI_CACHE_LIMIT) counts every bucket-backed file under the storage
-directory; past it, the least recently used go first (by access time, which every use
-records), and only ones the bucket is confirmed to hold, at the same size.
+directory; past it, the least recently used go first (by the time of the last use,
+which every use records on the object's lock file), and only ones the bucket is
+confirmed to hold, at the same size (at most MAX_CONFIRMS asked per pass).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rendercli.objectstore.names import check_name, local_path, name_digest
 from rendercli.objectstore.transfer import publish_into_place
 
 LOCKS_DIR = "locks"  # under cache/
+MAX_CONFIRMS = 64  # HEAD requests one eviction pass may make (the rest wait for the next)
 # Directories of bucket-backed files, and the kind of name each holds.
 _CACHED_DIRS = (("objects", "objects"), ("cache/segments", "segments"),
                 ("cache/renders", "renders"), (storage.RENDERS_DIR, "outputs"))
@@ -47,11 +49,22 @@ class FetchCache:
         self._fetch = fetch
         self._confirm = confirm
 
-    def _lock_file(self, name: str) -> int:
+    def _lock_path(self, name: str) -> Path:
         locks = self.storage_dir / storage.CACHE_DIR / LOCKS_DIR
-        locks.mkdir(parents=True, exist_ok=True)
-        path = locks / f"{check_name(name).replace('/', '--')}.lock"
+        return locks / f"{check_name(name).replace('/', '--')}.lock"
+
+    def _lock_file(self, name: str) -> int:
+        path = self._lock_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
+
+    def _last_use(self, name: str, stat: os.stat_result) -> float:
+        """When ``name`` was last used here: its lock file's mtime (every use touches
+        it), else the file's own access time."""
+        try:
+            return self._lock_path(name).stat().st_mtime
+        except OSError:
+            return stat.st_atime
 
     def _present(self, name: str, fd: int, sha256: str | None) -> tuple[Path, bool]:
         """With ``fd`` locked shared: the local path of ``name``, fetched first if
@@ -63,7 +76,7 @@ class FetchCache:
         while True:
             fcntl.flock(fd, fcntl.LOCK_SH)
             if final.is_file():
-                _touch(final)
+                _touch(fd, final)
                 return final, fetched
             fcntl.flock(fd, fcntl.LOCK_EX)  # not atomic: someone may fetch meanwhile
             if not final.is_file():
@@ -127,11 +140,12 @@ class FetchCache:
         """Remove least recently used files until the cache is within its limit; returns
         the bytes freed. Files in use (locked) and files the bucket cannot be confirmed
         to hold are kept."""
-        entries = sorted(self._files(), key=lambda entry: entry[2].st_atime)
+        entries = sorted(self._files(), key=lambda entry: self._last_use(entry[0], entry[2]))
         total = sum(stat.st_size for _name, _path, stat in entries)
         freed = 0
+        asked = 0
         for name, path, stat in entries:
-            if total - freed <= self.limit:
+            if total - freed <= self.limit or asked >= MAX_CONFIRMS:
                 break
             fd = self._lock_file(name)
             try:
@@ -139,6 +153,7 @@ class FetchCache:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # in use
+                asked += 1
                 if not self._confirm(name, stat.st_size):
                     continue  # not (yet) in the bucket: this copy may be the only one
                 with contextlib.suppress(FileNotFoundError):
@@ -159,10 +174,14 @@ def _remove_leftovers(final: Path) -> None:
             leftover.unlink()
 
 
-def _touch(path: Path) -> None:
-    """Record a use: the access time is what eviction orders by (mtime is left alone)."""
+def _touch(fd: int, path: Path) -> None:
+    """Record a use of ``path`` on its lock file (open as ``fd``): eviction orders by it.
+    The object itself is left alone, so its identity (ctime included) stays what the hash
+    memo remembers, and an unchanged input is not hashed again."""
     try:
-        stat = path.stat()
-        os.utime(path, ns=(time.time_ns(), stat.st_mtime_ns))
+        # The time now, not the kernel's coarse file clock: uses a millisecond apart
+        # must still come in order.
+        now = time.time_ns()
+        os.utime(fd, ns=(now, now))
     except OSError as exc:
         raise OperationFailed(f"cannot use cached object {path}: {exc.strerror}") from None

@@ -15,6 +15,7 @@ from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.services.items import read_items
 from rendercli.services.projects import owned_project
+from rendercli.services.renders.inputs import localized_inputs
 
 if TYPE_CHECKING:
     from rendercli.render.timeline import RenderSettings, TimelineItem
@@ -91,7 +92,9 @@ def frame(uow: UnitOfWork, user_id: str, project_ref: str, seconds: float, out: 
 
     settings = _settings(preset, fps)
     name, items, _rows = _timeline(uow, user_id, project_ref)
-    shown = render_frame(items, settings, seconds, out, storage_dir=get_settings().storage_dir)
+    with localized_inputs(uow.settings, items):  # from the bucket, if there is one
+        shown = render_frame(items, settings, seconds, out,
+                             storage_dir=get_settings().storage_dir)
     w, h = settings.size
     return FrameView(name, seconds, shown, round(shown / fps, 6), w, h, preset)
 
@@ -115,7 +118,9 @@ def storyboard(uow: UnitOfWork, user_id: str, project_ref: str, out: Path, *,
                                round(item.duration, 6))
         listed.append(entry)
         tiles.append(SheetTile(item, caption(entry), display_name))
-    layout = render_storyboard(tiles, settings, out, storage_dir=get_settings().storage_dir)
+    with localized_inputs(uow.settings, items):  # from the bucket, if there is one
+        layout = render_storyboard(tiles, settings, out,
+                                   storage_dir=get_settings().storage_dir)
     width, height = layout.size
     return StoryboardView(name, preset, width, height, layout.columns, layout.rows, listed)
 

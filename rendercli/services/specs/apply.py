@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,7 +185,14 @@ def _stored_path(sha: str, stored: Stored | None,
     from rendercli.config import get_settings
 
     found = stored(sha) if stored is not None else None
-    path = storage.object_path(get_settings().storage_dir, sha)
+    settings = get_settings()
+    path = storage.object_path(settings.storage_dir, sha)
+    if found is not None and settings.storage_url is not None:
+        from rendercli.errors import ObjectMissing
+        from rendercli.objectstore import object_name, open_store
+
+        with contextlib.suppress(ObjectMissing):  # then "no stored file", below
+            path = open_store(settings).localize(object_name(sha), sha256=sha)
     if found is None or not path.is_file():
         raise ValueError(f"no stored file with content sha256:{sha[:12]}\u2026 in your projects")
     known[path] = (FileFacts(path, sha, found[0], hashed=False), found[1])

@@ -195,10 +195,17 @@ def to_yaml(spec: dict[str, Any]) -> str:
 
 
 def object_files(export: Export) -> dict[str, Path]:
-    """Where each exported file's content is in storage (keys checked and confined)."""
+    """Where each exported file's content is in storage (keys checked and confined);
+    with a bucket, fetched (and verified) into the storage directory first."""
     from rendercli import storage
     from rendercli.config import get_settings
 
-    storage_dir = get_settings().storage_dir
-    return {relative: storage.object_path(storage_dir, storage.check_digest(key))
-            for relative, key in export.files.items()}
+    settings = get_settings()
+    keys = {relative: storage.check_digest(key) for relative, key in export.files.items()}
+    if settings.storage_url is not None:
+        from rendercli.objectstore import object_name, open_store
+
+        store = open_store(settings)
+        return {relative: store.localize(object_name(key)) for relative, key in keys.items()}
+    return {relative: storage.object_path(settings.storage_dir, key)
+            for relative, key in keys.items()}

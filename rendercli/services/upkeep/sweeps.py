@@ -166,7 +166,12 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
     caller's token (best effort, fail closed: when the database does not answer, a dead
     token included, every object is kept and the orphan sweep removes it later).
     Malformed keys are never turned into paths; titles have no key (None) and no
-    object. ``reason`` goes into the deletion log."""
+    object. ``reason`` goes into the deletion log.
+
+    Only the local copies: in a bucket, another machine may be adding the same content
+    at this moment (it found the object and skips its upload), which no lock here can
+    see, so the workers' bucket sweep removes them once they stayed unreferenced for the
+    grace (bucket_sweep)."""
     from rendercli import storage
 
     keys = [k for k in keys if k is not None and storage.is_digest(k)]
@@ -193,29 +198,11 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
                 storage.remove_object(directory, key, reason=reason)
             except (OSError, ValueError) as exc:  # the row is gone; a stray file is harmless
                 log.warning("could not remove stored object %s: %s", key, exc)
-        _remove_from_bucket(uow.settings, sorted(set(keys) - used), reason)
-
-
-def _remove_from_bucket(settings: Settings, keys: list[str], reason: str) -> None:
-    """The same objects from the bucket, if there is one (the caller asked the database
-    and no asset of any account uses them). Best effort: a credential without
-    s3:DeleteObject (clients' least-privilege policy) or an outage leaves them to the
-    workers' bucket sweep."""
-    if settings.storage_url is None or not keys:
-        return
-    from rendercli.errors import RenderCliError
-    from rendercli.objectstore import object_name, open_store
-
-    try:
-        store = open_store(settings)
-        for key in keys:
-            store.remove(object_name(key), reason=reason)
-    except (RenderCliError, OSError) as exc:
-        log.info("objects left in the bucket for the workers' sweep: %s", exc)
 
 
 def remove_renders(job_ids: list[str]) -> None:
-    """Delete the rendered videos and posters of deleted jobs (named by job id)."""
+    """Delete the rendered videos and posters of deleted jobs (named by job id), in the
+    bucket too (a job's outputs are its own: no other job or asset uses them)."""
     from rendercli import storage
 
     settings = get_settings()
