@@ -190,8 +190,11 @@ def test_a_split_render_on_machines_sharing_only_a_bucket_equals_a_shared_disk_f
              str(farm_media["still"]), str(farm_media["b"]), "--duration", "1")
     dirs = s3_workers(farm, tmp_path, "east", "west")
     assert len({cli_dir, *dirs.values()}) == 3
-    job_id = alice.ok("render", "submit", "split", *SPLIT).stdout.strip()
-    watch_ok(alice, job_id, farm)
+    s3_out = tmp_path / "s3.mp4"  # --wait --output: downloaded from the bucket, verified
+    submitted = alice("render", "submit", "split", *SPLIT, "--wait", "--output", str(s3_out),
+                      "--json")
+    assert submitted.exit_code == 0, (submitted.stdout, submitted.stderr, farm.logs())
+    job_id = json.loads(submitted.stdout)["id"]
     job = status(alice, job_id)
     assert job["tasks_done"] == job["tasks_total"] == 9
     assert sorted(job["workers"]) == ["east", "west"], job["workers"]
@@ -208,8 +211,7 @@ def test_a_split_render_on_machines_sharing_only_a_bucket_equals_a_shared_disk_f
         objects = files_under(directory, "objects")
         assert objects and all(p.name == hashlib.sha256(p.read_bytes()).hexdigest()
                                for p in objects)
-    s3_out = tmp_path / "s3.mp4"
-    alice.ok("jobs", "download", job_id, "-o", str(s3_out))
+    assert hashlib.sha256(s3_out.read_bytes()).hexdigest() == job["output_sha256"]
 
     # The same project on a farm sharing one storage directory (no bucket).
     farm.stop_all()
