@@ -317,7 +317,11 @@ def test_a_worker_killed_mid_download_caches_nothing_and_the_render_finishes_els
     job = status(alice, job_id)
     assert job["status"] == "completed", (job, farm.logs())
     survivor = next(name for name in dirs if name != fetching)
-    assert job["attempts"] == 2 and job["worker_name"] == survivor
+    # The job is split (a segment and the soundtrack): the segment task was fetching.
+    tasks = json.loads(alice.ok("jobs", "logs", job_id, "--json").stdout)["tasks"]
+    redone = [t for t in tasks if t["attempts"] == 2]
+    assert [t["kind"] for t in redone] == ["segment"], tasks
+    assert redone[0]["worker_name"] == survivor and redone[0]["state"] == "completed"
     assert final[survivor].read_bytes() == still.read_bytes()
     assert not final[fetching].exists()
 

@@ -32,7 +32,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from rendercli.render.cache import RemoteCache
-    from rendercli.render.engine import RenderResult
+    from rendercli.render.engine import PreparedRender, RenderResult
     from rendercli.render.timeline import RenderSettings, TimelineItem
 
 log = logging.getLogger(__name__)
@@ -213,10 +213,14 @@ def execute(
         # Heartbeats go on while inputs are fetched from a bucket (a big one may take
         # longer than the heartbeat timeout) and while the job is split.
         with JobMonitor(claim, settings.heartbeat_interval, uow) as fetching:
-            held.enter_context(localized_inputs(settings, items))
+            # Planning reads the fonts; the media only the worker that renders them
+            # (this one, unless the job is split into tasks).
+            held.enter_context(localized_inputs(settings, items, media=False))
             store, remote = _shared(uow)
             split = not fetching.lost.is_set() and _split(claim, items, render_settings,
                                                           uow, remote)
+            if not split and not fetching.lost.is_set():
+                held.enter_context(localized_inputs(settings, items))
         if split:
             return _view(job_id, uow)
         if fetching.lost.is_set():
@@ -318,6 +322,28 @@ def _shared(uow: UnitOfWork):  # type: ignore[no-untyped-def]
     return store, remote_cache(store)
 
 
+def _task_media(prepared: PreparedRender, tc: TaskClaim) -> list[TimelineItem]:
+    """The items whose media a task reads: its segment's, the soundtrack's sources, or
+    for the assemble none, unless a segment or the soundtrack is not to be had from the
+    cache (then it renders them itself, from every item)."""
+    plan, fmt = prepared.plan, prepared.settings.fmt
+    if tc.kind == "segment":
+        try:
+            segment = prepared.segment(tc.cache_key or "")
+        except KeyError:
+            return []  # the project changed: the task fails on it
+        t = segment.transition
+        return [p.item for p in ((t.before, t.after) if t is not None else
+                                 (segment.item,) if segment.item is not None else ())]
+    if tc.kind == "soundtrack":
+        return [p.item for p in plan.visual if p.item.has_audio] + list(plan.background)
+    cache = prepared.cache
+    complete = all(cache.has_segment(k, fmt) for k in prepared.unique_keys) and (
+        not prepared.has_soundtrack
+        or cache.soundtrack_loudness(prepared.soundtrack_key, fmt) is not None)
+    return [] if complete else [p.item for p in plan.visual] + list(plan.background)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
@@ -394,13 +420,22 @@ def execute_task(task_id: str, *, worker_name: str,
     try:
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
         with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
-            # Inside the monitor: heartbeats go on while inputs are fetched.
-            held.enter_context(localized_inputs(settings, items))
+            # Inside the monitor: heartbeats go on while inputs are fetched. Only what
+            # this task reads: the fonts (planning), then its own media.
+            held.enter_context(localized_inputs(settings, items, media=False))
             store, remote = _shared(uow)
-            prepared = prepare_render(items, render_settings,
+
+            def prepare() -> PreparedRender:
+                return prepare_render(items, render_settings,
                                       storage_dir=settings.storage_dir,
                                       chunk_seconds=settings.chunk_seconds or None,
                                       remote=remote)
+
+            prepared = prepare()
+            needed = _task_media(prepared, tc) if store.remote else []
+            if needed:
+                held.enter_context(localized_inputs(settings, needed))
+                prepared = prepare()  # each source's colours probed from its bytes now
             options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
                        "timeout": settings.job_timeout, "log": lines.append}
             if tc.kind == "segment":
