@@ -243,3 +243,24 @@ def test_access_denied_at_asset_add_names_bucket_and_permission(
         assert json.loads(alice.ok("asset", "list", "trip", "--json").stdout)["assets"] == []
     finally:
         server.stop()
+
+
+def test_a_damaged_local_object_is_never_uploaded(s3_storage: S3Storage,
+                                                  tmp_path: Path) -> None:
+    """A hash-named object in the bucket is never replaced, so bad bytes must not go up."""
+    from rendercli.config import read_settings
+    from rendercli.errors import OperationFailed
+    from rendercli.objectstore import local_path, object_name
+    from rendercli.services.uploads import publish_objects
+
+    settings = read_settings({**s3_storage.env(), "RENDERCLI_STORAGE_DIR": str(tmp_path / "s")})
+    good = hashlib.sha256(b"the real bytes").hexdigest()
+    path = local_path(tmp_path / "s", object_name(good))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"other bytes")
+    with pytest.raises(OperationFailed, match="does not match its hash: not uploaded"):
+        publish_objects(settings, {good: path})
+    assert s3_storage.keys() == []
+    path.write_bytes(b"the real bytes")
+    assert publish_objects(settings, {good: path}) == Uploaded(files=1, bytes=14)
+    assert s3_storage.get(object_name(good)) == b"the real bytes"

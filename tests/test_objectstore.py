@@ -13,6 +13,7 @@ import pytest
 
 from rendercli.config import read_settings
 from rendercli.errors import ObjectCorrupt, ObjectMissing, StoreUnavailable
+from rendercli.media.hash_memo import default_memo, identity
 from rendercli.objectstore import local_path, object_name, open_store
 from rendercli.objectstore import upload as upload_module
 from rendercli.objectstore.s3 import S3Store
@@ -56,6 +57,8 @@ def test_published_object_is_fetched_on_another_machine(s3_storage: S3Storage,
     fetched = there.localize(name)
     assert fetched == local_path(tmp_path / "b", name)
     assert fetched.read_bytes() == data
+    # Checked while fetched: the hash memo knows it, so renders do not hash it again.
+    assert default_memo().get(identity(fetched.stat())) == hashlib.sha256(data).hexdigest()
     assert leftovers(tmp_path / "b") == [str(fetched.relative_to(tmp_path / "b"))]
 
 
@@ -139,3 +142,36 @@ def test_unreachable_bucket_is_one_clear_line(s3_storage: S3Storage, tmp_path: P
     message = caught.value.message
     assert "\n" not in message and f"127.0.0.1:{port}" in message
     assert message.startswith(f"cannot reach object storage s3://{s3_storage.bucket}/farm/")
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("RENDERCLI_STORAGE_URL", "s3://Bad_Bucket/x", "must be s3://BUCKET or s3://BUCKET/PREFIX"),
+    ("RENDERCLI_STORAGE_URL", "s3://bucket/../up", "must be s3://BUCKET or s3://BUCKET/PREFIX"),
+    ("RENDERCLI_STORAGE_URL", "/mnt/share", "must be s3://BUCKET or s3://BUCKET/PREFIX"),
+    ("RENDERCLI_S3_ENDPOINT_URL", "ftp://host", "must be an http:// or https:// URL"),
+    ("RENDERCLI_S3_REGION", "eu west", "must be a region name"),
+    ("RENDERCLI_CACHE_LIMIT", "0", "must be a size from 1 byte to 1 PB"),
+    ("RENDERCLI_CACHE_LIMIT", "10 parsecs", "must be a size from 1 byte to 1 PB"),
+])
+def test_object_storage_settings_are_checked(cli, name: str, value: str, message: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from rendercli.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=message):
+        read_settings({name: value})
+    monkeypatch.setenv(name, value)
+    result = cli("doctor")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {name} ") and result.stderr.count("\n") == 1
+
+
+def test_object_storage_settings_read() -> None:
+    settings = read_settings({"RENDERCLI_STORAGE_URL": "s3://studio.renders/a/b/",
+                              "RENDERCLI_CACHE_LIMIT": "1.5GiB"})
+    assert (settings.s3_bucket, settings.s3_prefix) == ("studio.renders", "a/b/")
+    assert settings.cache_limit == 1536 * 1024 * 1024
+    assert read_settings({"RENDERCLI_CACHE_LIMIT": "10GB"}).cache_limit == 10 * 1000**3
+    plain = read_settings({})
+    assert plain.storage_url is None and plain.s3_prefix == "" and not plain.s3_bucket
+    assert plain.cache_limit == 20 * 1000**3
+    assert not open_store(plain).remote

@@ -139,3 +139,17 @@ def calling(bucket: Bucket, operation: str, name: str) -> Iterator[None]:
         yield
     except (BotoCoreError, ClientError) as exc:
         raise translate(exc, bucket, operation, name) from exc
+
+
+def head_size(bucket: Bucket, name: str) -> int | None:
+    """The size of ``name`` in the bucket, or None if it is not there."""
+    from botocore.exceptions import ClientError
+
+    with calling(bucket, "head_object", name):
+        try:
+            answer = bucket.client.head_object(Bucket=bucket.name, Key=bucket.key(name))
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+    return int(answer["ContentLength"])

@@ -38,16 +38,19 @@ _CACHED_DIRS = (("objects", "objects"), ("cache/segments", "segments"),
 
 Fetch = Callable[[str, Path, "str | None"], None]  # (name, temporary path, sha256)
 Confirm = Callable[[str, int], bool]  # (name, size): the bucket holds it at that size
+Verified = Callable[[Path, str], None]  # (final path, sha256): fetched and checked
 
 
 class FetchCache:
     """Bucket objects in ``storage_dir``, at most ``limit`` bytes of them."""
 
-    def __init__(self, storage_dir: Path, limit: int, fetch: Fetch, confirm: Confirm) -> None:
+    def __init__(self, storage_dir: Path, limit: int, fetch: Fetch, confirm: Confirm,
+                 verified: Verified | None = None) -> None:
         self.storage_dir = Path(storage_dir)
         self.limit = limit
         self._fetch = fetch
         self._confirm = confirm
+        self._verified = verified  # hears each fetched file whose hash was checked
 
     def _lock_path(self, name: str) -> Path:
         locks = self.storage_dir / storage.CACHE_DIR / LOCKS_DIR
@@ -91,6 +94,8 @@ class FetchCache:
                     if name.startswith("objects/"):
                         os.chmod(tmp, 0o444)  # read-only, as storage keeps its objects
                     publish_into_place(tmp, final)
+                    if expected is not None and self._verified is not None:
+                        self._verified(final, expected)
                 finally:
                     with contextlib.suppress(FileNotFoundError):
                         tmp.unlink()

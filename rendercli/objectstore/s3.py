@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from rendercli import storage
 from rendercli.errors import ObjectMissing
-from rendercli.objectstore.client import Bucket, calling, is_missing, make_bucket
+from rendercli.objectstore.client import Bucket, calling, head_size, is_missing, make_bucket
 from rendercli.objectstore.fetch_cache import FetchCache
 from rendercli.objectstore.names import KINDS, check_name, local_path, name_digest
 from rendercli.objectstore.transfer import Progress, copy_verified, write_verified
@@ -30,7 +30,8 @@ class S3Store:
     def __init__(self, storage_dir: Path, bucket: Bucket, cache_limit: int) -> None:
         self.storage_dir = Path(storage_dir)
         self.bucket = bucket
-        self.cache = FetchCache(self.storage_dir, cache_limit, self._fetch, self._confirm)
+        self.cache = FetchCache(self.storage_dir, cache_limit, self._fetch, self._confirm,
+                                _remember)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
@@ -38,17 +39,7 @@ class S3Store:
 
     def head(self, name: str) -> int | None:
         """The size of ``name`` in the bucket, or None if it is not there."""
-        from botocore.exceptions import ClientError
-
-        with calling(self.bucket, "head_object", name):
-            try:
-                answer = self.bucket.client.head_object(Bucket=self.bucket.name,
-                                                        Key=self.bucket.key(check_name(name)))
-            except ClientError as exc:
-                if is_missing(exc):
-                    return None
-                raise
-        return int(answer["ContentLength"])
+        return head_size(self.bucket, check_name(name))
 
     def exists(self, name: str) -> bool:
         return self.head(name) is not None
@@ -157,3 +148,14 @@ class S3Store:
                 "get_object", Params={"Bucket": self.bucket.name,
                                       "Key": self.bucket.key(check_name(name))},
                 ExpiresIn=expires))
+
+
+def _remember(path: Path, sha256: str) -> None:
+    """Tell the hash memo a fetched file's bytes were just checked: the engine's own
+    check before it reads them (rendercli.render.verify) then does not hash them again."""
+    import os
+
+    from rendercli.media.hash_memo import default_memo, identity
+
+    with contextlib.suppress(OSError):
+        default_memo().put(identity(os.stat(path)), sha256)

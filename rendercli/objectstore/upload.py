@@ -24,7 +24,7 @@ from rendercli.objectstore.client import (
     Bucket,
     calling,
     error_code,
-    is_missing,
+    head_size,
     is_precondition_failed,
 )
 from rendercli.objectstore.transfer import Progress
@@ -53,7 +53,7 @@ def upload_file(bucket: Bucket, name: str, path: Path, *,
         except OperationFailed as exc:
             # Another uploader of the same content finished the upload we resumed
             # (both found it pending): the object is there, which is all we wanted.
-            if error_code(exc.__cause__) == "NoSuchUpload" and _exists(bucket, name):
+            if error_code(exc.__cause__) == "NoSuchUpload" and head_size(bucket, name) is not None:
                 return 0
             raise
     with open(path, "rb") as fh:
@@ -173,16 +173,3 @@ def _multipart(bucket: Bucket, name: str, path: Path, size: int,
                                                  UploadId=upload_id)
         return 0
     return sent
-
-
-def _exists(bucket: Bucket, name: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    with calling(bucket, "head_object", name):
-        try:
-            bucket.client.head_object(Bucket=bucket.name, Key=bucket.key(name))
-        except ClientError as exc:
-            if is_missing(exc):
-                return False
-            raise
-    return True

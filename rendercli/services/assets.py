@@ -250,8 +250,9 @@ def add(
         storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
         with storage.ingest_guard(settings.storage_dir), uow:
             stored = ingest.commit_all(staged)
+            # Copied while hashed (an object already there was checked): no second read.
             publish_objects(uow.settings, {obj.key: obj.path for obj in stored},
-                            progress=uploads)
+                            progress=uploads, just_hashed=True)
             project_id = owned_project_id(uow.rows, user_id, project_ref)
             repo.lock_projects(uow.rows, project_id)
             placed = [r for r in rows if r.kind != "font"]

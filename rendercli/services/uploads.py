@@ -50,12 +50,18 @@ class Uploaded:
 
 
 def publish_objects(settings: Settings, objects: Mapping[str, Path], *,
-                    progress: UploadProgress | None = None) -> Uploaded:
+                    progress: UploadProgress | None = None,
+                    just_hashed: bool = False) -> Uploaded:
     """Put every object (SHA-256 -> its canonical local path) in the bucket unless it is
-    already there; returns what was sent. Raises the first failure (StoreUnavailable,
-    StoreAccessDenied, ...) once the uploads in flight have stopped."""
+    already there; returns what was sent. Each is checked against its hash first
+    (:func:`check_local`), unless ``just_hashed``: the caller has just written (or
+    checked) these files and hashed their bytes, which the hash memo then remembers.
+    Raises the first failure (StoreUnavailable, StoreAccessDenied, ...) once the uploads
+    in flight have stopped."""
     if settings.storage_url is None or not objects:
         return Uploaded()
+    if just_hashed:
+        remember(objects)
     from rendercli.objectstore import object_name, open_store
 
     store = open_store(settings)
@@ -64,8 +70,12 @@ def publish_objects(settings: Settings, objects: Mapping[str, Path], *,
         progress.begin(len(objects), sum(sizes.values()))
 
     def one(sha: str) -> int:
-        sent = store.publish(object_name(sha), objects[sha],
-                             progress=progress.advance if progress is not None else None)
+        name = object_name(sha)
+        sent = 0
+        if not store.exists(name):
+            check_local(sha, objects[sha])
+            sent = store.publish(name, objects[sha],
+                                 progress=progress.advance if progress is not None else None)
         if sent == 0 and progress is not None:
             progress.advance(sizes[sha])  # already there: done without sending
         return sent
@@ -84,3 +94,36 @@ def publish_objects(settings: Settings, objects: Mapping[str, Path], *,
     finally:
         if progress is not None:
             progress.end(result)
+
+
+def check_local(sha: str, path: Path) -> None:
+    """The local object's bytes hash to ``sha`` (remembered by file identity, so an
+    unchanged object is read once): bytes put in the bucket under a hash name stay
+    there (creates never replace), so a damaged local copy must never go up."""
+    import os
+
+    from rendercli.errors import OperationFailed
+    from rendercli.media.hash_memo import default_memo, identity
+    from rendercli.storage import file_sha256
+
+    memo = default_memo()
+    before = identity(os.stat(path))
+    if memo.get(before) == sha:
+        return
+    digest = file_sha256(path)
+    if digest != sha or identity(os.stat(path)) != before:
+        raise OperationFailed(
+            f"stored object {sha[:12]}\u2026 ({path}) does not match its hash: not uploaded; "
+            "add the original file again to restore it")
+    memo.put(before, sha)
+
+
+def remember(objects: Mapping[str, Path]) -> None:
+    """Tell the hash memo these files (as they are now) hash to their keys."""
+    import os
+
+    from rendercli.media.hash_memo import default_memo, identity
+
+    memo = default_memo()
+    for sha, path in objects.items():
+        memo.put(identity(os.stat(path)), sha)
