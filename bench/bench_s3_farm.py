@@ -127,7 +127,7 @@ class Farm:
             self.workers.append(subprocess.Popen(
                 ["taskset", "-c", str(n), RENDERCLI, "worker", "--name", f"w{n}"],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
-        conn = redis_connection()
+        conn = redis_connection(self.redis.url)
         wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) >= 2,
                  60, "workers to register")
         time.sleep(1)  # idle in their blocking dequeue before the clock starts
@@ -142,7 +142,7 @@ class Farm:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
         self.workers.clear()
-        conn = redis_connection()
+        conn = redis_connection(self.redis.url)
         wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) == 0, 60,
                  "workers to leave")
 

@@ -149,7 +149,7 @@ def s3_workers(farm: Farm, tmp_path: Path, *names: str, **env: str) -> dict[str,
         dirs[name] = tmp_path / f"machine-{name}" / "storage"
         farm.start_worker(name, via="rendercli",
                           env={"RENDERCLI_STORAGE_DIR": str(dirs[name]), **env})
-    conn = redis_connection()
+    conn = redis_connection(farm.redis.url)
     wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) >= len(names),
              60, f"{len(names)} workers to register")
     return dirs
