@@ -50,11 +50,6 @@ def object_name(sha256: str) -> str:
     return f"objects/{storage.check_digest(sha256)}"
 
 
-def cache_name(kind: str, key: str, ext: str) -> str:
-    """The name of a segment or render cache entry."""
-    return check_name(f"{kind}/{key}.{ext}")
-
-
 def output_name(job_id: str, ext: str) -> str:
     """The name of a job's output (or poster, ``jpg``)."""
     return check_name(f"outputs/{storage.check_job_id(job_id)}.{ext}")
