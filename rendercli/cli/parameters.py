@@ -22,19 +22,13 @@ root group (app_group.py) calls it on each noun's commands when that noun is loa
    Typer's coercion (`super().process_value`). tests/test_startup.py checks, on every
    parameter of the app, that each shortcut gives exactly Typer's outcome.
 
-2. One message for every out-of-range number: `process_value` checks a parameter's
-   `min`/`max` itself (refusing nan and inf too) and raises InvalidInput
-   ("--fps must be a whole number from 1 to 120, got 0"), the style of every other
-   range error, before Typer's pydantic message would.
+2. One message for every out-of-range number (`check_range`, nan and inf refused too),
+   in the style of every other range error, before Typer's pydantic message would.
 
-3. Help that reads like the tool (`get_help_record`, `get_usage_pieces`): Typer writes
-   required arguments as `{PROJECT}` in the usage line, lists argument types
-   (`FILE <list[str]>`), and shows number ranges as `[x>=0.0]`. Ours write `PROJECT`,
-   `FILE...` and `[0 or more]` / `[from 1 to 120]`, from the same `min`/`max` that
-   are enforced.
+3. Help that reads like the tool: `PROJECT`, `FILE...` and `[from 1 to 120]` (from the
+   enforced `min`/`max`) where Typer writes `{PROJECT}`, `FILE <list[str]>`, `[x>=0.0]`.
 
-4. Shell completion of values (`shell_complete`): when Typer has nothing to offer (no
-   completion of the parameter's own, no choices, no file), rendercli.cli.completion
+4. Shell completion of values: when Typer has nothing to offer, rendercli.cli.completion
    completes by metavar (PROJECT, ASSET, JOB) and option name (--preset, --format, ...).
 """
 
