@@ -195,10 +195,6 @@ def temp_name(storage_dir: Path, prefix: str, suffix: str = "") -> str:
     return f"{prefix}{tag}-{secrets.token_hex(5)}{suffix}"
 
 
-# A storage that cannot take writes at all: full, over quota, mounted read-only.
-UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-
-
 def storage_write_failed(exc: OSError, path: Path) -> OperationFailed:
     """The one-line error for a write the storage refused (same shape for every cause)."""
     return OperationFailed(f"cannot write to storage: {exc.strerror or exc}: {path}")
