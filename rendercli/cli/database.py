@@ -48,8 +48,6 @@ def _record_bcrypt_cost(engine) -> None:  # type: ignore[no-untyped-def]
         return
     rounds = context.settings().bcrypt_rounds
     if not 4 <= rounds <= MAX_PROOF_COST:
-        from rendercli.errors import InvalidInput
-
         raise InvalidInput(f"RENDERCLI_BCRYPT_ROUNDS must be between 4 and {MAX_PROOF_COST}")
     with engine.begin() as conn:
         set_bcrypt_cost(conn, rounds)

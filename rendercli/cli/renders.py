@@ -267,8 +267,6 @@ def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
 
 def finish(job, target: Path | None, json_output: bool, *, force: bool = False) -> None:  # type: ignore[no-untyped-def]
     if job.status == "completed" and target is not None:
-        from rendercli.cli import output_file
-
         output_file.publish_output(job, target, force=force)
     if json_output:
         output.print_json(job)
