@@ -17,14 +17,11 @@ Objects carry no extension on purpose: FFmpeg would pick the ``image2`` demuxer 
 ``.png``/``.jpg`` names (which the format whitelist refuses), and content-only detection
 is what the probe validated.
 
-Ingest is stage -> probe -> commit (rendercli.media.ingest checks the source and probes;
-storage only keeps bytes): ``stage_open_file`` reads the source exactly once, copying it
-into ``tmp/`` while hashing; the caller probes the staged copy, then ``commit_staged``
-moves it into place (or ``discard_staged`` drops it). ``StoredFile.created`` says whether
-this call created the object, so a caller whose database commit fails removes only the
-objects it added. From the first commit until the asset rows are committed, the caller
-holds :func:`ingest_guard`, so :func:`sweep_orphan_objects` never removes an object whose
-row is on its way.
+Ingest is stage (``stage_open_file``: one read, copied and hashed into ``tmp/``) -> probe
+(rendercli.media.ingest; storage only keeps bytes) -> ``commit_staged`` or
+``discard_staged``. ``StoredFile.created`` lets a caller whose database commit fails
+remove only the objects it added; :func:`ingest_guard`, held until the asset rows are
+committed, keeps :func:`sweep_orphan_objects` off objects whose row is on its way.
 """
 
 from __future__ import annotations
