@@ -8,7 +8,7 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION, noun_app
-from rendercli.db.access import set_bcrypt_cost
+from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements, set_bcrypt_cost
 from rendercli.errors import InvalidInput, OperationFailed
 from rendercli.services.passwords import MAX_PROOF_COST
 
@@ -68,7 +68,6 @@ def roles(
 
     Example: rendercli db roles | psql "$ADMIN_URL"
     """
-    from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements
     from rendercli.db.engines import checked_url, get_engine
 
     url = context.settings().database_url
