@@ -201,10 +201,6 @@ def _env(name: str, environ: Environ | None = None) -> str | None:
     return value if value not in (None, "") else None
 
 
-def _invalid(message: str) -> Exception:
-    return InvalidInput(message)
-
-
 def _number(name: str, environ: Environ | None = None) -> float:
     """A numeric setting, checked against its declared type and range (exit 2 if not)."""
     setting = _BY_NAME[name]
@@ -217,7 +213,7 @@ def _number(name: str, environ: Environ | None = None) -> float:
         value = math.nan
     whole = setting.kind is not int or (math.isfinite(value) and value.is_integer())
     if not (math.isfinite(value) and whole and setting.low <= value <= setting.high):
-        raise _invalid(f"{name} must be {setting.allowed}, got {raw!r}")
+        raise InvalidInput(f"{name} must be {setting.allowed}, got {raw!r}")
     return int(value) if setting.kind is int else value
 
 
@@ -229,7 +225,7 @@ def _choice(name: str, environ: Environ | None = None) -> str:
         return setting.default.strip("`")
     value = raw.strip().lower()
     if value not in setting.choices:
-        raise _invalid(f"{name} must be {setting.allowed}, got {raw!r}")
+        raise InvalidInput(f"{name} must be {setting.allowed}, got {raw!r}")
     return value
 
 
@@ -327,7 +323,7 @@ def split_storage_url(url: str) -> tuple[str, str]:
     if (rest is None or not _BUCKET_RE.fullmatch(bucket) or ".." in bucket
             or (prefix and (not _PREFIX_RE.fullmatch(prefix)
                             or any(part in (".", "..") for part in prefix.split("/"))))):
-        raise _invalid(
+        raise InvalidInput(
             f"RENDERCLI_STORAGE_URL must be s3://BUCKET or s3://BUCKET/PREFIX (a bucket "
             f"name, then letters, digits, '.', '_', '-' and '/'), got {url!r}"
         )
@@ -342,8 +338,8 @@ def parse_size(name: str, raw: str) -> int:
         unit = (match.group(2) or "").lower().removesuffix("b")
         value = float(match.group(1)) * _SIZE_UNITS[unit]
     if not (1 <= value <= 10**15):
-        raise _invalid(f"{name} must be a size from 1 byte to 1 PB (e.g. 10GB, 500MiB or "
-                       f"a number of bytes), got {raw!r}")
+        raise InvalidInput(f"{name} must be a size from 1 byte to 1 PB (e.g. 10GB, 500MiB or "
+                           f"a number of bytes), got {raw!r}")
     return int(value)
 
 
@@ -355,12 +351,12 @@ def _s3_settings(environ: Environ | None) -> dict[str, object]:
     endpoint = _env("RENDERCLI_S3_ENDPOINT_URL", environ)
     if endpoint is not None and (not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?",
                                                   endpoint)):
-        raise _invalid(f"RENDERCLI_S3_ENDPOINT_URL must be an http:// or https:// URL, "
-                       f"got {endpoint!r}")
+        raise InvalidInput(f"RENDERCLI_S3_ENDPOINT_URL must be an http:// or https:// URL, "
+                           f"got {endpoint!r}")
     region = _env("RENDERCLI_S3_REGION", environ)
     if region is not None and not re.fullmatch(r"[a-z0-9-]{1,32}", region):
-        raise _invalid(f"RENDERCLI_S3_REGION must be a region name such as eu-west-1, "
-                       f"got {region!r}")
+        raise InvalidInput(f"RENDERCLI_S3_REGION must be a region name such as eu-west-1, "
+                           f"got {region!r}")
     limit = _env("RENDERCLI_CACHE_LIMIT", environ)
     return {"storage_url": url, "s3_endpoint_url": endpoint, "s3_region": region,
             "cache_limit": parse_size("RENDERCLI_CACHE_LIMIT", limit) if limit
@@ -370,8 +366,6 @@ def _s3_settings(environ: Environ | None) -> dict[str, object]:
 def _redis_url(environ: Environ | None = None) -> str | None:
     url = _env("RENDERCLI_REDIS_URL", environ)
     if url is not None and not url.startswith(REDIS_SCHEMES):
-        from rendercli.errors import InvalidInput
-
         raise InvalidInput(
             f"RENDERCLI_REDIS_URL must start with redis://, rediss:// or unix://, got {url!r}"
         )
@@ -409,14 +403,14 @@ def read_settings(environ: Environ | None = None) -> Settings:
     heartbeat_interval, heartbeat_timeout = (numbers["heartbeat_interval"],
                                              numbers["heartbeat_timeout"])
     if heartbeat_timeout <= heartbeat_interval:
-        raise _invalid(
+        raise InvalidInput(
             f"RENDERCLI_HEARTBEAT_TIMEOUT ({heartbeat_timeout:g} s) must be more than "
             f"RENDERCLI_HEARTBEAT_INTERVAL ({heartbeat_interval:g} s), or live jobs are "
             "taken for dead"
         )
     cancel_poll_interval = numbers["cancel_poll_interval"]
     if cancel_poll_interval >= heartbeat_timeout:
-        raise _invalid(
+        raise InvalidInput(
             f"RENDERCLI_CANCEL_POLL_INTERVAL ({cancel_poll_interval:g} s) must be less than "
             f"RENDERCLI_HEARTBEAT_TIMEOUT ({heartbeat_timeout:g} s), or live jobs are "
             "taken for dead"

@@ -26,6 +26,7 @@ from typing import Any
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
+from rendercli.errors import shown
 from rendercli.services.renders import RENDER_FUNCTION, TASK_FUNCTION
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,6 @@ JOB_ID = re.compile(r"[a-z][a-z0-9]{23}")
 
 class RefusedJob(Exception):
     """An RQ job a render worker will not run; the message says why, in one line."""
-
-
-def shown(value: object) -> str:
-    text = repr(value)  # repr: no control characters reach a log or a terminal
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _no_constants(name: str) -> object:

@@ -17,14 +17,11 @@ Objects carry no extension on purpose: FFmpeg would pick the ``image2`` demuxer 
 ``.png``/``.jpg`` names (which the format whitelist refuses), and content-only detection
 is what the probe validated.
 
-Ingest is stage -> probe -> commit (rendercli.media.ingest checks the source and probes;
-storage only keeps bytes): ``stage_open_file`` reads the source exactly once, copying it
-into ``tmp/`` while hashing; the caller probes the staged copy, then ``commit_staged``
-moves it into place (or ``discard_staged`` drops it). ``StoredFile.created`` says whether
-this call created the object, so a caller whose database commit fails removes only the
-objects it added. From the first commit until the asset rows are committed, the caller
-holds :func:`ingest_guard`, so :func:`sweep_orphan_objects` never removes an object whose
-row is on its way.
+Ingest is stage (``stage_open_file``: one read, copied and hashed into ``tmp/``) -> probe
+(rendercli.media.ingest; storage only keeps bytes) -> ``commit_staged`` or
+``discard_staged``. ``StoredFile.created`` lets a caller whose database commit fails
+remove only the objects it added; :func:`ingest_guard`, held until the asset rows are
+committed, keeps :func:`sweep_orphan_objects` off objects whose row is on its way.
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from rendercli.errors import InvalidInput, OperationFailed
+from rendercli.errors import InvalidInput, OperationFailed, shown
 
 CHUNK_SIZE = 1024 * 1024
 OBJECTS_DIR = "objects"
@@ -66,11 +63,6 @@ class UnsafePath(OperationFailed, ValueError):
     opened or removed. (A ValueError too, for callers that check formats.)"""
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def is_digest(value: object) -> bool:
     """True if ``value`` is a 64-digit lowercase hex SHA-256."""
     return isinstance(value, str) and _DIGEST_RE.fullmatch(value) is not None
@@ -80,7 +72,7 @@ def check_digest(value: object, what: str = "storage key") -> str:
     """``value`` if it is a 64-digit lowercase hex SHA-256, else UnsafePath."""
     if isinstance(value, str) and _DIGEST_RE.fullmatch(value):
         return value
-    raise UnsafePath(f"refusing {what} {_shown(value)}: not a storage key (a SHA-256 digest)")
+    raise UnsafePath(f"refusing {what} {shown(value)}: not a storage key (a SHA-256 digest)")
 
 
 def check_job_id(value: object) -> str:
@@ -89,7 +81,7 @@ def check_job_id(value: object) -> str:
 
     if is_valid_id(value):
         return str(value)
-    raise UnsafePath(f"refusing job id {_shown(value)} from the database: not a valid id")
+    raise UnsafePath(f"refusing job id {shown(value)} from the database: not a valid id")
 
 
 def confine(storage_dir: Path, path: Path) -> Path:
@@ -97,7 +89,7 @@ def confine(storage_dir: Path, path: Path) -> Path:
     root = Path(storage_dir).resolve()
     resolved = Path(path).resolve()
     if resolved == root or not resolved.is_relative_to(root):
-        raise UnsafePath(f"refusing {_shown(str(path))}: it is not inside storage {root}")
+        raise UnsafePath(f"refusing {shown(str(path))}: it is not inside storage {root}")
     return path
 
 
@@ -110,9 +102,9 @@ def object_path(storage_dir: Path, key: str) -> Path:
 def render_path(storage_dir: Path, name: str, ext: str) -> Path:
     """``renders/<name>.<ext>``: a job's output or poster (``name`` is the job id)."""
     if not isinstance(name, str) or not _STEM_RE.fullmatch(name):
-        raise UnsafePath(f"refusing render name {_shown(name)}: not a job id")
+        raise UnsafePath(f"refusing render name {shown(name)}: not a job id")
     if ext not in RENDER_EXTS:
-        raise UnsafePath(f"refusing render extension {_shown(ext)}")
+        raise UnsafePath(f"refusing render extension {shown(ext)}")
     return confine(storage_dir, Path(storage_dir) / RENDERS_DIR / f"{name}.{ext}")
 
 
@@ -138,12 +130,12 @@ def render_file_from_url(storage_dir: Path, url: str, job_id: str) -> Path:
     parsed = urlparse(url)
     recorded = Path(unquote(parsed.path))
     if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
-        raise UnsafePath(f"refusing output URL {_shown(url)}: not a file in storage")
+        raise UnsafePath(f"refusing output URL {shown(url)}: not a file in storage")
     for path in job_render_files(storage_dir, job_id):
         if recorded == path.absolute() or recorded == path.resolve():
             return path
     raise UnsafePath(
-        f"refusing output {_shown(str(recorded))} of job {job_id}: "
+        f"refusing output {shown(str(recorded))} of job {job_id}: "
         f"it is not the job's file in {Path(storage_dir) / RENDERS_DIR}"
     )
 
@@ -152,7 +144,7 @@ def cache_path(storage_dir: Path, kind: str, key: str, ext: str) -> Path:
     """``cache/<kind>/<key>.<ext>`` for a cache key (a SHA-256 digest)."""
     check_digest(key, "cache key")
     if kind not in ("segments", "renders") or ext not in CACHE_EXTS:
-        raise UnsafePath(f"refusing cache entry {kind}/{key}.{_shown(ext)}")
+        raise UnsafePath(f"refusing cache entry {kind}/{key}.{shown(ext)}")
     return confine(storage_dir, Path(storage_dir) / CACHE_DIR / kind / f"{key}.{ext}")
 
 
@@ -193,10 +185,6 @@ def temp_name(storage_dir: Path, prefix: str, suffix: str = "") -> str:
     except OSError as exc:
         raise storage_write_failed(exc, tmp) from None
     return f"{prefix}{tag}-{secrets.token_hex(5)}{suffix}"
-
-
-# A storage that cannot take writes at all: full, over quota, mounted read-only.
-UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 def storage_write_failed(exc: OSError, path: Path) -> OperationFailed:

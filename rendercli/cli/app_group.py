@@ -25,7 +25,7 @@ BadParameter = typer.BadParameter
 UsageError: type[Exception] = BadParameter.__base__
 ClickException: type[Exception] = UsageError.__base__
 
-_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # as storage.py says
+_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # full, quota, read-only
 
 
 def _debug() -> bool:

@@ -48,11 +48,6 @@ def spec_problems() -> Iterator[None]:
         raise typer.Exit(ExitStatus.INVALID_INPUT) from None
 
 
-def set_values(items: list[str] | None) -> dict[str, str]:
-    """``--set FIELD=VALUE`` options as placeholder values (exit 2 for a bad shape)."""
-    return parse_assignments(items)
-
-
 def plan_note(applied: Applied) -> None:
     """One line on stderr about what an apply did (for commands that go on to render)."""
     plan = applied.plan
@@ -83,7 +78,7 @@ def apply(
 
     Example: rendercli apply video.yaml --set name=Ana --dry-run
     """
-    values = set_values(set_)
+    values = parse_assignments(set_)
     user = context.require_user()
     with spec_problems():
         from rendercli.services.specs.apply import apply_file

@@ -9,7 +9,7 @@ import typer
 
 from rendercli.cli.command_app import command_app
 from rendercli.cli.output import error_line
-from rendercli.credentials import StoredToken, load_token
+from rendercli.credentials import StoredToken, load_local_token, load_token, save_local_token
 from rendercli.errors import AuthRequired, InvalidInput
 from rendercli.services import identity, upkeep
 from rendercli.services.passwords import check_password_rule
@@ -50,7 +50,6 @@ def current_login() -> StoredToken | None:
     stored = load_token(current)
     if stored is not None or not current.is_sqlite:
         return stored
-    from rendercli.credentials import load_local_token, save_local_token
     from rendercli.services import local_account
 
     kept = load_local_token(current)

@@ -8,7 +8,7 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION, noun_app
-from rendercli.db.access import set_bcrypt_cost
+from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements, set_bcrypt_cost
 from rendercli.errors import InvalidInput, OperationFailed
 from rendercli.services.passwords import MAX_PROOF_COST
 
@@ -48,8 +48,6 @@ def _record_bcrypt_cost(engine) -> None:  # type: ignore[no-untyped-def]
         return
     rounds = context.settings().bcrypt_rounds
     if not 4 <= rounds <= MAX_PROOF_COST:
-        from rendercli.errors import InvalidInput
-
         raise InvalidInput(f"RENDERCLI_BCRYPT_ROUNDS must be between 4 and {MAX_PROOF_COST}")
     with engine.begin() as conn:
         set_bcrypt_cost(conn, rounds)
@@ -70,7 +68,6 @@ def roles(
 
     Example: rendercli db roles | psql "$ADMIN_URL"
     """
-    from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements
     from rendercli.db.engines import checked_url, get_engine
 
     url = context.settings().database_url

@@ -6,7 +6,7 @@ import typer
 
 from rendercli.cli import output
 from rendercli.cli.options import JSON_OPTION
-from rendercli.credentials import keyring_backend_name, load_token
+from rendercli.credentials import keyring_backend_name, load_local_token, load_token
 from rendercli.services.doctor import run_checks
 
 
@@ -20,7 +20,6 @@ def doctor(json_output: bool = JSON_OPTION) -> None:
     Example: rendercli doctor --json
     """
     from rendercli.cli.context import app
-    from rendercli.credentials import load_local_token
 
     settings = app().settings
     stored = load_token(settings) or (load_local_token(settings) if settings.is_sqlite else None)

@@ -11,30 +11,20 @@ root group (app_group.py) calls it on each noun's commands when that noun is loa
    None, which that coercion returns unchanged. The first build imports pydantic:
    100-300 ms on a 2-core machine, paid by every command.
 
-   An omitted, optional parameter skips the adapter: the result is the one Typer's
-   coercion gives (None, or () for a multiple option such as `--set`, then the
-   parameter's callback). So do a given value of a plain `str` parameter (PROJECT, JOB,
-   names), an `int`/`float`/`bool` parameter's own default (`--limit 20`), a number in
-   plain decimal notation for an `int` or `float` parameter (`--at 2.5`, `--limit 50`:
-   int()/float() of such text is what pydantic's lax mode gives), and a path for a plain
-   `Path` parameter with none of Typer's path checks (`-o frame.png`). Anything else
-   (`1_000`, ` 2.5`, an empty or non-UTF-8 path, a `clamp`ed number) goes through
-   Typer's coercion (`super().process_value`). tests/test_startup.py checks, on every
-   parameter of the app, that each shortcut gives exactly Typer's outcome.
+   An omitted optional parameter, and the plain cases of `_plain_value` (a `str`, a
+   number in plain decimal notation, which int()/float() read as pydantic's lax mode
+   does, a default, a `Path` with no path checks), skip the adapter; anything else
+   (`1_000`, ` 2.5`, a non-UTF-8 path, a `clamp`ed number) goes through Typer's coercion.
+   tests/test_startup.py checks, on every parameter, that each shortcut gives Typer's
+   outcome.
 
-2. One message for every out-of-range number: `process_value` checks a parameter's
-   `min`/`max` itself (refusing nan and inf too) and raises InvalidInput
-   ("--fps must be a whole number from 1 to 120, got 0"), the style of every other
-   range error, before Typer's pydantic message would.
+2. One message for every out-of-range number (`check_range`, nan and inf refused too),
+   in the style of every other range error, before Typer's pydantic message would.
 
-3. Help that reads like the tool (`get_help_record`, `get_usage_pieces`): Typer writes
-   required arguments as `{PROJECT}` in the usage line, lists argument types
-   (`FILE <list[str]>`), and shows number ranges as `[x>=0.0]`. Ours write `PROJECT`,
-   `FILE...` and `[0 or more]` / `[from 1 to 120]`, from the same `min`/`max` that
-   are enforced.
+3. Help that reads like the tool: `PROJECT`, `FILE...` and `[from 1 to 120]` (from the
+   enforced `min`/`max`) where Typer writes `{PROJECT}`, `FILE <list[str]>`, `[x>=0.0]`.
 
-4. Shell completion of values (`shell_complete`): when Typer has nothing to offer (no
-   completion of the parameter's own, no choices, no file), rendercli.cli.completion
+4. Shell completion of values: when Typer has nothing to offer, rendercli.cli.completion
    completes by metavar (PROJECT, ASSET, JOB) and option name (--preset, --format, ...).
 """
 
@@ -107,8 +97,8 @@ _MISSING = object()
 
 
 def _plain_value(param: Any, value: Any) -> Any:
-    """`value` converted as Typer's coercion would, for the plain cases of point 1 of the
-    module docstring; _MISSING for any other case (then Typer's coercion runs)."""
+    """`value` converted as Typer's coercion would, for the plain cases (point 1 of the
+    module docstring); _MISSING for any other case (then Typer's coercion runs)."""
     annotation = param.type_descriptor.annotation
     if isinstance(value, str) and annotation is str:
         return value

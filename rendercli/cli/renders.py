@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output, output_file, stills, watching
-from rendercli.cli.apply import ALLOW_OUTSIDE_OPTION, set_values, spec_problems
+from rendercli.cli.apply import ALLOW_OUTSIDE_OPTION, spec_problems
 from rendercli.cli.options import (
     FORCE_OPTION,
     FORMAT_OPTION,
@@ -34,6 +34,7 @@ from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCl
 from rendercli.render.presets import MAX_FPS, MIN_FPS
 from rendercli.services.renders import submit as submit_service
 from rendercli.services.renders import views
+from rendercli.specfile.template import parse_assignments
 
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
@@ -183,7 +184,7 @@ def submit(
     if spec is None and set_:
         raise InvalidInput("--set applies to --spec")
 
-    values = set_values(set_)
+    values = parse_assignments(set_)
     target = check_output(output_path, waiting=context.settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
     if spec is None:
@@ -267,8 +268,6 @@ def wait_in_farm(job_id: str, user_id: str):  # type: ignore[no-untyped-def]
 
 def finish(job, target: Path | None, json_output: bool, *, force: bool = False) -> None:  # type: ignore[no-untyped-def]
     if job.status == "completed" and target is not None:
-        from rendercli.cli import output_file
-
         output_file.publish_output(job, target, force=force)
     if json_output:
         output.print_json(job)

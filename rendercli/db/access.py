@@ -10,13 +10,9 @@ Three roles (SQLite, one user's own file, has none of this):
   whose token the transaction carries (`rendercli.token`, checked by the definer function
   rendercli_current_user_id), and nothing else. It cannot read password verifiers or
   token hashes, and writes users and tokens only through the definer functions.
-- **rendercli_worker** (group role of render machines): reads every render job and updates
-  the job-state columns; reads projects that have render jobs, and assets (fonts among
-  them), title cards and text overlays only of projects with a job in progress; inserts
-  analytics events. Splits a job in progress into render tasks (insert), reads every
-  task and updates the task-state columns. Nothing of users or tokens. Runs the orphan
-  sweep of the shared storage: only it may ask which storage keys any account uses
-  (rendercli_storage_keys_referenced).
+- **rendercli_worker** (group role of render machines): every job and task, the items of
+  projects with a job in progress (`worker_grants`), nothing of users or tokens. Only it
+  may ask which storage keys any account uses (rendercli_storage_keys_referenced).
 
 A client reads the render tasks of its own jobs (`jobs status`, `jobs logs`) and updates
 their state columns only as its commands need to: cancelling a job cancels its tasks, the

@@ -39,12 +39,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# "title": a generated card (no file); "font": a TTF/OTF file that titles and texts may
-# use, kept with the project but never on the timeline (no position).
-ASSET_KINDS = ("video", "image", "audio", "title", "font")
-TASK_KINDS = ("segment", "soundtrack", "assemble")
-TASK_STATES = ("queued", "processing", "completed", "failed", "cancelled")
-
 ID = String(32)
 
 

@@ -22,14 +22,14 @@ PROBE_DIR = "doctor/"  # under the prefix: doctor's probe objects (policies allo
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One check's answer (services.doctor turns it into a Check)."""
+class Check:
+    """One check's answer: a line of `rendercli doctor` (services.doctor makes the others)."""
 
     name: str
     ok: bool
     detail: str
     hint: str | None = None
-    required: bool = True
+    required: bool = True  # a failed required check makes doctor exit 1
 
 
 def _hint(exc: RenderCliError) -> str:
@@ -41,23 +41,23 @@ def _hint(exc: RenderCliError) -> str:
             "up; renders wait and retry while it is away")
 
 
-def check_bucket(settings: Settings) -> list[Finding]:
+def check_bucket(settings: Settings) -> list[Check]:
     """Every bucket check; none raises."""
     try:
         bucket = make_bucket(settings)
         with calling(bucket, "head_bucket", ""):
             answer = bucket.client.head_bucket(Bucket=bucket.name)
     except RenderCliError as exc:
-        return [Finding("object storage", False, exc.message, _hint(exc))]
+        return [Check("object storage", False, exc.message, _hint(exc))]
     except Exception as exc:  # a broken AWS profile, say: still one line
-        return [Finding("object storage", False, f"cannot use {settings.storage_url}: "
+        return [Check("object storage", False, f"cannot use {settings.storage_url}: "
                         f"{' '.join(str(exc).split())[:200]}", None)]
-    found = [Finding("object storage", True,
+    found = [Check("object storage", True,
                      f"{bucket.where}: reachable, credentials accepted")]
     found.append(_probe(bucket))
     found.append(_clock(answer))
     if bucket.endpoint is not None:
-        found.append(Finding(
+        found.append(Check(
             "checksums", False,
             f"{bucket.endpoint} is not AWS: rendercli sends and checks S3 checksums only "
             "when required (request_checksum_calculation=\"when_required\"), since many "
@@ -68,7 +68,7 @@ def check_bucket(settings: Settings) -> list[Finding]:
     return found
 
 
-def _probe(bucket: Bucket) -> Finding:
+def _probe(bucket: Bucket) -> Check:
     """Write, read back and delete a small object under ``<prefix>doctor/``."""
     key = f"{bucket.prefix}{PROBE_DIR}probe-{socket.gethostname()[:40]}-{secrets.token_hex(6)}"
     body = secrets.token_bytes(64)
@@ -80,30 +80,30 @@ def _probe(bucket: Bucket) -> Finding:
         with calling(bucket, step, key):
             read = bucket.client.get_object(Bucket=bucket.name, Key=key)["Body"].read()
         if read != body:
-            return Finding("bucket write", False, f"{key}: read back other bytes than "
+            return Check("bucket write", False, f"{key}: read back other bytes than "
                            "were written", "the server or a proxy alters objects")
         step = "delete_object"
         with calling(bucket, step, key):
             bucket.client.delete_object(Bucket=bucket.name, Key=key)
     except RenderCliError as exc:
         left = f"; the probe {key} may be left behind" if step == "delete_object" else ""
-        return Finding("bucket write", False, exc.message + left, _hint(exc),
+        return Check("bucket write", False, exc.message + left, _hint(exc),
                        required=step != "delete_object")
-    return Finding("bucket write", True, f"wrote, read back and deleted {key}")
+    return Check("bucket write", True, f"wrote, read back and deleted {key}")
 
 
-def _clock(answer: dict[str, Any]) -> Finding:
+def _clock(answer: dict[str, Any]) -> Check:
     """The server's clock against ours (its Date header)."""
     header = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
     try:
         server = email.utils.parsedate_to_datetime(str(header)).timestamp()
     except (TypeError, ValueError):
-        return Finding("clock", False, "the server sent no usable Date header",
+        return Check("clock", False, "the server sent no usable Date header",
                        required=False)
     skew = time.time() - server
     detail = (f"this machine is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} "
               "the server")
     if abs(skew) > MAX_CLOCK_SKEW:
-        return Finding("clock", False, detail, "sync the clock (NTP): S3 refuses requests "
+        return Check("clock", False, detail, "sync the clock (NTP): S3 refuses requests "
                        "signed more than 15 minutes off", required=False)
-    return Finding("clock", True, detail, required=False)
+    return Check("clock", True, detail, required=False)

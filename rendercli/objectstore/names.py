@@ -19,16 +19,12 @@ import re
 from pathlib import Path
 
 from rendercli import storage
+from rendercli.errors import shown
 
 KINDS = ("objects", "segments", "renders", "outputs")
 _CACHE_RE = re.compile(r"(segments|renders)/([0-9a-f]{64})\.([a-z0-9]{1,4})")
 _OBJECT_RE = re.compile(r"objects/([0-9a-f]{64})")
 _OUTPUT_RE = re.compile(r"outputs/([a-z0-9][a-z0-9-]{0,63})\.([a-z0-9]{1,4})")
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_name(name: object) -> str:
@@ -42,17 +38,12 @@ def check_name(name: object) -> str:
         match = _OUTPUT_RE.fullmatch(name)
         if match and match.group(2) in storage.RENDER_EXTS:
             return name
-    raise storage.UnsafePath(f"refusing object name {_shown(name)}: not a storage name")
+    raise storage.UnsafePath(f"refusing object name {shown(name)}: not a storage name")
 
 
 def object_name(sha256: str) -> str:
     """The name of the asset object with this SHA-256."""
     return f"objects/{storage.check_digest(sha256)}"
-
-
-def cache_name(kind: str, key: str, ext: str) -> str:
-    """The name of a segment or render cache entry."""
-    return check_name(f"{kind}/{key}.{ext}")
 
 
 def output_name(job_id: str, ext: str) -> str:

@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from rendercli.media.ffmpeg_binary import ffmpeg_path
-from rendercli.render.inputs import INPUT_FORMAT_WHITELIST
 from rendercli.render.presets import FORMAT_SPECS, gif_palette_options, reorder_delay
 from rendercli.render.timeline import RenderSettings
 
 GLOBAL_ARGS = ("-nostdin", "-y", "-hide_banner", "-loglevel", "warning", "-nostats",
                "-progress", "pipe:1")
-USER_INPUT: dict[str, Any] = {"protocol_whitelist": "file",
-                              "format_whitelist": INPUT_FORMAT_WHITELIST}
 
 
 def _ffmpeg():  # type: ignore[no-untyped-def]

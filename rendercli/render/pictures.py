@@ -283,11 +283,6 @@ def _still_output(out: Path) -> list[str]:
     return ["-frames:v", "1", "-f", "image2", "-c:v", "png", "-update", "1", str(out)]
 
 
-def _to_rgb(label: str, graph: Graph) -> str:
-    # The segment's pixel format, then to RGB as a player would show it.
-    return graph.add([label], chain("setpts=PTS-STARTPTS", colour.working_to_rgb()))
-
-
 def frame_command(segment: Segment, frame: int, settings: RenderSettings, out: Path,
                   work_dir: Path) -> list[str]:
     """One frame of the output, ``frame`` frames into ``segment``, as a PNG: drawn by the
@@ -305,7 +300,9 @@ def frame_command(segment: Segment, frame: int, settings: RenderSettings, out: P
         # Item-local frame number: items are functions of their own frame number.
         local = segment.start_frame - planned.start_frame + frame
         label = item_frames(cmd, planned, local, 1, settings, work_dir)
-    return cmd.argv(["-map", f"[{_to_rgb(label, cmd.graph)}]", *_still_output(out)])
+    # The segment's pixel format, then to RGB as a player would show it.
+    rgb = cmd.graph.add([label], chain("setpts=PTS-STARTPTS", colour.working_to_rgb()))
+    return cmd.argv(["-map", f"[{rgb}]", *_still_output(out)])
 
 
 @dataclass(frozen=True)

@@ -240,8 +240,6 @@ def capture(argv: Sequence[str], *, timeout: float = 15.0) -> str:
     proc = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True,
                           timeout=timeout, check=False)
     if proc.returncode != 0:
-        from rendercli.render.errors import RenderFailed
-
         stderr = proc.stderr.decode(errors="replace")
         raise RenderFailed(last_meaningful_line(stderr), stderr)
     return proc.stdout.decode(errors="replace")

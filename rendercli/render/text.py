@@ -37,7 +37,6 @@ MIN_FONT_PX = 10
 WIDTH_FILL = 0.90  # text (with its box) spans at most this much of the frame's width
 HEIGHT_FILL = 0.90
 SAFETY = 0.94  # shaping (kerning, ligatures, RTL) may differ a little from plain advances
-BOX_COLOR = "black@0.55"
 
 
 @functools.lru_cache(maxsize=16)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rendercli.config import RENDER_QUEUE, Settings
 from rendercli.errors import RenderCliError
 from rendercli.media.ffmpeg_binary import FIX
+from rendercli.objectstore.health import Check, check_bucket
 from rendercli.render.capabilities import exercise, ffmpeg_info
 from rendercli.services import accounts
 
@@ -18,15 +18,6 @@ if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
 
 MIN_FREE_BYTES = 1024**3  # below 1 GiB of free storage, renders will soon fail
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    hint: str | None = None
-    required: bool = True  # a failed required check makes doctor exit 1
 
 
 def _configuration(settings: Settings) -> Check:
@@ -139,9 +130,7 @@ def _bucket(settings: Settings) -> list[Check]:
     """RENDERCLI_STORAGE_URL's bucket (rendercli.objectstore.health), when one is set."""
     if settings.storage_url is None:
         return []
-    from rendercli.objectstore.health import check_bucket
-
-    return [Check(f.name, f.ok, f.detail, f.hint, f.required) for f in check_bucket(settings)]
+    return check_bucket(settings)
 
 
 def _ffmpeg() -> Check:

@@ -42,16 +42,12 @@ def new_salt(rounds: int) -> str:
     return bcrypt.gensalt(rounds).decode("ascii")
 
 
-def salt_cost(salt: str) -> int:
-    return int(salt[4:6])
-
-
 def proof(password: str, salt: str) -> str | None:
     """bcrypt(password, salt), computed exactly once whatever happens, so an unknown
     email, a wrong password and an over-long one all cost the same. None: cannot match."""
     import bcrypt
 
-    if not SALT_RE.match(salt) or salt_cost(salt) > MAX_PROOF_COST:
+    if not SALT_RE.match(salt) or int(salt[4:6]) > MAX_PROOF_COST:
         return None
     encoded = password.encode("utf-8")
     if len(encoded) > MAX_PASSWORD_BYTES:

@@ -71,10 +71,6 @@ def ensure_not_rendering(rows: Rows, project_id: str, name: str, action: str) ->
         )
 
 
-def _name_taken(name: str) -> Conflict:
-    return Conflict(f"you already have a project named {name!r}")
-
-
 def _fit(fit: str | None) -> str | None:
     """A project's default fit as stored (None: contain); raises InvalidInput."""
     from rendercli.render.timeline import DEFAULT_FIT, parse_fit
@@ -91,7 +87,7 @@ def _unless_taken(name: str, change: Any) -> Any:
         return change()
     except Exception as exc:
         if integrity_error(exc):
-            raise _name_taken(name) from None
+            raise Conflict(f"you already have a project named {name!r}") from None
         raise
 
 
