@@ -86,6 +86,7 @@ def list_(
             for t in tokens
         ],
         empty="No tokens.",
+        optional=["CREATED", "LAST USED"],
     )
 
 
