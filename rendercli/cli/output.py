@@ -295,7 +295,7 @@ def fit_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int,
     While the table is too wide, in this order: `ids` are shortened to a unique prefix
     (at least MIN_ID characters, as git does); `details` (effects, workers) are cut to
     MIN_DETAIL; `optional` columns are dropped in the order given; `names` are cut with
-    "…" (never below MIN_FLEX); then, as a last resort, the rightmost columns go. A
+    "…" last (never below MIN_FLEX); on a very narrow terminal the rightmost columns go. A
     `stretch` column (a progress bar) takes spare room up to `stretch_max`."""
     from rich.cells import cell_len
 
@@ -328,7 +328,7 @@ def fit_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int,
         return sum(floor(i) for i in shown) + GAP * (len(shown) - 1)
 
     for i in optional:
-        if least() <= width:
+        if total() <= width:
             break
         shown.remove(i)
     while least() > width and len(shown) > 1:  # a very narrow terminal

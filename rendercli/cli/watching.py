@@ -45,8 +45,8 @@ def _workers(job: JobView) -> str:
 def _table(jobs: list[JobView], width: int):  # type: ignore[no-untyped-def]
     """The live table, fitted to `width` columns by the one table layout
     (`output.fit_table`): ids shortened to a unique prefix first, the worker column cut,
-    then dropped, the bar dropped, project names cut with "…" last; the bar takes spare
-    room up to BAR_WIDTH."""
+    then dropped, project names cut with "…" last; the bar takes spare room up to
+    BAR_WIDTH."""
     from rich.progress_bar import ProgressBar
 
     rows = [[job.id, output.visible(job.project_name), job.status, " " * BAR_MIN,
@@ -54,7 +54,7 @@ def _table(jobs: list[JobView], width: int):  # type: ignore[no-untyped-def]
              output.duration_text(job.elapsed_seconds),
              output.visible(_workers(job))] for job in jobs]
     layout = output.fit_table(COLUMNS, rows, width, ids=[0], names=[1], details=[7],
-                              optional=[7, 3], stretch=3, stretch_max=BAR_WIDTH)
+                              optional=[7], stretch=3, stretch_max=BAR_WIDTH)
     table = output.fitted_table(COLUMNS, layout)
     for job, row in zip(jobs, rows, strict=True):
         cells: list[Any] = list(layout.cells(row))
