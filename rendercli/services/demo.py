@@ -84,23 +84,19 @@ def show_off(uow: UnitOfWork, user_id: str, project_id: str, samples: list[Path]
     clips' sound. `samples` are make_samples' clip, still, clip and music."""
     from rendercli.services import texts, titles
 
-    opening, still, closing, music = samples
-    titles.add(uow, user_id, project_id, TITLE,
-               titles.TitleEdits(duration=2, background=TITLE_BACKGROUND, fade_in=0.5))
-    added = {a.display_name: a.id for a in assets.add(
-        uow, user_id, project_id, [opening, still, closing, music])}
-    title_id = assets.list_assets(uow, user_id, project_id).assets[0].id
-    edits = {
-        title_id: assets.Edits(transition="crossfade:0.5"),
-        added[opening.name]: assets.Edits(transition="crossfade:1"),
-        added[still.name]: assets.Edits(duration=3, motion="zoom-in",
-                                        transition="fadeblack:0.5"),
-        added[closing.name]: assets.Edits(fade_out=0.5),
-        added[music.name]: assets.Edits(duck=True, volume="0.8", fade_in=0.5),
-    }
-    for item_id, change in edits.items():
-        assets.update_asset(uow, user_id, item_id, change)
-    texts.add(uow, user_id, added[opening.name], LOWER_THIRD,
+    title = titles.add(uow, user_id, project_id, TITLE,
+                       titles.TitleEdits(duration=2, background=TITLE_BACKGROUND, fade_in=0.5))
+    opening, still, closing, music = assets.add(uow, user_id, project_id, samples)
+    edits = [
+        (title, assets.Edits(transition="crossfade:0.5")),
+        (opening, assets.Edits(transition="crossfade:1")),
+        (still, assets.Edits(duration=3, motion="zoom-in", transition="fadeblack:0.5")),
+        (closing, assets.Edits(fade_out=0.5)),
+        (music, assets.Edits(duck=True, volume="0.8", fade_in=0.5)),
+    ]
+    for item, change in edits:
+        assets.update_asset(uow, user_id, item.id, change)
+    texts.add(uow, user_id, opening.id, LOWER_THIRD,
               texts.TextEdits(start=0.3, duration=2.2, fade_in=0.3, fade_out=0.3))
 
 
