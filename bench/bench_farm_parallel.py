@@ -40,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rendercli.config import read_settings
 from tests.farm import wait_for
 from tests.media_factory import make_image, make_video
 from tests.servers import PostgresServer, RedisServer
@@ -103,7 +104,7 @@ class Bench:
             self.workers.append(subprocess.Popen(
                 ["taskset", "-c", str(core), RENDERCLI, "worker", "--name", f"w{n}"],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True))
-        conn = redis_connection()
+        conn = redis_connection(read_settings().redis_url)
         wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) >= len(cores),
                  60, "workers to register")
         time.sleep(1)  # idle in their blocking dequeue before the clock starts
@@ -117,7 +118,7 @@ class Bench:
 
         from rendercli.services.renders.dispatch import redis_connection, render_queue
 
-        conn = redis_connection()
+        conn = redis_connection(read_settings().redis_url)
         wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) == 0, 60,
                  "workers to leave")
 

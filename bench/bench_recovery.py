@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rendercli.config import read_settings
 from tests.farm import wait_for
 from tests.media_factory import make_video
 from tests.servers import FarmServers
@@ -92,7 +93,7 @@ class Farm:
 
         from rendercli.services.renders.dispatch import redis_connection, render_queue
 
-        conn = redis_connection()
+        conn = redis_connection(read_settings().redis_url)
         wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) >= count,
                  60, f"{count} workers to register")
 
@@ -110,7 +111,8 @@ class Farm:
         self.workers.clear()
         from rendercli.services.renders.dispatch import redis_connection
 
-        redis_connection().flushdb()  # the dead workers' RQ entries go with them
+        # The dead workers' RQ entries go with them.
+        redis_connection(read_settings().redis_url).flushdb()
 
     def rows(self, sql: str, **params: object) -> list:
         from sqlalchemy import text

@@ -103,8 +103,9 @@ def main() -> None:
         os.environ.update(env)
         os.environ["RENDERCLI_DATABASE_URL"] = servers.url
         from rendercli.services.renders import dispatch
+        from rendercli.services.unit_of_work import UnitOfWork
 
-        assert dispatch.enqueue_new(ids) is None
+        assert dispatch.enqueue_new(ids, uow=UnitOfWork()) is None
         print(f"{args.jobs} jobs inserted and put on the queue in "
               f"{time.perf_counter() - start:.1f} s "
               f"({redis.llen('rq:queue:render-video')} RQ jobs waiting)")

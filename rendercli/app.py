@@ -18,6 +18,7 @@ from rendercli.config import Environ, Settings, read_settings
 if TYPE_CHECKING:
     from redis import Redis
 
+    from rendercli.objectstore import ObjectStore
     from rendercli.services.unit_of_work import UnitOfWork
 
 
@@ -28,6 +29,7 @@ class App:
     settings: Settings
     token: str | None = None  # the caller, once identity.authenticate accepted it
     _redis: Any = field(default=None, repr=False, compare=False)
+    _store: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_environment(cls, environ: Environ | None = None) -> App:
@@ -59,3 +61,12 @@ class App:
 
             self._redis = redis_connection(self.settings.redis_url)
         return self._redis
+
+    def store(self) -> ObjectStore:
+        """The farm's object store (made on first use): the bucket of
+        RENDERCLI_STORAGE_URL, else the storage directory."""
+        if self._store is None:
+            from rendercli.objectstore import open_store
+
+            self._store = open_store(self.settings)
+        return self._store

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from rendercli.errors import InvalidInput
 
 APP_NAME = "rendercli"
 
@@ -43,6 +46,8 @@ DEFAULT_COMMAND_LIMIT = 16 * 1024  # characters of ffmpeg commands kept per task
 # seconds a PostgreSQL statement waits for a lock before it gives up: another session
 # holding a table lock (even a hostile client's LOCK TABLE) delays others this long at most
 DEFAULT_LOCK_TIMEOUT = 5.0
+# bytes of bucket objects a machine keeps in its storage directory (the read-through cache)
+DEFAULT_CACHE_LIMIT = 20 * 1000**3
 FARM_SPLIT_MODES = ("auto", "always", "never")
 INLINE_IMAGE_MODES = ("auto", "never", "kitty", "iterm")
 RENDER_QUEUE = "render-video"
@@ -94,6 +99,18 @@ SETTINGS: tuple[Setting, ...] = (
             "the user data dir (`~/.local/share/rendercli` on Linux)"),
     Setting("RENDERCLI_STORAGE_DIR",
             "assets, renders and the render cache; shared by all workers", "`<data dir>/storage`"),
+    Setting("RENDERCLI_STORAGE_URL",
+            "`s3://BUCKET/PREFIX`: an S3 bucket is the farm's storage, and each machine's "
+            "storage dir a bounded cache of it (README, \"Object storage (S3)\")",
+            "unset (the storage dir alone)"),
+    Setting("RENDERCLI_S3_ENDPOINT_URL",
+            "an S3-compatible server, e.g. `http://garage:3900`; unset means AWS",
+            "unset (AWS)"),
+    Setting("RENDERCLI_S3_REGION", "the bucket's region", "the AWS chain's (`AWS_REGION`, "
+            "profile), else `us-east-1`"),
+    Setting("RENDERCLI_CACHE_LIMIT",
+            "bytes of bucket objects kept in the local storage dir (least recently used go "
+            "first); `10GB`, `500MiB` or a number of bytes", "`20GB`"),
     Setting("RENDERCLI_CONFIG_DIR", "where `--insecure-storage` keeps its token file",
             "the user config dir (`~/.config/rendercli`)"),
     Setting("RENDERCLI_TOKEN",
@@ -185,8 +202,6 @@ def _env(name: str, environ: Environ | None = None) -> str | None:
 
 
 def _invalid(message: str) -> Exception:
-    from rendercli.errors import InvalidInput
-
     return InvalidInput(message)
 
 
@@ -265,6 +280,20 @@ class Settings:
     command_limit: int
     lock_timeout: float  # seconds (PostgreSQL lock_timeout of every session)
     inline_images: str  # auto | never | kitty | iterm
+    storage_url: str | None = None  # s3://bucket[/prefix], or None: the storage dir alone
+    s3_endpoint_url: str | None = None  # an S3-compatible server; None: AWS
+    s3_region: str | None = None
+    cache_limit: int = DEFAULT_CACHE_LIMIT  # bytes of bucket objects cached locally
+
+    @property
+    def s3_bucket(self) -> str | None:
+        """The bucket of RENDERCLI_STORAGE_URL (None: no bucket)."""
+        return split_storage_url(self.storage_url)[0] if self.storage_url else None
+
+    @property
+    def s3_prefix(self) -> str:
+        """The key prefix under the bucket, "" or ending in "/"."""
+        return split_storage_url(self.storage_url)[1] if self.storage_url else ""
 
     @property
     def is_embedded(self) -> bool:
@@ -282,6 +311,60 @@ class Settings:
 
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_RE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+               "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+
+
+def split_storage_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ("bucket", "some/prefix/"); InvalidInput if it is
+    not an s3:// URL with a valid bucket name and a plain prefix (no ``..``)."""
+    rest = url[len("s3://"):] if url.startswith("s3://") else None
+    bucket, _, prefix = (rest or "").partition("/")
+    prefix = prefix.strip("/")
+    if (rest is None or not _BUCKET_RE.fullmatch(bucket) or ".." in bucket
+            or (prefix and (not _PREFIX_RE.fullmatch(prefix)
+                            or any(part in (".", "..") for part in prefix.split("/"))))):
+        raise _invalid(
+            f"RENDERCLI_STORAGE_URL must be s3://BUCKET or s3://BUCKET/PREFIX (a bucket "
+            f"name, then letters, digits, '.', '_', '-' and '/'), got {url!r}"
+        )
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def parse_size(name: str, raw: str) -> int:
+    """A size setting: bytes, or a number with a unit (``10GB``, ``500MiB``)."""
+    match = _SIZE_RE.fullmatch(raw.strip())
+    value = -1.0
+    if match:
+        unit = (match.group(2) or "").lower().removesuffix("b")
+        value = float(match.group(1)) * _SIZE_UNITS[unit]
+    if not (1 <= value <= 10**15):
+        raise _invalid(f"{name} must be a size from 1 byte to 1 PB (e.g. 10GB, 500MiB or "
+                       f"a number of bytes), got {raw!r}")
+    return int(value)
+
+
+def _s3_settings(environ: Environ | None) -> dict[str, object]:
+    """RENDERCLI_STORAGE_URL and the settings that go with it, checked."""
+    url = _env("RENDERCLI_STORAGE_URL", environ)
+    if url is not None:
+        split_storage_url(url)
+    endpoint = _env("RENDERCLI_S3_ENDPOINT_URL", environ)
+    if endpoint is not None and (not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?",
+                                                  endpoint)):
+        raise _invalid(f"RENDERCLI_S3_ENDPOINT_URL must be an http:// or https:// URL, "
+                       f"got {endpoint!r}")
+    region = _env("RENDERCLI_S3_REGION", environ)
+    if region is not None and not re.fullmatch(r"[a-z0-9-]{1,32}", region):
+        raise _invalid(f"RENDERCLI_S3_REGION must be a region name such as eu-west-1, "
+                       f"got {region!r}")
+    limit = _env("RENDERCLI_CACHE_LIMIT", environ)
+    return {"storage_url": url, "s3_endpoint_url": endpoint, "s3_region": region,
+            "cache_limit": parse_size("RENDERCLI_CACHE_LIMIT", limit) if limit
+            else DEFAULT_CACHE_LIMIT}
 
 
 def _redis_url(environ: Environ | None = None) -> str | None:
@@ -312,9 +395,6 @@ def read_settings(environ: Environ | None = None) -> Settings:
     Raises InvalidInput (exit 2) naming the first variable out of its range."""
     import platformdirs
 
-    def number(name: str) -> float:
-        return _number(name, environ)
-
     def env(name: str) -> str | None:
         return _env(name, environ)
 
@@ -323,15 +403,18 @@ def read_settings(environ: Environ | None = None) -> Settings:
     url = env("RENDERCLI_DATABASE_URL")
     database_url = url or f"sqlite:///{data_dir / 'rendercli.db'}"
     storage = env("RENDERCLI_STORAGE_DIR")
-    heartbeat_interval = number("RENDERCLI_HEARTBEAT_INTERVAL")
-    heartbeat_timeout = number("RENDERCLI_HEARTBEAT_TIMEOUT")
+    # Every number, checked against its declared range; named as its variable.
+    numbers = {s.name.removeprefix("RENDERCLI_").lower(): _number(s.name, environ)
+               for s in SETTINGS if s.kind is not str}
+    heartbeat_interval, heartbeat_timeout = (numbers["heartbeat_interval"],
+                                             numbers["heartbeat_timeout"])
     if heartbeat_timeout <= heartbeat_interval:
         raise _invalid(
             f"RENDERCLI_HEARTBEAT_TIMEOUT ({heartbeat_timeout:g} s) must be more than "
             f"RENDERCLI_HEARTBEAT_INTERVAL ({heartbeat_interval:g} s), or live jobs are "
             "taken for dead"
         )
-    cancel_poll_interval = number("RENDERCLI_CANCEL_POLL_INTERVAL")
+    cancel_poll_interval = numbers["cancel_poll_interval"]
     if cancel_poll_interval >= heartbeat_timeout:
         raise _invalid(
             f"RENDERCLI_CANCEL_POLL_INTERVAL ({cancel_poll_interval:g} s) must be less than "
@@ -349,28 +432,8 @@ def read_settings(environ: Environ | None = None) -> Settings:
         redis_url=_redis_url(environ),
         debug=env("RENDERCLI_DEBUG") not in (None, "0", "false"),
         ffmpeg=env("RENDERCLI_FFMPEG"),
-        bcrypt_rounds=int(number("RENDERCLI_BCRYPT_ROUNDS")),
-        keyring_timeout=number("RENDERCLI_KEYRING_TIMEOUT"),
-        token_days=int(number("RENDERCLI_TOKEN_DAYS")),
-        max_duration=number("RENDERCLI_MAX_DURATION"),
-        max_file_size=int(number("RENDERCLI_MAX_FILE_SIZE")),
-        max_dimension=int(number("RENDERCLI_MAX_DIMENSION")),
-        job_timeout=int(number("RENDERCLI_JOB_TIMEOUT")),
-        max_retries=int(number("RENDERCLI_MAX_RETRIES")),
-        heartbeat_interval=heartbeat_interval,
-        heartbeat_timeout=heartbeat_timeout,
-        worker_sweep_interval=int(number("RENDERCLI_WORKER_SWEEP_INTERVAL")),
-        chunk_seconds=number("RENDERCLI_CHUNK_SECONDS"),
         farm_split=_choice("RENDERCLI_FARM_SPLIT", environ),
-        render_jobs=int(number("RENDERCLI_RENDER_JOBS")),
-        cancel_poll_interval=cancel_poll_interval,
-        ffmpeg_stop_grace=number("RENDERCLI_FFMPEG_STOP_GRACE"),
-        watch_sweep_interval=number("RENDERCLI_WATCH_SWEEP_INTERVAL"),
-        orphan_sweep_interval=int(number("RENDERCLI_ORPHAN_SWEEP_INTERVAL")),
-        orphan_grace=int(number("RENDERCLI_ORPHAN_GRACE")),
-        ingest_guard_wait=number("RENDERCLI_INGEST_GUARD_WAIT"),
-        log_limit=int(number("RENDERCLI_LOG_LIMIT")),
-        command_limit=int(number("RENDERCLI_COMMAND_LIMIT")),
-        lock_timeout=number("RENDERCLI_LOCK_TIMEOUT"),
         inline_images=_choice("RENDERCLI_INLINE_IMAGES", environ),
+        **_s3_settings(environ),  # type: ignore[arg-type]
+        **numbers,  # type: ignore[arg-type]  # each an int or a float, as its setting says
     )

@@ -15,13 +15,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from rendercli.config import get_settings
 from rendercli.errors import OperationFailed
+
+if TYPE_CHECKING:
+    from rendercli.config import Settings
 
 KEYRING_SERVICE = "rendercli"
 CREDENTIALS_FILE = "credentials.json"
+LOCAL_ACCOUNT_FILE = "local-account.json"  # in the private data dir, never the keyring
+LOCAL_ACCOUNT_SOURCE = "local account"  # how StoredToken.source starts for it
 
 T = TypeVar("T")
 
@@ -77,15 +81,19 @@ def database_key(database_url: str) -> str:
     return display_url(database_url)
 
 
-def credentials_path() -> Path:
-    return get_settings().config_dir / CREDENTIALS_FILE
+def credentials_path(settings: Settings) -> Path:
+    return settings.config_dir / CREDENTIALS_FILE
+
+
+def local_account_path(settings: Settings) -> Path:
+    """Where the local account's token is kept (0600, in the 0700 data dir)."""
+    return settings.data_dir / LOCAL_ACCOUNT_FILE
 
 
 # ---- keyring ---------------------------------------------------------------------------
 
 
-def _with_timeout(fn: Callable[[], T]) -> T:
-    timeout = get_settings().keyring_timeout
+def _with_timeout(fn: Callable[[], T], timeout: float) -> T:
     result: list[T] = []
     error: list[BaseException] = []
 
@@ -122,32 +130,40 @@ def _backend():  # type: ignore[no-untyped-def]
     return backend
 
 
-def _keyring_call(fn: Callable[[object], T]) -> T:
+def _keyring_call(fn: Callable[[object], T], timeout: float) -> T:
     from keyring.errors import KeyringError
 
     try:
-        return _with_timeout(lambda: fn(_backend()))
+        return _with_timeout(lambda: fn(_backend()), timeout)
     except KeyringUnavailable:
         raise
     except KeyringError as exc:
         raise KeyringUnavailable(str(exc) or type(exc).__name__) from None
 
 
-def _keyring_delete(key: str) -> None:
+def _keyring_delete(key: str, timeout: float) -> None:
     # Nothing stored there, or no keyring at all: either way there is nothing to remove.
     with contextlib.suppress(Exception):
-        _keyring_call(lambda b: b.delete_password(KEYRING_SERVICE, key))  # type: ignore[attr-defined]
+        _keyring_call(lambda b: b.delete_password(KEYRING_SERVICE, key), timeout)  # type: ignore[attr-defined]
 
 
-def check_keyring() -> None:
-    """Raise KeyringUnavailable unless a usable keyring backend answers in time."""
-    _with_timeout(_backend)
+def check_keyring(settings: Settings) -> None:
+    """Raise KeyringUnavailable unless a usable keyring backend answers a read in time
+    (a backend that exists but cannot be reached, such as a secret service without a
+    D-Bus session, fails here rather than after a password was typed)."""
+    try:
+        _keyring_call(lambda b: b.get_password(KEYRING_SERVICE, "rendercli-probe"),  # type: ignore[attr-defined]
+                      settings.keyring_timeout)
+    except KeyringUnavailable:
+        raise
+    except Exception as exc:  # a backend's own error types (D-Bus, Secret Service)
+        raise KeyringUnavailable(str(exc) or type(exc).__name__) from None
 
 
-def keyring_backend_name() -> str:
+def keyring_backend_name(settings: Settings) -> str:
     """A description of the keyring backend in use (for whoami and doctor)."""
     try:
-        backend = _with_timeout(_backend)
+        backend = _with_timeout(_backend, settings.keyring_timeout)
     except KeyringUnavailable as exc:
         return f"unavailable ({exc})"
     return f"{type(backend).__module__}.{type(backend).__name__}"
@@ -156,8 +172,7 @@ def keyring_backend_name() -> str:
 # ---- the 0600 file -----------------------------------------------------------------------
 
 
-def _read_file() -> dict[str, str]:
-    path = credentials_path()
+def _read_file(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -167,8 +182,7 @@ def _read_file() -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _write_file(entries: dict[str, str]) -> None:
-    path = credentials_path()
+def _write_file(path: Path, entries: dict[str, str]) -> None:
     from rendercli.fsmodes import ensure_private_dir
 
     ensure_private_dir(path.parent)
@@ -189,48 +203,67 @@ def _write_file(entries: dict[str, str]) -> None:
 # ---- public API ----------------------------------------------------------------------------
 
 
-def load_token(database_url: str) -> StoredToken | None:
-    """The token to use: RENDERCLI_TOKEN, then the credentials file, then the keyring."""
-    settings = get_settings()
+def load_token(settings: Settings) -> StoredToken | None:
+    """The token to use for the settings' database: RENDERCLI_TOKEN, then the
+    credentials file, then the keyring."""
     if settings.token:
         return StoredToken(settings.token, "RENDERCLI_TOKEN")
-    return load_stored_token(database_url)
+    return load_stored_token(settings)
 
 
-def load_stored_token(database_url: str) -> StoredToken | None:
+def load_stored_token(settings: Settings) -> StoredToken | None:
     """The login stored on this machine (credentials file, then keyring), ignoring
     RENDERCLI_TOKEN: what `login` saved, which the variable overrides when set."""
-    key = database_key(database_url)
-    from_file = _read_file().get(key)
+    key, path = database_key(settings.database_url), credentials_path(settings)
+    from_file = _read_file(path).get(key)
     if from_file:
-        return StoredToken(from_file, str(credentials_path()))
+        return StoredToken(from_file, str(path))
     try:
-        token = _keyring_call(lambda b: b.get_password(KEYRING_SERVICE, key))  # type: ignore[attr-defined]
+        token = _keyring_call(lambda b: b.get_password(KEYRING_SERVICE, key),  # type: ignore[attr-defined]
+                              settings.keyring_timeout)
     except KeyringUnavailable:
         return None
     return StoredToken(token, "keyring") if token else None
 
 
-def save_token(database_url: str, token: str, *, insecure_file: bool) -> str:
-    """Store a login token; returns where it went. Raises KeyringUnavailable (no fallback)."""
-    key = database_key(database_url)
+def save_token(settings: Settings, token: str, *, insecure_file: bool) -> str:
+    """Store a login token for the settings' database; returns where it went. Raises
+    KeyringUnavailable (no fallback)."""
+    key, path = database_key(settings.database_url), credentials_path(settings)
     if insecure_file:
-        entries = _read_file()
+        entries = _read_file(path)
         entries[key] = token
-        _write_file(entries)
-        _keyring_delete(key)
-        return str(credentials_path())
-    _keyring_call(lambda b: b.set_password(KEYRING_SERVICE, key, token))  # type: ignore[attr-defined]
-    entries = _read_file()
+        _write_file(path, entries)
+        _keyring_delete(key, settings.keyring_timeout)
+        return str(path)
+    _keyring_call(lambda b: b.set_password(KEYRING_SERVICE, key, token),  # type: ignore[attr-defined]
+                  settings.keyring_timeout)
+    entries = _read_file(path)
     if entries.pop(key, None) is not None:
-        _write_file(entries)
+        _write_file(path, entries)
     return "keyring"
 
 
-def forget_token(database_url: str) -> None:
-    """Remove the stored login for this database from the file and the keyring."""
-    key = database_key(database_url)
-    entries = _read_file()
+def forget_token(settings: Settings) -> None:
+    """Remove the stored login for the settings' database from the file and the keyring."""
+    key, path = database_key(settings.database_url), credentials_path(settings)
+    entries = _read_file(path)
     if entries.pop(key, None) is not None:
-        _write_file(entries)
-    _keyring_delete(key)
+        _write_file(path, entries)
+    _keyring_delete(key, settings.keyring_timeout)
+
+
+def load_local_token(settings: Settings) -> StoredToken | None:
+    """The local account's token for the settings' database
+    (rendercli.services.local_account), from its 0600 file in the data dir, or None."""
+    path = local_account_path(settings)
+    token = _read_file(path).get(database_key(settings.database_url))
+    return StoredToken(token, f"{LOCAL_ACCOUNT_SOURCE} ({path})") if token else None
+
+
+def save_local_token(settings: Settings, token: str) -> None:
+    """Keep the local account's token for the settings' database in its 0600 file."""
+    path = local_account_path(settings)
+    entries = _read_file(path)
+    entries[database_key(settings.database_url)] = token
+    _write_file(path, entries)

@@ -5,6 +5,7 @@ Services raise these; the CLI turns each into one line on stderr and its exit co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 
 
@@ -49,3 +50,32 @@ class AuthRequired(RenderCliError):
 
 class Conflict(RenderCliError):
     exit_status = ExitStatus.CONFLICT
+
+
+class StoreUnavailable(OperationFailed):
+    """The object store (an S3 bucket) cannot be reached, or answered with a server
+    error: one line, exit 1. On a worker it is a transient outage: the task is retried
+    like a worker loss, never failed as bad input."""
+
+
+class StoreAccessDenied(OperationFailed):
+    """The object store refused the credentials: the message names the bucket/prefix and
+    the permission that is missing (exit 1)."""
+
+
+class ObjectMissing(OperationFailed):
+    """An object is neither in the local storage directory nor in the bucket."""
+
+
+class ObjectCorrupt(OperationFailed):
+    """An object's bytes do not match the hash it is stored under (or that was recorded
+    for it): refused, nothing cached."""
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a misspelt `word`, or an empty
+    string: the one suggestion helper of the CLI's options and the spec checks."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

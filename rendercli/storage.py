@@ -33,9 +33,11 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -401,7 +403,6 @@ def remove_object(storage_dir: Path, key: str, *, reason: str) -> bool:
 def record_deletion(storage_dir: Path, key: str, reason: str, size: int) -> None:
     """Append one JSON line to ``<storage>/deletions.log`` (time, key, bytes, reason, host,
     pid, uid) and fsync it, and log it (INFO). Raises OSError when it cannot be written."""
-    import json
     import logging
     import socket
 
@@ -501,8 +502,6 @@ def clean_temp_files(storage_dir: Path, *, older_than: float = 24 * 3600) -> int
 
 
 def _remove_entry(entry: os.DirEntry[str]) -> int:
-    import shutil
-
     if entry.is_dir(follow_symlinks=False):
         shutil.rmtree(entry.path)
     else:
@@ -514,16 +513,12 @@ def _remove_entry(entry: os.DirEntry[str]) -> int:
 
 
 @contextlib.contextmanager
-def ingest_guard(storage_dir: Path, wait: float | None = None) -> Iterator[None]:
+def ingest_guard(storage_dir: Path, wait: float) -> Iterator[None]:
     """Hold while objects are committed and until their asset rows are committed (or
     the objects rolled back): :func:`sweep_orphan_objects` waits for no one and skips its
     run while any ingest holds this (a shared flock, released however the process ends).
-    Taking it waits ``wait`` seconds (RENDERCLI_INGEST_GUARD_WAIT by default) for a
-    running sweep to finish."""
-    if wait is None:
-        from rendercli.config import get_settings
-
-        wait = get_settings().ingest_guard_wait
+    Taking it waits ``wait`` seconds (RENDERCLI_INGEST_GUARD_WAIT) for a running sweep to
+    finish."""
     path = tmp_dir(storage_dir) / _INGEST_LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
@@ -674,3 +669,8 @@ def _fsync_dir(path: Path) -> None:
         pass  # some filesystems refuse fsync on directories; the data file is synced
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Persist a directory entry change (a rename or unlink) across a crash."""
+    _fsync_dir(path)

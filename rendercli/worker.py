@@ -59,14 +59,13 @@ def preload() -> None:
         importlib.import_module(name)
 
 
-def farm_upkeep(connection: Any = None, uow: UnitOfWork | None = None) -> None:
+def farm_upkeep(connection: Any, uow: UnitOfWork) -> None:
     """Recover jobs from dead workers, sweep storage (unreferenced objects too: workers
     are who sweeps them), dispatch queued rows without an RQ job
-    (rendercli.services.upkeep), on `uow`'s database: by default the worker's."""
-    from rendercli.app import App
+    (rendercli.services.upkeep), on `uow`'s database (a worker's: its App's)."""
     from rendercli.services import upkeep
 
-    upkeep.run(connection, worker=True, uow=uow or App.for_worker().unit_of_work())
+    upkeep.run(connection, worker=True, uow=uow)
 
 
 PUBSUB_WAKE = 0.5  # seconds: how long a stopping worker may wait for its listener thread

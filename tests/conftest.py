@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 from tests.farm import Farm
 from tests.ffmpegs import engine_ffmpegs
 from tests.memory_keyring import MemoryKeyring
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import PostgresServer, RedisServer, S3Server
 
 if TYPE_CHECKING:
     from tests.orm import SessionFactory
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # Read before the isolation fixture clears RENDERCLI_* variables.
 EXISTING_POSTGRES = os.environ.get("RENDERCLI_TEST_DATABASE_URL")
 EXISTING_REDIS = os.environ.get("RENDERCLI_TEST_REDIS_URL")
+EXISTING_S3 = os.environ.get("RENDERCLI_TEST_S3_ENDPOINT_URL")
 TEST_PASSWORD = "correct horse battery"
 
 
@@ -164,6 +165,68 @@ def redis_server() -> Iterator[RedisServer]:
     yield server
     server.stop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 HTTP API (moto's server mode) for the whole run."""
+    server = S3Server(EXISTING_S3)
+    if not server.external:
+        server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class S3Storage:
+    """A fresh bucket of the test S3 server, named by RENDERCLI_STORAGE_URL."""
+
+    server: S3Server
+    bucket: str
+    prefix: str  # "" or ending in "/"
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def client(self) -> Any:
+        return self.server.client()
+
+    def keys(self) -> list[str]:
+        """Every key under the prefix (names, without the prefix)."""
+        pages = self.client().get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix)
+        return sorted(item["Key"][len(self.prefix):] for page in pages
+                      for item in page.get("Contents", []))
+
+    def put(self, name: str, data: bytes) -> None:
+        """Write an object behind rendercli's back (a bad or hostile writer)."""
+        self.client().put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
+
+    def get(self, name: str) -> bytes:
+        return bytes(self.client().get_object(Bucket=self.bucket,
+                                              Key=self.prefix + name)["Body"].read())
+
+    def env(self) -> dict[str, str]:
+        """The environment a rendercli process needs to use this bucket."""
+        return {"RENDERCLI_STORAGE_URL": self.url,
+                "RENDERCLI_S3_ENDPOINT_URL": str(self.server.url),
+                "RENDERCLI_S3_REGION": "us-east-1", **self.server.credentials}
+
+
+@pytest.fixture
+def s3_storage(s3_server: S3Server, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> S3Storage:
+    """A fresh bucket for this test, set as the storage (RENDERCLI_STORAGE_URL, endpoint,
+    region and AWS credentials in the environment, no AWS config files)."""
+    storage = S3Storage(s3_server, s3_server.create_bucket(), "farm/")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name, value in storage.env().items():
+        monkeypatch.setenv(name, value)
+    return storage
 
 
 @pytest.fixture

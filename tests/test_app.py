@@ -49,3 +49,45 @@ def test_no_module_writes_the_environment() -> None:
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if writes.search(line)]
     assert found == []
+
+
+def test_services_store_files_where_the_app_says(tmp_path: Path) -> None:
+    """Settings travel one way: a service reads them from the unit of work its App made,
+    never from the environment (which here names other directories)."""
+    import hashlib
+
+    from rendercli.services import accounts, assets, projects
+    from tests.media_factory import make_image
+
+    before = dict(os.environ)
+    storage = tmp_path / "app-storage"
+    app = App.from_environment({"RENDERCLI_DATABASE_URL": f"sqlite:///{tmp_path / 'rc.db'}",
+                                "RENDERCLI_DATA_DIR": str(tmp_path / "app-data"),
+                                "RENDERCLI_STORAGE_DIR": str(storage),
+                                "RENDERCLI_BCRYPT_ROUNDS": "4"})
+    user = accounts.register(app.unit_of_work(), "ana@example.com", TEST_PASSWORD)
+    projects.create(app.unit_of_work(), user.id, "trip")
+    image = make_image(tmp_path / "still.png")
+    [added] = assets.add(app.unit_of_work(), user.id, "trip", [image])
+    key = hashlib.sha256(image.read_bytes()).hexdigest()
+    stored = [p for p in storage.rglob("*") if p.is_file() and p.name == key]
+    assert len(stored) == 1 and stored[0].read_bytes() == image.read_bytes()
+    assert assets.get(app.unit_of_work(), user.id, added.id).id == added.id
+    assert os.environ.get("RENDERCLI_STORAGE_DIR") != str(storage)
+    assert dict(os.environ) == before
+
+
+# Where code may still read the settings from the environment itself: config.py defines
+# get_settings; a unit of work made without an App (tests naming a database) reads them;
+# the render engine and media layer below the services have no App (yet) for their
+# process-wide caches, ffmpeg choice and tunables.
+GET_SETTINGS_ALLOWED = {"config.py", "services/unit_of_work.py", "media/ffmpeg_binary.py",
+                        "media/hash_memo.py", "render/colour.py", "render/runner.py",
+                        "specfile/media.py"}
+
+
+def test_settings_are_read_from_the_environment_only_where_there_is_no_app() -> None:
+    root = Path(__file__).resolve().parents[1] / "rendercli"
+    found = {str(path.relative_to(root)) for path in root.rglob("*.py")
+             if "get_settings(" in path.read_text(encoding="utf-8")}
+    assert found <= GET_SETTINGS_ALLOWED, sorted(found - GET_SETTINGS_ALLOWED)

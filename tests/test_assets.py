@@ -303,7 +303,6 @@ def test_plain_sql_items_match_the_orm(
     alice.ok("title", "add", project, "Hi", "--font", "Brand Sans.ttf", "--position", "1")
     alice.ok("text", "add", still["id"], "One", "--no-box", "--font", "Brand Sans.ttf")
     alice.ok("text", "add", still["id"], "Two")
-    storage_dir = tmp_path / "data" / "storage"
     def shape(row) -> tuple:  # type: ignore[no-untyped-def]
         card = row.title
         return ({c: getattr(row, c) for c in items.ASSET_COLUMNS},
@@ -315,10 +314,10 @@ def test_plain_sql_items_match_the_orm(
     with sessions() as session, UnitOfWork(sessions.url) as uow:
         orm = sorted(session.scalars(select(Asset).where(Asset.project_id == project)),
                      key=lambda a: (a.position is None, a.position or 0))
-        orm_timeline = timeline_items(orm, storage_dir)
+        orm_timeline = timeline_items(orm, uow.settings)
         plain = items.read_items(uow.rows, project)
         assert [shape(a) for a in plain] == [shape(a) for a in orm]
-        assert timeline_items(plain, storage_dir) == orm_timeline
+        assert timeline_items(plain, uow.settings) == orm_timeline
     views = {v.id: v for v in map(asset_view, plain)}
     assert views[clip["id"]].mute is True and views[song["id"]].duck is True
     assert views[still["id"]].text_count == 2 and views[plain[0].id].title is not None

@@ -132,6 +132,7 @@ def test_farm_jobs_are_queued_in_chunks_exactly_as_one_by_one(
     from rendercli import rq_guard
     from rendercli.services.renders import dispatch
     from rendercli.services.specs import batch as batches
+    from rendercli.services.unit_of_work import UnitOfWork
 
     monkeypatch.setattr(batches, "CHUNK", 2)  # three rows: two chunks
     lines = [json.loads(x) for x in batch(alice, folder, "--json").stdout.splitlines()]
@@ -146,7 +147,7 @@ def test_farm_jobs_are_queued_in_chunks_exactly_as_one_by_one(
     one = ids[0]
     batched = conn.hgetall(f"rq:job:{one}")
     conn.delete(f"rq:job:{one}")
-    assert dispatch.enqueue(one) is None
+    assert dispatch.enqueue(one, uow=UnitOfWork()) is None
     single = conn.hgetall(f"rq:job:{one}")
     varying = {b"created_at", b"enqueued_at", b"last_heartbeat"}
     assert {k: v for k, v in batched.items() if k not in varying} == {

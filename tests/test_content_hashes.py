@@ -22,7 +22,7 @@ from psycopg import errors
 from sqlalchemy.engine import make_url
 
 from rendercli import storage
-from rendercli.config import get_settings
+from rendercli.config import get_settings, read_settings
 from rendercli.media.hash_memo import HashMemo
 from rendercli.render.errors import RenderFailed
 from rendercli.render.verify import Source, SourceCheck
@@ -239,7 +239,7 @@ def test_a_farm_task_given_a_replaced_object_fails_and_caches_nothing(
     replace_object(key, media["blue"])
     cached = cache_files()
     farm.start_worker("w1", via="rendercli")
-    conn = redis_connection()
+    conn = redis_connection(read_settings().redis_url)
     wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) >= 1, 60,
              "the worker to register")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rendercli.config import read_settings
 from tests.conftest import Account
 from tests.farm import Farm, wait_for
 from tests.media_factory import make_image, make_video
@@ -100,7 +101,7 @@ def test_cancel_while_queued(alice: Account, film: str, farm: Farm, tmp_path: Pa
     from rendercli.services.renders.dispatch import redis_connection, render_queue
 
     job_id = alice.ok("render", "submit", film, *FAST).stdout.strip()
-    queue: Queue = render_queue(redis_connection())
+    queue: Queue = render_queue(redis_connection(read_settings().redis_url))
     assert job_id in queue.job_ids
     alice.ok("jobs", "cancel", job_id)
     assert job_id not in queue.job_ids
@@ -259,7 +260,7 @@ def _enqueue_hostile_jobs(canary: Path) -> dict[str, str]:
     from rendercli.db.ids import new_id
     from rendercli.services.renders.dispatch import redis_connection
 
-    conn = redis_connection()
+    conn = redis_connection(read_settings().redis_url)
     json_queue = Queue("render-video", connection=conn, serializer=JSONSerializer)
     pickle_queue = Queue("render-video", connection=conn)  # RQ's default: pickle
     jobs = {
@@ -307,7 +308,7 @@ def test_worker_runs_nothing_but_rendercli_jobs(alice: Account, film: str, farm:
     assert worker.poll() is None, farm.logs()  # still serving
 
     assert sorted(p.name for p in tmp_path.glob("canary*")) == []
-    conn = redis_connection()
+    conn = redis_connection(read_settings().redis_url)
     for what, rq_id in hostile.items():
         job = Job.fetch(rq_id, connection=conn, serializer=JSONSerializer)
         assert job.get_status() == JobStatus.FAILED, what

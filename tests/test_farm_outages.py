@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rendercli.config import read_settings
 from tests.conftest import EXISTING_POSTGRES, Account, Cli, make_account
 from tests.farm import Farm, wait_for
 from tests.media_factory import make_image, make_video
@@ -84,7 +85,7 @@ def test_busy_workers_wait_out_a_redis_outage(alice: Account, media, farm: Farm,
 
     from rendercli.services.renders.dispatch import redis_connection, render_queue
 
-    conn = redis_connection()
+    conn = redis_connection(read_settings().redis_url)
     wait_for(lambda: sorted(w.name for w in Worker.all(connection=conn,
                                                        queue=render_queue(conn))) == ["r1", "r2"],
              60, "both workers to be registered again")
@@ -152,7 +153,7 @@ def test_an_assemble_task_left_waiting_on_lost_rq_jobs_is_released(
     from tests.test_farm_parallel import _split_job, worker_sessions
 
     job_id = _split_job(alice, media, 2, "lost")
-    conn = dispatch.redis_connection()
+    conn = dispatch.redis_connection(read_settings().redis_url)
     assert dispatch.enqueue_tasks(job_id, conn, uow=UnitOfWork(worker_sessions())) is None
     *segments, assemble = job_tasks(alice, job_id)
     for task in segments:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rendercli.config import read_settings
 from rendercli.media.ffmpeg_binary import ffmpeg_path
 from rendercli.services.unit_of_work import UnitOfWork
 from tests.conftest import Account
@@ -56,7 +57,7 @@ def start_workers(farm: Farm, *names: str) -> list:
     from rendercli.services.renders.dispatch import redis_connection, render_queue
 
     procs = [farm.start_worker(n, via="rendercli") for n in names]
-    conn = redis_connection()
+    conn = redis_connection(read_settings().redis_url)
     wait_for(lambda: Worker.count(connection=conn, queue=render_queue(conn)) >= len(names),
              60, f"{len(names)} workers to register")
     return procs
@@ -95,12 +96,11 @@ def inline_render(account: Account, project: str, settings: list[str], tmp_path:
     opts = dict(zip(settings[::2], settings[1::2], strict=True))
     request = RenderRequest(preset=opts["--preset"], fps=int(opts["--fps"]),
                             quality=opts["--quality"])
-    storage = tmp_path / "data" / "storage"
     from rendercli.repositories.items import read_items
 
     with UnitOfWork(token=account.token) as uow:
         project_id = uow.rows.scalar("SELECT id FROM projects WHERE name = :n", n=project)
-        items = timeline_items(read_items(uow.rows, project_id), storage)
+        items = timeline_items(read_items(uow.rows, project_id), uow.settings)
     result = render_timeline(items, engine_settings(request), storage_dir=tmp_path / "inline",
                              chunk_seconds=chunk_seconds)
     return result.path
@@ -368,7 +368,7 @@ def test_enqueueing_tasks_takes_the_same_redis_round_trips_for_200_as_for_5(
     trips = {}
     for count in (5, 200):
         job_id = _split_job(alice, media, count, f"many{count}")
-        conn = dispatch.redis_connection()
+        conn = dispatch.redis_connection(read_settings().redis_url)
         conn.ping()
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
         sent.clear()
@@ -391,7 +391,7 @@ def test_tasks_are_queued_longest_first(alice: Account, media, farm: Farm) -> No
     from rendercli.services.renders import dispatch
 
     job_id = _split_job(alice, media, 5, "longest", weights=[1.0, 5.0, 2.5, 5.0, 0.3])
-    conn = dispatch.redis_connection()
+    conn = dispatch.redis_connection(read_settings().redis_url)
     assert dispatch.enqueue_tasks(job_id, conn, uow=UnitOfWork(worker_sessions())) is None
     views = job_tasks(alice, job_id)
     by_seq = [t["id"] for t in views]

@@ -16,6 +16,7 @@ import pytest
 from psycopg import errors
 from sqlalchemy import create_engine, text
 
+from rendercli.config import read_settings
 from rendercli.services.unit_of_work import UnitOfWork
 from tests.conftest import TEST_PASSWORD, Account, Cli
 from tests.farm import Farm
@@ -114,7 +115,7 @@ def test_one_poisoned_row_does_not_stop_dispatch(
 
     bad, good = poisoned
     worker = get_session_factory(os.environ.get("RENDERCLI_WORKER_DATABASE_URL", database_url))
-    connection = dispatch.redis_connection()
+    connection = dispatch.redis_connection(read_settings().redis_url)
     assert dispatch.reconcile(connection, uow=UnitOfWork(worker.url)) == [good]
     assert Job.exists(good, connection=connection)
     engine = create_engine(database_url)

@@ -29,7 +29,6 @@ def farm_semantics(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def split_job(alice: Account, tmp_path: Path, sessions: SessionFactory):  # type: ignore[no-untyped-def]
     """A claimed job split into its tasks: 3 segments, the soundtrack, the assemble."""
-    from rendercli.config import get_settings
     from rendercli.db.models import Asset
 
     alice.ok("project", "create", "film")
@@ -42,7 +41,7 @@ def split_job(alice: Account, tmp_path: Path, sessions: SessionFactory):  # type
     assert claim is not None
     with sessions() as session:
         assets = session.scalars(select(Asset)).all()
-        items = timeline_items(list(assets), get_settings().storage_dir)
+        items = timeline_items(list(assets), UnitOfWork(sessions.url).settings)
     prepared = prepare_render(items, submit.engine_settings(submit.RenderRequest()),
                               storage_dir=tmp_path / "storage")
     created = tasks.split(claim, prepared, uow=UnitOfWork(sessions.url))
@@ -113,11 +112,11 @@ def test_a_dead_workers_task_alone_is_handed_back_and_its_claim_fenced(
     from rendercli.services import upkeep
 
     with UnitOfWork(sessions.url) as uow:
-        assert upkeep.due(uow.rows)
+        assert upkeep.due(uow.rows, uow.settings)
     recovery = lifecycle.recover_stale(uow=UnitOfWork(sessions.url))
     assert recovery.tasks_requeued == [lost.task_id] and recovery.requeued == []
     with UnitOfWork(sessions.url) as uow:
-        assert not upkeep.due(uow.rows)  # nothing left to recover
+        assert not upkeep.due(uow.rows, uow.settings)  # nothing left to recover
     assert _job(sessions, job_id).status == "processing"  # the job lives on
     # The doomed worker, if it were still running somewhere, can do nothing more.
     assert not tasks.heartbeat(lost, progress=90, uow=UnitOfWork(sessions.url))

@@ -105,9 +105,10 @@ def test_a_guarded_task_job_runs_only_render_task_with_its_own_id(redis: Redis) 
 def test_dispatch_enqueues_what_the_guard_accepts() -> None:
     from rq import Queue
 
+    from rendercli.config import read_settings
     from rendercli.services.renders import dispatch
 
-    data = dispatch.render_job_data(Queue, JOB)
+    data = dispatch.render_job_data(Queue, JOB, read_settings({}))
     assert (data.func, list(data.args)) == (rq_guard.RENDER_FUNCTION, [JOB])  # type: ignore[attr-defined]
     assert all(rq_guard.JOB_ID.fullmatch(new_id()) for _ in range(200))
 

@@ -111,14 +111,15 @@ def test_cancel_poll_must_be_less_than_the_heartbeat_timeout(cli: Cli) -> None:
     assert "RENDERCLI_CANCEL_POLL_INTERVAL (30 s) must be less than" in result.stderr
 
 
-def test_tunables_are_read_when_used_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A setting changed after the modules were imported takes effect (workers and tests
-    see the environment they run with)."""
+def test_tunables_come_from_the_settings_they_are_read_into() -> None:
+    """A setting takes effect through the settings an application read (workers and
+    tests see the environment they were built with), and is checked when read."""
+    from rendercli.config import read_settings
     from rendercli.repositories.jobs import append_log
 
-    assert append_log("x" * 70_000, None) == "x" * 64 * 1024  # the default: 64 KiB
-    monkeypatch.setenv("RENDERCLI_LOG_LIMIT", "2000")
-    assert append_log("new", "o" * 5000) == "o" * 1997 + "new"
-    monkeypatch.setenv("RENDERCLI_LOG_LIMIT", "10")
+    default = read_settings({}).log_limit
+    assert append_log("x" * 70_000, None, default) == "x" * 64 * 1024  # the default: 64 KiB
+    limit = read_settings({"RENDERCLI_LOG_LIMIT": "2000"}).log_limit
+    assert append_log("new", "o" * 5000, limit) == "o" * 1997 + "new"
     with pytest.raises(Exception, match="RENDERCLI_LOG_LIMIT must be a whole number from"):
-        append_log("new", None)
+        read_settings({"RENDERCLI_LOG_LIMIT": "10"})

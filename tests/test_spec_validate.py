@@ -178,12 +178,14 @@ timeline:
     assert result.stderr.splitlines() == [
         "rows.csv:3:1: row 2: no value for {{ name }} (used at s.yaml:2:16)",
         "rows.csv:3:1: row 2: no value for {{ name }} (used at s.yaml:4:12)",
+        "rows.csv:4:1: row 3: '../up.png' goes up through .. outside the spec file's folder "
+        "(allow it with --allow-outside) (used at s.yaml:5:12)",
         "rows.csv:4:1: row 3: output name 'hello-Bo/x.mp4' must be a file name without "
         "folders (used at s.yaml:2:16)",
         "rows.csv:5:1: row 4: 'song.mp3' is audio: put it under music:, the timeline holds "
         "clips, stills and titles (used at s.yaml:5:12)",
         "rows.csv:6:1: row 5: no such file: 'nothere.png' (used at s.yaml:5:12)",
-        "5 problems found",
+        "6 problems found",
     ]
     write(project, "rows.json", '[{"name": "Ana", "photo": "../x.png"}]')
     result = cli("spec", "validate", "s.yaml", "--data", "rows.json")

@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import text
 
 from rendercli import storage
+from rendercli.app import App
 from rendercli.config import DEFAULT_ORPHAN_GRACE, get_settings
 from rendercli.media import ingest
+from rendercli.services.unit_of_work import UnitOfWork
 from rendercli.services.upkeep import sweeps
 from tests.conftest import TEST_PASSWORD, Account, Cli
 from tests.farm import Farm, wait_for
@@ -143,7 +145,7 @@ def test_a_dead_token_deletes_no_one_s_media(
     # The workers' sweep removes what nobody uses, and says so.
     as_worker(monkeypatch)
     sweep_due()
-    sweeps.sweep_storage(worker=True)
+    sweeps.sweep_storage(worker=True, uow=UnitOfWork())
     assert orphan not in objects() and {alice_key, bob_key} <= objects()
     [record] = [d for d in deletions() if d["key"] == orphan]
     assert record["reason"].startswith("orphan sweep") and record["pid"] == os.getpid()
@@ -168,7 +170,7 @@ def test_a_client_never_sweeps_objects_on_postgresql(
     else:
         assert objects() == {orphan, other}
         # Asked directly, the client's login is refused the answer: nothing is deleted.
-        assert sweeps.sweep_orphans() is None
+        assert sweeps.sweep_orphans(UnitOfWork()) is None
         assert objects() == {orphan, other} and deletions() == []
 
 
@@ -185,7 +187,7 @@ def test_a_storage_marked_by_one_login_is_swept_by_another(
     backdate_objects()
     as_worker(monkeypatch)
     assert sweeps.database_fingerprint(get_settings().database_url) == mark
-    assert sweeps.sweep_orphans() == 1 and orphan not in objects()
+    assert sweeps.sweep_orphans(UnitOfWork()) == 1 and orphan not in objects()
     assert len(objects()) == 1
 
 
@@ -213,11 +215,11 @@ def test_a_mark_that_cannot_be_read_or_differs_never_fails_upkeep(
     for content in (b"postgresql://someone@elsewhere:5432/farm\n", b"\xff\xfe"):
         mark.write_bytes(content)
         sweep_due()
-        sweeps.sweep_storage(worker=True)  # no exception
-        assert sweeps.sweep_orphans() is None and orphan in objects()
+        sweeps.sweep_storage(worker=True, uow=UnitOfWork())  # no exception
+        assert sweeps.sweep_orphans(UnitOfWork()) is None and orphan in objects()
     mark.unlink()
     mark.mkdir()  # unreadable as a file
-    assert sweeps.sweep_orphans() is None and orphan in objects()
+    assert sweeps.sweep_orphans(UnitOfWork()) is None and orphan in objects()
 
 
 def test_an_object_whose_deletion_cannot_be_logged_is_kept(tmp_path: Path) -> None:
@@ -326,9 +328,9 @@ def test_an_object_sweep_that_cannot_ask_never_stops_dispatch(
     if login == "worker-unmarked":
         (storage_dir() / ".database").unlink()  # as an older version left it
     if login.startswith("worker"):
-        farm_upkeep()  # the worker role's login
+        farm_upkeep(None, App.for_worker().unit_of_work())  # the worker role's login
     else:  # a worker misconfigured with the client's login: sees alice's job only
-        farm_upkeep(uow=UnitOfWork(token=alice.token))
+        farm_upkeep(None, UnitOfWork(token=alice.token))
 
     queued = Redis.from_url(farm.redis.url).lrange("rq:queue:render-video", 0, -1)
     assert job.encode() in queued

@@ -275,9 +275,10 @@ def test_a_fresh_embedded_data_dir_is_private(cli, tmp_path: Path, usual_umask) 
 
 
 def test_the_demo_media_dir_is_made_private(tmp_path: Path, usual_umask) -> None:  # type: ignore[no-untyped-def]
+    from rendercli.app import App
     from rendercli.services.demo import samples_dir
 
-    assert samples_dir().parent == tmp_path / "data"
+    assert samples_dir(App.from_environment().settings.data_dir).parent == tmp_path / "data"
     assert mode(tmp_path / "data") == 0o700
 
 

@@ -18,6 +18,7 @@ import pytest
 from rendercli import storage
 from rendercli.config import DEFAULT_ORPHAN_GRACE, get_settings
 from rendercli.media import ingest
+from rendercli.services.unit_of_work import UnitOfWork
 from rendercli.services.upkeep import sweeps
 from tests.conftest import Account
 from tests.media_factory import make_image, make_video
@@ -95,7 +96,7 @@ def test_a_killed_asset_add_is_swept_by_the_next_command(
                           "the copy to start")[0]
         proc.send_signal(signal.SIGSTOP)  # frozen mid-copy, but alive
         assert 0 < staged.stat().st_size < big.stat().st_size
-        sweeps.sweep_storage(force_orphans=True)
+        sweeps.sweep_storage(force_orphans=True, uow=UnitOfWork())
         assert staged.exists(), "a live process's staged copy was swept"
     finally:
         kill(proc)
@@ -119,7 +120,7 @@ def test_a_killed_render_is_swept_by_the_next_command(
         work = wait_for(lambda: in_tmp("render-"), "the render to start")[0]
         wait_for(lambda: [p for p in temp_leftovers() if ".tmp-" in p.name],
                  "a segment being encoded")
-        sweeps.sweep_storage(force_orphans=True)
+        sweeps.sweep_storage(force_orphans=True, uow=UnitOfWork())
         assert work.is_dir(), "a live render's work directory was swept"
         assert [p for p in temp_leftovers() if ".tmp-" in p.name]
     finally:
@@ -198,7 +199,7 @@ def test_unreferenced_objects_are_swept_after_a_grace(
     if not database_url.startswith("sqlite"):
         assert orphan.exists()  # a client never sweeps objects on PostgreSQL: workers do
         as_worker(monkeypatch)
-        sweeps.sweep_storage(worker=True)
+        sweeps.sweep_storage(worker=True, uow=UnitOfWork())
 
     assert not orphan.exists()
     assert used.exists() and young.exists()  # referenced; inside the grace
@@ -212,10 +213,10 @@ def test_no_object_is_swept_while_an_ingest_is_in_flight(
     storage.mark_database(storage_dir(),
                           sweeps.database_fingerprint(get_settings().database_url))
     backdate(orphan)
-    with storage.ingest_guard(storage_dir()):
-        assert sweeps.sweep_orphans() is None
+    with storage.ingest_guard(storage_dir(), 2.0):
+        assert sweeps.sweep_orphans(UnitOfWork()) is None
     assert orphan.exists()
-    assert sweeps.sweep_orphans() == 1 and not orphan.exists()
+    assert sweeps.sweep_orphans(UnitOfWork()) == 1 and not orphan.exists()
 
 
 def test_a_storage_of_another_database_keeps_its_objects(
@@ -225,12 +226,12 @@ def test_a_storage_of_another_database_keeps_its_objects(
     orphan = ingest.store_file(make_image(tmp_path / "orphan.png"), storage_dir()).path
     backdate(orphan)
     # Unmarked, with objects this database does not know: maybe a farm's storage.
-    assert sweeps.sweep_orphans() is None and orphan.exists()
+    assert sweeps.sweep_orphans(UnitOfWork()) is None and orphan.exists()
     (storage_dir() / ".database").write_text("postgresql://someone@elsewhere:/farm\n")
-    assert sweeps.sweep_orphans() is None and orphan.exists()
+    assert sweeps.sweep_orphans(UnitOfWork()) is None and orphan.exists()
     (storage_dir() / ".database").write_text(
         sweeps.database_fingerprint(get_settings().database_url) + "\n")
-    assert sweeps.sweep_orphans() == 1 and not orphan.exists()
+    assert sweeps.sweep_orphans(UnitOfWork()) == 1 and not orphan.exists()
 
 
 @pytest.mark.slow
@@ -253,11 +254,11 @@ def test_an_add_killed_while_waiting_for_the_database_leaves_no_object(
     try:
         wait_for(obj.exists, "the object to be placed")
         assert proc.poll() is None
-        assert sweeps.sweep_orphans() is None and obj.exists()
+        assert sweeps.sweep_orphans(UnitOfWork()) is None and obj.exists()
     finally:
         kill(proc)
         writer.execute("ROLLBACK")
         writer.close()
     assert obj.exists()  # what the kill left: an object no asset references
-    assert sweeps.sweep_orphans() == 1
+    assert sweeps.sweep_orphans(UnitOfWork()) == 1
     assert not obj.exists()

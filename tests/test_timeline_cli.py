@@ -97,13 +97,14 @@ def test_effect_options_are_stored_and_shown(alice: Account, project: str, media
     assert timeline["total_duration"] == pytest.approx(2.0 + 2.0 - 0.5, abs=0.02)
 
     show = shown(alice, clip["id"])
-    assert show["transition"] == "fade 0.5s" and show["volume"] == "0.501 (-6.0 dB)"
+    # decibels as written (issue 23), the gain beside them
+    assert show["transition"] == "fade 0.5s" and show["volume"] == "-6dB (gain 0.501)"
     assert show["mute"] == "yes" and show["fade in"] == "0.20s"
     assert shown(alice, still["id"])["motion"] == "zoom-in"
     assert shown(alice, song["id"])["duck"] == "yes"
     # piped list: the TRANSITION and EFFECTS columns
     lines = [line.split("\t") for line in alice.ok("asset", "list", project).stdout.splitlines()]
-    assert lines[0][8:] == ["fade 0.5s", "fade in 0.2s, fade out 0.3s, volume 0.501, muted"]
+    assert lines[0][8:] == ["fade 0.5s", "fade in 0.2s, fade out 0.3s, volume -6dB, muted"]
     assert lines[1][8:] == ["wipeleft 1s", "zoom-in"]
     assert lines[2][8:] == ["-", "fade out 1.5s, volume 0.5, ducked"]
 

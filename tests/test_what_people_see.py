@@ -347,7 +347,8 @@ def test_completion_offers_your_projects_assets_jobs_and_values(
     assert complete("rendercli project storyboard b", env) == []  # bob's is not offered
     assert complete("rendercli jobs status ", env) == [job["id"]]
     assert complete("rendercli jobs download " + job["id"][:3], env) == [job["id"]]
-    assert sorted(complete("rendercli asset show ", env)) == sorted(a["id"] for a in assets)
+    assert sorted(complete("rendercli asset show ", env)) == sorted(
+        [project + ":"] + [a["id"] for a in assets])  # PROJECT: picks an item by position
     assert complete("rendercli render submit p --preset ", env) == [
         "2160p", "1080p", "720p", "480p", "square", "vertical"]
     assert complete("rendercli render submit p --format w", env) == ["webm"]

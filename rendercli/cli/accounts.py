@@ -10,7 +10,7 @@ from rendercli import credentials
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION
 from rendercli.errors import AuthRequired, InvalidInput, OperationFailed, RenderCliError
-from rendercli.services import identity
+from rendercli.services import accounts, identity
 
 EMAIL_OPTION = typer.Option(None, "--email", "-e", help="Account email (asked if omitted).")
 PASSWORD_STDIN = typer.Option(
@@ -27,8 +27,6 @@ def register(
 
     Example: rendercli register --email ana@example.com
     """
-    from rendercli.services import accounts
-
     address = context.prompt_email(email)
     password = context.prompt_password(from_stdin=password_stdin, confirm=True)
     user = accounts.register(context.uow(), address, password)
@@ -51,12 +49,10 @@ def login(
 
     Example: printf '%s\\n' "$PASSWORD" | rendercli login --email ana@example.com --password-stdin
     """
-    from rendercli.services import accounts
-
-    url = context.database_url()
+    settings = context.settings()
     if not insecure_storage:
         try:
-            credentials.check_keyring()
+            credentials.check_keyring(settings)
         except credentials.KeyringUnavailable as exc:
             raise OperationFailed(no_keyring_advice(str(exc))) from None
     import socket  # only `login` needs it; keeps `rendercli --help` lean
@@ -66,9 +62,9 @@ def login(
     issued = accounts.login(
         context.uow(), address, password, session_name=f"login on {socket.gethostname()}"
     )
-    previous = credentials.load_token(url)
+    previous = credentials.load_token(settings)
     try:
-        where = credentials.save_token(url, issued.token, insecure_file=insecure_storage)
+        where = credentials.save_token(settings, issued.token, insecure_file=insecure_storage)
     except credentials.KeyringUnavailable as exc:
         accounts.logout(context.uow(), issued.token)  # leave no orphan session behind
         raise OperationFailed(no_keyring_advice(str(exc))) from None
@@ -98,7 +94,8 @@ def no_keyring_advice(reason: str) -> str:
     not (a fresh machine cannot create an API token before it has logged in once)."""
     return (
         f"cannot store the session token: {reason}. Here, run `rendercli login "
-        f"--insecure-storage` to keep it in a 0600 file ({credentials.credentials_path()}). "
+        f"--insecure-storage` to keep it in a 0600 file "
+        f"({credentials.credentials_path(context.settings())}). "
         "For CI, make an API token once: log in that way, run `rendercli token create --name "
         "ci`, then `rendercli logout`, and set RENDERCLI_TOKEN to the token it printed"
     )
@@ -121,12 +118,11 @@ def logout(
 
     Example: rendercli logout --all
     """
-    from rendercli.services import accounts
-
-    url = context.database_url()
-    stored = credentials.load_token(url)
+    settings = context.settings()
+    stored = credentials.load_token(settings)
     if stored is None:
-        output.say("Not logged in.")
+        local = " (commands here run as the local account)" if context.settings().is_sqlite else ""
+        output.say(f"Not logged in{local}.")
         return
     try:
         count = accounts.logout(context.uow(), stored.token, all_sessions=all_sessions)
@@ -135,7 +131,7 @@ def logout(
     if stored.source == "RENDERCLI_TOKEN":
         output.note("note: the token came from RENDERCLI_TOKEN; unset it in your environment")
     else:
-        credentials.forget_token(url)
+        credentials.forget_token(settings)
     noun = "session" if count == 1 else "sessions"
     output.say(f"Logged out ({count} {noun} revoked).")
 
@@ -155,9 +151,11 @@ def passwd(
 
     Example: printf '%s\\n%s\\n' "$OLD" "$NEW" | rendercli passwd --password-stdin
     """
-    from rendercli.services import accounts
-
-    token = context.current_token()
+    stored = context.current_login()
+    if stored is None or stored.source.startswith(credentials.LOCAL_ACCOUNT_SOURCE):
+        raise AuthRequired("not logged in: the local account has no password (register "
+                           "an account and `rendercli login` to have one)")
+    token = stored.token
     if password_stdin:
         current = context.read_secret_from_stdin()
         new = context.read_secret_from_stdin()
@@ -178,21 +176,23 @@ def passwd(
 
 
 def whoami(json_output: bool = JSON_OPTION) -> None:
-    """Show the logged-in account and where its token is kept.
+    """Show the account commands run as and where its token is kept.
+
+    That is a login, RENDERCLI_TOKEN, or on a SQLite database the local account.
 
     Example: rendercli whoami --json
     """
     from rendercli.db.engines import display_url
-    from rendercli.services import accounts
+    from rendercli.services.local_account import is_local
 
-    url = context.database_url()
-    stored = credentials.load_token(url)
+    settings = context.settings()
+    stored = context.current_login()
     if stored is None:
         raise AuthRequired(context.NOT_LOGGED_IN)
     user = accounts.authenticate(context.uow(), stored.token)
     overridden = None
     if stored.source == "RENDERCLI_TOKEN":
-        saved = credentials.load_stored_token(url)
+        saved = credentials.load_stored_token(settings)
         if saved is not None and saved.token != stored.token:
             overridden = saved
     info = {
@@ -200,16 +200,21 @@ def whoami(json_output: bool = JSON_OPTION) -> None:
         "email": user.email,
         "created_at": user.created_at,
         "token_source": stored.source,
+        "local_account": is_local(user.email),
         "overrides_stored_login": overridden is not None,
-        "database": display_url(url),
+        "database": display_url(settings.database_url),
     }
     if json_output:
         output.print_json(info)
         return
-    shown = {k: v for k, v in info.items() if k != "overrides_stored_login"}
+    shown = {k: v for k, v in info.items() if k not in ("overrides_stored_login",
+                                                         "local_account")}
     if overridden is not None:
         shown["token_source"] = (f"RENDERCLI_TOKEN, which overrides the login stored in "
                                  f"{overridden.source} ({_token_owner(overridden.token)})")
     output.print_fields(list(shown.items()))
     if overridden is not None:
         output.note("note: `unset RENDERCLI_TOKEN` to act as the stored login.")
+    if info["local_account"]:
+        output.note("note: this is the local account of this SQLite database (no login "
+                    "needed); `rendercli login` to act as a registered account instead.")

@@ -12,6 +12,7 @@ import typer
 
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION, SET_OPTION
+from rendercli.cli.upload_bar import upload_bar
 from rendercli.errors import ExitStatus
 from rendercli.specfile.problems import SpecInvalid
 from rendercli.specfile.template import parse_assignments
@@ -88,11 +89,13 @@ def apply(
         from rendercli.services.specs.apply import apply_file
 
         _, result = apply_file(context.uow(), user.id, file, project=project,
-                               allow_outside=allow_outside, values=values, dry_run=dry_run)
+                               allow_outside=allow_outside, values=values, dry_run=dry_run,
+                               uploads=upload_bar(json_output=json_output))
     if json_output:
         output.print_json({**result.plan.to_json(), "project_id": result.project_id,
                            "dry_run": dry_run, "applied": result.applied,
-                           "stored_bytes": result.staged_bytes})
+                           "stored_bytes": result.staged_bytes,
+                           "uploaded_bytes": result.uploaded_bytes})
         return
     print_plan(result.plan, dry_run=dry_run, applied=result.applied)
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG
+from rendercli.cli.options import ASSET_ARG, JSON_OPTION, PROJECT_ARG, noun_app
+from rendercli.cli.upload_bar import upload_bar
 from rendercli.media.info import stored_fields
 from rendercli.render.timeline import DEFAULT_TRANSITION_SECONDS, MAX_VOLUME, MOTIONS, TRANSITIONS
 from rendercli.services import assets
@@ -18,15 +19,10 @@ from rendercli.services.assets import Edits
 if TYPE_CHECKING:
     from rendercli.services.assets import AssetView
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help=(
-        "Add media (and fonts) to a project's timeline, arrange it, and set transitions, "
-        "fades, sound, motion and fit.\n\n"
-        "Example: rendercli asset add holiday intro.mp4 beach.jpg song.mp3"
-    ),
-    no_args_is_help=True,
+app = noun_app(
+    "Add media (and fonts) to a project's timeline, arrange it, and set transitions, "
+    "fades, sound, motion and fit.\n\n"
+    "Example: rendercli asset add holiday intro.mp4 beach.jpg song.mp3"
 )
 DURATION = typer.Option(
     None, "--duration", help="Images and titles: seconds shown (default 3).", min=0.0
@@ -94,6 +90,8 @@ def _transition(asset: AssetView) -> str:
 
 def _volume(asset: AssetView) -> str:
 
+    if asset.volume_text:  # as written: "-3dB (gain 0.708)"
+        return f"{asset.volume_text} (gain {asset.volume:.3g})"
     if asset.volume == 0:
         return "0 (-inf dB)"
     return f"{asset.volume:.3g} ({20 * math.log10(asset.volume):+.1f} dB)"
@@ -107,7 +105,7 @@ def _effects(asset: AssetView) -> str:
     if asset.fade_out:
         parts.append(f"fade out {asset.fade_out:g}s")
     if asset.volume != 1:
-        parts.append(f"volume {asset.volume:.3g}")
+        parts.append(f"volume {asset.volume_text or format(asset.volume, '.3g')}")
     if asset.mute:
         parts.append("muted")
     if asset.duck:
@@ -178,6 +176,7 @@ def add(
         _edits(duration, trim_start, trim_end, transition, fade_in, fade_out, volume, mute,
                duck, motion, fit),
         position=position,
+        uploads=upload_bar(json_output=json_output),
     )
     if json_output:
         output.print_json(added)

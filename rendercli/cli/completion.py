@@ -32,7 +32,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
 
 
 JOB_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
-KINDS = {"PROJECT": "project", "ASSET": "asset", "JOB": "job"}
+KINDS = {"PROJECT": "project", "ASSET": "asset", "ITEM": "asset", "JOB": "job"}
 
 
 def complete(param: Any, incomplete: str) -> list[tuple[str, str]] | None:

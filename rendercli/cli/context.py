@@ -9,7 +9,7 @@ import typer
 
 from rendercli.cli.command_app import command_app
 from rendercli.cli.output import error_line
-from rendercli.credentials import load_token
+from rendercli.credentials import StoredToken, load_token
 from rendercli.errors import AuthRequired, InvalidInput
 from rendercli.services import identity, upkeep
 from rendercli.services.passwords import check_password_rule
@@ -38,23 +38,38 @@ def uow() -> UnitOfWork:
 
 
 def settings() -> Settings:
+    """This command's settings (read and checked once, by its application object)."""
     return app().settings
 
 
-def database_url() -> str:
-    return app().settings.database_url
+def current_login() -> StoredToken | None:
+    """The token this command acts with: RENDERCLI_TOKEN, the stored login, or on the
+    embedded SQLite database the local account's (made on first use); None when not
+    logged in on PostgreSQL."""
+    current = settings()
+    stored = load_token(current)
+    if stored is not None or not current.is_sqlite:
+        return stored
+    from rendercli.credentials import load_local_token, save_local_token
+    from rendercli.services import local_account
+
+    kept = load_local_token(current)
+    signed_in = local_account.sign_in(uow(), kept.token if kept else None)
+    if signed_in.issued:
+        save_local_token(current, signed_in.token)
+    return load_local_token(current)
 
 
 def current_token() -> str:
-    stored = load_token(database_url())
+    stored = current_login()
     if stored is None:
         raise AuthRequired(NOT_LOGGED_IN)
     return stored.token
 
 
 def require_user() -> UserView:
-    """The logged-in user, or AuthRequired (exit 4). From here on this command's units of
-    work carry the caller's token."""
+    """The calling user (a login, RENDERCLI_TOKEN, or the local account on SQLite), or
+    AuthRequired (exit 4). From here on this command's units of work carry its token."""
     token = current_token()
     user = identity.authenticate(uow(), token)
     app().acting_as(token)

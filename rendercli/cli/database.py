@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION
+from rendercli.cli.options import JSON_OPTION, noun_app
+from rendercli.db.access import set_bcrypt_cost
+from rendercli.errors import InvalidInput, OperationFailed
+from rendercli.services.passwords import MAX_PROOF_COST
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Database schema migrations.\n\nExample: rendercli db upgrade",
-    no_args_is_help=True,
-)
+app = noun_app("Database schema migrations.\n\nExample: rendercli db upgrade")
 
 
 @app.command("upgrade")
@@ -25,9 +25,8 @@ def upgrade() -> None:
 
     from rendercli.db.engines import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, upgrade
-    from rendercli.errors import OperationFailed
 
-    url = context.database_url()
+    url = context.settings().database_url
     engine = get_engine(url)
     try:
         warnings = upgrade(engine)
@@ -45,16 +44,9 @@ def upgrade() -> None:
 def _record_bcrypt_cost(engine) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL: an explicit RENDERCLI_BCRYPT_ROUNDS becomes the database's cost for new
     passwords (and for the fake salts of unknown emails); otherwise it stays as it is."""
-    import os
-
-    from rendercli.config import get_settings
-
     if engine.dialect.name != "postgresql" or not os.environ.get("RENDERCLI_BCRYPT_ROUNDS"):
         return
-    from rendercli.db.access import set_bcrypt_cost
-    from rendercli.services.passwords import MAX_PROOF_COST
-
-    rounds = get_settings().bcrypt_rounds
+    rounds = context.settings().bcrypt_rounds
     if not 4 <= rounds <= MAX_PROOF_COST:
         from rendercli.errors import InvalidInput
 
@@ -80,9 +72,8 @@ def roles(
     """
     from rendercli.db.access import CLIENT_ROLE, WORKER_ROLE, role_statements
     from rendercli.db.engines import checked_url, get_engine
-    from rendercli.errors import InvalidInput
 
-    url = context.database_url()
+    url = context.settings().database_url
     parsed = checked_url(url)
     if parsed.get_backend_name() != "postgresql":
         raise InvalidInput("roles exist only on PostgreSQL: set RENDERCLI_DATABASE_URL to one")
@@ -96,8 +87,6 @@ def roles(
         )
         return
     from sqlalchemy.exc import DBAPIError
-
-    from rendercli.errors import OperationFailed
 
     try:
         with get_engine(url).begin() as conn:
@@ -118,7 +107,7 @@ def current(json_output: bool = JSON_OPTION) -> None:
     from rendercli.db.engines import display_url, get_engine
     from rendercli.db.schema import HEAD_REVISION, current_revision
 
-    url = context.database_url()
+    url = context.settings().database_url
     revision = current_revision(get_engine(url))
     info = {
         "database": display_url(url),

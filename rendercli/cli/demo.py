@@ -8,6 +8,7 @@ from rendercli.cli import context, output
 from rendercli.cli.options import FORCE_OPTION, JSON_OPTION, output_option
 from rendercli.cli.renders import check_output, follow
 from rendercli.render.samples import make_samples
+from rendercli.services import demo as demo_service
 from rendercli.services.renders import submit
 
 
@@ -25,12 +26,11 @@ def demo(
 
     Example: rendercli demo --output demo.mp4
     """
-    from rendercli.services import demo as demo_service
-
     target = check_output(output_path, waiting=True, force=force)
+    samples_dir = demo_service.samples_dir(context.settings().data_dir)
     if not json_output:
-        output.note(f"Making sample media in {demo_service.samples_dir()} ...")
-    samples = make_samples(demo_service.samples_dir())
+        output.note(f"Making sample media in {samples_dir} ...")
+    samples = make_samples(samples_dir)
     prepared = demo_service.prepare(context.uow(), samples)
     context.app().acting_as(prepared.token)
     started = submit.start(

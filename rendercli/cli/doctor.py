@@ -6,22 +6,26 @@ import typer
 
 from rendercli.cli import output
 from rendercli.cli.options import JSON_OPTION
+from rendercli.credentials import keyring_backend_name, load_token
 from rendercli.services.doctor import run_checks
 
 
 def doctor(json_output: bool = JSON_OPTION) -> None:
     """Check configuration, database, Redis and workers, storage, ffmpeg, keyring and login.
 
-    Exit 1 if a required check fails (database, Redis when configured, storage, ffmpeg).
+    With RENDERCLI_STORAGE_URL, the S3 bucket too: reachable, credentials accepted, a
+    probe object written, read back and deleted, clock skew. Exit 1 if a required check
+    fails (database, Redis when configured, storage, the bucket, ffmpeg).
 
     Example: rendercli doctor --json
     """
-    from rendercli.config import get_settings
-    from rendercli.credentials import keyring_backend_name, load_token
+    from rendercli.cli.context import app
+    from rendercli.credentials import load_local_token
 
-    stored = load_token(get_settings().database_url)
-    checks = run_checks(keyring_backend_name(), stored.token if stored else None,
-                        stored.source if stored else "")
+    settings = app().settings
+    stored = load_token(settings) or (load_local_token(settings) if settings.is_sqlite else None)
+    checks = run_checks(app().unit_of_work(), keyring_backend_name(settings),
+                        stored.token if stored else None, stored.source if stored else "")
     healthy = all(c.ok for c in checks if c.required)
     if json_output:
         output.print_json({"ok": healthy, "checks": checks})

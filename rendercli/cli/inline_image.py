@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from rendercli.config import get_settings
+from rendercli.cli.command_app import command_app
 
 KITTY_CHUNK = 4096  # the protocol's largest base64 payload per escape sequence
 MAX_BYTES = 16 * 1024 * 1024  # a bigger PNG is not worth streaming through a terminal
@@ -67,7 +67,7 @@ def escape_sequence(png: bytes, kind: str, columns: int) -> str:
 def show(path: Path, stream: TextIO | None = None) -> bool:
     """Draw the PNG at `path` on `stream` (stdout) when the terminal can; True if drawn."""
     stream = stream or sys.stdout
-    kind = protocol(os.environ, stream.isatty(), get_settings().inline_images)
+    kind = protocol(os.environ, stream.isatty(), command_app().settings.inline_images)
     if kind is None:
         return False
     try:

@@ -14,17 +14,13 @@ from rendercli.cli.options import (
     JSON_OPTION,
     OPEN_OPTION,
     TIMEOUT_OPTION,
+    noun_app,
     output_option,
 )
-from rendercli.errors import Conflict, InvalidInput, NotFound
+from rendercli.errors import Conflict, InvalidInput
 from rendercli.services.renders import views
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday",
-    no_args_is_help=True,
-)
+app = noun_app("Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday")
 
 
 def _row(job):  # type: ignore[no-untyped-def]
@@ -207,11 +203,8 @@ def cancel(
 
 
 def _batch_jobs(user_id: str, batch: str):  # type: ignore[no-untyped-def]
-    """Every job of one of the user's batches; NotFound if there is none."""
-    found = views.list_jobs(context.uow(), user_id, batch_id=batch, limit=1000)
-    if not found:
-        raise NotFound(f"batch not found: {batch}")
-    return found
+    """Every job of one of the user's batches, in row order; NotFound if there is none."""
+    return views.batch_jobs(context.uow(), user_id, batch)
 
 
 @app.command("retry")

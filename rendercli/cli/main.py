@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Log out: revoke the session token and remove it from this machine."),
     "passwd": ("rendercli.cli.accounts:passwd", "Change your password."),
     "whoami": ("rendercli.cli.accounts:whoami",
-               "Show the logged-in account and where its token is kept."),
+               "Show the account commands run as and where its token is kept."),
     "apply": ("rendercli.cli.apply:apply", "Make a project match a spec file: create it if "
               "missing, then add, update, move and remove its items."),
     "stats": ("rendercli.cli.stats:stats", "Show your renders by status, success rate, render "

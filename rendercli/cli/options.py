@@ -12,10 +12,21 @@ import typer
 
 from rendercli.render.presets import PRESETS, QUALITIES
 
+
+def noun_app(help: str) -> typer.Typer:
+    """A noun's Typer app (`rendercli NOUN ...`): plain Click help, as on the root
+    (main.py), and its help when run without a command."""
+    return typer.Typer(add_completion=False, rich_markup_mode=None, help=help,
+                       no_args_is_help=True)
+
+
 JSON_FLAG = "--json"  # also how the root group tells that errors should be JSON
 JSON_OPTION = typer.Option(False, JSON_FLAG, help="Print JSON instead of text.")
 PROJECT_ARG = typer.Argument(..., metavar="PROJECT", help="Project id or exact name.")
-ASSET_ARG = typer.Argument(..., metavar="ASSET", help="Asset id (see `rendercli asset list`).")
+ASSET_ARG = typer.Argument(
+    ..., metavar="ASSET",
+    help="Asset id, or PROJECT:N for the N-th item of PROJECT's timeline (see `rendercli asset "
+    "list`).")
 JOB_ARG = typer.Argument(..., metavar="JOB", help="Job id (see `rendercli jobs list`).")
 PRESET_OPTION = typer.Option(
     "720p", "--preset", metavar="PRESET", help=f"{', '.join(PRESETS)}."

@@ -6,6 +6,8 @@ The target must be a regular file or not exist. A FIFO, a device (as root, `--ou
 /dev/null` would otherwise replace the real one), a directory or a symlink (even to a
 regular file) is refused with exit 2 and left untouched: before the render starts, and
 again at the moment of writing, since the target may change while a render runs.
+Missing parent directories are created (as `mkdir -p` does); a parent that is there and
+is not a directory (a file, a dangling symlink) is refused, exit 2.
 """
 
 from __future__ import annotations
@@ -54,30 +56,59 @@ def _refuse_special(path: Path, *, when: str = "") -> None:
         )
 
 
-def _refuse_existing(path: Path, *, when: str = "") -> None:
+def _refuse_existing(path: Path, *, when: str = "", option: str = "--output") -> None:
+    other = "another name with --output" if option == "--output" else f"another {option}"
     raise Conflict(
-        f"{path} already exists{when}: add --force to replace it, or choose another name "
-        "with --output (nothing was written)"
+        f"{path} already exists{when}: add --force to replace it, or choose {other} "
+        "(nothing was written)"
     )
 
 
-def check_target(path: Path, *, force: bool = False) -> Path:
-    """Validate an --output target before anything starts; returns it with ~ expanded.
-    Conflict (exit 5) when it exists and `force` is not set."""
+def not_a_directory(folder: Path, option: str = "--output") -> InvalidInput:
+    return InvalidInput(f"{option}: {folder} is there and is not a directory "
+                        "(nothing was written)")
+
+
+def ensure_directory(folder: Path, option: str = "--output") -> Path:
+    """Create `folder` and its missing parents (as `mkdir -p`), returned with ~ expanded.
+    InvalidInput (exit 2) when it, or the nearest part of it that exists, is there and is
+    not a directory (a file, a dangling symlink), or it cannot be created."""
+    folder = folder.expanduser()
+    missing: list[Path] = []
+    existing = folder
+    while not os.path.lexists(existing):
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        raise not_a_directory(existing, option)
+    for part in reversed(missing):
+        try:
+            os.mkdir(part)
+        except FileExistsError:
+            if not part.is_dir():
+                raise not_a_directory(part, option) from None
+        except OSError as exc:
+            raise InvalidInput(f"{option}: cannot create {part}: {exc.strerror or exc}"
+                               ) from None
+    return folder
+
+
+def check_target(path: Path, *, force: bool = False, option: str = "--output") -> Path:
+    """Validate an --output target before anything starts (its missing parent directories
+    are created); returns it with ~ expanded. Conflict (exit 5) when it exists and `force`
+    is not set; `option` is what the messages call the place (e.g. --output-dir)."""
     path = path.expanduser()
     _refuse_special(path)
     if not force and os.path.lexists(path):
-        _refuse_existing(path)
-    parent = path.parent
-    if not parent.is_dir():
-        raise InvalidInput(f"--output: directory {parent} does not exist")
+        _refuse_existing(path, option=option)
+    parent = ensure_directory(path.parent, option)
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InvalidInput(f"--output: cannot write {path}")
+        raise InvalidInput(f"{option}: cannot write {path}")
     return path
 
 
 def publish(source: str | Path | None, target: Path, *, force: bool = False,
-            kept: bool = True, sha256: str | None = None) -> None:
+            kept: bool = True, sha256: str | None = None, option: str = "--output") -> None:
     """Copy the file at `source` (a finished render, a frame) to `target`: write a new
     file next to it, check the target is still absent or (with `force`) a regular file,
     then put the copy in its place (no-replace when it was absent, so a file, FIFO or
@@ -88,7 +119,7 @@ def publish(source: str | Path | None, target: Path, *, force: bool = False,
         raise OperationFailed("the job has no output file to copy")
     _refuse_special(target, when=" (it changed while rendering)")
     if not force and os.path.lexists(target):
-        _refuse_existing(target, when=" (it appeared while rendering)")
+        _refuse_existing(target, when=" (it appeared while rendering)", option=option)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
@@ -99,7 +130,7 @@ def publish(source: str | Path | None, target: Path, *, force: bool = False,
                 f"{source} does not match the SHA-256 recorded when it was made: it was "
                 "changed in storage since (nothing was written; render it again)")
         _refuse_special(target, when=" (it changed while rendering)")
-        _put_in_place(tmp, target, force=force)
+        _put_in_place(tmp, target, force=force, option=option)
     except OSError as exc:
         where = f" (it is still at {source})" if kept else ""
         raise OperationFailed(
@@ -110,14 +141,15 @@ def publish(source: str | Path | None, target: Path, *, force: bool = False,
             tmp.unlink()
 
 
-def publish_output(job, target: Path, *, force: bool = False) -> None:  # type: ignore[no-untyped-def]
+def publish_output(job, target: Path, *, force: bool = False,  # type: ignore[no-untyped-def]
+                   option: str = "--output") -> None:
     """Copy a completed job's output (a JobView) to `target`, checked against the
     output's SHA-256 recorded by the render. OperationFailed (nothing written) if it has
     none or the bytes differ."""
     if job.output_path and not job.output_sha256:
         raise OperationFailed(f"job {job.id} has no recorded SHA-256 for its output, so it "
                               "cannot be checked (nothing was written)")
-    publish(job.output_path, target, force=force, sha256=job.output_sha256)
+    publish(job.output_path, target, force=force, sha256=job.output_sha256, option=option)
 
 
 def _copy_hashing(src: BinaryIO, out: BinaryIO) -> str:
@@ -129,7 +161,7 @@ def _copy_hashing(src: BinaryIO, out: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _put_in_place(tmp: Path, target: Path, *, force: bool) -> None:
+def _put_in_place(tmp: Path, target: Path, *, force: bool, option: str) -> None:
     if force and os.path.lexists(target):
         os.replace(tmp, target)  # a regular file, checked just before
         return
@@ -138,13 +170,13 @@ def _put_in_place(tmp: Path, target: Path, *, force: bool) -> None:
     except FileExistsError:
         _refuse_special(target, when=" (it changed while rendering)")
         if not force:
-            _refuse_existing(target, when=" (it appeared while rendering)")
+            _refuse_existing(target, when=" (it appeared while rendering)", option=option)
         os.replace(tmp, target)
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
         if not force and os.path.lexists(target):
-            _refuse_existing(target, when=" (it appeared while rendering)")
+            _refuse_existing(target, when=" (it appeared while rendering)", option=option)
         os.replace(tmp, target)  # a file system without hard links
 
 

@@ -17,6 +17,7 @@ from rendercli.cli.options import (
     OPEN_OPTION,
     PRESET_OPTION,
     PROJECT_ARG,
+    noun_app,
     output_option,
 )
 from rendercli.errors import InvalidInput
@@ -25,12 +26,7 @@ from rendercli.services import projects
 if TYPE_CHECKING:
     from rendercli.services.projects import ProjectView
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Create and manage projects.\n\nExample: rendercli project create holiday",
-    no_args_is_help=True,
-)
+app = noun_app("Create and manage projects.\n\nExample: rendercli project create holiday")
 
 
 def _show(project: ProjectView, json_output: bool) -> None:
@@ -130,8 +126,6 @@ def fit(
 
     Example: rendercli project fit reel cover
     """
-    from rendercli.services import projects
-
     user = context.require_user()
     changed = projects.set_fit(context.uow(), user.id, project, value)
     output.result(changed, json_output, f"Project {changed.name} now fits pictures by "
@@ -245,7 +239,7 @@ def export(
     target = output_file.check_target(output_path, force=force)
     media_dir = None if by_hash else f"{target.stem}-media"
     built = exporting.build(context.uow(), user.id, project, media_dir=media_dir)
-    files = exporting.object_files(built)
+    files = exporting.object_files(built, context.settings())
     for relative in files:  # exit 5 for any file that is there, before writing one
         folder = (target.parent / relative).parent
         if os.path.lexists(folder) and not folder.is_dir():

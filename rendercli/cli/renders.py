@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -25,9 +26,10 @@ from rendercli.cli.options import (
     QUALITY_OPTION,
     SET_OPTION,
     TIMEOUT_OPTION,
+    noun_app,
     output_option,
 )
-from rendercli.config import get_settings
+from rendercli.cli.upload_bar import upload_bar
 from rendercli.errors import ExitStatus, InvalidInput, OperationFailed, RenderCliError
 from rendercli.render.presets import MAX_FPS, MIN_FPS
 from rendercli.services.renders import submit as submit_service
@@ -36,17 +38,11 @@ from rendercli.services.renders import views
 if TYPE_CHECKING:
     from rendercli.services.renders.submit import Started
     from rendercli.services.renders.views import JobView
-    from rendercli.services.specs import batch as batches
 
 FPS_OPTION = typer.Option(30, "--fps", metavar="FPS", help="Output frame rate (gif: at most 50).",
                           min=MIN_FPS, max=MAX_FPS)
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Render projects to video.\n\nExample: rendercli render submit holiday --wait",
-    no_args_is_help=True,
-)
+app = noun_app("Render projects to video.\n\nExample: rendercli render submit holiday --wait")
 
 
 def check_output(path: Path | None, *, waiting: bool, force: bool = False) -> Path | None:
@@ -150,7 +146,8 @@ def submit(
     spec: Path | None = typer.Option(
         None, "--spec", metavar="FILE",
         help="Apply this spec file first (as `rendercli apply` does), then render with its "
-        "output: settings (options given here win)."),
+        "output: settings (options given here win) into its output.name, if any, in the "
+        "current directory (--output wins)."),
     preset: str = PRESET_OPTION,
     fmt: str = FORMAT_OPTION,
     fps: int = FPS_OPTION,
@@ -187,7 +184,7 @@ def submit(
         raise InvalidInput("--set applies to --spec")
 
     values = set_values(set_)
-    target = check_output(output_path, waiting=get_settings().is_embedded or wait, force=force)
+    target = check_output(output_path, waiting=context.settings().is_embedded or wait, force=force)
     user = context.require_user_recovering()
     if spec is None:
         assert project is not None
@@ -204,10 +201,25 @@ def submit(
                    "quality": ("quality", quality), "loudness": ("loudness", loudness)}
         given = {field: value for field, (name, value) in options.items()
                  if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"}
+        following = context.settings().is_embedded or wait
+
+        def named_output(prepared) -> None:  # type: ignore[no-untyped-def]
+            nonlocal target
+            name = prepared.spec.output.name
+            if target is not None or name is None:
+                return
+            if following:  # the spec's output.name, here, as --output would be
+                target = output_file.check_target(Path(name), force=force)
+            else:
+                output.note(f"note: output.name ({name}) is copied out when the render is "
+                            "followed: add --wait, or `rendercli jobs download JOB` later")
+
         with spec_problems():
             started = submit_spec(user.id, spec, project=project, allow_outside=allow_outside,
                                   values=values, given=given, use_cache=not no_cache,
-                                  on_applied=plan_note, uow=context.uow()).started
+                                  on_applied=plan_note, before_start=named_output,
+                                  uow=context.uow(),
+                                  uploads=upload_bar(json_output=json_output)).started
     follow(started, user.id, wait=wait, target=target, json_output=json_output, force=force)
 
 
@@ -314,10 +326,10 @@ def frame(
 
     Example: rendercli render frame holiday --at 12.5 --preset 1080p -o check.png --open
     """
-    user = context.require_user()
-    target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
     from rendercli.services.renders import previews
 
+    user = context.require_user()
+    target = stills.target(output_path, user.id, project, f"-{at:g}s.png", force)
     with stills.scratch() as scratch:
         view = previews.frame(context.uow(), user.id, project, at, scratch / "frame.png",
                               preset=preset)
@@ -380,24 +392,26 @@ def batch(
 
     Example: rendercli render batch video.yaml --data rows.csv --name-field name --output-dir out
     """
+    from rendercli.services.specs import batch as batches
+
     if not 1 <= concurrency <= 16:
         raise InvalidInput("--concurrency must be between 1 and 16")
-    if output_dir is not None and not output_dir.is_dir():
-        raise InvalidInput(f"--output-dir: directory {output_dir} does not exist")
-    inline = get_settings().is_embedded
+    if output_dir is not None and os.path.lexists(output_dir) and not output_dir.is_dir():
+        raise output_file.not_a_directory(output_dir, "--output-dir")
+    inline = context.settings().is_embedded
     if output_dir is not None and not (inline or wait):
         raise InvalidInput("--output-dir needs --wait in farm mode (the renders finish later)")
     if timeout is not None and (inline or not wait):
         raise InvalidInput("--timeout applies to --wait in farm mode")
-    from rendercli.services.specs import batch as batches
-
     user = context.require_user_recovering()
     tally = _BatchTally(output_dir, json_output, force)
 
     def checked(prepared: batches.Batch) -> None:
         if output_dir is not None:
+            output_file.ensure_directory(output_dir, "--output-dir")
             for row in prepared.rows:  # exit 5 for a file that is there, before any change
-                output_file.check_target(output_dir / row.output_name, force=force)
+                output_file.check_target(output_dir / row.output_name, force=force,
+                                         option="--output-dir")
         count = len(prepared.rows)
         output.note(f"{count} row{'s' * (count != 1)} checked; applying projects")
 
@@ -429,7 +443,8 @@ def batch(
                 use_cache=not no_cache, replace=replace, concurrency=concurrency, wait=wait,
                 timeout=timeout, checked=checked, submitted=submitted,
                 finished=tally.finished, upkeep=context.maintenance,
-                uow_factory=context.app().unit_of_work)
+                uow_factory=context.app().unit_of_work,
+                uploads=upload_bar(json_output=json_output))
     except KeyboardInterrupt:
         if inline and tally.batch_id:
             output.note(f"interrupted: batch {tally.batch_id} stopped and its jobs cancelled")
@@ -465,7 +480,8 @@ class _BatchTally:
             if delivered and self.output_dir is not None:
                 target = self.output_dir / row.output_name
                 try:
-                    output_file.publish_output(job, target, force=self.force)
+                    output_file.publish_output(job, target, force=self.force,
+                                               option="--output-dir")
                     path = str(target)
                 except RenderCliError as exc:
                     # Rendered but not where it was asked for: the row failed (exit 1).

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import output
-from rendercli.cli.options import JSON_OPTION, SET_OPTION
+from rendercli.cli.options import JSON_OPTION, SET_OPTION, noun_app
 from rendercli.errors import ExitStatus, InvalidInput
 from rendercli.specfile.batch_rows import DataRows, load_rows
 from rendercli.specfile.media import Prober
@@ -21,14 +21,9 @@ if TYPE_CHECKING:
     from rendercli.specfile.check import FileReport
     from rendercli.specfile.problems import Problem
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help=(
-        "Timelines as files: check a spec file, or print its JSON Schema.\n\n"
-        "Example: rendercli spec validate video.yaml"
-    ),
-    no_args_is_help=True,
+app = noun_app(
+    "Timelines as files: check a spec file, or print its JSON Schema.\n\n"
+    "Example: rendercli spec validate video.yaml"
 )
 MAX_PRINTED = 200  # problems printed for people; --json gives them all
 

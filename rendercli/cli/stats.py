@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rendercli.cli import context, output
 from rendercli.cli.options import JSON_OPTION
+from rendercli.services import stats as stats_service
 
 
 def stats(json_output: bool = JSON_OPTION) -> None:
@@ -12,8 +13,6 @@ def stats(json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli stats --json
     """
-    from rendercli.services import stats as stats_service
-
     user = context.require_user_recovering()
     result = stats_service.for_user(context.uow(), user.id)
     if json_output:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import ASSET_ARG, JSON_OPTION
+from rendercli.cli.options import ASSET_ARG, JSON_OPTION, noun_app
 from rendercli.render.timeline import (
     MAX_FONT_FACE,
     MAX_TEXT_FADE_SECONDS,
@@ -15,19 +15,15 @@ from rendercli.render.timeline import (
     TEXT_SIZES,
     TEXT_STYLES,
 )
+from rendercli.services import texts
 from rendercli.services.items import one_line
 
 if TYPE_CHECKING:
     from rendercli.services.texts import TextView
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help=(
-        "Text over clips, stills and titles: a name in the lower third, a caption.\n\n"
-        "Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3"
-    ),
-    no_args_is_help=True,
+app = noun_app(
+    "Text over clips, stills and titles: a name in the lower third, a caption.\n\n"
+    "Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3"
 )
 
 
@@ -74,8 +70,6 @@ def add(
 
     Example: rendercli text add k2x9c0c0p1q8r7s6t5u4v3w2 'Ana Lima, director' --at 1 --for 3
     """
-    from rendercli.services import texts
-
     user = context.require_user()
     added = texts.add(context.uow(), user.id, asset, text, texts.TextEdits(
         start=at, duration=for_, placement=placement, size=size, color=color, box=box,
@@ -119,8 +113,6 @@ def update(
 
     Example: rendercli text update m1n2b3v4c5x6z7l8k9j0h1g2 --style outline --fade-in 0.5
     """
-    from rendercli.services import texts
-
     user = context.require_user()
     updated = texts.update(context.uow(), user.id, text_id, text, texts.TextChanges(
         start=at, duration=for_, placement=placement, size=size, color=color, box=box,
@@ -136,8 +128,6 @@ def list_(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
 
     Example: rendercli text list k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services import texts
-
     user = context.require_user()
     found = texts.list_texts(context.uow(), user.id, asset)
     if json_output:
@@ -161,8 +151,6 @@ def remove(
 
     Example: rendercli text remove m1n2b3v4c5x6z7l8k9j0h1g2
     """
-    from rendercli.services import texts
-
     user = context.require_user()
     removed = texts.remove(context.uow(), user.id, text_id)
     output.result(removed, json_output, f"Removed text #{removed.position} [{removed.id}].")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION, PROJECT_ARG
+from rendercli.cli.options import JSON_OPTION, PROJECT_ARG, noun_app
 from rendercli.render.timeline import (
     DEFAULT_TITLE_SECONDS,
     MAX_FONT_FACE,
@@ -15,18 +15,15 @@ from rendercli.render.timeline import (
     TEXT_SIZES,
     TEXT_STYLES,
 )
+from rendercli.services import titles
+from rendercli.services.titles import TitleEdits
 
 if TYPE_CHECKING:
     from rendercli.services.items import AssetView
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help=(
-        "Title cards: centred text on a plain background, as a timeline item.\n\n"
-        "Example: rendercli title add holiday 'Summer 2025' --duration 2 --position 1"
-    ),
-    no_args_is_help=True,
+app = noun_app(
+    "Title cards: centred text on a plain background, as a timeline item.\n\n"
+    "Example: rendercli title add holiday 'Summer 2025' --duration 2 --position 1"
 )
 DURATION = typer.Option(None, "--duration", metavar="S",
                         help=f"Seconds shown (default {DEFAULT_TITLE_SECONDS:g}).", min=0.0)
@@ -52,8 +49,6 @@ FADE_OUT = typer.Option(None, "--fade-out", metavar="S", min=0.0, max=MAX_TEXT_F
 
 def _edits(duration: float | None, background: str | None, color: str | None,  # type: ignore[no-untyped-def]
            size: str | None, font: str | None, *styles: object):
-    from rendercli.services.titles import TitleEdits
-
     face, style, fade_in, fade_out = styles
     return TitleEdits(duration=duration, background=background, color=color, size=size,
                       font=font, font_face=face, style=style, fade_in=fade_in,
@@ -91,8 +86,6 @@ def add(
 
     Example: rendercli title add holiday 'Summer 2025' --duration 2 --position 1 --background navy
     """
-    from rendercli.services import titles
-
     user = context.require_user()
     added = titles.add(context.uow(), user.id, project, text,
                        _edits(duration, background, color, size, font, face, style,
@@ -102,7 +95,9 @@ def add(
 
 @app.command("update")
 def update(
-    item: str = typer.Argument(..., metavar="ITEM", help="The title's id (see `asset list`)."),
+    item: str = typer.Argument(..., metavar="ITEM",
+                               help="The title's id, or PROJECT:N (its position; see "
+                               "`asset list`)."),
     text: str | None = typer.Argument(None, metavar="[TEXT]", help="New text for the card."),
     duration: float | None = DURATION,
     position: int | None = POSITION,
@@ -122,8 +117,6 @@ def update(
 
     Example: rendercli title update k2x9c0c0p1q8r7s6t5u4v3w2 'Summer 2026' --color gold
     """
-    from rendercli.services import titles
-
     user = context.require_user()
     updated = titles.update(context.uow(), user.id, item, text,
                             _edits(duration, background, color, size, font, face, style,

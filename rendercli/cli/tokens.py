@@ -5,14 +5,12 @@ from __future__ import annotations
 import typer
 
 from rendercli.cli import context, output
-from rendercli.cli.options import JSON_OPTION
+from rendercli.cli.options import JSON_OPTION, noun_app
 from rendercli.errors import InvalidInput
+from rendercli.services import accounts
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,  # plain Click help, as on the root (main.py)
-    help="Create, list and revoke API tokens for CI.\n\nExample: rendercli token create --name ci",
-    no_args_is_help=True,
+app = noun_app(
+    "Create, list and revoke API tokens for CI.\n\nExample: rendercli token create --name ci"
 )
 
 
@@ -30,8 +28,6 @@ def create(
 
     Example: rendercli token create --name ci --expires-in 90
     """
-    from rendercli.services import accounts
-
     if never_expires and expires_in is not None:
         raise InvalidInput("--expires-in and --never-expires contradict each other")
     user = context.require_user()
@@ -64,8 +60,6 @@ def list_(
 
     Example: rendercli token list --all
     """
-    from rendercli.services import accounts
-
     user = context.require_user()
     tokens = accounts.list_tokens(context.uow(), user.id, include_inactive=all_)
     if json_output:
@@ -101,8 +95,6 @@ def revoke(
 
     Example: rendercli token revoke k2x9c0c0p1q8r7s6t5u4v3w2
     """
-    from rendercli.services import accounts
-
     user = context.require_user()
     token = accounts.revoke_token(context.uow(), user.id, token_id)
     output.result(token, json_output, f"Revoked token {token.id} ({token.name}).")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rendercli.cli import output
-from rendercli.config import get_settings
+from rendercli.cli.command_app import command_app
 from rendercli.errors import ExitStatus
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _line(job: JobView) -> str:
 
 def _farm_mode() -> bool:
 
-    return get_settings().redis_url is not None
+    return command_app().settings.redis_url is not None
 
 
 def _now():  # type: ignore[no-untyped-def]
@@ -118,7 +118,7 @@ def watch(
     stream = sys.stderr if to_stderr else sys.stdout
     started = time.monotonic()
     last_sweep = 0.0
-    sweep_interval = get_settings().watch_sweep_interval
+    sweep_interval = command_app().settings.watch_sweep_interval
     seen: dict[str, tuple[str, int]] = {}
     live = None
     if not json_lines and stream.isatty():

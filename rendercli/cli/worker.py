@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from rendercli.config import get_settings
+from rendercli.cli.context import app
 from rendercli.errors import InvalidInput, OperationFailed
 from rendercli.services.renders import dispatch
 
@@ -25,7 +25,7 @@ def worker(
     """
     from rendercli.worker import RenderWorker
 
-    settings = get_settings()
+    settings = app().settings
     if settings.redis_url is None:
         raise InvalidInput(
             "the worker needs RENDERCLI_REDIS_URL; without it rendercli "
@@ -35,7 +35,7 @@ def worker(
     from redis.exceptions import RedisError
 
 
-    connection = dispatch.redis_connection()
+    connection = dispatch.redis_connection(settings.redis_url)
     try:
         connection.ping()
     except RedisError as exc:

@@ -13,6 +13,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from rendercli.db.rows import close_idle, set_lock_timeout
+from rendercli.db.schema import ensure_current
+from rendercli.errors import InvalidInput
+
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _checked_urls: set[str] = set()
@@ -47,8 +51,6 @@ def _create(url: str) -> Engine:
 
 
 def _on_postgres_connect(dbapi_connection: Any, _record: Any) -> None:
-    from rendercli.db.rows import set_lock_timeout
-
     set_lock_timeout(dbapi_connection)
 
 
@@ -67,8 +69,6 @@ def checked_url(url: str) -> URL:
     """Parse a database URL, or raise InvalidInput saying what is accepted."""
     from sqlalchemy.exc import ArgumentError
 
-    from rendercli.errors import InvalidInput
-
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -83,8 +83,6 @@ def checked_url(url: str) -> URL:
 
 def _create_checked(url: str) -> Engine:
     from sqlalchemy.exc import NoSuchModuleError
-
-    from rendercli.errors import InvalidInput
 
     checked_url(url)
     try:
@@ -103,8 +101,6 @@ def check_schema(url: str) -> None:
     (the embedded SQLite default creates or upgrades itself instead)."""
     if url in _checked_urls:
         return
-    from rendercli.db.schema import ensure_current
-
     ensure_current(get_engine(url))
     _checked_urls.add(url)
 
@@ -122,8 +118,6 @@ def display_url(url: str) -> str:
 def dispose_all() -> None:
     """Close every pooled connection (and the plain SQL connections kept by
     rendercli.db.rows) and forget the engines and schema checks (tests, forked workers)."""
-    from rendercli.db.rows import close_idle
-
     close_idle()
     with _lock:
         for engine in _engines.values():
@@ -136,8 +130,6 @@ def after_fork() -> None:
     """In a forked child: drop the pooled connections inherited from the parent without
     closing them (they are the parent's), so the child opens its own. Two processes
     talking over one PostgreSQL connection corrupt each other's sessions."""
-    from rendercli.db.rows import close_idle
-
     close_idle()  # the parent's plain connections are set aside, not closed
     with _lock:
         for engine in _engines.values():

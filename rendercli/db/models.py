@@ -169,6 +169,9 @@ class Asset(Base):
     fade_in: Mapped[float] = mapped_column(Float, default=0.0)  # seconds; picture and sound
     fade_out: Mapped[float] = mapped_column(Float, default=0.0)
     volume: Mapped[float] = mapped_column(Float, default=1.0)  # linear gain, clips and music
+    # The volume as the person wrote it when that was decibels ("-3dB"): shown and
+    # exported so; `volume` is what renders. NULL: a plain gain, shown as the number.
+    volume_text: Mapped[str | None] = mapped_column(String(16))
     mute: Mapped[bool] = mapped_column(Boolean, default=False)
     duck: Mapped[bool] = mapped_column(Boolean, default=False)  # music: under clip sound
     motion: Mapped[str | None] = mapped_column(String(16))  # stills: zoom-in, pan-left, ...

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rendercli.db import access
 from rendercli.errors import OperationFailed
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 # The newest migration. A test checks it against Alembic's head, so this stays true;
 # comparing a constant avoids loading Alembic on every command.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -44,8 +45,6 @@ def upgrade(engine: Engine, revision: str = "head") -> list[str]:
     (re)apply the client and worker roles' grants and policies (rendercli/db/access.py).
     Returns warnings (roles that do not exist yet)."""
     from alembic import command
-
-    from rendercli.db import access
 
     with _migrating(engine) as (cfg, conn):
         command.upgrade(cfg, revision)

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from rendercli.errors import OperationFailed
+from rendercli.config import get_settings
+from rendercli.errors import OperationFailed, RenderCliError
+from rendercli.render.runner import capture
 
 MIN_VERSION = (5, 1)
 MIN_VERSION_TEXT = "5.1"
@@ -126,8 +128,6 @@ def _names(listing: str, flags: re.Pattern[str]) -> frozenset[str]:
 
 
 def _detect(path: str) -> Features:
-    from rendercli.errors import RenderCliError
-
     try:
         return _run_detection(path)
     except RenderCliError as exc:
@@ -138,8 +138,6 @@ def _detect(path: str) -> Features:
 
 
 def _run_detection(path: str) -> Features:
-    from rendercli.render.runner import capture
-
     first = (capture([path, "-hide_banner", "-version"]).splitlines() or [""])[0]
     version = first.removeprefix("ffmpeg version ").split(" ")[0][:100] or "unknown"
     if not version.isprintable():
@@ -151,10 +149,8 @@ def _run_detection(path: str) -> Features:
 
 
 def _cache_file(path: str) -> Path:
-    from rendercli.config import get_settings
-
     digest = hashlib.sha256(path.encode()).hexdigest()[:32]
-    return get_settings().data_dir / "cache" / "ffmpeg" / f"{digest}.json"
+    return get_settings().data_dir / "cache" / "ffmpeg" / f"{digest}.json"  # no App: engine cache
 
 
 def features(path: str) -> Features:
@@ -279,9 +275,7 @@ def _choose(explicit: str | None, search_path: str | None) -> Choice:
 def chosen() -> Choice:
     """The ffmpeg rendercli runs and why. Raises OperationFailed (one line naming the
     binary, its version, what it lacks and the fix) when no usable one is found."""
-    from rendercli.config import get_settings
-
-    return _choose(get_settings().ffmpeg, os.environ.get("PATH"))
+    return _choose(get_settings().ffmpeg, os.environ.get("PATH"))  # no App: the engine's ffmpeg
 
 
 def ffmpeg_path() -> str:

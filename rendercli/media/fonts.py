@@ -16,6 +16,9 @@ from pathlib import Path
 from rendercli.errors import InvalidInput
 from rendercli.media.info import MediaInfo
 from rendercli.media.validate import format_size, open_regular_file
+from rendercli.render.font_check import FontUnusable, check_font_draws
+from rendercli.render.sfnt import collection_faces
+from rendercli.render.text import MAX_FONT_BYTES, parse_font
 
 # sfnt version tags: TrueType (1.0 and Apple's 'true') and OpenType with CFF outlines.
 TRUETYPE_SIGNATURES = (b"\x00\x01\x00\x00", b"true")
@@ -55,9 +58,6 @@ def probe_font(path: Path, *, display_name: str) -> MediaInfo:
     TTC/OTC collection whose every face is one, of at most ``MAX_FONT_BYTES`` with the
     tables text layout needs (cmap, hmtx, ...), that libass (FreeType) can draw with.
     """
-    from rendercli.render.font_check import FontUnusable, check_font_draws
-    from rendercli.render.text import MAX_FONT_BYTES, parse_font
-
     fd, size = open_regular_file(path, display_name=display_name)
     try:
         if size > MAX_FONT_BYTES:
@@ -67,8 +67,6 @@ def probe_font(path: Path, *, display_name: str) -> MediaInfo:
             data = fh.read(MAX_FONT_BYTES + 1)
     finally:
         os.close(fd)
-    from rendercli.render.sfnt import collection_faces
-
     try:
         # a collection (.ttc/.otc): its header, then every face (at most MAX_FACES), as
         # texts choose one by index (--face)

@@ -25,6 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rendercli import __version__
+from rendercli.config import get_settings
+from rendercli.media.info import remembered
+
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
 
@@ -89,8 +93,6 @@ class HashMemo:
         """`probe(path)`, or its remembered answer while the file is unchanged (only
         successful probes are remembered, in the file, under the limits they were made
         with). A spec's files: their probe decides only whether the spec is valid."""
-        from rendercli.media.info import remembered
-
         try:
             before = identity(os.stat(path, follow_symlinks=False))
         except OSError:
@@ -136,10 +138,7 @@ class HashMemo:
 def _probed_with() -> str:
     """What a probe's answer depends on besides the file: rendercli's version and the
     limits it checks."""
-    from rendercli import __version__
-    from rendercli.config import get_settings
-
-    settings = get_settings()
+    settings = get_settings()  # no App here: the media layer's memo
     return (f"{__version__} {settings.max_file_size} {settings.max_duration} "
             f"{settings.max_dimension}")
 
@@ -151,9 +150,7 @@ _memos_lock = threading.Lock()
 def default_memo() -> HashMemo:
     """This process's memo for the configured data directory (kept open: a worker's
     steps and a command's files share it)."""
-    from rendercli.config import get_settings
-
-    file = get_settings().data_dir / MEMO_FILE
+    file = get_settings().data_dir / MEMO_FILE  # no App: a process-wide memo
     with _memos_lock:
         memo = _memos.get(file)
         if memo is None:

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,8 +161,6 @@ def remove_quietly(*paths: Path) -> None:
 
 def link_or_copy(src: Path, dst: Path, storage_dir: Path) -> None:
     """Publish ``src`` at ``dst`` atomically: a hard link when possible, else a copy."""
-    import shutil
-
     tmp = temp_sibling(dst, storage_dir)
     try:
         try:

@@ -13,6 +13,15 @@ from rendercli.media.ffmpeg_binary import (
     WEBM_ENCODERS,
     chosen,
 )
+from rendercli.render import pictures, runner
+from rendercli.render.errors import RenderFailed
+from rendercli.render.timeline import (
+    RenderSettings,
+    TitleCard,
+    Transition,
+    plan_timeline,
+    title_item,
+)
 
 OPTIONAL_ENCODERS = WEBM_ENCODERS  # webm only
 __all__ = ["OPTIONAL_ENCODERS", "REQUIRED_ENCODERS", "FfmpegInfo", "exercise", "ffmpeg_info"]
@@ -49,16 +58,6 @@ def exercise(timeout: float = 60.0) -> float:
     two-line title cards joined by a fade (libass, line layout, xfade, the colour
     pipeline) -- and return the seconds it took. Raises RenderFailed (with ffmpeg's
     line) or RenderTimedOut."""
-    from rendercli.render import pictures, runner
-    from rendercli.render.errors import RenderFailed
-    from rendercli.render.timeline import (
-        RenderSettings,
-        TitleCard,
-        Transition,
-        plan_timeline,
-        title_item,
-    )
-
     settings = RenderSettings(preset="480p", fps=10, quality="draft")
     items = [title_item(TitleCard("rendercli doctor\nline two", background="navy"), 0.5,
                         transition=Transition("fade", 0.3)),

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.media.colour import (
     OUTPUT_MATRIX,
@@ -42,9 +43,7 @@ def _memo_file(sha256: str, still: bool) -> Path | None:
     that hits the cache opens no file and loads no decoder."""
     if not _DIGEST.fullmatch(sha256):
         return None
-    from rendercli.config import get_settings
-
-    return (get_settings().data_dir / "cache" / "colour"
+    return (get_settings().data_dir / "cache" / "colour"  # no App: the engine's memo
             / f"{sha256}.{'still' if still else 'video'}.json")
 
 
@@ -67,11 +66,11 @@ def _remembered(file: Path) -> tuple[Conversion, str | None] | None:
 
 @functools.lru_cache(maxsize=256)
 def _probed(path: str, sha256: str, still: bool) -> tuple[Conversion, str | None]:
+    from rendercli.media.probe import probe_colour
+
     file = _memo_file(sha256, still)
     if file is not None and (found := _remembered(file)) is not None:
         return found
-    from rendercli.media.probe import probe_colour
-
     colour, pix_fmt, coded_height = probe_colour(Path(path))
     answer = colour.conversion(pix_fmt, coded_height, still=still), hdr_refusal(colour)
     if file is not None:

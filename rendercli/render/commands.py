@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rendercli.media.ffmpeg_binary import ffmpeg_path
 from rendercli.render.inputs import INPUT_FORMAT_WHITELIST
 from rendercli.render.presets import FORMAT_SPECS, gif_palette_options, reorder_delay
 from rendercli.render.timeline import RenderSettings
@@ -29,8 +30,6 @@ def _ffmpeg():  # type: ignore[no-untyped-def]
 
 
 def _compile(stream: Any) -> list[str]:
-    from rendercli.media.ffmpeg_binary import ffmpeg_path
-
     return list(stream.compile(cmd=[ffmpeg_path(), *GLOBAL_ARGS]))
 
 

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rendercli import storage
-from rendercli.config import get_settings
+from rendercli.config import DEFAULT_RENDER_JOBS
 from rendercli.errors import InvalidInput
 from rendercli.media.ffmpeg_binary import require_format
-from rendercli.render import commands, pictures, soundtrack
+from rendercli.render import commands, pictures, runner, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
     RenderCache,
@@ -396,7 +396,7 @@ def render_timeline(
     timeout: float | None = None,
     log: Callable[[str], None] | None = None,
     name: str | None = None,
-    jobs: int | None = None,
+    jobs: int = DEFAULT_RENDER_JOBS,
     chunk_seconds: float | None = None,
 ) -> RenderResult:
     """Render ``items`` with ``settings`` into ``<storage_dir>/renders/<name>.<ext>``.
@@ -443,7 +443,7 @@ def render_timeline(
         at = next((i + 1 for i, s in enumerate(steps) if s.name in poster.deps), len(steps))
         steps.insert(at, poster)
         steps.extend(final)
-        tracker = _run(steps, jobs=max(1, jobs or get_settings().render_jobs),
+        tracker = _run(steps, jobs=max(1, jobs),
                        on_progress=on_progress, should_cancel=should_cancel, timeout=timeout,
                        log=log)
 
@@ -565,6 +565,7 @@ def assemble(
     should_cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
     log: Callable[[str], None] | None = None,
+    jobs: int = DEFAULT_RENDER_JOBS,
 ) -> RenderResult:
     """Join the cached segments, mux the soundtrack ``render_soundtrack`` left in the
     cache (or make the gif), make the poster and publish, like the end of
@@ -599,7 +600,7 @@ def assemble(
                 steps = soundtrack_steps(prepared, work_dir, audio, loudness)
         steps += assemble_steps(prepared, work_dir, concat_list, audio, out_tmp, poster_tmp,
                                 audio_deps=tuple(s.name for s in steps)[-1:])
-        tracker = _run(steps, jobs=get_settings().render_jobs, on_progress=on_progress,
+        tracker = _run(steps, jobs=max(1, jobs), on_progress=on_progress,
                        should_cancel=should_cancel, timeout=timeout, log=log)
     result = _published(prepared, out_path, poster_path, loudness, started, encoded=[],
                         commands_run=[s.argv for s in steps if s.argv], log=log,
@@ -655,8 +656,6 @@ def render_frame(items: Sequence[TimelineItem], settings: RenderSettings, second
     frame number. Only that frame is drawn: the plan names the segment holding it, and
     ``pictures.frame_command`` draws it with the segment's own graph code (scaling,
     padding, rotation, transitions, text, motion). Raises InvalidInput or RenderFailed."""
-    from rendercli.render import runner
-
     validate_settings(settings)
     validate_timeline(items, settings.fps)
     check_fonts(items, settings)
@@ -682,8 +681,6 @@ def render_storyboard(tiles: Sequence[SheetTile], settings: RenderSettings, out:
     """A contact sheet of the timeline as one PNG at ``out``: each picture item's middle
     frame as the render draws it (fades, text, motion and all), music as a plain tile,
     in timeline order, captioned. Returns the sheet's layout (its size and grid)."""
-    from rendercli.render import runner
-
     items = [tile.item for tile in tiles]
     validate_settings(settings)
     validate_timeline(items, settings.fps)

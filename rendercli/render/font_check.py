@@ -16,7 +16,11 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from rendercli.media.ffmpeg_binary import ffmpeg_path
+from rendercli.render.errors import RenderFailed, RenderTimedOut
 from rendercli.render.graph import filter_spec
+from rendercli.render.runner import run
+from rendercli.render.sfnt import standalone_face
 
 CHECK_TIMEOUT = 20.0  # seconds; drawing a few glyphs takes well under one
 SAMPLE = "Aa0"  # drawn when the face has them
@@ -62,8 +66,6 @@ def ass_document(samples: Sequence[str]) -> str:
 
 def draw_command(document: Path, fonts_dir: Path) -> list[str]:
     """ffmpeg argv drawing `document` on one small frame, libass reporting at verbose."""
-    from rendercli.media.ffmpeg_binary import ffmpeg_path
-
     return [ffmpeg_path(), "-nostdin", "-y", "-hide_banner", "-loglevel", "level+verbose",
             "-nostats", "-f", "lavfi", "-i", "color=c=black:size=64x64:rate=1:duration=1",
             "-vf", filter_spec("ass", filename=document, fontsdir=fonts_dir),
@@ -84,10 +86,6 @@ def check_font_draws(data: bytes, faces: Sequence[object], *,
     """Draw a few characters of every face of the font file `data` (`faces`: each face's
     metrics, with `advances`) with libass. Raises FontUnusable (one line: why) if libass
     cannot draw one, or the render fails or takes more than `timeout` seconds."""
-    from rendercli.render.errors import RenderFailed, RenderTimedOut
-    from rendercli.render.runner import run
-    from rendercli.render.sfnt import standalone_face
-
     with tempfile.TemporaryDirectory(prefix="rendercli-font-") as work:
         fonts_dir = Path(work) / "fonts"
         fonts_dir.mkdir()

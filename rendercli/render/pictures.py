@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rendercli.media.colour import Conversion
+from rendercli.media.ffmpeg_binary import ffmpeg_path
 from rendercli.render import colour
 from rendercli.render.commands import GLOBAL_ARGS
 from rendercli.render.graph import Graph, chain, filter_spec
 from rendercli.render.inputs import INPUT_FORMAT_WHITELIST, image_demuxer
 from rendercli.render.presets import FORMAT_SPECS, segment_pix_fmt, video_encoder_options
 from rendercli.render.subtitles import overlay_range, text_filters
+from rendercli.render.text import label_filter
 from rendercli.render.timeline import (
     XFADE_KINDS,
     PlannedItem,
@@ -70,8 +72,6 @@ class Command:
 
     def argv(self, output: Sequence[str]) -> list[str]:
         """The full argv; ``output`` maps graph labels (``-map [label]``) to outputs."""
-        from rendercli.media.ffmpeg_binary import ffmpeg_path
-
         return [ffmpeg_path(), *GLOBAL_ARGS, *self.inputs, "-filter_complex", str(self.graph),
                 *output]
 
@@ -352,8 +352,6 @@ def sheet_command(tiles: Sequence[tuple[PlannedItem | None, str, str]],
     ``item_frames`` (the same code as the render; None: a plain tile, for music) scaled
     into the tile, with two label lines under it. Label text is data: drawtext reads it
     from a file (``label_filter``), never from the graph."""
-    from rendercli.render.text import label_filter
-
     cmd = Command()
     graph = cmd.graph
     tile_w, tile_h = layout.tile

@@ -16,6 +16,7 @@ from typing import IO
 
 from rendercli.config import get_settings
 from rendercli.render import parent_death
+from rendercli.render.errors import RenderFailed, RenderTimedOut
 
 _BOILERPLATE = (
     "conversion failed",
@@ -213,8 +214,6 @@ def run(argv: Sequence[str], *, timeout: float = 300.0) -> str:
 
     Raises RenderFailed with the last meaningful stderr line if ffmpeg fails.
     """
-    from rendercli.render.errors import RenderFailed, RenderTimedOut
-
     closing = threading.Event()  # set as ffmpeg closes a pipe: it is exiting
     process = FfmpegProcess(argv, exited=closing)
     deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rendercli.errors import InvalidInput
+from rendercli.errors import InvalidInput, did_you_mean
 from rendercli.media.colour import Conversion
 from rendercli.render.presets import (
     AUDIO_RATE,
@@ -91,8 +91,9 @@ def parse_transition(text: str) -> Transition:
     ``fade:0.5``, ``none`` (a cut). Raises InvalidInput with the reason."""
     kind, colon, seconds = text.partition(":")
     if kind not in TRANSITIONS:
-        raise InvalidInput(f"unknown transition {kind!r}: expected KIND or KIND:SECONDS with a "
-                           f"KIND from {', '.join(TRANSITIONS)}")
+        raise InvalidInput(f"unknown transition {kind!r}{did_you_mean(kind, TRANSITIONS)}: "
+                           f"expected KIND or KIND:SECONDS with a KIND from "
+                           f"{', '.join(TRANSITIONS)}")
     if not colon:
         return NO_TRANSITION if kind == "none" else Transition(kind, DEFAULT_TRANSITION_SECONDS)
     if re.fullmatch(NUMBER_PATTERN, seconds) is None:
@@ -258,7 +259,16 @@ def validate_settings(settings: RenderSettings) -> None:
     if settings.loudness is not None and not (
             _finite(settings.loudness) and MIN_LOUDNESS <= settings.loudness <= MAX_LOUDNESS):
         raise InvalidInput(f"loudness target must be from {MIN_LOUDNESS:g} to "
-                           f"{MAX_LOUDNESS:g} LUFS, got {settings.loudness!r}")
+                           f"{MAX_LOUDNESS:g} LUFS, got {settings.loudness!r}"
+                           f"{loudness_hint(settings.loudness)}")
+
+
+def loudness_hint(value: object) -> str:
+    """`` (did you mean -14?)`` for a positive target whose negative is one: LUFS below
+    full scale are negative, and the minus sign is easy to leave out."""
+    if _finite(value) and MIN_LOUDNESS <= -value <= MAX_LOUDNESS:  # type: ignore[operator]
+        return f" (did you mean {-value:g}?)"  # type: ignore[operator]
+    return ""
 
 
 def _finite(value: object) -> bool:
@@ -330,6 +340,21 @@ def parse_volume(text: str) -> float:
         raise InvalidInput(f"volume must be from 0 to {MAX_VOLUME:g} "
                            f"(+{20 * math.log10(MAX_VOLUME):.1f} dB), got {text!r}")
     return min(gain, MAX_VOLUME)
+
+
+MAX_VOLUME_TEXT = 16  # characters of a volume kept as written (assets.volume_text)
+_DECIBELS_WRITTEN = re.compile(r"([+-]?(?:" + NUMBER_PATTERN + r"|inf)) ?[dD][bB]")
+
+
+def volume_as_written(text: str) -> str | None:
+    """The volume as the person wrote it, to show and export, when it is decibels
+    (``-3dB``, ``+2 dB`` -> ``+2dB``); None for a plain gain (shown as its number) or a
+    form the spec format would not read back (``1e1dB``)."""
+    found = _DECIBELS_WRITTEN.fullmatch(text.strip())
+    if found is None:
+        return None
+    written = found.group(1) + "dB"
+    return written if len(written) <= MAX_VOLUME_TEXT else None
 
 
 _NAMED_COLORS = {

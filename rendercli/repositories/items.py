@@ -95,6 +95,7 @@ class AssetView:
     fade_in: float
     fade_out: float
     volume: float  # linear gain
+    volume_text: str | None  # the volume as written when in decibels ("-3dB"), else None
     mute: bool
     duck: bool
     motion: str | None
@@ -237,6 +238,13 @@ def owned_item(rows: Rows, user_id: str, item_id: str, *, what: str = "asset") -
     return found[0]
 
 
+def owned_item_at(rows: Rows, user_id: str, project_id: str, position: int) -> ItemRow | None:
+    """The caller's item at a timeline position (1-based) of a project, or None."""
+    found = _read(rows, "a.project_id = :project_id AND a.position = :position AND " + _OWNED,
+                  {"project_id": project_id, "position": position, "user_id": user_id}, 1)
+    return found[0] if found else None
+
+
 def owned_text(rows: Rows, user_id: str, text_id: str) -> tuple[TextView, str]:
     """One of the caller's text overlays by id, and its item's project; another's is
     not found."""
@@ -354,7 +362,8 @@ def insert_item(rows: Rows, item: ItemRow) -> None:
 
 # What `update_item` writes: the timeline settings and names a change may touch.
 _SETTINGS = ("position", "display_name", "trim_start", "trim_end", "still_duration",
-             "transition", "transition_seconds", "fade_in", "fade_out", "volume", "mute",
+             "transition", "transition_seconds", "fade_in", "fade_out", "volume",
+             "volume_text", "mute",
              "duck", "motion", "fit", "updated_at")
 
 

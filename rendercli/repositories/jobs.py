@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from rendercli.db.clock import utcnow
+from rendercli.db.ids import new_id
 from rendercli.db.rows import Rows, as_datetime, insert, skip_locked
 from rendercli.db.statuses import JobStatus, TaskState
 
@@ -70,28 +71,24 @@ def with_db_retry(fn: Callable[[], T], *, attempts: int = 6, first_delay: float 
     raise AssertionError("unreachable")
 
 
-def append_log(text: str, existing: str | None) -> str:
-    """A job's log with `text` appended, kept to the newest RENDERCLI_LOG_LIMIT characters."""
-    from rendercli.config import get_settings
-
-    combined = (existing or "") + text
-    return combined[-get_settings().log_limit:]
+def append_log(text: str, existing: str | None, limit: int) -> str:
+    """A job's log with `text` appended, kept to the newest `limit` characters
+    (RENDERCLI_LOG_LIMIT)."""
+    return ((existing or "") + text)[-limit:]
 
 
-def log_tail(rows: Rows, job_id: str) -> str | None:
+def log_tail(rows: Rows, job_id: str, limit: int) -> str | None:
     """A job's log as `append_log` keeps it, cut in the database."""
-    from rendercli.config import get_settings
-
     return rows.scalar(
         "SELECT CASE WHEN length(log) > :limit THEN substr(log, length(log) - :limit + 1) "
         "ELSE log END AS log FROM render_jobs WHERE id = :id",
-        id=job_id, limit=get_settings().log_limit)
+        id=job_id, limit=limit)
 
 
-def add_to_log(rows: Rows, job_id: str, text: str) -> None:
-    """Append to a job's log whatever its state."""
+def add_to_log(rows: Rows, job_id: str, text: str, limit: int) -> None:
+    """Append to a job's log whatever its state (kept to `limit` characters)."""
     rows.run("UPDATE render_jobs SET log = :log WHERE id = :id", id=job_id,
-             log=append_log(text, log_tail(rows, job_id)))
+             log=append_log(text, log_tail(rows, job_id, limit), limit))
 
 
 def _update(rows: Rows, table: str, values: Mapping[str, Any], where: str,
@@ -118,8 +115,6 @@ def new_job_row(project_id: str, owner_id: str, *, batch_id: str | None = None,
                 **settings: Any) -> dict[str, Any]:
     """A new queued job's row, as the model's defaults would make it; `settings`: a
     RenderRequest's preset, format, fps, quality, use_cache and loudness."""
-    from rendercli.db.ids import new_id
-
     now = utcnow()
     return {"id": new_id(), "project_id": project_id, "owner_id": owner_id,
             "status": QUEUED.value, "progress": 0.0,
@@ -174,12 +169,12 @@ def job_still_claimed(rows: Rows, claim: JobClaim) -> bool:
 
 
 def finish_job(rows: Rows, job_id: str, status: JobStatus, note: str,
-               claim: JobClaim | None = None, **values: Any) -> bool:
+               claim: JobClaim | None = None, *, log_limit: int, **values: Any) -> bool:
     """Move a processing job (under `claim`, if given) to `status`, appending `note` to
-    its log; False if it is not (or no longer ours)."""
+    its log (kept to `log_limit` characters); False if it is not (or no longer ours)."""
     now = utcnow()
     values = {"status": status.value, "finished_at": now, "updated_at": now, **values,
-              "log": append_log(note, log_tail(rows, job_id))}
+              "log": append_log(note, log_tail(rows, job_id, log_limit), log_limit)}
     if claim is not None:
         return update_claimed_job(rows, claim, **values)
     return _update(rows, "render_jobs", values, f"id = :id AND status = '{PROCESSING}'",
@@ -281,8 +276,6 @@ def insert_tasks(rows: Rows, job_id: str, tasks: list[tuple[str, str, str | None
                  now: datetime) -> list[tuple[str, str]]:
     """Insert a job's tasks, (kind, label, cache_key, weight) in order, queued; returns
     their (id, kind)."""
-    from rendercli.db.ids import new_id
-
     made = [{"id": new_id(), "job_id": job_id, "seq": seq, "kind": kind, "label": label,
              "cache_key": cache_key, "weight": weight, "state": TaskState.QUEUED.value,
              "progress": 0.0, "attempts": 0, "created_at": now}
@@ -440,15 +433,18 @@ def owned_job_rows(rows: Rows, user_id: str, job_ids: list[str]) -> list[dict[st
 
 def job_rows(rows: Rows, user_id: str, *, project_id: str | None = None,
              status: str | None = None, batch_id: str | None = None,
-             limit: int = 20) -> list[dict[str, Any]]:
-    """The user's jobs, newest first, optionally for one project, status or batch."""
+             limit: int = 20, oldest_first: bool = False) -> list[dict[str, Any]]:
+    """The user's jobs, newest first (or oldest first: a batch's in row order),
+    optionally for one project, status or batch."""
     sql, params = JOBS_SQL, {"user_id": user_id, "limit": limit}
     for name, value in (("project_id", project_id), ("status", status),
                         ("batch_id", batch_id)):
         if value is not None:
             sql += f" AND j.{name} = :{name}"
             params[name] = str(value)
-    return rows.all(sql + " ORDER BY j.created_at DESC, j.id DESC LIMIT :limit", **params)
+    order = "ASC" if oldest_first else "DESC"
+    return rows.all(sql + f" ORDER BY j.created_at {order}, j.id {order} LIMIT :limit",
+                    **params)
 
 
 def view_row(rows: Rows, job_id: str) -> dict[str, Any] | None:

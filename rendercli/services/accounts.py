@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import integrity_error
 from rendercli.errors import AuthRequired, Conflict, InvalidInput, NotFound
@@ -84,7 +83,7 @@ def _bcrypt_cost(uow: UnitOfWork) -> int:
     so every account and every fake salt has it), RENDERCLI_BCRYPT_ROUNDS on SQLite."""
     if uow.rows.postgres:
         return int(uow.rows.scalar("SELECT rendercli_bcrypt_cost()"))
-    return get_settings().bcrypt_rounds
+    return uow.settings.bcrypt_rounds
 
 
 def login_salt(uow: UnitOfWork, email: str) -> str:
@@ -96,7 +95,7 @@ def login_salt(uow: UnitOfWork, email: str) -> str:
     if user is not None:
         return str(user["password_salt"])
     key = repo.login_secret_key(uow.rows)
-    return passwords.fake_salt(key, get_settings().bcrypt_rounds, email)
+    return passwords.fake_salt(key, uow.settings.bcrypt_rounds, email)
 
 
 def register(uow: UnitOfWork, email: str, password: str) -> UserView:
@@ -146,7 +145,7 @@ def login(uow: UnitOfWork, email: str, password: str, *, session_name: str) -> I
     email gets a fake salt of the same cost, so it costs exactly the one bcrypt a wrong
     password costs, and fails the same way.
     """
-    settings = get_settings()
+    settings = uow.settings
     try:
         email = normalize_email(email)
     except InvalidInput:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rendercli.config import Settings, get_settings
+from rendercli.config import Settings
 from rendercli.errors import Conflict, InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
@@ -25,6 +25,7 @@ from rendercli.render.timeline import (
     parse_fit,
     parse_transition,
     parse_volume,
+    volume_as_written,
 )
 from rendercli.repositories import items as repo
 from rendercli.repositories.items import ItemRow
@@ -32,6 +33,7 @@ from rendercli.services.items import (
     AssetView,
     TimelineView,
     asset_view,
+    find_item,
     picture_duration,
     read_items,
     timeline_duration,
@@ -39,7 +41,8 @@ from rendercli.services.items import (
 from rendercli.services.projects import ensure_not_rendering, owned_project, owned_project_id
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
-from rendercli.services.upkeep.sweeps import remove_unreferenced_objects
+from rendercli.services.upkeep.sweeps import database_fingerprint, remove_unreferenced_objects
+from rendercli.services.uploads import UploadProgress, publish_objects
 
 if TYPE_CHECKING:
     from rendercli.media.ingest import StagedMedia
@@ -141,6 +144,7 @@ def _apply_edits(asset: ItemRow, edits: Edits, *, adding: bool) -> None:
     if "volume" in fits:
         assert edits.volume is not None
         asset.volume = parse_volume(edits.volume)
+        asset.volume_text = volume_as_written(edits.volume)
     if "mute" in fits:
         asset.mute = bool(edits.mute)
     if "duck" in fits:
@@ -205,6 +209,7 @@ def add(
     edits: Edits | None = None,
     *,
     position: int | None = None,
+    uploads: UploadProgress | None = None,
 ) -> list[AssetView]:
     """Add files to a project, in the order given, all or nothing.
 
@@ -212,13 +217,14 @@ def add(
     naming it if it is not acceptable media or a usable TTF/OTF font. Media go on the
     timeline (at the 1-based `position`, else at the end); fonts are kept with the
     project for titles and texts. The timeline as changed is checked before anything
-    is committed (transitions must fit their neighbours, and so on).
+    is committed (transitions must fit their neighbours, and so on). With a bucket
+    (RENDERCLI_STORAGE_URL), objects it lacks are uploaded before any row is written
+    (`uploads` hears the progress): a failed upload leaves no asset.
     """
     from rendercli import storage
     from rendercli.media import ingest
-    from rendercli.services.upkeep.sweeps import database_fingerprint
 
-    settings = get_settings()
+    settings = uow.settings
     edits = edits or Edits()
     _validate_edits_given(edits, settings)
     if not paths:
@@ -244,8 +250,11 @@ def add(
     stored: list[StoredFile] = []
     try:
         storage.mark_database(settings.storage_dir, database_fingerprint(settings.database_url))
-        with storage.ingest_guard(settings.storage_dir), uow:
+        with storage.ingest_guard(settings.storage_dir, settings.ingest_guard_wait), uow:
             stored = ingest.commit_all(staged)
+            # Copied while hashed (an object already there was checked): no second read.
+            publish_objects(uow.settings, {obj.key: obj.path for obj in stored},
+                            progress=uploads, just_hashed=True)
             project_id = owned_project_id(uow.rows, user_id, project_ref)
             repo.lock_projects(uow.rows, project_id)
             placed = [r for r in rows if r.kind != "font"]
@@ -317,7 +326,7 @@ def list_assets(uow: UnitOfWork, user_id: str, project_ref: str) -> TimelineView
 def get(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
     """One of the user's items by id."""
     with uow:
-        return asset_view(repo.owned_item(uow.rows, user_id, asset_id))
+        return asset_view(find_item(uow.rows, user_id, asset_id))
 
 
 def update_asset(
@@ -326,14 +335,14 @@ def update_asset(
     """Move an item and/or change its settings: trims (video, audio), duration (images,
     titles), transition, fades, volume, mute, duck, motion, fit. Checks the whole timeline
     as changed before committing."""
-    settings = get_settings()
+    settings = uow.settings
     _validate_edits_given(edits, settings)
     if position is None and edits == Edits():
         raise InvalidInput("nothing to update: give --position, --trim-start, --trim-end, "
                            "--duration, --transition, --fade-in, --fade-out, --volume, "
                            "--mute, --duck, --motion or --fit")
     with uow:
-        asset = repo.owned_item(uow.rows, user_id, asset_id)
+        asset = find_item(uow.rows, user_id, asset_id)
         repo.lock_projects(uow.rows, asset.project_id)
         _apply_edits(asset, edits, adding=False)
         if position is not None:
@@ -351,7 +360,7 @@ def remove(uow: UnitOfWork, user_id: str, asset_id: str) -> AssetView:
 
     with uow:
         rows = uow.rows
-        asset = repo.owned_item(rows, user_id, asset_id)
+        asset = find_item(rows, user_id, asset_id)
         project_id, name = owned_project(rows, user_id, asset.project_id)
         ensure_not_rendering(rows, project_id, name, "remove its assets")
         if asset.storage_key is not None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from rendercli.config import get_settings
 from rendercli.errors import NotFound
+from rendercli.fsmodes import ensure_private_dir
 from rendercli.repositories import accounts as account_rows
 from rendercli.services import accounts, assets, projects
 from rendercli.services.unit_of_work import UnitOfWork
@@ -100,7 +100,5 @@ def show_off(uow: UnitOfWork, user_id: str, project_id: str, samples: list[Path]
               texts.TextEdits(start=0.3, duration=2.2, fade_in=0.3, fade_out=0.3))
 
 
-def samples_dir() -> Path:
-    from rendercli.fsmodes import ensure_private_dir
-
-    return ensure_private_dir(get_settings().data_dir) / "demo-media"
+def samples_dir(data_dir: Path) -> Path:
+    return ensure_private_dir(data_dir) / "demo-media"

@@ -6,9 +6,16 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rendercli.config import RENDER_QUEUE, Settings, get_settings
+from rendercli.config import RENDER_QUEUE, Settings
+from rendercli.errors import RenderCliError
+from rendercli.media.ffmpeg_binary import FIX
+from rendercli.render.capabilities import exercise, ffmpeg_info
+from rendercli.services import accounts
+
+if TYPE_CHECKING:
+    from rendercli.services.unit_of_work import UnitOfWork
 
 MIN_FREE_BYTES = 1024**3  # below 1 GiB of free storage, renders will soon fail
 
@@ -26,9 +33,10 @@ def _configuration(settings: Settings) -> Check:
     source = ("RENDERCLI_DATABASE_URL" if settings.database_url_source != "default"
               else "the embedded default (SQLite)")
     mode = "farm (RENDERCLI_REDIS_URL)" if settings.redis_url else "embedded (renders inline)"
+    bucket = f" (a cache of {settings.storage_url})" if settings.storage_url else ""
     return Check("configuration", True,
                  f"database from {source}; mode {mode}; data dir {settings.data_dir}; "
-                 f"storage {settings.storage_dir}; config dir {settings.config_dir}")
+                 f"storage {settings.storage_dir}{bucket}; config dir {settings.config_dir}")
 
 
 def _database(settings: Settings) -> Check:
@@ -63,7 +71,7 @@ def _redis_and_workers(settings: Settings) -> list[Check]:
     from rendercli.services.renders.dispatch import redis_connection, render_queue
 
     try:
-        connection = redis_connection()
+        connection = redis_connection(settings.redis_url)
         connection.ping()
         queue = render_queue(connection)
         depth = queue.count
@@ -127,11 +135,16 @@ def _storage(settings: Settings) -> Check:
     return Check("storage", True, detail)
 
 
-def _ffmpeg() -> Check:
-    from rendercli.errors import RenderCliError
-    from rendercli.media.ffmpeg_binary import FIX
-    from rendercli.render.capabilities import exercise, ffmpeg_info
+def _bucket(settings: Settings) -> list[Check]:
+    """RENDERCLI_STORAGE_URL's bucket (rendercli.objectstore.health), when one is set."""
+    if settings.storage_url is None:
+        return []
+    from rendercli.objectstore.health import check_bucket
 
+    return [Check(f.name, f.ok, f.detail, f.hint, f.required) for f in check_bucket(settings)]
+
+
+def _ffmpeg() -> Check:
     try:
         info = ffmpeg_info()
     except (RenderCliError, OSError) as exc:
@@ -158,9 +171,11 @@ def _keyring(name: str) -> Check:
     return Check("keyring", True, name, required=False)
 
 
-def _login(token: str | None, source: str, authenticate: Callable[[str], str]) -> Check:
-    from rendercli.errors import RenderCliError
-
+def _login(token: str | None, source: str, authenticate: Callable[[str], str], *,
+           sqlite: bool) -> Check:
+    if token is None and sqlite:
+        return Check("login", True, "no login needed: the first command makes the local "
+                     "account", required=False)
     if token is None:
         return Check("login", False, "not logged in", "run `rendercli login`, or set "
                      "RENDERCLI_TOKEN", required=False)
@@ -171,20 +186,20 @@ def _login(token: str | None, source: str, authenticate: Callable[[str], str]) -
     return Check("login", True, f"{email} (token from {source})", required=False)
 
 
-def run_checks(keyring_backend: str, token: str | None, token_source: str = "") -> list[Check]:
-    """Run every check; none of them raises. What this machine's keyring and credentials
-    hold is the caller's to find (`keyring_backend`: its description; `token`: the token
-    in use, None when not logged in, found in `token_source`)."""
-    from rendercli.services import accounts
-    from rendercli.services.unit_of_work import UnitOfWork
-
-    settings = get_settings()
+def run_checks(uow: UnitOfWork, keyring_backend: str, token: str | None,
+               token_source: str = "") -> list[Check]:
+    """Run every check on `uow`'s settings and database; none of them raises. What this
+    machine's keyring and credentials hold is the caller's to find (`keyring_backend`:
+    its description; `token`: the token in use, None when not logged in, found in
+    `token_source`)."""
+    settings = uow.settings
     checks = [_configuration(settings), database := _database(settings)]
     checks += _redis_and_workers(settings)
-    checks += [_storage(settings), _ffmpeg(), _keyring(keyring_backend)]
+    checks += [_storage(settings), *_bucket(settings), _ffmpeg(), _keyring(keyring_backend)]
     if database.ok:
         checks.append(_login(token, token_source,
-                             lambda t: accounts.authenticate(UnitOfWork(), t).email))
+                             lambda t: accounts.authenticate(uow, t).email,
+                             sqlite=settings.is_sqlite))
     else:
         checks.append(Check("login", False, "skipped: the database is not reachable",
                             required=False))

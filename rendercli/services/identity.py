@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows
-from rendercli.errors import AuthRequired
+from rendercli.errors import AuthRequired, Conflict, InvalidInput
 from rendercli.repositories import accounts as repo
 
 if TYPE_CHECKING:
@@ -71,8 +71,6 @@ def live_token(rows: Rows, token: str) -> dict[str, Any]:
 def definer_error(exc: BaseException) -> Exception | None:
     """Our error for a definer function's SQLSTATE (psycopg's error, bare or wrapped by
     SQLAlchemy), or None when it is not one of theirs."""
-    from rendercli.errors import Conflict, InvalidInput
-
     orig = getattr(exc, "orig", None) or exc
     state = getattr(orig, "sqlstate", None)
     message = str(getattr(getattr(orig, "diag", None), "message_primary", "") or exc)

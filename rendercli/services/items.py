@@ -10,9 +10,13 @@ starting after its item ends) is refused with the engine's own reason.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rendercli.db.rows import Rows
+from rendercli.errors import NotFound
 from rendercli.render.timeline import (
     DEFAULT_STILL_SECONDS,
     DEFAULT_TITLE_SECONDS,
@@ -20,9 +24,34 @@ from rendercli.render.timeline import (
 )
 from rendercli.repositories import items as repo
 from rendercli.repositories.items import _VIEW_COLUMNS, AssetView, ItemRow, read_items
+from rendercli.repositories.projects import owned_project
 
-__all__ = ["AssetView", "ItemRow", "TimelineView", "asset_view", "picture_duration",
-           "read_items", "timeline_duration"]
+__all__ = ["AssetView", "ItemRow", "TimelineView", "asset_view", "find_item",
+           "picture_duration", "read_items", "timeline_duration"]
+
+# PROJECT:N, the N-th item (1-based) on the timeline of the caller's project PROJECT (a
+# name or an id); the project part may itself hold colons ("talk: part 2:3").
+_AT_POSITION = re.compile(r"^(?P<project>.+):(?P<position>[0-9]{1,9})$", re.DOTALL)
+
+
+def find_item(rows: Rows, user_id: str, ref: str, *, what: str = "asset") -> ItemRow:
+    """One of the caller's items: by id, or as `PROJECT:N` (its position on the timeline
+    of PROJECT, named or by id). Another user's item or project is "not found", like a
+    missing one; a position the project does not have is NotFound saying how many it
+    has (exit 3)."""
+    at = _AT_POSITION.match(ref)
+    if at is None:
+        return repo.owned_item(rows, user_id, ref, what=what)
+    project = owned_project(rows, user_id, at["project"])
+    position = int(at["position"])
+    item = repo.owned_item_at(rows, user_id, project.id, position) if position else None
+    if item is None:
+        count = repo.count_positions(rows, project.id)
+        has = "no items" if count == 0 else f"{count} item{'s' * (count != 1)}"
+        raise NotFound(f"project {one_line(project.name)} has {has}; {position} is not "
+                       "one of them (see `rendercli asset list "
+                       f"{one_line(project.name)}`)")
+    return item
 
 
 @dataclass(frozen=True)
@@ -65,8 +94,6 @@ def picture_duration(rows: Sequence[ItemRow]) -> float:
 def one_line(text: str, limit: int = 80) -> str:
     """Text as one printable line (for names and tables): breaks and controls become
     spaces, long text ends with an ellipsis."""
-    import unicodedata
-
     cleaned = " ".join(
         "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
                 for ch in text).split())

@@ -17,6 +17,7 @@ from rendercli.render.timeline import (
 )
 from rendercli.repositories import items as repo
 from rendercli.repositories.items import TextView
+from rendercli.services.items import find_item
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -72,7 +73,7 @@ def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
     _check(edits)
     with uow:
         rows = uow.rows
-        asset = repo.owned_item(rows, user_id, asset_id)
+        asset = find_item(rows, user_id, asset_id)
         if asset.kind not in PICTURE_KINDS:
             raise InvalidInput(f"{asset.display_name}: text is drawn over picture items "
                                f"(video, images, titles), not over a {asset.kind} item")
@@ -93,7 +94,7 @@ def add(uow: UnitOfWork, user_id: str, asset_id: str, text: str,
 def list_texts(uow: UnitOfWork, user_id: str, asset_id: str) -> list[TextView]:
     """The text overlays of one of the user's items, in drawing order."""
     with uow:
-        return repo.owned_item(uow.rows, user_id, asset_id).texts
+        return find_item(uow.rows, user_id, asset_id).texts
 
 
 def _owned_text(uow: UnitOfWork, user_id: str, text_id: str) -> tuple[TextView, str]:

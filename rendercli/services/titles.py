@@ -7,10 +7,15 @@ from dataclasses import dataclass, replace
 
 from rendercli.db.rows import Rows
 from rendercli.errors import InvalidInput
-from rendercli.render.timeline import DEFAULT_TITLE_SECONDS, TEXT_SIZES, parse_color
+from rendercli.render.timeline import (
+    DEFAULT_TITLE_SECONDS,
+    TEXT_SIZES,
+    check_text_fades,
+    parse_color,
+)
 from rendercli.repositories import items as repo
 from rendercli.repositories.items import ItemRow, TitleView
-from rendercli.services.items import AssetView, asset_view, one_line
+from rendercli.services.items import AssetView, asset_view, find_item, one_line
 from rendercli.services.projects import owned_project_id
 from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.unit_of_work import UnitOfWork
@@ -32,6 +37,8 @@ class TitleEdits:
 
 
 def _check(text: str | None, edits: TitleEdits) -> None:
+    from rendercli.services.texts import check_text_style
+
     if edits.duration is not None and not (edits.duration > 0):
         raise InvalidInput("--duration must be more than 0 seconds")
     for option, value in (("--background", edits.background), ("--color", edits.color)):
@@ -44,9 +51,6 @@ def _check(text: str | None, edits: TitleEdits) -> None:
         raise InvalidInput(f"unknown --size {edits.size!r}; choose one of {', '.join(TEXT_SIZES)}")
     if text is not None and not text.strip():
         raise InvalidInput("the title text must not be empty")
-    from rendercli.render.timeline import check_text_fades
-    from rendercli.services.texts import check_text_style
-
     check_text_style(edits.style, edits.font_face or 0)
     check_text_fades("title", edits.fade_in or 0.0, edits.fade_out or 0.0, None)
 
@@ -119,7 +123,7 @@ def update(
                            "--background, --color, --size or --font")
     with uow:
         rows = uow.rows
-        item = repo.owned_item(rows, user_id, item_id, what="title")
+        item = find_item(rows, user_id, item_id, what="title")
         if item.kind != "title":
             raise InvalidInput(f"{item.display_name} is a {item.kind} item, not a title: "
                                "use `rendercli asset update`")

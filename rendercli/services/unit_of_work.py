@@ -37,7 +37,7 @@ class UnitOfWork:
         if self._settings is None:
             from rendercli.config import get_settings
 
-            self._settings = get_settings()
+            self._settings = get_settings()  # made without an App (tests naming a database)
         return self._settings
 
     @property

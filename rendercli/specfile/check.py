@@ -186,7 +186,18 @@ def _check_filled(loaded: LoadedSpec, sites: list[filling.Site],
     """The spec filled from one row's ``values`` (or --set's), checked; problems of what
     the values changed go to ``at_row``."""
     filled = filling.fill(loaded, sites, values, lambda site, msg: at_row(site.path, msg))
-    if filled is None or not path_sites:
+    if filled is None:
+        # Another field of the row is wrong: its media paths are still checked, so every
+        # problem of the row shows at once (an empty value and a missing file, say).
+        for site in sites:
+            text = filling.filled_text(site, values) if site.path in path_sites else None
+            if text is not None:
+                try:
+                    media.resolve(loaded.base_dir, text, allow_outside=allow_outside)
+                except ValueError as exc:
+                    at_row(site.path, str(exc))
+        return
+    if not path_sites:
         return
     resolved = dict(fixed)
     for where in path_sites:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rendercli.specfile import template
-from rendercli.specfile.loader import FieldPath, LoadedSpec
+from rendercli.specfile.loader import FieldPath, LoadedSpec, full_match
 from rendercli.specfile.model import Spec
-from rendercli.specfile.shapes import Nullable, OneOf, Shape, Str, spec_fields
+from rendercli.specfile.shapes import Nullable, OneOf, Shape, Str, describe, spec_fields
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,27 @@ def check_text(shape: Str, text: str, key: object) -> str | None:
             shape.check(text)
         except ValueError as exc:
             return str(exc)
+    if shape.pattern is not None and not full_match(shape.pattern, text):
+        return f"{key}: expected {describe(shape)}, got {text!r} once filled in"
     return None
+
+
+def filled_text(site: Site, values: Mapping[str, str | None],
+                report: Callable[[Site, str], None] | None = None) -> str | None:
+    """One site's text with the row's ``values`` filled in and checked, or None after
+    reporting (when ``report`` is given) why not."""
+    try:
+        text = template.substitute(site.text, values)
+    except template.MissingValue as exc:
+        if report is not None:
+            report(site, f"no value for {{{{ {exc.name} }}}}")
+        return None
+    reason = check_text(site.shape, text, site.path[-1])
+    if reason is not None:
+        if report is not None:
+            report(site, reason)
+        return None
+    return text
 
 
 def fill(loaded: LoadedSpec, sites: list[Site], values: Mapping[str, str | None],
@@ -87,16 +107,9 @@ def fill(loaded: LoadedSpec, sites: list[Site], values: Mapping[str, str | None]
     """
     replacements: dict[FieldPath, str] = {}
     for site in sites:
-        try:
-            text = template.substitute(site.text, values)
-        except template.MissingValue as exc:
-            report(site, f"no value for {{{{ {exc.name} }}}}")
-            continue
-        reason = check_text(site.shape, text, site.path[-1])
-        if reason is not None:
-            report(site, reason)
-            continue
-        replacements[site.path] = text
+        text = filled_text(site, values, report)
+        if text is not None:
+            replacements[site.path] = text
     if len(replacements) != len(sites):
         return None
     prefixes = {site.path[:n] for site in sites for n in range(len(site.path))}

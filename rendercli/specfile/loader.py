@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,7 +220,8 @@ class _Checker:
                 return self.problem(node, str(exc))
         elif "{{" in value and template.has_placeholders(value):
             return self.problem(node, "placeholders ({{ field }}) are not allowed here: only "
-                                      "in text, media paths, and the output and project names")
+                                      "in text, colours, media paths, and the output and "
+                                      "project names")
         if shape.check is not None and not placeholders:
             try:
                 shape.check(value)
@@ -230,7 +232,8 @@ class _Checker:
                 return shape.convert(value)
             except ValueError as exc:
                 return self.problem(node, str(exc))
-        if shape.pattern is not None and not _full_match(shape.pattern, value):
+        if (shape.pattern is not None and not placeholders
+                and not full_match(shape.pattern, value)):
             return self.problem(node, f"expected {describe(shape)}, got {value!r}")
         return value
 
@@ -357,7 +360,5 @@ def _scalar_fits(option: Shape, value: Any) -> bool:
     return isinstance(value, str) and isinstance(option, Str)
 
 
-def _full_match(pattern: str, value: str) -> bool:
-    import re
-
+def full_match(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern, value) is not None

@@ -126,7 +126,7 @@ def _probe(path: Path) -> MediaInfo | str:
     from rendercli.media.probe import probe
     from rendercli.media.validate import check_file
 
-    settings = get_settings()
+    settings = get_settings()  # no App here: spec checks probe below the services
     name = "file"  # the message is placed at the path in the spec, which names it
     try:
         check_file(path, display_name=name, max_file_size=settings.max_file_size)

@@ -39,10 +39,10 @@ from rendercli.render.timeline import (
     TEXT_SIZES,
     TEXT_STYLES,
     TRANSITIONS,
+    volume_as_written,
 )
 from rendercli.render.timeline import NUMBER_PATTERN as _NUMBER
 from rendercli.render.timeline import parse_transition as parse_cli_transition
-from rendercli.specfile.problems import suggest
 from rendercli.specfile.shapes import (
     Bool,
     Const,
@@ -66,12 +66,9 @@ COLOR_PATTERN = "(?:#[0-9a-fA-F]{6}|" + "|".join(COLOR_NAMES) + ")"
 def parse_transition(text: str) -> Transition:
     """``KIND[:SECONDS]`` as on the command line: ``fade``, ``fade:0.5``, ``none``.
 
-    The command line's own parser decides; this adds a suggestion for a misspelt kind.
+    The command line's own parser decides (and suggests a kind for a misspelt one).
     """
     kind = text.partition(":")[0]
-    if kind not in TRANSITIONS:
-        raise ValueError(f"unknown transition {kind!r}{suggest(kind, TRANSITIONS)}: expected "
-                         f"KIND or KIND:SECONDS with a KIND from {', '.join(TRANSITIONS)}")
     try:
         parsed = parse_cli_transition(text)
     except InvalidInput as exc:
@@ -79,8 +76,21 @@ def parse_transition(text: str) -> Transition:
     return Transition(kind=kind, duration=parsed.seconds)
 
 
+class Decibels(float):
+    """A gain read from decibels that remembers how it was written (``-3dB``), so apply
+    stores and export writes it so (rendercli.render.timeline.volume_as_written)."""
+
+    written: str | None
+
+    def __new__(cls, gain: float, text: str) -> Decibels:
+        made = super().__new__(cls, gain)
+        made.written = volume_as_written(text)
+        return made
+
+
 def parse_decibels(text: str) -> float:
-    """``-6dB`` (``-inf dB``: silence) as a linear gain, at most ``MAX_VOLUME``."""
+    """``-6dB`` (``-inf dB``: silence) as a linear gain, at most ``MAX_VOLUME`` (a
+    `Decibels`, remembering the text)."""
     if re.fullmatch(DECIBELS_PATTERN, text) is None:
         raise ValueError(f"invalid volume {text!r}: expected a gain from 0 to "
                          f"{MAX_VOLUME:g} or decibels like -6dB")
@@ -90,7 +100,7 @@ def parse_decibels(text: str) -> float:
     if not gain <= MAX_VOLUME * (1 + 1e-9):
         raise ValueError(f"volume {text} is above the maximum of "
                          f"+{20 * math.log10(MAX_VOLUME):.1f}dB (a gain of {MAX_VOLUME:g})")
-    return min(gain, MAX_VOLUME)
+    return Decibels(min(gain, MAX_VOLUME), text)
 
 
 def check_file_name(text: str) -> str:
@@ -108,7 +118,9 @@ SECONDS = Num(minimum=0)
 TEXT_FADE = Num(minimum=0, maximum=MAX_TEXT_FADE_SECONDS)
 FONT_FACE = Num(minimum=0, maximum=MAX_FONT_FACE, integer=True)
 POSITIVE_SECONDS = Num(above=0)
-COLOR = Str(pattern=COLOR_PATTERN, expected="a colour: #RRGGBB or " + ", ".join(COLOR_NAMES))
+# A colour may come from a data row: its pattern is checked once the row filled it in.
+COLOR = Str(pattern=COLOR_PATTERN, expected="a colour: #RRGGBB or " + ", ".join(COLOR_NAMES),
+            template=True)
 TEXT = Str(template=True, max_length=MAX_TEXT_CHARS)
 MEDIA_PATH = Str(template=True, path=True, max_length=MAX_PATH_CHARS)
 FONT_PATH = Str(template=True, path=True, max_length=MAX_PATH_CHARS)

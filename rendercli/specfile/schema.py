@@ -67,8 +67,9 @@ def _shape(shape: Shape, defs: dict[str, Any]) -> dict[str, Any]:
             out: dict[str, Any] = {"type": "string"}
             if shape.enum is not None:
                 out["enum"] = list(shape.enum)
-            if shape.pattern is not None:
-                out["pattern"] = f"^(?:{shape.pattern})$"
+            if shape.pattern is not None:  # or, where allowed, a {{ placeholder }}
+                either = r"|.*\{\{.*\}\}.*" if shape.template else ""
+                out["pattern"] = f"^(?:{shape.pattern}{either})$"
             if shape.min_length:
                 out["minLength"] = shape.min_length
             if shape.max_length is not None:

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rendercli.errors import InvalidInput
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -131,8 +133,6 @@ def parse_assignments(items: list[str] | None) -> dict[str, str]:
     InvalidInput (one line) for an item with no ``=``, a field name that is empty or not
     a placeholder name, an empty value, or a field given twice.
     """
-    from rendercli.errors import InvalidInput
-
     values: dict[str, str] = {}
     for item in items or []:
         name, equals, value = item.partition("=")

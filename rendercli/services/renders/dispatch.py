@@ -9,11 +9,13 @@ live RQ job, and a duplicate RQ job finds the row already claimed and does nothi
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from rendercli.config import RENDER_QUEUE, get_settings
+from rendercli.config import RENDER_QUEUE, Settings
 from rendercli.db.clock import utcnow
+from rendercli.db.ids import is_valid_id
 from rendercli.db.statuses import TaskState
 from rendercli.repositories import jobs
 from rendercli.services.renders import RENDER_FUNCTION, TASK_FUNCTION
@@ -22,6 +24,7 @@ from rendercli.services.unit_of_work import UnitOfWork
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
+    from rq.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +32,11 @@ WAITING_RQ_STATES = ("queued", "deferred", "scheduled")
 LIVE_RQ_STATES = (*WAITING_RQ_STATES, "started")
 
 
-def redis_connection(url: str | None = None) -> Redis:
-    """A Redis client for the configured URL, with short timeouts (never hang a command)."""
+def redis_connection(url: str | None) -> Redis:
+    """A Redis client for `url` (the settings' RENDERCLI_REDIS_URL), with short timeouts
+    (never hang a command)."""
     from redis import Redis
 
-    url = url or get_settings().redis_url
     if url is None:
         raise RuntimeError("RENDERCLI_REDIS_URL is not set")
     return Redis.from_url(
@@ -48,8 +51,34 @@ def render_queue(connection: Redis) -> Queue:
     return Queue(RENDER_QUEUE, connection=connection, serializer=JSONSerializer)
 
 
+def _fetch(ids: list[str], connection: Redis) -> list[Job | None]:
+    """These RQ jobs (None where there is none), in one pipelined read."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    return Job.fetch_many(ids, connection=connection, serializer=JSONSerializer)
+
+
+def _state(job: Job) -> str:
+    """An RQ job's status as stored (not read again)."""
+    return str(getattr(job.get_status(refresh=False), "value", ""))
+
+
+def _delete(connection: Redis, found: Iterable[Job | None]) -> None:
+    """Delete these RQ jobs in one pipeline."""
+    with connection.pipeline() as pipe:
+        for job in found:
+            if job is not None:
+                job.delete(pipeline=pipe)
+        pipe.execute()
+
+
+def _unreachable(exc: Exception) -> str:
+    return f"Redis is unreachable ({' '.join(str(exc).split())})"
+
+
 def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bool = False,
-            uow: UnitOfWork | None = None) -> str | None:
+            uow: UnitOfWork) -> str | None:
     """Put the job on the queue. Returns None on success, or why dispatch is pending.
 
     An RQ job already waiting under this id is kept. `replace_started` also replaces one
@@ -59,7 +88,7 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
     from redis.exceptions import RedisError
 
     try:
-        conn = connection or redis_connection()
+        conn = connection or redis_connection(uow.settings.redis_url)
         queue = render_queue(conn)
         existing = _rq_status(job_id, conn)
         if existing in WAITING_RQ_STATES or (existing == "started" and not replace_started):
@@ -67,27 +96,27 @@ def enqueue(job_id: str, connection: Redis | None = None, *, replace_started: bo
             return None
         if existing is not None:
             queue.fetch_job(job_id).delete()  # type: ignore[union-attr]  # an old attempt
-        queue.enqueue_many([render_job_data(type(queue), job_id)])
+        queue.enqueue_many([render_job_data(type(queue), job_id, uow.settings)])
     except RedisError as exc:
-        return f"Redis is unreachable ({' '.join(str(exc).split())})"
+        return _unreachable(exc)
     _mark_dispatched([job_id], uow)
     return None
 
 
-def rq_options() -> dict[str, int]:
+def rq_options(settings: Settings) -> dict[str, int]:
     """The timeouts of every RQ job rendercli enqueues (a job or a task)."""
-    return {"timeout": get_settings().job_timeout + 60, "result_ttl": 24 * 3600,
+    return {"timeout": settings.job_timeout + 60, "result_ttl": 24 * 3600,
             "failure_ttl": 7 * 24 * 3600}
 
 
-def render_job_data(queue_cls: type[Queue], job_id: str) -> object:
+def render_job_data(queue_cls: type[Queue], job_id: str, settings: Settings) -> object:
     """RQ's enqueue data for a render job (the payload rendercli.rq_guard accepts)."""
     return queue_cls.prepare_data(RENDER_FUNCTION, [job_id], job_id=job_id,
-                                  description=f"render {job_id}", **rq_options())
+                                  description=f"render {job_id}", **rq_options(settings))
 
 
 def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: int = 500,
-                uow: UnitOfWork | None = None) -> str | None:
+                uow: UnitOfWork) -> str | None:
     """Put jobs just created (no RQ job can exist under their ids yet) on the queue:
     ``chunk`` at a time, each chunk in one Redis pipeline, then marked dispatched with
     one UPDATE. Returns None, or why dispatch is pending (the reconciler dispatches
@@ -96,23 +125,23 @@ def enqueue_new(job_ids: list[str], connection: Redis | None = None, *, chunk: i
     from rq import Queue
 
     try:
-        conn = connection or redis_connection()
+        conn = connection or redis_connection(uow.settings.redis_url)
         queue = render_queue(conn)
         for start in range(0, len(job_ids), chunk):
             ids = job_ids[start:start + chunk]
             with conn.pipeline() as pipe:
-                queue.enqueue_many([render_job_data(Queue, i) for i in ids],  # type: ignore[misc]
+                queue.enqueue_many([render_job_data(Queue, i, uow.settings) for i in ids],  # type: ignore[misc]
                                    pipeline=pipe)
                 pipe.execute()
             _mark_dispatched(ids, uow)
     except RedisError as exc:
-        return f"Redis is unreachable ({' '.join(str(exc).split())})"
+        return _unreachable(exc)
     return None
 
 
 def dispatch_undispatched(limit: int, *, older_than: timedelta,
                           connection: Redis | None = None,
-                          uow: UnitOfWork | None = None) -> list[str]:
+                          uow: UnitOfWork) -> list[str]:
     """Dispatch up to `limit` of the oldest queued rows never dispatched (Redis was down
     at submit, or a handed-back job whose dispatch failed) that are older than
     `older_than`: one SELECT with LIMIT, one pipelined read of their RQ jobs, one
@@ -120,32 +149,24 @@ def dispatch_undispatched(limit: int, *, older_than: timedelta,
     unreachable (the rows wait for the next try or a worker's sweep)."""
     from redis.exceptions import RedisError
     from rq import Queue
-    from rq.job import Job
-    from rq.serializers import JSONSerializer
 
-    from rendercli.db.ids import is_valid_id
-
-    with (unit := uow or UnitOfWork()):
-        found = jobs.undispatched_jobs(unit.rows, utcnow() - older_than, limit)
+    with uow:
+        found = jobs.undispatched_jobs(uow.rows, utcnow() - older_than, limit)
     # A row with an id rendercli does not make is left to the workers' reconcile.
     ids = [job_id for job_id in found if is_valid_id(job_id)]
     if not ids:
         return []
     try:
-        conn = connection or redis_connection()
+        conn = connection or redis_connection(uow.settings.redis_url)
         queue = render_queue(conn)
-        existing = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
+        existing = _fetch(ids, conn)
         # Never dispatched: a "started" RQ job can only be a dead worker's attempt.
-        waiting = {job.id for job in existing if job is not None and str(getattr(
-            job.get_status(refresh=False), "value", "")) in WAITING_RQ_STATES}
-        old = [job for job in existing if job is not None and job.id not in waiting]
+        waiting = {job.id for job in existing
+                   if job is not None and _state(job) in WAITING_RQ_STATES}
+        _delete(conn, [job for job in existing if job is not None and job.id not in waiting])
         new = [job_id for job_id in ids if job_id not in waiting]
         with conn.pipeline() as pipe:
-            for job in old:
-                job.delete(pipeline=pipe)
-            pipe.execute()
-        with conn.pipeline() as pipe:
-            queue.enqueue_many([render_job_data(Queue, i) for i in new],  # type: ignore[misc]
+            queue.enqueue_many([render_job_data(Queue, i, uow.settings) for i in new],  # type: ignore[misc]
                                pipeline=pipe)
             pipe.execute()
     except (RedisError, ValueError, TypeError) as exc:  # down, or a job RQ cannot read
@@ -168,42 +189,33 @@ def _rq_status(job_id: str, connection: Redis) -> str | None:
     return None if status is None else str(getattr(status, "value", status))
 
 
-def _mark_dispatched(job_ids: list[str], uow: UnitOfWork | None) -> None:
+def _mark_dispatched(job_ids: list[str], uow: UnitOfWork) -> None:
     """Note that these jobs, if still queued, are on the queue (one UPDATE)."""
-    with (uow := uow or UnitOfWork()):
+    with uow:
         jobs.mark_jobs_dispatched(uow.rows, job_ids)
         uow.commit()
 
 
-def forget(job_id: str, *, tasks: bool = False,
-           uow: UnitOfWork | None = None) -> None:
+def forget(job_id: str, *, tasks: bool = False, uow: UnitOfWork) -> None:
     """Take a cancelled (or failed) job off the queue, and with `tasks` its tasks that
     have not started (best effort: a worker would skip them anyway)."""
-    if get_settings().redis_url is None:
+    if uow.settings.redis_url is None:
         return
     try:
-        from rq.job import Job
-        from rq.serializers import JSONSerializer
-
-        conn = redis_connection()
+        conn = redis_connection(uow.settings.redis_url)
         ids = [job_id]
         if tasks:
-            with (unit := uow or UnitOfWork()):
-                ids += [task["id"] for task in jobs.tasks_of(unit.rows, job_id)]
-        found = Job.fetch_many(ids, connection=conn, serializer=JSONSerializer)
-        with conn.pipeline() as pipe:
-            for job in found:
-                if job is not None and (job.id == job_id or str(getattr(
-                        job.get_status(refresh=False), "value", "")) in WAITING_RQ_STATES):
-                    job.delete(pipeline=pipe)
-            pipe.execute()
+            with uow:
+                ids += [task["id"] for task in jobs.tasks_of(uow.rows, job_id)]
+        _delete(conn, [job for job in _fetch(ids, conn) if job is not None and (
+            job.id == job_id or _state(job) in WAITING_RQ_STATES)])
     except Exception as exc:  # not there, or Redis is down: nothing to undo
         log.debug("could not remove %s from the queue: %s", job_id, exc)
 
 
 def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool = False,
                   only: list[str] | None = None,
-                  uow: UnitOfWork | None = None) -> str | None:
+                  uow: UnitOfWork) -> str | None:
     """Put a split job's queued tasks on the queue, and its assemble task behind them
     (an RQ dependency on every task not completed yet). Returns None on success, or why
     dispatch is pending.
@@ -216,11 +228,10 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
     from redis.exceptions import RedisError
     from rq import Queue
     from rq.job import Dependency, Job
-    from rq.serializers import JSONSerializer
 
-    with (unit := uow or UnitOfWork()):
+    with uow:
         rows = [(r["id"], r["kind"], r["state"], r["weight"])
-                for r in jobs.tasks_of(unit.rows, job_id)]
+                for r in jobs.tasks_of(uow.rows, job_id)]
     # Longest first: the last tasks to start are the short ones, so no worker sits idle
     # long at the end while another finishes a long task (ties keep timeline order).
     work = [t for t, kind, state, _w in sorted(rows, key=lambda r: -max(0.0, r[3] or 0.0))
@@ -230,18 +241,12 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
                 if kind == "assemble" and state == TaskState.QUEUED]
     waiting_on = [t for t, kind, state, _w in rows
                   if kind != "assemble" and state != TaskState.COMPLETED]
-    options = rq_options()
+    options = rq_options(uow.settings)
     try:
-        conn = connection or redis_connection()
+        conn = connection or redis_connection(uow.settings.redis_url)
         queue = render_queue(conn)
         if replace:
-            old = Job.fetch_many([*work, *assemble], connection=conn,
-                                 serializer=JSONSerializer)
-            with conn.pipeline() as pipe:
-                for job in old:
-                    if job is not None:
-                        job.delete(pipeline=pipe)
-                pipe.execute()
+            _delete(conn, _fetch([*work, *assemble], conn))
         with conn.pipeline() as pipe:
             queue.enqueue_many(
                 # A task handed back is on the critical path: ahead of the others.
@@ -257,24 +262,18 @@ def enqueue_tasks(job_id: str, connection: Redis | None = None, *, replace: bool
                                depends_on=Dependency(jobs=waiting_on) if waiting_on else None,
                                **options)
     except RedisError as exc:
-        return f"Redis is unreachable ({' '.join(str(exc).split())})"
-    with (unit := uow or UnitOfWork()):
-        jobs.mark_tasks_dispatched(unit.rows, [*work, *assemble])
-        unit.commit()
+        return _unreachable(exc)
+    with uow:
+        jobs.mark_tasks_dispatched(uow.rows, [*work, *assemble])
+        uow.commit()
     return None
 
 
-def reconcile_tasks(connection: Redis, *, uow: UnitOfWork | None = None
-                    ) -> list[str]:
+def reconcile_tasks(connection: Redis, *, uow: UnitOfWork) -> list[str]:
     """Dispatch queued tasks (of processing jobs) that have no live RQ job: never
     dispatched, or handed back after their worker died. Returns the task ids."""
-    from rq.job import Job
-    from rq.serializers import JSONSerializer
-
-    from rendercli.db.ids import is_valid_id
-
-    with (unit := uow or UnitOfWork()):
-        queued = jobs.queued_tasks(unit.rows)
+    with uow:
+        queued = jobs.queued_tasks(uow.rows)
     bad = [t for t in queued if not (is_valid_id(t[0]) and is_valid_id(t[1]))]
     for task_id, job_id, _kind, _at in bad:  # only a worker writes tasks: not expected
         log.warning("task %r of job %r has an id rendercli does not make; skipped",
@@ -282,15 +281,13 @@ def reconcile_tasks(connection: Redis, *, uow: UnitOfWork | None = None
     queued = [t for t in queued if t not in bad]
     if not queued:
         return []
-    with unit:
+    with uow:
         ready = jobs.ready_to_assemble(
-            unit.rows, sorted({job_id for _t, job_id, kind, _d in queued
+            uow.rows, sorted({job_id for _t, job_id, kind, _d in queued
                                if kind == "assemble"}))
     # One pipelined read for all of them, however many tasks wait.
-    found = Job.fetch_many([t[0] for t in queued], connection=connection,
-                           serializer=JSONSerializer)
-    status = {job.id: str(getattr(job.get_status(refresh=False), "value", ""))
-              for job in found if job is not None}
+    status = {job.id: _state(job) for job in _fetch([t[0] for t in queued], connection)
+              if job is not None}
     # An assemble task still deferred when the database says its siblings are all done
     # waits on RQ jobs that will never finish (Redis lost them, or their results): lost.
     stuck = {t for t, job_id, kind, _d in queued if kind == "assemble" and job_id in ready
@@ -310,20 +307,16 @@ def reconcile_tasks(connection: Redis, *, uow: UnitOfWork | None = None
     return dispatched
 
 
-def reconcile(
-    connection: Redis | None = None, *, uow: UnitOfWork | None = None
-) -> list[str]:
+def reconcile(connection: Redis | None = None, *, uow: UnitOfWork) -> list[str]:
     """Dispatch queued rows (and queued tasks of split jobs) that have no live RQ job
     (the workers' sweep; RQ jobs are read 500 per round trip). Returns the ids dispatched.
 
     Rows never dispatched (Redis was down at submit, or the job was handed back after its
     worker died) are always enqueued; dispatched rows only if their RQ job is gone.
     """
-    from rendercli.db.ids import is_valid_id
-
-    with (unit := uow or UnitOfWork()):
-        queued = [(r["id"], r["dispatched_at"]) for r in jobs.queued_jobs(unit.rows)]
-    conn = connection or redis_connection()
+    with uow:
+        queued = [(r["id"], r["dispatched_at"]) for r in jobs.queued_jobs(uow.rows)]
+    conn = connection or redis_connection(uow.settings.redis_url)
     dispatched = reconcile_tasks(conn, uow=uow)
     live = _live([job_id for job_id, at in queued if at is not None and is_valid_id(job_id)],
                  conn)
@@ -353,26 +346,22 @@ def _live(job_ids: list[str], connection: Redis, chunk: int = 500) -> dict[str, 
     """Whether each job's RQ job is live, read ``chunk`` ids per pipelined round trip.
     A chunk RQ cannot read (a malformed job among them) is left out: the caller then
     asks for each of its jobs on its own."""
-    from rq.job import Job
-    from rq.serializers import JSONSerializer
-
     live: dict[str, bool] = {}
     for start in range(0, len(job_ids), chunk):
         ids = job_ids[start:start + chunk]
         try:
-            found = Job.fetch_many(ids, connection=connection, serializer=JSONSerializer)
+            found = _fetch(ids, connection)
         except (ValueError, TypeError, AttributeError, KeyError):
             continue
         for job_id, job in zip(ids, found, strict=True):
-            live[job_id] = job is not None and str(getattr(
-                job.get_status(refresh=False), "value", "")) in LIVE_RQ_STATES
+            live[job_id] = job is not None and _state(job) in LIVE_RQ_STATES
     return live
 
 
-def _refuse(job_id: str, why: str, uow: UnitOfWork | None) -> None:
+def _refuse(job_id: str, why: str, uow: UnitOfWork) -> None:
     """Fail a queued job that cannot be dispatched, with the reason (plain SQL, the id
     only as a parameter), and log it with the id shown safely."""
     log.warning("job %r cannot be dispatched: %s; failing it", job_id[:100], why)
-    with (uow := uow or UnitOfWork()):
+    with uow:
         jobs.refuse_job(uow.rows, job_id, f"could not be dispatched: {why}")
         uow.commit()

@@ -8,6 +8,7 @@ another worker, and then the engine kills its ffmpeg and publishes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -16,15 +17,20 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, TypeVar
 
-from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.statuses import JobStatus, TaskState
-from rendercli.errors import InvalidInput
+from rendercli.errors import InvalidInput, StoreUnavailable
+from rendercli.render.engine import prepare_render, render_timeline
 from rendercli.render.errors import RenderCancelled, RenderFailed, RenderTimedOut
+from rendercli.render.loudness import TOLERANCE, loudness_miss
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
 from rendercli.services import analytics
-from rendercli.services.renders import lifecycle, tasks
+from rendercli.services.items import read_items
+from rendercli.services.renders import dispatch, lifecycle, tasks
+from rendercli.services.renders.inputs import localized_inputs
+from rendercli.services.renders.submit import engine_settings, request_of
+from rendercli.services.renders.timeline import stored_fit, timeline_items
 from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
@@ -119,17 +125,15 @@ _Claimed = TypeVar("_Claimed")
 
 
 def _claim(claim: Callable[..., _Claimed | None], key: str, worker_name: str,
-           uow: UnitOfWork | None, skipped: str) -> tuple[_Claimed | None, UnitOfWork]:
+           uow: UnitOfWork, skipped: str) -> _Claimed | None:
     """Claim a job or a task (`claim` is lifecycle.claim or tasks.claim) for
-    `worker_name` on `uow`'s database, or the configured one. Its schema is checked by
-    this first connection, once (checked later, during an outage, it would fail the
-    render instead of waiting). Returns the claim, or None (logged with `skipped`), and
-    the unit of work the render goes on with."""
-    uow = uow if uow is not None else UnitOfWork()
+    `worker_name` on `uow`'s database. Its schema is checked by this first connection,
+    once (checked later, during an outage, it would fail the render instead of
+    waiting). Returns the claim, or None (logged with `skipped`)."""
     claimed = claim(key, worker_name, uow=uow)
     if claimed is None:
         log.info(skipped, key)
-    return claimed, uow
+    return claimed
 
 
 def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, str]:
@@ -140,8 +144,6 @@ def _failure(exc: RenderFailed | RenderTimedOut | InvalidInput) -> tuple[str, st
 def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> float | None:
     """The output's measured loudness for the job (None without a target or for a
     silent soundtrack); a miss beyond the tolerance is a warning in the job's log."""
-    from rendercli.render.loudness import TOLERANCE, loudness_miss
-
     miss = loudness_miss(result.loudness, target)
     if miss is None or result.loudness is None:
         return None
@@ -154,18 +156,13 @@ def _loudness(result: RenderResult, target: float | None, lines: list[str]) -> f
 
 def load(job_id: str, uow: UnitOfWork) -> tuple[list[TimelineItem], RenderSettings]:
     """A job's timeline and render settings: four statements, however many items."""
-    from rendercli.services.items import read_items
-    from rendercli.services.renders.submit import engine_settings, request_of
-    from rendercli.services.renders.timeline import stored_fit, timeline_items
-
-    settings = get_settings()
     with uow:
         job = jobs.job_row(uow.rows, job_id)
         assert job is not None
         job["use_cache"] = bool(job["use_cache"])
         # Bounded reads (read_items refuses a project past its limits), then every
         # number checked (timeline_items) before a plan is made: the rows are untrusted.
-        items = timeline_items(read_items(uow.rows, job["project_id"]), settings.storage_dir,
+        items = timeline_items(read_items(uow.rows, job["project_id"]), uow.settings,
                                stored_fit(job["project_fit"]))
         return items, engine_settings(request_of(SimpleNamespace(**job)))
 
@@ -174,7 +171,8 @@ def _view(job_id: str, uow: UnitOfWork) -> JobView:
     with uow:
         row = jobs.view_row(uow.rows, job_id)
         assert row is not None
-        return view_of(row, task_summaries(uow.rows, [job_id]).get(job_id))
+        return view_of(row, uow.settings.storage_dir,
+                       task_summaries(uow.rows, [job_id]).get(job_id))
 
 
 def execute(
@@ -182,17 +180,15 @@ def execute(
     *,
     worker_name: str,
     on_progress: ProgressCallback | None = None,
-    uow: UnitOfWork | None = None,
+    uow: UnitOfWork,
 ) -> JobView | None:
     """Render a queued job as `worker_name`. Returns its final view, or None if the job
     was not claimable (already taken, cancelled or finished).
 
-    `uow` picks the database (default: the configured one).
+    `uow` picks the database and carries the settings.
     """
-    from rendercli.render.engine import render_timeline
-
-    claim, uow = _claim(lifecycle.claim, job_id, worker_name, uow,
-                        "job %s is not queued any more; skipping")
+    claim = _claim(lifecycle.claim, job_id, worker_name, uow,
+                   "job %s is not queued any more; skipping")
     if claim is None:
         return None
     settings = uow.settings
@@ -204,8 +200,10 @@ def execute(
         uow=uow,
     )
     lines: list[str] = []
+    held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
+        held.enter_context(localized_inputs(settings, items))
         if _split(claim, items, render_settings, uow):
             return _view(job_id, uow)
         with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
@@ -224,6 +222,7 @@ def execute(
                 timeout=settings.job_timeout,
                 log=lines.append,
                 name=job_id,
+                jobs=settings.render_jobs,
                 chunk_seconds=settings.chunk_seconds or None,
             )
     except RenderCancelled:
@@ -234,55 +233,57 @@ def execute(
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
         reason, detail = _failure(exc)
         lifecycle.fail(claim, reason, "\n".join(lines) + "\n" + detail, uow=uow)
-        analytics.record(
-            uow.fresh(),
-            "render.failed",
-            claim.owner_id,
-            job_id=job_id,
-            seconds=round(time.monotonic() - started, 3),
-            reason=reason,
-        )
+        _record(uow, "render.failed", claim.owner_id, job_id, started, reason=reason)
         return _view(job_id, uow)
     except KeyboardInterrupt:
         lifecycle.interrupted(claim, uow=uow)
-        analytics.record(uow.fresh(), "render.cancelled", claim.owner_id,
-                         job_id=job_id, was=JobStatus.PROCESSING.value,
-                         seconds=round(time.monotonic() - started, 3), reason="interrupted")
+        _record(uow, "render.cancelled", claim.owner_id, job_id, started,
+                was=JobStatus.PROCESSING.value, reason="interrupted")
         raise
     except BaseException as exc:
-        # The database went away for longer than our retries: leave the job to the
-        # stale-heartbeat recovery, which re-queues it as a transient failure.
-        if not database_away(exc):
+        # The database (or the bucket) went away for longer than our retries: leave the
+        # job to the stale-heartbeat recovery, which re-queues it as a transient failure.
+        if not _transient(exc):
             lifecycle.fail(claim, _one_line(exc), "\n".join(lines), uow=uow)
         raise
-    published = lifecycle.complete(
-        claim,
-        uow=uow,
-        output_url=Path(result.path).resolve().as_uri(),
-        poster_url=Path(result.poster_path).resolve().as_uri(),
-        output_size=result.size,
-        output_duration=result.duration,
-        output_sha256=result.sha256,
-        cache_hit=result.cache_hit,
-        loudness_lufs=_loudness(result, render_settings.loudness, lines),
-        # Each ffmpeg command is in `lines` once, with the step it ran for.
-        log="\n".join(lines) + "\n",
-    )
-    if not published:
-        # Cancelled (or handed over) at the last moment: keep no output.
-        Path(result.path).unlink(missing_ok=True)
-        Path(result.poster_path).unlink(missing_ok=True)
+    finally:
+        held.close()
+    outputs = _outputs(result, _loudness(result, render_settings.loudness, lines))
+    # Each ffmpeg command is in `lines` once, with the step it ran for.
+    if not lifecycle.complete(claim, uow=uow, log="\n".join(lines) + "\n", **outputs):
+        _discard(result)  # cancelled (or handed over) at the last moment: keep no output
         return _view(job_id, uow)
-    analytics.record(
-        uow.fresh(),
-        "render.completed",
-        claim.owner_id,
-        job_id=job_id,
-        seconds=round(time.monotonic() - started, 3),
-        output_seconds=result.duration,
-        cache_hit=result.cache_hit,
-    )
+    _record(uow, "render.completed", claim.owner_id, job_id, started,
+            output_seconds=result.duration, cache_hit=result.cache_hit)
     return _view(job_id, uow)
+
+
+def _transient(exc: BaseException) -> bool:
+    """An outage worth retrying elsewhere, not a fault of the job: the database or the
+    bucket unreachable."""
+    return database_away(exc) or isinstance(exc, StoreUnavailable)
+
+
+def _record(uow: UnitOfWork, event: str, owner_id: str, job_id: str, started: float,
+            **fields: object) -> None:
+    """Note a render's end (analytics), with the seconds since `started` (monotonic)."""
+    analytics.record(uow.fresh(), event, owner_id, job_id=job_id,
+                     seconds=round(time.monotonic() - started, 3), **fields)
+
+
+def _outputs(result: RenderResult, loudness_lufs: float | None) -> dict[str, object]:
+    """A published render's columns of its job."""
+    return {"output_url": Path(result.path).resolve().as_uri(),
+            "poster_url": Path(result.poster_path).resolve().as_uri(),
+            "output_size": result.size, "output_duration": result.duration,
+            "output_sha256": result.sha256, "cache_hit": result.cache_hit,
+            "loudness_lufs": loudness_lufs}
+
+
+def _discard(result: RenderResult) -> None:
+    """Keep no output of a render that stopped being ours at the last moment."""
+    Path(result.path).unlink(missing_ok=True)
+    Path(result.poster_path).unlink(missing_ok=True)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -290,12 +291,10 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def _live_workers() -> int:
+def _live_workers(redis_url: str | None) -> int:
     from rq import Worker
 
-    from rendercli.services.renders import dispatch
-
-    conn = dispatch.redis_connection()
+    conn = dispatch.redis_connection(redis_url)
     return int(Worker.count(connection=conn, queue=dispatch.render_queue(conn)))
 
 
@@ -305,9 +304,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     True if it was split (the tasks now carry it), False to render it here in one piece:
     embedded mode, a cached render, fewer than two pieces of work, RENDERCLI_FARM_SPLIT
     "never", or ("auto") fewer than two workers on the queue."""
-    from rendercli.render.engine import prepare_render
-
-    settings = get_settings()
+    settings = uow.settings
     if settings.is_embedded or settings.farm_split == "never":
         return False
     prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
@@ -319,7 +316,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
         return False
     if settings.farm_split == "auto":
         try:
-            if _live_workers() < 2:
+            if _live_workers(settings.redis_url) < 2:
                 return False
         except Exception as exc:  # Redis trouble: render here, as a lone worker would
             log.warning("could not count workers: %s", exc)
@@ -328,8 +325,6 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     if not created:
         with uow:
             return jobs.has_tasks(uow.rows, claim.job_id)
-    from rendercli.services.renders import dispatch
-
     pending = dispatch.enqueue_tasks(claim.job_id, uow=uow)
     if pending is not None:
         lifecycle.record_log(claim.job_id, f"task dispatch is pending: {pending}\n",
@@ -337,8 +332,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     return True
 
 
-def execute_task(task_id: str, *, worker_name: str,
-                 uow: UnitOfWork | None = None) -> str | None:
+def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | None:
     """Run one task of a split job as `worker_name`. Returns the task's final state, or
     None if it was not claimable (taken, finished, its job stopped, or -- the assemble
     task -- its siblings not all completed)."""
@@ -349,16 +343,18 @@ def execute_task(task_id: str, *, worker_name: str,
         render_soundtrack,
     )
 
-    tc, uow = _claim(tasks.claim, task_id, worker_name, uow,
-                     "task %s is not claimable; skipping")
+    tc = _claim(tasks.claim, task_id, worker_name, uow,
+                "task %s is not claimable; skipping")
     if tc is None:
         return None
     settings = uow.settings
     started = time.monotonic()
     lines: list[str] = []
     argvs: list[list[str]] = []
+    held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
+        held.enter_context(localized_inputs(settings, items))
         prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
                                   chunk_seconds=settings.chunk_seconds or None)
         with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
@@ -374,7 +370,7 @@ def execute_task(task_id: str, *, worker_name: str,
             elif tc.kind == "soundtrack":
                 argvs = render_soundtrack(prepared, **options)
             else:
-                result = assemble(prepared, name=tc.job_id, **options)
+                result = assemble(prepared, name=tc.job_id, jobs=settings.render_jobs, **options)
                 argvs = result.commands
     except RenderCancelled:
         return TaskState.CANCELLED
@@ -384,38 +380,28 @@ def execute_task(task_id: str, *, worker_name: str,
             from rendercli.services.renders import dispatch
 
             dispatch.forget(tc.job_id, tasks=True, uow=uow)
-            analytics.record(uow.fresh(), "render.failed", tc.owner_id, job_id=tc.job_id,
-                             seconds=round(time.monotonic() - started, 3), reason=reason)
+            _record(uow, "render.failed", tc.owner_id, tc.job_id, started, reason=reason)
         return TaskState.FAILED
     except KeyboardInterrupt:
         tasks.hand_back(tc.task_id, tc.worker_name, uow=uow)
         raise
     except BaseException as exc:
-        # The database went away: the stale-heartbeat recovery hands the task on.
-        if not database_away(exc):
+        # The database (or the bucket) went away: the stale-heartbeat recovery hands the
+        # task on.
+        if not _transient(exc):
             tasks.fail(tc, _one_line(exc), "\n".join(lines), uow=uow)
         raise
+    finally:
+        held.close()
     if tc.kind != "assemble":
         return (TaskState.COMPLETED if tasks.complete(tc, argvs, uow=uow)
                 else TaskState.CANCELLED)
-    measured = _loudness(result, render_settings.loudness, lines)
-    published = tasks.complete_job(
-        tc, argvs, "\n".join(lines) + "\n",
-        uow=uow,
-        output_url=Path(result.path).resolve().as_uri(),
-        poster_url=Path(result.poster_path).resolve().as_uri(),
-        output_size=result.size,
-        output_duration=result.duration,
-        output_sha256=result.sha256,
-        cache_hit=False,
-        loudness_lufs=measured,
-    )
-    if not published:
-        Path(result.path).unlink(missing_ok=True)
-        Path(result.poster_path).unlink(missing_ok=True)
+    outputs = _outputs(result, _loudness(result, render_settings.loudness, lines))
+    if not tasks.complete_job(tc, argvs, "\n".join(lines) + "\n", uow=uow,
+                              **{**outputs, "cache_hit": False}):
+        _discard(result)
         return TaskState.CANCELLED
-    analytics.record(uow.fresh(), "render.completed", tc.owner_id, job_id=tc.job_id,
-                     seconds=round(time.monotonic() - started, 3),
-                     output_seconds=result.duration, cache_hit=False)
+    _record(uow, "render.completed", tc.owner_id, tc.job_id, started,
+            output_seconds=result.duration, cache_hit=False)
     return TaskState.COMPLETED
 

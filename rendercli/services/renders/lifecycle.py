@@ -6,8 +6,8 @@ job. The attempt number taken at claim time is a fencing token: a worker that lo
 job (it was cancelled, or presumed dead and handed to another worker) cannot heartbeat
 it, complete it or fail it any more.
 
-Worker-side functions take `uow` (a unit of work, entered once per transaction) to
-choose the database; None means the configured one. The SQL is rendercli.repositories.jobs.
+Worker-side functions take `uow` (a unit of work, entered once per transaction): it
+chooses the database and carries the settings. The SQL is rendercli.repositories.jobs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES, JobStatus
 from rendercli.errors import Conflict
@@ -28,11 +27,10 @@ from rendercli.services.unit_of_work import UnitOfWork
 INLINE_WORKER_PREFIX = "inline@"  # worker name of renders run inside `render submit`
 
 
-def claim(job_id: str, worker_name: str, *, uow: UnitOfWork | None = None
-          ) -> JobClaim | None:
+def claim(job_id: str, worker_name: str, *, uow: UnitOfWork) -> JobClaim | None:
     """Move a queued job to processing for this worker; None if it is not claimable."""
     return tasks.claim_or_pass(lambda rows: jobs.claim_job(rows, job_id, worker_name),
-                              uow or UnitOfWork())
+                              uow)
 
 
 def heartbeat(
@@ -40,22 +38,22 @@ def heartbeat(
     *,
     progress: float | None = None,
     eta_seconds: float | None = None,
-    uow: UnitOfWork | None = None,
+    uow: UnitOfWork,
 ) -> bool:
     """Record that the worker is alive (and its progress). False: the job is no longer ours."""
     values: dict[str, object] = {"heartbeat_at": utcnow()}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
         values["eta_seconds"] = eta_seconds
-    with (uow := uow or UnitOfWork()):
+    with uow:
         ours = jobs.update_claimed_job(uow.rows, claim, **values)
         uow.commit()
         return ours
 
 
-def still_ours(claim: JobClaim, *, uow: UnitOfWork | None = None) -> bool:
+def still_ours(claim: JobClaim, *, uow: UnitOfWork) -> bool:
     """True while the job is processing under this claim (not cancelled, not handed over)."""
-    with (uow := uow or UnitOfWork()):
+    with uow:
         return jobs.job_still_claimed(uow.rows, claim)
 
 
@@ -64,7 +62,7 @@ def leave_processing(
     status: JobStatus,
     log_text: str = "",
     *,
-    uow: UnitOfWork | None = None,
+    uow: UnitOfWork,
     retry: bool = True,
     **values: object,
 ) -> bool:
@@ -73,20 +71,18 @@ def leave_processing(
     Guarded by the claim: False (and nothing written) if the job is no longer processing
     under this worker and attempt. `retry` retries the write while the database is away.
     """
-    unit = uow or UnitOfWork()
 
     def run() -> bool:
-        with unit:
-            left = jobs.finish_job(unit.rows, claim.job_id, status, log_text, claim, **values)
-            unit.commit()
+        with uow:
+            left = jobs.finish_job(uow.rows, claim.job_id, status, log_text, claim,
+                                   log_limit=uow.settings.log_limit, **values)
+            uow.commit()
             return left
 
     return with_db_retry(run) if retry else run()
 
 
-def complete(
-    claim: JobClaim, *, log: str = "", uow: UnitOfWork | None = None, **fields: object
-) -> bool:
+def complete(claim: JobClaim, *, log: str = "", uow: UnitOfWork, **fields: object) -> bool:
     """Publish the result. False if the job stopped being ours (the output is then unused)."""
     return leave_processing(
         claim, JobStatus.COMPLETED, log, uow=uow, progress=100.0, eta_seconds=0.0,
@@ -94,14 +90,13 @@ def complete(
     )
 
 
-def fail(claim: JobClaim, reason: str, log_text: str = "", *,
-         uow: UnitOfWork | None = None) -> bool:
+def fail(claim: JobClaim, reason: str, log_text: str = "", *, uow: UnitOfWork) -> bool:
     """Mark the job failed with a one-line reason. False if it stopped being ours."""
     return leave_processing(claim, JobStatus.FAILED, log_text, uow=uow, error=reason,
                             eta_seconds=None)
 
 
-def interrupted(claim: JobClaim, *, uow: UnitOfWork | None = None) -> bool:
+def interrupted(claim: JobClaim, *, uow: UnitOfWork) -> bool:
     """Mark the job cancelled because its own process was interrupted (Ctrl-C, SIGTERM).
 
     No retries: the process is on its way out. False if it stopped being ours.
@@ -113,7 +108,7 @@ def interrupted(claim: JobClaim, *, uow: UnitOfWork | None = None) -> bool:
 def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """Cancel a queued or processing job. The worker stops its ffmpeg and keeps no output."""
     with uow:
-        job = owned_job(uow.rows, user_id, job_id)
+        job = owned_job(uow, user_id, job_id)
         job_id = job.id  # the whole id, if a prefix was typed
         if job.status not in ACTIVE_JOB_STATUSES:
             raise Conflict(f"job {job.id} has already finished ({job.status})")
@@ -126,17 +121,17 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
         since = job.started_at or job.created_at
         uow.record_event("render.cancelled", user_id, job_id=job.id, was=job.status,
                          seconds=round((now - since).total_seconds(), 3))
-        view = owned_views(uow.rows, user_id, [job_id])[job_id]
+        view = owned_views(uow, user_id, [job_id])[job_id]
         uow.commit()
     if job.status == JobStatus.QUEUED or split:
         dispatch.forget(job_id, tasks=split, uow=uow)
     return view
 
 
-def record_log(job_id: str, text: str, *, uow: UnitOfWork | None = None) -> None:
+def record_log(job_id: str, text: str, *, uow: UnitOfWork) -> None:
     """Append to a job's log regardless of its state."""
-    with (uow := uow or UnitOfWork()):
-        jobs.add_to_log(uow.rows, job_id, text)
+    with uow:
+        jobs.add_to_log(uow.rows, job_id, text, uow.settings.log_limit)
         uow.commit()
 
 
@@ -147,7 +142,7 @@ class Recovery:
     tasks_requeued: list[str] = field(default_factory=list)
 
 
-def recover_stale(*, now_offset: float = 0.0, uow: UnitOfWork | None = None) -> Recovery:
+def recover_stale(*, now_offset: float = 0.0, uow: UnitOfWork) -> Recovery:
     """Hand back processing jobs (and tasks of split jobs) whose worker stopped
     heartbeating.
 
@@ -158,11 +153,10 @@ def recover_stale(*, now_offset: float = 0.0, uow: UnitOfWork | None = None) -> 
     failed too. Safe to call from anywhere, any number of times: each transition is
     guarded.
     """
-    settings = get_settings()
+    settings = uow.settings
     now = utcnow() + timedelta(seconds=now_offset)
     cutoff = now - timedelta(seconds=settings.heartbeat_timeout)
     max_attempts = 1 + settings.max_retries
-    uow = uow or UnitOfWork()
     failed_early: list[str] = []
     if settings.is_embedded:
         with uow:
@@ -179,7 +173,8 @@ def recover_stale(*, now_offset: float = 0.0, uow: UnitOfWork | None = None) -> 
                 f"[{now:%Y-%m-%d %H:%M:%S} UTC] attempt {attempts} lost: worker {worker} stopped "
                 f"heartbeating\n"
             )
-            log_text = jobs.append_log(note, jobs.log_tail(uow.rows, job_id))
+            limit = settings.log_limit
+            log_text = jobs.append_log(note, jobs.log_tail(uow.rows, job_id, limit), limit)
             # An inline render belonged to a CLI process that is gone: no farm resumes it.
             inline = (worker or "").startswith(INLINE_WORKER_PREFIX)
             if attempts < max_attempts and not inline:

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
+from rendercli.render.timeline import RenderSettings, plan_timeline, validate_settings
 from rendercli.services.items import read_items
 from rendercli.services.projects import owned_project
+from rendercli.services.renders.inputs import localized_inputs
 
 if TYPE_CHECKING:
-    from rendercli.render.timeline import RenderSettings, TimelineItem
+    from rendercli.render.timeline import TimelineItem
     from rendercli.services.unit_of_work import UnitOfWork
 
 
@@ -53,8 +54,6 @@ class StoryboardView:
 
 
 def _settings(preset: str, fps: int) -> RenderSettings:
-    from rendercli.render.timeline import RenderSettings, validate_settings
-
     settings = RenderSettings(preset=preset, fmt="mp4", fps=fps)
     validate_settings(settings)
     return settings
@@ -74,7 +73,7 @@ def _timeline(uow: UnitOfWork, user_id: str,
                 f"project {name!r} has nothing to show yet: add media with "
                 "`rendercli asset add`"
             )
-        items = timeline_items(rows, get_settings().storage_dir,
+        items = timeline_items(rows, uow.settings,
                                project_fit(uow.rows, project_id))
         on_timeline = [a for a in rows if a.kind != "font"]  # read_items: timeline order
         return name, items, [(a.position, a.display_name) for a in on_timeline]
@@ -91,7 +90,8 @@ def frame(uow: UnitOfWork, user_id: str, project_ref: str, seconds: float, out: 
 
     settings = _settings(preset, fps)
     name, items, _rows = _timeline(uow, user_id, project_ref)
-    shown = render_frame(items, settings, seconds, out, storage_dir=get_settings().storage_dir)
+    with localized_inputs(uow.settings, items):  # from the bucket, if there is one
+        shown = render_frame(items, settings, seconds, out, storage_dir=uow.settings.storage_dir)
     w, h = settings.size
     return FrameView(name, seconds, shown, round(shown / fps, 6), w, h, preset)
 
@@ -101,7 +101,6 @@ def storyboard(uow: UnitOfWork, user_id: str, project_ref: str, out: Path, *,
     """Draw the project's contact sheet into ``out`` (PNG): one captioned thumbnail per
     timeline item, in order (music as a plain tile)."""
     from rendercli.render.engine import SheetTile, render_storyboard
-    from rendercli.render.timeline import plan_timeline
 
     settings = _settings(preset, fps)
     name, items, rows = _timeline(uow, user_id, project_ref)
@@ -115,7 +114,9 @@ def storyboard(uow: UnitOfWork, user_id: str, project_ref: str, out: Path, *,
                                round(item.duration, 6))
         listed.append(entry)
         tiles.append(SheetTile(item, caption(entry), display_name))
-    layout = render_storyboard(tiles, settings, out, storage_dir=get_settings().storage_dir)
+    with localized_inputs(uow.settings, items):  # from the bucket, if there is one
+        layout = render_storyboard(tiles, settings, out,
+                                   storage_dir=uow.settings.storage_dir)
     width, height = layout.size
     return StoryboardView(name, preset, width, height, layout.columns, layout.rows, listed)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from rendercli.config import get_settings
 from rendercli.db.statuses import JobStatus
 from rendercli.errors import Conflict
 from rendercli.repositories import jobs
@@ -15,7 +14,7 @@ from rendercli.services.renders.views import JobView, owned_job, owned_views
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.db.rows import Rows
+    from rendercli.config import Settings
 
 
 @dataclass(frozen=True)
@@ -64,11 +63,11 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
     partial unique index is what guarantees one active job per project under races.
     """
     validate_request(request)
-    check_render_storage()
+    check_render_storage(uow.settings)
     with uow:
         project_id, project_name = owned_project(uow.rows, user_id, project_ref)
         try:
-            row = _insert_job(uow.rows, project_id, user_id, project_name, request,
+            row = _insert_job(uow, project_id, user_id, project_name, request,
                               batch_id=batch_id)
         except Exception as exc:
             from rendercli.db.rows import integrity_error
@@ -83,29 +82,29 @@ def submit(uow: UnitOfWork, user_id: str, project_ref: str, request: RenderReque
             ) from None
         uow.record_event("render.submitted", user_id, job_id=row["id"],
                          project_id=project_id, preset=request.preset, format=request.format)
-        view = owned_views(uow.rows, user_id, [row["id"]])[row["id"]]
+        view = owned_views(uow, user_id, [row["id"]])[row["id"]]
         uow.commit()
         return view
 
 
-def _insert_job(rows: Rows, project_id: str, owner_id: str, project_name: str,
+def _insert_job(uow: UnitOfWork, project_id: str, owner_id: str, project_name: str,
                 request: RenderRequest, *, batch_id: str | None) -> dict[str, Any]:
     """Check the timeline (`timeline.check_timeline` on the request's frame grid) and
     insert the queued job (an integrity error if the project has an active one: the
     database's partial unique index decides under races)."""
     from rendercli.services.renders.timeline import check_timeline
 
-    check_timeline(rows, project_id, settings=engine_settings(request),
+    check_timeline(uow, project_id, settings=engine_settings(request),
                    project_name=project_name)
     row = jobs.new_job_row(project_id, owner_id, **asdict(request), batch_id=batch_id)
-    jobs.insert_job(rows, row)
+    jobs.insert_job(uow.rows, row)
     return row
 
 
 def retry(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """Submit a failed or cancelled job again, as a new job with the same settings."""
     with uow:
-        job = owned_job(uow.rows, user_id, job_id)
+        job = owned_job(uow, user_id, job_id)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise Conflict(
                 f"only failed or cancelled jobs can be retried; {job.id} is {job.status}"
@@ -124,11 +123,10 @@ class Started:
     dispatch_pending: str | None = None  # farm: why it is not on the queue yet, if so
 
 
-def check_render_storage() -> None:
+def check_render_storage(settings: Settings) -> None:
     """Embedded (this process renders): a storage that cannot take writes (full, over
     quota, read-only) is one clear error before any job row exists, instead of a job
     that fails at its first write. A farm's workers write, not the submitting client."""
-    settings = get_settings()
     if settings.is_embedded:
         from rendercli import storage
 
@@ -152,8 +150,8 @@ def start_retry(uow: UnitOfWork, user_id: str, job_id: str) -> Started:
 
 
 def _hand_on(uow: UnitOfWork, job: JobView) -> Started:
-    if uow.settings.is_embedded:
-        return Started(job, inline=True)
     from rendercli.services.renders import dispatch
 
+    if uow.settings.is_embedded:
+        return Started(job, inline=True)
     return Started(job, inline=False, dispatch_pending=dispatch.enqueue(job.id, uow=uow))

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from rendercli.config import get_settings
 from rendercli.db.clock import utcnow
-from rendercli.db.rows import as_datetime
+from rendercli.db.rows import as_datetime, lock_timed_out
 from rendercli.db.statuses import JobStatus, TaskState
 from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, with_db_retry
@@ -48,10 +47,7 @@ def claim_or_pass(run: Callable[[Rows], T | None], uow: UnitOfWork) -> T | None:
     """Run a claim's transaction (``run(rows)``, which commits) waiting at most
     CLAIM_LOCK_WAIT for a row lock (PostgreSQL); a row held longer is passed by (None),
     and the reconciler hands it out again later. Dropped connections are retried."""
-    from rendercli.config import lock_timeout
-    from rendercli.db.rows import lock_timed_out
-
-    wait = max(1, round(min(lock_timeout(), CLAIM_LOCK_WAIT) * 1000))
+    wait = max(1, round(min(uow.settings.lock_timeout, CLAIM_LOCK_WAIT) * 1000))
 
     def attempt() -> T | None:
         with uow:
@@ -77,8 +73,7 @@ class NewTask:
     kind: str
 
 
-def split(claim: JobClaim, prepared: PreparedRender, *,
-          uow: UnitOfWork | None = None) -> list[NewTask]:
+def split(claim: JobClaim, prepared: PreparedRender, *, uow: UnitOfWork) -> list[NewTask]:
     """Create the task rows of a claimed job (in one transaction): its pending segments
     in timeline order, the soundtrack (unless cached), then the assemble task. Returns
     them; [] if the job is no longer ours or already split (nothing is written then)."""
@@ -90,12 +85,11 @@ def split(claim: JobClaim, prepared: PreparedRender, *,
     if soundtrack:
         planned.append(("soundtrack", "soundtrack", None, prepared.soundtrack_weight))
     planned.append(("assemble", "assemble", None, prepared.assemble_weight))
-    unit = uow or UnitOfWork()
 
     def run() -> list[NewTask]:
         now = utcnow()
-        with unit:
-            rows = unit.rows
+        with uow:
+            rows = uow.rows
             if jobs.has_tasks(rows, claim.job_id) or not jobs.update_claimed_job(
                     rows, claim, heartbeat_at=now, updated_at=now):
                 return []
@@ -105,31 +99,29 @@ def split(claim: JobClaim, prepared: PreparedRender, *,
                             f"{len(pending)} segments"
                             f"{', the soundtrack' if soundtrack else ''} and the assemble; "
                             f"{len(prepared.unique_keys) - len(pending)} segments already "
-                            "cached\n")
-            unit.commit()
+                            "cached\n", uow.settings.log_limit)
+            uow.commit()
             return [NewTask(task_id, kind) for task_id, kind in made]
 
     return with_db_retry(run)
 
 
-def claim(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None
-          ) -> TaskClaim | None:
+def claim(task_id: str, worker_name: str, *, uow: UnitOfWork) -> TaskClaim | None:
     """Move a queued task of a processing job to processing for this worker; None if it
     is not claimable (taken, finished, its job not processing, or -- the assemble task --
     a sibling not completed yet)."""
     return claim_or_pass(lambda rows: jobs.claim_task(rows, task_id, worker_name),
-                              uow or UnitOfWork())
+                              uow)
 
 
-def heartbeat(tc: TaskClaim, *, progress: float | None = None,
-              uow: UnitOfWork | None = None) -> bool:
+def heartbeat(tc: TaskClaim, *, progress: float | None = None, uow: UnitOfWork) -> bool:
     """Record that the task's worker is alive (and its progress), and update the job's
     overall progress. False: the task is no longer ours (or its job stopped)."""
     now = utcnow()
     values: dict[str, object] = {"heartbeat_at": now}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
-    with (uow := uow or UnitOfWork()):
+    with uow:
         if not jobs.update_claimed_task(uow.rows, tc, **values):
             return False
         jobs.aggregate_progress(uow.rows, tc.job_id, now)
@@ -137,90 +129,83 @@ def heartbeat(tc: TaskClaim, *, progress: float | None = None,
         return True
 
 
-def still_ours(tc: TaskClaim, *, uow: UnitOfWork | None = None) -> bool:
+def still_ours(tc: TaskClaim, *, uow: UnitOfWork) -> bool:
     """True while the task is processing under this claim and its job is processing."""
-    with (uow := uow or UnitOfWork()):
+    with uow:
         return jobs.task_still_claimed(uow.rows, tc)
 
 
-def _commands(argvs: list[list[str]]) -> str:
-    return "".join("$ " + shlex.join(a) + "\n" for a in argvs if a)[:get_settings().command_limit]
-
-
-def _done(rows: Rows, tc: TaskClaim, argvs: list[list[str]], now: datetime) -> bool:
-    return jobs.update_claimed_task(rows, tc, state=TaskState.COMPLETED.value, progress=100.0,
+def _done(uow: UnitOfWork, tc: TaskClaim, argvs: list[list[str]], now: datetime) -> bool:
+    commands = "".join("$ " + shlex.join(a) + "\n" for a in argvs if a)
+    return jobs.update_claimed_task(uow.rows, tc, state=TaskState.COMPLETED.value, progress=100.0,
                                     finished_at=now, heartbeat_at=now,
-                                    command=_commands(argvs))
+                                    command=commands[:uow.settings.command_limit])
 
 
-def complete(tc: TaskClaim, argvs: list[list[str]], *,
-             uow: UnitOfWork | None = None) -> bool:
+def complete(tc: TaskClaim, argvs: list[list[str]], *, uow: UnitOfWork) -> bool:
     """Mark the task done (with the commands it ran). False if it stopped being ours."""
-    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with unit:
-            if not _done(unit.rows, tc, argvs, now):
+        with uow:
+            if not _done(uow, tc, argvs, now):
                 return False
-            jobs.aggregate_progress(unit.rows, tc.job_id, now)
-            unit.commit()
+            jobs.aggregate_progress(uow.rows, tc.job_id, now)
+            uow.commit()
             return True
 
     return with_db_retry(run)
 
 
 def complete_job(tc: TaskClaim, argvs: list[list[str]], log_text: str, *,
-                 uow: UnitOfWork | None = None, **fields: object) -> bool:
+                 uow: UnitOfWork, **fields: object) -> bool:
     """The assemble task published the render: complete it and its job in one
     transaction. False (nothing written) if the task or the job stopped being ours."""
-    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with unit:
-            if not _done(unit.rows, tc, argvs, now) or not jobs.finish_job(
-                    unit.rows, tc.job_id, JobStatus.COMPLETED, log_text, progress=100.0,
-                    eta_seconds=0.0, heartbeat_at=now, **fields):
-                unit.rollback()
+        with uow:
+            if not _done(uow, tc, argvs, now) or not jobs.finish_job(
+                    uow.rows, tc.job_id, JobStatus.COMPLETED, log_text, progress=100.0,
+                    eta_seconds=0.0, heartbeat_at=now, log_limit=uow.settings.log_limit,
+                    **fields):
+                uow.rollback()
                 return False
-            unit.commit()
+            uow.commit()
             return True
 
     return with_db_retry(run)
 
 
-def fail(tc: TaskClaim, reason: str, log_text: str = "", *,
-         uow: UnitOfWork | None = None) -> bool:
+def fail(tc: TaskClaim, reason: str, log_text: str = "", *, uow: UnitOfWork) -> bool:
     """A task failed for good (bad input, ffmpeg error): fail the task and its job with
     the reason, and cancel the job's other tasks, in one transaction. False (nothing
     written) if the task stopped being ours -- so a job fails once, for one reason."""
-    unit = uow or UnitOfWork()
 
     def run() -> bool:
         now = utcnow()
-        with unit:
-            if not jobs.update_claimed_task(unit.rows, tc, state=TaskState.FAILED.value,
+        with uow:
+            if not jobs.update_claimed_task(uow.rows, tc, state=TaskState.FAILED.value,
                                             finished_at=now, error=reason[:2000]):
                 return False
             note = f"{tc.label} failed on worker {tc.worker_name}: {reason}\n{log_text}"
-            jobs.stop_job_tasks(unit.rows, tc.job_id, now)  # tasks before the job (cancel)
-            jobs.finish_job(unit.rows, tc.job_id, JobStatus.FAILED, note, error=reason,
-                            eta_seconds=None)
-            unit.commit()
+            jobs.stop_job_tasks(uow.rows, tc.job_id, now)  # tasks before the job (cancel)
+            jobs.finish_job(uow.rows, tc.job_id, JobStatus.FAILED, note, error=reason,
+                            eta_seconds=None, log_limit=uow.settings.log_limit)
+            uow.commit()
             return True
 
     return with_db_retry(run)
 
 
-def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None) -> str | None:
+def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork) -> str | None:
     """The worker `worker_name` stopped mid-task (a cold shutdown: its work horse and
     ffmpeg were killed): put the task back in the queue at once, for another worker,
     rather than after the heartbeat timeout. Returns the task's job id (the caller
     dispatches the task again), or None if the task was not processing for this worker
     (a live worker's name is unique). No retries: the process is on its way out."""
     now = utcnow()
-    with (uow := uow or UnitOfWork()):
+    with uow:
         row = jobs.task_of(uow.rows, task_id)
         if row is None:
             return None
@@ -231,7 +216,7 @@ def hand_back(task_id: str, worker_name: str, *, uow: UnitOfWork | None = None) 
                 progress=0.0, dispatched_at=None):
             return None
         jobs.add_to_log(uow.rows, job_id, f"[{now.isoformat()}] {label} attempt {attempts} "
-                        f"handed back: worker {worker_name} stopped\n")
+                        f"handed back: worker {worker_name} stopped\n", uow.settings.log_limit)
         uow.commit()
         return job_id
 
@@ -243,13 +228,14 @@ class TaskRecovery:
 
 
 def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
-                  uow: UnitOfWork | None = None) -> TaskRecovery:
+                  uow: UnitOfWork) -> TaskRecovery:
     """Hand back processing tasks of processing jobs whose worker stopped heartbeating
     before `cutoff`: re-queued (for any worker) while they have attempts left, else their
     job fails. Each transition is guarded by the attempt seen."""
     requeued: list[str] = []
     failed: list[str] = []
-    with (uow := uow or UnitOfWork()):
+    limit = uow.settings.log_limit
+    with uow:
         rows = uow.rows
         for stale in jobs.stale_tasks(rows, cutoff):
             task_id, job_id, attempts = stale["id"], stale["job_id"], stale["attempts"]
@@ -266,14 +252,14 @@ def recover_stale(cutoff: datetime, now: datetime, max_attempts: int, *,
                                         state=TaskState.QUEUED.value, worker_name=None,
                                         heartbeat_at=None, progress=0.0, dispatched_at=None):
                     requeued.append(task_id)
-                    jobs.add_to_log(rows, job_id, note)
+                    jobs.add_to_log(rows, job_id, note, limit)
                 continue
             reason = (f"the worker stopped responding ({label}, {attempts} "
                       f"attempt{'s' if attempts != 1 else ''})")
             if jobs.update_if_stale(rows, "render_tasks", task_id, attempts, cutoff,
                                     state=TaskState.FAILED.value, finished_at=now,
                                     error=reason) and status == JobStatus.PROCESSING:
-                jobs.finish_job(rows, job_id, JobStatus.FAILED, note, error=reason)
+                jobs.finish_job(rows, job_id, JobStatus.FAILED, note, error=reason, log_limit=limit)
                 jobs.stop_job_tasks(rows, job_id, now)
                 failed.append(job_id)
         uow.commit()

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rendercli.config import get_settings
 from rendercli.errors import InvalidInput
 from rendercli.render.timeline import (
     DEFAULT_FIT,
@@ -33,6 +32,7 @@ from rendercli.render.timeline import (
 from rendercli.services.items import ItemRow, read_items, timeline_duration
 
 if TYPE_CHECKING:
+    from rendercli.config import Settings
     from rendercli.db.rows import Rows
     from rendercli.render.timeline import RenderSettings
     from rendercli.services.unit_of_work import UnitOfWork
@@ -75,7 +75,7 @@ def project_fit(rows: Rows, project_id: str) -> str:
     return stored_fit(found[0]["fit"] if found else None)
 
 
-def timeline_items(assets: Sequence[ItemRow], storage_dir: Path,
+def timeline_items(assets: Sequence[ItemRow], app: Settings,
                    default_fit: str = DEFAULT_FIT) -> list[TimelineItem]:
     """Timeline items in position order (fonts are not items; titles and texts name
     theirs), reading files from content-addressed storage. Clips and stills without a
@@ -105,7 +105,7 @@ def timeline_items(assets: Sequence[ItemRow], storage_dir: Path,
         row = fonts.get(font_id)
         if row is None or row.storage_key is None:
             raise InvalidInput(f"a font of this timeline is missing: {font_id}")
-        return object_path(storage_dir, row.storage_key), row.storage_key, row.display_name
+        return object_path(app.storage_dir, row.storage_key), row.storage_key, row.display_name
 
     def overlay(row: Any) -> TextOverlay:  # an AssetText row or a TextView
         path, sha, name = font(row.font_id)
@@ -146,7 +146,7 @@ def timeline_items(assets: Sequence[ItemRow], storage_dir: Path,
         if asset.storage_key is None:
             raise InvalidInput(f"{asset.display_name}: the item has no stored file")
         items.append(TimelineItem(
-            path=object_path(storage_dir, asset.storage_key),
+            path=object_path(app.storage_dir, asset.storage_key),
             sha256=asset.storage_key,  # the key names what is encoded (and is checked)
             kind=asset.kind,  # type: ignore[arg-type]
             duration=timeline_duration(asset),
@@ -157,11 +157,11 @@ def timeline_items(assets: Sequence[ItemRow], storage_dir: Path,
             rotation=asset.rotation,
             **settings,  # type: ignore[arg-type]
         ))
-    check_lengths(items, get_settings().max_duration, "RENDERCLI_MAX_DURATION")
+    check_lengths(items, app.max_duration, "RENDERCLI_MAX_DURATION")
     return items
 
 
-def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
+def check_timeline(uow: UnitOfWork, project_id: str, *,
                    settings: RenderSettings | None = None, project_name: str = "",
                    items: Sequence[Any] | None = None, default_fit: str | None = None) -> None:
     """InvalidInput unless the project's timeline is one the engine accepts: without
@@ -170,7 +170,8 @@ def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
     batch`) on the frame grid of its fps, texts stacked, with a picture to render.
     ``items``, ``default_fit``: the project's item rows and fit, if already read."""
     from rendercli.render.subtitles import check_fonts
-    rows = getattr(source, "rows", source)  # a unit of work: its transaction's rows
+
+    rows = uow.rows
     if items is None:
         items = read_items(rows, project_id)
     if settings is not None and not any(a.kind in PICTURE_KINDS for a in items):
@@ -178,7 +179,7 @@ def check_timeline(source: UnitOfWork | Rows, project_id: str, *,
             f"project {project_name!r} has no video or image assets (or titles) to "
             "render: add some with `rendercli asset add` or `rendercli title add`"
         )
-    timeline = timeline_items(items, get_settings().storage_dir,
+    timeline = timeline_items(items, uow.settings,
                               default_fit or project_fit(rows, project_id))
     if settings is None:
         validate_timeline(timeline, require_picture=False)

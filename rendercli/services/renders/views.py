@@ -15,6 +15,8 @@ from rendercli.repositories import jobs, prefixes
 from rendercli.services.projects import owned_project_id
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rendercli.services.renders.tasks import TaskView
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -106,54 +108,43 @@ def task_summaries(rows: Rows, job_ids: list[str]) -> dict[str, TaskSummary]:
 UNSAFE_OUTPUT = "the output recorded for this job is not its file in storage: ignored"
 
 
-def _render_file(job_id: str, url: str | None) -> str | None:
+def _render_file(storage_dir: Path, job_id: str, url: str | None) -> str | None:
     """The job's output (or poster) file, only if its recorded URL names exactly one of
     the job's own files in this machine's storage (a tampered row must not make a
     download read elsewhere)."""
+    from rendercli import storage
+
     if not url:
         return None
-    from rendercli import storage
-    from rendercli.config import get_settings
-
     try:
-        return str(storage.render_file_from_url(get_settings().storage_dir, url, job_id))
+        return str(storage.render_file_from_url(storage_dir, url, job_id))
     except storage.UnsafePath:
         return None
 
 
-def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView:
+# The view's fields taken from the row as they are.
+_AS_STORED = ("id", "project_id", "project_name", "status", "eta_seconds", "preset", "format",
+              "fps", "quality", "loudness", "loudness_lufs", "output_url", "poster_url",
+              "output_size", "output_duration", "output_sha256", "attempts", "worker_name")
+
+
+def view_of(row: Mapping[str, Any], storage_dir: Path,
+            tasks: TaskSummary | None = None) -> JobView:
     """The view of a job row (jobs.VIEW_COLUMNS and project_name), with its task
-    summary if it was split over the farm."""
+    summary if it was split over the farm; its files are looked for in `storage_dir`."""
     started, finished = as_datetime(row["started_at"]), as_datetime(row["finished_at"])
-    output_path = _render_file(row["id"], row["output_url"])
+    output_path = _render_file(storage_dir, row["id"], row["output_url"])
     elapsed = None if started is None else ((finished or utcnow()) - started).total_seconds()
     return JobView(
-        id=row["id"],
-        project_id=row["project_id"],
-        project_name=row["project_name"],
-        status=row["status"],
+        **{name: row[name] for name in _AS_STORED},
         progress=round(row["progress"], 1),
-        eta_seconds=row["eta_seconds"],
         elapsed_seconds=None if elapsed is None else round(elapsed, 2),
-        preset=row["preset"],
-        format=row["format"],
-        fps=row["fps"],
-        quality=row["quality"],
         use_cache=bool(row["use_cache"]),
-        loudness=row["loudness"],
-        loudness_lufs=row["loudness_lufs"],
-        output_url=row["output_url"],
         output_path=output_path,
-        poster_url=row["poster_url"],
-        poster_path=_render_file(row["id"], row["poster_url"]),
-        output_size=row["output_size"],
-        output_duration=row["output_duration"],
-        output_sha256=row["output_sha256"],
+        poster_path=_render_file(storage_dir, row["id"], row["poster_url"]),
         cache_hit=as_bool(row["cache_hit"]),
         error=row["error"] or (UNSAFE_OUTPUT if row["output_url"] and output_path is None
                                else None),
-        attempts=row["attempts"],
-        worker_name=row["worker_name"],
         dispatch_pending=row["status"] == JobStatus.QUEUED and row["dispatched_at"] is None,
         created_at=as_datetime(row["created_at"]),  # type: ignore[arg-type]
         started_at=started,
@@ -165,22 +156,23 @@ def view_of(row: Mapping[str, Any], tasks: TaskSummary | None = None) -> JobView
     )
 
 
-def owned_views(rows: Rows, user_id: str, job_ids: list[str]) -> dict[str, JobView]:
+def owned_views(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> dict[str, JobView]:
     """The views of those of these job ids that are the user's jobs, by the id as asked
     (a unique prefix of an id stands for it: `repositories.prefixes`)."""
-    whole = {ref: prefixes.full_id(rows, "job", user_id, ref) for ref in job_ids}
-    found = _views(rows, jobs.owned_job_rows(rows, user_id, list(whole.values())))
+    whole = {ref: prefixes.full_id(uow.rows, "job", user_id, ref) for ref in job_ids}
+    found = _views(uow, jobs.owned_job_rows(uow.rows, user_id, list(whole.values())))
     return {ref: found[full] for ref, full in whole.items() if full in found}
 
 
-def _views(rows: Rows, found: list[dict[str, Any]]) -> dict[str, JobView]:
-    summaries = task_summaries(rows, [row["id"] for row in found])
-    return {row["id"]: view_of(row, summaries.get(row["id"])) for row in found}
+def _views(uow: UnitOfWork, found: list[dict[str, Any]]) -> dict[str, JobView]:
+    summaries = task_summaries(uow.rows, [row["id"] for row in found])
+    return {row["id"]: view_of(row, uow.settings.storage_dir, summaries.get(row["id"]))
+            for row in found}
 
 
-def owned_job(rows: Rows, user_id: str, job_id: str) -> JobView:
+def owned_job(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """The user's job; NotFound for a missing or foreign job."""
-    found = owned_views(rows, user_id, [job_id]).get(job_id)
+    found = owned_views(uow, user_id, [job_id]).get(job_id)
     if found is None:
         raise NotFound(f"job not found: {job_id}")
     return found
@@ -189,20 +181,20 @@ def owned_job(rows: Rows, user_id: str, job_id: str) -> JobView:
 def get(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """One of the user's jobs."""
     with uow:
-        found = owned_views(uow.rows, user_id, [job_id]).get(job_id)
-    if found is None:
-        raise NotFound(f"job not found: {job_id}")
-    return found
+        return owned_job(uow, user_id, job_id)
 
 
 def get_many(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> list[JobView]:
     """Several of the user's jobs, in the order asked. Raises NotFound for any unknown id."""
     with uow:
-        found = owned_views(uow.rows, user_id, job_ids)
+        found = owned_views(uow, user_id, job_ids)
     for job_id in job_ids:
         if job_id not in found:
             raise NotFound(f"job not found: {job_id}")
     return [found[j] for j in job_ids]
+
+
+MAX_BATCH_LISTED = 1000  # jobs a batch command lists or follows
 
 
 def list_jobs(
@@ -225,7 +217,20 @@ def list_jobs(
                       else owned_project_id(uow.rows, user_id, project_ref))
         found = jobs.job_rows(uow.rows, user_id, project_id=project_id, status=status,
                               batch_id=batch_id, limit=limit)
-        return list(_views(uow.rows, found).values())
+        return list(_views(uow, found).values())
+
+
+def batch_jobs(uow: UnitOfWork, user_id: str, batch_id: str,
+               limit: int = MAX_BATCH_LISTED) -> list[JobView]:
+    """The jobs of one of the user's `render batch` runs in row order (the order of the
+    data file: `render batch` creates them so); NotFound when there are none."""
+    with uow:
+        found = jobs.job_rows(uow.rows, user_id, batch_id=batch_id, limit=limit,
+                              oldest_first=True)
+        listed = list(_views(uow.rows, found).values())
+    if not listed:
+        raise NotFound(f"batch not found: {batch_id}")
+    return listed
 
 
 def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
@@ -234,13 +239,13 @@ def logs(uow: UnitOfWork, user_id: str, job_id: str) -> JobLog:
     from rendercli.services.renders.tasks import task_views
 
     with uow:
-        job = owned_job(uow.rows, user_id, job_id)
+        job = owned_job(uow, user_id, job_id)
         return JobLog(
             id=job.id,
             status=job.status,
             attempts=job.attempts,
             worker_name=job.worker_name,
             error=job.error,
-            log=jobs.log_tail(uow.rows, job.id) or "",
+            log=jobs.log_tail(uow.rows, job.id, uow.settings.log_limit) or "",
             tasks=task_views(uow.rows, job.id),
         )

@@ -18,25 +18,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rendercli import storage
+from rendercli.db.ids import new_id
 from rendercli.db.rows import Inserts, Rows, integrity_error
 from rendercli.errors import Conflict, InvalidInput
-from rendercli.media.hash_memo import HashMemo
+from rendercli.media import ingest
+from rendercli.media.fonts import looks_like_font, probe_font, read_head
+from rendercli.media.hash_memo import HashMemo, default_memo
+from rendercli.media.info import stored_fields
+from rendercli.media.ingest import probe_copy
 from rendercli.render.timeline import DEFAULT_FIT
 from rendercli.repositories import items as item_rows
 from rendercli.repositories import projects as project_rows
 from rendercli.repositories.items import TitleView
 from rendercli.repositories.projects import ProjectRow
+from rendercli.services.assets import remove_unreferenced_objects
+from rendercli.services.projects import ensure_not_rendering, validate_name
+from rendercli.services.renders.timeline import check_timeline
 from rendercli.services.specs import state
 from rendercli.services.specs.export import HASH_PREFIX
 from rendercli.services.specs.files import FileFacts, file_facts, open_validated
 from rendercli.services.specs.plan import Item, Plan, make_plan
 from rendercli.services.unit_of_work import UnitOfWork
+from rendercli.services.upkeep.sweeps import database_fingerprint
+from rendercli.services.uploads import UploadProgress, publish_objects
+from rendercli.specfile import media
+from rendercli.specfile.media import spec_text
+from rendercli.specfile.problems import Problem, SpecInvalid
 
 if TYPE_CHECKING:
     from rendercli.media.info import MediaInfo
@@ -64,14 +79,12 @@ class Prepared:
 
 def project_name(given: str | None, spec: Spec, spec_file: str) -> str:
     """--project, else the spec's ``project``, else the spec file's name without suffix."""
-    from rendercli.services.projects import validate_name
-
     name = given or spec.project or Path(spec_file).stem
     return validate_name(name)
 
 
 # SHA-256 -> (size, name) of content stored in the user's projects, or None
-Stored = Callable[[str], "tuple[int, str] | None"]
+Stored = Callable[[str], "tuple[Path, int, str] | None"]
 
 
 def prepare(path: Path, *, project: str | None = None, allow_outside: bool = False,
@@ -82,7 +95,6 @@ def prepare(path: Path, *, project: str | None = None, allow_outside: bool = Fal
     (``--set FIELD=VALUE``, the same substitution as a batch's rows); SpecInvalid with
     every problem."""
     from rendercli.specfile.loader import load_spec
-    from rendercli.specfile.problems import SpecInvalid
 
     try:
         loaded = load_spec(path)
@@ -109,10 +121,8 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
     spec file (or through ``row_problem(where, message)``, for a batch's rows) and raised
     together as SpecInvalid.
     """
-    from rendercli.specfile import media
     from rendercli.specfile.check import unknown_fields, with_set_hint
     from rendercli.specfile.fill import fill, template_sites
-    from rendercli.specfile.problems import Problem, SpecInvalid
 
     prober = prober or media.Prober(memory=cache)
     problems: list[Problem] = []
@@ -179,45 +189,50 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
 def _stored_path(sha: str, stored: Stored | None,
                  known: dict[Path, tuple[FileFacts, str]]) -> Path:
     """The storage object of content the user holds (``sha256:<hex>`` in a spec)."""
-    from rendercli import storage
-    from rendercli.config import get_settings
-
     found = stored(sha) if stored is not None else None
-    path = storage.object_path(get_settings().storage_dir, sha)
-    if found is None or not path.is_file():
+    if found is None or not found[0].is_file():
         raise ValueError(f"no stored file with content sha256:{sha[:12]}\u2026 in your projects")
-    known[path] = (FileFacts(path, sha, found[0], hashed=False), found[1])
+    path, size, name = found
+    known[path] = (FileFacts(path, sha, size, hashed=False), name)
     return path
 
 
 def apply_file(uow: UnitOfWork, user_id: str, path: Path, *, project: str | None = None,
                allow_outside: bool = False, values: Mapping[str, str] | None = None,
-               dry_run: bool = False, cache: HashMemo | None = None
-               ) -> tuple[Prepared, Applied]:
+               dry_run: bool = False, cache: HashMemo | None = None,
+               uploads: UploadProgress | None = None) -> tuple[Prepared, Applied]:
     """``rendercli apply``: read, check and hash the spec file at ``path`` (the machine's
     hash memo unless ``cache``; SpecInvalid with every problem), then make the user's
     project match it (:func:`apply`)."""
-    from rendercli.media.hash_memo import default_memo
-
     prepared = prepare(path, project=project, allow_outside=allow_outside,
                        cache=cache or default_memo(), stored=stored_lookup(uow, user_id),
                        values=values)
-    return prepared, apply(uow, user_id, prepared, dry_run=dry_run)
+    return prepared, apply(uow, user_id, prepared, dry_run=dry_run, uploads=uploads)
 
 
 def stored_lookup(uow: UnitOfWork, user_id: str) -> Stored:
-    """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256."""
-    def size_of(sha: str) -> tuple[int, str] | None:
+    """``stored`` for :func:`prepare`: content in the user's projects, by SHA-256 (its
+    object in the unit of work's storage, size and name)."""
+    settings = uow.settings
+
+    def size_of(sha: str) -> tuple[Path, int, str] | None:
         with uow:
-            return item_rows.stored_content(uow.rows, user_id, sha)
+            found = item_rows.stored_content(uow.rows, user_id, sha)
+        if found is None:
+            return None
+        path = storage.object_path(settings.storage_dir, sha)
+        if settings.storage_url is not None:
+            from rendercli.errors import ObjectMissing
+            from rendercli.objectstore import object_name, open_store
+
+            with contextlib.suppress(ObjectMissing):  # then "no stored file", for prepare
+                path = open_store(settings).localize(object_name(sha), sha256=sha)
+        return (path, *found)
     return size_of
 
 
 def _check_fonts(spec: Spec, resolved: Mapping[FieldPath, Path], report: Any) -> None:
     """Font files must be fonts (media are probed by ``check_media``)."""
-    from rendercli.media.fonts import looks_like_font, probe_font, read_head
-    from rendercli.specfile.media import spec_text
-
     seen: dict[Path, str | None] = {}
     for where, path in resolved.items():
         if where[-1] != "font":
@@ -262,11 +277,12 @@ class Applied:
     project_id: str | None  # None only for a dry run of a new project
     applied: bool  # False: a dry run, or nothing differed
     staged_bytes: int = 0  # bytes copied into storage
+    uploaded_bytes: int = 0  # bytes sent to the bucket (RENDERCLI_STORAGE_URL)
     stats: dict[str, int] = field(default_factory=dict)
 
 
 def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
-          dry_run: bool = False) -> Applied:
+          dry_run: bool = False, uploads: UploadProgress | None = None) -> Applied:
     """Make the user's project (created if missing) match ``prepared``.
 
     Nothing is written when nothing differs or on a dry run. Otherwise everything is
@@ -277,7 +293,7 @@ def apply(uow: UnitOfWork, user_id: str, prepared: Prepared, *,
     first = plan(uow, user_id, prepared)
     if dry_run or not first.changed:
         return Applied(first, first.project_id, applied=False)
-    return apply_many(uow, user_id, [prepared], [first])[0][0]
+    return apply_many(uow, user_id, [prepared], [first], uploads=uploads)[0][0]
 
 
 # Called with each project as it is found (or made, not yet written) under the lock, and
@@ -289,21 +305,18 @@ Then = Callable[[UnitOfWork, "list[tuple[Applied, ProjectRow]]"], None]
 
 def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
                plans: Sequence[Plan], *, claim: Claim | None = None,
-               then: Then | None = None) -> list[tuple[Applied, ProjectRow]]:
+               then: Then | None = None, uploads: UploadProgress | None = None
+               ) -> list[tuple[Applied, ProjectRow]]:
     """Apply several specs (``plans``: what ``plan`` gave for each) in one transaction:
     every project changes, or none does (``render batch``'s rows).
 
     Files are stored once however many specs use them. With ``then``, the transaction
     is committed even if nothing differed (``then`` writes too), and the timelines are
     left for ``then`` to check (`render submit`'s checks, stricter than apply's).
+    With a bucket (RENDERCLI_STORAGE_URL), every file the new rows use is uploaded
+    unless the bucket has it, before the transaction (``uploads`` hears the progress).
     """
-    from rendercli import storage
-    from rendercli.config import get_settings
-    from rendercli.media import ingest
-    from rendercli.services.assets import remove_unreferenced_objects
-    from rendercli.services.upkeep.sweeps import database_fingerprint
-
-    settings = get_settings()
+    settings = uow.settings
     limits = ingest.Limits(max_file_size=settings.max_file_size,
                            max_duration=settings.max_duration,
                            max_dimension=settings.max_dimension)
@@ -317,11 +330,14 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
     stored: list[StoredFile] = []
     freed: list[str | None] = []
     try:
-        with storage.ingest_guard(settings.storage_dir):
+        with storage.ingest_guard(settings.storage_dir, settings.ingest_guard_wait):
             infos = _store_files(needed, settings.storage_dir, limits, staged)
             while staged:  # one by one, so a failure leaves `stored` exact for the cleanup
                 stored.append(storage.commit_staged(staged[0]))
                 staged.pop(0)
+            uploaded = publish_objects(uow.settings, {
+                sha: storage.object_path(settings.storage_dir, sha) for sha in needed},
+                progress=uploads)
             with uow:
                 new = Inserts(uow.rows)
                 found = project_rows.projects_named(new, user_id, [p.project for p in prepared])
@@ -351,6 +367,7 @@ def apply_many(uow: UnitOfWork, user_id: str, prepared: Sequence[Prepared],
     staged_bytes = sum(s.size for s in stored if s.created)
     for result, _ in done[:1]:
         result.staged_bytes = staged_bytes  # counted once, on the first
+        result.uploaded_bytes = uploaded.bytes
     if freed:
         remove_unreferenced_objects(uow, freed, reason="apply replaced the last asset using it")
     return done
@@ -373,8 +390,6 @@ def _store_files(needed: Mapping[str, Item], storage_dir: Path,
     """Make sure storage holds every needed file (staging the missing ones into
     ``staged``) and probe what is stored, as `asset add` does: the copy or the object,
     never the source. Call it holding storage's ingest guard."""
-    from rendercli import storage
-
     infos: dict[str, MediaInfo] = {}
     for sha, item in needed.items():
         source = item.source
@@ -399,8 +414,6 @@ def _store_files(needed: Mapping[str, Item], storage_dir: Path,
 
 
 def _probe_stored(path: Path, shown: str, limits: Limits) -> MediaInfo:
-    from rendercli.media.ingest import probe_copy
-
     return probe_copy(path, shown, limits)
 
 
@@ -411,10 +424,6 @@ def _apply_locked(uow: UnitOfWork, user_id: str, prepared: Prepared,
                   ) -> tuple[Applied, ProjectRow, list[str | None]]:
     """Apply one spec to its project (``project`` and its ``items`` as read under the
     lock; None: made here). New rows go to ``new``, written by the caller."""
-    from rendercli.db.ids import new_id
-    from rendercli.services.projects import ensure_not_rendering
-    from rendercli.services.renders.timeline import check_timeline
-
     created = project is None
     if project is None:
         project = ProjectRow(new_id(), prepared.project)
@@ -460,8 +469,6 @@ def _execute(new: Inserts, project: ProjectRow, items: list[ItemRow], plan: Plan
              infos: Mapping[str, MediaInfo], timeline_count: int) -> list[str | None]:
     """Carry out ``plan`` on the locked project's ``items`` (new rows wait in ``new``);
     the storage keys it stops using."""
-    from rendercli import storage
-
     by_id = {row.id: row for row in items}
     freed: list[str | None] = []
 
@@ -543,8 +550,6 @@ def _write(new: Inserts, row: ItemRow, item: Item,
 
 
 def _probed_columns() -> list[str]:
-    from rendercli.media.info import stored_fields
-
     return [f.name for f in stored_fields()]
 
 

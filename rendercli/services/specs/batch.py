@@ -12,26 +12,59 @@ and then every row's render is submitted with one batch id. Rows that share part
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rendercli.config import get_settings
+from rendercli.db.ids import new_id
+from rendercli.db.rows import insert, integrity_error
 from rendercli.errors import Conflict
-from rendercli.services.specs.apply import Applied, Prepared, Stored, apply_many, prepare_loaded
+from rendercli.media.hash_memo import default_memo
+from rendercli.repositories.items import read_items_of
+from rendercli.repositories.jobs import VIEW_COLUMNS, new_job_row
+from rendercli.repositories.projects import active_jobs, projects_named
+from rendercli.services.renders import dispatch, execute, lifecycle, views
+from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
+from rendercli.services.renders.submit import (
+    RenderRequest,
+    Started,
+    check_render_storage,
+    engine_settings,
+    validate_request,
+)
+from rendercli.services.renders.timeline import check_timeline, stored_fit
+from rendercli.services.renders.views import view_of
+from rendercli.services.specs.apply import (
+    Applied,
+    Prepared,
+    Stored,
+    apply_many,
+    plan_for,
+    prepare_loaded,
+    stored_lookup,
+)
+from rendercli.services.specs.submit import request_for
 from rendercli.services.unit_of_work import UnitOfWork
+from rendercli.specfile.batch_rows import load_rows
+from rendercli.specfile.media import Prober
+from rendercli.specfile.model import check_file_name
+from rendercli.specfile.problems import Problem, SpecInvalid
+from rendercli.specfile.template import MissingValue, TemplateError, has_placeholders
+from rendercli.specfile.template import substitute as fill_text
 
 if TYPE_CHECKING:
     from rendercli.media.hash_memo import HashMemo
     from rendercli.repositories.projects import ProjectRow
-    from rendercli.services.renders.submit import RenderRequest, Started
     from rendercli.services.renders.views import JobView
     from rendercli.services.specs.plan import Plan
+    from rendercli.services.uploads import UploadProgress
     from rendercli.specfile.batch_rows import DataRows
     from rendercli.specfile.loader import LoadedSpec
-    from rendercli.specfile.problems import Problem
 
 MAX_NAME_CHARS = 200
 
@@ -56,9 +89,6 @@ class Batch:
 def spec_origin(spec_path: Path) -> str:
     """What a batch records on the projects it makes: which spec file made them (its
     real path, hashed: fixed length, nothing of the path shown)."""
-    import hashlib
-    import os
-
     real = os.path.realpath(spec_path)
     return "batch:" + hashlib.sha256(os.fsencode(real)).hexdigest()[:32]
 
@@ -68,12 +98,8 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
                   stored: Stored | None = None,
                   use_cache: bool = True) -> Batch:
     """Check and hash a spec and every data row; SpecInvalid with every problem."""
-    from rendercli.services.renders.submit import RenderRequest
     from rendercli.specfile import check
-    from rendercli.specfile.batch_rows import load_rows
     from rendercli.specfile.fill import template_sites
-    from rendercli.specfile.media import Prober
-    from rendercli.specfile.problems import Problem, SpecInvalid
 
     prober = Prober()
     early: list[Problem] = []  # the spec's and the data file's format problems, together
@@ -114,11 +140,8 @@ def prepare_batch(spec_path: Path, data_path: Path, *, name_field: str | None,
         except SpecInvalid as exc:
             problems.extend(exc.problems)
             continue
-        out = prepared.spec.output
-        request = RenderRequest(preset=out.preset, format=out.format, fps=out.fps,
-                                quality=out.quality, use_cache=use_cache,
-                                loudness=out.loudness)
-        batch.rows.append(BatchRow(row.number, name, output_name, prepared, request))
+        batch.rows.append(BatchRow(row.number, name, output_name, prepared,
+                                   request_for(prepared, {}, use_cache=use_cache)))
     if problems:
         raise SpecInvalid(sorted(set(problems), key=_order))
     return batch
@@ -130,10 +153,6 @@ def _row_names(loaded: LoadedSpec, rows: DataRows, name_field: str | None,
     name), by row number. Problems (an empty or long name, names two rows share) are
     added to ``problems``; a row whose names need a missing value is left to the
     placeholder checks, which report it."""
-    from rendercli.specfile.model import check_file_name
-    from rendercli.specfile.template import MissingValue, TemplateError, has_placeholders
-    from rendercli.specfile.template import substitute as fill_text
-
     spec = loaded.spec
     templated = spec.project is not None and has_placeholders(spec.project)
     base = spec.project if spec.project and not templated else Path(loaded.file).stem
@@ -183,7 +202,8 @@ CHUNK = 500  # jobs per Redis pipeline
 
 
 def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Batch,
-                 *, replace: bool = False) -> tuple[str, list[Started]]:
+                 *, replace: bool = False, uploads: UploadProgress | None = None
+                 ) -> tuple[str, list[Started]]:
     """Apply every row's project and create every row's render job under one batch id,
     all in one transaction; then hand the jobs on (farm: queued in chunks, one Redis
     pipeline per chunk).
@@ -194,13 +214,10 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
     (a name taken meanwhile, a render started meanwhile, a timeline refused) rolls every
     row back: nothing is applied and nothing is queued.
     """
-    from rendercli.db.ids import new_id
-    from rendercli.services.renders.submit import Started, check_render_storage, validate_request
-
     for row in batch.rows:
         validate_request(row.request)
-    check_render_storage()
     uow = uow_factory()
+    check_render_storage(uow.settings)
     plans = _check_projects(uow, user_id, batch, replace=replace)
     batch_id = new_id()
     views: list[JobView] = []
@@ -216,13 +233,11 @@ def submit_batch(uow_factory: Callable[[], UnitOfWork], user_id: str, batch: Bat
         views.extend(_create_jobs(uow, user_id, batch, done, batch_id))
 
     apply_many(uow, user_id, [row.prepared for row in batch.rows], plans, claim=claim,
-               then=submit_jobs)
+               then=submit_jobs, uploads=uploads)
     for row, view in zip(batch.rows, views, strict=True):
         row.job_id = view.id
-    if get_settings().is_embedded:
+    if uow.settings.is_embedded:
         return batch_id, [Started(view, inline=True) for view in views]
-    from rendercli.services.renders import dispatch
-
     pending = dispatch.enqueue_new([view.id for view in views], chunk=CHUNK, uow=uow)
     return batch_id, [Started(view, inline=False, dispatch_pending=pending) for view in views]
 
@@ -250,7 +265,8 @@ def render_batch(user_id: str, spec_path: Path, data_path: Path, *,
                  submitted: Callable[[BatchRun], None] | None = None,
                  finished: Callable[[BatchRow, JobView], None] | None = None,
                  upkeep: Callable[[], None] | None = None,
-                 uow_factory: Callable[[], UnitOfWork] = UnitOfWork) -> BatchRun:
+                 uow_factory: Callable[[], UnitOfWork],
+                 uploads: UploadProgress | None = None) -> BatchRun:
     """``rendercli render batch``: check every row (SpecInvalid with every problem), apply
     and submit them all (:func:`submit_batch`), then follow them to their end.
 
@@ -261,16 +277,14 @@ def render_batch(user_id: str, spec_path: Path, data_path: Path, *,
     ``checked`` hears the batch before anything changes (it may refuse by raising),
     ``submitted`` the submitted batch, ``finished`` each row as its render ends.
     """
-    from rendercli.media.hash_memo import default_memo
-    from rendercli.services.specs.apply import stored_lookup
-
     batch = prepare_batch(spec_path, data_path, name_field=name_field,
                           allow_outside=allow_outside, cache=default_memo(),
                           stored=stored_lookup(uow_factory(), user_id), use_cache=use_cache)
     if checked is not None:
         checked(batch)
-    batch_id, started = submit_batch(uow_factory, user_id, batch, replace=replace)
-    run = BatchRun(batch_id, batch, started, inline=get_settings().is_embedded)
+    batch_id, started = submit_batch(uow_factory, user_id, batch, replace=replace,
+                                     uploads=uploads)
+    run = BatchRun(batch_id, batch, started, inline=uow_factory().settings.is_embedded)
     if submitted is not None:
         submitted(run)
     rows = {row.job_id: row for row in batch.rows}
@@ -294,9 +308,6 @@ def _render_here(uow_factory: Callable[[], UnitOfWork], user_id: str, job_ids: l
     cancels the rest."""
     import socket
     from concurrent.futures import ThreadPoolExecutor
-
-    from rendercli.services.renders import execute, lifecycle, views
-    from rendercli.services.renders.lifecycle import INLINE_WORKER_PREFIX
 
     name = f"{INLINE_WORKER_PREFIX}{socket.gethostname()}"
 
@@ -324,8 +335,6 @@ def _wait_for(uow_factory: Callable[[], UnitOfWork], user_id: str, job_ids: list
               upkeep: Callable[[], None] | None) -> bool:
     """Follow farm jobs until every one has ended (True) or ``timeout`` seconds have
     passed (False)."""
-    from rendercli.services.renders import views
-
     started = time.monotonic()
     pending = set(job_ids)
     while pending:
@@ -346,9 +355,6 @@ def _check_projects(uow: UnitOfWork, user_id: str, batch: Batch, *,
                     replace: bool) -> list[Plan]:
     """Each row's plan, after refusing (Conflict, nothing changed) projects the batch
     may not change: not made by this spec (unless ``replace``), or rendering."""
-    from rendercli.repositories.projects import active_jobs, projects_named
-    from rendercli.services.specs.apply import plan_for
-
     names = [row.prepared.project for row in batch.rows]
     with uow:
         existing = projects_named(uow.rows, user_id, names)
@@ -382,15 +388,6 @@ def _listed(names: list[str], rows_of: dict[str, int], what: str, fix: str) -> s
 def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
                  done: list[tuple[Applied, ProjectRow]], batch_id: str) -> list[JobView]:
     """Every row's queued job, in the apply's transaction (each timeline checked)."""
-    from dataclasses import asdict
-
-    from rendercli.db.rows import insert, integrity_error
-    from rendercli.repositories.items import read_items_of
-    from rendercli.repositories.jobs import VIEW_COLUMNS, new_job_row
-    from rendercli.services.renders.submit import engine_settings
-    from rendercli.services.renders.timeline import check_timeline, stored_fit
-    from rendercli.services.renders.views import view_of
-
     items = read_items_of(uow.rows, [project.id for _applied, project in done])
     jobs: list[dict[str, Any]] = []
     views = []
@@ -399,11 +396,14 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
                        project_name=project.name, items=items[project.id],
                        default_fit=stored_fit(project.fit))
         job = new_job_row(project.id, user_id, **asdict(row.request), batch_id=batch_id)
+        if jobs:  # row order is creation order, a microsecond apart (views.batch_jobs)
+            job["created_at"] = job["updated_at"] = jobs[-1]["created_at"] + timedelta(
+                microseconds=1)
         jobs.append(job)
         uow.record_event("render.submitted", user_id, job_id=job["id"], project_id=project.id,
                          preset=job["preset"], format=job["format"], batch_id=batch_id)
         views.append(view_of({**dict.fromkeys(VIEW_COLUMNS), **job,
-                              "project_name": project.name}))
+                              "project_name": project.name}, uow.settings.storage_dir))
     try:
         insert(uow.rows, "render_jobs", *jobs)
     except Exception as exc:

@@ -22,11 +22,13 @@ from rendercli.render.timeline import (
     DEFAULT_TITLE_SECONDS,
     PICTURE_KINDS,
 )
+from rendercli.services.projects import owned_project
 from rendercli.services.specs.plan import same
 from rendercli.services.specs.state import transition_text
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
+    from rendercli.config import Settings
     from rendercli.repositories.items import ItemRow
 
 HASH_PREFIX = "sha256:"
@@ -48,7 +50,6 @@ def build(uow: UnitOfWork, user_id: str, project_ref: str, *, media_dir: str | N
     """The spec of the user's project; media as paths under ``media_dir`` (relative to
     the spec), or by hash when ``media_dir`` is None."""
     from rendercli.repositories.items import read_items
-    from rendercli.services.projects import owned_project
     from rendercli.services.renders.timeline import project_fit
 
     with uow:
@@ -162,7 +163,7 @@ def _picture(asset: ItemRow, ref: Callable[[ItemRow], str],
         else:
             _put(out, "trim_start", asset.trim_start or None, None)
             _put(out, "trim_end", asset.trim_end, None)
-            _put(out, "volume", asset.volume, 1.0)
+            _put(out, "volume", asset.volume_text or asset.volume, 1.0)  # as written
             _put(out, "mute", asset.mute, False)
         _put(out, "fit", asset.fit or default_fit, default_fit)
     if transition_text(asset.transition, asset.transition_seconds) != "none":
@@ -179,7 +180,7 @@ def _music(asset: ItemRow, ref: Callable[[ItemRow], str]) -> dict[str, Any]:
     out: dict[str, Any] = {"media": ref(asset)}
     _put(out, "trim_start", asset.trim_start or None, None)
     _put(out, "trim_end", asset.trim_end, None)
-    _put(out, "volume", asset.volume, 1.0)
+    _put(out, "volume", asset.volume_text or asset.volume, 1.0)  # as written
     _put(out, "fade_in", asset.fade_in, 0.0)
     _put(out, "fade_out", asset.fade_out, 0.0)
     _put(out, "mute", asset.mute, False)
@@ -194,11 +195,16 @@ def to_yaml(spec: dict[str, Any]) -> str:
     return header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
 
 
-def object_files(export: Export) -> dict[str, Path]:
-    """Where each exported file's content is in storage (keys checked and confined)."""
+def object_files(export: Export, settings: Settings) -> dict[str, Path]:
+    """Where each exported file's content is in the storage directory (keys checked and
+    confined); with a bucket, fetched (and verified) into it first."""
     from rendercli import storage
-    from rendercli.config import get_settings
 
-    storage_dir = get_settings().storage_dir
-    return {relative: storage.object_path(storage_dir, storage.check_digest(key))
-            for relative, key in export.files.items()}
+    keys = {relative: storage.check_digest(key) for relative, key in export.files.items()}
+    if settings.storage_url is not None:
+        from rendercli.objectstore import object_name, open_store
+
+        store = open_store(settings)
+        return {relative: store.localize(object_name(key)) for relative, key in keys.items()}
+    return {relative: storage.object_path(settings.storage_dir, key)
+            for relative, key in keys.items()}

@@ -30,6 +30,22 @@ if TYPE_CHECKING:
     from rendercli.specfile.model import MediaItem, MusicItem, Spec, TextOverlay, TitleCard
 
 
+def volume_setting(gain: float, written: str | None = None) -> float | str:
+    """A volume as the plan compares and shows it: decibels as written (``-3dB``: a
+    row's volume_text, or a spec's `Decibels`), else the gain."""
+    written = written or getattr(gain, "written", None)
+    return written if written else float(gain)
+
+
+def volume_columns(setting: float | str) -> dict[str, Any]:
+    """The assets columns of a volume setting (`volume_setting`)."""
+    from rendercli.render.timeline import parse_volume, volume_as_written
+
+    if isinstance(setting, str):
+        return {"volume": parse_volume(setting), "volume_text": volume_as_written(setting)}
+    return {"volume": float(setting), "volume_text": None}
+
+
 def seconds(value: float | None) -> float | None:
     """A number of seconds (or a gain) as a float; None stays None. Kept exact: the plan
     compares numbers to the microsecond (``plan.same``)."""
@@ -125,12 +141,14 @@ def desired(spec: Spec, files: Mapping[tuple[Any, ...], MediaSource]) -> dict[st
 
 
 def _title_item(entry: TitleCard, common: dict[str, Any], font_sha: str | None) -> Item:
+    from rendercli.services.items import one_line
+
     settings = {"duration": seconds(entry.duration), "background": entry.background,
                 "color": entry.color, "size": entry.size, "font": font_sha,
                 "face": int(entry.face), "style": entry.style,
                 "text_fade": [seconds(entry.text_fade_in), seconds(entry.text_fade_out)],
                 **common}
-    return Item(("title", entry.title), "title", _one_line(entry.title), settings,
+    return Item(("title", entry.title), "title", one_line(entry.title), settings,
                 source=entry.title)
 
 
@@ -144,7 +162,7 @@ def _media_item(entry: MediaItem, source: MediaSource, common: dict[str, Any]) -
                     "motion": entry.motion, **common}
     else:
         start, end = _trims(entry.trim_start, entry.trim_end, info.duration if info else None)
-        settings = {"trim_start": start, "trim_end": end, "volume": seconds(entry.volume),
+        settings = {"trim_start": start, "trim_end": end, "volume": volume_setting(entry.volume),
                     "mute": entry.mute, **common}
     return Item(("media", source.sha256, kind), kind, source.shown, settings, source=source)
 
@@ -153,20 +171,11 @@ def _music_item(entry: MusicItem, source: MediaSource) -> Item:
 
     info = source.info
     start, end = _trims(entry.trim_start, entry.trim_end, info.duration if info else None)
-    settings = {"trim_start": start, "trim_end": end, "volume": seconds(entry.volume),
+    settings = {"trim_start": start, "trim_end": end, "volume": volume_setting(entry.volume),
                 "mute": entry.mute, "duck": entry.duck, "fade_in": seconds(entry.fade_in),
                 "fade_out": seconds(entry.fade_out)}
     return Item(("media", source.sha256, "audio"), "audio", source.shown, settings,
                 source=source)
-
-
-def _one_line(text: str, limit: int = 80) -> str:
-    import unicodedata
-
-    cleaned = " ".join(
-        "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
-                for ch in text).split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "\u2026"
 
 
 # ---------------------------------------------------------------- the project's side
@@ -222,11 +231,13 @@ def _row_item(asset: ItemRow, font_sha: Mapping[str, str | None],
                     "motion": asset.motion, **common}
     elif kind == "video":
         settings = {"trim_start": seconds(asset.trim_start) or None,
-                    "trim_end": seconds(asset.trim_end), "volume": seconds(asset.volume),
+                    "trim_end": seconds(asset.trim_end),
+                    "volume": volume_setting(asset.volume, asset.volume_text),
                     "mute": asset.mute, **common}
     else:
         settings = {"trim_start": seconds(asset.trim_start) or None,
-                    "trim_end": seconds(asset.trim_end), "volume": seconds(asset.volume),
+                    "trim_end": seconds(asset.trim_end),
+                    "volume": volume_setting(asset.volume, asset.volume_text),
                     "mute": asset.mute, "duck": asset.duck, "fade_in": seconds(asset.fade_in),
                     "fade_out": seconds(asset.fade_out)}
     return Item(("media", asset.sha256, kind), kind, asset.display_name, settings,
@@ -257,7 +268,7 @@ def changes(row: Any | None, item: Item, font_id: Callable[[str | None], str | N
         columns["still_duration"] = s["duration"]
     if kind in ("video", "audio"):
         columns.update(trim_start=s["trim_start"], trim_end=s["trim_end"],
-                       volume=s["volume"], mute=s["mute"])
+                       mute=s["mute"], **volume_columns(s["volume"]))
     columns["duck"] = bool(s.get("duck", False))
     columns["motion"] = s.get("motion")
     if kind in ("image", "video"):

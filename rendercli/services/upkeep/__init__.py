@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rendercli.db.clock import utcnow
 
 if TYPE_CHECKING:
+    from rendercli.config import Settings
     from rendercli.db.rows import Rows
     from rendercli.services.renders.lifecycle import Recovery
     from rendercli.services.unit_of_work import UnitOfWork
@@ -31,27 +32,23 @@ DISPATCH_GRACE = timedelta(seconds=60)  # younger rows may still be on their way
 DISPATCH_STAMP = "dispatch-checked"  # in the data directory: when a command last looked
 
 
-def due(rows: Rows) -> bool:
+def due(rows: Rows, settings: Settings) -> bool:
     """True when a job, or a task of a job split over the farm (its siblings may keep
     the job's heartbeat fresh), stopped heartbeating (lifecycle.recover_stale's cutoff),
     or on the embedded default a queued job outlived its submitting process. One
     statement through the indexes: how many jobs are queued does not matter."""
-    from rendercli.config import get_settings
     from rendercli.repositories.jobs import stale_probe
 
-    settings = get_settings()
     cutoff = utcnow() - timedelta(seconds=settings.heartbeat_timeout)
     return stale_probe(rows, cutoff, orphaned_queued=settings.is_embedded)
 
 
-def run(connection: Any = None, *, worker: bool = False, uow: UnitOfWork | None = None) -> None:
+def run(connection: Any = None, *, worker: bool = False, uow: UnitOfWork) -> None:
     """Everything, unconditionally, on `uow`'s database (an idle worker's sweep,
     ``worker=True``: it alone sweeps unreferenced objects on PostgreSQL, see
     sweeps.sweeps_orphans)."""
     from rendercli.services.renders import lifecycle
-    from rendercli.services.unit_of_work import UnitOfWork
 
-    uow = uow or UnitOfWork()
     _logged(lifecycle.recover_stale(uow=uow))
     _sweep(uow, worker=worker)
     if uow.settings.redis_url is not None:
@@ -87,7 +84,7 @@ def for_command(uow: UnitOfWork) -> None:
     (`dispatch_some`). Failures here never fail the command."""
     try:
         with uow:
-            stale = due(uow.rows)
+            stale = due(uow.rows, uow.settings)
         if stale:
             _recover_for_command(uow)
         _sweep(uow, worker=False)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rendercli.config import Settings, get_settings
+from rendercli.config import Settings
 
 if TYPE_CHECKING:
     from rendercli.services.unit_of_work import UnitOfWork
@@ -20,21 +20,20 @@ log = logging.getLogger(__name__)
 _STAMP = "orphans-swept"
 
 
-def sweep_storage(*, worker: bool = False, force_orphans: bool = False,
-                  uow: UnitOfWork | None = None) -> int:
+def sweep_storage(*, worker: bool = False, force_orphans: bool = False, uow: UnitOfWork) -> int:
     """Remove temp files whose process is gone (at once on this host; after the job
     timeout plus an hour for other hosts' and untagged ones) and, every few minutes,
     objects no asset references, where this process may sweep them (`sweeps_orphans`).
     Returns how many were removed. Storage or database trouble never raises here."""
     from rendercli.storage import clean_temp_files
 
-    settings = uow.settings if uow is not None else get_settings()
+    settings = uow.settings
     grace = settings.job_timeout + 3600
     removed = clean_temp_files(settings.storage_dir, older_than=grace)
     if sweeps_orphans(settings, worker=worker) and (
             force_orphans or _orphan_sweep_due(settings.storage_dir,
                                                settings.orphan_sweep_interval)):
-        removed += sweep_orphans(settings, uow) or 0
+        removed += sweep_orphans(uow) or 0
     if removed:
         log.info("removed %d leftover files from storage", removed)
     return removed
@@ -91,8 +90,7 @@ def same_database(mark: str, fingerprint: str) -> bool:
     return _LOGIN_IN_MARK.sub(r"\1", mark) == fingerprint
 
 
-def sweep_orphans(settings: Settings | None = None,
-                  uow: UnitOfWork | None = None) -> int | None:
+def sweep_orphans(uow: UnitOfWork) -> int | None:
     """Delete objects that no asset row references and that are older than
     RENDERCLI_ORPHAN_GRACE; returns how many, or None when nothing was swept.
 
@@ -101,7 +99,7 @@ def sweep_orphans(settings: Settings | None = None,
     a client's login or a dead token included, keeps everything). Skipped too while an
     ingest is in flight, or when the storage directory was first used with another
     database: then every object would look unreferenced. Never raises."""
-    settings = settings or (uow.settings if uow is not None else get_settings())
+    settings = uow.settings
     try:
         return _sweep_orphans(settings, uow)
     except Exception as exc:
@@ -111,16 +109,14 @@ def sweep_orphans(settings: Settings | None = None,
         return None
 
 
-def _sweep_orphans(settings: Settings, uow: UnitOfWork | None) -> int | None:
+def _sweep_orphans(settings: Settings, uow: UnitOfWork) -> int | None:
     from rendercli import storage
     from rendercli.db.tenancy import storage_keys_referenced
-    from rendercli.services.unit_of_work import UnitOfWork
 
     directory = settings.storage_dir
-    template = uow or UnitOfWork(settings=settings)
 
     def referenced(keys: list[str]) -> Iterable[str]:
-        with template.fresh() as asking:
+        with uow.fresh() as asking:
             return storage_keys_referenced(asking.rows, keys)
 
     fingerprint = database_fingerprint(settings.database_url)
@@ -153,7 +149,7 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
     keys = [k for k in keys if k is not None and storage.is_digest(k)]
     if not keys:
         return
-    directory = get_settings().storage_dir
+    directory = uow.settings.storage_dir
     # No ingest may be between placing an object and committing its row meanwhile.
     with storage.exclusive_objects(directory, wait=2.0) as alone:
         if not alone:
@@ -176,11 +172,10 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
                 log.warning("could not remove stored object %s: %s", key, exc)
 
 
-def remove_renders(job_ids: list[str]) -> None:
+def remove_renders(storage_dir: Path, job_ids: list[str]) -> None:
     """Delete the rendered videos and posters of deleted jobs (named by job id)."""
     from rendercli import storage
 
-    storage_dir = get_settings().storage_dir
     for job_id in job_ids:
         try:
             storage.remove_job_renders(storage_dir, job_id)
