@@ -143,29 +143,3 @@ def test_piped_tables_stay_complete_and_tab_separated(env: dict[str, object]) ->
         assert len(fields) == 10 and ID.match(fields[1])
         assert "…" not in row
     assert LONG in run("jobs", "list", env=base).stdout
-
-
-def test_an_ambiguous_prefix_names_the_candidates(database_url: str) -> None:
-    from rendercli.errors import InvalidInput
-    from rendercli.repositories import prefixes
-    from rendercli.services import accounts
-    from rendercli.services.unit_of_work import UnitOfWork
-
-    user = accounts.register(UnitOfWork(), "p@example.com", "password1")
-    uow = UnitOfWork()
-    with uow:
-        now = "2026-01-01 00:00:00"
-        for pid, name in (("abcdaaaaaaaaaaaaaaaaaaaa", "one"), ("abcdbbbbbbbbbbbbbbbbbbbb", "two")):
-            uow.rows.run("INSERT INTO projects (id, owner_id, name, created_at, updated_at) "
-                         "VALUES (:id, :owner, :name, :now, :now)", id=pid, owner=user.id,
-                         name=name, now=now)
-        uow.commit()
-    with uow:
-        assert prefixes.full_id(uow.rows, "project", user.id, "abcda") == "abcdaaaaaaaaaaaaaaaaaaaa"
-        assert prefixes.full_id(uow.rows, "project", user.id, "abc") == "abc"  # too short
-        assert prefixes.full_id(uow.rows, "project", user.id, "zzzz") == "zzzz"  # not found
-        with pytest.raises(InvalidInput) as ambiguous:
-            prefixes.full_id(uow.rows, "project", user.id, "abcd")
-    message = ambiguous.value.message
-    assert "abcdaaaaaaaaaaaaaaaaaaaa" in message and "abcdbbbbbbbbbbbbbbbbbbbb" in message
-    assert "\n" not in message
