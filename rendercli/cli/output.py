@@ -336,6 +336,14 @@ def fit_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int,
     for i in names:
         if i in shown and total() > width:
             widths[i] = max(floor(i), widths[i] - (total() - width))
+    # Room left once columns were dropped goes back to cut details, then to whole ids.
+    for i in details:
+        if i in shown:
+            widths[i] = min(natural[i], widths[i] + max(0, width - total()))
+    for i in ids:
+        if i in short_ids and natural[i] - widths[i] <= width - total():
+            widths[i] = natural[i]
+            del short_ids[i]
     if stretch is not None and stretch in shown:
         widths[stretch] = min(max(widths[stretch], stretch_max),
                               widths[stretch] + max(0, width - total()))
@@ -348,7 +356,7 @@ def _indexes(columns: Sequence[str], names: Iterable[str]) -> list[int]:
 
 ID_COLUMNS = ("ID", "JOB")  # shortened first when a table is too wide
 NAME_COLUMNS = ("PROJECT", "NAME", "TEXT")  # cut last
-DETAIL_COLUMNS = ("EFFECTS", "TRANSITION", "WORKER", "TRIM")  # cut before names
+DETAIL_COLUMNS = ("EFFECTS", "WORKER")  # long lists: cut before columns are dropped
 
 
 def layout_for(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int, *,
