@@ -25,6 +25,7 @@ from rendercli import redis_outage, rq_guard
 from rendercli.rq_guard import render, render_task
 
 if TYPE_CHECKING:
+    from rendercli.config import Settings
     from rendercli.services.unit_of_work import UnitOfWork
 
 __all__ = ["RenderWorker", "farm_upkeep", "render", "render_task"]
@@ -48,15 +49,24 @@ PRELOAD = (
     "rendercli.services.renders.execute",
     "rendercli.services.renders.submit",
     "rendercli.services.renders.timeline",
+    "rendercli.services.renders.inputs",
+    "rendercli.services.renders.shared_cache",
 )
 
 
-def preload() -> None:
-    """Import what every render job and task needs (our own modules only)."""
+def preload(settings: Settings | None = None) -> None:
+    """Import what every render job and task needs (our own modules only). With a bucket,
+    boto3 too, and one S3 client is made (and dropped, no request sent) so botocore's
+    models are loaded before the fork: a horse's own client then costs ~0.1 s instead of
+    ~0.4 s with the import (measured)."""
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
+    if settings is not None and settings.storage_url is not None:
+        from rendercli.objectstore.client import make_bucket
+
+        make_bucket(settings)
 
 
 def farm_upkeep(connection: Any, uow: UnitOfWork) -> None:
@@ -83,7 +93,7 @@ class RenderWorker(Worker):
 
         rq_guard.check_rq_internals()
         self._app = App.for_worker()  # the worker role's login, when one is set
-        preload()
+        preload(self._app.settings)
         interval = self._app.settings.worker_sweep_interval
         self._sweep_interval = interval
         self._last_sweep: float | None = None

@@ -212,29 +212,37 @@ def test_a_video_not_copied_into_the_output_dir_fails_its_row(
     # must not count as done: CI would pass with the video missing from its artifacts.
     from types import SimpleNamespace
 
+    from rendercli.cli.command_app import command_scope
     from rendercli.cli.renders import _BatchTally
+    from rendercli.config import get_settings
 
     out = tmp_path / "out"
     out.mkdir()
     (out / "ana.mp4").write_bytes(b"someone else's")
-    rendered = tmp_path / "rendered.mp4"
-    rendered.write_bytes(b"video")
+    renders = get_settings().storage_dir / "renders"  # where renders leave their outputs
+    renders.mkdir(parents=True, exist_ok=True)
+    rendered = {"j1": renders / "j1.mp4", "j2": None, "j3": renders / "j3.mp4"}
+    for path in rendered.values():
+        if path is not None:
+            path.write_bytes(b"video")
     rows = {"j1": SimpleNamespace(number=1, name="Ana", output_name="ana.mp4"),
             "j2": SimpleNamespace(number=2, name="Bo", output_name="bo.mp4"),
             "j3": SimpleNamespace(number=3, name="Cy", output_name="cy.mp4")}
     tally = _BatchTally(out, True, False)
     tally.batch_id, tally.total = "b", 3
     digest = hashlib.sha256(b"video").hexdigest()  # what the render recorded
-    for job_id, path in (("j1", rendered), ("j2", None), ("j3", rendered)):
-        tally.finished(rows[job_id], SimpleNamespace(id=job_id, status="completed",
-                                                     output_path=path,
-                                                     output_sha256=path and digest, error=None))
+    with command_scope():  # as in the command: its store is this test's storage
+        for job_id, path in rendered.items():
+            tally.finished(rows[job_id], SimpleNamespace(
+                id=job_id, status="completed", output_path=path and str(path),
+                output_url=path and path.as_uri(), output_sha256=path and digest,
+                error=None))
     assert (tally.done, tally.failed) == (1, 2)
     assert (out / "ana.mp4").read_bytes() == b"someone else's"
     assert (out / "cy.mp4").read_bytes() == b"video"
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(x["row"], x["status"], x["output_path"]) for x in lines] == [
-        (1, "completed", str(rendered)), (2, "completed", None),
+        (1, "completed", str(rendered["j1"])), (2, "completed", None),
         (3, "completed", str(out / "cy.mp4"))]
     assert "already exists" in lines[0]["error"] and "no output file" in lines[1]["error"]
     assert lines[2]["error"] is None

@@ -324,6 +324,7 @@ def test_a_changed_output_is_not_downloaded(alice: Account, media: dict[str, Pat
     assert list(out.iterdir()) == []  # no file, no partial copy
 
     # `render submit --output` and `render batch --output-dir` copy through the same check.
+    from rendercli.cli.command_app import command_scope
     from rendercli.cli.renders import finish
     from rendercli.errors import OperationFailed
     from rendercli.services.accounts import authenticate
@@ -331,7 +332,9 @@ def test_a_changed_output_is_not_downloaded(alice: Account, media: dict[str, Pat
     from rendercli.services.unit_of_work import UnitOfWork
 
     user = authenticate(UnitOfWork(), alice.token)
-    with pytest.raises(OperationFailed, match="does not match the SHA-256 recorded"):
+    # As inside a command: its application object (settings, store) is this test's.
+    with command_scope(), pytest.raises(OperationFailed,
+                                        match="does not match the SHA-256 recorded"):
         view = views.get(UnitOfWork(token=alice.token), user.id, job["id"])
         finish(view, out / "submitted.mp4", False)
     assert list(out.iterdir()) == []

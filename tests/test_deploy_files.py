@@ -95,7 +95,8 @@ def _depends_on(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_all_services_are_there(services: dict[str, Any]) -> None:
-    assert {"db", "redis", "migrate", "worker", "cli", "dashboard"} <= set(services)
+    assert {"db", "redis", "s3", "s3-init", "migrate", "worker", "cli",
+            "dashboard"} <= set(services)
 
 
 def test_db_and_redis_have_healthchecks(services: dict[str, Any]) -> None:
@@ -140,17 +141,110 @@ def test_volumes_are_named_and_declared(compose: dict[str, Any], services: dict[
     assert "/var/lib/postgresql/data" in {m.target for m in _mounts(services["db"])}
 
 
-def test_storage_is_shared_at_one_path(services: dict[str, Any]) -> None:
-    # The database records paths under the storage dir, so every container that reads or
-    # writes assets must see the same volume at the same path, and be told that path.
+SHARED_OVERRIDE = ROOT / "docker-compose.shared-storage.yml"
+BUCKET_URL = "s3://rendercli/farm"
+
+
+def _s3_identities(env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """The SeaweedFS identities of the `rendercli-s3` config, by access key."""
+    text = interpolate(compose_configs()["rendercli-s3"]["content"], env)
+    found = {}
+    for identity in json.loads(text)["identities"]:
+        for cred in identity["credentials"]:
+            found[cred["accessKey"]] = {"secret": cred["secretKey"],
+                                        "actions": identity["actions"]}
+    return found
+
+
+def test_nothing_is_shared_but_the_bucket(services: dict[str, Any]) -> None:
+    # Each rendercli container keeps its own storage directory (a cache of the bucket):
+    # no volume is mounted by two services, and workers mount none at all (scaled
+    # workers would share a named one).
     for name in RENDERCLI_SERVICES:
-        targets = {m.target for m in _mounts(services[name]) if m.source == "storage"}
-        assert targets == {STORAGE_PATH}, f"{name}: storage mounted at {targets or 'nothing'}"
-        assert _env(services[name]).get("RENDERCLI_STORAGE_DIR") == STORAGE_PATH, name
+        env = _env(services[name])
+        assert env.get("RENDERCLI_STORAGE_DIR") == STORAGE_PATH, name
+        assert env.get("RENDERCLI_STORAGE_URL") == BUCKET_URL, name
+        assert env.get("RENDERCLI_S3_ENDPOINT_URL") == "http://s3:8333", name
+    assert not services["worker"].get("volumes"), "workers must not share a volume"
+    users: dict[str, list[str]] = {}
     for name, service in services.items():
         for mount in _mounts(service):
-            if mount.source == "storage":
-                assert mount.target == STORAGE_PATH, f"{name}: storage at {mount.target}"
+            users.setdefault(mount.source, []).append(name)
+    assert all(len(names) == 1 for names in users.values()), users
+
+
+def test_the_bucket_is_created_before_anyone_uses_it(services: dict[str, Any]) -> None:
+    s3, init = services["s3"], services["s3-init"]
+    assert "minio" not in s3["image"].lower(), "MinIO's server is archived: use a maintained one"
+    assert s3["image"].startswith("chrislusf/seaweedfs:") and not s3["image"].endswith(
+        ":latest"), s3["image"]
+    assert "-s3" in _command(s3), _command(s3)
+    check = " ".join(s3["healthcheck"]["test"])
+    assert "healthz" in check and ":8333" in check, check
+    assert any(m.target == "/data" for m in _mounts(s3)), "the bucket's data is not kept"
+    assert _depends_on(init) == {"s3": "service_healthy"}
+    assert init.get("restart", "no") == "no"
+    bucket = BUCKET_URL.split("/")[2]
+    script = " ".join(_command(init))
+    assert f"s3.bucket.create -name {bucket}" in script, script
+    assert "grep -qw " + bucket in script, "re-creating an existing bucket would fail the up"
+    for name in ("worker", "cli"):
+        assert _depends_on(services[name]).get("s3-init") == "service_completed_successfully"
+
+
+@pytest.mark.parametrize("env", [{}, {"S3_CLIENT_SECRET": "c1", "S3_WORKER_SECRET": "w1"}],
+                         ids=["default", "set"])
+def test_clients_and_workers_hold_their_own_s3_keys(services: dict[str, Any],
+                                                    env: dict[str, str]) -> None:
+    identities = _s3_identities(env)
+    bucket = BUCKET_URL.split("/")[2]
+    keys = {}
+    for name in ("cli", "worker"):
+        service_env = _env(services[name])
+        key = service_env["AWS_ACCESS_KEY_ID"]
+        assert key in identities, f"{name}: key {key} unknown to the s3 service"
+        assert interpolate(service_env["AWS_SECRET_ACCESS_KEY"], env) == identities[key][
+            "secret"], name
+        assert "Admin" not in identities[key]["actions"], f"{name} holds the admin key"
+        assert {f"Read:{bucket}", f"Write:{bucket}"} <= set(identities[key]["actions"])
+        keys[name] = key
+    assert keys["cli"] != keys["worker"]
+    for secret_name, key in (("S3_CLIENT_SECRET", keys["cli"]),
+                             ("S3_WORKER_SECRET", keys["worker"])):
+        if secret_name in env:
+            assert identities[key]["secret"] == env[secret_name]
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """What compose makes of two files, for the keys used here: mappings merge, volumes
+    merge by target, other values are replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if key == "volumes" and isinstance(value, list):
+            by_target = {Mount(*v.split(":")[:2]).target: v for v in out.get(key, [])}
+            by_target.update({Mount(*v.split(":")[:2]).target: v for v in value})
+            out[key] = list(by_target.values())
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def test_the_shared_directory_alternative_shares_one_path(compose: dict[str, Any]) -> None:
+    # docker-compose.shared-storage.yml: no bucket, one `storage` volume at one path in
+    # every rendercli container (the database records files under it).
+    override = yaml.safe_load(SHARED_OVERRIDE.read_text())
+    merged = _merged(compose, override)
+    assert "storage" in (merged.get("volumes") or {})
+    for name in RENDERCLI_SERVICES:
+        service = merged["services"][name]
+        env = _env(service)
+        assert env.get("RENDERCLI_STORAGE_URL") == "", f"{name} still uses the bucket"
+        assert env.get("RENDERCLI_STORAGE_DIR") == STORAGE_PATH, name
+        targets = {m.target for m in _mounts(service) if m.source == "storage"}
+        assert targets == {STORAGE_PATH}, f"{name}: storage mounted at {targets or 'nothing'}"
+        assert len({m.target for m in _mounts(service)}) == len(_mounts(service)), name
 
 
 def test_worker_can_be_scaled(services: dict[str, Any]) -> None:
@@ -160,7 +254,7 @@ def test_worker_can_be_scaled(services: dict[str, Any]) -> None:
 
 
 def test_db_and_redis_publish_no_host_ports(services: dict[str, Any]) -> None:
-    for name in ("db", "redis"):
+    for name in ("db", "redis", "s3"):
         assert not services[name].get("ports"), f"{name} published on the host"
 
 
@@ -244,7 +338,7 @@ def test_the_worker_is_rendercli_worker_not_plain_rq(services: dict[str, Any]) -
 def test_profiles_keep_cli_and_dashboard_out_of_a_plain_up(services: dict[str, Any]) -> None:
     assert services["cli"].get("profiles") == ["cli"]
     assert services["dashboard"].get("profiles") == ["dashboard"]
-    for name in ("db", "redis", "migrate", "worker"):
+    for name in ("db", "redis", "s3", "s3-init", "migrate", "worker"):
         assert not services[name].get("profiles"), f"{name} would not start with `up`"
     assert _env(services["dashboard"]).get("RQ_DASHBOARD_REDIS_URL") == _env(
         services["worker"]
@@ -398,7 +492,7 @@ def _names_the_code_reads() -> set[str]:
 def test_every_rendercli_variable_is_one_the_code_reads() -> None:
     known = _names_the_code_reads()
     assert {"RENDERCLI_DATABASE_URL", "RENDERCLI_REDIS_URL", "RENDERCLI_STORAGE_DIR"} <= known
-    for path in (COMPOSE, DOCKERFILE):
+    for path in (COMPOSE, SHARED_OVERRIDE, DOCKERFILE):
         used = set(re.findall(r"\bRENDERCLI_[A-Z0-9_]+\b", path.read_text()))
         assert used, f"{path.name} sets no RENDERCLI_ variable"
         unknown = used - known

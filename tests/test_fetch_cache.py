@@ -80,18 +80,25 @@ def test_killed_fetch_leaves_nothing_under_the_final_name(s3_storage: S3Storage,
     machine = tmp_path / "machine"
     final = local_path(machine, name)
     proc = fetcher(s3_storage, machine, name)
+    tmp = machine / "tmp"
+
+    def partial() -> list[Path]:  # tmp/stage-<owner tag>-<random>-fetch-<file name>
+        return [p for p in tmp.iterdir() if p.name.endswith(f"-fetch-{final.name}")] if (
+            tmp.is_dir()) else []
+
     deadline = time.monotonic() + 60
-    while not (final.parent.is_dir() and any(final.parent.iterdir())):
+    while not partial():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.001)
     proc.kill()  # SIGKILL mid-download
     proc.wait(10)
-    partial = [p for p in final.parent.iterdir()]
-    assert not final.exists()
-    assert partial and all(p.name.startswith(f".{final.name}.tmp-") for p in partial)
-    assert all(p.stat().st_size < len(data) for p in partial)
-    # The next fetch (its lock died with the process) gets the whole, verified object
-    # and removes the dead fetch's leftover.
+    assert not final.exists() and not (final.parent.is_dir() and any(final.parent.iterdir()))
+    assert partial() and all(p.stat().st_size < len(data) for p in partial())
+    # Owner-tagged: the temp sweep removes it now that its process is dead.
+    from rendercli.storage import clean_temp_files
+
+    assert clean_temp_files(machine) >= 1 and not partial()
+    # The next fetch (its lock died with the process) gets the whole, verified object.
     assert store_at(s3_storage, machine).localize(name).read_bytes() == data
     assert [p.name for p in final.parent.iterdir()] == [final.name]
 

@@ -51,7 +51,8 @@ def test_render_fetches_its_inputs_from_the_bucket(s3_storage: S3Storage, alice:
     job = json.loads(alice.ok("render", "submit", "film", *FAST, "--json").stdout)
     assert job["status"] == "completed"
     assert job["output_duration"] == pytest.approx(2.0, abs=0.11)
-    assert decoded_frames(Path(job["output_path"])) == 20
+    assert job["output_path"] == f"{s3_storage.url}outputs/{job['id']}.mp4"  # in the bucket
+    assert decoded_frames(storage / "renders" / f"{job['id']}.mp4") == 20
     fetched = sorted(p.name for p in (storage / "objects").rglob("*") if p.is_file())
     assert fetched == sorted(hashlib.sha256(p.read_bytes()).hexdigest()
                              for p in clips.values())

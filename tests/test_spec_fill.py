@@ -33,7 +33,7 @@ def test_a_row_fills_every_placeholder_and_only_those_objects_change() -> None:
     ]
     problems: list[tuple[object, str]] = []
     row = {"name": "Ana", "photo": "ana.jpg", "city": "{{ name }}"}
-    spec = fill(loaded, sites, row, lambda site, msg: problems.append((site.path, msg)))
+    spec = fill(loaded, sites, row, lambda where, msg: problems.append((where, msg)))
     assert problems == []
     assert spec is not None
     assert spec.output.name == "Ana.mp4"
@@ -52,7 +52,7 @@ def test_missing_values_and_bad_results_are_reported_per_site() -> None:
     problems: list[tuple[object, str]] = []
     spec = fill(loaded, template_sites(loaded.spec),
                 {"name": "a/b", "photo": "", "city": "x"},
-                lambda site, msg: problems.append((site.path, msg)))
+                lambda where, msg: problems.append((where, msg)))
     assert spec is None
     assert problems == [
         (("output", "name"), "output name 'a/b.mp4' must be a file name without folders"),

@@ -175,6 +175,19 @@ def test_status_shows_files_and_download_copies_the_video(
     assert json.loads(other.stdout)["path"] == str(tmp_path / "x.mp4")
 
 
+def test_download_to_stdout_writes_the_verified_video(alice: Account, project: str,
+                                                     tmp_path: Path) -> None:
+    job = json.loads(alice.ok("render", "submit", project, *FAST, "--json").stdout)
+    argv = [rendercli_executable(), "jobs", "download", job["id"], "-o", "-"]
+    piped = subprocess.run(argv, capture_output=True, check=False,
+                           env={**os.environ, "RENDERCLI_TOKEN": alice.token})
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == Path(job["output_path"]).read_bytes()
+    assert not Path("-").exists()
+    refused = alice("jobs", "download", job["id"], "-o", "-", "--json")
+    assert refused.exit_code == 2 and "need a file" in refused.stderr
+
+
 def test_only_a_completed_job_can_be_downloaded(alice: Account, project: str,
                                                 database_url: str, tmp_path: Path) -> None:
     from rendercli.db.models import RenderJob

@@ -1,4 +1,4 @@
-"""jobs list | status | logs | download | cancel | retry | watch."""
+"""jobs list | status | logs | download | url | cancel | retry | watch."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rendercli.cli.options import (
     noun_app,
     output_option,
 )
-from rendercli.errors import Conflict, InvalidInput
+from rendercli.errors import InvalidInput
 from rendercli.services.renders import views
 
 app = noun_app("Follow and manage render jobs.\n\nExample: rendercli jobs watch --project holiday")
@@ -137,42 +137,87 @@ def logs(job: str = JOB_ARG, json_output: bool = JSON_OPTION) -> None:
 def download(
     job: str = JOB_ARG,
     output_path: Path | None = output_option(
-        "Write the video to FILE (default: PROJECT.EXT here)."
+        "Write the video to FILE (default: PROJECT.EXT here; - writes it to stdout)."
     ),
     force: bool = FORCE_OPTION,
     open_file: bool = OPEN_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Copy a finished job's video out of storage, at any time after it completed.
-    Prints the file's path.
+    """Copy a finished job's video out of storage (the local directory or the bucket),
+    at any time after it completed. Prints the file's path; `-o -` writes the video to
+    stdout instead, once all of it is verified.
 
     Exit 5 when the job has not completed or the file exists (--force replaces it).
-    Exit 1, writing nothing, when the video in storage no longer matches the SHA-256
-    recorded when it was rendered.
+    Exit 1, writing nothing (a partial copy is deleted), when the video in storage no
+    longer matches the SHA-256 recorded when it was rendered.
 
     Example: rendercli jobs download k2x9c0c0p1q8r7s6t5u4v3w2 -o holiday.mp4 --open
     """
-    from rendercli.cli import stills  # opening a picture: only for --open
+    from rendercli.services.renders import outputs
+
     user = context.require_user_recovering()
     view = views.get(context.uow(), user.id, job)
-    if view.status != "completed":
-        raise Conflict(f"job {view.id} is {view.status}: only a completed job has a video "
-                       "to download")
-    if view.output_path is None:
-        raise Conflict(f"job {view.id} has no output file in storage: {view.error or 'gone'}")
+    outputs.check_fetchable(view)
+    if output_path is not None and str(output_path) == "-":
+        if open_file or json_output:
+            raise InvalidInput("--open and --json need a file, not -o -")
+        output_file.write_stdout(view)
+        return
     target = output_file.check_target(
         output_path or output_file.default_name(view.project_name, f".{view.format}"),
         force=force,
     )
-    if not Path(view.output_path).is_file():
-        raise Conflict(f"job {view.id}'s output is no longer in storage ({view.output_path})")
     output_file.publish_output(view, target, force=force)
     if json_output:
         output.print_json({**output.jsonable(view), "path": str(target.resolve())})
     else:
         output.say(str(target))
     if open_file:
+        from rendercli.cli import stills  # opening a picture: only for --open
+
         stills.open_it(target)
+
+
+def _seconds(text: str) -> int:
+    """`--expires`: seconds, or a number with s, m, h or d (`90m`, `1h`, `7d`)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d{1,7})\s*([smhd]?)\s*", text)
+    if not match:
+        raise InvalidInput(f"--expires must be a duration such as 3600, 90m, 1h or 7d, "
+                           f"got {text!r}")
+    value = int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
+        match.group(2)]
+    if not 1 <= value <= 7 * 86400:
+        raise InvalidInput(f"--expires must be from 1 second to 7 days, got {text!r}")
+    return value
+
+
+@app.command("url")
+def url(
+    job: str = JOB_ARG,
+    expires: str = typer.Option("1h", "--expires", metavar="DURATION",
+                                help="How long the link works: 3600, 90m, 1h, 7d (at most)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Print a link to a finished job's video, for sharing: with a bucket
+    (RENDERCLI_STORAGE_URL) a presigned HTTPS link anyone holding it can download until
+    it expires; with a storage directory its file:// URI (--expires does not apply).
+
+    Exit 5 when the job has not completed.
+
+    Example: rendercli jobs url k2x9c0c0p1q8r7s6t5u4v3w2 --expires 1h
+    """
+    from rendercli.services.renders import outputs
+
+    seconds = _seconds(expires)
+    user = context.require_user_recovering()
+    view = views.get(context.uow(), user.id, job)
+    link = outputs.link(context.app().store(), view, expires=seconds)
+    if json_output:
+        output.print_json({"id": view.id, "url": link, "expires_in": seconds})
+    else:
+        output.say(link)
 
 
 @app.command("cancel")

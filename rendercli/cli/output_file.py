@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -117,11 +118,8 @@ def publish(source: str | Path | None, target: Path, *, force: bool = False,
     it, else OperationFailed and nothing is written."""
     if not source:
         raise OperationFailed("the job has no output file to copy")
-    _refuse_special(target, when=" (it changed while rendering)")
-    if not force and os.path.lexists(target):
-        _refuse_existing(target, when=" (it appeared while rendering)", option=option)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-    try:
+
+    def write(tmp: Path) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
             copied = _copy_hashing(src, out)
@@ -129,13 +127,26 @@ def publish(source: str | Path | None, target: Path, *, force: bool = False,
             raise OperationFailed(
                 f"{source} does not match the SHA-256 recorded when it was made: it was "
                 "changed in storage since (nothing was written; render it again)")
+
+    publish_with(write, target, force=force, option=option,
+                 where=f" (it is still at {source})" if kept else "")
+
+
+def publish_with(write: Callable[[Path], None], target: Path, *, force: bool = False,
+                 where: str = "", option: str = "--output") -> None:
+    """Put a new file at `target`: `write(tmp)` creates and fills the new file `tmp`
+    beside it (raising if its bytes are wrong), then it is put in place as `publish`
+    does. Nothing is left behind on any failure; `where` ends an OSError's message."""
+    _refuse_special(target, when=" (it changed while rendering)")
+    if not force and os.path.lexists(target):
+        _refuse_existing(target, when=" (it appeared while rendering)", option=option)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+    try:
+        write(tmp)
         _refuse_special(target, when=" (it changed while rendering)")
         _put_in_place(tmp, target, force=force, option=option)
     except OSError as exc:
-        where = f" (it is still at {source})" if kept else ""
-        raise OperationFailed(
-            f"could not write {target}: {exc.strerror or exc}{where}"
-        ) from None
+        raise OperationFailed(f"could not write {target}: {exc.strerror or exc}{where}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -144,12 +155,40 @@ def publish(source: str | Path | None, target: Path, *, force: bool = False,
 def publish_output(job, target: Path, *, force: bool = False,  # type: ignore[no-untyped-def]
                    option: str = "--output") -> None:
     """Copy a completed job's output (a JobView) to `target`, checked against the
-    output's SHA-256 recorded by the render. OperationFailed (nothing written) if it has
-    none or the bytes differ."""
-    if job.output_path and not job.output_sha256:
-        raise OperationFailed(f"job {job.id} has no recorded SHA-256 for its output, so it "
-                              "cannot be checked (nothing was written)")
-    publish(job.output_path, target, force=force, sha256=job.output_sha256, option=option)
+    output's SHA-256 recorded by the render (services.renders.outputs.fetch).
+    OperationFailed (nothing written) if it has none or the bytes differ."""
+    from rendercli.cli import context
+    from rendercli.services.renders import outputs
+
+    if not job.output_path:
+        raise OperationFailed("the job has no output file to copy")
+    outputs.check_fetchable(job)
+    publish_with(lambda tmp: outputs.fetch(context.app().store(), job, tmp), target,
+                 force=force, option=option)
+
+
+def write_stdout(job) -> None:  # type: ignore[no-untyped-def]
+    """Write a completed job's output to stdout (`-o -`), only once all of it is
+    verified: it is fetched to a temporary file in storage first."""
+    import shutil
+    import sys
+
+    from rendercli import storage
+    from rendercli.cli import context
+    from rendercli.services.renders import outputs
+
+    outputs.check_fetchable(job)
+    settings = context.app().settings
+    tmp = storage.tmp_dir(settings.storage_dir) / storage.temp_name(settings.storage_dir,
+                                                                    "stage-", ".out")
+    try:
+        outputs.fetch(context.app().store(), job, tmp)
+        with open(tmp, "rb") as src:
+            shutil.copyfileobj(src, sys.stdout.buffer, outputs.CHUNK)
+        sys.stdout.buffer.flush()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def _copy_hashing(src: BinaryIO, out: BinaryIO) -> str:

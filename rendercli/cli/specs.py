@@ -84,6 +84,7 @@ def validate(
             "valid": not problems,
             "files": [{"file": r.file, "valid": r.valid, "timeline_items": r.timeline_items,
                        "music_items": r.music_items, "placeholders": list(r.placeholders),
+                       "numbers_per_row": list(r.numbers_per_row),
                        "rows_checked": r.rows_checked} for r in reports],
             "errors": problems,
         })
@@ -111,6 +112,9 @@ def _print_human(reports: list[FileReport], problems: list[Problem]) -> None:
         elif report.placeholders:
             fields = ", ".join(report.placeholders)
             parts.append(f"placeholders {fields} not checked: give --data ROWS or --set")
+            if report.numbers_per_row:
+                parts.append(f"{', '.join(report.numbers_per_row)} filled per row, "
+                             "checked once filled")
         output.say(f"{report.file}: valid ({'; '.join(parts)})")
     if problems:
         count = len(problems)

@@ -40,6 +40,7 @@ PERMISSIONS = {
     "list_parts": "s3:ListMultipartUploadParts",
     "delete_object": "s3:DeleteObject",
     "head_bucket": "s3:ListBucket",
+    "list_objects_v2": "s3:ListBucket",
 }
 
 

@@ -1,12 +1,13 @@
 """The read-through cache: bucket objects kept in the storage directory, bounded.
 
-A fetched object is written to a temporary name beside its final path, verified against
-its hash, and only then renamed into place, so a partial or corrupt download is never
-visible under the final name (a killed fetch leaves a temporary file, which the next
-fetch of that object removes). A per-name lock file under
-``cache/locks/`` serialises fetchers: two work horses on one machine wanting the same
-object download it once. Users of a file hold that lock shared (:meth:`FetchCache.held`)
-and eviction takes it exclusively without waiting, so an object in use is never evicted.
+A fetched object is written to a temporary name (``tmp/stage-...``, owner-tagged, on the
+same file system), verified against its hash, and only then renamed into place, so a
+partial or corrupt download is never visible under the final name (a killed fetch leaves
+a temporary file that the usual sweep of owner-tagged temporary files removes). A per-
+name lock file under ``cache/locks/`` serialises fetchers: two work horses on one
+machine wanting the same object download it once. Users of a file hold that lock shared
+(:meth:`FetchCache.held`) and eviction takes it exclusively without waiting, so an
+object in use is never evicted.
 
 The limit (RENDERCLI_CACHE_LIMIT) counts every bucket-backed file under the storage
 directory; past it, the least recently used go first (by the time of the last use,
@@ -83,9 +84,11 @@ class FetchCache:
             fcntl.flock(fd, fcntl.LOCK_EX)  # not atomic: someone may fetch meanwhile
             if not final.is_file():
                 final.parent.mkdir(parents=True, exist_ok=True)
-                _remove_leftovers(final)
-                tmp = final.with_name(
-                    storage.temp_name(self.storage_dir, f".{final.name}.tmp-"))
+                _remove_leftovers(final)  # of fetches before fetches used tmp/
+                # In tmp/ as a `stage-` file, owner-tagged: a fetch killed half-way
+                # leaves it where the temp sweep looks (and removes it once we are dead).
+                tmp = storage.tmp_dir(self.storage_dir) / storage.temp_name(
+                    self.storage_dir, storage.TMP_PREFIX, f"-fetch-{final.name}")
                 try:
                     self._fetch(name, tmp, expected)
                     if name.startswith("objects/"):

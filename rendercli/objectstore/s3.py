@@ -12,7 +12,7 @@ from rendercli import storage
 from rendercli.errors import ObjectMissing
 from rendercli.objectstore.client import Bucket, calling, head_size, is_missing, make_bucket
 from rendercli.objectstore.fetch_cache import FetchCache
-from rendercli.objectstore.names import check_name, local_path, name_digest
+from rendercli.objectstore.names import KINDS, check_name, local_path, name_digest
 from rendercli.objectstore.transfer import Progress, copy_verified, write_verified
 from rendercli.objectstore.upload import upload_file
 
@@ -43,6 +43,36 @@ class S3Store:
 
     def exists(self, name: str) -> bool:
         return self.head(name) is not None
+
+    def page(self, kind: str, *, after: str = "", limit: int = 1000
+             ) -> tuple[list[tuple[str, int, float]], str | None]:
+        """One listing request (at most ``limit`` <= 1000 keys) of the names of ``kind``
+        (``objects``, ...) after the name ``after``: ([(name, size, last modified as a
+        Unix time)], the name to continue after, or None at the end). Keys that are not
+        valid names are left out (never handed to a deleter)."""
+        if kind not in KINDS or not 1 <= limit <= 1000:
+            raise ValueError(f"bad listing: {kind!r}, {limit}")
+        start = self.bucket.key(f"{kind}/")
+        # `after` may be a key of any shape that an earlier page ended on: only bounded.
+        options = ({"StartAfter": self.bucket.key(after)}
+                   if after.startswith(f"{kind}/") and len(after) <= 1024
+                   and after.isprintable() else {})
+        with calling(self.bucket, "list_objects_v2", f"{kind}/"):
+            answer = self.bucket.client.list_objects_v2(
+                Bucket=self.bucket.name, Prefix=start, MaxKeys=limit, **options)
+        found: list[tuple[str, int, float]] = []
+        last = None
+        for item in answer.get("Contents", []):
+            key = str(item.get("Key", ""))
+            name = key[len(self.bucket.prefix):] if key.startswith(start) else ""
+            last = name or last
+            try:
+                check_name(name)
+            except storage.UnsafePath:
+                continue
+            found.append((name, int(item.get("Size", 0)),
+                          item["LastModified"].timestamp()))
+        return found, (last if answer.get("IsTruncated") and last else None)
 
     def publish(self, name: str, path: Path, *, progress: Progress | None = None) -> int:
         check_name(name)

@@ -5,6 +5,14 @@ place only when complete, so a killed render never leaves a truncated entry. Eac
 has a ``<key>.json`` beside it recording its SHA-256 when it was written; a hit is
 served only if the bytes still hash to it. An entry whose bytes were replaced is a miss:
 it is rendered again and the entry replaced.
+
+A farm without a shared disk shares the cache through a bucket: RenderCache takes an
+optional ``remote`` (:class:`RemoteCache`, implemented outside the engine, which never
+imports the object store). On a local miss an entry is fetched by name (its ``.json``
+sidecar first, then the files it records), each file verified against the sidecar in a
+temporary name before it is renamed into place; after an entry is written here it is
+published (files first, then the sidecar, and the sidecar only by the writer that created
+the files, so a sidecar in the bucket always describes the bytes beside it).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from rendercli import storage
 from rendercli.render.pictures import fade_ranges, visible_effects
@@ -199,6 +208,32 @@ def _intact(path: Path, size: object, sha256: object) -> bool:
         return False
 
 
+MAX_SIDECAR_BYTES = 64 * 1024  # a fetched .json sidecar larger than this is refused
+
+
+class RemoteCache(Protocol):
+    """The farm's shared copy of the cache, by name: ``segments/<key>.<ext>`` or
+    ``renders/<key>.<ext>`` (the same relative path as under ``<storage>/cache``)."""
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        """Write the object's bytes to the new file ``dest``; False if there is none."""
+        ...
+
+    def publish(self, name: str, path: Path) -> int:
+        """Make the local file available under ``name``, create-only. Returns the bytes
+        uploaded: 0 when an object of that name was already there."""
+        ...
+
+    def exists(self, name: str) -> bool:
+        """True if the remote holds an object of that name (nothing is fetched)."""
+        ...
+
+
+def entry_name(path: Path) -> str:
+    """``segments/<key>.<ext>`` for ``<storage>/cache/segments/<key>.<ext>``."""
+    return f"{path.parent.name}/{path.name}"
+
+
 @dataclass(frozen=True)
 class CachedRender:
     """A finished render served from the cache (verified) at the caller's paths."""
@@ -214,12 +249,65 @@ class CachedRender:
 class RenderCache:
     """Paths, lookups and writes inside ``<storage_dir>/cache``."""
 
-    def __init__(self, storage_dir: Path) -> None:
+    def __init__(self, storage_dir: Path, remote: RemoteCache | None = None) -> None:
         self.storage_dir = Path(storage_dir)
         self.root = self.storage_dir / storage.CACHE_DIR
         self.segments_dir = self.root / "segments"
         self.renders_dir = self.root / "renders"
+        self.remote = remote
         self._verified: set[Path] = set()
+        self._fetched: set[Path] = set()  # sidecars asked of the remote (once each)
+
+    # ---- the remote copy -------------------------------------------------------------
+
+    def _fetch(self, meta_path: Path, files: list[tuple[Path, str, str]]) -> bool:
+        """On a local miss, bring an entry from the remote: its sidecar, then each
+        (path, size field, sha256 field) it records, each verified in a temporary name
+        and renamed into place; the sidecar last. False (nothing kept) if the remote has
+        no complete entry or its bytes are not the ones recorded."""
+        if self.remote is None or meta_path in self._fetched:
+            return False
+        self._fetched.add(meta_path)
+        self.ensure_dirs()
+        meta_tmp = temp_sibling(meta_path, self.storage_dir)
+        placed: list[Path] = []
+        temps = [meta_tmp]
+        try:
+            if not self.remote.fetch(entry_name(meta_path), meta_tmp):
+                return False
+            if meta_tmp.stat().st_size > MAX_SIDECAR_BYTES:
+                return False
+            meta = _read_meta(meta_tmp)
+            if meta is None:
+                return False
+            for path, size_field, sha_field in files:
+                tmp = temp_sibling(path, self.storage_dir)
+                temps.append(tmp)
+                if not (self.remote.fetch(entry_name(path), tmp)
+                        and _intact(tmp, meta.get(size_field), meta.get(sha_field))):
+                    for done in placed:
+                        remove_quietly(done)
+                    return False
+                os.replace(tmp, path)
+                placed.append(path)
+            os.replace(meta_tmp, meta_path)
+            return True
+        except OSError:
+            for done in placed:
+                remove_quietly(done)
+            return False
+        finally:
+            remove_quietly(*temps)
+
+    def _publish(self, meta_path: Path, files: list[Path]) -> None:
+        """Publish an entry just written here: its files, then its sidecar, the sidecar
+        only if this writer created the first file (another writer's sidecar describes
+        its own bytes, which may differ from an encode here)."""
+        if self.remote is None:
+            return
+        created = [self.remote.publish(entry_name(path), path) for path in files]
+        if created and created[0] > 0:
+            self.remote.publish(entry_name(meta_path), meta_path)
 
     def ensure_dirs(self) -> None:
         self.segments_dir.mkdir(parents=True, exist_ok=True)
@@ -237,10 +325,25 @@ class RenderCache:
         if path in self._verified:
             return True
         meta = _read_meta(path.with_suffix(".json"))
-        if meta is None or not _intact(path, meta.get("size"), meta.get("sha256")):
+        intact = meta is not None and _intact(path, meta.get("size"), meta.get("sha256"))
+        if not intact and not self._fetch(path.with_suffix(".json"),
+                                          [(path, "size", "sha256")]):
             return False
         self._verified.add(path)
         return True
+
+    def segment_available(self, key: str, fmt: str) -> bool:
+        """True if the segment is here (verified) or the remote has its entry (not
+        fetched: whoever joins it fetches and verifies it then)."""
+        path = self.segment_path(key, fmt)
+        if path in self._verified:
+            return True
+        meta = _read_meta(path.with_suffix(".json"))
+        if meta is not None and _intact(path, meta.get("size"), meta.get("sha256")):
+            self._verified.add(path)
+            return True
+        return self.remote is not None and self.remote.exists(
+            entry_name(path.with_suffix(".json")))
 
     def record_segment(self, key: str, fmt: str) -> None:
         """Note the SHA-256 of a segment just renamed into place."""
@@ -249,6 +352,7 @@ class RenderCache:
         _write_meta(path.with_suffix(".json"),
                     {"size": size, "sha256": storage.file_sha256(path)}, self.storage_dir)
         self._verified.add(path)
+        self._publish(path.with_suffix(".json"), [path])
 
     def soundtrack_path(self, key: str, fmt: str) -> Path:
         """Where the soundtrack with this key (see soundtrack_key) lives, beside the
@@ -263,7 +367,11 @@ class RenderCache:
         path = self.soundtrack_path(key, fmt)
         meta = _read_meta(path.with_suffix(".json"))
         if meta is None or not _intact(path, meta.get("size"), meta.get("sha256")):
-            return None
+            if not self._fetch(path.with_suffix(".json"), [(path, "size", "sha256")]):
+                return None
+            meta = _read_meta(path.with_suffix(".json"))
+            if meta is None:
+                return None
         try:
             return {str(k): float(v) for k, v in dict(meta.get("loudness") or {}).items()}  # type: ignore[call-overload]
         except (TypeError, ValueError):
@@ -275,11 +383,19 @@ class RenderCache:
         _write_meta(path.with_suffix(".json"),
                     {"size": path.stat().st_size, "sha256": storage.file_sha256(path),
                      "loudness": dict(loudness)}, self.storage_dir)
+        self._publish(path.with_suffix(".json"), [path])
 
     def has_render(self, key: str, fmt: str) -> bool:
         """A cheap hint that the finished render is cached (recorded, sizes match; the
         bytes are verified only when :meth:`serve_render` serves it)."""
         c_output, c_poster, meta_path = self._render_paths(key, fmt)
+        if self._local_render(c_output, c_poster, meta_path):
+            return True
+        return self._fetch(meta_path, [(c_output, "size", "sha256"),
+                                       (c_poster, "poster_size", "poster_sha256")])
+
+    @staticmethod
+    def _local_render(c_output: Path, c_poster: Path, meta_path: Path) -> bool:
         meta = _read_meta(meta_path)
         try:
             return (meta is not None and c_output.stat().st_size == meta.get("size")
@@ -300,6 +416,9 @@ class RenderCache:
         What is verified is what was published: the files are linked first, then hashed.
         """
         c_output, c_poster, meta_path = self._render_paths(key, fmt)
+        if not self._local_render(c_output, c_poster, meta_path):
+            self._fetch(meta_path, [(c_output, "size", "sha256"),
+                                    (c_poster, "poster_size", "poster_sha256")])
         meta = _read_meta(meta_path)
         if meta is None:
             return None
@@ -338,3 +457,5 @@ class RenderCache:
                         self.storage_dir)
         except OSError:
             remove_quietly(meta_path)
+            return
+        self._publish(meta_path, [c_output, c_poster])

@@ -38,6 +38,7 @@ from rendercli.media.ffmpeg_binary import require_format
 from rendercli.render import commands, pictures, runner, soundtrack
 from rendercli.render.cache import (
     ENGINE_VERSION,
+    RemoteCache,
     RenderCache,
     remove_quietly,
     render_key,
@@ -153,11 +154,12 @@ class PreparedRender:
     keys: tuple[str, ...]
     render_key: str
     storage_dir: Path
+    remote: RemoteCache | None = None  # the farm's shared cache (a bucket), if any
 
     @functools.cached_property
     def cache(self) -> RenderCache:
         """One cache view per prepared render: each entry's bytes are verified once."""
-        return RenderCache(self.storage_dir)
+        return RenderCache(self.storage_dir, self.remote)
 
     @property
     def unique_keys(self) -> list[str]:
@@ -194,7 +196,7 @@ class PreparedRender:
         cache = self.cache
         out = []
         for key in self.unique_keys:
-            if self.settings.use_cache and cache.has_segment(key, self.settings.fmt):
+            if self.settings.use_cache and cache.segment_available(key, self.settings.fmt):
                 continue
             out.append((key, self.segment(key)))
         return out
@@ -220,11 +222,13 @@ class PreparedRender:
 
 
 def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
-                   storage_dir: Path, chunk_seconds: float | None = None) -> PreparedRender:
+                   storage_dir: Path, chunk_seconds: float | None = None,
+                   remote: RemoteCache | None = None) -> PreparedRender:
     """Validate ``items`` and ``settings`` and plan the render (no ffmpeg runs).
 
     ``chunk_seconds`` cuts item bodies longer than that into chunks of whole frames
-    (None: no chunking). Raises InvalidInput.
+    (None: no chunking). ``remote``: the farm's shared cache (see render/cache.py).
+    Raises InvalidInput.
     """
     validate_settings(settings)
     validate_timeline(items, settings.fps)
@@ -236,7 +240,7 @@ def prepare_render(items: Sequence[TimelineItem], settings: RenderSettings, *,
     plan = plan_timeline(items, settings.fps, chunk_frames=chunk_frames)
     keys = tuple(segment_key(s, settings) for s in plan.segments)
     return PreparedRender(settings, plan, keys, render_key(plan, list(keys), settings),
-                          Path(storage_dir))
+                          Path(storage_dir), remote)
 
 
 def _check_name(name: str | None, storage_dir: Path) -> None:
@@ -398,6 +402,7 @@ def render_timeline(
     name: str | None = None,
     jobs: int = DEFAULT_RENDER_JOBS,
     chunk_seconds: float | None = None,
+    remote: RemoteCache | None = None,
 ) -> RenderResult:
     """Render ``items`` with ``settings`` into ``<storage_dir>/renders/<name>.<ext>``.
 
@@ -406,7 +411,9 @@ def render_timeline(
     ``timeout`` bounds the whole render in seconds. ``name`` is the output file stem
     (default: derived from the render's cache key plus a random suffix); ``jobs`` bounds
     concurrent ffmpeg processes; ``chunk_seconds`` cuts longer item bodies into chunks
-    that encode side by side. All callbacks run on the calling thread.
+    that encode side by side; ``remote`` is the farm's shared cache (a bucket), read on
+    a local miss and given every entry made here. All callbacks run on the calling
+    thread.
 
     Raises InvalidInput (bad settings or timeline), RenderFailed, RenderCancelled or
     RenderTimedOut; on any failure nothing is published and no ffmpeg is left running.
@@ -414,7 +421,7 @@ def render_timeline(
     _check_name(name, storage_dir)
     started = time.monotonic()
     prepared = prepare_render(items, settings, storage_dir=storage_dir,
-                              chunk_seconds=chunk_seconds)
+                              chunk_seconds=chunk_seconds, remote=remote)
     cache = prepared.cache
     cache.ensure_dirs()
     out_path, poster_path = _output_paths(prepared, name)
@@ -427,7 +434,7 @@ def render_timeline(
     with _publishing(prepared, out_path, poster_path) as (work_dir, concat_list, out_tmp,
                                                           poster_tmp):
         seg_steps = {key: segment_step(prepared, key, work_dir)
-                     for key, _segment in prepared.pending_segments()}
+                     for key in _to_encode(prepared, prepared.settings.use_cache)}
         steps: list[Step] = []
         audio = None
         if spec.audio_ext is not None:
@@ -452,6 +459,13 @@ def render_timeline(
                         log=log)
     tracker.finish()
     return result
+
+
+def _to_encode(prepared: PreparedRender, use_cache: bool) -> list[str]:
+    """Keys of the segments to encode here: all without the cache, else those neither
+    here nor fetched (and verified) from the farm's shared cache."""
+    cache, fmt = prepared.cache, prepared.settings.fmt
+    return [k for k in prepared.unique_keys if not (use_cache and cache.has_segment(k, fmt))]
 
 
 def _published(prepared: PreparedRender, out_path: Path, poster_path: Path,
@@ -581,10 +595,12 @@ def assemble(
     cache = prepared.cache
     cache.ensure_dirs()
     out_path, poster_path = _output_paths(prepared, name)
-    missing = [k for k in prepared.unique_keys if not cache.has_segment(k, settings.fmt)]
-    if missing:
-        raise RenderFailed(f"{len(missing)} segment(s) are not in the cache (first: "
-                           f"{prepared.segment(missing[0]).label}); render again")
+    # Every segment should be in the cache (its task put it there); one that is gone, or
+    # whose copy in the farm's shared cache is not the bytes recorded, is encoded here.
+    missing = _to_encode(prepared, use_cache=True)
+    if missing and log:
+        log(f"{len(missing)} segment(s) not in the cache, encoded here (first: "
+            f"{prepared.segment(missing[0]).label})")
     audio = None
     steps: list[Step] = []
     loudness: dict[str, float] = {}
@@ -598,11 +614,15 @@ def assemble(
             else:
                 audio = work_dir / f"audio.{FORMAT_SPECS[settings.fmt].audio_ext}"
                 steps = soundtrack_steps(prepared, work_dir, audio, loudness)
+        audio_deps = tuple(s.name for s in steps)[-1:]
+        seg_steps = {key: segment_step(prepared, key, work_dir) for key in missing}
+        steps += seg_steps.values()
         steps += assemble_steps(prepared, work_dir, concat_list, audio, out_tmp, poster_tmp,
-                                audio_deps=tuple(s.name for s in steps)[-1:])
+                                segment_deps={k: s.name for k, s in seg_steps.items()},
+                                audio_deps=audio_deps)
         tracker = _run(steps, jobs=max(1, jobs), on_progress=on_progress,
                        should_cancel=should_cancel, timeout=timeout, log=log)
-    result = _published(prepared, out_path, poster_path, loudness, started, encoded=[],
+    result = _published(prepared, out_path, poster_path, loudness, started, encoded=missing,
                         commands_run=[s.argv for s in steps if s.argv], log=log,
                         note_reused=False)
     tracker.finish()

@@ -165,5 +165,5 @@ def delete(uow: UnitOfWork, user_id: str, ref: str) -> ProjectView:
         uow.record_event("project.deleted", user_id, project_id=project.id)
         uow.commit()
     remove_unreferenced_objects(uow, [*keys], reason="project delete: no asset uses it any more")
-    remove_renders(uow.settings.storage_dir, job_ids)
+    remove_renders(uow.settings, job_ids)
     return view

@@ -7,6 +7,9 @@
    that breaks its rules once filled, or a media path built from the row that is refused
    is a problem at that row of the data file, saying where in the spec it is used.
    Probing happens once per distinct file, not once per row.
+   A number given by a placeholder (``duration: "{{ seconds }}"``) is read and checked
+   once a row fills it in, with the same bounds and rules as a number in the file, and
+   so are the checks against the media of its item.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rendercli.specfile import media
 from rendercli.specfile.batch_rows import DataRows, Row
 from rendercli.specfile.loader import FieldPath, LoadedSpec, PartialSpec, load_spec
 from rendercli.specfile.problems import Problem, SpecInvalid
+from rendercli.specfile.shapes import Str
 from rendercli.specfile.template import has_placeholders, substitute
 
 
@@ -30,6 +34,7 @@ class FileReport:
     timeline_items: int = 0
     music_items: int = 0
     placeholders: tuple[str, ...] = ()  # field names the spec uses
+    numbers_per_row: tuple[str, ...] = ()  # keys of numbers the rows fill in (duration)
     rows_checked: int = 0
     values_checked: bool = False  # placeholders filled from --set and checked
 
@@ -94,14 +99,18 @@ def validate_loaded(loaded: LoadedSpec, *, rows: DataRows | None, allow_outside:
     spec = loaded.spec
     sites = filling.template_sites(spec)
     names = tuple(dict.fromkeys(name for site in sites for name in site.fields))
+    numbers = tuple(dict.fromkeys(str(site.path[-1]) for site in sites
+                                  if not isinstance(site.shape, Str)))
     report = FileReport(loaded.file, timeline_items=len(spec.timeline),
-                        music_items=len(spec.music), placeholders=names)
+                        music_items=len(spec.music), placeholders=names,
+                        numbers_per_row=numbers)
 
     def at_spec(where: FieldPath, message: str) -> None:
         report.problems.append(loaded.problem(where, message))
 
     resolved = media.resolve_all(spec, loaded.base_dir, at_spec, allow_outside=allow_outside)
-    media.check_media(spec, resolved, prober, at_spec)
+    waiting = {site.path[:2] for site in sites if not isinstance(site.shape, Str)}
+    media.check_media(spec, resolved, prober, at_spec, waiting)
     if rows is not None:
         _check_rows(loaded, sites, rows, report, resolved, allow_outside, prober)
     elif values is not None:
@@ -172,10 +181,12 @@ def _check_rows(loaded: LoadedSpec, sites: list[filling.Site], rows: DataRows,
 
 def _row_paths(loaded: LoadedSpec, sites: list[filling.Site]
                ) -> tuple[set[FieldPath], set[FieldPath]]:
-    """The media paths built from placeholders, and the items they belong to."""
+    """The media paths built from placeholders, and the items whose media checks depend
+    on the row: those paths' items, and the items with a number the row fills in."""
     paths = dict(media.path_fields(loaded.spec))
     path_sites = {s.path for s in sites if s.fields and s.path in paths}
-    return path_sites, {p[:2] for p in path_sites}
+    numbers = {s.path[:2] for s in sites if not isinstance(s.shape, Str)}
+    return path_sites, {p[:2] for p in path_sites} | numbers
 
 
 def _check_filled(loaded: LoadedSpec, sites: list[filling.Site],
@@ -185,7 +196,7 @@ def _check_filled(loaded: LoadedSpec, sites: list[filling.Site],
                   prober: media.Prober) -> None:
     """The spec filled from one row's ``values`` (or --set's), checked; problems of what
     the values changed go to ``at_row``."""
-    filled = filling.fill(loaded, sites, values, lambda site, msg: at_row(site.path, msg))
+    filled = filling.fill(loaded, sites, values, at_row)
     if filled is None:
         # Another field of the row is wrong: its media paths are still checked, so every
         # problem of the row shows at once (an empty value and a missing file, say).
@@ -197,7 +208,7 @@ def _check_filled(loaded: LoadedSpec, sites: list[filling.Site],
                 except ValueError as exc:
                     at_row(site.path, str(exc))
         return
-    if not path_sites:
+    if not dependent:
         return
     resolved = dict(fixed)
     for where in path_sites:

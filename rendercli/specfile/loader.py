@@ -39,8 +39,11 @@ from rendercli.specfile.shapes import (
     OneOf,
     Shape,
     Str,
+    Unfilled,
     cross_checks,
     describe,
+    filled_later,
+    has_unfilled,
     number_range,
     spec_fields,
 )
@@ -138,9 +141,49 @@ def _kind_of(value: Any) -> str:
     return f"a {type(value).__name__} value"
 
 
+# How a number is written in a data row or --set value (JSON rows give numbers as JSON
+# writes them): decimal, optionally signed, with an optional exponent. No inf or nan.
+MAX_NUMBER_CHARS = 100  # longer is no number a spec needs (and int() refuses 4,300 digits)
+NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def read_filled(shape: Shape, text: str, key: object) -> tuple[Any, str | None]:
+    """A placeholder's filled-in ``text`` read as a value of ``shape`` (an
+    :class:`Unfilled` value's), with exactly the checks a value written in the file gets:
+    ``(value, None)``, or ``(INVALID, why not)``. Rules spanning fields are the caller's
+    (``fill`` runs the objects' ``spec_checks`` once they are filled in)."""
+    written = text.strip()
+    value: Any = written
+    if len(written) <= MAX_NUMBER_CHARS and NUMBER_TEXT.fullmatch(written):
+        value = float(written) if any(c in written for c in ".eE") else int(written)
+    elif len(written) > MAX_NUMBER_CHARS or not _takes_text(shape):
+        shown = repr(written if len(written) <= 40 else written[:39] + "\u2026")
+        return INVALID, f"{key}: expected {describe(shape)}, got {shown} once filled in"
+    checker = _Checker("", defer=False)
+    result = checker.check(Node("scalar", value, 1, 1), shape, ())
+    if result is INVALID:
+        message = checker.problems[0].message if checker.problems else "invalid"
+        if message.startswith("expected "):  # "expected a number above 0, got 0"
+            return INVALID, f"{key}: {message} once filled in"
+        return INVALID, f"{key}, once filled in: {message}"
+    return result, None
+
+
+def _takes_text(shape: Shape) -> bool:
+    match shape:
+        case Str():
+            return True
+        case Nullable(shape=inner):
+            return _takes_text(inner)
+        case OneOf(options=options):
+            return any(map(_takes_text, options))
+    return False
+
+
 class _Checker:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, defer: bool = True) -> None:
         self.file = file
+        self.defer = defer  # placeholders where a number goes: left to the data rows
         self.problems: list[Problem] = []
         self.positions: dict[FieldPath, Position] = {}
         self.paths: list[tuple[FieldPath, str]] = []  # file paths that are well formed
@@ -167,6 +210,13 @@ class _Checker:
         self.positions[path] = Position(node.line, node.column)
         if node.kind == "scalar" and node.value is INVALID:
             return INVALID  # already reported
+        if (self.defer and node.kind == "scalar" and isinstance(node.value, str)
+                and "{{" in node.value and filled_later(shape)):
+            try:
+                if template.field_names(node.value):
+                    return Unfilled(node.value, shape)
+            except template.TemplateError as exc:
+                return self.problem(node, str(exc))
         match shape:
             case Nullable(shape=inner):
                 if node.kind == "scalar" and node.value is None:
@@ -220,8 +270,8 @@ class _Checker:
                 return self.problem(node, str(exc))
         elif "{{" in value and template.has_placeholders(value):
             return self.problem(node, "placeholders ({{ field }}) are not allowed here: only "
-                                      "in text, colours, media paths, and the output and "
-                                      "project names")
+                                      "in text, colours, numbers, media paths, and the output "
+                                      "and project names")
         if shape.check is not None and not placeholders:
             try:
                 shape.check(value)
@@ -313,6 +363,8 @@ class _Checker:
         if not ok:
             return INVALID
         result = shape.cls(**values)
+        if has_unfilled(result):
+            return result  # rules spanning fields wait for the row (fill.fill runs them)
         for key, message in cross_checks(shape.cls, result):
             where = self.positions.get((*path, key), Position(node.line, node.column))
             self.problems.append(Problem(self.file, where.line, where.column, message))

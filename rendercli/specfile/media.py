@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -137,8 +137,12 @@ def _probe(path: Path) -> MediaInfo | str:
 
 
 def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
-                report: Report) -> None:
-    """Probe every resolved media file, then check the spec against what they are."""
+                report: Report, waiting: Collection[FieldPath] = ()) -> None:
+    """Probe every resolved media file, then check the spec against what they are.
+
+    ``waiting``: items (``("timeline", 2)``, ``("music", 0)``) holding a number left to
+    the data rows (``shapes.Unfilled``), skipped here, with a transition next to them:
+    they are checked once a row has filled them in (``check`` does, per row)."""
     infos: dict[FieldPath, MediaInfo] = {}
     for where, path in resolved.items():
         if where[-1] == "font":
@@ -151,6 +155,9 @@ def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
     lengths: list[float | None] = []
     for index, entry in enumerate(spec.timeline):
         at = ("timeline", index)
+        if at in waiting:
+            lengths.append(None)
+            continue
         if isinstance(entry, TitleCard):
             lengths.append(entry.duration)
             continue
@@ -158,9 +165,9 @@ def check_media(spec: Spec, resolved: dict[FieldPath, Path], prober: Prober,
         lengths.append(None if info is None else _picture_item(entry, info, at, report))
     for index, music in enumerate(spec.music):
         info = infos.get(("music", index, "media"))
-        if info is not None:
+        if info is not None and ("music", index) not in waiting:
             _music_item(music, info, ("music", index), report)
-    _transitions_fit(spec, lengths, report)
+    _transitions_fit(spec, lengths, report, waiting)
 
 
 def spec_text(spec: Spec, where: FieldPath) -> str:
@@ -231,10 +238,11 @@ def _music_item(item: MusicItem, info: MediaInfo, at: FieldPath, report: Report)
                                  f"{length:g} s")
 
 
-def _transitions_fit(spec: Spec, lengths: list[float | None], report: Report) -> None:
+def _transitions_fit(spec: Spec, lengths: list[float | None], report: Report,
+                     waiting: Collection[FieldPath]) -> None:
     for index, entry in enumerate(spec.timeline[:-1]):
         transition = entry.transition
-        if transition is None or transition.kind == "none":
+        if ("timeline", index) in waiting or transition is None or transition.kind == "none":
             continue
         for neighbour in (index, index + 1):
             length = lengths[neighbour]

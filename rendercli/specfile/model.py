@@ -5,8 +5,10 @@ here with :func:`spec_field`; docs/spec.md describes the same format for people.
 
 Vocabulary follows the CLI of the timeline (``asset add/update``, ``title add``,
 ``text add``): ``transition: fade:0.5`` is ``--transition fade:0.5``, ``fade_in`` is
-``--fade-in``, and so on. Seconds are numbers; text, media paths and the output and
-project names may hold ``{{ field }}`` placeholders filled from a data row.
+``--fade-in``, and so on. Seconds are numbers; text, colours, numbers, a transition's
+``KIND:SECONDS``, media paths and the output and project names may hold ``{{ field }}``
+placeholders filled from a data row (a number's then waits in the loaded spec as a
+``shapes.Unfilled`` value until ``fill`` reads it).
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ class Transition:
 
 TRANSITION = OneOf(
     (Str(pattern=TRANSITION_PATTERN, expected="KIND[:SECONDS], e.g. fade:0.5",
-         convert=parse_transition),
+         convert=parse_transition, later=True),
      Obj(Transition)),
     expected="a transition: KIND[:SECONDS] (e.g. fade:0.5) or {kind, duration}",
 )

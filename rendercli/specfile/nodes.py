@@ -122,6 +122,11 @@ class _YamlConverter:
             self.problem(node, "nested too deeply")
             return Node("scalar", INVALID, line, column)
         if isinstance(node, yaml.MappingNode):
+            name = _unquoted_placeholder(yaml, node)
+            if name is not None:
+                self.problem(node, f"{{{{ {name} }}}} without quotes is a YAML mapping: "
+                                   f"quote it, as \"{{{{ {name} }}}}\"")
+                return Node("scalar", INVALID, line, column)
             pairs = []
             for key, value in node.value:
                 if key.tag == "tag:yaml.org,2002:merge":
@@ -144,6 +149,25 @@ class _YamlConverter:
             self.problem(node, "unsupported value (a number too long)")
             value = INVALID
         return Node("scalar", value, line, column)
+
+
+_NULL = "tag:yaml.org,2002:null"
+
+
+def _unquoted_placeholder(yaml: Any, node: Any) -> str | None:
+    """``name`` if ``node`` is how YAML reads ``{{ name }}`` written without quotes: a
+    flow mapping whose only key is a flow mapping ``{name: null}``, both without values."""
+    if not (node.flow_style and len(node.value) == 1):
+        return None
+    key, value = node.value[0]
+    if not (isinstance(key, yaml.MappingNode) and key.flow_style and len(key.value) == 1
+            and isinstance(value, yaml.ScalarNode) and value.tag == _NULL):
+        return None
+    inner, empty = key.value[0]
+    if (isinstance(inner, yaml.ScalarNode) and isinstance(empty, yaml.ScalarNode)
+            and empty.tag == _NULL and inner.tag == "tag:yaml.org,2002:str"):
+        return str(inner.value)
+    return None
 
 
 # -- JSON ---------------------------------------------------------------------------------

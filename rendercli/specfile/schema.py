@@ -4,6 +4,8 @@
 the copy is stale). The schema accepts what the loader accepts with two exceptions it
 cannot express, both checked by ``rendercli spec validate``: rules spanning fields
 (trim_end after trim_start, fades within the item) and the range of a volume in dB.
+A number may also be written as text holding a placeholder (``"{{ seconds }}"``): its
+bounds are checked once a data row fills it in.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ from rendercli.specfile.shapes import (
 )
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+PLACEHOLDER = "Placeholder"
+PLACEHOLDER_SCHEMA = {
+    "type": "string",
+    "description": "A number given by a data row (render batch --data) or --set: text "
+                   "holding {{ field }} placeholders, read as a number once filled in and "
+                   "checked then with the field's bounds.",
+    "pattern": r"^.*\{\{.*\}\}.*$",
+}
 
 
 def spec_schema() -> dict[str, Any]:
@@ -68,7 +78,7 @@ def _shape(shape: Shape, defs: dict[str, Any]) -> dict[str, Any]:
             if shape.enum is not None:
                 out["enum"] = list(shape.enum)
             if shape.pattern is not None:  # or, where allowed, a {{ placeholder }}
-                either = r"|.*\{\{.*\}\}.*" if shape.template else ""
+                either = r"|.*\{\{.*\}\}.*" if shape.template or shape.later else ""
                 out["pattern"] = f"^(?:{shape.pattern}{either})$"
             if shape.min_length:
                 out["minLength"] = shape.min_length
@@ -83,7 +93,9 @@ def _shape(shape: Shape, defs: dict[str, Any]) -> dict[str, Any]:
                 out["exclusiveMinimum"] = shape.above
             if shape.maximum is not None:
                 out["maximum"] = shape.maximum
-            return out
+            # or a number a data row fills in (checked with the same bounds then)
+            defs.setdefault(PLACEHOLDER, PLACEHOLDER_SCHEMA)
+            return {"anyOf": [out, {"$ref": f"#/$defs/{PLACEHOLDER}"}]}
         case Bool():
             return {"type": "boolean"}
         case Const(value=value):

@@ -35,6 +35,7 @@ class Str:
     path: bool = False  # a file path, relative to the spec file's folder
     convert: Callable[[str], Any] | None = None
     check: Callable[[str], object] | None = None
+    later: bool = False  # may be {{ field }} text, read (pattern, convert) once filled in
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,46 @@ class Nullable:
 
 
 Shape = Str | Num | Bool | Const | ListOf | Obj | OneOf | Nullable
+
+
+@dataclass(frozen=True)
+class Unfilled:
+    """A value left to a data row (or ``--set``): ``{{ field }}`` text where the spec wants
+    a number (``duration: "{{ seconds }}"``). The loaded spec holds this in place of the
+    value; filling the placeholders reads the text as ``shape`` with the loader's own
+    checks (``loader.read_filled``), and rules spanning fields wait until then."""
+
+    text: str
+    shape: Shape
+
+
+def has_unfilled(value: Any) -> bool:
+    """True if ``value`` (a model object, a tuple of them, or a field value) holds an
+    :class:`Unfilled` value anywhere."""
+    if isinstance(value, Unfilled):
+        return True
+    if isinstance(value, tuple):
+        return any(map(has_unfilled, value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(has_unfilled(getattr(value, f.attr)) for f in spec_fields(type(value)))
+    return False
+
+
+def filled_later(shape: Shape) -> bool:
+    """True if ``{{ field }}`` text in place of a value of ``shape`` is left to the data
+    row as an :class:`Unfilled` value: where a number goes, or text read into a value
+    (``Str(later=True)``, a transition's ``KIND:SECONDS``)."""
+    match shape:
+        case Num():
+            return True
+        case Str(later=later):
+            return later
+        case Nullable(shape=inner):
+            return filled_later(inner)
+        case OneOf(options=options):
+            return any(map(filled_later, options))
+    return False
+
 
 REQUIRED = dataclasses.MISSING
 

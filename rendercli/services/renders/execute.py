@@ -27,7 +27,7 @@ from rendercli.repositories import jobs
 from rendercli.repositories.jobs import JobClaim, TaskClaim, database_away, with_db_retry
 from rendercli.services import analytics
 from rendercli.services.items import read_items
-from rendercli.services.renders import dispatch, lifecycle, tasks
+from rendercli.services.renders import dispatch, lifecycle, outputs, tasks
 from rendercli.services.renders.inputs import localized_inputs
 from rendercli.services.renders.submit import engine_settings, request_of
 from rendercli.services.renders.timeline import stored_fit, timeline_items
@@ -35,7 +35,8 @@ from rendercli.services.renders.views import JobView, task_summaries, view_of
 from rendercli.services.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from rendercli.render.engine import RenderResult
+    from rendercli.render.cache import RemoteCache
+    from rendercli.render.engine import PreparedRender, RenderResult
     from rendercli.render.timeline import RenderSettings, TimelineItem
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def _view(job_id: str, uow: UnitOfWork) -> JobView:
     with uow:
         row = jobs.view_row(uow.rows, job_id)
         assert row is not None
-        return view_of(row, uow.settings.storage_dir,
+        return view_of(row, uow.settings,
                        task_summaries(uow.rows, [job_id]).get(job_id))
 
 
@@ -203,9 +204,21 @@ def execute(
     held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(job_id, uow))
-        held.enter_context(localized_inputs(settings, items))
-        if _split(claim, items, render_settings, uow):
+        # Heartbeats go on while inputs are fetched from a bucket (a big one may take
+        # longer than the heartbeat timeout) and while the job is split.
+        with JobMonitor(claim, settings.heartbeat_interval, uow) as fetching:
+            # Planning reads the fonts; the media only the worker that renders them
+            # (this one, unless the job is split into tasks).
+            held.enter_context(localized_inputs(settings, items, media=False))
+            store, remote = _shared(uow)
+            split = not fetching.lost.is_set() and _split(claim, items, render_settings,
+                                                          uow, remote)
+            if not split and not fetching.lost.is_set():
+                held.enter_context(localized_inputs(settings, items))
+        if split:
             return _view(job_id, uow)
+        if fetching.lost.is_set():
+            raise RenderCancelled()
         with JobMonitor(claim, settings.heartbeat_interval, uow) as monitor:
 
             def progress(percent: float, eta: float | None) -> None:
@@ -224,7 +237,10 @@ def execute(
                 name=job_id,
                 jobs=settings.render_jobs,
                 chunk_seconds=settings.chunk_seconds or None,
+                remote=remote,
             )
+            output_url, poster_url = outputs.publish_render(
+                store, settings, job_id, Path(result.path), Path(result.poster_path))
     except RenderCancelled:
         lifecycle.record_log(
             job_id, "render stopped: the job was cancelled or reassigned\n", uow=uow
@@ -241,16 +257,17 @@ def execute(
                 was=JobStatus.PROCESSING.value, reason="interrupted")
         raise
     except BaseException as exc:
-        # The database (or the bucket) went away for longer than our retries: leave the
+        # The database or the bucket went away for longer than our retries: leave the
         # job to the stale-heartbeat recovery, which re-queues it as a transient failure.
         if not _transient(exc):
             lifecycle.fail(claim, _one_line(exc), "\n".join(lines), uow=uow)
         raise
     finally:
         held.close()
-    outputs = _outputs(result, _loudness(result, render_settings.loudness, lines))
+    columns = _outputs(result, output_url, poster_url,
+                       _loudness(result, render_settings.loudness, lines))
     # Each ffmpeg command is in `lines` once, with the step it ran for.
-    if not lifecycle.complete(claim, uow=uow, log="\n".join(lines) + "\n", **outputs):
+    if not lifecycle.complete(claim, uow=uow, log="\n".join(lines) + "\n", **columns):
         _discard(result)  # cancelled (or handed over) at the last moment: keep no output
         return _view(job_id, uow)
     _record(uow, "render.completed", claim.owner_id, job_id, started,
@@ -259,8 +276,8 @@ def execute(
 
 
 def _transient(exc: BaseException) -> bool:
-    """An outage worth retrying elsewhere, not a fault of the job: the database or the
-    bucket unreachable."""
+    """The database or the bucket is away: the render is retried like a worker loss
+    (left to the stale-heartbeat recovery), never failed as bad input."""
     return database_away(exc) or isinstance(exc, StoreUnavailable)
 
 
@@ -271,10 +288,10 @@ def _record(uow: UnitOfWork, event: str, owner_id: str, job_id: str, started: fl
                      seconds=round(time.monotonic() - started, 3), **fields)
 
 
-def _outputs(result: RenderResult, loudness_lufs: float | None) -> dict[str, object]:
-    """A published render's columns of its job."""
-    return {"output_url": Path(result.path).resolve().as_uri(),
-            "poster_url": Path(result.poster_path).resolve().as_uri(),
+def _outputs(result: RenderResult, output_url: str, poster_url: str,
+             loudness_lufs: float | None) -> dict[str, object]:
+    """A published render's columns of its job (`outputs.publish_render`'s URLs)."""
+    return {"output_url": output_url, "poster_url": poster_url,
             "output_size": result.size, "output_duration": result.duration,
             "output_sha256": result.sha256, "cache_hit": result.cache_hit,
             "loudness_lufs": loudness_lufs}
@@ -284,6 +301,37 @@ def _discard(result: RenderResult) -> None:
     """Keep no output of a render that stopped being ours at the last moment."""
     Path(result.path).unlink(missing_ok=True)
     Path(result.poster_path).unlink(missing_ok=True)
+
+
+def _shared(uow: UnitOfWork):  # type: ignore[no-untyped-def]
+    """(the object store, the render cache's remote) for this worker's settings."""
+    from rendercli.objectstore import open_store
+    from rendercli.services.renders.shared_cache import remote_cache
+
+    store = open_store(uow.settings)
+    return store, remote_cache(store)
+
+
+def _task_media(prepared: PreparedRender, tc: TaskClaim) -> list[TimelineItem]:
+    """The items whose media a task reads: its segment's, the soundtrack's sources, or
+    for the assemble none, unless a segment or the soundtrack is not to be had from the
+    cache (then it renders them itself, from every item)."""
+    plan, fmt = prepared.plan, prepared.settings.fmt
+    if tc.kind == "segment":
+        try:
+            segment = prepared.segment(tc.cache_key or "")
+        except KeyError:
+            return []  # the project changed: the task fails on it
+        t = segment.transition
+        return [p.item for p in ((t.before, t.after) if t is not None else
+                                 (segment.item,) if segment.item is not None else ())]
+    if tc.kind == "soundtrack":
+        return [p.item for p in plan.visual if p.item.has_audio] + list(plan.background)
+    cache = prepared.cache
+    complete = all(cache.has_segment(k, fmt) for k in prepared.unique_keys) and (
+        not prepared.has_soundtrack
+        or cache.soundtrack_loudness(prepared.soundtrack_key, fmt) is not None)
+    return [] if complete else [p.item for p in plan.visual] + list(plan.background)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -299,7 +347,7 @@ def _live_workers(redis_url: str | None) -> int:
 
 
 def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-def]
-           uow: UnitOfWork) -> bool:
+           uow: UnitOfWork, remote: RemoteCache | None = None) -> bool:
     """Farm mode: split the claimed job into tasks for many workers and dispatch them.
     True if it was split (the tasks now carry it), False to render it here in one piece:
     embedded mode, a cached render, fewer than two pieces of work, RENDERCLI_FARM_SPLIT
@@ -308,7 +356,7 @@ def _split(claim: JobClaim, items, render_settings,  # type: ignore[no-untyped-d
     if settings.is_embedded or settings.farm_split == "never":
         return False
     prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
-                              chunk_seconds=settings.chunk_seconds or None)
+                              chunk_seconds=settings.chunk_seconds or None, remote=remote)
     if prepared.has_cached_render():
         return False
     work = len(prepared.pending_segments()) + (1 if prepared.soundtrack_pending() else 0)
@@ -354,10 +402,23 @@ def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | No
     held = contextlib.ExitStack()  # the inputs, fetched from a bucket and kept till the end
     try:
         items, render_settings = with_db_retry(lambda: load(tc.job_id, uow))
-        held.enter_context(localized_inputs(settings, items))
-        prepared = prepare_render(items, render_settings, storage_dir=settings.storage_dir,
-                                  chunk_seconds=settings.chunk_seconds or None)
         with TaskMonitor(tc, settings.heartbeat_interval, uow) as monitor:
+            # Inside the monitor: heartbeats go on while inputs are fetched. Only what
+            # this task reads: the fonts (planning), then its own media.
+            held.enter_context(localized_inputs(settings, items, media=False))
+            store, remote = _shared(uow)
+
+            def prepare() -> PreparedRender:
+                return prepare_render(items, render_settings,
+                                      storage_dir=settings.storage_dir,
+                                      chunk_seconds=settings.chunk_seconds or None,
+                                      remote=remote)
+
+            prepared = prepare()
+            needed = _task_media(prepared, tc) if store.remote else []
+            if needed:
+                held.enter_context(localized_inputs(settings, needed))
+                prepared = prepare()  # each source's colours probed from its bytes now
             options = {"on_progress": monitor.report, "should_cancel": monitor.lost.is_set,
                        "timeout": settings.job_timeout, "log": lines.append}
             if tc.kind == "segment":
@@ -372,6 +433,8 @@ def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | No
             else:
                 result = assemble(prepared, name=tc.job_id, jobs=settings.render_jobs, **options)
                 argvs = result.commands
+                output_url, poster_url = outputs.publish_render(
+                    store, settings, tc.job_id, Path(result.path), Path(result.poster_path))
     except RenderCancelled:
         return TaskState.CANCELLED
     except (RenderFailed, RenderTimedOut, InvalidInput) as exc:
@@ -386,8 +449,8 @@ def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | No
         tasks.hand_back(tc.task_id, tc.worker_name, uow=uow)
         raise
     except BaseException as exc:
-        # The database (or the bucket) went away: the stale-heartbeat recovery hands the
-        # task on.
+        # The database or the bucket went away: the stale-heartbeat recovery hands the
+        # task on, like a worker loss.
         if not _transient(exc):
             tasks.fail(tc, _one_line(exc), "\n".join(lines), uow=uow)
         raise
@@ -396,9 +459,10 @@ def execute_task(task_id: str, *, worker_name: str, uow: UnitOfWork) -> str | No
     if tc.kind != "assemble":
         return (TaskState.COMPLETED if tasks.complete(tc, argvs, uow=uow)
                 else TaskState.CANCELLED)
-    outputs = _outputs(result, _loudness(result, render_settings.loudness, lines))
+    columns = _outputs(result, output_url, poster_url,
+                       _loudness(result, render_settings.loudness, lines))
     if not tasks.complete_job(tc, argvs, "\n".join(lines) + "\n", uow=uow,
-                              **{**outputs, "cache_hit": False}):
+                              **{**columns, "cache_hit": False}):
         _discard(result)
         return TaskState.CANCELLED
     _record(uow, "render.completed", tc.owner_id, tc.job_id, started,

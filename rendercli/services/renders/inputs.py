@@ -23,11 +23,12 @@ if TYPE_CHECKING:
     from rendercli.render.timeline import TimelineItem
 
 
-def input_hashes(items: Sequence[TimelineItem]) -> dict[str, str]:
-    """SHA-256 -> how messages name it, for every stored file the timeline reads."""
+def input_hashes(items: Sequence[TimelineItem], *, media: bool = True) -> dict[str, str]:
+    """SHA-256 -> how messages name it, for every stored file the timeline reads (with
+    ``media`` False, its fonts only)."""
     found: dict[str, str] = {}
     for item in items:
-        if item.kind != "title" and item.sha256:
+        if media and item.kind != "title" and item.sha256:
             found.setdefault(item.sha256, item.name or item.path.name)
         fonts = [(text.font_sha256, text.font_name) for text in item.texts]
         if item.title is not None:
@@ -39,16 +40,18 @@ def input_hashes(items: Sequence[TimelineItem]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def localized_inputs(settings: Settings, items: Sequence[TimelineItem]) -> Iterator[None]:
-    """Every input of ``items`` in the storage directory, verified, held until the block
-    ends (nothing to do without a bucket). RenderFailed naming the asset when an object
-    is missing from the bucket or its bytes do not match its hash (nothing is cached)."""
+def localized_inputs(settings: Settings, items: Sequence[TimelineItem], *,
+                     media: bool = True) -> Iterator[None]:
+    """Every input of ``items`` (with ``media`` False: their fonts only, which planning
+    reads) in the storage directory, verified, held until the block ends (nothing to do
+    without a bucket). RenderFailed naming the asset when an object is missing from the
+    bucket or its bytes do not match its hash (nothing is cached)."""
     if settings.storage_url is None:
         yield
         return
     from rendercli.objectstore import object_name, open_store
 
-    names = input_hashes(items)
+    names = input_hashes(items, media=media)
     wanted = {object_name(sha): sha for sha in names}
     held = contextlib.ExitStack()
     try:

@@ -15,8 +15,7 @@ from rendercli.repositories import jobs, prefixes
 from rendercli.services.projects import owned_project_id
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
+    from rendercli.config import Settings
     from rendercli.services.renders.tasks import TaskView
     from rendercli.services.unit_of_work import UnitOfWork
 
@@ -108,18 +107,38 @@ def task_summaries(rows: Rows, job_ids: list[str]) -> dict[str, TaskSummary]:
 UNSAFE_OUTPUT = "the output recorded for this job is not its file in storage: ignored"
 
 
-def _render_file(storage_dir: Path, job_id: str, url: str | None) -> str | None:
-    """The job's output (or poster) file, only if its recorded URL names exactly one of
-    the job's own files in this machine's storage (a tampered row must not make a
-    download read elsewhere)."""
-    from rendercli import storage
-
+def _render_file(settings: Settings, job_id: str, url: str | None) -> str | None:
+    """Where the job's output (or poster) is: its file in this machine's storage, or
+    with a bucket its ``s3://`` URL; only if the recorded URL names exactly one of the
+    job's own files (a tampered row must not make a download read elsewhere)."""
     if not url:
         return None
+    from rendercli import storage
+
+    if url.startswith("s3://"):
+        return _bucket_file(settings, url, job_id)
     try:
-        return str(storage.render_file_from_url(storage_dir, url, job_id))
+        return str(storage.render_file_from_url(settings.storage_dir, url, job_id))
     except storage.UnsafePath:
         return None
+
+
+def _bucket_file(settings: Settings, url: str, job_id: str) -> str | None:
+    """``url`` if it is ``s3://BUCKET/PREFIX/outputs/<job id>.<ext>`` in this farm's
+    bucket (RENDERCLI_STORAGE_URL), else None."""
+    from rendercli import storage
+    from rendercli.objectstore.names import output_name
+
+    if settings.storage_url is None:
+        return None
+    where = f"s3://{settings.s3_bucket}/{settings.s3_prefix}"
+    name = url[len(where):] if url.startswith(where) else ""
+    try:
+        if name != output_name(job_id, name.rpartition(".")[2]):
+            return None
+    except storage.UnsafePath:
+        return None
+    return url
 
 
 # The view's fields taken from the row as they are.
@@ -128,12 +147,13 @@ _AS_STORED = ("id", "project_id", "project_name", "status", "eta_seconds", "pres
               "output_size", "output_duration", "output_sha256", "attempts", "worker_name")
 
 
-def view_of(row: Mapping[str, Any], storage_dir: Path,
+def view_of(row: Mapping[str, Any], settings: Settings,
             tasks: TaskSummary | None = None) -> JobView:
     """The view of a job row (jobs.VIEW_COLUMNS and project_name), with its task
-    summary if it was split over the farm; its files are looked for in `storage_dir`."""
+    summary if it was split over the farm; its files are looked for in the settings'
+    storage directory (or bucket)."""
     started, finished = as_datetime(row["started_at"]), as_datetime(row["finished_at"])
-    output_path = _render_file(storage_dir, row["id"], row["output_url"])
+    output_path = _render_file(settings, row["id"], row["output_url"])
     elapsed = None if started is None else ((finished or utcnow()) - started).total_seconds()
     return JobView(
         **{name: row[name] for name in _AS_STORED},
@@ -141,7 +161,7 @@ def view_of(row: Mapping[str, Any], storage_dir: Path,
         elapsed_seconds=None if elapsed is None else round(elapsed, 2),
         use_cache=bool(row["use_cache"]),
         output_path=output_path,
-        poster_path=_render_file(storage_dir, row["id"], row["poster_url"]),
+        poster_path=_render_file(settings, row["id"], row["poster_url"]),
         cache_hit=as_bool(row["cache_hit"]),
         error=row["error"] or (UNSAFE_OUTPUT if row["output_url"] and output_path is None
                                else None),
@@ -166,7 +186,7 @@ def owned_views(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> dict[str, 
 
 def _views(uow: UnitOfWork, found: list[dict[str, Any]]) -> dict[str, JobView]:
     summaries = task_summaries(uow.rows, [row["id"] for row in found])
-    return {row["id"]: view_of(row, uow.settings.storage_dir, summaries.get(row["id"]))
+    return {row["id"]: view_of(row, uow.settings, summaries.get(row["id"]))
             for row in found}
 
 
@@ -227,7 +247,7 @@ def batch_jobs(uow: UnitOfWork, user_id: str, batch_id: str,
     with uow:
         found = jobs.job_rows(uow.rows, user_id, batch_id=batch_id, limit=limit,
                               oldest_first=True)
-        listed = list(_views(uow.rows, found).values())
+        listed = list(_views(uow, found).values())
     if not listed:
         raise NotFound(f"batch not found: {batch_id}")
     return listed

@@ -131,8 +131,8 @@ def prepare_loaded(loaded: LoadedSpec, values: Mapping[str, str | None], *,
         problems.append(row_problem(where, message) if row_problem is not None
                         else loaded.problem(where, message))
 
-    def missing(site: Any, message: str) -> None:
-        report(site.path, with_set_hint(message) if row_problem is None else message)
+    def missing(where: FieldPath, message: str) -> None:
+        report(where, with_set_hint(message) if row_problem is None else message)
 
     if sites is None:
         sites = template_sites(loaded.spec)

@@ -403,7 +403,7 @@ def _create_jobs(uow: UnitOfWork, user_id: str, batch: Batch,
         uow.record_event("render.submitted", user_id, job_id=job["id"], project_id=project.id,
                          preset=job["preset"], format=job["format"], batch_id=batch_id)
         views.append(view_of({**dict.fromkeys(VIEW_COLUMNS), **job,
-                              "project_name": project.name}, uow.settings.storage_dir))
+                              "project_name": project.name}, uow.settings))
     try:
         insert(uow.rows, "render_jobs", *jobs)
     except Exception as exc:

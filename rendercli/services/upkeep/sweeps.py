@@ -18,6 +18,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _STAMP = "orphans-swept"
+_BUCKET_STAMP = "bucket-swept"
+
+
+def _bucket_step(uow: UnitOfWork) -> int | None:
+    """One bounded step of the bucket's orphan sweep (workers only; see bucket_sweep)."""
+    from rendercli.objectstore import open_store
+    from rendercli.services.upkeep.bucket_sweep import sweep_bucket_step
+
+    try:
+        store = open_store(uow.settings)
+    except Exception as exc:
+        log.warning("bucket orphan sweep skipped: %s", exc)
+        return None
+    return sweep_bucket_step(uow.settings, uow, store)
 
 
 def sweep_storage(*, worker: bool = False, force_orphans: bool = False, uow: UnitOfWork) -> int:
@@ -34,6 +48,10 @@ def sweep_storage(*, worker: bool = False, force_orphans: bool = False, uow: Uni
             force_orphans or _orphan_sweep_due(settings.storage_dir,
                                                settings.orphan_sweep_interval)):
         removed += sweep_orphans(uow) or 0
+    if worker and settings.storage_url is not None and (
+            force_orphans or stamp_due(settings.storage_dir / "tmp" / _BUCKET_STAMP,
+                                       settings.orphan_sweep_interval)):
+        removed += _bucket_step(uow) or 0
     if removed:
         log.info("removed %d leftover files from storage", removed)
     return removed
@@ -143,7 +161,12 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
     caller's token (best effort, fail closed: when the database does not answer, a dead
     token included, every object is kept and the orphan sweep removes it later).
     Malformed keys are never turned into paths; titles have no key (None) and no
-    object. ``reason`` goes into the deletion log."""
+    object. ``reason`` goes into the deletion log.
+
+    Only the local copies: in a bucket, another machine may be adding the same content
+    at this moment (it found the object and skips its upload), which no lock here can
+    see, so the workers' bucket sweep removes them once they stayed unreferenced for the
+    grace (bucket_sweep)."""
     from rendercli import storage
 
     keys = [k for k in keys if k is not None and storage.is_digest(k)]
@@ -172,12 +195,26 @@ def remove_unreferenced_objects(uow: UnitOfWork, keys: list[str | None], *,
                 log.warning("could not remove stored object %s: %s", key, exc)
 
 
-def remove_renders(storage_dir: Path, job_ids: list[str]) -> None:
-    """Delete the rendered videos and posters of deleted jobs (named by job id)."""
+def remove_renders(settings: Settings, job_ids: list[str]) -> None:
+    """Delete the rendered videos and posters of deleted jobs (named by job id), in the
+    bucket too (a job's outputs are its own: no other job or asset uses them)."""
     from rendercli import storage
 
     for job_id in job_ids:
         try:
-            storage.remove_job_renders(storage_dir, job_id)
+            storage.remove_job_renders(settings.storage_dir, job_id)
         except OSError as exc:  # the rows are gone; a stray file is harmless
             log.warning("could not remove renders of %s: %s", job_id, exc)
+    if settings.storage_url is None or not job_ids:
+        return
+    from rendercli.errors import RenderCliError
+    from rendercli.objectstore import open_store
+    from rendercli.objectstore.names import output_name
+
+    try:
+        store = open_store(settings)
+        for job_id in job_ids:
+            for ext in storage.RENDER_EXTS:
+                store.remove(output_name(job_id, ext), reason="job deleted")
+    except (RenderCliError, OSError, storage.UnsafePath) as exc:
+        log.info("job outputs left in the bucket: %s", exc)
