@@ -119,7 +119,8 @@ def test_watch_draws_a_live_table_on_a_terminal(env: dict[str, str], tmp_path) -
     assert job["id"] in term.output and "completed" in term.output and "100 %" in term.output
 
 
-def test_ids_are_never_cut_short_on_a_narrow_terminal(env: dict[str, str]) -> None:
+def test_ids_are_shortened_to_a_prefix_that_works_on_a_narrow_terminal(
+        env: dict[str, str]) -> None:
     run("register", "--email", "n@example.com", "--password-stdin", env=env, input="password1\n")
     run("login", "--email", "n@example.com", "--password-stdin", "--insecure-storage", env=env,
         input="password1\n")
@@ -127,7 +128,9 @@ def test_ids_are_never_cut_short_on_a_narrow_terminal(env: dict[str, str]) -> No
                              env=env).stdout)
     term = Terminal("project", "list", env={**env, "COLUMNS": "50"})
     assert term.wait() == 0
-    assert created["id"] in term.output
+    assert created["id"] not in term.output and created["id"][:7] in term.output
+    shown = json.loads(run("project", "show", created["id"][:7], "--json", env=env).stdout)
+    assert shown["id"] == created["id"]  # the short id is accepted back
 
 
 @pytest.mark.slow

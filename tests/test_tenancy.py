@@ -522,12 +522,14 @@ def test_demo_prepares_its_account_on_both_databases(database_url: str, tmp_path
     to a throwaway account of its own there, and reuses the one demo account on SQLite."""
     from rendercli.services import accounts, demo
     from rendercli.services.unit_of_work import UnitOfWork
-    from tests.media_factory import make_image, make_video
+    from tests.media_factory import make_audio, make_image, make_video
 
-    samples = [make_video(tmp_path / "a.mp4", duration=1.0), make_image(tmp_path / "b.png")]
+    # make_samples' shape: a clip, a still, a clip and music (plus the demo's title card)
+    samples = [make_video(tmp_path / "a.mp4", duration=2.0), make_image(tmp_path / "b.png"),
+               make_video(tmp_path / "c.mp4", duration=1.0), make_audio(tmp_path / "d.mp3")]
     first = demo.prepare(UnitOfWork(), samples)
     second = demo.prepare(UnitOfWork(), samples)
-    assert first.asset_count == second.asset_count == 2
+    assert first.asset_count == second.asset_count == 5
     assert accounts.authenticate(UnitOfWork(), second.token) == second.user
     same_account = first.user.id == second.user.id
     assert same_account == database_url.startswith("sqlite")

@@ -228,6 +228,7 @@ def list_(
             for a in timeline.assets
         ],
         empty=f"No assets in {timeline.project_name}: rendercli asset add PROJECT FILE...",
+        optional=["AUDIO", "SIZE", "TRIM", "EFFECTS"],
     )
     if output.stdout_is_tty():
         output.say(

@@ -17,10 +17,12 @@ def demo(
     force: bool = FORCE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Render a demo video: sample clips, a still and music, with a live progress bar.
+    """Render a 10-second demo video showing off the engine, with a live progress bar.
 
-    Creates sample media, a demo account with a session, and a project, then renders it.
-    Runs again any time (the second run is served from the render cache).
+    Creates sample media, a demo account with a session, and a project: a title card
+    crossfading into a clip with a lower-third text, a slow zoom on a still, a fade
+    through black and music ducked under the clips' sound. Then renders it. Runs again
+    any time (the second run is served from the render cache).
 
     Example: rendercli demo --output demo.mp4
     """

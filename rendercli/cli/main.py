@@ -12,8 +12,8 @@ from rendercli.cli.app_group import RenderCliGroup
 # The help is the command's own first paragraph (tests/test_cli_lazy.py checks it), so
 # `rendercli --help` lists every command without importing one.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("rendercli.cli.demo:demo", "Render a demo video: sample clips, a still and music, "
-             "with a live progress bar."),
+    "demo": ("rendercli.cli.demo:demo", "Render a 10-second demo video showing off the "
+             "engine, with a live progress bar."),
     "doctor": ("rendercli.cli.doctor:doctor", "Check configuration, database, Redis and "
                "workers, storage, ffmpeg, keyring and login."),
     "register": ("rendercli.cli.accounts:register",

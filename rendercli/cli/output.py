@@ -242,28 +242,140 @@ def _plain(value: Any) -> str:
 
 GAP = 2  # spaces between table columns
 MIN_FLEX = 8  # a name column is never cut below this
+MIN_ID = 7  # ids are shortened to a unique prefix of at least this many characters
+MIN_DETAIL = 12  # a detail column (effects, workers) is cut to this before a name is
+ELLIPSIS = "\u2026"
 
 
-def fit_columns(widths: Sequence[int], width: int, *, flexible: int | None,
-                optional: Sequence[int] = ()) -> tuple[list[int], int | None]:
-    """Which columns to show on a terminal `width` cells wide, and how wide the flexible
-    (name) column may be. Optional columns are dropped, in the order given, while the
-    table would not fit with the flexible column at MIN_FLEX; the flexible column then
-    takes what is left (None: no limit). Other columns keep their full width."""
-    shown = list(range(len(widths)))
+def unique_prefix_length(values: Iterable[str], minimum: int = MIN_ID) -> int:
+    """How many leading characters tell these ids apart (at least `minimum`), as git
+    shortens commit hashes: one more than the longest prefix two of them share."""
+    from itertools import pairwise
 
-    def need(columns: list[int]) -> int:
-        fixed = sum(min(widths[c], MIN_FLEX) if c == flexible else widths[c] for c in columns)
-        return fixed + GAP * (len(columns) - 1)
+    def shared(left: str, right: str) -> int:
+        return next((n for n, (a, b) in enumerate(zip(left, right, strict=False)) if a != b),
+                    min(len(left), len(right)))
 
-    for column in optional:
-        if need(shown) <= width:
+    ordered = sorted(set(values))
+    return max([minimum, *(shared(a, b) + 1 for a, b in pairwise(ordered))])
+
+
+def cut(value: str, width: int) -> str:
+    """`value` in at most `width` terminal cells, ending with "…" when cut (wide CJK
+    characters count two)."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(value) <= width:
+        return value
+    if width <= 1:
+        return ELLIPSIS[:width]
+    return set_cell_size(value, width - 1).rstrip() + ELLIPSIS
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which columns a table shows and how wide each is, fitted to a terminal."""
+
+    shown: list[int]  # column indexes, in order
+    widths: dict[int, int]  # cells per shown column
+    short_ids: dict[int, int]  # id columns shortened: characters kept
+
+    def cells(self, row: Sequence[str]) -> list[str]:
+        """A row's shown cells, ids shortened and long text cut to the column."""
+        return [row[i][: self.short_ids[i]] if i in self.short_ids else cut(row[i], self.widths[i])
+                for i in self.shown]
+
+
+def fit_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, *,
+              ids: Sequence[int] = (), names: Sequence[int] = (),
+              details: Sequence[int] = (), optional: Sequence[int] = (),
+              stretch: int | None = None, stretch_max: int = 0) -> Layout:
+    """The one layout of every table on a terminal `width` cells wide: no row wraps.
+
+    While the table is too wide, in this order: `ids` are shortened to a unique prefix
+    (at least MIN_ID characters, as git does); `details` (effects, workers) are cut to
+    MIN_DETAIL; `optional` columns are dropped in the order given; `names` are cut with
+    "…" last (never below MIN_FLEX); on a very narrow terminal the rightmost columns go. A
+    `stretch` column (a progress bar) takes spare room up to `stretch_max`."""
+    from rich.cells import cell_len
+
+    natural = [max([cell_len(h), *(cell_len(r[i]) for r in rows)])
+               for i, h in enumerate(headers)]
+    widths = dict(enumerate(natural))
+    shown = list(range(len(headers)))
+    short_ids: dict[int, int] = {}
+
+    def total() -> int:
+        return sum(widths[i] for i in shown) + GAP * (len(shown) - 1)
+
+    for i in ids:
+        if total() <= width:
             break
-        shown.remove(column)
-    if flexible is None or flexible not in shown:
-        return shown, None
-    others = sum(widths[c] for c in shown if c != flexible) + GAP * (len(shown) - 1)
-    return shown, max(MIN_FLEX, min(widths[flexible], width - others))
+        keep = unique_prefix_length(r[i] for r in rows)
+        if keep < natural[i]:
+            short_ids[i] = keep
+            widths[i] = max(cell_len(headers[i]), keep)
+    for i in details:
+        if total() > width:
+            widths[i] = max(cell_len(headers[i]), min(natural[i], MIN_DETAIL),
+                            min(natural[i], widths[i] - (total() - width)))
+
+    def floor(i: int) -> int:
+        return max(cell_len(headers[i]), min(natural[i], MIN_FLEX)) if i in names \
+            else widths[i]
+
+    def least() -> int:
+        return sum(floor(i) for i in shown) + GAP * (len(shown) - 1)
+
+    for i in optional:
+        if total() <= width:
+            break
+        shown.remove(i)
+    while least() > width and len(shown) > 1:  # a very narrow terminal
+        shown.pop()
+    for i in names:
+        if i in shown and total() > width:
+            widths[i] = max(floor(i), widths[i] - (total() - width))
+    # Room left once columns were dropped goes back to cut details, then to whole ids.
+    for i in details:
+        if i in shown:
+            widths[i] = min(natural[i], widths[i] + max(0, width - total()))
+    for i in ids:
+        if i in short_ids and natural[i] - widths[i] <= width - total():
+            widths[i] = natural[i]
+            del short_ids[i]
+    if stretch is not None and stretch in shown:
+        widths[stretch] = min(max(widths[stretch], stretch_max),
+                              widths[stretch] + max(0, width - total()))
+    return Layout(shown, {i: widths[i] for i in shown}, short_ids)
+
+
+def _indexes(columns: Sequence[str], names: Iterable[str]) -> list[int]:
+    return [columns.index(c) for c in names if c in columns]
+
+
+ID_COLUMNS = ("ID", "JOB")  # shortened first when a table is too wide
+NAME_COLUMNS = ("PROJECT", "NAME", "TEXT")  # cut last
+DETAIL_COLUMNS = ("EFFECTS", "WORKER")  # long lists: cut before columns are dropped
+
+
+def layout_for(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int, *,
+               optional: Sequence[str] = ()) -> Layout:
+    """`fit_table` with each column's role known by its header."""
+    return fit_table(columns, rows, width, ids=_indexes(columns, ID_COLUMNS),
+                     names=_indexes(columns, NAME_COLUMNS),
+                     details=_indexes(columns, DETAIL_COLUMNS),
+                     optional=_indexes(columns, optional))
+
+
+def fitted_table(columns: Sequence[str], layout: Layout) -> Table:
+    """An empty table with `layout`'s columns at their fitted widths (never wrapping)."""
+    table = data_table([columns[i] for i in layout.shown])
+    for column, index in zip(table.columns, layout.shown, strict=True):
+        column.no_wrap = True
+        column.overflow = "ellipsis"
+        column.min_width = column.max_width = layout.widths[index]
+    return table
 
 
 def print_table(
@@ -271,16 +383,14 @@ def print_table(
     rows: Iterable[Sequence[Any]],
     *,
     empty: str | None = None,
-    flexible: str | None = None,
     optional: Sequence[str] = (),
 ) -> None:
-    """A rich table on a terminal; tab-separated rows without a header when piped.
+    """A rich table on a terminal; tab-separated rows without a header when piped
+    (complete: full ids, nothing cut).
 
-    On a terminal, ids and every other column keep their full width; when the table is
-    too wide, `optional` columns are dropped (in that order) and then the `flexible`
-    column (a name) is cut with "…". Nothing wraps."""
-    from rich.cells import cell_len
-
+    On a terminal the table is fitted to the window by `fit_table`: ids shortened to a
+    unique prefix first, then details cut, `optional` columns dropped (in that order),
+    names cut with "…" last. Nothing wraps."""
     rows = list(rows)
     if not stdout_is_tty():
         for row in rows:
@@ -291,23 +401,10 @@ def print_table(
         console.print(text(empty))
         return
     shown_rows = [[visible(human(v)) for v in row] for row in rows]
-    widths = [max([cell_len(c), *(cell_len(r[i]) for r in shown_rows)])
-              for i, c in enumerate(columns)]
-    if flexible is None:  # names are what may be cut: a project's, a file's, a token's
-        flexible = next((c for c in ("PROJECT", "NAME") if c in columns), None)
-    flex = columns.index(flexible) if flexible in columns else None
-    keep, flex_width = fit_columns(widths, console.width, flexible=flex,
-                                   optional=[columns.index(c) for c in optional])
-    table = data_table([columns[i] for i in keep])
-    for column, index in zip(table.columns, keep, strict=True):
-        column.no_wrap = True
-        if index == flex:
-            column.overflow = "ellipsis"
-            column.max_width = flex_width
-        else:
-            column.min_width = widths[index]
+    layout = layout_for(columns, shown_rows, console.width, optional=optional)
+    table = fitted_table(columns, layout)
     for row in shown_rows:
-        table.add_row(*(cell(row[i]) for i in keep))
+        table.add_row(*(cell(c) for c in layout.cells(row)))
     console.print(table)
 
 

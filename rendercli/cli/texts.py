@@ -138,6 +138,7 @@ def list_(asset: str = ASSET_ARG, json_output: bool = JSON_OPTION) -> None:
         [(t.position, t.id, _when(t), t.placement, t.size, t.color, one_line(t.text, 60))
          for t in found],
         empty="No texts on this item: rendercli text add ASSET TEXT",
+        optional=["SIZE", "COLOR", "PLACEMENT"],
     )
 
 

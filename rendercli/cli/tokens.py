@@ -80,6 +80,7 @@ def list_(
             for t in tokens
         ],
         empty="No tokens.",
+        optional=["CREATED", "LAST USED"],
     )
 
 

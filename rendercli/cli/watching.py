@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rendercli.cli import output
 from rendercli.cli.command_app import command_app
@@ -43,40 +43,30 @@ def _workers(job: JobView) -> str:
 
 
 def _table(jobs: list[JobView], width: int):  # type: ignore[no-untyped-def]
-    """The live table, fitted to `width` columns: ids whole, the worker column dropped
-    first, the bar narrowed, then project names cut with "…"."""
-    from rich.cells import cell_len
+    """The live table, fitted to `width` columns by the one table layout
+    (`output.fit_table`): ids shortened to a unique prefix first, the worker column cut,
+    then dropped, project names cut with "…" last; the bar takes spare room up to
+    BAR_WIDTH."""
     from rich.progress_bar import ProgressBar
 
-    rows = [[job.id, output.visible(job.project_name), job.status, None,
+    rows = [[job.id, output.visible(job.project_name), job.status, " " * BAR_MIN,
              output.percent_text(job.progress), eta_text(job),
              output.duration_text(job.elapsed_seconds),
              output.visible(_workers(job))] for job in jobs]
-    widths = [max([cell_len(c), *(cell_len(r[i] or "") for r in rows)])
-              for i, c in enumerate(COLUMNS)]
-    widths[3] = BAR_MIN
-    keep, flex_width = output.fit_columns(widths, width, flexible=1, optional=[7, 3])
-    bar = BAR_MIN
-    if 3 in keep and flex_width is not None:
-        spare = width - (sum(widths[i] for i in keep if i != 1) + flex_width
-                         + output.GAP * (len(keep) - 1))
-        bar = min(BAR_WIDTH, BAR_MIN + max(0, spare))
-    table = output.data_table([COLUMNS[i] for i in keep])
-    for column, index in zip(table.columns, keep, strict=True):
-        column.no_wrap = True
-        if index == 1:
-            column.overflow = "ellipsis"
-            column.max_width = flex_width
-        elif index != 3:
-            column.min_width = widths[index]
+    layout = output.fit_table(COLUMNS, rows, width, ids=[0], names=[1], details=[7],
+                              optional=[7], stretch=3, stretch_max=BAR_WIDTH)
+    table = output.fitted_table(COLUMNS, layout)
     for job, row in zip(jobs, rows, strict=True):
-        cells = {
-            0: output.cell(job.id),
-            1: output.cell(job.project_name),
-            2: output.cell(job.status, style=COLOURS.get(job.status, "white")),
-            3: ProgressBar(total=100, completed=job.progress, width=bar),
-        }
-        table.add_row(*(cells[i] if i in cells else output.cell(row[i]) for i in keep))
+        cells: list[Any] = list(layout.cells(row))
+        for n, index in enumerate(layout.shown):
+            if index == 2:
+                cells[n] = output.cell(job.status, style=COLOURS.get(job.status, "white"))
+            elif index == 3:
+                cells[n] = ProgressBar(total=100, completed=job.progress,
+                                       width=layout.widths[3])
+            else:
+                cells[n] = output.cell(cells[n])
+        table.add_row(*cells)
     return table
 
 

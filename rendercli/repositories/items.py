@@ -20,6 +20,7 @@ from rendercli.db.ids import new_id
 from rendercli.db.rows import Rows, as_bool, as_datetime, in_lists, insert
 from rendercli.errors import InvalidInput, NotFound
 from rendercli.render.timeline import MAX_ITEMS, MAX_TEXTS_PER_ITEM
+from rendercli.repositories import prefixes
 
 DEFAULT_FONT = "default"  # `--font default`: back to the font shipped with rendercli
 
@@ -229,8 +230,9 @@ def stored_content(rows: Rows, user_id: str, sha256: str) -> tuple[int, str] | N
 
 def owned_item(rows: Rows, user_id: str, item_id: str, *, what: str = "asset") -> ItemRow:
     """One of the caller's items by id, with its card and texts; another's is not found."""
+    whole = prefixes.full_id(rows, "asset", user_id, item_id)
     found = _read(rows, "a.id = :item_id AND " + _OWNED,
-                  {"item_id": item_id, "user_id": user_id}, 1)
+                  {"item_id": whole, "user_id": user_id}, 1)
     if not found:
         raise NotFound(f"{what} not found: {item_id}")
     return found[0]
@@ -246,8 +248,8 @@ def owned_item_at(rows: Rows, user_id: str, project_id: str, position: int) -> I
 def owned_text(rows: Rows, user_id: str, text_id: str) -> tuple[TextView, str]:
     """One of the caller's text overlays by id, and its item's project; another's is
     not found."""
-    found = rows.one(_TEXTS_SQL + "t.id = :text_id AND " + _OWNED, text_id=text_id,
-                     user_id=user_id)
+    found = rows.one(_TEXTS_SQL + "t.id = :text_id AND " + _OWNED,
+                     text_id=prefixes.full_id(rows, "text", user_id, text_id), user_id=user_id)
     if found is None:
         raise NotFound(f"text not found: {text_id}")
     return TextView(**_typed(TextView, found, TEXT_COLUMNS)), found["project_id"]

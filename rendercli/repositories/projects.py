@@ -14,6 +14,7 @@ from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, as_datetime, in_lists, insert
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES
 from rendercli.errors import NotFound
+from rendercli.repositories import prefixes
 
 
 class OwnedProject(NamedTuple):
@@ -51,6 +52,11 @@ def owned_project(rows: Rows, user_id: str, ref: str) -> OwnedProject:
     found = rows.one(
         "SELECT id, name FROM projects WHERE owner_id = :user_id AND (id = :ref OR name = :ref) "
         "ORDER BY CASE WHEN id = :ref THEN 0 ELSE 1 END, id", user_id=user_id, ref=ref)
+    if found is None:
+        whole = prefixes.full_id(rows, "project", user_id, ref)  # a unique id prefix
+        found = None if whole == ref else rows.one(
+            "SELECT id, name FROM projects WHERE owner_id = :user_id AND id = :id",
+            user_id=user_id, id=whole)
     if found is None:
         raise NotFound(f"project not found: {ref}")
     return OwnedProject(found["id"], found["name"])

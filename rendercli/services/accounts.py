@@ -13,6 +13,7 @@ from rendercli.db.clock import utcnow
 from rendercli.db.rows import integrity_error
 from rendercli.errors import AuthRequired, Conflict, InvalidInput, NotFound
 from rendercli.repositories import accounts as repo
+from rendercli.repositories import prefixes
 from rendercli.services import passwords
 from rendercli.services.identity import (
     UserView,
@@ -270,6 +271,7 @@ def list_tokens(
 def revoke_token(uow: UnitOfWork, user_id: str, token_id: str) -> TokenView:
     """Revoke one of the user's own tokens by id. Someone else's is "not found"."""
     with uow:
+        token_id = prefixes.full_id(uow.rows, "token", user_id, token_id)
         if uow.rows.postgres:
             found = _call(uow, "SELECT * FROM rendercli_revoke_token(:i)", i=token_id)
             row = found[0] if found else None

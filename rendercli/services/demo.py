@@ -43,8 +43,9 @@ def _postgres_demo_session(uow: UnitOfWork) -> str:
 
 def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
     """Create (or reuse) the demo account and start it a session; create the demo project
-    from `samples` (clips, a still and a music track, in timeline order), or reuse it as
-    it is, so earlier demo renders stay where they were printed."""
+    from `samples` (clips, a still and a music track, in timeline order) as `show_off`
+    lays it out, or reuse it as it is, so earlier demo renders stay where they were
+    printed."""
     with uow:
         on_postgres = uow.rows.postgres
     if on_postgres:
@@ -65,11 +66,38 @@ def prepare(uow: UnitOfWork, samples: list[Path]) -> Demo:
         project_id = projects.create(uow, session_user.id, DEMO_PROJECT).id
     timeline = assets.list_assets(uow, session_user.id, project_id)
     if not any(a.kind in ("video", "image") for a in timeline.assets):
-        for path in samples:  # the still is shown for the default time
-            assets.add(uow, session_user.id, project_id, [path])
+        show_off(uow, session_user.id, project_id, samples)
         timeline = assets.list_assets(uow, session_user.id, project_id)
     return Demo(user=session_user, token=token, project_id=project_id,
                 asset_count=len(timeline.assets))
+
+
+TITLE = "rendercli"
+TITLE_BACKGROUND = "#264653"  # a dark teal: not a colour of the sample media
+LOWER_THIRD = "A lower third: any text, any script · 你好"
+
+
+def show_off(uow: UnitOfWork, user_id: str, project_id: str, samples: list[Path]) -> None:
+    """The demo timeline, showing what the engine does in 10 seconds: a title card that
+    crossfades into the first clip, a lower-third text over that clip, a slow zoom on
+    the still, a fade through black into the last clip, and music that dips under the
+    clips' sound. `samples` are make_samples' clip, still, clip and music."""
+    from rendercli.services import texts, titles
+
+    title = titles.add(uow, user_id, project_id, TITLE,
+                       titles.TitleEdits(duration=2, background=TITLE_BACKGROUND, fade_in=0.5))
+    opening, still, closing, music = assets.add(uow, user_id, project_id, samples)
+    edits = [
+        (title, assets.Edits(transition="crossfade:0.5")),
+        (opening, assets.Edits(transition="crossfade:1")),
+        (still, assets.Edits(duration=3, motion="zoom-in", transition="fadeblack:0.5")),
+        (closing, assets.Edits(fade_out=0.5)),
+        (music, assets.Edits(duck=True, volume="0.8", fade_in=0.5)),
+    ]
+    for item, change in edits:
+        assets.update_asset(uow, user_id, item.id, change)
+    texts.add(uow, user_id, opening.id, LOWER_THIRD,
+              texts.TextEdits(start=0.3, duration=2.2, fade_in=0.3, fade_out=0.3))
 
 
 def samples_dir(data_dir: Path) -> Path:

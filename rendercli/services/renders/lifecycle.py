@@ -109,6 +109,7 @@ def cancel(uow: UnitOfWork, user_id: str, job_id: str) -> JobView:
     """Cancel a queued or processing job. The worker stops its ffmpeg and keeps no output."""
     with uow:
         job = owned_job(uow, user_id, job_id)
+        job_id = job.id  # the whole id, if a prefix was typed
         if job.status not in ACTIVE_JOB_STATUSES:
             raise Conflict(f"job {job.id} has already finished ({job.status})")
         now = utcnow()

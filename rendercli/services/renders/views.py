@@ -11,7 +11,7 @@ from rendercli.db.clock import utcnow
 from rendercli.db.rows import Rows, as_bool, as_datetime
 from rendercli.db.statuses import ACTIVE_JOB_STATUSES, FINISHED_STATUSES, JOB_STATUSES, JobStatus
 from rendercli.errors import InvalidInput, NotFound
-from rendercli.repositories import jobs
+from rendercli.repositories import jobs, prefixes
 from rendercli.services.projects import owned_project_id
 
 if TYPE_CHECKING:
@@ -177,8 +177,11 @@ def view_of(row: Mapping[str, Any], settings: Settings,
 
 
 def owned_views(uow: UnitOfWork, user_id: str, job_ids: list[str]) -> dict[str, JobView]:
-    """The views of those of these job ids that are the user's jobs."""
-    return _views(uow, jobs.owned_job_rows(uow.rows, user_id, job_ids))
+    """The views of those of these job ids that are the user's jobs, by the id as asked
+    (a unique prefix of an id stands for it: `repositories.prefixes`)."""
+    whole = {ref: prefixes.full_id(uow.rows, "job", user_id, ref) for ref in job_ids}
+    found = _views(uow, jobs.owned_job_rows(uow.rows, user_id, list(whole.values())))
+    return {ref: found[full] for ref, full in whole.items() if full in found}
 
 
 def _views(uow: UnitOfWork, found: list[dict[str, Any]]) -> dict[str, JobView]:
