@@ -36,6 +36,11 @@ class OperationFailed(RenderCliError):
     exit_status = ExitStatus.FAILED
 
 
+class DatabaseUnreachable(OperationFailed):
+    """The database could not be reached (down, restarting, network): one line, exit 1
+    for a command; on a worker a transient outage, retried and never a job's failure."""
+
+
 class InvalidInput(RenderCliError):
     exit_status = ExitStatus.INVALID_INPUT
 

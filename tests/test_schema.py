@@ -167,6 +167,27 @@ def test_unreachable_database_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPa
     assert "secret" not in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_an_unreachable_database_is_an_outage_workers_retry() -> None:
+    """A worker that cannot connect (the server restarting) must see an outage to wait
+    out, not a reason to fail the job: jobs failed with "cannot reach the database" when
+    a PostgreSQL restart fell between two of a render's transactions."""
+    from rendercli.errors import DatabaseUnreachable
+    from rendercli.repositories.jobs import database_away, with_db_retry
+    from rendercli.services.unit_of_work import UnitOfWork
+
+    url = "postgresql+psycopg://u:secret@127.0.0.1:1/none?connect_timeout=2"
+    tries = []
+
+    def read() -> object:
+        tries.append(1)
+        with UnitOfWork(url) as uow:
+            return uow.rows.scalar("SELECT 1")
+
+    with pytest.raises(DatabaseUnreachable) as raised:
+        with_db_retry(read, attempts=2, first_delay=0.01)
+    assert database_away(raised.value) and len(tries) == 2
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_upgrading_an_existing_database_keeps_every_row(
     backend: str, postgres: PostgresServer, tmp_path

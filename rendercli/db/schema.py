@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rendercli.db import access
-from rendercli.errors import OperationFailed
+from rendercli.errors import DatabaseUnreachable, OperationFailed
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -105,7 +105,7 @@ def ensure_current(engine: Engine) -> None:
     try:
         revision = current_revision(engine)
     except OperationalError as exc:
-        raise OperationFailed(_unreachable(engine, exc)) from None
+        raise DatabaseUnreachable(_unreachable(engine, exc)) from None
     if revision == HEAD_REVISION:
         return
     if engine.dialect.name == "sqlite":

@@ -21,6 +21,7 @@ from rendercli.db.clock import utcnow
 from rendercli.db.ids import new_id
 from rendercli.db.rows import Rows, as_datetime, insert, skip_locked
 from rendercli.db.statuses import JobStatus, TaskState
+from rendercli.errors import DatabaseUnreachable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,8 +52,10 @@ class TaskClaim:
 
 
 def database_away(exc: BaseException) -> bool:
-    """An operational error (either driver, bare or wrapped): worth retrying."""
-    return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
+    """An operational error (either driver, bare or wrapped) or a connection that could
+    not be made (DatabaseUnreachable): worth retrying."""
+    return isinstance(exc, DatabaseUnreachable) or any(
+        cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
 def with_db_retry(fn: Callable[[], T], *, attempts: int = 6, first_delay: float = 0.5) -> T:
