@@ -35,16 +35,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_s3_upload import CREDENTIALS, free_port
+from bench.bench_s3_upload import CREDENTIALS
 from tests.farm import wait_for
 from tests.media_factory import make_video
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import PostgresServer, RedisServer, start_moto_process
 
 RENDERCLI = str(Path(sys.executable).parent / "rendercli")
 SETTINGS = ("--preset", "1080p", "--fps", "30", "--quality", "standard", "--no-cache")
@@ -58,25 +57,6 @@ def ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def start_s3(log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """moto_server in its own process, its request log (one line per request) to `log`."""
-    port = free_port()
-    server = Path(sys.executable).with_name("moto_server")
-    out = open(log, "ab")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("moto_server did not start")
-
-
 class Farm:
     def __init__(self, work: Path) -> None:
         self.work = work
@@ -85,7 +65,7 @@ class Farm:
         self.redis = RedisServer(work / "redis")
         self.redis.start()
         self.s3_log = work / "s3-requests.log"
-        self.s3, s3_url = start_s3(self.s3_log)
+        self.s3, s3_url = start_moto_process(log=self.s3_log)
         url = self.pg.create_database(from_template=False)
         self.base = {**os.environ, **CREDENTIALS, "RENDERCLI_DATABASE_URL": url,
                      "RENDERCLI_REDIS_URL": self.redis.url,

@@ -243,6 +243,34 @@ S3_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "rendercli-test", "AWS_SECRET_ACCESS
                        "rendercli-test-secret", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+def start_moto_process(env: dict[str, str] | None = None, log: Path | None = None
+                       ) -> tuple[subprocess.Popen[bytes], str]:
+    """moto_server in a process of its own on a free port of 127.0.0.1 (its output, one
+    line per request, appended to `log`), once it answers: (the process, its URL)."""
+    import socket
+    import sys
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    binary = Path(sys.executable).with_name("moto_server")
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
+                            env={**os.environ, **(env or {})}, stdout=out,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("moto_server did not start")
+
+
 class S3Server:
     """A real S3 HTTP API on 127.0.0.1: moto's server mode (`moto[server]`) on a free port,
     in a thread of the test process. RENDERCLI_TEST_S3_ENDPOINT_URL (with the AWS_*
@@ -268,26 +296,7 @@ class S3Server:
     def start_process(self, env: dict[str, str] | None = None) -> None:
         """moto_server in a process of its own (with ``env``, e.g. moto's
         INITIAL_NO_AUTH_ACTION_COUNT to check credentials after that many requests)."""
-        import socket
-        import sys
-        import urllib.request
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        binary = Path(sys.executable).with_name("moto_server")
-        self._proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                                      env={**os.environ, **(env or {})},
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("moto_server did not start")
+        self._proc, self.url = start_moto_process(env)
 
     def stop(self) -> None:
         if self._server is not None:
