@@ -97,6 +97,9 @@ def test_demo_renders_twice_with_no_setup(tmp_path: Path) -> None:
                             capture_output=True, text=True, env=env, timeout=300)
     assert second.returncode == 0, second.stderr
     assert "(cache hit)" in second.stdout
+    # The embedded default needs no account: the next step it names is a project.
+    assert "no account needed here: rendercli project create" in second.stderr
+    assert "register" not in second.stderr
     assert out.read_bytes() == rendered.read_bytes()  # the first video is still there
     # The demo session works for exploring, through the normal auth path.
     token = next(line.split("=", 1)[1].split()[0] for line in second.stderr.splitlines()

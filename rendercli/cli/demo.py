@@ -50,6 +50,8 @@ def demo(
             "the demo user (a session valid for a day, set for that one command only):\n"
             f"  {demo_env} rendercli asset list demo\n"
             f"  {demo_env} rendercli project storyboard demo\n"
-            "Your own account: rendercli register --email you@example.com (if you exported "
-            "the demo token, `unset RENDERCLI_TOKEN` first)"
+            + ("Your own project, no account needed here: rendercli project create NAME"
+               if context.settings().is_sqlite else
+               "Your own account: rendercli register --email you@example.com (if you "
+               "exported the demo token, `unset RENDERCLI_TOKEN` first)")
         )
